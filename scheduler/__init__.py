@@ -1,0 +1,1 @@
+"""Postventa's domain and worker: models, planning, dispatch, transports, replies, cases."""

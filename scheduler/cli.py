@@ -1,0 +1,144 @@
+"""The `postventa` command line: the domain commands. `web.cli` adds the ones that serve HTTP."""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+
+import click
+from sqlalchemy import Engine
+
+from scheduler import accounts, bootstrap, schema
+from scheduler.clock import utcnow
+from scheduler.config import Config, ConfigError, load_config
+from scheduler.db import make_engine, make_session_factory
+from scheduler.lifecycle import Role
+
+
+class CliError(click.ClickException):
+    """A failure the person at the terminal can act on: printed as one line, no traceback."""
+
+
+class ConfigProblem(CliError):
+    """The configuration is unusable: exit 2, like any other unusable input."""
+
+    exit_code = 2
+
+
+class Runtime:
+    """What commands share: the configuration and the engine, loaded on first use."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+
+    @cached_property
+    def config(self) -> Config:
+        try:
+            return load_config(self.config_path)
+        except ConfigError as error:
+            raise ConfigProblem(str(error)) from None
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.config.database.url)
+
+    def close(self) -> None:
+        """Release database connections (cached_property stores the engine in __dict__)."""
+        engine = self.__dict__.pop("engine", None)
+        if engine is not None:
+            engine.dispose()
+
+    def current_engine(self) -> Engine:
+        """The engine, after checking the schema is at head (commands other than migrations)."""
+        try:
+            schema.require_current(self.engine)
+        except schema.SchemaError as error:
+            raise CliError(str(error)) from None
+        return self.engine
+
+
+pass_runtime = click.make_pass_decorator(Runtime)
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Configuration file (default: $POSTVENTA_CONFIG, else ./config.toml, else defaults).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Postventa: follow up after every sale, and never ignore a complaint."""
+    ctx.obj = Runtime(config_path)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="Also add demo customers and sales.")
+@pass_runtime
+def init(runtime: Runtime, demo: bool) -> None:
+    """Migrate the database to the newest schema and install defaults. Safe to run again."""
+    for line in bootstrap.initialise(runtime.engine, demo=demo, now=utcnow()):
+        click.echo(line)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@pass_runtime
+def db_upgrade(runtime: Runtime) -> None:
+    """Apply every pending migration (Alembic upgrade to head)."""
+    before = schema.current_revision(runtime.engine)
+    schema.upgrade(runtime.engine)
+    after = schema.current_revision(runtime.engine)
+    click.echo(f"database at {after}" + (f" (was {before or 'empty'})" if before != after else ""))
+
+
+@cli.group()
+def user() -> None:
+    """Logins for owners and staff."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_runtime
+def user_add(runtime: Runtime, email: str, role: str, password_stdin: bool) -> None:
+    """Create a login for EMAIL."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    factory = make_session_factory(runtime.current_engine())
+    try:
+        with factory.begin() as session:
+            created = accounts.add_user(
+                session, email=email, role=Role(role), password=password, now=utcnow(), actor="cli"
+            )
+            click.echo(f"user {created.email} ({created.role}) created")
+    except accounts.AccountError as error:
+        raise CliError(str(error)) from None
+
+
+@cli.group()
+def token() -> None:
+    """API tokens for the JSON API."""
+
+
+@token.command("create")
+@click.argument("name")
+@pass_runtime
+def token_create(runtime: Runtime, name: str) -> None:
+    """Create an API token called NAME and print it (it is stored hashed: copy it now)."""
+    factory = make_session_factory(runtime.current_engine())
+    try:
+        with factory.begin() as session:
+            secret = accounts.create_api_token(session, name=name, now=utcnow(), actor="cli")
+    except accounts.AccountError as error:
+        raise CliError(str(error)) from None
+    click.echo(secret)

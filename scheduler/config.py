@@ -1,0 +1,438 @@
+"""Configuration: a TOML file, environment overrides for secrets, built-in defaults.
+
+Every value is validated when it is loaded, so a typo stops start-up with one line that names
+the key, instead of surfacing as a wrong send hours later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+LOCALES = ("es", "en")
+
+# Environment variables that override file values: secrets and the database stay out of files.
+ENV_OVERRIDES = {
+    "POSTVENTA_DATABASE_URL": ("database", "url"),
+    "POSTVENTA_SECRET_KEY": ("web", "secret_key"),
+    "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
+    "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
+    "POSTVENTA_SMTP_PASSWORD": ("email", "smtp_password"),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message is ready to show to the person running Postventa."""
+
+
+T = TypeVar("T")
+Parser = Callable[[Any], Any]
+
+
+def _setting(default: Any, parse: Parser) -> Any:
+    """Declare a key: its raw default (parsed like any file value) and its parser."""
+    return field(metadata={"default": default, "parse": parse})
+
+
+# --- value parsers: each returns the parsed value or raises ValueError with the problem ----------
+
+
+def _typed(kind: type[T], what: str) -> Callable[[Any], T]:
+    def parse(value: Any) -> T:
+        # bool is a subclass of int in Python but never a valid number in a config file.
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise ValueError(f"expected {what}, got {type(value).__name__}")
+        return value
+
+    return parse
+
+
+_str = _typed(str, "a string")
+_bool = _typed(bool, "true or false")
+
+
+def _int_between(low: int, high: int) -> Parser:
+    def parse(value: Any) -> int:
+        number = _typed(int, "a whole number")(value)
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+
+    return parse
+
+
+def _positive_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError("expected a number greater than 0")
+    return float(value)
+
+
+def _one_of(*choices: str) -> Parser:
+    def parse(value: Any) -> str:
+        if _str(value) not in choices:
+            raise ValueError(f"must be one of: {', '.join(choices)}")
+        return str(value)
+
+    return parse
+
+
+def _non_empty(value: Any) -> str:
+    text = _str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _time_zone(value: Any) -> str:
+    name = _str(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone (use an IANA name such as America/Lima)") from None
+    return name
+
+
+def _country(value: Any) -> str:
+    code = _str(value).upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("unknown ISO 3166 country code (such as PE, ES, US)")
+    return code
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A daily window of local wall-clock time, start inclusive, end exclusive."""
+
+    start: time
+    end: time
+
+    def __str__(self) -> str:
+        end = "24:00" if self.end == time.max else f"{self.end:%H:%M}"
+        return f"{self.start:%H:%M}-{end}"
+
+
+_WINDOW = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def parse_window(value: Any) -> TimeWindow:
+    """Parse 'HH:MM-HH:MM'; windows that cross midnight are refused (nobody wants a 3 a.m. SMS)."""
+    match = _WINDOW.match(_str(value).strip())
+    if not match:
+        raise ValueError("expected HH:MM-HH:MM, such as 09:00-20:00")
+    h1, m1, h2, m2 = (int(group) for group in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2 != 0):
+        raise ValueError("not a valid time of day")
+    start = time(h1, m1)
+    end = time.max if h2 == 24 else time(h2, m2)
+    if start >= end:
+        raise ValueError("start must be before end")
+    return TimeWindow(start, end)
+
+
+def _weekdays(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected a non-empty list of days from {', '.join(WEEKDAYS)}")
+    days = [str(day).lower() for day in value]
+    unknown = [day for day in days if day not in WEEKDAYS]
+    if unknown:
+        raise ValueError(f"unknown day {unknown[0]!r} (use {', '.join(WEEKDAYS)})")
+    if len(set(days)) != len(days):
+        raise ValueError("a day is listed twice")
+    return tuple(day for day in WEEKDAYS if day in days)
+
+
+def _http_url(value: Any) -> str:
+    url = _str(value).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL with a host")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or fragment")
+    return url.rstrip("/")
+
+
+_DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+_DRIVERS |= {"postgres": "postgresql+psycopg", "postgresql+psycopg": "postgresql+psycopg"}
+
+
+def _database_url(value: Any) -> str:
+    """Accept SQLite and PostgreSQL URLs; PostgreSQL always goes through psycopg 3."""
+    try:
+        url: URL = make_url(_non_empty(value))
+    except ArgumentError:
+        raise ValueError(
+            "not a database URL (expected sqlite:///path or postgresql://...)"
+        ) from None
+    driver = _DRIVERS.get(url.drivername)
+    if driver is None:
+        raise ValueError(f"unsupported database {url.drivername!r} (use sqlite or postgresql)")
+    if driver == "sqlite" and not url.database:
+        raise ValueError("an SQLite URL needs a file path, such as sqlite:///instance/postventa.db")
+    if driver.startswith("postgresql") and not url.database:
+        raise ValueError("a PostgreSQL URL needs a database name")
+    return url.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def _e164_or_empty(value: Any) -> str:
+    number = _str(value).strip()
+    if not number:
+        return ""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if (
+        not number.startswith("+")
+        or parsed is None
+        or not phonenumbers.is_possible_number(parsed)
+        or number != phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    ):
+        raise ValueError("expected an E.164 number such as +15005550006")
+    return number
+
+
+def _pattern_or_empty(pattern: str, example: str) -> Parser:
+    compiled = re.compile(pattern)
+
+    def parse(value: Any) -> str:
+        text = _str(value).strip()
+        if text and not compiled.fullmatch(text):
+            raise ValueError(f"expected something like {example}")
+        return text
+
+    return parse
+
+
+def _email_or_empty(value: Any) -> str:
+    text = _str(value).strip()
+    if not text:
+        return ""
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValueError(str(error)) from None
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = _setting("sqlite:///instance/postventa.db", _database_url)
+
+
+@dataclass(frozen=True)
+class BusinessConfig:
+    name: str = _setting("Mi Tienda", _non_empty)
+    country: str = _setting("PE", _country)
+    timezone: str = _setting("America/Lima", _time_zone)
+    locale: str = _setting("es", _one_of(*LOCALES))
+    send_window: TimeWindow = _setting("09:00-20:00", parse_window)
+    send_days: tuple[str, ...] = _setting(["mon", "tue", "wed", "thu", "fri", "sat"], _weekdays)
+    public_url: str = _setting("http://127.0.0.1:5000", _http_url)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    secret_key: str = _setting("", _str)
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    transport: str = _setting("outbox", _one_of("outbox", "twilio"))
+
+
+@dataclass(frozen=True)
+class TwilioConfig:
+    account_sid: str = _setting("", _pattern_or_empty(r"AC[0-9a-fA-F]{32}", "AC + 32 hex digits"))
+    auth_token: str = _setting("", _str)
+    from_number: str = _setting("", _e164_or_empty)
+    messaging_service_sid: str = _setting(
+        "", _pattern_or_empty(r"MG[0-9a-fA-F]{32}", "MG + 32 hex digits")
+    )
+    api_base_url: str = _setting("https://api.twilio.com", _http_url)
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    transport: str = _setting("outbox", _one_of("outbox", "smtp"))
+    smtp_host: str = _setting("localhost", _non_empty)
+    smtp_port: int = _setting(587, _int_between(1, 65535))
+    smtp_user: str = _setting("", _str)
+    smtp_password: str = _setting("", _str)
+    starttls: bool = _setting(True, _bool)
+    from_address: str = _setting("", _email_or_empty)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    tick_seconds: int = _setting(30, _int_between(1, 3600))
+    batch_size: int = _setting(200, _int_between(1, 10_000))
+    concurrency: int = _setting(8, _int_between(1, 256))
+    max_attempts: int = _setting(5, _int_between(1, 100))
+
+
+@dataclass(frozen=True)
+class CasesConfig:
+    first_response_hours: float = _setting(4, _positive_number)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration; `source` says where it came from, for messages."""
+
+    database: DatabaseConfig
+    business: BusinessConfig
+    web: WebConfig
+    sms: SmsConfig
+    twilio: TwilioConfig
+    email: EmailConfig
+    worker: WorkerConfig
+    cases: CasesConfig
+    source: str = "built-in defaults"
+
+    def replace(self, **sections: Mapping[str, Any]) -> Config:
+        """A copy with some keys changed, validated like a file (handy for tests and tools)."""
+        raw = {
+            name: {
+                f.name: _as_raw(getattr(getattr(self, name), f.name))
+                for f in dataclasses.fields(cls)
+            }
+            for name, cls in _SECTIONS.items()
+        }
+        for name, values in sections.items():
+            raw.setdefault(name, {}).update(values)
+        return _build(raw, self.source, {})
+
+
+def _as_raw(value: Any) -> Any:
+    """The file form of a parsed value, so that it parses back to itself."""
+    if isinstance(value, TimeWindow):
+        return str(value)
+    return list(value) if isinstance(value, tuple) else value
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "database": DatabaseConfig,
+    "business": BusinessConfig,
+    "web": WebConfig,
+    "sms": SmsConfig,
+    "twilio": TwilioConfig,
+    "email": EmailConfig,
+    "worker": WorkerConfig,
+    "cases": CasesConfig,
+}
+
+
+def _build(raw: Mapping[str, Any], source: str, from_env: Mapping[tuple[str, str], str]) -> Config:
+    errors: list[str] = []
+    for section, values in raw.items():
+        if section not in _SECTIONS:
+            errors.append(f"{source}: unknown section [{section}]")
+        elif not isinstance(values, Mapping):
+            errors.append(f"{source}: {section} must be a table ([{section}])")
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        given = raw.get(name, {})
+        given = given if isinstance(given, Mapping) else {}
+        known = {f.name for f in dataclasses.fields(cls)}
+        errors += [f"{source}: unknown key {name}.{key}" for key in given if key not in known]
+        parsed: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            value = given.get(f.name, f.metadata["default"])
+            try:
+                parsed[f.name] = f.metadata["parse"](value)
+            except ValueError as problem:
+                env = from_env.get((name, f.name))
+                where = f"environment {env}" if env else source
+                shown = "(secret)" if env and env != "POSTVENTA_DATABASE_URL" else repr(value)
+                errors.append(f"{where}: {name}.{f.name} {shown}: {problem}")
+        if not errors:
+            sections[name] = cls(**parsed)
+    if not errors:
+        errors += _cross_checks(sections, source)
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return Config(**sections, source=source)
+
+
+def _cross_checks(sections: Mapping[str, Any], source: str) -> list[str]:
+    """Rules that involve more than one key: a chosen transport needs its credentials."""
+    errors = []
+    twilio: TwilioConfig = sections["twilio"]
+    if sections["sms"].transport == "twilio":
+        for key in ("account_sid", "auth_token"):
+            if not getattr(twilio, key):
+                errors.append(f'{source}: twilio.{key} is required when sms.transport = "twilio"')
+        if not (twilio.from_number or twilio.messaging_service_sid):
+            errors.append(
+                f"{source}: twilio.from_number or twilio.messaging_service_sid is required "
+                'when sms.transport = "twilio"'
+            )
+    if sections["email"].transport == "smtp" and not sections["email"].from_address:
+        errors.append(f'{source}: email.from_address is required when email.transport = "smtp"')
+    return errors
+
+
+def defaults() -> Config:
+    """The built-in configuration, as if no file and no environment variable were given."""
+    return _build({}, "built-in defaults", {})
+
+
+def find_config_file(
+    explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]
+) -> Path | None:
+    """The file to read: --config, else $POSTVENTA_CONFIG, else ./config.toml if present."""
+    if explicit:
+        return Path(explicit)
+    if environ.get("POSTVENTA_CONFIG"):
+        return Path(environ["POSTVENTA_CONFIG"])
+    default = Path("config.toml")
+    return default if default.is_file() else None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Load and validate the configuration, raising ConfigError with every problem found."""
+    environ = os.environ if environ is None else environ
+    file = find_config_file(path, environ)
+    raw: dict[str, Any] = {}
+    source = "built-in defaults"
+    if file is not None:
+        source = str(file)
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: configuration file not found") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{source}: not valid TOML: {error}") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{source}: cannot read: {error}") from None
+    from_env: dict[tuple[str, str], str] = {}
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        if environ.get(variable):
+            table = raw.setdefault(section, {})
+            if isinstance(table, dict):
+                table[key] = environ[variable]
+                from_env[(section, key)] = variable
+    return _build(raw, source, from_env)

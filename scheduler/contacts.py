@@ -1,0 +1,32 @@
+"""Normalising how customers are reached: phones to E.164, emails to one spelling."""
+
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+
+def normalise_phone(raw: str, region: str) -> str:
+    """E.164 for `raw`, reading numbers without a leading + as local to `region` (ISO 3166).
+
+    Inbound SMS are matched to customers by this exact string, so every number stored goes
+    through here.
+    """
+    text = raw.strip()
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise ValueError(
+            f"{raw!r} is not a valid phone number (numbers without + are read as {region})"
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(raw: str) -> str:
+    """The normalised address, or ValueError saying what is wrong with it."""
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValueError(f"{raw!r} is not a valid email address: {error}") from None

@@ -1,0 +1,86 @@
+"""The statuses things move through, and the only transitions allowed between them.
+
+Kept in one place so that dispatch, webhooks and the admin cannot invent a path of their own.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FollowUpStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    HELD = "held"  # waiting while the customer has an open case
+    UNKNOWN = "unknown"  # the send may or may not have happened; a person or reconciliation decides
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class SaleStatus(StrEnum):
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    STAFF = "staff"
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class Direction(StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+_F = FollowUpStatus
+FOLLOW_UP_TRANSITIONS: dict[FollowUpStatus, frozenset[FollowUpStatus]] = {
+    _F.SCHEDULED: frozenset({_F.SENDING, _F.SKIPPED, _F.CANCELLED, _F.HELD, _F.SCHEDULED}),
+    _F.HELD: frozenset({_F.SCHEDULED, _F.CANCELLED, _F.SKIPPED}),
+    # A send that failed for a passing reason goes back to scheduled with a later due time.
+    _F.SENDING: frozenset({_F.SENT, _F.DELIVERED, _F.FAILED, _F.SCHEDULED, _F.UNKNOWN, _F.SKIPPED}),
+    _F.SENT: frozenset({_F.DELIVERED, _F.FAILED}),
+    _F.UNKNOWN: frozenset({_F.SENT, _F.DELIVERED, _F.FAILED, _F.SCHEDULED}),
+    _F.DELIVERED: frozenset(),
+    _F.FAILED: frozenset(),
+    _F.SKIPPED: frozenset(),
+    _F.CANCELLED: frozenset(),
+}
+
+CASE_TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
+    CaseStatus.OPEN: frozenset({CaseStatus.RESOLVED}),
+    CaseStatus.RESOLVED: frozenset({CaseStatus.OPEN}),  # "did we solve it?" answered no
+}
+
+
+class TransitionError(ValueError):
+    """A status change that the lifecycle does not allow."""
+
+
+def check_follow_up_transition(current: FollowUpStatus, new: FollowUpStatus) -> None:
+    """Raise TransitionError unless a follow-up may go from `current` to `new`."""
+    if new not in FOLLOW_UP_TRANSITIONS[current]:
+        raise TransitionError(f"a follow-up cannot go from {current} to {new}")
+
+
+def check_case_transition(current: CaseStatus, new: CaseStatus) -> None:
+    """Raise TransitionError unless a case may go from `current` to `new`."""
+    if new not in CASE_TRANSITIONS[current]:
+        raise TransitionError(f"a case cannot go from {current} to {new}")
+
+
+def is_pending(status: FollowUpStatus) -> bool:
+    """Pending follow-ups are the ones a cancellation, an opt-out or a re-plan may still change."""
+    return status in (FollowUpStatus.SCHEDULED, FollowUpStatus.HELD)

@@ -1,0 +1,366 @@
+"""The data model: SQLAlchemy 2 typed ORM. Every datetime is timezone-aware and stored in UTC.
+
+Integrity that matters lives in the database, not only here: one follow-up per (sale, step), one
+message per provider id, one open case per customer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from scheduler.lifecycle import (
+    CaseStatus,
+    Channel,
+    Direction,
+    FollowUpStatus,
+    Role,
+    SaleStatus,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite has no time zones: values are stored as naive UTC and made aware again when read.
+    A naive datetime is refused, because guessing its zone is how follow-ups go out at 3 a.m.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: give it a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _enum(cls: type[Enum], name: str) -> SAEnum:
+    """Enums are stored as their string values with a CHECK constraint, on both backends."""
+    return SAEnum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        Role: _enum(Role, "role"),
+        Channel: _enum(Channel, "channel"),
+        Direction: _enum(Direction, "direction"),
+        SaleStatus: _enum(SaleStatus, "sale_status"),
+        FollowUpStatus: _enum(FollowUpStatus, "follow_up_status"),
+        CaseStatus: _enum(CaseStatus, "case_status"),
+    }
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role]
+    locale: Mapped[str] = mapped_column(String(8), default="es")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API. Only a SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists to tell tokens apart
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(16), index=True)  # E.164
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    locale: Mapped[str | None] = mapped_column(String(8))  # None: the business default
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the business default
+    sms_opt_out_at: Mapped[datetime | None]
+    sms_opt_out_via: Mapped[str | None] = mapped_column(Text)  # how: keyword, wording, admin
+    email_opt_out_at: Mapped[datetime | None]
+    email_opt_out_via: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    sales: Mapped[list[Sale]] = relationship(back_populates="customer")
+
+    @property
+    def sms_opt_out(self) -> bool:
+        return self.sms_opt_out_at is not None
+
+    @property
+    def email_opt_out(self) -> bool:
+        return self.email_opt_out_at is not None
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(100))
+    renewal_days: Mapped[int | None]  # products that renew; None: a one-off purchase
+    cadence_id: Mapped[int | None] = mapped_column(ForeignKey("cadences.id", ondelete="SET NULL"))
+
+
+class Sale(Base):
+    __tablename__ = "sales"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    sold_at: Mapped[datetime]
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    status: Mapped[SaleStatus] = mapped_column(default=SaleStatus.ACTIVE)
+    cancelled_at: Mapped[datetime | None]
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+    customer: Mapped[Customer] = relationship(back_populates="sales")
+    product: Mapped[Product | None] = relationship()
+    follow_ups: Mapped[list[FollowUp]] = relationship(back_populates="sale")
+
+
+class Cadence(Base):
+    """A named sequence of steps after a sale; products choose one, or get the default."""
+
+    __tablename__ = "cadences"
+    __table_args__ = (
+        # At most one default cadence.
+        Index(
+            "uq_cadences_one_default",
+            "is_default",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    steps: Mapped[list[CadenceStep]] = relationship(
+        back_populates="cadence", order_by="CadenceStep.offset_minutes"
+    )
+
+
+class CadenceStep(Base):
+    __tablename__ = "cadence_steps"
+    __table_args__ = (UniqueConstraint("cadence_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadence_id: Mapped[int] = mapped_column(ForeignKey("cadences.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))  # stable name, e.g. "day7-check-in"
+    offset_minutes: Mapped[int]  # after the sale
+    channel: Mapped[Channel]
+    template_name: Mapped[str] = mapped_column(String(100))
+    condition: Mapped[str | None] = mapped_column(String(200))  # e.g. "score >= 9"
+    active: Mapped[bool] = mapped_column(default=True)
+
+    cadence: Mapped[Cadence] = relationship(back_populates="steps")
+
+
+class MessageTemplate(Base):
+    """A customer-facing template, per channel and locale; owners may edit the defaults."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("name", "channel", "locale"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[Channel]
+    locale: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str | None] = mapped_column(Text)  # email only
+    body: Mapped[str] = mapped_column(Text)  # SMS text or plain-text email
+    html_body: Mapped[str | None] = mapped_column(Text)  # email only
+    updated_at: Mapped[datetime]
+
+
+class FollowUp(Base):
+    __tablename__ = "follow_ups"
+    __table_args__ = (
+        UniqueConstraint("sale_id", "step_id"),
+        Index("ix_follow_ups_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"))
+    step_id: Mapped[int] = mapped_column(ForeignKey("cadence_steps.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[Channel]
+    due_at: Mapped[datetime]
+    status: Mapped[FollowUpStatus] = mapped_column(default=FollowUpStatus.SCHEDULED)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    sale: Mapped[Sale] = relationship(back_populates="follow_ups")
+    step: Mapped[CadenceStep] = relationship()
+
+
+class Message(Base):
+    """Every message, both directions; the provider id makes webhook retries harmless."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    follow_up_id: Mapped[int | None] = mapped_column(ForeignKey("follow_ups.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    direction: Mapped[Direction]
+    channel: Mapped[Channel]
+    from_address: Mapped[str] = mapped_column(String(254))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(24))  # the provider's delivery status
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    segments: Mapped[int | None]
+    encoding: Mapped[str | None] = mapped_column(String(8))  # GSM-7 or UCS-2
+    created_at: Mapped[datetime]
+    status_updated_at: Mapped[datetime | None]
+
+
+class Case(Base):
+    """A reply that needs a person: an objection, a complaint, a question, a low score."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index(
+            "uq_cases_one_open_per_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    status: Mapped[CaseStatus] = mapped_column(default=CaseStatus.OPEN)
+    reason: Mapped[str | None] = mapped_column(String(32))  # the label that opened it
+    opened_at: Mapped[datetime]
+    first_response_due_at: Mapped[datetime]
+    first_responded_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    escalation_level: Mapped[int] = mapped_column(default=0)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    reopened_count: Mapped[int] = mapped_column(default=0)
+
+    notes: Mapped[list[CaseNote]] = relationship(order_by="CaseNote.created_at")
+    remedies: Mapped[list[Remedy]] = relationship(order_by="Remedy.created_at")
+
+
+class CaseNote(Base):
+    """An internal note on a case; never shown to the customer."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Remedy(Base):
+    """What was given to put things right (a discount, a replacement), and who allowed it."""
+
+    __tablename__ = "remedies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    value: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Who changed what and when: every status transition and every admin change."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(100))  # "user:3", "worker:host-123", "cli"
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,70 @@
+"""Schema migrations (Alembic) and the start-up check that the database is current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SchemaError(RuntimeError):
+    """The database schema does not match this version of Postventa."""
+
+
+def alembic_config(engine: Engine | None = None) -> AlembicConfig:
+    """Alembic's configuration, built in code: no alembic.ini to lose or misplace."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        config.set_main_option(
+            "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
+        )
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "no migrations found"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database to `revision` (the newest by default), in one transaction."""
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def schema_problem(current: str | None, head: str, known: set[str]) -> str | None:
+    """What is wrong with a database at revision `current` for code that expects `head`."""
+    if current == head:
+        return None
+    if current is None:
+        return "has no Postventa tables: run `postventa db upgrade`"
+    if current not in known:
+        return (
+            f"is at revision {current}, newer than this version of Postventa "
+            f"(which expects {head}): upgrade Postventa"
+        )
+    return f"is at revision {current} but this version needs {head}: run `postventa db upgrade`"
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse to run against a database that is behind (or ahead of) this code."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    known = {script.revision for script in scripts.walk_revisions()}
+    problem = schema_problem(current_revision(engine), head_revision(), known)
+    if problem:
+        raise SchemaError(f"database {engine.url.render_as_string(hide_password=True)} {problem}")

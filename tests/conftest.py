@@ -1,0 +1,161 @@
+"""Fixtures: every database test runs twice, on SQLite and on PostgreSQL.
+
+PostgreSQL is the local server on 127.0.0.1:5432 (user postgres, trust auth). A fresh database
+is created for each test session and dropped afterwards. With CI=true an unreachable server
+stops the run loudly: the PostgreSQL tests must never be skipped there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from scheduler import schema
+from scheduler.config import Config, defaults
+from scheduler.db import make_engine, make_session_factory
+from scheduler.models import Base
+from web import create_app
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _start_postgres() -> None:
+    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    for version in versions:
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
+
+
+def _require_postgres() -> None:
+    if _postgres_reachable():
+        return
+    _start_postgres()
+    if _postgres_reachable():
+        return
+    message = "PostgreSQL is not reachable on 127.0.0.1:5432 and could not be started"
+    if os.environ.get("CI") == "true":
+        pytest.exit(f"{message}: the PostgreSQL tests must run in CI", returncode=3)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A brand-new PostgreSQL database for this test session."""
+    _require_postgres()
+    name = f"postventa_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'postventa.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    schema.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _empty_tables(engine: Engine) -> None:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(table.name for table in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Iterator[Engine]:
+    """The session's migrated database, emptied after each test."""
+    yield migrated_engine
+    _empty_tables(migrated_engine)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with make_session_factory(engine)() as db_session:
+        yield db_session
+
+
+@pytest.fixture
+def config(engine: Engine) -> Config:
+    url = engine.url.render_as_string(hide_password=False)
+    return defaults().replace(database={"url": url})
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, engine: Engine) -> Path:
+    """A config.toml pointing at the test database, for the command line."""
+    url = engine.url.render_as_string(hide_password=False)
+    path = tmp_path / "config.toml"
+    path.write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def app(config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.chdir(tmp_path)  # the instance folder (secret key) goes into the test's tmp dir
+    flask_app = create_app(config)
+    flask_app.config["TESTING"] = True
+    yield flask_app
+    flask_app.extensions["postventa"].engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class Cli:
+    """Runs `postventa` in-process with a given config file, as a person would type it."""
+
+    def __init__(self, config_file: Path | None) -> None:
+        self.config_file = config_file
+
+    def __call__(self, *args: str, input: str | None = None) -> Any:
+        from web.cli import cli
+
+        prefix = ["--config", str(self.config_file)] if self.config_file else []
+        return CliRunner().invoke(cli, [*prefix, *args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def postventa(config_file: Path) -> Cli:
+    return Cli(config_file)

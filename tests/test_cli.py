@@ -1,0 +1,144 @@
+"""The command line: init, db upgrade, user add, token create, and errors a person can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from scheduler import accounts, schema
+from scheduler.clock import utcnow
+from scheduler.lifecycle import Role
+from scheduler.models import ApiToken, AuditEntry, Customer, Product, Sale, User
+from tests.conftest import Cli
+
+
+def count(session: Session, model: type) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_init_demo_is_idempotent(postventa: Cli, session: Session) -> None:
+    first = postventa("init", "--demo")
+    assert first.exit_code == 0, first.output
+    assert "demo data: 6 sales added" in first.output
+    second = postventa("init", "--demo")
+    assert second.exit_code == 0, second.output
+    assert "demo data already present" in second.output
+    assert count(session, Sale) == 6
+    assert count(session, Customer) == 6
+    assert count(session, Product) == 3
+
+
+def test_init_without_demo_adds_no_sales(postventa: Cli, session: Session) -> None:
+    result = postventa("init")
+    assert result.exit_code == 0, result.output
+    assert f"database already at {schema.head_revision()}" in result.output
+    assert count(session, Sale) == 0
+
+
+def test_init_migrates_an_empty_database(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "new.db"}"\n')
+    result = Cli(config)("init")
+    assert result.exit_code == 0, result.output
+    assert f"database migrated from empty to {schema.head_revision()}" in result.output
+
+
+def test_db_upgrade_reports_the_revision(postventa: Cli) -> None:
+    result = postventa("db", "upgrade")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"database at {schema.head_revision()}"
+
+
+def test_user_add_reads_the_password_from_stdin(postventa: Cli, session: Session) -> None:
+    result = postventa(
+        "user", "add", "Dueña@Tienda.pe", "--role", "owner", "--password-stdin",
+        input="una clave muy larga\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    user = session.scalars(select(User)).one()
+    assert user.email == "dueña@tienda.pe"
+    assert user.role == Role.OWNER
+    assert user.password_hash.startswith("$argon2")
+    assert accounts.verify_password(user.password_hash, "una clave muy larga")
+    assert not accounts.verify_password(user.password_hash, "otra clave")
+    entry = session.scalars(select(AuditEntry)).one()
+    assert (entry.action, entry.actor, entry.entity_id) == ("user.add", "cli", user.id)
+
+
+def test_user_add_prompts_for_a_confirmed_password(postventa: Cli, session: Session) -> None:
+    result = postventa(
+        "user", "add", "staff@tienda.pe", "--role", "staff", input="abcdefghij\n" * 2
+    )
+    assert result.exit_code == 0, result.output
+    assert session.scalars(select(User.role)).one() == Role.STAFF
+
+
+def test_user_add_refuses_duplicates_short_passwords_and_bad_emails(
+    postventa: Cli, session: Session
+) -> None:
+    def add(email: str, password: str, role: str = "staff") -> tuple[int, str]:
+        result = postventa(
+            "user", "add", email, "--role", role, "--password-stdin", input=password + "\n"
+        )
+        return result.exit_code, result.output
+
+    assert add("a@tienda.pe", "long enough pw")[0] == 0
+    assert add("A@TIENDA.PE", "long enough pw") == (
+        1,
+        "Error: a user with the email a@tienda.pe already exists\n",
+    )
+    assert add("b@tienda.pe", "short") == (
+        1,
+        "Error: the password must have at least 10 characters\n",
+    )
+    code, output = add("not-an-email", "long enough pw")
+    assert code == 1 and "'not-an-email' is not a valid email address" in output
+    code, output = add("c@tienda.pe", "long enough pw", role="admin")
+    assert code == 2 and "'admin' is not one of 'owner', 'staff'" in output
+    assert count(session, User) == 1
+
+
+def test_token_create_prints_a_token_stored_only_hashed(postventa: Cli, session: Session) -> None:
+    result = postventa("token", "create", "tienda online")
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip()
+    assert secret.startswith("pv_") and len(secret) > 40
+    row = session.scalars(select(ApiToken)).one()
+    assert row.name == "tienda online"
+    assert secret not in (row.token_hash, row.prefix)
+    assert accounts.find_api_token(session, secret, utcnow()) is not None
+    assert accounts.find_api_token(session, secret + "x", utcnow()) is None
+
+
+def test_revoked_token_is_not_accepted(postventa: Cli, session: Session) -> None:
+    secret = postventa("token", "create", "old").output.strip()
+    session.execute(text("UPDATE api_tokens SET revoked_at = created_at"))
+    assert accounts.find_api_token(session, secret, utcnow()) is None
+
+
+def test_commands_refuse_a_database_that_is_behind(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "old.db"}"\n')
+    result = Cli(config)("token", "create", "x")
+    assert result.exit_code == 1
+    assert "has no Postventa tables: run `postventa db upgrade`" in result.output
+
+
+def test_bad_configuration_exits_2_with_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[business]\nsend_window = '20:00-09:00'\n")
+    result = Cli(config)("init")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: {config}: business.send_window '20:00-09:00': start must be before end\n"
+    )
+
+
+def test_web_refuses_to_start_on_a_stale_database(tmp_path: Path, engine: Engine) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "stale.db"}"\n')
+    result = Cli(config)("web", "--port", "0")
+    assert result.exit_code == 1
+    assert "run `postventa db upgrade`" in result.output

@@ -1,0 +1,81 @@
+"""The web app: the overview page and the health check."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from scheduler.db import make_engine, make_session_factory
+from scheduler.demo import add_demo_data
+from scheduler.sales import SaleInput, record_sale
+
+
+def test_healthz_reports_ok(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_is_503_when_the_database_is_unreachable(app: Flask) -> None:
+    unreachable = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    services = app.extensions["postventa"]
+    app.extensions["postventa"] = dataclasses.replace(
+        services, engine=unreachable, sessions=make_session_factory(unreachable)
+    )
+    try:
+        response = app.test_client().get("/healthz")
+    finally:
+        app.extensions["postventa"] = services
+        unreachable.dispose()
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "error", "database": "unreachable"}
+
+
+def test_overview_shows_the_business_and_its_sales(client: FlaskClient, session: Session) -> None:
+    add_demo_data(session, datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
+    session.commit()
+    page = client.get("/").get_data(as_text=True)
+    assert "<h1>Mi Tienda</h1>" in page
+    assert "<strong>6</strong><span>customers</span>" in page
+    assert "Rosa Quispe" in page and "Lavadora EcoWash 9 kg" in page
+    assert "09:00-20:00" in page and "America/Lima" in page
+
+
+def test_overview_with_no_sales_says_how_to_add_them(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert "No sales yet" in page and "POST /api/sales" in page
+
+
+def test_customer_text_is_escaped(client: FlaskClient, session: Session) -> None:
+    sale = SaleInput(
+        external_id="X-1",
+        sold_at=datetime(2026, 11, 1, tzinfo=UTC),
+        customer_name="<script>alert(1)</script>",
+        phone="+51987654321",
+    )
+    record_sale(session, sale, now=datetime(2026, 11, 1, tzinfo=UTC), actor="test")
+    session.commit()
+    page = client.get("/").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_stylesheet_is_served_locally(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert "http" not in page.split("<body>")[0]  # no CDN in the head
+    response = client.get("/static/postventa.css")
+    assert response.status_code == 200 and b".counts" in response.data
+    response.close()
+
+
+def test_secret_key_persists_across_app_instances(app: Flask) -> None:
+    from web import create_app
+
+    again = create_app(app.extensions["postventa"].config)
+    assert again.config["SECRET_KEY"] == app.config["SECRET_KEY"]
+    assert len(app.config["SECRET_KEY"]) == 64
+    again.extensions["postventa"].engine.dispose()

@@ -1,0 +1,59 @@
+"""The Flask app: admin pages, Twilio webhooks and the JSON API, over the `scheduler` domain."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from scheduler import schema
+from scheduler.config import Config, load_config
+from scheduler.db import make_engine, make_session_factory
+from web.database import Postventa, close_session
+
+
+def _secret_key(config: Config, instance: Path) -> str:
+    """The configured key, else one generated once and kept in the instance folder.
+
+    A key made up per process would log people out on every restart and break CSRF tokens
+    between gunicorn workers.
+    """
+    if config.web.secret_key:
+        return config.web.secret_key
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app; without `config`, read it as the CLI does (`$POSTVENTA_CONFIG`, ...).
+
+    Refuses to start on a database whose schema is not current (SchemaError says what to run).
+    """
+    config = config or load_config()
+    engine = make_engine(config.database.url)
+    try:
+        schema.require_current(engine)
+    except schema.SchemaError:
+        engine.dispose()
+        raise
+
+    app = Flask(__name__, instance_path=str(Path("instance").resolve()))
+    app.config.update(
+        SECRET_KEY=_secret_key(config, Path(app.instance_path)),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    app.extensions["postventa"] = Postventa(config, engine, make_session_factory(engine))
+    app.teardown_appcontext(close_session)
+
+    from web import health, home
+
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(home.blueprint)
+    return app

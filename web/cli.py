@@ -1,0 +1,49 @@
+"""The `postventa` entry point: the domain commands plus the ones that serve HTTP."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from scheduler import schema
+from scheduler.cli import CliError, Runtime, cli, pass_runtime
+from web import create_app
+
+__all__ = ["cli", "main"]
+
+
+def _app(runtime: Runtime) -> Flask:
+    try:
+        return create_app(runtime.config)
+    except schema.SchemaError as error:
+        raise CliError(str(error)) from None
+
+
+def _serve(runtime: Runtime, host: str, port: int) -> None:
+    _app(runtime).run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+_host = click.option("--host", default="127.0.0.1", show_default=True)
+_port = click.option("--port", default=5000, show_default=True, type=int)
+
+
+@cli.command()
+@_host
+@_port
+@pass_runtime
+def run(runtime: Runtime, host: str, port: int) -> None:
+    """Everything in one process on the embedded default (the dispatch worker joins it later)."""
+    _serve(runtime, host, port)
+
+
+@cli.command()
+@_host
+@_port
+@pass_runtime
+def web(runtime: Runtime, host: str, port: int) -> None:
+    """The web app alone (production runs it under gunicorn: see the Procfile)."""
+    _serve(runtime, host, port)
+
+
+def main() -> None:
+    cli(prog_name="postventa")

@@ -1,0 +1,39 @@
+"""What each request reaches through the app: configuration and a database session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.config import Config
+
+
+@dataclass(frozen=True)
+class Postventa:
+    """The app's services, kept in `app.extensions` so that a test can build its own."""
+
+    config: Config
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def services() -> Postventa:
+    postventa: Postventa = current_app.extensions["postventa"]
+    return postventa
+
+
+def db_session() -> Session:
+    """The request's session, opened on first use and closed when the request ends."""
+    if "db_session" not in g:
+        g.db_session = services().sessions()
+    session: Session = g.db_session
+    return session
+
+
+def close_session(_error: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,178 @@
+"""From a sale to dated follow-ups: pure functions over values, no database, no clock.
+
+A step's due time is its anchor (the sale, the renewal date, or the moment a score arrived) plus
+its offset, then moved forward into the send window on a send day, in the customer's own time
+zone. Wall-clock arithmetic is done in local time and converted once, so DST changes move nothing
+outside the window.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from scheduler.config import WEEKDAYS, TimeWindow
+from scheduler.lifecycle import Channel, FollowUpStatus
+
+DEFAULT_GRACE = timedelta(days=2)
+
+
+class Anchor(StrEnum):
+    SALE = "sale"  # offset after the sale
+    RENEWAL = "renewal"  # offset from the renewal date (usually negative); renewing products only
+    SCORE = "score"  # planned when the customer gives a score that meets the condition
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`score >= 9`: the only facts a condition may test are the ones listed in FACTS."""
+
+    fact: str
+    operator: str
+    value: int
+
+    def __str__(self) -> str:
+        return f"{self.fact} {self.operator} {self.value}"
+
+    def holds(self, facts: dict[str, int]) -> bool:
+        if self.fact not in facts:
+            return False
+        actual = facts[self.fact]
+        return {
+            ">=": actual >= self.value,
+            "<=": actual <= self.value,
+            "==": actual == self.value,
+            ">": actual > self.value,
+            "<": actual < self.value,
+        }[self.operator]
+
+
+FACTS = ("score",)
+_CONDITION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|>|<)\s*(\d{1,2})\s*$")
+
+
+def parse_condition(text: str) -> Condition:
+    """Parse `score >= 9`; anything else is refused with the reason, for the admin to show."""
+    match = _CONDITION.match(text)
+    if not match:
+        raise ValueError(f"condition {text!r}: expected something like 'score >= 9'")
+    fact, operator, value = match.group(1), match.group(2), int(match.group(3))
+    if fact not in FACTS:
+        raise ValueError(f"condition {text!r}: unknown fact {fact!r} (known: {', '.join(FACTS)})")
+    if not 0 <= value <= 10:
+        raise ValueError(f"condition {text!r}: a score goes from 0 to 10")
+    return Condition(fact, operator, value)
+
+
+@dataclass(frozen=True)
+class SendRules:
+    """When a customer may be contacted: their time zone, the daily window, the days."""
+
+    tz: ZoneInfo
+    window: TimeWindow
+    days: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Step:
+    id: int
+    key: str
+    anchor: Anchor
+    offset: timedelta
+    channel: Channel
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One follow-up to create: scheduled at `due_at`, or skipped with the reason."""
+
+    step_id: int
+    channel: Channel
+    due_at: datetime
+    status: FollowUpStatus
+    reason: str | None = None
+
+
+def fit_to_window(at: datetime, rules: SendRules) -> datetime:
+    """The first moment at or after `at` that is inside the window on a send day (UTC).
+
+    Comparisons are made on UTC instants: Python compares two datetimes of the same zone by wall
+    clock, which is wrong in the repeated hour of a DST change.
+    """
+    local = at.astimezone(rules.tz)
+    for days_ahead in range(8):
+        day = local.date() + timedelta(days=days_ahead)
+        if WEEKDAYS[day.weekday()] not in rules.days:
+            continue
+        start = datetime.combine(day, rules.window.start, tzinfo=rules.tz).astimezone(UTC)
+        end = datetime.combine(day, rules.window.end, tzinfo=rules.tz).astimezone(UTC)
+        if at < start:
+            return start  # a start inside a DST gap lands just after the gap
+        if at < end:
+            return at.astimezone(UTC)
+    raise ValueError("no send day in the week")  # unreachable: send_days is never empty
+
+
+def anchor_time(step: Step, sold_at: datetime, renewal_days: int | None) -> datetime | None:
+    """When a step's clock starts, or None when it does not apply to this sale at planning."""
+    if step.anchor is Anchor.SALE:
+        return sold_at
+    if step.anchor is Anchor.RENEWAL and renewal_days:
+        return sold_at + timedelta(days=renewal_days)
+    return None  # score steps wait for a score; renewal steps need a renewing product
+
+
+def _span(span: timedelta) -> str:
+    return f"{span.days} d {span.seconds // 3600} h"
+
+
+def plan_step(
+    step: Step, anchor: datetime, rules: SendRules, now: datetime, grace: timedelta
+) -> Planned:
+    """Date one step from its anchor; a step overdue by more than `grace` is skipped, not late."""
+    due = anchor + step.offset
+    if now - due > grace:
+        return Planned(
+            step.id,
+            step.channel,
+            due,
+            FollowUpStatus.SKIPPED,
+            f"overdue by {_span(now - due)} when planned (grace {_span(grace)})",
+        )
+    return Planned(
+        step.id, step.channel, fit_to_window(max(due, now), rules), FollowUpStatus.SCHEDULED
+    )
+
+
+def plan_sale(
+    steps: Sequence[Step],
+    *,
+    sold_at: datetime,
+    renewal_days: int | None,
+    rules: SendRules,
+    now: datetime,
+    grace: timedelta = DEFAULT_GRACE,
+) -> list[Planned]:
+    """The follow-ups a sale gets when it is recorded (score steps come later, with a score)."""
+    planned = []
+    for step in steps:
+        anchor = anchor_time(step, sold_at, renewal_days)
+        if anchor is not None:
+            planned.append(plan_step(step, anchor, rules, now, grace))
+    return planned
+
+
+def plan_after_score(
+    steps: Sequence[Step], *, score: int, at: datetime, rules: SendRules, now: datetime
+) -> list[Planned]:
+    """The score steps whose condition a new score meets, dated from when the score arrived."""
+    return [
+        plan_step(step, at, rules, now, DEFAULT_GRACE)
+        for step in steps
+        if step.anchor is Anchor.SCORE and step.condition and step.condition.holds({"score": score})
+    ]

@@ -79,7 +79,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 @pass_runtime
 def init(runtime: Runtime, demo: bool) -> None:
     """Migrate the database to the newest schema and install defaults. Safe to run again."""
-    for line in bootstrap.initialise(runtime.engine, demo=demo, now=utcnow()):
+    for line in bootstrap.initialise(runtime.engine, runtime.config, demo=demo, now=utcnow()):
         click.echo(line)
 
 

@@ -166,6 +166,10 @@ def _http_url(value: Any) -> str:
     return url.rstrip("/")
 
 
+def _http_url_or_empty(value: Any) -> str:
+    return _http_url(value) if _str(value).strip() else ""
+
+
 _DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 _DRIVERS |= {"postgres": "postgresql+psycopg", "postgresql+psycopg": "postgresql+psycopg"}
 
@@ -245,6 +249,7 @@ class BusinessConfig:
     send_window: TimeWindow = _setting("09:00-20:00", parse_window)
     send_days: tuple[str, ...] = _setting(["mon", "tue", "wed", "thu", "fri", "sat"], _weekdays)
     public_url: str = _setting("http://127.0.0.1:5000", _http_url)
+    review_url: str = _setting("", _http_url_or_empty)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -292,6 +297,11 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class CadencesConfig:
+    late_grace_hours: float = _setting(48, _positive_number)
+
+
+@dataclass(frozen=True)
 class CasesConfig:
     first_response_hours: float = _setting(4, _positive_number)
 
@@ -307,6 +317,7 @@ class Config:
     twilio: TwilioConfig
     email: EmailConfig
     worker: WorkerConfig
+    cadences: CadencesConfig
     cases: CasesConfig
     source: str = "built-in defaults"
 
@@ -339,6 +350,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "twilio": TwilioConfig,
     "email": EmailConfig,
     "worker": WorkerConfig,
+    "cadences": CadencesConfig,
     "cases": CasesConfig,
 }
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from scheduler.config import Config
 from scheduler.sales import SaleInput, record_sale
 
 # (external id, days ago, name, phone, email, locale, time zone, sku, product, amount, currency)
@@ -26,7 +27,7 @@ _DEMO_SALES = [
 ]  # fmt: skip
 
 
-def add_demo_data(session: Session, now: datetime) -> int:
+def add_demo_data(session: Session, config: Config, now: datetime) -> int:
     """Add the demo sales that are not there yet; returns how many were added."""
     added = 0
     for (external_id, days_ago, name, phone, email, locale, zone,
@@ -45,5 +46,5 @@ def add_demo_data(session: Session, now: datetime) -> int:
             currency=currency,
             attributes={"demo": True},
         )
-        added += record_sale(session, sale, now=now, actor="demo")[1]
+        added += record_sale(session, sale, config=config, now=now, actor="demo")[1]
     return added

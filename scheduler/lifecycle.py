@@ -40,6 +40,14 @@ class Channel(StrEnum):
     EMAIL = "email"
 
 
+class Anchor(StrEnum):
+    """What a cadence step's offset counts from."""
+
+    SALE = "sale"
+    RENEWAL = "renewal"  # the renewal date (offset usually negative); renewing products only
+    SCORE = "score"  # the moment the customer gave a score that meets the step's condition
+
+
 class Direction(StrEnum):
     OUTBOUND = "outbound"
     INBOUND = "inbound"

@@ -29,6 +29,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from scheduler.lifecycle import (
+    Anchor,
     CaseStatus,
     Channel,
     Direction,
@@ -95,6 +96,7 @@ class Base(DeclarativeBase):
         SaleStatus: _enum(SaleStatus, "sale_status"),
         FollowUpStatus: _enum(FollowUpStatus, "follow_up_status"),
         CaseStatus: _enum(CaseStatus, "case_status"),
+        Anchor: _enum(Anchor, "anchor"),
     }
 
 
@@ -200,6 +202,7 @@ class Cadence(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     is_default: Mapped[bool] = mapped_column(default=False)
+    product_category: Mapped[str | None] = mapped_column(String(100), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -216,7 +219,8 @@ class CadenceStep(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     cadence_id: Mapped[int] = mapped_column(ForeignKey("cadences.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(64))  # stable name, e.g. "day7-check-in"
-    offset_minutes: Mapped[int]  # after the sale
+    anchor: Mapped[Anchor] = mapped_column(default=Anchor.SALE)  # what the offset counts from
+    offset_minutes: Mapped[int]
     channel: Mapped[Channel]
     template_name: Mapped[str] = mapped_column(String(100))
     condition: Mapped[str | None] = mapped_column(String(200))  # e.g. "score >= 9"

@@ -12,19 +12,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from scheduler.config import WEEKDAYS, TimeWindow
-from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.lifecycle import Anchor, Channel, FollowUpStatus
 
 DEFAULT_GRACE = timedelta(days=2)
-
-
-class Anchor(StrEnum):
-    SALE = "sale"  # offset after the sale
-    RENEWAL = "renewal"  # offset from the renewal date (usually negative); renewing products only
-    SCORE = "score"  # planned when the customer gives a score that meets the condition
 
 
 @dataclass(frozen=True)

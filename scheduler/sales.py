@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler import audit
+from scheduler.config import Config
 from scheduler.models import Customer, Product, Sale
+from scheduler.scheduling import schedule_sale
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,10 @@ def _find_or_add_product(session: Session, sale: SaleInput) -> Product | None:
 
 
 def record_sale(
-    session: Session, sale: SaleInput, *, now: datetime, actor: str
+    session: Session, sale: SaleInput, *, config: Config, now: datetime, actor: str
 ) -> tuple[Sale, bool]:
-    """The sale with this external id, created if new; the flag says whether it was created.
-
-    Re-sending the same external id changes nothing, even when two requests race.
+    """The sale with this external id, created with its follow-ups if new; the flag says whether
+    it was created. Re-sending the same external id changes nothing, even when two requests race.
     """
     existing = session.scalar(select(Sale).where(Sale.external_id == sale.external_id))
     if existing is not None:
@@ -90,6 +91,7 @@ def record_sale(
             )
             session.add(row)
             session.flush()
+            follow_ups = schedule_sale(session, row, config, now)
     except IntegrityError:
         winner = session.scalar(select(Sale).where(Sale.external_id == sale.external_id))
         if winner is None:
@@ -103,5 +105,6 @@ def record_sale(
         entity_type="sale",
         entity_id=row.id,
         external_id=sale.external_id,
+        follow_ups=len(follow_ups),
     )
     return row, True

@@ -8,9 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from scheduler.config import parse_window
-from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.lifecycle import Anchor, Channel, FollowUpStatus
 from scheduler.planning import (
-    Anchor,
     SendRules,
     Step,
     fit_to_window,
@@ -37,7 +36,7 @@ def local(tz: ZoneInfo, year: int, month: int, day: int, hour: int, minute: int)
 
 def step(key: str, days: float, anchor: Anchor = Anchor.SALE, condition: str | None = None) -> Step:
     return Step(
-        id=hash(key) % 1000,
+        id=sum(map(ord, key)),
         key=key,
         anchor=anchor,
         offset=timedelta(days=days),

@@ -75,3 +75,12 @@ def test_a_fresh_database_migrates_from_nothing(tmp_path: Path) -> None:
     with fresh.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     fresh.dispose()
+
+
+def test_app_refuses_a_database_that_is_behind(tmp_path: Path, config: Config) -> None:
+    url = f"sqlite:///{tmp_path / 'behind.db'}"
+    behind = make_engine(url)
+    schema.upgrade(behind, "0001")
+    behind.dispose()
+    with pytest.raises(schema.SchemaError, match="is at revision 0001 but this version needs"):
+        create_app(config.replace(database={"url": url}))

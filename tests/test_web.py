@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from scheduler.config import Config
 from scheduler.db import make_engine, make_session_factory
 from scheduler.demo import add_demo_data
 from scheduler.sales import SaleInput, record_sale
@@ -35,8 +36,10 @@ def test_healthz_is_503_when_the_database_is_unreachable(app: Flask) -> None:
     assert response.get_json() == {"status": "error", "database": "unreachable"}
 
 
-def test_overview_shows_the_business_and_its_sales(client: FlaskClient, session: Session) -> None:
-    add_demo_data(session, datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
+def test_overview_shows_the_business_and_its_sales(
+    client: FlaskClient, session: Session, config: Config
+) -> None:
+    add_demo_data(session, config, datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
     session.commit()
     page = client.get("/").get_data(as_text=True)
     assert "<h1>Mi Tienda</h1>" in page
@@ -50,14 +53,14 @@ def test_overview_with_no_sales_says_how_to_add_them(client: FlaskClient) -> Non
     assert "No sales yet" in page and "POST /api/sales" in page
 
 
-def test_customer_text_is_escaped(client: FlaskClient, session: Session) -> None:
+def test_customer_text_is_escaped(client: FlaskClient, session: Session, config: Config) -> None:
     sale = SaleInput(
         external_id="X-1",
         sold_at=datetime(2026, 11, 1, tzinfo=UTC),
         customer_name="<script>alert(1)</script>",
         phone="+51987654321",
     )
-    record_sale(session, sale, now=datetime(2026, 11, 1, tzinfo=UTC), actor="test")
+    record_sale(session, sale, config=config, now=datetime(2026, 11, 1, tzinfo=UTC), actor="test")
     session.commit()
     page = client.get("/").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page

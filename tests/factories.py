@@ -1,0 +1,27 @@
+"""Small builders of valid input, so that each test states only what it is about."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from scheduler.sales import SaleInput
+
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Lima
+
+
+def sale_input(external_id: str = "S-1", **changes: object) -> SaleInput:
+    """A sale by Rosa (phone only) of a washing machine at NOW, with `changes` applied."""
+    fields: dict[str, object] = {
+        "external_id": external_id,
+        "sold_at": NOW,
+        "customer_name": "Rosa Quispe",
+        "phone": "+51987654321",
+        "product_sku": "LAV-9",
+        "product_name": "Lavadora",
+        "amount": Decimal("1899.00"),
+        "currency": "PEN",
+        "attributes": {"store": "Miraflores"},
+    }
+    fields.update(changes)
+    return SaleInput(**fields)  # type: ignore[arg-type]

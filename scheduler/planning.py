@@ -8,6 +8,7 @@ outside the window.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,18 +33,16 @@ class Condition:
         return f"{self.fact} {self.operator} {self.value}"
 
     def holds(self, facts: dict[str, int]) -> bool:
-        if self.fact not in facts:
-            return False
-        actual = facts[self.fact]
-        return {
-            ">=": actual >= self.value,
-            "<=": actual <= self.value,
-            "==": actual == self.value,
-            ">": actual > self.value,
-            "<": actual < self.value,
-        }[self.operator]
+        return self.fact in facts and _OPERATORS[self.operator](facts[self.fact], self.value)
 
 
+_OPERATORS = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    ">": operator.gt,
+    "<": operator.lt,
+}
 FACTS = ("score",)
 _CONDITION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|>|<)\s*(\d{1,2})\s*$")
 
@@ -111,12 +110,12 @@ def fit_to_window(at: datetime, rules: SendRules) -> datetime:
     raise ValueError("no send day in the week")  # unreachable: send_days is never empty
 
 
-def anchor_time(step: Step, sold_at: datetime, renewal_days: int | None) -> datetime | None:
-    """When a step's clock starts, or None when it does not apply to this sale at planning."""
+def anchor_offset(step: Step, renewal_days: int | None) -> timedelta | None:
+    """How far after the sale a step's clock starts, or None when it does not apply at planning."""
     if step.anchor is Anchor.SALE:
-        return sold_at
+        return timedelta(0)
     if step.anchor is Anchor.RENEWAL and renewal_days:
-        return sold_at + timedelta(days=renewal_days)
+        return timedelta(days=renewal_days)
     return None  # score steps wait for a score; renewal steps need a renewing product
 
 
@@ -127,8 +126,12 @@ def _span(span: timedelta) -> str:
 def plan_step(
     step: Step, anchor: datetime, rules: SendRules, now: datetime, grace: timedelta
 ) -> Planned:
-    """Date one step from its anchor; a step overdue by more than `grace` is skipped, not late."""
-    due = anchor + step.offset
+    """Date one step from its anchor; a step overdue by more than `grace` is skipped, not late.
+
+    The offset is added to the local wall clock (aware arithmetic within one zone), so "7 days
+    after a 19:30 sale" is 19:30 a week later even when a DST change falls in between.
+    """
+    due = (anchor.astimezone(rules.tz) + step.offset).astimezone(UTC)
     if now - due > grace:
         return Planned(
             step.id,
@@ -153,19 +156,26 @@ def plan_sale(
 ) -> list[Planned]:
     """The follow-ups a sale gets when it is recorded (score steps come later, with a score)."""
     planned = []
+    local_sale = sold_at.astimezone(rules.tz)
     for step in steps:
-        anchor = anchor_time(step, sold_at, renewal_days)
-        if anchor is not None:
-            planned.append(plan_step(step, anchor, rules, now, grace))
+        offset = anchor_offset(step, renewal_days)
+        if offset is not None:
+            planned.append(plan_step(step, local_sale + offset, rules, now, grace))
     return planned
 
 
 def plan_after_score(
-    steps: Sequence[Step], *, score: int, at: datetime, rules: SendRules, now: datetime
+    steps: Sequence[Step],
+    *,
+    score: int,
+    at: datetime,
+    rules: SendRules,
+    now: datetime,
+    grace: timedelta = DEFAULT_GRACE,
 ) -> list[Planned]:
     """The score steps whose condition a new score meets, dated from when the score arrived."""
     return [
-        plan_step(step, at, rules, now, DEFAULT_GRACE)
+        plan_step(step, at, rules, now, grace)
         for step in steps
         if step.anchor is Anchor.SCORE and step.condition and step.condition.holds({"score": score})
     ]

@@ -82,6 +82,12 @@ def _positive_number(value: Any) -> float:
     return float(value)
 
 
+def _zero_or_more(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError("expected a number, 0 or more (0 turns it off)")
+    return float(value)
+
+
 def _one_of(*choices: str) -> Parser:
     def parse(value: Any) -> str:
         if _str(value) not in choices:
@@ -275,6 +281,7 @@ class TwilioConfig:
         "", _pattern_or_empty(r"MG[0-9a-fA-F]{32}", "MG + 32 hex digits")
     )
     api_base_url: str = _setting("https://api.twilio.com", _http_url)
+    max_per_second: float = _setting(1, _zero_or_more)
 
 
 @dataclass(frozen=True)
@@ -286,6 +293,7 @@ class EmailConfig:
     smtp_password: str = _setting("", _str)
     starttls: bool = _setting(True, _bool)
     from_address: str = _setting("", _email_or_empty)
+    max_per_second: float = _setting(10, _zero_or_more)
 
 
 @dataclass(frozen=True)
@@ -294,11 +302,14 @@ class WorkerConfig:
     batch_size: int = _setting(200, _int_between(1, 10_000))
     concurrency: int = _setting(8, _int_between(1, 256))
     max_attempts: int = _setting(5, _int_between(1, 100))
+    send_timeout_seconds: float = _setting(15, _positive_number)
+    lease_seconds: int = _setting(600, _int_between(30, 86_400))
 
 
 @dataclass(frozen=True)
 class CadencesConfig:
     late_grace_hours: float = _setting(48, _positive_number)
+    min_gap_hours: float = _setting(20, _zero_or_more)
 
 
 @dataclass(frozen=True)

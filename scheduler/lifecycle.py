@@ -89,6 +89,9 @@ def check_case_transition(current: CaseStatus, new: CaseStatus) -> None:
         raise TransitionError(f"a case cannot go from {current} to {new}")
 
 
+# Pending follow-ups are the ones a cancellation, an opt-out or a re-plan may still change.
+PENDING = (FollowUpStatus.SCHEDULED, FollowUpStatus.HELD)
+
+
 def is_pending(status: FollowUpStatus) -> bool:
-    """Pending follow-ups are the ones a cancellation, an opt-out or a re-plan may still change."""
-    return status in (FollowUpStatus.SCHEDULED, FollowUpStatus.HELD)
+    return status in PENDING

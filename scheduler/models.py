@@ -140,6 +140,8 @@ class Customer(Base):
     sms_opt_out_via: Mapped[str | None] = mapped_column(Text)  # how: keyword, wording, admin
     email_opt_out_at: Mapped[datetime | None]
     email_opt_out_via: Mapped[str | None] = mapped_column(Text)
+    # The secret in the one-click unsubscribe link of every email; made on the first email.
+    unsubscribe_token: Mapped[str | None] = mapped_column(String(43), unique=True)
     created_at: Mapped[datetime]
 
     sales: Mapped[list[Sale]] = relationship(back_populates="customer")
@@ -263,6 +265,7 @@ class FollowUp(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_id: Mapped[str | None] = mapped_column(String(100))
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # e.g. {"score": 9}, for templates
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
@@ -274,7 +277,11 @@ class FollowUp(Base):
 
 
 class Message(Base):
-    """Every message, both directions; the provider id makes webhook retries harmless."""
+    """Every message, both directions; the provider id makes webhook retries harmless.
+
+    An outbound message is written with status `sending` before the transport is called, so a
+    worker that dies mid-send leaves a trace to reconcile instead of a silent gap.
+    """
 
     __tablename__ = "messages"
 
@@ -288,6 +295,7 @@ class Message(Base):
     to_address: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
     provider_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     status: Mapped[str] = mapped_column(String(24))  # the provider's delivery status
     error_code: Mapped[str | None] = mapped_column(String(16))
@@ -296,6 +304,23 @@ class Message(Base):
     encoding: Mapped[str | None] = mapped_column(String(8))  # GSM-7 or UCS-2
     created_at: Mapped[datetime]
     status_updated_at: Mapped[datetime | None]
+
+
+class OutboxEntry(Base):
+    """A message the outbox transport kept instead of sending (the embedded default)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), index=True)  # e.g. "follow-up:12"
+    channel: Mapped[Channel]
+    to_address: Mapped[str] = mapped_column(String(254))
+    from_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
 
 
 class Case(Base):

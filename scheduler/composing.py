@@ -1,0 +1,121 @@
+"""From a follow-up row to the message its customer will read: template, variables, rendering.
+
+The variables are documented in `message_templates/README.md`; this is the only place that
+builds them, so the admin's preview and the real send cannot disagree.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from babel.dates import format_date
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.config import Config
+from scheduler.defaults import TEMPLATES_DIR
+from scheduler.lifecycle import Channel
+from scheduler.models import Customer, FollowUp, MessageTemplate, Sale
+from scheduler.rendering import Rendered, RenderError, TemplateSource, render
+from scheduler.segments import SmsSize, sms_size
+
+NO_PRODUCT = {"es": "tu compra", "en": "your purchase"}
+REPLY_INSTRUCTIONS = {
+    (Channel.SMS, "es"): "Responde a este SMS: lo lee una persona.",
+    (Channel.SMS, "en"): "Reply to this text: a person reads it.",
+    (Channel.EMAIL, "es"): "Responde a este correo: lo lee una persona.",
+    (Channel.EMAIL, "en"): "Reply to this email: a person reads it.",
+}
+
+
+@cache
+def email_layout() -> str:
+    return (TEMPLATES_DIR / "email" / "layout.html").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Composed:
+    rendered: Rendered
+    size: SmsSize | None  # SMS only
+
+
+def locale_of(customer: Customer, config: Config) -> str:
+    return customer.locale or config.business.locale
+
+
+def find_template(
+    session: Session, name: str, channel: Channel, locale: str, fallback: str
+) -> MessageTemplate | None:
+    """The template in the customer's language, else in the business's."""
+    rows = session.scalars(
+        select(MessageTemplate).where(
+            MessageTemplate.name == name,
+            MessageTemplate.channel == channel,
+            MessageTemplate.locale.in_({locale, fallback}),
+        )
+    ).all()
+    by_locale = {row.locale: row for row in rows}
+    return by_locale.get(locale) or by_locale.get(fallback)
+
+
+def template_context(
+    *, sale: Sale, config: Config, locale: str, channel: Channel, facts: dict[str, Any]
+) -> dict[str, Any]:
+    """The variables a template sees; plain values, so the sandbox exposes no ORM object."""
+    customer, product = sale.customer, sale.product
+    renewal = (
+        format_date(sale.sold_at + timedelta(days=product.renewal_days), "long", locale=locale)
+        if product is not None and product.renewal_days
+        else None
+    )
+    return {
+        "locale": locale,
+        "customer": {"name": customer.name, "first_name": customer.name.split()[0]},
+        "product": {
+            "name": product.name if product else NO_PRODUCT[locale],
+            "sku": product.sku if product else "",
+        },
+        "sale": {
+            "external_id": sale.external_id,
+            "sold_on": format_date(sale.sold_at.astimezone(config.business.tz), "long", locale),
+            "amount": f"{sale.amount:.2f}" if sale.amount is not None else "",
+            "currency": sale.currency or "",
+        },
+        "business": {"name": config.business.name, "review_url": config.business.review_url},
+        "reply": {"instructions": REPLY_INSTRUCTIONS[(channel, locale)]},
+        **({"renewal_date": renewal} if renewal else {}),
+        **facts,
+    }
+
+
+def compose(session: Session, follow_up: FollowUp, config: Config) -> Composed:
+    """Render the follow-up's template for its customer; RenderError says what is wrong."""
+    sale = follow_up.sale
+    locale = locale_of(sale.customer, config)
+    step = follow_up.step
+    row = find_template(
+        session, step.template_name, follow_up.channel, locale, config.business.locale
+    )
+    if row is None:
+        raise RenderError(
+            f"no {follow_up.channel} template {step.template_name!r} in {locale!r} "
+            f"or {config.business.locale!r}"
+        )
+    source = TemplateSource(row.name, row.channel, row.locale, row.body, row.subject, row.html_body)
+    context = template_context(
+        sale=sale, config=config, locale=row.locale, channel=row.channel, facts=follow_up.facts
+    )
+    rendered = render(source, context, email_layout())
+    size = sms_size(rendered.text) if follow_up.channel is Channel.SMS else None
+    return Composed(rendered, size)
+
+
+def unsubscribe_url(customer: Customer, config: Config) -> str:
+    """The customer's one-click unsubscribe link (RFC 8058), making its token on first use."""
+    if customer.unsubscribe_token is None:
+        customer.unsubscribe_token = secrets.token_urlsafe(32)
+    return f"{config.business.public_url.rstrip('/')}/unsubscribe/{customer.unsubscribe_token}"

@@ -1,0 +1,465 @@
+"""One dispatch pass: claim what is due, check it again, write it down, send it, record the result.
+
+Exactly-once rests on three habits:
+- a claim is one atomic statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: a single
+  UPDATE under its write lock), with a lease, so two workers never hold the same follow-up;
+- the message row is committed with status `sending` before the transport is called, so a worker
+  that dies mid-send leaves a trace;
+- a message that may have gone out (`sending` left by a dead worker, a timeout, a 5xx) is looked
+  up with the provider before anything is sent again; if the provider cannot say, the follow-up
+  becomes `unknown` for a person, never resent blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, joinedload, sessionmaker
+
+from scheduler import audit
+from scheduler.clock import utcnow
+from scheduler.composing import compose, unsubscribe_url
+from scheduler.config import Config
+from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, SaleStatus
+from scheduler.models import Case, Customer, FollowUp, Message, Sale
+from scheduler.planning import fit_to_window
+from scheduler.presend import Action, Decision, Situation, decide, retry_delay
+from scheduler.ratelimit import SenderRateLimit
+from scheduler.rendering import RenderError
+from scheduler.scheduling import send_rules
+from scheduler.transports import OPTED_OUT, Failure, Outgoing, Sent, Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+# Message statuses of ours; the rest are the provider's (queued, accepted, sent, stored, ...).
+SENDING = "sending"  # handed, or about to be handed, to the transport
+UNCERTAIN = "uncertain"  # may have gone out: look it up before sending again
+NOT_SENT = "not_sent"  # certainly did not go out; may be tried again
+FAILED = "failed"  # refused for good
+MAYBE_SENT = (SENDING, UNCERTAIN)
+LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
+
+SUMMARY_KEYS = (
+    "recovered", "claimed", "sent", "reconciled", "retrying", "failed", "unknown",
+    "skipped", "cancelled", "held", "postponed", "lease_lost",
+)  # fmt: skip
+
+_STATUS_OF = {
+    Action.CANCEL: FollowUpStatus.CANCELLED,
+    Action.SKIP: FollowUpStatus.SKIPPED,
+    Action.HOLD: FollowUpStatus.HELD,
+    Action.POSTPONE: FollowUpStatus.SCHEDULED,
+}
+_COUNTER_OF = {
+    Action.CANCEL: "cancelled",
+    Action.SKIP: "skipped",
+    Action.HOLD: "held",
+    Action.POSTPONE: "postponed",
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A send (or, with `look_since`, a lookup of an earlier attempt) for the thread pool."""
+
+    follow_up_id: int
+    message_id: int
+    outgoing: Outgoing
+    look_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    sent: Sent | None = None
+    error: TransportError | None = None
+
+
+def _opt_out(customer: Customer, channel: Channel) -> str | None:
+    at, via = (
+        (customer.sms_opt_out_at, customer.sms_opt_out_via)
+        if channel is Channel.SMS
+        else (customer.email_opt_out_at, customer.email_opt_out_via)
+    )
+    return None if at is None else f"{via or 'opted out'}, {at:%Y-%m-%d %H:%M} UTC"
+
+
+def _address(customer: Customer, channel: Channel) -> str | None:
+    return customer.phone if channel is Channel.SMS else customer.email
+
+
+class Dispatcher:
+    """Runs passes for one worker; safe to run in many processes against one database."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        config: Config,
+        transports: Mapping[Channel, Transport],
+        *,
+        worker_id: str,
+        clock: Callable[[], datetime] = utcnow,
+        jitter: Callable[[], float] = random.random,
+        rate_limit: SenderRateLimit | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.config = config
+        self.transports = transports
+        self.worker_id = worker_id
+        self.clock = clock
+        self.jitter = jitter
+        self.rate_limit = rate_limit or SenderRateLimit()
+        worker = config.worker
+        self.lease = timedelta(seconds=worker.lease_seconds)
+        self.grace = timedelta(hours=config.cadences.late_grace_hours)
+        self.min_gap = timedelta(hours=config.cadences.min_gap_hours)
+        # A claim must be sendable well within its lease, whatever the senders' rate limits.
+        rates = [t.max_per_second for t in transports.values() if t.max_per_second > 0]
+        affordable = int(min(rates) * worker.lease_seconds / 2) if rates else worker.batch_size
+        self.claim_size = max(1, min(worker.batch_size, affordable))
+
+    # --- the pass ------------------------------------------------------------------------------
+
+    def run_pass(self, stop: threading.Event | None = None) -> dict[str, int]:
+        """Send everything due now, batch after batch; `stop` ends it between batches."""
+        summary: Counter[str] = Counter({key: 0 for key in SUMMARY_KEYS})
+        summary["recovered"] = self.recover_expired()
+        with ThreadPoolExecutor(self.config.worker.concurrency, "send") as pool:
+            while stop is None or not stop.is_set():
+                ids = self.claim()
+                if not ids:
+                    break
+                summary["claimed"] += len(ids)
+                jobs = self.prepare(ids, summary)
+                self.record(pool.map(self.deliver, jobs), summary)
+        return dict(summary)
+
+    def recover_expired(self) -> int:
+        """Take back follow-ups whose worker's lease ran out; what it may have sent is marked
+        uncertain, so it is looked up before any resend."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            stale = list(
+                session.scalars(
+                    select(FollowUp.id)
+                    .where(
+                        FollowUp.status == FollowUpStatus.SENDING, FollowUp.lease_expires_at < now
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not stale:
+                return 0
+            session.execute(
+                update(Message)
+                .where(Message.follow_up_id.in_(stale), Message.status == SENDING)
+                .values(status=UNCERTAIN, status_updated_at=now),
+                execution_options={"synchronize_session": False},
+            )
+            session.execute(
+                update(FollowUp)
+                .where(FollowUp.id.in_(stale), FollowUp.status == FollowUpStatus.SENDING)
+                .values(
+                    status=FollowUpStatus.SCHEDULED,
+                    status_reason="taken back from a worker that stopped mid-send",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+        log.warning("recovered %d follow-ups from expired leases", len(stale))
+        return len(stale)
+
+    def claim(self) -> list[int]:
+        """Atomically mark up to `claim_size` due follow-ups as ours; others skip them."""
+        now = self.clock()
+        # A CTE, not `IN (subquery)`: PostgreSQL may run a LIMIT subquery more than once per
+        # UPDATE, and each run skips different locked rows, so a claim could exceed its size.
+        due = (
+            select(FollowUp.id)
+            .where(FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.due_at <= now)
+            .order_by(FollowUp.due_at, FollowUp.id)
+            .limit(self.claim_size)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+        )
+        claim = (
+            update(FollowUp)
+            .where(FollowUp.id == due.c.id)
+            .where(FollowUp.status == FollowUpStatus.SCHEDULED)
+            .values(
+                status=FollowUpStatus.SENDING,
+                lease_owner=self.worker_id,
+                lease_expires_at=now + self.lease,
+                updated_at=now,
+            )
+            .returning(FollowUp.id)
+        )
+        with self.sessions.begin() as session:
+            result = session.execute(claim, execution_options={"synchronize_session": False})
+            return sorted(result.scalars())
+
+    # --- before sending: one transaction for the whole batch -----------------------------------
+
+    def prepare(self, ids: list[int], summary: Counter[str]) -> list[Job]:
+        """Re-check each claimed follow-up, compose it and commit its message as `sending`."""
+        now = self.clock()
+        jobs: list[Job] = []
+        with self.sessions.begin() as session:
+            rows = session.scalars(
+                select(FollowUp)
+                .where(FollowUp.id.in_(ids))
+                .options(
+                    joinedload(FollowUp.sale).joinedload(Sale.customer),
+                    joinedload(FollowUp.sale).joinedload(Sale.product),
+                    joinedload(FollowUp.step),
+                )
+            ).all()
+            customers = {row.customer_id for row in rows}
+            open_cases = set(
+                session.scalars(
+                    select(Case.customer_id).where(
+                        Case.status == CaseStatus.OPEN, Case.customer_id.in_(customers)
+                    )
+                )
+            )
+            messages = {m.follow_up_id: m for m in self._messages_of(session, ids)}
+            recent = self._recent_messages(session, customers, now)
+            for row in rows:
+                earlier = messages.get(row.id)
+                if earlier is not None and earlier.status in MAYBE_SENT:
+                    since = earlier.created_at - LOOKUP_MARGIN
+                    jobs.append(Job(row.id, earlier.id, self._outgoing(row, earlier), since))
+                    continue
+                last = max(
+                    (at for fu_id, at in recent.get(row.customer_id, []) if fu_id != row.id),
+                    default=None,
+                )
+                decision = decide(
+                    self._situation(row, row.customer_id in open_cases, last),
+                    now=now,
+                    rules=send_rules(self.config, row.sale.customer),
+                    grace=self.grace,
+                    min_gap=self.min_gap,
+                )
+                if decision.action is not Action.SEND:
+                    self._settle(row, decision, now)
+                    summary[_COUNTER_OF[decision.action]] += 1
+                    continue
+                job = self._start_attempt(session, row, earlier, now, summary)
+                if job is not None:
+                    jobs.append(job)
+                    # A second follow-up for the same customer in this batch waits its turn.
+                    recent.setdefault(row.customer_id, []).append((row.id, now))
+        return jobs
+
+    @staticmethod
+    def _messages_of(session: Session, ids: Iterable[int]) -> Iterable[Message]:
+        return session.scalars(
+            select(Message).where(
+                Message.follow_up_id.in_(ids), Message.direction == Direction.OUTBOUND
+            )
+        )
+
+    def _recent_messages(
+        self, session: Session, customers: set[int], now: datetime
+    ) -> dict[int, list[tuple[int | None, datetime]]]:
+        recent: dict[int, list[tuple[int | None, datetime]]] = {}
+        if not self.min_gap:
+            return recent
+        rows = session.execute(
+            select(Message.customer_id, Message.follow_up_id, Message.created_at).where(
+                Message.customer_id.in_(customers),
+                Message.direction == Direction.OUTBOUND,
+                Message.created_at > now - self.min_gap,
+                Message.status.not_in((NOT_SENT, FAILED)),
+            )
+        )
+        for customer_id, follow_up_id, at in rows:
+            if customer_id is not None:
+                recent.setdefault(customer_id, []).append((follow_up_id, at))
+        return recent
+
+    @staticmethod
+    def _situation(row: FollowUp, open_case: bool, last: datetime | None) -> Situation:
+        customer = row.sale.customer
+        return Situation(
+            due_at=row.due_at,
+            sale_cancelled=row.sale.status is SaleStatus.CANCELLED,
+            opted_out=_opt_out(customer, row.channel),
+            has_address=_address(customer, row.channel) is not None,
+            open_case=open_case,
+            last_message_at=last,
+        )
+
+    def _settle(self, row: FollowUp, decision: Decision, now: datetime) -> None:
+        row.status = _STATUS_OF[decision.action]
+        row.status_reason = decision.reason
+        if decision.due_at is not None:
+            row.due_at = decision.due_at
+        row.lease_owner = row.lease_expires_at = None
+        row.updated_at = now
+
+    def _start_attempt(
+        self,
+        session: Session,
+        row: FollowUp,
+        earlier: Message | None,
+        now: datetime,
+        summary: Counter[str],
+    ) -> Job | None:
+        """Write the message down as `sending`; a retry resends exactly what was composed."""
+        if earlier is None:
+            try:
+                composed = compose(session, row, self.config)
+            except RenderError as error:
+                self._finish(row, FollowUpStatus.FAILED, str(error), now)
+                summary["failed"] += 1
+                return None
+            customer = row.sale.customer
+            earlier = Message(
+                customer_id=customer.id,
+                follow_up_id=row.id,
+                direction=Direction.OUTBOUND,
+                channel=row.channel,
+                from_address=self.transports[row.channel].sender,
+                to_address=_address(customer, row.channel) or "",
+                subject=composed.rendered.subject,
+                body=composed.rendered.text,
+                html_body=composed.rendered.html,
+                segments=composed.size.segments if composed.size else None,
+                encoding=composed.size.encoding if composed.size else None,
+                status=SENDING,
+                created_at=now,
+                status_updated_at=now,
+            )
+            session.add(earlier)
+            session.flush()
+        else:
+            earlier.status, earlier.status_updated_at = SENDING, now
+        row.attempts += 1
+        row.updated_at = now
+        return Job(row.id, earlier.id, self._outgoing(row, earlier))
+
+    def _outgoing(self, row: FollowUp, message: Message) -> Outgoing:
+        public = self.config.business.public_url.rstrip("/")
+        if row.channel is Channel.EMAIL:
+            link = unsubscribe_url(row.sale.customer, self.config)
+            headers = {
+                "List-Unsubscribe": f"<{link}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+            return Outgoing(
+                f"follow-up:{row.id}", row.channel, message.to_address, message.body,
+                message.subject, message.html_body, headers,
+            )  # fmt: skip
+        callback = f"{public}/webhooks/twilio/status?follow_up={row.id}"
+        return Outgoing(
+            f"follow-up:{row.id}", row.channel, message.to_address, message.body,
+            status_callback=callback,
+        )  # fmt: skip
+
+    # --- the I/O, in the thread pool -----------------------------------------------------------
+
+    def deliver(self, job: Job) -> Outcome:
+        """Look up an earlier attempt, or send; never raises (a bug is an uncertain send)."""
+        transport = self.transports[job.outgoing.channel]
+        try:
+            if job.look_since is not None:
+                return Outcome(job, sent=transport.find(job.outgoing, job.look_since))
+            self.rate_limit.wait(transport.sender, transport.max_per_second)
+            return Outcome(job, sent=transport.send(job.outgoing))
+        except TransportError as error:
+            return Outcome(job, error=error)
+        except Exception as error:  # noqa: BLE001 - a transport bug must not lose the batch
+            log.exception("transport %s failed unexpectedly", type(transport).__name__)
+            return Outcome(job, error=TransportError(repr(error), failure=Failure.UNCERTAIN))
+
+    # --- after sending: one transaction for the whole batch ------------------------------------
+
+    def record(self, outcomes: Iterable[Outcome], summary: Counter[str]) -> None:
+        outcomes = list(outcomes)
+        if not outcomes:
+            return
+        now = self.clock()
+        with self.sessions.begin() as session:
+            ids = [o.job.follow_up_id for o in outcomes]
+            rows = {
+                row.id: row
+                for row in session.scalars(
+                    select(FollowUp).where(FollowUp.id.in_(ids)).options(joinedload(FollowUp.sale))
+                )
+            }
+            messages = {m.id: m for m in self._messages_of(session, ids)}
+            for outcome in outcomes:
+                row, message = rows[outcome.job.follow_up_id], messages[outcome.job.message_id]
+                if row.status is not FollowUpStatus.SENDING or row.lease_owner != self.worker_id:
+                    summary["lease_lost"] += 1  # another worker took it back; it will look it up
+                    log.error("lease on follow-up %d lost before its result was recorded", row.id)
+                    continue
+                summary[self._apply(session, row, message, outcome, now)] += 1
+
+    def _apply(
+        self, session: Session, row: FollowUp, message: Message, outcome: Outcome, now: datetime
+    ) -> str:
+        """Record one outcome; returns the summary counter it adds to."""
+        message.status_updated_at = now
+        looked_up = outcome.job.look_since is not None
+        if outcome.sent is not None:
+            message.provider_id, message.status = outcome.sent.provider_id, outcome.sent.status
+            row.provider_id, row.sent_at = outcome.sent.provider_id, now
+            self._finish(row, FollowUpStatus.SENT, None, now)
+            return "reconciled" if looked_up else "sent"
+        error = outcome.error
+        if error is None:  # looked up, and certainly not sent: back in the queue at once
+            message.status = NOT_SENT
+            self._finish(row, FollowUpStatus.SCHEDULED, "an earlier attempt never arrived", now)
+            return "reconciled"
+        message.error_code, message.error_message = error.code, str(error)
+        row.last_error = str(error)
+        if looked_up:
+            message.status = UNCERTAIN
+            reason = f"could not tell whether it was sent: {error}; check with the provider"
+            self._finish(row, FollowUpStatus.UNKNOWN, reason, now)
+            return "unknown"
+        if error.failure is Failure.PERMANENT:
+            message.status = FAILED
+            if row.channel is Channel.SMS and error.code == OPTED_OUT:
+                self._opt_out_by_provider(session, row, now)
+            self._finish(row, FollowUpStatus.FAILED, str(error), now)
+            return "failed"
+        message.status = UNCERTAIN if error.failure is Failure.UNCERTAIN else NOT_SENT
+        if row.attempts >= self.config.worker.max_attempts:
+            final = FollowUpStatus.UNKNOWN if message.status == UNCERTAIN else FollowUpStatus.FAILED
+            self._finish(row, final, f"gave up after {row.attempts} attempts: {error}", now)
+            return "unknown" if final is FollowUpStatus.UNKNOWN else "failed"
+        rules = send_rules(self.config, row.sale.customer)
+        row.due_at = fit_to_window(now + retry_delay(row.attempts, self.jitter()), rules)
+        self._finish(row, FollowUpStatus.SCHEDULED, f"attempt {row.attempts} failed: {error}", now)
+        return "retrying"
+
+    @staticmethod
+    def _finish(row: FollowUp, status: FollowUpStatus, reason: str | None, now: datetime) -> None:
+        row.status, row.status_reason = status, reason
+        row.lease_owner = row.lease_expires_at = None
+        row.updated_at = now
+
+    def _opt_out_by_provider(self, session: Session, row: FollowUp, now: datetime) -> None:
+        """Twilio 21610: the customer replied STOP to our number; respect it everywhere."""
+        customer = row.sale.customer
+        if customer.sms_opt_out_at is None:
+            customer.sms_opt_out_at = now
+            customer.sms_opt_out_via = "Twilio error 21610: replied STOP to our number"
+            audit.record(
+                session, at=now, actor=f"worker:{self.worker_id}", action="customer.opt_out",
+                entity_type="customer", entity_id=customer.id, channel="sms", via="twilio 21610",
+            )  # fmt: skip

@@ -1,0 +1,69 @@
+"""What every transport offers dispatch: send a message, or find one that may have been sent.
+
+A send fails in one of three ways, and dispatch must treat them differently: the provider said
+no for good (`PERMANENT`), the message certainly did not leave and may be tried again (`RETRY`),
+or nobody knows whether it left (`UNCERTAIN`: a timeout after the request went out, a 5xx). The
+last must never be resent before `find` has looked for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from scheduler.lifecycle import Channel
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message ready to hand to a transport."""
+
+    reference: str  # our own id, stable across attempts: "follow-up:12"
+    channel: Channel
+    to: str
+    text: str
+    subject: str | None = None
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # extra email headers
+    status_callback: str | None = None  # where the provider reports delivery (SMS)
+
+
+@dataclass(frozen=True)
+class Sent:
+    provider_id: str
+    status: str  # the provider's first status: queued, accepted, sent, stored
+
+
+class Failure(StrEnum):
+    PERMANENT = "permanent"
+    RETRY = "retry"
+    UNCERTAIN = "uncertain"
+
+
+class TransportError(Exception):
+    """A send or a lookup that did not work; `code` is the provider's error code, if any."""
+
+    def __init__(self, message: str, *, failure: Failure, code: str | None = None) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.code = code
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{self.code}: {text}" if self.code else text
+
+
+class Transport(Protocol):
+    channel: Channel
+    sender: str  # the From of what it sends; also the key of the per-sender rate limit
+    max_per_second: float  # 0: no limit
+
+    def send(self, message: Outgoing) -> Sent:
+        """Hand the message over, or raise TransportError."""
+        ...
+
+    def find(self, message: Outgoing, since: datetime) -> Sent | None:
+        """The copy of `message` sent since `since`, None if certainly none, else TransportError."""
+        ...

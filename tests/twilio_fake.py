@@ -1,0 +1,572 @@
+"""A Twilio-compatible fake of the Messages REST API, served over real HTTP on 127.0.0.1.
+
+Tests and benchmarks drive the real `twilio` SDK against it, so the production transport is
+exercised end to end (form encoding, Basic auth, error parsing, timeouts) without the network.
+
+What the SDK (twilio 9.x) does, read from its source, that the transport code relies on:
+
+Base URL. `Client.api` is a `twilio.base.domain.Domain` built with
+`base_url="https://api.twilio.com"`; every Messages request URL is assembled at request time by
+`Domain.absolute_url()` from `client.api.base_url`. So the supported switch is::
+
+    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=10))
+    client.api.base_url = "http://127.0.0.1:PORT"   # create, list/stream and fetch all go there
+
+Only `ClientBase.get_hostname()` rewrites URLs afterwards, and only when an edge or region is
+set (arguments, or the TWILIO_EDGE / TWILIO_REGION environment variables); it would mangle
+"127.0.0.1:PORT", so `FakeTwilio.client()` clears `client.edge` and `client.region`.
+
+Failures. `TwilioHttpClient.request()` calls `requests.Session.send()` and wraps nothing, so
+the `requests` exceptions reach the caller unchanged:
+
+* read timeout (sent, no answer within `timeout`): `requests.exceptions.ReadTimeout`
+  (a `requests.exceptions.Timeout`, not a `requests.exceptions.ConnectionError`); the message
+  may or may not exist.
+* connection refused: `requests.exceptions.ConnectionError` whose `args[0]` is a
+  `urllib3.exceptions.MaxRetryError` with `.reason` a `urllib3.exceptions.NewConnectionError`;
+  nothing was sent.
+* connection dropped after the request was sent (`Respond.drop`): also
+  `requests.exceptions.ConnectionError`, wrapping `urllib3.exceptions.ProtocolError`; the
+  message may or may not exist, so ConnectionError alone does not prove "not sent".
+
+An HTTP 4xx/5xx answer to create/fetch becomes `twilio.base.exceptions.TwilioRestException`
+with `.status` (HTTP status), `.code` (the body's "code") and `.msg` ("Unable to create record:
+" or "Unable to fetch record: " followed by the body's "message"). A non-200 answer to a list
+page raises a plain `twilio.base.exceptions.TwilioException("Unable to fetch page", response)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import json
+import math
+import re
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped, unused-ignore]
+from twilio.rest import Client  # type: ignore[import-untyped, unused-ignore]
+
+ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
+AUTH_TOKEN = "feedfacecafebeeffeedfacecafebeef"
+
+API_VERSION = "2010-04-01"
+_E164 = re.compile(r"\+[1-9]\d{7,14}")
+_ROUTE = re.compile(rf"/{API_VERSION}/Accounts/([^/]+)/Messages(?:/([^/]+))?\.json")
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SENT_STATUSES = {"sent", "delivered", "undelivered", "read"}
+_DEFAULT_CODES = {401: 20003, 404: 20404, 405: 20004, 429: 20429, 500: 20500, 503: 20503}
+_DEFAULT_MESSAGES = {
+    429: "Too Many Requests",
+    500: "An internal server error has occurred",
+    503: "Service Unavailable",
+}
+_GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = set("\f^{}\\[~]|€")
+
+
+@dataclass
+class Recorded:
+    """One request the fake received, kept so tests can assert what the transport sent."""
+
+    method: str
+    path: str
+    params: dict[str, str]  # form fields (POST) or query (GET); a repeated field keeps its last
+    headers: dict[str, str]
+    received_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Respond:
+    """A scripted answer for one POST /Messages.json, to reproduce Twilio's failure modes."""
+
+    kind: str
+    status: int = 201
+    code: int | None = None
+    message: str = ""
+    seconds: float = 0.0
+    create: bool = True
+
+    @staticmethod
+    def created() -> Respond:
+        """The normal answer: validate, store, 201."""
+        return Respond("created")
+
+    @staticmethod
+    def error(status: int, code: int, message: str) -> Respond:
+        """Answer an error without validating or storing, e.g. 400 21211, 429 20429, 500."""
+        return Respond("error", status=status, code=code, message=message, create=False)
+
+    @staticmethod
+    def hang(seconds: float, create: bool = False) -> Respond:
+        """Wait `seconds` before answering 201, so the client times out first.
+
+        create=True stores the message before waiting: a send whose response was lost.
+        create=False stores it only if the wait runs to the end, so reconciliation during the
+        wait finds nothing. Stopping the fake ends the wait without storing or answering.
+        """
+        return Respond("hang", seconds=seconds, create=create)
+
+    @staticmethod
+    def created_then_error(status: int = 500) -> Respond:
+        """Store the message but answer an error: the ambiguous case reconciliation handles."""
+        return Respond("created_then_error", status=status)
+
+    @staticmethod
+    def drop(create: bool = False) -> Respond:
+        """Close the connection without answering (the SDK raises ConnectionError).
+
+        create=True stores the message first, as when the connection dies after Twilio
+        accepted the request.
+        """
+        return Respond("drop", create=create)
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(status: int, code: int | None = None, message: str | None = None) -> _Reply:
+    """An error in Twilio's legacy JSON shape, which the SDK turns into TwilioRestException."""
+    code = code if code is not None else _DEFAULT_CODES.get(status, status)
+    body = {
+        "code": code,
+        "message": message if message is not None else _DEFAULT_MESSAGES.get(status, "Error"),
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    return _Reply(status, body)
+
+
+def _rfc2822(moment: datetime) -> str:
+    """Twilio's date format, e.g. "Mon, 23 Nov 2026 15:00:00 +0000"."""
+    return email.utils.format_datetime(moment.replace(microsecond=0))
+
+
+def _segments(body: str) -> int:
+    """SMS segments as Twilio counts them: GSM-7 160/153 characters, else UCS-2 70/67."""
+    if all(char in _GSM7 or char in _GSM7_EXTENDED for char in body):
+        units = sum(2 if char in _GSM7_EXTENDED else 1 for char in body)
+        single, multi = 160, 153
+    else:
+        units = len(body.encode("utf-16-le")) // 2
+        single, multi = 70, 67
+    return 1 if units <= single else math.ceil(units / multi)
+
+
+def _parse_date_filter(name: str, value: str) -> tuple[datetime, bool]:
+    """A DateSent filter value: (moment in UTC, whether only the day counts)."""
+    try:
+        if _DATE_ONLY.fullmatch(value):
+            return datetime.fromisoformat(value).replace(tzinfo=UTC), True
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"Invalid {name}: {value}") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC), False
+    return moment.astimezone(UTC), False
+
+
+def _sent_at(message: dict[str, Any]) -> datetime:
+    """The date DateSent filters compare: date_sent, or date_created while it is still null."""
+    return email.utils.parsedate_to_datetime(message["date_sent"] or message["date_created"])
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a hanging handler must never keep the test process alive
+    request_queue_size = 256  # benchmarks open many connections at once
+    allow_reuse_address = True
+
+    def __init__(self, fake: FakeTwilio) -> None:
+        self.fake = fake
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out or hang up are expected here; anything else is a fake bug."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like api.twilio.com, so the pool is reused
+    disable_nagle_algorithm = True  # headers and body are two writes: avoid a 40 ms stall
+
+    def _server(self) -> _Server:
+        return cast(_Server, self.server)
+
+    def setup(self) -> None:
+        super().setup()
+        with self._server().connections_lock:
+            self._server().connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self._server().connections_lock:
+            self._server().connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silenced: benchmarks send thousands of requests."""
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode("utf-8") if length else ""
+        query = raw if method == "POST" else split.query
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        recorded = Recorded(method, split.path, params, dict(self.headers.items()))
+        reply = self._server().fake._handle(recorded, split.query)
+        if reply is None:
+            self.close_connection = True
+            return
+        payload = json.dumps(reply.body).encode("utf-8")
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True  # the client gave up (timeout) before the answer
+
+
+class FakeTwilio:
+    """The fake API server; use as a context manager (or start()/stop()).
+
+    `requests` holds every request in arrival order and `messages` every created message
+    resource (the dicts the API returns). Both are appended under a lock, so threads may read
+    them while the server runs.
+    """
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency  # seconds added to every request, for realistic benchmarks
+        self.account_sid = ACCOUNT_SID
+        self.auth_token = AUTH_TOKEN
+        self.requests: list[Recorded] = []
+        self.messages: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._script: deque[Respond] = deque()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> FakeTwilio:
+        if self._server is not None:
+            raise RuntimeError("FakeTwilio is already running")
+        self._stopping = threading.Event()
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name="fake-twilio",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; wakes hanging handlers and cuts open keep-alive connections."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self._server = self._thread = None
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        with server.connections_lock:
+            connections = list(server.connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        thread.join(timeout=5)
+
+    @property
+    def url(self) -> str:
+        """The base URL to put in `client.api.base_url`, e.g. "http://127.0.0.1:41234"."""
+        if self._server is None:
+            raise RuntimeError("FakeTwilio is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def client(
+        self,
+        timeout: float | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        account_sid: str | None = None,
+    ) -> Any:
+        """A real `twilio.rest.Client` aimed at this fake; close `.http_client.session` after."""
+        sdk = Client(
+            username or self.account_sid,
+            password or self.auth_token,
+            account_sid=account_sid,
+            http_client=TwilioHttpClient(timeout=timeout),
+        )
+        sdk.api.base_url = self.url
+        sdk.edge = sdk.region = None  # TWILIO_EDGE / TWILIO_REGION would rewrite the host
+        return sdk
+
+    def script(self, *behaviours: Respond) -> None:
+        """Queue answers for the next authenticated POST /Messages.json requests, in order.
+
+        Calls add to the queue; once it is empty every POST gets Respond.created().
+        """
+        with self._lock:
+            self._script.extend(behaviours)
+
+    def posts(self) -> list[Recorded]:
+        """Only the POST /Messages.json requests: the send attempts."""
+        with self._lock:
+            return [
+                r for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")
+            ]
+
+    def set_status(self, sid: str, status: str, *, error_code: int | None = None) -> None:
+        """Move a message on (e.g. "delivered"), as Twilio would, so list and fetch show it.
+
+        Sent-like statuses also fill date_sent, which then drives the DateSent filters.
+        """
+        now = _rfc2822(datetime.now(UTC))
+        with self._lock:
+            for message in self.messages:
+                if message["sid"] == sid:
+                    message["status"] = status
+                    message["date_updated"] = now
+                    if status in _SENT_STATUSES and message["date_sent"] is None:
+                        message["date_sent"] = now
+                    if error_code is not None:
+                        message["error_code"] = error_code
+                    return
+        raise KeyError(sid)
+
+    # -- request handling (runs on the server's handler threads) --
+
+    def _handle(self, recorded: Recorded, query: str) -> _Reply | None:
+        """Route one request; None means "close the connection without answering"."""
+        with self._lock:
+            self.requests.append(recorded)
+        if self.latency > 0 and self._stopping.wait(self.latency):
+            return None
+        if not self._authorised(recorded.headers.get("Authorization")):
+            reply = _error(401, 20003, "Authenticate")
+            reply.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+            return reply
+        route = _ROUTE.fullmatch(recorded.path)
+        if route is None:
+            return self._not_found(recorded.path)
+        account, sid = route.groups()
+        if account != self.account_sid:
+            return self._not_found(recorded.path)
+        if recorded.method == "POST" and sid is None:
+            return self._create(recorded.params)
+        if recorded.method == "GET" and sid is None:
+            return self._list(recorded.path, query, recorded.params)
+        if recorded.method == "GET":
+            return self._fetch(recorded.path, sid)
+        return _error(405, 20004, "Method not allowed")
+
+    def _authorised(self, header: str | None) -> bool:
+        scheme, _, encoded = (header or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return decoded == f"{self.account_sid}:{self.auth_token}"
+
+    @staticmethod
+    def _not_found(path: str) -> _Reply:
+        return _error(404, 20404, f"The requested resource {path} was not found")
+
+    def _create(self, params: dict[str, str]) -> _Reply | None:
+        with self._lock:
+            behaviour = self._script.popleft() if self._script else Respond.created()
+        if behaviour.kind == "error":
+            return _error(behaviour.status, behaviour.code, behaviour.message)
+        invalid = self._validate(params)
+        if invalid is not None:
+            return invalid
+        if behaviour.kind == "created":
+            return _Reply(201, self._store(params))
+        if behaviour.kind == "created_then_error":
+            self._store(params)
+            return _error(behaviour.status)
+        if behaviour.kind == "drop":
+            if behaviour.create:
+                self._store(params)
+            return None
+        # hang
+        sid = self._store(params)["sid"] if behaviour.create else None
+        if self._stopping.wait(behaviour.seconds):
+            return None
+        if sid is None:
+            return _Reply(201, self._store(params))
+        return _Reply(201, self._snapshot(sid))
+
+    @staticmethod
+    def _validate(params: dict[str, str]) -> _Reply | None:
+        """The checks Twilio makes before accepting a message, with its error codes."""
+        to = params.get("To", "")
+        if not _E164.fullmatch(to):
+            return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not params.get("Body") and not params.get("MediaUrl") and not params.get("ContentSid"):
+            return _error(400, 21602, "Message body is required.")
+        if len(params.get("Body", "")) > 1600:
+            return _error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
+        if not params.get("From") and not params.get("MessagingServiceSid"):
+            return _error(400, 21603, "A 'From' phone number is required.")
+        return None
+
+    def _store(self, params: dict[str, str]) -> dict[str, Any]:
+        """Create the message resource as Twilio returns it, and keep it for list/fetch."""
+        sid = "SM" + uuid.uuid4().hex
+        now = _rfc2822(datetime.now(UTC))
+        service = params.get("MessagingServiceSid") or None
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
+        body = params.get("Body", "")
+        message: dict[str, Any] = {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": body,
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": params.get("From") or None,
+            "messaging_service_sid": service,
+            # Twilio reports 0 segments until a Messaging Service has picked the sender.
+            "num_media": "0",
+            "num_segments": "0" if service else str(_segments(body)),
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "accepted" if service else "queued",
+            "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
+            "to": params["To"],
+            "uri": uri,
+        }
+        with self._lock:
+            self.messages.append(message)
+            return dict(message)
+
+    def _snapshot(self, sid: str) -> dict[str, Any]:
+        with self._lock:
+            for message in self.messages:
+                if message["sid"] == sid:
+                    return dict(message)
+        raise KeyError(sid)
+
+    def _fetch(self, path: str, sid: str) -> _Reply:
+        try:
+            return _Reply(200, self._snapshot(sid))
+        except KeyError:
+            return self._not_found(path)
+
+    def _list(self, path: str, query: str, params: dict[str, str]) -> _Reply:
+        """One page of messages, newest first, filtered like Twilio's Message list.
+
+        Simplification: DateSent filters use date_created while date_sent is still null
+        (Twilio itself filters on date sent). Values may be "YYYY-MM-DD" (whole days, as the
+        docs describe) or the SDK's "YYYY-MM-DDTHH:MM:SSZ"; DateSent> and DateSent< include
+        their bound ("on and after", "on and before"). Only one page is served: next_page_uri
+        is always null, so more than PageSize matches are cut off.
+        """
+        try:
+            bounds = {
+                name: _parse_date_filter(name, params[name])
+                for name in ("DateSent", "DateSent>", "DateSent<")
+                if params.get(name)
+            }
+            page_size = int(params.get("PageSize") or 50)
+        except ValueError as exc:
+            return _error(400, 20001, str(exc))
+        if not 1 <= page_size <= 1000:
+            return _error(400, 20001, f"Invalid PageSize: {page_size}")
+
+        def matches(message: dict[str, Any]) -> bool:
+            if params.get("To") and message["to"] != params["To"]:
+                return False
+            if params.get("From") and message["from"] != params["From"]:
+                return False
+            sent = _sent_at(message)
+            for name, (bound, whole_day) in bounds.items():
+                left: Any = sent.date() if whole_day else sent
+                right: Any = bound.date() if whole_day else bound
+                if name == "DateSent" and left != right:
+                    return False
+                if name == "DateSent>" and left < right:
+                    return False
+                if name == "DateSent<" and left > right:
+                    return False
+            return True
+
+        with self._lock:
+            ordered = sorted(
+                enumerate(self.messages),
+                key=lambda item: (_sent_at(item[1]), item[0]),
+                reverse=True,
+            )
+            found = [dict(message) for _, message in ordered if matches(message)][:page_size]
+        first = {k: v for k, v in params.items() if k not in ("Page", "PageToken")}
+        first.update({"PageSize": str(page_size), "Page": "0"})
+        body = {
+            "messages": found,
+            "end": max(len(found) - 1, 0),
+            "first_page_uri": f"{path}?{urlencode(first)}",
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": page_size,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": f"{path}?{query}" if query else path,
+        }
+        return _Reply(200, body)

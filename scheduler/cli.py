@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
 from functools import cached_property
 
 import click
 from sqlalchemy import Engine
 
-from scheduler import accounts, bootstrap, schema
+from scheduler import accounts, bootstrap, schema, worker
 from scheduler.clock import utcnow
 from scheduler.config import Config, ConfigError, load_config
 from scheduler.db import make_engine, make_session_factory
@@ -142,3 +144,31 @@ def token_create(runtime: Runtime, name: str) -> None:
     except accounts.AccountError as error:
         raise CliError(str(error)) from None
     click.echo(secret)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, required=True, help="Do one pass and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@pass_runtime
+def dispatch(runtime: Runtime, once: bool, as_json: bool) -> None:
+    """Send what is due now (one pass) and print what happened."""
+    dispatcher = worker.make_dispatcher(runtime.current_engine(), runtime.config)
+    summary = dispatcher.run_pass()
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(", ".join(f"{key} {value}" for key, value in summary.items()))
+
+
+def log_to_stderr() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@cli.command("worker")
+@pass_runtime
+def worker_command(runtime: Runtime) -> None:
+    """The dispatch worker alone: a pass every worker.tick_seconds, until SIGTERM."""
+    log_to_stderr()
+    worker.Worker(runtime.current_engine(), runtime.config).run_forever()

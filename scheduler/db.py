@@ -14,8 +14,9 @@ def make_engine(url: str, **options: Any) -> Engine:
     """An engine tuned for its backend.
 
     SQLite: WAL so the web app can read while the worker writes, foreign keys on, a busy timeout
-    instead of instant "database is locked", and real BEGIN statements (pysqlite's own
-    transaction handling defers BEGIN, which breaks atomic claims).
+    instead of instant "database is locked", and real BEGIN statements (pysqlite's own handling
+    defers BEGIN, which breaks atomic claims). Writers' sessions begin IMMEDIATE: see
+    `make_session_factory`.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -36,11 +37,20 @@ def make_engine(url: str, **options: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        mode = connection.get_execution_options().get("sqlite_begin", "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit (the web layer renders them)."""
+def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit (the web layer renders them).
+
+    `writer`: for transactions that read and then write under contention (the worker). On SQLite
+    they begin IMMEDIATE, taking the write lock up front: a deferred transaction that reads, then
+    writes after another connection committed fails at once with "database is locked" whatever
+    the busy timeout. Readers are never blocked by it in WAL mode; PostgreSQL ignores the option.
+    """
+    if writer:
+        engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     return sessionmaker(engine, expire_on_commit=False)

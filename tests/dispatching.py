@@ -32,12 +32,15 @@ class Clock:
         self.now += timedelta(**span)
 
 
-def setup_sales(engine: Engine, config: Config, *sales: SaleInput) -> sessionmaker[Session]:
-    sessions = make_session_factory(engine)
+def setup_sales(
+    engine: Engine, config: Config, *sales: SaleInput, now: datetime = NOW
+) -> sessionmaker[Session]:
+    """The default cadence, and `sales` recorded at `now`."""
+    sessions = make_session_factory(engine, writer=True)
     with sessions.begin() as session:
-        install_defaults(session, NOW)
+        install_defaults(session, now)
         for sale in sales:
-            record_sale(session, sale, config=config, now=NOW, actor="test")
+            record_sale(session, sale, config=config, now=now, actor="test")
     return sessions
 
 

@@ -52,8 +52,10 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["postventa"] = Postventa(config, engine, make_session_factory(engine))
     app.teardown_appcontext(close_session)
 
-    from web import health, home
+    from web import api, health, home, unsubscribe
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(home.blueprint)
+    app.register_blueprint(api.blueprint)
+    app.register_blueprint(unsubscribe.blueprint)
     return app

@@ -6,7 +6,8 @@ import click
 from flask import Flask
 
 from scheduler import schema
-from scheduler.cli import CliError, Runtime, cli, pass_runtime
+from scheduler.cli import CliError, Runtime, cli, log_to_stderr, pass_runtime
+from scheduler.worker import Worker
 from web import create_app
 
 __all__ = ["cli", "main"]
@@ -32,8 +33,15 @@ _port = click.option("--port", default=5000, show_default=True, type=int)
 @_port
 @pass_runtime
 def run(runtime: Runtime, host: str, port: int) -> None:
-    """Everything in one process on the embedded default (the dispatch worker joins it later)."""
-    _serve(runtime, host, port)
+    """Everything in one process: the web app and the dispatch worker."""
+    log_to_stderr()
+    app = _app(runtime)
+    worker = Worker(runtime.current_engine(), runtime.config)
+    scheduler = worker.start_in_background()
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        worker.stop(scheduler)
 
 
 @cli.command()

@@ -1,0 +1,103 @@
+"""The worker: APScheduler 3 as a ticker that runs a dispatch pass every `worker.tick_seconds`.
+
+APScheduler only ticks. The follow-ups are rows in our own table, claimed in batches, because
+its job stores must not be shared between processes and drop `date` jobs that run late. Its
+in-memory store holds one interval job, so a restart loses nothing: the work is in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import Engine
+
+from scheduler.clock import utcnow
+from scheduler.config import Config
+from scheduler.db import make_session_factory
+from scheduler.dispatch import Dispatcher
+from scheduler.transports import make_transports
+
+log = logging.getLogger(__name__)
+
+DISPATCH_JOB = "dispatch"
+
+
+def worker_id() -> str:
+    """Names the lease owner: which machine and process holds a claim."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def make_dispatcher(engine: Engine, config: Config) -> Dispatcher:
+    sessions = make_session_factory(engine, writer=True)
+    transports = make_transports(config, sessions, utcnow)
+    return Dispatcher(sessions, config, transports, worker_id=worker_id())
+
+
+class Worker:
+    """Owns the scheduler and the stop signal; a pass in progress ends at its next batch."""
+
+    def __init__(self, engine: Engine, config: Config) -> None:
+        self.config = config
+        self.dispatcher = make_dispatcher(engine, config)
+        self.stopping = threading.Event()
+
+    def tick(self) -> dict[str, int]:
+        summary = self.dispatcher.run_pass(self.stopping)
+        busy = {key: value for key, value in summary.items() if value}
+        if busy:
+            log.info("dispatch pass: %s", ", ".join(f"{k}={v}" for k, v in busy.items()))
+        return summary
+
+    def schedule(self, scheduler: BaseScheduler) -> None:
+        """One interval job: coalesced, never two at once, run however late, first one now."""
+        scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.config.worker.tick_seconds,
+            id=DISPATCH_JOB,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
+        )
+
+    def _scheduler_options(self) -> dict[str, object]:
+        return {"timezone": UTC, "executors": {"default": ThreadPoolExecutor(1)}}
+
+    def start_in_background(self) -> BackgroundScheduler:
+        """For `postventa run`: the web server owns the main thread."""
+        scheduler = BackgroundScheduler(**self._scheduler_options())
+        self.schedule(scheduler)
+        scheduler.start()
+        return scheduler
+
+    def stop(self, scheduler: BaseScheduler) -> None:
+        self.stopping.set()
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+
+    def run_forever(self) -> None:
+        """For `postventa worker`: until SIGTERM or SIGINT, then finish the batch in hand."""
+        scheduler = BlockingScheduler(**self._scheduler_options())
+        self.schedule(scheduler)
+
+        def on_signal(number: int, _frame: FrameType | None) -> None:
+            log.info("%s: stopping after the batch in hand", signal.Signals(number).name)
+            self.stop(scheduler)
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        log.info("worker %s: a pass every %d s", worker_id(), self.config.worker.tick_seconds)
+        scheduler.start()
+        log.info("worker stopped")

@@ -1,0 +1,256 @@
+"""The JSON API under `/api`, for the shop's systems: record sales, cancel them, read follow-ups.
+
+Every route needs `Authorization: Bearer TOKEN` (tokens from `postventa token create`). Errors
+always have the shape `{"errors": [{"field": str|null, "message": str}]}`, so an integration
+handles one format whatever went wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import HTTPException
+
+from scheduler.accounts import find_api_token
+from scheduler.clock import utcnow
+from scheduler.follow_ups import cancel_sale
+from scheduler.intake import validate_sale
+from scheduler.lifecycle import FollowUpStatus
+from scheduler.models import ApiToken, FollowUp, Sale
+from scheduler.sales import record_sale
+from web.database import db_session, services
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+CANCEL_REASON = "cancelled through the API"
+# Intake names its fields flat (as the CSV columns are); the API body nests them.
+NESTED_FIELDS = {
+    "customer_name": "customer.name",
+    "phone": "customer.phone",
+    "email": "customer.email",
+    "locale": "customer.locale",
+    "timezone": "customer.timezone",
+    "product_sku": "product.sku",
+    "product_name": "product.name",
+}
+
+
+def error(status: int, message: str, field: str | None = None) -> tuple[Response, int]:
+    return errors(status, [(field, message)])
+
+
+def errors(status: int, problems: list[tuple[str | None, str]]) -> tuple[Response, int]:
+    body = {"errors": [{"field": field, "message": message} for field, message in problems]}
+    return jsonify(body), status
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """UTC, to the second, always with a `Z`: one shape that every client can parse."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- authentication and errors ------------------------------------------------------------------
+
+
+def _unauthorized(message: str) -> tuple[Response, int]:
+    response, status = error(401, message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="postventa"'
+    return response, status
+
+
+@blueprint.before_request
+def require_token() -> tuple[Response, int] | None:
+    """Refuse the request unless it carries a live token; remember which one, for the audit."""
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorized("an API token is required: Authorization: Bearer TOKEN")
+    session = db_session()
+    row = find_api_token(session, token.strip(), utcnow())
+    if row is None:
+        return _unauthorized("the API token is not valid or has been revoked")
+    session.commit()  # last_used_at, even when the request itself fails
+    g.api_token = row
+    return None
+
+
+def _actor() -> str:
+    token: ApiToken = g.api_token
+    return f"api:{token.name}"[:100]  # audit_log.actor is 100 characters
+
+
+@blueprint.errorhandler(HTTPException)
+def http_error(exception: HTTPException) -> tuple[Response, int]:
+    """Errors raised inside API views (a body too large, ...) answer JSON like the rest."""
+    return error(exception.code or 500, exception.description or exception.name)
+
+
+@blueprint.app_errorhandler(404)
+@blueprint.app_errorhandler(405)
+def routing_error(exception: HTTPException) -> HTTPException | tuple[Response, int]:
+    """An unknown path or method under /api answers JSON; elsewhere Flask's own page stays.
+
+    Routing errors happen before any blueprint is chosen, so only an app-wide handler sees them.
+    """
+    if request.path != "/api" and not request.path.startswith("/api/"):
+        return exception
+    response, status = http_error(exception)
+    for name, value in exception.get_headers():
+        if name == "Allow":  # a 405 says which methods the path takes
+            response.headers["Allow"] = value
+    return response, status
+
+
+# --- serialising --------------------------------------------------------------------------------
+
+
+def follow_up_json(row: FollowUp, *, detailed: bool = False) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": row.id,
+        "step": row.step.key,
+        "channel": str(row.channel),
+        "due_at": timestamp(row.due_at),
+        "status": str(row.status),
+    }
+    if detailed:
+        item |= {
+            "sale_id": row.sale_id,
+            "status_reason": row.status_reason,
+            "sent_at": timestamp(row.sent_at),
+        }
+    return item
+
+
+def sale_json(sale: Sale) -> dict[str, Any]:
+    product = sale.product
+    return {
+        "id": sale.id,
+        "external_id": sale.external_id,
+        "status": str(sale.status),
+        "sold_at": timestamp(sale.sold_at),
+        "cancelled_at": timestamp(sale.cancelled_at),
+        "customer": {"id": sale.customer.id, "name": sale.customer.name},
+        "product": {"sku": product.sku, "name": product.name} if product else None,
+        "amount": None if sale.amount is None else str(sale.amount),
+        "currency": sale.currency,
+        "attributes": sale.attributes,
+    }
+
+
+def _sale_with_follow_ups(sale: Sale) -> dict[str, Any]:
+    rows = db_session().scalars(
+        select(FollowUp)
+        .where(FollowUp.sale_id == sale.id)
+        .options(selectinload(FollowUp.step))
+        .order_by(FollowUp.due_at, FollowUp.id)
+    )
+    return {"sale": sale_json(sale), "follow_ups": [follow_up_json(row) for row in rows]}
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+
+def _flatten(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
+    """The API body as intake's flat mapping, and the problems with its shape."""
+    problems: list[tuple[str | None, str]] = []
+    parts: dict[str, Mapping[str, Any]] = {}
+    for part in ("customer", "product"):
+        value = body.get(part)
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            problems.append((part, "must be an object"))
+            value = {}
+        parts[part] = value
+    customer, product = parts["customer"], parts["product"]
+    raw = {key: body.get(key) for key in ("external_id", "sold_at", "amount", "currency")}
+    raw |= {
+        "customer_name": customer.get("name"),
+        "phone": customer.get("phone"),
+        "email": customer.get("email"),
+        "locale": customer.get("locale"),
+        "timezone": customer.get("timezone"),
+        "product_sku": product.get("sku"),
+        "product_name": product.get("name"),
+        "attributes": body.get("attributes"),
+    }
+    return raw, problems
+
+
+@blueprint.post("/sales")
+def create_sale() -> tuple[Response, int]:
+    """Record a sale and plan its follow-ups; the same external_id again returns the first one."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return error(400, "the body must be a JSON object (Content-Type: application/json)")
+    config, now = services().config, utcnow()
+    raw, problems = _flatten(body)
+    result = validate_sale(raw, config, now=now)
+    if isinstance(result, list):
+        problems += [(NESTED_FIELDS.get(field, field), message) for field, message in result]
+    if problems or isinstance(result, list):
+        return errors(422, problems)
+    session = db_session()
+    sale, created = record_sale(session, result, config=config, now=now, actor=_actor())
+    session.commit()
+    return jsonify(_sale_with_follow_ups(sale)), 201 if created else 200
+
+
+@blueprint.post("/sales/<int:sale_id>/cancel")
+def cancel(sale_id: int) -> tuple[Response, int]:
+    """Cancel a sale's pending follow-ups; cancelling twice answers the same as once."""
+    session = db_session()
+    sale = session.get(Sale, sale_id)
+    if sale is None:
+        return error(404, f"no sale with id {sale_id}")
+    cancel_sale(session, sale, now=utcnow(), actor=_actor(), reason=CANCEL_REASON)
+    session.commit()
+    return jsonify(_sale_with_follow_ups(sale)), 200
+
+
+def _int_arg(name: str) -> int | None:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit():
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(text)
+
+
+@blueprint.get("/follow-ups")
+def list_follow_ups() -> tuple[Response, int]:
+    """Follow-ups by due time, optionally of one sale and in one status, at most `limit`."""
+    problems: list[tuple[str | None, str]] = []
+    sale_id = limit = None
+    try:
+        sale_id = _int_arg("sale_id")
+    except ValueError as problem:
+        problems.append(("sale_id", str(problem)))
+    try:
+        limit = _int_arg("limit")
+    except ValueError as problem:
+        problems.append(("limit", str(problem)))
+    if limit is not None and not 1 <= limit <= MAX_LIMIT:
+        problems.append(("limit", f"must be between 1 and {MAX_LIMIT}"))
+    status = request.args.get("status", "").strip() or None
+    if status is not None and status not in {member.value for member in FollowUpStatus}:
+        known = ", ".join(FollowUpStatus)
+        problems.append(("status", f"{status!r} is not a follow-up status (one of: {known})"))
+    if problems:
+        return errors(400, problems)
+    query = select(FollowUp).options(selectinload(FollowUp.step))
+    if sale_id is not None:
+        query = query.where(FollowUp.sale_id == sale_id)
+    if status is not None:
+        query = query.where(FollowUp.status == FollowUpStatus(status))
+    query = query.order_by(FollowUp.due_at, FollowUp.id).limit(limit or DEFAULT_LIMIT)
+    rows = db_session().scalars(query)
+    return jsonify(follow_ups=[follow_up_json(row, detailed=True) for row in rows]), 200

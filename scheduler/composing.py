@@ -67,8 +67,9 @@ def template_context(
 ) -> dict[str, Any]:
     """The variables a template sees; plain values, so the sandbox exposes no ORM object."""
     customer, product = sale.customer, sale.product
+    sold_local = sale.sold_at.astimezone(config.business.tz)  # the date on the receipt
     renewal = (
-        format_date(sale.sold_at + timedelta(days=product.renewal_days), "long", locale=locale)
+        format_date(sold_local + timedelta(days=product.renewal_days), "long", locale=locale)
         if product is not None and product.renewal_days
         else None
     )
@@ -81,7 +82,7 @@ def template_context(
         },
         "sale": {
             "external_id": sale.external_id,
-            "sold_on": format_date(sale.sold_at.astimezone(config.business.tz), "long", locale),
+            "sold_on": format_date(sold_local, "long", locale),
             "amount": f"{sale.amount:.2f}" if sale.amount is not None else "",
             "currency": sale.currency or "",
         },

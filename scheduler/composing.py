@@ -77,7 +77,7 @@ def template_context(
         "locale": locale,
         "customer": {"name": customer.name, "first_name": customer.name.split()[0]},
         "product": {
-            "name": product.name if product else NO_PRODUCT[locale],
+            "name": product.name if product else NO_PRODUCT.get(locale, NO_PRODUCT["en"]),
             "sku": product.sku if product else "",
         },
         "sale": {
@@ -87,7 +87,10 @@ def template_context(
             "currency": sale.currency or "",
         },
         "business": {"name": config.business.name, "review_url": config.business.review_url},
-        "reply": {"instructions": REPLY_INSTRUCTIONS[(channel, locale)]},
+        "reply": {
+            "instructions": REPLY_INSTRUCTIONS.get((channel, locale))
+            or REPLY_INSTRUCTIONS[(channel, "en")]
+        },
         **({"renewal_date": renewal} if renewal else {}),
         **facts,
     }

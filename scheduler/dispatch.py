@@ -3,8 +3,9 @@
 Exactly-once rests on three habits:
 - a claim is one atomic statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: a single
   UPDATE under its write lock), with a lease, so two workers never hold the same follow-up;
-- the message row is committed with status `sending` before the transport is called, so a worker
-  that dies mid-send leaves a trace;
+- the message row is committed as `prepared` with the batch, then, just before the transport is
+  called, a short transaction renews the lease (only if it is still ours) and marks it `sending`;
+  a worker that dies mid-send leaves that trace, and one that was too slow sends nothing;
 - a message that may have gone out (`sending` left by a dead worker, a timeout, a 5xx) is looked
   up with the provider before anything is sent again; if the provider cannot say, the follow-up
   becomes `unknown` for a person, never resent blindly.
@@ -30,8 +31,8 @@ from scheduler.composing import compose, unsubscribe_url
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, SaleStatus
 from scheduler.models import Case, Customer, FollowUp, Message, Sale
-from scheduler.planning import fit_to_window
-from scheduler.presend import Action, Decision, Situation, decide, retry_delay
+from scheduler.planning import fit_to_window, window_closes
+from scheduler.presend import Action, Situation, decide, retry_delay
 from scheduler.ratelimit import SenderRateLimit
 from scheduler.rendering import RenderError
 from scheduler.scheduling import send_rules
@@ -40,7 +41,8 @@ from scheduler.transports import OPTED_OUT, Failure, Outgoing, Sent, Transport, 
 log = logging.getLogger(__name__)
 
 # Message statuses of ours; the rest are the provider's (queued, accepted, sent, stored, ...).
-SENDING = "sending"  # handed, or about to be handed, to the transport
+PREPARED = "prepared"  # composed and written down; not handed to the transport yet
+SENDING = "sending"  # being handed to the transport: it may have left
 UNCERTAIN = "uncertain"  # may have gone out: look it up before sending again
 NOT_SENT = "not_sent"  # certainly did not go out; may be tried again
 FAILED = "failed"  # refused for good
@@ -49,7 +51,7 @@ LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
 
 SUMMARY_KEYS = (
     "recovered", "claimed", "sent", "reconciled", "retrying", "failed", "unknown",
-    "skipped", "cancelled", "held", "postponed", "lease_lost",
+    "skipped", "cancelled", "held", "postponed", "released", "lease_lost",
 )  # fmt: skip
 
 _STATUS_OF = {
@@ -74,6 +76,8 @@ class Job:
     message_id: int
     outgoing: Outgoing
     look_since: datetime | None = None
+    not_after: datetime | None = None  # the send window closes then
+    cost: int = 1  # SMS segments: what the sender's rate limit counts
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class Outcome:
     job: Job
     sent: Sent | None = None
     error: TransportError | None = None
+    held_back: str | None = None  # not handed to the transport, and why
 
 
 def _opt_out(customer: Customer, channel: Channel) -> str | None:
@@ -139,7 +144,7 @@ class Dispatcher:
                     break
                 summary["claimed"] += len(ids)
                 jobs = self.prepare(ids, summary)
-                self.record(pool.map(self.deliver, jobs), summary)
+                self.record(pool.map(lambda job: self.deliver(job, stop), jobs), summary)
         return dict(summary)
 
     def recover_expired(self) -> int:
@@ -158,12 +163,13 @@ class Dispatcher:
             )
             if not stale:
                 return 0
-            session.execute(
-                update(Message)
-                .where(Message.follow_up_id.in_(stale), Message.status == SENDING)
-                .values(status=UNCERTAIN, status_updated_at=now),
-                execution_options={"synchronize_session": False},
-            )
+            for before, after in ((SENDING, UNCERTAIN), (PREPARED, NOT_SENT)):
+                session.execute(
+                    update(Message)
+                    .where(Message.follow_up_id.in_(stale), Message.status == before)
+                    .values(status=after, status_updated_at=now),
+                    execution_options={"synchronize_session": False},
+                )
             session.execute(
                 update(FollowUp)
                 .where(FollowUp.id.in_(stale), FollowUp.status == FollowUpStatus.SENDING)
@@ -225,6 +231,13 @@ class Dispatcher:
                 )
             ).all()
             customers = {row.customer_id for row in rows}
+            # One worker at a time per customer, so two batches cannot both pass the gap check.
+            session.execute(
+                select(Customer.id)
+                .where(Customer.id.in_(customers))
+                .order_by(Customer.id)
+                .with_for_update()
+            )
             open_cases = set(
                 session.scalars(
                     select(Case.customer_id).where(
@@ -235,32 +248,57 @@ class Dispatcher:
             messages = {m.follow_up_id: m for m in self._messages_of(session, ids)}
             recent = self._recent_messages(session, customers, now)
             for row in rows:
-                earlier = messages.get(row.id)
-                if earlier is not None and earlier.status in MAYBE_SENT:
-                    since = earlier.created_at - LOOKUP_MARGIN
-                    jobs.append(Job(row.id, earlier.id, self._outgoing(row, earlier), since))
+                try:
+                    with session.begin_nested():
+                        job = self._prepare_one(
+                            session, row, messages.get(row.id), open_cases, recent, now, summary
+                        )
+                except Exception as error:  # noqa: BLE001 - one bad row must not stall the batch
+                    log.exception("follow-up %d could not be prepared", row.id)
+                    session.refresh(row)
+                    row.move_to(FollowUpStatus.FAILED, f"could not be prepared: {error!r}", now)
+                    summary["failed"] += 1
                     continue
-                last = max(
-                    (at for fu_id, at in recent.get(row.customer_id, []) if fu_id != row.id),
-                    default=None,
-                )
-                decision = decide(
-                    self._situation(row, row.customer_id in open_cases, last),
-                    now=now,
-                    rules=send_rules(self.config, row.sale.customer),
-                    grace=self.grace,
-                    min_gap=self.min_gap,
-                )
-                if decision.action is not Action.SEND:
-                    self._settle(row, decision, now)
-                    summary[_COUNTER_OF[decision.action]] += 1
-                    continue
-                job = self._start_attempt(session, row, earlier, now, summary)
                 if job is not None:
                     jobs.append(job)
-                    # A second follow-up for the same customer in this batch waits its turn.
-                    recent.setdefault(row.customer_id, []).append((row.id, now))
         return jobs
+
+    def _prepare_one(
+        self,
+        session: Session,
+        row: FollowUp,
+        earlier: Message | None,
+        open_cases: set[int],
+        recent: dict[int, list[tuple[int | None, datetime]]],
+        now: datetime,
+        summary: Counter[str],
+    ) -> Job | None:
+        if earlier is not None and earlier.status in MAYBE_SENT:
+            since = earlier.created_at - LOOKUP_MARGIN
+            return Job(row.id, earlier.id, self._outgoing(row, earlier), look_since=since)
+        last = max(
+            (at for fu_id, at in recent.get(row.customer_id, []) if fu_id != row.id),
+            default=None,
+        )
+        rules = send_rules(self.config, row.sale.customer)
+        decision = decide(
+            self._situation(row, row.customer_id in open_cases, last),
+            now=now,
+            rules=rules,
+            grace=self.grace,
+            min_gap=self.min_gap,
+        )
+        if decision.action is not Action.SEND:
+            row.move_to(_STATUS_OF[decision.action], decision.reason, now)
+            if decision.due_at is not None:
+                row.due_at = decision.due_at
+            summary[_COUNTER_OF[decision.action]] += 1
+            return None
+        job = self._start_attempt(session, row, earlier, now, window_closes(now, rules), summary)
+        if job is not None:
+            # A second follow-up for the same customer in this batch waits its turn.
+            recent.setdefault(row.customer_id, []).append((row.id, now))
+        return job
 
     @staticmethod
     def _messages_of(session: Session, ids: Iterable[int]) -> Iterable[Message]:
@@ -301,28 +339,21 @@ class Dispatcher:
             last_message_at=last,
         )
 
-    def _settle(self, row: FollowUp, decision: Decision, now: datetime) -> None:
-        row.status = _STATUS_OF[decision.action]
-        row.status_reason = decision.reason
-        if decision.due_at is not None:
-            row.due_at = decision.due_at
-        row.lease_owner = row.lease_expires_at = None
-        row.updated_at = now
-
     def _start_attempt(
         self,
         session: Session,
         row: FollowUp,
         earlier: Message | None,
         now: datetime,
+        not_after: datetime,
         summary: Counter[str],
     ) -> Job | None:
-        """Write the message down as `sending`; a retry resends exactly what was composed."""
+        """Write the message down as `prepared`; a retry resends exactly what was composed."""
         if earlier is None:
             try:
                 composed = compose(session, row, self.config)
             except RenderError as error:
-                self._finish(row, FollowUpStatus.FAILED, str(error), now)
+                row.move_to(FollowUpStatus.FAILED, str(error), now)
                 summary["failed"] += 1
                 return None
             customer = row.sale.customer
@@ -338,17 +369,17 @@ class Dispatcher:
                 html_body=composed.rendered.html,
                 segments=composed.size.segments if composed.size else None,
                 encoding=composed.size.encoding if composed.size else None,
-                status=SENDING,
+                status=PREPARED,
                 created_at=now,
                 status_updated_at=now,
             )
             session.add(earlier)
             session.flush()
         else:
-            earlier.status, earlier.status_updated_at = SENDING, now
-        row.attempts += 1
+            earlier.status, earlier.status_updated_at = PREPARED, now
         row.updated_at = now
-        return Job(row.id, earlier.id, self._outgoing(row, earlier))
+        outgoing = self._outgoing(row, earlier)
+        return Job(row.id, earlier.id, outgoing, not_after=not_after, cost=earlier.segments or 1)
 
     def _outgoing(self, row: FollowUp, message: Message) -> Outgoing:
         public = self.config.business.public_url.rstrip("/")
@@ -370,19 +401,55 @@ class Dispatcher:
 
     # --- the I/O, in the thread pool -----------------------------------------------------------
 
-    def deliver(self, job: Job) -> Outcome:
+    def deliver(self, job: Job, stop: threading.Event | None = None) -> Outcome:
         """Look up an earlier attempt, or send; never raises (a bug is an uncertain send)."""
         transport = self.transports[job.outgoing.channel]
         try:
             if job.look_since is not None:
                 return Outcome(job, sent=transport.find(job.outgoing, job.look_since))
-            self.rate_limit.wait(transport.sender, transport.max_per_second)
+            if stop is not None and stop.is_set():
+                return Outcome(job, held_back="the worker is stopping")
+            self.rate_limit.wait(transport.sender, transport.max_per_second, job.cost)
+            if job.not_after is not None and self.clock() >= job.not_after:
+                return Outcome(job, held_back="outside the send window")
+            if not self._hand_over(job):
+                return Outcome(job, held_back="lease lost")
             return Outcome(job, sent=transport.send(job.outgoing))
         except TransportError as error:
             return Outcome(job, error=error)
         except Exception as error:  # noqa: BLE001 - a transport bug must not lose the batch
             log.exception("transport %s failed unexpectedly", type(transport).__name__)
             return Outcome(job, error=TransportError(repr(error), failure=Failure.UNCERTAIN))
+
+    def _hand_over(self, job: Job) -> bool:
+        """Renew the lease if it is still ours and mark the message `sending`, in one commit:
+        after this, a crash leaves a message to look up; without it, nothing is sent."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            renewed = session.execute(
+                update(FollowUp)
+                .where(
+                    FollowUp.id == job.follow_up_id,
+                    FollowUp.status == FollowUpStatus.SENDING,
+                    FollowUp.lease_owner == self.worker_id,
+                    FollowUp.lease_expires_at > now,
+                )
+                .values(
+                    lease_expires_at=now + self.lease,
+                    attempts=FollowUp.attempts + 1,
+                    updated_at=now,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            if renewed.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            session.execute(
+                update(Message)
+                .where(Message.id == job.message_id)
+                .values(status=SENDING, status_updated_at=now),
+                execution_options={"synchronize_session": False},
+            )
+        return True
 
     # --- after sending: one transaction for the whole batch ------------------------------------
 
@@ -402,56 +469,67 @@ class Dispatcher:
             messages = {m.id: m for m in self._messages_of(session, ids)}
             for outcome in outcomes:
                 row, message = rows[outcome.job.follow_up_id], messages[outcome.job.message_id]
-                if row.status is not FollowUpStatus.SENDING or row.lease_owner != self.worker_id:
-                    summary["lease_lost"] += 1  # another worker took it back; it will look it up
-                    log.error("lease on follow-up %d lost before its result was recorded", row.id)
-                    continue
-                summary[self._apply(session, row, message, outcome, now)] += 1
+                try:
+                    with session.begin_nested():
+                        counter = self._apply(session, row, message, outcome, now)
+                except Exception:  # noqa: BLE001 - one bad result must not lose the others
+                    log.exception("result for follow-up %d could not be recorded", row.id)
+                    counter = "lease_lost"  # left `sending`: recovered and looked up later
+                summary[counter] += 1
 
     def _apply(
         self, session: Session, row: FollowUp, message: Message, outcome: Outcome, now: datetime
     ) -> str:
         """Record one outcome; returns the summary counter it adds to."""
         message.status_updated_at = now
+        if outcome.sent is not None:  # whoever holds the follow-up now, the message left
+            message.provider_id, message.status = outcome.sent.provider_id, outcome.sent.status
+        if row.status is not FollowUpStatus.SENDING or row.lease_owner != self.worker_id:
+            # Another worker took it back; it will look the message up before sending.
+            log.error("lease on follow-up %d lost before its result was recorded", row.id)
+            return "lease_lost"
         looked_up = outcome.job.look_since is not None
         if outcome.sent is not None:
-            message.provider_id, message.status = outcome.sent.provider_id, outcome.sent.status
             row.provider_id, row.sent_at = outcome.sent.provider_id, now
-            self._finish(row, FollowUpStatus.SENT, None, now)
+            row.move_to(FollowUpStatus.SENT, None, now)
             return "reconciled" if looked_up else "sent"
-        error = outcome.error
-        if error is None:  # looked up, and certainly not sent: back in the queue at once
+        if outcome.held_back is not None:
             message.status = NOT_SENT
-            self._finish(row, FollowUpStatus.SCHEDULED, "an earlier attempt never arrived", now)
+            if outcome.held_back == "outside the send window":
+                row.due_at = fit_to_window(now, send_rules(self.config, row.sale.customer))
+            row.move_to(FollowUpStatus.SCHEDULED, outcome.held_back, now)
+            return "postponed" if outcome.held_back == "outside the send window" else "released"
+        error = outcome.error
+        if error is None:  # looked up, and certainly not sent
+            message.status = NOT_SENT
+            if row.attempts >= self.config.worker.max_attempts:
+                reason = f"gave up after {row.attempts} attempts, none of which arrived"
+                row.move_to(FollowUpStatus.FAILED, reason, now)
+                return "failed"
+            row.move_to(FollowUpStatus.SCHEDULED, "an earlier attempt never arrived", now)
             return "reconciled"
         message.error_code, message.error_message = error.code, str(error)
         row.last_error = str(error)
         if looked_up:
             message.status = UNCERTAIN
             reason = f"could not tell whether it was sent: {error}; check with the provider"
-            self._finish(row, FollowUpStatus.UNKNOWN, reason, now)
+            row.move_to(FollowUpStatus.UNKNOWN, reason, now)
             return "unknown"
         if error.failure is Failure.PERMANENT:
             message.status = FAILED
             if row.channel is Channel.SMS and error.code == OPTED_OUT:
                 self._opt_out_by_provider(session, row, now)
-            self._finish(row, FollowUpStatus.FAILED, str(error), now)
+            row.move_to(FollowUpStatus.FAILED, str(error), now)
             return "failed"
         message.status = UNCERTAIN if error.failure is Failure.UNCERTAIN else NOT_SENT
         if row.attempts >= self.config.worker.max_attempts:
             final = FollowUpStatus.UNKNOWN if message.status == UNCERTAIN else FollowUpStatus.FAILED
-            self._finish(row, final, f"gave up after {row.attempts} attempts: {error}", now)
+            row.move_to(final, f"gave up after {row.attempts} attempts: {error}", now)
             return "unknown" if final is FollowUpStatus.UNKNOWN else "failed"
         rules = send_rules(self.config, row.sale.customer)
         row.due_at = fit_to_window(now + retry_delay(row.attempts, self.jitter()), rules)
-        self._finish(row, FollowUpStatus.SCHEDULED, f"attempt {row.attempts} failed: {error}", now)
+        row.move_to(FollowUpStatus.SCHEDULED, f"attempt {row.attempts} failed: {error}", now)
         return "retrying"
-
-    @staticmethod
-    def _finish(row: FollowUp, status: FollowUpStatus, reason: str | None, now: datetime) -> None:
-        row.status, row.status_reason = status, reason
-        row.lease_owner = row.lease_expires_at = None
-        row.updated_at = now
 
     def _opt_out_by_provider(self, session: Session, row: FollowUp, now: datetime) -> None:
         """Twilio 21610: the customer replied STOP to our number; respect it everywhere."""

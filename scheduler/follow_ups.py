@@ -19,9 +19,14 @@ from scheduler.scheduling import schedule_sale, send_rules, to_step
 
 
 def _pending(session: Session, *where: ColumnElement[bool]) -> list[FollowUp]:
+    """Locked (PostgreSQL), so a worker's claim cannot slip in between this read and the write:
+    the claim waits, then finds the row no longer scheduled."""
     return list(
         session.scalars(
-            select(FollowUp).where(FollowUp.status.in_(PENDING), *where).order_by(FollowUp.id)
+            select(FollowUp)
+            .where(FollowUp.status.in_(PENDING), *where)
+            .order_by(FollowUp.id)
+            .with_for_update()
         )
     )
 
@@ -32,7 +37,7 @@ def cancel_sale(session: Session, sale: Sale, *, now: datetime, actor: str, reas
     if sale.status is not SaleStatus.CANCELLED:
         sale.status, sale.cancelled_at = SaleStatus.CANCELLED, now
         for row in _pending(session, FollowUp.sale_id == sale.id):
-            row.status, row.status_reason, row.updated_at = FollowUpStatus.CANCELLED, reason, now
+            row.move_to(FollowUpStatus.CANCELLED, reason, now)
             cancelled += 1
         audit.record(
             session, at=now, actor=actor, action="sale.cancel", entity_type="sale",
@@ -49,8 +54,8 @@ def resume_held(session: Session, customer_id: int, *, config: Config, now: date
     )
     for row in held:
         rules = send_rules(config, row.sale.customer)
-        row.status, row.status_reason = FollowUpStatus.SCHEDULED, "resumed after the case closed"
-        row.due_at, row.updated_at = fit_to_window(max(row.due_at, now), rules), now
+        row.move_to(FollowUpStatus.SCHEDULED, "resumed after the case closed", now)
+        row.due_at = fit_to_window(max(row.due_at, now), rules)
         resumed += 1
     return resumed
 
@@ -74,8 +79,7 @@ def replan_cadence(
             continue  # dated from when the score arrived, which the cadence alone cannot redo
         offset = anchor_offset(to_step(step), _renewal_days(row.sale))
         if not step.active or offset is None:
-            row.status, row.status_reason = FollowUpStatus.CANCELLED, "step removed from cadence"
-            row.updated_at = now
+            row.move_to(FollowUpStatus.CANCELLED, "step removed from cadence", now)
             counts["cancelled"] += 1
             continue
         rules = send_rules(config, row.sale.customer)
@@ -83,10 +87,12 @@ def replan_cadence(
         planned = plan_step(to_step(step), anchor, rules, now, grace)
         if planned.due_at == row.due_at and planned.status is FollowUpStatus.SCHEDULED:
             continue
-        row.due_at, row.updated_at = planned.due_at, now
-        row.status_reason = planned.reason or "re-planned after a cadence change"
-        if row.status is FollowUpStatus.SCHEDULED:  # a held one stays held, with its new date
-            row.status = planned.status
+        reason = planned.reason or "re-planned after a cadence change"
+        if row.status is FollowUpStatus.SCHEDULED:
+            row.move_to(planned.status, reason, now)
+        else:  # a held one stays held, with its new date
+            row.status_reason, row.updated_at = reason, now
+        row.due_at = planned.due_at
         counts["redated"] += 1
     for sale in session.scalars(select(Sale).where(Sale.id.in_(sales))):
         if sale.status is SaleStatus.ACTIVE:

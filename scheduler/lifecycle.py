@@ -57,8 +57,20 @@ _F = FollowUpStatus
 FOLLOW_UP_TRANSITIONS: dict[FollowUpStatus, frozenset[FollowUpStatus]] = {
     _F.SCHEDULED: frozenset({_F.SENDING, _F.SKIPPED, _F.CANCELLED, _F.HELD, _F.SCHEDULED}),
     _F.HELD: frozenset({_F.SCHEDULED, _F.CANCELLED, _F.SKIPPED}),
-    # A send that failed for a passing reason goes back to scheduled with a later due time.
-    _F.SENDING: frozenset({_F.SENT, _F.DELIVERED, _F.FAILED, _F.SCHEDULED, _F.UNKNOWN, _F.SKIPPED}),
+    # Claimed: sent, or back to scheduled (a passing failure, postponed, released), or settled by
+    # the checks made at sending time (held, cancelled, skipped).
+    _F.SENDING: frozenset(
+        {
+            _F.SENT,
+            _F.DELIVERED,
+            _F.FAILED,
+            _F.SCHEDULED,
+            _F.UNKNOWN,
+            _F.SKIPPED,
+            _F.HELD,
+            _F.CANCELLED,
+        }
+    ),  # fmt: skip
     _F.SENT: frozenset({_F.DELIVERED, _F.FAILED}),
     _F.UNKNOWN: frozenset({_F.SENT, _F.DELIVERED, _F.FAILED, _F.SCHEDULED}),
     _F.DELIVERED: frozenset(),

@@ -36,6 +36,7 @@ from scheduler.lifecycle import (
     FollowUpStatus,
     Role,
     SaleStatus,
+    check_follow_up_transition,
 )
 
 
@@ -274,6 +275,13 @@ class FollowUp(Base):
 
     sale: Mapped[Sale] = relationship(back_populates="follow_ups")
     step: Mapped[CadenceStep] = relationship()
+
+    def move_to(self, status: FollowUpStatus, reason: str | None, now: datetime) -> None:
+        """Change status along an allowed transition only; leaving `sending` ends the lease."""
+        check_follow_up_transition(self.status, status)
+        self.status, self.status_reason, self.updated_at = status, reason, now
+        if status is not FollowUpStatus.SENDING:
+            self.lease_owner = self.lease_expires_at = None
 
 
 class Message(Base):

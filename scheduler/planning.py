@@ -110,6 +110,13 @@ def fit_to_window(at: datetime, rules: SendRules) -> datetime:
     raise ValueError("no send day in the week")  # unreachable: send_days is never empty
 
 
+def window_closes(at: datetime, rules: SendRules) -> datetime:
+    """When the send window that `at` is in closes (UTC): a send queued earlier must not leave
+    after it, however long it waited for the rate limit."""
+    local = at.astimezone(rules.tz)
+    return datetime.combine(local.date(), rules.window.end, tzinfo=rules.tz).astimezone(UTC)
+
+
 def anchor_offset(step: Step, renewal_days: int | None) -> timedelta | None:
     """How far after the sale a step's clock starts, or None when it does not apply at planning."""
     if step.anchor is Anchor.SALE:

@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 
 class SenderRateLimit:
-    """At most `per_second` sends per sender from this process, evenly spaced, thread-safe.
+    """At most `per_second` units per sender from this process, evenly spaced, thread-safe.
+
+    Per process: several workers share a sender's budget only through the provider's own queue.
 
     Each caller reserves the next free slot under the lock and sleeps outside it, so threads
     sending through different senders never wait for one another.
@@ -24,14 +26,15 @@ class SenderRateLimit:
         self._lock = threading.Lock()
         self._next_free: dict[str, float] = {}
 
-    def wait(self, sender: str, per_second: float) -> float:
-        """Block until `sender` may send again; returns the seconds waited."""
+    def wait(self, sender: str, per_second: float, cost: int = 1) -> float:
+        """Block until `sender` may send again; returns the seconds waited. `cost` is how many
+        units this send uses (an SMS of 3 segments is 3 messages to the carrier)."""
         if per_second <= 0:
             return 0.0
         with self._lock:
             now = self._clock()
             slot = max(self._next_free.get(sender, now), now)
-            self._next_free[sender] = slot + 1 / per_second
+            self._next_free[sender] = slot + cost / per_second
         delay = slot - now
         if delay > 0:
             self._sleep(delay)

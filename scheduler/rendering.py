@@ -79,7 +79,7 @@ def render_part(source: str, context: Mapping[str, Any], *, escaped: bool, label
         line = _template_line(sys.exc_info()[2])
         where = f" line {line}" if line else ""
         raise RenderError(f"{label}{where}: {error}") from None
-    except (ArithmeticError, LookupError, TypeError, ValueError) as error:
+    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as error:
         raise RenderError(f"{label}: {type(error).__name__}: {error}") from None
 
 

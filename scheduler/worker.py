@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
 from datetime import UTC, datetime
+from functools import cache
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -32,9 +34,11 @@ log = logging.getLogger(__name__)
 DISPATCH_JOB = "dispatch"
 
 
+@cache
 def worker_id() -> str:
-    """Names the lease owner: which machine and process holds a claim."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Names the lease owner: which machine and process holds a claim. The random part keeps
+    containers apart that share a host name and run as pid 1."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def make_dispatcher(engine: Engine, config: Config) -> Dispatcher:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -9,10 +10,21 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.cases import resolve_case
 from scheduler.config import Config
 from scheduler.dispatch import Dispatcher
-from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, SaleStatus
-from scheduler.models import Case, Customer, FollowUp, Message, MessageTemplate, OutboxEntry, Sale
+from scheduler.follow_ups import cancel_sale
+from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, SaleStatus, TransitionError
+from scheduler.models import (
+    CadenceStep,
+    Case,
+    Customer,
+    FollowUp,
+    Message,
+    MessageTemplate,
+    OutboxEntry,
+    Sale,
+)
 from scheduler.transports import Failure, Outgoing, Sent, TransportError
 from scheduler.transports.outbox import OutboxTransport
 from tests.dispatching import Clock, dispatcher, follow_up, setup_sales
@@ -331,3 +343,142 @@ def test_claim_size_fits_the_rate_limit_in_the_lease(
     transports = scripted(sessions, Clock())
     transports[Channel.SMS].max_per_second = rate
     assert Dispatcher(sessions, config, transports, worker_id="w").claim_size == expected
+
+
+def test_held_follow_ups_go_out_after_the_case_is_resolved(engine: Engine, config: Config) -> None:
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    with sessions.begin() as session:
+        rosa = session.scalars(select(Customer)).one()
+        case = Case(customer_id=rosa.id, opened_at=NOW, first_response_due_at=NOW)
+        session.add(case)
+    clock = Clock(DAY1)
+    work = dispatcher(sessions, config, clock)
+    assert work.run_pass()["held"] == 1
+    clock.advance(hours=11)  # resolved at 21:00 in Lima, after the window
+    with sessions.begin() as session:
+        case = session.scalars(select(Case)).one()
+        resumed = resolve_case(
+            session, case, outcome="replaced the hose", now=clock(), actor="user:1", config=config
+        )
+        with pytest.raises(TransitionError):
+            resolve_case(session, case, outcome="again", now=clock(), actor="u", config=config)
+    assert resumed == 1
+    with sessions() as session:
+        waiting = follow_up(session, "day1-thanks")
+        assert waiting.status is FollowUpStatus.SCHEDULED
+        assert waiting.due_at == datetime(2026, 11, 25, 14, 0, tzinfo=UTC)  # 09:00 next morning
+    assert work.run_pass()["claimed"] == 0
+    clock.now = waiting.due_at
+    assert work.run_pass()["sent"] == 1
+
+
+def test_a_slow_worker_whose_lease_ran_out_sends_nothing(engine: Engine, config: Config) -> None:
+    """Worker A prepared a batch, then stalled past its lease; B took the work over and sent it."""
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    clock = Clock(DAY1)
+    slow = dispatcher(sessions, config, clock, worker_id="slow")
+    jobs = slow.prepare(slow.claim(), Counter())
+    clock.advance(seconds=config.worker.lease_seconds + 1)
+    taken_over = dispatcher(sessions, config, clock, worker_id="other").run_pass()
+    assert (taken_over["recovered"], taken_over["sent"]) == (1, 1)
+    late = Counter[str]()
+    slow.record([slow.deliver(jobs[0])], late)
+    assert late["lease_lost"] == 1
+    with sessions() as session:
+        assert len(outbox(session)) == 1
+        sent = follow_up(session, "day1-thanks")
+        assert sent.status is FollowUpStatus.SENT and sent.attempts == 1
+
+
+def test_one_follow_up_that_cannot_be_prepared_fails_alone(engine: Engine, config: Config) -> None:
+    other = sale_input("S-2", phone="+51911111111", customer_name="Luis")
+    third = sale_input("S-3", phone="+51922222222", customer_name="Ana")
+    sessions = setup_sales(engine, config, sale_input("S-1"), other, third)
+    with sessions.begin() as session:
+        session.execute(  # a template that recurses forever
+            update(MessageTemplate)
+            .where(MessageTemplate.name == "thanks", MessageTemplate.channel == Channel.SMS)
+            .values(body="{% macro m() %}{{ m() }}{% endmacro %}{{ m() }} {{ customer.name }}")
+        )
+        session.execute(  # a time zone that no longer exists in this machine's database
+            update(Customer).where(Customer.name == "Luis").values(timezone="Mars/Olympus")
+        )
+    work = dispatcher(sessions, config, Clock(DAY1))
+    summary = work.run_pass()
+    assert (summary["claimed"], summary["failed"], summary["sent"]) == (3, 3, 0)
+    with sessions() as session:
+        failed = session.scalars(select(FollowUp).where(FollowUp.status == FollowUpStatus.FAILED))
+        reasons = {fu.sale.external_id: fu.status_reason or "" for fu in failed}
+        assert set(reasons) == {"S-1", "S-2", "S-3"}
+        assert "RecursionError" in reasons["S-1"]
+        assert reasons["S-2"].startswith("could not be prepared: ZoneInfoNotFoundError")
+        sending = select(FollowUp).where(FollowUp.status == FollowUpStatus.SENDING)
+        assert session.scalars(sending).all() == []
+
+
+def test_a_stopping_worker_releases_what_it_has_not_handed_over(
+    engine: Engine, config: Config
+) -> None:
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    clock = Clock(DAY1)
+    work = dispatcher(sessions, config, clock)
+    stopping = threading.Event()
+    stopping.set()
+    jobs = work.prepare(work.claim(), Counter())
+    summary = Counter[str]()
+    work.record([work.deliver(job, stopping) for job in jobs], summary)
+    assert summary["released"] == 1
+    with sessions() as session:
+        released = follow_up(session, "day1-thanks")
+        assert released.status is FollowUpStatus.SCHEDULED and released.attempts == 0
+        assert released.due_at <= DAY1 and released.status_reason == "the worker is stopping"
+        assert session.scalars(select(Message.status)).all() == ["not_sent"]
+        assert outbox(session) == []
+
+
+def test_a_send_that_waited_past_the_window_waits_for_the_morning(
+    engine: Engine, config: Config
+) -> None:
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    closing = datetime(2026, 11, 25, 0, 59, 59, tzinfo=UTC)  # Tuesday 19:59:59 in Lima
+    clock = Clock(closing)
+    work = dispatcher(sessions, config, clock)
+    jobs = work.prepare(work.claim(), Counter())
+    clock.advance(seconds=2)  # the rate limit kept it waiting past 20:00
+    summary = Counter[str]()
+    work.record([work.deliver(job) for job in jobs], summary)
+    assert summary["postponed"] == 1
+    with sessions() as session:
+        waiting = follow_up(session, "day1-thanks")
+        assert waiting.due_at == datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+        assert outbox(session) == []
+
+
+def test_cancelling_sales_while_a_worker_sends_never_contradicts_itself(
+    engine: Engine, config: Config
+) -> None:
+    """The API cancels sales while a pass runs: each follow-up is sent or cancelled, not both."""
+    sales = [sale_input(f"S-{n}", phone=f"+5198700{n:04d}") for n in range(40)]
+    sessions = setup_sales(engine, config, *sales)
+    work = dispatcher(sessions, config, Clock(DAY1))
+    passing = threading.Thread(target=work.run_pass)
+    passing.start()
+    for n in range(0, 40, 2):
+        with sessions.begin() as session:
+            sale = session.scalars(select(Sale).where(Sale.external_id == f"S-{n}")).one()
+            cancel_sale(session, sale, now=DAY1, actor="api", reason="returned")
+    passing.join(timeout=60)
+    assert not passing.is_alive()
+    work.run_pass()
+    with sessions() as session:
+        rows = session.scalars(
+            select(FollowUp).join(CadenceStep).where(CadenceStep.key == "day1-thanks")
+        )
+        day1 = {fu.sale.external_id: fu for fu in rows}
+        sent_to = {entry.to_address for entry in outbox(session)}
+        for n in range(40):
+            row = day1[f"S-{n}"]
+            assert row.status in (FollowUpStatus.SENT, FollowUpStatus.CANCELLED)
+            assert (row.status is FollowUpStatus.SENT) == (f"+5198700{n:04d}" in sent_to)
+            if n % 2:
+                assert row.status is FollowUpStatus.SENT

@@ -107,8 +107,13 @@ def test_find_looks_up_a_send_whose_answer_was_lost(fake: FakeTwilio) -> None:
         sms.send(SMS)
     found = sms.find(SMS, since)
     assert found is not None and found.provider_id == fake.messages[0]["sid"]
+    # Another text to that number since: it may be ours, altered on the way; nobody can tell.
     other = Outgoing("follow-up:8", Channel.SMS, "+51987654321", "another text")
-    assert sms.find(other, since) is None
+    with pytest.raises(TransportError) as unsure:
+        sms.find(other, since)
+    assert unsure.value.failure is Failure.UNCERTAIN
+    elsewhere = Outgoing("follow-up:9", Channel.SMS, "+51911111111", "Hola Rosa")
+    assert sms.find(elsewhere, since) is None
 
 
 # --- SMTP ------------------------------------------------------------------------------------
@@ -192,6 +197,10 @@ def test_smtp_refusals_are_permanent_or_passing(smtp: tuple[Mailbox, int]) -> No
     with pytest.raises(TransportError) as refused:
         smtp_transport(port).send(EMAIL)
     assert refused.value.failure is Failure.PERMANENT and refused.value.code == "550"
+    mailbox.refuse_rcpt = "450 4.2.0 greylisted, try again later"
+    with pytest.raises(TransportError) as greylisted:
+        smtp_transport(port).send(EMAIL)
+    assert greylisted.value.failure is Failure.RETRY and greylisted.value.code == "450"
     mailbox.refuse_rcpt, mailbox.refuse_data = None, "451 4.3.0 try again later"
     with pytest.raises(TransportError) as later:
         smtp_transport(port).send(EMAIL)

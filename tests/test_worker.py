@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -205,3 +207,41 @@ def test_a_worker_killed_mid_pass_loses_nothing_and_sends_nothing_twice(
     assert summary["recovered"] >= 1
     with sessions() as session:
         assert {row.status for row in day1(session)} == {FollowUpStatus.SENT}
+
+
+@pytest.mark.slow
+def test_run_serves_and_dispatches_then_stops_on_sigterm(
+    engine: Engine, config: Config, tmp_path: Path
+) -> None:
+    sessions = due_backlog(engine, config, 2)
+    path = process_config(tmp_path, engine)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = subprocess.Popen(
+        [POSTVENTA, "--config", str(path), "run", "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def stored() -> int:
+        with sessions() as session:
+            return session.scalar(select(func.count()).select_from(OutboxEntry)) or 0
+
+    try:
+        wait_for(healthy, "the web app to answer")
+        wait_for(lambda: stored() == 2, "the in-process worker's first pass")
+        app.send_signal(signal.SIGTERM)
+        _, stderr = app.communicate(timeout=30)
+    finally:
+        app.kill()
+    assert app.returncode == 0, stderr
+    assert "Scheduler has been shut down" in stderr and "web.cli: stopped" in stderr

@@ -49,7 +49,9 @@ def create_app(config: Config | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    app.extensions["postventa"] = Postventa(config, engine, make_session_factory(engine))
+    app.extensions["postventa"] = Postventa(
+        config, engine, make_session_factory(engine, writer=True)
+    )
     app.teardown_appcontext(close_session)
 
     from web import api, health, home, unsubscribe

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+from types import FrameType
+
 import click
 from flask import Flask
 
@@ -38,10 +42,18 @@ def run(runtime: Runtime, host: str, port: int) -> None:
     app = _app(runtime)
     worker = Worker(runtime.current_engine(), runtime.config)
     scheduler = worker.start_in_background()
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the worker's batch finishes
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
     finally:
         worker.stop(scheduler)
+        logging.getLogger(__name__).info("stopped")
+
+
+def _interrupt(_number: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 @cli.command()

@@ -52,16 +52,28 @@ class SmtpEmail:
         return smtp
 
     def send(self, message: Outgoing) -> Sent:
-        email = build_email(message, self.sender)
+        try:
+            email = build_email(message, self.sender)
+        except (ValueError, UnicodeError) as error:  # a header no server would take
+            raise TransportError(
+                f"cannot build the email: {error}", failure=Failure.PERMANENT
+            ) from error
         smtp = self._connect()
         try:
             smtp.send_message(email)
         except smtplib.SMTPRecipientsRefused as error:
-            codes = [str(code) for code, _ in error.recipients.values()]
+            codes = sorted(code for code, _ in error.recipients.values())
+            code = codes[0] if codes else 550
             raise TransportError(
                 f"recipient refused: {error.recipients}",
-                failure=Failure.PERMANENT,
-                code=codes[0] if codes else None,
+                failure=Failure.PERMANENT if code >= 500 else Failure.RETRY,  # 4xx: greylisting
+                code=str(code),
+            ) from error
+        except smtplib.SMTPSenderRefused as error:  # our account or from_address: fix and retry
+            raise TransportError(
+                f"sender refused: {error.smtp_error!r}",
+                failure=Failure.RETRY,
+                code=str(error.smtp_code),
             ) from error
         except smtplib.SMTPResponseException as error:
             failure = Failure.PERMANENT if error.smtp_code >= 500 else Failure.RETRY

@@ -15,6 +15,7 @@ from scheduler.config import TwilioConfig
 from scheduler.lifecycle import Channel
 from scheduler.transports.base import Failure, Outgoing, Sent, TransportError
 
+TWILIO_API = "https://api.twilio.com"
 OPTED_OUT = "21610"  # the recipient replied STOP to this sender
 
 
@@ -51,7 +52,11 @@ class TwilioSms:
         if client is None:
             http = TwilioHttpClient(timeout=self._timeout)
             client = Client(self._config.account_sid, self._config.auth_token, http_client=http)
-            client.api.base_url = self._config.api_base_url.rstrip("/")
+            base_url = self._config.api_base_url.rstrip("/")
+            if base_url != TWILIO_API:
+                # TWILIO_EDGE / TWILIO_REGION would rewrite the host of a proxy or a test server.
+                client.edge = client.region = None
+            client.api.base_url = base_url
             self._local.client = client
         return client
 
@@ -84,8 +89,13 @@ class TwilioSms:
             raise TransportError(
                 f"Twilio lookup failed: {error}", failure=Failure.UNCERTAIN
             ) from error
-        for found in recent:
-            created = found.date_created
-            if found.body == message.text and created is not None and created >= since:
+        since_then = [m for m in recent if m.date_created is not None and m.date_created >= since]
+        for found in since_then:
+            if found.body == message.text:
                 return Sent(str(found.sid), str(found.status))
+        if since_then:  # something else went to this number: it may be ours, altered on the way
+            raise TransportError(
+                f"{len(since_then)} other message(s) to {message.to} since the first attempt",
+                failure=Failure.UNCERTAIN,
+            )
         return None

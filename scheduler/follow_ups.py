@@ -15,7 +15,7 @@ from scheduler.config import Config
 from scheduler.lifecycle import PENDING, Anchor, FollowUpStatus, SaleStatus
 from scheduler.models import CadenceStep, FollowUp, Sale
 from scheduler.planning import anchor_offset, fit_to_window, plan_step
-from scheduler.scheduling import schedule_sale, send_rules, to_step
+from scheduler.scheduling import schedule_sales, send_rules, to_step
 
 
 def _pending(session: Session, *where: ColumnElement[bool]) -> list[FollowUp]:
@@ -94,9 +94,11 @@ def replan_cadence(
             row.status_reason, row.updated_at = reason, now
         row.due_at = planned.due_at
         counts["redated"] += 1
-    for sale in session.scalars(select(Sale).where(Sale.id.in_(sales))):
-        if sale.status is SaleStatus.ACTIVE:
-            counts["added"] += len(schedule_sale(session, sale, config, now))
+    active = session.scalars(
+        select(Sale).where(Sale.id.in_(sales), Sale.status == SaleStatus.ACTIVE)
+    ).all()
+    if active:
+        counts["added"] = sum(schedule_sales(session, active, config, now).values())
     audit.record(
         session, at=now, actor=actor, action="cadence.replan", entity_type="cadence",
         entity_id=cadence_id, **counts,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
@@ -60,40 +62,66 @@ def reachable_channel(wanted: Channel, customer: Customer) -> Channel | None:
     return other if has[other] else None
 
 
-def _row(sale: Sale, planned: Planned, now: datetime) -> FollowUp:
+def _row(sale: Sale, planned: Planned, now: datetime) -> dict[str, Any]:
     channel = reachable_channel(planned.channel, sale.customer)
     status, reason = planned.status, planned.reason
     if channel is None:
         channel, status, reason = planned.channel, FollowUpStatus.SKIPPED, "no phone or email"
-    return FollowUp(
-        sale_id=sale.id,
-        step_id=planned.step_id,
-        customer_id=sale.customer_id,
-        channel=channel,
-        due_at=planned.due_at,
-        status=status,
-        status_reason=reason,
-        created_at=now,
-        updated_at=now,
-    )
+    return {
+        "sale_id": sale.id,
+        "step_id": planned.step_id,
+        "customer_id": sale.customer_id,
+        "channel": channel,
+        "due_at": planned.due_at,
+        "status": status,
+        "status_reason": reason,
+        "attempts": 0,
+        "facts": {},
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
-def schedule_sale(session: Session, sale: Sale, config: Config, now: datetime) -> list[FollowUp]:
-    """Create the follow-ups a sale is missing; running it again adds nothing."""
-    cadence = cadence_for(session, sale)
-    if cadence is None:
-        return []
-    steps = [to_step(row) for row in cadence.steps if row.active]
-    planned = plan_sale(
-        steps,
-        sold_at=sale.sold_at,
-        renewal_days=sale.product.renewal_days if sale.product else None,
-        rules=send_rules(config, sale.customer),
-        now=now,
-        grace=timedelta(hours=config.cadences.late_grace_hours),
+def schedule_sales(
+    session: Session, sales: Sequence[Sale], config: Config, now: datetime
+) -> dict[int, int]:
+    """Create the follow-ups these sales are missing, in one insert; running it again adds
+    nothing. Returns how many each sale got. Cadences are looked up once per kind of product."""
+    steps_by_product: dict[tuple[int | None, str | None], list[Step]] = {}
+    existing = session.execute(
+        select(FollowUp.sale_id, FollowUp.step_id).where(
+            FollowUp.sale_id.in_([sale.id for sale in sales])
+        )
     )
-    have = set(session.scalars(select(FollowUp.step_id).where(FollowUp.sale_id == sale.id)))
-    rows = [_row(sale, p, now) for p in planned if p.step_id not in have]
-    session.add_all(rows)
-    session.flush()
-    return rows
+    have = {(sale_id, step_id) for sale_id, step_id in existing}
+    grace = timedelta(hours=config.cadences.late_grace_hours)
+    rows: list[dict[str, Any]] = []
+    added = dict.fromkeys((sale.id for sale in sales), 0)
+    for sale in sales:
+        product = sale.product
+        kind = (product.cadence_id, product.category) if product else (None, None)
+        if kind not in steps_by_product:
+            cadence = cadence_for(session, sale)
+            steps_by_product[kind] = (
+                [to_step(row) for row in cadence.steps if row.active] if cadence else []
+            )
+        planned = plan_sale(
+            steps_by_product[kind],
+            sold_at=sale.sold_at,
+            renewal_days=product.renewal_days if product else None,
+            rules=send_rules(config, sale.customer),
+            now=now,
+            grace=grace,
+        )
+        for plan in planned:
+            if (sale.id, plan.step_id) not in have:
+                rows.append(_row(sale, plan, now))
+                added[sale.id] += 1
+    if rows:
+        session.execute(insert(FollowUp), rows)
+    return added
+
+
+def schedule_sale(session: Session, sale: Sale, config: Config, now: datetime) -> int:
+    """`schedule_sales` for one sale; returns how many follow-ups it got."""
+    return schedule_sales(session, [sale], config, now)[sale.id]

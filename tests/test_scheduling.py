@@ -130,5 +130,5 @@ def test_product_and_category_cadences_win_over_the_default(
 def test_scheduling_again_adds_nothing(session: Session, config: Config) -> None:
     install_defaults(session, NOW)
     row, _ = record_sale(session, sale(), config=config, now=NOW, actor="x")
-    assert schedule_sale(session, row, config, NOW) == []
+    assert schedule_sale(session, row, config, NOW) == 0
     assert session.scalar(select(func.count()).select_from(FollowUp)) == 4

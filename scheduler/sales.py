@@ -66,7 +66,9 @@ def _customers_for(
     fresh: list[dict[str, Any]] = []  # new customers, inserted at once below
     chosen: dict[str, Customer | int] = {}  # a customer, or its index in `fresh`
     for sale in sales:
-        found = known.get(("phone", sale.phone or "")) or known.get(("email", sale.email or ""))
+        found = known.get(("phone", sale.phone or ""))
+        if found is None:  # not `or`: index 0 of `fresh` is a customer too
+            found = known.get(("email", sale.email or ""))
         if found is None:
             index = len(fresh)
             fresh.append(
@@ -128,10 +130,12 @@ def record_sales(
     flag says whether it was created. A handful of queries per batch, whatever its size: imports
     and the API share this path. Re-sending an external id changes nothing, even in a race."""
     existing = _existing(session, sorted({sale.external_id for sale in sales}))
-    new = list(
-        {s.external_id: s for s in reversed(sales) if s.external_id not in existing}.values()
-    )
-    new.reverse()  # the first of duplicate external ids in one batch wins
+    new: list[SaleInput] = []
+    seen = set(existing)
+    for sale in sales:  # the first of duplicate external ids in one batch wins
+        if sale.external_id not in seen:
+            seen.add(sale.external_id)
+            new.append(sale)
     created: dict[str, Sale] = {}
     if new:
         try:

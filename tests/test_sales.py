@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from scheduler import sales as sales_module
 from scheduler.config import Config
 from scheduler.db import make_session_factory
 from scheduler.models import AuditEntry, Customer, Product, Sale
-from scheduler.sales import record_sale
+from scheduler.sales import record_sale, record_sales
 from tests.factories import NOW
 from tests.factories import sale_input as sale
 
@@ -62,3 +64,48 @@ def test_racing_inserts_of_one_external_id_keep_one_sale(engine: Engine, config:
         second.commit()
     assert (created_a, created_b) == (True, False)
     assert a.id == b.id
+
+
+def test_a_batch_keeps_input_order_and_shares_customers(session: Session, config: Config) -> None:
+    record_sale(session, sale("OLD"), config=config, now=NOW, actor="api")
+    batch = [
+        sale("A", phone="+51911111111", customer_name="Luis"),
+        sale("OLD"),  # already recorded: returned, not created
+        sale("B", phone="+51911111111", customer_name="Luis"),  # same customer as A
+        sale("A", amount=Decimal(5)),  # repeated in the batch: the first wins
+        sale("C", phone=None, email="ana@example.pe", customer_name="Ana", product_sku="NEW-1"),
+    ]
+    results = record_sales(session, batch, config=config, now=NOW, actor="import")
+    session.commit()
+    assert [(row.external_id, created) for row, created in results] == [
+        ("A", True), ("OLD", False), ("B", True), ("A", False), ("C", True)
+    ]  # fmt: skip
+    assert results[0][0].id == results[3][0].id and results[3][0].amount == Decimal("1899.00")
+    assert results[0][0].customer_id == results[2][0].customer_id
+    names = session.scalars(select(Customer.name).order_by(Customer.id)).all()
+    assert names == ["Rosa Quispe", "Luis", "Ana"]
+    assert session.scalars(select(Product.sku).order_by(Product.sku)).all() == ["LAV-9", "NEW-1"]
+    audited = session.scalars(
+        select(AuditEntry.details).where(AuditEntry.actor == "import").order_by(AuditEntry.id)
+    ).all()
+    assert [entry["external_id"] for entry in audited] == ["A", "B", "C"]
+
+
+def test_a_batch_that_loses_a_race_falls_back_sale_by_sale(
+    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = make_session_factory(engine)
+    with factory() as winner, factory() as loser:
+        record_sale(winner, sale("S-2"), config=config, now=NOW, actor="one")
+        winner.commit()
+        # `loser` looked before the winner committed: make it believe S-2 is new.
+        monkeypatch.setattr(sales_module, "_existing", lambda session, ids: {})
+        results = record_sales(
+            loser, [sale("S-1"), sale("S-2")], config=config, now=NOW, actor="two"
+        )
+        loser.commit()
+    assert [(row.external_id, created) for row, created in results] == [
+        ("S-1", True), ("S-2", False)
+    ]  # fmt: skip
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Sale)) == 2

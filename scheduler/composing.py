@@ -7,6 +7,7 @@ builds them, so the admin's preview and the real send cannot disagree.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -47,19 +48,21 @@ def locale_of(customer: Customer, config: Config) -> str:
     return customer.locale or config.business.locale
 
 
-def find_template(
-    session: Session, name: str, channel: Channel, locale: str, fallback: str
-) -> MessageTemplate | None:
-    """The template in the customer's language, else in the business's."""
-    rows = session.scalars(
-        select(MessageTemplate).where(
-            MessageTemplate.name == name,
-            MessageTemplate.channel == channel,
-            MessageTemplate.locale.in_({locale, fallback}),
-        )
-    ).all()
-    by_locale = {row.locale: row for row in rows}
-    return by_locale.get(locale) or by_locale.get(fallback)
+class TemplateBook:
+    """The templates, read once per batch: a pass renders hundreds of messages from a dozen."""
+
+    def __init__(self, rows: Iterable[MessageTemplate]) -> None:
+        self._rows = {(row.name, row.channel, row.locale): row for row in rows}
+
+    @classmethod
+    def load(cls, session: Session) -> TemplateBook:
+        return cls(session.scalars(select(MessageTemplate)))
+
+    def find(
+        self, name: str, channel: Channel, locale: str, fallback: str
+    ) -> MessageTemplate | None:
+        """The template in the customer's language, else in the business's."""
+        return self._rows.get((name, channel, locale)) or self._rows.get((name, channel, fallback))
 
 
 def template_context(
@@ -96,14 +99,12 @@ def template_context(
     }
 
 
-def compose(session: Session, follow_up: FollowUp, config: Config) -> Composed:
+def compose(follow_up: FollowUp, config: Config, book: TemplateBook) -> Composed:
     """Render the follow-up's template for its customer; RenderError says what is wrong."""
     sale = follow_up.sale
     locale = locale_of(sale.customer, config)
     step = follow_up.step
-    row = find_template(
-        session, step.template_name, follow_up.channel, locale, config.business.locale
-    )
+    row = book.find(step.template_name, follow_up.channel, locale, config.business.locale)
     if row is None:
         raise RenderError(
             f"no {follow_up.channel} template {step.template_name!r} in {locale!r} "

@@ -16,21 +16,21 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from scheduler import audit
 from scheduler.clock import utcnow
-from scheduler.composing import compose, unsubscribe_url
+from scheduler.composing import TemplateBook, compose, unsubscribe_url
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, SaleStatus
-from scheduler.models import Case, Customer, FollowUp, Message, Sale
+from scheduler.models import Base, Case, Customer, FollowUp, Message, Sale
 from scheduler.planning import fit_to_window, window_closes
 from scheduler.presend import Action, Situation, decide, retry_delay
 from scheduler.ratelimit import SenderRateLimit
@@ -48,6 +48,23 @@ NOT_SENT = "not_sent"  # certainly did not go out; may be tried again
 FAILED = "failed"  # refused for good
 MAYBE_SENT = (SENDING, UNCERTAIN)
 LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
+# Core tables for the statements run once per chunk of sends: no ORM bookkeeping on that path.
+FOLLOW_UPS = Base.metadata.tables["follow_ups"]
+MESSAGES = Base.metadata.tables["messages"]
+RECORD_MESSAGE = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("m"))
+    .values(provider_id=bindparam("p"), status=bindparam("s"), status_updated_at=bindparam("t"))
+)
+RECORD_SENT = (
+    update(FOLLOW_UPS)
+    .where(FOLLOW_UPS.c.id == bindparam("f"))
+    .values(
+        status=FollowUpStatus.SENT, status_reason=None, provider_id=bindparam("p"),
+        sent_at=bindparam("t"), updated_at=bindparam("t"), lease_owner=None,
+        lease_expires_at=None,
+    )
+)  # fmt: skip
 
 SUMMARY_KEYS = (
     "recovered", "claimed", "sent", "reconciled", "retrying", "failed", "unknown",
@@ -137,14 +154,13 @@ class Dispatcher:
         """Send everything due now, batch after batch; `stop` ends it between batches."""
         summary: Counter[str] = Counter({key: 0 for key in SUMMARY_KEYS})
         summary["recovered"] = self.recover_expired()
-        with ThreadPoolExecutor(self.config.worker.concurrency, "send") as pool:
-            while stop is None or not stop.is_set():
-                ids = self.claim()
-                if not ids:
-                    break
-                summary["claimed"] += len(ids)
-                jobs = self.prepare(ids, summary)
-                self.record(pool.map(lambda job: self.deliver(job, stop), jobs), summary)
+        while stop is None or not stop.is_set():
+            ids = self.claim()
+            if not ids:
+                break
+            summary["claimed"] += len(ids)
+            jobs = self.prepare(ids, summary)
+            self.record(self.deliver_batch(jobs, stop), summary)
         return dict(summary)
 
     def recover_expired(self) -> int:
@@ -247,58 +263,59 @@ class Dispatcher:
             )
             messages = {m.follow_up_id: m for m in self._messages_of(session, ids)}
             recent = self._recent_messages(session, customers, now)
+            book = TemplateBook.load(session)
+            prepared: list[tuple[FollowUp, Message, datetime | None]] = []
             for row in rows:
-                try:
-                    with session.begin_nested():
-                        job = self._prepare_one(
-                            session, row, messages.get(row.id), open_cases, recent, now, summary
-                        )
+                earlier = messages.get(row.id)
+                if earlier is not None and earlier.status in MAYBE_SENT:
+                    prepared.append((row, earlier, None))  # look it up before anything else
+                    continue
+                try:  # everything that may fail, before anything is written
+                    rules = send_rules(self.config, row.sale.customer)
+                    last = max(
+                        (at for fu_id, at in recent.get(row.customer_id, []) if fu_id != row.id),
+                        default=None,
+                    )
+                    situation = self._situation(row, row.customer_id in open_cases, last)
+                    decision = decide(
+                        situation, now=now, rules=rules, grace=self.grace, min_gap=self.min_gap
+                    )
+                    if decision.action is Action.SEND:
+                        message = earlier or self._compose(row, book, now)
+                except RenderError as error:
+                    self._fail(row, str(error), now, summary)
+                    continue
                 except Exception as error:  # noqa: BLE001 - one bad row must not stall the batch
                     log.exception("follow-up %d could not be prepared", row.id)
-                    session.refresh(row)
-                    row.move_to(FollowUpStatus.FAILED, f"could not be prepared: {error!r}", now)
-                    summary["failed"] += 1
+                    self._fail(row, f"could not be prepared: {error!r}", now, summary)
                     continue
-                if job is not None:
-                    jobs.append(job)
+                if decision.action is not Action.SEND:
+                    row.move_to(_STATUS_OF[decision.action], decision.reason, now)
+                    if decision.due_at is not None:
+                        row.due_at = decision.due_at
+                    summary[_COUNTER_OF[decision.action]] += 1
+                    continue
+                session.add(message)
+                message.status, message.status_updated_at = PREPARED, now
+                row.updated_at = now
+                prepared.append((row, message, window_closes(now, rules)))
+                # A second follow-up for the same customer in this batch waits its turn.
+                recent.setdefault(row.customer_id, []).append((row.id, now))
+            session.flush()  # once, for the new messages' ids
+            for row, message, not_after in prepared:
+                outgoing = self._outgoing(row, message)
+                if not_after is None:
+                    since = message.created_at - LOOKUP_MARGIN
+                    jobs.append(Job(row.id, message.id, outgoing, look_since=since))
+                else:
+                    cost = message.segments or 1
+                    jobs.append(Job(row.id, message.id, outgoing, not_after=not_after, cost=cost))
         return jobs
 
-    def _prepare_one(
-        self,
-        session: Session,
-        row: FollowUp,
-        earlier: Message | None,
-        open_cases: set[int],
-        recent: dict[int, list[tuple[int | None, datetime]]],
-        now: datetime,
-        summary: Counter[str],
-    ) -> Job | None:
-        if earlier is not None and earlier.status in MAYBE_SENT:
-            since = earlier.created_at - LOOKUP_MARGIN
-            return Job(row.id, earlier.id, self._outgoing(row, earlier), look_since=since)
-        last = max(
-            (at for fu_id, at in recent.get(row.customer_id, []) if fu_id != row.id),
-            default=None,
-        )
-        rules = send_rules(self.config, row.sale.customer)
-        decision = decide(
-            self._situation(row, row.customer_id in open_cases, last),
-            now=now,
-            rules=rules,
-            grace=self.grace,
-            min_gap=self.min_gap,
-        )
-        if decision.action is not Action.SEND:
-            row.move_to(_STATUS_OF[decision.action], decision.reason, now)
-            if decision.due_at is not None:
-                row.due_at = decision.due_at
-            summary[_COUNTER_OF[decision.action]] += 1
-            return None
-        job = self._start_attempt(session, row, earlier, now, window_closes(now, rules), summary)
-        if job is not None:
-            # A second follow-up for the same customer in this batch waits its turn.
-            recent.setdefault(row.customer_id, []).append((row.id, now))
-        return job
+    @staticmethod
+    def _fail(row: FollowUp, reason: str, now: datetime, summary: Counter[str]) -> None:
+        row.move_to(FollowUpStatus.FAILED, reason, now)
+        summary["failed"] += 1
 
     @staticmethod
     def _messages_of(session: Session, ids: Iterable[int]) -> Iterable[Message]:
@@ -339,47 +356,26 @@ class Dispatcher:
             last_message_at=last,
         )
 
-    def _start_attempt(
-        self,
-        session: Session,
-        row: FollowUp,
-        earlier: Message | None,
-        now: datetime,
-        not_after: datetime,
-        summary: Counter[str],
-    ) -> Job | None:
-        """Write the message down as `prepared`; a retry resends exactly what was composed."""
-        if earlier is None:
-            try:
-                composed = compose(session, row, self.config)
-            except RenderError as error:
-                row.move_to(FollowUpStatus.FAILED, str(error), now)
-                summary["failed"] += 1
-                return None
-            customer = row.sale.customer
-            earlier = Message(
-                customer_id=customer.id,
-                follow_up_id=row.id,
-                direction=Direction.OUTBOUND,
-                channel=row.channel,
-                from_address=self.transports[row.channel].sender,
-                to_address=_address(customer, row.channel) or "",
-                subject=composed.rendered.subject,
-                body=composed.rendered.text,
-                html_body=composed.rendered.html,
-                segments=composed.size.segments if composed.size else None,
-                encoding=composed.size.encoding if composed.size else None,
-                status=PREPARED,
-                created_at=now,
-                status_updated_at=now,
-            )
-            session.add(earlier)
-            session.flush()
-        else:
-            earlier.status, earlier.status_updated_at = PREPARED, now
-        row.updated_at = now
-        outgoing = self._outgoing(row, earlier)
-        return Job(row.id, earlier.id, outgoing, not_after=not_after, cost=earlier.segments or 1)
+    def _compose(self, row: FollowUp, book: TemplateBook, now: datetime) -> Message:
+        """The message as it will be sent, written down before any attempt; a retry resends
+        exactly this, even if the template changed meanwhile."""
+        composed = compose(row, self.config, book)
+        customer = row.sale.customer
+        return Message(
+            customer_id=customer.id,
+            follow_up_id=row.id,
+            direction=Direction.OUTBOUND,
+            channel=row.channel,
+            from_address=self.transports[row.channel].sender,
+            to_address=_address(customer, row.channel) or "",
+            subject=composed.rendered.subject,
+            body=composed.rendered.text,
+            html_body=composed.rendered.html,
+            segments=composed.size.segments if composed.size else None,
+            encoding=composed.size.encoding if composed.size else None,
+            status=PREPARED,
+            created_at=now,
+        )
 
     def _outgoing(self, row: FollowUp, message: Message) -> Outgoing:
         public = self.config.business.public_url.rstrip("/")
@@ -401,19 +397,49 @@ class Dispatcher:
 
     # --- the I/O, in the thread pool -----------------------------------------------------------
 
-    def deliver(self, job: Job, stop: threading.Event | None = None) -> Outcome:
+    def deliver_batch(self, jobs: list[Job], stop: threading.Event | None = None) -> list[Outcome]:
+        """Run the batch's lookups and sends, `worker.concurrency` at a time.
+
+        Sends through a local transport (the outbox) run in this thread; the others in the pool.
+        Sends are handed over a chunk at a time (one short transaction renews the lease and marks
+        the chunk `sending`), topping up as sends finish, so the pool never idles and at most two
+        chunks are ever `sending` without a result: that bounds what a crash leaves to look up.
+        """
+        size = self.config.worker.concurrency
+        waiting = deque(job for job in jobs if job.look_since is None)
+        outcomes: list[Outcome] = []
+        with ThreadPoolExecutor(size, "send") as pool:
+            running = {pool.submit(self.deliver, job) for job in jobs if job.look_since}
+            while waiting or running:
+                if waiting and len(running) < size:
+                    chunk = [waiting.popleft() for _ in range(min(size, len(waiting)))]
+                    if stop is not None and stop.is_set():
+                        chunk.extend(waiting)
+                        waiting.clear()
+                        outcomes += [Outcome(j, held_back="the worker is stopping") for j in chunk]
+                        continue
+                    handed = self._hand_over(chunk)
+                    for job in chunk:
+                        if job.follow_up_id not in handed:
+                            outcomes.append(Outcome(job, held_back="lease lost"))
+                        elif self.transports[job.outgoing.channel].parallel:
+                            running.add(pool.submit(self.deliver, job))
+                        else:
+                            outcomes.append(self.deliver(job))
+                    continue
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                outcomes += [future.result() for future in done]
+        return outcomes
+
+    def deliver(self, job: Job) -> Outcome:
         """Look up an earlier attempt, or send; never raises (a bug is an uncertain send)."""
         transport = self.transports[job.outgoing.channel]
         try:
             if job.look_since is not None:
                 return Outcome(job, sent=transport.find(job.outgoing, job.look_since))
-            if stop is not None and stop.is_set():
-                return Outcome(job, held_back="the worker is stopping")
             self.rate_limit.wait(transport.sender, transport.max_per_second, job.cost)
             if job.not_after is not None and self.clock() >= job.not_after:
                 return Outcome(job, held_back="outside the send window")
-            if not self._hand_over(job):
-                return Outcome(job, held_back="lease lost")
             return Outcome(job, sent=transport.send(job.outgoing))
         except TransportError as error:
             return Outcome(job, error=error)
@@ -421,61 +447,111 @@ class Dispatcher:
             log.exception("transport %s failed unexpectedly", type(transport).__name__)
             return Outcome(job, error=TransportError(repr(error), failure=Failure.UNCERTAIN))
 
-    def _hand_over(self, job: Job) -> bool:
-        """Renew the lease if it is still ours and mark the message `sending`, in one commit:
-        after this, a crash leaves a message to look up; without it, nothing is sent."""
+    def _hand_over(self, chunk: list[Job]) -> set[int]:
+        """Renew the leases still ours and mark their messages `sending`, in one commit: after
+        this a crash leaves messages to look up; without it, nothing is sent. Returns the ids of
+        the follow-ups that may be sent."""
         now = self.clock()
         with self.sessions.begin() as session:
-            renewed = session.execute(
-                update(FollowUp)
-                .where(
-                    FollowUp.id == job.follow_up_id,
-                    FollowUp.status == FollowUpStatus.SENDING,
-                    FollowUp.lease_owner == self.worker_id,
-                    FollowUp.lease_expires_at > now,
+            renewed = set(
+                session.scalars(
+                    update(FOLLOW_UPS)
+                    .where(
+                        FOLLOW_UPS.c.id.in_([job.follow_up_id for job in chunk]),
+                        FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
+                        FOLLOW_UPS.c.lease_owner == self.worker_id,
+                        FOLLOW_UPS.c.lease_expires_at > now,
+                    )
+                    .values(
+                        lease_expires_at=now + self.lease,
+                        attempts=FOLLOW_UPS.c.attempts + 1,
+                        updated_at=now,
+                    )
+                    .returning(FOLLOW_UPS.c.id)
                 )
-                .values(
-                    lease_expires_at=now + self.lease,
-                    attempts=FollowUp.attempts + 1,
-                    updated_at=now,
-                ),
-                execution_options={"synchronize_session": False},
             )
-            if renewed.rowcount != 1:  # type: ignore[attr-defined]
-                return False
-            session.execute(
-                update(Message)
-                .where(Message.id == job.message_id)
-                .values(status=SENDING, status_updated_at=now),
-                execution_options={"synchronize_session": False},
-            )
-        return True
+            mine = [job.message_id for job in chunk if job.follow_up_id in renewed]
+            if mine:
+                session.execute(
+                    update(MESSAGES)
+                    .where(MESSAGES.c.id.in_(mine))
+                    .values(status=SENDING, status_updated_at=now)
+                )
+        return renewed
 
     # --- after sending: one transaction for the whole batch ------------------------------------
 
     def record(self, outcomes: Iterable[Outcome], summary: Counter[str]) -> None:
+        """Write down what happened to a batch, in one transaction."""
         outcomes = list(outcomes)
         if not outcomes:
             return
         now = self.clock()
+        plain = [o for o in outcomes if o.sent is not None and o.job.look_since is None]
+        others = [o for o in outcomes if o.sent is None or o.job.look_since is not None]
         with self.sessions.begin() as session:
-            ids = [o.job.follow_up_id for o in outcomes]
-            rows = {
-                row.id: row
-                for row in session.scalars(
-                    select(FollowUp).where(FollowUp.id.in_(ids)).options(joinedload(FollowUp.sale))
+            if plain:
+                self._record_sent(session, plain, now, summary)
+            if others:
+                self._record_others(session, others, now, summary)
+
+    def _record_sent(
+        self, session: Session, outcomes: list[Outcome], now: datetime, summary: Counter[str]
+    ) -> None:
+        """The common case, sends that worked, in two statements whatever the batch size."""
+        ids = [o.job.follow_up_id for o in outcomes]
+        mine = set(
+            session.scalars(
+                select(FOLLOW_UPS.c.id)
+                .where(
+                    FOLLOW_UPS.c.id.in_(ids),
+                    FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
+                    FOLLOW_UPS.c.lease_owner == self.worker_id,
                 )
-            }
-            messages = {m.id: m for m in self._messages_of(session, ids)}
-            for outcome in outcomes:
-                row, message = rows[outcome.job.follow_up_id], messages[outcome.job.message_id]
-                try:
-                    with session.begin_nested():
-                        counter = self._apply(session, row, message, outcome, now)
-                except Exception:  # noqa: BLE001 - one bad result must not lose the others
-                    log.exception("result for follow-up %d could not be recorded", row.id)
-                    counter = "lease_lost"  # left `sending`: recovered and looked up later
-                summary[counter] += 1
+                .with_for_update()
+            )
+        )
+        sent = [(o.job, o.sent) for o in outcomes if o.sent is not None]
+        session.execute(  # whoever holds the follow-up now, the message left
+            RECORD_MESSAGE,
+            [{"m": job.message_id, "p": s.provider_id, "s": s.status, "t": now} for job, s in sent],
+        )
+        ours = [{"f": job.follow_up_id, "p": s.provider_id, "t": now} for job, s in sent
+                if job.follow_up_id in mine]  # fmt: skip
+        if ours:  # SENDING -> SENT, the transition the WHERE of `mine` checked
+            session.execute(RECORD_SENT, ours)
+        summary["sent"] += len(ours)
+        summary["lease_lost"] += len(sent) - len(ours)
+        if len(ours) < len(sent):
+            log.error("%d leases lost before their results were recorded", len(sent) - len(ours))
+
+    def _record_others(
+        self, session: Session, outcomes: list[Outcome], now: datetime, summary: Counter[str]
+    ) -> None:
+        """Failures, lookups and held-back sends: rarer, and each needs its own decision."""
+        ids = [o.job.follow_up_id for o in outcomes]
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(FollowUp)
+                .where(FollowUp.id.in_(ids))
+                .options(joinedload(FollowUp.sale).joinedload(Sale.customer))
+            )
+        }
+        messages = {m.id: m for m in self._messages_of(session, ids)}
+        found = [o.sent.provider_id for o in outcomes if o.sent and o.job.look_since]
+        # Provider ids a lookup returned that another message already has.
+        query = select(Message.provider_id, Message.id).where(Message.provider_id.in_(found))
+        taken = {pid: mid for pid, mid in session.execute(query)} if found else {}
+        for outcome in outcomes:
+            row, message = rows[outcome.job.follow_up_id], messages[outcome.job.message_id]
+            if outcome.sent and taken.get(outcome.sent.provider_id, message.id) != message.id:
+                error = TransportError(
+                    f"the provider's {outcome.sent.provider_id} belongs to another message",
+                    failure=Failure.UNCERTAIN,
+                )
+                outcome = Outcome(outcome.job, error=error)
+            summary[self._apply(session, row, message, outcome, now)] += 1
 
     def _apply(
         self, session: Session, row: FollowUp, message: Message, outcome: Outcome, now: datetime

@@ -17,6 +17,7 @@ _GSM_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
+_GSM_ALL = _GSM_BASIC | _GSM_EXTENDED
 
 # (units in a single message, units per part of a concatenated message)
 _LIMITS = {GSM7: (160, 153), UCS2: (70, 67)}
@@ -31,7 +32,7 @@ class SmsSize:
 
 
 def _unit_sizes(text: str) -> tuple[str, list[int], str]:
-    outside = "".join(dict.fromkeys(c for c in text if c not in _GSM_BASIC | _GSM_EXTENDED))
+    outside = "".join(dict.fromkeys(c for c in text if c not in _GSM_ALL))
     if not outside:
         return GSM7, [2 if c in _GSM_EXTENDED else 1 for c in text], ""
     return UCS2, [2 if ord(c) > 0xFFFF else 1 for c in text], outside

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from scheduler.composing import NO_PRODUCT, compose, find_template, template_context
+from scheduler.composing import NO_PRODUCT, TemplateBook, compose, template_context
 from scheduler.config import Config
 from scheduler.lifecycle import Channel
 from scheduler.models import Customer, MessageTemplate, Product, Sale
@@ -35,7 +35,7 @@ def _template(session: Session, name: str, channel: Channel, locale: str) -> Mes
 def test_a_spanish_customer_gets_the_spanish_thanks(engine: Engine, config: Config) -> None:
     sessions = setup_sales(engine, config, sale_input())
     with sessions() as session:
-        composed = compose(session, follow_up(session, "day1-thanks"), config)
+        composed = compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert composed.rendered.text == (
         "Hola Rosa, gracias por comprar Lavadora en Mi Tienda. Si tienes dudas o algo no va bien, "
         "responde a este SMS: lo lee una persona de nuestro equipo."
@@ -51,7 +51,7 @@ def test_a_spanish_customer_gets_the_spanish_thanks(engine: Engine, config: Conf
 def test_an_english_customer_gets_the_english_template(engine: Engine, config: Config) -> None:
     sessions = setup_sales(engine, config, sale_input(locale="en"))
     with sessions() as session:
-        composed = compose(session, follow_up(session, "day1-thanks"), config)
+        composed = compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert composed.rendered.text.startswith(
         "Hi Rosa, thank you for buying Lavadora from Mi Tienda."
     )
@@ -63,7 +63,7 @@ def test_an_unknown_locale_falls_back_to_the_business_locale(
     sessions = setup_sales(engine, config, sale_input())
     with sessions() as session:
         session.scalars(select(Customer)).one().locale = "fr"
-        composed = compose(session, follow_up(session, "day1-thanks"), config)
+        composed = compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert composed.rendered.text.startswith("Hola Rosa, gracias por comprar Lavadora")
 
 
@@ -72,26 +72,26 @@ def test_an_english_business_falls_back_to_english(engine: Engine, config: Confi
     sessions = setup_sales(engine, config, sale_input())
     with sessions() as session:
         session.scalars(select(Customer)).one().locale = "pt"
-        composed = compose(session, follow_up(session, "day1-thanks"), config)
+        composed = compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert composed.rendered.text.startswith("Hi Rosa,")
 
 
 def test_find_template_prefers_the_customer_locale(engine: Engine, config: Config) -> None:
     sessions = setup_sales(engine, config)
     with sessions() as session:
-        found = find_template(session, "thanks", Channel.SMS, "en", "es")
+        found = TemplateBook.load(session).find("thanks", Channel.SMS, "en", "es")
         assert found is not None and found.locale == "en"
-        found = find_template(session, "thanks", Channel.SMS, "de", "es")
+        found = TemplateBook.load(session).find("thanks", Channel.SMS, "de", "es")
         assert found is not None and found.locale == "es"
-        found = find_template(session, "thanks", Channel.EMAIL, "en", "es")
+        found = TemplateBook.load(session).find("thanks", Channel.EMAIL, "en", "es")
         assert found is not None and found.channel is Channel.EMAIL and found.subject
-        assert find_template(session, "nope", Channel.SMS, "en", "es") is None
+        assert TemplateBook.load(session).find("nope", Channel.SMS, "en", "es") is None
 
 
 def test_a_sale_without_product_says_tu_compra(engine: Engine, config: Config) -> None:
     sessions = setup_sales(engine, config, sale_input(product_sku=None, product_name=None))
     with sessions() as session:
-        composed = compose(session, follow_up(session, "day1-thanks"), config)
+        composed = compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
         assert composed.rendered.text.startswith("Hola Rosa, gracias por comprar tu compra en")
         context = template_context(
             sale=_sale(session), config=config, locale="en", channel=Channel.SMS, facts={}
@@ -164,7 +164,7 @@ def test_the_renewal_template_renders_the_date(engine: Engine, config: Config) -
         row = follow_up(session, "day1-thanks")
         row.step.template_name = "renewal_reminder"
     with sessions() as session:
-        composed = compose(session, follow_up(session, "day1-thanks"), config)
+        composed = compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert composed.rendered.text.startswith(
         "Hola Rosa, tu Lavadora vence el 23 de diciembre de 2026."
     )
@@ -177,7 +177,7 @@ def test_facts_reach_the_template(engine: Engine, config: Config) -> None:
         row.facts = {"score": 9}
         row.step.template_name = "review_request"
     with sessions() as session:
-        composed = compose(session, follow_up(session, "day1-thanks"), config)
+        composed = compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert composed.rendered.text == "¡Gracias por tu 9, Rosa! Nos alegra mucho leerlo."
 
 
@@ -189,7 +189,7 @@ def test_the_review_url_is_offered_when_configured(engine: Engine, config: Confi
         row.facts = {"score": 10}
         row.step.template_name = "review_request"
     with sessions() as session:
-        composed = compose(session, follow_up(session, "day1-thanks"), config)
+        composed = compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert composed.rendered.text.startswith("¡Gracias por tu 10, Rosa! Si te animas")
     assert composed.rendered.text.endswith("https://example.com/review")
 
@@ -199,7 +199,7 @@ def test_a_template_without_its_fact_is_a_render_error(engine: Engine, config: C
     with sessions.begin() as session:
         follow_up(session, "day1-thanks").step.template_name = "review_request"
     with sessions() as session, pytest.raises(RenderError) as raised:
-        compose(session, follow_up(session, "day1-thanks"), config)
+        compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert str(raised.value).startswith("template 'review_request' (sms/es) body line 1: ")
     assert "score" in str(raised.value)
 
@@ -209,7 +209,7 @@ def test_a_missing_template_says_which(engine: Engine, config: Config) -> None:
     with sessions.begin() as session:
         session.execute(delete(MessageTemplate).where(MessageTemplate.name == "thanks"))
     with sessions() as session, pytest.raises(RenderError) as raised:
-        compose(session, follow_up(session, "day1-thanks"), config)
+        compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert str(raised.value) == "no sms template 'thanks' in 'en' or 'es'"
 
 
@@ -220,7 +220,7 @@ def test_an_email_follow_up_has_subject_html_and_no_sms_size(
     with sessions() as session:
         row = follow_up(session, "day90-usage")
         assert row.channel is Channel.EMAIL
-        composed = compose(session, row, config)
+        composed = compose(row, config, TemplateBook.load(session))
     assert composed.size is None
     assert composed.rendered.subject == "¿Sigue todo bien con Lavadora?"
     assert composed.rendered.text.startswith("Hola Rosa:\n\nYa van tres meses con Lavadora.")
@@ -234,7 +234,7 @@ def test_an_edited_template_is_used(engine: Engine, config: Config) -> None:
         row = _template(session, "thanks", Channel.SMS, "es")
         row.body = "{{ sale.sold_on }} · {{ reply.instructions }}"
     with sessions() as session:
-        composed = compose(session, follow_up(session, "day1-thanks"), config)
+        composed = compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert composed.rendered.text == (
         "23 de noviembre de 2026 · Responde a este SMS: lo lee una persona."
     )

@@ -41,6 +41,7 @@ class Scripted:
         self.channel = outbox.channel
         self.sender = outbox.sender
         self.max_per_second = 0.0
+        self.parallel = True
         self.errors = list(errors)
         self.sends: list[Outgoing] = []
         self.lookups: list[Outgoing] = []
@@ -308,7 +309,7 @@ def test_a_dead_workers_claim_is_recovered_without_resending(
     clock = Clock(DAY1)
     dead = dispatcher(sessions, config, clock, worker_id="dead")
     jobs = dead.prepare(dead.claim(), Counter())
-    dead.deliver(jobs[0])  # sent, then the process is killed: nothing recorded
+    dead.deliver_batch(jobs)  # sent, then the process is killed: nothing recorded
     with sessions() as session:
         assert follow_up(session, "day1-thanks").status is FollowUpStatus.SENDING
     clock.advance(seconds=config.worker.lease_seconds + 1)
@@ -382,7 +383,7 @@ def test_a_slow_worker_whose_lease_ran_out_sends_nothing(engine: Engine, config:
     taken_over = dispatcher(sessions, config, clock, worker_id="other").run_pass()
     assert (taken_over["recovered"], taken_over["sent"]) == (1, 1)
     late = Counter[str]()
-    slow.record([slow.deliver(jobs[0])], late)
+    slow.record(slow.deliver_batch(jobs), late)
     assert late["lease_lost"] == 1
     with sessions() as session:
         assert len(outbox(session)) == 1
@@ -426,7 +427,7 @@ def test_a_stopping_worker_releases_what_it_has_not_handed_over(
     stopping.set()
     jobs = work.prepare(work.claim(), Counter())
     summary = Counter[str]()
-    work.record([work.deliver(job, stopping) for job in jobs], summary)
+    work.record(work.deliver_batch(jobs, stopping), summary)
     assert summary["released"] == 1
     with sessions() as session:
         released = follow_up(session, "day1-thanks")
@@ -446,7 +447,7 @@ def test_a_send_that_waited_past_the_window_waits_for_the_morning(
     jobs = work.prepare(work.claim(), Counter())
     clock.advance(seconds=2)  # the rate limit kept it waiting past 20:00
     summary = Counter[str]()
-    work.record([work.deliver(job) for job in jobs], summary)
+    work.record(work.deliver_batch(jobs), summary)
     assert summary["postponed"] == 1
     with sessions() as session:
         waiting = follow_up(session, "day1-thanks")

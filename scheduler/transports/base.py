@@ -59,6 +59,7 @@ class Transport(Protocol):
     channel: Channel
     sender: str  # the From of what it sends; also the key of the per-sender rate limit
     max_per_second: float  # 0: no limit
+    parallel: bool  # sends wait on a network, so several in flight at once pay off
 
     def send(self, message: Outgoing) -> Sent:
         """Hand the message over, or raise TransportError."""

@@ -32,6 +32,7 @@ class SmtpEmail:
     """A connection per message: simple, and a dropped connection can never eat a second one."""
 
     channel = Channel.EMAIL
+    parallel = True
 
     def __init__(self, config: EmailConfig, timeout: float) -> None:
         self._config = config

@@ -38,6 +38,7 @@ class TwilioSms:
     """One client per thread (the SDK's HTTP session is not meant to be shared across threads)."""
 
     channel = Channel.SMS
+    parallel = True
 
     def __init__(self, config: TwilioConfig, public_url: str, timeout: float) -> None:
         self._config = config

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.cases import resolve_case
+from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.dispatch import Dispatcher
 from scheduler.follow_ups import cancel_sale
@@ -61,7 +64,7 @@ class Scripted:
 
 
 def scripted(
-    sessions: sessionmaker[Session], clock: Clock, *errors: TransportError
+    sessions: sessionmaker[Session], clock: Callable[[], datetime], *errors: TransportError
 ) -> dict[Channel, Scripted]:
     return {
         channel: Scripted(OutboxTransport(channel, sessions, clock), *errors) for channel in Channel
@@ -483,3 +486,20 @@ def test_cancelling_sales_while_a_worker_sends_never_contradicts_itself(
             assert (row.status is FollowUpStatus.SENT) == (f"+5198700{n:04d}" in sent_to)
             if n % 2:
                 assert row.status is FollowUpStatus.SENT
+
+
+def test_backoff_on_the_real_clock_under_freezegun(engine: Engine, config: Config) -> None:
+    """The production clock path (`utcnow`), frozen: a retry waits its backoff, then goes."""
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    busy = TransportError("Too Many Requests", failure=Failure.RETRY, code="20429")
+    with freeze_time(DAY1) as frozen:
+        transports = scripted(sessions, utcnow, busy)
+        work = Dispatcher(sessions, config, transports, worker_id="w", jitter=lambda: 0.0)
+        assert work.run_pass()["retrying"] == 1
+        frozen.tick(timedelta(seconds=29))
+        assert work.run_pass()["claimed"] == 0
+        frozen.tick(timedelta(seconds=1))
+        assert work.run_pass()["sent"] == 1
+    with sessions() as session:
+        sent = follow_up(session, "day1-thanks")
+        assert sent.sent_at == DAY1 + timedelta(seconds=30) and sent.attempts == 2

@@ -219,3 +219,17 @@ def test_smtp_server_down_is_retryable_and_smtp_cannot_reconcile() -> None:
     with pytest.raises(TransportError) as lookup:
         email.find(EMAIL, utcnow())
     assert lookup.value.failure is Failure.UNCERTAIN
+
+
+def test_starttls_is_required_when_configured(smtp: tuple[Mailbox, int]) -> None:
+    """A server that cannot encrypt gets nothing: the password and the email stay unsent."""
+    mailbox, port = smtp
+    config = defaults().replace(
+        email={"transport": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port,
+               "starttls": True, "from_address": "hola@mitienda.pe"}
+    )  # fmt: skip
+    with pytest.raises(TransportError) as refused:
+        SmtpEmail(config.email, 5.0).send(EMAIL)
+    assert refused.value.failure is Failure.RETRY
+    assert "STARTTLS extension not supported by server" in str(refused.value)
+    assert mailbox.received == []

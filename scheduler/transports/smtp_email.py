@@ -44,11 +44,15 @@ class SmtpEmail:
         config = self._config
         try:
             smtp = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=self._timeout)
+        except (OSError, smtplib.SMTPException) as error:  # nothing was handed over yet
+            raise TransportError(f"SMTP connection: {error}", failure=Failure.RETRY) from error
+        try:
             if config.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if config.smtp_user:
                 smtp.login(config.smtp_user, config.smtp_password)
-        except (OSError, smtplib.SMTPException) as error:  # nothing was handed over yet
+        except (OSError, smtplib.SMTPException) as error:
+            smtp.close()
             raise TransportError(f"SMTP connection: {error}", failure=Failure.RETRY) from error
         return smtp
 

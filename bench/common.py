@@ -1,0 +1,73 @@
+"""What the benchmarks share: a fresh SQLite database, sales made up in bulk, a settable clock."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # for `tests.twilio_fake` when run as bench/NAME.py
+    sys.path.insert(0, str(ROOT))
+
+from scheduler.config import Config  # noqa: E402
+from scheduler.db import make_engine, make_session_factory  # noqa: E402
+from scheduler.defaults import install_defaults  # noqa: E402
+from scheduler.sales import SaleInput, record_sales  # noqa: E402
+from scheduler.schema import upgrade  # noqa: E402
+
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Lima
+DAY1 = NOW + timedelta(days=1)  # Tuesday 10:00 in Lima: every day-1 thank-you is due
+BATCH = 1_000  # sales per transaction, as an import would record them
+
+
+class Clock:
+    """A clock moved by hand: dispatch reads the time only through it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def fresh_database(path: Path) -> sessionmaker[Session]:
+    """A new SQLite database at `path`, migrated, with the default cadence and templates."""
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    sessions = make_session_factory(engine, writer=True)
+    with sessions.begin() as session:
+        install_defaults(session, NOW)
+    return sessions
+
+
+def sale_inputs(start: int, count: int) -> Iterator[SaleInput]:
+    """New sales at NOW, each by its own customer (own phone, so the minimum gap between two
+    messages never applies), of one of 20 products."""
+    for n in range(start, start + count):
+        yield SaleInput(
+            external_id=f"S-{n}",
+            sold_at=NOW,
+            customer_name=f"Cliente {n}",
+            phone=f"+5199{n:07d}",
+            product_sku=f"SKU-{n % 20}",
+            product_name=f"Producto {n % 20}",
+            amount=Decimal("199.90"),
+            currency="PEN",
+            attributes={"store": "Miraflores"},
+        )
+
+
+def record(sessions: sessionmaker[Session], config: Config, count: int, start: int = 0) -> float:
+    """Record `count` sales in transactions of BATCH through `record_sales`; returns seconds."""
+    began = time.perf_counter()
+    for first in range(start, start + count, BATCH):
+        with sessions.begin() as session:
+            batch = list(sale_inputs(first, min(BATCH, start + count - first)))
+            record_sales(session, batch, config=config, now=NOW, actor="bench")
+    return time.perf_counter() - began

@@ -1,0 +1,299 @@
+"""Cost of a pass as the table grows: 1 000 due follow-ups among 10 000, then 1 000 000 future.
+
+Rows are bulk-inserted with SQLAlchemy Core (executemany) straight into the tables: 1 000 due
+day-1 thank-yous (each sale by its own customer, so no minimum gap applies) and the future
+follow-ups, due in about a month, spread over sales of a few reused customers and the ten steps
+of an extra cadence (follow_ups is unique on (sale_id, step_id)). Only `run_pass` (outbox
+transport) is timed; between repetitions the due follow-ups are put back as they were.
+
+    .venv/bin/python bench/pass_cost.py             # 10 000 vs 1 000 000 future, SQLite
+    .venv/bin/python bench/pass_cost.py --quick     # 10 000 vs 100 000, 3 repetitions
+    .venv/bin/python bench/pass_cost.py --postgres  # also PostgreSQL on 127.0.0.1:5432
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from common import DAY1, NOW, Clock
+from sqlalchemy import Engine, delete, func, insert, select, update
+
+from scheduler.config import defaults
+from scheduler.db import make_engine, make_session_factory
+from scheduler.defaults import install_defaults
+from scheduler.dispatch import Dispatcher
+from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.models import (
+    Cadence,
+    CadenceStep,
+    Customer,
+    FollowUp,
+    Message,
+    OutboxEntry,
+    Product,
+    Sale,
+)
+from scheduler.schema import upgrade
+from scheduler.transports import make_transports
+
+DUE = 1_000
+FILLER_STEPS = 10
+FILLER_CUSTOMERS = 1_000
+CHUNK = 50_000
+TARGET = 1.5  # largest / smallest median pass time
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def chunks(rows: Iterator[dict[str, Any]], size: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def bulk(engine: Engine, table: Any, rows: Iterator[dict[str, Any]]) -> None:
+    for batch in chunks(rows):
+        with engine.begin() as connection:
+            connection.execute(insert(table), batch)
+
+
+class Bench:
+    """One database: the fixed rows, the future follow-ups added on demand, the timed passes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = make_session_factory(engine, writer=True)
+        self.config = defaults()
+        self.future_sales = 0  # filler sales inserted so far
+        upgrade(engine)
+        with self.sessions.begin() as session:
+            install_defaults(session, NOW)
+            self.day1 = session.scalars(
+                select(CadenceStep.id).where(CadenceStep.key == "day1-thanks")
+            ).one()
+            filler = Cadence(name="Bench filler", created_at=NOW, updated_at=NOW)
+            filler.steps = [
+                CadenceStep(
+                    key=f"filler-{n}",
+                    offset_minutes=60 * 24 * (30 + n),
+                    channel=Channel.SMS,
+                    template_name="thanks",
+                )
+                for n in range(FILLER_STEPS)
+            ]
+            product = Product(sku="SKU-1", name="Lavadora")
+            session.add_all([filler, product])
+            session.flush()
+            self.filler_steps = [step.id for step in filler.steps]
+            self.product = product.id
+        customers = (
+            {"name": f"Cliente {n}", "phone": f"+5199{n:07d}", "created_at": NOW}
+            for n in range(DUE + FILLER_CUSTOMERS)
+        )
+        bulk(engine, Customer, customers)
+        with self.sessions() as session:
+            ids = list(session.scalars(select(Customer.id).order_by(Customer.id)))
+        self.due_customers, self.filler_customers = ids[:DUE], ids[DUE:]
+        due_sales = (
+            self._sale(f"D-{n}", customer) for n, customer in enumerate(self.due_customers)
+        )
+        bulk(engine, Sale, due_sales)
+        with self.sessions() as session:
+            sales = session.execute(
+                select(Sale.id, Sale.customer_id).where(Sale.external_id.like("D-%"))
+            ).all()
+        due_at = DAY1 - timedelta(minutes=1)
+        bulk(engine, FollowUp, (self._follow_up(s, self.day1, c, due_at) for s, c in sales))
+
+    def _sale(self, external_id: str, customer: int) -> dict[str, Any]:
+        return {
+            "external_id": external_id,
+            "customer_id": customer,
+            "product_id": self.product,
+            "sold_at": NOW,
+            "attributes": {},
+            "created_at": NOW,
+        }
+
+    @staticmethod
+    def _follow_up(sale: int, step: int, customer: int, due_at: datetime) -> dict[str, Any]:
+        return {
+            "sale_id": sale,
+            "step_id": step,
+            "customer_id": customer,
+            "channel": Channel.SMS,
+            "due_at": due_at,
+            "status": FollowUpStatus.SCHEDULED,
+            "attempts": 0,
+            "facts": {},
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+
+    def grow(self, future: int) -> float:
+        """Add future follow-ups until there are `future`; returns the seconds it took."""
+        began = time.perf_counter()
+        wanted_sales = -(-future // FILLER_STEPS)
+        first = self.future_sales
+        customers = self.filler_customers
+        bulk(
+            self.engine,
+            Sale,
+            (
+                self._sale(f"F-{n}", customers[n % len(customers)])
+                for n in range(first, wanted_sales)
+            ),
+        )
+        with self.sessions() as session:
+            sales = session.execute(
+                select(Sale.id, Sale.customer_id)
+                .where(Sale.external_id.like("F-%"))
+                .order_by(Sale.id)
+                .offset(first)
+            ).all()
+        month = DAY1 + timedelta(days=30)
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for n, (sale, customer) in enumerate(sales, start=first):
+                for k, step in enumerate(self.filler_steps):
+                    if n * FILLER_STEPS + k < future:
+                        due = month + timedelta(seconds=(n * FILLER_STEPS + k) % 86_400)
+                        yield self._follow_up(sale, step, customer, due)
+
+        bulk(self.engine, FollowUp, rows())
+        self.future_sales = wanted_sales
+        return time.perf_counter() - began
+
+    def counts(self) -> tuple[int, int]:
+        with self.sessions() as session:
+            total = session.scalar(select(func.count()).select_from(FollowUp)) or 0
+            due = session.scalar(
+                select(func.count())
+                .select_from(FollowUp)
+                .where(FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.due_at <= DAY1)
+            )
+        return total, due or 0
+
+    def reset(self) -> None:
+        """Put the due follow-ups back as they were before the pass."""
+        with self.sessions.begin() as session:
+            session.execute(delete(OutboxEntry))
+            session.execute(delete(Message))
+            session.execute(
+                update(FollowUp)
+                .where(FollowUp.step_id == self.day1)
+                .values(
+                    status=FollowUpStatus.SCHEDULED,
+                    status_reason=None,
+                    attempts=0,
+                    provider_id=None,
+                    sent_at=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=NOW,
+                )
+            )
+
+    def timed_pass(self) -> tuple[float, dict[str, int]]:
+        clock = Clock(DAY1)
+        dispatcher = Dispatcher(
+            self.sessions,
+            self.config,
+            make_transports(self.config, self.sessions, clock),
+            worker_id="bench",
+            clock=clock,
+            jitter=lambda: 0.0,
+        )
+        began = time.perf_counter()
+        summary = dispatcher.run_pass()
+        seconds = time.perf_counter() - began
+        self.reset()
+        return seconds, summary
+
+
+def measure(name: str, engine: Engine, sizes: list[int], repeats: int) -> None:
+    print(f"[{name}] {DUE} due follow-ups, {repeats} passes per size, median pass time")
+    bench = Bench(engine)
+    medians = []
+    for future in sizes:
+        grown = bench.grow(future)
+        total, due = bench.counts()
+        times = []
+        for _ in range(repeats):
+            seconds, summary = bench.timed_pass()
+            if summary["sent"] != DUE:
+                raise SystemExit(f"expected {DUE} sent, got {summary}")
+            times.append(seconds)
+        median = statistics.median(times)
+        medians.append(median)
+        shown = ", ".join(f"{t:.2f}" for t in times)
+        print(
+            f"  future {future:>9,}: rows {total:>9,} (due {due}), inserted in {grown:5.1f} s; "
+            f"pass median {median:.3f} s ({DUE / median:.0f} follow-ups/s); runs {shown}"
+        )
+    ratio = medians[-1] / medians[0]
+    print(
+        f"  ratio {sizes[-1]:,} / {sizes[0]:,} future: {ratio:.2f} (target <= {TARGET}); "
+        f"target met: {'yes' if ratio <= TARGET else 'no'}"
+    )
+
+
+def sqlite(sizes: list[int], repeats: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-pass-") as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        try:
+            measure("SQLite", engine, sizes, repeats)
+        finally:
+            engine.dispose()
+
+
+def postgres(sizes: list[int], repeats: int) -> None:
+    import psycopg
+
+    name = f"postventa_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        print(f"[PostgreSQL] not measured: {error}".splitlines()[0])
+        return
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+        try:
+            measure("PostgreSQL", engine, sizes, repeats)
+        finally:
+            engine.dispose()
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
+    parser.add_argument("--large", type=int, help="future follow-ups, large size")
+    parser.add_argument("--repeats", type=int, help="passes per size (default 5, quick 3)")
+    parser.add_argument("--postgres", action="store_true", help="also measure PostgreSQL")
+    args = parser.parse_args()
+    large = args.large or (100_000 if args.quick else 1_000_000)
+    repeats = args.repeats or (3 if args.quick else 5)
+    sizes = [10_000, large]
+    print("pass_cost: one run_pass (outbox transport) as the number of future follow-ups grows")
+    sqlite(sizes, repeats)
+    if args.postgres:
+        postgres(sizes, repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -270,6 +270,7 @@ class WebConfig:
 @dataclass(frozen=True)
 class SmsConfig:
     transport: str = _setting("outbox", _one_of("outbox", "twilio"))
+    keyword_replies: str = _setting("twilio-gaps", _one_of("twilio-gaps", "all", "none"))
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ Exactly-once rests on three habits:
 - a claim is one atomic statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: a single
   UPDATE under its write lock), with a lease, so two workers never hold the same follow-up;
 - the message row is committed as `prepared` with the batch, then, just before the transport is
-  called, a short transaction renews the lease (only if it is still ours) and marks it `sending`;
-  a worker that dies mid-send leaves that trace, and one that was too slow sends nothing;
-- a message that may have gone out (`sending` left by a dead worker, a timeout, a 5xx) is looked
-  up with the provider before anything is sent again; if the provider cannot say, the follow-up
-  becomes `unknown` for a person, never resent blindly.
+  called, a short transaction renews the lease (only if it is still ours) and marks it
+  `handed_over`; a worker that dies mid-send leaves that trace, and one too slow sends nothing;
+- a message that may have gone out (`handed_over` left by a dead worker, a timeout, a 5xx) is
+  looked up with the provider before anything is sent again; if the provider cannot say, the
+  follow-up becomes `unknown` for a person, never resent blindly.
 """
 
 from __future__ import annotations
@@ -22,13 +22,27 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, literal_column, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from scheduler import audit
 from scheduler.clock import utcnow
 from scheduler.composing import TemplateBook, compose, unsubscribe_url
 from scheduler.config import Config
+from scheduler.customers import opt_out
+from scheduler.delivery import (
+    DELIVERED,
+    FAILED,
+    HANDED_OVER,
+    MAYBE_SENT,
+    NOT_SENT,
+    OURS,
+    PREPARED,
+    TWILIO_21610,
+    UNCERTAIN,
+    UNDELIVERED,
+    moves_forward,
+)
 from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, SaleStatus
 from scheduler.models import Base, Case, Customer, FollowUp, Message, Sale
 from scheduler.planning import fit_to_window, window_closes
@@ -40,21 +54,23 @@ from scheduler.transports import OPTED_OUT, Failure, Outgoing, Sent, Transport, 
 
 log = logging.getLogger(__name__)
 
-# Message statuses of ours; the rest are the provider's (queued, accepted, sent, stored, ...).
-PREPARED = "prepared"  # composed and written down; not handed to the transport yet
-SENDING = "sending"  # being handed to the transport: it may have left
-UNCERTAIN = "uncertain"  # may have gone out: look it up before sending again
-NOT_SENT = "not_sent"  # certainly did not go out; may be tried again
-FAILED = "failed"  # refused for good
-MAYBE_SENT = (SENDING, UNCERTAIN)
+WINDOW_CLOSED = "outside the send window"
 LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
 # Core tables for the statements run once per chunk of sends: no ORM bookkeeping on that path.
 FOLLOW_UPS = Base.metadata.tables["follow_ups"]
 MESSAGES = Base.metadata.tables["messages"]
-RECORD_MESSAGE = (
+RECORD_MESSAGE = (  # a delivery report may have come first: never step back from it
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("m"))
-    .values(provider_id=bindparam("p"), status=bindparam("s"), status_updated_at=bindparam("t"))
+    .values(
+        provider_id=bindparam("p"),
+        status=case(
+            # Constants written into the SQL: executemany takes no expanding IN parameter.
+            (MESSAGES.c.status.in_([literal_column(f"'{s}'") for s in OURS]), bindparam("s")),
+            else_=MESSAGES.c.status,
+        ),
+        status_updated_at=bindparam("t"),
+    )
 )
 RECORD_SENT = (
     update(FOLLOW_UPS)
@@ -179,7 +195,7 @@ class Dispatcher:
             )
             if not stale:
                 return 0
-            for before, after in ((SENDING, UNCERTAIN), (PREPARED, NOT_SENT)):
+            for before, after in ((HANDED_OVER, UNCERTAIN), (PREPARED, NOT_SENT)):
                 session.execute(
                     update(Message)
                     .where(Message.follow_up_id.in_(stale), Message.status == before)
@@ -233,7 +249,22 @@ class Dispatcher:
     # --- before sending: one transaction for the whole batch -----------------------------------
 
     def prepare(self, ids: list[int], summary: Counter[str]) -> list[Job]:
-        """Re-check each claimed follow-up, compose it and commit its message as `sending`."""
+        """Re-check each claimed follow-up, compose it and commit its message as `prepared`.
+
+        One flush for the batch; if the database refuses it, again row by row in savepoints,
+        so one message it cannot store fails alone instead of blocking the batch for good.
+        """
+        counts: Counter[str] = Counter()
+        try:
+            jobs = self._prepare(ids, counts, careful=False)
+        except DBAPIError:
+            log.exception("a batch could not be prepared at once; preparing it row by row")
+            counts = Counter()
+            jobs = self._prepare(ids, counts, careful=True)
+        summary.update(counts)
+        return jobs
+
+    def _prepare(self, ids: list[int], summary: Counter[str], *, careful: bool) -> list[Job]:
         now = self.clock()
         jobs: list[Job] = []
         with self.sessions.begin() as session:
@@ -270,6 +301,10 @@ class Dispatcher:
                 if earlier is not None and earlier.status in MAYBE_SENT:
                     prepared.append((row, earlier, None))  # look it up before anything else
                     continue
+                if earlier is not None and earlier.provider_id is not None:
+                    # It reached the provider (a result recorded after the lease was lost).
+                    summary[self._settle_from(row, earlier, now)] += 1
+                    continue
                 try:  # everything that may fail, before anything is written
                     rules = send_rules(self.config, row.sale.customer)
                     last = max(
@@ -295,9 +330,18 @@ class Dispatcher:
                         row.due_at = decision.due_at
                     summary[_COUNTER_OF[decision.action]] += 1
                     continue
-                session.add(message)
                 message.status, message.status_updated_at = PREPARED, now
                 row.updated_at = now
+                if careful:
+                    try:
+                        with session.begin_nested():
+                            session.add(message)
+                    except DBAPIError as error:
+                        session.refresh(row)
+                        self._fail(row, f"the message cannot be stored: {error.orig}", now, summary)
+                        continue
+                else:
+                    session.add(message)
                 prepared.append((row, message, window_closes(now, rules)))
                 # A second follow-up for the same customer in this batch waits its turn.
                 recent.setdefault(row.customer_id, []).append((row.id, now))
@@ -311,6 +355,15 @@ class Dispatcher:
                     cost = message.segments or 1
                     jobs.append(Job(row.id, message.id, outgoing, not_after=not_after, cost=cost))
         return jobs
+
+    @staticmethod
+    def _settle_from(row: FollowUp, message: Message, now: datetime) -> str:
+        status = FollowUpStatus.FAILED if message.status in UNDELIVERED else FollowUpStatus.SENT
+        row.provider_id = message.provider_id
+        row.move_to(status, "an earlier attempt reached the provider", now)
+        if status is FollowUpStatus.SENT and message.status in DELIVERED:
+            row.move_to(FollowUpStatus.DELIVERED, None, now)
+        return "reconciled"
 
     @staticmethod
     def _fail(row: FollowUp, reason: str, now: datetime, summary: Counter[str]) -> None:
@@ -402,8 +455,9 @@ class Dispatcher:
 
         Sends through a local transport (the outbox) run in this thread; the others in the pool.
         Sends are handed over a chunk at a time (one short transaction renews the lease and marks
-        the chunk `sending`), topping up as sends finish, so the pool never idles and at most two
-        chunks are ever `sending` without a result: that bounds what a crash leaves to look up.
+        the chunk `handed_over`), topping up as sends finish, so the pool never idles and at most
+        two chunks are ever `handed_over` without a result: that bounds what a crash leaves to
+        look up.
         """
         size = self.config.worker.concurrency
         waiting = deque(job for job in jobs if job.look_since is None)
@@ -412,13 +466,22 @@ class Dispatcher:
             running = {pool.submit(self.deliver, job) for job in jobs if job.look_since}
             while waiting or running:
                 if waiting and len(running) < size:
-                    chunk = [waiting.popleft() for _ in range(min(size, len(waiting)))]
+                    room = min(size - len(running), len(waiting))
+                    chunk = [waiting.popleft() for _ in range(room)]
                     if stop is not None and stop.is_set():
                         chunk.extend(waiting)
                         waiting.clear()
                         outcomes += [Outcome(j, held_back="the worker is stopping") for j in chunk]
                         continue
-                    handed = self._hand_over(chunk)
+                    try:
+                        handed = self._hand_over(chunk)
+                    except DBAPIError as error:  # keep what was sent; send no more this batch
+                        log.exception("hand-over failed")
+                        chunk.extend(waiting)
+                        waiting.clear()
+                        reason = f"could not hand over: {error.orig}"
+                        outcomes += [Outcome(j, held_back=reason) for j in chunk]
+                        continue
                     for job in chunk:
                         if job.follow_up_id not in handed:
                             outcomes.append(Outcome(job, held_back="lease lost"))
@@ -439,7 +502,7 @@ class Dispatcher:
                 return Outcome(job, sent=transport.find(job.outgoing, job.look_since))
             self.rate_limit.wait(transport.sender, transport.max_per_second, job.cost)
             if job.not_after is not None and self.clock() >= job.not_after:
-                return Outcome(job, held_back="outside the send window")
+                return Outcome(job, held_back=WINDOW_CLOSED)
             return Outcome(job, sent=transport.send(job.outgoing))
         except TransportError as error:
             return Outcome(job, error=error)
@@ -448,7 +511,7 @@ class Dispatcher:
             return Outcome(job, error=TransportError(repr(error), failure=Failure.UNCERTAIN))
 
     def _hand_over(self, chunk: list[Job]) -> set[int]:
-        """Renew the leases still ours and mark their messages `sending`, in one commit: after
+        """Renew the leases still ours and mark their messages `handed_over`, in one commit: after
         this a crash leaves messages to look up; without it, nothing is sent. Returns the ids of
         the follow-ups that may be sent."""
         now = self.clock()
@@ -475,7 +538,7 @@ class Dispatcher:
                 session.execute(
                     update(MESSAGES)
                     .where(MESSAGES.c.id.in_(mine))
-                    .values(status=SENDING, status_updated_at=now)
+                    .values(status=HANDED_OVER, status_updated_at=now)
                 )
         return renewed
 
@@ -487,6 +550,21 @@ class Dispatcher:
         if not outcomes:
             return
         now = self.clock()
+        counts: Counter[str] = Counter()
+        try:
+            self._record(outcomes, now, counts)
+        except DBAPIError:  # one result the database refuses must not lose the others
+            log.exception("results could not be recorded at once; recording them one by one")
+            counts = Counter()
+            for outcome in outcomes:
+                try:
+                    self._record([outcome], now, counts)
+                except DBAPIError:  # left claimed: taken back and looked up after its lease
+                    log.exception("result for follow-up %d not recorded", outcome.job.follow_up_id)
+                    counts["lease_lost"] += 1
+        summary.update(counts)
+
+    def _record(self, outcomes: list[Outcome], now: datetime, summary: Counter[str]) -> None:
         plain = [o for o in outcomes if o.sent is not None and o.job.look_since is None]
         others = [o for o in outcomes if o.sent is None or o.job.look_since is not None]
         with self.sessions.begin() as session:
@@ -551,6 +629,8 @@ class Dispatcher:
                     failure=Failure.UNCERTAIN,
                 )
                 outcome = Outcome(outcome.job, error=error)
+            elif outcome.sent:
+                taken[outcome.sent.provider_id] = message.id  # twice in one batch: unknown
             summary[self._apply(session, row, message, outcome, now)] += 1
 
     def _apply(
@@ -559,7 +639,9 @@ class Dispatcher:
         """Record one outcome; returns the summary counter it adds to."""
         message.status_updated_at = now
         if outcome.sent is not None:  # whoever holds the follow-up now, the message left
-            message.provider_id, message.status = outcome.sent.provider_id, outcome.sent.status
+            message.provider_id = outcome.sent.provider_id
+            if moves_forward(message.status, outcome.sent.status):
+                message.status = outcome.sent.status
         if row.status is not FollowUpStatus.SENDING or row.lease_owner != self.worker_id:
             # Another worker took it back; it will look the message up before sending.
             log.error("lease on follow-up %d lost before its result was recorded", row.id)
@@ -568,13 +650,16 @@ class Dispatcher:
         if outcome.sent is not None:
             row.provider_id, row.sent_at = outcome.sent.provider_id, now
             row.move_to(FollowUpStatus.SENT, None, now)
+            if message.status in DELIVERED:  # the provider already knows it arrived
+                row.move_to(FollowUpStatus.DELIVERED, None, now)
             return "reconciled" if looked_up else "sent"
         if outcome.held_back is not None:
             message.status = NOT_SENT
-            if outcome.held_back == "outside the send window":
+            if outcome.held_back == WINDOW_CLOSED:  # after its hand-over: not an attempt
+                row.attempts -= 1
                 row.due_at = fit_to_window(now, send_rules(self.config, row.sale.customer))
             row.move_to(FollowUpStatus.SCHEDULED, outcome.held_back, now)
-            return "postponed" if outcome.held_back == "outside the send window" else "released"
+            return "postponed" if outcome.held_back == WINDOW_CLOSED else "released"
         error = outcome.error
         if error is None:  # looked up, and certainly not sent
             message.status = NOT_SENT
@@ -594,7 +679,11 @@ class Dispatcher:
         if error.failure is Failure.PERMANENT:
             message.status = FAILED
             if row.channel is Channel.SMS and error.code == OPTED_OUT:
-                self._opt_out_by_provider(session, row, now)
+                actor = f"worker:{self.worker_id}"
+                opt_out(
+                    session, row.sale.customer, channel=Channel.SMS, via=TWILIO_21610, now=now,
+                    actor=actor,
+                )  # fmt: skip
             row.move_to(FollowUpStatus.FAILED, str(error), now)
             return "failed"
         message.status = UNCERTAIN if error.failure is Failure.UNCERTAIN else NOT_SENT
@@ -606,14 +695,3 @@ class Dispatcher:
         row.due_at = fit_to_window(now + retry_delay(row.attempts, self.jitter()), rules)
         row.move_to(FollowUpStatus.SCHEDULED, f"attempt {row.attempts} failed: {error}", now)
         return "retrying"
-
-    def _opt_out_by_provider(self, session: Session, row: FollowUp, now: datetime) -> None:
-        """Twilio 21610: the customer replied STOP to our number; respect it everywhere."""
-        customer = row.sale.customer
-        if customer.sms_opt_out_at is None:
-            customer.sms_opt_out_at = now
-            customer.sms_opt_out_via = "Twilio error 21610: replied STOP to our number"
-            audit.record(
-                session, at=now, actor=f"worker:{self.worker_id}", action="customer.opt_out",
-                entity_type="customer", entity_id=customer.id, channel="sms", via="twilio 21610",
-            )  # fmt: skip

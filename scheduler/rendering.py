@@ -7,6 +7,7 @@ text is not. Compiling costs far more than rendering, so compiled templates are 
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -83,7 +84,13 @@ def render_part(source: str, context: Mapping[str, Any], *, escaped: bool, label
         raise RenderError(f"{label}: {type(error).__name__}: {error}") from None
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab and newlines
+
+
 def _check_length(text: str, limit: int, label: str) -> str:
+    """Length, emptiness, and control characters (a NUL cannot even be stored in PostgreSQL)."""
+    if control := _CONTROL.search(text):
+        raise RenderError(f"{label}: renders a control character {control.group()!r}")
     if len(text) > limit:
         raise RenderError(f"{label}: renders to {len(text)} characters, more than {limit}")
     if not text:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.defaults import DEFAULT_STEPS, default_templates, install_defaults
+from scheduler.inbound import KEYWORD_TEMPLATES
 from scheduler.lifecycle import Channel, FollowUpStatus
 from scheduler.models import Cadence, CadenceStep, FollowUp, MessageTemplate, Product
 from scheduler.sales import record_sale
@@ -29,7 +30,7 @@ def test_defaults_are_installed_once_and_edits_are_kept(session: Session) -> Non
     now = NOW
     assert install_defaults(session, now) == [
         f"default cadence installed ({len(DEFAULT_STEPS)} steps)",
-        "28 default templates installed",
+        "34 default templates installed",
     ]
     template = session.scalars(select(MessageTemplate).limit(1)).one()
     template.body = "edited by the owner"
@@ -38,7 +39,10 @@ def test_defaults_are_installed_once_and_edits_are_kept(session: Session) -> Non
     assert session.get(MessageTemplate, template.id).body == "edited by the owner"  # type: ignore[union-attr]
     names = {(t.name, t.channel, t.locale) for t in default_templates()}
     steps = {step.template_name for step in DEFAULT_STEPS}
-    assert names == {(n, c, loc) for n in steps for c in Channel for loc in ("es", "en")}
+    keywords = {
+        (name, Channel.SMS, loc) for name in KEYWORD_TEMPLATES.values() for loc in ("es", "en")
+    }
+    assert names == {(n, c, loc) for n in steps for c in Channel for loc in ("es", "en")} | keywords
 
 
 def test_a_sale_gets_its_follow_ups_inside_the_window(session: Session, config: Config) -> None:

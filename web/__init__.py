@@ -54,10 +54,11 @@ def create_app(config: Config | None = None) -> Flask:
     )
     app.teardown_appcontext(close_session)
 
-    from web import api, health, home, unsubscribe
+    from web import api, health, home, unsubscribe, webhooks
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(home.blueprint)
+    app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(unsubscribe.blueprint)
     return app

@@ -1,0 +1,94 @@
+"""Consent by SMS: the keywords that opt a customer out, back in, or ask for help.
+
+English and Spanish, in any case, with or without accents or a trailing full stop. A keyword
+counts only when it is the whole message ("STOP", "Baja."), as carriers treat it; "alto el
+precio" or "cancel my order" are not. Consent may also be revoked in free text ("ya no me manden
+mensajes", "please stop texting me"), in the language the messages were sent in: those opt out
+too, and a person sees them. Pure functions over text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Intent(StrEnum):
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+
+
+# Twilio's Advanced Opt-Out handles these by itself on long codes (English, single word).
+TWILIO_KEYWORDS = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
+     "start", "yes", "unstop", "help", "info"}
+)  # fmt: skip
+
+KEYWORDS: dict[str, Intent] = {
+    **dict.fromkeys(
+        ("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
+         "opt out", "parar", "para", "baja", "alto", "detener", "no mas", "nomas",
+         "darme de baja", "dar de baja", "basta", "stop please", "stop por favor"),
+        Intent.OPT_OUT,
+    ),
+    **dict.fromkeys(("start", "unstop", "yes", "alta", "si", "volver", "reanudar"), Intent.OPT_IN),
+    **dict.fromkeys(("help", "info", "ayuda", "informacion"), Intent.HELP),
+}  # fmt: skip
+
+# Free-text revocations, by language: "no me manden mas mensajes", "stop texting me".
+_FREE_TEXT_STOP = {
+    "es": re.compile(
+        r"\b(?:(?:ya\s+)?no\s+(?:me\s+)?(?:manden|envien|escriban|mande|envie|escriba|contacten)"
+        r"|dejen?\s+de\s+(?:mandar|enviar|escribir|molestar)"
+        r"|no\s+quiero\s+(?:recibir|mas\s+mensajes|que\s+me\s+(?:escriban|manden))"
+        r"|(?:borren|saquen|eliminen|quiten)(?:me)?\s+de\s+(?:la|su|sus)\s+listas?)\b"
+    ),
+    "en": re.compile(
+        r"\b(?:stop\s+(?:texting|messaging|sending|contacting|writing)"
+        r"|(?:don'?t|do\s+not)\s+(?:text|message|contact|send)"
+        r"|no\s+more\s+(?:texts|messages|sms)"
+        r"|(?:remove|take)\s+me\s+(?:off|from)|unsubscribe\s+me|leave\s+me\s+alone)\b"
+    ),
+}
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, single spaces, no punctuation at either end: "¡BAJA!" -> "baja"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(plain.split()).strip(" .,;:!¡?¿\"'()[]-_*~")
+
+
+@dataclass(frozen=True)
+class Consent:
+    intent: Intent
+    keyword: str | None  # the keyword as folded, or None for a free-text request
+    language: str | None  # "es" / "en" when the words tell, else None
+
+    @property
+    def handled_by_twilio(self) -> bool:
+        """Whether Twilio's own opt-out handling already answered this message."""
+        return self.keyword in TWILIO_KEYWORDS
+
+
+_SPANISH = frozenset(
+    {"parar", "para", "baja", "alto", "detener", "no mas", "nomas", "darme de baja",
+     "dar de baja", "basta", "alta", "si", "volver", "reanudar", "ayuda", "informacion",
+     "stop por favor"}
+)  # fmt: skip
+
+
+def read_consent(text: str) -> Consent | None:
+    """What the message says about consent, or None when it says nothing about it."""
+    folded = fold(text)
+    intent = KEYWORDS.get(folded)
+    if intent is not None:
+        language = "es" if folded in _SPANISH else "en" if folded != "info" else None
+        return Consent(intent, folded, language)
+    for language, pattern in _FREE_TEXT_STOP.items():
+        if pattern.search(folded):
+            return Consent(Intent.OPT_OUT, None, language)
+    return None

@@ -1,0 +1,82 @@
+"""Twilio's webhooks: replies by SMS and delivery reports, signed, stored once, answered in TwiML.
+
+The signature is checked against `business.public_url` + path (+ query), the address Twilio was
+given, never the one this app happens to see behind a proxy. A request that fails the check
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from scheduler.clock import utcnow
+from scheduler.delivery import apply_status
+from scheduler.inbound import InboundSms, receive_sms
+from web.database import db_session, services
+
+blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
+BODY_LIMIT = 16 * 1024  # Twilio's own requests are a few hundred bytes
+
+
+@blueprint.before_request
+def _check() -> None:
+    """Size first (413, before the body is read), then the signature (403)."""
+    request.max_content_length = BODY_LIMIT
+    if (request.content_length or 0) > BODY_LIMIT:
+        abort(413)
+    config = services().config
+    url = config.business.public_url.rstrip("/") + request.path
+    if request.query_string:
+        url += "?" + request.query_string.decode("utf-8", "replace")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    token = config.twilio.auth_token
+    if (
+        not signature
+        or not token
+        or not RequestValidator(token).validate(url, request.form, signature)
+    ):
+        abort(Response("invalid or missing X-Twilio-Signature\n", 403, mimetype="text/plain"))
+
+
+def _required(*names: str) -> list[str]:
+    missing = [name for name in names if not request.form.get(name)]
+    if missing:
+        text = f"missing form field(s): {', '.join(missing)}\n"
+        abort(Response(text, 400, mimetype="text/plain"))
+    return [request.form[name] for name in names]
+
+
+def _twiml(reply: str | None) -> Response:
+    answer = MessagingResponse()
+    if reply:
+        answer.message(reply)
+    return Response(str(answer), 200, mimetype="application/xml")
+
+
+@blueprint.post("/sms")
+def inbound_sms() -> Response:
+    provider_id, sender, recipient = _required("MessageSid", "From", "To")
+    sms = InboundSms(provider_id, sender, recipient, request.form.get("Body", ""))
+    session = db_session()
+    received = receive_sms(session, sms, config=services().config, now=utcnow())
+    session.commit()
+    return _twiml(received.reply)
+
+
+@blueprint.post("/status")
+def delivery_status() -> Response:
+    provider_id, status = _required("MessageSid", "MessageStatus")
+    follow_up = request.args.get("follow_up", "")
+    session = db_session()
+    apply_status(
+        session,
+        provider_id=provider_id,
+        status=status,
+        error_code=request.form.get("ErrorCode") or None,
+        follow_up_id=int(follow_up) if follow_up.isdigit() else None,
+        now=utcnow(),
+    )
+    session.commit()
+    return Response(status=204)

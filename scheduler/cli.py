@@ -11,6 +11,7 @@ import click
 from sqlalchemy import Engine
 
 from scheduler import accounts, bootstrap, schema, worker
+from scheduler.classify import classify
 from scheduler.clock import utcnow
 from scheduler.config import Config, ConfigError, load_config
 from scheduler.db import make_engine, make_session_factory
@@ -172,3 +173,24 @@ def worker_command(runtime: Runtime) -> None:
     """The dispatch worker alone: a pass every worker.tick_seconds, until SIGTERM."""
     log_to_stderr()
     worker.Worker(runtime.current_engine(), runtime.config).run_forever()
+
+
+@cli.command("classify")
+@click.argument("text", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+def classify_command(text: str | None, as_json: bool) -> None:
+    """Classify TEXT, or each line of standard input, as the inbox would."""
+    lines = [text] if text is not None else [line.rstrip("\r\n") for line in sys.stdin]
+    for line in lines:
+        if not line.strip():
+            continue
+        reading = classify(line)
+        if as_json:
+            click.echo(json.dumps(reading.as_dict(), ensure_ascii=False))
+        else:
+            score = "-" if reading.score is None else str(reading.score)
+            person = "a person reads it" if reading.needs_human else "automatic"
+            click.echo(
+                f"{reading.label.value:<9} score {score:>2}  {reading.confidence:.2f}  "
+                f"{person:<17}  {line}"
+            )

@@ -162,6 +162,28 @@ def _weekdays(value: Any) -> tuple[str, ...]:
     return tuple(day for day in WEEKDAYS if day in days)
 
 
+OpeningHours = dict[str, TimeWindow]  # weekday -> its opening window; a day left out is closed
+
+
+def _opening_hours(value: Any) -> OpeningHours:
+    if not isinstance(value, dict):
+        raise ValueError('expected a table such as {mon = "09:00-18:00", sat = "09:00-13:00"}')
+    unknown = [day for day in value if day not in WEEKDAYS]
+    if unknown:
+        raise ValueError(f"unknown day {unknown[0]!r} (use {', '.join(WEEKDAYS)})")
+    hours = {}
+    for day in WEEKDAYS:
+        text = value.get(day, "")
+        if text != "":
+            try:
+                hours[day] = parse_window(text)
+            except ValueError as error:
+                raise ValueError(f"{day}: {error}") from None
+    if not hours:
+        raise ValueError("the business must be open at least one day a week")
+    return hours
+
+
 def _http_url(value: Any) -> str:
     url = _str(value).strip()
     parts = urlsplit(url)
@@ -316,6 +338,9 @@ class CadencesConfig:
 @dataclass(frozen=True)
 class CasesConfig:
     first_response_hours: float = _setting(4, _positive_number)
+    opening_hours: OpeningHours = _setting(
+        {day: "09:00-18:00" for day in WEEKDAYS[:5]} | {"sat": "09:00-13:00"}, _opening_hours
+    )
 
 
 @dataclass(frozen=True)
@@ -351,6 +376,8 @@ def _as_raw(value: Any) -> Any:
     """The file form of a parsed value, so that it parses back to itself."""
     if isinstance(value, TimeWindow):
         return str(value)
+    if isinstance(value, dict):
+        return {key: _as_raw(item) for key, item in value.items()}
     return list(value) if isinstance(value, tuple) else value
 
 

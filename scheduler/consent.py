@@ -42,16 +42,28 @@ KEYWORDS: dict[str, Intent] = {
 _FREE_TEXT_STOP = {
     "es": re.compile(
         r"\b(?:(?:ya\s+)?no\s+(?:me\s+)?(?:manden|envien|escriban|mande|envie|escriba|contacten)"
-        r"|dejen?\s+de\s+(?:mandar|enviar|escribir|molestar)"
+        r"|dejen?\s+de\s+(?:mandar|enviar|escribir|molestar)(?:me|nos)?"
         r"|no\s+quiero\s+(?:recibir|mas\s+mensajes|que\s+me\s+(?:escriban|manden))"
-        r"|(?:borren|saquen|eliminen|quiten)(?:me)?\s+de\s+(?:la|su|sus)\s+listas?)\b"
+        r"|(?:borren|saquen|eliminen|quiten|saca|borra)(?:me)?\s+de\s+(?:la|su|sus|esta)\s+listas?"
+        r"|no\s+mas\s+(?:sms|mensajes|mensajitos|msj)|basta\s+de\s+(?:mensajes|sms)"
+        r"|(?:darme|dar|darse)\s+de\s+baja"
+        r"|(?:baja|parar|alto|stop)\s+(?:porfa|por\s+favor|pls|please|ya))\b"
     ),
     "en": re.compile(
         r"\b(?:stop\s+(?:texting|messaging|sending|contacting|writing)"
         r"|(?:don'?t|do\s+not)\s+(?:text|message|contact|send)"
         r"|no\s+more\s+(?:texts|messages|sms)"
-        r"|(?:remove|take)\s+me\s+(?:off|from)|unsubscribe\s+me|leave\s+me\s+alone)\b"
+        r"|(?:remove|take)\s+(?:me|my\s+number)(?:\s+(?:off|from))?"
+        r"|unsubscribe\s+me|leave\s+me\s+alone|(?:stop|unsubscribe)\s+(?:pls|please|now)"
+        r"|,\s*stop$)\b"
     ),
+}
+# Free-text requests to hear from us again: read, but acted on by a person, not automatically.
+_FREE_TEXT_START = {
+    "es": re.compile(
+        r"\b(?:quiero\s+volver\s+a\s+recibir|vuelvan\s+a\s+(?:mandar|enviar|escribir))"
+    ),
+    "en": re.compile(r"\b(?:start\s+(?:texting|sending|messaging)|text\s+me\s+again)"),
 }
 
 
@@ -88,7 +100,8 @@ def read_consent(text: str) -> Consent | None:
     if intent is not None:
         language = "es" if folded in _SPANISH else "en" if folded != "info" else None
         return Consent(intent, folded, language)
-    for language, pattern in _FREE_TEXT_STOP.items():
-        if pattern.search(folded):
-            return Consent(Intent.OPT_OUT, None, language)
+    for intent, patterns in ((Intent.OPT_OUT, _FREE_TEXT_STOP), (Intent.OPT_IN, _FREE_TEXT_START)):
+        for language, pattern in patterns.items():
+            if pattern.search(folded):
+                return Consent(intent, None, language)
     return None

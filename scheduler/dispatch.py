@@ -285,13 +285,14 @@ class Dispatcher:
                 .order_by(Customer.id)
                 .with_for_update()
             )
-            open_cases = set(
-                session.scalars(
-                    select(Case.customer_id).where(
+            open_cases = {
+                customer_id: case_id
+                for customer_id, case_id in session.execute(
+                    select(Case.customer_id, Case.id).where(
                         Case.status == CaseStatus.OPEN, Case.customer_id.in_(customers)
                     )
                 )
-            )
+            }
             messages = {m.follow_up_id: m for m in self._messages_of(session, ids)}
             recent = self._recent_messages(session, customers, now)
             book = TemplateBook.load(session)
@@ -311,7 +312,12 @@ class Dispatcher:
                         (at for fu_id, at in recent.get(row.customer_id, []) if fu_id != row.id),
                         default=None,
                     )
-                    situation = self._situation(row, row.customer_id in open_cases, last)
+                    # The case's own message (the hand-off after a low score) answers the
+                    # customer: neither the open case nor the minimum gap holds it back.
+                    case_id = open_cases.get(row.customer_id)
+                    own = case_id is not None and row.facts.get("case_id") == case_id
+                    held = case_id is not None and not own
+                    situation = self._situation(row, held, None if own else last)
                     decision = decide(
                         situation, now=now, rules=rules, grace=self.grace, min_gap=self.min_gap
                     )

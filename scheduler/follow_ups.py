@@ -46,6 +46,16 @@ def cancel_sale(session: Session, sale: Sale, *, now: datetime, actor: str, reas
     return cancelled
 
 
+def hold_pending(session: Session, customer_id: int, *, now: datetime) -> int:
+    """A case opened: the customer's scheduled follow-ups wait until a person has answered."""
+    rows = _pending(
+        session, FollowUp.customer_id == customer_id, FollowUp.status == FollowUpStatus.SCHEDULED
+    )
+    for row in rows:
+        row.move_to(FollowUpStatus.HELD, "the customer has an open case", now)
+    return len(rows)
+
+
 def resume_held(session: Session, customer_id: int, *, config: Config, now: datetime) -> int:
     """The customer's case is resolved: held follow-ups go out again, from now, in the window."""
     resumed = 0

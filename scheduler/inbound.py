@@ -14,14 +14,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scheduler.cases import open_case_for
+from scheduler.classify import Reading, classify
 from scheduler.composing import TemplateBook
 from scheduler.config import Config
 from scheduler.consent import Consent, Intent, read_consent
 from scheduler.contacts import normalise_phone
 from scheduler.customers import opt_in, opt_out
 from scheduler.lifecycle import Channel, Direction
-from scheduler.models import Customer, Message
+from scheduler.models import Customer, FollowUp, Message
 from scheduler.rendering import RenderError, TemplateSource, render_part
+from scheduler.scheduling import schedule_after_score
 
 KEYWORD_TEMPLATES = {
     Intent.OPT_OUT: "keyword_opt_out",
@@ -102,7 +105,33 @@ def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datet
     consent = read_consent(sms.body)
     acted = customer is not None and consent is not None and _act(session, customer, consent, now)
     reply = _reply(session, customer, consent, config) if acted and consent else None
+    reading = classify(sms.body)
+    message.label, message.score = reading.label.value, reading.score
+    message.needs_human = reading.needs_human
+    if customer is not None:
+        _route(session, customer, message, reading, config=config, now=now)
     return Received(message, False, consent, reply)
+
+
+def _route(
+    session: Session, customer: Customer, message: Message, reading: Reading, *, config: Config,
+    now: datetime,
+) -> None:  # fmt: skip
+    """A reply that needs a person goes into the customer's case; a score plans the steps it
+    enables for the sale the reply answers (the hand-off after a low one belongs to its case)."""
+    case_facts: dict[str, int] = {}
+    if reading.needs_human:
+        case, _opened = open_case_for(
+            session, customer, message, reason=reading.label.value, config=config, now=now
+        )
+        case_facts = {"case_id": case.id}
+    if reading.score is not None and message.follow_up_id is not None:
+        follow_up = session.get(FollowUp, message.follow_up_id)
+        if follow_up is not None:
+            schedule_after_score(
+                session, follow_up.sale, score=reading.score, at=now, config=config, now=now,
+                facts=case_facts,
+            )  # fmt: skip
 
 
 def _act(session: Session, customer: Customer, consent: Consent, now: datetime) -> bool:

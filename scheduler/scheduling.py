@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from scheduler.config import Config
 from scheduler.lifecycle import Channel, FollowUpStatus
 from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, Sale
-from scheduler.planning import Planned, SendRules, Step, parse_condition, plan_sale
+from scheduler.planning import (
+    Planned,
+    SendRules,
+    Step,
+    parse_condition,
+    plan_after_score,
+    plan_sale,
+)
 
 
 def cadence_for(session: Session, sale: Sale) -> Cadence | None:
@@ -125,3 +132,32 @@ def schedule_sales(
 def schedule_sale(session: Session, sale: Sale, config: Config, now: datetime) -> int:
     """`schedule_sales` for one sale; returns how many follow-ups it got."""
     return schedule_sales(session, [sale], config, now)[sale.id]
+
+
+def schedule_after_score(
+    session: Session, sale: Sale, *, score: int, at: datetime, config: Config, now: datetime,
+    facts: dict[str, Any] | None = None,
+) -> int:  # fmt: skip
+    """Plan the steps a score enables (a review request after a 9, a hand-off after a 3),
+    dated from when it arrived; `facts` (with the score) reach their templates. Returns how
+    many were added; a step already planned for the sale is not planned twice."""
+    cadence = cadence_for(session, sale)
+    if cadence is None:
+        return 0
+    planned = plan_after_score(
+        [to_step(row) for row in cadence.steps if row.active],
+        score=score,
+        at=at,
+        rules=send_rules(config, sale.customer),
+        now=now,
+        grace=timedelta(hours=config.cadences.late_grace_hours),
+    )
+    have = set(session.scalars(select(FollowUp.step_id).where(FollowUp.sale_id == sale.id)))
+    rows = [
+        _row(sale, plan, now) | {"facts": {"score": score, **(facts or {})}}
+        for plan in planned
+        if plan.step_id not in have
+    ]
+    if rows:
+        session.execute(insert(FollowUp), rows)
+    return len(rows)

@@ -159,3 +159,14 @@ class Cli:
 @pytest.fixture
 def postventa(config_file: Path) -> Cli:
     return Cli(config_file)
+
+
+# Figures tests want shown at the end of the run (precision and recall of the classifier).
+REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if REPORT:
+        terminalreporter.section("figures")
+        for line in REPORT:
+            terminalreporter.write_line(line)

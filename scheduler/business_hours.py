@@ -1,0 +1,35 @@
+"""Deadlines counted in opening hours: four hours from Friday 17:00 is Monday 12:00, not 21:00.
+
+Opening windows are local wall-clock times in the business's time zone, taken day by day, so a
+DST change shortens or lengthens that day's window as it really does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from scheduler.config import WEEKDAYS, OpeningHours
+
+MAX_DAYS = 366  # opening hours always have one open day a week: this is never reached
+
+
+def add_opening_hours(
+    start: datetime, hours: float, opening: OpeningHours, tz: ZoneInfo
+) -> datetime:
+    """The moment (UTC) when `hours` of opening time have passed since `start`."""
+    remaining = timedelta(hours=hours)
+    start = start.astimezone(UTC)
+    day = start.astimezone(tz).date()
+    for _ in range(MAX_DAYS):
+        window = opening.get(WEEKDAYS[day.weekday()])
+        if window is not None:
+            opens = datetime.combine(day, window.start, tzinfo=tz).astimezone(UTC)
+            closes = datetime.combine(day, window.end, tzinfo=tz).astimezone(UTC)
+            begin = max(opens, start)
+            if begin < closes:
+                if remaining <= closes - begin:
+                    return begin + remaining
+                remaining -= closes - begin
+        day += timedelta(days=1)
+    raise ValueError("no opening hours in a year")

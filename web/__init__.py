@@ -54,7 +54,14 @@ def create_app(config: Config | None = None) -> Flask:
     )
     app.teardown_appcontext(close_session)
 
-    from web import api, health, home, unsubscribe, webhooks
+    from web import (
+        api,
+        api_people,  # noqa: F401 - adds /api/cases and /api/customers to api's blueprint
+        health,
+        home,
+        unsubscribe,
+        webhooks,
+    )
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(home.blueprint)

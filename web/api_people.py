@@ -1,0 +1,124 @@
+"""The JSON API's cases and customers: what a person must answer, and a customer's whole story.
+
+Routes on `web.api.blueprint`, so the same bearer tokens and JSON errors apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from scheduler.lifecycle import CaseStatus
+from scheduler.models import Case, Customer, FollowUp, Message, Sale
+from web.api import blueprint, error, follow_up_json, sale_json, timestamp
+from web.database import db_session
+
+MAX_CASES = 500
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "direction": str(message.direction),
+        "channel": str(message.channel),
+        "body": message.body,
+        "at": timestamp(message.created_at),
+        "status": message.status,
+        "label": message.label,
+        "score": message.score,
+    }
+
+
+def case_json(case: Case, customer: Customer, messages: list[Message]) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "customer": {"id": customer.id, "name": customer.name},
+        "status": str(case.status),
+        "reason": case.reason,
+        "opened_at": timestamp(case.opened_at),
+        "first_response_due_at": timestamp(case.first_response_due_at),
+        "first_responded_at": timestamp(case.first_responded_at),
+        "resolved_at": timestamp(case.resolved_at),
+        "messages": [
+            {"direction": str(m.direction), "body": m.body, "at": timestamp(m.created_at)}
+            for m in messages
+        ],
+    }
+
+
+def _messages_by_case(case_ids: list[int]) -> dict[int, list[Message]]:
+    grouped: dict[int, list[Message]] = {case_id: [] for case_id in case_ids}
+    rows = db_session().scalars(
+        select(Message)
+        .where(Message.case_id.in_(case_ids))
+        .order_by(Message.created_at, Message.id)
+    )
+    for message in rows:
+        if message.case_id is not None:
+            grouped[message.case_id].append(message)
+    return grouped
+
+
+@blueprint.get("/cases")
+def list_cases() -> tuple[Response, int]:
+    """Cases, the most urgent first (open ones by deadline), with their conversation."""
+    status = request.args.get("status", "").strip() or None
+    if status is not None and status not in {member.value for member in CaseStatus}:
+        known = ", ".join(CaseStatus)
+        return error(400, f"{status!r} is not a case status (one of: {known})", "status")
+    query = select(Case, Customer).join(Customer, Case.customer_id == Customer.id)
+    if status is not None:
+        query = query.where(Case.status == CaseStatus(status))
+    query = query.order_by(Case.status, Case.first_response_due_at, Case.id).limit(MAX_CASES)
+    rows = db_session().execute(query).all()
+    messages = _messages_by_case([case.id for case, _ in rows])
+    cases = [case_json(case, customer, messages[case.id]) for case, customer in rows]
+    return jsonify(cases=cases), 200
+
+
+@blueprint.get("/customers/<int:customer_id>")
+def customer_timeline(customer_id: int) -> tuple[Response, int]:
+    """The customer, their consent, and everything that happened, oldest first."""
+    session = db_session()
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        return error(404, f"no customer {customer_id}")
+    sales = session.scalars(
+        select(Sale).where(Sale.customer_id == customer_id).options(selectinload(Sale.product))
+    ).all()
+    follow_ups = session.scalars(
+        select(FollowUp)
+        .where(FollowUp.customer_id == customer_id)
+        .options(selectinload(FollowUp.step))
+    ).all()
+    messages = session.scalars(select(Message).where(Message.customer_id == customer_id)).all()
+    cases = session.scalars(select(Case).where(Case.customer_id == customer_id)).all()
+    events: list[tuple[Any, int, dict[str, Any]]] = [
+        *((s.sold_at, 0, {"type": "sale", "at": timestamp(s.sold_at), **sale_json(s)})
+          for s in sales),
+        *((f.due_at, 1, {"type": "follow_up", "at": timestamp(f.due_at),
+                         **follow_up_json(f, detailed=True)}) for f in follow_ups),
+        *((m.created_at, 2, {"type": "message", **message_json(m)}) for m in messages),
+        *((c.opened_at, 3, {"type": "case", "at": timestamp(c.opened_at),
+                            **case_json(c, customer, [])}) for c in cases),
+    ]  # fmt: skip
+    events.sort(key=lambda event: (event[0], event[1], event[2].get("id", 0)))
+    body = {
+        "id": customer.id,
+        "name": customer.name,
+        "phone": customer.phone,
+        "email": customer.email,
+        "locale": customer.locale,
+        "timezone": customer.timezone,
+        "sms_opt_out": customer.sms_opt_out,
+        "sms_opt_out_at": timestamp(customer.sms_opt_out_at),
+        "sms_opt_out_via": customer.sms_opt_out_via,
+        "email_opt_out": customer.email_opt_out,
+        "email_opt_out_at": timestamp(customer.email_opt_out_at),
+        "email_opt_out_via": customer.email_opt_out_via,
+        "timeline": [event for _, _, event in events],
+    }
+    return jsonify(body), 200

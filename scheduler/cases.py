@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_time
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -66,3 +68,21 @@ def resolve_case(
         entity_id=case.id, outcome=outcome, follow_ups_resumed=resumed,
     )  # fmt: skip
     return resumed
+
+
+def deadline_words(due: datetime, now: datetime, tz: ZoneInfo, locale: str) -> str:
+    """When a person will answer, as the customer would say it: "hoy antes de las 14:00",
+    "tomorrow before 11:00 AM", "el lunes 30 de noviembre antes de las 11:00"."""
+    local_due, today = due.astimezone(tz), now.astimezone(tz).date()
+    # Babel puts a narrow no-break space before "AM": one such character makes a whole SMS UCS-2.
+    time_text = " ".join(format_time(local_due, "short", locale=locale).split())
+    spanish = locale == "es"
+    if local_due.date() == today:
+        day = "hoy" if spanish else "today"
+    elif local_due.date() == today + timedelta(days=1):
+        day = "mañana" if spanish else "tomorrow"
+    elif spanish:
+        day = "el " + format_date(local_due, "EEEE d 'de' MMMM", locale="es")
+    else:
+        day = "on " + format_date(local_due, "EEEE, MMMM d", locale="en")
+    return f"{day} antes de las {time_text}" if spanish else f"{day} before {time_text}"

@@ -162,6 +162,12 @@ def _weekdays(value: Any) -> tuple[str, ...]:
     return tuple(day for day in WEEKDAYS if day in days)
 
 
+def _words(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(w, str) and w.strip() for w in value):
+        raise ValueError('expected a list of words, such as ["horario", "hours"]')
+    return tuple(w.strip() for w in value)
+
+
 OpeningHours = dict[str, TimeWindow]  # weekday -> its opening window; a day left out is closed
 
 
@@ -338,6 +344,8 @@ class CadencesConfig:
 @dataclass(frozen=True)
 class CasesConfig:
     first_response_hours: float = _setting(4, _positive_number)
+    acknowledge: bool = _setting(True, _bool)
+    routine_words: tuple[str, ...] = _setting([], _words)
     opening_hours: OpeningHours = _setting(
         {day: "09:00-18:00" for day in WEEKDAYS[:5]} | {"sat": "09:00-13:00"}, _opening_hours
     )

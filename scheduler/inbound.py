@@ -9,20 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduler.cases import open_case_for
-from scheduler.classify import Reading, classify
+from scheduler.cases import deadline_words, open_case_for
+from scheduler.classify import Label, Reading, classify
 from scheduler.composing import TemplateBook
 from scheduler.config import Config
-from scheduler.consent import Consent, Intent, read_consent
+from scheduler.consent import Consent, Intent, fold, read_consent
 from scheduler.contacts import normalise_phone
 from scheduler.customers import opt_in, opt_out
 from scheduler.lifecycle import Channel, Direction
-from scheduler.models import Customer, FollowUp, Message
+from scheduler.models import Case, Customer, FollowUp, Message
 from scheduler.rendering import RenderError, TemplateSource, render_part
 from scheduler.scheduling import schedule_after_score
 
@@ -31,7 +32,9 @@ KEYWORD_TEMPLATES = {
     Intent.OPT_IN: "keyword_opt_in",
     Intent.HELP: "keyword_help",
 }
+ACK_TEMPLATE = "case_ack"
 RECEIVED = "received"
+ANSWERED_IN_TWIML = "twiml"  # sent as the webhook's answer: Twilio gives it no id we see
 
 
 @dataclass(frozen=True)
@@ -109,29 +112,80 @@ def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datet
     message.label, message.score = reading.label.value, reading.score
     message.needs_human = reading.needs_human
     if customer is not None:
-        _route(session, customer, message, reading, config=config, now=now)
+        opened, handed_off = _route(session, customer, message, reading, config=config, now=now)
+        if opened and not handed_off and consent is None and _acknowledges(reading, config):
+            reply = _acknowledge(session, customer, message, config=config, now=now)
     return Received(message, False, consent, reply)
+
+
+def _acknowledges(reading: Reading, config: Config) -> bool:
+    """Whether a new case gets an acknowledgement: on, and not a question the owner marked as
+    routine (opening hours, say), which a person answers without a promise."""
+    if not config.cases.acknowledge:
+        return False
+    words = set(fold(reading.text).split())
+    routine = {fold(word) for word in config.cases.routine_words}
+    return not (reading.label is Label.QUESTION and words & routine)
+
+
+def _acknowledge(
+    session: Session, customer: Customer, message: Message, *, config: Config, now: datetime
+) -> str | None:
+    """The honest answer to a complaint: a person will reply, and by when. Sent in the TwiML
+    answer, written down with the case."""
+    if customer.sms_opt_out_at is not None or message.case_id is None:
+        return None
+    case = session.get(Case, message.case_id)
+    locale = customer.locale or config.business.locale
+    template = TemplateBook.load(session).find(
+        ACK_TEMPLATE, Channel.SMS, locale, config.business.locale
+    )
+    if case is None or template is None:
+        return None
+    tz = ZoneInfo(customer.timezone or config.business.timezone)
+    context = {
+        "customer": {"name": customer.name, "first_name": customer.name.split()[0]},
+        "business": {"name": config.business.name},
+        "deadline": deadline_words(case.first_response_due_at, now, tz, template.locale),
+    }
+    source = TemplateSource(template.name, Channel.SMS, template.locale, template.body)
+    try:
+        text = render_part(source.body, context, escaped=False, label=source.label("body"))
+    except RenderError:
+        return None  # an owner's broken edit: the case still reaches a person
+    session.add(
+        Message(
+            customer_id=customer.id, case_id=case.id, direction=Direction.OUTBOUND,
+            channel=Channel.SMS, from_address=message.to_address, to_address=message.from_address,
+            body=text, status=ANSWERED_IN_TWIML, created_at=now, status_updated_at=now,
+        )
+    )  # fmt: skip
+    return text
 
 
 def _route(
     session: Session, customer: Customer, message: Message, reading: Reading, *, config: Config,
     now: datetime,
-) -> None:  # fmt: skip
+) -> tuple[bool, bool]:  # fmt: skip
     """A reply that needs a person goes into the customer's case; a score plans the steps it
-    enables for the sale the reply answers (the hand-off after a low one belongs to its case)."""
+    enables for the sale the reply answers (the hand-off after a low one belongs to its case).
+    Returns whether a case was opened, and whether a step was planned for it."""
     case_facts: dict[str, int] = {}
+    opened = False
     if reading.needs_human:
-        case, _opened = open_case_for(
+        case, opened = open_case_for(
             session, customer, message, reason=reading.label.value, config=config, now=now
         )
         case_facts = {"case_id": case.id}
+    planned = 0
     if reading.score is not None and message.follow_up_id is not None:
         follow_up = session.get(FollowUp, message.follow_up_id)
         if follow_up is not None:
-            schedule_after_score(
+            planned = schedule_after_score(
                 session, follow_up.sale, score=reading.score, at=now, config=config, now=now,
                 facts=case_facts,
             )  # fmt: skip
+    return opened, bool(case_facts and planned)
 
 
 def _act(session: Session, customer: Customer, consent: Consent, now: datetime) -> bool:

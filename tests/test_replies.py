@@ -3,10 +3,17 @@ hours, the customer's follow-ups held), a score plans what it enables."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.cases import deadline_words
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus
 from scheduler.models import Case, Message
@@ -14,6 +21,7 @@ from tests.dispatching import Clock, dispatcher, follow_up
 from tests.test_webhooks import DAY1, config, post, sent, sms  # noqa: F401 - fixtures
 
 __all__ = ["config", "sent"]
+LIMA = ZoneInfo("America/Lima")
 
 
 def reply(client: FlaskClient, body: str, n: int, sender: str = "+51987654321") -> None:
@@ -83,3 +91,57 @@ def test_a_low_score_opens_a_case_and_its_hand_off_still_goes(
     with sent() as session:
         assert follow_up(session, "low-score-handoff").status is FollowUpStatus.SENT
         assert follow_up(session, "day7-check-in").status is FollowUpStatus.HELD
+
+
+def test_a_complaint_is_acknowledged_with_when_a_person_answers(
+    client: FlaskClient, sent: sessionmaker[Session]
+) -> None:
+    with freeze_time(datetime(2026, 11, 30, 15, 0, tzinfo=UTC)):  # Monday 10:00 in Lima
+        response = post(
+            client, "/webhooks/twilio/sms", sms("la lavadora no prende", sid="SM" + "5" * 32)
+        )
+    expected = (
+        "Rosa, gracias por escribirnos. Una persona de Mi Tienda lo revisa y te responde hoy "
+        "antes de las 14:00."
+    )
+    assert f"<Message>{expected}</Message>" in response.get_data(as_text=True)
+    with sent() as session:
+        [case] = session.scalars(select(Case)).all()
+        assert case.first_response_due_at == datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
+        ack = session.scalars(select(Message).where(Message.status == "twiml")).one()
+        assert (ack.body, ack.case_id, ack.direction) == (expected, case.id, Direction.OUTBOUND)
+
+
+@pytest.mark.parametrize(
+    "settings, body",
+    [
+        ({"routine_words": ["horario"]}, "cual es el horario de la tienda"),  # routine question
+        ({"acknowledge": False}, "la lavadora no prende"),
+        ({}, "un 3"),  # a low score: its hand-off says it already
+    ],
+)
+def test_no_acknowledgement(
+    app: Flask, sent: sessionmaker[Session], settings: dict[str, object], body: str
+) -> None:
+    services = app.extensions["postventa"]
+    app.extensions["postventa"] = type(services)(
+        services.config.replace(cases=settings), services.engine, services.sessions
+    )
+    response = post(app.test_client(), "/webhooks/twilio/sms", sms(body))
+    assert "<Message>" not in response.get_data(as_text=True)
+    with sent() as session:
+        assert len(session.scalars(select(Case)).all()) == 1  # a person gets it all the same
+
+
+@pytest.mark.parametrize(
+    "due, locale, words",
+    [
+        (datetime(2026, 12, 1, 16, 0), "es", "mañana antes de las 11:00"),
+        (datetime(2026, 12, 1, 16, 0), "en", "tomorrow before 11:00 AM"),
+        (datetime(2026, 12, 3, 16, 0), "es", "el jueves 3 de diciembre antes de las 11:00"),
+        (datetime(2026, 12, 3, 16, 0), "en", "on Thursday, December 3 before 11:00 AM"),
+    ],
+)
+def test_deadlines_in_words(due: datetime, locale: str, words: str) -> None:
+    now = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)  # Monday 17:00 in Lima
+    assert deadline_words(due.replace(tzinfo=UTC), now, LIMA, locale) == words

@@ -152,9 +152,9 @@ def token_create(runtime: Runtime, name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_runtime
 def dispatch(runtime: Runtime, once: bool, as_json: bool) -> None:
-    """Send what is due now (one pass) and print what happened."""
+    """One pass: send what is due, escalate overdue cases, send staff notices; print a summary."""
     dispatcher = worker.make_dispatcher(runtime.current_engine(), runtime.config)
-    summary = dispatcher.run_pass()
+    summary = worker.run_pass(dispatcher)
     if as_json:
         click.echo(json.dumps(summary))
     else:

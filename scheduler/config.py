@@ -162,6 +162,18 @@ def _weekdays(value: Any) -> tuple[str, ...]:
     return tuple(day for day in WEEKDAYS if day in days)
 
 
+def _emails(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError('expected a list of addresses, such as ["ana@mitienda.pe"]')
+    return tuple(_email_or_empty(_non_empty(item)) for item in value)
+
+
+def _phones(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError('expected a list of E.164 numbers, such as ["+51987654321"]')
+    return tuple(_e164_or_empty(_non_empty(item)) for item in value)
+
+
 def _words(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(w, str) and w.strip() for w in value):
         raise ValueError('expected a list of words, such as ["horario", "hours"]')
@@ -344,6 +356,10 @@ class CadencesConfig:
 @dataclass(frozen=True)
 class CasesConfig:
     first_response_hours: float = _setting(4, _positive_number)
+    notify_emails: tuple[str, ...] = _setting([], _emails)  # staff told at once of a new case
+    notify_sms: tuple[str, ...] = _setting([], _phones)
+    escalate_to: tuple[str, ...] = _setting([], _emails)  # the owner(s), when a case is overdue
+    escalation_levels: int = _setting(2, _int_between(0, 10))
     acknowledge: bool = _setting(True, _bool)
     routine_words: tuple[str, ...] = _setting([], _words)
     opening_hours: OpeningHours = _setting(

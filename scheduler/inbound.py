@@ -24,6 +24,7 @@ from scheduler.contacts import normalise_phone
 from scheduler.customers import opt_in, opt_out
 from scheduler.lifecycle import Channel, Direction
 from scheduler.models import Case, Customer, FollowUp, Message
+from scheduler.notices import notify_new_case
 from scheduler.rendering import RenderError, TemplateSource, render_part
 from scheduler.scheduling import schedule_after_score
 
@@ -177,6 +178,8 @@ def _route(
             session, customer, message, reason=reading.label.value, config=config, now=now
         )
         case_facts = {"case_id": case.id}
+        if opened:
+            notify_new_case(session, case, customer, message, config=config, now=now)
     planned = 0
     if reading.score is not None and message.follow_up_id is not None:
         follow_up = session.get(FollowUp, message.follow_up_id)

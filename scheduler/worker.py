@@ -27,6 +27,7 @@ from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.db import make_session_factory
 from scheduler.dispatch import Dispatcher
+from scheduler.notices import sweep
 from scheduler.transports import make_transports
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,13 @@ def make_dispatcher(engine: Engine, config: Config) -> Dispatcher:
     return Dispatcher(sessions, config, transports, worker_id=worker_id())
 
 
+def run_pass(dispatcher: Dispatcher, stop: threading.Event | None = None) -> dict[str, int]:
+    """One pass: send the due follow-ups, then escalate overdue cases and send staff notices."""
+    summary = dispatcher.run_pass(stop)
+    cases = sweep(dispatcher.sessions, dispatcher.config, dispatcher.transports, now=utcnow())
+    return summary | {key: cases[key] for key in ("escalated", "notices_sent", "notices_failed")}
+
+
 class Worker:
     """Owns the scheduler and the stop signal; a pass in progress ends at its next batch."""
 
@@ -56,7 +64,7 @@ class Worker:
         self.stopping = threading.Event()
 
     def tick(self) -> dict[str, int]:
-        summary = self.dispatcher.run_pass(self.stopping)
+        summary = run_pass(self.dispatcher, self.stopping)
         busy = {key: value for key, value in summary.items() if value}
         if busy:
             log.info("dispatch pass: %s", ", ".join(f"{k}={v}" for k, v in busy.items()))

@@ -1,0 +1,190 @@
+"""Telling people: staff at once when a case opens, the owner when one is past its deadline.
+
+Notices are messages like any other (kept, with their case), queued in the request that opened
+the case and sent by the worker, so a webhook answers Twilio at once. A case is escalated once
+per level: at its deadline, then every `first_response_hours` of opening time after, up to
+`cases.escalation_levels`, each level recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime
+
+from babel.dates import format_datetime
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler import audit
+from scheduler.business_hours import add_opening_hours
+from scheduler.config import Config
+from scheduler.lifecycle import CaseStatus, Channel, Direction
+from scheduler.models import Case, Customer, Message
+from scheduler.transports import Outgoing, Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+QUEUED = "notice"  # a notice to staff waiting for the worker
+SENDING = "notice_sending"  # claimed by a worker
+FAILED = "notice_failed"
+
+_WORDS = {
+    "es": {
+        "new": "Nuevo caso", "overdue": "Caso sin respuesta", "due": "responder antes de",
+        "wrote": "escribio", "open": "Abrir el caso",
+        "late": "paso su plazo de primera respuesta ({due}); recordatorio {level}",
+    },
+    "en": {
+        "new": "New case", "overdue": "Case not answered", "due": "answer before",
+        "wrote": "wrote", "open": "Open the case",
+        "late": "is past its first-response deadline ({due}); reminder {level}",
+    },
+}  # fmt: skip
+
+
+def case_link(case: Case, config: Config) -> str:
+    return f"{config.business.public_url.rstrip('/')}/cases/{case.id}"
+
+
+def _when(moment: datetime, config: Config) -> str:
+    text = format_datetime(
+        moment.astimezone(config.business.tz), "EEE d MMM HH:mm", locale=config.business.locale
+    )
+    return " ".join(text.split())
+
+
+def _queue(
+    session: Session, case: Case, *, channel: Channel, to: str, subject: str | None, body: str,
+    now: datetime,
+) -> None:  # fmt: skip
+    session.add(
+        Message(
+            customer_id=None, case_id=case.id, direction=Direction.OUTBOUND, channel=channel,
+            from_address="", to_address=to, subject=subject, body=body, status=QUEUED,
+            created_at=now, status_updated_at=now,
+        )
+    )  # fmt: skip
+
+
+def notify_new_case(
+    session: Session, case: Case, customer: Customer, message: Message, *, config: Config,
+    now: datetime,
+) -> int:  # fmt: skip
+    """Queue the notices for a case just opened; returns how many."""
+    words = _WORDS[config.business.locale]
+    due = _when(case.first_response_due_at, config)
+    subject = f"{words['new']}: {customer.name} ({case.reason}) - {words['due']} {due}"
+    body = (
+        f"{customer.name} ({customer.phone or customer.email}) {words['wrote']}:\n\n"
+        f"{message.body}\n\n{words['open']}: {case_link(case, config)}"
+    )
+    short = f"{subject}. {message.body[:80]} {case_link(case, config)}"
+    cases = config.cases
+    for address in cases.notify_emails:
+        _queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
+               now=now)  # fmt: skip
+    for phone in cases.notify_sms:
+        _queue(session, case, channel=Channel.SMS, to=phone, subject=None, body=short, now=now)
+    return len(cases.notify_emails) + len(cases.notify_sms)
+
+
+def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
+    """Raise each overdue, unanswered case one level (at most once per pass); returns how many."""
+    levels = config.cases.escalation_levels
+    if not levels:
+        return 0
+    rows = session.execute(
+        select(Case, Customer)
+        .join(Customer, Case.customer_id == Customer.id)
+        .where(
+            Case.status == CaseStatus.OPEN,
+            Case.first_responded_at.is_(None),
+            Case.escalation_level < levels,
+            Case.first_response_due_at <= now,
+        )
+        .with_for_update(of=Case, skip_locked=True)
+    ).all()
+    raised = 0
+    words = _WORDS[config.business.locale]
+    for case, customer in rows:
+        threshold = case.first_response_due_at
+        for _ in range(case.escalation_level):  # each level one more deadline's worth later
+            threshold = add_opening_hours(
+                threshold, config.cases.first_response_hours, config.cases.opening_hours,
+                config.business.tz,
+            )  # fmt: skip
+        if now < threshold:
+            continue
+        case.escalation_level += 1
+        late = words["late"].format(
+            due=_when(case.first_response_due_at, config), level=case.escalation_level
+        )
+        subject = f"{words['overdue']}: {customer.name}"
+        body = f"{customer.name}: {late}.\n\n{words['open']}: {case_link(case, config)}"
+        for address in config.cases.escalate_to or config.cases.notify_emails:
+            _queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
+                   now=now)  # fmt: skip
+        audit.record(
+            session, at=now, actor="worker", action="case.escalate", entity_type="case",
+            entity_id=case.id, level=case.escalation_level,
+        )  # fmt: skip
+        raised += 1
+    return raised
+
+
+def send_notices(
+    sessions: sessionmaker[Session], transports: Mapping[Channel, Transport], *, now: datetime,
+    limit: int = 100,
+) -> Counter[str]:  # fmt: skip
+    """Send queued notices: claimed first (so two workers never send one twice), then sent
+    one by one; a failure is recorded on the notice, which is not retried."""
+    counts: Counter[str] = Counter()
+    with sessions.begin() as session:
+        ids = list(
+            session.scalars(
+                select(Message.id)
+                .where(Message.status == QUEUED)
+                .order_by(Message.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not ids:
+            return counts
+        session.execute(
+            update(Message).where(Message.id.in_(ids)).values(status=SENDING),
+            execution_options={"synchronize_session": False},
+        )
+        notices = [
+            (m.id, Outgoing(f"notice:{m.id}", m.channel, m.to_address, m.body, m.subject))
+            for m in session.scalars(select(Message).where(Message.id.in_(ids)))
+        ]
+    for notice_id, outgoing in notices:
+        transport = transports[outgoing.channel]
+        values: dict[str, object] = {"status_updated_at": now}
+        try:
+            sent = transport.send(outgoing)
+            values |= {"status": sent.status, "provider_id": sent.provider_id,
+                       "from_address": transport.sender}  # fmt: skip
+            counts["notices_sent"] += 1
+        except TransportError as error:
+            log.warning("notice %d not sent: %s", notice_id, error)
+            values |= {"status": FAILED, "error_code": error.code, "error_message": str(error)}
+            counts["notices_failed"] += 1
+        with sessions.begin() as session:
+            session.execute(update(Message).where(Message.id == notice_id).values(**values))
+    return counts
+
+
+def sweep(
+    sessions: sessionmaker[Session], config: Config, transports: Mapping[Channel, Transport],
+    *, now: datetime,
+) -> Counter[str]:  # fmt: skip
+    """The case side of a worker pass: escalate what is overdue, send what is queued."""
+    with sessions.begin() as session:
+        escalated = escalate_overdue(session, config=config, now=now)
+    counts = send_notices(sessions, transports, now=now)
+    counts["escalated"] = escalated
+    return counts

@@ -1,0 +1,107 @@
+"""Staff hear of a new case at once; the owner hears of one past its deadline, once per level."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.cases import open_case_for
+from scheduler.config import Config
+from scheduler.lifecycle import Channel, Direction
+from scheduler.models import AuditEntry, Case, Customer, Message, OutboxEntry
+from scheduler.notices import notify_new_case, sweep
+from scheduler.transports import make_transports
+from tests.dispatching import Clock, setup_sales
+from tests.factories import sale_input
+
+OPENED = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 in Lima: due 14:00 (19:00 UTC)
+DUE = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
+
+
+def staffed(config: Config) -> Config:
+    return config.replace(
+        cases={"notify_emails": ["ana@mitienda.pe"], "notify_sms": ["+51911222333"],
+               "escalate_to": ["duena@mitienda.pe"]},
+        business={"public_url": "https://shop.example.pe"},
+    )  # fmt: skip
+
+
+def open_case(sessions: sessionmaker[Session], config: Config) -> int:
+    with sessions.begin() as session:
+        customer = session.scalars(select(Customer)).one()
+        message = Message(
+            customer_id=customer.id, direction=Direction.INBOUND, channel=Channel.SMS,
+            from_address=customer.phone or "", to_address="+15005550006",
+            body="la lavadora no prende", status="received", created_at=OPENED,
+        )  # fmt: skip
+        session.add(message)
+        case, opened = open_case_for(
+            session, customer, message, reason="objection", config=config, now=OPENED
+        )
+        assert opened and case.first_response_due_at == DUE
+        notify_new_case(session, case, customer, message, config=config, now=OPENED)
+        return case.id
+
+
+def run_sweep(sessions: sessionmaker[Session], config: Config, at: datetime) -> dict[str, int]:
+    return dict(sweep(sessions, config, make_transports(config, sessions, Clock(at)), now=at))
+
+
+def outbox(session: Session) -> list[OutboxEntry]:
+    return list(session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)))
+
+
+def test_staff_hear_of_a_new_case_once(engine: Engine, config: Config) -> None:
+    config = staffed(config)
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    case_id = open_case(sessions, config)
+    assert run_sweep(sessions, config, OPENED) == {"notices_sent": 2, "escalated": 0}
+    assert run_sweep(sessions, config, OPENED) == {"escalated": 0}
+    with sessions() as session:
+        email, sms = sorted(outbox(session), key=lambda e: e.channel)
+        assert (email.channel, email.to_address) == (Channel.EMAIL, "ana@mitienda.pe")
+        assert email.subject == (
+            "Nuevo caso: Rosa Quispe (objection) - responder antes de lun 30 nov 14:00"
+        )
+        assert "la lavadora no prende" in email.body
+        assert f"https://shop.example.pe/cases/{case_id}" in email.body
+        assert (sms.channel, sms.to_address) == (Channel.SMS, "+51911222333")
+        statuses = session.scalars(select(Message.status).where(Message.case_id == case_id))
+        assert sorted(statuses) == ["received", "stored", "stored"]
+
+
+def test_an_unanswered_case_is_escalated_once_per_level(engine: Engine, config: Config) -> None:
+    config = staffed(config)
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    case_id = open_case(sessions, config)
+    run_sweep(sessions, config, OPENED)  # the new-case notices
+    assert run_sweep(sessions, config, DUE - timedelta(minutes=1))["escalated"] == 0
+    assert run_sweep(sessions, config, DUE)["escalated"] == 1
+    assert run_sweep(sessions, config, DUE + timedelta(hours=1))["escalated"] == 0
+    # Level 2: four more opening hours: Monday 14:00-18:00 in Lima = 23:00 UTC.
+    level_two = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    assert run_sweep(sessions, config, level_two - timedelta(minutes=1))["escalated"] == 0
+    assert run_sweep(sessions, config, level_two)["escalated"] == 1
+    assert run_sweep(sessions, config, level_two + timedelta(days=3))["escalated"] == 0  # max 2
+    with sessions() as session:
+        assert session.get(Case, case_id).escalation_level == 2  # type: ignore[union-attr]
+        owner = [e for e in outbox(session) if e.to_address == "duena@mitienda.pe"]
+        assert [e.subject for e in owner] == ["Caso sin respuesta: Rosa Quispe"] * 2
+        assert "recordatorio 2" in owner[1].body
+        levels = session.scalars(
+            select(AuditEntry.details).where(AuditEntry.action == "case.escalate")
+        ).all()
+        assert [d["level"] for d in levels] == [1, 2]
+
+
+def test_an_answered_case_is_not_escalated(engine: Engine, config: Config) -> None:
+    config = staffed(config)
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    case_id = open_case(sessions, config)
+    with sessions.begin() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        case.first_responded_at = OPENED + timedelta(minutes=30)
+    assert run_sweep(sessions, config, DUE + timedelta(days=1))["escalated"] == 0

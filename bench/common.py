@@ -36,9 +36,10 @@ class Clock:
         return self.now
 
 
-def fresh_database(path: Path) -> sessionmaker[Session]:
-    """A new SQLite database at `path`, migrated, with the default cadence and templates."""
-    engine = make_engine(f"sqlite:///{path}")
+def fresh_database(where: Path | str) -> sessionmaker[Session]:
+    """A new database, migrated, with the default cadence and templates: SQLite at a path, or
+    any database URL."""
+    engine = make_engine(f"sqlite:///{where}" if isinstance(where, Path) else where)
     upgrade(engine)
     sessions = make_session_factory(engine, writer=True)
     with sessions.begin() as session:

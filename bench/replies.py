@@ -1,0 +1,161 @@
+"""Replies: classifier throughput, and webhook latency under gunicorn with PostgreSQL.
+
+(a) `classify` over the labelled replies of `tests/data/` (552 texts), repeated: replies per
+    second (target >= 5 000).
+(b) the real app under gunicorn (2 workers x 16 threads) on a temporary PostgreSQL database at
+    127.0.0.1:5432, 2 000 signed `POST /webhooks/twilio/sms` from 50 concurrent clients (a mix of
+    praise, complaints opening cases, questions, STOP/BAJA, unknown senders): p50 and p99 latency
+    (target p99 < 100 ms), and every reply stored once.
+
+    .venv/bin/python bench/replies.py            # 20 000 classifications, 2 000 requests
+    .venv/bin/python bench/replies.py --quick    # 5 000 and 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+from common import ROOT, fresh_database, record
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from scheduler.classify import classify
+from scheduler.config import defaults
+from scheduler.models import Message
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TOKEN = "0123456789abcdef0123456789abcdef"
+BODIES = ("gracias, todo bien", "la lavadora no prende 😡", "como se limpia el filtro",
+          "10/10", "un 3", "BAJA", "STOP", "ok")  # fmt: skip
+
+
+def classifier_rate(count: int) -> None:
+    texts = [
+        row["text"]
+        for name in ("replies.csv", "replies_holdout.csv")
+        for row in csv.DictReader((ROOT / "tests" / "data" / name).open(encoding="utf-8"))
+    ]
+    began, done = time.perf_counter(), 0
+    while done < count:
+        for text in texts:
+            classify(text)
+        done += len(texts)
+    rate = done / (time.perf_counter() - began)
+    print(f"(a) classify: {done} replies in {time.perf_counter() - began:.2f} s: {rate:.0f}/s "
+          f"(target >= 5000); target met: {'yes' if rate >= 5000 else 'no'}")  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def post(base: str, public: str, n: int) -> float:
+    params = {
+        "MessageSid": f"SM{uuid.uuid4().hex}",
+        "From": f"+5199{n % 300:07d}" if n % 10 else f"+5198{n:07d}",  # customers, strangers
+        "To": "+15005550006",
+        "Body": BODIES[n % len(BODIES)],
+    }
+    path = "/webhooks/twilio/sms"
+    signature = RequestValidator(TOKEN).compute_signature(public + path, params)
+    request = urllib.request.Request(
+        base + path,
+        data=urllib.parse.urlencode(params).encode(),
+        headers={"X-Twilio-Signature": signature},
+    )
+    began = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        answer.read()
+        assert answer.status == 200
+    return time.perf_counter() - began
+
+
+def webhook_latency(requests: int, clients: int) -> None:
+    name = f"postventa_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    try:
+        sessions = fresh_database(url)
+        config = defaults().replace(database={"url": url})
+        record(sessions, config, 300)  # customers +5199000000.. reply to their day-1 thanks
+        with tempfile.TemporaryDirectory(prefix="bench-replies-") as tmp:
+            path = Path(tmp) / "config.toml"
+            path.write_text(
+                f'[database]\nurl = "{url}"\n[business]\npublic_url = "{public}"\n'
+                f'[twilio]\nauth_token = "{TOKEN}"\n',
+                encoding="utf-8",
+            )
+            env = {**os.environ, "POSTVENTA_CONFIG": str(path)}
+            server = subprocess.Popen(
+                [str(Path(sys.executable).parent / "gunicorn"), "web:create_app()",
+                 "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "16",
+                 "--worker-class", "gthread", "--log-level", "warning"],
+                cwd=tmp, env=env,
+            )  # fmt: skip
+            try:
+                wait_until_up(public)
+                for n in range(50):  # warm-up: connections, compiled statements
+                    post(public, public, n)
+                began = time.perf_counter()
+                with ThreadPoolExecutor(clients) as pool:
+                    latencies = sorted(pool.map(lambda n: post(public, public, n), range(requests)))
+                wall = time.perf_counter() - began
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+        with sessions() as session:
+            stored = session.scalar(
+                select(func.count()).select_from(Message).where(Message.direction == "inbound")
+            )
+        p50 = statistics.median(latencies) * 1000
+        p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+        print(f"(b) webhook, gunicorn 2x16 threads, PostgreSQL, {clients} concurrent clients: "
+              f"{requests} requests in {wall:.1f} s ({requests / wall:.0f}/s)")  # fmt: skip
+        print(f"    latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1] * 1000:.1f} ms "
+              f"(target p99 < 100 ms); target met: {'yes' if p99 < 100 else 'no'}")  # fmt: skip
+        print(f"    replies stored: {stored} (sent {requests + 50}, warm-up included)")
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_until_up(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("gunicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
+    args = parser.parse_args()
+    classifier_rate(5_000 if args.quick else 20_000)
+    webhook_latency(500 if args.quick else 2_000, 50)
+
+
+if __name__ == "__main__":
+    main()

@@ -27,6 +27,7 @@ from scheduler.models import Case, Customer, FollowUp, Message
 from scheduler.notices import notify_new_case
 from scheduler.rendering import RenderError, TemplateSource, render_part
 from scheduler.scheduling import schedule_after_score
+from scheduler.vocabulary import owner_lexicon
 
 KEYWORD_TEMPLATES = {
     Intent.OPT_OUT: "keyword_opt_out",
@@ -109,7 +110,7 @@ def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datet
     consent = read_consent(sms.body)
     acted = customer is not None and consent is not None and _act(session, customer, consent, now)
     reply = _reply(session, customer, consent, config) if acted and consent else None
-    reading = classify(sms.body)
+    reading = classify(sms.body, owner_lexicon(session))
     message.label, message.score = reading.label.value, reading.score
     message.needs_human = reading.needs_human
     if customer is not None:

@@ -335,6 +335,19 @@ class OutboxEntry(Base):
     created_at: Mapped[datetime]
 
 
+class LexiconWord(Base):
+    """An owner's own word for a label ("chancada" is a complaint here), read with the rules."""
+
+    __tablename__ = "lexicon_words"
+    __table_args__ = (UniqueConstraint("label", "word"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(16))
+    word: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
 class Case(Base):
     """A reply that needs a person: an objection, a complaint, a question, a low score."""
 

@@ -30,7 +30,7 @@ TWILIO_KEYWORDS = frozenset(
 KEYWORDS: dict[str, Intent] = {
     **dict.fromkeys(
         ("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
-         "opt out", "parar", "para", "baja", "alto", "detener", "no mas", "nomas",
+         "opt out", "parar", "baja", "alto", "detener", "no mas", "nomas",
          "darme de baja", "dar de baja", "basta", "stop please", "stop por favor"),
         Intent.OPT_OUT,
     ),
@@ -38,24 +38,31 @@ KEYWORDS: dict[str, Intent] = {
     **dict.fromkeys(("help", "info", "ayuda", "informacion"), Intent.HELP),
 }  # fmt: skip
 
-# Free-text revocations, by language: "no me manden mas mensajes", "stop texting me".
+# Free-text revocations, by language: "no me manden mas mensajes", "stop texting me". Each names
+# the messages or the contact itself, so "no me envien otro modelo" or "don't send the wrong
+# size" stay complaints.
+_MESSAGES_ES = r"(?:mensajes|mensajitos|sms|msj|mensaje|nada)"
 _FREE_TEXT_STOP = {
     "es": re.compile(
-        r"\b(?:(?:ya\s+)?no\s+(?:me\s+)?(?:manden|envien|escriban|mande|envie|escriba|contacten)"
-        r"|dejen?\s+de\s+(?:mandar|enviar|escribir|molestar)(?:me|nos)?"
-        r"|no\s+quiero\s+(?:recibir|mas\s+mensajes|que\s+me\s+(?:escriban|manden))"
-        r"|(?:borren|saquen|eliminen|quiten|saca|borra)(?:me)?\s+de\s+(?:la|su|sus|esta)\s+listas?"
-        r"|no\s+mas\s+(?:sms|mensajes|mensajitos|msj)|basta\s+de\s+(?:mensajes|sms)"
-        r"|(?:darme|dar|darse)\s+de\s+baja"
-        r"|(?:baja|parar|alto|stop)\s+(?:porfa|por\s+favor|pls|please|ya))\b"
+        r"\b(?:(?:ya\s+)?no\s+me\s+(?:escriban|escriba|escribas|contacten|contacte|molesten)\b"
+        rf"|no\s+me\s+(?:manden|envien|mande|envie|mandes|envies)\s+(?:mas\s+)?{_MESSAGES_ES}"
+        r"|dejen?\s+de\s+(?:mandar|enviar|escribir|molestar)(?:me|nos)\b"
+        rf"|dejen?\s+de\s+(?:mandar|enviar)\s+{_MESSAGES_ES}"
+        rf"|no\s+quiero\s+(?:recibir\s+)?(?:mas\s+)?{_MESSAGES_ES}"
+        r"|no\s+quiero\s+que\s+me\s+(?:escriban|manden|envien)"
+        r"|(?:borren|saquen|eliminen|quiten|saca|borra)me\s+de\s+(?:la|su|sus|esta)\s+listas?"
+        r"|(?:borren|saquen|eliminen|quiten)\s+mi\s+numero"
+        rf"|no\s+mas\s+{_MESSAGES_ES}|basta\s+de\s+{_MESSAGES_ES}"
+        rf"|darme\s+de\s+baja|dar\s+de\s+baja\s+(?:mi\s+numero|los\s+{_MESSAGES_ES})"
+        r"|^(?:baja|stop)\s+(?:porfa|por\s+favor|pls|please)$)"
     ),
     "en": re.compile(
-        r"\b(?:stop\s+(?:texting|messaging|sending|contacting|writing)"
-        r"|(?:don'?t|do\s+not)\s+(?:text|message|contact|send)"
+        r"\b(?:stop\s+(?:texting|messaging|sending\s+me|contacting|writing\s+me)"
+        r"|(?:don't|do\s+not)\s+(?:text|message|contact)\s+(?:me|us)\b"
         r"|no\s+more\s+(?:texts|messages|sms)"
-        r"|(?:remove|take)\s+(?:me|my\s+number)(?:\s+(?:off|from))?"
-        r"|unsubscribe\s+me|leave\s+me\s+alone|(?:stop|unsubscribe)\s+(?:pls|please|now)"
-        r"|,\s*stop$)\b"
+        r"|(?:remove|take)\s+(?:me|my\s+number)\s+(?:off|from)\s+(?:your|the|this)\s+list"
+        r"|remove\s+my\s+number$|unsubscribe\s+me|leave\s+me\s+alone"
+        r"|^(?:stop|unsubscribe)\s+(?:pls|please|now)$|,\s*stop$)"
     ),
 }
 # Free-text requests to hear from us again: read, but acted on by a person, not automatically.
@@ -67,9 +74,12 @@ _FREE_TEXT_START = {
 }
 
 
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u00b4": "'", "`": "'"})
+
+
 def fold(text: str) -> str:
     """Lower case, no accents, single spaces, no punctuation at either end: "¡BAJA!" -> "baja"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_APOSTROPHES))
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(plain.split()).strip(" .,;:!¡?¿\"'()[]-_*~")
 
@@ -87,7 +97,7 @@ class Consent:
 
 
 _SPANISH = frozenset(
-    {"parar", "para", "baja", "alto", "detener", "no mas", "nomas", "darme de baja",
+    {"parar", "baja", "alto", "detener", "no mas", "nomas", "darme de baja",
      "dar de baja", "basta", "alta", "si", "volver", "reanudar", "ayuda", "informacion",
      "stop por favor"}
 )  # fmt: skip

@@ -19,7 +19,7 @@ from scheduler.cases import deadline_words, open_case_for
 from scheduler.classify import Label, Reading, classify
 from scheduler.composing import TemplateBook
 from scheduler.config import Config
-from scheduler.consent import Consent, Intent, fold, read_consent
+from scheduler.consent import TWILIO_KEYWORDS, Consent, Intent, fold, read_consent
 from scheduler.contacts import normalise_phone
 from scheduler.customers import opt_in, opt_out
 from scheduler.lifecycle import Channel, Direction
@@ -34,6 +34,7 @@ KEYWORD_TEMPLATES = {
     Intent.OPT_IN: "keyword_opt_in",
     Intent.HELP: "keyword_help",
 }
+USE_START_TEMPLATE = "keyword_use_start"  # after Twilio's STOP, only START lifts its block
 ACK_TEMPLATE = "case_ack"
 RECEIVED = "received"
 ANSWERED_IN_TWIML = "twiml"  # sent as the webhook's answer: Twilio gives it no id we see
@@ -108,8 +109,17 @@ def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datet
             raise
         return Received(winner, True, None, None)
     consent = read_consent(sms.body)
-    acted = customer is not None and consent is not None and _act(session, customer, consent, now)
-    reply = _reply(session, customer, consent, config) if acted and consent else None
+    acted = (
+        customer is not None
+        and consent is not None
+        and _act(session, customer, consent, config, now)
+    )
+    reply = None
+    if acted and consent:
+        reply = _reply(session, customer, consent, config, KEYWORD_TEMPLATES[consent.intent])
+    elif customer and consent and consent.intent is Intent.OPT_IN and consent.keyword:
+        if customer.sms_opt_out_at is not None and _blocked_by_twilio(customer, config):
+            reply = _reply(session, customer, consent, config, USE_START_TEMPLATE)
     reading = classify(sms.body, owner_lexicon(session))
     message.label, message.score = reading.label.value, reading.score
     message.needs_human = reading.needs_human
@@ -123,8 +133,9 @@ def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datet
 def _acknowledges(reading: Reading, config: Config) -> bool:
     """Whether a new case gets an acknowledgement: on, and not a question the owner marked as
     routine (opening hours, say), which a person answers without a promise."""
-    if not config.cases.acknowledge:
-        return False
+    cases = config.cases
+    if not cases.acknowledge or not (cases.notify_emails or cases.notify_sms):
+        return False  # nobody would be told of the case: promise nothing
     words = set(fold(reading.text).split())
     routine = {fold(word) for word in config.cases.routine_words}
     return not (reading.label is Label.QUESTION and words & routine)
@@ -192,31 +203,42 @@ def _route(
     return opened, bool(case_facts and planned)
 
 
-def _act(session: Session, customer: Customer, consent: Consent, now: datetime) -> bool:
+def _act(
+    session: Session, customer: Customer, consent: Consent, config: Config, now: datetime
+) -> bool:
     """Apply the consent; returns whether it meant anything (a bare "si" from a customer who
-    never opted out is an answer, not an opt-in)."""
+    never opted out is an answer, not an opt-in; "text me again" in words goes to a person)."""
     wording = f"replied {consent.keyword!r} by SMS" if consent.keyword else "asked by SMS to stop"
-    if consent.intent is Intent.OPT_OUT:
-        opt_out(session, customer, channel=Channel.SMS, via=wording, now=now, actor="customer")
+    if consent.intent is Intent.OPT_OUT:  # every customer record with this number
+        for same in session.scalars(select(Customer).where(Customer.phone == customer.phone)):
+            opt_out(session, same, channel=Channel.SMS, via=wording, now=now, actor="customer")
         return True
     if consent.intent is Intent.OPT_IN:
+        if consent.keyword is None or _blocked_by_twilio(customer, config):
+            return False
         return opt_in(
             session, customer, channel=Channel.SMS, via=wording, now=now, actor="customer"
         )
     return True  # help: always worth an answer
 
 
+def _blocked_by_twilio(customer: Customer, config: Config) -> bool:
+    """Twilio itself blocks a number that sent it STOP until START, YES or UNSTOP: an ALTA
+    cannot lift that, and saying it did would be false."""
+    via = customer.sms_opt_out_via or ""
+    twilio_stop = "21610" in via or any(f"{word!r}" in via for word in TWILIO_KEYWORDS)
+    return config.sms.transport == "twilio" and twilio_stop
+
+
 def _reply(
-    session: Session, customer: Customer | None, consent: Consent, config: Config
+    session: Session, customer: Customer | None, consent: Consent, config: Config, name: str
 ) -> str | None:
     """The confirmation to send back, unless Twilio already answers this keyword itself."""
     policy = config.sms.keyword_replies
     if policy == "none" or (policy == "twilio-gaps" and consent.handled_by_twilio):
         return None
     locale = consent.language or (customer.locale if customer else None) or config.business.locale
-    template = TemplateBook.load(session).find(
-        KEYWORD_TEMPLATES[consent.intent], Channel.SMS, locale, config.business.locale
-    )
+    template = TemplateBook.load(session).find(name, Channel.SMS, locale, config.business.locale)
     if template is None:
         return None
     source = TemplateSource(template.name, Channel.SMS, template.locale, template.body)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from babel.dates import format_datetime
 from sqlalchemy import select, update
@@ -22,13 +22,15 @@ from scheduler.business_hours import add_opening_hours
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.models import Case, Customer, Message
-from scheduler.transports import Outgoing, Transport, TransportError
+from scheduler.transports import Failure, Outgoing, Transport, TransportError
 
 log = logging.getLogger(__name__)
 
 QUEUED = "notice"  # a notice to staff waiting for the worker
 SENDING = "notice_sending"  # claimed by a worker
 FAILED = "notice_failed"
+STALE = timedelta(minutes=10)  # a claim older than this belongs to a worker that died
+GIVE_UP = timedelta(days=1)
 
 _WORDS = {
     "es": {
@@ -93,8 +95,9 @@ def notify_new_case(
 def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
     """Raise each overdue, unanswered case one level (at most once per pass); returns how many."""
     levels = config.cases.escalation_levels
-    if not levels:
-        return 0
+    recipients = config.cases.escalate_to or config.cases.notify_emails
+    if not levels or not recipients:
+        return 0  # nobody to tell: a level raised in silence would only look like action
     rows = session.execute(
         select(Case, Customer)
         .join(Customer, Case.customer_id == Customer.id)
@@ -123,7 +126,7 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
         )
         subject = f"{words['overdue']}: {customer.name}"
         body = f"{customer.name}: {late}.\n\n{words['open']}: {case_link(case, config)}"
-        for address in config.cases.escalate_to or config.cases.notify_emails:
+        for address in recipients:
             _queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
                    now=now)  # fmt: skip
         audit.record(
@@ -142,6 +145,14 @@ def send_notices(
     one by one; a failure is recorded on the notice, which is not retried."""
     counts: Counter[str] = Counter()
     with sessions.begin() as session:
+        # A worker that died with notices claimed: let them go again (a notice to staff sent
+        # twice is better than one never sent).
+        session.execute(
+            update(Message)
+            .where(Message.status == SENDING, Message.status_updated_at < now - STALE)
+            .values(status=QUEUED),
+            execution_options={"synchronize_session": False},
+        )
         ids = list(
             session.scalars(
                 select(Message.id)
@@ -154,13 +165,17 @@ def send_notices(
         if not ids:
             return counts
         session.execute(
-            update(Message).where(Message.id.in_(ids)).values(status=SENDING),
+            update(Message)
+            .where(Message.id.in_(ids), Message.status == QUEUED)
+            .values(status=SENDING, status_updated_at=now),
             execution_options={"synchronize_session": False},
         )
+        rows = session.scalars(select(Message).where(Message.id.in_(ids))).all()
         notices = [
             (m.id, Outgoing(f"notice:{m.id}", m.channel, m.to_address, m.body, m.subject))
-            for m in session.scalars(select(Message).where(Message.id.in_(ids)))
+            for m in rows
         ]
+        created = {m.id: m.created_at for m in rows}
     for notice_id, outgoing in notices:
         transport = transports[outgoing.channel]
         values: dict[str, object] = {"status_updated_at": now}
@@ -171,7 +186,14 @@ def send_notices(
             counts["notices_sent"] += 1
         except TransportError as error:
             log.warning("notice %d not sent: %s", notice_id, error)
-            values |= {"status": FAILED, "error_code": error.code, "error_message": str(error)}
+            # A passing failure waits for the next pass, for a day; then it is given up.
+            again = error.failure is Failure.RETRY and now - created[notice_id] < GIVE_UP
+            values |= {"status": QUEUED if again else FAILED, "error_code": error.code,
+                       "error_message": str(error)}  # fmt: skip
+            counts["notices_retrying" if again else "notices_failed"] += 1
+        except Exception as error:  # noqa: BLE001 - a transport bug must not strand the rest
+            log.exception("notice %d not sent", notice_id)
+            values |= {"status": FAILED, "error_message": repr(error)}
             counts["notices_failed"] += 1
         with sessions.begin() as session:
             session.execute(update(Message).where(Message.id == notice_id).values(**values))

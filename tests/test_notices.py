@@ -12,9 +12,10 @@ from scheduler.config import Config
 from scheduler.lifecycle import Channel, Direction
 from scheduler.models import AuditEntry, Case, Customer, Message, OutboxEntry
 from scheduler.notices import notify_new_case, sweep
-from scheduler.transports import make_transports
+from scheduler.transports import Failure, TransportError, make_transports
 from tests.dispatching import Clock, setup_sales
 from tests.factories import sale_input
+from tests.test_dispatch import scripted
 
 OPENED = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 in Lima: due 14:00 (19:00 UTC)
 DUE = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
@@ -105,3 +106,30 @@ def test_an_answered_case_is_not_escalated(engine: Engine, config: Config) -> No
         assert case is not None
         case.first_responded_at = OPENED + timedelta(minutes=30)
     assert run_sweep(sessions, config, DUE + timedelta(days=1))["escalated"] == 0
+
+
+def test_a_notice_that_fails_for_now_is_sent_on_a_later_pass(
+    engine: Engine, config: Config
+) -> None:
+    config = staffed(config).replace(cases={"notify_sms": []})
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    open_case(sessions, config)
+    busy = TransportError("451 try later", failure=Failure.RETRY, code="451")
+    transports = scripted(sessions, Clock(OPENED), busy)
+    first = sweep(sessions, config, transports, now=OPENED)
+    assert (first["notices_retrying"], first["notices_sent"]) == (1, 0)
+    second = sweep(sessions, config, transports, now=OPENED + timedelta(minutes=1))
+    assert second["notices_sent"] == 1
+    with sessions() as session:
+        assert [e.to_address for e in outbox(session)] == ["ana@mitienda.pe"]
+
+
+def test_notices_left_claimed_by_a_dead_worker_go_again(engine: Engine, config: Config) -> None:
+    config = staffed(config)
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    open_case(sessions, config)
+    with sessions.begin() as session:  # a worker claimed them, then died
+        for notice in session.scalars(select(Message).where(Message.status == "notice")):
+            notice.status, notice.status_updated_at = "notice_sending", OPENED
+    assert run_sweep(sessions, config, OPENED + timedelta(minutes=5)).get("notices_sent", 0) == 0
+    assert run_sweep(sessions, config, OPENED + timedelta(minutes=11))["notices_sent"] == 2

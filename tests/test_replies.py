@@ -117,6 +117,7 @@ def test_a_complaint_is_acknowledged_with_when_a_person_answers(
     [
         ({"routine_words": ["horario"]}, "cual es el horario de la tienda"),  # routine question
         ({"acknowledge": False}, "la lavadora no prende"),
+        ({"notify_emails": []}, "la lavadora no prende"),  # nobody told: no promise made
         ({}, "un 3"),  # a low score: its hand-off says it already
     ],
 )

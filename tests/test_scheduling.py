@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.defaults import DEFAULT_STEPS, default_templates, install_defaults
-from scheduler.inbound import ACK_TEMPLATE, KEYWORD_TEMPLATES
+from scheduler.inbound import ACK_TEMPLATE, KEYWORD_TEMPLATES, USE_START_TEMPLATE
 from scheduler.lifecycle import Channel, FollowUpStatus
 from scheduler.models import Cadence, CadenceStep, FollowUp, MessageTemplate, Product
 from scheduler.sales import record_sale
@@ -30,7 +30,7 @@ def test_defaults_are_installed_once_and_edits_are_kept(session: Session) -> Non
     now = NOW
     assert install_defaults(session, now) == [
         f"default cadence installed ({len(DEFAULT_STEPS)} steps)",
-        "36 default templates installed",
+        "38 default templates installed",
     ]
     template = session.scalars(select(MessageTemplate).limit(1)).one()
     template.body = "edited by the owner"
@@ -41,7 +41,7 @@ def test_defaults_are_installed_once_and_edits_are_kept(session: Session) -> Non
     steps = {step.template_name for step in DEFAULT_STEPS}
     keywords = {
         (name, Channel.SMS, loc)
-        for name in (*KEYWORD_TEMPLATES.values(), ACK_TEMPLATE)
+        for name in (*KEYWORD_TEMPLATES.values(), ACK_TEMPLATE, USE_START_TEMPLATE)
         for loc in ("es", "en")
     }
     assert names == {(n, c, loc) for n in steps for c in Channel for loc in ("es", "en")} | keywords

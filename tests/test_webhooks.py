@@ -29,7 +29,10 @@ DAY1 = NOW.replace(day=24)
 def config(engine: Engine) -> Config:
     url = engine.url.render_as_string(hide_password=False)
     return defaults().replace(
-        database={"url": url}, business={"public_url": PUBLIC}, twilio={"auth_token": TOKEN}
+        database={"url": url},
+        business={"public_url": PUBLIC},
+        twilio={"auth_token": TOKEN},
+        cases={"notify_emails": ["ana@mitienda.pe"]},  # someone to tell of a case
     )
 
 
@@ -216,3 +219,51 @@ def test_a_report_for_nothing_of_ours_is_acknowledged(
     assert response.status_code == 204
     with sent() as session:
         assert session.scalars(select(Message.status)).one() == "stored"
+
+
+def test_a_nul_or_an_overlong_id_is_a_clear_400_or_dropped(
+    client: FlaskClient, sent: sessionmaker[Session]
+) -> None:
+    assert post(client, "/webhooks/twilio/sms", sms("hola\x00 todo bien")).status_code == 200
+    long_id = post(client, "/webhooks/twilio/sms", sms("hola", sid="SM" + "1" * 120))
+    assert long_id.status_code == 400
+    assert long_id.get_data(as_text=True) == "MessageSid is longer than 100 characters\n"
+    with sent() as session:
+        assert [m.body for m in inbound(session)] == ["hola todo bien"]
+
+
+def test_alta_after_twilios_stop_asks_for_start(app: Flask, sent: sessionmaker[Session]) -> None:
+    """Twilio blocks a number that sent STOP until START: an ALTA cannot lift that."""
+    services = app.extensions["postventa"]
+    config = services.config.replace(
+        sms={"transport": "twilio"},
+        twilio={"account_sid": "AC" + "0" * 32, "from_number": "+15005550006"},
+    )
+    app.extensions["postventa"] = type(services)(config, services.engine, services.sessions)
+    client = app.test_client()
+    post(client, "/webhooks/twilio/sms", sms("STOP", sid="SM" + "6" * 32))
+    answer = post(client, "/webhooks/twilio/sms", sms("ALTA", sid="SM" + "7" * 32))
+    assert "responde START" in answer.get_data(as_text=True)
+    with sent() as session:
+        assert session.scalars(select(Customer)).one().sms_opt_out_at is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["el precio me parecio alto ya que hay otros", "por favor no me envien otro modelo",
+     "quiero dar de baja el seguro", "I don't text much, please call me", "Para?"],
+)  # fmt: skip
+def test_complaints_that_sound_like_stop_do_not_opt_out(
+    client: FlaskClient, sent: sessionmaker[Session], body: str
+) -> None:
+    post(client, "/webhooks/twilio/sms", sms(body))
+    with sent() as session:
+        assert session.scalars(select(Customer)).one().sms_opt_out_at is None
+
+
+def test_a_curly_apostrophe_still_opts_out(
+    client: FlaskClient, sent: sessionmaker[Session]
+) -> None:
+    post(client, "/webhooks/twilio/sms", sms("please don\u2019t text me again"))
+    with sent() as session:
+        assert session.scalars(select(Customer)).one().sms_opt_out_at is not None

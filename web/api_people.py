@@ -52,8 +52,8 @@ def case_json(case: Case, customer: Customer, messages: list[Message]) -> dict[s
 def _messages_by_case(case_ids: list[int]) -> dict[int, list[Message]]:
     grouped: dict[int, list[Message]] = {case_id: [] for case_id in case_ids}
     rows = db_session().scalars(
-        select(Message)
-        .where(Message.case_id.in_(case_ids))
+        select(Message)  # the conversation with the customer, not the notices to staff
+        .where(Message.case_id.in_(case_ids), Message.customer_id.isnot(None))
         .order_by(Message.created_at, Message.id)
     )
     for message in rows:

@@ -40,12 +40,22 @@ def _check() -> None:
         abort(Response("invalid or missing X-Twilio-Signature\n", 403, mimetype="text/plain"))
 
 
+LIMITS = {"MessageSid": 100, "From": 254, "To": 254, "MessageStatus": 24, "ErrorCode": 16}
+
+
 def _required(*names: str) -> list[str]:
     missing = [name for name in names if not request.form.get(name)]
-    if missing:
-        text = f"missing form field(s): {', '.join(missing)}\n"
-        abort(Response(text, 400, mimetype="text/plain"))
-    return [request.form[name] for name in names]
+    too_long = [name for name, limit in LIMITS.items() if len(request.form.get(name, "")) > limit]
+    if missing or too_long:
+        problems = [f"missing form field(s): {', '.join(missing)}"] if missing else []
+        problems += [f"{name} is longer than {LIMITS[name]} characters" for name in too_long]
+        abort(Response("\n".join(problems) + "\n", 400, mimetype="text/plain"))
+    return [_field(name) for name in names]
+
+
+def _field(name: str) -> str:
+    """A form value as stored: PostgreSQL cannot keep a NUL, and nobody typed one."""
+    return request.form.get(name, "").replace("\x00", "")
 
 
 def _twiml(reply: str | None) -> Response:
@@ -58,7 +68,7 @@ def _twiml(reply: str | None) -> Response:
 @blueprint.post("/sms")
 def inbound_sms() -> Response:
     provider_id, sender, recipient = _required("MessageSid", "From", "To")
-    sms = InboundSms(provider_id, sender, recipient, request.form.get("Body", ""))
+    sms = InboundSms(provider_id, sender, recipient, _field("Body"))
     session = db_session()
     received = receive_sms(session, sms, config=services().config, now=utcnow())
     session.commit()

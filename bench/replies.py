@@ -5,7 +5,7 @@
 (b) the real app under gunicorn (2 workers x 16 threads) on a temporary PostgreSQL database at
     127.0.0.1:5432, 2 000 signed `POST /webhooks/twilio/sms` from 50 concurrent clients (a mix of
     praise, complaints opening cases, questions, STOP/BAJA, unknown senders): p50 and p99 latency
-    (target p99 < 100 ms), and every reply stored once.
+    (target p99 < 100 ms), one request at a time, and every reply stored once.
 
     .venv/bin/python bench/replies.py            # 20 000 classifications, 2 000 requests
     .venv/bin/python bench/replies.py --quick    # 5 000 and 500
@@ -115,6 +115,7 @@ def webhook_latency(requests: int, clients: int) -> None:
                 wait_until_up(public)
                 for n in range(50):  # warm-up: connections, compiled statements
                     post(public, public, n)
+                alone = sorted(post(public, public, n) for n in range(200))  # one at a time
                 began = time.perf_counter()
                 with ThreadPoolExecutor(clients) as pool:
                     latencies = sorted(pool.map(lambda n: post(public, public, n), range(requests)))
@@ -132,7 +133,10 @@ def webhook_latency(requests: int, clients: int) -> None:
               f"{requests} requests in {wall:.1f} s ({requests / wall:.0f}/s)")  # fmt: skip
         print(f"    latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1] * 1000:.1f} ms "
               f"(target p99 < 100 ms); target met: {'yes' if p99 < 100 else 'no'}")  # fmt: skip
-        print(f"    replies stored: {stored} (sent {requests + 50}, warm-up included)")
+        print(f"    one request at a time (200): p50 {statistics.median(alone) * 1000:.1f} ms, "
+              f"p99 {alone[197] * 1000:.1f} ms (Twilio wants an answer well within its 15 s; "
+              "the issue asks for 200 ms)")  # fmt: skip
+        print(f"    replies stored: {stored} (sent {requests + 250}, warm-up included)")
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

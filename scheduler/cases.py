@@ -14,8 +14,9 @@ from scheduler import audit
 from scheduler.business_hours import add_opening_hours
 from scheduler.config import Config
 from scheduler.follow_ups import hold_pending, resume_held
-from scheduler.lifecycle import CaseStatus, check_case_transition
-from scheduler.models import Case, Customer, Message
+from scheduler.lifecycle import PENDING, CaseStatus, FollowUpStatus, check_case_transition
+from scheduler.models import Case, Customer, FollowUp, Message
+from scheduler.scheduling import schedule_case_check
 
 
 def open_case_for(
@@ -63,11 +64,39 @@ def resolve_case(
     check_case_transition(case.status, CaseStatus.RESOLVED)
     case.status, case.resolved_at, case.outcome = CaseStatus.RESOLVED, now, outcome
     resumed = resume_held(session, case.customer_id, config=config, now=now)
+    customer = session.get(Customer, case.customer_id)
+    checks = (
+        schedule_case_check(session, case.id, customer, config=config, now=now) if customer else 0
+    )
     audit.record(
         session, at=now, actor=actor, action="case.resolve", entity_type="case",
-        entity_id=case.id, outcome=outcome, follow_ups_resumed=resumed,
+        entity_id=case.id, outcome=outcome, follow_ups_resumed=resumed, check_planned=checks,
     )  # fmt: skip
     return resumed
+
+
+def reopen_case(
+    session: Session, case: Case, message: Message, *, config: Config, now: datetime
+) -> None:
+    """The customer says it is not solved: the same case opens again, with a new deadline, and
+    its "did we solve it?" is not asked again while it is open."""
+    check_case_transition(case.status, CaseStatus.OPEN)
+    case.status, case.resolved_at = CaseStatus.OPEN, None
+    case.first_responded_at, case.escalation_level = None, 0
+    case.reopened_count += 1
+    case.first_response_due_at = add_opening_hours(
+        now, config.cases.first_response_hours, config.cases.opening_hours, config.business.tz
+    )
+    message.case_id = case.id
+    for row in session.scalars(
+        select(FollowUp).where(FollowUp.case_id == case.id, FollowUp.status.in_(PENDING))
+    ):
+        row.move_to(FollowUpStatus.CANCELLED, "the case was reopened", now)
+    held = hold_pending(session, case.customer_id, now=now)
+    audit.record(
+        session, at=now, actor="customer", action="case.reopen", entity_type="case",
+        entity_id=case.id, times=case.reopened_count, follow_ups_held=held,
+    )  # fmt: skip
 
 
 def deadline_words(due: datetime, now: datetime, tz: ZoneInfo, locale: str) -> str:

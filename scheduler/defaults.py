@@ -44,6 +44,8 @@ DEFAULT_STEPS = (
     DefaultStep(
         "renewal-reminder", Anchor.RENEWAL, timedelta(days=-14), Channel.EMAIL, "renewal_reminder"
     ),
+    # After a case is resolved: was it really? A "no" reopens the case.
+    DefaultStep("case-check", Anchor.CASE, timedelta(days=3), Channel.SMS, "case_check"),
 )  # fmt: skip
 
 

@@ -85,8 +85,8 @@ def replan_cadence(
     for row in _pending(session, FollowUp.step_id.in_(steps)):
         sales.add(row.sale_id)
         step = steps[row.step_id]
-        if step.active and step.anchor is Anchor.SCORE:
-            continue  # dated from when the score arrived, which the cadence alone cannot redo
+        if step.active and step.anchor in (Anchor.SCORE, Anchor.CASE):
+            continue  # dated from an event (a score, a resolution) the cadence cannot redo
         offset = anchor_offset(to_step(step), _renewal_days(row.sale))
         if not step.active or offset is None:
             row.move_to(FollowUpStatus.CANCELLED, "step removed from cadence", now)

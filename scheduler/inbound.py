@@ -15,14 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduler.cases import deadline_words, open_case_for
+from scheduler import audit
+from scheduler.cases import deadline_words, open_case_for, reopen_case
 from scheduler.classify import Label, Reading, classify
 from scheduler.composing import TemplateBook
 from scheduler.config import Config
 from scheduler.consent import TWILIO_KEYWORDS, Consent, Intent, fold, read_consent
 from scheduler.contacts import normalise_phone
 from scheduler.customers import opt_in, opt_out
-from scheduler.lifecycle import Channel, Direction
+from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.models import Case, Customer, FollowUp, Message
 from scheduler.notices import notify_new_case
 from scheduler.rendering import RenderError, TemplateSource, render_part
@@ -130,6 +131,33 @@ def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datet
     return Received(message, False, consent, reply)
 
 
+def _answer_to_case_check(
+    session: Session, customer: Customer, message: Message, reading: Reading, *, config: Config,
+    now: datetime,
+) -> bool | None:  # fmt: skip
+    """A reply to "did we solve it?": a complaint reopens that case (True), anything else
+    confirms it (False); None when the reply is not about a resolved case."""
+    follow_up = session.get(FollowUp, message.follow_up_id) if message.follow_up_id else None
+    case = session.get(Case, follow_up.case_id) if follow_up and follow_up.case_id else None
+    if case is None or case.status is not CaseStatus.RESOLVED:
+        return None
+    if not reading.needs_human:
+        message.case_id = case.id
+        audit.record(
+            session, at=now, actor="customer", action="case.confirm", entity_type="case",
+            entity_id=case.id, label=reading.label.value,
+        )  # fmt: skip
+        return False
+    other = session.scalar(
+        select(Case.id).where(Case.customer_id == customer.id, Case.status == CaseStatus.OPEN)
+    )
+    if other is not None:
+        return None  # another case is open: the reply joins it
+    reopen_case(session, case, message, config=config, now=now)
+    notify_new_case(session, case, customer, message, config=config, now=now)
+    return True
+
+
 def _acknowledges(reading: Reading, config: Config) -> bool:
     """Whether a new case gets an acknowledgement: on, and not a question the owner marked as
     routine (opening hours, say), which a person answers without a promise."""
@@ -183,6 +211,9 @@ def _route(
     """A reply that needs a person goes into the customer's case; a score plans the steps it
     enables for the sale the reply answers (the hand-off after a low one belongs to its case).
     Returns whether a case was opened, and whether a step was planned for it."""
+    answered = _answer_to_case_check(session, customer, message, reading, config=config, now=now)
+    if answered is not None:
+        return answered, False
     case_facts: dict[str, int] = {}
     opened = False
     if reading.needs_human:

@@ -46,6 +46,7 @@ class Anchor(StrEnum):
     SALE = "sale"
     RENEWAL = "renewal"  # the renewal date (offset usually negative); renewing products only
     SCORE = "score"  # the moment the customer gave a score that meets the step's condition
+    CASE = "case"  # the moment a case was resolved ("did we solve it?")
 
 
 class Direction(StrEnum):

@@ -251,9 +251,18 @@ class MessageTemplate(Base):
 class FollowUp(Base):
     __tablename__ = "follow_ups"
     __table_args__ = (
-        UniqueConstraint("sale_id", "step_id"),
+        # One follow-up per (sale, step); a case's own ("did we solve it?") one per (case, step).
+        Index(
+            "uq_follow_ups_sale_step", "sale_id", "step_id", unique=True,
+            sqlite_where=text("case_id IS NULL"), postgresql_where=text("case_id IS NULL"),
+        ),
+        Index(
+            "uq_follow_ups_case_step", "case_id", "step_id", unique=True,
+            sqlite_where=text("case_id IS NOT NULL"),
+            postgresql_where=text("case_id IS NOT NULL"),
+        ),
         Index("ix_follow_ups_status_due_at", "status", "due_at"),
-    )
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"))
@@ -267,6 +276,7 @@ class FollowUp(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_id: Mapped[str | None] = mapped_column(String(100))
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # e.g. {"score": 9}, for templates
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
-from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.lifecycle import Anchor, Channel, FollowUpStatus, SaleStatus
 from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, Sale
 from scheduler.planning import (
     Planned,
@@ -20,6 +20,7 @@ from scheduler.planning import (
     parse_condition,
     plan_after_score,
     plan_sale,
+    plan_step,
 )
 
 
@@ -132,6 +133,33 @@ def schedule_sales(
 def schedule_sale(session: Session, sale: Sale, config: Config, now: datetime) -> int:
     """`schedule_sales` for one sale; returns how many follow-ups it got."""
     return schedule_sales(session, [sale], config, now)[sale.id]
+
+
+def schedule_case_check(
+    session: Session, case_id: int, customer: Customer, *, config: Config, now: datetime
+) -> int:
+    """Plan "did we solve it?" for a case just resolved, on the customer's latest sale's cadence
+    (its step anchored on the case's resolution); returns how many were planned (0 or 1)."""
+    sale = session.scalars(
+        select(Sale)
+        .where(Sale.customer_id == customer.id, Sale.status == SaleStatus.ACTIVE)
+        .order_by(Sale.sold_at.desc(), Sale.id.desc())
+        .limit(1)
+    ).first()
+    cadence = cadence_for(session, sale) if sale is not None else None
+    if sale is None or cadence is None:
+        return 0
+    steps = [row for row in cadence.steps if row.active and row.anchor is Anchor.CASE]
+    grace = timedelta(hours=config.cadences.late_grace_hours)
+    rules = send_rules(config, customer)
+    rows = [
+        _row(sale, plan_step(to_step(step), now, rules, now, grace), now)
+        | {"case_id": case_id, "facts": {"case_id": case_id}}
+        for step in steps
+    ]
+    if rows:
+        session.execute(insert(FollowUp), rows)
+    return len(rows)
 
 
 def schedule_after_score(

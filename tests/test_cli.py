@@ -21,8 +21,8 @@ def count(session: Session, model: type) -> int:
 def test_init_demo_is_idempotent(postventa: Cli, session: Session) -> None:
     first = postventa("init", "--demo")
     assert first.exit_code == 0, first.output
-    assert "default cadence installed (7 steps)" in first.output
-    assert "38 default templates installed" in first.output
+    assert "default cadence installed (8 steps)" in first.output
+    assert "42 default templates installed" in first.output
     assert "demo data: 6 sales added" in first.output
     second = postventa("init", "--demo")
     assert second.exit_code == 0, second.output

@@ -3,7 +3,7 @@ hours, the customer's follow-ups held), a score plans what it enables."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,10 +13,10 @@ from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.cases import deadline_words
+from scheduler.cases import deadline_words, resolve_case
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus
-from scheduler.models import Case, Message
+from scheduler.models import AuditEntry, Case, FollowUp, Message
 from tests.dispatching import Clock, dispatcher, follow_up
 from tests.test_webhooks import DAY1, config, post, sent, sms  # noqa: F401 - fixtures
 
@@ -146,3 +146,80 @@ def test_no_acknowledgement(
 def test_deadlines_in_words(due: datetime, locale: str, words: str) -> None:
     now = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)  # Monday 17:00 in Lima
     assert deadline_words(due.replace(tzinfo=UTC), now, LIMA, locale) == words
+
+
+def _resolve(sessions: sessionmaker[Session], config: Config, at: datetime) -> int:
+    with sessions.begin() as session:
+        case = session.scalars(select(Case).where(Case.status == CaseStatus.OPEN)).one()
+        resolve_case(session, case, outcome="replaced", now=at, actor="user:1", config=config)
+        return case.id
+
+
+def _check_sent(sessions: sessionmaker[Session], config: Config, at: datetime) -> FollowUp:
+    summary = dispatcher(sessions, config, Clock(at)).run_pass()
+    assert summary["sent"] >= 1, summary
+    with sessions() as session:
+        return session.scalars(select(FollowUp).where(FollowUp.case_id.isnot(None))).one()
+
+
+RESOLVED = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # Monday 11:00 in Lima
+CHECK_DUE = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)  # three days later, same hour
+
+
+def test_a_resolved_case_asks_whether_it_was_solved(
+    client: FlaskClient, sent: sessionmaker[Session], config: Config
+) -> None:
+    reply(client, "la lavadora no prende", 1)
+    case_id = _resolve(sent, config, RESOLVED)
+    with sent() as session:
+        check = session.scalars(select(FollowUp).where(FollowUp.case_id == case_id)).one()
+        assert (check.step.key, check.due_at, check.facts) == (
+            "case-check",
+            CHECK_DUE,
+            {"case_id": case_id},
+        )
+    sent_check = _check_sent(sent, config, CHECK_DUE)
+    assert sent_check.status is FollowUpStatus.SENT
+
+
+def test_no_it_is_not_reopens_the_same_case(
+    client: FlaskClient, sent: sessionmaker[Session], config: Config
+) -> None:
+    reply(client, "la lavadora no prende", 1)
+    case_id = _resolve(sent, config, RESOLVED)
+    _check_sent(sent, config, CHECK_DUE)
+    with freeze_time(CHECK_DUE + timedelta(hours=1)):
+        reply(client, "no, sigue sin funcionar", 2)
+    with sent() as session:
+        [case] = session.scalars(select(Case)).all()
+        assert (case.id, case.status, case.reopened_count) == (case_id, CaseStatus.OPEN, 1)
+        assert case.resolved_at is None and case.first_response_due_at > CHECK_DUE
+        assert follow_up(session, "day21-score").status is FollowUpStatus.HELD
+        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+        assert "case.reopen" in actions
+
+
+def test_yes_it_is_confirms_it(
+    client: FlaskClient, sent: sessionmaker[Session], config: Config
+) -> None:
+    reply(client, "la lavadora no prende", 1)
+    _resolve(sent, config, RESOLVED)
+    _check_sent(sent, config, CHECK_DUE)
+    with freeze_time(CHECK_DUE + timedelta(hours=1)):
+        reply(client, "si, todo bien, gracias!", 2)
+    with sent() as session:
+        [case] = session.scalars(select(Case)).all()
+        assert case.status is CaseStatus.RESOLVED
+        assert "case.confirm" in session.scalars(select(AuditEntry.action)).all()
+
+
+def test_each_resolved_case_gets_its_own_question(
+    client: FlaskClient, sent: sessionmaker[Session], config: Config
+) -> None:
+    reply(client, "la lavadora no prende", 1)
+    _resolve(sent, config, RESOLVED)
+    reply(client, "ahora gotea", 2)  # a new case on the same sale
+    _resolve(sent, config, RESOLVED + timedelta(days=1))
+    with sent() as session:
+        checks = session.scalars(select(FollowUp).where(FollowUp.case_id.isnot(None))).all()
+        assert len({check.case_id for check in checks}) == 2

@@ -30,7 +30,7 @@ def test_defaults_are_installed_once_and_edits_are_kept(session: Session) -> Non
     now = NOW
     assert install_defaults(session, now) == [
         f"default cadence installed ({len(DEFAULT_STEPS)} steps)",
-        "38 default templates installed",
+        "42 default templates installed",
     ]
     template = session.scalars(select(MessageTemplate).limit(1)).one()
     template.body = "edited by the owner"

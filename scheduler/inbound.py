@@ -12,8 +12,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler import audit
 from scheduler.cases import deadline_words, open_case_for, reopen_case
@@ -24,8 +25,8 @@ from scheduler.consent import TWILIO_KEYWORDS, Consent, Intent, fold, read_conse
 from scheduler.contacts import normalise_phone
 from scheduler.customers import opt_in, opt_out
 from scheduler.lifecycle import CaseStatus, Channel, Direction
-from scheduler.models import Case, Customer, FollowUp, Message
-from scheduler.notices import notify_new_case
+from scheduler.models import Base, Case, Customer, FollowUp, Message
+from scheduler.notices import QUEUED, notify_new_case
 from scheduler.rendering import RenderError, TemplateSource, render_part
 from scheduler.scheduling import schedule_after_score
 from scheduler.vocabulary import owner_lexicon
@@ -38,7 +39,7 @@ KEYWORD_TEMPLATES = {
 USE_START_TEMPLATE = "keyword_use_start"  # after Twilio's STOP, only START lifts its block
 ACK_TEMPLATE = "case_ack"
 RECEIVED = "received"
-ANSWERED_IN_TWIML = "twiml"  # sent as the webhook's answer: Twilio gives it no id we see
+MESSAGES = Base.metadata.tables["messages"]
 
 
 @dataclass(frozen=True)
@@ -82,53 +83,94 @@ def _latest_follow_up(session: Session, customer: Customer) -> int | None:
     )
 
 
+def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING: the new message's id, or None for a retry (one
+    statement, whichever of two racing deliveries wins)."""
+    dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else (
+        sqlite_insert
+    )  # fmt: skip
+    statement = (
+        dialect_insert(MESSAGES)
+        .values(
+            direction=Direction.INBOUND,
+            channel=Channel.SMS,
+            from_address=sms.sender,
+            to_address=sms.recipient,
+            body=sms.body,
+            provider_id=sms.provider_id,
+            status=RECEIVED,
+            created_at=now,
+            status_updated_at=now,
+        )  # fmt: skip
+        .on_conflict_do_nothing(index_elements=["provider_id"])
+        .returning(MESSAGES.c.id)
+    )
+    inserted: int | None = session.scalar(statement)
+    return inserted
+
+
 def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datetime) -> Received:
-    """Store the reply (once) and act on a consent keyword; the caller commits."""
-    existing = session.scalar(select(Message).where(Message.provider_id == sms.provider_id))
-    if existing is not None:
-        return Received(existing, True, None, None)
-    customer = _customer_for(session, sms.sender, config)
-    message = Message(
-        customer_id=customer.id if customer else None,
-        follow_up_id=_latest_follow_up(session, customer) if customer else None,
-        direction=Direction.INBOUND,
-        channel=Channel.SMS,
-        from_address=sms.sender,
-        to_address=sms.recipient,
-        body=sms.body,
-        provider_id=sms.provider_id,
-        status=RECEIVED,
-        created_at=now,
-        status_updated_at=now,
-    )
-    try:
-        with session.begin_nested():  # the same retry racing on another worker
-            session.add(message)
-    except IntegrityError:
-        winner = session.scalar(select(Message).where(Message.provider_id == sms.provider_id))
-        if winner is None:
-            raise
-        return Received(winner, True, None, None)
+    """What the webhook does, in its own few milliseconds: store the reply once, and act on a
+    consent keyword at once (the law wants it honoured at once, and the answer is the TwiML).
+    Reading the reply, cases and acknowledgements are the worker's (`triage`), seconds later.
+    The caller commits."""
+    message_id = _insert_once(session, sms, now)
+    if message_id is None:
+        existing = session.scalars(select(Message).where(Message.provider_id == sms.provider_id))
+        return Received(existing.one(), True, None, None)
+    message = session.get_one(Message, message_id)
     consent = read_consent(sms.body)
-    acted = (
-        customer is not None
-        and consent is not None
-        and _act(session, customer, consent, config, now)
-    )
+    if consent is None:
+        return Received(message, False, None, None)
+    customer = _match(session, message, config)
+    acted = customer is not None and _act(session, customer, consent, config, now)
     reply = None
-    if acted and consent:
+    if acted:
         reply = _reply(session, customer, consent, config, KEYWORD_TEMPLATES[consent.intent])
-    elif customer and consent and consent.intent is Intent.OPT_IN and consent.keyword:
+    elif customer and consent.intent is Intent.OPT_IN and consent.keyword:
         if customer.sms_opt_out_at is not None and _blocked_by_twilio(customer, config):
             reply = _reply(session, customer, consent, config, USE_START_TEMPLATE)
-    reading = classify(sms.body, owner_lexicon(session))
-    message.label, message.score = reading.label.value, reading.score
-    message.needs_human = reading.needs_human
-    if customer is not None:
-        opened, handed_off = _route(session, customer, message, reading, config=config, now=now)
-        if opened and not handed_off and consent is None and _acknowledges(reading, config):
-            reply = _acknowledge(session, customer, message, config=config, now=now)
     return Received(message, False, consent, reply)
+
+
+def _match(session: Session, message: Message, config: Config) -> Customer | None:
+    """The message's customer (found by number once) and the follow-up it answers."""
+    if message.customer_id is not None:
+        return session.get(Customer, message.customer_id)
+    customer = _customer_for(session, message.from_address, config)
+    if customer is not None:
+        message.customer_id = customer.id
+        message.follow_up_id = _latest_follow_up(session, customer)
+    return customer
+
+
+def triage(
+    sessions: sessionmaker[Session], config: Config, *, now: datetime, limit: int = 200
+) -> int:
+    """Read the replies the webhook stored: classify them, open or join cases (with notices and
+    an acknowledgement), plan what a score enables. Replies already read are left alone; two
+    workers never read the same one. Returns how many were read."""
+    with sessions.begin() as session:
+        pending = session.scalars(
+            select(Message)
+            .where(Message.direction == Direction.INBOUND, Message.needs_human.is_(None))
+            .order_by(Message.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        lexicon = owner_lexicon(session)
+        for message in pending:
+            reading = classify(message.body, lexicon)
+            message.label, message.score = reading.label.value, reading.score
+            message.needs_human = reading.needs_human
+            customer = _match(session, message, config)
+            if customer is None:
+                continue  # a stranger: kept, unmatched, for a person to look at
+            opened, handed_off = _route(session, customer, message, reading, config=config, now=now)
+            consent = read_consent(message.body)
+            if opened and not handed_off and consent is None and _acknowledges(reading, config):
+                _acknowledge(session, customer, message, config=config, now=now)
+        return len(pending)
 
 
 def _answer_to_case_check(
@@ -172,8 +214,8 @@ def _acknowledges(reading: Reading, config: Config) -> bool:
 def _acknowledge(
     session: Session, customer: Customer, message: Message, *, config: Config, now: datetime
 ) -> str | None:
-    """The honest answer to a complaint: a person will reply, and by when. Sent in the TwiML
-    answer, written down with the case."""
+    """The honest answer to a complaint: a person will reply, and by when. Queued with the case,
+    sent by the worker with the staff's notices."""
     if customer.sms_opt_out_at is not None or message.case_id is None:
         return None
     case = session.get(Case, message.case_id)
@@ -198,7 +240,7 @@ def _acknowledge(
         Message(
             customer_id=customer.id, case_id=case.id, direction=Direction.OUTBOUND,
             channel=Channel.SMS, from_address=message.to_address, to_address=message.from_address,
-            body=text, status=ANSWERED_IN_TWIML, created_at=now, status_updated_at=now,
+            body=text, status=QUEUED, created_at=now, status_updated_at=now,
         )
     )  # fmt: skip
     return text

@@ -27,12 +27,15 @@ from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.db import make_session_factory
 from scheduler.dispatch import Dispatcher
+from scheduler.inbound import triage
 from scheduler.notices import sweep
 from scheduler.transports import make_transports
 
 log = logging.getLogger(__name__)
 
 DISPATCH_JOB = "dispatch"
+REPLIES_JOB = "replies"
+REPLIES_SECONDS = 5
 
 
 @cache
@@ -48,11 +51,22 @@ def make_dispatcher(engine: Engine, config: Config) -> Dispatcher:
     return Dispatcher(sessions, config, transports, worker_id=worker_id())
 
 
+def read_replies(dispatcher: Dispatcher) -> dict[str, int]:
+    """Read new replies (cases, acknowledgements), then escalate and send notices: what must
+    happen within seconds, not at the next dispatch tick."""
+    config, sessions = dispatcher.config, dispatcher.sessions
+    read = triage(sessions, config, now=utcnow())
+    cases = sweep(sessions, config, dispatcher.transports, now=utcnow())
+    return {"replies_read": read} | {
+        key: cases[key]
+        for key in ("escalated", "notices_sent", "notices_retrying", "notices_failed")
+    }
+
+
 def run_pass(dispatcher: Dispatcher, stop: threading.Event | None = None) -> dict[str, int]:
-    """One pass: send the due follow-ups, then escalate overdue cases and send staff notices."""
-    summary = dispatcher.run_pass(stop)
-    cases = sweep(dispatcher.sessions, dispatcher.config, dispatcher.transports, now=utcnow())
-    return summary | {key: cases[key] for key in ("escalated", "notices_sent", "notices_failed")}
+    """One pass: read new replies (cases, notices), then send the due follow-ups."""
+    replies = read_replies(dispatcher)
+    return dispatcher.run_pass(stop) | replies
 
 
 class Worker:
@@ -71,21 +85,33 @@ class Worker:
         return summary
 
     def schedule(self, scheduler: BaseScheduler) -> None:
-        """One interval job: coalesced, never two at once, run however late, first one now."""
-        scheduler.add_job(
-            self.tick,
-            "interval",
-            seconds=self.config.worker.tick_seconds,
-            id=DISPATCH_JOB,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-            next_run_time=datetime.now(UTC),
-        )
+        """Two interval jobs, each coalesced, never two at once, run however late, first now:
+        the dispatch pass every `worker.tick_seconds`, and reading replies every few seconds
+        (a complaint reaches a person fast even while a long pass is sending)."""
+        for job, seconds, job_id in (
+            (self.tick, self.config.worker.tick_seconds, DISPATCH_JOB),
+            (self.read, min(REPLIES_SECONDS, self.config.worker.tick_seconds), REPLIES_JOB),
+        ):
+            scheduler.add_job(
+                job,
+                "interval",
+                seconds=seconds,
+                id=job_id,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
+                next_run_time=datetime.now(UTC),
+            )
+
+    def read(self) -> dict[str, int]:
+        summary = read_replies(self.dispatcher)
+        if any(summary.values()):
+            log.info("replies: %s", ", ".join(f"{k}={v}" for k, v in summary.items() if v))
+        return summary
 
     def _scheduler_options(self) -> dict[str, object]:
-        return {"timezone": UTC, "executors": {"default": ThreadPoolExecutor(1)}}
+        return {"timezone": UTC, "executors": {"default": ThreadPoolExecutor(2)}}
 
     def start_in_background(self) -> BackgroundScheduler:
         """For `postventa run`: the web server owns the main thread."""

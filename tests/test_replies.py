@@ -14,9 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.cases import deadline_words, resolve_case
+from scheduler.clock import utcnow
 from scheduler.config import Config
+from scheduler.inbound import triage
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus
-from scheduler.models import AuditEntry, Case, FollowUp, Message
+from scheduler.models import AuditEntry, Case, FollowUp, Message, OutboxEntry
+from scheduler.notices import sweep
+from scheduler.transports import make_transports
 from tests.dispatching import Clock, dispatcher, follow_up
 from tests.test_webhooks import DAY1, config, post, sent, sms  # noqa: F401 - fixtures
 
@@ -25,8 +29,18 @@ LIMA = ZoneInfo("America/Lima")
 
 
 def reply(client: FlaskClient, body: str, n: int, sender: str = "+51987654321") -> None:
+    """The customer writes; the worker reads it, as it does every few seconds."""
     response = post(client, "/webhooks/twilio/sms", sms(body, sid=f"SM{n:032d}", sender=sender))
     assert response.status_code == 200
+    read(client.application)
+
+
+def read(app: Flask) -> None:
+    services = app.extensions["postventa"]
+    now = utcnow()
+    triage(services.sessions, services.config, now=now)
+    transports = make_transports(services.config, services.sessions, utcnow)
+    sweep(services.sessions, services.config, transports, now=now)
 
 
 def test_a_complaint_opens_one_case_with_a_deadline_and_holds_follow_ups(
@@ -97,19 +111,30 @@ def test_a_complaint_is_acknowledged_with_when_a_person_answers(
     client: FlaskClient, sent: sessionmaker[Session]
 ) -> None:
     with freeze_time(datetime(2026, 11, 30, 15, 0, tzinfo=UTC)):  # Monday 10:00 in Lima
-        response = post(
-            client, "/webhooks/twilio/sms", sms("la lavadora no prende", sid="SM" + "5" * 32)
-        )
+        reply(client, "la lavadora no prende", 5)
     expected = (
         "Rosa, gracias por escribirnos. Una persona de Mi Tienda lo revisa y te responde hoy "
         "antes de las 14:00."
     )
-    assert f"<Message>{expected}</Message>" in response.get_data(as_text=True)
     with sent() as session:
         [case] = session.scalars(select(Case)).all()
         assert case.first_response_due_at == datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
-        ack = session.scalars(select(Message).where(Message.status == "twiml")).one()
-        assert (ack.body, ack.case_id, ack.direction) == (expected, case.id, Direction.OUTBOUND)
+        [ack] = acknowledgements(session)
+        assert (ack.body, ack.case_id, ack.to_address) == (expected, case.id, "+51987654321")
+        assert ack.status == "stored"  # sent, here through the outbox
+        assert expected in session.scalars(select(OutboxEntry.body)).all()
+
+
+def acknowledgements(session: Session) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message).where(
+                Message.direction == Direction.OUTBOUND,
+                Message.case_id.isnot(None),
+                Message.customer_id.isnot(None),
+            )
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,8 +155,10 @@ def test_no_acknowledgement(
     )
     response = post(app.test_client(), "/webhooks/twilio/sms", sms(body))
     assert "<Message>" not in response.get_data(as_text=True)
+    read(app)
     with sent() as session:
         assert len(session.scalars(select(Case)).all()) == 1  # a person gets it all the same
+        assert acknowledgements(session) == []
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,13 @@ def sms(body: str, sid: str = "SM" + "1" * 32, sender: str = ROSA) -> dict[str, 
     return {"MessageSid": sid, "From": sender, "To": "+15005550006", "Body": body}
 
 
+def read(app: Flask) -> None:
+    """What the worker does every few seconds: read the stored replies."""
+    from tests.test_replies import read as worker_reads
+
+    worker_reads(app)
+
+
 def inbound(session: Session) -> list[Message]:
     query = select(Message).where(Message.direction == Direction.INBOUND).order_by(Message.id)
     return list(session.scalars(query))
@@ -68,6 +75,10 @@ def test_a_reply_is_stored_once_and_linked(
     assert first.status_code == again.status_code == 200
     assert first.mimetype == "application/xml"
     assert first.get_data(as_text=True).endswith("<Response />")
+    with sent() as session:  # stored at once, not read yet
+        [stored] = inbound(session)
+        assert stored.needs_human is None
+    read(client.application)  # the worker, seconds later
     with sent() as session:
         [reply] = inbound(session)
         assert reply.body == "todo bien, gracias" and reply.status == "received"
@@ -93,10 +104,9 @@ def test_unsigned_or_badly_signed_requests_store_nothing(
 def test_unknown_senders_are_kept_for_a_person(
     client: FlaskClient, sent: sessionmaker[Session]
 ) -> None:
-    assert (
-        post(client, "/webhooks/twilio/sms", sms("quien es?", sender="+51911000000")).status_code
-        == 200
-    )
+    response = post(client, "/webhooks/twilio/sms", sms("quien es?", sender="+51911000000"))
+    assert response.status_code == 200
+    read(client.application)
     with sent() as session:
         [reply] = inbound(session)
         assert reply.customer_id is None and reply.follow_up_id is None

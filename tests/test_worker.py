@@ -24,7 +24,7 @@ from scheduler.config import Config
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import CadenceStep, FollowUp, OutboxEntry
 from scheduler.transports import make_transports
-from scheduler.worker import DISPATCH_JOB, Worker
+from scheduler.worker import DISPATCH_JOB, REPLIES_JOB, Worker
 from tests.conftest import Cli
 from tests.dispatching import Clock, dispatcher, setup_sales
 from tests.factories import NOW, sale_input
@@ -33,7 +33,7 @@ from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 POSTVENTA = str(Path(sys.executable).parent / "postventa")
 
 
-def test_worker_ticks_with_one_coalesced_interval_job(engine: Engine, config: Config) -> None:
+def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Config) -> None:
     config = config.replace(worker={"tick_seconds": 7})
     worker = Worker(engine, config)
     scheduler = BackgroundScheduler()
@@ -41,6 +41,9 @@ def test_worker_ticks_with_one_coalesced_interval_job(engine: Engine, config: Co
     job = scheduler.get_job(DISPATCH_JOB)
     assert job.trigger.interval == timedelta(seconds=7)
     assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)
+    replies = scheduler.get_job(REPLIES_JOB)  # complaints reach a person within seconds
+    assert replies.trigger.interval == timedelta(seconds=5)
+    assert (replies.coalesce, replies.max_instances) == (True, 1)
 
 
 def test_dispatch_once_prints_the_pass(engine: Engine, config: Config, postventa: Cli) -> None:

@@ -52,8 +52,7 @@ class InboundSms:
 
 @dataclass(frozen=True)
 class Received:
-    message: Message
-    duplicate: bool  # a retry of a message already stored
+    message_id: int | None  # None for a retry of a message already stored
     consent: Consent | None
     reply: str | None  # what to answer in the TwiML, if anything
 
@@ -115,14 +114,10 @@ def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datet
     Reading the reply, cases and acknowledgements are the worker's (`triage`), seconds later.
     The caller commits."""
     message_id = _insert_once(session, sms, now)
-    if message_id is None:
-        existing = session.scalars(select(Message).where(Message.provider_id == sms.provider_id))
-        return Received(existing.one(), True, None, None)
-    message = session.get_one(Message, message_id)
-    consent = read_consent(sms.body)
-    if consent is None:
-        return Received(message, False, None, None)
-    customer = _match(session, message, config)
+    consent = read_consent(sms.body) if message_id is not None else None
+    if message_id is None or consent is None:
+        return Received(message_id, None, None)  # a retry, or a reply for the worker to read
+    customer = _match(session, session.get_one(Message, message_id), config)
     acted = customer is not None and _act(session, customer, consent, config, now)
     reply = None
     if acted:
@@ -130,7 +125,7 @@ def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datet
     elif customer and consent.intent is Intent.OPT_IN and consent.keyword:
         if customer.sms_opt_out_at is not None and _blocked_by_twilio(customer, config):
             reply = _reply(session, customer, consent, config, USE_START_TEMPLATE)
-    return Received(message, False, consent, reply)
+    return Received(message_id, consent, reply)
 
 
 def _match(session: Session, message: Message, config: Config) -> Customer | None:

@@ -2,7 +2,7 @@
 
 (a) `classify` over the labelled replies of `tests/data/` (552 texts), repeated: replies per
     second (target >= 5 000).
-(b) the real app under gunicorn (3 workers x 4 threads; BENCH_WORKERS / BENCH_THREADS) on a
+(b) the real app under gunicorn (4 sync workers; BENCH_WORKERS / BENCH_THREADS) on a
     temporary PostgreSQL database at
     127.0.0.1:5432, 2 000 signed `POST /webhooks/twilio/sms` from 50 concurrent clients (a mix of
     praise, complaints opening cases, questions, STOP/BAJA, unknown senders): p50 and p99 latency
@@ -69,8 +69,10 @@ def free_port() -> int:
 
 
 PATH = "/webhooks/twilio/sms"
-WORKERS = os.environ.get("BENCH_WORKERS", "3")  # processes: Python runs one thread at a time
-THREADS = os.environ.get("BENCH_THREADS", "4")
+# Sync workers, one request at a time each: on two cores they beat threads, which take turns at
+# Python's lock (measured: 4x1 sync p99 106-156 ms, 3x4 threads 352-398 ms, 2x16 311 ms).
+WORKERS = os.environ.get("BENCH_WORKERS", "4")
+THREADS = os.environ.get("BENCH_THREADS", "1")  # more than 1: gthread workers
 _local = threading.local()
 
 
@@ -125,7 +127,8 @@ def webhook_latency(requests: int, clients: int) -> None:
             server = subprocess.Popen(
                 [str(Path(sys.executable).parent / "gunicorn"), "web:create_app()",
                  "--bind", f"127.0.0.1:{port}", "--workers", WORKERS, "--threads", THREADS,
-                 "--worker-class", "gthread", "--log-level", "warning"],
+                 "--worker-class", "gthread" if THREADS != "1" else "sync",
+                 "--log-level", "warning"],
                 cwd=tmp, env=env,
             )  # fmt: skip
             try:

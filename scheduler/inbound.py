@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -82,29 +82,31 @@ def _latest_follow_up(session: Session, customer: Customer) -> int | None:
     )
 
 
+# One INSERT ... ON CONFLICT DO NOTHING per backend, built once: the webhook's whole write.
+_STORE = {
+    name: dialect_insert(MESSAGES)
+    .values({column: bindparam(column) for column in (
+        "direction", "channel", "from_address", "to_address", "body", "provider_id", "status",
+        "created_at", "status_updated_at",
+    )})
+    .on_conflict_do_nothing(index_elements=["provider_id"])
+    .returning(MESSAGES.c.id)
+    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}  # fmt: skip
+
+
 def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING: the new message's id, or None for a retry (one
-    statement, whichever of two racing deliveries wins)."""
-    dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else (
-        sqlite_insert
+    """The new message's id, or None for a retry (one statement, whichever of two racing
+    deliveries wins)."""
+    statement = _STORE[session.get_bind().dialect.name]
+    inserted: int | None = session.scalar(
+        statement,
+        {
+            "direction": Direction.INBOUND, "channel": Channel.SMS, "from_address": sms.sender,
+            "to_address": sms.recipient, "body": sms.body, "provider_id": sms.provider_id,
+            "status": RECEIVED, "created_at": now, "status_updated_at": now,
+        },
     )  # fmt: skip
-    statement = (
-        dialect_insert(MESSAGES)
-        .values(
-            direction=Direction.INBOUND,
-            channel=Channel.SMS,
-            from_address=sms.sender,
-            to_address=sms.recipient,
-            body=sms.body,
-            provider_id=sms.provider_id,
-            status=RECEIVED,
-            created_at=now,
-            status_updated_at=now,
-        )  # fmt: skip
-        .on_conflict_do_nothing(index_elements=["provider_id"])
-        .returning(MESSAGES.c.id)
-    )
-    inserted: int | None = session.scalar(statement)
     return inserted
 
 

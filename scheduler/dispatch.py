@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, literal_column, select, update
+from sqlalchemy import and_, bindparam, case, literal_column, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
@@ -55,10 +55,23 @@ from scheduler.transports import OPTED_OUT, Failure, Outgoing, Sent, Transport, 
 log = logging.getLogger(__name__)
 
 WINDOW_CLOSED = "outside the send window"
+NOT_HANDED_OVER = "not handed over: the lease ran out, or the customer opted out meanwhile"
 LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
 # Core tables for the statements run once per chunk of sends: no ORM bookkeeping on that path.
 FOLLOW_UPS = Base.metadata.tables["follow_ups"]
 MESSAGES = Base.metadata.tables["messages"]
+CUSTOMERS = Base.metadata.tables["customers"]
+CUSTOMER_OPTED_OUT = (  # the follow-up's customer has opted out of its channel
+    select(CUSTOMERS.c.id)
+    .where(
+        CUSTOMERS.c.id == FOLLOW_UPS.c.customer_id,
+        or_(
+            and_(FOLLOW_UPS.c.channel == Channel.SMS, CUSTOMERS.c.sms_opt_out_at.isnot(None)),
+            and_(FOLLOW_UPS.c.channel == Channel.EMAIL, CUSTOMERS.c.email_opt_out_at.isnot(None)),
+        ),
+    )
+    .exists()
+)
 RECORD_MESSAGE = (  # a delivery report may have come first: never step back from it
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("m"))
@@ -490,7 +503,7 @@ class Dispatcher:
                         continue
                     for job in chunk:
                         if job.follow_up_id not in handed:
-                            outcomes.append(Outcome(job, held_back="lease lost"))
+                            outcomes.append(Outcome(job, held_back=NOT_HANDED_OVER))
                         elif self.transports[job.outgoing.channel].parallel:
                             running.add(pool.submit(self.deliver, job))
                         else:
@@ -518,8 +531,9 @@ class Dispatcher:
 
     def _hand_over(self, chunk: list[Job]) -> set[int]:
         """Renew the leases still ours and mark their messages `handed_over`, in one commit: after
-        this a crash leaves messages to look up; without it, nothing is sent. Returns the ids of
-        the follow-ups that may be sent."""
+        this a crash leaves messages to look up; without it, nothing is sent. A customer who
+        opted out since the batch was prepared (a STOP seconds ago) is not handed over either.
+        Returns the ids of the follow-ups that may be sent."""
         now = self.clock()
         with self.sessions.begin() as session:
             renewed = set(
@@ -530,6 +544,7 @@ class Dispatcher:
                         FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
                         FOLLOW_UPS.c.lease_owner == self.worker_id,
                         FOLLOW_UPS.c.lease_expires_at > now,
+                        ~CUSTOMER_OPTED_OUT,
                     )
                     .values(
                         lease_expires_at=now + self.lease,

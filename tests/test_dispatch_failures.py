@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Config
+from scheduler.customers import opt_out
 from scheduler.db import make_session_factory
 from scheduler.dispatch import Job
 from scheduler.lifecycle import Channel, FollowUpStatus
@@ -192,3 +193,23 @@ def test_a_batch_records_what_sale_by_sale_would(engine: Engine, config: Config,
             ))  # fmt: skip
             session.rollback()
     assert outcomes[0] == outcomes[1]
+
+
+def test_a_stop_between_prepare_and_send_is_honoured(engine: Engine, config: Config) -> None:
+    """The customer replies STOP while their message waits in a prepared batch."""
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    clock = Clock(DAY1)
+    work = dispatcher(sessions, config, clock)
+    jobs = work.prepare(work.claim(), Counter())
+    with sessions.begin() as session:
+        customer = session.scalars(select(Customer)).one()
+        opt_out(session, customer, channel=Channel.SMS, via="replied 'stop' by SMS", now=DAY1,
+                actor="customer")  # fmt: skip
+    summary = Counter[str]()
+    work.record(work.deliver_batch(jobs), summary)
+    assert summary["released"] == 1
+    assert work.run_pass()["skipped"] == 1
+    with sessions() as session:
+        assert outbox(session) == []
+        assert follow_up(session, "day1-thanks").status is FollowUpStatus.SKIPPED
+        assert follow_up(session, "day1-thanks").attempts == 0

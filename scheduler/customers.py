@@ -18,6 +18,9 @@ def opt_out(
     """Record the opt-out (when and how), and skip the customer's pending follow-ups on that
     channel at once, not at their send time; returns how many were skipped. Idempotent: the
     first opt-out's time and wording are kept."""
+    # Wait for a worker preparing this customer's messages (it locks them too), so that what it
+    # prepared is seen as opted out when it is handed over.
+    session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
     if channel is Channel.SMS:
         if customer.sms_opt_out_at is not None:
             return 0

@@ -109,9 +109,10 @@ DOUBTFUL = re.compile(
     r"|yeah right|si claro|gracias por nada|thanks for nothing|just perfect|if you like"
     r"|como no|que bien eh)\b"
 )
-NEGATORS = frozenset({"no", "nunca", "ni", "tampoco", "sin", "not", "never", "dont", "don't",
-                      "didnt", "didn't", "isnt", "isn't", "wasnt", "wasn't", "nada", "ningun",
-                      "ninguna", "nothing", "no one", "without"})  # fmt: skip
+# Tokens after SPELLINGS (so "dont" arrives as "don't"); single words only.
+NEGATORS = frozenset({"no", "nunca", "ni", "tampoco", "sin", "not", "never", "don't", "didn't",
+                      "isn't", "wasnt", "wasn't", "nada", "ningun", "ninguna", "nothing",
+                      "without"})  # fmt: skip
 INTENSIFIERS = frozenset({"muy", "super", "re", "demasiado", "bien", "tan", "tremendo", "so",
                           "very", "really", "too", "extremely", "totally", "mega"})  # fmt: skip
 NEGATIVE_EMOJI = "😡🤬👎💩😠😤😞😢😭🙄😒😫😩🤮💔😣😖"
@@ -139,12 +140,12 @@ PHRASES: dict[Label, tuple[str, ...]] = {
         "no me gusto", "no me gusta", "nunca mas", "no cubre", "no reconocen", "never arrived",
         "never came", "not arrived", "hasnt arrived", "hasn't arrived", "still waiting",
         "no one", "nobody called", "nobody answered", "no answer", "no response", "money back",
-        "charged twice", "stopped working", "doesnt work", "doesn't work", "does not work",
-        "not working", "wont turn on", "won't turn on", "wont start", "dont like",
-        "don't like", "didn't like", "didnt like", "not happy", "never again", "nobody told",
+        "charged twice", "stopped working", "doesn't work", "does not work", "not working",
+        "won't turn on", "won't start", "don't like", "didn't like", "not happy",
+        "never again", "nobody told",
         "no me avisaron", "nadie me aviso", "me cobraron", "vino sin", "llego sin", "came without",
         "le falta", "a medias", "dias despues", "days later", "semanas despues", "weeks later",
-        "muy tarde", "too late", "no confio", "no confiamos", "dont trust", "don't trust",
+        "muy tarde", "too late", "no confio", "no confiamos", "don't trust",
         "alto el precio", "precio alto", "muy alta", "muy alto", "too expensive",
         "high price",
     ),

@@ -65,6 +65,10 @@ class TemplateBook:
         return self._rows.get((name, channel, locale)) or self._rows.get((name, channel, fallback))
 
 
+def customer_vars(customer: Customer) -> dict[str, str]:
+    return {"name": customer.name, "first_name": customer.name.split()[0]}
+
+
 def template_context(
     *, sale: Sale, config: Config, locale: str, channel: Channel, facts: dict[str, Any]
 ) -> dict[str, Any]:
@@ -78,7 +82,7 @@ def template_context(
     )
     return {
         "locale": locale,
-        "customer": {"name": customer.name, "first_name": customer.name.split()[0]},
+        "customer": customer_vars(customer),
         "product": {
             "name": product.name if product else NO_PRODUCT.get(locale, NO_PRODUCT["en"]),
             "sku": product.sku if product else "",

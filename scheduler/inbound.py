@@ -7,8 +7,10 @@ customer, for a person to look at: nothing a customer writes is dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
@@ -19,14 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler import audit
 from scheduler.cases import deadline_words, open_case_for, reopen_case
 from scheduler.classify import Label, Reading, classify
-from scheduler.composing import TemplateBook
+from scheduler.composing import TemplateBook, customer_vars
 from scheduler.config import Config
 from scheduler.consent import TWILIO_KEYWORDS, Consent, Intent, fold, read_consent
 from scheduler.contacts import normalise_phone
 from scheduler.customers import opt_in, opt_out
 from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.models import Base, Case, Customer, FollowUp, Message
-from scheduler.notices import QUEUED, notify_new_case
+from scheduler.notices import notify_new_case, queue
 from scheduler.rendering import RenderError, TemplateSource, render_part
 from scheduler.scheduling import schedule_after_score
 from scheduler.vocabulary import owner_lexicon
@@ -48,13 +50,6 @@ class InboundSms:
     sender: str  # From, as Twilio sends it
     recipient: str  # To: our number
     body: str
-
-
-@dataclass(frozen=True)
-class Received:
-    message_id: int | None  # None for a retry of a message already stored
-    consent: Consent | None
-    reply: str | None  # what to answer in the TwiML, if anything
 
 
 def _customer_for(session: Session, sender: str, config: Config) -> Customer | None:
@@ -110,15 +105,15 @@ def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None
     return inserted
 
 
-def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datetime) -> Received:
+def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datetime) -> str | None:
     """What the webhook does, in its own few milliseconds: store the reply once, and act on a
-    consent keyword at once (the law wants it honoured at once, and the answer is the TwiML).
-    Reading the reply, cases and acknowledgements are the worker's (`triage`), seconds later.
-    The caller commits."""
+    consent keyword at once (the law wants it honoured at once). Returns what to answer in the
+    TwiML, if anything. Reading the reply, cases and acknowledgements are the worker's
+    (`triage`), seconds later. The caller commits."""
     message_id = _insert_once(session, sms, now)
     consent = read_consent(sms.body) if message_id is not None else None
     if message_id is None or consent is None:
-        return Received(message_id, None, None)  # a retry, or a reply for the worker to read
+        return None  # a retry, or a reply for the worker to read
     customer = _match(session, session.get_one(Message, message_id), config)
     acted = customer is not None and _act(session, customer, consent, config, now)
     reply = None
@@ -127,7 +122,7 @@ def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datet
     elif customer and consent.intent is Intent.OPT_IN and consent.keyword:
         if customer.sms_opt_out_at is not None and _blocked_by_twilio(customer, config):
             reply = _reply(session, customer, consent, config, USE_START_TEMPLATE)
-    return Received(message_id, consent, reply)
+    return reply
 
 
 def _match(session: Session, message: Message, config: Config) -> Customer | None:
@@ -210,37 +205,25 @@ def _acknowledges(reading: Reading, config: Config) -> bool:
 
 def _acknowledge(
     session: Session, customer: Customer, message: Message, *, config: Config, now: datetime
-) -> str | None:
+) -> None:
     """The honest answer to a complaint: a person will reply, and by when. Queued with the case,
     sent by the worker with the staff's notices."""
     if customer.sms_opt_out_at is not None or message.case_id is None:
-        return None
+        return
     case = session.get(Case, message.case_id)
-    locale = customer.locale or config.business.locale
-    template = TemplateBook.load(session).find(
-        ACK_TEMPLATE, Channel.SMS, locale, config.business.locale
-    )
-    if case is None or template is None:
-        return None
+    if case is None:
+        return
     tz = ZoneInfo(customer.timezone or config.business.timezone)
-    context = {
-        "customer": {"name": customer.name, "first_name": customer.name.split()[0]},
-        "business": {"name": config.business.name},
-        "deadline": deadline_words(case.first_response_due_at, now, tz, template.locale),
-    }
-    source = TemplateSource(template.name, Channel.SMS, template.locale, template.body)
-    try:
-        text = render_part(source.body, context, escaped=False, label=source.label("body"))
-    except RenderError:
-        return None  # an owner's broken edit: the case still reaches a person
-    session.add(
-        Message(
-            customer_id=customer.id, case_id=case.id, direction=Direction.OUTBOUND,
-            channel=Channel.SMS, from_address=message.to_address, to_address=message.from_address,
-            body=text, status=QUEUED, created_at=now, status_updated_at=now,
-        )
+    text = _render_sms(
+        session, ACK_TEMPLATE, customer.locale or config.business.locale, config,
+        lambda locale: {
+            "customer": customer_vars(customer),
+            "deadline": deadline_words(case.first_response_due_at, now, tz, locale),
+        },
     )  # fmt: skip
-    return text
+    if text is not None:  # else an owner's broken edit: the case still reaches a person
+        queue(session, case, channel=Channel.SMS, to=message.from_address, subject=None,
+              body=text, now=now, customer_id=customer.id)  # fmt: skip
 
 
 def _route(
@@ -308,12 +291,23 @@ def _reply(
     if policy == "none" or (policy == "twilio-gaps" and consent.handled_by_twilio):
         return None
     locale = consent.language or (customer.locale if customer else None) or config.business.locale
+    # An owner's broken edit gives no answer; it must not cost the customer their opt-out.
+    return _render_sms(session, name, locale, config, lambda _locale: {})
+
+
+def _render_sms(
+    session: Session, name: str, locale: str, config: Config,
+    variables: Callable[[str], dict[str, Any]],
+) -> str | None:  # fmt: skip
+    """An SMS from the template `name` in `locale` (else the business's), with the business's
+    name and `variables(the template's locale)`; None when there is no such template or it
+    fails to render."""
     template = TemplateBook.load(session).find(name, Channel.SMS, locale, config.business.locale)
     if template is None:
         return None
     source = TemplateSource(template.name, Channel.SMS, template.locale, template.body)
-    context = {"business": {"name": config.business.name}}
+    context = {"business": {"name": config.business.name}, **variables(template.locale)}
     try:
         return render_part(source.body, context, escaped=False, label=source.label("body"))
     except RenderError:
-        return None  # an owner's broken edit must not cost the customer their opt-out
+        return None

@@ -57,13 +57,15 @@ def _when(moment: datetime, config: Config) -> str:
     return " ".join(text.split())
 
 
-def _queue(
+def queue(
     session: Session, case: Case, *, channel: Channel, to: str, subject: str | None, body: str,
-    now: datetime,
+    now: datetime, customer_id: int | None = None,
 ) -> None:  # fmt: skip
+    """Queue a message about `case` for the worker to send: a notice to staff, or, with the
+    customer's id, a message to the customer (then part of the case's conversation)."""
     session.add(
         Message(
-            customer_id=None, case_id=case.id, direction=Direction.OUTBOUND, channel=channel,
+            customer_id=customer_id, case_id=case.id, direction=Direction.OUTBOUND, channel=channel,
             from_address="", to_address=to, subject=subject, body=body, status=QUEUED,
             created_at=now, status_updated_at=now,
         )
@@ -85,10 +87,10 @@ def notify_new_case(
     short = f"{subject}. {message.body[:80]} {case_link(case, config)}"
     cases = config.cases
     for address in cases.notify_emails:
-        _queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
-               now=now)  # fmt: skip
+        queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
+              now=now)  # fmt: skip
     for phone in cases.notify_sms:
-        _queue(session, case, channel=Channel.SMS, to=phone, subject=None, body=short, now=now)
+        queue(session, case, channel=Channel.SMS, to=phone, subject=None, body=short, now=now)
     return len(cases.notify_emails) + len(cases.notify_sms)
 
 
@@ -127,8 +129,8 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
         subject = f"{words['overdue']}: {customer.name}"
         body = f"{customer.name}: {late}.\n\n{words['open']}: {case_link(case, config)}"
         for address in recipients:
-            _queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
-                   now=now)  # fmt: skip
+            queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
+                  now=now)  # fmt: skip
         audit.record(
             session, at=now, actor="worker", action="case.escalate", entity_type="case",
             entity_id=case.id, level=case.escalation_level,

@@ -70,9 +70,9 @@ def inbound_sms() -> Response:
     provider_id, sender, recipient = _required("MessageSid", "From", "To")
     sms = InboundSms(provider_id, sender, recipient, _field("Body"))
     session = db_session()
-    received = receive_sms(session, sms, config=services().config, now=utcnow())
+    reply = receive_sms(session, sms, config=services().config, now=utcnow())
     session.commit()
-    return _twiml(received.reply)
+    return _twiml(reply)
 
 
 @blueprint.post("/status")

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.clock import utcnow
-from scheduler.config import Config
+from scheduler.config import WEEKDAYS, Config
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import CadenceStep, FollowUp, OutboxEntry
 from scheduler.transports import make_transports
@@ -60,13 +60,18 @@ def test_dispatch_once_prints_the_pass(engine: Engine, config: Config, postventa
 # --- real processes ----------------------------------------------------------------------------
 
 
+# Any hour, any day, no gap between messages: what is due goes now, whenever the test runs.
+ANY_TIME: dict[str, dict[str, object]] = {
+    "business": {"send_window": "00:00-24:00", "send_days": list(WEEKDAYS)},
+    "cadences": {"min_gap_hours": 0},
+}
+
+
 def process_config(tmp_path: Path, engine: Engine, **sections: dict[str, object]) -> Path:
-    """A config file for worker processes: any hour, any day, no gap, so what is due goes now."""
+    """A config file for worker processes, at ANY_TIME."""
     url = engine.url.render_as_string(hide_password=False)
-    lines = [f'[database]\nurl = "{url}"\n', '[business]\nsend_window = "00:00-24:00"\n'
-             'send_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\n',
-             "[cadences]\nmin_gap_hours = 0\n"]  # fmt: skip
-    for name, values in sections.items():
+    lines = [f'[database]\nurl = "{url}"\n']
+    for name, values in {**ANY_TIME, **sections}.items():
         lines.append(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
     path = tmp_path / "worker.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -94,10 +99,7 @@ def due_backlog(engine: Engine, config: Config, count: int) -> sessionmaker[Sess
         sale_input(f"S-{n}", phone=f"+519{n:08d}", sold_at=sold, customer_name=f"Cliente {n}")
         for n in range(count)
     ]
-    config = config.replace(
-        business={"send_window": "00:00-24:00", "send_days": ["mon", "tue", "wed", "thu", "fri",
-                                                             "sat", "sun"]}
-    )  # fmt: skip
+    config = config.replace(**ANY_TIME)
     return setup_sales(engine, config, *sales, now=sold + timedelta(minutes=1))
 
 
@@ -190,14 +192,7 @@ def test_a_worker_killed_mid_pass_loses_nothing_and_sends_nothing_twice(
         before = len(fake.posts())
         assert before < 40  # killed mid-pass
         # A new worker after the dead one's lease ran out (its clock moved, not the test's sleep).
-        restart_config = config.replace(
-            **twilio_sections(fake, concurrency=2),
-            business={"send_window": "00:00-24:00"},
-            cadences={"min_gap_hours": 0},
-        )
-        restart_config = restart_config.replace(
-            business={"send_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
-        )
+        restart_config = config.replace(**ANY_TIME, **twilio_sections(fake, concurrency=2))
         clock = Clock(utcnow() + timedelta(seconds=31))
         restarted = dispatcher(
             sessions, restart_config, clock,

@@ -55,8 +55,12 @@ class TemplateBook:
         self._rows = {(row.name, row.channel, row.locale): row for row in rows}
 
     @classmethod
-    def load(cls, session: Session) -> TemplateBook:
-        return cls(session.scalars(select(MessageTemplate)))
+    def load(cls, session: Session, *names: str) -> TemplateBook:
+        """Every template, or only those called `names` (a webhook's one answer)."""
+        query = select(MessageTemplate)
+        if names:
+            query = query.where(MessageTemplate.name.in_(names))
+        return cls(session.scalars(query))
 
     def find(
         self, name: str, channel: Channel, locale: str, fallback: str

@@ -52,14 +52,15 @@ class InboundSms:
     body: str
 
 
-def _customer_for(session: Session, sender: str, config: Config) -> Customer | None:
+def _customers_for(session: Session, sender: str, config: Config) -> list[Customer]:
+    """Every customer record with the sender's number, oldest first."""
     try:
         phone = normalise_phone(sender, config.business.country)
     except ValueError:
-        return None  # a short code or an alphanumeric sender: nobody we wrote to
-    return session.scalars(
-        select(Customer).where(Customer.phone == phone).order_by(Customer.id)
-    ).first()
+        return []  # a short code or an alphanumeric sender: nobody we wrote to
+    return list(
+        session.scalars(select(Customer).where(Customer.phone == phone).order_by(Customer.id))
+    )
 
 
 def _latest_follow_up(session: Session, customer: Customer) -> int | None:
@@ -94,7 +95,7 @@ def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None
     """The new message's id, or None for a retry (one statement, whichever of two racing
     deliveries wins)."""
     statement = _STORE[session.get_bind().dialect.name]
-    inserted: int | None = session.scalar(
+    inserted: int | None = session.connection().scalar(  # Core: no ORM work to do here
         statement,
         {
             "direction": Direction.INBOUND, "channel": Channel.SMS, "from_address": sms.sender,
@@ -114,8 +115,10 @@ def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datet
     consent = read_consent(sms.body) if message_id is not None else None
     if message_id is None or consent is None:
         return None  # a retry, or a reply for the worker to read
-    customer = _match(session, session.get_one(Message, message_id), config)
-    acted = customer is not None and _act(session, customer, consent, config, now)
+    # Linking the message to the customer and the follow-up waits for the worker.
+    same_number = _customers_for(session, sms.sender, config)
+    customer = same_number[0] if same_number else None
+    acted = customer is not None and _act(session, same_number, consent, config, now)
     reply = None
     if acted:
         reply = _reply(session, customer, consent, config, KEYWORD_TEMPLATES[consent.intent])
@@ -129,7 +132,8 @@ def _match(session: Session, message: Message, config: Config) -> Customer | Non
     """The message's customer (found by number once) and the follow-up it answers."""
     if message.customer_id is not None:
         return session.get(Customer, message.customer_id)
-    customer = _customer_for(session, message.from_address, config)
+    same_number = _customers_for(session, message.from_address, config)
+    customer = same_number[0] if same_number else None
     if customer is not None:
         message.customer_id = customer.id
         message.follow_up_id = _latest_follow_up(session, customer)
@@ -257,13 +261,14 @@ def _route(
 
 
 def _act(
-    session: Session, customer: Customer, consent: Consent, config: Config, now: datetime
+    session: Session, same_number: list[Customer], consent: Consent, config: Config, now: datetime
 ) -> bool:
     """Apply the consent; returns whether it meant anything (a bare "si" from a customer who
     never opted out is an answer, not an opt-in; "text me again" in words goes to a person)."""
     wording = f"replied {consent.keyword!r} by SMS" if consent.keyword else "asked by SMS to stop"
+    customer = same_number[0]
     if consent.intent is Intent.OPT_OUT:  # every customer record with this number
-        for same in session.scalars(select(Customer).where(Customer.phone == customer.phone)):
+        for same in same_number:
             opt_out(session, same, channel=Channel.SMS, via=wording, now=now, actor="customer")
         return True
     if consent.intent is Intent.OPT_IN:
@@ -302,7 +307,8 @@ def _render_sms(
     """An SMS from the template `name` in `locale` (else the business's), with the business's
     name and `variables(the template's locale)`; None when there is no such template or it
     fails to render."""
-    template = TemplateBook.load(session).find(name, Channel.SMS, locale, config.business.locale)
+    book = TemplateBook.load(session, name)
+    template = book.find(name, Channel.SMS, locale, config.business.locale)
     if template is None:
         return None
     source = TemplateSource(template.name, Channel.SMS, template.locale, template.body)

@@ -58,10 +58,14 @@ def _field(name: str) -> str:
     return request.form.get(name, "").replace("\x00", "")
 
 
+NOTHING = str(MessagingResponse())  # most replies get no answer: built once
+
+
 def _twiml(reply: str | None) -> Response:
+    if not reply:
+        return Response(NOTHING, 200, mimetype="application/xml")
     answer = MessagingResponse()
-    if reply:
-        answer.message(reply)
+    answer.message(reply)
     return Response(str(answer), 200, mimetype="application/xml")
 
 

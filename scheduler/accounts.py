@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler import audit
 from scheduler.contacts import normalise_email
 from scheduler.lifecycle import Role
-from scheduler.models import ApiToken, User
+from scheduler.models import ApiToken, LoginFailure, User
 
 MIN_PASSWORD_LENGTH = 10
+FREE_FAILURES = 3  # typos cost nothing; from the fourth failure in a row, each waits longer
+MAX_WAIT_SECONDS = 15 * 60
 _hasher = PasswordHasher()
+# Checked against when the email is unknown, so that a wrong address takes as long as a wrong
+# password and the answer does not tell which accounts exist.
+_NOBODY = _hasher.hash(secrets.token_hex(16))
 
 
 class AccountError(ValueError):
@@ -97,3 +105,57 @@ def find_api_token(session: Session, token: str, now: datetime) -> ApiToken | No
     if row is not None:
         row.last_used_at = now
     return row
+
+
+def wait_after(failures: int) -> float:
+    """Seconds a log-in must wait after `failures` failed attempts in a row: none for the first
+    few, then doubling from 1 s up to 15 minutes."""
+    if failures < FREE_FAILURES:
+        return 0.0
+    return float(min(2 ** (failures - FREE_FAILURES), MAX_WAIT_SECONDS))
+
+
+def login_wait(session: Session, keys: Sequence[str], now: datetime) -> int:
+    """Whole seconds before another log-in may be tried for any of `keys` (the account, the
+    address it comes from); 0 when it may be tried now."""
+    rows = session.scalars(select(LoginFailure).where(LoginFailure.key.in_(keys)))
+    waits = [wait_after(row.failures) - (now - row.last_failed_at).total_seconds() for row in rows]
+    return max([0, *(math.ceil(wait) for wait in waits)])
+
+
+def authenticate(
+    session: Session, keys: Sequence[str], *, email: str, password: str, now: datetime
+) -> User | None:
+    """The active user with this email and password, or None. A failure counts against every
+    key; a success clears them. The caller checks `login_wait` first, and commits."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    valid = verify_password(user.password_hash if user else _NOBODY, password)
+    if user is not None and valid and user.active:
+        session.execute(delete(LoginFailure).where(LoginFailure.key.in_(keys)))
+        user.last_login_at = now
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        return user
+    for key in keys:
+        _count_failure(session, key, now)
+    return None
+
+
+def _count_failure(session: Session, key: str, now: datetime) -> None:
+    counted = session.execute(
+        update(LoginFailure)
+        .where(LoginFailure.key == key)
+        .values(failures=LoginFailure.failures + 1, last_failed_at=now)
+    )
+    if counted.rowcount:  # type: ignore[attr-defined]
+        return
+    try:
+        with session.begin_nested():  # two failures racing for a new key: one inserts
+            session.add(LoginFailure(key=key, failures=1, last_failed_at=now))
+    except IntegrityError:
+        _count_failure(session, key, now)
+
+
+def has_owner(session: Session) -> bool:
+    """Whether anybody can run this Postventa yet: until then the admin asks for its owner."""
+    return session.scalar(select(User.id).where(User.role == Role.OWNER).limit(1)) is not None

@@ -88,6 +88,12 @@ def _zero_or_more(value: Any) -> float:
     return float(value)
 
 
+def _percent(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+        raise ValueError("expected a percentage from 0 to 100")
+    return float(value)
+
+
 def _one_of(*choices: str) -> Parser:
     def parse(value: Any) -> str:
         if _str(value) not in choices:
@@ -368,6 +374,15 @@ class CasesConfig:
 
 
 @dataclass(frozen=True)
+class RemediesConfig:
+    """What staff may give to put things right without asking (owners may give anything)."""
+
+    staff_max_discount_percent: float = _setting(10, _percent)
+    staff_max_refund: float = _setting(0, _zero_or_more)  # in the sale's currency; 0: ask
+    staff_may_replace: bool = _setting(True, _bool)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration; `source` says where it came from, for messages."""
 
@@ -380,6 +395,7 @@ class Config:
     worker: WorkerConfig
     cadences: CadencesConfig
     cases: CasesConfig
+    remedies: RemediesConfig
     source: str = "built-in defaults"
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
@@ -415,6 +431,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "worker": WorkerConfig,
     "cadences": CadencesConfig,
     "cases": CasesConfig,
+    "remedies": RemediesConfig,
 }
 
 

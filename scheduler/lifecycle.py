@@ -35,6 +35,12 @@ class Role(StrEnum):
     STAFF = "staff"
 
 
+class RemedyStatus(StrEnum):
+    GRANTED = "granted"  # within the granting person's limit, or approved by the owner
+    REQUESTED = "requested"  # above a staff member's limit: waits for the owner
+    DECLINED = "declined"  # the owner said no
+
+
 class Channel(StrEnum):
     SMS = "sms"
     EMAIL = "email"

@@ -34,6 +34,7 @@ from scheduler.lifecycle import (
     Channel,
     Direction,
     FollowUpStatus,
+    RemedyStatus,
     Role,
     SaleStatus,
     check_follow_up_transition,
@@ -98,6 +99,7 @@ class Base(DeclarativeBase):
         FollowUpStatus: _enum(FollowUpStatus, "follow_up_status"),
         CaseStatus: _enum(CaseStatus, "case_status"),
         Anchor: _enum(Anchor, "anchor"),
+        RemedyStatus: _enum(RemedyStatus, "remedy_status"),
     }
 
 
@@ -126,6 +128,16 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """Failed log-ins in a row, per account and per address, to slow down guessing."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # "email:...", "ip:..."
+    failures: Mapped[int]
+    last_failed_at: Mapped[datetime]
 
 
 class Customer(Base):
@@ -307,6 +319,7 @@ class Message(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     follow_up_id: Mapped[int | None] = mapped_column(ForeignKey("follow_ups.id"), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # a person's reply
     direction: Mapped[Direction]
     channel: Mapped[Channel]
     from_address: Mapped[str] = mapped_column(String(254))
@@ -413,7 +426,11 @@ class Remedy(Base):
     value: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[RemedyStatus] = mapped_column(
+        default=RemedyStatus.GRANTED, server_default=RemedyStatus.GRANTED.value
+    )
     created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]  # when the owner approved or declined a request
 
 
 class AuditEntry(Base):

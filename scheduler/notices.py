@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from babel.dates import format_datetime
@@ -60,16 +60,16 @@ def _when(moment: datetime, config: Config) -> str:
 def queue(
     session: Session, case: Case, *, channel: Channel, to: str, subject: str | None, body: str,
     now: datetime, customer_id: int | None = None,
-) -> None:  # fmt: skip
+) -> Message:  # fmt: skip
     """Queue a message about `case` for the worker to send: a notice to staff, or, with the
     customer's id, a message to the customer (then part of the case's conversation)."""
-    session.add(
-        Message(
-            customer_id=customer_id, case_id=case.id, direction=Direction.OUTBOUND, channel=channel,
-            from_address="", to_address=to, subject=subject, body=body, status=QUEUED,
-            created_at=now, status_updated_at=now,
-        )
+    message = Message(
+        customer_id=customer_id, case_id=case.id, direction=Direction.OUTBOUND, channel=channel,
+        from_address="", to_address=to, subject=subject, body=body, status=QUEUED,
+        created_at=now, status_updated_at=now,
     )  # fmt: skip
+    session.add(message)
+    return message
 
 
 def notify_new_case(
@@ -139,6 +139,29 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
     return raised
 
 
+OPTED_OUT = "not sent: the customer opted out of this channel after it was queued"
+
+
+def _opted_out(session: Session, messages: Sequence[Message]) -> list[Message]:
+    """Messages to customers who have since said no on that channel: a STOP that arrives while
+    a reply waits for the worker is obeyed."""
+    ids = {m.customer_id for m in messages if m.customer_id is not None}
+    if not ids:
+        return []
+    customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
+    refused = []
+    for message in messages:
+        customer = customers.get(message.customer_id) if message.customer_id else None
+        if customer is None:
+            continue
+        opted_out = (
+            customer.sms_opt_out_at if message.channel is Channel.SMS else customer.email_opt_out_at
+        )
+        if opted_out is not None:
+            refused.append(message)
+    return refused
+
+
 def send_notices(
     sessions: sessionmaker[Session], transports: Mapping[Channel, Transport], *, now: datetime,
     limit: int = 100,
@@ -173,9 +196,14 @@ def send_notices(
             execution_options={"synchronize_session": False},
         )
         rows = session.scalars(select(Message).where(Message.id.in_(ids))).all()
+        refused = _opted_out(session, rows)
+        for message in refused:
+            message.status, message.error_message = FAILED, OPTED_OUT
+            counts["notices_failed"] += 1
         notices = [
             (m.id, Outgoing(f"notice:{m.id}", m.channel, m.to_address, m.body, m.subject))
             for m in rows
+            if m not in refused
         ]
         created = {m.id: m.created_at for m in rows}
     for notice_id, outgoing in notices:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from scheduler import schema
+from scheduler.accounts import add_user
 from scheduler.config import Config, defaults
 from scheduler.db import make_engine, make_session_factory
-from scheduler.models import Base
+from scheduler.lifecycle import Role
+from scheduler.models import Base, User
+from tests.browsing import log_in
 from web import create_app
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -170,3 +174,42 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("figures")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
+OWNER = ("owner@example.com", "owner password 1")
+STAFF = ("staff@example.com", "staff password 1")
+
+
+def _user(session: Session, login: tuple[str, str], role: Role, locale: str = "en") -> User:
+    user = add_user(
+        session, email=login[0], role=role, password=login[1],
+        now=datetime(2026, 11, 1, tzinfo=UTC), actor="test",
+    )  # fmt: skip
+    user.locale = locale
+    session.commit()
+    return user
+
+
+@pytest.fixture
+def owner(session: Session) -> User:
+    return _user(session, OWNER, Role.OWNER)
+
+
+@pytest.fixture
+def staff(session: Session, owner: User) -> User:
+    return _user(session, STAFF, Role.STAFF)
+
+
+@pytest.fixture
+def owner_client(app: Flask, owner: User) -> FlaskClient:
+    """A browser logged in as the owner (interface in English)."""
+    browser = app.test_client()
+    assert log_in(browser, *OWNER).status_code == 302
+    return browser
+
+
+@pytest.fixture
+def staff_client(app: Flask, staff: User) -> FlaskClient:
+    browser = app.test_client()
+    assert log_in(browser, *STAFF).status_code == 302
+    return browser

@@ -37,23 +37,25 @@ def test_healthz_is_503_when_the_database_is_unreachable(app: Flask) -> None:
 
 
 def test_overview_shows_the_business_and_its_sales(
-    client: FlaskClient, session: Session, config: Config
+    owner_client: FlaskClient, session: Session, config: Config
 ) -> None:
     add_demo_data(session, config, datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
     session.commit()
-    page = client.get("/").get_data(as_text=True)
+    page = owner_client.get("/").get_data(as_text=True)
     assert "<h1>Mi Tienda</h1>" in page
     assert "<strong>6</strong><span>customers</span>" in page
     assert "Rosa Quispe" in page and "Lavadora EcoWash 9 kg" in page
     assert "09:00-20:00" in page and "America/Lima" in page
 
 
-def test_overview_with_no_sales_says_how_to_add_them(client: FlaskClient) -> None:
-    page = client.get("/").get_data(as_text=True)
+def test_overview_with_no_sales_says_how_to_add_them(owner_client: FlaskClient) -> None:
+    page = owner_client.get("/").get_data(as_text=True)
     assert "No sales yet" in page and "POST /api/sales" in page
 
 
-def test_customer_text_is_escaped(client: FlaskClient, session: Session, config: Config) -> None:
+def test_customer_text_is_escaped(
+    owner_client: FlaskClient, session: Session, config: Config
+) -> None:
     sale = SaleInput(
         external_id="X-1",
         sold_at=datetime(2026, 11, 1, tzinfo=UTC),
@@ -62,15 +64,15 @@ def test_customer_text_is_escaped(client: FlaskClient, session: Session, config:
     )
     record_sale(session, sale, config=config, now=datetime(2026, 11, 1, tzinfo=UTC), actor="test")
     session.commit()
-    page = client.get("/").get_data(as_text=True)
+    page = owner_client.get("/").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_stylesheet_is_served_locally(client: FlaskClient) -> None:
-    page = client.get("/").get_data(as_text=True)
+def test_stylesheet_is_served_locally(owner_client: FlaskClient) -> None:
+    page = owner_client.get("/").get_data(as_text=True)
     assert "http" not in page.split("<body>")[0]  # no CDN in the head
-    response = client.get("/static/postventa.css")
+    response = owner_client.get("/static/postventa.css")
     assert response.status_code == 200 and b".counts" in response.data
     response.close()
 

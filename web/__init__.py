@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from flask_wtf import CSRFProtect
 
 from scheduler import schema
 from scheduler.config import Config, load_config
@@ -43,10 +44,16 @@ def create_app(config: Config | None = None) -> Flask:
         raise
 
     app = Flask(__name__, instance_path=str(Path("instance").resolve()))
+    https = config.business.public_url.startswith("https://")
     app.config.update(
         SECRET_KEY=_secret_key(config, Path(app.instance_path)),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=https,
+        WTF_CSRF_TIME_LIMIT=None,  # valid for the session: a long reply must not be lost
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     app.extensions["postventa"] = Postventa(
@@ -57,15 +64,25 @@ def create_app(config: Config | None = None) -> Flask:
     from web import (
         api,
         api_people,  # noqa: F401 - adds /api/cases and /api/customers to api's blueprint
+        auth,
         health,
         home,
+        i18n,
+        inbox,
         unsubscribe,
         webhooks,
     )
 
-    app.register_blueprint(health.blueprint)
-    app.register_blueprint(home.blueprint)
-    app.register_blueprint(webhooks.blueprint)
-    app.register_blueprint(api.blueprint)
-    app.register_blueprint(unsubscribe.blueprint)
+    auth.init_auth(app)
+    i18n.init_i18n(app)
+    csrf = CSRFProtect(app)
+    for public in (webhooks.blueprint, api.blueprint, unsubscribe.blueprint):
+        csrf.exempt(public)  # signed by Twilio, bearer tokens, one-click unsubscribe (RFC 8058)
+    app.register_error_handler(403, auth.forbidden)
+    app.context_processor(lambda: {"settings": app.extensions["postventa"].config})
+    for blueprint in (
+        health.blueprint, auth.blueprint, home.blueprint, inbox.blueprint, webhooks.blueprint,
+        api.blueprint, unsubscribe.blueprint,
+    ):  # fmt: skip
+        app.register_blueprint(blueprint)
     return app

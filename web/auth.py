@@ -1,0 +1,197 @@
+"""Logging in: owners and staff, the first owner's set-up, and who may open which page.
+
+Every page is behind the log-in unless its blueprint is listed in `PUBLIC` (Twilio's webhooks,
+the API with its own tokens, the health check, unsubscribe links, static files): a new page is
+protected by default. Until an owner exists, every page leads to the one-time set-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import EmailField, PasswordField, SelectField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from scheduler.accounts import (
+    MIN_PASSWORD_LENGTH,
+    AccountError,
+    add_user,
+    authenticate,
+    has_owner,
+    login_wait,
+)
+from scheduler.clock import utcnow
+from scheduler.lifecycle import Role
+from scheduler.models import User
+from web.database import db_session
+from web.forms import options
+
+blueprint = Blueprint("auth", __name__)
+PUBLIC = {"auth", "webhooks", "api", "health", "unsubscribe"}
+LANGUAGES = [("es", "Español"), ("en", "English")]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Account(UserMixin):  # type: ignore[misc]
+    """The logged-in user as Flask-Login sees it; `user` is the row, loaded per request."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+        self.id = user.id
+
+    @property
+    def is_active(self) -> bool:
+        return self.user.active
+
+    @property
+    def is_owner(self) -> bool:
+        return self.user.role is Role.OWNER
+
+
+def _load(user_id: str) -> Account | None:
+    user = db_session().get(User, int(user_id)) if user_id.isdigit() else None
+    return Account(user) if user is not None else None
+
+
+def me() -> User:
+    """The logged-in user's row (pages behind the log-in only)."""
+    user: User = current_user.user
+    return user
+
+
+def init_auth(app: Flask) -> None:
+    manager = LoginManager(app)
+    manager.user_loader(_load)
+    manager.login_view = "auth.login"
+    manager.login_message = ""  # the log-in page says enough
+    manager.session_protection = "strong"
+    app.before_request(_guard)
+
+
+def _guard() -> BaseResponse | None:
+    """Send visitors to the set-up (no owner yet) or to the log-in page."""
+    if request.blueprint in PUBLIC or request.endpoint in (None, "static"):
+        return None
+    if not _owner_exists():
+        return redirect(url_for("auth.setup"))
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def _owner_exists() -> bool:
+    # Once an owner exists one always will (the last one cannot be removed): ask the database
+    # only until then.
+    from flask import current_app
+
+    if current_app.extensions.get("postventa_has_owner"):
+        return True
+    found = has_owner(db_session())
+    current_app.extensions["postventa_has_owner"] = found
+    return found
+
+
+def owner_only(view: F) -> F:
+    """For pages that change cadences, templates, settings, users or tokens."""
+
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated or not current_user.is_owner:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField("email", validators=[DataRequired()])
+    password = PasswordField("password", validators=[DataRequired()])
+
+
+class SetupForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField("email", validators=[DataRequired()])
+    password = PasswordField(
+        "password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)]
+    )
+    confirm = PasswordField("confirm", validators=[EqualTo("password")])
+    locale = SelectField("locale", choices=options(LANGUAGES))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: an open redirect would make the log-in page a phishing aid."""
+    if not target or urlsplit(target).netloc or urlsplit(target).scheme or target.startswith("//"):
+        return url_for("home.index")
+    return target
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | str | tuple[str, int]:
+    if not _owner_exists():
+        return redirect(url_for("auth.setup"))
+    form = LoginForm()
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form)
+    session, now = db_session(), utcnow()
+    email = form.email.data.strip().lower()
+    keys = [f"email:{email}", f"ip:{request.remote_addr or '?'}"]
+    wait = login_wait(session, keys, now)
+    if wait:
+        message = _("Too many failed log-ins. Try again in %(seconds)d s.", seconds=wait)
+        return render_template("auth/login.html", form=form, error=message), 429
+    user = authenticate(session, keys, email=email, password=form.password.data, now=now)
+    session.commit()
+    if user is None:
+        error = _("Wrong email or password.")
+        return render_template("auth/login.html", form=form, error=error), 401
+    login_user(Account(user))
+    return redirect(_safe_next(request.args.get("next")))
+
+
+@blueprint.post("/logout")
+def logout() -> BaseResponse:
+    logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@blueprint.route("/setup", methods=["GET", "POST"])
+def setup() -> BaseResponse | str | tuple[str, int]:
+    """The first owner, once: afterwards this page does not exist."""
+    if _owner_exists():
+        abort(404)
+    form = SetupForm()
+    if not form.validate_on_submit():
+        return render_template("auth/setup.html", form=form)
+    session, now = db_session(), utcnow()
+    try:
+        user = add_user(
+            session, email=form.email.data, role=Role.OWNER, password=form.password.data,
+            now=now, actor="setup",
+        )  # fmt: skip
+    except AccountError as error:
+        return render_template("auth/setup.html", form=form, error=str(error)), 422
+    user.locale = form.locale.data
+    session.commit()
+    login_user(Account(user))
+    flash(_("Welcome. You are the owner of this Postventa."))
+    return redirect(url_for("home.index"))
+
+
+def forbidden(_error: Exception) -> tuple[str, int]:
+    return render_template("forbidden.html"), 403

@@ -1,0 +1,28 @@
+"""The admin's language: the user's own choice, else the browser's, else the business's."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_babel import Babel, get_locale
+from flask_login import current_user
+
+from web.database import services
+
+LOCALES = ("es", "en")
+
+
+def _locale() -> str:
+    if current_user.is_authenticated and current_user.user.locale in LOCALES:
+        return str(current_user.user.locale)
+    chosen = request.accept_languages.best_match(LOCALES)
+    return chosen or services().config.business.locale
+
+
+def init_i18n(app: Flask) -> None:
+    Babel(app, locale_selector=_locale, default_timezone=services_timezone(app))
+    app.jinja_env.globals["get_locale"] = get_locale
+
+
+def services_timezone(app: Flask) -> str:
+    """Times in the admin are shown in the business's time zone."""
+    return str(app.extensions["postventa"].config.business.timezone)

@@ -1,0 +1,305 @@
+"""The staff inbox: open cases by deadline, replies nobody could match, and each case's page
+with the conversation, the reply box, notes, remedies and the resolution."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import (
+    DecimalField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+
+from scheduler.cases import resolve_case
+from scheduler.casework import (
+    CaseworkError,
+    RemedyKind,
+    RemedyRequest,
+    add_note,
+    assign,
+    decide_remedy,
+    record_remedy,
+    reply_to_customer,
+)
+from scheduler.clock import utcnow
+from scheduler.lifecycle import PENDING, CaseStatus, Channel, Direction, RemedyStatus
+from scheduler.models import Case, Customer, FollowUp, Message, Remedy, User
+from web.auth import me, owner_only
+from web.database import db_session, services
+from web.forms import options
+
+blueprint = Blueprint("inbox", __name__)
+PAGE = 200
+
+
+class ReplyForm(FlaskForm):  # type: ignore[misc]
+    channel = RadioField(
+        "channel", choices=options([("sms", "SMS"), ("email", "Email")]), default="sms"
+    )
+    subject = StringField("subject", validators=[Optional(), Length(max=200)])
+    body = TextAreaField("body", validators=[DataRequired(), Length(max=10_000)])
+
+
+class NoteForm(FlaskForm):  # type: ignore[misc]
+    body = TextAreaField("note", validators=[DataRequired(), Length(max=10_000)])
+
+
+class AssignForm(FlaskForm):  # type: ignore[misc]
+    assignee = SelectField("assignee", choices=[])
+
+
+class RemedyForm(FlaskForm):  # type: ignore[misc]
+    kind = SelectField("kind", choices=options((kind.value, kind.value) for kind in RemedyKind))
+    value = DecimalField("value", places=2, validators=[Optional()])
+    description = StringField("description", validators=[DataRequired(), Length(max=500)])
+
+
+class ResolveForm(FlaskForm):  # type: ignore[misc]
+    outcome = TextAreaField("outcome", validators=[DataRequired(), Length(max=2_000)])
+
+
+class DecideForm(FlaskForm):  # type: ignore[misc]
+    decision = RadioField(
+        "decision", choices=options([("approve", "approve"), ("decline", "decline")])
+    )
+
+
+def time_left(due: datetime, now: datetime) -> tuple[str, bool]:
+    """The deadline in words a person reads at a glance, and whether it has passed."""
+    late = now > due
+    minutes = int(abs(due - now) / timedelta(minutes=1))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"]
+    span = " ".join(parts[:2])
+    if late:
+        return _("overdue by %(span)s", span=span), True
+    return _("%(span)s left", span=span), False
+
+
+@blueprint.get("/inbox")
+def index() -> str:
+    """Open cases, the nearest deadline first; or, in their own tab, unmatched replies."""
+    session, now = db_session(), utcnow()
+    tab = request.args.get("tab", "open")
+    if tab == "unmatched":
+        unmatched = session.scalars(
+            select(Message)
+            .where(Message.direction == Direction.INBOUND, Message.customer_id.is_(None))
+            .order_by(Message.created_at.desc())
+            .limit(PAGE)
+        ).all()
+        return render_template("inbox/unmatched.html", tab=tab, unmatched=unmatched)
+    query = (
+        select(Case, Customer)
+        .join(Customer, Case.customer_id == Customer.id)
+        .where(Case.status == CaseStatus.OPEN)
+    )
+    if tab == "mine":
+        query = query.where(Case.assignee_id == me().id)
+    rows = session.execute(query.order_by(Case.first_response_due_at, Case.id).limit(PAGE)).all()
+    latest = _latest_inbound([case.id for case, _customer in rows])
+    users = {user.id: user for user in session.scalars(select(User))}
+    requested = session.scalars(
+        select(Remedy).where(Remedy.status == RemedyStatus.REQUESTED).order_by(Remedy.created_at)
+    ).all()
+    return render_template(
+        "inbox/index.html", tab=tab, rows=rows, latest=latest, users=users, now=now,
+        time_left=time_left, requested=requested,
+    )  # fmt: skip
+
+
+def _latest_inbound(case_ids: list[int]) -> dict[int, Message]:
+    latest: dict[int, Message] = {}
+    for message in db_session().scalars(
+        select(Message)
+        .where(Message.case_id.in_(case_ids), Message.direction == Direction.INBOUND)
+        .order_by(Message.created_at, Message.id)
+    ):
+        if message.case_id is not None:
+            latest[message.case_id] = message
+    return latest
+
+
+def _case(case_id: int) -> tuple[Session, Case, Customer]:
+    session = db_session()
+    case = session.get(Case, case_id)
+    customer = session.get(Customer, case.customer_id) if case else None
+    if case is None or customer is None:
+        abort(404)
+    return session, case, customer
+
+
+def _conversation(session: Session, case: Case, customer: Customer) -> list[Message]:
+    """The case's messages and what the customer exchanged with us shortly before it opened."""
+    since = case.opened_at - timedelta(days=30)
+    return list(
+        session.scalars(
+            select(Message)
+            .where(
+                Message.customer_id == customer.id,
+                or_(Message.case_id == case.id, Message.created_at >= since),
+            )
+            .order_by(Message.created_at, Message.id)
+        )
+    )
+
+
+def _assign_choices(session: Session) -> list[SelectChoice]:
+    active = session.scalars(select(User).where(User.active).order_by(User.email))
+    return options([("", _("nobody")), *((str(user.id), user.email) for user in active)])
+
+
+@blueprint.get("/cases/<int:case_id>")
+def case_page(case_id: int) -> str:
+    session, case, customer = _case(case_id)
+    reply = ReplyForm(channel="sms" if customer.phone else "email")
+    reply.subject.data = reply.subject.data or services().config.business.name
+    assign_form = AssignForm(assignee=str(case.assignee_id or ""))
+    assign_form.assignee.choices = _assign_choices(session)
+    return render_template(
+        "inbox/case.html", case=case, customer=customer,
+        conversation=_conversation(session, case, customer),
+        users={user.id: user for user in session.scalars(select(User))},
+        reply=reply, note=NoteForm(), assign_form=assign_form, remedy=RemedyForm(),
+        resolve=ResolveForm(), decide=DecideForm(), now=utcnow(), time_left=time_left,
+        limits=services().config.remedies,
+    )  # fmt: skip
+
+
+def _back(case: Case) -> BaseResponse:
+    return redirect(url_for("inbox.case_page", case_id=case.id))
+
+
+def _done(session: Session, case: Case, message: str) -> BaseResponse:
+    session.commit()
+    flash(message)
+    return _back(case)
+
+
+def _refused(case: Case, error: CaseworkError | str) -> BaseResponse:
+    flash(str(error), "error")
+    return _back(case)
+
+
+@blueprint.post("/cases/<int:case_id>/reply")
+def reply(case_id: int) -> BaseResponse:
+    session, case, customer = _case(case_id)
+    form = ReplyForm()
+    if not form.validate_on_submit():
+        return _refused(case, _("Write the reply first."))
+    try:
+        reply_to_customer(
+            session, case, customer, user=me(), channel=Channel(form.channel.data),
+            body=form.body.data, subject=form.subject.data, now=utcnow(),
+        )  # fmt: skip
+    except CaseworkError as error:
+        return _refused(case, error)
+    return _done(session, case, _("Reply queued: it goes out within seconds."))
+
+
+@blueprint.post("/cases/<int:case_id>/assign")
+def assign_case(case_id: int) -> BaseResponse:
+    session, case, _customer = _case(case_id)
+    form = AssignForm()
+    form.assignee.choices = [*_assign_choices(session), *options([("me", "me")])]
+    if not form.validate_on_submit():
+        return _refused(case, _("Choose somebody."))
+    chosen = form.assignee.data
+    user = me() if chosen == "me" else session.get(User, int(chosen)) if chosen else None
+    try:
+        assign(session, case, user, by=me(), now=utcnow())
+    except CaseworkError as error:
+        return _refused(case, error)
+    return _done(session, case, _("Assigned."))
+
+
+@blueprint.post("/cases/<int:case_id>/notes")
+def note(case_id: int) -> BaseResponse:
+    session, case, _customer = _case(case_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        return _refused(case, _("Write the note first."))
+    add_note(session, case, author=me(), body=form.body.data, now=utcnow())
+    return _done(session, case, _("Note added."))
+
+
+@blueprint.post("/cases/<int:case_id>/remedies")
+def remedy(case_id: int) -> BaseResponse:
+    session, case, _customer = _case(case_id)
+    form = RemedyForm()
+    if not form.validate_on_submit():
+        problems = [f"{name}: {'; '.join(errors)}" for name, errors in form.errors.items()]
+        return _refused(case, "; ".join(problems))
+    request_ = RemedyRequest(
+        RemedyKind(form.kind.data), form.description.data,
+        Decimal(form.value.data) if form.value.data is not None else None,
+    )  # fmt: skip
+    try:
+        given = record_remedy(
+            session, case, request_, user=me(), limits=services().config.remedies, now=utcnow()
+        )
+    except CaseworkError as error:
+        return _refused(case, error)
+    if given.status is RemedyStatus.REQUESTED:
+        return _done(session, case, _("Above your limit: the owner has been asked to approve."))
+    return _done(session, case, _("Remedy recorded."))
+
+
+@blueprint.post("/remedies/<int:remedy_id>/decide")
+@owner_only
+def decide(remedy_id: int) -> BaseResponse:
+    session = db_session()
+    remedy_row = session.get(Remedy, remedy_id)
+    if remedy_row is None:
+        abort(404)
+    case = session.get_one(Case, remedy_row.case_id)
+    form = DecideForm()
+    if not form.validate_on_submit() or form.decision.data not in ("approve", "decline"):
+        return _refused(case, _("Approve or decline."))
+    try:
+        approve = form.decision.data == "approve"
+        decide_remedy(session, remedy_row, owner=me(), approve=approve, now=utcnow())
+    except CaseworkError as error:
+        return _refused(case, error)
+    return _done(session, case, _("Approved.") if approve else _("Declined."))
+
+
+@blueprint.post("/cases/<int:case_id>/resolve")
+def resolve(case_id: int) -> BaseResponse:
+    session, case, _customer = _case(case_id)
+    form = ResolveForm()
+    if not form.validate_on_submit():
+        return _refused(case, _("Say how it was resolved."))
+    if case.status is not CaseStatus.OPEN:
+        return _refused(case, _("This case is already resolved."))
+    waiting = session.scalar(
+        select(Remedy.id).where(Remedy.case_id == case.id, Remedy.status == RemedyStatus.REQUESTED)
+    )
+    if waiting is not None:
+        return _refused(case, _("A remedy still waits for the owner's approval."))
+    resumed = resolve_case(
+        session, case, outcome=form.outcome.data.strip(), now=utcnow(),
+        actor=f"user:{me().id}", config=services().config,
+    )  # fmt: skip
+    check = session.scalar(
+        select(FollowUp).where(FollowUp.case_id == case.id, FollowUp.status.in_(PENDING))
+    )
+    message = _("Resolved. %(count)d follow-ups resumed.", count=resumed)
+    if check is not None:
+        message += " " + _("The customer will be asked on %(day)s whether it was solved.",
+                           day=format_date(check.due_at))  # fmt: skip
+    return _done(session, case, message)

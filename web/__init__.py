@@ -69,6 +69,7 @@ def create_app(config: Config | None = None) -> Flask:
         home,
         i18n,
         inbox,
+        outbox,
         unsubscribe,
         webhooks,
     )
@@ -81,7 +82,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_error_handler(403, auth.forbidden)
     app.context_processor(lambda: {"settings": app.extensions["postventa"].config})
     for blueprint in (
-        health.blueprint, auth.blueprint, home.blueprint, inbox.blueprint, webhooks.blueprint,
+        health.blueprint, auth.blueprint, home.blueprint, inbox.blueprint, outbox.blueprint,
+        webhooks.blueprint,
         api.blueprint, unsubscribe.blueprint,
     ):  # fmt: skip
         app.register_blueprint(blueprint)

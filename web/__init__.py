@@ -65,6 +65,7 @@ def create_app(config: Config | None = None) -> Flask:
         api,
         api_people,  # noqa: F401 - adds /api/cases and /api/customers to api's blueprint
         auth,
+        customers,
         health,
         home,
         i18n,
@@ -83,6 +84,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.context_processor(lambda: {"settings": app.extensions["postventa"].config})
     for blueprint in (
         health.blueprint, auth.blueprint, home.blueprint, inbox.blueprint, outbox.blueprint,
+        customers.blueprint,
         webhooks.blueprint,
         api.blueprint, unsubscribe.blueprint,
     ):  # fmt: skip

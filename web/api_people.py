@@ -5,14 +5,15 @@ Routes on `web.api.blueprint`, so the same bearer tokens and JSON errors apply.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
+from scheduler import timeline
 from scheduler.lifecycle import CaseStatus
-from scheduler.models import Case, Customer, FollowUp, Message, Sale
+from scheduler.models import Case, Customer, Message
 from web.api import blueprint, error, follow_up_json, sale_json, timestamp
 from web.database import db_session
 
@@ -86,26 +87,16 @@ def customer_timeline(customer_id: int) -> tuple[Response, int]:
     customer = session.get(Customer, customer_id)
     if customer is None:
         return error(404, f"no customer {customer_id}")
-    sales = session.scalars(
-        select(Sale).where(Sale.customer_id == customer_id).options(selectinload(Sale.product))
-    ).all()
-    follow_ups = session.scalars(
-        select(FollowUp)
-        .where(FollowUp.customer_id == customer_id)
-        .options(selectinload(FollowUp.step))
-    ).all()
-    messages = session.scalars(select(Message).where(Message.customer_id == customer_id)).all()
-    cases = session.scalars(select(Case).where(Case.customer_id == customer_id)).all()
-    events: list[tuple[Any, int, dict[str, Any]]] = [
-        *((s.sold_at, 0, {"type": "sale", "at": timestamp(s.sold_at), **sale_json(s)})
-          for s in sales),
-        *((f.due_at, 1, {"type": "follow_up", "at": timestamp(f.due_at),
-                         **follow_up_json(f, detailed=True)}) for f in follow_ups),
-        *((m.created_at, 2, {"type": "message", **message_json(m)}) for m in messages),
-        *((c.opened_at, 3, {"type": "case", "at": timestamp(c.opened_at),
-                            **case_json(c, customer, [])}) for c in cases),
-    ]  # fmt: skip
-    events.sort(key=lambda event: (event[0], event[1], event[2].get("id", 0)))
+    as_json: dict[str, Callable[[Any], dict[str, Any]]] = {
+        "sale": lambda sale: sale_json(sale),
+        "follow_up": lambda row: follow_up_json(row, detailed=True),
+        "message": message_json,
+        "case": lambda case: case_json(case, customer, []),
+    }
+    events = [
+        {"type": event.kind, "at": timestamp(event.at), **as_json[event.kind](event.item)}
+        for event in timeline.customer_timeline(session, customer_id)
+    ]
     body = {
         "id": customer.id,
         "name": customer.name,
@@ -119,6 +110,6 @@ def customer_timeline(customer_id: int) -> tuple[Response, int]:
         "email_opt_out": customer.email_opt_out,
         "email_opt_out_at": timestamp(customer.email_opt_out_at),
         "email_opt_out_via": customer.email_opt_out_via,
-        "timeline": [event for _, _, event in events],
+        "timeline": events,
     }
     return jsonify(body), 200

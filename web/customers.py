@@ -1,0 +1,160 @@
+"""Customers and sales in the admin: search, a customer's whole story, a sale by hand,
+cancelling a sale, and consent changed on the customer's word (with the reason kept)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlalchemy import func, or_, select
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import RadioField, StringField
+from wtforms.validators import DataRequired, Length
+
+from scheduler.clock import utcnow
+from scheduler.customers import opt_in, opt_out
+from scheduler.follow_ups import cancel_sale
+from scheduler.intake import FIELDS, validate_sale
+from scheduler.lifecycle import CaseStatus, Channel
+from scheduler.models import Case, Customer, FollowUp, Sale
+from scheduler.sales import record_sale
+from scheduler.timeline import customer_timeline
+from web.auth import me
+from web.database import db_session, services
+from web.forms import options
+
+blueprint = Blueprint("customers", __name__)
+PAGE = 50
+CHANNELS = options([("sms", "SMS"), ("email", "Email")])
+
+
+class ConsentForm(FlaskForm):  # type: ignore[misc]
+    channel = RadioField("channel", choices=CHANNELS, default="sms")
+    action = RadioField("action", choices=options([("out", "out"), ("in", "in")]), default="out")
+    reason = StringField("reason", validators=[DataRequired(), Length(max=200)])
+
+
+class CancelForm(FlaskForm):  # type: ignore[misc]
+    reason = StringField("reason", validators=[DataRequired(), Length(max=200)])
+
+
+class SaleForm(FlaskForm):  # type: ignore[misc]
+    """Only for the CSRF token: the fields are checked by `validate_sale`, as the API's are."""
+
+
+@blueprint.get("/customers")
+def index() -> str:
+    session = db_session()
+    query_text = request.args.get("q", "").strip()
+    query = select(Customer)
+    if query_text:
+        like = f"%{query_text.lower()}%"
+        digits = "".join(ch for ch in query_text if ch.isdigit())
+        matches = [func.lower(Customer.name).like(like), func.lower(Customer.email).like(like)]
+        if len(digits) >= 3:
+            matches.append(Customer.phone.like(f"%{digits}%"))
+        query = query.where(or_(*matches))
+    customers = session.scalars(query.order_by(Customer.name, Customer.id).limit(PAGE)).all()
+    open_cases = set(
+        session.scalars(
+            select(Case.customer_id).where(
+                Case.status == CaseStatus.OPEN, Case.customer_id.in_([c.id for c in customers])
+            )
+        )
+    )
+    return render_template(
+        "customers/index.html", customers=customers, q=query_text, open_cases=open_cases,
+        page=PAGE,
+    )  # fmt: skip
+
+
+@blueprint.get("/customers/<int:customer_id>")
+def show(customer_id: int) -> str:
+    session = db_session()
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        abort(404)
+    return render_template(
+        "customers/show.html", customer=customer,
+        events=customer_timeline(session, customer_id), consent=ConsentForm(), cancel=CancelForm(),
+    )  # fmt: skip
+
+
+@blueprint.post("/customers/<int:customer_id>/consent")
+def consent(customer_id: int) -> BaseResponse:
+    """Opt a customer out or back in, on their word to a person: who and why are kept."""
+    session = db_session()
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        abort(404)
+    form = ConsentForm()
+    back = redirect(url_for("customers.show", customer_id=customer_id))
+    if not form.validate_on_submit():
+        flash(_("Say why (the customer's words, or how they asked)."), "error")
+        return back
+    user, now, channel = me(), utcnow(), Channel(form.channel.data)
+    via = f"{user.email}: {form.reason.data.strip()}"
+    if form.action.data == "out":
+        skipped = opt_out(session, customer, channel=channel, via=via, now=now,
+                          actor=f"user:{user.id}")  # fmt: skip
+        flash(_("Opted out of %(channel)s; %(count)d pending follow-ups skipped.",
+                channel=channel.value, count=skipped))  # fmt: skip
+    elif opt_in(session, customer, channel=channel, via=via, now=now, actor=f"user:{user.id}"):
+        flash(_("Opted back in to %(channel)s.", channel=channel.value))
+    else:
+        flash(_("The customer had not opted out of %(channel)s.", channel=channel.value))
+    session.commit()
+    return back
+
+
+@blueprint.route("/sales/new", methods=["GET", "POST"])
+def new_sale() -> BaseResponse | str | tuple[str, int]:
+    """A sale by hand (a shop without a till that talks to the API), checked as the API does."""
+    form = SaleForm()
+    values = {key: request.form.get(key, "") for key in FIELDS}
+    if not form.validate_on_submit():
+        return render_template("customers/new_sale.html", form=form, values=values, problems={})
+    config, now = services().config, utcnow()
+    result = validate_sale(values, config, now=now)
+    if isinstance(result, list):
+        problems: dict[str, list[str]] = {}
+        for field, message in result:
+            problems.setdefault(field, []).append(message)
+        page = render_template(
+            "customers/new_sale.html", form=form, values=values, problems=problems
+        )
+        return page, 422
+    session = db_session()
+    sale, created = record_sale(session, result, config=config, now=now, actor=f"user:{me().id}")
+    session.commit()
+    planned = session.scalar(
+        select(func.count()).select_from(FollowUp).where(FollowUp.sale_id == sale.id)
+    )
+    if created:
+        flash(_("Sale %(id)s recorded: %(count)d follow-ups planned.", id=sale.external_id,
+                count=planned or 0))  # fmt: skip
+    else:
+        flash(_("Sale %(id)s was already recorded; nothing changed.", id=sale.external_id))
+    return redirect(url_for("customers.show", customer_id=sale.customer_id))
+
+
+@blueprint.post("/sales/<int:sale_id>/cancel")
+def cancel(sale_id: int) -> BaseResponse:
+    session = db_session()
+    sale = session.get(Sale, sale_id)
+    if sale is None:
+        abort(404)
+    form = CancelForm()
+    back = redirect(url_for("customers.show", customer_id=sale.customer_id))
+    if not form.validate_on_submit():
+        flash(_("Say why the sale is cancelled."), "error")
+        return back
+    user = me()
+    cancelled = cancel_sale(
+        session, sale, now=utcnow(), actor=f"user:{user.id}",
+        reason=f"{user.email}: {form.reason.data.strip()}",
+    )  # fmt: skip
+    session.commit()
+    flash(_("Sale %(id)s cancelled: %(count)d follow-ups will not be sent.", id=sale.external_id,
+            count=cancelled))  # fmt: skip
+    return back

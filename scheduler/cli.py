@@ -10,7 +10,7 @@ from functools import cached_property
 import click
 from sqlalchemy import Engine
 
-from scheduler import accounts, bootstrap, schema, worker
+from scheduler import accounts, bootstrap, csv_import, schema, worker
 from scheduler.classify import classify
 from scheduler.clock import utcnow
 from scheduler.config import Config, ConfigError, load_config
@@ -194,3 +194,46 @@ def classify_command(text: str | None, as_json: bool) -> None:
                 f"{reading.label.value:<9} score {score:>2}  {reading.confidence:.2f}  "
                 f"{person:<17}  {line}"
             )
+
+
+class UnusableInput(CliError):
+    exit_code = 2
+
+
+@cli.command("import-sales")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--dry-run", is_flag=True, help="Check every row; save nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@pass_runtime
+def import_sales_command(runtime: Runtime, file: str, dry_run: bool, as_json: bool) -> None:
+    """Import a CSV of sales. Exit 0: every row was good; 1: some were rejected (the good ones
+    are kept); 2: the file is unusable."""
+    config, now = runtime.config, utcnow()
+    with open(file, "rb") as handle:
+        text, _encoding = csv_import.decode(handle.read())
+    try:
+        check = csv_import.check_sales_csv(text, config, now=now)
+    except csv_import.UnusableFile as error:
+        raise UnusableInput(f"{file}: {error}") from None
+    created = existing = 0
+    if not dry_run and check.sales:
+        with make_session_factory(runtime.current_engine()).begin() as session:
+            created, existing = csv_import.import_sales(
+                session, check, config=config, now=now, actor="cli"
+            )
+    report = {
+        "rows": check.rows, "valid": len(check.sales), "rejected": len(check.rejected_lines),
+        "created": created, "existing": existing, "dry_run": dry_run,
+        "problems": [vars(problem) for problem in check.problems],
+    }  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        for problem in check.problems:
+            where = f", {problem.field}" if problem.field else ""
+            click.echo(f"{file}: line {problem.line}{where}: {problem.message}", err=True)
+        done = "nothing saved (dry run)" if dry_run else f"imported {created} new, {existing} known"
+        click.echo(f"{check.rows} rows: {len(check.sales)} good, "
+                   f"{len(check.rejected_lines)} rejected; {done}")  # fmt: skip
+    if check.problems:
+        sys.exit(1)

@@ -8,9 +8,10 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import RadioField, StringField
+from wtforms import RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from scheduler import csv_import
 from scheduler.clock import utcnow
 from scheduler.customers import opt_in, opt_out
 from scheduler.follow_ups import cancel_sale
@@ -158,3 +159,47 @@ def cancel(sale_id: int) -> BaseResponse:
     flash(_("Sale %(id)s cancelled: %(count)d follow-ups will not be sent.", id=sale.external_id,
             count=cancelled))  # fmt: skip
     return back
+
+
+IMPORT_LIMIT = 5 * 1024 * 1024  # some 40 000 rows; a bigger file goes through the command line
+
+
+class ImportForm(FlaskForm):  # type: ignore[misc]
+    """The file, or, after a dry run, its text carried over so it need not be chosen again."""
+
+    content = TextAreaField("content")
+
+
+@blueprint.route("/sales/import", methods=["GET", "POST"])
+def import_sales_page() -> BaseResponse | str | tuple[str, int]:
+    """Check a CSV (a dry run that shows every rejected row), then import its good rows."""
+    request.max_content_length = IMPORT_LIMIT + 64 * 1024
+    form = ImportForm()
+    if not form.validate_on_submit():
+        return render_template("customers/import.html", form=form, check=None)
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        text, encoding = csv_import.decode(upload.read(IMPORT_LIMIT + 1))
+    else:
+        text, encoding = form.content.data or "", "utf-8"
+    if len(text.encode()) > IMPORT_LIMIT:
+        error = _("The file is over 5 MB: import it with `postventa import-sales`.")
+        return render_template("customers/import.html", form=form, check=None, error=error), 413
+    config, now = services().config, utcnow()
+    try:
+        check = csv_import.check_sales_csv(text, config, now=now)
+    except csv_import.UnusableFile as unusable:
+        page = render_template("customers/import.html", form=form, check=None, error=str(unusable))
+        return page, 422
+    if request.form.get("action") != "import":
+        form.content.data = text
+        return render_template("customers/import.html", form=form, check=check, encoding=encoding)
+    session = db_session()
+    created, existing = csv_import.import_sales(
+        session, check, config=config, now=now, actor=f"user:{me().id}"
+    )
+    session.commit()
+    flash(_("%(created)d sales imported, %(existing)d were already known, %(rejected)d rows "
+            "rejected.", created=created, existing=existing,
+            rejected=len(check.rejected_lines)))  # fmt: skip
+    return redirect(url_for("customers.index"))

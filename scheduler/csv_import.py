@@ -1,0 +1,141 @@
+"""Sales from a CSV file (the till's export): checked row by row before anything is saved.
+
+Every row is checked by the same rules as the JSON API (`scheduler.intake`); a bad row is
+reported with its line, field and reason and never stops the good ones. A file that cannot be
+read as a table of sales at all is refused whole, saying why. Columns not ours are kept as the
+sale's attributes. Spreadsheets in Spanish-speaking countries write `;` between fields and often
+save in Windows-1252: both are read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from scheduler.config import Config
+from scheduler.intake import FIELDS, validate_sale
+from scheduler.sales import SaleInput, record_sales
+
+REQUIRED_COLUMNS = ("external_id", "sold_at", "customer_name")
+MAX_ROWS = 100_000
+MAX_ATTRIBUTE_COLUMNS = 30
+
+
+class UnusableFile(ValueError):
+    """The file is not a table of sales; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int  # as a spreadsheet numbers it: the header is line 1
+    field: str
+    message: str
+
+
+@dataclass
+class ImportCheck:
+    """What a file holds: the sales ready to record (with their lines) and every problem."""
+
+    rows: int = 0
+    sales: list[tuple[int, SaleInput]] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    encoding: str = "utf-8"
+
+    @property
+    def rejected_lines(self) -> list[int]:
+        return sorted({problem.line for problem in self.problems})
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """The text of an uploaded file and the encoding it was read with."""
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "windows-1252"
+
+
+def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        return csv.excel
+
+
+def check_sales_csv(text: str, config: Config, *, now: datetime) -> ImportCheck:
+    """Read and check every row; raises UnusableFile when there is no table of sales."""
+    if not text.strip():
+        raise UnusableFile("the file is empty")
+    reader = csv.reader(io.StringIO(text, newline=""), _dialect(text[:4096]))
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+    except csv.Error as error:
+        raise UnusableFile(f"line 1: {error}") from None
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if "phone" not in header and "email" not in header:
+        missing.append("phone or email")
+    if missing:
+        raise UnusableFile(
+            f"line 1: the header lacks {', '.join(missing)} (it has: {', '.join(header)})"
+        )
+    repeated = sorted({name for name in header if header.count(name) > 1 and name})
+    if repeated:
+        raise UnusableFile(f"line 1: the columns {', '.join(repeated)} appear twice")
+    extra = [name for name in header if name not in FIELDS]
+    if len(extra) > MAX_ATTRIBUTE_COLUMNS:
+        raise UnusableFile(f"line 1: {len(extra)} unknown columns (at most "
+                           f"{MAX_ATTRIBUTE_COLUMNS} are kept as attributes)")  # fmt: skip
+    check = ImportCheck()
+    seen: dict[str, int] = {}
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not any(value.strip() for value in values):
+                continue  # a blank line, often at the end of a spreadsheet's export
+            check.rows += 1
+            if check.rows > MAX_ROWS:
+                raise UnusableFile(f"more than {MAX_ROWS} rows: split the file")
+            _check_row(check, header, values, line, seen, config, now)
+    except csv.Error as error:
+        raise UnusableFile(f"line {reader.line_num}: {error}") from None
+    if not check.rows:
+        raise UnusableFile("the file has a header but no sales")
+    return check
+
+
+def _check_row(
+    check: ImportCheck, header: list[str], values: list[str], line: int, seen: dict[str, int],
+    config: Config, now: datetime,
+) -> None:  # fmt: skip
+    if len(values) != len(header):
+        message = f"has {len(values)} fields where the header has {len(header)}"
+        check.problems.append(RowProblem(line, "", message))
+        return
+    row = dict(zip(header, values, strict=True))
+    raw: dict[str, object] = {key: row.get(key, "") for key in FIELDS}
+    raw["attributes"] = {key: value for key, value in row.items() if key not in FIELDS and key}
+    result = validate_sale(raw, config, now=now)
+    if isinstance(result, list):
+        check.problems += [RowProblem(line, name, message) for name, message in result]
+        return
+    first = seen.setdefault(result.external_id, line)
+    if first != line:
+        message = f"{result.external_id!r} is already on line {first}"
+        check.problems.append(RowProblem(line, "external_id", message))
+        return
+    check.sales.append((line, result))
+
+
+def import_sales(
+    session: Session, check: ImportCheck, *, config: Config, now: datetime, actor: str
+) -> tuple[int, int]:
+    """Record the good rows; returns how many sales were new and how many already known
+    (re-importing a file changes nothing). The caller commits."""
+    results = record_sales(
+        session, [sale for _line, sale in check.sales], config=config, now=now, actor=actor
+    )
+    created = sum(1 for _sale, new in results if new)
+    return created, len(results) - created

@@ -402,7 +402,7 @@ class Config:
         """A copy with some keys changed, validated like a file (handy for tests and tools)."""
         raw = {
             name: {
-                f.name: _as_raw(getattr(getattr(self, name), f.name))
+                f.name: as_raw(getattr(getattr(self, name), f.name))
                 for f in dataclasses.fields(cls)
             }
             for name, cls in _SECTIONS.items()
@@ -412,12 +412,12 @@ class Config:
         return _build(raw, self.source, {})
 
 
-def _as_raw(value: Any) -> Any:
+def as_raw(value: Any) -> Any:
     """The file form of a parsed value, so that it parses back to itself."""
     if isinstance(value, TimeWindow):
         return str(value)
     if isinstance(value, dict):
-        return {key: _as_raw(item) for key, item in value.items()}
+        return {key: as_raw(item) for key, item in value.items()}
     return list(value) if isinstance(value, tuple) else value
 
 

@@ -130,6 +130,18 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class Setting(Base):
+    """An owner's edit of a configuration key in the admin; it takes precedence over the file."""
+
+    __tablename__ = "settings"
+
+    section: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
 class LoginFailure(Base):
     """Failed log-ins in a row, per account and per address, to slow down guessing."""
 

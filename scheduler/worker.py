@@ -29,6 +29,7 @@ from scheduler.db import make_session_factory
 from scheduler.dispatch import Dispatcher
 from scheduler.inbound import triage
 from scheduler.notices import sweep
+from scheduler.settings import LiveSettings
 from scheduler.transports import make_transports
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,10 @@ def worker_id() -> str:
 
 
 def make_dispatcher(engine: Engine, config: Config) -> Dispatcher:
+    """A dispatcher with the configuration in force (the owner's edits from the admin on top of
+    `config`, the file's)."""
     sessions = make_session_factory(engine, writer=True)
+    config = LiveSettings(config, make_session_factory(engine)).current()
     transports = make_transports(config, sessions, utcnow)
     return Dispatcher(sessions, config, transports, worker_id=worker_id())
 
@@ -75,10 +79,22 @@ class Worker:
     def __init__(self, engine: Engine, config: Config) -> None:
         self.config = config
         self.dispatcher = make_dispatcher(engine, config)
+        self.settings = LiveSettings(config, make_session_factory(engine))
         self.stopping = threading.Event()
 
+    def _current(self) -> Dispatcher:
+        """The dispatcher, renewed when the owner has edited a setting since the last pass
+        (transports and timing stay as the process started: they are not editable)."""
+        config = self.settings.current()
+        if config is not self.dispatcher.config:
+            old = self.dispatcher
+            self.dispatcher = Dispatcher(
+                old.sessions, config, old.transports, worker_id=old.worker_id
+            )
+        return self.dispatcher
+
     def tick(self) -> dict[str, int]:
-        summary = run_pass(self.dispatcher, self.stopping)
+        summary = run_pass(self._current(), self.stopping)
         busy = {key: value for key, value in summary.items() if value}
         if busy:
             log.info("dispatch pass: %s", ", ".join(f"{k}={v}" for k, v in busy.items()))
@@ -105,7 +121,7 @@ class Worker:
             )
 
     def read(self) -> dict[str, int]:
-        summary = read_replies(self.dispatcher)
+        summary = read_replies(self._current())
         if any(summary.values()):
             log.info("replies: %s", ", ".join(f"{k}={v}" for k, v in summary.items() if v))
         return summary

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+from scheduler.config import Config
+from scheduler.settings import LiveSettings
 
 TOKEN = re.compile(
     r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
@@ -30,3 +36,11 @@ def submit(
 
 def log_in(client: FlaskClient, email: str, password: str) -> TestResponse:
     return submit(client, "/login", {"email": email, "password": password}, page="/login")
+
+
+def use_config(app: Flask, **changes: Mapping[str, Any]) -> Config:
+    """Run `app` with some configuration keys changed (as if its file said so)."""
+    services = app.extensions["postventa"]
+    config: Config = services.config.replace(**changes)
+    app.extensions["postventa"] = dataclasses.replace(services, settings=LiveSettings(config, None))
+    return config

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +16,7 @@ from scheduler.defaults import install_defaults
 from scheduler.lifecycle import CaseStatus, Channel
 from scheduler.models import Case, Customer, OutboxEntry
 from scheduler.sales import record_sale
-from tests.browsing import submit
+from tests.browsing import submit, use_config
 from tests.factories import NOW, sale_input
 
 
@@ -68,12 +67,10 @@ def test_a_simulated_stop_opts_out(
 
 
 def test_no_simulation_when_sms_really_go_out(app: Flask, staff_client: FlaskClient) -> None:
-    services = app.extensions["postventa"]
-    twilio = services.config.replace(
-        sms={"transport": "twilio"},
+    use_config(
+        app, sms={"transport": "twilio"},
         twilio={"account_sid": "AC" + "0" * 32, "auth_token": "t", "from_number": "+15005550006"},
-    )
-    app.extensions["postventa"] = dataclasses.replace(services, config=twilio)
+    )  # fmt: skip
     assert "Simulate" not in staff_client.get("/outbox").get_data(as_text=True)
     refused = submit(staff_client, "/outbox/simulate", {"sender": "+51987654321", "body": "hola"},
                      page="/inbox")  # fmt: skip

@@ -21,6 +21,7 @@ from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus
 from scheduler.models import AuditEntry, Case, FollowUp, Message, OutboxEntry
 from scheduler.notices import sweep
 from scheduler.transports import make_transports
+from tests.browsing import use_config
 from tests.dispatching import Clock, dispatcher, follow_up
 from tests.test_webhooks import DAY1, config, post, sent, sms  # noqa: F401 - fixtures
 
@@ -149,10 +150,7 @@ def acknowledgements(session: Session) -> list[Message]:
 def test_no_acknowledgement(
     app: Flask, sent: sessionmaker[Session], settings: dict[str, object], body: str
 ) -> None:
-    services = app.extensions["postventa"]
-    app.extensions["postventa"] = type(services)(
-        services.config.replace(cases=settings), services.engine, services.sessions
-    )
+    use_config(app, cases=settings)
     response = post(app.test_client(), "/webhooks/twilio/sms", sms(body))
     assert "<Message>" not in response.get_data(as_text=True)
     read(app)

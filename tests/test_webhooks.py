@@ -16,6 +16,7 @@ from werkzeug.test import TestResponse
 from scheduler.config import Config, defaults
 from scheduler.lifecycle import Direction, FollowUpStatus
 from scheduler.models import Customer, FollowUp, Message
+from tests.browsing import use_config
 from tests.dispatching import Clock, dispatcher, follow_up, setup_sales
 from tests.factories import NOW, sale_input
 
@@ -166,9 +167,7 @@ def test_opting_back_in_and_a_plain_si(client: FlaskClient, sent: sessionmaker[S
 def test_who_answers_keywords_is_a_setting(
     app: Flask, sent: sessionmaker[Session], policy: str, body: str, answered: bool
 ) -> None:
-    services = app.extensions["postventa"]
-    config = services.config.replace(sms={"keyword_replies": policy})
-    app.extensions["postventa"] = type(services)(config, services.engine, services.sessions)
+    use_config(app, sms={"keyword_replies": policy})
     response = post(app.test_client(), "/webhooks/twilio/sms", sms(body))
     assert ("<Message>" in response.get_data(as_text=True)) is answered
 
@@ -244,12 +243,10 @@ def test_a_nul_or_an_overlong_id_is_a_clear_400_or_dropped(
 
 def test_alta_after_twilios_stop_asks_for_start(app: Flask, sent: sessionmaker[Session]) -> None:
     """Twilio blocks a number that sent STOP until START: an ALTA cannot lift that."""
-    services = app.extensions["postventa"]
-    config = services.config.replace(
-        sms={"transport": "twilio"},
+    use_config(
+        app, sms={"transport": "twilio"},
         twilio={"account_sid": "AC" + "0" * 32, "from_number": "+15005550006"},
-    )
-    app.extensions["postventa"] = type(services)(config, services.engine, services.sessions)
+    )  # fmt: skip
     client = app.test_client()
     post(client, "/webhooks/twilio/sms", sms("STOP", sid="SM" + "6" * 32))
     answer = post(client, "/webhooks/twilio/sms", sms("ALTA", sid="SM" + "7" * 32))

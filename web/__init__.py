@@ -11,6 +11,7 @@ from flask_wtf import CSRFProtect
 from scheduler import schema
 from scheduler.config import Config, load_config
 from scheduler.db import make_engine, make_session_factory
+from scheduler.settings import LiveSettings
 from web.database import Postventa, close_session
 
 
@@ -56,12 +57,15 @@ def create_app(config: Config | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session: a long reply must not be lost
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    app.extensions["postventa"] = Postventa(
-        config, engine, make_session_factory(engine, writer=True)
-    )
+    sessions = make_session_factory(engine, writer=True)
+    # Settings are read in their own short transaction, never a writer's: on SQLite a second
+    # BEGIN IMMEDIATE inside a request that already writes would wait for itself.
+    live = LiveSettings(config, make_session_factory(engine))
+    app.extensions["postventa"] = Postventa(live, engine, sessions)
     app.teardown_appcontext(close_session)
 
     from web import (
+        admin,
         api,
         api_people,  # noqa: F401 - adds /api/cases and /api/customers to api's blueprint
         auth,
@@ -84,7 +88,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.context_processor(lambda: {"settings": app.extensions["postventa"].config})
     for blueprint in (
         health.blueprint, auth.blueprint, home.blueprint, inbox.blueprint, outbox.blueprint,
-        customers.blueprint,
+        customers.blueprint, admin.blueprint,
         webhooks.blueprint,
         api.blueprint, unsubscribe.blueprint,
     ):  # fmt: skip

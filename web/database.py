@@ -9,15 +9,21 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Config
+from scheduler.settings import LiveSettings
 
 
 @dataclass(frozen=True)
 class Postventa:
     """The app's services, kept in `app.extensions` so that a test can build its own."""
 
-    config: Config
+    settings: LiveSettings
     engine: Engine
     sessions: sessionmaker[Session]
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force: the file's, with the owner's edits from the admin."""
+        return self.settings.current()
 
 
 def services() -> Postventa:

@@ -18,11 +18,11 @@ def _locale() -> str:
     return chosen or services().config.business.locale
 
 
-def init_i18n(app: Flask) -> None:
-    Babel(app, locale_selector=_locale, default_timezone=services_timezone(app))
-    app.jinja_env.globals["get_locale"] = get_locale
-
-
-def services_timezone(app: Flask) -> str:
+def _timezone() -> str:
     """Times in the admin are shown in the business's time zone."""
-    return str(app.extensions["postventa"].config.business.timezone)
+    return services().config.business.timezone
+
+
+def init_i18n(app: Flask) -> None:
+    Babel(app, locale_selector=_locale, timezone_selector=_timezone)
+    app.jinja_env.globals["get_locale"] = get_locale

@@ -159,3 +159,45 @@ def _count_failure(session: Session, key: str, now: datetime) -> None:
 def has_owner(session: Session) -> bool:
     """Whether anybody can run this Postventa yet: until then the admin asks for its owner."""
     return session.scalar(select(User.id).where(User.role == Role.OWNER).limit(1)) is not None
+
+
+def _active_owners(session: Session) -> int:
+    return len(session.scalars(select(User.id).where(User.role == Role.OWNER, User.active)).all())
+
+
+def change_user(
+    session: Session, user: User, *, role: Role | None = None, active: bool | None = None,
+    locale: str | None = None, now: datetime, actor: str,
+) -> None:  # fmt: skip
+    """Change a login's role, whether it may log in, or its language; the last owner who can
+    log in stays one, or nobody could run this Postventa."""
+    demoted = role is not None and role is not Role.OWNER and user.role is Role.OWNER
+    disabled = active is False and user.active and user.role is Role.OWNER
+    if (demoted or disabled) and user.active and _active_owners(session) <= 1:
+        raise AccountError(f"{user.email} is the last owner who can log in: make another first")
+    details: dict[str, str | bool] = {}
+    if role is not None and role is not user.role:
+        user.role, details["role"] = role, role.value
+    if active is not None and active != user.active:
+        user.active, details["active"] = active, active
+    if locale is not None and locale != user.locale:
+        user.locale, details["locale"] = locale, locale
+    if details:
+        audit.record(session, at=now, actor=actor, action="user.change", entity_type="user",
+                     entity_id=user.id, **details)  # fmt: skip
+
+
+def set_password(session: Session, user: User, password: str, *, now: datetime, actor: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = hash_password(password)
+    audit.record(session, at=now, actor=actor, action="user.password", entity_type="user",
+                 entity_id=user.id)  # fmt: skip
+
+
+def revoke_api_token(session: Session, token: ApiToken, *, now: datetime, actor: str) -> None:
+    """The token stops working at once; the row stays, for the audit trail."""
+    if token.revoked_at is None:
+        token.revoked_at = now
+        audit.record(session, at=now, actor=actor, action="token.revoke", entity_type="api_token",
+                     entity_id=token.id, name=token.name)  # fmt: skip

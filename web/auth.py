@@ -34,8 +34,11 @@ from scheduler.accounts import (
     AccountError,
     add_user,
     authenticate,
+    change_user,
     has_owner,
     login_wait,
+    set_password,
+    verify_password,
 )
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Role
@@ -195,3 +198,32 @@ def setup() -> BaseResponse | str | tuple[str, int]:
 
 def forbidden(_error: Exception) -> tuple[str, int]:
     return render_template("forbidden.html"), 403
+
+
+class AccountForm(FlaskForm):  # type: ignore[misc]
+    locale = SelectField("locale", choices=options(LANGUAGES))
+    current = PasswordField("current")
+    new = PasswordField("new")
+
+
+@blueprint.route("/account", methods=["GET", "POST"])
+def account() -> BaseResponse | str | tuple[str, int]:
+    """Each person's own language and password."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next="/account"))
+    user, session, now = me(), db_session(), utcnow()
+    form = AccountForm(locale=user.locale)
+    if not form.validate_on_submit():
+        return render_template("auth/account.html", form=form)
+    try:
+        if form.new.data:
+            if not verify_password(user.password_hash, form.current.data or ""):
+                raise AccountError(_("The current password is not right."))
+            set_password(session, user, form.new.data, now=now, actor=f"user:{user.id}")
+        change_user(session, user, locale=form.locale.data, now=now, actor=f"user:{user.id}")
+    except AccountError as error:
+        session.rollback()
+        return render_template("auth/account.html", form=form, error=str(error)), 422
+    session.commit()
+    flash(_("Saved."))
+    return redirect(url_for("auth.account"))

@@ -1,0 +1,154 @@
+"""Cadences: the list, and the editor of one cadence's steps with a picture of its timeline."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response as BaseResponse
+
+from scheduler.cadence_editing import CadenceError, CadenceInput, StepInput, save_cadence
+from scheduler.clock import utcnow
+from scheduler.lifecycle import Anchor, Channel
+from scheduler.models import Cadence, CadenceStep, MessageTemplate, Product
+from web.admin import blueprint
+from web.auth import me
+from web.database import db_session, services
+
+BLANK_ROWS = 3
+STEP_FIELDS = ("key", "anchor", "offset_days", "offset_hours", "channel", "template_name",
+               "condition")  # fmt: skip
+LANES = {
+    Anchor.SALE.value: _l("after the sale"), Anchor.SCORE.value: _l("after a score"),
+    Anchor.CASE.value: _l("after a case is resolved"), Anchor.RENEWAL.value: _l("renewal"),
+}  # fmt: skip
+
+
+class CadenceForm(FlaskForm):  # type: ignore[misc]
+    """Only the CSRF token: steps are rows of same-named fields."""
+
+
+@dataclass(frozen=True)
+class Marker:
+    lane: str
+    left: float  # percent of the lane's width
+    label: str
+    when: str
+
+
+def _when(minutes: int) -> str:
+    days, rest = divmod(abs(minutes), 24 * 60)
+    text = (f"{days} d " if days else "") + (f"{rest // 60} h" if rest // 60 or not days else "")
+    return ("-" if minutes < 0 else "+") + text.strip()
+
+
+def timeline(steps: list[StepInput]) -> list[Marker]:
+    """Where each active step sits on its lane: a square-root scale, so that day 1 and day 90
+    are both readable; renewal steps count back from the renewal date at the right."""
+    offsets = []
+    for step in steps:
+        try:
+            minutes = round(
+                (float(step.offset_days or 0) * 24 + float(step.offset_hours or 0)) * 60
+            )
+        except ValueError:
+            continue
+        offsets.append((step, minutes))
+    longest = max([abs(m) for _s, m in offsets] + [24 * 60])
+    markers = []
+    for step, minutes in offsets:
+        if not step.active or step.anchor not in LANES:
+            continue
+        share = math.sqrt(abs(minutes) / longest) * 92
+        left = 96 - share if step.anchor == Anchor.RENEWAL.value else 2 + share
+        markers.append(Marker(step.anchor, round(left, 1), step.key, _when(minutes)))
+    return markers
+
+
+def _as_input(row: CadenceStep) -> StepInput:
+    days = int(row.offset_minutes / (24 * 60))  # toward zero: -14 d stays -14 d
+    hours = (row.offset_minutes - days * 24 * 60) / 60
+    return StepInput(
+        row.key, row.anchor.value, str(days), f"{hours:g}" if hours else "", row.channel.value,
+        row.template_name, row.condition or "", row.active,
+    )  # fmt: skip
+
+
+def _posted_steps() -> list[StepInput]:
+    columns = {name: request.form.getlist(f"step_{name}") for name in STEP_FIELDS}
+    active = set(request.form.getlist("step_active"))
+    steps = []
+    for index in range(len(columns["key"])):
+        values = {name: (columns[name][index] if index < len(columns[name]) else "").strip()
+                  for name in STEP_FIELDS}  # fmt: skip
+        if not values["key"] and not values["template_name"]:
+            continue  # a blank row left for adding
+        steps.append(StepInput(**values, active=values["key"] in active))
+    return steps
+
+
+def _page(cadence: Cadence | None, edit: CadenceInput, problems: dict[str, str]) -> str:
+    session = db_session()
+    templates = session.execute(
+        select(MessageTemplate.name, MessageTemplate.channel).distinct().order_by(
+            MessageTemplate.name)
+    ).all()  # fmt: skip
+    products = session.scalars(select(Product).order_by(Product.name)).all()
+    rows = list(edit.steps) + [StepInput("", "sale", "", "", "sms", "", "")] * BLANK_ROWS
+    return render_template(
+        "admin/cadence.html", cadence=cadence, edit=edit, rows=rows, problems=problems,
+        templates=templates, products=products, anchors=[a.value for a in Anchor],
+        channels=[c.value for c in Channel], markers=timeline(list(edit.steps)), lanes=LANES,
+        form=CadenceForm(),
+    )  # fmt: skip
+
+
+@blueprint.get("/cadences")
+def cadences() -> str:
+    session = db_session()
+    rows = session.scalars(select(Cadence).order_by(Cadence.is_default.desc(), Cadence.name)).all()
+    products = dict(
+        session.execute(select(Product.cadence_id, func.count()).group_by(Product.cadence_id)).all()
+    )
+    pictures = {c.id: timeline([_as_input(step) for step in c.steps]) for c in rows}
+    return render_template("admin/cadences.html", cadences=rows, products=products,
+                           pictures=pictures, lanes=LANES)  # fmt: skip
+
+
+@blueprint.route("/cadences/new", methods=["GET", "POST"])
+@blueprint.route("/cadences/<int:cadence_id>", methods=["GET", "POST"])
+def cadence(cadence_id: int | None = None) -> BaseResponse | str | tuple[str, int]:
+    session = db_session()
+    row = session.get(Cadence, cadence_id) if cadence_id is not None else None
+    if cadence_id is not None and row is None:
+        abort(404)
+    if request.method == "GET" or not CadenceForm().validate_on_submit():
+        steps = [_as_input(step) for step in row.steps] if row else []
+        owned = (
+            [p.id for p in session.scalars(select(Product).where(Product.cadence_id == row.id))]
+            if row
+            else []
+        )
+        current = CadenceInput(row.name if row else "", (row.product_category or "") if row else "",
+                               row.active if row else True, steps, owned)  # fmt: skip
+        return _page(row, current, {})
+    edit = CadenceInput(
+        request.form.get("name", ""), request.form.get("product_category", ""),
+        request.form.get("active") == "on", _posted_steps(),
+        [int(value) for value in request.form.getlist("products") if value.isdigit()],
+    )  # fmt: skip
+    try:
+        saved, counts = save_cadence(session, row, edit, config=services().config, now=utcnow(),
+                                     actor=f"user:{me().id}")  # fmt: skip
+    except CadenceError as error:
+        session.rollback()
+        return _page(row, edit, error.problems), 422
+    session.commit()
+    flash(_("Cadence saved. Follow-ups already planned: %(redated)d re-dated, %(cancelled)d "
+            "cancelled, %(added)d added.", **counts))  # fmt: skip
+    return redirect(url_for("admin.cadence", cadence_id=saved.id))

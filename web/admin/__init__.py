@@ -14,4 +14,4 @@ def _owners_only() -> None:
         abort(403)
 
 
-from web.admin import cadences, people, settings  # noqa: E402, F401 - routes on the blueprint
+from web.admin import cadences, people, settings, templates  # noqa: E402, F401 - routes here

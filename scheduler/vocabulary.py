@@ -50,3 +50,11 @@ def owner_lexicon(session: Session) -> Lexicon:
     for label, word in session.execute(select(LexiconWord.label, LexiconWord.word)):
         words[Label(label)].append(word)
     return DEFAULT_LEXICON.extended(words) if words else DEFAULT_LEXICON
+
+
+def remove_word(session: Session, row: LexiconWord, *, now: datetime, actor: str) -> None:
+    audit.record(
+        session, at=now, actor=actor, action="lexicon.remove", entity_type="lexicon_word",
+        entity_id=row.id, label=row.label, word=row.word,
+    )  # fmt: skip
+    session.delete(row)

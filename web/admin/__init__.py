@@ -14,4 +14,4 @@ def _owners_only() -> None:
         abort(403)
 
 
-from web.admin import cadences, people, settings, templates  # noqa: E402, F401 - routes here
+from web.admin import cadences, people, settings, templates, words  # noqa: E402, F401

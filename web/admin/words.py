@@ -1,0 +1,65 @@
+"""The owner's own words for reading replies, and a box to try a reply against them."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from scheduler.classify import classify
+from scheduler.clock import utcnow
+from scheduler.models import LexiconWord
+from scheduler.vocabulary import EXTENSIBLE, VocabularyError, add_word, owner_lexicon, remove_word
+from web.admin import blueprint
+from web.auth import me
+from web.database import db_session
+from web.forms import options
+
+
+class WordForm(FlaskForm):  # type: ignore[misc]
+    label = SelectField(
+        "label", choices=options((label.value, label.value) for label in EXTENSIBLE)
+    )
+    word = StringField("word", validators=[DataRequired(), Length(max=100)])
+
+
+@blueprint.route("/words", methods=["GET", "POST"])
+def words() -> BaseResponse | str:
+    session, form = db_session(), WordForm()
+    if form.validate_on_submit():
+        try:
+            add_word(
+                session, form.label.data, form.word.data, now=utcnow(), actor=f"user:{me().id}"
+            )
+            session.commit()
+            flash(_("Added: replies are read with it from now on."))
+        except VocabularyError as error:
+            session.rollback()
+            flash(str(error), "error")
+        return redirect(url_for("admin.words"))
+    if request.method == "POST":
+        problems = [f"{name}: {'; '.join(errors)}" for name, errors in form.errors.items()]
+        flash("; ".join(problems), "error")
+    trial = request.args.get("try", "").strip()
+    reading = classify(trial, owner_lexicon(session)) if trial else None
+    rows = session.scalars(select(LexiconWord).order_by(LexiconWord.label, LexiconWord.word)).all()
+    return render_template("admin/words.html", form=form, rows=rows, trial=trial, reading=reading,
+                           remove=FlaskForm())  # fmt: skip
+
+
+@blueprint.post("/words/<int:word_id>/remove")
+def remove(word_id: int) -> BaseResponse:
+    session = db_session()
+    row = session.get(LexiconWord, word_id)
+    if row is None:
+        abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    remove_word(session, row, now=utcnow(), actor=f"user:{me().id}")
+    session.commit()
+    flash(_("Removed."))
+    return redirect(url_for("admin.words"))

@@ -133,11 +133,21 @@ def config_file(tmp_path: Path, engine: Engine) -> Path:
     return path
 
 
+class EnglishBrowser(FlaskClient):
+    """A browser that asks for English, as the tests read the pages (a test may say otherwise
+    with its own Accept-Language)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 @pytest.fixture
 def app(config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     monkeypatch.chdir(tmp_path)  # the instance folder (secret key) goes into the test's tmp dir
     flask_app = create_app(config)
     flask_app.config["TESTING"] = True
+    flask_app.test_client_class = EnglishBrowser
     yield flask_app
     flask_app.extensions["postventa"].engine.dispose()
 

@@ -123,7 +123,7 @@ def test_owner_creates_a_cadence_for_a_product_on_the_page(
             "step_key": ["day2", "", ""], "step_anchor": ["sale", "sale", "sale"],
             "step_offset_days": ["2", "", ""], "step_offset_hours": ["", "", ""],
             "step_channel": ["sms", "sms", "sms"], "step_template_name": ["thanks", "", ""],
-            "step_condition": ["", "", ""], "step_active": ["day2"],
+            "step_condition": ["", "", ""],
             "products": [str(product.id)]}  # fmt: skip
     answer = submit(owner_client, "/admin/cadences/new", form, page="/admin/cadences/new")
     assert answer.status_code == 302
@@ -141,8 +141,7 @@ def test_a_bad_cadence_on_the_page_keeps_what_was_typed(
 ) -> None:
     form = {"name": "Rara", "active": "on", "step_key": ["x1"], "step_anchor": ["score"],
             "step_offset_days": ["uno"], "step_offset_hours": [""], "step_channel": ["sms"],
-            "step_template_name": ["thanks"], "step_condition": [""],
-            "step_active": ["x1"]}  # fmt: skip
+            "step_template_name": ["thanks"], "step_condition": [""]}  # fmt: skip
     answer = submit(owner_client, "/admin/cadences/new", form, page="/admin/cadences/new")
     page = answer.get_data(as_text=True)
     assert answer.status_code == 422

@@ -147,7 +147,7 @@ def test_assign_to_me_and_to_somebody(
     frozen: object,
 ) -> None:  # fmt: skip
     case = _complaint(session, config)
-    submit(staff_client, f"/cases/{case.id}/assign", {"assignee": "me"})
+    submit(staff_client, f"/cases/{case.id}/assign", {"assignee": "", "to_me": "1"})
     fresh(session)
     assert session.get_one(Case, case.id).assignee_id == staff.id
     submit(staff_client, f"/cases/{case.id}/assign", {"assignee": str(owner.id)})

@@ -215,11 +215,14 @@ def reply(case_id: int) -> BaseResponse:
 def assign_case(case_id: int) -> BaseResponse:
     session, case, _customer = _case(case_id)
     form = AssignForm()
-    form.assignee.choices = [*_assign_choices(session), *options([("me", "me")])]
+    form.assignee.choices = _assign_choices(session)
     if not form.validate_on_submit():
         return _refused(case, _("Choose somebody."))
     chosen = form.assignee.data
-    user = me() if chosen == "me" else session.get(User, int(chosen)) if chosen else None
+    if request.form.get("to_me"):  # the "Assign to me" button, whatever the list shows
+        user: User | None = me()
+    else:
+        user = session.get(User, int(chosen)) if chosen else None
     try:
         assign(session, case, user, by=me(), now=utcnow())
     except CaseworkError as error:

@@ -81,14 +81,14 @@ def _as_input(row: CadenceStep) -> StepInput:
 
 def _posted_steps() -> list[StepInput]:
     columns = {name: request.form.getlist(f"step_{name}") for name in STEP_FIELDS}
-    active = set(request.form.getlist("step_active"))
+    paused = set(request.form.getlist("step_off"))  # new rows have no box: they start on
     steps = []
     for index in range(len(columns["key"])):
         values = {name: (columns[name][index] if index < len(columns[name]) else "").strip()
                   for name in STEP_FIELDS}  # fmt: skip
         if not values["key"] and not values["template_name"]:
             continue  # a blank row left for adding
-        steps.append(StepInput(**values, active=values["key"] in active))
+        steps.append(StepInput(**values, active=values["key"] not in paused))
     return steps
 
 

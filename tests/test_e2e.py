@@ -1,0 +1,227 @@
+"""End to end in a real browser: `postventa run` on the embedded default, driven by Playwright
+in headless Chromium (Debian's package; `make test` installs it when missing).
+
+The owner sets Postventa up, adds a staff login, creates a cadence and records a sale; the
+customer complains by SMS (the outbox's simulated reply); the staff member answers, gives a
+remedy and resolves the case, and the answer reaches the outbox. Screenshots of the main pages
+are taken on the way (into docs/screenshots/ with POSTVENTA_SCREENSHOTS=1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Without the background-networking flags Chromium keeps calling Google's hosts, which this
+# machine's closed network refuses, many at a time.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+OWNER = ("duena@tienda.pe", "clave de la duena")
+STAFF = ("luis@tienda.pe", "clave de luis 1")
+PHONE_WIDTH = 375
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`postventa run` on a fresh SQLite database, the worker passing every second."""
+    home = tmp_path_factory.mktemp("e2e")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = home / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{home / "postventa.db"}"\n'
+        f'[business]\npublic_url = "{base}"\nname = "Cocinas Rosales"\n'
+        f'send_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\n'
+        f'[worker]\ntick_seconds = 1\n[cases]\nnotify_emails = ["equipo@tienda.pe"]\n',
+        encoding="utf-8",
+    )
+    postventa = str(Path(sys.executable).parent / "postventa")
+    subprocess.run([postventa, "--config", str(config), "init"], check=True, cwd=home,
+                   capture_output=True)  # fmt: skip
+    log = home / "run.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [postventa, "--config", str(config), "run", "--port", str(port)], cwd=home,
+            stdout=subprocess.DEVNULL, stderr=output,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2):
+                break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise AssertionError("postventa run did not start: " + log.read_text()) from None
+            time.sleep(0.1)
+    yield base
+    process.terminate()
+    assert process.wait(timeout=30) == 0  # stopped cleanly on SIGTERM
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    if os.environ.get("POSTVENTA_SCREENSHOTS") == "1":
+        target = ROOT / "docs" / "screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+    return tmp_path
+
+
+def _fits_a_phone(page: object) -> bool:
+    return bool(page.evaluate(  # type: ignore[attr-defined]
+        "document.documentElement.scrollWidth <= window.innerWidth + 1"))  # fmt: skip
+
+
+def test_owner_sets_up_staff_resolves_a_complaint(
+    server: str, browser: object, shots: Path
+) -> None:
+    expect = playwright_api.expect
+    owner = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    owner.goto(server + "/")
+    assert owner.url.endswith("/setup")  # the first run asks for its owner
+    owner.fill("input[name=email]", OWNER[0])
+    owner.fill("input[name=password]", OWNER[1])
+    owner.fill("input[name=confirm]", OWNER[1])
+    owner.select_option("select[name=locale]", "es")
+    owner.click("button[type=submit]")
+    expect(owner.locator("html")).to_have_attribute("lang", "es")
+
+    # A staff login.
+    owner.goto(server + "/admin/users")
+    owner.fill("form.card input[name=email]", STAFF[0])
+    owner.select_option("form.card select[name=role]", "staff")
+    owner.select_option("form.card select[name=locale]", "en")
+    owner.fill("form.card input[name=password]", STAFF[1])
+    owner.click("form.card button[type=submit]")
+    expect(owner.locator("table")).to_contain_text(STAFF[0])
+
+    # A cadence for kitchens: a thank-you two hours after the sale, a check-in on day 5.
+    owner.goto(server + "/admin/cadences/new")
+    owner.fill("input[name=name]", "Cocinas")
+    owner.fill("input[name=product_category]", "cocinas")
+    keys, days = (
+        owner.locator("input[name=step_key]"),
+        owner.locator("input[name=step_offset_days]"),
+    )
+    hours, templates = owner.locator("input[name=step_offset_hours]"), owner.locator(
+        "select[name=step_template_name]")  # fmt: skip
+    keys.nth(0).fill("gracias")
+    days.nth(0).fill("0")
+    hours.nth(0).fill("2")
+    templates.nth(0).select_option("thanks")
+    keys.nth(1).fill("dia5")
+    days.nth(1).fill("5")
+    templates.nth(1).select_option("check_in")
+    owner.click("form.card button[type=submit]")
+    expect(owner.locator(".cadence-timeline")).to_contain_text("dia5")
+    owner.screenshot(path=str(shots / "cadence.png"), full_page=True)
+    owner.goto(server + "/admin/cadences")
+    owner.screenshot(path=str(shots / "cadences.png"), full_page=True)
+
+    # A sale by hand, sold an hour ago in Lima.
+    sold = datetime.now(ZoneInfo("America/Lima")) - timedelta(hours=1)
+    owner.goto(server + "/sales/new")
+    for name, value in {
+        "external_id": "E2E-1", "customer_name": "Rosa Quispe", "phone": "987 654 321",
+        "product_name": "Cocina Rosales 4 hornillas", "product_sku": "COC-4", "amount": "1299",
+        "currency": "PEN",
+    }.items():  # fmt: skip
+        owner.fill(f"input[name={name}]", value)
+    owner.fill("input[name=sold_at]", sold.strftime("%Y-%m-%dT%H:%M"))
+    owner.click("form.card button[type=submit]")
+    expect(owner.locator(".timeline")).to_contain_text("E2E-1")
+    owner.screenshot(path=str(shots / "customer.png"), full_page=True)
+
+    # The customer complains; the outbox receives it as the SMS webhook would.
+    owner.goto(server + "/outbox")
+    owner.fill("input[name=sender]", "+51987654321")
+    owner.fill("textarea[name=body]", "la cocina llego con una hornilla rota, pesimo")
+    owner.click("form.card button[type=submit]")
+    owner.goto(server + "/admin/templates")
+    owner.click("text=thanks >> nth=0")
+    expect(owner.locator("#preview-text")).not_to_be_empty()
+    owner.screenshot(path=str(shots / "template.png"), full_page=True)
+    owner.goto(server + "/admin/settings")
+    owner.screenshot(path=str(shots / "settings.png"))
+    owner.close()
+
+    # Staff answer, give a remedy within their limit, and resolve.
+    staff = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    staff.goto(server + "/login")
+    staff.fill("input[name=email]", STAFF[0])
+    staff.fill("input[name=password]", STAFF[1])
+    staff.click("button[type=submit]")
+    staff.goto(server + "/inbox")
+    expect(staff.locator(".cases")).to_contain_text("Rosa Quispe")
+    expect(staff.locator(".cases")).to_contain_text("hornilla rota")
+    staff.screenshot(path=str(shots / "inbox.png"), full_page=True)
+    staff.click(".cases a")
+    staff.fill("textarea[name=body] >> nth=0", "Rosa, lo sentimos. Mañana cambiamos la hornilla.")
+    staff.click("text=Send")
+    expect(staff.locator(".flash")).to_contain_text("Reply queued")
+    staff.click("text=Assign to me")
+    expect(staff.locator("select[name=assignee]")).to_have_value(re.compile(r"\d+"))
+    staff.select_option("select[name=kind]", "discount")
+    staff.fill("input[name=value]", "10")
+    staff.fill("input[name=description]", "10% en su proxima compra")
+    staff.click("text=Record remedy")
+    expect(staff.locator(".remedy")).to_contain_text("granted")
+    staff.screenshot(path=str(shots / "case.png"), full_page=True)
+    staff.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
+    assert _fits_a_phone(staff)
+    staff.screenshot(path=str(shots / "case-phone.png"), full_page=True)
+    staff.set_viewport_size({"width": 1280, "height": 900})
+    staff.fill("textarea[name=outcome]", "Tecnico cambio la hornilla; 10% de descuento")
+    staff.click("text=Resolve the case")
+    expect(staff.locator(".status")).to_contain_text("Resolved")
+
+    # The worker sent the answer: it is in the outbox.
+    staff.goto(server + "/outbox")
+    expect(staff.locator("table")).to_contain_text("Mañana cambiamos la hornilla", timeout=15_000)
+    staff.screenshot(path=str(shots / "outbox.png"), full_page=True)
+    for path in ("/inbox", "/customers", "/outbox"):
+        staff.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
+        staff.goto(server + path)
+        assert _fits_a_phone(staff), path
+    staff.close()
+    for name in ("cadence", "customer", "inbox", "case", "case-phone", "outbox", "template"):
+        assert (shots / f"{name}.png").stat().st_size > 5_000

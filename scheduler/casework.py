@@ -14,10 +14,10 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from scheduler import audit
-from scheduler.config import RemediesConfig
+from scheduler.config import Config, RemediesConfig
 from scheduler.lifecycle import CaseStatus, Channel, RemedyStatus, Role
 from scheduler.models import Case, CaseNote, Customer, Remedy, User
-from scheduler.notices import queue
+from scheduler.notices import notify_remedy_request, queue
 
 MAX_REPLY = 1600  # Twilio's limit for one SMS body (ten segments)
 
@@ -143,16 +143,17 @@ def within_limit(request: RemedyRequest, role: Role, limits: RemediesConfig) -> 
 
 
 def record_remedy(
-    session: Session, case: Case, request: RemedyRequest, *, user: User, limits: RemediesConfig,
+    session: Session, case: Case, request: RemedyRequest, *, user: User, config: Config,
     now: datetime,
 ) -> Remedy:  # fmt: skip
-    """Record what was given; above the person's limit it is a request for the owner."""
+    """Record what was given; above the person's limit it is a request, and the owners are
+    asked by email."""
     problems = check_remedy(request)
     if problems:
         raise CaseworkError("; ".join(problems))
     if case.status is not CaseStatus.OPEN:
         raise CaseworkError("the case is resolved: reopen it by answering the customer first")
-    allowed = within_limit(request, user.role, limits)
+    allowed = within_limit(request, user.role, config.remedies)
     remedy = Remedy(
         case_id=case.id, kind=request.kind.value, description=request.description.strip(),
         value=request.value, granted_by_id=user.id,
@@ -167,6 +168,8 @@ def record_remedy(
         entity_type="case", entity_id=case.id, remedy_id=remedy.id, kind=remedy.kind,
         value=str(remedy.value) if remedy.value is not None else None,
     )  # fmt: skip
+    if not allowed:
+        notify_remedy_request(session, case, remedy, asked_by=user.email, config=config, now=now)
     return remedy
 
 

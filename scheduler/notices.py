@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler import audit
 from scheduler.business_hours import add_opening_hours
 from scheduler.config import Config
-from scheduler.lifecycle import CaseStatus, Channel, Direction
-from scheduler.models import Case, Customer, Message
+from scheduler.lifecycle import CaseStatus, Channel, Direction, Role
+from scheduler.models import Case, Customer, Message, Remedy, User
 from scheduler.transports import Failure, Outgoing, Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,13 @@ _WORDS = {
         "new": "Nuevo caso", "overdue": "Caso sin respuesta", "due": "responder antes de",
         "wrote": "escribio", "open": "Abrir el caso",
         "late": "paso su plazo de primera respuesta ({due}); recordatorio {level}",
+        "approve": "Aprobar una compensacion", "asks": "pide aprobar",
     },
     "en": {
         "new": "New case", "overdue": "Case not answered", "due": "answer before",
         "wrote": "wrote", "open": "Open the case",
         "late": "is past its first-response deadline ({due}); reminder {level}",
+        "approve": "A remedy to approve", "asks": "asks you to approve",
     },
 }  # fmt: skip
 
@@ -92,6 +94,23 @@ def notify_new_case(
     for phone in cases.notify_sms:
         queue(session, case, channel=Channel.SMS, to=phone, subject=None, body=short, now=now)
     return len(cases.notify_emails) + len(cases.notify_sms)
+
+
+def notify_remedy_request(
+    session: Session, case: Case, remedy: Remedy, *, asked_by: str, config: Config,
+    now: datetime,
+) -> int:  # fmt: skip
+    """Ask every owner who can log in to approve a remedy above a staff member's limit."""
+    words = _WORDS[config.business.locale]
+    value = f" {remedy.value}" if remedy.value is not None else ""
+    what = f"{remedy.kind}{value}: {remedy.description}"
+    owners = session.scalars(select(User.email).where(User.role == Role.OWNER, User.active)).all()
+    for address in owners:
+        queue(session, case, channel=Channel.EMAIL, to=address, now=now,
+              subject=f"{words['approve']}: {what}"[:200],
+              body=f"{asked_by} {words['asks']}:\n\n{what}\n\n{words['open']}: "
+                   f"{case_link(case, config)}")  # fmt: skip
+    return len(owners)
 
 
 def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:

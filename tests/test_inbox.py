@@ -273,3 +273,19 @@ def test_a_reply_queued_before_a_stop_is_not_sent(
     reply = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).one()
     assert counts["notices_failed"] == 1 and reply.status == "notice_failed"
     assert "opted out" in (reply.error_message or "")
+
+
+def test_the_owners_are_asked_by_email_to_approve(
+    staff_client: FlaskClient, owner: User, session: Session, config: Config, frozen: object
+) -> None:
+    case = _complaint(session, config)
+    give(staff_client, case, "replacement", "", "una lavadora nueva")  # allowed: nobody asked
+    give(staff_client, case, "refund", "300", "Devolucion parcial")
+    fresh(session)
+    asked = session.scalars(
+        select(Message).where(Message.case_id == case.id, Message.customer_id.is_(None),
+                              Message.to_address == owner.email)
+    ).all()  # fmt: skip
+    assert len(asked) == 1 and asked[0].channel is Channel.EMAIL
+    assert asked[0].subject == "Aprobar una compensacion: refund 300: Devolucion parcial"
+    assert f"/cases/{case.id}" in asked[0].body and "staff@example.com" in asked[0].body

@@ -253,7 +253,7 @@ def remedy(case_id: int) -> BaseResponse:
     )  # fmt: skip
     try:
         given = record_remedy(
-            session, case, request_, user=me(), limits=services().config.remedies, now=utcnow()
+            session, case, request_, user=me(), config=services().config, now=utcnow()
         )
     except CaseworkError as error:
         return _refused(case, error)

@@ -21,6 +21,7 @@ from scheduler.models import ApiToken, LoginFailure, User
 
 MIN_PASSWORD_LENGTH = 10
 FREE_FAILURES = 3  # typos cost nothing; from the fourth failure in a row, each waits longer
+FREE_FAILURES_PER_ADDRESS = 20
 MAX_WAIT_SECONDS = 15 * 60
 _hasher = PasswordHasher()
 # Checked against when the email is unknown, so that a wrong address takes as long as a wrong
@@ -107,27 +108,37 @@ def find_api_token(session: Session, token: str, now: datetime) -> ApiToken | No
     return row
 
 
-def wait_after(failures: int) -> float:
+def wait_after(failures: int, free: int = FREE_FAILURES) -> float:
     """Seconds a log-in must wait after `failures` failed attempts in a row: none for the first
-    few, then doubling from 1 s up to 15 minutes."""
-    if failures < FREE_FAILURES:
+    `free`, then doubling from 1 s up to 15 minutes."""
+    if failures < free:
         return 0.0
-    return float(min(2 ** (failures - FREE_FAILURES), MAX_WAIT_SECONDS))
+    return float(min(2 ** (failures - free), MAX_WAIT_SECONDS))
 
 
-def login_wait(session: Session, keys: Sequence[str], now: datetime) -> int:
-    """Whole seconds before another log-in may be tried for any of `keys` (the account, the
-    address it comes from); 0 when it may be tried now."""
-    rows = session.scalars(select(LoginFailure).where(LoginFailure.key.in_(keys)))
-    waits = [wait_after(row.failures) - (now - row.last_failed_at).total_seconds() for row in rows]
-    return max([0, *(math.ceil(wait) for wait in waits)])
+def _free(key: str) -> int:
+    # Many people may share one address (an office, a proxy): an address alone is slowed down
+    # only after many more failures than an account, so a stranger's typos cannot lock them out.
+    return FREE_FAILURES_PER_ADDRESS if key.startswith("ip:") else FREE_FAILURES
 
 
 def authenticate(
     session: Session, keys: Sequence[str], *, email: str, password: str, now: datetime
-) -> User | None:
-    """The active user with this email and password, or None. A failure counts against every
-    key; a success clears them. The caller checks `login_wait` first, and commits."""
+) -> tuple[User | None, int]:
+    """The active user with this email and password (or None), and the whole seconds to wait
+    before trying again when the attempt was refused unchecked. A failure counts against every
+    key (the account, the address it came from); a success clears them. The counts are locked
+    while the password is checked, so parallel guesses take their turn. The caller commits."""
+    rows = session.scalars(
+        select(LoginFailure).where(LoginFailure.key.in_(keys)).with_for_update()
+    ).all()
+    waits = [
+        wait_after(row.failures, _free(row.key)) - (now - row.last_failed_at).total_seconds()
+        for row in rows
+    ]
+    wait = max([0, *(math.ceil(value) for value in waits)])
+    if wait:
+        return None, wait
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     valid = verify_password(user.password_hash if user else _NOBODY, password)
     if user is not None and valid and user.active:
@@ -135,10 +146,10 @@ def authenticate(
         user.last_login_at = now
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        return user
+        return user, 0
     for key in keys:
         _count_failure(session, key, now)
-    return None
+    return None, 0
 
 
 def _count_failure(session: Session, key: str, now: datetime) -> None:

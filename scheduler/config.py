@@ -311,6 +311,9 @@ class BusinessConfig:
 @dataclass(frozen=True)
 class WebConfig:
     secret_key: str = _setting("", _str)
+    # Reverse proxies in front of the app whose X-Forwarded-For to believe (log-in throttling
+    # counts failures per address); 0 when browsers reach the app directly.
+    proxies: int = _setting(0, _int_between(0, 5))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from scheduler.accounts import wait_after
 from scheduler.lifecycle import Role
 from scheduler.models import AuditEntry, User
 from tests.browsing import csrf_token, log_in, submit
-from tests.conftest import OWNER
+from tests.conftest import OWNER, STAFF
 
 
 def test_first_run_asks_for_the_owner_once(client: FlaskClient, session: Session) -> None:
@@ -66,7 +66,14 @@ def test_pages_need_a_log_in_and_come_back_after_it(client: FlaskClient, owner: 
 
 
 def test_log_in_never_redirects_off_site(client: FlaskClient, owner: User) -> None:
-    for target in ("https://evil.example/", "//evil.example/x", "http:evil"):
+    for target in (
+        "https://evil.example/",
+        "//evil.example/x",
+        "http:evil",
+        "/\\evil.example",
+        "/inbox%0d%0aSet-Cookie:x=1",
+        "inbox",
+    ):
         browser = client.application.test_client()
         answer = submit(
             browser, f"/login?next={target}", {"email": OWNER[0], "password": OWNER[1]},
@@ -151,3 +158,29 @@ def test_staff_cannot_use_owner_actions(staff_client: FlaskClient) -> None:
     )
     assert answer.status_code == 403
     assert "Only an owner can do this" in answer.get_data(as_text=True)
+
+
+def test_an_overlong_email_is_an_answer_not_a_crash(client: FlaskClient, owner: User) -> None:
+    answer = log_in(client, "a" * 400 + "@example.com", "whatever password")
+    assert answer.status_code == 200 and "Log in" in answer.get_data(as_text=True)
+
+
+def test_a_strangers_typos_do_not_lock_out_a_colleague_behind_the_same_address(
+    app: Flask, owner: User, staff: User
+) -> None:
+    with freeze_time(datetime(2026, 11, 23, 15, 0, tzinfo=UTC)):
+        stranger, colleague = app.test_client(), app.test_client()
+        for _ in range(3):
+            assert log_in(stranger, STAFF[0], "typo typo typo").status_code == 401
+        assert log_in(stranger, STAFF[0], "typo typo typo").status_code == 429  # that account
+        assert log_in(colleague, *OWNER).status_code == 302  # same address, another account
+
+
+def test_a_new_password_ends_the_other_sessions(
+    owner_client: FlaskClient, staff_client: FlaskClient, staff: User
+) -> None:
+    assert staff_client.get("/inbox").status_code == 200
+    submit(owner_client, f"/admin/users/{staff.id}",
+           {"role": "staff", "active": "yes", "password": "reset by the owner"},
+           page="/admin/users")  # fmt: skip
+    assert staff_client.get("/inbox").status_code == 302  # the old session is over

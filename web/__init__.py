@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_wtf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from scheduler import schema
 from scheduler.config import Config, load_config
@@ -57,6 +58,9 @@ def create_app(config: Config | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session: a long reply must not be lost
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
+    if config.web.proxies:
+        hops = config.web.proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     sessions = make_session_factory(engine, writer=True)
     # Settings are read in their own short transaction, never a writer's: on SQLite a second
     # BEGIN IMMEDIATE inside a request that already writes would wait for itself.

@@ -36,7 +36,6 @@ from scheduler.accounts import (
     authenticate,
     change_user,
     has_owner,
-    login_wait,
     set_password,
     verify_password,
 )
@@ -59,6 +58,11 @@ class Account(UserMixin):  # type: ignore[misc]
         self.user = user
         self.id = user.id
 
+    def get_id(self) -> str:
+        """The id and a piece of the password's hash: changing or resetting a password ends
+        every session opened with the old one."""
+        return f"{self.user.id}:{session_mark(self.user)}"
+
     @property
     def is_active(self) -> bool:
         return self.user.active
@@ -68,9 +72,16 @@ class Account(UserMixin):  # type: ignore[misc]
         return self.user.role is Role.OWNER
 
 
-def _load(user_id: str) -> Account | None:
-    user = db_session().get(User, int(user_id)) if user_id.isdigit() else None
-    return Account(user) if user is not None else None
+def session_mark(user: User) -> str:
+    return user.password_hash[-12:]  # from the hash's random salt and digest
+
+
+def _load(session_id: str) -> Account | None:
+    user_id, _, mark = session_id.partition(":")
+    user = db_session().get(User, int(user_id)) if user_id.isascii() and user_id.isdigit() else None
+    if user is None or mark != session_mark(user):
+        return None
+    return Account(user)
 
 
 def me() -> User:
@@ -124,14 +135,14 @@ def owner_only(view: F) -> F:
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
-    email = EmailField("email", validators=[DataRequired()])
-    password = PasswordField("password", validators=[DataRequired()])
+    email = EmailField("email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("password", validators=[DataRequired(), Length(max=1024)])
 
 
 class SetupForm(FlaskForm):  # type: ignore[misc]
-    email = EmailField("email", validators=[DataRequired()])
+    email = EmailField("email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField(
-        "password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)]
+        "password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1024)]
     )
     confirm = PasswordField("confirm", validators=[EqualTo("password")])
     locale = SelectField("locale", choices=options(LANGUAGES))
@@ -139,7 +150,9 @@ class SetupForm(FlaskForm):  # type: ignore[misc]
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: an open redirect would make the log-in page a phishing aid."""
-    if not target or urlsplit(target).netloc or urlsplit(target).scheme or target.startswith("//"):
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return url_for("home.index")
+    if "\\" in target or not target.isprintable() or urlsplit(target).netloc:
         return url_for("home.index")
     return target
 
@@ -154,12 +167,11 @@ def login() -> BaseResponse | str | tuple[str, int]:
     session, now = db_session(), utcnow()
     email = form.email.data.strip().lower()
     keys = [f"email:{email}", f"ip:{request.remote_addr or '?'}"]
-    wait = login_wait(session, keys, now)
+    user, wait = authenticate(session, keys, email=email, password=form.password.data, now=now)
+    session.commit()
     if wait:
         message = _("Too many failed log-ins. Try again in %(seconds)d s.", seconds=wait)
         return render_template("auth/login.html", form=form, error=message), 429
-    user = authenticate(session, keys, email=email, password=form.password.data, now=now)
-    session.commit()
     if user is None:
         error = _("Wrong email or password.")
         return render_template("auth/login.html", form=form, error=error), 401
@@ -220,6 +232,7 @@ def account() -> BaseResponse | str | tuple[str, int]:
             if not verify_password(user.password_hash, form.current.data or ""):
                 raise AccountError(_("The current password is not right."))
             set_password(session, user, form.new.data, now=now, actor=f"user:{user.id}")
+            login_user(Account(user))  # this session goes on; the others with the old one end
         change_user(session, user, locale=form.locale.data, now=now, actor=f"user:{user.id}")
     except AccountError as error:
         session.rollback()

@@ -7,6 +7,7 @@ the key, instead of surfacing as a wrong send hours later.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -76,22 +77,24 @@ def _int_between(low: int, high: int) -> Parser:
     return parse
 
 
-def _positive_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError("expected a number greater than 0")
-    return float(value)
+def _number(low: float, high: float, *, above_low: bool = False, off: str = "") -> Parser:
+    """A finite number from `low` (or above it) to `high`: an hour count of 1e308 passes a
+    "positive" check and then overflows every date it is added to."""
+
+    def parse(value: Any) -> float:
+        ok = not isinstance(value, bool) and isinstance(value, int | float)
+        if ok and math.isfinite(value) and (value > low if above_low else value >= low):
+            if value <= high:
+                return float(value)
+        if above_low:
+            raise ValueError(f"expected a number above {low:g}, at most {high:g}{off}")
+        raise ValueError(f"expected a number from {low:g} to {high:g}{off}")
+
+    return parse
 
 
-def _zero_or_more(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError("expected a number, 0 or more (0 turns it off)")
-    return float(value)
-
-
-def _percent(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
-        raise ValueError("expected a percentage from 0 to 100")
-    return float(value)
+_positive_hours = _number(0, 8760, above_low=True)  # up to a year
+_percent = _number(0, 100)
 
 
 def _one_of(*choices: str) -> Parser:
@@ -331,7 +334,7 @@ class TwilioConfig:
         "", _pattern_or_empty(r"MG[0-9a-fA-F]{32}", "MG + 32 hex digits")
     )
     api_base_url: str = _setting("https://api.twilio.com", _http_url)
-    max_per_second: float = _setting(1, _zero_or_more)
+    max_per_second: float = _setting(1, _number(0, 1000, off=" (0 turns it off)"))
 
 
 @dataclass(frozen=True)
@@ -343,7 +346,7 @@ class EmailConfig:
     smtp_password: str = _setting("", _str)
     starttls: bool = _setting(True, _bool)
     from_address: str = _setting("", _email_or_empty)
-    max_per_second: float = _setting(10, _zero_or_more)
+    max_per_second: float = _setting(10, _number(0, 1000, off=" (0 turns it off)"))
 
 
 @dataclass(frozen=True)
@@ -352,19 +355,19 @@ class WorkerConfig:
     batch_size: int = _setting(200, _int_between(1, 10_000))
     concurrency: int = _setting(8, _int_between(1, 256))
     max_attempts: int = _setting(5, _int_between(1, 100))
-    send_timeout_seconds: float = _setting(15, _positive_number)
+    send_timeout_seconds: float = _setting(15, _number(0, 600, above_low=True))
     lease_seconds: int = _setting(600, _int_between(30, 86_400))
 
 
 @dataclass(frozen=True)
 class CadencesConfig:
-    late_grace_hours: float = _setting(48, _positive_number)
-    min_gap_hours: float = _setting(20, _zero_or_more)
+    late_grace_hours: float = _setting(48, _positive_hours)
+    min_gap_hours: float = _setting(20, _number(0, 8760, off=" (0 turns it off)"))
 
 
 @dataclass(frozen=True)
 class CasesConfig:
-    first_response_hours: float = _setting(4, _positive_number)
+    first_response_hours: float = _setting(4, _positive_hours)
     notify_emails: tuple[str, ...] = _setting([], _emails)  # staff told at once of a new case
     notify_sms: tuple[str, ...] = _setting([], _phones)
     escalate_to: tuple[str, ...] = _setting([], _emails)  # the owner(s), when a case is overdue
@@ -381,7 +384,7 @@ class RemediesConfig:
     """What staff may give to put things right without asking (owners may give anything)."""
 
     staff_max_discount_percent: float = _setting(10, _percent)
-    staff_max_refund: float = _setting(0, _zero_or_more)  # in the sale's currency; 0: ask
+    staff_max_refund: float = _setting(0, _number(0, 9_999_999_999.99))  # 0: always ask
     staff_may_replace: bool = _setting(True, _bool)
 
 

@@ -3,6 +3,7 @@ from it, followed by every process within seconds."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -50,11 +51,22 @@ def test_bad_edits_are_named_and_nothing_is_saved(session: Session, config: Conf
         )  # fmt: skip
     assert refused.value.problems == {
         "business.send_window": "start must be before end",
-        "cases.first_response_hours": "expected a number greater than 0",
+        "cases.first_response_hours": "expected a number above 0, at most 8760",
         "database.url": "cannot be changed from the admin",
     }
     session.rollback()
     assert session.scalars(select(Setting)).all() == []
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e308", "-1", "9000"])
+def test_hours_must_be_a_real_span(session: Session, config: Config, value: str) -> None:
+    from web.admin.settings import _number
+
+    with pytest.raises(SettingsError) as refused:
+        save(session, config, {"cadences": {"min_gap_hours": _number(value)}}, actor="u", now=NOW)
+    assert refused.value.problems == {
+        "cadences.min_gap_hours": "expected a number from 0 to 8760 (0 turns it off)"
+    }
 
 
 def test_a_stored_value_no_longer_valid_is_skipped(session: Session, config: Config) -> None:
@@ -127,6 +139,25 @@ def test_settings_page_refuses_bad_values_at_the_field(
     assert app.extensions["postventa"].config.business.name == "Mi Tienda"
 
 
+def test_a_page_opened_before_anothers_save_does_not_undo_it(
+    owner_client: FlaskClient, app: Flask, session: Session, config: Config
+) -> None:
+    import html
+
+    page = owner_client.get("/admin/settings").get_data(as_text=True)
+    stale = _posted(page)
+    stale["loaded"] = html.unescape(re.search(r'name="loaded" value="([^"]*)"', page).group(1))  # type: ignore[union-attr]
+    save(session, config, {"business": {"name": "Casa Rosa"}}, actor="user:2", now=NOW)
+    session.commit()  # another owner, meanwhile
+    stale["cases.escalation_levels"] = "3"
+    assert submit(owner_client, "/admin/settings", stale, page="/admin/settings").status_code == 302
+    session.rollback()
+    assert load_overrides(session) == {
+        "business": {"name": "Casa Rosa"},
+        "cases": {"escalation_levels": 3},
+    }
+
+
 def test_staff_cannot_open_owner_pages(staff_client: FlaskClient) -> None:
     assert staff_client.get("/admin/settings").status_code == 403
     assert "Settings" not in staff_client.get("/inbox").get_data(as_text=True)
@@ -134,8 +165,6 @@ def test_staff_cannot_open_owner_pages(staff_client: FlaskClient) -> None:
 
 def _posted(page: str) -> dict[str, object]:
     """The form's current values, as a browser would post them unchanged."""
-    import re
-
     form: dict[str, object] = {}
     for name, value in re.findall(r'<input name="([^"]+)" value="([^"]*)"', page):
         form[name] = value

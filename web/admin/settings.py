@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -13,7 +14,15 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from scheduler.clock import utcnow
 from scheduler.config import WEEKDAYS
-from scheduler.settings import EDITABLE, Overrides, SettingsError, raw_value, save
+from scheduler.settings import (
+    EDITABLE,
+    Overrides,
+    SettingsError,
+    apply,
+    load_overrides,
+    raw_value,
+    save,
+)
 from web.admin import blueprint
 from web.auth import me
 from web.database import db_session, services
@@ -98,28 +107,46 @@ def edits_from(form: Any, current: Any) -> Overrides:
     return edits
 
 
+def _changed(edits: Overrides, loaded: str) -> Overrides:
+    """Only the keys the owner changed from what the page showed: a page opened before another
+    owner's save must not put the old values back."""
+    try:
+        before = json.loads(loaded)
+    except ValueError:
+        before = {}
+    before = before if isinstance(before, dict) else {}
+    changed: Overrides = {}
+    for section, values in edits.items():
+        for key, value in values.items():
+            if before.get(section, {}).get(key, object()) != value:
+                changed.setdefault(section, {})[key] = value
+    return changed
+
+
 @blueprint.route("/settings", methods=["GET", "POST"])
 def settings_page() -> BaseResponse | str | tuple[str, int]:
-    live = services().settings
+    live, session = services().settings, db_session()
+    current = apply(live.base, load_overrides(session))  # this moment's, not a cached copy
     form, problems, values = SettingsForm(), {}, None
+    shown = {s: {k: raw_value(current, s, k) for k in keys} for s, keys in EDITABLE.items()}
+    loaded = json.dumps(shown)
     if form.validate_on_submit():
-        edits = edits_from(request.form, live.current())
+        edits = edits_from(request.form, current)
+        loaded = request.form.get("loaded", "")
         try:
-            save(db_session(), live.base, edits, actor=f"user:{me().id}", now=utcnow())
+            save(session, live.base, _changed(edits, loaded), actor=f"user:{me().id}",
+                 now=utcnow())  # fmt: skip
         except SettingsError as error:
             problems, values = error.problems, edits
         else:
-            db_session().commit()
+            session.commit()
             live.forget()
             flash(_("Settings saved. Every process follows them within seconds."))
             return redirect(url_for("admin.settings_page"))
-    config = live.current()
-    shown = values or {
-        s: {k: raw_value(config, s, k) for k in keys} for s, keys in EDITABLE.items()
-    }
     page = render_template(
-        "admin/settings.html", form=form, editable=EDITABLE, shown=shown, problems=problems,
-        labels=LABELS, sections=SECTIONS, keyword_choices=KEYWORD_CHOICES, weekdays=WEEKDAYS,
-        overridden=live.overridden(), base=live.base, raw_value=raw_value,
+        "admin/settings.html", form=form, editable=EDITABLE, shown=values or shown,
+        problems=problems, labels=LABELS, sections=SECTIONS, keyword_choices=KEYWORD_CHOICES,
+        weekdays=WEEKDAYS, overridden=load_overrides(session), base=live.base,
+        raw_value=raw_value, loaded=loaded,
     )  # fmt: skip
     return (page, 422) if problems else page

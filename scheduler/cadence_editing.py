@@ -7,6 +7,7 @@ adds one, and a key left out is deactivated, never deleted, since sent follow-up
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,18 +58,20 @@ class CadenceInput:
 
 def _number(text: str, what: str) -> float:
     try:
-        return float((text or "0").strip().replace(",", "."))
+        value = float((text or "0").strip().replace(",", "."))
     except ValueError:
-        raise ValueError(f"{what} must be a number, such as 7 or -14") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a number, such as 7 or -14")
+    return value
 
 
 def step_offset(step: StepInput) -> timedelta:
     """The step's offset from its anchor; raises ValueError saying what is wrong."""
     days, hours = _number(step.offset_days, "days"), _number(step.offset_hours, "hours")
-    offset = timedelta(days=days, hours=hours)
-    if abs(offset) > timedelta(days=MAX_OFFSET_DAYS):
+    if abs(days + hours / 24) > MAX_OFFSET_DAYS:
         raise ValueError(f"at most {MAX_OFFSET_DAYS} days from its anchor")
-    return offset
+    return timedelta(days=days, hours=hours)
 
 
 def check_cadence(edit: CadenceInput, templates: set[tuple[str, str]]) -> dict[str, str]:
@@ -76,6 +79,10 @@ def check_cadence(edit: CadenceInput, templates: set[tuple[str, str]]) -> dict[s
     problems: dict[str, str] = {}
     if not edit.name.strip():
         problems["name"] = "a cadence needs a name"
+    elif len(edit.name.strip()) > 100:
+        problems["name"] = "at most 100 characters"
+    if len(edit.product_category.strip()) > 100:
+        problems["product_category"] = "at most 100 characters"
     seen: dict[str, int] = {}
     for index, step in enumerate(edit.steps):
         where = f"steps.{index}"
@@ -100,7 +107,9 @@ def check_cadence(edit: CadenceInput, templates: set[tuple[str, str]]) -> dict[s
                 problems[f"{where}.offset"] = "a step cannot come before the sale"
         except ValueError as error:
             problems[f"{where}.offset"] = str(error)
-        if step.condition.strip():
+        if len(step.condition) > 200:
+            problems[f"{where}.condition"] = "at most 200 characters"
+        elif step.condition.strip():
             try:
                 parse_condition(step.condition)
             except ValueError as error:

@@ -27,7 +27,9 @@ def open_case_for(
     first-response deadline in opening hours, and the customer's follow-ups held). The flag
     says whether it was opened now. One open case per customer, even when two replies race."""
     case = session.scalar(
-        select(Case).where(Case.customer_id == customer.id, Case.status == CaseStatus.OPEN)
+        select(Case)
+        .where(Case.customer_id == customer.id, Case.status == CaseStatus.OPEN)
+        .with_for_update()  # a person resolving it right now goes first, then this sees it closed
     )
     opened = False
     if case is None:

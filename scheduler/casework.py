@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scheduler import audit
@@ -114,32 +115,57 @@ class RemedyRequest:
     value: Decimal | None  # a percentage for a discount, an amount for a refund
 
 
+MAX_VALUE = Decimal("9999999999.99")  # Numeric(12, 2)
+CENT = Decimal("0.01")
+
+
 def check_remedy(request: RemedyRequest) -> list[str]:
     """What is wrong with a remedy as entered (empty when nothing is)."""
     problems = []
     if not request.description.strip():
         problems.append("say what is given, in words the customer would understand")
+    elif len(request.description) > 500:
+        problems.append("describe it in at most 500 characters")
+    value = request.value
     if request.kind in (RemedyKind.DISCOUNT, RemedyKind.REFUND):
-        if request.value is None or request.value <= 0:
-            problems.append(f"a {request.kind.value} needs a value above 0")
-        elif request.kind is RemedyKind.DISCOUNT and request.value > 100:
+        if value is None or not value.is_finite() or value.quantize(CENT) <= 0:
+            problems.append(f"a {request.kind.value} needs a value of at least 0.01")
+        elif request.kind is RemedyKind.DISCOUNT and value > 100:
             problems.append("a discount is a percentage: at most 100")
+        elif value > MAX_VALUE:
+            problems.append(f"at most {MAX_VALUE}")
+    elif value is not None:
+        problems.append(f"a {request.kind.value} takes no value: say what is given in words")
     return problems
 
 
-def within_limit(request: RemedyRequest, role: Role, limits: RemediesConfig) -> bool:
+def within_limit(
+    request: RemedyRequest, role: Role, limits: RemediesConfig, already: Decimal = Decimal(0)
+) -> bool:
     """Whether `role` may give this without asking: owners always; staff up to the limits the
-    owner set."""
+    owner set, counting what staff already gave of the same kind on the case (five 10%
+    discounts are not one)."""
     if role is Role.OWNER:
         return True
-    value = float(request.value or 0)
+    total = float((request.value or 0) + already)
     if request.kind is RemedyKind.DISCOUNT:
-        return value <= limits.staff_max_discount_percent
+        return total <= limits.staff_max_discount_percent
     if request.kind is RemedyKind.REFUND:
-        return value <= limits.staff_max_refund
+        return total <= limits.staff_max_refund
     if request.kind is RemedyKind.REPLACEMENT:
         return limits.staff_may_replace
     return False
+
+
+def _given(session: Session, case: Case, kind: RemedyKind) -> Decimal:
+    """What was already granted of `kind` on the case."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Remedy.value), 0)).where(
+            Remedy.case_id == case.id, Remedy.kind == kind.value,
+            Remedy.status == RemedyStatus.GRANTED,
+        )
+    )  # fmt: skip
+    return Decimal(total or 0)
 
 
 def record_remedy(
@@ -152,11 +178,13 @@ def record_remedy(
     if problems:
         raise CaseworkError("; ".join(problems))
     if case.status is not CaseStatus.OPEN:
-        raise CaseworkError("the case is resolved: reopen it by answering the customer first")
-    allowed = within_limit(request, user.role, config.remedies)
+        raise CaseworkError("the case is resolved: a remedy belongs to an open case")
+    value = request.value.quantize(CENT) if request.value is not None else None
+    request = RemedyRequest(request.kind, request.description, value)
+    allowed = within_limit(request, user.role, config.remedies, _given(session, case, request.kind))
     remedy = Remedy(
         case_id=case.id, kind=request.kind.value, description=request.description.strip(),
-        value=request.value, granted_by_id=user.id,
+        value=value, granted_by_id=user.id,
         approved_by_id=user.id if allowed and user.role is Role.OWNER else None,
         status=RemedyStatus.GRANTED if allowed else RemedyStatus.REQUESTED, created_at=now,
         decided_at=now if allowed else None,

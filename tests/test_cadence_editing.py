@@ -42,7 +42,8 @@ def test_check_names_every_problem_by_row() -> None:
     edit = CadenceInput("", "", True, [
         step("Day 1"), step("day7"), step("day7", "8"), step("late", "-1"),
         step("review", "0", anchor="score"), step("odd", "1", condition="mood > 3"),
-        step("mail", channel="email"), step("far", "2000"),
+        step("mail", channel="email"), step("far", "2000"), step("huge", "1e10"),
+        step("nan", "inf"),
     ])  # fmt: skip
     assert check_cadence(edit, TEMPLATES) == {
         "name": "a cadence needs a name",
@@ -53,6 +54,8 @@ def test_check_names_every_problem_by_row() -> None:
         "steps.5.condition": "condition 'mood > 3': unknown fact 'mood' (known: score)",
         "steps.6.template_name": "no email template called 'thanks'",
         "steps.7.offset": "at most 1095 days from its anchor",
+        "steps.8.offset": "at most 1095 days from its anchor",
+        "steps.9.offset": "days must be a number, such as 7 or -14",
     }
 
 

@@ -194,6 +194,7 @@ def test_a_remedy_above_the_limit_asks_the_owner_who_approves_it(
     )
     # Resolving waits for the owner's answer.
     submit(staff_client, f"/cases/{case.id}/resolve", {"outcome": "Devuelto"})
+    fresh(session)
     assert session.get_one(Case, case.id).status is CaseStatus.OPEN
     assert "Remedies waiting for your approval" in owner_client.get("/inbox").get_data(as_text=True)
     refused = submit(staff_client, f"/remedies/{remedy.id}/decide", {"decision": "approve"})
@@ -287,5 +288,35 @@ def test_the_owners_are_asked_by_email_to_approve(
                               Message.to_address == owner.email)
     ).all()  # fmt: skip
     assert len(asked) == 1 and asked[0].channel is Channel.EMAIL
-    assert asked[0].subject == "Aprobar una compensacion: refund 300: Devolucion parcial"
+    assert asked[0].subject == "Aprobar una compensacion: refund 300.00: Devolucion parcial"
     assert f"/cases/{case.id}" in asked[0].body and "staff@example.com" in asked[0].body
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "problem"),
+    [
+        ("discount", "NaN", "needs a value of at least 0.01"),
+        ("refund", "Infinity", "needs a value of at least 0.01"),
+        ("refund", "0.000000001", "needs a value of at least 0.01"),
+        ("refund", "99999999999", "at most 9999999999.99"),
+        ("replacement", "5", "a replacement takes no value"),
+    ],
+)
+def test_odd_remedy_values_are_refused_with_a_reason(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object, kind: str,
+    value: str, problem: str,
+) -> None:  # fmt: skip
+    case = _complaint(session, config)
+    give(staff_client, case, kind, value, "algo")
+    assert problem in staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert session.scalars(select(Remedy)).all() == []
+
+
+def test_staff_limits_count_what_was_already_given(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    case = _complaint(session, config)
+    give(staff_client, case, "discount", "6", "6% ahora")
+    give(staff_client, case, "discount", "6", "6% mas")
+    statuses = [r.status for r in session.scalars(select(Remedy).order_by(Remedy.id))]
+    assert statuses == [RemedyStatus.GRANTED, RemedyStatus.REQUESTED]

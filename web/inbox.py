@@ -134,9 +134,11 @@ def _latest_inbound(case_ids: list[int]) -> dict[int, Message]:
     return latest
 
 
-def _case(case_id: int) -> tuple[Session, Case, Customer]:
+def _case(case_id: int, *, lock: bool = False) -> tuple[Session, Case, Customer]:
+    """The case and its customer; `lock` for a change, so that two people (or a double click,
+    or the worker joining a new reply) take turns on it."""
     session = db_session()
-    case = session.get(Case, case_id)
+    case = session.get(Case, case_id, with_for_update=lock)
     customer = session.get(Customer, case.customer_id) if case else None
     if case is None or customer is None:
         abort(404)
@@ -197,7 +199,7 @@ def _refused(case: Case, error: CaseworkError | str) -> BaseResponse:
 
 @blueprint.post("/cases/<int:case_id>/reply")
 def reply(case_id: int) -> BaseResponse:
-    session, case, customer = _case(case_id)
+    session, case, customer = _case(case_id, lock=True)
     form = ReplyForm()
     if not form.validate_on_submit():
         return _refused(case, _("Write the reply first."))
@@ -213,7 +215,7 @@ def reply(case_id: int) -> BaseResponse:
 
 @blueprint.post("/cases/<int:case_id>/assign")
 def assign_case(case_id: int) -> BaseResponse:
-    session, case, _customer = _case(case_id)
+    session, case, _customer = _case(case_id, lock=True)
     form = AssignForm()
     form.assignee.choices = _assign_choices(session)
     if not form.validate_on_submit():
@@ -242,7 +244,7 @@ def note(case_id: int) -> BaseResponse:
 
 @blueprint.post("/cases/<int:case_id>/remedies")
 def remedy(case_id: int) -> BaseResponse:
-    session, case, _customer = _case(case_id)
+    session, case, _customer = _case(case_id, lock=True)
     form = RemedyForm()
     if not form.validate_on_submit():
         problems = [f"{name}: {'; '.join(errors)}" for name, errors in form.errors.items()]
@@ -283,7 +285,7 @@ def decide(remedy_id: int) -> BaseResponse:
 
 @blueprint.post("/cases/<int:case_id>/resolve")
 def resolve(case_id: int) -> BaseResponse:
-    session, case, _customer = _case(case_id)
+    session, case, _customer = _case(case_id, lock=True)
     form = ResolveForm()
     if not form.validate_on_submit():
         return _refused(case, _("Say how it was resolved."))

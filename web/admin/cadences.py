@@ -12,7 +12,12 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
-from scheduler.cadence_editing import CadenceError, CadenceInput, StepInput, save_cadence
+from scheduler.cadence_editing import (
+    CadenceError,
+    CadenceInput,
+    StepInput,
+    save_cadence,
+)
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Anchor, Channel
 from scheduler.models import Cadence, CadenceStep, MessageTemplate, Product
@@ -140,7 +145,7 @@ def cadence(cadence_id: int | None = None) -> BaseResponse | str | tuple[str, in
     edit = CadenceInput(
         request.form.get("name", ""), request.form.get("product_category", ""),
         request.form.get("active") == "on", _posted_steps(),
-        [int(value) for value in request.form.getlist("products") if value.isdigit()],
+        [int(v) for v in request.form.getlist("products") if v.isascii() and v.isdigit()],
     )  # fmt: skip
     try:
         saved, counts = save_cadence(session, row, edit, config=services().config, now=utcnow(),

@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import stream_encode_multipart
 
 from scheduler.config import defaults
 from scheduler.csv_import import RowProblem, UnusableFile, check_sales_csv, decode
@@ -152,3 +154,31 @@ def test_import_page_refuses_an_unusable_file(
         content_type="multipart/form-data",
     )  # fmt: skip
     assert answer.status_code == 422 and "the header lacks" in answer.get_data(as_text=True)
+
+
+def test_a_file_of_several_megabytes_is_checked_and_imported(
+    frozen: None, staff_client: FlaskClient, session: Session
+) -> None:
+    install_defaults(session, NOW)
+    session.commit()
+    header = "external_id,sold_at,customer_name,phone,notes\n"
+    rows = "".join(f"M-{n},2026-11-20T10:00,Cliente {n},9{n:08d},{'x' * 600}\n"
+                   for n in range(3_000))  # fmt: skip
+    text = header + rows
+    assert 1_500_000 < len(text) < 5 * 1024 * 1024
+    token = csrf_token(staff_client, "/sales/import")
+    body, length, boundary = stream_encode_multipart(
+        {"csrf_token": token, "action": "check",
+         "file": FileStorage(io.BytesIO(text.encode()), "big.csv")},
+        use_tempfile=False,  # the test client would spool it to a file it never closes
+    )  # fmt: skip
+    checked = staff_client.post(
+        "/sales/import", input_stream=body, content_length=length,
+        content_type=f'multipart/form-data; boundary="{boundary}"',
+    )  # fmt: skip
+    assert checked.status_code == 200
+    assert "3000 rows: 3000 good, 0 rejected." in checked.get_data(as_text=True)
+    imported = staff_client.post(
+        "/sales/import", data={"csrf_token": token, "action": "import", "content": text}
+    )
+    assert imported.status_code == 302 and _count(session) == 3_000

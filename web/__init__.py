@@ -85,6 +85,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     auth.init_auth(app)
     i18n.init_i18n(app)
+    app.before_request(customers.allow_big_upload)  # before the CSRF check reads the form
     csrf = CSRFProtect(app)
     for public in (webhooks.blueprint, api.blueprint, unsubscribe.blueprint):
         csrf.exempt(public)  # signed by Twilio, bearer tokens, one-click unsubscribe (RFC 8058)

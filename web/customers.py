@@ -170,16 +170,24 @@ class ImportForm(FlaskForm):  # type: ignore[misc]
     content = TextAreaField("content")
 
 
+def allow_big_upload() -> None:
+    """The import page takes files (and, after the dry run, their text) up to IMPORT_LIMIT;
+    registered before the CSRF check, which reads the form first."""
+    if request.endpoint == "customers.import_sales_page":
+        request.max_content_length = IMPORT_LIMIT + 64 * 1024
+        request.max_form_memory_size = IMPORT_LIMIT + 64 * 1024
+
+
 @blueprint.route("/sales/import", methods=["GET", "POST"])
 def import_sales_page() -> BaseResponse | str | tuple[str, int]:
     """Check a CSV (a dry run that shows every rejected row), then import its good rows."""
-    request.max_content_length = IMPORT_LIMIT + 64 * 1024
     form = ImportForm()
     if not form.validate_on_submit():
         return render_template("customers/import.html", form=form, check=None)
     upload = request.files.get("file")
     if upload is not None and upload.filename:
         text, encoding = csv_import.decode(upload.read(IMPORT_LIMIT + 1))
+        upload.close()  # a big upload is spooled to a temporary file: let it go now
     else:
         text, encoding = form.content.data or "", "utf-8"
     if len(text.encode()) > IMPORT_LIMIT:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler import audit
@@ -22,8 +23,9 @@ from scheduler.cases import deadline_words
 from scheduler.composing import email_layout, template_context
 from scheduler.config import Config
 from scheduler.defaults import default_templates
-from scheduler.lifecycle import Channel
-from scheduler.models import Customer, MessageTemplate, Product, Sale
+from scheduler.inbound import ACK_TEMPLATE, KEYWORD_TEMPLATES, USE_START_TEMPLATE
+from scheduler.lifecycle import Anchor, Channel
+from scheduler.models import CadenceStep, Customer, MessageTemplate, Product, Sale
 from scheduler.rendering import Rendered, RenderError, TemplateSource, render
 from scheduler.segments import SmsSize, sms_size
 
@@ -35,7 +37,12 @@ VARIABLES = (
     ("reply.instructions",),
     ("renewal_date", "score", "deadline", "locale"),
 )
-_LINE = re.compile(r"\bline (\d+)\b")
+ERROR_LINE = re.compile(r"\bline (\d+)\b")
+KEYWORD_ANSWERS = frozenset({*KEYWORD_TEMPLATES.values(), USE_START_TEMPLATE})
+USAGE_WORDS = {
+    Anchor.SALE: "a step after the sale", Anchor.SCORE: "a step after a score",
+    Anchor.RENEWAL: "a step before a renewal", Anchor.CASE: "a step after a case",
+}  # fmt: skip
 SAMPLE_NAMES = {"es": "Rosa Quispe", "en": "Mary Johnson"}
 
 
@@ -47,16 +54,67 @@ class Preview:
     size: SmsSize | None = None  # SMS only
 
 
-def sample_context(config: Config, locale: str, channel: Channel, now: datetime) -> dict[str, Any]:
-    """What a template sees for a made-up sale: every variable any step may be given."""
+def sample_context(
+    config: Config, locale: str, channel: Channel, now: datetime, *, renews: bool = True,
+    facts: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """What a template sees for a made-up sale: by default every variable any step may be
+    given (the preview); `renews` and `facts` narrow it to one kind of step."""
     customer = Customer(name=SAMPLE_NAMES.get(locale, SAMPLE_NAMES["en"]), locale=locale)
-    product = Product(sku="LAV-9", name="Lavadora EcoWash 9 kg", renewal_days=365)
+    product = Product(
+        sku="LAV-9", name="Lavadora EcoWash 9 kg", renewal_days=365 if renews else None
+    )
     sale = Sale(external_id="B001-1234", sold_at=now - timedelta(days=7), customer=customer,
                 product=product, amount=Decimal("1899.00"), currency="PEN")  # fmt: skip
-    tz = ZoneInfo(config.business.timezone)
-    deadline = deadline_words(now + timedelta(hours=4), now, tz, locale)
-    facts = {"score": 9, "deadline": deadline}
+    if facts is None:
+        facts = {"score": 9, "deadline": _deadline(config, locale, now)}
     return template_context(sale=sale, config=config, locale=locale, channel=channel, facts=facts)
+
+
+def _deadline(config: Config, locale: str, now: datetime) -> str:
+    tz = ZoneInfo(config.business.timezone)
+    return deadline_words(now + timedelta(hours=4), now, tz, locale)
+
+
+def usages(
+    session: Session, source: TemplateSource, config: Config, now: datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    """Each way the template is really rendered, with only the variables it gets then: after
+    a sale (no score, maybe no renewal date), after a score, before a renewal, after a case;
+    the acknowledgement of a case and the keyword answers get fewer still."""
+    locale, channel = source.locale, source.channel
+    customer = {"name": SAMPLE_NAMES.get(locale, SAMPLE_NAMES["en"]),
+                "first_name": SAMPLE_NAMES.get(locale, SAMPLE_NAMES["en"]).split()[0]}  # fmt: skip
+    business = {"name": config.business.name}
+    if source.name == ACK_TEMPLATE:
+        deadline = _deadline(config, locale, now)
+        return [("the case acknowledgement", {"business": business, "customer": customer,
+                                              "deadline": deadline})]  # fmt: skip
+    if source.name in KEYWORD_ANSWERS:
+        return [("a keyword answer", {"business": business})]
+    anchors = set(session.scalars(
+        select(CadenceStep.anchor).where(CadenceStep.template_name == source.name,
+                                         CadenceStep.channel == channel, CadenceStep.active)
+    ))  # fmt: skip
+    found = []  # a template no step uses yet is judged by the preview alone
+    for anchor in sorted(anchors):
+        renews = anchor is Anchor.RENEWAL
+        facts = {"score": 9} if anchor is Anchor.SCORE else {}
+        context = sample_context(config, locale, channel, now, renews=renews, facts=facts)
+        found.append((USAGE_WORDS[anchor], context))
+    return found
+
+
+def check_usages(
+    session: Session, source: TemplateSource, config: Config, now: datetime
+) -> str | None:
+    """The first way the template would fail when really sent, said as such; None if none."""
+    for usage, context in usages(session, source, config, now):
+        try:
+            render(source, context, email_layout())
+        except RenderError as error:
+            return f"when sent as {usage}: {error}"
+    return None
 
 
 def preview(source: TemplateSource, config: Config, now: datetime | None = None) -> Preview:
@@ -65,7 +123,7 @@ def preview(source: TemplateSource, config: Config, now: datetime | None = None)
     try:
         rendered = render(source, context, email_layout())
     except RenderError as error:
-        found = _LINE.search(str(error))
+        found = ERROR_LINE.search(str(error))
         return Preview(None, str(error), int(found.group(1)) if found else None)
     size = sms_size(rendered.text) if source.channel is Channel.SMS else None
     return Preview(rendered, size=size)
@@ -80,8 +138,9 @@ def save_template(
     subject = (subject or "").strip() or None if row.channel is Channel.EMAIL else None
     draft = TemplateSource(row.name, row.channel, row.locale, body, subject, row.html_body)
     result = preview(draft, config, now)
-    if result.error:
-        raise RenderError(result.error)
+    problem = result.error or check_usages(session, draft, config, now)
+    if problem:
+        raise RenderError(problem)
     if (row.subject, row.body) != (subject, body):
         audit.record(
             session, at=now, actor=actor, action="template.edit", entity_type="template",

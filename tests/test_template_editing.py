@@ -126,3 +126,27 @@ def test_live_preview_answers_json_with_the_csrf_header(
 
 def test_staff_cannot_edit_templates(staff_client: FlaskClient, thanks: MessageTemplate) -> None:
     assert staff_client.get(f"/admin/templates/{thanks.id}").status_code == 403
+
+
+def test_every_shipped_template_renders_the_way_it_is_sent(
+    session: Session, thanks: MessageTemplate
+) -> None:
+    from scheduler.template_editing import check_usages
+
+    rows = session.scalars(select(MessageTemplate)).all()
+    assert len(rows) > 40
+    for row in rows:
+        source = TemplateSource(row.name, row.channel, row.locale, row.body, row.subject)
+        assert check_usages(session, source, defaults(), NOW) is None, row.name
+
+
+def test_a_variable_a_step_never_gets_is_refused(
+    owner_client: FlaskClient, thanks: MessageTemplate, session: Session
+) -> None:
+    page = f"/admin/templates/{thanks.id}"
+    answer = submit(owner_client, page, {"action": "save", "body": "Gracias, tu nota: {{ score }}"},
+                    page=page)  # fmt: skip
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert "when sent as a step after the sale" in text and "score" in text
+    assert _fresh(session, thanks).body != "Gracias, tu nota: {{ score }}"

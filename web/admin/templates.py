@@ -15,8 +15,10 @@ from scheduler.clock import utcnow
 from scheduler.models import MessageTemplate
 from scheduler.rendering import RenderError, TemplateSource
 from scheduler.template_editing import (
+    ERROR_LINE,
     VARIABLES,
     Preview,
+    check_usages,
     preview,
     reset_template,
     save_template,
@@ -72,7 +74,7 @@ def template(template_id: int) -> BaseResponse | str | tuple[str, int]:
     config, status = services().config, 200
     if not form.validate_on_submit():
         source = TemplateSource(row.name, row.channel, row.locale, row.body, row.subject)
-        return _page(row, source, preview(source, config), form)
+        return _page(row, source, _checked(source), form)
     action = request.form.get("action", "preview")
     if action == "reset":
         if reset_template(session, row, now=utcnow(), actor=f"user:{me().id}"):
@@ -83,7 +85,7 @@ def template(template_id: int) -> BaseResponse | str | tuple[str, int]:
                   "error")  # fmt: skip
         return redirect(url_for("admin.template", template_id=row.id))
     draft = _draft(row)
-    result = preview(draft, config)
+    result = _checked(draft)
     if action == "save":
         try:
             save_template(session, row, subject=draft.subject, body=draft.body, config=config,
@@ -101,8 +103,21 @@ def template(template_id: int) -> BaseResponse | str | tuple[str, int]:
 @blueprint.post("/templates/<int:template_id>/preview")
 def template_preview(template_id: int) -> BaseResponse:
     """The preview as JSON, for the editor's live pane (the CSRF token in X-CSRFToken)."""
-    row = _row(template_id)
-    return jsonify(_as_json(preview(_draft(row), services().config)))
+    draft = _draft(_row(template_id))
+    return jsonify(_as_json(_checked(draft)))
+
+
+def _checked(draft: TemplateSource) -> Preview:
+    """The preview, carrying the first way the draft would fail when really sent."""
+    config = services().config
+    result = preview(draft, config)
+    if result.error:
+        return result
+    problem = check_usages(db_session(), draft, config, utcnow())
+    if problem is None:
+        return result
+    found = ERROR_LINE.search(problem)
+    return Preview(result.rendered, problem, int(found.group(1)) if found else None, result.size)
 
 
 def _page(row: MessageTemplate, draft: TemplateSource, result: Preview, form: TemplateForm) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,7 @@ def _catalog() -> dict[str, str]:
 
 def test_every_text_of_the_admin_is_translated_to_spanish() -> None:
     method_map = [("web/**.py", "python"), ("web/templates/**.html", "jinja2")]
-    keywords = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None}
+    keywords = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "N_": None}
     found = {
         message
         for _file, _line, message, _comments, _context in extract_from_dir(
@@ -74,3 +75,14 @@ def test_the_login_page_follows_the_browser(client: FlaskClient, staff: User) ->
         as_text=True
     ) or "Inicia sesión" in spanish.get_data(as_text=True)
     assert "Log in" in english.get_data(as_text=True)
+
+
+def test_the_domains_refusals_are_translated_too(app: Flask) -> None:
+    from web.domain_texts import translated
+
+    with app.test_request_context(headers={"Accept-Language": "es"}):
+        assert translated("the reply is empty") == "la respuesta está vacía"
+        assert translated("the note is empty; at most 100 characters") == (
+            "la nota está vacía; 100 caracteres como máximo"
+        )
+        assert translated("Rosa cannot log in any more") == "Rosa cannot log in any more"

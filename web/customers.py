@@ -22,6 +22,7 @@ from scheduler.sales import record_sale
 from scheduler.timeline import customer_timeline
 from web.auth import me
 from web.database import db_session, services
+from web.domain_texts import translated
 from web.forms import options
 
 blueprint = Blueprint("customers", __name__)
@@ -197,7 +198,9 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
     try:
         check = csv_import.check_sales_csv(text, config, now=now)
     except csv_import.UnusableFile as unusable:
-        page = render_template("customers/import.html", form=form, check=None, error=str(unusable))
+        page = render_template(
+            "customers/import.html", form=form, check=None, error=translated(unusable)
+        )
         return page, 422
     if request.form.get("action") != "import":
         form.content.data = text

@@ -39,6 +39,7 @@ from scheduler.lifecycle import PENDING, CaseStatus, Channel, Direction, RemedyS
 from scheduler.models import Case, Customer, FollowUp, Message, Remedy, User
 from web.auth import me, owner_only
 from web.database import db_session, services
+from web.domain_texts import translated
 from web.forms import options
 
 blueprint = Blueprint("inbox", __name__)
@@ -193,7 +194,7 @@ def _done(session: Session, case: Case, message: str) -> BaseResponse:
 
 
 def _refused(case: Case, error: CaseworkError | str) -> BaseResponse:
-    flash(str(error), "error")
+    flash(translated(error), "error")
     return _back(case)
 
 

@@ -24,6 +24,7 @@ from scheduler.models import Cadence, CadenceStep, MessageTemplate, Product
 from web.admin import blueprint
 from web.auth import me
 from web.database import db_session, services
+from web.domain_texts import translated
 
 BLANK_ROWS = 3
 STEP_FIELDS = ("key", "anchor", "offset_days", "offset_hours", "channel", "template_name",
@@ -152,7 +153,8 @@ def cadence(cadence_id: int | None = None) -> BaseResponse | str | tuple[str, in
                                      actor=f"user:{me().id}")  # fmt: skip
     except CadenceError as error:
         session.rollback()
-        return _page(row, edit, error.problems), 422
+        problems = {field: translated(text) for field, text in error.problems.items()}
+        return _page(row, edit, problems), 422
     session.commit()
     flash(_("Cadence saved. Follow-ups already planned: %(redated)d re-dated, %(cancelled)d "
             "cancelled, %(added)d added.", **counts))  # fmt: skip

@@ -24,6 +24,7 @@ from scheduler.models import ApiToken, User
 from web.admin import blueprint
 from web.auth import LANGUAGES, me
 from web.database import db_session
+from web.domain_texts import translated
 from web.forms import options
 
 ROLES = options([(Role.STAFF.value, "staff"), (Role.OWNER.value, "owner")])
@@ -104,7 +105,7 @@ def tokens() -> str | tuple[str, int]:
             secret = create_api_token(session, name=form.name.data, now=utcnow(), actor=_actor())
             session.commit()
         except AccountError as problem:
-            flash(str(problem), "error")
+            flash(translated(problem), "error")
     rows = session.scalars(select(ApiToken).order_by(ApiToken.created_at.desc())).all()
     return render_template("admin/tokens.html", tokens=rows, form=form, secret=secret,
                            revoke=TokenForm(name="-"))  # fmt: skip

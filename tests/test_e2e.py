@@ -194,6 +194,12 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     owner.screenshot(path=str(shots / "template.png"), full_page=True)
     owner.goto(server + "/admin/settings")
     owner.screenshot(path=str(shots / "settings.png"))
+    owner.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
+    for path in ("/", "/admin/settings", "/admin/cadences", "/admin/cadences/2", "/admin/users",
+                 "/admin/tokens", "/admin/templates", "/admin/words", "/sales/new",
+                 "/sales/import", "/account"):  # fmt: skip
+        owner.goto(server + path)
+        assert _fits_a_phone(owner), path
     owner.close()
 
     # Staff answer, give a remedy within their limit, and resolve.

@@ -167,3 +167,17 @@ def test_timeline_puts_steps_on_their_lanes_in_order() -> None:
     assert by_key["day1"].left < by_key["day90"].left
     assert by_key["review"].lane == "score" and by_key["review"].when == "+2 h"
     assert by_key["renewal"].when == "-14 d" and by_key["renewal"].left < 96
+
+
+def test_the_editor_names_the_products_of_its_category(
+    planned: Sale, owner_client: FlaskClient, session: Session, config: Config
+) -> None:
+    product = session.scalars(select(Product)).one()
+    product.category = "lavadoras"
+    cadence, _counts = save_cadence(
+        session, None, CadenceInput("Lavado", "lavadoras", True, [step("day2", "2")]),
+        config=config, now=NOW, actor="user:1",
+    )  # fmt: skip
+    session.commit()
+    page = owner_client.get(f"/admin/cadences/{cadence.id}").get_data(as_text=True)
+    assert "Also followed by the products of its category: Lavadora" in page

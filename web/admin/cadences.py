@@ -105,12 +105,16 @@ def _page(cadence: Cadence | None, edit: CadenceInput, problems: dict[str, str])
             MessageTemplate.name)
     ).all()  # fmt: skip
     products = session.scalars(select(Product).order_by(Product.name)).all()
+    category = edit.product_category.strip()
+    by_category = [
+        p for p in products if category and p.category == category and p.cadence_id is None
+    ]
     rows = list(edit.steps) + [StepInput("", "sale", "", "", "sms", "", "")] * BLANK_ROWS
     return render_template(
         "admin/cadence.html", cadence=cadence, edit=edit, rows=rows, problems=problems,
         templates=templates, products=products, anchors=[a.value for a in Anchor],
         channels=[c.value for c in Channel], markers=timeline(list(edit.steps)), lanes=LANES,
-        form=CadenceForm(),
+        form=CadenceForm(), by_category=by_category,
     )  # fmt: skip
 
 

@@ -195,7 +195,8 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     owner.goto(server + "/admin/settings")
     owner.screenshot(path=str(shots / "settings.png"))
     owner.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
-    for path in ("/", "/admin/settings", "/admin/cadences", "/admin/cadences/2", "/admin/users",
+    for path in ("/", "/admin/settings", "/admin/cadences", "/admin/cadences/2", "/admin/audit",
+                 "/admin/users",
                  "/admin/tokens", "/admin/templates", "/admin/words", "/sales/new",
                  "/sales/import", "/account"):  # fmt: skip
         owner.goto(server + path)

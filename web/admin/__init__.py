@@ -14,4 +14,4 @@ def _owners_only() -> None:
         abort(403)
 
 
-from web.admin import cadences, people, settings, templates, words  # noqa: E402, F401
+from web.admin import audit_log, cadences, people, settings, templates, words  # noqa: E402, F401

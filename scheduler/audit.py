@@ -10,6 +10,11 @@ from sqlalchemy.orm import Session
 from scheduler.models import AuditEntry
 
 
+def by_user(user_id: int) -> str:
+    """How the log names a person who logged in."""
+    return f"user:{user_id}"
+
+
 def record(
     session: Session,
     *,

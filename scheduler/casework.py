@@ -35,7 +35,7 @@ class RemedyKind(StrEnum):
 
 
 def actor(user: User) -> str:
-    return f"user:{user.id}"
+    return audit.by_user(user.id)
 
 
 def reply_address(customer: Customer, channel: Channel) -> str:

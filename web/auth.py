@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import EmailField, PasswordField, SelectField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from scheduler import audit
 from scheduler.accounts import (
     MIN_PASSWORD_LENGTH,
     AccountError,
@@ -88,6 +89,11 @@ def me() -> User:
     """The logged-in user's row (pages behind the log-in only)."""
     user: User = current_user.user
     return user
+
+
+def my_name() -> str:
+    """Who the audit log says did it."""
+    return audit.by_user(me().id)
 
 
 def init_auth(app: Flask) -> None:
@@ -231,9 +237,9 @@ def account() -> BaseResponse | str | tuple[str, int]:
         if form.new.data:
             if not verify_password(user.password_hash, form.current.data or ""):
                 raise AccountError(_("The current password is not right."))
-            set_password(session, user, form.new.data, now=now, actor=f"user:{user.id}")
+            set_password(session, user, form.new.data, now=now, actor=my_name())
             login_user(Account(user))  # this session goes on; the others with the old one end
-        change_user(session, user, locale=form.locale.data, now=now, actor=f"user:{user.id}")
+        change_user(session, user, locale=form.locale.data, now=now, actor=my_name())
     except AccountError as error:
         session.rollback()
         return render_template("auth/account.html", form=form, error=str(error)), 422

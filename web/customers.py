@@ -3,7 +3,7 @@ cancelling a sale, and consent changed on the customer's word (with the reason k
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
@@ -20,8 +20,8 @@ from scheduler.lifecycle import CaseStatus, Channel
 from scheduler.models import Case, Customer, FollowUp, Sale
 from scheduler.sales import record_sale
 from scheduler.timeline import customer_timeline
-from web.auth import me
-from web.database import db_session, services
+from web.auth import me, my_name
+from web.database import db_session, get_or_404, services
 from web.domain_texts import translated
 from web.forms import options
 
@@ -72,10 +72,7 @@ def index() -> str:
 
 @blueprint.get("/customers/<int:customer_id>")
 def show(customer_id: int) -> str:
-    session = db_session()
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        abort(404)
+    session, customer = db_session(), get_or_404(Customer, customer_id)
     return render_template(
         "customers/show.html", customer=customer,
         events=customer_timeline(session, customer_id), consent=ConsentForm(), cancel=CancelForm(),
@@ -85,10 +82,7 @@ def show(customer_id: int) -> str:
 @blueprint.post("/customers/<int:customer_id>/consent")
 def consent(customer_id: int) -> BaseResponse:
     """Opt a customer out or back in, on their word to a person: who and why are kept."""
-    session = db_session()
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        abort(404)
+    session, customer = db_session(), get_or_404(Customer, customer_id)
     form = ConsentForm()
     back = redirect(url_for("customers.show", customer_id=customer_id))
     if not form.validate_on_submit():
@@ -98,10 +92,10 @@ def consent(customer_id: int) -> BaseResponse:
     via = f"{user.email}: {form.reason.data.strip()}"
     if form.action.data == "out":
         skipped = opt_out(session, customer, channel=channel, via=via, now=now,
-                          actor=f"user:{user.id}")  # fmt: skip
+                          actor=my_name())  # fmt: skip
         flash(_("Opted out of %(channel)s; %(count)d pending follow-ups skipped.",
                 channel=channel.value, count=skipped))  # fmt: skip
-    elif opt_in(session, customer, channel=channel, via=via, now=now, actor=f"user:{user.id}"):
+    elif opt_in(session, customer, channel=channel, via=via, now=now, actor=my_name()):
         flash(_("Opted back in to %(channel)s.", channel=channel.value))
     else:
         flash(_("The customer had not opted out of %(channel)s.", channel=channel.value))
@@ -127,7 +121,7 @@ def new_sale() -> BaseResponse | str | tuple[str, int]:
         )
         return page, 422
     session = db_session()
-    sale, created = record_sale(session, result, config=config, now=now, actor=f"user:{me().id}")
+    sale, created = record_sale(session, result, config=config, now=now, actor=my_name())
     session.commit()
     planned = session.scalar(
         select(func.count()).select_from(FollowUp).where(FollowUp.sale_id == sale.id)
@@ -142,10 +136,7 @@ def new_sale() -> BaseResponse | str | tuple[str, int]:
 
 @blueprint.post("/sales/<int:sale_id>/cancel")
 def cancel(sale_id: int) -> BaseResponse:
-    session = db_session()
-    sale = session.get(Sale, sale_id)
-    if sale is None:
-        abort(404)
+    session, sale = db_session(), get_or_404(Sale, sale_id)
     form = CancelForm()
     back = redirect(url_for("customers.show", customer_id=sale.customer_id))
     if not form.validate_on_submit():
@@ -153,7 +144,7 @@ def cancel(sale_id: int) -> BaseResponse:
         return back
     user = me()
     cancelled = cancel_sale(
-        session, sale, now=utcnow(), actor=f"user:{user.id}",
+        session, sale, now=utcnow(), actor=my_name(),
         reason=f"{user.email}: {form.reason.data.strip()}",
     )  # fmt: skip
     session.commit()
@@ -207,7 +198,7 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
         return render_template("customers/import.html", form=form, check=check, encoding=encoding)
     session = db_session()
     created, existing = csv_import.import_sales(
-        session, check, config=config, now=now, actor=f"user:{me().id}"
+        session, check, config=config, now=now, actor=my_name()
     )
     session.commit()
     flash(_("%(created)d sales imported, %(existing)d were already known, %(rejected)d rows "

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from flask import current_app, g
+from flask import abort, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,3 +44,14 @@ def close_session(_error: BaseException | None = None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+M = TypeVar("M")
+
+
+def get_or_404(model: type[M], ident: Any) -> M:
+    """The row, or the page answers 404."""
+    row = db_session().get(model, ident)
+    if row is None:
+        abort(404)
+    return row

@@ -37,8 +37,8 @@ from scheduler.casework import (
 from scheduler.clock import utcnow
 from scheduler.lifecycle import PENDING, CaseStatus, Channel, Direction, RemedyStatus
 from scheduler.models import Case, Customer, FollowUp, Message, Remedy, User
-from web.auth import me, owner_only
-from web.database import db_session, services
+from web.auth import me, my_name, owner_only
+from web.database import db_session, get_or_404, services
 from web.domain_texts import translated
 from web.forms import options
 
@@ -268,10 +268,7 @@ def remedy(case_id: int) -> BaseResponse:
 @blueprint.post("/remedies/<int:remedy_id>/decide")
 @owner_only
 def decide(remedy_id: int) -> BaseResponse:
-    session = db_session()
-    remedy_row = session.get(Remedy, remedy_id)
-    if remedy_row is None:
-        abort(404)
+    session, remedy_row = db_session(), get_or_404(Remedy, remedy_id)
     case = session.get_one(Case, remedy_row.case_id)
     form = DecideForm()
     if not form.validate_on_submit() or form.decision.data not in ("approve", "decline"):
@@ -299,7 +296,7 @@ def resolve(case_id: int) -> BaseResponse:
         return _refused(case, _("A remedy still waits for the owner's approval."))
     resumed = resolve_case(
         session, case, outcome=form.outcome.data.strip(), now=utcnow(),
-        actor=f"user:{me().id}", config=services().config,
+        actor=my_name(), config=services().config,
     )  # fmt: skip
     check = session.scalar(
         select(FollowUp).where(FollowUp.case_id == case.id, FollowUp.status.in_(PENDING))

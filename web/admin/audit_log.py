@@ -7,6 +7,7 @@ import json
 from flask import render_template, request
 from sqlalchemy import select
 
+from scheduler import audit
 from scheduler.models import AuditEntry, User
 from web.admin import blueprint
 from web.database import db_session
@@ -22,7 +23,7 @@ def audit_log() -> str:
     if action:
         query = query.where(AuditEntry.action.startswith(action))
     entries = session.scalars(query).all()
-    people = {f"user:{user.id}": user.email for user in session.scalars(select(User))}
+    people = {audit.by_user(user.id): user.email for user in session.scalars(select(User))}
     return render_template(
         "admin/audit.html", entries=entries, people=people, action=action,
         details=lambda entry: json.dumps(entry.details, ensure_ascii=False, default=str),

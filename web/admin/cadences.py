@@ -22,7 +22,7 @@ from scheduler.clock import utcnow
 from scheduler.lifecycle import Anchor, Channel
 from scheduler.models import Cadence, CadenceStep, MessageTemplate, Product
 from web.admin import blueprint
-from web.auth import me
+from web.auth import my_name
 from web.database import db_session, services
 from web.domain_texts import translated
 
@@ -154,7 +154,7 @@ def cadence(cadence_id: int | None = None) -> BaseResponse | str | tuple[str, in
     )  # fmt: skip
     try:
         saved, counts = save_cadence(session, row, edit, config=services().config, now=utcnow(),
-                                     actor=f"user:{me().id}")  # fmt: skip
+                                     actor=my_name())  # fmt: skip
     except CadenceError as error:
         session.rollback()
         problems = {field: translated(text) for field, text in error.problems.items()}

@@ -22,8 +22,8 @@ from scheduler.clock import utcnow
 from scheduler.lifecycle import Role
 from scheduler.models import ApiToken, User
 from web.admin import blueprint
-from web.auth import LANGUAGES, me
-from web.database import db_session
+from web.auth import LANGUAGES, me, my_name
+from web.database import db_session, get_or_404
 from web.domain_texts import translated
 from web.forms import options
 
@@ -47,17 +47,13 @@ class TokenForm(FlaskForm):  # type: ignore[misc]
     name = StringField("name", validators=[DataRequired(), Length(max=100)])
 
 
-def _actor() -> str:
-    return f"user:{me().id}"
-
-
 @blueprint.route("/users", methods=["GET", "POST"])
 def users() -> BaseResponse | str | tuple[str, int]:
     session, form, error = db_session(), NewUserForm(), None
     if form.validate_on_submit():
         try:
             user = add_user(session, email=form.email.data, role=Role(form.role.data),
-                            password=form.password.data, now=utcnow(), actor=_actor())  # fmt: skip
+                            password=form.password.data, now=utcnow(), actor=my_name())  # fmt: skip
             user.locale = form.locale.data
             session.commit()
         except AccountError as problem:
@@ -75,10 +71,7 @@ def users() -> BaseResponse | str | tuple[str, int]:
 
 @blueprint.post("/users/<int:user_id>")
 def change(user_id: int) -> BaseResponse:
-    session = db_session()
-    user = session.get(User, user_id)
-    if user is None:
-        abort(404)
+    session, user = db_session(), get_or_404(User, user_id)
     form = ChangeUserForm()
     if not form.validate_on_submit():
         abort(400)
@@ -86,9 +79,9 @@ def change(user_id: int) -> BaseResponse:
         if user.id == me().id and form.active.data == "no":
             raise AccountError(_("You cannot disable your own log-in."))
         change_user(session, user, role=Role(form.role.data), active=form.active.data == "yes",
-                    now=utcnow(), actor=_actor())  # fmt: skip
+                    now=utcnow(), actor=my_name())  # fmt: skip
         if form.password.data:
-            set_password(session, user, form.password.data, now=utcnow(), actor=_actor())
+            set_password(session, user, form.password.data, now=utcnow(), actor=my_name())
         session.commit()
         flash(_("%(email)s changed.", email=user.email))
     except AccountError as problem:
@@ -102,7 +95,7 @@ def tokens() -> str | tuple[str, int]:
     session, form, secret = db_session(), TokenForm(), None
     if form.validate_on_submit():
         try:
-            secret = create_api_token(session, name=form.name.data, now=utcnow(), actor=_actor())
+            secret = create_api_token(session, name=form.name.data, now=utcnow(), actor=my_name())
             session.commit()
         except AccountError as problem:
             flash(translated(problem), "error")
@@ -113,13 +106,10 @@ def tokens() -> str | tuple[str, int]:
 
 @blueprint.post("/tokens/<int:token_id>/revoke")
 def revoke(token_id: int) -> BaseResponse:
-    session = db_session()
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        abort(404)
+    session, token = db_session(), get_or_404(ApiToken, token_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    revoke_api_token(session, token, now=utcnow(), actor=_actor())
+    revoke_api_token(session, token, now=utcnow(), actor=my_name())
     session.commit()
     flash(_("Token %(name)s revoked: it no longer works.", name=token.name))
     return redirect(url_for("admin.tokens"))

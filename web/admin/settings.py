@@ -24,7 +24,7 @@ from scheduler.settings import (
     save,
 )
 from web.admin import blueprint
-from web.auth import me
+from web.auth import my_name
 from web.database import db_session, services
 
 LABELS = {
@@ -134,7 +134,7 @@ def settings_page() -> BaseResponse | str | tuple[str, int]:
         edits = edits_from(request.form, current)
         loaded = request.form.get("loaded", "")
         try:
-            save(session, live.base, _changed(edits, loaded), actor=f"user:{me().id}",
+            save(session, live.base, _changed(edits, loaded), actor=my_name(),
                  now=utcnow())  # fmt: skip
         except SettingsError as error:
             problems, values = error.problems, edits

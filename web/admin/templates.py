@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -25,8 +25,8 @@ from scheduler.template_editing import (
     shipped,
 )
 from web.admin import blueprint
-from web.auth import me
-from web.database import db_session, services
+from web.auth import my_name
+from web.database import db_session, get_or_404, services
 
 
 class TemplateForm(FlaskForm):  # type: ignore[misc]
@@ -34,10 +34,7 @@ class TemplateForm(FlaskForm):  # type: ignore[misc]
 
 
 def _row(template_id: int) -> MessageTemplate:
-    row = db_session().get(MessageTemplate, template_id)
-    if row is None:
-        abort(404)
-    return row
+    return get_or_404(MessageTemplate, template_id)
 
 
 def _draft(row: MessageTemplate) -> TemplateSource:
@@ -77,7 +74,7 @@ def template(template_id: int) -> BaseResponse | str | tuple[str, int]:
         return _page(row, source, _checked(source), form)
     action = request.form.get("action", "preview")
     if action == "reset":
-        if reset_template(session, row, now=utcnow(), actor=f"user:{me().id}"):
+        if reset_template(session, row, now=utcnow(), actor=my_name()):
             session.commit()
             flash(_("Back to the text Postventa ships."))
         else:
@@ -89,7 +86,7 @@ def template(template_id: int) -> BaseResponse | str | tuple[str, int]:
     if action == "save":
         try:
             save_template(session, row, subject=draft.subject, body=draft.body, config=config,
-                          now=utcnow(), actor=f"user:{me().id}")  # fmt: skip
+                          now=utcnow(), actor=my_name())  # fmt: skip
         except RenderError:
             session.rollback()
             status = 422

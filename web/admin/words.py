@@ -15,8 +15,8 @@ from scheduler.clock import utcnow
 from scheduler.models import LexiconWord
 from scheduler.vocabulary import EXTENSIBLE, VocabularyError, add_word, owner_lexicon, remove_word
 from web.admin import blueprint
-from web.auth import me
-from web.database import db_session
+from web.auth import my_name
+from web.database import db_session, get_or_404
 from web.forms import options
 
 
@@ -32,9 +32,7 @@ def words() -> BaseResponse | str:
     session, form = db_session(), WordForm()
     if form.validate_on_submit():
         try:
-            add_word(
-                session, form.label.data, form.word.data, now=utcnow(), actor=f"user:{me().id}"
-            )
+            add_word(session, form.label.data, form.word.data, now=utcnow(), actor=my_name())
             session.commit()
             flash(_("Added: replies are read with it from now on."))
         except VocabularyError as error:
@@ -53,13 +51,10 @@ def words() -> BaseResponse | str:
 
 @blueprint.post("/words/<int:word_id>/remove")
 def remove(word_id: int) -> BaseResponse:
-    session = db_session()
-    row = session.get(LexiconWord, word_id)
-    if row is None:
-        abort(404)
+    session, row = db_session(), get_or_404(LexiconWord, word_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    remove_word(session, row, now=utcnow(), actor=f"user:{me().id}")
+    remove_word(session, row, now=utcnow(), actor=my_name())
     session.commit()
     flash(_("Removed."))
     return redirect(url_for("admin.words"))

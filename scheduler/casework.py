@@ -38,20 +38,23 @@ def actor(user: User) -> str:
     return audit.by_user(user.id)
 
 
+REFUSALS = {  # (opted out, no address), per channel
+    Channel.SMS: ("the customer opted out of SMS: answer by email, or call them",
+                  "the customer has no phone number"),
+    Channel.EMAIL: ("the customer opted out of email", "the customer has no email address"),
+}  # fmt: skip
+
+
 def reply_address(customer: Customer, channel: Channel) -> str:
     """Where a reply on `channel` goes, or why it cannot (no address, or the customer said no:
     an opt-out is obeyed by people as much as by the cadences)."""
-    if channel is Channel.SMS:
-        if customer.sms_opt_out_at is not None:
-            raise CaseworkError("the customer opted out of SMS: answer by email, or call them")
-        if not customer.phone:
-            raise CaseworkError("the customer has no phone number")
-        return customer.phone
-    if customer.email_opt_out_at is not None:
-        raise CaseworkError("the customer opted out of email")
-    if not customer.email:
-        raise CaseworkError("the customer has no email address")
-    return customer.email
+    opted_out, no_address = REFUSALS[channel]
+    if customer.opt_out_at(channel) is not None:
+        raise CaseworkError(opted_out)
+    address = customer.address(channel)
+    if not address:
+        raise CaseworkError(no_address)
+    return address
 
 
 def reply_to_customer(

@@ -135,16 +135,9 @@ class Outcome:
 
 
 def _opt_out(customer: Customer, channel: Channel) -> str | None:
-    at, via = (
-        (customer.sms_opt_out_at, customer.sms_opt_out_via)
-        if channel is Channel.SMS
-        else (customer.email_opt_out_at, customer.email_opt_out_via)
-    )
+    at = customer.opt_out_at(channel)
+    via = customer.sms_opt_out_via if channel is Channel.SMS else customer.email_opt_out_via
     return None if at is None else f"{via or 'opted out'}, {at:%Y-%m-%d %H:%M} UTC"
-
-
-def _address(customer: Customer, channel: Channel) -> str | None:
-    return customer.phone if channel is Channel.SMS else customer.email
 
 
 class Dispatcher:
@@ -423,7 +416,7 @@ class Dispatcher:
             due_at=row.due_at,
             sale_cancelled=row.sale.status is SaleStatus.CANCELLED,
             opted_out=_opt_out(customer, row.channel),
-            has_address=_address(customer, row.channel) is not None,
+            has_address=customer.address(row.channel) is not None,
             open_case=open_case,
             last_message_at=last,
         )
@@ -439,7 +432,7 @@ class Dispatcher:
             direction=Direction.OUTBOUND,
             channel=row.channel,
             from_address=self.transports[row.channel].sender,
-            to_address=_address(customer, row.channel) or "",
+            to_address=customer.address(row.channel) or "",
             subject=composed.rendered.subject,
             body=composed.rendered.text,
             html_body=composed.rendered.html,

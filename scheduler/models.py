@@ -179,6 +179,13 @@ class Customer(Base):
     def email_opt_out(self) -> bool:
         return self.email_opt_out_at is not None
 
+    def address(self, channel: Channel) -> str | None:
+        return self.phone if channel is Channel.SMS else self.email
+
+    def opt_out_at(self, channel: Channel) -> datetime | None:
+        """When the customer said no on `channel`; None while they have not."""
+        return self.sms_opt_out_at if channel is Channel.SMS else self.email_opt_out_at
+
 
 class Product(Base):
     __tablename__ = "products"

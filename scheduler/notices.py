@@ -171,12 +171,7 @@ def _opted_out(session: Session, messages: Sequence[Message]) -> list[Message]:
     refused = []
     for message in messages:
         customer = customers.get(message.customer_id) if message.customer_id else None
-        if customer is None:
-            continue
-        opted_out = (
-            customer.sms_opt_out_at if message.channel is Channel.SMS else customer.email_opt_out_at
-        )
-        if opted_out is not None:
+        if customer is not None and customer.opt_out_at(message.channel) is not None:
             refused.append(message)
     return refused
 

@@ -37,7 +37,7 @@ VARIABLES = (
     ("reply.instructions",),
     ("renewal_date", "score", "deadline", "locale"),
 )
-ERROR_LINE = re.compile(r"\bline (\d+)\b")
+_ERROR_LINE = re.compile(r"\bline (\d+)\b")
 KEYWORD_ANSWERS = frozenset({*KEYWORD_TEMPLATES.values(), USE_START_TEMPLATE})
 USAGE_WORDS = {
     Anchor.SALE: "a step after the sale", Anchor.SCORE: "a step after a score",
@@ -123,25 +123,38 @@ def preview(source: TemplateSource, config: Config, now: datetime | None = None)
     try:
         rendered = render(source, context, email_layout())
     except RenderError as error:
-        found = ERROR_LINE.search(str(error))
-        return Preview(None, str(error), int(found.group(1)) if found else None)
+        return Preview(None, str(error), _line(str(error)))
     size = sms_size(rendered.text) if source.channel is Channel.SMS else None
     return Preview(rendered, size=size)
+
+
+def preview_as_sent(
+    session: Session, source: TemplateSource, config: Config, now: datetime
+) -> Preview:
+    """The preview, carrying the first way the draft would fail when really sent."""
+    result = preview(source, config, now)
+    problem = result.error or check_usages(session, source, config, now)
+    if problem is None or result.error:
+        return result
+    return Preview(result.rendered, problem, _line(problem), result.size)
+
+
+def _line(error: str) -> int | None:
+    found = _ERROR_LINE.search(error)
+    return int(found.group(1)) if found else None
 
 
 def save_template(
     session: Session, row: MessageTemplate, *, subject: str | None, body: str, config: Config,
     now: datetime, actor: str,
 ) -> Preview:  # fmt: skip
-    """Store the edit if it renders; raises RenderError (with its line) when it does not."""
+    """Store the edit if it renders the way it is sent; the preview says so, or why not (with
+    its line), and nothing is stored then."""
     body = body.replace("\r\n", "\n").strip("\n")
     subject = (subject or "").strip() or None if row.channel is Channel.EMAIL else None
     draft = TemplateSource(row.name, row.channel, row.locale, body, subject, row.html_body)
-    result = preview(draft, config, now)
-    problem = result.error or check_usages(session, draft, config, now)
-    if problem:
-        raise RenderError(problem)
-    if (row.subject, row.body) != (subject, body):
+    result = preview_as_sent(session, draft, config, now)
+    if result.error is None and (row.subject, row.body) != (subject, body):
         audit.record(
             session, at=now, actor=actor, action="template.edit", entity_type="template",
             entity_id=row.id, name=row.name, channel=row.channel.value, locale=row.locale,

@@ -13,13 +13,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from scheduler.clock import utcnow
 from scheduler.models import MessageTemplate
-from scheduler.rendering import RenderError, TemplateSource
+from scheduler.rendering import TemplateSource
 from scheduler.template_editing import (
-    ERROR_LINE,
     VARIABLES,
     Preview,
-    check_usages,
-    preview,
+    preview_as_sent,
     reset_template,
     save_template,
     shipped,
@@ -31,10 +29,6 @@ from web.database import db_session, get_or_404, services
 
 class TemplateForm(FlaskForm):  # type: ignore[misc]
     """Only the CSRF token: subject and body are read as posted."""
-
-
-def _row(template_id: int) -> MessageTemplate:
-    return get_or_404(MessageTemplate, template_id)
 
 
 def _draft(row: MessageTemplate) -> TemplateSource:
@@ -67,8 +61,7 @@ def templates() -> str:
 
 @blueprint.route("/templates/<int:template_id>", methods=["GET", "POST"])
 def template(template_id: int) -> BaseResponse | str | tuple[str, int]:
-    row, session, form = _row(template_id), db_session(), TemplateForm()
-    config, status = services().config, 200
+    row, session, form = get_or_404(MessageTemplate, template_id), db_session(), TemplateForm()
     if not form.validate_on_submit():
         source = TemplateSource(row.name, row.channel, row.locale, row.body, row.subject)
         return _page(row, source, _checked(source), form)
@@ -82,39 +75,26 @@ def template(template_id: int) -> BaseResponse | str | tuple[str, int]:
                   "error")  # fmt: skip
         return redirect(url_for("admin.template", template_id=row.id))
     draft = _draft(row)
-    result = _checked(draft)
-    if action == "save":
-        try:
-            save_template(session, row, subject=draft.subject, body=draft.body, config=config,
-                          now=utcnow(), actor=my_name())  # fmt: skip
-        except RenderError:
-            session.rollback()
-            status = 422
-        else:
-            session.commit()
-            flash(_("Template saved: the next messages use it."))
-            return redirect(url_for("admin.template", template_id=row.id))
-    return _page(row, draft, result, form), status
+    if action != "save":
+        return _page(row, draft, _checked(draft), form)
+    result = save_template(session, row, subject=draft.subject, body=draft.body,
+                           config=services().config, now=utcnow(), actor=my_name())  # fmt: skip
+    if result.error:
+        return _page(row, draft, result, form), 422
+    session.commit()
+    flash(_("Template saved: the next messages use it."))
+    return redirect(url_for("admin.template", template_id=row.id))
 
 
 @blueprint.post("/templates/<int:template_id>/preview")
 def template_preview(template_id: int) -> BaseResponse:
     """The preview as JSON, for the editor's live pane (the CSRF token in X-CSRFToken)."""
-    draft = _draft(_row(template_id))
+    draft = _draft(get_or_404(MessageTemplate, template_id))
     return jsonify(_as_json(_checked(draft)))
 
 
 def _checked(draft: TemplateSource) -> Preview:
-    """The preview, carrying the first way the draft would fail when really sent."""
-    config = services().config
-    result = preview(draft, config)
-    if result.error:
-        return result
-    problem = check_usages(db_session(), draft, config, utcnow())
-    if problem is None:
-        return result
-    found = ERROR_LINE.search(problem)
-    return Preview(result.rendered, problem, int(found.group(1)) if found else None, result.size)
+    return preview_as_sent(db_session(), draft, services().config, utcnow())
 
 
 def _page(row: MessageTemplate, draft: TemplateSource, result: Preview, form: TemplateForm) -> str:

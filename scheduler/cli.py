@@ -16,6 +16,7 @@ from scheduler.clock import utcnow
 from scheduler.config import Config, ConfigError, load_config
 from scheduler.db import make_engine, make_session_factory
 from scheduler.lifecycle import Role
+from scheduler.settings import LiveSettings
 
 
 class CliError(click.ClickException):
@@ -153,7 +154,8 @@ def token_create(runtime: Runtime, name: str) -> None:
 @pass_runtime
 def dispatch(runtime: Runtime, once: bool, as_json: bool) -> None:
     """One pass: send what is due, escalate overdue cases, send staff notices; print a summary."""
-    dispatcher = worker.make_dispatcher(runtime.current_engine(), runtime.config)
+    engine = runtime.current_engine()
+    dispatcher = worker.make_dispatcher(engine, LiveSettings.from_engine(engine, runtime.config))
     summary = worker.run_pass(dispatcher)
     if as_json:
         click.echo(json.dumps(summary))

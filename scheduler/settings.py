@@ -18,11 +18,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler import audit
 from scheduler.config import Config, ConfigError, as_raw
+from scheduler.db import make_session_factory
 from scheduler.models import Setting
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,12 @@ class LiveSettings:
         self._overrides: Overrides = {}
         self._config = base
         self._read_at: float | None = None
+
+    @classmethod
+    def from_engine(cls, engine: Engine, base: Config) -> LiveSettings:
+        """Read in their own short transactions, never a writer's: on SQLite a second BEGIN
+        IMMEDIATE inside a request that already writes would wait for itself."""
+        return cls(base, make_session_factory(engine))
 
     def current(self) -> Config:
         if self._sessions is None:

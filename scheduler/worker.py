@@ -46,11 +46,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def make_dispatcher(engine: Engine, config: Config) -> Dispatcher:
-    """A dispatcher with the configuration in force (the owner's edits from the admin on top of
-    `config`, the file's)."""
+def make_dispatcher(engine: Engine, settings: LiveSettings) -> Dispatcher:
     sessions = make_session_factory(engine, writer=True)
-    config = LiveSettings(config, make_session_factory(engine)).current()
+    config = settings.current()
     transports = make_transports(config, sessions, utcnow)
     return Dispatcher(sessions, config, transports, worker_id=worker_id())
 
@@ -78,8 +76,8 @@ class Worker:
 
     def __init__(self, engine: Engine, config: Config) -> None:
         self.config = config
-        self.dispatcher = make_dispatcher(engine, config)
-        self.settings = LiveSettings(config, make_session_factory(engine))
+        self.settings = LiveSettings.from_engine(engine, config)
+        self.dispatcher = make_dispatcher(engine, self.settings)
         self.stopping = threading.Event()
 
     def _current(self) -> Dispatcher:

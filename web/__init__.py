@@ -62,10 +62,9 @@ def create_app(config: Config | None = None) -> Flask:
         hops = config.web.proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     sessions = make_session_factory(engine, writer=True)
-    # Settings are read in their own short transaction, never a writer's: on SQLite a second
-    # BEGIN IMMEDIATE inside a request that already writes would wait for itself.
-    live = LiveSettings(config, make_session_factory(engine))
-    app.extensions["postventa"] = Postventa(live, engine, sessions)
+    app.extensions["postventa"] = Postventa(
+        LiveSettings.from_engine(engine, config), engine, sessions
+    )
     app.teardown_appcontext(close_session)
 
     from web import (

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from scheduler.config import Config
@@ -32,6 +33,13 @@ def submit(
 ) -> TestResponse:
     """Post a form as the browser would after opening `page`."""
     return client.post(url, data={**data, "csrf_token": csrf_token(client, page)})
+
+
+def fresh(session: Session) -> None:
+    """Forget what this session read: the app committed since, in its own transaction (and a
+    SQLite reader keeps the snapshot its transaction began with)."""
+    session.rollback()
+    session.expire_all()
 
 
 def log_in(client: FlaskClient, email: str, password: str) -> TestResponse:

@@ -23,7 +23,7 @@ from scheduler.defaults import install_defaults
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import AuditEntry, Cadence, FollowUp, Product, Sale
 from scheduler.sales import record_sale
-from tests.browsing import submit
+from tests.browsing import fresh, submit
 from tests.factories import NOW, sale_input
 from web.admin.cadences import _as_input, timeline
 
@@ -130,7 +130,7 @@ def test_owner_creates_a_cadence_for_a_product_on_the_page(
             "products": [str(product.id)]}  # fmt: skip
     answer = submit(owner_client, "/admin/cadences/new", form, page="/admin/cadences/new")
     assert answer.status_code == 302
-    session.rollback()  # see what the app committed
+    fresh(session)
     created = session.scalars(select(Cadence).where(Cadence.name == "Lavadoras")).one()
     session.refresh(product)
     assert product.cadence_id == created.id

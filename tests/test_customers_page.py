@@ -15,7 +15,7 @@ from scheduler.defaults import install_defaults
 from scheduler.lifecycle import Channel, Direction, FollowUpStatus, SaleStatus
 from scheduler.models import AuditEntry, Customer, FollowUp, Message, Sale, User
 from scheduler.sales import record_sale
-from tests.browsing import submit
+from tests.browsing import fresh, submit
 from tests.factories import NOW, sale_input
 
 
@@ -29,11 +29,6 @@ def rosa(session: Session, config: Config) -> Iterator[Customer]:
     session.commit()
     with freeze_time(NOW):
         yield session.get_one(Customer, sale.customer_id)
-
-
-def _fresh(session: Session) -> None:
-    session.rollback()
-    session.expire_all()
 
 
 @pytest.mark.parametrize("query", ["rosa", "QUISPE", "987 654", "rosa@example", ""])
@@ -71,7 +66,7 @@ def test_opting_out_by_hand_keeps_who_and_why(
         {"channel": "sms", "action": "out", "reason": "lo pidio por telefono"},
     )  # fmt: skip
     assert answer.status_code == 302
-    _fresh(session)
+    fresh(session)
     customer = session.get_one(Customer, rosa.id)
     assert customer.sms_opt_out_at == NOW
     assert customer.sms_opt_out_via == "staff@example.com: lo pidio por telefono"
@@ -85,7 +80,7 @@ def test_opting_out_by_hand_keeps_who_and_why(
     assert "pending follow-ups skipped" in page and "lo pidio por telefono" in page
     submit(staff_client, f"/customers/{rosa.id}/consent",
            {"channel": "sms", "action": "in", "reason": "volvio a aceptar"})  # fmt: skip
-    _fresh(session)
+    fresh(session)
     assert session.get_one(Customer, rosa.id).sms_opt_out_at is None
 
 
@@ -93,7 +88,7 @@ def test_consent_needs_a_reason(
     rosa: Customer, staff_client: FlaskClient, session: Session
 ) -> None:
     submit(staff_client, f"/customers/{rosa.id}/consent", {"channel": "sms", "action": "out"})
-    _fresh(session)
+    fresh(session)
     assert session.get_one(Customer, rosa.id).sms_opt_out_at is None
     assert "Say why" in staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
 
@@ -135,7 +130,7 @@ def test_cancelling_a_sale_cancels_its_pending_follow_ups(
 ) -> None:
     sale = session.scalars(select(Sale).where(Sale.customer_id == rosa.id)).one()
     submit(staff_client, f"/sales/{sale.id}/cancel", {"reason": "devolvio el producto"})
-    _fresh(session)
+    fresh(session)
     sale = session.get_one(Sale, sale.id)
     assert sale.status is SaleStatus.CANCELLED
     rows = session.scalars(select(FollowUp).where(FollowUp.sale_id == sale.id)).all()

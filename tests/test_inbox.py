@@ -19,7 +19,7 @@ from scheduler.defaults import install_defaults
 from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, RemedyStatus, Role
 from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, Remedy, User
 from scheduler.sales import record_sale
-from tests.browsing import submit
+from tests.browsing import fresh, submit
 from tests.factories import NOW, sale_input
 
 
@@ -49,12 +49,6 @@ def give(client: FlaskClient, case: Case, kind: str, value: str, description: st
     """Record a remedy from the case page."""
     form = {"kind": kind, "value": value, "description": description}
     assert submit(client, f"/cases/{case.id}/remedies", form).status_code == 302
-
-
-def fresh(session: Session) -> None:
-    """Forget what this session read: the app committed since, in its own transaction."""
-    session.rollback()
-    session.expire_all()
 
 
 @pytest.fixture

@@ -11,13 +11,8 @@ from sqlalchemy.orm import Session
 from scheduler.accounts import verify_password
 from scheduler.lifecycle import Role
 from scheduler.models import ApiToken, AuditEntry, User
-from tests.browsing import log_in, submit
+from tests.browsing import fresh, log_in, submit
 from tests.conftest import OWNER, STAFF
-
-
-def _fresh(session: Session) -> None:
-    session.rollback()
-    session.expire_all()
 
 
 def test_owner_adds_a_staff_login_that_works(owner_client: FlaskClient, session: Session) -> None:
@@ -53,13 +48,13 @@ def test_disable_promote_and_reset_a_password(
     submit(owner_client, f"/admin/users/{staff.id}",
            {"role": "owner", "active": "yes", "password": "a brand new one"},
            page="/admin/users")  # fmt: skip
-    _fresh(session)
+    fresh(session)
     promoted = session.get_one(User, staff.id)
     assert promoted.role is Role.OWNER
     assert verify_password(promoted.password_hash, "a brand new one")
     submit(owner_client, f"/admin/users/{staff.id}", {"role": "staff", "active": "no"},
            page="/admin/users")  # fmt: skip
-    _fresh(session)
+    fresh(session)
     assert not session.get_one(User, staff.id).active
     assert (
         log_in(owner_client.application.test_client(), STAFF[0], "a brand new one").status_code
@@ -85,7 +80,7 @@ def test_the_last_owner_stays_an_owner(
     assert "You cannot disable your own log-in." in owner_client.get("/admin/users").get_data(
         as_text=True
     )
-    _fresh(session)
+    fresh(session)
     me = session.get_one(User, owner.id)
     assert me.role is Role.OWNER and me.active
 
@@ -125,7 +120,7 @@ def test_each_person_chooses_their_language_and_password(
     )
     submit(staff_client, "/account", {"locale": "es", "current": STAFF[1], "new": "otra clave 123"},
            page="/account")  # fmt: skip
-    _fresh(session)
+    fresh(session)
     user = session.get_one(User, staff.id)
     assert user.locale == "es" and verify_password(user.password_hash, "otra clave 123")
 

@@ -17,7 +17,7 @@ from scheduler.db import make_session_factory
 from scheduler.models import AuditEntry, Setting
 from scheduler.settings import LiveSettings, SettingsError, apply, load_overrides, save
 from scheduler.worker import Worker
-from tests.browsing import submit
+from tests.browsing import fresh, submit
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
@@ -151,7 +151,7 @@ def test_a_page_opened_before_anothers_save_does_not_undo_it(
     session.commit()  # another owner, meanwhile
     stale["cases.escalation_levels"] = "3"
     assert submit(owner_client, "/admin/settings", stale, page="/admin/settings").status_code == 302
-    session.rollback()
+    fresh(session)
     assert load_overrides(session) == {
         "business": {"name": "Casa Rosa"},
         "cases": {"escalation_levels": 3},

@@ -13,7 +13,7 @@ from scheduler.lifecycle import Channel
 from scheduler.models import AuditEntry, MessageTemplate
 from scheduler.rendering import TemplateSource
 from scheduler.template_editing import preview
-from tests.browsing import csrf_token, submit
+from tests.browsing import csrf_token, fresh, submit
 from tests.factories import NOW
 
 
@@ -62,8 +62,7 @@ def thanks(session: Session) -> MessageTemplate:
 
 
 def _fresh(session: Session, row: MessageTemplate) -> MessageTemplate:
-    session.rollback()
-    session.expire_all()
+    fresh(session)
     return session.get_one(MessageTemplate, row.id)
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.models import AuditEntry, LexiconWord
-from tests.browsing import submit
+from tests.browsing import fresh, submit
 
 
 def test_a_word_changes_how_replies_are_read(owner_client: FlaskClient, session: Session) -> None:
@@ -41,7 +41,7 @@ def test_removing_a_word_is_audited(owner_client: FlaskClient, session: Session)
     )
     row = session.scalars(select(LexiconWord)).one()
     submit(owner_client, f"/admin/words/{row.id}/remove", {}, page="/admin/words")
-    session.rollback()
+    fresh(session)
     assert session.scalars(select(LexiconWord)).all() == []
     actions = set(session.scalars(select(AuditEntry.action)))
     assert {"lexicon.add", "lexicon.remove"} <= actions

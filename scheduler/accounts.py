@@ -10,7 +10,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -173,7 +173,10 @@ def has_owner(session: Session) -> bool:
 
 
 def _active_owners(session: Session) -> int:
-    return len(session.scalars(select(User.id).where(User.role == Role.OWNER, User.active)).all())
+    count = session.scalar(
+        select(func.count()).select_from(User).where(User.role == Role.OWNER, User.active)
+    )
+    return count or 0
 
 
 def change_user(

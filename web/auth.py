@@ -16,6 +16,7 @@ from flask import (
     Blueprint,
     Flask,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -119,8 +120,6 @@ def _guard() -> BaseResponse | None:
 def _owner_exists() -> bool:
     # Once an owner exists one always will (the last one cannot be removed): ask the database
     # only until then.
-    from flask import current_app
-
     if current_app.extensions.get("postventa_has_owner"):
         return True
     found = has_owner(db_session())

@@ -35,10 +35,6 @@ LANES = {
 }  # fmt: skip
 
 
-class CadenceForm(FlaskForm):  # type: ignore[misc]
-    """Only the CSRF token: steps are rows of same-named fields."""
-
-
 @dataclass(frozen=True)
 class Marker:
     lane: str
@@ -114,7 +110,7 @@ def _page(cadence: Cadence | None, edit: CadenceInput, problems: dict[str, str])
         "admin/cadence.html", cadence=cadence, edit=edit, rows=rows, problems=problems,
         templates=templates, products=products, anchors=[a.value for a in Anchor],
         channels=[c.value for c in Channel], markers=timeline(list(edit.steps)), lanes=LANES,
-        form=CadenceForm(), by_category=by_category,
+        form=FlaskForm(), by_category=by_category,
     )  # fmt: skip
 
 
@@ -137,7 +133,8 @@ def cadence(cadence_id: int | None = None) -> BaseResponse | str | tuple[str, in
     row = session.get(Cadence, cadence_id) if cadence_id is not None else None
     if cadence_id is not None and row is None:
         abort(404)
-    if request.method == "GET" or not CadenceForm().validate_on_submit():
+    # The CSRF token; the steps are rows of same-named fields, read by _posted_steps.
+    if request.method == "GET" or not FlaskForm().validate_on_submit():
         steps = [_as_input(step) for step in row.steps] if row else []
         owned = (
             [p.id for p in session.scalars(select(Product).where(Product.cadence_id == row.id))]

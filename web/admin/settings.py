@@ -62,10 +62,6 @@ KEYWORD_CHOICES = {
 }
 
 
-class SettingsForm(FlaskForm):  # type: ignore[misc]
-    """Only the CSRF token: the fields follow `EDITABLE`."""
-
-
 def _number(text: str) -> Any:
     text = text.strip().replace(",", ".")
     for kind in (int, float):
@@ -127,7 +123,7 @@ def _changed(edits: Overrides, loaded: str) -> Overrides:
 def settings_page() -> BaseResponse | str | tuple[str, int]:
     live, session = services().settings, db_session()
     current = apply(live.base, load_overrides(session))  # this moment's, not a cached copy
-    form, problems, values = SettingsForm(), {}, None
+    form, problems, values = FlaskForm(), {}, None  # the CSRF token; the fields: EDITABLE
     shown = {s: {k: raw_value(current, s, k) for k in keys} for s, keys in EDITABLE.items()}
     loaded = json.dumps(shown)
     if form.validate_on_submit():

@@ -27,10 +27,6 @@ from web.auth import my_name
 from web.database import db_session, get_or_404, services
 
 
-class TemplateForm(FlaskForm):  # type: ignore[misc]
-    """Only the CSRF token: subject and body are read as posted."""
-
-
 def _draft(row: MessageTemplate) -> TemplateSource:
     subject = request.form.get("subject") if row.channel == "email" else None
     body = request.form.get("body", "").replace("\r\n", "\n")
@@ -61,7 +57,7 @@ def templates() -> str:
 
 @blueprint.route("/templates/<int:template_id>", methods=["GET", "POST"])
 def template(template_id: int) -> BaseResponse | str | tuple[str, int]:
-    row, session, form = get_or_404(MessageTemplate, template_id), db_session(), TemplateForm()
+    row, session, form = get_or_404(MessageTemplate, template_id), db_session(), FlaskForm()
     if not form.validate_on_submit():
         source = TemplateSource(row.name, row.channel, row.locale, row.body, row.subject)
         return _page(row, source, _checked(source), form)
@@ -97,7 +93,7 @@ def _checked(draft: TemplateSource) -> Preview:
     return preview_as_sent(db_session(), draft, services().config, utcnow())
 
 
-def _page(row: MessageTemplate, draft: TemplateSource, result: Preview, form: TemplateForm) -> str:
+def _page(row: MessageTemplate, draft: TemplateSource, result: Preview, form: FlaskForm) -> str:
     return render_template(
         "admin/template.html", row=row, draft=draft, result=result, form=form,
         variables=VARIABLES, has_default=shipped(row) is not None,

@@ -15,7 +15,7 @@ from scheduler.demo import add_demo_data
 
 def initialise(engine: Engine, config: Config, *, demo: bool, now: datetime) -> list[str]:
     """Migrate to head, install the default cadence and templates if missing, and add demo data
-    if asked; returns lines that say what was done."""
+    if asked; returns lines that say what was done. MissingTemplates: the install ships none."""
     before = schema.current_revision(engine)
     schema.upgrade(engine)
     after = schema.current_revision(engine)

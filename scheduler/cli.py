@@ -15,6 +15,7 @@ from scheduler.classify import classify
 from scheduler.clock import utcnow
 from scheduler.config import Config, ConfigError, load_config
 from scheduler.db import make_engine, make_session_factory
+from scheduler.defaults import MissingTemplates
 from scheduler.lifecycle import Role
 from scheduler.settings import LiveSettings
 
@@ -83,7 +84,11 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 @pass_runtime
 def init(runtime: Runtime, demo: bool) -> None:
     """Migrate the database to the newest schema and install defaults. Safe to run again."""
-    for line in bootstrap.initialise(runtime.engine, runtime.config, demo=demo, now=utcnow()):
+    try:
+        report = bootstrap.initialise(runtime.engine, runtime.config, demo=demo, now=utcnow())
+    except MissingTemplates as error:
+        raise CliError(str(error)) from None
+    for line in report:
         click.echo(line)
 
 

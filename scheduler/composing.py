@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
-from scheduler.defaults import TEMPLATES_DIR
+from scheduler.defaults import templates_root
 from scheduler.lifecycle import Channel
 from scheduler.models import Customer, FollowUp, MessageTemplate, Sale
 from scheduler.rendering import Rendered, RenderError, TemplateSource, render
@@ -35,7 +35,7 @@ REPLY_INSTRUCTIONS = {
 
 @cache
 def email_layout() -> str:
-    return (TEMPLATES_DIR / "email" / "layout.html").read_text(encoding="utf-8")
+    return (templates_root() / "email" / "layout.html").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,9 @@ def compose(follow_up: FollowUp, config: Config, book: TemplateBook) -> Composed
     step = follow_up.step
     row = book.find(step.template_name, follow_up.channel, locale, config.business.locale)
     if row is None:
-        raise RenderError(
-            f"no {follow_up.channel} template {step.template_name!r} in {locale!r} "
-            f"or {config.business.locale!r}"
-        )
+        fallback = config.business.locale
+        tried = repr(locale) if locale == fallback else f"{locale!r} or {fallback!r}"
+        raise RenderError(f"no {follow_up.channel} template {step.template_name!r} in {tried}")
     source = TemplateSource(row.name, row.channel, row.locale, row.body, row.subject, row.html_body)
     context = template_context(
         sale=sale, config=config, locale=row.locale, channel=row.channel, facts=follow_up.facts

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,17 @@ from scheduler import audit
 from scheduler.lifecycle import Anchor, Channel
 from scheduler.models import Cadence, CadenceStep, MessageTemplate
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "message_templates"
+# Edited in the top-level `message_templates/`, which pyproject.toml ships as this package.
+TEMPLATES_PACKAGE = "scheduler.message_templates"
+
+
+class MissingTemplates(Exception):
+    """The installed package carries no default templates: every follow-up would fail."""
+
+
+def templates_root() -> Traversable:
+    """The shipped templates, from a checkout, an editable install or a wheel alike."""
+    return files(TEMPLATES_PACKAGE)
 
 
 @dataclass(frozen=True)
@@ -58,28 +69,49 @@ class TemplateFile:
     body: str
 
 
-def parse_template_file(path: Path, channel: Channel) -> TemplateFile:
+def parse_template_file(file: Traversable, channel: Channel, locale: str) -> TemplateFile:
     """Read `{channel}/{locale}/{name}.txt`; email files start with a `Subject:` line."""
-    text = path.read_text(encoding="utf-8").strip("\n")
+    text = file.read_text(encoding="utf-8").strip("\n")
     subject = None
     if channel is Channel.EMAIL:
         first, _, rest = text.partition("\n")
         if not first.startswith("Subject:"):
-            raise ValueError(f"{path}: line 1: an email template starts with 'Subject: ...'")
+            where = f"{channel}/{locale}/{file.name}"
+            raise ValueError(f"{where}: line 1: an email template starts with 'Subject: ...'")
         subject, text = first.removeprefix("Subject:").strip(), rest.strip("\n")
-    return TemplateFile(path.stem, channel, path.parent.name, subject, text)
+    return TemplateFile(file.name.removesuffix(".txt"), channel, locale, subject, text)
 
 
-def default_templates(root: Path = TEMPLATES_DIR) -> list[TemplateFile]:
+def _children(folder: Traversable) -> list[Traversable]:
+    return sorted(folder.iterdir(), key=lambda child: child.name) if folder.is_dir() else []
+
+
+def default_templates(root: Traversable | None = None) -> list[TemplateFile]:
+    """Every shipped template, in a stable order; empty when the install carries none."""
+    if root is None:
+        try:
+            root = templates_root()
+        except ModuleNotFoundError:  # a build that left the package out
+            return []
     return [
-        parse_template_file(path, channel)
+        parse_template_file(file, channel, locale_dir.name)
         for channel in Channel
-        for path in sorted((root / channel.value).glob("*/*.txt"))
+        for locale_dir in _children(root / channel.value)
+        for file in _children(locale_dir)
+        if file.name.endswith(".txt") and file.is_file()
     ]
 
 
 def install_defaults(session: Session, now: datetime) -> list[str]:
-    """Add the default cadence if there is no cadence, and any missing default template."""
+    """Add the default cadence if there is no cadence, and any missing default template.
+
+    Raises MissingTemplates, and adds nothing, when the install ships no templates."""
+    templates = default_templates()
+    if not templates:
+        raise MissingTemplates(
+            f"no default templates found in the package {TEMPLATES_PACKAGE}: "
+            "this installation of Postventa is incomplete; reinstall it"
+        )
     report = []
     if session.scalar(select(Cadence.id).limit(1)) is None:
         cadence = Cadence(name="Default", is_default=True, created_at=now, updated_at=now)
@@ -104,7 +136,7 @@ def install_defaults(session: Session, now: datetime) -> list[str]:
     query = select(MessageTemplate.name, MessageTemplate.channel, MessageTemplate.locale)
     existing = {tuple(row) for row in session.execute(query)}
     added = 0
-    for template in default_templates():
+    for template in templates:
         if (template.name, template.channel, template.locale) not in existing:
             session.add(
                 MessageTemplate(

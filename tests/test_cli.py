@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from scheduler import accounts, schema
+from scheduler import accounts, defaults, schema
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Role
-from scheduler.models import ApiToken, AuditEntry, Customer, Product, Sale, User
+from scheduler.models import (
+    ApiToken,
+    AuditEntry,
+    Cadence,
+    Customer,
+    MessageTemplate,
+    Product,
+    Sale,
+    User,
+)
 from tests.conftest import Cli
 
 
@@ -46,6 +57,28 @@ def test_init_migrates_an_empty_database(tmp_path: Path) -> None:
     result = Cli(config)("init")
     assert result.exit_code == 0, result.output
     assert f"database migrated from empty to {schema.head_revision()}" in result.output
+
+
+@pytest.mark.parametrize("files", [True, False], ids=["files-left-out", "package-left-out"])
+def test_init_stops_when_the_install_ships_no_templates(
+    postventa: Cli, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: bool
+) -> None:
+    # As `pip install .` once did: every follow-up would then fail for want of its template.
+    if files:
+        (tmp_path / "bare_templates").mkdir()
+        (tmp_path / "bare_templates" / "__init__.py").write_text("")
+        monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(defaults, "TEMPLATES_PACKAGE", "bare_templates")
+    try:
+        result = postventa("init")
+    finally:
+        sys.modules.pop("bare_templates", None)
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: no default templates found in the package bare_templates: "
+        "this installation of Postventa is incomplete; reinstall it\n"
+    )
+    assert count(session, Cadence) == 0 and count(session, MessageTemplate) == 0
 
 
 def test_db_upgrade_reports_the_revision(postventa: Cli) -> None:

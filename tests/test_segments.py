@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from scheduler.defaults import TEMPLATES_DIR
+from scheduler.defaults import TemplateFile, default_templates
+from scheduler.lifecycle import Channel
 from scheduler.segments import GSM7, UCS2, sms_size
 
 
@@ -81,21 +81,21 @@ def test_spanish_letters_in_the_gsm_alphabet_stay_gsm7() -> None:
     assert size.segments == 1
 
 
-def _sms_template_files() -> list[Path]:
-    return sorted((TEMPLATES_DIR / "sms").glob("*/*.txt"))
+def _sms_templates() -> list[TemplateFile]:
+    return [template for template in default_templates() if template.channel is Channel.SMS]
 
 
 def test_both_languages_have_sms_templates() -> None:
-    locales = {path.parent.name for path in _sms_template_files()}
+    locales = {template.locale for template in _sms_templates()}
     assert {"es", "en"} <= locales
 
 
-@pytest.mark.parametrize("path", _sms_template_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_default_sms_templates_are_gsm7_outside_their_tags(path: Path) -> None:
-    text = path.read_text(encoding="utf-8")
-    outside_tags = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "", text, flags=re.DOTALL)
+@pytest.mark.parametrize("template", _sms_templates(), ids=lambda t: f"{t.locale}/{t.name}.txt")
+def test_default_sms_templates_are_gsm7_outside_their_tags(template: TemplateFile) -> None:
+    outside_tags = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "", template.body, flags=re.DOTALL)
     size = sms_size(outside_tags)
-    assert size.encoding == GSM7, f"{path}: {size.unsupported!r} forces UCS-2"
+    where = f"sms/{template.locale}/{template.name}.txt"
+    assert size.encoding == GSM7, f"{where}: {size.unsupported!r} forces UCS-2"
 
 
 @pytest.mark.parametrize("char", ["á", "í", "ó", "ú", "Á"])

@@ -77,6 +77,17 @@ def test_stylesheet_is_served_locally(owner_client: FlaskClient) -> None:
     response.close()
 
 
+def test_favicon_is_linked_and_served_without_a_log_in(
+    owner_client: FlaskClient, client: FlaskClient
+) -> None:
+    page = owner_client.get("/").get_data(as_text=True)
+    assert '<link rel="icon" type="image/svg+xml" href="/favicon.ico">' in page
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert response.data.startswith(b"<svg")
+    response.close()
+
+
 def test_secret_key_persists_across_app_instances(app: Flask) -> None:
     from web import create_app
 

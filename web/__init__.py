@@ -46,6 +46,9 @@ def create_app(config: Config | None = None) -> Flask:
         raise
 
     app = Flask(__name__, instance_path=str(Path("instance").resolve()))
+    # Browsers ask for /favicon.ico where no page links an icon (/healthz, the API): the SVG is
+    # served there as a static file, public like the others; url_for builds this URL for it.
+    app.add_url_rule("/favicon.ico", endpoint="static", defaults={"filename": "favicon.svg"})
     https = config.business.public_url.startswith("https://")
     app.config.update(
         SECRET_KEY=_secret_key(config, Path(app.instance_path)),

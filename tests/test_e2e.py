@@ -123,6 +123,38 @@ def _fits_a_phone(page: object) -> bool:
         "document.documentElement.scrollWidth <= window.innerWidth + 1"))  # fmt: skip
 
 
+CELLS_OUT_OF_SIGHT = """() => [...document.querySelectorAll('td')]
+    .filter(cell => cell.textContent.trim() || cell.querySelector('input, select, button'))
+    .filter(cell => { const box = cell.getBoundingClientRect();
+                      return box.width < 1 || box.left < 0 || box.right > innerWidth + 1; })
+    .map(cell => cell.textContent.trim().slice(0, 40))"""
+STEP_ERRORS = """() => [...document.querySelectorAll('table.steps .problem')].map(problem => {
+    const box = problem.getBoundingClientRect();
+    const field = problem.closest('td').querySelector('input, select').getBoundingClientRect();
+    const under = box.top >= field.bottom && box.top - field.bottom <= 8
+                  && box.left < field.right && box.right > field.left;
+    return [problem.textContent, under && box.left >= 0 && box.right <= innerWidth];
+})"""
+SCROLLS_SIDEWAYS = """() =>
+    [document.documentElement, ...document.querySelectorAll('.table-scroll')]
+    .some(box => box.scrollWidth > box.clientWidth + 1)"""
+
+
+def _cells_out_of_sight(page: Any) -> list[str]:
+    """Table cells with something in them that are hidden or reach past an edge of the window
+    (a page can have no scroll bar and still hide a column or let a table scroll inside)."""
+    return list(page.evaluate(CELLS_OUT_OF_SIGHT))
+
+
+def _narrow_inputs(page: Any) -> list[str]:
+    """Text inputs narrower than 150 px, or an empty list; fails on a page without any."""
+    widths = page.evaluate("""() => [...document.querySelectorAll('input, textarea')]
+        .filter(field => !['hidden', 'checkbox', 'radio'].includes(field.type))
+        .map(field => [field.name, field.getBoundingClientRect().width])""")
+    assert widths, page.url
+    return [f"{name}: {width:.0f} px" for name, width in widths if width < 150]
+
+
 def test_owner_sets_up_staff_resolves_a_complaint(
     server: str, browser: object, shots: Path
 ) -> None:
@@ -145,6 +177,9 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     owner.fill("form.card input[name=password]", STAFF[1])
     owner.click("form.card button[type=submit]")
     expect(owner.locator("table")).to_contain_text(STAFF[0])
+    assert _narrow_inputs(owner) == []  # the password of each row too, next to its selects
+    owner.goto(server + "/admin/words")
+    assert _narrow_inputs(owner) == []
 
     # A cadence for kitchens: a thank-you two hours after the sale, a check-in on day 5.
     owner.goto(server + "/admin/cadences/new")
@@ -166,6 +201,17 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     owner.click("form.card button[type=submit]")
     expect(owner.locator(".cadence-timeline")).to_contain_text("dia5")
     owner.screenshot(path=str(shots / "cadence.png"), full_page=True)
+    # A bad step: each error shows under its own field, and the steps need no sideways scroll.
+    keys.nth(2).fill("dia 9!")
+    days.nth(2).fill("nueve")
+    templates.nth(2).select_option("thanks")
+    owner.locator("input[name=step_condition]").nth(2).fill("score >>> 9")
+    owner.click("form.card button[type=submit]")
+    expect(owner.locator(".flash.error")).to_be_visible()
+    errors = owner.evaluate(STEP_ERRORS)
+    assert len(errors) == 3  # the key, the offset, the condition
+    assert [text for text, under_its_field in errors if not under_its_field] == []
+    assert not owner.evaluate(SCROLLS_SIDEWAYS)
     owner.goto(server + "/admin/cadences")
     owner.screenshot(path=str(shots / "cadences.png"), full_page=True)
 
@@ -174,6 +220,7 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     owner.goto(server + "/sales/new")
     for name, value in {
         "external_id": "E2E-1", "customer_name": "Rosa Quispe", "phone": "987 654 321",
+        "email": "rosa.quispe.huaman@correo.example.pe",
         "product_name": "Cocina Rosales 4 hornillas", "product_sku": "COC-4", "amount": "1299",
         "currency": "PEN",
     }.items():  # fmt: skip
@@ -201,6 +248,8 @@ def test_owner_sets_up_staff_resolves_a_complaint(
                  "/sales/import", "/account"):  # fmt: skip
         owner.goto(server + path)
         assert _fits_a_phone(owner), path
+        if path != "/admin/cadences/2":  # its steps table scrolls on its own on a phone
+            assert _cells_out_of_sight(owner) == [], path
     owner.close()
 
     # Staff answer, give a remedy within their limit, and resolve.
@@ -240,6 +289,14 @@ def test_owner_sets_up_staff_resolves_a_complaint(
         staff.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
         staff.goto(server + path)
         assert _fits_a_phone(staff), path
+        assert _cells_out_of_sight(staff) == [], path
+    # On a phone the outbox's messages stay readable and their channel is not cut off.
+    rows = staff.evaluate("""() => [...document.querySelectorAll('tbody tr')]
+        .map(row => [row.querySelector('td.text').getBoundingClientRect().width,
+                     row.cells[3].getBoundingClientRect().right])""")
+    assert len(rows) >= 2  # the answer to Rosa and the notice of her case
+    for message, channel in rows:
+        assert message >= 150 and 0 < channel <= PHONE_WIDTH, (message, channel)
     staff.close()
     for name in ("cadence", "customer", "inbox", "case", "case-phone", "outbox", "template"):
         assert (shots / f"{name}.png").stat().st_size > 5_000

@@ -1,10 +1,11 @@
 """Consent by SMS: the keywords that opt a customer out, back in, or ask for help.
 
 English and Spanish, in any case, with or without accents or a trailing full stop. A keyword
-counts only when it is the whole message ("STOP", "Baja."), as carriers treat it; "alto el
-precio" or "cancel my order" are not. Consent may also be revoked in free text ("ya no me manden
-mensajes", "please stop texting me"), in the language the messages were sent in: those opt out
-too, and a person sees them. Pure functions over text.
+counts only when it is the whole message ("STOP", "Baja."), as carriers treat it; a stop word
+also with emoji, punctuation or repetition ("STOP 🙏", "BAJA!!! 😤", "STOP STOP STOP"). "alto el
+precio" or "cancel my order" are not keywords. Consent may also be revoked in free text ("ya no
+me manden mensajes", "please stop texting me"), in the language the messages were sent in: those
+opt out too, and a person sees them. Pure functions over text.
 """
 
 from __future__ import annotations
@@ -79,20 +80,22 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u00b4": "'", "`": 
 
 def fold(text: str) -> str:
     """Lower case, no accents, single spaces, no punctuation at either end: "¡BAJA!" -> "baja"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_APOSTROPHES))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = unicodedata.normalize("NFKD", text.casefold().translate(_APOSTROPHES))
+    if not plain.isascii():  # plain ASCII, as most replies are, has no accents to take off
+        plain = "".join(c for c in plain if not unicodedata.combining(c))
     return " ".join(plain.split()).strip(" .,;:!¡?¿\"'()[]-_*~")
 
 
 @dataclass(frozen=True)
 class Consent:
     intent: Intent
-    keyword: str | None  # the keyword as folded, or None for a free-text request
+    keyword: str | None  # the message as folded ("stop", "stop 🙏"), or None for free text
     language: str | None  # "es" / "en" when the words tell, else None
 
     @property
     def handled_by_twilio(self) -> bool:
-        """Whether Twilio's own opt-out handling already answered this message."""
+        """Whether Twilio's own opt-out handling already answered this message. Twilio acts on
+        single-word messages only, so a "STOP 🙏" or "STOP STOP" is ours to confirm."""
         return self.keyword in TWILIO_KEYWORDS
 
 
@@ -103,15 +106,36 @@ _SPANISH = frozenset(
 )  # fmt: skip
 
 
+_NOT_WORDS = re.compile(r"[^\w\s]+")  # emoji, symbols, punctuation
+_EDGES = re.compile(r"^[^\w]+|[^\w]+$")
+
+
+def _keyword_in(folded: str) -> str | None:
+    """The keyword the message is, or None. Stop words are read generously, emoji, punctuation
+    and repetition set aside ("stop 🙏" -> "stop"), since a stop must be honoured; the others
+    strictly: "si 👍" is an answer, "ayuda 😭" is for a person."""
+    if folded in KEYWORDS:
+        return folded
+    words = _NOT_WORDS.sub(" ", folded).split()
+    if not words or len(words) > 8:  # that long, a sentence
+        return None
+    for size in range(1, len(words) + 1):
+        if len(words) % size == 0 and words == words[:size] * (len(words) // size):
+            keyword = " ".join(words[:size])
+            return keyword if KEYWORDS.get(keyword) is Intent.OPT_OUT else None
+    return None
+
+
 def read_consent(text: str) -> Consent | None:
     """What the message says about consent, or None when it says nothing about it."""
     folded = fold(text)
-    intent = KEYWORDS.get(folded)
-    if intent is not None:
-        language = "es" if folded in _SPANISH else "en" if folded != "info" else None
-        return Consent(intent, folded, language)
+    keyword = _keyword_in(folded)
+    if keyword is not None:
+        language = "es" if keyword in _SPANISH else "en" if keyword != "info" else None
+        return Consent(KEYWORDS[keyword], folded, language)
+    trimmed = _EDGES.sub("", folded)  # "baja porfa 🙏" reads as "baja porfa"
     for intent, patterns in ((Intent.OPT_OUT, _FREE_TEXT_STOP), (Intent.OPT_IN, _FREE_TEXT_START)):
         for language, pattern in patterns.items():
-            if pattern.search(folded):
+            if pattern.search(trimmed):
                 return Consent(intent, None, language)
     return None

@@ -58,10 +58,75 @@ def test_rules(text: str, label: Label, needs_human: bool) -> None:
         ("9 pero el tecnico llego tarde", 9), ("a solid 9", 9), ("0", 0),
         ("3 dias sin lavadora", None), ("me cobraron $80 de mas", None), ("110 o 220?", None),
         ("una masa el lavarropas", None), ("modelo 3000", None),
+        ("★★★★★", 10), ("★★★★☆", 8), ("⭐️⭐️", 4), ("5⭐", 10), ("5-star", 10),
+        ("2 estrellitas", 4), ("five stars ⭐ would recommend", 10), ("★★★★★★★", None),
+        ("⭐⭐⭐⭐⭐ llego en 3 dias", 10),
     ],
 )  # fmt: skip
 def test_ratings(text: str, score: int | None) -> None:
     assert find_score(fold(text)) == score
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "aún no me llega el pedido",
+        "todavia no recibo nada",
+        "hace 2 semanas q pague y nada",
+        "ya deberia haber llegado",
+        "sigo esperando",
+        "gracias, pero aun no recibo la cocina",
+        "muchas gracias! todavía no me entregan la refri",
+        "ni siquiera me ha llegado",
+        "havent received anything yet",
+        "my package never came",
+        "still no sign of it",
+        "its been 10 days, still nothing",
+        "was supposed to arrive monday",
+    ],
+)
+def test_an_order_that_has_not_come_goes_to_a_person(text: str) -> None:
+    reading = classify(text)
+    assert (reading.label, reading.needs_human) == (Label.OBJECTION, True), reading
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ya me llego, gracias",
+        "llego sin problemas",
+        "no demoraron nada, gracias",
+        "sin retrasos, todo bien",
+        "arrived a day early, thanks!",
+        "not bad, thanks",
+        "dijeron 5 dias y llego en 2, genial",
+        "ok ya llego",
+    ],
+)
+def test_an_order_that_came_is_left_to_the_machine(text: str) -> None:
+    assert not classify(text).needs_human, classify(text)
+
+
+@pytest.mark.parametrize(
+    "text, label, needs_human",
+    [
+        ("STOP 🙏", Label.OPT_OUT, False),
+        ("BAJA 🙏", Label.OPT_OUT, False),
+        ("Stop 👍", Label.OPT_OUT, False),
+        ("STOP STOP STOP", Label.OPT_OUT, False),
+        ("Baja!!! 😤", Label.OPT_OUT, False),
+        ("no mas no mas", Label.OPT_OUT, False),
+        ("baja porfa 🙏", Label.OPT_OUT, True),  # free text: shown to staff
+        ("stop, the tv is broken", Label.OBJECTION, True),  # a sentence, not the keyword
+        ("si 👍", Label.POSITIVE, False),  # only a stop is read generously: this is an answer
+        ("ayuda 😭", Label.OBJECTION, True),  # and this is for a person
+    ],
+)
+def test_a_stop_word_with_emoji_or_repeated_is_the_keyword(
+    text: str, label: Label, needs_human: bool
+) -> None:
+    reading = classify(text)
+    assert (reading.label, reading.needs_human) == (label, needs_human), reading
 
 
 def test_scores_decide_who_reads_it() -> None:
@@ -92,7 +157,7 @@ def _measure(path: Path) -> tuple[float, float, int]:
 
 @pytest.mark.parametrize("name", ["replies.csv", "replies_holdout.csv"])
 def test_needs_human_precision_and_recall(name: str) -> None:
-    """Targets: recall >= 0.97 (an objection is never missed), precision >= 0.85.
+    """Targets: recall >= 0.99 (an objection is never missed), precision >= 0.90.
 
     `replies.csv` is the set the rules were written against; `replies_holdout.csv` was written
     separately and never used to tune them, so its figures are the honest estimate.
@@ -103,7 +168,7 @@ def test_needs_human_precision_and_recall(name: str) -> None:
     recall, precision, rows = _measure(path)
     REPORT.append(f"classifier on {name} ({rows} replies): needs_human recall {recall:.3f}, "
                   f"precision {precision:.3f}")  # fmt: skip
-    assert recall >= 0.97 and precision >= 0.85, (recall, precision)
+    assert recall >= 0.99 and precision >= 0.90, (recall, precision)
 
 
 def test_the_command_line(postventa_plain: Cli) -> None:

@@ -18,7 +18,7 @@ from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.inbound import triage
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus
-from scheduler.models import AuditEntry, Case, FollowUp, Message, OutboxEntry
+from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, OutboxEntry
 from scheduler.notices import sweep
 from scheduler.transports import make_transports
 from tests.browsing import use_config
@@ -69,6 +69,21 @@ def test_praise_opens_no_case(client: FlaskClient, sent: sessionmaker[Session]) 
     with sent() as session:
         assert session.scalars(select(Case)).all() == []
         assert follow_up(session, "day7-check-in").status is FollowUpStatus.SCHEDULED
+
+
+@pytest.mark.parametrize("body", ["STOP 🙏", "BAJA 🙏", "Stop 👍", "STOP STOP STOP"])
+def test_a_stop_word_with_emoji_or_repeated_opts_out_at_once(
+    client: FlaskClient, sent: sessionmaker[Session], body: str
+) -> None:
+    response = post(client, "/webhooks/twilio/sms", sms(body))
+    # Twilio acts on a message of one word only: this confirmation is ours to send.
+    assert "<Message>Mi Tienda: " in response.get_data(as_text=True)
+    read(client.application)
+    with sent() as session:
+        customer = session.scalars(select(Customer)).one()
+        assert customer.sms_opt_out_at is not None
+        assert session.scalars(select(Case)).all() == []  # a keyword: nothing for a person to do
+        assert follow_up(session, "day7-check-in").status is FollowUpStatus.SKIPPED
 
 
 def test_unknown_senders_open_no_case(client: FlaskClient, sent: sessionmaker[Session]) -> None:

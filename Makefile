@@ -37,7 +37,7 @@ browser:
 
 # After changing a text of the admin: extract, merge into the Spanish catalog, compile.
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o web/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 -k N_ -o web/translations/messages.pot .
 	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l es --ignore-obsolete --no-fuzzy-matching
 	$(BIN)/pybabel compile -d web/translations --statistics
 

@@ -3,7 +3,8 @@
 Notices are messages like any other (kept, with their case), queued in the request that opened
 the case and sent by the worker, so a webhook answers Twilio at once. A case is escalated once
 per level: at its deadline, then every `first_response_hours` of opening time after, up to
-`cases.escalation_levels`, each level recorded.
+`cases.escalation_levels`, each level recorded. Each person reads a notice in their own
+language (their log-in's); an address that is nobody's log-in, in the business's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from babel.dates import format_datetime
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler import audit
@@ -22,6 +23,7 @@ from scheduler.business_hours import add_opening_hours
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, Direction, Role
 from scheduler.models import Case, Customer, Message, Remedy, User
+from scheduler.notice_texts import NoticeTexts, texts_for
 from scheduler.transports import Failure, Outgoing, Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -32,31 +34,24 @@ FAILED = "notice_failed"
 STALE = timedelta(minutes=10)  # a claim older than this belongs to a worker that died
 GIVE_UP = timedelta(days=1)
 
-_WORDS = {
-    "es": {
-        "new": "Nuevo caso", "overdue": "Caso sin respuesta", "due": "responder antes de",
-        "wrote": "escribio", "open": "Abrir el caso",
-        "late": "paso su plazo de primera respuesta ({due}); recordatorio {level}",
-        "approve": "Aprobar una compensacion", "asks": "pide aprobar",
-    },
-    "en": {
-        "new": "New case", "overdue": "Case not answered", "due": "answer before",
-        "wrote": "wrote", "open": "Open the case",
-        "late": "is past its first-response deadline ({due}); reminder {level}",
-        "approve": "A remedy to approve", "asks": "asks you to approve",
-    },
-}  # fmt: skip
-
 
 def case_link(case: Case, config: Config) -> str:
     return f"{config.business.public_url.rstrip('/')}/cases/{case.id}"
 
 
-def _when(moment: datetime, config: Config) -> str:
-    text = format_datetime(
-        moment.astimezone(config.business.tz), "EEE d MMM HH:mm", locale=config.business.locale
-    )
+def _when(moment: datetime, config: Config, locale: str) -> str:
+    text = format_datetime(moment.astimezone(config.business.tz), "EEE d MMM HH:mm", locale=locale)
     return " ".join(text.split())
+
+
+def _languages(session: Session, addresses: Sequence[str], config: Config) -> dict[str, str]:
+    """Each address's language: that of the user who logs in with it, else the business's."""
+    folded = {address.lower() for address in addresses}
+    users = session.execute(
+        select(func.lower(User.email), User.locale).where(func.lower(User.email).in_(folded))
+    )
+    known = {email: locale for email, locale in users}
+    return {a: known.get(a.lower()) or config.business.locale for a in addresses}
 
 
 def queue(
@@ -79,18 +74,29 @@ def notify_new_case(
     now: datetime,
 ) -> int:  # fmt: skip
     """Queue the notices for a case just opened; returns how many."""
-    words = _WORDS[config.business.locale]
-    due = _when(case.first_response_due_at, config)
-    subject = f"{words['new']}: {customer.name} ({case.reason}) - {words['due']} {due}"
-    body = (
-        f"{customer.name} ({customer.phone or customer.email}) {words['wrote']}:\n\n"
-        f"{message.body}\n\n{words['open']}: {case_link(case, config)}"
-    )
-    short = f"{subject}. {message.body[:80]} {case_link(case, config)}"
-    cases = config.cases
-    for address in cases.notify_emails:
-        queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
-              now=now)  # fmt: skip
+    link, cases = case_link(case, config), config.cases
+
+    def subject(texts: NoticeTexts, locale: str) -> str:
+        return texts.new_subject.format(
+            customer=customer.name,
+            reason=texts.reasons.get(case.reason or "", case.reason),
+            due=_when(case.first_response_due_at, config, locale),
+        )
+
+    for address, locale in _languages(session, cases.notify_emails, config).items():
+        texts = texts_for(locale, config.business.locale)
+        body = texts.new_body.format(
+            customer=customer.name,
+            address=customer.phone or customer.email,
+            message=message.body,
+            link=link,
+        )
+        queue(
+            session, case, channel=Channel.EMAIL, to=address, subject=subject(texts, locale),
+            body=body, now=now,
+        )  # fmt: skip
+    locale = config.business.locale  # a phone number is nobody's log-in
+    short = f"{subject(texts_for(locale, locale), locale)}. {message.body[:80]} {link}"
     for phone in cases.notify_sms:
         queue(session, case, channel=Channel.SMS, to=phone, subject=None, body=short, now=now)
     return len(cases.notify_emails) + len(cases.notify_sms)
@@ -101,15 +107,17 @@ def notify_remedy_request(
     now: datetime,
 ) -> int:  # fmt: skip
     """Ask every owner who can log in to approve a remedy above a staff member's limit."""
-    words = _WORDS[config.business.locale]
     value = f" {remedy.value}" if remedy.value is not None else ""
-    what = f"{remedy.kind}{value}: {remedy.description}"
-    owners = session.scalars(select(User.email).where(User.role == Role.OWNER, User.active)).all()
-    for address in owners:
-        queue(session, case, channel=Channel.EMAIL, to=address, now=now,
-              subject=f"{words['approve']}: {what}"[:200],
-              body=f"{asked_by} {words['asks']}:\n\n{what}\n\n{words['open']}: "
-                   f"{case_link(case, config)}")  # fmt: skip
+    owners = session.execute(
+        select(User.email, User.locale).where(User.role == Role.OWNER, User.active)
+    ).all()
+    for address, locale in owners:
+        texts = texts_for(locale, config.business.locale)
+        what = f"{texts.kinds.get(remedy.kind, remedy.kind)}{value}: {remedy.description}"
+        subject = texts.remedy_subject.format(what=what)[:200]
+        body = texts.remedy_body.format(who=asked_by, what=what, link=case_link(case, config))
+        queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
+              now=now)  # fmt: skip
     return len(owners)
 
 
@@ -131,7 +139,7 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
         .with_for_update(of=Case, skip_locked=True)
     ).all()
     raised = 0
-    words = _WORDS[config.business.locale]
+    languages = _languages(session, recipients, config) if rows else {}
     for case, customer in rows:
         threshold = case.first_response_due_at
         for _ in range(case.escalation_level):  # each level one more deadline's worth later
@@ -142,12 +150,15 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
         if now < threshold:
             continue
         case.escalation_level += 1
-        late = words["late"].format(
-            due=_when(case.first_response_due_at, config), level=case.escalation_level
-        )
-        subject = f"{words['overdue']}: {customer.name}"
-        body = f"{customer.name}: {late}.\n\n{words['open']}: {case_link(case, config)}"
-        for address in recipients:
+        for address, locale in languages.items():
+            texts = texts_for(locale, config.business.locale)
+            subject = texts.overdue_subject.format(customer=customer.name)
+            body = texts.overdue_body.format(
+                customer=customer.name,
+                due=_when(case.first_response_due_at, config, locale),
+                level=case.escalation_level,
+                link=case_link(case, config),
+            )
             queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
                   now=now)  # fmt: skip
         audit.record(

@@ -282,7 +282,8 @@ def test_the_owners_are_asked_by_email_to_approve(
                               Message.to_address == owner.email)
     ).all()  # fmt: skip
     assert len(asked) == 1 and asked[0].channel is Channel.EMAIL
-    assert asked[0].subject == "Aprobar una compensacion: refund 300.00: Devolucion parcial"
+    # The owner reads the admin in English: so does the email (the business's language is es).
+    assert asked[0].subject == "A remedy to approve: refund 300.00: Devolucion parcial"
     assert f"/cases/{case.id}" in asked[0].body and "staff@example.com" in asked[0].body
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.accounts import add_user
 from scheduler.cases import open_case_for
 from scheduler.config import Config
-from scheduler.lifecycle import Channel, Direction
-from scheduler.models import AuditEntry, Case, Customer, Message, OutboxEntry
-from scheduler.notices import notify_new_case, sweep
+from scheduler.lifecycle import Channel, Direction, RemedyStatus, Role
+from scheduler.models import AuditEntry, Case, Customer, Message, OutboxEntry, Remedy
+from scheduler.notices import notify_new_case, notify_remedy_request, sweep
 from scheduler.transports import Failure, TransportError, make_transports
 from tests.dispatching import Clock, setup_sales
 from tests.factories import sale_input
@@ -64,7 +66,7 @@ def test_staff_hear_of_a_new_case_once(engine: Engine, config: Config) -> None:
         email, sms = sorted(outbox(session), key=lambda e: e.channel)
         assert (email.channel, email.to_address) == (Channel.EMAIL, "ana@mitienda.pe")
         assert email.subject == (
-            "Nuevo caso: Rosa Quispe (objection) - responder antes de lun 30 nov 14:00"
+            "Nuevo caso: Rosa Quispe (queja) - responder antes de lun 30 nov 14:00"
         )
         assert "la lavadora no prende" in email.body
         assert f"https://shop.example.pe/cases/{case_id}" in email.body
@@ -133,3 +135,57 @@ def test_notices_left_claimed_by_a_dead_worker_go_again(engine: Engine, config: 
             notice.status, notice.status_updated_at = "notice_sending", OPENED
     assert run_sweep(sessions, config, OPENED + timedelta(minutes=5)).get("notices_sent", 0) == 0
     assert run_sweep(sessions, config, OPENED + timedelta(minutes=11))["notices_sent"] == 2
+
+
+def test_each_person_reads_the_notices_in_their_own_language(
+    engine: Engine, config: Config
+) -> None:
+    config = staffed(config)  # the business speaks Spanish
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    with sessions.begin() as session:
+        add_user(session, email="Ana@MiTienda.pe", role=Role.STAFF, password="staff password 1",
+                 now=OPENED, actor="test").locale = "en"  # fmt: skip
+    case_id = open_case(sessions, config)
+    run_sweep(sessions, config, OPENED)
+    run_sweep(sessions, config, DUE)  # past the deadline: the owner hears of it
+    with sessions() as session:
+        sent = {(e.to_address, e.channel): e for e in outbox(session)}
+    english = sent["ana@mitienda.pe", Channel.EMAIL]
+    assert english.subject == "New case: Rosa Quispe (objection) - answer before Mon 30 Nov 14:00"
+    assert english.body.startswith("Rosa Quispe (+51987654321) wrote:")
+    assert english.body.endswith(f"Open the case: https://shop.example.pe/cases/{case_id}")
+    sms = sent["+51911222333", Channel.SMS]  # a phone is nobody's log-in: the business's
+    assert sms.body.startswith("Nuevo caso: Rosa Quispe (queja) - responder antes de lun 30 nov")
+    spanish = sent["duena@mitienda.pe", Channel.EMAIL]
+    assert spanish.subject == "Caso sin respuesta: Rosa Quispe"
+    assert spanish.body.startswith(
+        "El caso de Rosa Quispe pasó su plazo de primera respuesta (lun 30 nov 14:00); "
+        "recordatorio 1."
+    )
+
+
+def test_an_owner_asked_to_approve_reads_it_in_their_language(
+    engine: Engine, config: Config
+) -> None:
+    config = staffed(config).replace(business={"locale": "en"})
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    with sessions.begin() as session:
+        owner = add_user(session, email="duena@mitienda.pe", role=Role.OWNER,
+                         password="owner password 1", now=OPENED, actor="test")  # fmt: skip
+        owner.locale = "es"
+    case_id = open_case(sessions, config)
+    with sessions.begin() as session:
+        case = session.get_one(Case, case_id)
+        remedy = Remedy(case_id=case_id, kind="refund", value=Decimal("300.00"),
+                        description="devolución parcial", status=RemedyStatus.REQUESTED,
+                        granted_by_id=None, created_at=OPENED)  # fmt: skip
+        session.add(remedy)
+        session.flush()
+        notify_remedy_request(session, case, remedy, asked_by="ana@mitienda.pe", config=config,
+                              now=OPENED)  # fmt: skip
+    with sessions() as session:
+        asked = session.scalars(
+            select(Message).where(Message.to_address == "duena@mitienda.pe")
+        ).one()
+    assert asked.subject == "Compensación por aprobar: reembolso 300.00: devolución parcial"
+    assert asked.body.startswith("ana@mitienda.pe pide que apruebes:")

@@ -76,6 +76,7 @@ def create_app(config: Config | None = None) -> Flask:
         api_people,  # noqa: F401 - adds /api/cases and /api/customers to api's blueprint
         auth,
         customers,
+        errors,
         health,
         home,
         i18n,
@@ -91,7 +92,7 @@ def create_app(config: Config | None = None) -> Flask:
     csrf = CSRFProtect(app)
     for public in (webhooks.blueprint, api.blueprint, unsubscribe.blueprint):
         csrf.exempt(public)  # signed by Twilio, bearer tokens, one-click unsubscribe (RFC 8058)
-    app.register_error_handler(403, auth.forbidden)
+    errors.init_errors(app)  # 403, 404, 405, a refused CSRF token, 500: pages in the layout
     app.context_processor(lambda: {"settings": app.extensions["postventa"].config})
     for blueprint in (
         health.blueprint, auth.blueprint, home.blueprint, inbox.blueprint, outbox.blueprint,

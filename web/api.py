@@ -93,15 +93,12 @@ def http_error(exception: HTTPException) -> tuple[Response, int]:
     return error(exception.code or 500, exception.description or exception.name)
 
 
-@blueprint.app_errorhandler(404)
-@blueprint.app_errorhandler(405)
-def routing_error(exception: HTTPException) -> HTTPException | tuple[Response, int]:
-    """An unknown path or method under /api answers JSON; elsewhere Flask's own page stays.
+def json_error(exception: HTTPException) -> tuple[Response, int]:
+    """An error under /api outside its views (an unknown path or method) answers JSON too.
 
-    Routing errors happen before any blueprint is chosen, so only an app-wide handler sees them.
+    Routing errors happen before any blueprint is chosen: the app-wide error handler
+    (web/errors.py) hands those under /api to this one.
     """
-    if request.path != "/api" and not request.path.startswith("/api/"):
-        return exception
     response, status = http_error(exception)
     for name, value in exception.get_headers():
         if name == "Allow":  # a 405 says which methods the path takes

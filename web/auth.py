@@ -213,10 +213,6 @@ def setup() -> BaseResponse | str | tuple[str, int]:
     return redirect(url_for("home.index"))
 
 
-def forbidden(_error: Exception) -> tuple[str, int]:
-    return render_template("forbidden.html"), 403
-
-
 class AccountForm(FlaskForm):  # type: ignore[misc]
     locale = SelectField("locale", choices=options(LANGUAGES))
     current = PasswordField("current")

@@ -23,11 +23,11 @@ from scheduler.timeline import customer_timeline
 from web.auth import me, my_name
 from web.database import db_session, get_or_404, services
 from web.domain_texts import translated
-from web.forms import options
+from web.forms import named_options, options
 
 blueprint = Blueprint("customers", __name__)
 PAGE = 50
-CHANNELS = options([("sms", "SMS"), ("email", "Email")])
+CHANNELS = named_options(Channel)
 
 
 class ConsentForm(FlaskForm):  # type: ignore[misc]

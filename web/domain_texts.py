@@ -1,11 +1,24 @@
-"""The domain's fixed error texts that the admin shows, so that staff read them in their own
-language too. `scheduler/` knows nothing of Flask: its texts are listed here (N_ marks them
-for extraction) and looked up when shown; a text with a value in it stays as the domain wrote it.
+"""The domain's texts that the admin shows, so that staff read them in their own language too:
+its refusals, the names of its statuses, labels and kinds, and the reasons it writes down.
+
+`scheduler/` knows nothing of Flask: its fixed texts are listed here (N_ marks them for
+extraction) and looked up when shown. A text with values in it is listed as a pattern
+("overdue by %(span)s when planned ..."): the values are kept, themselves translated when they
+are texts of the domain. Anything else (a person's words, a provider's error) stays as written.
 """
 
 from __future__ import annotations
 
-from flask_babel import gettext
+import re
+from typing import Any
+
+from babel.dates import get_day_names
+from flask_babel import get_locale, gettext, lazy_pgettext
+
+from scheduler.casework import RemedyKind
+from scheduler.classify import Label
+from scheduler.config import WEEKDAYS
+from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, RemedyStatus, Role, SaleStatus
 
 
 def N_(text: str) -> str:
@@ -41,9 +54,177 @@ TEXTS = (
     N_("the default cadence stays active: make another default"),
     N_("the file is empty"),
     N_("the file has a header but no sales"),
+    # Why a follow-up is where it is (FollowUp.status_reason), and how a customer opted out.
+    N_("the sale was cancelled"),
+    N_("the customer has no address for this channel any more"),
+    N_("the customer has an open case"),
+    N_("outside the send window"),
+    N_("no phone or email"),
+    N_("taken back from a worker that stopped mid-send"),
+    N_("an earlier attempt reached the provider"),
+    N_("an earlier attempt never arrived"),
+    N_("not handed over: the lease ran out, or the customer opted out meanwhile"),
+    N_("the cadence was deactivated"),
+    N_("resumed after the case closed"),
+    N_("step removed from cadence"),
+    N_("re-planned after a cadence change"),
+    N_("the case was reopened"),
+    N_("the provider reported it"),
+    N_("cancelled through the API"),
+    N_("asked by SMS to stop"),
+    N_("one-click unsubscribe link"),
+    N_("Twilio error 21610: replied STOP to our number"),
 )
+PATTERNS = (
+    N_("overdue by %(span)s when planned (grace %(grace)s)"),
+    N_("%(late)s late when its turn came (grace %(grace)s)"),
+    N_("another message went to this customer %(span)s ago"),
+    N_("the customer opted out (%(how)s)"),
+    N_("replied %(word)s by SMS"),
+    N_("could not hand over: %(error)s"),
+    N_("gave up after %(count)s attempts, none of which arrived"),
+    N_("gave up after %(count)s attempts: %(error)s"),
+    N_("could not tell whether it was sent: %(error)s; check with the provider"),
+    N_("attempt %(count)s failed: %(error)s"),
+    N_("the carrier reported %(status)s (error %(code)s)"),
+    N_("the carrier reported %(status)s"),
+    N_("the password must have at least %(count)s characters"),
+    N_("a user with the email %(email)s already exists"),
+    N_("%(email)s is the last owner who can log in: make another first"),
+    N_("word %(word)s: between 1 and 100 letters, please"),
+    N_("%(word)s is already a %(label)s word"),
+)
+_FIXED = frozenset(TEXTS)
+_MATCHERS = tuple(
+    (re.compile(re.sub(r"%\\\(([a-z_]+)\\\)s", r"(?P<\1>.+?)", re.escape(text))), text)
+    for text in PATTERNS
+)
+
+# The names of the domain's values, per kind: an enum's class name, or "MessageStatus" for the
+# provider's and our own words for where a message is. The context tells translators what is
+# named (a follow-up is masculine in Spanish, a sale feminine).
+NAMES: dict[str, dict[str, Any]] = {
+    "FollowUpStatus": {
+        FollowUpStatus.SCHEDULED: lazy_pgettext("follow-up status", "scheduled"),
+        FollowUpStatus.SENDING: lazy_pgettext("follow-up status", "sending"),
+        FollowUpStatus.SENT: lazy_pgettext("follow-up status", "sent"),
+        FollowUpStatus.DELIVERED: lazy_pgettext("follow-up status", "delivered"),
+        FollowUpStatus.FAILED: lazy_pgettext("follow-up status", "failed"),
+        FollowUpStatus.SKIPPED: lazy_pgettext("follow-up status", "skipped"),
+        FollowUpStatus.CANCELLED: lazy_pgettext("follow-up status", "cancelled"),
+        FollowUpStatus.HELD: lazy_pgettext("follow-up status", "held"),
+        FollowUpStatus.UNKNOWN: lazy_pgettext("follow-up status", "unknown"),
+    },
+    "CaseStatus": {
+        CaseStatus.OPEN: lazy_pgettext("case status", "open"),
+        CaseStatus.RESOLVED: lazy_pgettext("case status", "resolved"),
+    },
+    "SaleStatus": {
+        SaleStatus.ACTIVE: lazy_pgettext("sale status", "active"),
+        SaleStatus.CANCELLED: lazy_pgettext("sale status", "cancelled"),
+    },
+    "Role": {
+        Role.OWNER: lazy_pgettext("role", "owner"),
+        Role.STAFF: lazy_pgettext("role", "staff"),
+    },
+    "RemedyStatus": {
+        RemedyStatus.GRANTED: lazy_pgettext("remedy status", "granted"),
+        RemedyStatus.REQUESTED: lazy_pgettext("remedy status", "requested"),
+        RemedyStatus.DECLINED: lazy_pgettext("remedy status", "declined"),
+    },
+    "RemedyKind": {
+        RemedyKind.DISCOUNT: lazy_pgettext("remedy kind", "discount"),
+        RemedyKind.REFUND: lazy_pgettext("remedy kind", "refund"),
+        RemedyKind.REPLACEMENT: lazy_pgettext("remedy kind", "replacement"),
+        RemedyKind.OTHER: lazy_pgettext("remedy kind", "other"),
+    },
+    "Channel": {
+        Channel.SMS: lazy_pgettext("channel", "SMS"),
+        Channel.EMAIL: lazy_pgettext("channel", "email"),
+    },
+    "Label": {  # how a reply was read; a case's reason is the label that opened it
+        Label.OBJECTION: lazy_pgettext("reply label", "objection"),
+        Label.QUESTION: lazy_pgettext("reply label", "question"),
+        Label.POSITIVE: lazy_pgettext("reply label", "positive"),
+        Label.NEUTRAL: lazy_pgettext("reply label", "neutral"),
+        Label.OPT_OUT: lazy_pgettext("reply label", "opt-out"),
+        Label.OPT_IN: lazy_pgettext("reply label", "opt-in"),
+        Label.HELP: lazy_pgettext("reply label", "help"),
+    },
+    "MessageStatus": {
+        "prepared": lazy_pgettext("message status", "prepared"),
+        "handed_over": lazy_pgettext("message status", "handing over"),
+        "uncertain": lazy_pgettext("message status", "uncertain"),
+        "not_sent": lazy_pgettext("message status", "not sent"),
+        "notice": lazy_pgettext("message status", "waiting for the worker"),
+        "notice_sending": lazy_pgettext("message status", "sending"),
+        "notice_failed": lazy_pgettext("message status", "failed"),
+        "accepted": lazy_pgettext("message status", "accepted"),
+        "scheduled": lazy_pgettext("message status", "scheduled"),
+        "queued": lazy_pgettext("message status", "queued"),
+        "sending": lazy_pgettext("message status", "sending"),
+        "sent": lazy_pgettext("message status", "sent"),
+        "stored": lazy_pgettext("message status", "kept in the outbox"),
+        "delivered": lazy_pgettext("message status", "delivered"),
+        "undelivered": lazy_pgettext("message status", "undelivered"),
+        "failed": lazy_pgettext("message status", "failed"),
+        "canceled": lazy_pgettext("message status", "cancelled"),
+        "read": lazy_pgettext("message status", "read"),
+        "receiving": lazy_pgettext("message status", "receiving"),
+        "received": lazy_pgettext("message status", "received"),
+    },
+    "AuditActor": {  # who did it, when not a person who logged in (audit.by_user)
+        "customer": lazy_pgettext("audit log", "the customer"),
+        "worker": lazy_pgettext("audit log", "the worker"),
+        "twilio": lazy_pgettext("audit log", "Twilio"),
+        "cli": lazy_pgettext("audit log", "the command line"),
+        "init": lazy_pgettext("audit log", "postventa init"),
+        "setup": lazy_pgettext("audit log", "the first set-up"),
+        "demo": lazy_pgettext("audit log", "the demo data"),
+    },
+    "AuditEntity": {  # what an entry of the audit log is about
+        "case": lazy_pgettext("audit log", "case"),
+        "sale": lazy_pgettext("audit log", "sale"),
+        "customer": lazy_pgettext("audit log", "customer"),
+        "user": lazy_pgettext("audit log", "user"),
+        "api_token": lazy_pgettext("audit log", "API token"),
+        "cadence": lazy_pgettext("audit log", "cadence"),
+        "template": lazy_pgettext("audit log", "template"),
+        "lexicon_word": lazy_pgettext("audit log", "word"),
+        "settings": lazy_pgettext("audit log", "settings"),
+    },
+}
 
 
 def translated(error: Exception | str) -> str:
-    """The text in the reader's language, part by part ("a; b" is two problems)."""
-    return "; ".join(gettext(part) for part in str(error).split("; "))
+    """The text in the reader's language: whole, else part by part ("a; b" is two problems)."""
+    text = str(error)
+    whole = _translate(text)
+    if whole is not None:
+        return whole
+    return "; ".join(_translate(part) or part for part in text.split("; "))
+
+
+def _translate(text: str) -> str | None:
+    if text in _FIXED:
+        return str(gettext(text))
+    for pattern, template in _MATCHERS:
+        found = pattern.fullmatch(text)
+        if found:
+            values = {name: translated(value) for name, value in found.groupdict().items()}
+            return str(gettext(template, **values))
+    return None
+
+
+def named(value: object, kind: str | None = None) -> str:
+    """The name of a status, label or kind in the reader's language; `kind` is the enum's name,
+    given for a value kept as plain text ("Label" for a case's reason). Unknown: as it is."""
+    name = NAMES.get(kind or type(value).__name__, {}).get(str(value))
+    return str(name) if name is not None else str(value)
+
+
+def weekday(code: str) -> str:
+    """A send day ("mon") as the reader abbreviates it ("lun")."""
+    if code not in WEEKDAYS:
+        return code
+    return str(get_day_names("abbreviated", locale=get_locale())[WEEKDAYS.index(code)])

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 
 from wtforms import SelectChoice
+
+from web.domain_texts import NAMES
 
 
 def options(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
     """Choices for a select or radio field, from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def named_options(values: Iterable[StrEnum]) -> list[SelectChoice]:
+    """Choices for values of the domain, each labelled with its name in the reader's language."""
+    return [SelectChoice(value.value, NAMES[type(value).__name__][value]) for value in values]

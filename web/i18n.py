@@ -6,6 +6,7 @@ from flask import Flask, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
+from web import domain_texts
 from web.database import services
 
 LOCALES = ("es", "en")
@@ -26,3 +27,8 @@ def _timezone() -> str:
 def init_i18n(app: Flask) -> None:
     Babel(app, locale_selector=_locale, timezone_selector=_timezone)
     app.jinja_env.globals["get_locale"] = get_locale
+    # What the domain wrote, shown in the reader's language: `status | named`,
+    # `case.reason | named("Label")`, `follow_up.status_reason | translated`, `"mon" | weekday`.
+    app.jinja_env.filters.update(
+        named=domain_texts.named, translated=domain_texts.translated, weekday=domain_texts.weekday
+    )

@@ -40,16 +40,14 @@ from scheduler.models import Case, Customer, FollowUp, Message, Remedy, User
 from web.auth import me, my_name, owner_only
 from web.database import db_session, get_or_404, services
 from web.domain_texts import translated
-from web.forms import options
+from web.forms import named_options, options
 
 blueprint = Blueprint("inbox", __name__)
 PAGE = 200
 
 
 class ReplyForm(FlaskForm):  # type: ignore[misc]
-    channel = RadioField(
-        "channel", choices=options([("sms", "SMS"), ("email", "Email")]), default="sms"
-    )
+    channel = RadioField("channel", choices=named_options(Channel), default="sms")
     subject = StringField("subject", validators=[Optional(), Length(max=200)])
     body = TextAreaField("body", validators=[DataRequired(), Length(max=10_000)])
 
@@ -63,7 +61,7 @@ class AssignForm(FlaskForm):  # type: ignore[misc]
 
 
 class RemedyForm(FlaskForm):  # type: ignore[misc]
-    kind = SelectField("kind", choices=options((kind.value, kind.value) for kind in RemedyKind))
+    kind = SelectField("kind", choices=named_options(RemedyKind))
     value = DecimalField("value", places=2, validators=[Optional()])
     description = StringField("description", validators=[DataRequired(), Length(max=500)])
 

@@ -25,9 +25,9 @@ from web.admin import blueprint
 from web.auth import LANGUAGES, me, my_name
 from web.database import db_session, get_or_404
 from web.domain_texts import translated
-from web.forms import options
+from web.forms import named_options, options
 
-ROLES = options([(Role.STAFF.value, "staff"), (Role.OWNER.value, "owner")])
+ROLES = named_options([Role.STAFF, Role.OWNER])
 
 
 class NewUserForm(FlaskForm):  # type: ignore[misc]
@@ -58,7 +58,7 @@ def users() -> BaseResponse | str | tuple[str, int]:
             session.commit()
         except AccountError as problem:
             session.rollback()
-            error = str(problem)
+            error = translated(problem)
         else:
             flash(_("%(email)s can log in now. Give them the password in person.",
                     email=user.email))  # fmt: skip
@@ -86,7 +86,7 @@ def change(user_id: int) -> BaseResponse:
         flash(_("%(email)s changed.", email=user.email))
     except AccountError as problem:
         session.rollback()
-        flash(str(problem), "error")
+        flash(translated(problem), "error")
     return redirect(url_for("admin.users"))
 
 

@@ -17,13 +17,12 @@ from scheduler.vocabulary import EXTENSIBLE, VocabularyError, add_word, owner_le
 from web.admin import blueprint
 from web.auth import my_name
 from web.database import db_session, get_or_404
-from web.forms import options
+from web.domain_texts import translated
+from web.forms import named_options
 
 
 class WordForm(FlaskForm):  # type: ignore[misc]
-    label = SelectField(
-        "label", choices=options((label.value, label.value) for label in EXTENSIBLE)
-    )
+    label = SelectField("label", choices=named_options(EXTENSIBLE))
     word = StringField("word", validators=[DataRequired(), Length(max=100)])
 
 
@@ -37,7 +36,7 @@ def words() -> BaseResponse | str:
             flash(_("Added: replies are read with it from now on."))
         except VocabularyError as error:
             session.rollback()
-            flash(str(error), "error")
+            flash(translated(error), "error")
         return redirect(url_for("admin.words"))
     if request.method == "POST":
         problems = [f"{name}: {'; '.join(errors)}" for name, errors in form.errors.items()]

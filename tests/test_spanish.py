@@ -4,6 +4,7 @@ pages in Spanish too, inside the app's layout."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -247,6 +248,10 @@ def in_use(
     seen["cancel"] = post(client, f"/sales/{sale.id}/cancel",
                           {"reason": "la clienta devolvió el producto"},
                           f"/customers/{lucia.id}")  # fmt: skip
+    seen["consent"] = post(client, f"/customers/{lucia.id}/consent", {"channel": "email",
+                           "action": "out", "reason": "lo pidió por teléfono"},
+                           f"/customers/{lucia.id}")  # fmt: skip
+    assert "Dado de baja de correo" in seen["consent"]
     seen["token"] = post(client, "/admin/tokens", {"name": "la caja de Miraflores"},
                          "/admin/tokens")  # fmt: skip
     seen["word"] = post(client, "/admin/words", {"label": "objection", "word": "chancada"},
@@ -398,6 +403,25 @@ def test_a_missing_page_is_spanish_in_the_layout(reader: FlaskClient, app: Flask
         as_text=True
     )
     assert reader.get("/cases/999999").status_code == 404
+
+
+def test_a_sale_refused_says_why_in_spanish(reader: FlaskClient) -> None:
+    typed = reader.post("/sales/new", data={
+        "csrf_token": csrf_token(reader, "/sales/new"), "external_id": "", "sold_at": "ayer",
+        "customer_name": "Rosa", "amount": "mil", "currency": "soles",
+        "timezone": "Lima",
+    })  # fmt: skip
+    page = typed.get_data(as_text=True)
+    assert typed.status_code == 422 and "es obligatorio" in page and "no es un número" in page
+    assert english_words(page, []) == []
+    csv = "external_id,sold_at,customer_name,phone\nB1,ayer,Rosa,+51987654321\nB1,x\n"
+    checked = reader.post("/sales/import", data={
+        "csrf_token": csrf_token(reader, "/sales/import"), "action": "check",
+        "file": (io.BytesIO(csv.encode()), "ventas.csv"),
+    }, content_type="multipart/form-data")  # fmt: skip
+    page = checked.get_data(as_text=True)
+    assert "no es una fecha y hora ISO 8601" in page and "tiene 2 campos" in page
+    assert english_words(page, []) == []
 
 
 def test_a_wrong_method_is_spanish_in_the_layout(reader: FlaskClient) -> None:

@@ -22,7 +22,7 @@ from scheduler.sales import record_sale
 from scheduler.timeline import customer_timeline
 from web.auth import me, my_name
 from web.database import db_session, get_or_404, services
-from web.domain_texts import translated
+from web.domain_texts import named, translated
 from web.forms import named_options, options
 
 blueprint = Blueprint("customers", __name__)
@@ -90,11 +90,11 @@ def consent(customer_id: int) -> BaseResponse:
         skipped = opt_out(session, customer, channel=channel, via=via, now=now,
                           actor=my_name())  # fmt: skip
         flash(_("Opted out of %(channel)s; %(count)d pending follow-ups skipped.",
-                channel=channel.value, count=skipped))  # fmt: skip
+                channel=named(channel), count=skipped))  # fmt: skip
     elif opt_in(session, customer, channel=channel, via=via, now=now, actor=my_name()):
-        flash(_("Opted back in to %(channel)s.", channel=channel.value))
+        flash(_("Opted back in to %(channel)s.", channel=named(channel)))
     else:
-        flash(_("The customer had not opted out of %(channel)s.", channel=channel.value))
+        flash(_("The customer had not opted out of %(channel)s.", channel=named(channel)))
     session.commit()
     return back
 
@@ -111,7 +111,7 @@ def new_sale() -> BaseResponse | str | tuple[str, int]:
     if isinstance(result, list):
         problems: dict[str, list[str]] = {}
         for field, message in result:
-            problems.setdefault(field, []).append(message)
+            problems.setdefault(field, []).append(translated(message))
         page = render_template(
             "customers/new_sale.html", form=form, values=values, problems=problems
         )

@@ -74,6 +74,13 @@ TEXTS = (
     N_("asked by SMS to stop"),
     N_("one-click unsubscribe link"),
     N_("Twilio error 21610: replied STOP to our number"),
+    # A sale typed in or imported (scheduler/intake.py, scheduler/csv_import.py).
+    N_("must be text"),
+    N_("is required"),
+    N_("is required (ISO 8601, such as 2026-11-23T10:30:00)"),
+    N_("a phone or an email is required"),
+    N_("must be a number such as 1899.90"),
+    N_("must not be negative"),
 )
 PATTERNS = (
     N_("overdue by %(span)s when planned (grace %(grace)s)"),
@@ -93,6 +100,23 @@ PATTERNS = (
     N_("%(email)s is the last owner who can log in: make another first"),
     N_("word %(word)s: between 1 and 100 letters, please"),
     N_("%(word)s is already a %(label)s word"),
+    N_("must be at most %(limit)s characters (got %(count)s)"),
+    N_("must be at most %(limit)s"),
+    N_("%(value)s is not an ISO 8601 date and time (such as 2026-11-23T10:30:00-05:00)"),
+    N_("%(value)s is more than a day in the future"),
+    N_("%(value)s is not a number (such as 1899.90)"),
+    N_("%(value)s has more than two decimals"),
+    N_("%(value)s is not a known time zone (use an IANA name such as America/Lima)"),
+    N_("%(value)s is not supported (use %(choices)s)"),
+    N_("%(value)s is not an ISO 4217 code (such as PEN, USD)"),
+    N_("%(value)s is not a valid email address: %(error)s"),
+    N_("%(value)s is already on line %(line)s"),
+    N_("more than %(count)s rows: split the file"),
+    N_("the header lacks %(missing)s (it has: %(header)s)"),
+    N_("the columns %(names)s appear twice"),
+    N_("%(count)s unknown columns (at most %(limit)s are kept as attributes)"),
+    N_("has %(count)s fields where the header has %(expected)s"),
+    N_("line %(line)s: %(problem)s"),
 )
 _FIXED = frozenset(TEXTS)
 _MATCHERS = tuple(

@@ -4,7 +4,9 @@ pages in Spanish too, inside the app's layout."""
 
 from __future__ import annotations
 
+import html
 import io
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -421,6 +423,40 @@ def test_a_sale_refused_says_why_in_spanish(reader: FlaskClient) -> None:
     }, content_type="multipart/form-data")  # fmt: skip
     page = checked.get_data(as_text=True)
     assert "no es una fecha y hora ISO 8601" in page and "tiene 2 campos" in page
+    assert english_words(page, []) == []
+
+
+def _as_posted(shown: dict[str, dict[str, object]]) -> dict[str, object]:
+    """The settings form as the browser posts it, unchanged."""
+    posted: dict[str, object] = {}
+    for section, values in shown.items():
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if isinstance(value, bool):
+                posted |= {name: "on"} if value else {}
+            elif isinstance(value, dict):
+                posted |= {f"{name}.{day}": hours for day, hours in value.items()}
+            elif isinstance(value, list):
+                posted[name] = value if key == "send_days" else "\n".join(map(str, value))
+            else:
+                posted[name] = str(value)
+    return posted
+
+
+def test_settings_refused_say_why_in_spanish(reader: FlaskClient) -> None:
+    edits = {"business.send_window": "20:00-09:00", "cases.escalation_levels": "dos",
+             "business.timezone": "Lima", "cadences.min_gap_hours": "-1",
+             "business.review_url": "www.example.pe", "cases.notify_sms": "987654321",
+             "cases.opening_hours.mon": "18:00-09:00"}  # fmt: skip
+    form = reader.get("/admin/settings").get_data(as_text=True)
+    shown = json.loads(html.unescape(re.findall(r'name="loaded" value="([^"]*)"', form)[0]))
+    answer = reader.post("/admin/settings", data={
+        **_as_posted(shown), **edits, "csrf_token": csrf_token(reader, "/admin/settings"),
+        "loaded": json.dumps(shown),
+    })  # fmt: skip
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 422 and "el inicio debe ser anterior al final" in page
+    assert "se esperaba un número entero" in page and "zona horaria desconocida" in page
     assert english_words(page, []) == []
 
 

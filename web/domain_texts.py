@@ -81,6 +81,20 @@ TEXTS = (
     N_("a phone or an email is required"),
     N_("must be a number such as 1899.90"),
     N_("must not be negative"),
+    # A setting changed in the admin (scheduler/config.py's checks).
+    N_("must not be empty"),
+    N_("expected a whole number, got str"),
+    N_("expected a whole number, got float"),
+    N_("unknown time zone (use an IANA name such as America/Lima)"),
+    N_("expected HH:MM-HH:MM, such as 09:00-20:00"),
+    N_("not a valid time of day"),
+    N_("start must be before end"),
+    N_("a day is listed twice"),
+    N_("the business must be open at least one day a week"),
+    N_("expected an http:// or https:// URL with a host"),
+    N_("must not have a query or fragment"),
+    N_("expected an E.164 number such as +15005550006"),
+    N_("cannot be changed from the admin"),
 )
 PATTERNS = (
     N_("overdue by %(span)s when planned (grace %(grace)s)"),
@@ -117,12 +131,29 @@ PATTERNS = (
     N_("%(count)s unknown columns (at most %(limit)s are kept as attributes)"),
     N_("has %(count)s fields where the header has %(expected)s"),
     N_("line %(line)s: %(problem)s"),
+    N_("must be between %(low)s and %(high)s"),
+    N_("expected a number above %(low)s, at most %(high)s (0 turns it off)"),
+    N_("expected a number above %(low)s, at most %(high)s"),
+    N_("expected a number from %(low)s to %(high)s (0 turns it off)"),
+    N_("expected a number from %(low)s to %(high)s"),
+    N_("must be one of: %(choices)s"),
+    N_("expected a non-empty list of days from %(days)s"),
+    N_("unknown day %(name)s (use %(days)s)"),
+    N_("expected something like %(example)s"),
+    N_("%(day)s: %(problem)s"),
 )
 _FIXED = frozenset(TEXTS)
-_MATCHERS = tuple(
-    (re.compile(re.sub(r"%\\\(([a-z_]+)\\\)s", r"(?P<\1>.+?)", re.escape(text))), text)
-    for text in PATTERNS
-)
+_SHAPES = {"day": "[a-z]{3}", "line": r"\d+", "count": r"\d+"}  # any other value: any text
+
+
+def _matcher(text: str) -> re.Pattern[str]:
+    def value(name: re.Match[str]) -> str:
+        return f"(?P<{name[1]}>{_SHAPES.get(name[1], '.+?')})"
+
+    return re.compile(re.sub(r"%\\\(([a-z_]+)\\\)s", value, re.escape(text)))
+
+
+_MATCHERS = tuple((_matcher(text), text) for text in PATTERNS)
 
 # The names of the domain's values, per kind: an enum's class name, or "MessageStatus" for the
 # provider's and our own words for where a message is. The context tells translators what is

@@ -28,6 +28,7 @@ from scheduler.cases import deadline_words
 from scheduler.casework import RemedyKind
 from scheduler.classify import Label
 from scheduler.clock import utcnow
+from scheduler.composing import NO_PRODUCT, REPLY_INSTRUCTIONS
 from scheduler.config import parse_window
 from scheduler.defaults import install_defaults
 from scheduler.delivery import OURS, RANK
@@ -174,14 +175,34 @@ def english_words(html: str, data: list[str]) -> list[str]:
 def _data(session: Session) -> list[str]:
     """Everything in the database that people wrote or configured: shown as it is."""
     columns = [
-        Customer.name, Customer.email, Customer.phone, Product.name, Product.sku,
-        Sale.external_id, Message.body, Message.subject, Message.from_address,
-        Message.to_address, OutboxEntry.body, OutboxEntry.subject, OutboxEntry.to_address,
-        CaseNote.body, Remedy.description, Case.outcome, LexiconWord.word, ApiToken.name,
-        ApiToken.prefix, User.email, Cadence.name, CadenceStep.key, CadenceStep.template_name,
-        CadenceStep.condition, MessageTemplate.name, MessageTemplate.body,
+        Customer.name,
+        Customer.email,
+        Customer.phone,
+        Product.name,
+        Product.sku,
+        Sale.external_id,
+        Message.body,
+        Message.subject,
+        Message.from_address,
+        Message.to_address,
+        OutboxEntry.body,
+        OutboxEntry.subject,
+        OutboxEntry.to_address,
+        CaseNote.body,
+        Remedy.description,
+        Case.outcome,
+        LexiconWord.word,
+        ApiToken.name,
+        ApiToken.prefix,
+        User.email,
+        Cadence.name,
+        CadenceStep.key,
+        CadenceStep.template_name,
+        CadenceStep.condition,
+        MessageTemplate.name,
+        MessageTemplate.body,
         MessageTemplate.subject,
-    ]  # fmt: skip
+    ]
     values = {str(v) for column in columns for v in session.scalars(select(column)) if v}
     return sorted(values, key=len, reverse=True)
 
@@ -191,8 +212,9 @@ def _data(session: Session) -> list[str]:
 
 def post(client: FlaskClient, url: str, data: dict[str, str], page: str) -> str:
     """Submit a form as the browser does, and return the page it leads to (with its notice)."""
-    answer = client.post(url, data={**data, "csrf_token": csrf_token(client, page)},
-                         follow_redirects=True)  # fmt: skip
+    answer = client.post(
+        url, data={**data, "csrf_token": csrf_token(client, page)}, follow_redirects=True
+    )
     assert answer.status_code == 200, (url, answer.status_code)
     return answer.get_data(as_text=True)
 
@@ -221,11 +243,22 @@ def in_use(
         ("B001-3", "Lucía Fernández", "", "lucia@example.pe", 2),
     ]:
         sold = (now - timedelta(days=days)).astimezone(lima).strftime("%Y-%m-%dT%H:%M")
-        seen[f"sale {number}"] = post(client, "/sales/new", {
-            "external_id": number, "sold_at": sold, "customer_name": name, "phone": phone,
-            "email": email, "product_sku": "LAV-9", "product_name": "Lavadora EcoWash",
-            "amount": "1899.00", "currency": "PEN",
-        }, "/sales/new")  # fmt: skip
+        seen[f"sale {number}"] = post(
+            client,
+            "/sales/new",
+            {
+                "external_id": number,
+                "sold_at": sold,
+                "customer_name": name,
+                "phone": phone,
+                "email": email,
+                "product_sku": "LAV-9",
+                "product_name": "Lavadora EcoWash",
+                "amount": "1899.00",
+                "currency": "PEN",
+            },
+            "/sales/new",
+        )
     for sender, body in [
         ("+51987654321", "la lavadora llegó rota y nadie me responde"),
         ("+51987654322", "BAJA"),
@@ -236,42 +269,72 @@ def in_use(
         )
     fresh(session)
     case = session.scalars(select(Case)).one()
-    rosa, lucia = (session.scalars(select(Customer).where(Customer.name == name)).one()
-                   for name in ("Rosa Quispe", "Lucía Fernández"))  # fmt: skip
+    rosa, lucia = (
+        session.scalars(select(Customer).where(Customer.name == name)).one()
+        for name in ("Rosa Quispe", "Lucía Fernández")
+    )
     at = f"/cases/{case.id}"
     seen["note"] = post(client, f"{at}/notes", {"body": "llamarla después de las 5"}, at)
-    seen["reply"] = post(client, f"{at}/reply", {"channel": "sms", "subject": "",
-                         "body": "Hola Rosa, mañana te llamamos."}, at)  # fmt: skip
-    seen["discount"] = post(client, f"{at}/remedies", {"kind": "discount", "value": "10",
-                            "description": "10 % en la próxima compra"}, at)  # fmt: skip
-    seen["refund"] = post(colleague, f"{at}/remedies", {"kind": "refund", "value": "500",
-                          "description": "devolución parcial"}, at)  # fmt: skip
+    seen["reply"] = post(
+        client,
+        f"{at}/reply",
+        {"channel": "sms", "subject": "", "body": "Hola Rosa, mañana te llamamos."},
+        at,
+    )
+    seen["discount"] = post(
+        client,
+        f"{at}/remedies",
+        {"kind": "discount", "value": "10", "description": "10 % en la próxima compra"},
+        at,
+    )
+    seen["refund"] = post(
+        colleague,
+        f"{at}/remedies",
+        {"kind": "refund", "value": "500", "description": "devolución parcial"},
+        at,
+    )
     sale = session.scalars(select(Sale).where(Sale.customer_id == lucia.id)).one()
-    seen["cancel"] = post(client, f"/sales/{sale.id}/cancel",
-                          {"reason": "la clienta devolvió el producto"},
-                          f"/customers/{lucia.id}")  # fmt: skip
-    seen["consent"] = post(client, f"/customers/{lucia.id}/consent", {"channel": "email",
-                           "action": "out", "reason": "lo pidió por teléfono"},
-                           f"/customers/{lucia.id}")  # fmt: skip
+    seen["cancel"] = post(
+        client,
+        f"/sales/{sale.id}/cancel",
+        {"reason": "la clienta devolvió el producto"},
+        f"/customers/{lucia.id}",
+    )
+    seen["consent"] = post(
+        client,
+        f"/customers/{lucia.id}/consent",
+        {"channel": "email", "action": "out", "reason": "lo pidió por teléfono"},
+        f"/customers/{lucia.id}",
+    )
     assert "Dado de baja de correo" in seen["consent"]
-    seen["token"] = post(client, "/admin/tokens", {"name": "la caja de Miraflores"},
-                         "/admin/tokens")  # fmt: skip
-    seen["word"] = post(client, "/admin/words", {"label": "objection", "word": "chancada"},
-                        "/admin/words")  # fmt: skip
+    seen["token"] = post(
+        client, "/admin/tokens", {"name": "la caja de Miraflores"}, "/admin/tokens"
+    )
+    seen["word"] = post(
+        client, "/admin/words", {"label": "objection", "word": "chancada"}, "/admin/words"
+    )
     services = app.extensions["postventa"]  # the worker sends what was queued
     transports = make_transports(services.config, services.sessions, utcnow)
     notices.sweep(services.sessions, services.config, transports, now=utcnow())
     fresh(session)
     template = session.scalars(
-        select(MessageTemplate).where(MessageTemplate.locale == "es", MessageTemplate.name ==
-                                      "thanks", MessageTemplate.channel == Channel.SMS)
-    ).one()  # fmt: skip
+        select(MessageTemplate).where(
+            MessageTemplate.locale == "es",
+            MessageTemplate.name == "thanks",
+            MessageTemplate.channel == Channel.SMS,
+        )
+    ).one()
     cadence = session.scalars(select(Cadence)).one()
     unmatched = session.scalars(
         select(Message).where(Message.customer_id.is_(None), Message.direction == Direction.INBOUND)
     ).one()
-    ids = {"case_id": case.id, "customer_id": rosa.id, "template_id": template.id,
-           "cadence_id": cadence.id, "message_id": unmatched.id}  # fmt: skip
+    ids = {
+        "case_id": case.id,
+        "customer_id": rosa.id,
+        "template_id": template.id,
+        "cadence_id": cadence.id,
+        "message_id": unmatched.id,
+    }
     yield client, ids, seen
 
 
@@ -285,8 +348,13 @@ def _pages(app: Flask, ids: dict[str, int]) -> list[str]:
         unknown = rule.arguments - set(ids)
         assert not unknown, f"{rule.rule}: give the sweep a row for {unknown} (fixture in_use)"
         urls.append(rule.build({name: ids[name] for name in rule.arguments})[1])  # type: ignore[index]
-    extra = ["/inbox?tab=mine", "/inbox?tab=unmatched", "/customers?q=nadie",
-             "/admin/words?try=la+cocina+vino+chancada", "/admin/audit?action=case."]  # fmt: skip
+    extra = [
+        "/inbox?tab=mine",
+        "/inbox?tab=unmatched",
+        "/customers?q=nadie",
+        "/admin/words?try=la+cocina+vino+chancada",
+        "/admin/audit?action=case.",
+    ]
     return sorted(urls) + extra
 
 
@@ -348,6 +416,10 @@ def _spanish_texts() -> dict[str, str]:
     spanish = NOTICE_TEXTS["es"]
     for field, value in vars(spanish).items():
         texts[f"scheduler/notice_texts.py: es.{field}"] = str(value)
+    for (channel, locale), text in REPLY_INSTRUCTIONS.items():
+        if locale == "es":
+            texts[f"scheduler/composing.py: REPLY_INSTRUCTIONS {channel}"] = text
+    texts["scheduler/composing.py: NO_PRODUCT"] = NO_PRODUCT["es"]
     for source in ("web/templates/unsubscribe.html", "scheduler/demo.py"):
         texts[source] = (ROOT / source).read_text(encoding="utf-8")
     now, tz = utcnow(), ZoneInfo("America/Lima")
@@ -408,19 +480,31 @@ def test_a_missing_page_is_spanish_in_the_layout(reader: FlaskClient, app: Flask
 
 
 def test_a_sale_refused_says_why_in_spanish(reader: FlaskClient) -> None:
-    typed = reader.post("/sales/new", data={
-        "csrf_token": csrf_token(reader, "/sales/new"), "external_id": "", "sold_at": "ayer",
-        "customer_name": "Rosa", "amount": "mil", "currency": "soles",
-        "timezone": "Lima",
-    })  # fmt: skip
+    typed = reader.post(
+        "/sales/new",
+        data={
+            "csrf_token": csrf_token(reader, "/sales/new"),
+            "external_id": "",
+            "sold_at": "ayer",
+            "customer_name": "Rosa",
+            "amount": "mil",
+            "currency": "soles",
+            "timezone": "Lima",
+        },
+    )
     page = typed.get_data(as_text=True)
     assert typed.status_code == 422 and "es obligatorio" in page and "no es un número" in page
     assert english_words(page, []) == []
     csv = "external_id,sold_at,customer_name,phone\nB1,ayer,Rosa,+51987654321\nB1,x\n"
-    checked = reader.post("/sales/import", data={
-        "csrf_token": csrf_token(reader, "/sales/import"), "action": "check",
-        "file": (io.BytesIO(csv.encode()), "ventas.csv"),
-    }, content_type="multipart/form-data")  # fmt: skip
+    checked = reader.post(
+        "/sales/import",
+        data={
+            "csrf_token": csrf_token(reader, "/sales/import"),
+            "action": "check",
+            "file": (io.BytesIO(csv.encode()), "ventas.csv"),
+        },
+        content_type="multipart/form-data",
+    )
     page = checked.get_data(as_text=True)
     assert "no es una fecha y hora ISO 8601" in page and "tiene 2 campos" in page
     assert english_words(page, []) == []
@@ -444,16 +528,26 @@ def _as_posted(shown: dict[str, dict[str, object]]) -> dict[str, object]:
 
 
 def test_settings_refused_say_why_in_spanish(reader: FlaskClient) -> None:
-    edits = {"business.send_window": "20:00-09:00", "cases.escalation_levels": "dos",
-             "business.timezone": "Lima", "cadences.min_gap_hours": "-1",
-             "business.review_url": "www.example.pe", "cases.notify_sms": "987654321",
-             "cases.opening_hours.mon": "18:00-09:00"}  # fmt: skip
+    edits = {
+        "business.send_window": "20:00-09:00",
+        "cases.escalation_levels": "dos",
+        "business.timezone": "Lima",
+        "cadences.min_gap_hours": "-1",
+        "business.review_url": "www.example.pe",
+        "cases.notify_sms": "987654321",
+        "cases.opening_hours.mon": "18:00-09:00",
+    }
     form = reader.get("/admin/settings").get_data(as_text=True)
     shown = json.loads(html.unescape(re.findall(r'name="loaded" value="([^"]*)"', form)[0]))
-    answer = reader.post("/admin/settings", data={
-        **_as_posted(shown), **edits, "csrf_token": csrf_token(reader, "/admin/settings"),
-        "loaded": json.dumps(shown),
-    })  # fmt: skip
+    answer = reader.post(
+        "/admin/settings",
+        data={
+            **_as_posted(shown),
+            **edits,
+            "csrf_token": csrf_token(reader, "/admin/settings"),
+            "loaded": json.dumps(shown),
+        },
+    )
     page = answer.get_data(as_text=True)
     assert answer.status_code == 422 and "el inicio debe ser anterior al final" in page
     assert "se esperaba un número entero" in page and "zona horaria desconocida" in page
@@ -504,8 +598,7 @@ def test_machines_keep_their_own_errors(client: FlaskClient) -> None:
 
 
 def test_every_value_of_the_domain_has_a_name() -> None:
-    enums = [FollowUpStatus, CaseStatus, SaleStatus, Role, RemedyStatus, RemedyKind, Channel,
-             Label]  # fmt: skip
+    enums = [FollowUpStatus, CaseStatus, SaleStatus, Role, RemedyStatus, RemedyKind, Channel, Label]
     for enum in enums:
         assert set(NAMES[enum.__name__]) == set(enum), enum.__name__
     statuses = set(RANK) | set(OURS) | {RECEIVED, notices.QUEUED, notices.SENDING, notices.FAILED}
@@ -522,8 +615,11 @@ def test_staff_emails_name_reasons_and_remedies_as_the_admin_does(app: Flask) ->
 
 
 def test_the_reasons_the_domain_writes_are_translated(app: Flask) -> None:
-    rules = SendRules(tz=ZoneInfo("America/Lima"), window=parse_window("09:00-20:00"),
-                      days=("mon", "tue", "wed", "thu", "fri", "sat"))  # fmt: skip
+    rules = SendRules(
+        tz=ZoneInfo("America/Lima"),
+        window=parse_window("09:00-20:00"),
+        days=("mon", "tue", "wed", "thu", "fri", "sat"),
+    )
     step = Step(1, "day7", Anchor.SALE, timedelta(days=7), Channel.SMS)
     late = plan_step(step, NOW - timedelta(days=30), rules, NOW, timedelta(hours=48)).reason
     night = NOW + timedelta(hours=12)  # 22:00 in Lima
@@ -553,8 +649,14 @@ def test_the_reasons_the_domain_writes_are_translated(app: Flask) -> None:
 
 
 def test_an_owner_added_in_spanish_reads_spanish(app: Flask, session: Session) -> None:
-    user = add_user(session, email="duena@example.pe", role=Role.OWNER,
-                    password="owner password 1", now=utcnow(), actor="test")  # fmt: skip
+    user = add_user(
+        session,
+        email="duena@example.pe",
+        role=Role.OWNER,
+        password="owner password 1",
+        now=utcnow(),
+        actor="test",
+    )
     user.locale = "es"
     session.commit()
     client = app.test_client()

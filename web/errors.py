@@ -20,27 +20,41 @@ from web import api
 log = logging.getLogger(__name__)
 
 PAGES = {  # status: (title, what happened and what to do)
-    400: (_l("The request could not be read"),
-          _l("The page sent something this app cannot read. Go back, reload the page and try "
-             "again.")),
-    404: (_l("Page not found"),
-          _l("There is nothing at this address: the link may be wrong, or what it showed was "
-             "removed.")),
-    405: (_l("Not possible at this address"),
-          _l("This address does not take that kind of request. Go back and use the buttons on "
-             "the page.")),
-    413: (_l("Too large"),
-          _l("What was sent is larger than this app accepts.")),
-    500: (_l("Something went wrong"),
-          _l("The error was logged. Try again in a moment; if it happens again, tell the owner "
-             "of this Postventa.")),
-}  # fmt: skip
+    400: (
+        _l("The request could not be read"),
+        _l("The page sent something this app cannot read. Go back, reload the page and try again."),
+    ),
+    404: (
+        _l("Page not found"),
+        _l(
+            "There is nothing at this address: the link may be wrong, or what it showed was "
+            "removed."
+        ),
+    ),
+    405: (
+        _l("Not possible at this address"),
+        _l(
+            "This address does not take that kind of request. Go back and use the buttons on "
+            "the page."
+        ),
+    ),
+    413: (_l("Too large"), _l("What was sent is larger than this app accepts.")),
+    500: (
+        _l("Something went wrong"),
+        _l(
+            "The error was logged. Try again in a moment; if it happens again, tell the owner "
+            "of this Postventa."
+        ),
+    ),
+}
 EXPIRED = (
     _l("The form has expired"),
-    _l("The form could not be accepted: the page was open from an earlier log-in, or for too "
-       "long. Go back, reload the page and send it again; what you wrote may need copying "
-       "first."),
-)  # fmt: skip
+    _l(
+        "The form could not be accepted: the page was open from an earlier log-in, or for too "
+        "long. Go back, reload the page and send it again; what you wrote may need copying "
+        "first."
+    ),
+)
 OTHER = (_l("Something went wrong"), _l("The request could not be completed."))
 
 

@@ -3,6 +3,10 @@
 PostgreSQL is the local server on 127.0.0.1:5432 (user postgres, trust auth). A fresh database
 is created for each test session and dropped afterwards. With CI=true an unreachable server
 stops the run loudly: the PostgreSQL tests must never be skipped there.
+
+POSTVENTA_TEST_CLOCK=<ISO 8601 instant> moves the wall clock of the whole run to that instant
+(it keeps ticking), so that a test that depends on today's date fails here rather than on the
+day the calendar reaches it; `make test` runs the suite a second time that way.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import time_machine
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
@@ -33,6 +38,21 @@ from tests.browsing import log_in
 from web import create_app
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+MOVED_CLOCK = os.environ.get("POSTVENTA_TEST_CLOCK")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if MOVED_CLOCK:
+        destination = datetime.fromisoformat(MOVED_CLOCK)
+        if destination.tzinfo is None:
+            raise pytest.UsageError("POSTVENTA_TEST_CLOCK needs an offset, e.g. +00:00")
+        time_machine.travel(destination, tick=True).start()
+
+
+def pytest_report_header() -> str | None:
+    if MOVED_CLOCK:
+        return f"wall clock moved to {datetime.now(UTC).isoformat(timespec='seconds')}"
+    return None
 
 
 def _postgres_reachable() -> bool:

@@ -12,43 +12,15 @@ from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.cases import open_case_for
+from scheduler.cases import CaseError, resolve_case
 from scheduler.casework import RemedyKind, RemedyRequest, within_limit
 from scheduler.config import Config, defaults
 from scheduler.defaults import install_defaults
 from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, RemedyStatus, Role
 from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, Remedy, User
-from scheduler.sales import record_sale
 from tests.browsing import fresh, submit
-from tests.factories import NOW, sale_input
-
-
-def _complaint(
-    session: Session, config: Config, *, name: str = "Rosa Quispe", phone: str = "+51987654321",
-    body: str = "la lavadora no prende", hours_ago: float = 0, email: str | None = None,
-) -> Case:  # fmt: skip
-    sale, _new = record_sale(
-        session, sale_input(f"S-{phone}", customer_name=name, phone=phone, email=email),
-        config=config, now=NOW, actor="test",
-    )  # fmt: skip
-    customer = session.get_one(Customer, sale.customer_id)
-    at = NOW + timedelta(days=2) - timedelta(hours=hours_ago)
-    message = Message(
-        customer_id=customer.id, direction=Direction.INBOUND, channel=Channel.SMS,
-        from_address=phone, to_address="+15005550006", body=body, status="received",
-        label="objection", needs_human=True, created_at=at,
-    )  # fmt: skip
-    session.add(message)
-    case, _opened = open_case_for(session, customer, message, reason="objection", config=config,
-                                  now=at)  # fmt: skip
-    session.commit()
-    return case
-
-
-def give(client: FlaskClient, case: Case, kind: str, value: str, description: str) -> None:
-    """Record a remedy from the case page."""
-    form = {"kind": kind, "value": value, "description": description}
-    assert submit(client, f"/cases/{case.id}/remedies", form).status_code == 302
+from tests.casework import complaint, give
+from tests.factories import NOW
 
 
 @pytest.fixture
@@ -60,11 +32,23 @@ def frozen(session: Session) -> Iterator[object]:
         yield clock
 
 
+# The browsers log in once the clock is frozen: a session cookie issued at today's real time
+# would look issued in the future, and every page would then ask to log in again.
+@pytest.fixture
+def owner_client(frozen: object, owner_client: FlaskClient) -> FlaskClient:
+    return owner_client
+
+
+@pytest.fixture
+def staff_client(frozen: object, staff_client: FlaskClient) -> FlaskClient:
+    return staff_client
+
+
 def test_inbox_lists_open_cases_nearest_deadline_first_with_time_left(
     owner_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:
-    _complaint(session, config, name="Later Lopez", phone="+51911111111")
-    _complaint(session, config, name="Overdue Osorio", phone="+51922222222", hours_ago=30)
+    complaint(session, config, name="Later Lopez", phone="+51911111111")
+    complaint(session, config, name="Overdue Osorio", phone="+51922222222", hours_ago=30)
     page = owner_client.get("/inbox").get_data(as_text=True)
     assert page.index("Overdue Osorio") < page.index("Later Lopez")
     assert "overdue by" in page and "4 h 0 min left" in page
@@ -90,7 +74,7 @@ def test_unmatched_replies_have_their_own_tab(
 def test_case_page_shows_the_conversation_escaped(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:
-    case = _complaint(session, config, body="<script>alert('x')</script> no funciona")
+    case = complaint(session, config, body="<script>alert('x')</script> no funciona")
     page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; no funciona" in page
     assert "<script>alert" not in page
@@ -100,7 +84,7 @@ def test_case_page_shows_the_conversation_escaped(
 def test_reply_by_sms_is_queued_and_meets_the_deadline(
     staff_client: FlaskClient, staff: User, session: Session, config: Config, frozen: object
 ) -> None:
-    case = _complaint(session, config)
+    case = complaint(session, config)
     answer = submit(
         staff_client, f"/cases/{case.id}/reply", {"channel": "sms", "body": "Le llamamos hoy."}
     )
@@ -121,7 +105,7 @@ def test_reply_by_sms_is_queued_and_meets_the_deadline(
 def test_reply_respects_the_opt_out(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:
-    case = _complaint(session, config)
+    case = complaint(session, config)
     customer = session.get_one(Customer, case.customer_id)
     customer.sms_opt_out_at = NOW
     session.commit()
@@ -140,7 +124,7 @@ def test_assign_to_me_and_to_somebody(
     staff_client: FlaskClient, staff: User, owner: User, session: Session, config: Config,
     frozen: object,
 ) -> None:  # fmt: skip
-    case = _complaint(session, config)
+    case = complaint(session, config)
     submit(staff_client, f"/cases/{case.id}/assign", {"assignee": "", "to_me": "1"})
     fresh(session)
     assert session.get_one(Case, case.id).assignee_id == staff.id
@@ -157,7 +141,7 @@ def test_assign_to_me_and_to_somebody(
 def test_internal_notes_stay_internal(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:
-    case = _complaint(session, config)
+    case = complaint(session, config)
     submit(staff_client, f"/cases/{case.id}/notes", {"body": "Cliente frecuente, <ojo>"})
     page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "Cliente frecuente, &lt;ojo&gt;" in page
@@ -167,7 +151,7 @@ def test_internal_notes_stay_internal(
 def test_a_remedy_within_the_staff_limit_is_granted(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:
-    case = _complaint(session, config)
+    case = complaint(session, config)
     give(staff_client, case, "discount", "10", "10% en su proxima compra")
     remedy = session.scalars(select(Remedy)).one()
     assert (remedy.status, remedy.value, remedy.approved_by_id) == (
@@ -179,7 +163,7 @@ def test_a_remedy_above_the_limit_asks_the_owner_who_approves_it(
     staff_client: FlaskClient, owner_client: FlaskClient, owner: User, session: Session,
     config: Config, frozen: object,
 ) -> None:  # fmt: skip
-    case = _complaint(session, config)
+    case = complaint(session, config)
     give(staff_client, case, "refund", "300", "Devolucion parcial")
     remedy = session.scalars(select(Remedy)).one()
     assert remedy.status is RemedyStatus.REQUESTED
@@ -205,7 +189,7 @@ def test_a_remedy_above_the_limit_asks_the_owner_who_approves_it(
 def test_an_invalid_remedy_says_what_is_wrong(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:
-    case = _complaint(session, config)
+    case = complaint(session, config)
     give(staff_client, case, "discount", "150", "mucho")
     page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "a discount is a percentage: at most 100" in page
@@ -231,7 +215,7 @@ def test_staff_limits(kind: RemedyKind, value: str | None, role: Role, allowed: 
 def test_resolving_resumes_held_follow_ups_and_plans_the_check(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:
-    case = _complaint(session, config)
+    case = complaint(session, config)
     held = session.scalars(select(FollowUp).where(FollowUp.status == FollowUpStatus.HELD)).all()
     assert held  # the complaint held Rosa's next follow-ups
     answer = submit(staff_client, f"/cases/{case.id}/resolve", {"outcome": "Tecnico cambio placa"})
@@ -255,7 +239,7 @@ def test_a_reply_queued_before_a_stop_is_not_sent(
     from scheduler.notices import send_notices
     from scheduler.transports.outbox import OutboxTransport
 
-    case = _complaint(session, config)
+    case = complaint(session, config)
     customer = session.get_one(Customer, case.customer_id)
     reply_to_customer(session, case, customer, user=staff, channel=Channel.SMS, body="Hola",
                       subject=None, now=NOW)  # fmt: skip
@@ -273,7 +257,7 @@ def test_a_reply_queued_before_a_stop_is_not_sent(
 def test_the_owners_are_asked_by_email_to_approve(
     staff_client: FlaskClient, owner: User, session: Session, config: Config, frozen: object
 ) -> None:
-    case = _complaint(session, config)
+    case = complaint(session, config)
     give(staff_client, case, "replacement", "", "una lavadora nueva")  # allowed: nobody asked
     give(staff_client, case, "refund", "300", "Devolucion parcial")
     fresh(session)
@@ -301,7 +285,7 @@ def test_odd_remedy_values_are_refused_with_a_reason(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object, kind: str,
     value: str, problem: str,
 ) -> None:  # fmt: skip
-    case = _complaint(session, config)
+    case = complaint(session, config)
     give(staff_client, case, kind, value, "algo")
     assert problem in staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert session.scalars(select(Remedy)).all() == []
@@ -310,8 +294,58 @@ def test_odd_remedy_values_are_refused_with_a_reason(
 def test_staff_limits_count_what_was_already_given(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:
-    case = _complaint(session, config)
+    case = complaint(session, config)
     give(staff_client, case, "discount", "6", "6% ahora")
     give(staff_client, case, "discount", "6", "6% mas")
     statuses = [r.status for r in session.scalars(select(Remedy).order_by(Remedy.id))]
     assert statuses == [RemedyStatus.GRANTED, RemedyStatus.REQUESTED]
+
+
+def test_a_refused_resolve_keeps_the_outcome_and_the_request_can_be_withdrawn(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config)
+    give(staff_client, case, "refund", "300", "Devolución parcial")
+    refused = submit(staff_client, f"/cases/{case.id}/resolve", {"outcome": "Se devolvió todo"})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "Se devolvió todo</textarea>" in page and "waits for the owner" in page
+    remedy = session.scalars(select(Remedy)).one()
+    assert submit(staff_client, f"/remedies/{remedy.id}/withdraw", {}).status_code == 302
+    fresh(session)
+    assert session.scalars(select(Remedy)).all() == []
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "remedy.withdraw")).one()
+    assert entry.details["description"] == "Devolución parcial"
+    done = submit(staff_client, f"/cases/{case.id}/resolve", {"outcome": "Se devolvió todo"})
+    assert done.status_code == 302
+    fresh(session)
+    assert session.get_one(Case, case.id).status is CaseStatus.RESOLVED
+
+
+def test_only_the_person_who_asked_withdraws_a_request(
+    staff_client: FlaskClient, owner_client: FlaskClient, session: Session, config: Config,
+    frozen: object,
+) -> None:  # fmt: skip
+    case = complaint(session, config)
+    give(staff_client, case, "refund", "300", "Devolución parcial")
+    remedy = session.scalars(select(Remedy)).one()
+    answer = submit(owner_client, f"/remedies/{remedy.id}/withdraw", {})
+    assert answer.status_code == 302
+    page = owner_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "only the person who asked can withdraw a request" in page
+    fresh(session)
+    assert session.get_one(Remedy, remedy.id).status is RemedyStatus.REQUESTED
+
+
+def test_resolving_refuses_in_the_domain_while_a_remedy_waits(
+    session: Session, config: Config, staff: User, frozen: object
+) -> None:
+    case = complaint(session, config)
+    session.add(Remedy(case_id=case.id, kind="refund", description="x", value=Decimal(300),
+                       granted_by_id=staff.id, status=RemedyStatus.REQUESTED,
+                       created_at=NOW))  # fmt: skip
+    with pytest.raises(CaseError, match="waits for the owner"):
+        resolve_case(session, case, outcome="done", now=NOW, actor="test", config=config)
+    with pytest.raises(CaseError, match="say how it was resolved"):
+        resolve_case(session, case, outcome="  ", now=NOW, actor="test", config=config)
+    assert case.status is CaseStatus.OPEN

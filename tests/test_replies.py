@@ -202,14 +202,21 @@ def _check_sent(sessions: sessionmaker[Session], config: Config, at: datetime) -
         return session.scalars(select(FollowUp).where(FollowUp.case_id.isnot(None))).one()
 
 
+COMPLAINED = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)  # Sunday 10:00 in Lima
 RESOLVED = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # Monday 11:00 in Lima
 CHECK_DUE = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)  # three days later, same hour
+
+
+def _complain(client: FlaskClient) -> None:
+    """The day before the case is resolved, whatever today's date."""
+    with freeze_time(COMPLAINED):
+        reply(client, "la lavadora no prende", 1)
 
 
 def test_a_resolved_case_asks_whether_it_was_solved(
     client: FlaskClient, sent: sessionmaker[Session], config: Config
 ) -> None:
-    reply(client, "la lavadora no prende", 1)
+    _complain(client)
     case_id = _resolve(sent, config, RESOLVED)
     with sent() as session:
         check = session.scalars(select(FollowUp).where(FollowUp.case_id == case_id)).one()
@@ -225,7 +232,7 @@ def test_a_resolved_case_asks_whether_it_was_solved(
 def test_no_it_is_not_reopens_the_same_case(
     client: FlaskClient, sent: sessionmaker[Session], config: Config
 ) -> None:
-    reply(client, "la lavadora no prende", 1)
+    _complain(client)
     case_id = _resolve(sent, config, RESOLVED)
     _check_sent(sent, config, CHECK_DUE)
     with freeze_time(CHECK_DUE + timedelta(hours=1)):
@@ -242,7 +249,7 @@ def test_no_it_is_not_reopens_the_same_case(
 def test_yes_it_is_confirms_it(
     client: FlaskClient, sent: sessionmaker[Session], config: Config
 ) -> None:
-    reply(client, "la lavadora no prende", 1)
+    _complain(client)
     _resolve(sent, config, RESOLVED)
     _check_sent(sent, config, CHECK_DUE)
     with freeze_time(CHECK_DUE + timedelta(hours=1)):
@@ -256,7 +263,7 @@ def test_yes_it_is_confirms_it(
 def test_each_resolved_case_gets_its_own_question(
     client: FlaskClient, sent: sessionmaker[Session], config: Config
 ) -> None:
-    reply(client, "la lavadora no prende", 1)
+    _complain(client)
     _resolve(sent, config, RESOLVED)
     reply(client, "ahora gotea", 2)  # a new case on the same sale
     _resolve(sent, config, RESOLVED + timedelta(days=1))

@@ -181,10 +181,10 @@ def _active_owners(session: Session) -> int:
 
 def change_user(
     session: Session, user: User, *, role: Role | None = None, active: bool | None = None,
-    locale: str | None = None, now: datetime, actor: str,
+    locale: str | None = None, notify_cases: bool | None = None, now: datetime, actor: str,
 ) -> None:  # fmt: skip
-    """Change a login's role, whether it may log in, or its language; the last owner who can
-    log in stays one, or nobody could run this Postventa."""
+    """Change a login's role, whether it may log in, its language, or whether cases are emailed
+    to it; the last owner who can log in stays one, or nobody could run this Postventa."""
     demoted = role is not None and role is not Role.OWNER and user.role is Role.OWNER
     disabled = active is False and user.active and user.role is Role.OWNER
     if (demoted or disabled) and user.active and _active_owners(session) <= 1:
@@ -196,6 +196,8 @@ def change_user(
         user.active, details["active"] = active, active
     if locale is not None and locale != user.locale:
         user.locale, details["locale"] = locale, locale
+    if notify_cases is not None and notify_cases != user.notify_cases:
+        user.notify_cases, details["notify_cases"] = notify_cases, notify_cases
     if details:
         audit.record(session, at=now, actor=actor, action="user.change", entity_type="user",
                      entity_id=user.id, **details)  # fmt: skip

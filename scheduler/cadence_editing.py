@@ -19,12 +19,20 @@ from sqlalchemy.orm import Session
 from scheduler import audit
 from scheduler.config import Config
 from scheduler.follow_ups import replan_cadence
+from scheduler.inbound import ANSWER_TEMPLATES
 from scheduler.lifecycle import PENDING, Anchor, Channel, FollowUpStatus
 from scheduler.models import Cadence, CadenceStep, FollowUp, MessageTemplate, Product
 from scheduler.planning import parse_condition
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_OFFSET_DAYS = 3 * 365
+NOT_A_STEP = "this template answers a customer who wrote to us: a step cannot use it"
+# Every resolved case is followed by "did we solve it?": a cadence without such a step borrows
+# the default cadence's, so the default cadence must keep one.
+CASE_CHECK_KEPT = (
+    "the default cadence keeps an active step after a resolved case: every cadence without "
+    "one uses it to ask whether the problem was really solved"
+)
 
 
 class CadenceError(ValueError):
@@ -97,6 +105,8 @@ def check_cadence(edit: CadenceInput, templates: set[tuple[str, str]]) -> dict[s
             problems[f"{where}.anchor"] = f"one of {', '.join(a.value for a in Anchor)}"
         if step.channel not in {channel.value for channel in Channel}:
             problems[f"{where}.channel"] = "sms or email"
+        elif step.template_name in ANSWER_TEMPLATES:
+            problems[f"{where}.template_name"] = NOT_A_STEP
         elif (step.template_name, step.channel) not in templates:
             problems[f"{where}.template_name"] = (
                 f"no {step.channel} template called {step.template_name!r}"
@@ -146,6 +156,10 @@ def save_cadence(
         session.add(cadence)
     if cadence.is_default and not edit.active:
         raise CadenceError({"active": "the default cadence stays active: make another default"})
+    if cadence.is_default and not any(
+        step.active and step.anchor == Anchor.CASE for step in edit.steps
+    ):
+        raise CadenceError({"steps": CASE_CHECK_KEPT})
     cadence.name, cadence.product_category, cadence.updated_at = name, category, now
     was_active, cadence.active = cadence.active, edit.active
     session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,8 +15,14 @@ from scheduler import audit
 from scheduler.business_hours import add_opening_hours
 from scheduler.config import Config
 from scheduler.follow_ups import hold_pending, resume_held
-from scheduler.lifecycle import PENDING, CaseStatus, FollowUpStatus, check_case_transition
-from scheduler.models import Case, Customer, FollowUp, Message
+from scheduler.lifecycle import (
+    PENDING,
+    CaseStatus,
+    FollowUpStatus,
+    RemedyStatus,
+    check_case_transition,
+)
+from scheduler.models import Case, Customer, FollowUp, Message, Remedy
 from scheduler.scheduling import schedule_case_check
 
 
@@ -58,23 +65,48 @@ def open_case_for(
     return case, opened
 
 
+class CaseError(ValueError):
+    """A case cannot change as asked; the message says why, for the person."""
+
+
+WAITS_FOR_OWNER = "a remedy still waits for the owner's answer: withdraw it or ask the owner"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    resumed: int  # held follow-ups that go out again
+    check_due: datetime | None  # when "did we solve it?" is asked; None: no active sale to ask on
+
+
 def resolve_case(
     session: Session, case: Case, *, outcome: str, now: datetime, actor: str, config: Config
-) -> int:
-    """Close the case with its outcome and let the customer's held follow-ups go out again,
-    re-timed from now; returns how many were resumed."""
+) -> Resolution:
+    """Close the case with its outcome, let the customer's held follow-ups go out again,
+    re-timed from now, and plan "did we solve it?". Refused (CaseError) while a remedy waits
+    for the owner: the customer would be told it is solved before anyone decided what they get.
+    """
     check_case_transition(case.status, CaseStatus.RESOLVED)
-    case.status, case.resolved_at, case.outcome = CaseStatus.RESOLVED, now, outcome
-    resumed = resume_held(session, case.customer_id, config=config, now=now)
-    customer = session.get(Customer, case.customer_id)
-    checks = (
-        schedule_case_check(session, case.id, customer, config=config, now=now) if customer else 0
+    if not outcome.strip():
+        raise CaseError("say how it was resolved")
+    waiting = session.scalar(
+        select(Remedy.id)
+        .where(Remedy.case_id == case.id, Remedy.status == RemedyStatus.REQUESTED)
+        .limit(1)
     )
+    if waiting is not None:
+        raise CaseError(WAITS_FOR_OWNER)
+    case.status, case.resolved_at, case.outcome = CaseStatus.RESOLVED, now, outcome.strip()
+    resumed = resume_held(session, case.customer_id, config=config, now=now)
+    customer = session.get_one(Customer, case.customer_id)
+    checks = schedule_case_check(session, case.id, customer, config=config, now=now)
     audit.record(
         session, at=now, actor=actor, action="case.resolve", entity_type="case",
         entity_id=case.id, outcome=outcome, follow_ups_resumed=resumed, check_planned=checks,
     )  # fmt: skip
-    return resumed
+    check_due = session.scalar(
+        select(FollowUp.due_at).where(FollowUp.case_id == case.id, FollowUp.status.in_(PENDING))
+    )
+    return Resolution(resumed, check_due)
 
 
 def reopen_case(

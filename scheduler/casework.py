@@ -204,6 +204,22 @@ def record_remedy(
     return remedy
 
 
+def withdraw_remedy(session: Session, remedy: Remedy, *, user: User, now: datetime) -> None:
+    """The person who asked the owner takes the request back (to give something else, or to
+    resolve the case without it); the audit log keeps what it was."""
+    if remedy.status is not RemedyStatus.REQUESTED:
+        raise CaseworkError(f"this remedy was already {remedy.status.value}")
+    if remedy.granted_by_id != user.id:
+        raise CaseworkError("only the person who asked can withdraw a request")
+    audit.record(
+        session, at=now, actor=actor(user), action="remedy.withdraw", entity_type="case",
+        entity_id=remedy.case_id, remedy_id=remedy.id, kind=remedy.kind,
+        value=str(remedy.value) if remedy.value is not None else None,
+        description=remedy.description,
+    )  # fmt: skip
+    session.delete(remedy)
+
+
 def decide_remedy(
     session: Session, remedy: Remedy, *, owner: User, approve: bool, now: datetime
 ) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from scheduler import accounts, bootstrap, csv_import, schema, worker
 from scheduler.classify import classify
 from scheduler.clock import utcnow
-from scheduler.config import Config, ConfigError, load_config
+from scheduler.config import LOCAL_URL, Config, ConfigError, load_config
 from scheduler.db import make_engine, make_session_factory
 from scheduler.defaults import MissingTemplates
 from scheduler.lifecycle import Role
@@ -60,6 +60,12 @@ class Runtime:
         except schema.SchemaError as error:
             raise CliError(str(error)) from None
         return self.engine
+
+    @cached_property
+    def settings(self) -> LiveSettings:
+        """The settings in force: the file's, with what owners saved in the admin, as the web
+        app and the worker read them."""
+        return LiveSettings.from_engine(self.current_engine(), self.config)
 
 
 pass_runtime = click.make_pass_decorator(Runtime)
@@ -159,8 +165,7 @@ def token_create(runtime: Runtime, name: str) -> None:
 @pass_runtime
 def dispatch(runtime: Runtime, once: bool, as_json: bool) -> None:
     """One pass: send what is due, escalate overdue cases, send staff notices; print a summary."""
-    engine = runtime.current_engine()
-    dispatcher = worker.make_dispatcher(engine, LiveSettings.from_engine(engine, runtime.config))
+    dispatcher = worker.make_dispatcher(runtime.current_engine(), runtime.settings)
     summary = worker.run_pass(dispatcher)
     if as_json:
         click.echo(json.dumps(summary))
@@ -172,6 +177,8 @@ def log_to_stderr() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # APScheduler says at INFO that each job ran, every few seconds: only its problems count.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @cli.command("worker")
@@ -179,7 +186,13 @@ def log_to_stderr() -> None:
 def worker_command(runtime: Runtime) -> None:
     """The dispatch worker alone: a pass every worker.tick_seconds, until SIGTERM."""
     log_to_stderr()
-    worker.Worker(runtime.current_engine(), runtime.config).run_forever()
+    if not runtime.config.business.public_url:
+        click.echo(
+            f"business.public_url is not set: links in notices point at {LOCAL_URL}, which "
+            "opens only on this machine",
+            err=True,
+        )
+    worker.Worker(runtime.current_engine(), runtime.settings).run_forever()
 
 
 @cli.command("classify")
@@ -215,22 +228,21 @@ class UnusableInput(CliError):
 def import_sales_command(runtime: Runtime, file: str, dry_run: bool, as_json: bool) -> None:
     """Import a CSV of sales. Exit 0: every row was good; 1: some were rejected (the good ones
     are kept); 2: the file is unusable."""
-    config, now = runtime.config, utcnow()
+    config, now = runtime.settings.current(), utcnow()
     with open(file, "rb") as handle:
         text, _encoding = csv_import.decode(handle.read())
     try:
         check = csv_import.check_sales_csv(text, config, now=now)
     except csv_import.UnusableFile as error:
         raise UnusableInput(f"{file}: {error}") from None
-    created = existing = 0
+    done = csv_import.Imported(0, 0, 0)
     if not dry_run and check.sales:
         with make_session_factory(runtime.current_engine()).begin() as session:
-            created, existing = csv_import.import_sales(
-                session, check, config=config, now=now, actor="cli"
-            )
+            done = csv_import.import_sales(session, check, config=config, now=now, actor="cli")
     report = {
         "rows": check.rows, "valid": len(check.sales), "rejected": len(check.rejected_lines),
-        "created": created, "existing": existing, "dry_run": dry_run,
+        "created": done.created, "existing": done.existing,
+        "skipped_follow_ups": done.skipped_late, "dry_run": dry_run,
         "problems": [vars(problem) for problem in check.problems],
     }  # fmt: skip
     if as_json:
@@ -239,8 +251,13 @@ def import_sales_command(runtime: Runtime, file: str, dry_run: bool, as_json: bo
         for problem in check.problems:
             where = f", {problem.field}" if problem.field else ""
             click.echo(f"{file}: line {problem.line}{where}: {problem.message}", err=True)
-        done = "nothing saved (dry run)" if dry_run else f"imported {created} new, {existing} known"
+        said = f"imported {done.created} new, {done.existing} known"
+        if done.skipped_late:
+            grace = config.cadences.late_grace_hours
+            said += (f"; {done.skipped_late} follow-ups skipped: their time had passed more "
+                     f"than {grace:g} h before the sale was recorded")  # fmt: skip
         click.echo(f"{check.rows} rows: {len(check.sales)} good, "
-                   f"{len(check.rejected_lines)} rejected; {done}")  # fmt: skip
+                   f"{len(check.rejected_lines)} rejected; "
+                   f"{'nothing saved (dry run)' if dry_run else said}")  # fmt: skip
     if check.problems:
         sys.exit(1)

@@ -130,4 +130,4 @@ def unsubscribe_url(customer: Customer, config: Config) -> str:
     """The customer's one-click unsubscribe link (RFC 8058), making its token on first use."""
     if customer.unsubscribe_token is None:
         customer.unsubscribe_token = secrets.token_urlsafe(32)
-    return f"{config.business.public_url.rstrip('/')}/unsubscribe/{customer.unsubscribe_token}"
+    return f"{config.business.base_url}/unsubscribe/{customer.unsubscribe_token}"

@@ -287,6 +287,9 @@ def _email_or_empty(value: Any) -> str:
         raise ValueError(str(error)) from None
 
 
+LOCAL_URL = "http://127.0.0.1:5000"  # `postventa run`'s own address: reachable from this machine
+
+
 # --- sections ---------------------------------------------------------------------------------
 
 
@@ -303,12 +306,18 @@ class BusinessConfig:
     locale: str = _setting("es", _one_of(*LOCALES))
     send_window: TimeWindow = _setting("09:00-20:00", parse_window)
     send_days: tuple[str, ...] = _setting(["mon", "tue", "wed", "thu", "fri", "sat"], _weekdays)
-    public_url: str = _setting("http://127.0.0.1:5000", _http_url)
+    # Where people and Twilio reach the app. Unset, `run` and `web` put the address they serve.
+    public_url: str = _setting("", _http_url_or_empty)
     review_url: str = _setting("", _http_url_or_empty)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def base_url(self) -> str:
+        """The start of every link and webhook address: `public_url`, else this machine's."""
+        return (self.public_url or LOCAL_URL).rstrip("/")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.intake import FIELDS, validate_sale
-from scheduler.sales import SaleInput, record_sales
+from scheduler.sales import SaleInput, record_sales, skipped_as_late
 
 REQUIRED_COLUMNS = ("external_id", "sold_at", "customer_name")
 MAX_ROWS = 100_000
@@ -129,13 +129,19 @@ def _check_row(
     check.sales.append((line, result))
 
 
+@dataclass(frozen=True)
+class Imported:
+    created: int  # new sales
+    existing: int  # already known: re-importing a file changes nothing
+    skipped_late: int  # follow-ups of the new sales whose time had passed beyond the grace
+
+
 def import_sales(
     session: Session, check: ImportCheck, *, config: Config, now: datetime, actor: str
-) -> tuple[int, int]:
-    """Record the good rows; returns how many sales were new and how many already known
-    (re-importing a file changes nothing). The caller commits."""
+) -> Imported:
+    """Record the good rows. The caller commits."""
     results = record_sales(
         session, [sale for _line, sale in check.sales], config=config, now=now, actor=actor
     )
-    created = sum(1 for _sale, new in results if new)
-    return created, len(results) - created
+    new = [sale for sale, created in results if created]
+    return Imported(len(new), len(results) - len(new), skipped_as_late(session, new))

@@ -443,7 +443,7 @@ class Dispatcher:
         )
 
     def _outgoing(self, row: FollowUp, message: Message) -> Outgoing:
-        public = self.config.business.public_url.rstrip("/")
+        public = self.config.business.base_url
         if row.channel is Channel.EMAIL:
             link = unsubscribe_url(row.sale.customer, self.config)
             headers = {

@@ -29,6 +29,7 @@ from scheduler.customers import opt_in, opt_out
 from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.models import Base, Case, Customer, FollowUp, Message
 from scheduler.notices import notify_new_case, queue
+from scheduler.recipients import recipients
 from scheduler.rendering import RenderError, TemplateSource, render_part
 from scheduler.scheduling import schedule_after_score
 from scheduler.vocabulary import owner_lexicon
@@ -40,6 +41,8 @@ KEYWORD_TEMPLATES = {
 }
 USE_START_TEMPLATE = "keyword_use_start"  # after Twilio's STOP, only START lifts its block
 ACK_TEMPLATE = "case_ack"
+# Templates that answer a customer who wrote; never a cadence step's.
+ANSWER_TEMPLATES = frozenset({*KEYWORD_TEMPLATES.values(), USE_START_TEMPLATE, ACK_TEMPLATE})
 RECEIVED = "received"
 MESSAGES = Base.metadata.tables["messages"]
 
@@ -164,9 +167,38 @@ def triage(
                 continue  # a stranger: kept, unmatched, for a person to look at
             opened, handed_off = _route(session, customer, message, reading, config=config, now=now)
             consent = read_consent(message.body)
-            if opened and not handed_off and consent is None and _acknowledges(reading, config):
+            if (
+                opened
+                and not handed_off
+                and consent is None
+                and _acknowledges(session, reading, config)
+            ):
                 _acknowledge(session, customer, message, config=config, now=now)
         return len(pending)
+
+
+def attend_linked(
+    session: Session, customer: Customer, message: Message, *, open_case: bool, config: Config,
+    now: datetime, actor: str,
+) -> Case | None:  # fmt: skip
+    """A reply that reached nobody, matched by a person to `customer`: read now as if it had
+    come from their number (a stop opts them out, a complaint opens a case), or put in a case
+    because the person says so. Returns the case it went into, if any."""
+    message.customer_id, message.follow_up_id = customer.id, _latest_follow_up(session, customer)
+    reading = classify(message.body, owner_lexicon(session))
+    consent = read_consent(message.body)
+    if consent is not None and consent.intent is Intent.OPT_OUT:
+        via = f"wrote {message.body[:40]!r} from {message.from_address}, matched by {actor}"
+        opt_out(session, customer, channel=message.channel, via=via, now=now, actor=actor)
+    else:
+        _route(session, customer, message, reading, config=config, now=now)
+    if open_case and message.case_id is None:
+        case, opened = open_case_for(
+            session, customer, message, reason=reading.label.value, config=config, now=now
+        )
+        if opened:
+            notify_new_case(session, case, customer, message, config=config, now=now)
+    return session.get(Case, message.case_id) if message.case_id is not None else None
 
 
 def _answer_to_case_check(
@@ -196,11 +228,11 @@ def _answer_to_case_check(
     return True
 
 
-def _acknowledges(reading: Reading, config: Config) -> bool:
+def _acknowledges(session: Session, reading: Reading, config: Config) -> bool:
     """Whether a new case gets an acknowledgement: on, and not a question the owner marked as
     routine (opening hours, say), which a person answers without a promise."""
     cases = config.cases
-    if not cases.acknowledge or not (cases.notify_emails or cases.notify_sms):
+    if not cases.acknowledge or recipients(session, config).nobody_of_new_cases:
         return False  # nobody would be told of the case: promise nothing
     words = set(fold(reading.text).split())
     routine = {fold(word) for word in config.cases.routine_words}

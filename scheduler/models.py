@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -112,6 +113,8 @@ class User(Base):
     role: Mapped[Role]
     locale: Mapped[str] = mapped_column(String(8), default="es")
     active: Mapped[bool] = mapped_column(default=True)
+    # An owner is emailed new and overdue cases unless they turn it off (staff never are).
+    notify_cases: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
 

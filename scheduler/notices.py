@@ -24,6 +24,7 @@ from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, Direction, Role
 from scheduler.models import Case, Customer, Message, Remedy, User
 from scheduler.notice_texts import NoticeTexts, texts_for
+from scheduler.recipients import recipients
 from scheduler.transports import Failure, Outgoing, Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ GIVE_UP = timedelta(days=1)
 
 
 def case_link(case: Case, config: Config) -> str:
-    return f"{config.business.public_url.rstrip('/')}/cases/{case.id}"
+    return f"{config.business.base_url}/cases/{case.id}"
 
 
 def _when(moment: datetime, config: Config, locale: str) -> str:
@@ -74,7 +75,7 @@ def notify_new_case(
     now: datetime,
 ) -> int:  # fmt: skip
     """Queue the notices for a case just opened; returns how many."""
-    link, cases = case_link(case, config), config.cases
+    link = case_link(case, config)
 
     def subject(texts: NoticeTexts, locale: str) -> str:
         return texts.new_subject.format(
@@ -83,7 +84,8 @@ def notify_new_case(
             due=_when(case.first_response_due_at, config, locale),
         )
 
-    for address, locale in _languages(session, cases.notify_emails, config).items():
+    told = recipients(session, config)
+    for address, locale in _languages(session, told.new_case, config).items():
         texts = texts_for(locale, config.business.locale)
         body = texts.new_body.format(
             customer=customer.name,
@@ -97,9 +99,9 @@ def notify_new_case(
         )  # fmt: skip
     locale = config.business.locale  # a phone number is nobody's log-in
     short = f"{subject(texts_for(locale, locale), locale)}. {message.body[:80]} {link}"
-    for phone in cases.notify_sms:
+    for phone in told.new_case_sms:
         queue(session, case, channel=Channel.SMS, to=phone, subject=None, body=short, now=now)
-    return len(cases.notify_emails) + len(cases.notify_sms)
+    return len(told.new_case) + len(told.new_case_sms)
 
 
 def notify_remedy_request(
@@ -124,8 +126,8 @@ def notify_remedy_request(
 def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
     """Raise each overdue, unanswered case one level (at most once per pass); returns how many."""
     levels = config.cases.escalation_levels
-    recipients = config.cases.escalate_to or config.cases.notify_emails
-    if not levels or not recipients:
+    overdue = recipients(session, config).overdue
+    if not levels or not overdue:
         return 0  # nobody to tell: a level raised in silence would only look like action
     rows = session.execute(
         select(Case, Customer)
@@ -139,7 +141,7 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
         .with_for_update(of=Case, skip_locked=True)
     ).all()
     raised = 0
-    languages = _languages(session, recipients, config) if rows else {}
+    languages = _languages(session, overdue, config) if rows else {}
     for case, customer in rows:
         threshold = case.first_response_due_at
         for _ in range(case.escalation_level):  # each level one more deadline's worth later

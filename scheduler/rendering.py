@@ -15,7 +15,7 @@ from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from scheduler.lifecycle import Channel
@@ -79,9 +79,24 @@ def render_part(source: str, context: Mapping[str, Any], *, escaped: bool, label
     except TemplateError as error:
         line = _template_line(sys.exc_info()[2])
         where = f" line {line}" if line else ""
-        raise RenderError(f"{label}{where}: {error}") from None
+        known = f" (it can use {', '.join(variables(context))})" if isinstance(
+            error, UndefinedError) else ""  # fmt: skip
+        raise RenderError(f"{label}{where}: {error}{known}") from None
     except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as error:
         raise RenderError(f"{label}: {type(error).__name__}: {error}") from None
+
+
+def variables(context: Mapping[str, Any]) -> list[str]:
+    """The names a template may use, as written in it: `customer.name`, `renewal_date`. A
+    misspelt one is answered with these, since Jinja only says "'dict object' has no
+    attribute 'nombre'"."""
+    names = []
+    for key, value in context.items():
+        if isinstance(value, Mapping):
+            names += [f"{key}.{inner}" for inner in value]
+        else:
+            names.append(key)
+    return sorted(names)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab and newlines

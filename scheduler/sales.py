@@ -8,13 +8,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
-from scheduler.lifecycle import SaleStatus
-from scheduler.models import AuditEntry, Base, Customer, Product, Sale
+from scheduler.lifecycle import FollowUpStatus, SaleStatus
+from scheduler.models import AuditEntry, Base, Customer, FollowUp, Product, Sale
 from scheduler.scheduling import schedule_sales
 
 T = TypeVar("T")
@@ -196,6 +196,24 @@ def record_sales(
         results.append((row, sale.external_id in fresh))
         fresh.discard(sale.external_id)  # a duplicate later in the batch was not created
     return results
+
+
+def skipped_as_late(session: Session, sales: Sequence[Sale]) -> int:
+    """How many follow-ups of these sales, just recorded, were skipped as they were planned: a
+    sale recorded days after it happened misses the steps whose time passed beyond the grace,
+    and whoever recorded it is told so rather than left to believe every step will go."""
+    ids = [sale.id for sale in sales]
+    return sum(
+        session.scalar(
+            select(func.count()).where(
+                FollowUp.sale_id.in_(chunk),
+                FollowUp.case_id.is_(None),
+                FollowUp.status == FollowUpStatus.SKIPPED,
+            )
+        )
+        or 0
+        for chunk in _chunks(ids)
+    )
 
 
 def record_sale(

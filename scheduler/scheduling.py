@@ -138,18 +138,21 @@ def schedule_sale(session: Session, sale: Sale, config: Config, now: datetime) -
 def schedule_case_check(
     session: Session, case_id: int, customer: Customer, *, config: Config, now: datetime
 ) -> int:
-    """Plan "did we solve it?" for a case just resolved, on the customer's latest sale's cadence
-    (its step anchored on the case's resolution); returns how many were planned (0 or 1)."""
+    """Plan "did we solve it?" for a case just resolved, on the customer's latest sale: its
+    cadence's steps anchored on the case's resolution, else the default cadence's, so that a
+    cadence without one still keeps the promise. Returns how many were planned (0 for a
+    customer with no active sale: there is nothing to send it for)."""
     sale = session.scalars(
         select(Sale)
         .where(Sale.customer_id == customer.id, Sale.status == SaleStatus.ACTIVE)
         .order_by(Sale.sold_at.desc(), Sale.id.desc())
         .limit(1)
     ).first()
-    cadence = cadence_for(session, sale) if sale is not None else None
-    if sale is None or cadence is None:
+    if sale is None:
         return 0
-    steps = [row for row in cadence.steps if row.active and row.anchor is Anchor.CASE]
+    steps = _case_steps(cadence_for(session, sale))
+    if not steps:
+        steps = _case_steps(session.scalar(select(Cadence).where(Cadence.is_default.is_(True))))
     grace = timedelta(hours=config.cadences.late_grace_hours)
     rules = send_rules(config, customer)
     rows = [
@@ -160,6 +163,12 @@ def schedule_case_check(
     if rows:
         session.execute(insert(FollowUp), rows)
     return len(rows)
+
+
+def _case_steps(cadence: Cadence | None) -> list[CadenceStep]:
+    if cadence is None:
+        return []
+    return [row for row in cadence.steps if row.active and row.anchor is Anchor.CASE]
 
 
 def schedule_after_score(

@@ -24,7 +24,6 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
 from scheduler.clock import utcnow
-from scheduler.config import Config
 from scheduler.db import make_session_factory
 from scheduler.dispatch import Dispatcher
 from scheduler.inbound import triage
@@ -74,9 +73,9 @@ def run_pass(dispatcher: Dispatcher, stop: threading.Event | None = None) -> dic
 class Worker:
     """Owns the scheduler and the stop signal; a pass in progress ends at its next batch."""
 
-    def __init__(self, engine: Engine, config: Config) -> None:
-        self.config = config
-        self.settings = LiveSettings.from_engine(engine, config)
+    def __init__(self, engine: Engine, settings: LiveSettings) -> None:
+        self.config = settings.base  # the worker's timing and transports: not editable
+        self.settings = settings
         self.dispatcher = make_dispatcher(engine, self.settings)
         self.stopping = threading.Event()
 

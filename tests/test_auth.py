@@ -50,6 +50,9 @@ def test_setup_refuses_a_short_or_mistyped_password(client: FlaskClient, session
         page="/setup",
     )  # fmt: skip
     assert mistyped.status_code == 200
+    page = mistyped.get_data(as_text=True)
+    assert "The two passwords are not the same." in page
+    assert "Field must be equal" not in page and "confirm:" not in page
     assert session.scalars(select(User)).all() == []
 
 

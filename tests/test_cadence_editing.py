@@ -18,10 +18,11 @@ from scheduler.cadence_editing import (
     check_cadence,
     save_cadence,
 )
+from scheduler.cases import open_case_for, resolve_case
 from scheduler.config import Config
 from scheduler.defaults import install_defaults
-from scheduler.lifecycle import FollowUpStatus
-from scheduler.models import AuditEntry, Cadence, FollowUp, Product, Sale
+from scheduler.lifecycle import Anchor, Channel, Direction, FollowUpStatus
+from scheduler.models import AuditEntry, Cadence, Customer, FollowUp, Message, Product, Sale
 from scheduler.sales import record_sale
 from tests.browsing import fresh, submit
 from tests.factories import NOW, sale_input
@@ -57,6 +58,22 @@ def test_check_names_every_problem_by_row() -> None:
         "steps.8.offset": "at most 1095 days from its anchor",
         "steps.9.offset": "days must be a number, such as 7 or -14",
     }
+
+
+@pytest.mark.parametrize("answer", ["case_ack", "keyword_opt_out", "keyword_use_start"])
+def test_a_step_cannot_use_a_template_that_answers_a_customer(answer: str) -> None:
+    edit = CadenceInput("Otra", "", True, [step("day1", template_name=answer)])
+    assert check_cadence(edit, TEMPLATES | {(answer, "sms")}) == {
+        "steps.0.template_name": "this template answers a customer who wrote to us: a step "
+        "cannot use it"
+    }
+
+
+def test_the_editor_offers_no_answer_templates(owner_client: FlaskClient, session: Session) -> None:
+    install_defaults(session, NOW)
+    session.commit()
+    page = owner_client.get("/admin/cadences/new").get_data(as_text=True)
+    assert "check_in" in page and "keyword_opt_out" not in page and "case_ack" not in page
 
 
 def test_a_good_cadence_has_no_problems() -> None:
@@ -109,13 +126,45 @@ def test_editing_the_default_replans_its_pending_follow_ups(
     assert session.scalars(select(AuditEntry).where(AuditEntry.action == "cadence.save")).one()
 
 
-def test_the_default_cadence_stays_active(planned: Sale, session: Session, config: Config) -> None:
+@pytest.mark.parametrize(
+    ("active", "anchors", "field", "words"),
+    [
+        (False, set(Anchor), "active", "make another default"),
+        (True, set(Anchor) - {Anchor.CASE}, "steps", "keeps an active step after a resolved case"),
+    ],
+)
+def test_the_default_cadence_stays_active_and_keeps_its_check_after_a_case(
+    planned: Sale, session: Session, config: Config, active: bool, anchors: set[Anchor],
+    field: str, words: str,
+) -> None:  # fmt: skip
     cadence = _default(session)
-    steps = [_as_input(row) for row in cadence.steps]
+    steps = [_as_input(row) for row in cadence.steps if row.anchor in anchors]
     with pytest.raises(CadenceError) as refused:
-        save_cadence(session, cadence, CadenceInput(cadence.name, "", False, steps),
+        save_cadence(session, cadence, CadenceInput(cadence.name, "", active, steps),
                      config=config, now=NOW, actor="user:1")  # fmt: skip
-    assert "make another default" in refused.value.problems["active"]
+    assert words in refused.value.problems[field]
+
+
+def test_a_cadence_without_a_check_borrows_the_defaults_after_a_resolved_case(
+    planned: Sale, session: Session, config: Config
+) -> None:
+    product = session.scalars(select(Product)).one()
+    own, _counts = save_cadence(
+        session, None, CadenceInput("Solo gracias", "", True, [step("day1-thanks")],
+                                    [product.id]),
+        config=config, now=NOW, actor="user:1",
+    )  # fmt: skip
+    message = Message(customer_id=planned.customer_id, direction=Direction.INBOUND,
+                      channel=Channel.SMS, from_address="+51987654321", to_address="+1",
+                      body="no prende", status="received", created_at=NOW)  # fmt: skip
+    session.add(message)
+    customer = session.get_one(Customer, planned.customer_id)
+    case, _opened = open_case_for(session, customer, message, reason="objection", config=config,
+                                  now=NOW)  # fmt: skip
+    result = resolve_case(session, case, outcome="cambiado", now=NOW, actor="u", config=config)
+    check = session.scalars(select(FollowUp).where(FollowUp.case_id == case.id)).one()
+    assert check.step.cadence_id == _default(session).id != own.id
+    assert check.step.anchor is Anchor.CASE and result.check_due == check.due_at
 
 
 def test_owner_creates_a_cadence_for_a_product_on_the_page(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from scheduler import accounts, defaults, schema
+from scheduler.cli import Runtime, log_to_stderr
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Role
 from scheduler.models import (
@@ -23,6 +25,7 @@ from scheduler.models import (
     User,
 )
 from tests.conftest import Cli
+from web.cli import _serving
 
 
 def count(session: Session, model: type) -> int:
@@ -178,3 +181,38 @@ def test_web_refuses_to_start_on_a_stale_database(tmp_path: Path, engine: Engine
     result = Cli(config)("web", "--port", "0")
     assert result.exit_code == 1
     assert "run `postventa db upgrade`" in result.output
+
+
+@pytest.mark.parametrize(
+    ("host", "link"),
+    [("0.0.0.0", "http://127.0.0.1:8080"), ("192.0.2.7", "http://192.0.2.7:8080"),
+     ("::1", "http://[::1]:8080")],
+)  # fmt: skip
+def test_serving_without_a_public_url_links_to_the_served_address_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    host: str, link: str,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # no config.toml: the built-in defaults
+    monkeypatch.delenv("POSTVENTA_CONFIG", raising=False)
+    runtime = Runtime(None)
+    _serving(runtime, host, 8080)
+    assert runtime.config.business.public_url == link
+    assert runtime.config.business.base_url == link
+    assert "Twilio needs the real public address" in capsys.readouterr().err
+
+
+def test_serving_keeps_a_configured_public_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[business]\npublic_url = "https://tienda.example.pe/"\n', encoding="utf-8")
+    runtime = Runtime(str(path))
+    _serving(runtime, "0.0.0.0", 8080)
+    assert runtime.config.business.base_url == "https://tienda.example.pe"
+    assert capsys.readouterr().err == ""
+
+
+def test_the_scheduler_says_only_its_problems() -> None:
+    log_to_stderr()
+    ticker = logging.getLogger("apscheduler.executors.default")
+    assert not ticker.isEnabledFor(logging.INFO) and ticker.isEnabledFor(logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -91,6 +92,29 @@ def test_consent_needs_a_reason(
     fresh(session)
     assert session.get_one(Customer, rosa.id).sms_opt_out_at is None
     assert "Say why" in staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
+
+
+def test_consent_is_a_choice_never_a_preticked_opt_out(
+    rosa: Customer, staff_client: FlaskClient, session: Session
+) -> None:
+    page = staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
+    actions = re.findall(r'<input[^>]*name="action"[^>]*>', page)
+    assert len(actions) == 2 and not any("checked" in box for box in actions)
+    submit(staff_client, f"/customers/{rosa.id}/consent", {"channel": "sms", "reason": "x"})
+    fresh(session)
+    assert session.get_one(Customer, rosa.id).sms_opt_out_at is None
+    page = staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
+    assert "Choose whether the customer opts out or back in" in page
+
+
+def test_forms_offer_only_the_channels_a_customer_has(
+    rosa: Customer, staff_client: FlaskClient, session: Session
+) -> None:
+    juan = session.scalars(select(Customer).where(Customer.name == "Juan Perez")).one()
+    page = staff_client.get(f"/customers/{juan.id}").get_data(as_text=True)
+    assert 'value="sms"' in page and 'value="email"' not in page
+    page = staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
+    assert 'value="sms"' in page and 'value="email"' in page
 
 
 def test_a_sale_by_hand_plans_its_follow_ups(

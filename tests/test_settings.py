@@ -98,7 +98,7 @@ def test_live_settings_follow_an_edit_within_seconds(engine: Engine, config: Con
 
 
 def test_the_worker_follows_an_edit(engine: Engine, config: Config) -> None:
-    worker = Worker(engine, config)
+    worker = Worker(engine, LiveSettings.from_engine(engine, config))
     with make_session_factory(engine).begin() as session:
         save(session, config, {"cadences": {"min_gap_hours": 2}}, actor="user:1", now=NOW)
     worker.settings.forget()

@@ -39,7 +39,8 @@ def test_preview_says_which_characters_double_the_price() -> None:
 @pytest.mark.parametrize(
     ("body", "line", "words"),
     [
-        ("Hola\n{{ customer.nmae }}", 2, "has no attribute 'nmae'"),
+        ("Hola\n{{ customer.nmae }}", 2, "has no attribute 'nmae' (it can use "),
+        ("{{ nombre }}", 1, "'nombre' is undefined (it can use business.name, "),
         ("Hola\n\n{% if score %}bien", 3, "Unexpected end of template"),
         ("{{ ''.__class__ }}", 1, "unsafe"),
     ],

@@ -7,11 +7,15 @@ from datetime import UTC, datetime
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.db import make_engine, make_session_factory
+from scheduler.defaults import install_defaults
 from scheduler.demo import add_demo_data
+from scheduler.lifecycle import FollowUpStatus
+from scheduler.models import FollowUp
 from scheduler.sales import SaleInput, record_sale
 
 
@@ -46,6 +50,22 @@ def test_overview_shows_the_business_and_its_sales(
     assert "<strong>6</strong><span>customers</span>" in page
     assert "Rosa Quispe" in page and "Lavadora EcoWash 9 kg" in page
     assert "09:00-20:00" in page and "America/Lima" in page
+
+
+def test_overview_shows_sale_times_in_the_business_time_and_counts_held_follow_ups(
+    owner_client: FlaskClient, session: Session, config: Config
+) -> None:
+    sold = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 in Lima
+    install_defaults(session, sold)
+    sale, _new = record_sale(session, SaleInput("S-9", sold, "Rosa Quispe", "+51987654321"),
+                             config=config, now=sold, actor="test")  # fmt: skip
+    held = session.scalars(select(FollowUp).where(FollowUp.sale_id == sale.id)).all()
+    held[0].status = FollowUpStatus.HELD
+    session.commit()
+    page = owner_client.get("/").get_data(as_text=True)
+    assert "10:00" in page and "15:00" not in page
+    assert f"<strong>{len(held)}</strong><span>follow-ups scheduled</span>" in page
+    assert "4 business hours" in page and "4.0" not in page
 
 
 def test_overview_with_no_sales_says_how_to_add_them(owner_client: FlaskClient) -> None:

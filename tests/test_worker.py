@@ -23,6 +23,7 @@ from scheduler.clock import utcnow
 from scheduler.config import WEEKDAYS, Config
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import CadenceStep, FollowUp, OutboxEntry
+from scheduler.settings import LiveSettings
 from scheduler.transports import make_transports
 from scheduler.worker import DISPATCH_JOB, REPLIES_JOB, Worker
 from tests.conftest import Cli
@@ -35,7 +36,7 @@ POSTVENTA = str(Path(sys.executable).parent / "postventa")
 
 def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Config) -> None:
     config = config.replace(worker={"tick_seconds": 7})
-    worker = Worker(engine, config)
+    worker = Worker(engine, LiveSettings.from_engine(engine, config))
     scheduler = BackgroundScheduler()
     worker.schedule(scheduler)
     job = scheduler.get_job(DISPATCH_JOB)

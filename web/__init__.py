@@ -49,7 +49,7 @@ def create_app(config: Config | None = None) -> Flask:
     # Browsers ask for /favicon.ico where no page links an icon (/healthz, the API): the SVG is
     # served there as a static file, public like the others; url_for builds this URL for it.
     app.add_url_rule("/favicon.ico", endpoint="static", defaults={"filename": "favicon.svg"})
-    https = config.business.public_url.startswith("https://")
+    https = config.business.base_url.startswith("https://")
     app.config.update(
         SECRET_KEY=_secret_key(config, Path(app.instance_path)),
         SESSION_COOKIE_HTTPONLY=True,
@@ -82,6 +82,7 @@ def create_app(config: Config | None = None) -> Flask:
         i18n,
         inbox,
         outbox,
+        replies,
         unsubscribe,
         webhooks,
     )
@@ -96,7 +97,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.context_processor(lambda: {"settings": app.extensions["postventa"].config})
     for blueprint in (
         health.blueprint, auth.blueprint, home.blueprint, inbox.blueprint, outbox.blueprint,
-        customers.blueprint, admin.blueprint,
+        customers.blueprint, replies.blueprint, admin.blueprint,
         webhooks.blueprint,
         api.blueprint, unsubscribe.blueprint,
     ):  # fmt: skip

@@ -109,7 +109,10 @@ def json_error(exception: HTTPException) -> tuple[Response, int]:
 # --- serialising --------------------------------------------------------------------------------
 
 
-def follow_up_json(row: FollowUp, *, detailed: bool = False) -> dict[str, Any]:
+def follow_up_json(
+    row: FollowUp, *, detailed: bool = False, reason: bool = False
+) -> dict[str, Any]:
+    """`reason` adds why it is where it is (a step skipped because its time had passed)."""
     item: dict[str, Any] = {
         "id": row.id,
         "step": row.step.key,
@@ -117,6 +120,8 @@ def follow_up_json(row: FollowUp, *, detailed: bool = False) -> dict[str, Any]:
         "due_at": timestamp(row.due_at),
         "status": str(row.status),
     }
+    if reason and not detailed:
+        item["status_reason"] = row.status_reason
     if detailed:
         item |= {
             "sale_id": row.sale_id,
@@ -143,13 +148,27 @@ def sale_json(sale: Sale) -> dict[str, Any]:
 
 
 def _sale_with_follow_ups(sale: Sale) -> dict[str, Any]:
-    rows = db_session().scalars(
-        select(FollowUp)
-        .where(FollowUp.sale_id == sale.id)
-        .options(selectinload(FollowUp.step))
-        .order_by(FollowUp.due_at, FollowUp.id)
+    """The sale and its follow-ups; a skipped one says why (its time had passed when the sale
+    was recorded), and how many were skipped is given apart, so a shop's system can warn."""
+    rows = (
+        db_session()
+        .scalars(
+            select(FollowUp)
+            .where(FollowUp.sale_id == sale.id)
+            .options(selectinload(FollowUp.step))
+            .order_by(FollowUp.due_at, FollowUp.id)
+        )
+        .all()
     )
-    return {"sale": sale_json(sale), "follow_ups": [follow_up_json(row) for row in rows]}
+
+    def skipped(row: FollowUp) -> bool:
+        return row.status is FollowUpStatus.SKIPPED
+
+    return {
+        "sale": sale_json(sale),
+        "follow_ups": [follow_up_json(row, reason=skipped(row)) for row in rows],
+        "skipped_follow_ups": sum(1 for row in rows if skipped(row)),
+    }
 
 
 # --- routes -------------------------------------------------------------------------------------

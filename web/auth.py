@@ -24,10 +24,11 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import EmailField, PasswordField, SelectField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from scheduler import audit
@@ -145,11 +146,29 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 
 
 class SetupForm(FlaskForm):  # type: ignore[misc]
-    email = EmailField("email", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(
-        "password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1024)]
+    email = EmailField(
+        "email",
+        validators=[
+            DataRequired(_l("Write the owner's email.")),
+            Length(max=254, message=_l("An email address has at most 254 characters.")),
+        ],
     )
-    confirm = PasswordField("confirm", validators=[EqualTo("password")])
+    password = PasswordField(
+        "password",
+        validators=[
+            DataRequired(_l("Choose a password.")),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=1024,
+                message=_l(
+                    "The password needs at least %(count)d characters.", count=MIN_PASSWORD_LENGTH
+                ),
+            ),
+        ],
+    )
+    confirm = PasswordField(
+        "confirm", validators=[EqualTo("password", _l("The two passwords are not the same."))]
+    )
     locale = SelectField("locale", choices=options(LANGUAGES))
 
 
@@ -215,6 +234,7 @@ def setup() -> BaseResponse | str | tuple[str, int]:
 
 class AccountForm(FlaskForm):  # type: ignore[misc]
     locale = SelectField("locale", choices=options(LANGUAGES))
+    notify_cases = BooleanField("notify_cases")
     current = PasswordField("current")
     new = PasswordField("new")
 
@@ -225,7 +245,7 @@ def account() -> BaseResponse | str | tuple[str, int]:
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next="/account"))
     user, session, now = me(), db_session(), utcnow()
-    form = AccountForm(locale=user.locale)
+    form = AccountForm(locale=user.locale, notify_cases=user.notify_cases)
     if not form.validate_on_submit():
         return render_template("auth/account.html", form=form)
     try:
@@ -234,7 +254,9 @@ def account() -> BaseResponse | str | tuple[str, int]:
                 raise AccountError(_("The current password is not right."))
             set_password(session, user, form.new.data, now=now, actor=my_name())
             login_user(Account(user))  # this session goes on; the others with the old one end
-        change_user(session, user, locale=form.locale.data, now=now, actor=my_name())
+        told = form.notify_cases.data if current_user.is_owner else None  # only owners choose
+        change_user(session, user, locale=form.locale.data, notify_cases=told, now=now,
+                    actor=my_name())  # fmt: skip
     except AccountError as error:
         session.rollback()
         return render_template("auth/account.html", form=form, error=str(error)), 422

@@ -17,6 +17,21 @@ from web import create_app
 __all__ = ["cli", "main"]
 
 
+def _serving(runtime: Runtime, host: str, port: int) -> None:
+    """Without `business.public_url`, links in notices and emails point at the address served
+    here, which Twilio cannot reach: say so once, at start."""
+    if runtime.config.business.public_url:
+        return
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    runtime.config = runtime.config.replace(business={"public_url": url})
+    click.echo(
+        f"business.public_url is not set: links use {url}. Twilio needs the real public "
+        "address (https://...) in business.public_url to deliver replies and delivery reports.",
+        err=True,
+    )
+
+
 def _app(runtime: Runtime) -> Flask:
     try:
         return create_app(runtime.config)
@@ -25,6 +40,7 @@ def _app(runtime: Runtime) -> Flask:
 
 
 def _serve(runtime: Runtime, host: str, port: int) -> None:
+    _serving(runtime, host, port)
     _app(runtime).run(host=host, port=port, threaded=True, use_reloader=False)
 
 
@@ -39,8 +55,9 @@ _port = click.option("--port", default=5000, show_default=True, type=int)
 def run(runtime: Runtime, host: str, port: int) -> None:
     """Everything in one process: the web app and the dispatch worker."""
     log_to_stderr()
+    _serving(runtime, host, port)
     app = _app(runtime)
-    worker = Worker(runtime.current_engine(), runtime.config)
+    worker = Worker(runtime.current_engine(), runtime.settings)
     scheduler = worker.start_in_background()
     signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the worker's batch finishes
     try:

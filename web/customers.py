@@ -4,26 +4,29 @@ cancelling a sale, and consent changed on the customer's word (with the reason k
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from scheduler import csv_import
 from scheduler.clock import utcnow
+from scheduler.config import Config
 from scheduler.customers import opt_in, opt_out
 from scheduler.follow_ups import cancel_sale
 from scheduler.intake import FIELDS, validate_sale
 from scheduler.lifecycle import CaseStatus, Channel
 from scheduler.models import Case, Customer, FollowUp, Sale
-from scheduler.sales import record_sale
+from scheduler.sales import record_sale, skipped_as_late
 from scheduler.timeline import customer_timeline
 from web.auth import me, my_name
 from web.database import db_session, get_or_404, services
 from web.domain_texts import named, translated
-from web.forms import named_options, options
+from web.forms import channels_of, named_options, options
 
 blueprint = Blueprint("customers", __name__)
 PAGE = 50
@@ -32,7 +35,8 @@ CHANNELS = named_options(Channel)
 
 class ConsentForm(FlaskForm):  # type: ignore[misc]
     channel = RadioField("channel", choices=CHANNELS, default="sms")
-    action = RadioField("action", choices=options([("out", "out"), ("in", "in")]), default="out")
+    # No default: changing consent is a choice the person makes, never a pre-ticked box.
+    action = RadioField("action", choices=options([("out", "out"), ("in", "in")]))
     reason = StringField("reason", validators=[DataRequired(), Length(max=200)])
 
 
@@ -40,10 +44,8 @@ class CancelForm(FlaskForm):  # type: ignore[misc]
     reason = StringField("reason", validators=[DataRequired(), Length(max=200)])
 
 
-@blueprint.get("/customers")
-def index() -> str:
-    session = db_session()
-    query_text = request.args.get("q", "").strip()
+def find_customers(session: Session, query_text: str, limit: int = PAGE) -> list[Customer]:
+    """Customers whose name or email holds the text, or whose phone holds its digits."""
     query = select(Customer)
     if query_text:
         like = f"%{query_text.lower()}%"
@@ -52,7 +54,14 @@ def index() -> str:
         if len(digits) >= 3:
             matches.append(Customer.phone.like(f"%{digits}%"))
         query = query.where(or_(*matches))
-    customers = session.scalars(query.order_by(Customer.name, Customer.id).limit(PAGE)).all()
+    return list(session.scalars(query.order_by(Customer.name, Customer.id).limit(limit)))
+
+
+@blueprint.get("/customers")
+def index() -> str:
+    session = db_session()
+    query_text = request.args.get("q", "").strip()
+    customers = find_customers(session, query_text)
     open_cases = set(
         session.scalars(
             select(Case.customer_id).where(
@@ -71,18 +80,31 @@ def show(customer_id: int) -> str:
     session, customer = db_session(), get_or_404(Customer, customer_id)
     return render_template(
         "customers/show.html", customer=customer,
-        events=customer_timeline(session, customer_id), consent=ConsentForm(), cancel=CancelForm(),
+        events=customer_timeline(session, customer_id), consent=_consent_form(customer),
+        cancel=CancelForm(),
     )  # fmt: skip
+
+
+def _consent_form(customer: Customer) -> ConsentForm:
+    form = ConsentForm()
+    form.channel.choices = channels_of(customer)
+    form.channel.default = form.channel.choices[0].value if form.channel.choices else None
+    if not form.is_submitted():
+        form.channel.process_data(form.channel.default)
+    return form
 
 
 @blueprint.post("/customers/<int:customer_id>/consent")
 def consent(customer_id: int) -> BaseResponse:
     """Opt a customer out or back in, on their word to a person: who and why are kept."""
     session, customer = db_session(), get_or_404(Customer, customer_id)
-    form = ConsentForm()
+    form = _consent_form(customer)
     back = redirect(url_for("customers.show", customer_id=customer_id))
     if not form.validate_on_submit():
-        flash(_("Say why (the customer's words, or how they asked)."), "error")
+        if form.action.errors:
+            flash(_("Choose whether the customer opts out or back in."), "error")
+        else:
+            flash(_("Say why (the customer's words, or how they asked)."), "error")
         return back
     user, now, channel = me(), utcnow(), Channel(form.channel.data)
     via = f"{user.email}: {form.reason.data.strip()}"
@@ -125,6 +147,7 @@ def new_sale() -> BaseResponse | str | tuple[str, int]:
     if created:
         flash(_("Sale %(id)s recorded: %(count)d follow-ups planned.", id=sale.external_id,
                 count=planned or 0))  # fmt: skip
+        _say_skipped(skipped_as_late(session, [sale]), config)
     else:
         flash(_("Sale %(id)s was already recorded; nothing changed.", id=sale.external_id))
     return redirect(url_for("customers.show", customer_id=sale.customer_id))
@@ -193,11 +216,17 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
         form.content.data = text
         return render_template("customers/import.html", form=form, check=check, encoding=encoding)
     session = db_session()
-    created, existing = csv_import.import_sales(
-        session, check, config=config, now=now, actor=my_name()
-    )
+    done = csv_import.import_sales(session, check, config=config, now=now, actor=my_name())
     session.commit()
     flash(_("%(created)d sales imported, %(existing)d were already known, %(rejected)d rows "
-            "rejected.", created=created, existing=existing,
+            "rejected.", created=done.created, existing=done.existing,
             rejected=len(check.rejected_lines)))  # fmt: skip
+    _say_skipped(done.skipped_late, config)
     return redirect(url_for("customers.index"))
+
+
+def _say_skipped(count: int, config: Config) -> None:
+    if count:
+        flash(_("%(count)d follow-ups skipped: their time had passed more than %(hours)s h "
+                "before the sale was recorded.", count=count,
+                hours=format_decimal(config.cadences.late_grace_hours)), "warning")  # fmt: skip

@@ -42,6 +42,20 @@ TEXTS = (
     N_("a other takes no value: say what is given in words"),
     N_("the case is resolved: a remedy belongs to an open case"),
     N_("only an owner can approve a remedy above the staff limits"),
+    N_("only the person who asked can withdraw a request"),
+    N_("only a reply from a customer can be matched"),
+    N_("someone already dealt with this reply"),
+    N_("say the customer's name"),
+    N_("a name has at most 200 characters"),
+    N_("a customer already has this address: link the reply to them"),
+    N_("say why it is dismissed"),
+    N_("this template answers a customer who wrote to us: a step cannot use it"),
+    N_("say how it was resolved"),
+    N_("a remedy still waits for the owner's answer: withdraw it or ask the owner"),
+    N_(
+        "the default cadence keeps an active step after a resolved case: every cadence without "
+        "one uses it to ask whether the problem was really solved"
+    ),
     N_("a token needs a name (who or what will use it)"),
     N_("a cadence needs a name"),
     N_("at most 100 characters"),
@@ -141,6 +155,7 @@ PATTERNS = (
     N_("unknown day %(name)s (use %(days)s)"),
     N_("expected something like %(example)s"),
     N_("%(day)s: %(problem)s"),
+    N_("%(raw)s is not a valid phone number (numbers without + are read as %(region)s)"),
 )
 _FIXED = frozenset(TEXTS)
 _SHAPES = {"day": "[a-z]{3}", "line": r"\d+", "count": r"\d+"}  # any other value: any text

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from wtforms import SelectChoice
 
+from scheduler.lifecycle import Channel
+from scheduler.models import Customer
 from web.domain_texts import NAMES
 
 
@@ -18,3 +20,8 @@ def options(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
 def named_options(values: Iterable[StrEnum]) -> list[SelectChoice]:
     """Choices for values of the domain, each labelled with its name in the reader's language."""
     return [SelectChoice(value.value, NAMES[type(value).__name__][value]) for value in values]
+
+
+def channels_of(customer: Customer) -> list[SelectChoice]:
+    """The channels the customer has an address for: a form offers no address they lack."""
+    return named_options(channel for channel in Channel if customer.address(channel))

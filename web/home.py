@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
-from scheduler.lifecycle import CaseStatus, FollowUpStatus
+from scheduler.lifecycle import PENDING, CaseStatus
 from scheduler.models import Case, Customer, FollowUp, Sale
+from scheduler.recipients import recipients
 from web.database import db_session, services
 
 blueprint = Blueprint("home", __name__)
@@ -19,10 +20,13 @@ def index() -> str:
     counts = {
         "customers": session.scalar(select(func.count()).select_from(Customer)),
         "sales": session.scalar(select(func.count()).select_from(Sale)),
-        "scheduled": session.scalar(
-            select(func.count()).where(FollowUp.status == FollowUpStatus.SCHEDULED)
+        "scheduled": session.scalar(  # held ones too: they wait for a case, then go
+            select(func.count()).where(FollowUp.status.in_(PENDING))
         ),
         "open_cases": session.scalar(select(func.count()).where(Case.status == CaseStatus.OPEN)),
     }
     recent = session.scalars(select(Sale).order_by(Sale.sold_at.desc()).limit(10)).all()
-    return render_template("index.html", config=config, counts=counts, recent=recent)
+    return render_template(
+        "index.html", config=config, counts=counts, recent=recent,
+        told=recipients(session, config),
+    )  # fmt: skip

@@ -23,7 +23,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from scheduler.cases import resolve_case
+from scheduler.cases import CaseError, resolve_case
 from scheduler.casework import (
     CaseworkError,
     RemedyKind,
@@ -33,14 +33,16 @@ from scheduler.casework import (
     decide_remedy,
     record_remedy,
     reply_to_customer,
+    withdraw_remedy,
 )
 from scheduler.clock import utcnow
-from scheduler.lifecycle import PENDING, CaseStatus, Channel, Direction, RemedyStatus
-from scheduler.models import Case, Customer, FollowUp, Message, Remedy, User
+from scheduler.lifecycle import CaseStatus, Channel, Direction, RemedyStatus, TransitionError
+from scheduler.models import Case, Customer, Message, Remedy, User
+from scheduler.unmatched import unmatched_replies
 from web.auth import me, my_name, owner_only
 from web.database import db_session, get_or_404, services
 from web.domain_texts import translated
-from web.forms import named_options, options
+from web.forms import channels_of, named_options, options
 
 blueprint = Blueprint("inbox", __name__)
 PAGE = 200
@@ -95,12 +97,7 @@ def index() -> str:
     session, now = db_session(), utcnow()
     tab = request.args.get("tab", "open")
     if tab == "unmatched":
-        unmatched = session.scalars(
-            select(Message)
-            .where(Message.direction == Direction.INBOUND, Message.customer_id.is_(None))
-            .order_by(Message.created_at.desc())
-            .limit(PAGE)
-        ).all()
+        unmatched = unmatched_replies(session, PAGE)
         return render_template("inbox/unmatched.html", tab=tab, unmatched=unmatched)
     query = (
         select(Case, Customer)
@@ -166,8 +163,14 @@ def _assign_choices(session: Session) -> list[SelectChoice]:
 
 @blueprint.get("/cases/<int:case_id>")
 def case_page(case_id: int) -> str:
-    session, case, customer = _case(case_id)
+    return _case_page(*_case(case_id))
+
+
+def _case_page(
+    session: Session, case: Case, customer: Customer, *, resolve: ResolveForm | None = None
+) -> str:
     reply = ReplyForm(channel="sms" if customer.phone else "email")
+    reply.channel.choices = channels_of(customer)  # no email box for a customer without one
     reply.subject.data = reply.subject.data or services().config.business.name
     assign_form = AssignForm(assignee=str(case.assignee_id or ""))
     assign_form.assignee.choices = _assign_choices(session)
@@ -176,7 +179,8 @@ def case_page(case_id: int) -> str:
         conversation=_conversation(session, case, customer),
         users={user.id: user for user in session.scalars(select(User))},
         reply=reply, note=NoteForm(), assign_form=assign_form, remedy=RemedyForm(),
-        resolve=ResolveForm(), decide=DecideForm(), now=utcnow(), time_left=time_left,
+        resolve=resolve or ResolveForm(), decide=DecideForm(), withdraw=FlaskForm(),
+        now=utcnow(), time_left=time_left,
         limits=services().config.remedies,
     )  # fmt: skip
 
@@ -279,28 +283,40 @@ def decide(remedy_id: int) -> BaseResponse:
     return _done(session, case, _("Approved.") if approve else _("Declined."))
 
 
+@blueprint.post("/remedies/<int:remedy_id>/withdraw")
+def withdraw(remedy_id: int) -> BaseResponse:
+    session, remedy_row = db_session(), get_or_404(Remedy, remedy_id)
+    case = session.get_one(Case, remedy_row.case_id, with_for_update=True)
+    if not FlaskForm().validate_on_submit():
+        return _refused(case, _("The form expired: try again."))
+    try:
+        withdraw_remedy(session, remedy_row, user=me(), now=utcnow())
+    except CaseworkError as error:
+        return _refused(case, error)
+    return _done(session, case, _("Request withdrawn."))
+
+
 @blueprint.post("/cases/<int:case_id>/resolve")
-def resolve(case_id: int) -> BaseResponse:
-    session, case, _customer = _case(case_id, lock=True)
+def resolve(case_id: int) -> BaseResponse | tuple[str, int]:
+    session, case, customer = _case(case_id, lock=True)
     form = ResolveForm()
-    if not form.validate_on_submit():
-        return _refused(case, _("Say how it was resolved."))
-    if case.status is not CaseStatus.OPEN:
-        return _refused(case, _("This case is already resolved."))
-    waiting = session.scalar(
-        select(Remedy.id).where(Remedy.case_id == case.id, Remedy.status == RemedyStatus.REQUESTED)
-    )
-    if waiting is not None:
-        return _refused(case, _("A remedy still waits for the owner's approval."))
-    resumed = resolve_case(
-        session, case, outcome=form.outcome.data.strip(), now=utcnow(),
-        actor=my_name(), config=services().config,
-    )  # fmt: skip
-    check = session.scalar(
-        select(FollowUp).where(FollowUp.case_id == case.id, FollowUp.status.in_(PENDING))
-    )
-    message = _("Resolved. %(count)d follow-ups resumed.", count=resumed)
-    if check is not None:
+    try:
+        if not form.validate_on_submit():
+            raise CaseError("say how it was resolved")
+        result = resolve_case(
+            session, case, outcome=form.outcome.data, now=utcnow(), actor=my_name(),
+            config=services().config,
+        )  # fmt: skip
+    except (CaseError, TransitionError) as error:
+        session.rollback()  # the page below reads the case as it is, with what was typed kept
+        refusal = error if isinstance(error, CaseError) else _("This case is already resolved.")
+        flash(translated(refusal), "error")
+        return _case_page(session, case, customer, resolve=form), 422
+    message = _("Resolved. %(count)d follow-ups resumed.", count=result.resumed)
+    if result.check_due is not None:
         message += " " + _("The customer will be asked on %(day)s whether it was solved.",
-                           day=format_date(check.due_at))  # fmt: skip
+                           day=format_date(result.check_due))  # fmt: skip
+    else:
+        message += " " + _("Nobody will ask whether it was solved: the customer has no active "
+                           "sale to follow up on.")  # fmt: skip
     return _done(session, case, message)

@@ -27,7 +27,7 @@ def _check() -> None:
     if (request.content_length or 0) > BODY_LIMIT:
         abort(413)
     config = services().config
-    url = config.business.public_url.rstrip("/") + request.path
+    url = config.business.base_url + request.path
     if request.query_string:
         url += "?" + request.query_string.decode("utf-8", "replace")
     signature = request.headers.get("X-Twilio-Signature", "")

@@ -31,7 +31,7 @@ def make_transports(
     """The transport the configuration names for each channel."""
     timeout = config.worker.send_timeout_seconds
     sms: Transport = (
-        TwilioSms(config.twilio, config.business.public_url, timeout)
+        TwilioSms(config.twilio, config.business.base_url, timeout)
         if config.sms.transport == "twilio"
         else OutboxTransport(Channel.SMS, sessions, clock)
     )

@@ -19,6 +19,7 @@ from scheduler.cadence_editing import (
     save_cadence,
 )
 from scheduler.clock import utcnow
+from scheduler.inbound import ANSWER_TEMPLATES
 from scheduler.lifecycle import Anchor, Channel
 from scheduler.models import Cadence, CadenceStep, MessageTemplate, Product
 from web.admin import blueprint
@@ -97,9 +98,11 @@ def _posted_steps() -> list[StepInput]:
 def _page(cadence: Cadence | None, edit: CadenceInput, problems: dict[str, str]) -> str:
     session = db_session()
     templates = session.execute(
-        select(MessageTemplate.name, MessageTemplate.channel).distinct().order_by(
-            MessageTemplate.name)
-    ).all()  # fmt: skip
+        select(MessageTemplate.name, MessageTemplate.channel)
+        .where(MessageTemplate.name.not_in(ANSWER_TEMPLATES))
+        .distinct()
+        .order_by(MessageTemplate.name)
+    ).all()
     products = session.scalars(select(Product).order_by(Product.name)).all()
     category = edit.product_category.strip()
     by_category = [

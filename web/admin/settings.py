@@ -13,7 +13,8 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 
 from scheduler.clock import utcnow
-from scheduler.config import WEEKDAYS
+from scheduler.config import WEEKDAYS, Config
+from scheduler.recipients import recipients
 from scheduler.settings import (
     EDITABLE,
     Overrides,
@@ -119,6 +120,16 @@ def _changed(edits: Overrides, loaded: str) -> Overrides:
     return changed
 
 
+def _file_value(base: Config, section: str, key: str) -> str:
+    """What the file says, as a person reads it: a list as its items, nothing as "nothing"."""
+    value = raw_value(base, section, key)
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if isinstance(value, list):
+        value = ", ".join(str(item) for item in value)
+    return str(value) if value not in ("", None) else str(_("nothing"))
+
+
 @blueprint.route("/settings", methods=["GET", "POST"])
 def settings_page() -> BaseResponse | str | tuple[str, int]:
     live, session = services().settings, db_session()
@@ -143,6 +154,6 @@ def settings_page() -> BaseResponse | str | tuple[str, int]:
         "admin/settings.html", form=form, editable=EDITABLE, shown=values or shown,
         problems=problems, labels=LABELS, sections=SECTIONS, keyword_choices=KEYWORD_CHOICES,
         weekdays=WEEKDAYS, overridden=load_overrides(session), base=live.base,
-        raw_value=raw_value, loaded=loaded,
+        file_value=_file_value, loaded=loaded, told=recipients(session, current),
     )  # fmt: skip
     return (page, 422) if problems else page

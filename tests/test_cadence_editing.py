@@ -185,7 +185,7 @@ def test_owner_creates_a_cadence_for_a_product_on_the_page(
     assert product.cadence_id == created.id
     assert [(s.key, s.offset_minutes) for s in created.steps] == [("day2", 2 * 24 * 60)]
     listing = owner_client.get("/admin/cadences").get_data(as_text=True)
-    assert "Lavadoras" in listing and "1 products chose it" in listing and "+2 d" in listing
+    assert "Lavadoras" in listing and "products that follow it: 1" in listing and "+2 d" in listing
 
 
 def test_a_bad_cadence_on_the_page_keeps_what_was_typed(
@@ -230,3 +230,6 @@ def test_the_editor_names_the_products_of_its_category(
     session.commit()
     page = owner_client.get(f"/admin/cadences/{cadence.id}").get_data(as_text=True)
     assert "Also followed by the products of its category: Lavadora" in page
+    listed = owner_client.get("/admin/cadences").get_data(as_text=True)
+    assert "every product without a cadence of its own or of its category" in listed
+    assert "products that follow it: 1" in listed  # through its category; not of the default

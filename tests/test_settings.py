@@ -124,6 +124,7 @@ def test_settings_page_saves_and_shows_where_values_come_from(
     assert str(config.cases.opening_hours["sun"]) == "10:00-14:00"
     page = owner_client.get("/admin/settings").get_data(as_text=True)
     assert "Settings saved" in page and "set here" in page and "file: Mi Tienda" in page
+    assert "file: nothing" in page and "file: []" not in page  # the file lists nobody
     assert "<title>Settings · Casa Rosa</title>" in page
 
 

@@ -121,9 +121,19 @@ def _page(cadence: Cadence | None, edit: CadenceInput, problems: dict[str, str])
 def cadences() -> str:
     session = db_session()
     rows = session.scalars(select(Cadence).order_by(Cadence.is_default.desc(), Cadence.name)).all()
-    products = dict(
+    chosen = dict(
         session.execute(select(Product.cadence_id, func.count()).group_by(Product.cadence_id)).all()
     )
+    by_category = dict(
+        session.execute(
+            select(Product.category, func.count())
+            .where(Product.cadence_id.is_(None), Product.category.isnot(None))
+            .group_by(Product.category)
+        ).all()
+    )
+    products = {  # those that chose it, and those that follow it through their category
+        c.id: chosen.get(c.id, 0) + by_category.get(c.product_category, 0) for c in rows
+    }
     pictures = {c.id: timeline([_as_input(step) for step in c.steps]) for c in rows}
     return render_template("admin/cadences.html", cadences=rows, products=products,
                            pictures=pictures, lanes=LANES)  # fmt: skip

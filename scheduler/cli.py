@@ -227,7 +227,8 @@ class UnusableInput(CliError):
 @pass_runtime
 def import_sales_command(runtime: Runtime, file: str, dry_run: bool, as_json: bool) -> None:
     """Import a CSV of sales. Exit 0: every row was good; 1: some were rejected (the good ones
-    are kept); 2: the file is unusable."""
+    are kept); 2: the file is unusable; 3: the database failed part way (what was stored
+    before the failure stays)."""
     config, now = runtime.settings.current(), utcnow()
     with open(file, "rb") as handle:
         text, _encoding = csv_import.decode(handle.read())
@@ -237,13 +238,14 @@ def import_sales_command(runtime: Runtime, file: str, dry_run: bool, as_json: bo
         raise UnusableInput(f"{file}: {error}") from None
     done = csv_import.Imported(0, 0, 0)
     if not dry_run and check.sales:
-        with make_session_factory(runtime.current_engine()).begin() as session:
+        with make_session_factory(runtime.current_engine())() as session:  # commits per chunk
             done = csv_import.import_sales(session, check, config=config, now=now, actor="cli")
     report = {
         "rows": check.rows, "valid": len(check.sales), "rejected": len(check.rejected_lines),
         "created": done.created, "existing": done.existing,
         "skipped_follow_ups": done.skipped_late, "dry_run": dry_run,
         "problems": [vars(problem) for problem in check.problems],
+        "stopped_at_line": done.stopped_at_line, "failure": done.failure,
     }  # fmt: skip
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
@@ -259,5 +261,13 @@ def import_sales_command(runtime: Runtime, file: str, dry_run: bool, as_json: bo
         click.echo(f"{check.rows} rows: {len(check.sales)} good, "
                    f"{len(check.rejected_lines)} rejected; "
                    f"{'nothing saved (dry run)' if dry_run else said}")  # fmt: skip
+    if done.failure:
+        said = (
+            f"{file}: stopped at line {done.stopped_at_line}: {done.failure}; the lines before "
+            "it are stored: import the file again to store the rest (sales already stored are "
+            "not doubled)"
+        )
+        click.echo(said, err=True)
+        sys.exit(3)
     if check.problems:
         sys.exit(1)

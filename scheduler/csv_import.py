@@ -14,9 +14,11 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
+from scheduler.db import chunked
 from scheduler.intake import FIELDS, validate_sale
 from scheduler.sales import SaleInput, record_sales, skipped_as_late
 
@@ -129,19 +131,47 @@ def _check_row(
     check.sales.append((line, result))
 
 
+# Sales recorded per transaction. Each chunk is committed, so a failure (the database gone, a
+# disk full) keeps the chunks before it, and memory holds one chunk's rows, not the file's.
+IMPORT_CHUNK = 2_000
+
+
 @dataclass(frozen=True)
 class Imported:
     created: int  # new sales
     existing: int  # already known: re-importing a file changes nothing
     skipped_late: int  # follow-ups of the new sales whose time had passed beyond the grace
+    # When a chunk failed: its first line (nothing from there on was stored) and why.
+    stopped_at_line: int | None = None
+    failure: str | None = None
 
 
 def import_sales(
-    session: Session, check: ImportCheck, *, config: Config, now: datetime, actor: str
+    session: Session,
+    check: ImportCheck,
+    *,
+    config: Config,
+    now: datetime,
+    actor: str,
+    chunk: int = IMPORT_CHUNK,
 ) -> Imported:
-    """Record the good rows. The caller commits."""
-    results = record_sales(
-        session, [sale for _line, sale in check.sales], config=config, now=now, actor=actor
-    )
-    new = [sale for sale, created in results if created]
-    return Imported(len(new), len(results) - len(new), skipped_as_late(session, new))
+    """Record the good rows, committing every `chunk` of them. If a chunk fails, the chunks
+    before it stay stored and the result names the first line that was not; importing the
+    file again stores the rest (sales already stored are recognised, never doubled)."""
+    created = existing = skipped = 0
+    for part in chunked(check.sales, chunk):
+        try:
+            results = record_sales(
+                session, [sale for _line, sale in part], config=config, now=now, actor=actor
+            )
+            new = [sale for sale, was_created in results if was_created]
+            late = skipped_as_late(session, new)
+            session.commit()
+        except (SQLAlchemyError, LookupError) as error:
+            session.rollback()
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            return Imported(created, existing, skipped, part[0][0], reason)
+        created, existing = created + len(new), existing + len(results) - len(new)
+        skipped += late
+        session.expunge_all()  # let the chunk's rows go
+    return Imported(created, existing, skipped)

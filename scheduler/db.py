@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+
+# Values per IN (...) list or per multi-row statement: PostgreSQL refuses a statement with more
+# than 65 535 parameters ("number of parameters must be between 0 and 65535"), SQLite's limit is
+# 32 766; an import of 66 000 sales failed whole on one unsplit list of ids.
+IN_CHUNK = 500
+
+
+def chunked(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """`values` in consecutive slices of at most `size`: every statement that takes a list
+    of unbounded length goes through here."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -56,3 +71,11 @@ def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmake
     if writer:
         engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def begin_writing(session: Session) -> None:
+    """Start the session's next transaction as a writer's (BEGIN IMMEDIATE on SQLite, see
+    `make_session_factory`), for code that reads and then writes under contention, such as
+    parallel requests recording sales. Does nothing inside a transaction already begun."""
+    if not session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})

@@ -156,12 +156,19 @@ class LoginFailure(Base):
 
 
 class Customer(Base):
+    """A person: a phone (E.164) or an email (normalised) belongs to one customer at most, so
+    the gap between messages and consent hold per person (NULLs never clash)."""
+
     __tablename__ = "customers"
+    __table_args__ = (
+        Index("uq_customers_phone", "phone", unique=True),
+        Index("uq_customers_email", "email", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(16), index=True)  # E.164
-    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(16))  # E.164
+    email: Mapped[str | None] = mapped_column(String(254))
     locale: Mapped[str | None] = mapped_column(String(8))  # None: the business default
     timezone: Mapped[str | None] = mapped_column(String(64))  # None: the business default
     sms_opt_out_at: Mapped[datetime | None]

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
+from scheduler.db import begin_writing, chunked
 from scheduler.lifecycle import FollowUpStatus, SaleStatus
 from scheduler.models import AuditEntry, Base, Customer, FollowUp, Product, Sale
 from scheduler.scheduling import schedule_sales
 
-T = TypeVar("T")
 M = TypeVar("M", bound=Base)
 
 
@@ -42,52 +44,79 @@ class SaleInput:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-IN_CHUNK = 500  # values per IN (...) list: well under every backend's parameter limit
+def _insert_ignoring_conflicts(
+    session: Session, model: type[M], rows: list[dict[str, Any]]
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on any unique index, on SQLite and PostgreSQL: rows that
+    another transaction inserted first (even uncommitted: PostgreSQL waits for its outcome) are
+    left as they are, so that parallel requests converge on one row instead of failing."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    build = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(build(model).on_conflict_do_nothing(), rows)
 
 
-def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), IN_CHUNK):
-        yield values[start : start + IN_CHUNK]
+def _customer_rows(
+    session: Session, phones: Sequence[str], emails: Sequence[str]
+) -> dict[tuple[str, str], Customer]:
+    """The customers with these phones and emails, keyed by ("phone" | "email", value)."""
+    known: dict[tuple[str, str], Customer] = {}
+    for kind, column, values in (
+        ("phone", Customer.phone, phones),
+        ("email", Customer.email, emails),
+    ):
+        for chunk in chunked(values):
+            for row in session.scalars(select(Customer).where(column.in_(chunk))):
+                known[(kind, getattr(row, kind))] = row
+    return known
 
 
 def _customers_for(
     session: Session, sales: Sequence[SaleInput], now: datetime
 ) -> dict[str, Customer]:
-    """Each sale's customer by external id: the one with this phone, else this email (the
-    oldest), else a new one, shared by the sales of one batch."""
-    known: dict[tuple[str, str], Customer | int] = {}
-    for kind, column in (("phone", Customer.phone), ("email", Customer.email)):
-        values = sorted({v for sale in sales if (v := getattr(sale, kind))})
-        for chunk in _chunks(values):
-            for row in session.scalars(
-                select(Customer).where(column.in_(chunk)).order_by(Customer.id)
-            ):
-                known.setdefault((kind, getattr(row, kind)), row)
-    fresh: list[dict[str, Any]] = []  # new customers, inserted at once below
-    chosen: dict[str, Customer | int] = {}  # a customer, or its index in `fresh`
+    """Each sale's customer by external id: the one with this phone, else the one with this
+    email, else a new one. Phone and email are each unique among customers (database indexes),
+    and new customers are inserted with ON CONFLICT DO NOTHING and then read back, so sales of
+    one person arriving at once, in one batch or in parallel requests, share one customer.
+
+    When the phone belongs to one customer and the email to another, the phone wins: replies
+    and STOPs by SMS reach us from the number alone (`scheduler.inbound` matches by phone), so
+    the sale must sit with the person whose number it is for the gap rule and consent to hold.
+    """
+    phones = sorted({sale.phone for sale in sales if sale.phone})
+    emails = sorted({sale.email for sale in sales if sale.email})
+    known = _customer_rows(session, phones, emails)
+    claimed = set(known)  # a phone or email that has a customer, or will have one just below
+    rows: list[dict[str, Any]] = []
     for sale in sales:
-        found = known.get(("phone", sale.phone or ""))
-        if found is None:  # not `or`: index 0 of `fresh` is a customer too
-            found = known.get(("email", sale.email or ""))
-        if found is None:
-            index = len(fresh)
-            fresh.append(
-                {
-                    "name": sale.customer_name,
-                    "phone": sale.phone,
-                    "email": sale.email,
-                    "locale": sale.locale,
-                    "timezone": sale.timezone,
-                    "created_at": now,
-                }
-            )
-            for kind in ("phone", "email"):
-                if value := getattr(sale, kind):
-                    known.setdefault((kind, value), index)
-            found = index
+        keys = {(kind, value) for kind in ("phone", "email") if (value := getattr(sale, kind))}
+        if claimed & keys:
+            continue
+        claimed |= keys
+        rows.append(
+            {
+                "name": sale.customer_name,
+                "phone": sale.phone,
+                "email": sale.email,
+                "locale": sale.locale,
+                "timezone": sale.timezone,
+                "created_at": now,
+            }
+        )
+    # Sorted, so that two batches lock the same index entries in the same order (no deadlock).
+    rows.sort(key=lambda row: (row["phone"] or "", row["email"] or ""))
+    for chunk in chunked(rows):
+        _insert_ignoring_conflicts(session, Customer, list(chunk))
+    if rows:
+        known = _customer_rows(session, phones, emails)
+    chosen: dict[str, Customer] = {}
+    for sale in sales:
+        found = known.get(("phone", sale.phone or "")) or known.get(("email", sale.email or ""))
+        if found is None:  # inserted, then deleted by someone else before we read it back
+            raise LookupError(f"sale {sale.external_id}: its customer vanished while recorded")
         chosen[sale.external_id] = found
-    inserted = _insert_returning(session, Customer, fresh)
-    return {key: inserted[c] if isinstance(c, int) else c for key, c in chosen.items()}
+    return chosen
 
 
 def _insert_returning(session: Session, model: type[M], rows: list[dict[str, Any]]) -> list[M]:
@@ -99,26 +128,35 @@ def _insert_returning(session: Session, model: type[M], rows: list[dict[str, Any
     return list(session.scalars(statement, rows))
 
 
-def _products_for(session: Session, sales: Sequence[SaleInput]) -> dict[str, Product]:
-    skus = sorted({sale.product_sku for sale in sales if sale.product_sku})
-    products = {
+def _product_rows(session: Session, skus: Sequence[str]) -> dict[str, Product]:
+    return {
         product.sku: product
-        for chunk in _chunks(skus)
+        for chunk in chunked(skus)
         for product in session.scalars(select(Product).where(Product.sku.in_(chunk)))
     }
+
+
+def _products_for(session: Session, sales: Sequence[SaleInput]) -> dict[str, Product]:
+    """Each SKU's product, created if new with ON CONFLICT DO NOTHING then read back: parallel
+    sales of a new SKU share the one product that the first of them created."""
+    skus = sorted({sale.product_sku for sale in sales if sale.product_sku})
+    products = _product_rows(session, skus)
+    names: dict[str, str] = {}
     for sale in sales:
         if sale.product_sku and sale.product_sku not in products:
-            product = Product(sku=sale.product_sku, name=sale.product_name or sale.product_sku)
-            session.add(product)
-            products[sale.product_sku] = product
-    session.flush()  # a few products: their ids are needed by the sales
+            names.setdefault(sale.product_sku, sale.product_name or sale.product_sku)
+    if names:
+        rows = [{"sku": sku, "name": name} for sku, name in sorted(names.items())]
+        for chunk in chunked(rows):
+            _insert_ignoring_conflicts(session, Product, list(chunk))
+        products = _product_rows(session, skus)
     return products
 
 
 def _existing(session: Session, external_ids: Sequence[str]) -> dict[str, Sale]:
     return {
         sale.external_id: sale
-        for chunk in _chunks(external_ids)
+        for chunk in chunked(external_ids)
         for sale in session.scalars(select(Sale).where(Sale.external_id.in_(chunk)))
     }
 
@@ -129,6 +167,7 @@ def record_sales(
     """Each sale with its external id, created with its follow-ups if new, in input order; the
     flag says whether it was created. A handful of queries per batch, whatever its size: imports
     and the API share this path. Re-sending an external id changes nothing, even in a race."""
+    begin_writing(session)
     existing = _existing(session, sorted({sale.external_id for sale in sales}))
     new: list[SaleInput] = []
     seen = set(existing)
@@ -212,7 +251,7 @@ def skipped_as_late(session: Session, sales: Sequence[Sale]) -> int:
             )
         )
         or 0
-        for chunk in _chunks(ids)
+        for chunk in chunked(ids)
     )
 
 

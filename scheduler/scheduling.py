@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
+from scheduler.db import chunked
 from scheduler.lifecycle import Anchor, Channel, FollowUpStatus, SaleStatus
 from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, Sale
 from scheduler.planning import (
@@ -96,12 +97,10 @@ def schedule_sales(
     """Create the follow-ups these sales are missing, in one insert; running it again adds
     nothing. Returns how many each sale got. Cadences are looked up once per kind of product."""
     steps_by_product: dict[tuple[int | None, str | None], list[Step]] = {}
-    existing = session.execute(
-        select(FollowUp.sale_id, FollowUp.step_id).where(
-            FollowUp.sale_id.in_([sale.id for sale in sales])
-        )
-    )
-    have = {(sale_id, step_id) for sale_id, step_id in existing}
+    have: set[tuple[int, int]] = set()
+    for chunk in chunked([sale.id for sale in sales]):
+        existing = select(FollowUp.sale_id, FollowUp.step_id).where(FollowUp.sale_id.in_(chunk))
+        have.update((sale_id, step_id) for sale_id, step_id in session.execute(existing))
     grace = timedelta(hours=config.cadences.late_grace_hours)
     rows: list[dict[str, Any]] = []
     added = dict.fromkeys((sale.id for sale in sales), 0)

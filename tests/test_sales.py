@@ -82,8 +82,8 @@ def test_a_batch_keeps_input_order_and_shares_customers(session: Session, config
     ]  # fmt: skip
     assert results[0][0].id == results[3][0].id and results[3][0].amount == Decimal("1899.00")
     assert results[0][0].customer_id == results[2][0].customer_id
-    names = session.scalars(select(Customer.name).order_by(Customer.id)).all()
-    assert names == ["Rosa Quispe", "Luis", "Ana"]
+    names = session.scalars(select(Customer.name).order_by(Customer.name)).all()
+    assert names == ["Ana", "Luis", "Rosa Quispe"]
     assert session.scalars(select(Product.sku).order_by(Product.sku)).all() == ["LAV-9", "NEW-1"]
     audited = session.scalars(
         select(AuditEntry.details).where(AuditEntry.actor == "import").order_by(AuditEntry.id)

@@ -3,7 +3,16 @@ cancelling a sale, and consent changed on the customer's word (with the reason k
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -222,6 +231,10 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
             "rejected.", created=done.created, existing=done.existing,
             rejected=len(check.rejected_lines)))  # fmt: skip
     _say_skipped(done.skipped_late, config)
+    if done.failure:  # the lines before it are stored (said above); importing again adds the rest
+        line, failure = done.stopped_at_line, done.failure
+        current_app.logger.error("import stopped at line %s: %s", line, failure)
+        abort(500)
     return redirect(url_for("customers.index"))
 
 

@@ -1,0 +1,137 @@
+"""Migration 0010 merges customers that are one person (twins by phone or email) into the
+oldest, keeping every sale, follow-up, message and case and the strictest consent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from scheduler import schema
+from scheduler.db import make_engine
+from scheduler.models import (
+    AuditEntry,
+    Cadence,
+    CadenceStep,
+    Case,
+    Customer,
+    FollowUp,
+    Message,
+    Sale,
+)
+from tests.conftest import PG_ADMIN
+
+DAY = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of its own, to be migrated step by step."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'twins.db'}")
+        yield engine
+        engine.dispose()
+        return
+    request.getfixturevalue("postgres_url")  # the server is up (or the test is skipped)
+    name = f"postventa_twins_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    yield engine
+    engine.dispose()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _add(connection: Connection, model: type[Any], **values: Any) -> int:
+    return int(connection.execute(insert(model).returning(model.id), [values]).scalar_one())
+
+
+def _customer(connection: Connection, day: int, **values: Any) -> int:
+    return _add(connection, Customer, name=f"Cliente {day}", created_at=DAY + timedelta(day),
+                **values)  # fmt: skip
+
+
+def _sale(connection: Connection, customer: int, external_id: str) -> int:
+    return _add(connection, Sale, external_id=external_id, customer_id=customer, sold_at=DAY,
+                status="active", attributes={}, created_at=DAY)  # fmt: skip
+
+
+def test_twins_are_merged_into_the_oldest_with_the_strictest_consent(blank: Engine) -> None:
+    schema.upgrade(blank, "0009")
+    with blank.begin() as connection:
+        oldest = _customer(connection, 1, phone="+51987000001")
+        by_phone = _customer(
+            connection, 2, phone="+51987000001", email="rosa@example.pe",
+            sms_opt_out_at=DAY + timedelta(5), sms_opt_out_via="keyword STOP",
+        )  # fmt: skip
+        by_email = _customer(
+            connection, 3, phone="+51987000002", email="rosa@example.pe", locale="es",
+            sms_opt_out_at=DAY + timedelta(4), sms_opt_out_via="admin",
+            email_opt_out_at=DAY + timedelta(6), email_opt_out_via="unsubscribe link",
+        )  # fmt: skip
+        stranger = _customer(connection, 4, phone="+51987000003")
+        sales = [_sale(connection, who, f"S-{who}") for who in (oldest, by_phone, by_email)]
+        _sale(connection, stranger, "S-stranger")
+        cadence = _add(connection, Cadence, name="c", is_default=True, active=True,
+                       created_at=DAY, updated_at=DAY)  # fmt: skip
+        step = _add(connection, CadenceStep, cadence_id=cadence, key="k", anchor="sale",
+                    offset_minutes=60, channel="sms", template_name="t", active=True)  # fmt: skip
+        _add(connection, FollowUp, sale_id=sales[1], step_id=step, customer_id=by_phone,
+             channel="sms", due_at=DAY, status="scheduled", attempts=0, facts={},
+             created_at=DAY, updated_at=DAY)  # fmt: skip
+        _add(connection, Message, customer_id=by_email, direction="inbound", channel="sms",
+             from_address="+51987000002", to_address="+1555", body="hola", status="received",
+             created_at=DAY)  # fmt: skip
+        later_case = _add(connection, Case, customer_id=oldest, status="open", opened_at=DAY +
+                          timedelta(2), first_response_due_at=DAY, escalation_level=0,
+                          reopened_count=0)  # fmt: skip
+        first_case = _add(connection, Case, customer_id=by_phone, status="open", opened_at=DAY,
+                          first_response_due_at=DAY, escalation_level=0,
+                          reopened_count=0)  # fmt: skip
+    schema.upgrade(blank, "0010")
+    with blank.connect() as connection:
+        kept = connection.execute(select(Customer).where(Customer.id == oldest)).one()
+        assert connection.scalars(select(Customer.id).order_by(Customer.id)).all() == [
+            oldest, stranger
+        ]  # fmt: skip
+        assert (kept.phone, kept.email, kept.locale) == ("+51987000001", "rosa@example.pe", "es")
+        assert (kept.sms_opt_out_at, kept.sms_opt_out_via) == (DAY + timedelta(4), "admin")
+        assert kept.email_opt_out_at == DAY + timedelta(6)
+        assert set(connection.scalars(select(Sale.customer_id).where(Sale.id.in_(sales)))) == {
+            oldest
+        }  # fmt: skip
+        assert connection.scalars(select(FollowUp.customer_id)).all() == [oldest]
+        assert connection.scalars(select(Message.customer_id)).all() == [oldest]
+        cases = {row.id: row.status for row in connection.execute(select(Case.id, Case.status))}
+        assert cases == {first_case: "open", later_case: "resolved"}
+        entry = connection.execute(select(AuditEntry)).one()
+        assert (entry.action, entry.entity_id, entry.actor) == (
+            "customer.merge", oldest, "migration:0010"
+        )  # fmt: skip
+        assert entry.details["merged"] == [by_phone, by_email]
+        assert entry.details["moved"]["sales"] == 2
+        assert entry.details["addresses_dropped"] == {"phone": ["+51987000002"], "email": []}
+    with pytest.raises(IntegrityError), blank.begin() as connection:
+        _customer(connection, 9, email="rosa@example.pe")
+
+
+def test_a_database_without_twins_migrates_unchanged(blank: Engine) -> None:
+    schema.upgrade(blank, "0009")
+    with blank.begin() as connection:
+        _customer(connection, 1, phone="+51987000001", email="a@example.pe")
+        _customer(connection, 2, phone="+51987000002")
+        _customer(connection, 3, email="b@example.pe")
+        _customer(connection, 4)  # neither: NULLs never clash
+        _customer(connection, 5)
+    schema.upgrade(blank, "0010")
+    with blank.connect() as connection:
+        assert len(connection.scalars(select(Customer.id)).all()) == 5
+        assert connection.scalars(select(AuditEntry.id)).all() == []

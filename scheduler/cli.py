@@ -14,7 +14,7 @@ from scheduler import accounts, bootstrap, csv_import, schema, worker
 from scheduler.classify import classify
 from scheduler.clock import utcnow
 from scheduler.config import LOCAL_URL, Config, ConfigError, load_config
-from scheduler.db import make_engine, make_session_factory
+from scheduler.db import DatabaseUnreachable, make_session_factory, open_engine
 from scheduler.defaults import MissingTemplates
 from scheduler.lifecycle import Role
 from scheduler.settings import LiveSettings
@@ -45,7 +45,11 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.config.database.url)
+        """The database's engine, once it has answered: else one line says what to check."""
+        try:
+            return open_engine(self.config.database.url)
+        except DatabaseUnreachable as error:
+            raise CliError(str(error)) from None
 
     def close(self) -> None:
         """Release database connections (cached_property stores the engine in __dict__)."""

@@ -11,9 +11,11 @@ import math
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -287,6 +289,28 @@ def _email_or_empty(value: Any) -> str:
         raise ValueError(str(error)) from None
 
 
+def _mailbox_or_empty(value: Any) -> str:
+    """An address, or a display name and an address ("Mi Tienda <postventa@example.com>"): the
+    name is what customers see in their inbox, so shops give one."""
+    text = _str(value).strip()
+    if not text:
+        return ""
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise ValueError("must be one line, without control characters")
+    named = _MAILBOX.fullmatch(text)
+    name = named["name"].strip().strip('"').strip() if named else ""
+    address = _email_or_empty(named["address"] if named else text)
+    if not address:
+        raise ValueError("the address between < and > is missing")
+    mailbox = str(Address(display_name=name, addr_spec=address)) if name else address
+    if len(mailbox) > 254:  # messages.from_address
+        raise ValueError("must be at most 254 characters")
+    return mailbox
+
+
+_MAILBOX = re.compile(r"(?P<name>[^<>]*?)\s*<(?P<address>[^<>]*)>")
+
+
 LOCAL_URL = "http://127.0.0.1:5000"  # `postventa run`'s own address: reachable from this machine
 
 
@@ -354,7 +378,7 @@ class EmailConfig:
     smtp_user: str = _setting("", _str)
     smtp_password: str = _setting("", _str)
     starttls: bool = _setting(True, _bool)
-    from_address: str = _setting("", _email_or_empty)
+    from_address: str = _setting("", _mailbox_or_empty)
     max_per_second: float = _setting(10, _number(0, 1000, off=" (0 turns it off)"))
 
 
@@ -372,6 +396,15 @@ class WorkerConfig:
 class CadencesConfig:
     late_grace_hours: float = _setting(48, _positive_hours)
     min_gap_hours: float = _setting(20, _number(0, 8760, off=" (0 turns it off)"))
+
+
+@dataclass(frozen=True)
+class SalesConfig:
+    """How far from now a sale may be dated: further back or ahead is a typo (a year 0206 for
+    2026), and its follow-ups would be planned for a purchase that did not happen then."""
+
+    max_age_days: int = _setting(3650, _int_between(1, 36_500))
+    max_future_hours: float = _setting(24, _number(0, 8760))
 
 
 @dataclass(frozen=True)
@@ -409,6 +442,7 @@ class Config:
     email: EmailConfig
     worker: WorkerConfig
     cadences: CadencesConfig
+    sales: SalesConfig
     cases: CasesConfig
     remedies: RemediesConfig
     source: str = "built-in defaults"
@@ -445,6 +479,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "email": EmailConfig,
     "worker": WorkerConfig,
     "cadences": CadencesConfig,
+    "sales": SalesConfig,
     "cases": CasesConfig,
     "remedies": RemediesConfig,
 }

@@ -19,12 +19,16 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.db import chunked
-from scheduler.intake import FIELDS, validate_sale
+from scheduler.intake import FIELDS, unfit_character, validate_sale
 from scheduler.sales import SaleInput, record_sales, skipped_as_late
 
 REQUIRED_COLUMNS = ("external_id", "sold_at", "customer_name")
 MAX_ROWS = 100_000
 MAX_ATTRIBUTE_COLUMNS = 30
+NOT_TEXT = (
+    "this is not a CSV file but a spreadsheet or another binary file: save the sales as CSV "
+    "(values separated by commas or semicolons) and import that"
+)
 
 
 class UnusableFile(ValueError):
@@ -67,6 +71,21 @@ def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.excel
 
 
+def _shown(header: list[str]) -> str:
+    """The header as read, cut short: a file of one long line is not worth repeating."""
+    names = ", ".join(header)
+    return names if len(names) <= 200 else names[:199] + "…"
+
+
+def _binary(sample: str, header: list[str]) -> bool:
+    """A spreadsheet (.xlsx), a PDF or a picture rather than text: its bytes would mean nothing
+    on screen. A stray NUL in a row of a real CSV is that row's problem, not the file's."""
+    if any(unfit_character(name) or "\ufffd" in name for name in header):
+        return True
+    odd = sum(1 for char in sample if char == "\ufffd" or unfit_character(char, "\t\n\r"))
+    return odd >= 8 and odd * 50 > len(sample)
+
+
 def check_sales_csv(text: str, config: Config, *, now: datetime) -> ImportCheck:
     """Read and check every row; raises UnusableFile when there is no table of sales."""
     if not text.strip():
@@ -76,12 +95,14 @@ def check_sales_csv(text: str, config: Config, *, now: datetime) -> ImportCheck:
         header = [name.strip().lower() for name in next(reader)]
     except csv.Error as error:
         raise UnusableFile(f"line 1: {error}") from None
+    if _binary(text[:4096], header):
+        raise UnusableFile(NOT_TEXT)
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if "phone" not in header and "email" not in header:
         missing.append("phone or email")
     if missing:
         raise UnusableFile(
-            f"line 1: the header lacks {', '.join(missing)} (it has: {', '.join(header)})"
+            f"line 1: the header lacks {', '.join(missing)} (it has: {_shown(header)})"
         )
     repeated = sorted({name for name in header if header.count(name) > 1 and name})
     if repeated:
@@ -121,7 +142,9 @@ def _check_row(
     raw["attributes"] = {key: value for key, value in row.items() if key not in FIELDS and key}
     result = validate_sale(raw, config, now=now)
     if isinstance(result, list):
-        check.problems += [RowProblem(line, name, message) for name, message in result]
+        check.problems += [
+            RowProblem(line, name.removeprefix("attributes."), message) for name, message in result
+        ]
         return
     first = seen.setdefault(result.external_id, line)
     if first != line:

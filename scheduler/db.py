@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
@@ -35,6 +36,8 @@ def make_engine(url: str, **options: Any) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        if "connect_timeout" not in parsed.query:  # libpq waits minutes on a silent host
+            options.setdefault("connect_args", {}).setdefault("connect_timeout", 10)
         return create_engine(url, pool_pre_ping=True, **options)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,57 @@ def make_engine(url: str, **options: Any) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database cannot be reached or opened; the message is one line saying what to check."""
+
+
+def open_engine(url: str) -> Engine:
+    """An engine whose database answered once: a stopped server or a wrong URL is one clear
+    line at start-up (DatabaseUnreachable), not a traceback at the first query."""
+    try:
+        engine = make_engine(url)
+    except OSError as error:  # the SQLite file's folder cannot be made
+        raise DatabaseUnreachable(unreachable(make_url(url), error)) from None
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as error:
+        engine.dispose()
+        raise DatabaseUnreachable(unreachable(engine.url, error.orig or error)) from None
+    return engine
+
+
+def unreachable(url: URL, error: BaseException) -> str:
+    """Why the database at `url` could not be reached, and what to check, in one line."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if url.get_backend_name() == "sqlite":
+        return (
+            f"cannot open the SQLite database {url.database} ({first}): does its folder exist, "
+            "and may this user write there? Check database.url"
+        )
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    said = first.lower()
+    known = (reason for words, reason in _REASONS if any(word in said for word in words))
+    reason = next(known, first.rpartition("failed: ")[2].removeprefix("FATAL:").strip() or first)
+    if "does not exist" in said or "authentication" in said or "password" in said:
+        hint = "check the database name, user and password in database.url"
+    else:
+        hint = "is PostgreSQL running, and is database.url right?"
+    return f"cannot reach the database at {where} ({reason}): {hint}"
+
+
+_REASONS = (
+    (("connection refused",), "connection refused"),
+    (("timeout expired", "timed out"), "no answer in time"),
+    (("translate host name", "name or service not known", "name resolution"), "unknown host"),
+)
+
+
+# The largest id a row can have: ids are INTEGER columns, 32 bits in PostgreSQL. A larger
+# number from a URL or a form matches no row, but compared with an id it fails the statement.
+MAX_ID = 2**31 - 1
 
 
 def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmaker[Session]:

@@ -6,7 +6,9 @@ it in one go instead of discovering the problems one request (or one import) at 
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -32,9 +34,6 @@ FIELDS = (
     "amount",
     "currency",
 )
-# A sale dated a little ahead is a clock or time-zone slip; further ahead it is a typo, and its
-# follow-ups would be planned for a purchase that has not happened.
-FUTURE_TOLERANCE = timedelta(days=1)
 # Column sizes in scheduler.models: longer text would fail at the database, not here.
 MAX_LENGTHS = {
     "external_id": 100,
@@ -48,6 +47,21 @@ MAX_AMOUNT = Decimal("9999999999.99")
 _ORDER = {field: index for index, field in enumerate((*FIELDS, "attributes"))}
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _CENT = Decimal("0.01")
+# Attributes are kept as given, but a value nested deeper than this is not a shop's data.
+MAX_ATTRIBUTE_DEPTH = 10
+
+
+def unfit_character(text: str, allowed: str = "") -> str | None:
+    """Why `text` cannot be stored, or None: a control character other than those `allowed`
+    (PostgreSQL refuses a NUL, and no till exports one on purpose) or half of a UTF-16 pair,
+    which no database encoding can hold. Line breaks are for notes, never names or ids."""
+    for char in text:
+        kind = unicodedata.category(char)
+        if kind == "Cc" and char not in allowed:
+            return f"contains the control character U+{ord(char):04X}"
+        if kind == "Cs":
+            return f"contains the invalid character U+{ord(char):04X}"
+    return None
 
 
 def _text(raw: Mapping[str, Any], key: str, problems: list[Problem]) -> str | None:
@@ -60,6 +74,10 @@ def _text(raw: Mapping[str, Any], key: str, problems: list[Problem]) -> str | No
         return None
     text = value.strip()
     if not text:
+        return None
+    unfit = unfit_character(text)
+    if unfit:
+        problems.append((key, unfit))
         return None
     limit = MAX_LENGTHS.get(key)
     if limit is not None and len(text) > limit:
@@ -82,9 +100,15 @@ def parse_sold_at(text: str, config: Config, now: datetime) -> datetime:
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=config.business.tz)
-    value = value.astimezone(UTC)
-    if value > now + FUTURE_TOLERANCE:
-        raise ValueError(f"{text!r} is more than a day in the future")
+    days, hours = config.sales.max_age_days, config.sales.max_future_hours
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59 in Lima, 0001-01-01T00:00:00+14:00
+        value = (datetime.max if value.year > 1 else datetime.min).replace(tzinfo=UTC)
+    if value > now + timedelta(hours=hours):
+        raise ValueError(f"{text!r} is more than {hours:g} hours in the future")
+    if value < now - timedelta(days=days):
+        raise ValueError(f"{text!r} is more than {days} days in the past")
     return value
 
 
@@ -100,10 +124,10 @@ def parse_amount(value: Any) -> Decimal:
         raise ValueError(f"{value!r} is not a number (such as 1899.90)")
     if amount < 0:
         raise ValueError("must not be negative")
+    if amount > MAX_AMOUNT:  # first: quantizing 1e300 to cents overflows Decimal's precision
+        raise ValueError(f"must be at most {MAX_AMOUNT}")
     if amount != amount.quantize(_CENT):
         raise ValueError(f"{value!r} has more than two decimals")
-    if amount > MAX_AMOUNT:
-        raise ValueError(f"must be at most {MAX_AMOUNT}")
     return amount.quantize(_CENT)
 
 
@@ -115,6 +139,51 @@ def _time_zone(name: str) -> str:
             f"{name!r} is not a known time zone (use an IANA name such as America/Lima)"
         ) from None
     return name
+
+
+def _attribute_problems(attributes: Mapping[str, Any]) -> list[Problem]:
+    """One problem per attribute that cannot be kept, named `attributes.NAME`."""
+    problems = []
+    for name, value in attributes.items():
+        unfit = _unfit_name(name)
+        if unfit:
+            problems.append(("attributes", unfit))
+            continue
+        unfit = _unfit_value(value, 1)
+        if unfit:
+            problems.append((f"attributes.{name}", unfit))
+    return problems
+
+
+def _unfit_name(name: object) -> str | None:
+    if not isinstance(name, str):
+        return "has a name that is not text"
+    unfit = unfit_character(name)
+    return f"has a name that {unfit}" if unfit else None
+
+
+def _unfit_value(value: Any, depth: int) -> str | None:
+    """Why an attribute's value cannot be kept, or None (JSON cannot hold NaN or infinity)."""
+    if depth > MAX_ATTRIBUTE_DEPTH:
+        return f"is nested more than {MAX_ATTRIBUTE_DEPTH} levels deep"
+    if isinstance(value, str):
+        return unfit_character(value, allowed="\t\n\r")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a number"
+    items: list[Any] = []
+    if isinstance(value, Mapping):
+        names = (_unfit_name(name) for name in value)
+        unfit = next((problem for problem in names if problem), None)
+        if unfit:
+            return unfit
+        items = list(value.values())
+    elif isinstance(value, list):
+        items = value
+    for item in items:
+        unfit = _unfit_value(item, depth + 1)
+        if unfit:
+            return unfit
+    return None
 
 
 def validate_sale(
@@ -184,9 +253,11 @@ def validate_sale(
         attributes = {}
     elif not isinstance(attributes, Mapping):
         problems.append(("attributes", "must be an object of names and values"))
+    else:
+        problems += _attribute_problems(attributes)
 
     if problems:
-        return sorted(problems, key=lambda problem: _ORDER[problem[0]])
+        return sorted(problems, key=lambda problem: _ORDER[problem[0].partition(".")[0]])
     assert text["external_id"] is not None and text["customer_name"] is not None
     assert sold_at is not None
     return SaleInput(

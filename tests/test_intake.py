@@ -113,7 +113,7 @@ def test_missing_keys_are_like_blank_ones() -> None:
 def test_sold_at_more_than_a_day_ahead_is_refused() -> None:
     assert valid(sold_at="2026-11-24T09:59:00").sold_at < NOW.replace(day=25)
     [(field, message)] = problems(sold_at="2026-11-24T10:01:00")
-    assert field == "sold_at" and "more than a day in the future" in message
+    assert field == "sold_at" and "more than 24 hours in the future" in message
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from scheduler import schema
 from scheduler.config import Config, load_config
-from scheduler.db import make_engine, make_session_factory
+from scheduler.db import make_session_factory, open_engine
 from scheduler.settings import LiveSettings
-from web.database import Postventa, close_session
+from web.database import IdConverter, Postventa, close_session
 
 
 def _secret_key(config: Config, instance: Path) -> str:
@@ -35,10 +35,11 @@ def _secret_key(config: Config, instance: Path) -> str:
 def create_app(config: Config | None = None) -> Flask:
     """Build the app; without `config`, read it as the CLI does (`$POSTVENTA_CONFIG`, ...).
 
-    Refuses to start on a database whose schema is not current (SchemaError says what to run).
+    Refuses to start on a database whose schema is not current (SchemaError says what to run)
+    or that does not answer (DatabaseUnreachable says what to check).
     """
     config = config or load_config()
-    engine = make_engine(config.database.url)
+    engine = open_engine(config.database.url)
     try:
         schema.require_current(engine)
     except schema.SchemaError:
@@ -46,6 +47,7 @@ def create_app(config: Config | None = None) -> Flask:
         raise
 
     app = Flask(__name__, instance_path=str(Path("instance").resolve()))
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     # Browsers ask for /favicon.ico where no page links an icon (/healthz, the API): the SVG is
     # served there as a static file, public like the others; url_for builds this URL for it.
     app.add_url_rule("/favicon.ico", endpoint="static", defaults={"filename": "favicon.svg"})

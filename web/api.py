@@ -18,12 +18,13 @@ from werkzeug.exceptions import HTTPException
 
 from scheduler.accounts import find_api_token
 from scheduler.clock import utcnow
+from scheduler.db import MAX_ID
 from scheduler.follow_ups import cancel_sale
 from scheduler.intake import validate_sale
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import ApiToken, FollowUp, Sale
 from scheduler.sales import record_sale
-from web.database import db_session, services
+from web.database import as_id, db_session, services
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
@@ -55,7 +56,8 @@ def timestamp(value: datetime | None) -> str | None:
     """UTC, to the second, always with a `Z`: one shape that every client can parse."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not strftime: its %Y drops the leading zeros of a year before 1000 on Linux.
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 # --- authentication and errors ------------------------------------------------------------------
@@ -204,7 +206,10 @@ def _flatten(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str | 
 @blueprint.post("/sales")
 def create_sale() -> tuple[Response, int]:
     """Record a sale and plan its follow-ups; the same external_id again returns the first one."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the parser recurses once per `[` or `{`: 100 000 of them
+        return error(400, "the body is nested too deeply to be a sale")
     if not isinstance(body, dict):
         return error(400, "the body must be a JSON object (Content-Type: application/json)")
     config, now = services().config, utcnow()
@@ -237,8 +242,11 @@ def _int_arg(name: str) -> int | None:
     if not text:
         return None
     if not text.isascii() or not text.isdigit():
-        raise ValueError(f"{text!r} is not a whole number")
-    return int(text)
+        raise ValueError(f"{text[:40]!r} is not a whole number")
+    number = as_id(text)
+    if number is None:
+        raise ValueError(f"must be at most {MAX_ID}")
+    return number
 
 
 @blueprint.get("/follow-ups")

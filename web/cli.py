@@ -11,6 +11,7 @@ from flask import Flask
 
 from scheduler import schema
 from scheduler.cli import CliError, Runtime, cli, log_to_stderr, pass_runtime
+from scheduler.db import DatabaseUnreachable
 from scheduler.worker import Worker
 from web import create_app
 
@@ -35,7 +36,7 @@ def _serving(runtime: Runtime, host: str, port: int) -> None:
 def _app(runtime: Runtime) -> Flask:
     try:
         return create_app(runtime.config)
-    except schema.SchemaError as error:
+    except (schema.SchemaError, DatabaseUnreachable) as error:
         raise CliError(str(error)) from None
 
 

@@ -8,8 +8,10 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.routing import IntegerConverter, Map
 
 from scheduler.config import Config
+from scheduler.db import MAX_ID
 from scheduler.settings import LiveSettings
 
 
@@ -55,3 +57,21 @@ def get_or_404(model: type[M], ident: Any) -> M:
     if row is None:
         abort(404)
     return row
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route: an id beyond what the database holds is a 404 like any
+    other missing row, not an overflow in the driver."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def as_id(text: str) -> int | None:
+    """The id written in `text` (from a form or a query string), or None when it is not a
+    whole number that a row's id could be."""
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > len(str(MAX_ID)):
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None

@@ -95,6 +95,11 @@ TEXTS = (
     N_("a phone or an email is required"),
     N_("must be a number such as 1899.90"),
     N_("must not be negative"),
+    N_("has a name that is not text"),
+    N_(
+        "this is not a CSV file but a spreadsheet or another binary file: save the sales as CSV "
+        "(values separated by commas or semicolons) and import that"
+    ),
     # A setting changed in the admin (scheduler/config.py's checks).
     N_("must not be empty"),
     N_("expected a whole number, got str"),
@@ -131,7 +136,13 @@ PATTERNS = (
     N_("must be at most %(limit)s characters (got %(count)s)"),
     N_("must be at most %(limit)s"),
     N_("%(value)s is not an ISO 8601 date and time (such as 2026-11-23T10:30:00-05:00)"),
-    N_("%(value)s is more than a day in the future"),
+    N_("%(value)s is more than %(hours)s hours in the future"),
+    N_("%(value)s is more than %(days)s days in the past"),
+    N_("%(value)s is not a number"),
+    N_("contains the control character %(code)s"),
+    N_("contains the invalid character %(code)s"),
+    N_("has a name that %(problem)s"),
+    N_("is nested more than %(count)s levels deep"),
     N_("%(value)s is not a number (such as 1899.90)"),
     N_("%(value)s has more than two decimals"),
     N_("%(value)s is not a known time zone (use an IANA name such as America/Lima)"),

@@ -12,9 +12,10 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from scheduler.clock import utcnow
+from scheduler.db import MAX_ID
 from scheduler.delivery import apply_status
 from scheduler.inbound import InboundSms, receive_sms
-from web.database import db_session, services
+from web.database import as_id, db_session, services
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 BODY_LIMIT = 16 * 1024  # Twilio's own requests are a few hundred bytes
@@ -83,13 +84,17 @@ def inbound_sms() -> Response:
 def delivery_status() -> Response:
     provider_id, status = _required("MessageSid", "MessageStatus")
     follow_up = request.args.get("follow_up", "")
+    follow_up_id = as_id(follow_up)
+    if follow_up and follow_up_id is None:  # this app puts a follow-up's id there, nothing else
+        text = f"follow_up must be a follow-up id (a whole number up to {MAX_ID})\n"
+        abort(Response(text, 400, mimetype="text/plain"))
     session = db_session()
     apply_status(
         session,
         provider_id=provider_id,
         status=status,
         error_code=request.form.get("ErrorCode") or None,
-        follow_up_id=int(follow_up) if follow_up.isdigit() else None,
+        follow_up_id=follow_up_id,
         now=utcnow(),
     )
     session.commit()

@@ -6,7 +6,7 @@ import smtplib
 import ssl
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 from scheduler.config import EmailConfig
 from scheduler.lifecycle import Channel
@@ -19,7 +19,8 @@ def build_email(message: Outgoing, sender: str) -> EmailMessage:
     email["To"] = message.to
     email["Subject"] = message.subject or ""
     email["Date"] = formatdate(localtime=False)
-    email["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    domain = parseaddr(sender)[1].rpartition("@")[2]  # the sender may be "Name <a@b.pe>"
+    email["Message-ID"] = make_msgid(domain=domain or None)
     for name, value in message.headers.items():
         email[name] = value
     email.set_content(message.text)

@@ -24,7 +24,7 @@ from scheduler.lifecycle import Anchor, Channel
 from scheduler.models import Cadence, CadenceStep, MessageTemplate, Product
 from web.admin import blueprint
 from web.auth import my_name
-from web.database import db_session, services
+from web.database import as_id, db_session, services
 from web.domain_texts import translated
 
 BLANK_ROWS = 3
@@ -160,7 +160,7 @@ def cadence(cadence_id: int | None = None) -> BaseResponse | str | tuple[str, in
     edit = CadenceInput(
         request.form.get("name", ""), request.form.get("product_category", ""),
         request.form.get("active") == "on", _posted_steps(),
-        [int(v) for v in request.form.getlist("products") if v.isascii() and v.isdigit()],
+        [n for n in map(as_id, request.form.getlist("products")) if n is not None],
     )  # fmt: skip
     try:
         saved, counts = save_cadence(session, row, edit, config=services().config, now=utcnow(),

@@ -1,28 +1,40 @@
-"""Logins (owners and staff) and API tokens."""
+"""Logins (owners and staff): passwords, the slowing down of guesses, log-in sessions; and API
+tokens."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import secrets
-from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from scheduler import audit
 from scheduler.contacts import normalise_email
 from scheduler.lifecycle import Role
-from scheduler.models import ApiToken, LoginFailure, User
+from scheduler.models import ApiToken, LoginFailure, LoginSession, User
 
 MIN_PASSWORD_LENGTH = 10
-FREE_FAILURES = 3  # typos cost nothing; from the fourth failure in a row, each waits longer
+# Per account and address: typos cost nothing; from the fourth failure in a row, each waits
+# longer (1 s doubling up to MAX_WAIT_SECONDS), so one address gets 4 guesses an hour at most.
+FREE_FAILURES = 3
+# Per address, whatever the account: many people may share one (an office, a proxy).
 FREE_FAILURES_PER_ADDRESS = 20
 MAX_WAIT_SECONDS = 15 * 60
+# Per account, from every address: 50 failures are held against it, one forgiven every 10
+# minutes; when 50 are held, every attempt waits for the next to be forgiven. Guesses spread
+# over many addresses get 6 an hour; one address (4 an hour at most) never fills it, so a
+# stranger alone cannot make the owner wait.
+FREE_FAILURES_PER_ACCOUNT = 50
+FORGIVEN_EVERY = timedelta(minutes=10)
+ADDRESS_LENGTH = 64  # what a key keeps of the address: an IPv6 with its zone fits
+SEEN_EVERY = timedelta(minutes=5)  # how stale a session's last_seen_at may get
 _hasher = PasswordHasher()
 # Checked against when the email is unknown, so that a wrong address takes as long as a wrong
 # password and the answer does not tell which accounts exist.
@@ -116,55 +128,135 @@ def wait_after(failures: int, free: int = FREE_FAILURES) -> float:
     return float(min(2 ** (failures - free), MAX_WAIT_SECONDS))
 
 
-def _free(key: str) -> int:
-    # Many people may share one address (an office, a proxy): an address alone is slowed down
-    # only after many more failures than an account, so a stranger's typos cannot lock them out.
-    return FREE_FAILURES_PER_ADDRESS if key.startswith("ip:") else FREE_FAILURES
+def login_keys(email: str, address: str) -> list[str]:
+    """The counts an attempt on `email` from `address` is held to, in the order they are locked
+    (always the same order, so that parallel attempts cannot deadlock)."""
+    address = address[:ADDRESS_LENGTH]
+    return sorted([f"account:{email}", f"ip:{address}", f"pair:{address} {email}"])
+
+
+def _forgiven(failures: int, since: datetime, now: datetime) -> int:
+    return max(0, min(failures, (now - since) // FORGIVEN_EVERY))
+
+
+def wait_for(key: str, failures: int, since: datetime, now: datetime) -> float:
+    """Seconds an attempt must still wait because of the count under `key` (0: it is checked).
+
+    `since` is the row's last_failed_at: the last failure, or for an account the moment from
+    which its failures are forgiven."""
+    elapsed = (now - since).total_seconds()
+    if key.startswith("account:"):
+        excess = failures - _forgiven(failures, since, now) - FREE_FAILURES_PER_ACCOUNT + 1
+        step = FORGIVEN_EVERY.total_seconds()
+        return max(0.0, excess * step - elapsed % step) if excess > 0 else 0.0
+    free = FREE_FAILURES_PER_ADDRESS if key.startswith("ip:") else FREE_FAILURES
+    return max(0.0, wait_after(failures, free) - elapsed)
+
+
+def after_failure(key: str, failures: int, since: datetime, now: datetime) -> tuple[int, datetime]:
+    """The count and its moment once a failure is added at `now`."""
+    if not key.startswith("account:"):
+        return failures + 1, now
+    forgiven = _forgiven(failures, since, now)
+    held = failures - forgiven
+    return held + 1, since + forgiven * FORGIVEN_EVERY if held else now
 
 
 def authenticate(
-    session: Session, keys: Sequence[str], *, email: str, password: str, now: datetime
+    session: Session, *, email: str, address: str, password: str, now: datetime
 ) -> tuple[User | None, int]:
     """The active user with this email and password (or None), and the whole seconds to wait
-    before trying again when the attempt was refused unchecked. A failure counts against every
-    key (the account, the address it came from); a success clears them. The counts are locked
-    while the password is checked, so parallel guesses take their turn. The caller commits."""
+    before trying again when the attempt was refused unchecked. A failure counts against the
+    account from this address, the address and the account; a success clears the first two
+    (the account's count is forgiven with time only, or guessers could reset it by waiting for
+    the owner to log in). The counts are locked while the password is checked, so parallel
+    guesses take their turn. The caller commits."""
+    email = email.strip().lower()
+    keys = login_keys(email, address)
+    dialect = session.get_bind().dialect.name
+    build = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    # Every count exists before it is locked, even on a first attempt: parallel first guesses
+    # would otherwise all be checked. A row another transaction inserted is waited for.
+    session.execute(
+        build(LoginFailure).on_conflict_do_nothing(),
+        [{"key": key, "failures": 0, "last_failed_at": now} for key in keys],
+    )
     rows = session.scalars(
-        select(LoginFailure).where(LoginFailure.key.in_(keys)).with_for_update()
+        select(LoginFailure)
+        .where(LoginFailure.key.in_(keys))
+        .order_by(LoginFailure.key)
+        .with_for_update()
     ).all()
-    waits = [
-        wait_after(row.failures, _free(row.key)) - (now - row.last_failed_at).total_seconds()
-        for row in rows
-    ]
+    waits = [wait_for(row.key, row.failures, row.last_failed_at, now) for row in rows]
     wait = max([0, *(math.ceil(value) for value in waits)])
     if wait:
         return None, wait
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    user = session.scalar(select(User).where(User.email == email))
     valid = verify_password(user.password_hash if user else _NOBODY, password)
     if user is not None and valid and user.active:
-        session.execute(delete(LoginFailure).where(LoginFailure.key.in_(keys)))
+        for row in rows:
+            if not row.key.startswith("account:"):
+                session.delete(row)
         user.last_login_at = now
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         return user, 0
-    for key in keys:
-        _count_failure(session, key, now)
+    for row in rows:
+        row.failures, row.last_failed_at = after_failure(
+            row.key, row.failures, row.last_failed_at, now
+        )
     return None, 0
 
 
-def _count_failure(session: Session, key: str, now: datetime) -> None:
-    counted = session.execute(
-        update(LoginFailure)
-        .where(LoginFailure.key == key)
-        .values(failures=LoginFailure.failures + 1, last_failed_at=now)
+def open_session(session: Session, user: User, *, now: datetime) -> str:
+    """A new log-in session for `user`; returns the token its cookie carries (only a digest of
+    it is kept). The caller commits."""
+    token = secrets.token_urlsafe(32)
+    row = LoginSession(user_id=user.id, token_hash=_digest(token), created_at=now, last_seen_at=now)
+    session.add(row)
+    session.flush()
+    return token
+
+
+def find_session(session: Session, token: str) -> tuple[LoginSession, User] | None:
+    """The live session whose cookie carries `token`, and its user if they may still log in."""
+    row = session.scalar(
+        select(LoginSession).where(
+            LoginSession.token_hash == _digest(token), LoginSession.revoked_at.is_(None)
+        )
     )
-    if counted.rowcount:  # type: ignore[attr-defined]
-        return
-    try:
-        with session.begin_nested():  # two failures racing for a new key: one inserts
-            session.add(LoginFailure(key=key, failures=1, last_failed_at=now))
-    except IntegrityError:
-        _count_failure(session, key, now)
+    if row is None:
+        return None
+    user = session.get(User, row.user_id)
+    return (row, user) if user is not None and user.active else None
+
+
+def seen(row: LoginSession, now: datetime) -> bool:
+    """Note that the session was used, at most every few minutes; whether anything changed
+    (then the caller commits)."""
+    if now - row.last_seen_at < SEEN_EVERY:
+        return False
+    row.last_seen_at = now
+    return True
+
+
+def end_session(session: Session, token: str, *, now: datetime) -> None:
+    """Log out: the cookie that carries `token` opens nothing any more. The caller commits."""
+    session.execute(
+        update(LoginSession)
+        .where(LoginSession.token_hash == _digest(token), LoginSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def end_sessions(session: Session, user: User, *, now: datetime, keep: str | None = None) -> None:
+    """End every session of `user` but the one whose cookie carries `keep`. The caller commits."""
+    ending = update(LoginSession).where(
+        LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None)
+    )
+    if keep is not None:
+        ending = ending.where(LoginSession.token_hash != _digest(keep))
+    session.execute(ending.values(revoked_at=now))
 
 
 def has_owner(session: Session) -> bool:
@@ -194,6 +286,8 @@ def change_user(
         user.role, details["role"] = role, role.value
     if active is not None and active != user.active:
         user.active, details["active"] = active, active
+        if not active:
+            end_sessions(session, user, now=now)
     if locale is not None and locale != user.locale:
         user.locale, details["locale"] = locale, locale
     if notify_cases is not None and notify_cases != user.notify_cases:
@@ -203,10 +297,21 @@ def change_user(
                      entity_id=user.id, **details)  # fmt: skip
 
 
-def set_password(session: Session, user: User, password: str, *, now: datetime, actor: str) -> None:
+def set_password(
+    session: Session,
+    user: User,
+    password: str,
+    *,
+    now: datetime,
+    actor: str,
+    keep: str | None = None,
+) -> None:
+    """A new password; it ends every session of `user` opened with the old one but the session
+    `keep` (the person who changes their own password stays logged in)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     user.password_hash = hash_password(password)
+    end_sessions(session, user, now=now, keep=keep)
     audit.record(session, at=now, actor=actor, action="user.password", entity_type="user",
                  entity_id=user.id)  # fmt: skip
 

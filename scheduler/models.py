@@ -145,13 +145,29 @@ class Setting(Base):
     updated_by: Mapped[str] = mapped_column(String(100))
 
 
+class LoginSession(Base):
+    """One browser's log-in. Its cookie carries a random token, of which only a SHA-256 is kept;
+    logging out, a new password or disabling the user revokes it, and the cookie opens nothing."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]  # brought up to date at most every few minutes
+    revoked_at: Mapped[datetime | None]
+
+
 class LoginFailure(Base):
-    """Failed log-ins in a row, per account and per address, to slow down guessing."""
+    """Failed log-ins that slow down guessing: per account and address, per address, and per
+    account from everywhere (see `scheduler.accounts.wait_for`)."""
 
     __tablename__ = "login_failures"
 
-    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # "email:...", "ip:..."
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)  # "pair:", "ip:", "account:"
     failures: Mapped[int]
+    # For "account:" keys, the moment from which the failures held are forgiven one by one.
     last_failed_at: Mapped[datetime]
 
 

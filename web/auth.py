@@ -18,6 +18,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -38,7 +39,11 @@ from scheduler.accounts import (
     add_user,
     authenticate,
     change_user,
+    end_session,
+    find_session,
     has_owner,
+    open_session,
+    seen,
     set_password,
     verify_password,
 )
@@ -57,14 +62,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Account(UserMixin):  # type: ignore[misc]
     """The logged-in user as Flask-Login sees it; `user` is the row, loaded per request."""
 
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User, token: str) -> None:
         self.user = user
         self.id = user.id
+        self.token = token
 
     def get_id(self) -> str:
-        """The id and a piece of the password's hash: changing or resetting a password ends
-        every session opened with the old one."""
-        return f"{self.user.id}:{session_mark(self.user)}"
+        """The log-in session's random token, which the cookie carries: the session ends on the
+        server (log-out, new password, user disabled), so a copied cookie opens nothing after."""
+        return self.token
 
     @property
     def is_active(self) -> bool:
@@ -75,22 +81,33 @@ class Account(UserMixin):  # type: ignore[misc]
         return self.user.role is Role.OWNER
 
 
-def session_mark(user: User) -> str:
-    return user.password_hash[-12:]  # from the hash's random salt and digest
-
-
-def _load(session_id: str) -> Account | None:
-    user_id, _, mark = session_id.partition(":")
-    user = db_session().get(User, int(user_id)) if user_id.isascii() and user_id.isdigit() else None
-    if user is None or mark != session_mark(user):
+def _load(token: str) -> Account | None:
+    session = db_session()
+    found = find_session(session, token)
+    if found is None:
         return None
-    return Account(user)
+    g.login_session, user = found
+    return Account(user, token)
+
+
+def _log_in(user: User) -> None:
+    """Open a log-in session for `user` in this browser; the caller has committed the log-in."""
+    session = db_session()
+    token = open_session(session, user, now=utcnow())
+    session.commit()
+    login_user(Account(user, token))
 
 
 def me() -> User:
     """The logged-in user's row (pages behind the log-in only)."""
     user: User = current_user.user
     return user
+
+
+def my_session() -> str:
+    """The token of this browser's log-in session (pages behind the log-in only)."""
+    token: str = current_user.token
+    return token
 
 
 def my_name() -> str:
@@ -115,6 +132,8 @@ def _guard() -> BaseResponse | None:
         return redirect(url_for("auth.setup"))
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if seen(g.login_session, utcnow()):  # before the page: nothing else is pending yet
+        db_session().commit()
     return None
 
 
@@ -189,9 +208,10 @@ def login() -> BaseResponse | str | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form)
     session, now = db_session(), utcnow()
-    email = form.email.data.strip().lower()
-    keys = [f"email:{email}", f"ip:{request.remote_addr or '?'}"]
-    user, wait = authenticate(session, keys, email=email, password=form.password.data, now=now)
+    address, password = request.remote_addr or "?", form.password.data
+    user, wait = authenticate(
+        session, email=form.email.data, address=address, password=password, now=now
+    )
     session.commit()
     if wait:
         message = _("Too many failed log-ins. Try again in %(seconds)d s.", seconds=wait)
@@ -199,12 +219,17 @@ def login() -> BaseResponse | str | tuple[str, int]:
     if user is None:
         error = _("Wrong email or password.")
         return render_template("auth/login.html", form=form, error=error), 401
-    login_user(Account(user))
+    _log_in(user)
     return redirect(_safe_next(request.args.get("next")))
 
 
 @blueprint.post("/logout")
 def logout() -> BaseResponse:
+    """End this browser's session on the server too: a copy of its cookie opens nothing."""
+    if current_user.is_authenticated:
+        session = db_session()
+        end_session(session, current_user.token, now=utcnow())
+        session.commit()
     logout_user()
     return redirect(url_for("auth.login"))
 
@@ -227,7 +252,7 @@ def setup() -> BaseResponse | str | tuple[str, int]:
         return render_template("auth/setup.html", form=form, error=str(error)), 422
     user.locale = form.locale.data
     session.commit()
-    login_user(Account(user))
+    _log_in(user)
     flash(_("Welcome. You are the owner of this Postventa."))
     return redirect(url_for("home.index"))
 
@@ -252,8 +277,9 @@ def account() -> BaseResponse | str | tuple[str, int]:
         if form.new.data:
             if not verify_password(user.password_hash, form.current.data or ""):
                 raise AccountError(_("The current password is not right."))
-            set_password(session, user, form.new.data, now=now, actor=my_name())
-            login_user(Account(user))  # this session goes on; the others with the old one end
+            # This session goes on; the others, opened with the old password, end.
+            new, actor = form.new.data, my_name()
+            set_password(session, user, new, now=now, actor=actor, keep=my_session())
         told = form.notify_cases.data if current_user.is_owner else None  # only owners choose
         change_user(session, user, locale=form.locale.data, notify_cases=told, now=now,
                     actor=my_name())  # fmt: skip

@@ -22,7 +22,7 @@ from scheduler.clock import utcnow
 from scheduler.lifecycle import Role
 from scheduler.models import ApiToken, User
 from web.admin import blueprint
-from web.auth import LANGUAGES, me, my_name
+from web.auth import LANGUAGES, me, my_name, my_session
 from web.database import db_session, get_or_404
 from web.domain_texts import translated
 from web.forms import named_options, options
@@ -81,7 +81,9 @@ def change(user_id: int) -> BaseResponse:
         change_user(session, user, role=Role(form.role.data), active=form.active.data == "yes",
                     now=utcnow(), actor=my_name())  # fmt: skip
         if form.password.data:
-            set_password(session, user, form.password.data, now=utcnow(), actor=my_name())
+            mine = my_session() if user.id == me().id else None  # I stay logged in
+            password, actor = form.password.data, my_name()
+            set_password(session, user, password, now=utcnow(), actor=actor, keep=mine)
         session.commit()
         flash(_("%(email)s changed.", email=user.email))
     except AccountError as problem:

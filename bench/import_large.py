@@ -1,0 +1,105 @@
+"""A large CSV import, end to end: check every row, then store them chunk by chunk.
+
+Makes a CSV of 100 000 sales (each by its own customer, one of 20 products), checks it with
+`check_sales_csv` and imports it with `import_sales` into a fresh SQLite database and a
+temporary PostgreSQL database on 127.0.0.1:5432; prints the time of each phase and the peak
+memory: Python's own allocations (tracemalloc) and the process's peak resident size. A list
+left unsplit fails here on PostgreSQL ("number of parameters must be between 0 and 65535").
+
+    .venv/bin/python bench/import_large.py                  # 100 000 rows, both databases
+    .venv/bin/python bench/import_large.py --quick          # 10 000 rows (or BENCH_QUICK=1)
+    .venv/bin/python bench/import_large.py --sqlite-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+import tracemalloc
+import uuid
+from pathlib import Path
+
+import psycopg
+from common import NOW, fresh_database
+from sqlalchemy import func, select
+
+from scheduler.config import defaults
+from scheduler.csv_import import check_sales_csv, import_sales
+from scheduler.models import Customer, FollowUp, Sale
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TRACE = False  # --trace: tracemalloc, which slows every allocation several times over
+
+
+def make_csv(rows: int) -> str:
+    lines = ["external_id,sold_at,customer_name,phone,product_sku,product_name,amount,store"]
+    lines += [
+        f"I-{n},2026-11-23T09:00,Cliente {n},+5199{n:07d},SKU-{n % 20},Producto {n % 20},"
+        f"199.90,Miraflores"
+        for n in range(rows)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run(label: str, where: Path | str, text: str) -> None:
+    config = defaults()
+    sessions = fresh_database(where)
+    if TRACE:
+        tracemalloc.start()
+    began = time.perf_counter()
+    check = check_sales_csv(text, config, now=NOW)
+    checked = time.perf_counter()
+    with sessions() as session:
+        done = import_sales(session, check, config=config, now=NOW, actor="bench")
+    stored = time.perf_counter()
+    peak = tracemalloc.get_traced_memory()[1] if TRACE else 0
+    tracemalloc.stop()
+    with sessions() as session:
+        counts = [
+            session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Sale, Customer, FollowUp)
+        ]
+    assert done.failure is None, done.failure
+    assert counts[0] == check.rows == done.created, (counts, check.rows, done)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(
+        f"{label}: {check.rows} rows checked in {checked - began:.1f} s, stored in "
+        f"{stored - checked:.1f} s ({check.rows / (stored - checked):.0f} sales/s); "
+        f"{counts[0]} sales, {counts[1]} customers, {counts[2]} follow-ups; "
+        + (f"peak Python allocations {peak / 2**20:.0f} MiB (tracemalloc); " if TRACE else "")
+        + f"process peak RSS so far {rss:.0f} MiB"
+    )
+    sessions.kw["bind"].dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
+    parser.add_argument("--rows", type=int, help="rows in the file (default 100 000, quick 10 000)")
+    parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--trace", action="store_true", help="peak allocations by tracemalloc")
+    args = parser.parse_args()
+    global TRACE
+    TRACE = args.trace
+    rows = args.rows or (10_000 if args.quick else 100_000)
+    text = make_csv(rows)
+    print(f"CSV of {rows} rows, {len(text.encode()) / 2**20:.1f} MiB")
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+        run("SQLite", Path(tmp) / "bench.db", text)
+    if args.sqlite_only:
+        return
+    name = f"postventa_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        run("PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", text)
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from scheduler import audit
 from scheduler.business_hours import add_opening_hours
+from scheduler.casework import CaseworkError
 from scheduler.config import Config
 from scheduler.follow_ups import hold_pending, resume_held
 from scheduler.lifecycle import (
@@ -65,13 +66,6 @@ def open_case_for(
     return case, opened
 
 
-class CaseError(ValueError):
-    """A case cannot change as asked; the message says why, for the person."""
-
-
-WAITS_FOR_OWNER = "a remedy still waits for the owner's answer: withdraw it or ask the owner"
-
-
 @dataclass(frozen=True)
 class Resolution:
     resumed: int  # held follow-ups that go out again
@@ -82,19 +76,21 @@ def resolve_case(
     session: Session, case: Case, *, outcome: str, now: datetime, actor: str, config: Config
 ) -> Resolution:
     """Close the case with its outcome, let the customer's held follow-ups go out again,
-    re-timed from now, and plan "did we solve it?". Refused (CaseError) while a remedy waits
+    re-timed from now, and plan "did we solve it?". Refused (CaseworkError) while a remedy waits
     for the owner: the customer would be told it is solved before anyone decided what they get.
     """
     check_case_transition(case.status, CaseStatus.RESOLVED)
     if not outcome.strip():
-        raise CaseError("say how it was resolved")
+        raise CaseworkError("say how it was resolved")
     waiting = session.scalar(
         select(Remedy.id)
         .where(Remedy.case_id == case.id, Remedy.status == RemedyStatus.REQUESTED)
         .limit(1)
     )
     if waiting is not None:
-        raise CaseError(WAITS_FOR_OWNER)
+        raise CaseworkError(
+            "a remedy still waits for the owner's answer: withdraw it or ask the owner"
+        )
     case.status, case.resolved_at, case.outcome = CaseStatus.RESOLVED, now, outcome.strip()
     resumed = resume_held(session, case.customer_id, config=config, now=now)
     customer = session.get_one(Customer, case.customer_id)

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -127,9 +127,25 @@ def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmake
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def begin_reading(session: Session) -> None:
+    """Start the session's transaction as a plain reader's even from a writer factory: on
+    SQLite it then holds no write lock, so a long read (rendering owners' templates) lets a
+    webhook store a customer's STOP meanwhile."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+
+
 def begin_writing(session: Session) -> None:
     """Start the session's next transaction as a writer's (BEGIN IMMEDIATE on SQLite, see
     `make_session_factory`), for code that reads and then writes under contention, such as
     parallel requests recording sales. Does nothing inside a transaction already begun."""
     if not session.in_transaction() and session.get_bind().dialect.name == "sqlite":
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def wait_for_locks(session: Session, seconds: float) -> None:
+    """Let this transaction wait at most `seconds` for a row lock (PostgreSQL), then fail with
+    OperationalError instead of queueing behind a long one. SQLite has no row locks: its one
+    writer lock is bounded by the busy timeout."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'"))

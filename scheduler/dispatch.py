@@ -27,9 +27,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from scheduler.clock import utcnow
-from scheduler.composing import TemplateBook, compose, unsubscribe_url
+from scheduler.composing import Composed, TemplateBook, compose, unsubscribe_url
 from scheduler.config import Config
 from scheduler.customers import opt_out
+from scheduler.db import begin_reading
 from scheduler.delivery import (
     DELIVERED,
     FAILED,
@@ -53,6 +54,13 @@ from scheduler.scheduling import send_rules
 from scheduler.transports import OPTED_OUT, Failure, Outgoing, Sent, Transport, TransportError
 
 log = logging.getLogger(__name__)
+
+Draft = Composed | str  # a follow-up's rendered message, or why it could not be rendered
+_FOLLOW_UP_LOADS = (
+    joinedload(FollowUp.sale).joinedload(Sale.customer),
+    joinedload(FollowUp.sale).joinedload(Sale.product),
+    joinedload(FollowUp.step),
+)
 
 WINDOW_CLOSED = "outside the send window"
 NOT_HANDED_OVER = "not handed over: the lease ran out, or the customer opted out meanwhile"
@@ -181,7 +189,7 @@ class Dispatcher:
             if not ids:
                 break
             summary["claimed"] += len(ids)
-            jobs = self.prepare(ids, summary)
+            jobs = self.prepare(ids, summary, stop)
             self.record(self.deliver_batch(jobs, stop), summary)
         return dict(summary)
 
@@ -254,34 +262,62 @@ class Dispatcher:
 
     # --- before sending: one transaction for the whole batch -----------------------------------
 
-    def prepare(self, ids: list[int], summary: Counter[str]) -> list[Job]:
-        """Re-check each claimed follow-up, compose it and commit its message as `prepared`.
+    def prepare(
+        self, ids: list[int], summary: Counter[str], stop: threading.Event | None = None
+    ) -> list[Job]:
+        """Compose each claimed follow-up, then re-check it and commit its message as
+        `prepared`.
 
-        One flush for the batch; if the database refuses it, again row by row in savepoints,
-        so one message it cannot store fails alone instead of blocking the batch for good.
+        Composing comes first, with no lock held: an owner's template may take up to
+        RENDER_SECONDS, and neither a customer's STOP nor another worker may wait on it. One
+        flush for the batch; if the database refuses it, again row by row in savepoints, so one
+        message it cannot store fails alone instead of blocking the batch for good.
         """
+        drafts = self._drafts(ids, stop)
         counts: Counter[str] = Counter()
         try:
-            jobs = self._prepare(ids, counts, careful=False)
+            jobs = self._prepare(ids, drafts, counts, careful=False)
         except DBAPIError:
             log.exception("a batch could not be prepared at once; preparing it row by row")
             counts = Counter()
-            jobs = self._prepare(ids, counts, careful=True)
+            jobs = self._prepare(ids, drafts, counts, careful=True)
         summary.update(counts)
         return jobs
 
-    def _prepare(self, ids: list[int], summary: Counter[str], *, careful: bool) -> list[Job]:
+    def _drafts(self, ids: list[int], stop: threading.Event | None) -> dict[int, Draft]:
+        """Each follow-up's message, rendered in a read that locks nothing (on SQLite, without
+        the write lock). A worker told to stop renders no more: what it did not render is put
+        back for the next pass."""
+        drafts: dict[int, Draft] = {}
+        with self.sessions() as session:
+            begin_reading(session)
+            rows = session.scalars(
+                select(FollowUp).where(FollowUp.id.in_(ids)).options(*_FOLLOW_UP_LOADS)
+            ).all()
+            have = {message.follow_up_id for message in self._messages_of(session, ids)}
+            book = TemplateBook.load(session)
+            for row in rows:
+                if stop is not None and stop.is_set():
+                    break
+                if row.id in have:
+                    continue  # written down already: resent as it was, never re-rendered
+                try:
+                    drafts[row.id] = compose(row, self.config, book)
+                except RenderError as error:
+                    drafts[row.id] = str(error)
+                except Exception as error:  # noqa: BLE001 - one bad row must not stall the batch
+                    log.exception("follow-up %d could not be composed", row.id)
+                    drafts[row.id] = f"could not be prepared: {error!r}"
+        return drafts
+
+    def _prepare(
+        self, ids: list[int], drafts: Mapping[int, Draft], summary: Counter[str], *, careful: bool
+    ) -> list[Job]:
         now = self.clock()
         jobs: list[Job] = []
         with self.sessions.begin() as session:
             rows = session.scalars(
-                select(FollowUp)
-                .where(FollowUp.id.in_(ids))
-                .options(
-                    joinedload(FollowUp.sale).joinedload(Sale.customer),
-                    joinedload(FollowUp.sale).joinedload(Sale.product),
-                    joinedload(FollowUp.step),
-                )
+                select(FollowUp).where(FollowUp.id.in_(ids)).options(*_FOLLOW_UP_LOADS)
             ).all()
             customers = {row.customer_id for row in rows}
             # One worker at a time per customer, so two batches cannot both pass the gap check.
@@ -301,10 +337,13 @@ class Dispatcher:
             }
             messages = {m.follow_up_id: m for m in self._messages_of(session, ids)}
             recent = self._recent_messages(session, customers, now)
-            book = TemplateBook.load(session)
             prepared: list[tuple[FollowUp, Message, datetime | None]] = []
             for row in rows:
                 earlier = messages.get(row.id)
+                if earlier is None and row.id not in drafts:
+                    row.move_to(FollowUpStatus.SCHEDULED, "put back: the worker was stopping", now)
+                    summary["released"] += 1
+                    continue
                 if earlier is not None and earlier.status in MAYBE_SENT:
                     prepared.append((row, earlier, None))  # look it up before anything else
                     continue
@@ -328,7 +367,7 @@ class Dispatcher:
                         situation, now=now, rules=rules, grace=self.grace, min_gap=self.min_gap
                     )
                     if decision.action is Action.SEND:
-                        message = earlier or self._compose(row, book, now)
+                        message = earlier or self._message(row, drafts[row.id], now)
                 except RenderError as error:
                     self._fail(row, str(error), now, summary)
                     continue
@@ -421,11 +460,12 @@ class Dispatcher:
             last_message_at=last,
         )
 
-    def _compose(self, row: FollowUp, book: TemplateBook, now: datetime) -> Message:
+    def _message(self, row: FollowUp, draft: Draft, now: datetime) -> Message:
         """The message as it will be sent, written down before any attempt; a retry resends
-        exactly this, even if the template changed meanwhile."""
-        composed = compose(row, self.config, book)
-        customer = row.sale.customer
+        exactly this, even if the template changed meanwhile. A draft that failed is raised."""
+        if isinstance(draft, str):
+            raise RenderError(draft)
+        composed, customer = draft, row.sale.customer
         return Message(
             customer_id=customer.id,
             follow_up_id=row.id,

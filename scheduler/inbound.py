@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, true
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,8 +66,11 @@ def _customers_for(session: Session, sender: str, config: Config) -> list[Custom
     )
 
 
-def _latest_follow_up(session: Session, customer: Customer) -> int | None:
-    """The follow-up this is most likely a reply to: the latest one we texted them."""
+def _latest_follow_up(
+    session: Session, customer: Customer, before: datetime | None = None
+) -> int | None:
+    """The follow-up this is most likely a reply to: the latest one we texted them (before the
+    reply was written, for one matched by a person days later)."""
     return session.scalar(
         select(Message.follow_up_id)
         .where(
@@ -75,6 +78,7 @@ def _latest_follow_up(session: Session, customer: Customer) -> int | None:
             Message.direction == Direction.OUTBOUND,
             Message.channel == Channel.SMS,
             Message.follow_up_id.isnot(None),
+            Message.created_at <= before if before is not None else true(),
         )
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
@@ -109,15 +113,22 @@ def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None
     return inserted
 
 
-def receive_sms(session: Session, sms: InboundSms, *, config: Config, now: datetime) -> str | None:
-    """What the webhook does, in its own few milliseconds: store the reply once, and act on a
-    consent keyword at once (the law wants it honoured at once). Returns what to answer in the
-    TwiML, if anything. Reading the reply, cases and acknowledgements are the worker's
-    (`triage`), seconds later. The caller commits."""
-    message_id = _insert_once(session, sms, now)
-    consent = read_consent(sms.body) if message_id is not None else None
-    if message_id is None or consent is None:
-        return None  # a retry, or a reply for the worker to read
+def store_sms(session: Session, sms: InboundSms, *, now: datetime) -> bool:
+    """The webhook's first step, committed on its own before anything else: whatever happens
+    next (a lock held elsewhere, a killed process), the reply is kept, and the worker's
+    `triage` acts on it. False for a retry of a reply already stored."""
+    return _insert_once(session, sms, now) is not None
+
+
+def act_on_consent(
+    session: Session, sms: InboundSms, *, config: Config, now: datetime
+) -> str | None:
+    """The webhook's second step: a consent keyword honoured at once (the law wants it so).
+    Returns what to answer in the TwiML, if anything. Reading the reply, cases and
+    acknowledgements are the worker's (`triage`), seconds later. The caller commits."""
+    consent = read_consent(sms.body)
+    if consent is None:
+        return None  # a reply for the worker to read
     # Linking the message to the customer and the follow-up waits for the worker.
     same_number = _customers_for(session, sms.sender, config)
     customer = same_number[0] if same_number else None
@@ -159,6 +170,7 @@ def triage(
         ).all()
         lexicon = owner_lexicon(session)
         for message in pending:
+            _consent_backstop(session, message, config=config, now=now)
             reading = classify(message.body, lexicon)
             message.label, message.score = reading.label.value, reading.score
             message.needs_human = reading.needs_human
@@ -177,6 +189,27 @@ def triage(
         return len(pending)
 
 
+def _consent_backstop(session: Session, message: Message, *, config: Config, now: datetime) -> None:
+    """Apply a consent keyword the webhook stored but may not have acted on (it could not lock
+    the customer in time, or its process died): the latest such message from that number
+    governs, and acting twice changes nothing."""
+    consent = read_consent(message.body)
+    if consent is None or message.channel is not Channel.SMS:
+        return
+    later = session.scalars(
+        select(Message.body).where(
+            Message.direction == Direction.INBOUND,
+            Message.from_address == message.from_address,
+            Message.id > message.id,
+        )
+    )
+    if any(read_consent(body) is not None for body in later):
+        return  # a later STOP or START from this number says what they want now
+    same_number = _customers_for(session, message.from_address, config)
+    if same_number:
+        _act(session, same_number, consent, config, now)
+
+
 def attend_linked(
     session: Session, customer: Customer, message: Message, *, open_case: bool, config: Config,
     now: datetime, actor: str,
@@ -184,14 +217,14 @@ def attend_linked(
     """A reply that reached nobody, matched by a person to `customer`: read now as if it had
     come from their number (a stop opts them out, a complaint opens a case), or put in a case
     because the person says so. Returns the case it went into, if any."""
-    message.customer_id, message.follow_up_id = customer.id, _latest_follow_up(session, customer)
+    message.customer_id = customer.id
+    message.follow_up_id = _latest_follow_up(session, customer, before=message.created_at)
     reading = classify(message.body, owner_lexicon(session))
     consent = read_consent(message.body)
     if consent is not None and consent.intent is Intent.OPT_OUT:
-        via = f"wrote {message.body[:40]!r} from {message.from_address}, matched by {actor}"
+        via = f"asked from {message.from_address} to stop, matched by {actor}"
         opt_out(session, customer, channel=message.channel, via=via, now=now, actor=actor)
-    else:
-        _route(session, customer, message, reading, config=config, now=now)
+    _route(session, customer, message, reading, config=config, now=now)  # a complaint too
     if open_case and message.case_id is None:
         case, opened = open_case_for(
             session, customer, message, reason=reading.label.value, config=config, now=now

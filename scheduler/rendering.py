@@ -7,8 +7,11 @@ text is not. Compiling costs far more than rendering, so compiled templates are 
 
 from __future__ import annotations
 
+import builtins
+import ctypes
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,20 +20,91 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import generate_lorem_ipsum
 
 from scheduler.lifecycle import Channel
 
 SMS_MAX_CHARS = 1600  # Twilio refuses longer bodies
 EMAIL_MAX_CHARS = 100_000  # the sandbox bounds what a template may touch, not how much it prints
 
-_ENVIRONMENTS = {
-    escaped: SandboxedEnvironment(undefined=StrictUndefined, autoescape=escaped)
-    for escaped in (False, True)
-}
+RENDER_SECONDS = 2.0  # an owner's template that takes longer fails, and blocks nothing else
+PART_MAX_CHARS = 200_000  # what one part may print before it is stopped (limits checked after)
+MAX_REPEAT = 10_000  # the longest string or list `*` may make, and the largest `**` exponent
 
 
 class RenderError(ValueError):
     """A template that cannot produce a message; says which template, which part and line."""
+
+
+class _TooSlow(Exception):
+    """Raised inside a render that ran past RENDER_SECONDS (by `_Watchdog`)."""
+
+
+class _Watchdog:
+    """Stops a render in its thread when its time is up: the sandbox bounds what a template may
+    touch, not how long it loops, and the worker must go on (and stop on SIGTERM)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._thread = threading.get_ident()
+        self._lock = threading.Lock()
+        self._running = True
+        self._fired = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._running:
+                self._fired = True
+                _set_async_exc(self._thread, _TooSlow)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._running = False
+            if self._fired:  # fired but not yet raised here: withdraw it
+                _set_async_exc(self._thread, None)
+
+
+def _set_async_exc(thread: int, error: type[BaseException] | None) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread), ctypes.py_object(error) if error else None
+    )
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """The sandbox, with `*` and `**` unable to build a huge value in one C call (where no
+    watchdog can stop them) and `lipsum` unable to print a book."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > MAX_REPEAT:
+            raise RenderError(f"an exponent above {MAX_REPEAT}")
+        if operator == "*" and isinstance(left, str | list | tuple) and isinstance(right, int):
+            left, right = right, left
+        if operator == "*" and isinstance(right, str | list | tuple) and isinstance(left, int):
+            if left * len(right) > PART_MAX_CHARS:
+                raise RenderError(f"repeats something to more than {PART_MAX_CHARS} items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+    """Jinja's `lipsum`, its names kept, at most 20 paragraphs of at most 100 words."""
+    cap = builtins.min
+    return generate_lorem_ipsum(n=cap(n, 20), html=html, min=cap(min, 100), max=cap(max, 100))
+
+
+_ENVIRONMENTS = {
+    escaped: _BoundedSandbox(undefined=StrictUndefined, autoescape=escaped)
+    for escaped in (False, True)
+}
+for _environment in _ENVIRONMENTS.values():
+    _environment.globals["lipsum"] = _lipsum
 
 
 @dataclass(frozen=True)
@@ -70,10 +144,27 @@ def _template_line(traceback: TracebackType | None) -> int | None:
     return line
 
 
+def _stream(template: Template, context: Mapping[str, Any]) -> str:
+    """The output, stopped once it passes PART_MAX_CHARS or RENDER_SECONDS."""
+    chunks, size = [], 0
+    with _Watchdog(RENDER_SECONDS):
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > PART_MAX_CHARS:
+                raise RenderError(f"prints more than {PART_MAX_CHARS} characters")
+            chunks.append(chunk)
+    return "".join(chunks)
+
+
 def render_part(source: str, context: Mapping[str, Any], *, escaped: bool, label: str) -> str:
-    """Render one part; every Jinja failure becomes a RenderError naming the part and line."""
+    """Render one part; every Jinja failure becomes a RenderError naming the part and line, and
+    so does a render that runs too long or prints too much."""
     try:
-        return _compile(source, escaped).render(context).strip()
+        return _stream(_compile(source, escaped), context).strip()
+    except _TooSlow:
+        raise RenderError(f"{label}: takes more than {RENDER_SECONDS:g} s to render") from None
+    except RenderError as error:
+        raise RenderError(f"{label}: {error}") from None
     except TemplateSyntaxError as error:
         raise RenderError(f"{label} line {error.lineno}: {error.message}") from None
     except TemplateError as error:

@@ -86,36 +86,40 @@ def _customers_for(
     """
     phones = sorted({sale.phone for sale in sales if sale.phone})
     emails = sorted({sale.email for sale in sales if sale.email})
-    known = _customer_rows(session, phones, emails)
-    claimed = set(known)  # a phone or email that has a customer, or will have one just below
+    # Each phone and email's customer: a row, or the index of one to insert below. Sales are
+    # taken in order, as recording them one at a time would: a later sale whose phone an earlier
+    # one brought is that customer's, an email alone does not move a phone.
+    owner: dict[tuple[str, str], Customer | int] = dict(_customer_rows(session, phones, emails))
     rows: list[dict[str, Any]] = []
+    choice: dict[str, Customer | int] = {}
     for sale in sales:
-        keys = {(kind, value) for kind in ("phone", "email") if (value := getattr(sale, kind))}
-        if claimed & keys:
-            continue
-        claimed |= keys
-        rows.append(
-            {
-                "name": sale.customer_name,
-                "phone": sale.phone,
-                "email": sale.email,
-                "locale": sale.locale,
-                "timezone": sale.timezone,
-                "created_at": now,
-            }
-        )
+        found = owner.get(("phone", sale.phone)) if sale.phone else None
+        if found is None and sale.email:
+            found = owner.get(("email", sale.email))
+        if found is None:
+            found = len(rows)
+            rows.append({
+                "name": sale.customer_name, "phone": sale.phone, "email": sale.email,
+                "locale": sale.locale, "timezone": sale.timezone, "created_at": now,
+            })  # fmt: skip
+            for kind in ("phone", "email"):
+                if value := getattr(sale, kind):
+                    owner.setdefault((kind, value), found)
+        choice[sale.external_id] = found
     # Sorted, so that two batches lock the same index entries in the same order (no deadlock).
-    rows.sort(key=lambda row: (row["phone"] or "", row["email"] or ""))
-    for chunk in chunked(rows):
+    for chunk in chunked(sorted(rows, key=lambda row: (row["phone"] or "", row["email"] or ""))):
         _insert_ignoring_conflicts(session, Customer, list(chunk))
-    if rows:
-        known = _customer_rows(session, phones, emails)
+    known = _customer_rows(session, phones, emails) if rows else {}
     chosen: dict[str, Customer] = {}
-    for sale in sales:
-        found = known.get(("phone", sale.phone or "")) or known.get(("email", sale.email or ""))
+    for external_id, found in choice.items():
+        if isinstance(found, int):  # ours, or a parallel request's that won the insert
+            row = rows[found]
+            found = known.get(("phone", row["phone"] or "")) or known.get(
+                ("email", row["email"] or "")
+            )
         if found is None:  # inserted, then deleted by someone else before we read it back
-            raise LookupError(f"sale {sale.external_id}: its customer vanished while recorded")
-        chosen[sale.external_id] = found
+            raise LookupError(f"sale {external_id}: its customer vanished while recorded")
+        chosen[external_id] = found
     return chosen
 
 

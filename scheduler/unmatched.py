@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler import audit
@@ -29,6 +30,7 @@ def unmatched_replies(session: Session, limit: int) -> list[Message]:
             .where(
                 Message.direction == Direction.INBOUND,
                 Message.customer_id.is_(None),
+                Message.needs_human.isnot(None),  # read by the worker: nobody's reply indeed
                 Message.status != DISMISSED,
             )
             .order_by(Message.created_at.desc(), Message.id.desc())
@@ -42,6 +44,8 @@ def _still_unmatched(message: Message) -> None:
         raise CaseworkError("only a reply from a customer can be matched")
     if message.customer_id is not None or message.status == DISMISSED:
         raise CaseworkError("someone already dealt with this reply")
+    if message.needs_human is None:
+        raise CaseworkError("the worker has not read this reply yet: try again in a minute")
 
 
 def link_reply(
@@ -81,8 +85,11 @@ def customer_from_reply(
     if session.scalar(taken.limit(1)) is not None:
         raise CaseworkError("a customer already has this address: link the reply to them")
     customer = Customer(name=name, phone=phone, email=email, created_at=now)
-    session.add(customer)
-    session.flush()
+    try:
+        with session.begin_nested():  # two people converting replies from one number at once
+            session.add(customer)
+    except IntegrityError:
+        raise CaseworkError("a customer already has this address: link the reply to them") from None
     audit.record(
         session, at=now, actor=actor, action="customer.create", entity_type="customer",
         entity_id=customer.id, from_message=message.id,

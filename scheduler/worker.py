@@ -137,6 +137,7 @@ class Worker:
         self.stopping.set()
         if scheduler.running:
             scheduler.shutdown(wait=True)
+            log.info("scheduler shut down: no pass is running")
 
     def run_forever(self) -> None:
         """For `postventa worker`: until SIGTERM or SIGINT, then finish the batch in hand."""

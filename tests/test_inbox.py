@@ -12,8 +12,8 @@ from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.cases import CaseError, resolve_case
-from scheduler.casework import RemedyKind, RemedyRequest, within_limit
+from scheduler.cases import resolve_case
+from scheduler.casework import CaseworkError, RemedyKind, RemedyRequest, within_limit
 from scheduler.config import Config, defaults
 from scheduler.defaults import install_defaults
 from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, RemedyStatus, Role
@@ -62,7 +62,7 @@ def test_unmatched_replies_have_their_own_tab(
         Message(
             direction=Direction.INBOUND, channel=Channel.SMS, from_address="+51900000000",
             to_address="+15005550006", body="<b>quien es?</b>", status="received",
-            created_at=NOW,
+            label="question", needs_human=True, created_at=NOW,  # read by the worker
         )
     )  # fmt: skip
     session.commit()
@@ -344,8 +344,8 @@ def test_resolving_refuses_in_the_domain_while_a_remedy_waits(
     session.add(Remedy(case_id=case.id, kind="refund", description="x", value=Decimal(300),
                        granted_by_id=staff.id, status=RemedyStatus.REQUESTED,
                        created_at=NOW))  # fmt: skip
-    with pytest.raises(CaseError, match="waits for the owner"):
+    with pytest.raises(CaseworkError, match="waits for the owner"):
         resolve_case(session, case, outcome="done", now=NOW, actor="test", config=config)
-    with pytest.raises(CaseError, match="say how it was resolved"):
+    with pytest.raises(CaseworkError, match="say how it was resolved"):
         resolve_case(session, case, outcome="  ", now=NOW, actor="test", config=config)
     assert case.status is CaseStatus.OPEN

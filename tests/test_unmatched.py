@@ -129,3 +129,34 @@ def test_the_simulator_refuses_a_number_it_cannot_read(
     page = owner_client.get("/outbox").get_data(as_text=True)
     assert "is not a valid phone number" in page
     assert session.scalars(select(Message)).all() == []
+
+
+def test_a_customer_id_beyond_the_database_is_refused_not_a_crash(
+    staff_client: FlaskClient, session: Session
+) -> None:
+    message = _stranger_writes(session, "hola")
+    for bad in ("2147483648", "9223372036854775808", "0", "-3", "abc"):
+        answer = submit(staff_client, f"/replies/{message.id}/link", {"customer_id": bad})
+        assert answer.status_code == 422, bad
+
+
+def test_a_reply_the_worker_has_not_read_is_not_offered_yet(
+    staff_client: FlaskClient, session: Session, rosa: Customer
+) -> None:
+    message = _stranger_writes(session, "recien llegado")
+    message.needs_human = None  # stored by the webhook a second ago
+    session.commit()
+    assert "recien llegado" not in staff_client.get("/inbox?tab=unmatched").get_data(as_text=True)
+    answer = submit(staff_client, f"/replies/{message.id}/link", {"customer_id": rosa.id})
+    assert answer.status_code == 422 and "has not read this reply" in answer.get_data(as_text=True)
+
+
+def test_a_stop_that_is_also_a_complaint_opts_out_and_reaches_a_person(
+    staff_client: FlaskClient, session: Session, rosa: Customer
+) -> None:
+    body = "ya no me manden mensajes, la cocina llegó rota y nadie me responde"
+    message = _stranger_writes(session, body)
+    submit(staff_client, f"/replies/{message.id}/link", {"customer_id": rosa.id})
+    fresh(session)
+    assert session.get_one(Customer, rosa.id).sms_opt_out_at is not None
+    assert session.scalars(select(Case).where(Case.customer_id == rosa.id)).one()

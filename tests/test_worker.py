@@ -243,4 +243,4 @@ def test_run_serves_and_dispatches_then_stops_on_sigterm(
     finally:
         app.kill()
     assert app.returncode == 0, stderr
-    assert "Scheduler has been shut down" in stderr and "web.cli: stopped" in stderr
+    assert "scheduler shut down: no pass is running" in stderr and "web.cli: stopped" in stderr

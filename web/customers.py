@@ -112,6 +112,8 @@ def consent(customer_id: int) -> BaseResponse:
     if not form.validate_on_submit():
         if form.action.errors:
             flash(_("Choose whether the customer opts out or back in."), "error")
+        elif form.channel.errors:
+            flash(_("The customer has no address for that channel."), "error")
         else:
             flash(_("Say why (the customer's words, or how they asked)."), "error")
         return back

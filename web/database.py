@@ -51,9 +51,10 @@ def close_session(_error: BaseException | None = None) -> None:
 M = TypeVar("M")
 
 
-def get_or_404(model: type[M], ident: Any) -> M:
-    """The row, or the page answers 404."""
-    row = db_session().get(model, ident)
+def get_or_404(model: type[M], ident: Any, *, lock: bool = False) -> M:
+    """The row, or the page answers 404; `lock` for a change two people may make at once (they
+    take turns, and the second sees what the first did)."""
+    row = db_session().get(model, ident, with_for_update=lock)
     if row is None:
         abort(404)
     return row

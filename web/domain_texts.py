@@ -49,6 +49,7 @@ TEXTS = (
     N_("a name has at most 200 characters"),
     N_("a customer already has this address: link the reply to them"),
     N_("say why it is dismissed"),
+    N_("the worker has not read this reply yet: try again in a minute"),
     N_("this template answers a customer who wrote to us: a step cannot use it"),
     N_("say how it was resolved"),
     N_("a remedy still waits for the owner's answer: withdraw it or ask the owner"),

@@ -23,7 +23,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from scheduler.cases import CaseError, resolve_case
+from scheduler.cases import resolve_case
 from scheduler.casework import (
     CaseworkError,
     RemedyKind,
@@ -270,7 +270,7 @@ def remedy(case_id: int) -> BaseResponse:
 @blueprint.post("/remedies/<int:remedy_id>/decide")
 @owner_only
 def decide(remedy_id: int) -> BaseResponse:
-    session, remedy_row = db_session(), get_or_404(Remedy, remedy_id)
+    session, remedy_row = db_session(), get_or_404(Remedy, remedy_id, lock=True)
     case = session.get_one(Case, remedy_row.case_id)
     form = DecideForm()
     if not form.validate_on_submit() or form.decision.data not in ("approve", "decline"):
@@ -285,10 +285,10 @@ def decide(remedy_id: int) -> BaseResponse:
 
 @blueprint.post("/remedies/<int:remedy_id>/withdraw")
 def withdraw(remedy_id: int) -> BaseResponse:
-    session, remedy_row = db_session(), get_or_404(Remedy, remedy_id)
-    case = session.get_one(Case, remedy_row.case_id, with_for_update=True)
-    if not FlaskForm().validate_on_submit():
-        return _refused(case, _("The form expired: try again."))
+    """The CSRF token is checked before any view; the remedy is locked against the owner's
+    answer arriving at the same moment."""
+    session, remedy_row = db_session(), get_or_404(Remedy, remedy_id, lock=True)
+    case = session.get_one(Case, remedy_row.case_id)
     try:
         withdraw_remedy(session, remedy_row, user=me(), now=utcnow())
     except CaseworkError as error:
@@ -302,14 +302,14 @@ def resolve(case_id: int) -> BaseResponse | tuple[str, int]:
     form = ResolveForm()
     try:
         if not form.validate_on_submit():
-            raise CaseError("say how it was resolved")
+            raise CaseworkError("; ".join(form.outcome.errors) or "say how it was resolved")
         result = resolve_case(
             session, case, outcome=form.outcome.data, now=utcnow(), actor=my_name(),
             config=services().config,
         )  # fmt: skip
-    except (CaseError, TransitionError) as error:
+    except (CaseworkError, TransitionError) as error:
         session.rollback()  # the page below reads the case as it is, with what was typed kept
-        refusal = error if isinstance(error, CaseError) else _("This case is already resolved.")
+        refusal = error if isinstance(error, CaseworkError) else _("This case is already resolved.")
         flash(translated(refusal), "error")
         return _case_page(session, case, customer, resolve=form), 422
     message = _("Resolved. %(count)d follow-ups resumed.", count=result.resumed)

@@ -9,10 +9,11 @@ from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField, IntegerField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, NumberRange
 
 from scheduler.casework import CaseworkError
 from scheduler.clock import utcnow
+from scheduler.db import MAX_ID
 from scheduler.models import Case, Customer, Message
 from scheduler.unmatched import customer_from_reply, dismiss_reply, link_reply
 from web.auth import my_name
@@ -25,7 +26,7 @@ MATCHES = 20
 
 
 class LinkForm(FlaskForm):  # type: ignore[misc]
-    customer_id = IntegerField("customer_id", validators=[DataRequired()])
+    customer_id = IntegerField("customer_id", validators=[NumberRange(1, MAX_ID)])
     open_case = BooleanField("open_case")
 
 

@@ -7,18 +7,24 @@ changes nothing.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response, abort, request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from scheduler.clock import utcnow
-from scheduler.db import MAX_ID
+from scheduler.db import MAX_ID, wait_for_locks
 from scheduler.delivery import apply_status
-from scheduler.inbound import InboundSms, receive_sms
+from scheduler.inbound import InboundSms, act_on_consent, store_sms
 from web.database import as_id, db_session, services
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 BODY_LIMIT = 16 * 1024  # Twilio's own requests are a few hundred bytes
+CONSENT_LOCK_SECONDS = 3  # well inside Twilio's 15 s: a webhook never hangs on a busy worker
+log = logging.getLogger(__name__)
 
 
 @blueprint.before_request
@@ -74,10 +80,27 @@ def _twiml(reply: str | None) -> Response:
 def inbound_sms() -> Response:
     provider_id, sender, recipient = _required("MessageSid", "From", "To")
     sms = InboundSms(provider_id, sender, recipient, _field("Body"))
-    session = db_session()
-    reply = receive_sms(session, sms, config=services().config, now=utcnow())
-    session.commit()
-    return _twiml(reply)
+    return _twiml(receive(db_session(), sms))
+
+
+def receive(session: Session, sms: InboundSms) -> str | None:
+    """Store the reply in its own transaction, then act on a consent keyword without waiting
+    long on a worker's lock (the worker applies it itself, seconds later); returns what to
+    answer. The reply simulator goes through here too."""
+    now = utcnow()
+    stored = store_sms(session, sms, now=now)
+    session.commit()  # kept, whatever happens next
+    if not stored:
+        return None  # Twilio's retry of a reply already stored (and acted on)
+    try:
+        wait_for_locks(session, CONSENT_LOCK_SECONDS)
+        reply = act_on_consent(session, sms, config=services().config, now=now)
+        session.commit()
+    except OperationalError:  # a lock held too long: the worker's triage applies it
+        session.rollback()
+        log.warning("a consent keyword was left to the worker: its customer was locked")
+        return None
+    return reply
 
 
 @blueprint.post("/status")

@@ -106,16 +106,25 @@ def _customers_for(
                 if value := getattr(sale, kind):
                     owner.setdefault((kind, value), found)
         choice[sale.external_id] = found
+    reachable = [row for row in rows if row["phone"] or row["email"]]
+    unreachable = [row for row in rows if not (row["phone"] or row["email"])]
     # Sorted, so that two batches lock the same index entries in the same order (no deadlock).
-    for chunk in chunked(sorted(rows, key=lambda row: (row["phone"] or "", row["email"] or ""))):
+    for chunk in chunked(
+        sorted(reachable, key=lambda row: (row["phone"] or "", row["email"] or ""))
+    ):
         _insert_ignoring_conflicts(session, Customer, list(chunk))
-    known = _customer_rows(session, phones, emails) if rows else {}
+    # A customer with neither phone nor email is nobody else's: inserted as it is.
+    created = _insert_returning(session, Customer, unreachable)
+    without_address = dict(zip(map(id, unreachable), created, strict=True))
+    known = _customer_rows(session, phones, emails) if reachable else {}
     chosen: dict[str, Customer] = {}
     for external_id, found in choice.items():
         if isinstance(found, int):  # ours, or a parallel request's that won the insert
             row = rows[found]
-            found = known.get(("phone", row["phone"] or "")) or known.get(
-                ("email", row["email"] or "")
+            found = (
+                without_address.get(id(row))
+                or known.get(("phone", row["phone"] or ""))
+                or known.get(("email", row["email"] or ""))
             )
         if found is None:  # inserted, then deleted by someone else before we read it back
             raise LookupError(f"sale {external_id}: its customer vanished while recorded")

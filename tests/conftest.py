@@ -22,13 +22,14 @@ from typing import Any
 import psycopg
 import pytest
 import time_machine
+from argon2 import PasswordHasher
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from scheduler import schema
+from scheduler import accounts, schema
 from scheduler.accounts import add_user
 from scheduler.config import Config, defaults
 from scheduler.db import make_engine, make_session_factory
@@ -42,6 +43,9 @@ MOVED_CLOCK = os.environ.get("POSTVENTA_TEST_CLOCK")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Real argon2, at its cheapest: the hundreds of log-ins of the suite would otherwise spend
+    # a minute of both cores hashing (the product keeps argon2-cffi's own parameters).
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     if MOVED_CLOCK:
         destination = datetime.fromisoformat(MOVED_CLOCK)
         if destination.tzinfo is None:

@@ -30,12 +30,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from scheduler import accounts, schema
-from scheduler.accounts import add_user
+from scheduler.accounts import add_user, create_api_token
 from scheduler.config import Config, defaults
 from scheduler.db import make_engine, make_session_factory
+from scheduler.defaults import install_defaults
 from scheduler.lifecycle import Role
 from scheduler.models import Base, User
 from tests.browsing import log_in
+from tests.factories import NOW
 from web import create_app
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -197,6 +199,15 @@ class Cli:
 @pytest.fixture
 def postventa(config_file: Path) -> Cli:
     return Cli(config_file)
+
+
+@pytest.fixture
+def token(session: Session) -> str:
+    """The default cadence installed and an API token for the shop's system."""
+    install_defaults(session, NOW)
+    secret = create_api_token(session, name="tienda-online", now=NOW, actor="test")
+    session.commit()
+    return secret
 
 
 # Figures tests want shown at the end of the run (precision and recall of the classifier).

@@ -14,8 +14,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from scheduler.accounts import create_api_token
-from scheduler.defaults import install_defaults
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import ApiToken, AuditEntry, FollowUp, Sale
 from tests.factories import NOW
@@ -27,15 +25,6 @@ LIMA = ZoneInfo("America/Lima")
 def frozen() -> Iterator[None]:
     with freeze_time(NOW):  # Monday 10:00 in Lima
         yield
-
-
-@pytest.fixture
-def token(session: Session) -> str:
-    """The default cadence installed and a token for the shop's system."""
-    install_defaults(session, NOW)
-    secret = create_api_token(session, name="tienda-online", now=NOW, actor="test")
-    session.commit()
-    return secret
 
 
 def body(external_id: str = "S-1", **changes: Any) -> dict[str, Any]:

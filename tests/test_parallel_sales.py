@@ -13,9 +13,7 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scheduler.accounts import create_api_token
 from scheduler.config import Config
-from scheduler.defaults import install_defaults
 from scheduler.models import Customer, FollowUp, Product, Sale
 from scheduler.sales import record_sale
 from tests.factories import NOW
@@ -28,14 +26,6 @@ PARALLEL = 20
 def frozen() -> Iterator[None]:
     with freeze_time(NOW):
         yield
-
-
-@pytest.fixture
-def token(session: Session) -> str:
-    install_defaults(session, NOW)
-    secret = create_api_token(session, name="tienda-online", now=NOW, actor="test")
-    session.commit()
-    return secret
 
 
 def _post_at_once(app: Flask, token: str, bodies: list[dict[str, Any]]) -> list[int]:

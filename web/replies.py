@@ -3,7 +3,7 @@ customer who wrote from another phone, made into a new customer, or dismissed wi
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -57,15 +57,6 @@ def _page(
     )  # fmt: skip
 
 
-def _locked(message_id: int) -> tuple[Session, Message]:
-    """The reply, locked while a person acts on it: two clicks, or two people, take turns."""
-    session = db_session()
-    message = session.get(Message, message_id, with_for_update=True)
-    if message is None:
-        abort(404)
-    return session, message
-
-
 def _done(session: Session, case: Case | None, customer: Customer, text: str) -> BaseResponse:
     session.commit()
     flash(text)
@@ -83,7 +74,7 @@ def _refused(session: Session, message: Message, error: CaseworkError | str,
 
 @blueprint.post("/replies/<int:message_id>/link")
 def link(message_id: int) -> BaseResponse | tuple[str, int]:
-    session, message = _locked(message_id)
+    session, message = db_session(), get_or_404(Message, message_id, lock=True)
     form = LinkForm()
     customer = session.get(Customer, form.customer_id.data) if form.validate() else None
     if customer is None:
@@ -100,7 +91,7 @@ def link(message_id: int) -> BaseResponse | tuple[str, int]:
 
 @blueprint.post("/replies/<int:message_id>/customer")
 def new_customer(message_id: int) -> BaseResponse | tuple[str, int]:
-    session, message = _locked(message_id)
+    session, message = db_session(), get_or_404(Message, message_id, lock=True)
     form = NewCustomerForm()
     if not form.validate():
         return _refused(session, message, _("Say the customer's name."), new=form)
@@ -120,7 +111,7 @@ def new_customer(message_id: int) -> BaseResponse | tuple[str, int]:
 
 @blueprint.post("/replies/<int:message_id>/dismiss")
 def dismiss(message_id: int) -> BaseResponse | tuple[str, int]:
-    session, message = _locked(message_id)
+    session, message = db_session(), get_or_404(Message, message_id, lock=True)
     form = DismissForm()
     if not form.validate():
         return _refused(session, message, _("Say why it is dismissed."), dismiss=form)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +34,16 @@ def submit(
 ) -> TestResponse:
     """Post a form as the browser would after opening `page`."""
     return client.post(url, data={**data, "csrf_token": csrf_token(client, page)})
+
+
+def check_upload(client: FlaskClient, content: bytes, name: str = "ventas.csv") -> TestResponse:
+    """Choose a file on the import page and ask for its dry run, as the browser would."""
+    return client.post(
+        "/sales/import",
+        data={"csrf_token": csrf_token(client, "/sales/import"), "action": "check",
+              "file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+    )  # fmt: skip
 
 
 def fresh(session: Session) -> None:

@@ -19,7 +19,7 @@ from scheduler.config import defaults
 from scheduler.csv_import import RowProblem, UnusableFile, check_sales_csv, decode
 from scheduler.defaults import install_defaults
 from scheduler.models import FollowUp, Sale
-from tests.browsing import csrf_token
+from tests.browsing import check_upload, csrf_token
 from tests.conftest import Cli
 from tests.factories import NOW
 
@@ -126,12 +126,7 @@ def test_import_page_checks_first_then_imports_the_good_rows(
     install_defaults(session, NOW)
     session.commit()
     token = csrf_token(staff_client, "/sales/import")
-    checked = staff_client.post(
-        "/sales/import",
-        data={"csrf_token": token, "action": "check",
-              "file": (io.BytesIO(GOOD_AND_BAD.encode()), "ventas.csv")},
-        content_type="multipart/form-data",
-    )  # fmt: skip
+    checked = check_upload(staff_client, GOOD_AND_BAD.encode())
     page = checked.get_data(as_text=True)
     assert checked.status_code == 200 and "4 rows: 2 good, 2 rejected." in page
     assert "is already on line 2" in page and "Import the 2 good rows" in page
@@ -147,12 +142,7 @@ def test_import_page_checks_first_then_imports_the_good_rows(
 def test_import_page_refuses_an_unusable_file(
     frozen: None, staff_client: FlaskClient, session: Session
 ) -> None:
-    answer = staff_client.post(
-        "/sales/import",
-        data={"csrf_token": csrf_token(staff_client, "/sales/import"), "action": "check",
-              "file": (io.BytesIO(b"nombre\nRosa\n"), "x.csv")},
-        content_type="multipart/form-data",
-    )  # fmt: skip
+    answer = check_upload(staff_client, b"nombre\nRosa\n", "x.csv")
     assert answer.status_code == 422 and "the header lacks" in answer.get_data(as_text=True)
 
 

@@ -24,7 +24,7 @@ from scheduler.db import MAX_ID
 from scheduler.defaults import install_defaults
 from scheduler.intake import validate_sale
 from scheduler.models import Sale
-from tests.browsing import csrf_token, use_config
+from tests.browsing import check_upload, csrf_token, use_config
 from tests.conftest import Cli
 from tests.factories import NOW
 from tests.test_intake import raw
@@ -112,15 +112,7 @@ def test_the_import_page_names_the_nul_rows_and_imports_the_rest(
     install_defaults(session, NOW)
     session.commit()
     token = csrf_token(staff_client, "/sales/import")
-    checked = staff_client.post(
-        "/sales/import",
-        data={
-            "csrf_token": token,
-            "action": "check",
-            "file": (io.BytesIO(NUL_ROW.encode()), "ventas.csv"),
-        },
-        content_type="multipart/form-data",
-    )
+    checked = check_upload(staff_client, NUL_ROW.encode())
     page = checked.get_data(as_text=True)
     assert checked.status_code == 200 and "4 rows: 2 good, 2 rejected." in page
     assert "contains the control character U+0000" in page
@@ -180,15 +172,7 @@ def test_the_command_line_and_the_page_refuse_a_binary_file_in_words(
     refused = postventa("import-sales", str(path))
     assert refused.exit_code == 2
     assert refused.stderr == f"Error: {path}: {NOT_TEXT}\n"
-    answer = staff_client.post(
-        "/sales/import",
-        data={
-            "csrf_token": csrf_token(staff_client, "/sales/import"),
-            "action": "check",
-            "file": (io.BytesIO(_xlsx()), "ventas.xlsx"),
-        },
-        content_type="multipart/form-data",
-    )
+    answer = check_upload(staff_client, _xlsx(), "ventas.xlsx")
     page = answer.get_data(as_text=True)
     assert answer.status_code == 422 and "not a CSV file but a spreadsheet" in page
     assert "xl/workbook" not in page and "\x03" not in page and "\ufffd" not in page

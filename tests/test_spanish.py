@@ -5,7 +5,6 @@ pages in Spanish too, inside the app's layout."""
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -63,7 +62,7 @@ from scheduler.notice_texts import TEXTS as NOTICE_TEXTS
 from scheduler.planning import SendRules, Step, plan_step
 from scheduler.presend import Situation, decide
 from scheduler.transports import make_transports
-from tests.browsing import csrf_token, fresh, log_in, use_config
+from tests.browsing import check_upload, csrf_token, fresh, log_in, use_config
 from tests.conftest import OWNER, STAFF
 from tests.factories import NOW
 from web.admin.cadences import LANES
@@ -496,15 +495,7 @@ def test_a_sale_refused_says_why_in_spanish(reader: FlaskClient) -> None:
     assert typed.status_code == 422 and "es obligatorio" in page and "no es un número" in page
     assert english_words(page, []) == []
     csv = "external_id,sold_at,customer_name,phone\nB1,ayer,Rosa,+51987654321\nB1,x\n"
-    checked = reader.post(
-        "/sales/import",
-        data={
-            "csrf_token": csrf_token(reader, "/sales/import"),
-            "action": "check",
-            "file": (io.BytesIO(csv.encode()), "ventas.csv"),
-        },
-        content_type="multipart/form-data",
-    )
+    checked = check_upload(reader, csv.encode())
     page = checked.get_data(as_text=True)
     assert "no es una fecha y hora ISO 8601" in page and "tiene 2 campos" in page
     assert english_words(page, []) == []

@@ -194,15 +194,21 @@ class Dispatcher:
         return dict(summary)
 
     def recover_expired(self) -> int:
-        """Take back follow-ups whose worker's lease ran out; what it may have sent is marked
-        uncertain, so it is looked up before any resend."""
+        """Take back follow-ups whose worker's lease ran out, and those an earlier pass of this
+        worker left claimed when it broke off (its database connection was cut, say: passes of
+        one worker never overlap, so none of them is in flight). What may have been sent is
+        marked uncertain, so it is looked up before any resend."""
         now = self.clock()
         with self.sessions.begin() as session:
             stale = list(
                 session.scalars(
                     select(FollowUp.id)
                     .where(
-                        FollowUp.status == FollowUpStatus.SENDING, FollowUp.lease_expires_at < now
+                        FollowUp.status == FollowUpStatus.SENDING,
+                        or_(
+                            FollowUp.lease_expires_at < now,
+                            FollowUp.lease_owner == self.worker_id,
+                        ),
                     )
                     .with_for_update(skip_locked=True)
                 )
@@ -228,7 +234,7 @@ class Dispatcher:
                 ),
                 execution_options={"synchronize_session": False},
             )
-        log.warning("recovered %d follow-ups from expired leases", len(stale))
+        log.warning("took back %d follow-ups left mid-send", len(stale))
         return len(stale)
 
     def claim(self) -> list[int]:
@@ -746,6 +752,7 @@ class Dispatcher:
             row.move_to(final, f"gave up after {row.attempts} attempts: {error}", now)
             return "unknown" if final is FollowUpStatus.UNKNOWN else "failed"
         rules = send_rules(self.config, row.sale.customer)
-        row.due_at = fit_to_window(now + retry_delay(row.attempts, self.jitter()), rules)
+        delay = retry_delay(row.attempts, self.jitter(), error.retry_after)
+        row.due_at = fit_to_window(now + delay, rules)
         row.move_to(FollowUpStatus.SCHEDULED, f"attempt {row.attempts} failed: {error}", now)
         return "retrying"

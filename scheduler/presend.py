@@ -83,11 +83,12 @@ def decide(
     return Decision(Action.SEND)
 
 
-def retry_delay(attempt: int, jitter: float) -> timedelta:
-    """Exponential backoff with jitter: 1, 2, 4 ... minutes up to an hour, times 0.5-1.0.
+def retry_delay(attempt: int, jitter: float, asked: timedelta | None = None) -> timedelta:
+    """Exponential backoff with jitter: 1, 2, 4 ... minutes up to an hour, times 0.5-1.0, and
+    never sooner than the provider `asked` (a 429's Retry-After), up to that hour.
 
     `jitter` is a number in [0, 1) (random in production), so workers that failed together
     do not all come back in the same second.
     """
     base = min(RETRY_CAP, RETRY_BASE * (1 << min(max(0, attempt - 1), 20)))
-    return base * (0.5 + jitter / 2)
+    return max(base * (0.5 + jitter / 2), min(asked or timedelta(0), RETRY_CAP))

@@ -42,6 +42,7 @@ from web import create_app
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MOVED_CLOCK = os.environ.get("POSTVENTA_TEST_CLOCK")
+TESTS_APPLICATION = "postventa-tests"  # application_name of the tests' own PostgreSQL sessions
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -136,6 +137,17 @@ def engine(migrated_engine: Engine) -> Iterator[Engine]:
     """The session's migrated database, emptied after each test."""
     yield migrated_engine
     _empty_tables(migrated_engine)
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """PostgreSQL alone, for what only it can show (workers on several machines, connections
+    cut by the server); the test's own connections are named, so it can spare them."""
+    engine = make_engine(f"{postgres_url}?application_name={TESTS_APPLICATION}")
+    schema.upgrade(engine)
+    yield engine
+    _empty_tables(engine)
+    engine.dispose()
 
 
 @pytest.fixture

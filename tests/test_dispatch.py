@@ -234,6 +234,19 @@ def test_passing_failures_retry_with_backoff_then_give_up(engine: Engine, config
     assert len(transports[Channel.SMS].sends) == 3
 
 
+def test_a_retry_waits_at_least_as_long_as_the_provider_asked(
+    engine: Engine, config: Config
+) -> None:
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    clock = Clock(DAY1)
+    busy = TransportError(
+        "Too Many Requests", failure=Failure.RETRY, code="20429", retry_after=timedelta(minutes=5)
+    )
+    dispatcher(sessions, config, clock, scripted(sessions, clock, busy)).run_pass()
+    with sessions() as session:  # not the 30 s backoff of a first attempt
+        assert follow_up(session, "day1-thanks").due_at == DAY1 + timedelta(minutes=5)
+
+
 def test_uncertain_send_is_looked_up_before_any_resend(engine: Engine, config: Config) -> None:
     sessions = setup_sales(engine, config, sale_input("S-1"))
     clock = Clock(DAY1)
@@ -319,6 +332,24 @@ def test_a_dead_workers_claim_is_recovered_without_resending(
         assert follow_up(session, "day1-thanks").status is FollowUpStatus.SENDING
     clock.advance(seconds=config.worker.lease_seconds + 1)
     summary = dispatcher(sessions, config, clock, worker_id="alive").run_pass()
+    assert (summary["recovered"], summary["reconciled"], summary["sent"]) == (1, 1, 0)
+    with sessions() as session:
+        assert follow_up(session, "day1-thanks").status is FollowUpStatus.SENT
+        assert len(outbox(session)) == 1
+
+
+def test_a_pass_that_broke_off_is_taken_back_by_the_same_worker_at_once(
+    engine: Engine, config: Config
+) -> None:
+    """Its database connection was cut after the send: the next pass of the same worker looks
+    the message up instead of waiting for its own lease to run out."""
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    clock = Clock(DAY1)
+    work = dispatcher(sessions, config, clock)
+    work.deliver_batch(work.prepare(work.claim(), Counter()))  # then recording fails
+    clock.advance(seconds=config.worker.tick_seconds)  # well within the lease
+    assert dispatcher(sessions, config, clock, worker_id="other").run_pass()["recovered"] == 0
+    summary = work.run_pass()
     assert (summary["recovered"], summary["reconciled"], summary["sent"]) == (1, 1, 0)
     with sessions() as session:
         assert follow_up(session, "day1-thanks").status is FollowUpStatus.SENT

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from email import message_from_bytes, policy
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -82,6 +84,38 @@ def test_twilio_errors_are_sorted_by_what_they_mean(
     with pytest.raises(TransportError) as raised:
         transport(fake).send(SMS)
     assert raised.value.failure is failure and raised.value.code == code
+
+
+@pytest.mark.parametrize(
+    "header, wait",
+    [
+        ("120", timedelta(seconds=120)),
+        (None, None),
+        ("soon", None),
+        ("99999999", timedelta(days=1)),
+    ],
+)
+def test_a_429_brings_twilio_s_retry_after(
+    fake: FakeTwilio, header: str | None, wait: timedelta | None
+) -> None:
+    busy = Respond.error(429, 20429, "Too Many Requests")
+    fake.script(busy if header is None else replace(busy, retry_after=header))
+    with pytest.raises(TransportError) as raised:
+        transport(fake).send(SMS)
+    assert raised.value.failure is Failure.RETRY and raised.value.retry_after == wait
+
+
+def test_retry_after_as_a_date(fake: FakeTwilio) -> None:
+    later = format_datetime(utcnow() + timedelta(minutes=10), usegmt=True)
+    fake.script(Respond.error(429, 20429, "Too Many Requests", retry_after=later))
+    with pytest.raises(TransportError) as raised:
+        transport(fake).send(SMS)
+    assert raised.value.retry_after is not None
+    assert timedelta(minutes=9) < raised.value.retry_after <= timedelta(minutes=10)
+    fake.script(Respond.error(500, 20500, "Internal Server Error", retry_after="60"))
+    with pytest.raises(TransportError) as raised:  # only a 429 asks us to wait
+        transport(fake).send(SMS)
+    assert raised.value.retry_after is None
 
 
 def test_a_timeout_is_uncertain_and_refused_connection_is_retryable(fake: FakeTwilio) -> None:

@@ -23,6 +23,7 @@ from scheduler.clock import utcnow
 from scheduler.config import WEEKDAYS, Config
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import CadenceStep, FollowUp, OutboxEntry
+from scheduler.sales import record_sales
 from scheduler.settings import LiveSettings
 from scheduler.transports import make_transports
 from scheduler.worker import DISPATCH_JOB, REPLIES_JOB, Worker
@@ -68,9 +69,13 @@ ANY_TIME: dict[str, dict[str, object]] = {
 }
 
 
+# On PostgreSQL, tests/test_faults.py does the same at scale (2 000 follow-ups, 20 SIGKILLs).
+SQLITE_HERE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
 def process_config(tmp_path: Path, engine: Engine, **sections: dict[str, object]) -> Path:
-    """A config file for worker processes, at ANY_TIME."""
-    url = engine.url.render_as_string(hide_password=False)
+    """A config file for worker processes, at ANY_TIME (not named as the tests' sessions)."""
+    url = engine.url.set(query={}).render_as_string(hide_password=False)
     lines = [f'[database]\nurl = "{url}"\n']
     for name, values in {**ANY_TIME, **sections}.items():
         lines.append(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
@@ -100,8 +105,11 @@ def due_backlog(engine: Engine, config: Config, count: int) -> sessionmaker[Sess
         sale_input(f"S-{n}", phone=f"+519{n:08d}", sold_at=sold, customer_name=f"Cliente {n}")
         for n in range(count)
     ]
-    config = config.replace(**ANY_TIME)
-    return setup_sales(engine, config, *sales, now=sold + timedelta(minutes=1))
+    config, now = config.replace(**ANY_TIME), sold + timedelta(minutes=1)
+    sessions = setup_sales(engine, config, now=now)
+    with sessions.begin() as session:  # as an import records them: in one batch
+        record_sales(session, sales, config=config, now=now, actor="test")
+    return sessions
 
 
 def day1(session: Session) -> list[FollowUp]:
@@ -146,6 +154,7 @@ def test_worker_process_sends_then_stops_cleanly_on_sigterm(
 
 
 @pytest.mark.slow
+@SQLITE_HERE
 def test_several_workers_never_send_a_follow_up_twice(
     engine: Engine, config: Config, tmp_path: Path
 ) -> None:
@@ -173,6 +182,7 @@ def test_several_workers_never_send_a_follow_up_twice(
 
 
 @pytest.mark.slow
+@SQLITE_HERE
 def test_a_worker_killed_mid_pass_loses_nothing_and_sends_nothing_twice(
     engine: Engine, config: Config, tmp_path: Path
 ) -> None:

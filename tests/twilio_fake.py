@@ -42,13 +42,14 @@ import binascii
 import email.utils
 import json
 import math
+import random
 import re
 import socket
 import sys
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -100,6 +101,7 @@ class Respond:
     message: str = ""
     seconds: float = 0.0
     create: bool = True
+    retry_after: str | int | None = None  # sent as a Retry-After header with the error
 
     @staticmethod
     def created() -> Respond:
@@ -107,9 +109,14 @@ class Respond:
         return Respond("created")
 
     @staticmethod
-    def error(status: int, code: int, message: str) -> Respond:
+    def error(
+        status: int, code: int, message: str, retry_after: str | int | None = None
+    ) -> Respond:
         """Answer an error without validating or storing, e.g. 400 21211, 429 20429, 500."""
-        return Respond("error", status=status, code=code, message=message, create=False)
+        return Respond(
+            "error", status=status, code=code, message=message, create=False,
+            retry_after=retry_after,
+        )  # fmt: skip
 
     @staticmethod
     def hang(seconds: float, create: bool = False) -> Respond:
@@ -134,6 +141,27 @@ class Respond:
         accepted the request.
         """
         return Respond("drop", create=create)
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Twilio having a bad day: each create fails with probability `rate`, in one of the ways
+    below, picked at random (repeatably, from `seed`). No number fails more than
+    `most_per_number` times, so every message can still get through within its attempts."""
+
+    rate: float
+    seed: int = 0
+    most_per_number: int = 2
+    late_seconds: float = 3.0  # longer than the client's timeout
+
+    def kinds(self) -> dict[str, Respond]:
+        return {
+            "500, not created": Respond.error(500, 20500, "An internal server error has occurred"),
+            "500, created": Respond.created_then_error(500),
+            "429, Retry-After": Respond.error(429, 20429, "Too Many Requests", retry_after=1),
+            "timeout, created": Respond.hang(self.late_seconds, create=True),
+            "timeout, never processed": Respond.hang(3600, create=False),
+        }
 
 
 @dataclass
@@ -273,8 +301,12 @@ class FakeTwilio:
     them while the server runs.
     """
 
-    def __init__(self, latency: float = 0.0) -> None:
+    def __init__(self, latency: float = 0.0, faults: Faults | None = None) -> None:
         self.latency = latency  # seconds added to every request, for realistic benchmarks
+        self.faults = faults  # random failures once the script is empty
+        self.faults_served: Counter[str] = Counter()
+        self._faults_of: Counter[str] = Counter()  # per number
+        self._random = random.Random(faults.seed if faults else 0)
         self.account_sid = ACCOUNT_SID
         self.auth_token = AUTH_TOKEN
         self.requests: list[Recorded] = []
@@ -425,9 +457,12 @@ class FakeTwilio:
 
     def _create(self, params: dict[str, str]) -> _Reply | None:
         with self._lock:
-            behaviour = self._script.popleft() if self._script else Respond.created()
+            behaviour = self._script.popleft() if self._script else self._unscripted(params)
         if behaviour.kind == "error":
-            return _error(behaviour.status, behaviour.code, behaviour.message)
+            reply = _error(behaviour.status, behaviour.code, behaviour.message)
+            if behaviour.retry_after is not None:
+                reply.headers["Retry-After"] = str(behaviour.retry_after)
+            return reply
         invalid = self._validate(params)
         if invalid is not None:
             return invalid
@@ -447,6 +482,19 @@ class FakeTwilio:
         if sid is None:
             return _Reply(201, self._store(params))
         return _Reply(201, self._snapshot(sid))
+
+    def _unscripted(self, params: dict[str, str]) -> Respond:
+        """A fault drawn from `faults` (called under the lock), else the normal answer."""
+        to = params.get("To", "")
+        faults = self.faults
+        if faults is None or self._faults_of[to] >= faults.most_per_number:
+            return Respond.created()
+        if self._random.random() >= faults.rate:
+            return Respond.created()
+        name, behaviour = self._random.choice(sorted(faults.kinds().items()))
+        self._faults_of[to] += 1
+        self.faults_served[name] += 1
+        return behaviour
 
     @staticmethod
     def _validate(params: dict[str, str]) -> _Reply | None:

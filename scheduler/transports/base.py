@@ -9,7 +9,7 @@ last must never be resent before `find` has looked for it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -43,12 +43,21 @@ class Failure(StrEnum):
 
 
 class TransportError(Exception):
-    """A send or a lookup that did not work; `code` is the provider's error code, if any."""
+    """A send or a lookup that did not work; `code` is the provider's error code, if any, and
+    `retry_after` how long the provider asked us to wait before trying again (HTTP 429)."""
 
-    def __init__(self, message: str, *, failure: Failure, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        failure: Failure,
+        code: str | None = None,
+        retry_after: timedelta | None = None,
+    ) -> None:
         super().__init__(message)
         self.failure = failure
         self.code = code
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         text = super().__str__()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -11,6 +13,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
+from scheduler.clock import utcnow
 from scheduler.config import TwilioConfig
 from scheduler.lifecycle import Channel
 from scheduler.transports.base import Failure, Outgoing, Sent, TransportError
@@ -27,6 +30,21 @@ def _failure_of_http(error: TwilioRestException) -> Failure:
     if error.status in (401, 403):  # credentials: nothing was sent, and fixing them helps
         return Failure.RETRY
     return Failure.PERMANENT
+
+
+def _wait_asked(header: str | None) -> timedelta | None:
+    """A 429's Retry-After: delay-seconds or an HTTP-date (RFC 9110, 10.2.3); anything else is
+    ignored, and the usual backoff applies."""
+    value = (header or "").strip()
+    if value.isdigit():
+        return timedelta(seconds=min(int(value), 86_400))
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(timedelta(0), moment - utcnow())
 
 
 def _never_connected(error: requests.RequestException) -> bool:
@@ -51,7 +69,8 @@ class TwilioSms:
     def _client(self) -> Client:
         client: Client | None = getattr(self._local, "client", None)
         if client is None:
-            http = TwilioHttpClient(timeout=self._timeout)
+            hooks = {"response": [self._remember_wait]}
+            http = TwilioHttpClient(timeout=self._timeout, request_hooks=hooks)
             client = Client(self._config.account_sid, self._config.auth_token, http_client=http)
             base_url = self._config.api_base_url.rstrip("/")
             if base_url != TWILIO_API:
@@ -60,6 +79,10 @@ class TwilioSms:
             client.api.base_url = base_url
             self._local.client = client
         return client
+
+    def _remember_wait(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        """The SDK's error keeps no headers: note this thread's last Retry-After here."""
+        self._local.retry_after = response.headers.get("Retry-After")
 
     def send(self, message: Outgoing) -> Sent:
         sender = (
@@ -73,8 +96,12 @@ class TwilioSms:
                 to=message.to, body=message.text, status_callback=callback, **sender
             )
         except TwilioRestException as error:
+            asked = _wait_asked(self._local.retry_after) if error.status == 429 else None
             raise TransportError(
-                error.msg, failure=_failure_of_http(error), code=str(error.code or error.status)
+                error.msg,
+                failure=_failure_of_http(error),
+                code=str(error.code or error.status),
+                retry_after=asked,
             ) from error
         except requests.RequestException as error:
             failure = Failure.RETRY if _never_connected(error) else Failure.UNCERTAIN

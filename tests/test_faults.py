@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import Engine, false, or_, select, text, update
+from sqlalchemy import Engine, false, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 
@@ -37,15 +36,17 @@ from scheduler.clock import utcnow
 from scheduler.config import Config, defaults
 from scheduler.db import make_session_factory
 from scheduler.lifecycle import FollowUpStatus
-from scheduler.models import Customer, FollowUp, Message
+from scheduler.models import CadenceStep, Customer, FollowUp, Message
 from tests.conftest import REPORT, TESTS_APPLICATION
 from tests.dispatching import setup_sales
 from tests.factories import sale_input
-from tests.test_worker import (
+from tests.processes import (
     ANY_TIME,
+    DAY1,
     POSTVENTA,
     day1,
     due_backlog,
+    free_port,
     process_config,
     twilio_sections,
     wait_for,
@@ -144,13 +145,13 @@ class FastForward:
     def step(self) -> None:
         now = utcnow()
         dead = or_(false(), *(FollowUp.lease_owner.like(f"%:{pid}:%") for pid in self.killed))
+        retries = (FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.attempts > 0)
+        orphans = (FollowUp.status == FollowUpStatus.SENDING, dead)
         with self.sessions.begin() as session:
             for where, values in (
-                ((FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.attempts > 0),
-                 {"due_at": now}),
-                ((FollowUp.status == FollowUpStatus.SENDING, dead),
-                 {"lease_expires_at": now - timedelta(seconds=1)}),
-            ):  # fmt: skip
+                (retries, {"due_at": now}),
+                (orphans, {"lease_expires_at": now - timedelta(seconds=1)}),
+            ):
                 ids = select(FollowUp.id).where(*where).with_for_update(skip_locked=True)
                 session.execute(
                     update(FollowUp).where(FollowUp.id.in_(ids.scalar_subquery())).values(values)
@@ -158,8 +159,15 @@ class FastForward:
 
 
 def settled(sessions: sessionmaker[Session]) -> Counter[FollowUpStatus]:
+    """How many day-1 follow-ups are in each status (counted by the database: it is polled)."""
+    query = (
+        select(FollowUp.status, func.count())
+        .join(CadenceStep)
+        .where(CadenceStep.key == DAY1)
+        .group_by(FollowUp.status)
+    )
     with sessions() as session:
-        return Counter(row.status for row in day1(session))
+        return Counter({status: count for status, count in session.execute(query)})
 
 
 def wait_until_settled(sessions: sessionmaker[Session], seconds: float = 180) -> None:
@@ -214,8 +222,7 @@ class WebServer:
     def stop_request(self, number: str, n: int) -> tuple[int, float]:
         """A customer's STOP, signed as Twilio signs it; its answer and how long it took."""
         path = "/webhooks/twilio/sms"
-        params = {"MessageSid": f"SM{n:032x}", "From": number, "To": "+15005550006",
-                  "Body": "STOP"}  # fmt: skip
+        params = {"MessageSid": f"SM{n:032x}", "From": number, "To": "+15005550006", "Body": "STOP"}
         signature = RequestValidator(AUTH_TOKEN).compute_signature(self.public + path, params)
         request = urllib.request.Request(
             self.public + path,
@@ -232,12 +239,6 @@ class WebServer:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_three_workers_killed_twenty_times_send_two_thousand_once_each(
@@ -265,14 +266,17 @@ def test_three_workers_killed_twenty_times_send_two_thousand_once_each(
         try:
             with Workers(path, 3) as workers, FastForward(sessions, workers.killed):
                 wait_for(lambda: len(fake.posts()) >= 50, "the workers to start sending")
+                started = time.monotonic()
                 stopping = threading.Thread(target=customers_say_stop)
                 stopping.start()
                 for _ in range(kills):  # at random moments while they send
                     time.sleep(rng.uniform(0.05, 0.4))
                     workers.kill_one(rng)
                 posts_at_last_kill = len(fake.posts())
+                killing = time.monotonic() - started
                 stopping.join(timeout=60)
                 wait_until_settled(sessions)
+                sending = time.monotonic() - started
                 codes = workers.stop()
         finally:
             web.close()
@@ -296,11 +300,18 @@ def test_three_workers_killed_twenty_times_send_two_thousand_once_each(
     assert attempts <= config.worker.max_attempts
     report(
         "3 workers, 20 SIGKILLs",
-        due=due, kills=len(workers.killed), messages=len(fake.messages),
-        doubled=len(fake.messages) - len(per_number), lost=len(lost), stops=stops,
-        slowest_stop=f"{slowest:.2f} s", stopped_in_time=len(set(stoppers) - set(per_number)),
+        due=due,
+        kills=len(workers.killed),
+        messages=len(fake.messages),
+        doubled=len(fake.messages) - len(per_number),
+        lost=len(lost),
+        stops=stops,
+        slowest_stop=f"{slowest:.2f} s",
+        stopped_in_time=len(set(stoppers) - set(per_number)),
         most_attempts=attempts,
-    )  # fmt: skip
+        seconds_killing=f"{killing:.1f}",
+        seconds_sending=f"{sending:.1f}",
+    )
 
 
 # --- the provider failing 30% of the time -------------------------------------------------------
@@ -332,9 +343,13 @@ def test_a_provider_failing_thirty_percent_of_the_time_gets_everything_once(
     assert most <= config.worker.max_attempts
     report(
         "provider failing 30%",
-        due=due, messages=len(fake.messages), doubled=len(fake.messages) - len(per_number),
-        requests=attempts, faults=served, most_attempts=most,
-    )  # fmt: skip
+        due=due,
+        messages=len(fake.messages),
+        doubled=len(fake.messages) - len(per_number),
+        requests=attempts,
+        faults=served,
+        most_attempts=most,
+    )
     REPORT.append(
         "  " + ", ".join(f"{kind}: {n}" for kind, n in sorted(fake.faults_served.items()))
     )
@@ -380,10 +395,13 @@ def test_workers_recover_by_themselves_when_postgresql_cuts_their_connections(
         uncertain = session.scalars(select(Message.id).where(Message.status == "uncertain")).all()
     assert not uncertain  # every send the cuts made uncertain was looked up and settled
     report(
-        "PostgreSQL connections cut", due=due, connections_cut=cut, messages=len(fake.messages),
+        "PostgreSQL connections cut",
+        due=due,
+        connections_cut=cut,
+        messages=len(fake.messages),
         doubled=len(fake.messages) - len(per_number),
         passes_broken_off=log.count("raised an exception"),
-    )  # fmt: skip
+    )
 
 
 # --- an SMTP server that hangs after DATA -------------------------------------------------------
@@ -417,8 +435,13 @@ def test_an_email_whose_data_got_no_answer_becomes_unknown_and_is_never_resent(
     sold = utcnow() - timedelta(days=1, minutes=5)
     sale = sale_input("S-1", phone=None, email="rosa@example.pe", sold_at=sold)
     sessions = setup_sales(pg_engine, config.replace(**ANY_TIME), sale, now=sold)
-    email = {"transport": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port,
-             "starttls": False, "from_address": "Mi Tienda <postventa@example.pe>"}  # fmt: skip
+    email = {
+        "transport": "smtp",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "starttls": False,
+        "from_address": "Mi Tienda <postventa@example.pe>",
+    }
     worker: dict[str, object] = {"tick_seconds": 1, "send_timeout_seconds": 1}
     path = process_config(tmp_path, pg_engine, email=email, worker=worker)
     with Workers(path, 1) as workers, FastForward(sessions, workers.killed):
@@ -430,8 +453,11 @@ def test_an_email_whose_data_got_no_answer_becomes_unknown_and_is_never_resent(
         codes = workers.stop()
     again = subprocess.run(  # one more pass, from another process: nothing to resend
         [POSTVENTA, "--config", str(path), "dispatch", "--once"],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert codes == [0], workers.log()
     assert again.stdout.startswith("recovered 0, claimed 0, sent 0"), again.stdout
     with sessions() as session:
@@ -450,10 +476,10 @@ def test_fast_forward_reaches_only_retries_and_dead_leases(
     setup_sales(pg_engine, config, sale_input("S-1"), sale_input("S-2", phone="+51911111111"))
     later = utcnow() + timedelta(hours=1)
     with sessions.begin() as session:
-        first, second = sorted(day1(session), key=lambda row: row.id)
+        first, second = day1(session)
         first.attempts, first.due_at = 1, later  # a retry, waiting on its backoff
         second.due_at = later  # a first attempt, not due yet
     FastForward(sessions, killed=[]).step()
     with sessions() as session:
-        first, second = sorted(day1(session), key=lambda row: row.id)
+        first, second = day1(session)
         assert first.due_at < later and second.due_at == later

@@ -27,8 +27,8 @@ from scheduler.rendering import RENDER_SECONDS, RenderError, render_part
 from tests.browsing import csrf_token
 from tests.dispatching import Clock, dispatcher, follow_up, setup_sales
 from tests.factories import sale_input
+from tests.processes import POSTVENTA, day1, due_backlog, process_config, wait_for
 from tests.test_webhooks import DAY1, ROSA, config, post, sms  # noqa: F401 - fixture
-from tests.test_worker import POSTVENTA, day1, due_backlog, process_config, wait_for
 
 __all__ = ["config"]
 # Ten thousand million turns of an empty loop: the preview's sample customer never gets here.

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
@@ -17,22 +15,28 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from freezegun import freeze_time
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.clock import utcnow
-from scheduler.config import WEEKDAYS, Config
+from scheduler.config import Config
 from scheduler.lifecycle import FollowUpStatus
-from scheduler.models import CadenceStep, FollowUp, OutboxEntry
-from scheduler.sales import record_sales
+from scheduler.models import OutboxEntry
 from scheduler.settings import LiveSettings
 from scheduler.transports import make_transports
 from scheduler.worker import DISPATCH_JOB, REPLIES_JOB, Worker
 from tests.conftest import Cli
 from tests.dispatching import Clock, dispatcher, setup_sales
 from tests.factories import NOW, sale_input
-from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-
-POSTVENTA = str(Path(sys.executable).parent / "postventa")
+from tests.processes import (
+    ANY_TIME,
+    POSTVENTA,
+    day1,
+    due_backlog,
+    free_port,
+    process_config,
+    twilio_sections,
+    wait_for,
+)
+from tests.twilio_fake import FakeTwilio
 
 
 def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Config) -> None:
@@ -62,69 +66,8 @@ def test_dispatch_once_prints_the_pass(engine: Engine, config: Config, postventa
 # --- real processes ----------------------------------------------------------------------------
 
 
-# Any hour, any day, no gap between messages: what is due goes now, whenever the test runs.
-ANY_TIME: dict[str, dict[str, object]] = {
-    "business": {"send_window": "00:00-24:00", "send_days": list(WEEKDAYS)},
-    "cadences": {"min_gap_hours": 0},
-}
-
-
 # On PostgreSQL, tests/test_faults.py does the same at scale (2 000 follow-ups, 20 SIGKILLs).
 SQLITE_HERE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-
-def process_config(tmp_path: Path, engine: Engine, **sections: dict[str, object]) -> Path:
-    """A config file for worker processes, at ANY_TIME (not named as the tests' sessions)."""
-    url = engine.url.set(query={}).render_as_string(hide_password=False)
-    lines = [f'[database]\nurl = "{url}"\n']
-    for name, values in {**ANY_TIME, **sections}.items():
-        lines.append(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
-    path = tmp_path / "worker.toml"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
-
-
-def twilio_sections(fake: FakeTwilio, concurrency: int) -> dict[str, dict[str, object]]:
-    return {
-        "sms": {"transport": "twilio"},
-        "twilio": {
-            "account_sid": ACCOUNT_SID,
-            "auth_token": AUTH_TOKEN,
-            "from_number": "+15005550006",
-            "api_base_url": fake.url,
-            "max_per_second": 0,
-        },
-        "worker": {"concurrency": concurrency, "batch_size": 10, "lease_seconds": 30},
-    }
-
-
-def due_backlog(engine: Engine, config: Config, count: int) -> sessionmaker[Session]:
-    """`count` customers whose day-1 thank-you is due now (real time: processes can't be frozen)."""
-    sold = utcnow() - timedelta(days=1, minutes=5)
-    sales = [
-        sale_input(f"S-{n}", phone=f"+519{n:08d}", sold_at=sold, customer_name=f"Cliente {n}")
-        for n in range(count)
-    ]
-    config, now = config.replace(**ANY_TIME), sold + timedelta(minutes=1)
-    sessions = setup_sales(engine, config, now=now)
-    with sessions.begin() as session:  # as an import records them: in one batch
-        record_sales(session, sales, config=config, now=now, actor="test")
-    return sessions
-
-
-def day1(session: Session) -> list[FollowUp]:
-    return list(
-        session.scalars(select(FollowUp).join(CadenceStep).where(CadenceStep.key == "day1-thanks"))
-    )
-
-
-def wait_for(condition: object, what: str, seconds: float = 60) -> None:
-    """Poll for something another process does (not a schedule: it happens as fast as it can)."""
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -224,9 +167,7 @@ def test_run_serves_and_dispatches_then_stops_on_sigterm(
 ) -> None:
     sessions = due_backlog(engine, config, 2)
     path = process_config(tmp_path, engine)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     app = subprocess.Popen(
         [POSTVENTA, "--config", str(path), "run", "--port", str(port)],
         stderr=subprocess.PIPE,

@@ -113,10 +113,7 @@ class Respond:
         status: int, code: int, message: str, retry_after: str | int | None = None
     ) -> Respond:
         """Answer an error without validating or storing, e.g. 400 21211, 429 20429, 500."""
-        return Respond(
-            "error", status=status, code=code, message=message, create=False,
-            retry_after=retry_after,
-        )  # fmt: skip
+        return Respond("error", status, code, message, create=False, retry_after=retry_after)
 
     @staticmethod
     def hang(seconds: float, create: bool = False) -> Respond:

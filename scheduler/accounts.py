@@ -61,7 +61,7 @@ def add_user(
 ) -> User:
     """Create a login; the caller commits."""
     try:
-        address = normalise_email(email).lower()  # logins are case-insensitive
+        address = normalise_email(email)  # in lower case: logins are case-insensitive
     except ValueError as error:
         raise AccountError(str(error)) from None
     if len(password) < MIN_PASSWORD_LENGTH:

@@ -25,8 +25,12 @@ def normalise_phone(raw: str, region: str) -> str:
 
 
 def normalise_email(raw: str) -> str:
-    """The normalised address, or ValueError saying what is wrong with it."""
+    """The normalised address in lower case, or ValueError saying what is wrong with it.
+
+    Customers are matched by this string (one customer per email), and no mailbox a shop's
+    customer uses tells `Rosa@` from `rosa@`, so neither do we.
+    """
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
         raise ValueError(f"{raw!r} is not a valid email address: {error}") from None

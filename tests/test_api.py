@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from scheduler.lifecycle import FollowUpStatus
-from scheduler.models import ApiToken, AuditEntry, FollowUp, Sale
+from scheduler.models import ApiToken, AuditEntry, Customer, FollowUp, Sale
 from tests.factories import NOW
 
 LIMA = ZoneInfo("America/Lima")
@@ -132,6 +132,22 @@ def test_the_same_external_id_again_is_200_with_the_first_sale(
     assert again.get_json() == first.get_json()
     assert again.get_json()["sale"]["amount"] == "1899.90"
     assert (count(session, Sale), count(session, FollowUp)) == (1, 4)
+
+
+def test_an_email_in_another_case_is_the_same_customer(
+    client: FlaskClient, session: Session, token: str
+) -> None:
+    rosa = {"name": "Rosa Quispe", "email": "Rosa.Quispe@Example.PE"}
+    first = post(client, "/api/sales", token, body("S-1", customer=rosa))
+    again = post(
+        client,
+        "/api/sales",
+        token,
+        body("S-2", customer=rosa | {"email": "rosa.quispe@example.pe"}),
+    )
+    assert (first.status_code, again.status_code) == (201, 201)
+    session.rollback()
+    assert session.scalars(select(Customer.email)).all() == ["rosa.quispe@example.pe"]
 
 
 def test_validation_lists_every_problem_with_nested_field_names(

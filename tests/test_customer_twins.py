@@ -135,3 +135,29 @@ def test_a_database_without_twins_migrates_unchanged(blank: Engine) -> None:
     with blank.connect() as connection:
         assert len(connection.scalars(select(Customer.id)).all()) == 5
         assert connection.scalars(select(AuditEntry.id)).all() == []
+
+
+def test_emails_spelt_in_another_case_are_one_customer_in_lower_case(blank: Engine) -> None:
+    schema.upgrade(blank, "0011")
+    with blank.begin() as connection:
+        oldest = _customer(connection, 1, email="Rosa@Example.pe", phone="+51987000001")
+        twin = _customer(
+            connection, 2, email="rosa@example.pe", email_opt_out_at=DAY, email_opt_out_via="link"
+        )
+        other = _customer(connection, 3, email="Luis@Example.pe")
+        sale = _sale(connection, twin, "S-twin")
+    schema.upgrade(blank, "0012")
+    with blank.connect() as connection:
+        rows = connection.execute(select(Customer).order_by(Customer.id)).all()
+        assert [(row.id, row.email) for row in rows] == [
+            (oldest, "rosa@example.pe"),
+            (other, "luis@example.pe"),
+        ]
+        assert rows[0].email_opt_out_at == DAY  # the strictest consent
+        assert connection.scalar(select(Sale.customer_id).where(Sale.id == sale)) == oldest
+        entry = connection.execute(select(AuditEntry)).one()
+        assert (entry.actor, entry.entity_id, entry.details["merged"]) == (
+            "migration:0012",
+            oldest,
+            [twin],
+        )

@@ -52,7 +52,7 @@ def test_a_valid_row_becomes_a_sale_input_with_clean_values() -> None:
     assert sale.external_id == "S-1" and sale.customer_name == "Rosa Quispe"
     assert sale.sold_at == datetime(2026, 11, 23, 14, 30, tzinfo=UTC)  # Lima time read as such
     assert sale.phone == "+51987654321"
-    assert sale.email == "Rosa@example.pe"
+    assert sale.email == "rosa@example.pe"  # one spelling: customers are matched by it
     assert sale.amount == Decimal("1899.90") and sale.currency == "PEN"
     assert (sale.locale, sale.timezone) == (None, None)  # blank cells mean "not given"
     assert sale.attributes == {"store": "Miraflores"}

@@ -64,11 +64,24 @@ def decode(data: bytes) -> tuple[str, str]:
         return data.decode("cp1252", errors="replace"), "windows-1252"
 
 
-def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        return csv.excel
+DELIMITERS = ",;\t"
+
+
+def _delimiter(sample: str) -> str:
+    """The delimiter of the header: of DELIMITERS, the one that splits the first line into the
+    most of our column names, then into the most columns. Not csv.Sniffer, which guesses from
+    the rows too: one short row, or a delimiter inside a quoted field with doubled quotes
+    (Ana "la, jefa" as a spreadsheet writes it), made it misread a whole good file."""
+
+    def fit(delimiter: str) -> tuple[int, int]:
+        reader = csv.reader(io.StringIO(sample, newline=""), csv.excel, delimiter=delimiter)
+        try:
+            names = [name.strip().lower() for name in next(reader, [])]
+        except csv.Error:
+            return -1, -1
+        return sum(name in FIELDS for name in names), len(names)
+
+    return max(DELIMITERS, key=fit)
 
 
 def _shown(header: list[str]) -> str:
@@ -90,7 +103,12 @@ def check_sales_csv(text: str, config: Config, *, now: datetime) -> ImportCheck:
     """Read and check every row; raises UnusableFile when there is no table of sales."""
     if not text.strip():
         raise UnusableFile("the file is empty")
-    reader = csv.reader(io.StringIO(text, newline=""), _dialect(text[:4096]))
+    # Excel's dialect, as every spreadsheet writes: quotes inside a quoted field doubled.
+    # Spaces after a delimiter are skipped, so that a hand-written `A-1, "Quispe, Rosa"` reads.
+    delimiter = _delimiter(text[:4096])
+    reader = csv.reader(
+        io.StringIO(text, newline=""), csv.excel, delimiter=delimiter, skipinitialspace=True
+    )
     try:
         header = [name.strip().lower() for name in next(reader)]
     except csv.Error as error:

@@ -83,6 +83,35 @@ def test_a_short_row_is_named(frozen: None) -> None:
     assert check.problems == [RowProblem(2, "", "has 2 fields where the header has 4")]
 
 
+def test_a_quoted_field_with_doubled_quotes_and_a_comma_is_one_field(frozen: None) -> None:
+    # Found by tests/test_properties.py: csv.Sniffer took this good row for seven fields.
+    text = (
+        "external_id,sold_at,phone,email,store,customer_name\n"
+        'A-0,2026-11-20T10:00,900000000,,,"Ana ""la, jefa"""\n'
+    )
+    check = check_sales_csv(text, defaults(), now=NOW)
+    assert not check.problems
+    assert [sale.customer_name for _line, sale in check.sales] == ['Ana "la, jefa"']
+
+
+def test_a_short_row_does_not_hide_the_semicolons_of_the_header(frozen: None) -> None:
+    # Found by tests/test_properties.py: csv.Sniffer chose "," and the file was refused whole,
+    # "the header lacks external_id, ..." for a header that has them all.
+    text = (
+        "external_id;sold_at;customer_name;phone;email;store\n2026-11-20T10:00;Rosa;900000000;;\n"
+    )
+    check = check_sales_csv(text, defaults(), now=NOW)
+    assert check.problems == [RowProblem(2, "", "has 5 fields where the header has 6")]
+
+
+def test_spaces_after_the_delimiter_are_skipped_before_a_quoted_field(frozen: None) -> None:
+    text = (
+        'external_id, sold_at, customer_name, phone\nA-1, 2026-11-20, "Quispe, Rosa", 987654321\n'
+    )
+    check = check_sales_csv(text, defaults(), now=NOW)
+    assert [sale.customer_name for _line, sale in check.sales] == ["Quispe, Rosa"]
+
+
 def _count(session: Session) -> int:
     session.rollback()
     return session.scalar(select(func.count()).select_from(Sale)) or 0

@@ -18,8 +18,8 @@ if str(ROOT) not in sys.path:  # for `tests.twilio_fake` when run as bench/NAME.
 from scheduler.config import Config  # noqa: E402
 from scheduler.db import make_engine, make_session_factory  # noqa: E402
 from scheduler.defaults import install_defaults  # noqa: E402
-from scheduler.sales import SaleInput, record_sales  # noqa: E402
 from scheduler.schema import upgrade  # noqa: E402
+from scheduler.sending.sales import SaleInput, record_sales  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Lima
 DAY1 = NOW + timedelta(days=1)  # Tuesday 10:00 in Lima: every day-1 thank-you is due

@@ -30,8 +30,8 @@ from common import DAY1, Clock, fresh_database, record
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Config, defaults
-from scheduler.dispatch import Dispatcher, Job, Outcome
-from scheduler.transports import make_transports
+from scheduler.sending.dispatch import Dispatcher, Job, Outcome
+from scheduler.sending.transports import make_transports
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 OUTBOX_TARGET = 1_000  # follow-ups per second

@@ -27,8 +27,8 @@ from common import NOW, fresh_database
 from sqlalchemy import func, select
 
 from scheduler.config import defaults
-from scheduler.csv_import import check_sales_csv, import_sales
 from scheduler.models import Customer, FollowUp, Sale
+from scheduler.sending.csv_import import check_sales_csv, import_sales
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TRACE = False  # --trace: tracemalloc, which slows every allocation several times over

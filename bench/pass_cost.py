@@ -30,7 +30,6 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from scheduler.config import defaults
 from scheduler.db import make_engine, make_session_factory
 from scheduler.defaults import install_defaults
-from scheduler.dispatch import Dispatcher
 from scheduler.lifecycle import Channel, FollowUpStatus
 from scheduler.models import (
     Cadence,
@@ -43,7 +42,8 @@ from scheduler.models import (
     Sale,
 )
 from scheduler.schema import upgrade
-from scheduler.transports import make_transports
+from scheduler.sending.dispatch import Dispatcher
+from scheduler.sending.transports import make_transports
 
 DUE = 1_000
 FILLER_STEPS = 10

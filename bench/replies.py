@@ -34,8 +34,8 @@ from common import ROOT, fresh_database, record
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from scheduler.classify import classify
 from scheduler.config import defaults
+from scheduler.listening.classify import classify
 from scheduler.models import Message
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

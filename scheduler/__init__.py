@@ -1,1 +1,2 @@
-"""Postventa's domain and worker: models, planning, dispatch, transports, replies, cases."""
+"""Postventa's domain and worker: the shared core here, and the three loops in `sending`,
+`listening` and `casework`."""

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from scheduler import audit
-from scheduler.contacts import normalise_email
+from scheduler.addresses import normalise_email
 from scheduler.lifecycle import Role
 from scheduler.models import ApiToken, LoginFailure, LoginSession, User
 

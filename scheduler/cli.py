@@ -10,13 +10,14 @@ from functools import cached_property
 import click
 from sqlalchemy import Engine
 
-from scheduler import accounts, bootstrap, csv_import, schema, worker
-from scheduler.classify import classify
+from scheduler import accounts, bootstrap, schema, worker
 from scheduler.clock import utcnow
 from scheduler.config import LOCAL_URL, Config, ConfigError, load_config
 from scheduler.db import DatabaseUnreachable, make_session_factory, open_engine
 from scheduler.defaults import MissingTemplates
 from scheduler.lifecycle import Role
+from scheduler.listening.classify import classify
+from scheduler.sending import csv_import
 from scheduler.settings import LiveSettings
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
-from scheduler.sales import SaleInput, record_sale
+from scheduler.sending.sales import SaleInput, record_sale
 
 # (external id, days ago, name, phone, email, locale, time zone, sku, product, amount, currency)
 _DEMO_SALES = [

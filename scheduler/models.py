@@ -378,7 +378,7 @@ class Message(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     segments: Mapped[int | None]
     encoding: Mapped[str | None] = mapped_column(String(8))  # GSM-7 or UCS-2
-    # How an inbound reply was read (scheduler.classify): label, the rating in it, a person?
+    # How an inbound reply was read (listening.classify): label, the rating in it, a person?
     label: Mapped[str | None] = mapped_column(String(16))
     score: Mapped[int | None]
     needs_human: Mapped[bool | None]

@@ -23,13 +23,13 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
+from scheduler.casework.notices import sweep
 from scheduler.clock import utcnow
 from scheduler.db import make_session_factory
-from scheduler.dispatch import Dispatcher
-from scheduler.inbound import triage
-from scheduler.notices import sweep
+from scheduler.listening.inbound import triage
+from scheduler.sending.dispatch import Dispatcher
+from scheduler.sending.transports import make_transports
 from scheduler.settings import LiveSettings
-from scheduler.transports import make_transports
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.config import Config
 from scheduler.db import make_session_factory
 from scheduler.defaults import install_defaults
-from scheduler.dispatch import Dispatcher
 from scheduler.lifecycle import Channel
 from scheduler.models import CadenceStep, FollowUp, Sale
-from scheduler.sales import SaleInput, record_sale
-from scheduler.transports import Transport, make_transports
+from scheduler.sending.dispatch import Dispatcher
+from scheduler.sending.sales import SaleInput, record_sale
+from scheduler.sending.transports import Transport, make_transports
 from tests.factories import NOW
 
 

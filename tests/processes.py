@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.clock import utcnow
 from scheduler.config import WEEKDAYS, Config
 from scheduler.models import CadenceStep, FollowUp
-from scheduler.sales import record_sales
+from scheduler.sending.sales import record_sales
 from tests.dispatching import setup_sales
 from tests.factories import sale_input
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio

@@ -15,7 +15,7 @@ from scheduler.config import Config
 from scheduler.defaults import install_defaults
 from scheduler.lifecycle import Channel, Direction, FollowUpStatus, SaleStatus
 from scheduler.models import AuditEntry, Customer, FollowUp, Message, Sale, User
-from scheduler.sales import record_sale
+from scheduler.sending.sales import record_sale
 from tests.browsing import fresh, submit
 from tests.factories import NOW, sale_input
 

@@ -19,15 +19,15 @@ from twilio.request_validator import RequestValidator
 
 from scheduler.accounts import create_api_token
 from scheduler.config import defaults
-from scheduler.csv_import import NOT_TEXT, UnusableFile, check_sales_csv, decode
 from scheduler.db import MAX_ID
 from scheduler.defaults import install_defaults
-from scheduler.intake import validate_sale
 from scheduler.models import Sale
+from scheduler.sending.csv_import import NOT_TEXT, UnusableFile, check_sales_csv, decode
+from scheduler.sending.intake import validate_sale
 from tests.browsing import check_upload, csrf_token, use_config
 from tests.conftest import Cli
 from tests.factories import NOW
-from tests.test_intake import raw
+from tests.sending.test_intake import raw
 from web.api import timestamp
 
 CONFIG = defaults()

@@ -31,18 +31,31 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from scheduler.classify import LUKEWARM, NEGATIVE_EMOJI, PHRASES, POSITIVE_EMOJI, Label, classify
-from scheduler.classify import NEGATIVE as NEGATIVE_WORDS
-from scheduler.classify import NEUTRAL as NEUTRAL_WORDS
-from scheduler.classify import POSITIVE as POSITIVE_WORDS
-from scheduler.classify import QUESTION as QUESTION_WORDS
+from scheduler.addresses import normalise_email, normalise_phone
 from scheduler.config import ENV_OVERRIDES, ConfigError, as_raw, defaults, load_config
-from scheduler.consent import KEYWORDS, Intent
-from scheduler.contacts import normalise_email, normalise_phone
-from scheduler.csv_import import ImportCheck, UnusableFile, check_sales_csv, decode, import_sales
 from scheduler.defaults import install_defaults
-from scheduler.intake import FIELDS
+from scheduler.listening.classify import (
+    LUKEWARM,
+    NEGATIVE_EMOJI,
+    PHRASES,
+    POSITIVE_EMOJI,
+    Label,
+    classify,
+)
+from scheduler.listening.classify import NEGATIVE as NEGATIVE_WORDS
+from scheduler.listening.classify import NEUTRAL as NEUTRAL_WORDS
+from scheduler.listening.classify import POSITIVE as POSITIVE_WORDS
+from scheduler.listening.classify import QUESTION as QUESTION_WORDS
+from scheduler.listening.keywords import KEYWORDS, Intent
 from scheduler.models import Customer, Sale
+from scheduler.sending.csv_import import (
+    ImportCheck,
+    UnusableFile,
+    check_sales_csv,
+    decode,
+    import_sales,
+)
+from scheduler.sending.intake import FIELDS
 from tests.factories import NOW
 
 CONFIG = defaults()

@@ -21,17 +21,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from scheduler import notices
 from scheduler.accounts import add_user
-from scheduler.cases import deadline_words
-from scheduler.casework import RemedyKind
-from scheduler.classify import Label
+from scheduler.casework import notices
+from scheduler.casework.cases import deadline_words
+from scheduler.casework.notice_texts import TEXTS as NOTICE_TEXTS
+from scheduler.casework.staff_actions import RemedyKind
 from scheduler.clock import utcnow
-from scheduler.composing import NO_PRODUCT, REPLY_INSTRUCTIONS
 from scheduler.config import parse_window
 from scheduler.defaults import install_defaults
-from scheduler.delivery import OURS, RANK
-from scheduler.inbound import RECEIVED
 from scheduler.lifecycle import (
     Anchor,
     CaseStatus,
@@ -42,6 +39,8 @@ from scheduler.lifecycle import (
     Role,
     SaleStatus,
 )
+from scheduler.listening.classify import Label
+from scheduler.listening.inbound import RECEIVED
 from scheduler.models import (
     ApiToken,
     Cadence,
@@ -58,10 +57,11 @@ from scheduler.models import (
     Sale,
     User,
 )
-from scheduler.notice_texts import TEXTS as NOTICE_TEXTS
-from scheduler.planning import SendRules, Step, plan_step
-from scheduler.presend import Situation, decide
-from scheduler.transports import make_transports
+from scheduler.sending.composing import NO_PRODUCT, REPLY_INSTRUCTIONS
+from scheduler.sending.delivery import OURS, RANK
+from scheduler.sending.due_times import SendRules, Step, plan_step
+from scheduler.sending.presend import Situation, decide
+from scheduler.sending.transports import make_transports
 from tests.browsing import check_upload, csrf_token, fresh, log_in, use_config
 from tests.conftest import OWNER, STAFF
 from tests.factories import NOW
@@ -414,11 +414,11 @@ def _spanish_texts() -> dict[str, str]:
         texts[str(path.relative_to(ROOT))] = path.read_text(encoding="utf-8")
     spanish = NOTICE_TEXTS["es"]
     for field, value in vars(spanish).items():
-        texts[f"scheduler/notice_texts.py: es.{field}"] = str(value)
+        texts[f"scheduler/casework/notice_texts.py: es.{field}"] = str(value)
     for (channel, locale), text in REPLY_INSTRUCTIONS.items():
         if locale == "es":
-            texts[f"scheduler/composing.py: REPLY_INSTRUCTIONS {channel}"] = text
-    texts["scheduler/composing.py: NO_PRODUCT"] = NO_PRODUCT["es"]
+            texts[f"scheduler/sending/composing.py: REPLY_INSTRUCTIONS {channel}"] = text
+    texts["scheduler/sending/composing.py: NO_PRODUCT"] = NO_PRODUCT["es"]
     for source in ("web/templates/unsubscribe.html", "scheduler/demo.py"):
         texts[source] = (ROOT / source).read_text(encoding="utf-8")
     now, tz = utcnow(), ZoneInfo("America/Lima")

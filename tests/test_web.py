@@ -16,7 +16,7 @@ from scheduler.defaults import install_defaults
 from scheduler.demo import add_demo_data
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import FollowUp
-from scheduler.sales import SaleInput, record_sale
+from scheduler.sending.sales import SaleInput, record_sale
 
 
 def test_healthz_reports_ok(client: FlaskClient) -> None:

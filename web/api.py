@@ -19,11 +19,11 @@ from werkzeug.exceptions import HTTPException
 from scheduler.accounts import find_api_token
 from scheduler.clock import utcnow
 from scheduler.db import MAX_ID
-from scheduler.follow_ups import cancel_sale
-from scheduler.intake import validate_sale
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import ApiToken, FollowUp, Sale
-from scheduler.sales import record_sale
+from scheduler.sending.intake import validate_sale
+from scheduler.sending.replanning import cancel_sale
+from scheduler.sending.sales import record_sale
 from web.database import as_id, db_session, services
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")

@@ -22,15 +22,15 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from scheduler import csv_import
 from scheduler.clock import utcnow
 from scheduler.config import Config
-from scheduler.customers import opt_in, opt_out
-from scheduler.follow_ups import cancel_sale
-from scheduler.intake import FIELDS, validate_sale
+from scheduler.consent import opt_in, opt_out
 from scheduler.lifecycle import CaseStatus, Channel
 from scheduler.models import Case, Customer, FollowUp, Sale
-from scheduler.sales import record_sale, skipped_as_late
+from scheduler.sending import csv_import
+from scheduler.sending.intake import FIELDS, validate_sale
+from scheduler.sending.replanning import cancel_sale
+from scheduler.sending.sales import record_sale, skipped_as_late
 from scheduler.timeline import customer_timeline
 from web.auth import me, my_name
 from web.database import db_session, get_or_404, services

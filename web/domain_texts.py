@@ -15,10 +15,10 @@ from typing import Any
 from babel.dates import get_day_names
 from flask_babel import get_locale, gettext, lazy_pgettext
 
-from scheduler.casework import RemedyKind
-from scheduler.classify import Label
+from scheduler.casework.staff_actions import RemedyKind
 from scheduler.config import WEEKDAYS
 from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, RemedyStatus, Role, SaleStatus
+from scheduler.listening.classify import Label
 
 
 def N_(text: str) -> str:
@@ -89,7 +89,7 @@ TEXTS = (
     N_("asked by SMS to stop"),
     N_("one-click unsubscribe link"),
     N_("Twilio error 21610: replied STOP to our number"),
-    # A sale typed in or imported (scheduler/intake.py, scheduler/csv_import.py).
+    # A sale typed in or imported (scheduler/sending/intake.py, scheduler/sending/csv_import.py).
     N_("must be text"),
     N_("is required"),
     N_("is required (ISO 8601, such as 2026-11-23T10:30:00)"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
+from scheduler.casework.recipients import recipients
 from scheduler.lifecycle import PENDING, CaseStatus
 from scheduler.models import Case, Customer, FollowUp, Sale
-from scheduler.recipients import recipients
 from web.database import db_session, services
 
 blueprint = Blueprint("home", __name__)

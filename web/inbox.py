@@ -23,8 +23,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from scheduler.cases import resolve_case
-from scheduler.casework import (
+from scheduler.casework.cases import resolve_case
+from scheduler.casework.staff_actions import (
     CaseworkError,
     RemedyKind,
     RemedyRequest,
@@ -37,8 +37,8 @@ from scheduler.casework import (
 )
 from scheduler.clock import utcnow
 from scheduler.lifecycle import CaseStatus, Channel, Direction, RemedyStatus, TransitionError
+from scheduler.listening.unmatched import unmatched_replies
 from scheduler.models import Case, Customer, Message, Remedy, User
-from scheduler.unmatched import unmatched_replies
 from web.auth import me, my_name, owner_only
 from web.database import db_session, get_or_404, services
 from web.domain_texts import translated

@@ -13,12 +13,12 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from scheduler.addresses import normalise_phone
 from scheduler.clock import utcnow
-from scheduler.contacts import normalise_phone
-from scheduler.inbound import InboundSms, triage
 from scheduler.lifecycle import Channel
+from scheduler.listening.inbound import InboundSms, triage
 from scheduler.models import Customer, OutboxEntry
-from scheduler.transports.outbox import SENDERS
+from scheduler.sending.transports.outbox import SENDERS
 from web.database import db_session, services
 from web.domain_texts import translated
 from web.webhooks import receive

@@ -11,11 +11,11 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
-from scheduler.casework import CaseworkError
+from scheduler.casework.staff_actions import CaseworkError
 from scheduler.clock import utcnow
 from scheduler.db import MAX_ID
+from scheduler.listening.unmatched import customer_from_reply, dismiss_reply, link_reply
 from scheduler.models import Case, Customer, Message
-from scheduler.unmatched import customer_from_reply, dismiss_reply, link_reply
 from web.auth import my_name
 from web.customers import find_customers
 from web.database import db_session, get_or_404, services

@@ -17,8 +17,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from scheduler.clock import utcnow
 from scheduler.db import MAX_ID, wait_for_locks
-from scheduler.delivery import apply_status
-from scheduler.inbound import InboundSms, act_on_consent, store_sms
+from scheduler.listening.inbound import InboundSms, act_on_consent, store_sms
+from scheduler.sending.delivery import apply_status
 from web.database import as_id, db_session, services
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")

@@ -12,16 +12,16 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
-from scheduler.cadence_editing import (
+from scheduler.clock import utcnow
+from scheduler.lifecycle import Anchor, Channel
+from scheduler.listening.inbound import ANSWER_TEMPLATES
+from scheduler.models import Cadence, CadenceStep, MessageTemplate, Product
+from scheduler.sending.cadence_editing import (
     CadenceError,
     CadenceInput,
     StepInput,
     save_cadence,
 )
-from scheduler.clock import utcnow
-from scheduler.inbound import ANSWER_TEMPLATES
-from scheduler.lifecycle import Anchor, Channel
-from scheduler.models import Cadence, CadenceStep, MessageTemplate, Product
 from web.admin import blueprint
 from web.auth import my_name
 from web.database import as_id, db_session, services

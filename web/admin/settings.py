@@ -12,9 +12,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 
+from scheduler.casework.recipients import recipients
 from scheduler.clock import utcnow
 from scheduler.config import WEEKDAYS, Config
-from scheduler.recipients import recipients
 from scheduler.settings import (
     EDITABLE,
     Overrides,

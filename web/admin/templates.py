@@ -13,8 +13,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from scheduler.clock import utcnow
 from scheduler.models import MessageTemplate
-from scheduler.rendering import TemplateSource
-from scheduler.template_editing import (
+from scheduler.sending.sandbox import TemplateSource
+from scheduler.sending.template_editing import (
     VARIABLES,
     Preview,
     preview_as_sent,

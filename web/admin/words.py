@@ -10,10 +10,16 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from scheduler.classify import classify
 from scheduler.clock import utcnow
+from scheduler.listening.classify import classify
+from scheduler.listening.owner_words import (
+    EXTENSIBLE,
+    VocabularyError,
+    add_word,
+    owner_lexicon,
+    remove_word,
+)
 from scheduler.models import LexiconWord
-from scheduler.vocabulary import EXTENSIBLE, VocabularyError, add_word, owner_lexicon, remove_word
 from web.admin import blueprint
 from web.auth import my_name
 from web.database import db_session, get_or_404

@@ -1,0 +1,1 @@
+"""Casework: a person takes a customer's objection to its end, in time."""

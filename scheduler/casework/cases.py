@@ -1,0 +1,147 @@
+"""Cases: a customer's objection in a person's hands. While one is open, follow-ups wait."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from scheduler import audit
+from scheduler.casework.business_hours import add_opening_hours
+from scheduler.casework.staff_actions import CaseworkError
+from scheduler.config import Config
+from scheduler.lifecycle import (
+    PENDING,
+    CaseStatus,
+    FollowUpStatus,
+    RemedyStatus,
+    check_case_transition,
+)
+from scheduler.models import Case, Customer, FollowUp, Message, Remedy
+from scheduler.sending.planning import schedule_case_check
+from scheduler.sending.replanning import hold_pending, resume_held
+
+
+def open_case_for(
+    session: Session, customer: Customer, message: Message, *, reason: str, config: Config,
+    now: datetime,
+) -> tuple[Case, bool]:  # fmt: skip
+    """The customer's open case, with `message` in it; opened now if there was none (with its
+    first-response deadline in opening hours, and the customer's follow-ups held). The flag
+    says whether it was opened now. One open case per customer, even when two replies race."""
+    case = session.scalar(
+        select(Case)
+        .where(Case.customer_id == customer.id, Case.status == CaseStatus.OPEN)
+        .with_for_update()  # a person resolving it right now goes first, then this sees it closed
+    )
+    opened = False
+    if case is None:
+        due = add_opening_hours(
+            now, config.cases.first_response_hours, config.cases.opening_hours, config.business.tz
+        )
+        try:
+            with session.begin_nested():
+                case = Case(
+                    customer_id=customer.id, reason=reason, opened_at=now,
+                    first_response_due_at=due,
+                )  # fmt: skip
+                session.add(case)
+            opened = True
+        except IntegrityError:
+            case = session.scalars(
+                select(Case).where(Case.customer_id == customer.id, Case.status == CaseStatus.OPEN)
+            ).one()
+    if opened:
+        held = hold_pending(session, customer.id, now=now)
+        audit.record(
+            session, at=now, actor="customer", action="case.open", entity_type="case",
+            entity_id=case.id, reason=reason, follow_ups_held=held,
+        )  # fmt: skip
+    message.case_id = case.id
+    return case, opened
+
+
+@dataclass(frozen=True)
+class Resolution:
+    resumed: int  # held follow-ups that go out again
+    check_due: datetime | None  # when "did we solve it?" is asked; None: no active sale to ask on
+
+
+def resolve_case(
+    session: Session, case: Case, *, outcome: str, now: datetime, actor: str, config: Config
+) -> Resolution:
+    """Close the case with its outcome, let the customer's held follow-ups go out again,
+    re-timed from now, and plan "did we solve it?". Refused (CaseworkError) while a remedy waits
+    for the owner: the customer would be told it is solved before anyone decided what they get.
+    """
+    check_case_transition(case.status, CaseStatus.RESOLVED)
+    if not outcome.strip():
+        raise CaseworkError("say how it was resolved")
+    waiting = session.scalar(
+        select(Remedy.id)
+        .where(Remedy.case_id == case.id, Remedy.status == RemedyStatus.REQUESTED)
+        .limit(1)
+    )
+    if waiting is not None:
+        raise CaseworkError(
+            "a remedy still waits for the owner's answer: withdraw it or ask the owner"
+        )
+    case.status, case.resolved_at, case.outcome = CaseStatus.RESOLVED, now, outcome.strip()
+    resumed = resume_held(session, case.customer_id, config=config, now=now)
+    customer = session.get_one(Customer, case.customer_id)
+    checks = schedule_case_check(session, case.id, customer, config=config, now=now)
+    audit.record(
+        session, at=now, actor=actor, action="case.resolve", entity_type="case",
+        entity_id=case.id, outcome=outcome, follow_ups_resumed=resumed, check_planned=checks,
+    )  # fmt: skip
+    check_due = session.scalar(
+        select(FollowUp.due_at).where(FollowUp.case_id == case.id, FollowUp.status.in_(PENDING))
+    )
+    return Resolution(resumed, check_due)
+
+
+def reopen_case(
+    session: Session, case: Case, message: Message, *, config: Config, now: datetime
+) -> None:
+    """The customer says it is not solved: the same case opens again, with a new deadline, and
+    its "did we solve it?" is not asked again while it is open."""
+    check_case_transition(case.status, CaseStatus.OPEN)
+    case.status, case.resolved_at = CaseStatus.OPEN, None
+    case.first_responded_at, case.escalation_level = None, 0
+    case.reopened_count += 1
+    case.first_response_due_at = add_opening_hours(
+        now, config.cases.first_response_hours, config.cases.opening_hours, config.business.tz
+    )
+    message.case_id = case.id
+    for row in session.scalars(
+        select(FollowUp).where(FollowUp.case_id == case.id, FollowUp.status.in_(PENDING))
+    ):
+        row.move_to(FollowUpStatus.CANCELLED, "the case was reopened", now)
+    held = hold_pending(session, case.customer_id, now=now)
+    audit.record(
+        session, at=now, actor="customer", action="case.reopen", entity_type="case",
+        entity_id=case.id, times=case.reopened_count, follow_ups_held=held,
+    )  # fmt: skip
+
+
+def deadline_words(due: datetime, now: datetime, tz: ZoneInfo, locale: str) -> str:
+    """When a person will answer, as the customer would say it: "hoy antes de las 14:00",
+    "tomorrow before 11:00 AM", "el lunes 30 de noviembre antes de las 11:00"."""
+    local_due, today = due.astimezone(tz), now.astimezone(tz).date()
+    # Babel puts a narrow no-break space before "AM": one such character makes a whole SMS UCS-2.
+    time_text = " ".join(format_time(local_due, "short", locale=locale).split())
+    spanish = locale == "es"
+    if local_due.date() == today:
+        day = "hoy" if spanish else "today"
+    elif local_due.date() == today + timedelta(days=1):
+        day = "mañana" if spanish else "tomorrow"
+    elif spanish:
+        day = "el " + format_date(local_due, "EEEE d 'de' MMMM", locale="es")
+    else:
+        day = "on " + format_date(local_due, "EEEE, MMMM d", locale="en")
+    return f"{day} antes de las {time_text}" if spanish else f"{day} before {time_text}"

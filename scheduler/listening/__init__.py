@@ -1,0 +1,1 @@
+"""Listening: what customers answer, read and acted on."""

@@ -1,0 +1,384 @@
+"""Replies by SMS: stored once, matched to their customer, and consent keywords acted on at once.
+
+Twilio retries a webhook it did not see answered, so a message id is stored once and a retry
+is answered the same way without acting twice. A sender we do not know is kept too, without a
+customer, for a person to look at: nothing a customer writes is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, select, true
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler import audit
+from scheduler.addresses import normalise_phone
+from scheduler.casework.cases import deadline_words, open_case_for, reopen_case
+from scheduler.casework.notices import notify_new_case, queue
+from scheduler.casework.recipients import recipients
+from scheduler.config import Config
+from scheduler.consent import opt_in, opt_out
+from scheduler.lifecycle import CaseStatus, Channel, Direction
+from scheduler.listening.classify import Label, Reading, classify
+from scheduler.listening.keywords import TWILIO_KEYWORDS, Consent, Intent, fold, read_consent
+from scheduler.listening.owner_words import owner_lexicon
+from scheduler.models import Base, Case, Customer, FollowUp, Message
+from scheduler.sending.composing import TemplateBook, customer_vars
+from scheduler.sending.planning import schedule_after_score
+from scheduler.sending.sandbox import RenderError, TemplateSource, render_part
+
+KEYWORD_TEMPLATES = {
+    Intent.OPT_OUT: "keyword_opt_out",
+    Intent.OPT_IN: "keyword_opt_in",
+    Intent.HELP: "keyword_help",
+}
+USE_START_TEMPLATE = "keyword_use_start"  # after Twilio's STOP, only START lifts its block
+ACK_TEMPLATE = "case_ack"
+# Templates that answer a customer who wrote; never a cadence step's.
+ANSWER_TEMPLATES = frozenset({*KEYWORD_TEMPLATES.values(), USE_START_TEMPLATE, ACK_TEMPLATE})
+RECEIVED = "received"
+MESSAGES = Base.metadata.tables["messages"]
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    provider_id: str  # Twilio's MessageSid
+    sender: str  # From, as Twilio sends it
+    recipient: str  # To: our number
+    body: str
+
+
+def _customers_for(session: Session, sender: str, config: Config) -> list[Customer]:
+    """Every customer record with the sender's number, oldest first."""
+    try:
+        phone = normalise_phone(sender, config.business.country)
+    except ValueError:
+        return []  # a short code or an alphanumeric sender: nobody we wrote to
+    return list(
+        session.scalars(select(Customer).where(Customer.phone == phone).order_by(Customer.id))
+    )
+
+
+def _latest_follow_up(
+    session: Session, customer: Customer, before: datetime | None = None
+) -> int | None:
+    """The follow-up this is most likely a reply to: the latest one we texted them (before the
+    reply was written, for one matched by a person days later)."""
+    return session.scalar(
+        select(Message.follow_up_id)
+        .where(
+            Message.customer_id == customer.id,
+            Message.direction == Direction.OUTBOUND,
+            Message.channel == Channel.SMS,
+            Message.follow_up_id.isnot(None),
+            Message.created_at <= before if before is not None else true(),
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+
+
+# One INSERT ... ON CONFLICT DO NOTHING per backend, built once: the webhook's whole write.
+_STORE = {
+    name: dialect_insert(MESSAGES)
+    .values({column: bindparam(column) for column in (
+        "direction", "channel", "from_address", "to_address", "body", "provider_id", "status",
+        "created_at", "status_updated_at",
+    )})
+    .on_conflict_do_nothing(index_elements=["provider_id"])
+    .returning(MESSAGES.c.id)
+    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}  # fmt: skip
+
+
+def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None:
+    """The new message's id, or None for a retry (one statement, whichever of two racing
+    deliveries wins)."""
+    statement = _STORE[session.get_bind().dialect.name]
+    inserted: int | None = session.connection().scalar(  # Core: no ORM work to do here
+        statement,
+        {
+            "direction": Direction.INBOUND, "channel": Channel.SMS, "from_address": sms.sender,
+            "to_address": sms.recipient, "body": sms.body, "provider_id": sms.provider_id,
+            "status": RECEIVED, "created_at": now, "status_updated_at": now,
+        },
+    )  # fmt: skip
+    return inserted
+
+
+def store_sms(session: Session, sms: InboundSms, *, now: datetime) -> bool:
+    """The webhook's first step, committed on its own before anything else: whatever happens
+    next (a lock held elsewhere, a killed process), the reply is kept, and the worker's
+    `triage` acts on it. False for a retry of a reply already stored."""
+    return _insert_once(session, sms, now) is not None
+
+
+def act_on_consent(
+    session: Session, sms: InboundSms, *, config: Config, now: datetime
+) -> str | None:
+    """The webhook's second step: a consent keyword honoured at once (the law wants it so).
+    Returns what to answer in the TwiML, if anything. Reading the reply, cases and
+    acknowledgements are the worker's (`triage`), seconds later. The caller commits."""
+    consent = read_consent(sms.body)
+    if consent is None:
+        return None  # a reply for the worker to read
+    # Linking the message to the customer and the follow-up waits for the worker.
+    same_number = _customers_for(session, sms.sender, config)
+    customer = same_number[0] if same_number else None
+    acted = customer is not None and _act(session, same_number, consent, config, now)
+    reply = None
+    if acted:
+        reply = _reply(session, customer, consent, config, KEYWORD_TEMPLATES[consent.intent])
+    elif customer and consent.intent is Intent.OPT_IN and consent.keyword:
+        if customer.sms_opt_out_at is not None and _blocked_by_twilio(customer, config):
+            reply = _reply(session, customer, consent, config, USE_START_TEMPLATE)
+    return reply
+
+
+def _match(session: Session, message: Message, config: Config) -> Customer | None:
+    """The message's customer (found by number once) and the follow-up it answers."""
+    if message.customer_id is not None:
+        return session.get(Customer, message.customer_id)
+    same_number = _customers_for(session, message.from_address, config)
+    customer = same_number[0] if same_number else None
+    if customer is not None:
+        message.customer_id = customer.id
+        message.follow_up_id = _latest_follow_up(session, customer)
+    return customer
+
+
+def triage(
+    sessions: sessionmaker[Session], config: Config, *, now: datetime, limit: int = 200
+) -> int:
+    """Read the replies the webhook stored: classify them, open or join cases (with notices and
+    an acknowledgement), plan what a score enables. Replies already read are left alone; two
+    workers never read the same one. Returns how many were read."""
+    with sessions.begin() as session:
+        pending = session.scalars(
+            select(Message)
+            .where(Message.direction == Direction.INBOUND, Message.needs_human.is_(None))
+            .order_by(Message.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        lexicon = owner_lexicon(session)
+        for message in pending:
+            _consent_backstop(session, message, config=config, now=now)
+            reading = classify(message.body, lexicon)
+            message.label, message.score = reading.label.value, reading.score
+            message.needs_human = reading.needs_human
+            customer = _match(session, message, config)
+            if customer is None:
+                continue  # a stranger: kept, unmatched, for a person to look at
+            opened, handed_off = _route(session, customer, message, reading, config=config, now=now)
+            consent = read_consent(message.body)
+            if (
+                opened
+                and not handed_off
+                and consent is None
+                and _acknowledges(session, reading, config)
+            ):
+                _acknowledge(session, customer, message, config=config, now=now)
+        return len(pending)
+
+
+def _consent_backstop(session: Session, message: Message, *, config: Config, now: datetime) -> None:
+    """Apply a consent keyword the webhook stored but may not have acted on (it could not lock
+    the customer in time, or its process died): the latest such message from that number
+    governs, and acting twice changes nothing."""
+    consent = read_consent(message.body)
+    if consent is None or message.channel is not Channel.SMS:
+        return
+    later = session.scalars(
+        select(Message.body).where(
+            Message.direction == Direction.INBOUND,
+            Message.from_address == message.from_address,
+            Message.id > message.id,
+        )
+    )
+    if any(read_consent(body) is not None for body in later):
+        return  # a later STOP or START from this number says what they want now
+    same_number = _customers_for(session, message.from_address, config)
+    if same_number:
+        _act(session, same_number, consent, config, now)
+
+
+def attend_linked(
+    session: Session, customer: Customer, message: Message, *, open_case: bool, config: Config,
+    now: datetime, actor: str,
+) -> Case | None:  # fmt: skip
+    """A reply that reached nobody, matched by a person to `customer`: read now as if it had
+    come from their number (a stop opts them out, a complaint opens a case), or put in a case
+    because the person says so. Returns the case it went into, if any."""
+    message.customer_id = customer.id
+    message.follow_up_id = _latest_follow_up(session, customer, before=message.created_at)
+    reading = classify(message.body, owner_lexicon(session))
+    consent = read_consent(message.body)
+    if consent is not None and consent.intent is Intent.OPT_OUT:
+        via = f"asked from {message.from_address} to stop, matched by {actor}"
+        opt_out(session, customer, channel=message.channel, via=via, now=now, actor=actor)
+    _route(session, customer, message, reading, config=config, now=now)  # a complaint too
+    if open_case and message.case_id is None:
+        case, opened = open_case_for(
+            session, customer, message, reason=reading.label.value, config=config, now=now
+        )
+        if opened:
+            notify_new_case(session, case, customer, message, config=config, now=now)
+    return session.get(Case, message.case_id) if message.case_id is not None else None
+
+
+def _answer_to_case_check(
+    session: Session, customer: Customer, message: Message, reading: Reading, *, config: Config,
+    now: datetime,
+) -> bool | None:  # fmt: skip
+    """A reply to "did we solve it?": a complaint reopens that case (True), anything else
+    confirms it (False); None when the reply is not about a resolved case."""
+    follow_up = session.get(FollowUp, message.follow_up_id) if message.follow_up_id else None
+    case = session.get(Case, follow_up.case_id) if follow_up and follow_up.case_id else None
+    if case is None or case.status is not CaseStatus.RESOLVED:
+        return None
+    if not reading.needs_human:
+        message.case_id = case.id
+        audit.record(
+            session, at=now, actor="customer", action="case.confirm", entity_type="case",
+            entity_id=case.id, label=reading.label.value,
+        )  # fmt: skip
+        return False
+    other = session.scalar(
+        select(Case.id).where(Case.customer_id == customer.id, Case.status == CaseStatus.OPEN)
+    )
+    if other is not None:
+        return None  # another case is open: the reply joins it
+    reopen_case(session, case, message, config=config, now=now)
+    notify_new_case(session, case, customer, message, config=config, now=now)
+    return True
+
+
+def _acknowledges(session: Session, reading: Reading, config: Config) -> bool:
+    """Whether a new case gets an acknowledgement: on, and not a question the owner marked as
+    routine (opening hours, say), which a person answers without a promise."""
+    cases = config.cases
+    if not cases.acknowledge or recipients(session, config).nobody_of_new_cases:
+        return False  # nobody would be told of the case: promise nothing
+    words = set(fold(reading.text).split())
+    routine = {fold(word) for word in config.cases.routine_words}
+    return not (reading.label is Label.QUESTION and words & routine)
+
+
+def _acknowledge(
+    session: Session, customer: Customer, message: Message, *, config: Config, now: datetime
+) -> None:
+    """The honest answer to a complaint: a person will reply, and by when. Queued with the case,
+    sent by the worker with the staff's notices."""
+    if customer.sms_opt_out_at is not None or message.case_id is None:
+        return
+    case = session.get(Case, message.case_id)
+    if case is None:
+        return
+    tz = ZoneInfo(customer.timezone or config.business.timezone)
+    text = _render_sms(
+        session, ACK_TEMPLATE, customer.locale or config.business.locale, config,
+        lambda locale: {
+            "customer": customer_vars(customer),
+            "deadline": deadline_words(case.first_response_due_at, now, tz, locale),
+        },
+    )  # fmt: skip
+    if text is not None:  # else an owner's broken edit: the case still reaches a person
+        queue(session, case, channel=Channel.SMS, to=message.from_address, subject=None,
+              body=text, now=now, customer_id=customer.id)  # fmt: skip
+
+
+def _route(
+    session: Session, customer: Customer, message: Message, reading: Reading, *, config: Config,
+    now: datetime,
+) -> tuple[bool, bool]:  # fmt: skip
+    """A reply that needs a person goes into the customer's case; a score plans the steps it
+    enables for the sale the reply answers (the hand-off after a low one belongs to its case).
+    Returns whether a case was opened, and whether a step was planned for it."""
+    answered = _answer_to_case_check(session, customer, message, reading, config=config, now=now)
+    if answered is not None:
+        return answered, False
+    case_facts: dict[str, int] = {}
+    opened = False
+    if reading.needs_human:
+        case, opened = open_case_for(
+            session, customer, message, reason=reading.label.value, config=config, now=now
+        )
+        case_facts = {"case_id": case.id}
+        if opened:
+            notify_new_case(session, case, customer, message, config=config, now=now)
+    planned = 0
+    if reading.score is not None and message.follow_up_id is not None:
+        follow_up = session.get(FollowUp, message.follow_up_id)
+        if follow_up is not None:
+            planned = schedule_after_score(
+                session, follow_up.sale, score=reading.score, at=now, config=config, now=now,
+                facts=case_facts,
+            )  # fmt: skip
+    return opened, bool(case_facts and planned)
+
+
+def _act(
+    session: Session, same_number: list[Customer], consent: Consent, config: Config, now: datetime
+) -> bool:
+    """Apply the consent; returns whether it meant anything (a bare "si" from a customer who
+    never opted out is an answer, not an opt-in; "text me again" in words goes to a person)."""
+    wording = f"replied {consent.keyword!r} by SMS" if consent.keyword else "asked by SMS to stop"
+    customer = same_number[0]
+    if consent.intent is Intent.OPT_OUT:  # every customer record with this number
+        for same in same_number:
+            opt_out(session, same, channel=Channel.SMS, via=wording, now=now, actor="customer")
+        return True
+    if consent.intent is Intent.OPT_IN:
+        if consent.keyword is None or _blocked_by_twilio(customer, config):
+            return False
+        return opt_in(
+            session, customer, channel=Channel.SMS, via=wording, now=now, actor="customer"
+        )
+    return True  # help: always worth an answer
+
+
+def _blocked_by_twilio(customer: Customer, config: Config) -> bool:
+    """Twilio itself blocks a number that sent it STOP until START, YES or UNSTOP: an ALTA
+    cannot lift that, and saying it did would be false."""
+    via = customer.sms_opt_out_via or ""
+    twilio_stop = "21610" in via or any(f"{word!r}" in via for word in TWILIO_KEYWORDS)
+    return config.sms.transport == "twilio" and twilio_stop
+
+
+def _reply(
+    session: Session, customer: Customer | None, consent: Consent, config: Config, name: str
+) -> str | None:
+    """The confirmation to send back, unless Twilio already answers this keyword itself."""
+    policy = config.sms.keyword_replies
+    if policy == "none" or (policy == "twilio-gaps" and consent.handled_by_twilio):
+        return None
+    locale = consent.language or (customer.locale if customer else None) or config.business.locale
+    # An owner's broken edit gives no answer; it must not cost the customer their opt-out.
+    return _render_sms(session, name, locale, config, lambda _locale: {})
+
+
+def _render_sms(
+    session: Session, name: str, locale: str, config: Config,
+    variables: Callable[[str], dict[str, Any]],
+) -> str | None:  # fmt: skip
+    """An SMS from the template `name` in `locale` (else the business's), with the business's
+    name and `variables(the template's locale)`; None when there is no such template or it
+    fails to render."""
+    book = TemplateBook.load(session, name)
+    template = book.find(name, Channel.SMS, locale, config.business.locale)
+    if template is None:
+        return None
+    source = TemplateSource(template.name, Channel.SMS, template.locale, template.body)
+    context = {"business": {"name": config.business.name}, **variables(template.locale)}
+    try:
+        return render_part(source.body, context, escaped=False, label=source.label("body"))
+    except RenderError:
+        return None

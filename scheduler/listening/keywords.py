@@ -1,0 +1,141 @@
+"""Consent by SMS: the keywords that opt a customer out, back in, or ask for help.
+
+English and Spanish, in any case, with or without accents or a trailing full stop. A keyword
+counts only when it is the whole message ("STOP", "Baja."), as carriers treat it; a stop word
+also with emoji, punctuation or repetition ("STOP 🙏", "BAJA!!! 😤", "STOP STOP STOP"). "alto el
+precio" or "cancel my order" are not keywords. Consent may also be revoked in free text ("ya no
+me manden mensajes", "please stop texting me"), in the language the messages were sent in: those
+opt out too, and a person sees them. Pure functions over text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Intent(StrEnum):
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+
+
+# Twilio's Advanced Opt-Out handles these by itself on long codes (English, single word).
+TWILIO_KEYWORDS = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
+     "start", "yes", "unstop", "help", "info"}
+)  # fmt: skip
+
+KEYWORDS: dict[str, Intent] = {
+    **dict.fromkeys(
+        ("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
+         "opt out", "parar", "baja", "alto", "detener", "no mas", "nomas",
+         "darme de baja", "dar de baja", "basta", "stop please", "stop por favor"),
+        Intent.OPT_OUT,
+    ),
+    **dict.fromkeys(("start", "unstop", "yes", "alta", "si", "volver", "reanudar"), Intent.OPT_IN),
+    **dict.fromkeys(("help", "info", "ayuda", "informacion"), Intent.HELP),
+}  # fmt: skip
+
+# Free-text revocations, by language: "no me manden mas mensajes", "stop texting me". Each names
+# the messages or the contact itself, so "no me envien otro modelo" or "don't send the wrong
+# size" stay complaints.
+_MESSAGES_ES = r"(?:mensajes|mensajitos|sms|msj|mensaje|nada)"
+_FREE_TEXT_STOP = {
+    "es": re.compile(
+        r"\b(?:(?:ya\s+)?no\s+me\s+(?:escriban|escriba|escribas|contacten|contacte|molesten)\b"
+        rf"|no\s+me\s+(?:manden|envien|mande|envie|mandes|envies)\s+(?:mas\s+)?{_MESSAGES_ES}"
+        r"|dejen?\s+de\s+(?:mandar|enviar|escribir|molestar)(?:me|nos)\b"
+        rf"|dejen?\s+de\s+(?:mandar|enviar)\s+{_MESSAGES_ES}"
+        rf"|no\s+quiero\s+(?:recibir\s+)?(?:mas\s+)?{_MESSAGES_ES}"
+        r"|no\s+quiero\s+que\s+me\s+(?:escriban|manden|envien)"
+        r"|(?:borren|saquen|eliminen|quiten|saca|borra)me\s+de\s+(?:la|su|sus|esta)\s+listas?"
+        r"|(?:borren|saquen|eliminen|quiten)\s+mi\s+numero"
+        rf"|no\s+mas\s+{_MESSAGES_ES}|basta\s+de\s+{_MESSAGES_ES}"
+        rf"|darme\s+de\s+baja|dar\s+de\s+baja\s+(?:mi\s+numero|los\s+{_MESSAGES_ES})"
+        r"|^(?:baja|stop)\s+(?:porfa|por\s+favor|pls|please)$)"
+    ),
+    "en": re.compile(
+        r"\b(?:stop\s+(?:texting|messaging|sending\s+me|contacting|writing\s+me)"
+        r"|(?:don't|do\s+not)\s+(?:text|message|contact)\s+(?:me|us)\b"
+        r"|no\s+more\s+(?:texts|messages|sms)"
+        r"|(?:remove|take)\s+(?:me|my\s+number)\s+(?:off|from)\s+(?:your|the|this)\s+list"
+        r"|remove\s+my\s+number$|unsubscribe\s+me|leave\s+me\s+alone"
+        r"|^(?:stop|unsubscribe)\s+(?:pls|please|now)$|,\s*stop$)"
+    ),
+}
+# Free-text requests to hear from us again: read, but acted on by a person, not automatically.
+_FREE_TEXT_START = {
+    "es": re.compile(
+        r"\b(?:quiero\s+volver\s+a\s+recibir|vuelvan\s+a\s+(?:mandar|enviar|escribir))"
+    ),
+    "en": re.compile(r"\b(?:start\s+(?:texting|sending|messaging)|text\s+me\s+again)"),
+}
+
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u00b4": "'", "`": "'"})
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, single spaces, no punctuation at either end: "¡BAJA!" -> "baja"."""
+    plain = unicodedata.normalize("NFKD", text.casefold().translate(_APOSTROPHES))
+    if not plain.isascii():  # plain ASCII, as most replies are, has no accents to take off
+        plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return " ".join(plain.split()).strip(" .,;:!¡?¿\"'()[]-_*~")
+
+
+@dataclass(frozen=True)
+class Consent:
+    intent: Intent
+    keyword: str | None  # the message as folded ("stop", "stop 🙏"), or None for free text
+    language: str | None  # "es" / "en" when the words tell, else None
+
+    @property
+    def handled_by_twilio(self) -> bool:
+        """Whether Twilio's own opt-out handling already answered this message. Twilio acts on
+        single-word messages only, so a "STOP 🙏" or "STOP STOP" is ours to confirm."""
+        return self.keyword in TWILIO_KEYWORDS
+
+
+_SPANISH = frozenset(
+    {"parar", "baja", "alto", "detener", "no mas", "nomas", "darme de baja",
+     "dar de baja", "basta", "alta", "si", "volver", "reanudar", "ayuda", "informacion",
+     "stop por favor"}
+)  # fmt: skip
+
+
+_NOT_WORDS = re.compile(r"[^\w\s]+")  # emoji, symbols, punctuation
+_EDGES = re.compile(r"^[^\w]+|[^\w]+$")
+
+
+def _keyword_in(folded: str) -> str | None:
+    """The keyword the message is, or None. Stop words are read generously, emoji, punctuation
+    and repetition set aside ("stop 🙏" -> "stop"), since a stop must be honoured; the others
+    strictly: "si 👍" is an answer, "ayuda 😭" is for a person."""
+    if folded in KEYWORDS:
+        return folded
+    words = _NOT_WORDS.sub(" ", folded).split()
+    if not words or len(words) > 8:  # that long, a sentence
+        return None
+    for size in range(1, len(words) + 1):
+        if len(words) % size == 0 and words == words[:size] * (len(words) // size):
+            keyword = " ".join(words[:size])
+            return keyword if KEYWORDS.get(keyword) is Intent.OPT_OUT else None
+    return None
+
+
+def read_consent(text: str) -> Consent | None:
+    """What the message says about consent, or None when it says nothing about it."""
+    folded = fold(text)
+    keyword = _keyword_in(folded)
+    if keyword is not None:
+        language = "es" if keyword in _SPANISH else "en" if keyword != "info" else None
+        return Consent(KEYWORDS[keyword], folded, language)
+    trimmed = _EDGES.sub("", folded)  # "baja porfa 🙏" reads as "baja porfa"
+    for intent, patterns in ((Intent.OPT_OUT, _FREE_TEXT_STOP), (Intent.OPT_IN, _FREE_TEXT_START)):
+        for language, pattern in patterns.items():
+            if pattern.search(trimmed):
+                return Consent(intent, None, language)
+    return None

@@ -1,0 +1,114 @@
+"""Replies from addresses that belong to no customer: a person links them to a customer (one
+who wrote from another phone), makes a customer of the sender, or dismisses them with a
+reason. Each is done once, with who and why in the audit log: nothing a stranger writes is
+dropped in silence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from scheduler import audit
+from scheduler.addresses import normalise_email, normalise_phone
+from scheduler.casework.staff_actions import CaseworkError
+from scheduler.config import Config
+from scheduler.lifecycle import Channel, Direction
+from scheduler.listening.inbound import attend_linked
+from scheduler.models import Case, Customer, Message
+
+DISMISSED = "dismissed"  # Message.status of an unmatched reply a person set aside
+
+
+def unmatched_replies(session: Session, limit: int) -> list[Message]:
+    """Newest first, those a person has not dealt with yet."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(
+                Message.direction == Direction.INBOUND,
+                Message.customer_id.is_(None),
+                Message.needs_human.isnot(None),  # read by the worker: nobody's reply indeed
+                Message.status != DISMISSED,
+            )
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def _still_unmatched(message: Message) -> None:
+    if message.direction is not Direction.INBOUND:
+        raise CaseworkError("only a reply from a customer can be matched")
+    if message.customer_id is not None or message.status == DISMISSED:
+        raise CaseworkError("someone already dealt with this reply")
+    if message.needs_human is None:
+        raise CaseworkError("the worker has not read this reply yet: try again in a minute")
+
+
+def link_reply(
+    session: Session, message: Message, customer: Customer, *, open_case: bool, config: Config,
+    now: datetime, actor: str,
+) -> Case | None:  # fmt: skip
+    """The reply is `customer`'s: it joins their history and is read as theirs."""
+    _still_unmatched(message)
+    case = attend_linked(
+        session, customer, message, open_case=open_case, config=config, now=now, actor=actor
+    )
+    audit.record(
+        session, at=now, actor=actor, action="reply.link", entity_type="message",
+        entity_id=message.id, customer_id=customer.id, case_id=case.id if case else None,
+    )  # fmt: skip
+    return case
+
+
+def customer_from_reply(
+    session: Session, message: Message, *, name: str, config: Config, now: datetime, actor: str
+) -> Customer:
+    """A new customer with the sender's address (the reply's number, or its email)."""
+    _still_unmatched(message)
+    name = name.strip()
+    if not name:
+        raise CaseworkError("say the customer's name")
+    if len(name) > 200:
+        raise CaseworkError("a name has at most 200 characters")
+    try:
+        if message.channel is Channel.EMAIL:
+            phone, email = None, normalise_email(message.from_address)
+        else:
+            phone, email = normalise_phone(message.from_address, config.business.country), None
+    except ValueError as error:
+        raise CaseworkError(str(error)) from None
+    taken = select(Customer.id).where(Customer.phone == phone if phone else Customer.email == email)
+    if session.scalar(taken.limit(1)) is not None:
+        raise CaseworkError("a customer already has this address: link the reply to them")
+    customer = Customer(name=name, phone=phone, email=email, created_at=now)
+    try:
+        with session.begin_nested():  # two people converting replies from one number at once
+            session.add(customer)
+    except IntegrityError:
+        raise CaseworkError("a customer already has this address: link the reply to them") from None
+    audit.record(
+        session, at=now, actor=actor, action="customer.create", entity_type="customer",
+        entity_id=customer.id, from_message=message.id,
+    )  # fmt: skip
+    return customer
+
+
+def dismiss_reply(
+    session: Session, message: Message, *, reason: str, now: datetime, actor: str
+) -> None:
+    """Set the reply aside (spam, a wrong number), saying why; it stays in the database."""
+    _still_unmatched(message)
+    reason = reason.strip()
+    if not reason:
+        raise CaseworkError("say why it is dismissed")
+    if len(reason) > 500:
+        raise CaseworkError("describe it in at most 500 characters")
+    message.status, message.status_updated_at = DISMISSED, now
+    audit.record(
+        session, at=now, actor=actor, action="reply.dismiss", entity_type="message",
+        entity_id=message.id, reason=reason,
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Sending: from a sale to the messages its customer receives, when they may."""

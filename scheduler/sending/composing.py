@@ -1,0 +1,133 @@
+"""From a follow-up row to the message its customer will read: template, variables, rendering.
+
+The variables are documented in `message_templates/README.md`; this is the only place that
+builds them, so the admin's preview and the real send cannot disagree.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from babel.dates import format_date
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.config import Config
+from scheduler.defaults import templates_root
+from scheduler.lifecycle import Channel
+from scheduler.models import Customer, FollowUp, MessageTemplate, Sale
+from scheduler.sending.sandbox import Rendered, RenderError, TemplateSource, render
+from scheduler.sending.segments import SmsSize, sms_size
+
+NO_PRODUCT = {"es": "tu compra", "en": "your purchase"}
+REPLY_INSTRUCTIONS = {
+    (Channel.SMS, "es"): "Responde a este SMS: lo lee una persona.",
+    (Channel.SMS, "en"): "Reply to this text: a person reads it.",
+    (Channel.EMAIL, "es"): "Responde a este correo: lo lee una persona.",
+    (Channel.EMAIL, "en"): "Reply to this email: a person reads it.",
+}
+
+
+@cache
+def email_layout() -> str:
+    return (templates_root() / "email" / "layout.html").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Composed:
+    rendered: Rendered
+    size: SmsSize | None  # SMS only
+
+
+def locale_of(customer: Customer, config: Config) -> str:
+    return customer.locale or config.business.locale
+
+
+class TemplateBook:
+    """The templates, read once per batch: a pass renders hundreds of messages from a dozen."""
+
+    def __init__(self, rows: Iterable[MessageTemplate]) -> None:
+        self._rows = {(row.name, row.channel, row.locale): row for row in rows}
+
+    @classmethod
+    def load(cls, session: Session, *names: str) -> TemplateBook:
+        """Every template, or only those called `names` (a webhook's one answer)."""
+        query = select(MessageTemplate)
+        if names:
+            query = query.where(MessageTemplate.name.in_(names))
+        return cls(session.scalars(query))
+
+    def find(
+        self, name: str, channel: Channel, locale: str, fallback: str
+    ) -> MessageTemplate | None:
+        """The template in the customer's language, else in the business's."""
+        return self._rows.get((name, channel, locale)) or self._rows.get((name, channel, fallback))
+
+
+def customer_vars(customer: Customer) -> dict[str, str]:
+    return {"name": customer.name, "first_name": customer.name.split()[0]}
+
+
+def template_context(
+    *, sale: Sale, config: Config, locale: str, channel: Channel, facts: dict[str, Any]
+) -> dict[str, Any]:
+    """The variables a template sees; plain values, so the sandbox exposes no ORM object."""
+    customer, product = sale.customer, sale.product
+    sold_local = sale.sold_at.astimezone(config.business.tz)  # the date on the receipt
+    renewal = (
+        format_date(sold_local + timedelta(days=product.renewal_days), "long", locale=locale)
+        if product is not None and product.renewal_days
+        else None
+    )
+    return {
+        "locale": locale,
+        "customer": customer_vars(customer),
+        "product": {
+            "name": product.name if product else NO_PRODUCT.get(locale, NO_PRODUCT["en"]),
+            "sku": product.sku if product else "",
+        },
+        "sale": {
+            "external_id": sale.external_id,
+            "sold_on": format_date(sold_local, "long", locale),
+            "amount": f"{sale.amount:.2f}" if sale.amount is not None else "",
+            "currency": sale.currency or "",
+        },
+        "business": {"name": config.business.name, "review_url": config.business.review_url},
+        "reply": {
+            "instructions": REPLY_INSTRUCTIONS.get((channel, locale))
+            or REPLY_INSTRUCTIONS[(channel, "en")]
+        },
+        **({"renewal_date": renewal} if renewal else {}),
+        **facts,
+    }
+
+
+def compose(follow_up: FollowUp, config: Config, book: TemplateBook) -> Composed:
+    """Render the follow-up's template for its customer; RenderError says what is wrong."""
+    sale = follow_up.sale
+    locale = locale_of(sale.customer, config)
+    step = follow_up.step
+    row = book.find(step.template_name, follow_up.channel, locale, config.business.locale)
+    if row is None:
+        fallback = config.business.locale
+        tried = repr(locale) if locale == fallback else f"{locale!r} or {fallback!r}"
+        raise RenderError(f"no {follow_up.channel} template {step.template_name!r} in {tried}")
+    source = TemplateSource(row.name, row.channel, row.locale, row.body, row.subject, row.html_body)
+    context = template_context(
+        sale=sale, config=config, locale=row.locale, channel=row.channel, facts=follow_up.facts
+    )
+    rendered = render(source, context, email_layout())
+    size = sms_size(rendered.text) if follow_up.channel is Channel.SMS else None
+    return Composed(rendered, size)
+
+
+def unsubscribe_url(customer: Customer, config: Config) -> str:
+    """The customer's one-click unsubscribe link (RFC 8058), making its token on first use."""
+    if customer.unsubscribe_token is None:
+        customer.unsubscribe_token = secrets.token_urlsafe(32)
+    return f"{config.business.base_url}/unsubscribe/{customer.unsubscribe_token}"

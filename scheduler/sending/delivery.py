@@ -1,0 +1,103 @@
+"""What became of a message we sent: our statuses before the hand-over, the provider's after.
+
+Providers report delivery in any order (a late "sent" may arrive after "delivered"), so a status
+only ever moves forward in rank. The follow-up follows its message: delivered, or failed with the
+carrier's error code; and a callback is proof enough to settle a follow-up marked `unknown`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.consent import opt_out
+from scheduler.lifecycle import Channel, Direction, FollowUpStatus
+from scheduler.models import FollowUp, Message
+from scheduler.sending.transports.twilio_sms import OPTED_OUT
+
+log = logging.getLogger(__name__)
+
+# Ours, before and around the hand-over to a transport.
+PREPARED = "prepared"  # composed and written down; not handed to the transport yet
+HANDED_OVER = "handed_over"  # being handed to the transport: it may have left
+UNCERTAIN = "uncertain"  # may have gone out: look it up before sending again
+NOT_SENT = "not_sent"  # certainly did not go out; may be tried again
+FAILED = "failed"  # refused for good (also the provider's word for it)
+MAYBE_SENT = (HANDED_OVER, UNCERTAIN)
+OURS = (PREPARED, HANDED_OVER, UNCERTAIN, NOT_SENT)
+
+# The provider's, in the order a message moves through them (Twilio's names; "stored" is the
+# outbox's). Equal ranks are alternative endings.
+RANK = {
+    "accepted": 1, "scheduled": 1, "queued": 2, "sending": 3, "sent": 4, "stored": 4,
+    "delivered": 5, "undelivered": 5, "failed": 5, "canceled": 5, "read": 6,
+}  # fmt: skip
+DELIVERED = ("delivered", "read")
+UNDELIVERED = ("undelivered", "failed", "canceled")
+TWILIO_21610 = "Twilio error 21610: replied STOP to our number"
+
+
+def moves_forward(current: str, new: str) -> bool:
+    """Whether `new` may replace `current`: any provider status replaces ours; then by rank."""
+    if new not in RANK:
+        return False
+    return current in OURS or RANK[new] > RANK.get(current, 0)
+
+
+def apply_status(
+    session: Session,
+    *,
+    provider_id: str,
+    status: str,
+    error_code: str | None,
+    follow_up_id: int | None,
+    now: datetime,
+) -> Message | None:
+    """Record a delivery report; returns the message it was about, or None if none is ours.
+
+    The message is found by the provider's id, or, when the report beats our own record of the
+    send, by the follow-up named in the callback URL.
+    """
+    message = session.scalar(select(Message).where(Message.provider_id == provider_id))
+    if message is None and follow_up_id is not None:
+        message = session.scalar(
+            select(Message).where(
+                Message.follow_up_id == follow_up_id, Message.direction == Direction.OUTBOUND
+            )
+        )
+        if message is not None and message.provider_id not in (None, provider_id):
+            message = None  # another attempt's message: not this report
+    if message is None:
+        log.warning("status %r for unknown message %s", status, provider_id)
+        return None
+    if not moves_forward(message.status, status):
+        return message
+    message.provider_id = provider_id
+    message.status, message.status_updated_at = status, now
+    if error_code:
+        message.error_code = error_code
+    follow_up = session.get(FollowUp, message.follow_up_id) if message.follow_up_id else None
+    if follow_up is not None:
+        _follow(follow_up, status, error_code, now)
+        if error_code == OPTED_OUT:
+            opt_out(
+                session, follow_up.sale.customer, channel=Channel.SMS, via=TWILIO_21610, now=now,
+                actor="twilio",
+            )  # fmt: skip
+    return message
+
+
+def _follow(follow_up: FollowUp, status: str, error_code: str | None, now: datetime) -> None:
+    settled = (FollowUpStatus.SENT, FollowUpStatus.UNKNOWN)
+    if status in DELIVERED and follow_up.status in settled:
+        follow_up.move_to(FollowUpStatus.DELIVERED, None, now)
+    elif status in UNDELIVERED and follow_up.status in settled:
+        reason = f"the carrier reported {status}" + (f" (error {error_code})" if error_code else "")
+        follow_up.move_to(FollowUpStatus.FAILED, reason, now)
+    elif follow_up.status is FollowUpStatus.UNKNOWN:  # queued, sent: it did leave after all
+        follow_up.move_to(FollowUpStatus.SENT, "the provider reported it", now)
+    if follow_up.sent_at is None and follow_up.status is not FollowUpStatus.FAILED:
+        follow_up.sent_at = now

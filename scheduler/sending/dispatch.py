@@ -1,0 +1,765 @@
+"""One dispatch pass: claim what is due, check it again, write it down, send it, record the result.
+
+Exactly-once rests on three habits:
+- a claim is one atomic statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: a single
+  UPDATE under its write lock), with a lease, so two workers never hold the same follow-up;
+- the message row is committed as `prepared` with the batch, then, just before the transport is
+  called, a short transaction renews the lease (only if it is still ours) and marks it
+  `handed_over`; a worker that dies mid-send leaves that trace, and one too slow sends nothing;
+- a message that may have gone out (`handed_over` left by a dead worker, a timeout, a 5xx) is
+  looked up with the provider before anything is sent again; if the provider cannot say, the
+  follow-up becomes `unknown` for a person, never resent blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, bindparam, case, literal_column, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, joinedload, sessionmaker
+
+from scheduler.clock import utcnow
+from scheduler.config import Config
+from scheduler.consent import opt_out
+from scheduler.db import begin_reading
+from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, SaleStatus
+from scheduler.models import Base, Case, Customer, FollowUp, Message, Sale
+from scheduler.sending.composing import Composed, TemplateBook, compose, unsubscribe_url
+from scheduler.sending.delivery import (
+    DELIVERED,
+    FAILED,
+    HANDED_OVER,
+    MAYBE_SENT,
+    NOT_SENT,
+    OURS,
+    PREPARED,
+    TWILIO_21610,
+    UNCERTAIN,
+    UNDELIVERED,
+    moves_forward,
+)
+from scheduler.sending.due_times import fit_to_window, window_closes
+from scheduler.sending.pacing import SenderRateLimit
+from scheduler.sending.planning import send_rules
+from scheduler.sending.presend import Action, Situation, decide, retry_delay
+from scheduler.sending.sandbox import RenderError
+from scheduler.sending.transports import (
+    OPTED_OUT,
+    Failure,
+    Outgoing,
+    Sent,
+    Transport,
+    TransportError,
+)
+
+log = logging.getLogger(__name__)
+
+Draft = Composed | str  # a follow-up's rendered message, or why it could not be rendered
+_FOLLOW_UP_LOADS = (
+    joinedload(FollowUp.sale).joinedload(Sale.customer),
+    joinedload(FollowUp.sale).joinedload(Sale.product),
+    joinedload(FollowUp.step),
+)
+
+WINDOW_CLOSED = "outside the send window"
+NOT_HANDED_OVER = "not handed over: the lease ran out, or the customer opted out meanwhile"
+LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
+# Core tables for the statements run once per chunk of sends: no ORM bookkeeping on that path.
+FOLLOW_UPS = Base.metadata.tables["follow_ups"]
+MESSAGES = Base.metadata.tables["messages"]
+CUSTOMERS = Base.metadata.tables["customers"]
+CUSTOMER_OPTED_OUT = (  # the follow-up's customer has opted out of its channel
+    select(CUSTOMERS.c.id)
+    .where(
+        CUSTOMERS.c.id == FOLLOW_UPS.c.customer_id,
+        or_(
+            and_(FOLLOW_UPS.c.channel == Channel.SMS, CUSTOMERS.c.sms_opt_out_at.isnot(None)),
+            and_(FOLLOW_UPS.c.channel == Channel.EMAIL, CUSTOMERS.c.email_opt_out_at.isnot(None)),
+        ),
+    )
+    .exists()
+)
+RECORD_MESSAGE = (  # a delivery report may have come first: never step back from it
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("m"))
+    .values(
+        provider_id=bindparam("p"),
+        status=case(
+            # Constants written into the SQL: executemany takes no expanding IN parameter.
+            (MESSAGES.c.status.in_([literal_column(f"'{s}'") for s in OURS]), bindparam("s")),
+            else_=MESSAGES.c.status,
+        ),
+        status_updated_at=bindparam("t"),
+    )
+)
+RECORD_SENT = (
+    update(FOLLOW_UPS)
+    .where(FOLLOW_UPS.c.id == bindparam("f"))
+    .values(
+        status=FollowUpStatus.SENT, status_reason=None, provider_id=bindparam("p"),
+        sent_at=bindparam("t"), updated_at=bindparam("t"), lease_owner=None,
+        lease_expires_at=None,
+    )
+)  # fmt: skip
+
+SUMMARY_KEYS = (
+    "recovered", "claimed", "sent", "reconciled", "retrying", "failed", "unknown",
+    "skipped", "cancelled", "held", "postponed", "released", "lease_lost",
+)  # fmt: skip
+
+_STATUS_OF = {
+    Action.CANCEL: FollowUpStatus.CANCELLED,
+    Action.SKIP: FollowUpStatus.SKIPPED,
+    Action.HOLD: FollowUpStatus.HELD,
+    Action.POSTPONE: FollowUpStatus.SCHEDULED,
+}
+_COUNTER_OF = {
+    Action.CANCEL: "cancelled",
+    Action.SKIP: "skipped",
+    Action.HOLD: "held",
+    Action.POSTPONE: "postponed",
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A send (or, with `look_since`, a lookup of an earlier attempt) for the thread pool."""
+
+    follow_up_id: int
+    message_id: int
+    outgoing: Outgoing
+    look_since: datetime | None = None
+    not_after: datetime | None = None  # the send window closes then
+    cost: int = 1  # SMS segments: what the sender's rate limit counts
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    sent: Sent | None = None
+    error: TransportError | None = None
+    held_back: str | None = None  # not handed to the transport, and why
+
+
+def _opt_out(customer: Customer, channel: Channel) -> str | None:
+    at = customer.opt_out_at(channel)
+    via = customer.sms_opt_out_via if channel is Channel.SMS else customer.email_opt_out_via
+    return None if at is None else f"{via or 'opted out'}, {at:%Y-%m-%d %H:%M} UTC"
+
+
+class Dispatcher:
+    """Runs passes for one worker; safe to run in many processes against one database."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        config: Config,
+        transports: Mapping[Channel, Transport],
+        *,
+        worker_id: str,
+        clock: Callable[[], datetime] = utcnow,
+        jitter: Callable[[], float] = random.random,
+        rate_limit: SenderRateLimit | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.config = config
+        self.transports = transports
+        self.worker_id = worker_id
+        self.clock = clock
+        self.jitter = jitter
+        self.rate_limit = rate_limit or SenderRateLimit()
+        worker = config.worker
+        self.lease = timedelta(seconds=worker.lease_seconds)
+        self.grace = timedelta(hours=config.cadences.late_grace_hours)
+        self.min_gap = timedelta(hours=config.cadences.min_gap_hours)
+        # A claim must be sendable well within its lease, whatever the senders' rate limits.
+        rates = [t.max_per_second for t in transports.values() if t.max_per_second > 0]
+        affordable = int(min(rates) * worker.lease_seconds / 2) if rates else worker.batch_size
+        self.claim_size = max(1, min(worker.batch_size, affordable))
+
+    # --- the pass ------------------------------------------------------------------------------
+
+    def run_pass(self, stop: threading.Event | None = None) -> dict[str, int]:
+        """Send everything due now, batch after batch; `stop` ends it between batches."""
+        summary: Counter[str] = Counter({key: 0 for key in SUMMARY_KEYS})
+        summary["recovered"] = self.recover_expired()
+        while stop is None or not stop.is_set():
+            ids = self.claim()
+            if not ids:
+                break
+            summary["claimed"] += len(ids)
+            jobs = self.prepare(ids, summary, stop)
+            self.record(self.deliver_batch(jobs, stop), summary)
+        return dict(summary)
+
+    def recover_expired(self) -> int:
+        """Take back follow-ups whose worker's lease ran out, and those an earlier pass of this
+        worker left claimed when it broke off (its database connection was cut, say: passes of
+        one worker never overlap, so none of them is in flight). What may have been sent is
+        marked uncertain, so it is looked up before any resend."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            stale = list(
+                session.scalars(
+                    select(FollowUp.id)
+                    .where(
+                        FollowUp.status == FollowUpStatus.SENDING,
+                        or_(
+                            FollowUp.lease_expires_at < now,
+                            FollowUp.lease_owner == self.worker_id,
+                        ),
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not stale:
+                return 0
+            for before, after in ((HANDED_OVER, UNCERTAIN), (PREPARED, NOT_SENT)):
+                session.execute(
+                    update(Message)
+                    .where(Message.follow_up_id.in_(stale), Message.status == before)
+                    .values(status=after, status_updated_at=now),
+                    execution_options={"synchronize_session": False},
+                )
+            session.execute(
+                update(FollowUp)
+                .where(FollowUp.id.in_(stale), FollowUp.status == FollowUpStatus.SENDING)
+                .values(
+                    status=FollowUpStatus.SCHEDULED,
+                    status_reason="taken back from a worker that stopped mid-send",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+        log.warning("took back %d follow-ups left mid-send", len(stale))
+        return len(stale)
+
+    def claim(self) -> list[int]:
+        """Atomically mark up to `claim_size` due follow-ups as ours; others skip them."""
+        now = self.clock()
+        # A CTE, not `IN (subquery)`: PostgreSQL may run a LIMIT subquery more than once per
+        # UPDATE, and each run skips different locked rows, so a claim could exceed its size.
+        due = (
+            select(FollowUp.id)
+            .where(FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.due_at <= now)
+            .order_by(FollowUp.due_at, FollowUp.id)
+            .limit(self.claim_size)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+        )
+        claim = (
+            update(FollowUp)
+            .where(FollowUp.id == due.c.id)
+            .where(FollowUp.status == FollowUpStatus.SCHEDULED)
+            .values(
+                status=FollowUpStatus.SENDING,
+                lease_owner=self.worker_id,
+                lease_expires_at=now + self.lease,
+                updated_at=now,
+            )
+            .returning(FollowUp.id)
+        )
+        with self.sessions.begin() as session:
+            result = session.execute(claim, execution_options={"synchronize_session": False})
+            return sorted(result.scalars())
+
+    # --- before sending: one transaction for the whole batch -----------------------------------
+
+    def prepare(
+        self, ids: list[int], summary: Counter[str], stop: threading.Event | None = None
+    ) -> list[Job]:
+        """Compose each claimed follow-up, then re-check it and commit its message as
+        `prepared`.
+
+        Composing comes first, with no lock held: an owner's template may take up to
+        RENDER_SECONDS, and neither a customer's STOP nor another worker may wait on it. One
+        flush for the batch; if the database refuses it, again row by row in savepoints, so one
+        message it cannot store fails alone instead of blocking the batch for good.
+        """
+        drafts = self._drafts(ids, stop)
+        counts: Counter[str] = Counter()
+        try:
+            jobs = self._prepare(ids, drafts, counts, careful=False)
+        except DBAPIError:
+            log.exception("a batch could not be prepared at once; preparing it row by row")
+            counts = Counter()
+            jobs = self._prepare(ids, drafts, counts, careful=True)
+        summary.update(counts)
+        return jobs
+
+    def _drafts(self, ids: list[int], stop: threading.Event | None) -> dict[int, Draft]:
+        """Each follow-up's message, rendered in a read that locks nothing (on SQLite, without
+        the write lock). A worker told to stop renders no more: what it did not render is put
+        back for the next pass."""
+        drafts: dict[int, Draft] = {}
+        with self.sessions() as session:
+            begin_reading(session)
+            rows = session.scalars(
+                select(FollowUp).where(FollowUp.id.in_(ids)).options(*_FOLLOW_UP_LOADS)
+            ).all()
+            have = {message.follow_up_id for message in self._messages_of(session, ids)}
+            book = TemplateBook.load(session)
+            for row in rows:
+                if stop is not None and stop.is_set():
+                    break
+                if row.id in have:
+                    continue  # written down already: resent as it was, never re-rendered
+                try:
+                    drafts[row.id] = compose(row, self.config, book)
+                except RenderError as error:
+                    drafts[row.id] = str(error)
+                except Exception as error:  # noqa: BLE001 - one bad row must not stall the batch
+                    log.exception("follow-up %d could not be composed", row.id)
+                    drafts[row.id] = f"could not be prepared: {error!r}"
+        return drafts
+
+    def _prepare(
+        self, ids: list[int], drafts: Mapping[int, Draft], summary: Counter[str], *, careful: bool
+    ) -> list[Job]:
+        now = self.clock()
+        jobs: list[Job] = []
+        with self.sessions.begin() as session:
+            rows = session.scalars(
+                select(FollowUp).where(FollowUp.id.in_(ids)).options(*_FOLLOW_UP_LOADS)
+            ).all()
+            customers = {row.customer_id for row in rows}
+            # One worker at a time per customer, so two batches cannot both pass the gap check.
+            session.execute(
+                select(Customer.id)
+                .where(Customer.id.in_(customers))
+                .order_by(Customer.id)
+                .with_for_update()
+            )
+            open_cases = {
+                customer_id: case_id
+                for customer_id, case_id in session.execute(
+                    select(Case.customer_id, Case.id).where(
+                        Case.status == CaseStatus.OPEN, Case.customer_id.in_(customers)
+                    )
+                )
+            }
+            messages = {m.follow_up_id: m for m in self._messages_of(session, ids)}
+            recent = self._recent_messages(session, customers, now)
+            prepared: list[tuple[FollowUp, Message, datetime | None]] = []
+            for row in rows:
+                earlier = messages.get(row.id)
+                if earlier is None and row.id not in drafts:
+                    row.move_to(FollowUpStatus.SCHEDULED, "put back: the worker was stopping", now)
+                    summary["released"] += 1
+                    continue
+                if earlier is not None and earlier.status in MAYBE_SENT:
+                    prepared.append((row, earlier, None))  # look it up before anything else
+                    continue
+                if earlier is not None and earlier.provider_id is not None:
+                    # It reached the provider (a result recorded after the lease was lost).
+                    summary[self._settle_from(row, earlier, now)] += 1
+                    continue
+                try:  # everything that may fail, before anything is written
+                    rules = send_rules(self.config, row.sale.customer)
+                    last = max(
+                        (at for fu_id, at in recent.get(row.customer_id, []) if fu_id != row.id),
+                        default=None,
+                    )
+                    # The case's own message (the hand-off after a low score) answers the
+                    # customer: neither the open case nor the minimum gap holds it back.
+                    case_id = open_cases.get(row.customer_id)
+                    own = case_id is not None and row.facts.get("case_id") == case_id
+                    held = case_id is not None and not own
+                    situation = self._situation(row, held, None if own else last)
+                    decision = decide(
+                        situation, now=now, rules=rules, grace=self.grace, min_gap=self.min_gap
+                    )
+                    if decision.action is Action.SEND:
+                        message = earlier or self._message(row, drafts[row.id], now)
+                except RenderError as error:
+                    self._fail(row, str(error), now, summary)
+                    continue
+                except Exception as error:  # noqa: BLE001 - one bad row must not stall the batch
+                    log.exception("follow-up %d could not be prepared", row.id)
+                    self._fail(row, f"could not be prepared: {error!r}", now, summary)
+                    continue
+                if decision.action is not Action.SEND:
+                    row.move_to(_STATUS_OF[decision.action], decision.reason, now)
+                    if decision.due_at is not None:
+                        row.due_at = decision.due_at
+                    summary[_COUNTER_OF[decision.action]] += 1
+                    continue
+                message.status, message.status_updated_at = PREPARED, now
+                row.updated_at = now
+                if careful:
+                    try:
+                        with session.begin_nested():
+                            session.add(message)
+                    except DBAPIError as error:
+                        session.refresh(row)
+                        self._fail(row, f"the message cannot be stored: {error.orig}", now, summary)
+                        continue
+                else:
+                    session.add(message)
+                prepared.append((row, message, window_closes(now, rules)))
+                # A second follow-up for the same customer in this batch waits its turn.
+                recent.setdefault(row.customer_id, []).append((row.id, now))
+            session.flush()  # once, for the new messages' ids
+            for row, message, not_after in prepared:
+                outgoing = self._outgoing(row, message)
+                if not_after is None:
+                    since = message.created_at - LOOKUP_MARGIN
+                    jobs.append(Job(row.id, message.id, outgoing, look_since=since))
+                else:
+                    cost = message.segments or 1
+                    jobs.append(Job(row.id, message.id, outgoing, not_after=not_after, cost=cost))
+        return jobs
+
+    @staticmethod
+    def _settle_from(row: FollowUp, message: Message, now: datetime) -> str:
+        status = FollowUpStatus.FAILED if message.status in UNDELIVERED else FollowUpStatus.SENT
+        row.provider_id = message.provider_id
+        row.move_to(status, "an earlier attempt reached the provider", now)
+        if status is FollowUpStatus.SENT and message.status in DELIVERED:
+            row.move_to(FollowUpStatus.DELIVERED, None, now)
+        return "reconciled"
+
+    @staticmethod
+    def _fail(row: FollowUp, reason: str, now: datetime, summary: Counter[str]) -> None:
+        row.move_to(FollowUpStatus.FAILED, reason, now)
+        summary["failed"] += 1
+
+    @staticmethod
+    def _messages_of(session: Session, ids: Iterable[int]) -> Iterable[Message]:
+        return session.scalars(
+            select(Message).where(
+                Message.follow_up_id.in_(ids), Message.direction == Direction.OUTBOUND
+            )
+        )
+
+    def _recent_messages(
+        self, session: Session, customers: set[int], now: datetime
+    ) -> dict[int, list[tuple[int | None, datetime]]]:
+        recent: dict[int, list[tuple[int | None, datetime]]] = {}
+        if not self.min_gap:
+            return recent
+        rows = session.execute(
+            select(Message.customer_id, Message.follow_up_id, Message.created_at).where(
+                Message.customer_id.in_(customers),
+                Message.direction == Direction.OUTBOUND,
+                Message.created_at > now - self.min_gap,
+                Message.status.not_in((NOT_SENT, FAILED)),
+            )
+        )
+        for customer_id, follow_up_id, at in rows:
+            if customer_id is not None:
+                recent.setdefault(customer_id, []).append((follow_up_id, at))
+        return recent
+
+    @staticmethod
+    def _situation(row: FollowUp, open_case: bool, last: datetime | None) -> Situation:
+        customer = row.sale.customer
+        return Situation(
+            due_at=row.due_at,
+            sale_cancelled=row.sale.status is SaleStatus.CANCELLED,
+            opted_out=_opt_out(customer, row.channel),
+            has_address=customer.address(row.channel) is not None,
+            open_case=open_case,
+            last_message_at=last,
+        )
+
+    def _message(self, row: FollowUp, draft: Draft, now: datetime) -> Message:
+        """The message as it will be sent, written down before any attempt; a retry resends
+        exactly this, even if the template changed meanwhile. A draft that failed is raised."""
+        if isinstance(draft, str):
+            raise RenderError(draft)
+        composed, customer = draft, row.sale.customer
+        return Message(
+            customer_id=customer.id,
+            follow_up_id=row.id,
+            direction=Direction.OUTBOUND,
+            channel=row.channel,
+            from_address=self.transports[row.channel].sender,
+            to_address=customer.address(row.channel) or "",
+            subject=composed.rendered.subject,
+            body=composed.rendered.text,
+            html_body=composed.rendered.html,
+            segments=composed.size.segments if composed.size else None,
+            encoding=composed.size.encoding if composed.size else None,
+            status=PREPARED,
+            created_at=now,
+        )
+
+    def _outgoing(self, row: FollowUp, message: Message) -> Outgoing:
+        public = self.config.business.base_url
+        if row.channel is Channel.EMAIL:
+            link = unsubscribe_url(row.sale.customer, self.config)
+            headers = {
+                "List-Unsubscribe": f"<{link}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+            return Outgoing(
+                f"follow-up:{row.id}", row.channel, message.to_address, message.body,
+                message.subject, message.html_body, headers,
+            )  # fmt: skip
+        callback = f"{public}/webhooks/twilio/status?follow_up={row.id}"
+        return Outgoing(
+            f"follow-up:{row.id}", row.channel, message.to_address, message.body,
+            status_callback=callback,
+        )  # fmt: skip
+
+    # --- the I/O, in the thread pool -----------------------------------------------------------
+
+    def deliver_batch(self, jobs: list[Job], stop: threading.Event | None = None) -> list[Outcome]:
+        """Run the batch's lookups and sends, `worker.concurrency` at a time.
+
+        Sends through a local transport (the outbox) run in this thread; the others in the pool.
+        Sends are handed over a chunk at a time (one short transaction renews the lease and marks
+        the chunk `handed_over`), topping up as sends finish, so the pool never idles and at most
+        two chunks are ever `handed_over` without a result: that bounds what a crash leaves to
+        look up.
+        """
+        size = self.config.worker.concurrency
+        waiting = deque(job for job in jobs if job.look_since is None)
+        outcomes: list[Outcome] = []
+        with ThreadPoolExecutor(size, "send") as pool:
+            running = {pool.submit(self.deliver, job) for job in jobs if job.look_since}
+            while waiting or running:
+                if waiting and len(running) < size:
+                    room = min(size - len(running), len(waiting))
+                    chunk = [waiting.popleft() for _ in range(room)]
+                    if stop is not None and stop.is_set():
+                        chunk.extend(waiting)
+                        waiting.clear()
+                        outcomes += [Outcome(j, held_back="the worker is stopping") for j in chunk]
+                        continue
+                    try:
+                        handed = self._hand_over(chunk)
+                    except DBAPIError as error:  # keep what was sent; send no more this batch
+                        log.exception("hand-over failed")
+                        chunk.extend(waiting)
+                        waiting.clear()
+                        reason = f"could not hand over: {error.orig}"
+                        outcomes += [Outcome(j, held_back=reason) for j in chunk]
+                        continue
+                    for job in chunk:
+                        if job.follow_up_id not in handed:
+                            outcomes.append(Outcome(job, held_back=NOT_HANDED_OVER))
+                        elif self.transports[job.outgoing.channel].parallel:
+                            running.add(pool.submit(self.deliver, job))
+                        else:
+                            outcomes.append(self.deliver(job))
+                    continue
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                outcomes += [future.result() for future in done]
+        return outcomes
+
+    def deliver(self, job: Job) -> Outcome:
+        """Look up an earlier attempt, or send; never raises (a bug is an uncertain send)."""
+        transport = self.transports[job.outgoing.channel]
+        try:
+            if job.look_since is not None:
+                return Outcome(job, sent=transport.find(job.outgoing, job.look_since))
+            self.rate_limit.wait(transport.sender, transport.max_per_second, job.cost)
+            if job.not_after is not None and self.clock() >= job.not_after:
+                return Outcome(job, held_back=WINDOW_CLOSED)
+            return Outcome(job, sent=transport.send(job.outgoing))
+        except TransportError as error:
+            return Outcome(job, error=error)
+        except Exception as error:  # noqa: BLE001 - a transport bug must not lose the batch
+            log.exception("transport %s failed unexpectedly", type(transport).__name__)
+            return Outcome(job, error=TransportError(repr(error), failure=Failure.UNCERTAIN))
+
+    def _hand_over(self, chunk: list[Job]) -> set[int]:
+        """Renew the leases still ours and mark their messages `handed_over`, in one commit: after
+        this a crash leaves messages to look up; without it, nothing is sent. A customer who
+        opted out since the batch was prepared (a STOP seconds ago) is not handed over either.
+        Returns the ids of the follow-ups that may be sent."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            renewed = set(
+                session.scalars(
+                    update(FOLLOW_UPS)
+                    .where(
+                        FOLLOW_UPS.c.id.in_([job.follow_up_id for job in chunk]),
+                        FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
+                        FOLLOW_UPS.c.lease_owner == self.worker_id,
+                        FOLLOW_UPS.c.lease_expires_at > now,
+                        ~CUSTOMER_OPTED_OUT,
+                    )
+                    .values(
+                        lease_expires_at=now + self.lease,
+                        attempts=FOLLOW_UPS.c.attempts + 1,
+                        updated_at=now,
+                    )
+                    .returning(FOLLOW_UPS.c.id)
+                )
+            )
+            mine = [job.message_id for job in chunk if job.follow_up_id in renewed]
+            if mine:
+                session.execute(
+                    update(MESSAGES)
+                    .where(MESSAGES.c.id.in_(mine))
+                    .values(status=HANDED_OVER, status_updated_at=now)
+                )
+        return renewed
+
+    # --- after sending: one transaction for the whole batch ------------------------------------
+
+    def record(self, outcomes: Iterable[Outcome], summary: Counter[str]) -> None:
+        """Write down what happened to a batch, in one transaction."""
+        outcomes = list(outcomes)
+        if not outcomes:
+            return
+        now = self.clock()
+        counts: Counter[str] = Counter()
+        try:
+            self._record(outcomes, now, counts)
+        except DBAPIError:  # one result the database refuses must not lose the others
+            log.exception("results could not be recorded at once; recording them one by one")
+            counts = Counter()
+            for outcome in outcomes:
+                try:
+                    self._record([outcome], now, counts)
+                except DBAPIError:  # left claimed: taken back and looked up after its lease
+                    log.exception("result for follow-up %d not recorded", outcome.job.follow_up_id)
+                    counts["lease_lost"] += 1
+        summary.update(counts)
+
+    def _record(self, outcomes: list[Outcome], now: datetime, summary: Counter[str]) -> None:
+        plain = [o for o in outcomes if o.sent is not None and o.job.look_since is None]
+        others = [o for o in outcomes if o.sent is None or o.job.look_since is not None]
+        with self.sessions.begin() as session:
+            if plain:
+                self._record_sent(session, plain, now, summary)
+            if others:
+                self._record_others(session, others, now, summary)
+
+    def _record_sent(
+        self, session: Session, outcomes: list[Outcome], now: datetime, summary: Counter[str]
+    ) -> None:
+        """The common case, sends that worked, in two statements whatever the batch size."""
+        ids = [o.job.follow_up_id for o in outcomes]
+        mine = set(
+            session.scalars(
+                select(FOLLOW_UPS.c.id)
+                .where(
+                    FOLLOW_UPS.c.id.in_(ids),
+                    FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
+                    FOLLOW_UPS.c.lease_owner == self.worker_id,
+                )
+                .with_for_update()
+            )
+        )
+        sent = [(o.job, o.sent) for o in outcomes if o.sent is not None]
+        session.execute(  # whoever holds the follow-up now, the message left
+            RECORD_MESSAGE,
+            [{"m": job.message_id, "p": s.provider_id, "s": s.status, "t": now} for job, s in sent],
+        )
+        ours = [{"f": job.follow_up_id, "p": s.provider_id, "t": now} for job, s in sent
+                if job.follow_up_id in mine]  # fmt: skip
+        if ours:  # SENDING -> SENT, the transition the WHERE of `mine` checked
+            session.execute(RECORD_SENT, ours)
+        summary["sent"] += len(ours)
+        summary["lease_lost"] += len(sent) - len(ours)
+        if len(ours) < len(sent):
+            log.error("%d leases lost before their results were recorded", len(sent) - len(ours))
+
+    def _record_others(
+        self, session: Session, outcomes: list[Outcome], now: datetime, summary: Counter[str]
+    ) -> None:
+        """Failures, lookups and held-back sends: rarer, and each needs its own decision."""
+        ids = [o.job.follow_up_id for o in outcomes]
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(FollowUp)
+                .where(FollowUp.id.in_(ids))
+                .options(joinedload(FollowUp.sale).joinedload(Sale.customer))
+            )
+        }
+        messages = {m.id: m for m in self._messages_of(session, ids)}
+        found = [o.sent.provider_id for o in outcomes if o.sent and o.job.look_since]
+        # Provider ids a lookup returned that another message already has.
+        query = select(Message.provider_id, Message.id).where(Message.provider_id.in_(found))
+        taken = {pid: mid for pid, mid in session.execute(query)} if found else {}
+        for outcome in outcomes:
+            row, message = rows[outcome.job.follow_up_id], messages[outcome.job.message_id]
+            if outcome.sent and taken.get(outcome.sent.provider_id, message.id) != message.id:
+                error = TransportError(
+                    f"the provider's {outcome.sent.provider_id} belongs to another message",
+                    failure=Failure.UNCERTAIN,
+                )
+                outcome = Outcome(outcome.job, error=error)
+            elif outcome.sent:
+                taken[outcome.sent.provider_id] = message.id  # twice in one batch: unknown
+            summary[self._apply(session, row, message, outcome, now)] += 1
+
+    def _apply(
+        self, session: Session, row: FollowUp, message: Message, outcome: Outcome, now: datetime
+    ) -> str:
+        """Record one outcome; returns the summary counter it adds to."""
+        message.status_updated_at = now
+        if outcome.sent is not None:  # whoever holds the follow-up now, the message left
+            message.provider_id = outcome.sent.provider_id
+            if moves_forward(message.status, outcome.sent.status):
+                message.status = outcome.sent.status
+        if row.status is not FollowUpStatus.SENDING or row.lease_owner != self.worker_id:
+            # Another worker took it back; it will look the message up before sending.
+            log.error("lease on follow-up %d lost before its result was recorded", row.id)
+            return "lease_lost"
+        looked_up = outcome.job.look_since is not None
+        if outcome.sent is not None:
+            row.provider_id, row.sent_at = outcome.sent.provider_id, now
+            row.move_to(FollowUpStatus.SENT, None, now)
+            if message.status in DELIVERED:  # the provider already knows it arrived
+                row.move_to(FollowUpStatus.DELIVERED, None, now)
+            return "reconciled" if looked_up else "sent"
+        if outcome.held_back is not None:
+            message.status = NOT_SENT
+            if outcome.held_back == WINDOW_CLOSED:  # after its hand-over: not an attempt
+                row.attempts -= 1
+                row.due_at = fit_to_window(now, send_rules(self.config, row.sale.customer))
+            row.move_to(FollowUpStatus.SCHEDULED, outcome.held_back, now)
+            return "postponed" if outcome.held_back == WINDOW_CLOSED else "released"
+        error = outcome.error
+        if error is None:  # looked up, and certainly not sent
+            message.status = NOT_SENT
+            if row.attempts >= self.config.worker.max_attempts:
+                reason = f"gave up after {row.attempts} attempts, none of which arrived"
+                row.move_to(FollowUpStatus.FAILED, reason, now)
+                return "failed"
+            row.move_to(FollowUpStatus.SCHEDULED, "an earlier attempt never arrived", now)
+            return "reconciled"
+        message.error_code, message.error_message = error.code, str(error)
+        row.last_error = str(error)
+        if looked_up:
+            message.status = UNCERTAIN
+            reason = f"could not tell whether it was sent: {error}; check with the provider"
+            row.move_to(FollowUpStatus.UNKNOWN, reason, now)
+            return "unknown"
+        if error.failure is Failure.PERMANENT:
+            message.status = FAILED
+            if row.channel is Channel.SMS and error.code == OPTED_OUT:
+                actor = f"worker:{self.worker_id}"
+                opt_out(
+                    session, row.sale.customer, channel=Channel.SMS, via=TWILIO_21610, now=now,
+                    actor=actor,
+                )  # fmt: skip
+            row.move_to(FollowUpStatus.FAILED, str(error), now)
+            return "failed"
+        message.status = UNCERTAIN if error.failure is Failure.UNCERTAIN else NOT_SENT
+        if row.attempts >= self.config.worker.max_attempts:
+            final = FollowUpStatus.UNKNOWN if message.status == UNCERTAIN else FollowUpStatus.FAILED
+            row.move_to(final, f"gave up after {row.attempts} attempts: {error}", now)
+            return "unknown" if final is FollowUpStatus.UNKNOWN else "failed"
+        rules = send_rules(self.config, row.sale.customer)
+        delay = retry_delay(row.attempts, self.jitter(), error.retry_after)
+        row.due_at = fit_to_window(now + delay, rules)
+        row.move_to(FollowUpStatus.SCHEDULED, f"attempt {row.attempts} failed: {error}", now)
+        return "retrying"

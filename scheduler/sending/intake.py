@@ -1,0 +1,276 @@
+"""Checking a raw sale before it is recorded: one set of rules for the JSON API and the CSV import.
+
+Every problem is reported at once, named by its field, so that whoever sends a bad sale can fix
+it in one go instead of discovering the problems one request (or one import) at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scheduler.addresses import normalise_email, normalise_phone
+from scheduler.config import LOCALES, Config
+from scheduler.sending.sales import SaleInput
+
+Problem = tuple[str, str]  # (field, message), the field named as in the raw mapping
+
+FIELDS = (
+    "external_id",
+    "sold_at",
+    "customer_name",
+    "phone",
+    "email",
+    "locale",
+    "timezone",
+    "product_sku",
+    "product_name",
+    "amount",
+    "currency",
+)
+# Column sizes in scheduler.models: longer text would fail at the database, not here.
+MAX_LENGTHS = {
+    "external_id": 100,
+    "customer_name": 200,
+    "product_sku": 64,
+    "product_name": 200,
+    "timezone": 64,
+}
+# Numeric(12, 2): ten digits before the point.
+MAX_AMOUNT = Decimal("9999999999.99")
+_ORDER = {field: index for index, field in enumerate((*FIELDS, "attributes"))}
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_CENT = Decimal("0.01")
+# Attributes are kept as given, but a value nested deeper than this is not a shop's data.
+MAX_ATTRIBUTE_DEPTH = 10
+
+
+def unfit_character(text: str, allowed: str = "") -> str | None:
+    """Why `text` cannot be stored, or None: a control character other than those `allowed`
+    (PostgreSQL refuses a NUL, and no till exports one on purpose) or half of a UTF-16 pair,
+    which no database encoding can hold. Line breaks are for notes, never names or ids."""
+    for char in text:
+        kind = unicodedata.category(char)
+        if kind == "Cc" and char not in allowed:
+            return f"contains the control character U+{ord(char):04X}"
+        if kind == "Cs":
+            return f"contains the invalid character U+{ord(char):04X}"
+    return None
+
+
+def _text(raw: Mapping[str, Any], key: str, problems: list[Problem]) -> str | None:
+    """The stripped text of `key`; None when absent or blank (a CSV cell is never missing)."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problems.append((key, "must be text"))
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    unfit = unfit_character(text)
+    if unfit:
+        problems.append((key, unfit))
+        return None
+    limit = MAX_LENGTHS.get(key)
+    if limit is not None and len(text) > limit:
+        problems.append((key, f"must be at most {limit} characters (got {len(text)})"))
+        return None
+    return text
+
+
+def parse_sold_at(text: str, config: Config, now: datetime) -> datetime:
+    """An aware UTC datetime from ISO 8601; without an offset it is the business's local time.
+
+    Shops export local times without offsets; reading them as UTC would move every follow-up
+    by the business's UTC offset.
+    """
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 date and time (such as 2026-11-23T10:30:00-05:00)"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=config.business.tz)
+    days, hours = config.sales.max_age_days, config.sales.max_future_hours
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59 in Lima, 0001-01-01T00:00:00+14:00
+        value = (datetime.max if value.year > 1 else datetime.min).replace(tzinfo=UTC)
+    if value > now + timedelta(hours=hours):
+        raise ValueError(f"{text!r} is more than {hours:g} hours in the future")
+    if value < now - timedelta(days=days):
+        raise ValueError(f"{text!r} is more than {days} days in the past")
+    return value
+
+
+def parse_amount(value: Any) -> Decimal:
+    """A non-negative amount with at most two decimals; floats from JSON are read as written."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError("must be a number such as 1899.90")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number (such as 1899.90)") from None
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not a number (such as 1899.90)")
+    if amount < 0:
+        raise ValueError("must not be negative")
+    if amount > MAX_AMOUNT:  # first: quantizing 1e300 to cents overflows Decimal's precision
+        raise ValueError(f"must be at most {MAX_AMOUNT}")
+    if amount != amount.quantize(_CENT):
+        raise ValueError(f"{value!r} has more than two decimals")
+    return amount.quantize(_CENT)
+
+
+def _time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{name!r} is not a known time zone (use an IANA name such as America/Lima)"
+        ) from None
+    return name
+
+
+def _attribute_problems(attributes: Mapping[str, Any]) -> list[Problem]:
+    """One problem per attribute that cannot be kept, named `attributes.NAME`."""
+    problems = []
+    for name, value in attributes.items():
+        unfit = _unfit_name(name)
+        if unfit:
+            problems.append(("attributes", unfit))
+            continue
+        unfit = _unfit_value(value, 1)
+        if unfit:
+            problems.append((f"attributes.{name}", unfit))
+    return problems
+
+
+def _unfit_name(name: object) -> str | None:
+    if not isinstance(name, str):
+        return "has a name that is not text"
+    unfit = unfit_character(name)
+    return f"has a name that {unfit}" if unfit else None
+
+
+def _unfit_value(value: Any, depth: int) -> str | None:
+    """Why an attribute's value cannot be kept, or None (JSON cannot hold NaN or infinity)."""
+    if depth > MAX_ATTRIBUTE_DEPTH:
+        return f"is nested more than {MAX_ATTRIBUTE_DEPTH} levels deep"
+    if isinstance(value, str):
+        return unfit_character(value, allowed="\t\n\r")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a number"
+    items: list[Any] = []
+    if isinstance(value, Mapping):
+        names = (_unfit_name(name) for name in value)
+        unfit = next((problem for problem in names if problem), None)
+        if unfit:
+            return unfit
+        items = list(value.values())
+    elif isinstance(value, list):
+        items = value
+    for item in items:
+        unfit = _unfit_value(item, depth + 1)
+        if unfit:
+            return unfit
+    return None
+
+
+def validate_sale(
+    raw: Mapping[str, Any], config: Config, *, now: datetime
+) -> SaleInput | list[Problem]:
+    """A SaleInput ready for `record_sale`, or every problem found, in field order.
+
+    `raw` holds the keys in FIELDS (missing keys and blank values mean "not given") and an
+    optional `attributes` mapping, kept with the sale as given. A product name without a SKU
+    is accepted, but only a SKU makes a product (that is how products are told apart).
+    """
+    problems: list[Problem] = []
+    text = {key: _text(raw, key, problems) for key in FIELDS if key != "amount"}
+    problem_fields = {field for field, _ in problems}
+
+    def required(key: str, message: str) -> None:
+        if text[key] is None and key not in problem_fields:
+            problems.append((key, message))
+
+    required("external_id", "is required")
+    sold_at = None
+    if text["sold_at"] is not None:
+        try:
+            sold_at = parse_sold_at(text["sold_at"], config, now)
+        except ValueError as error:
+            problems.append(("sold_at", str(error)))
+    else:
+        required("sold_at", "is required (ISO 8601, such as 2026-11-23T10:30:00)")
+    required("customer_name", "is required")
+
+    phone = email = None
+    if text["phone"] is not None:
+        try:
+            phone = normalise_phone(text["phone"], config.business.country)
+        except ValueError as error:
+            problems.append(("phone", str(error)))
+    if text["email"] is not None:
+        try:
+            email = normalise_email(text["email"])
+        except ValueError as error:
+            problems.append(("email", str(error)))
+    if text["phone"] is None and text["email"] is None and not {"phone", "email"} & problem_fields:
+        problems.append(("phone", "a phone or an email is required"))
+
+    locale = text["locale"]
+    if locale is not None and locale not in LOCALES:
+        problems.append(("locale", f"{locale!r} is not supported (use {' or '.join(LOCALES)})"))
+    if text["timezone"] is not None:
+        try:
+            _time_zone(text["timezone"])
+        except ValueError as error:
+            problems.append(("timezone", str(error)))
+
+    amount = None
+    raw_amount = raw.get("amount")
+    if raw_amount is not None and not (isinstance(raw_amount, str) and not raw_amount.strip()):
+        try:
+            amount = parse_amount(raw_amount)
+        except ValueError as error:
+            problems.append(("amount", str(error)))
+    currency = text["currency"]
+    if currency is not None and not _CURRENCY.fullmatch(currency):
+        problems.append(("currency", f"{currency!r} is not an ISO 4217 code (such as PEN, USD)"))
+
+    attributes = raw.get("attributes")
+    if attributes is None:
+        attributes = {}
+    elif not isinstance(attributes, Mapping):
+        problems.append(("attributes", "must be an object of names and values"))
+    else:
+        problems += _attribute_problems(attributes)
+
+    if problems:
+        return sorted(problems, key=lambda problem: _ORDER[problem[0].partition(".")[0]])
+    assert text["external_id"] is not None and text["customer_name"] is not None
+    assert sold_at is not None
+    return SaleInput(
+        external_id=text["external_id"],
+        sold_at=sold_at,
+        customer_name=text["customer_name"],
+        phone=phone,
+        email=email,
+        locale=locale,
+        timezone=text["timezone"],
+        product_sku=text["product_sku"],
+        product_name=text["product_name"],
+        amount=amount,
+        currency=currency,
+        attributes=dict(attributes),
+    )

@@ -1,0 +1,199 @@
+"""Turning a recorded sale into follow-up rows: the database side of `due_times`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from scheduler.config import Config
+from scheduler.db import chunked
+from scheduler.lifecycle import Anchor, Channel, FollowUpStatus, SaleStatus
+from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, Sale
+from scheduler.sending.due_times import (
+    Planned,
+    SendRules,
+    Step,
+    parse_condition,
+    plan_after_score,
+    plan_sale,
+    plan_step,
+)
+
+
+def cadence_for(session: Session, sale: Sale) -> Cadence | None:
+    """The product's own cadence, else its category's, else the default; active ones only."""
+    product = sale.product
+    choices = []
+    if product is not None and product.cadence_id is not None:
+        choices.append(Cadence.id == product.cadence_id)
+    if product is not None and product.category:
+        choices.append(Cadence.product_category == product.category)
+    choices.append(Cadence.is_default.is_(True))
+    for choice in choices:
+        cadence = session.scalar(select(Cadence).where(choice, Cadence.active.is_(True)))
+        if cadence is not None:
+            return cadence
+    return None
+
+
+def send_rules(config: Config, customer: Customer) -> SendRules:
+    """The customer's own time zone, else the business's, with the business's window and days."""
+    business = config.business
+    return SendRules(
+        tz=ZoneInfo(customer.timezone or business.timezone),
+        window=business.send_window,
+        days=business.send_days,
+    )
+
+
+def to_step(row: CadenceStep) -> Step:
+    return Step(
+        id=row.id,
+        key=row.key,
+        anchor=row.anchor,
+        offset=timedelta(minutes=row.offset_minutes),
+        channel=row.channel,
+        condition=parse_condition(row.condition) if row.condition else None,
+    )
+
+
+def reachable_channel(wanted: Channel, customer: Customer) -> Channel | None:
+    """The step's channel if the customer has that address, else the other one, else None."""
+    has = {Channel.SMS: bool(customer.phone), Channel.EMAIL: bool(customer.email)}
+    if has[wanted]:
+        return wanted
+    other = Channel.EMAIL if wanted is Channel.SMS else Channel.SMS
+    return other if has[other] else None
+
+
+def _row(sale: Sale, planned: Planned, now: datetime) -> dict[str, Any]:
+    channel = reachable_channel(planned.channel, sale.customer)
+    status, reason = planned.status, planned.reason
+    if channel is None:
+        channel, status, reason = planned.channel, FollowUpStatus.SKIPPED, "no phone or email"
+    return {
+        "sale_id": sale.id,
+        "step_id": planned.step_id,
+        "customer_id": sale.customer_id,
+        "channel": channel,
+        "due_at": planned.due_at,
+        "status": status,
+        "status_reason": reason,
+        "attempts": 0,
+        "facts": {},
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def schedule_sales(
+    session: Session, sales: Sequence[Sale], config: Config, now: datetime
+) -> dict[int, int]:
+    """Create the follow-ups these sales are missing, in one insert; running it again adds
+    nothing. Returns how many each sale got. Cadences are looked up once per kind of product."""
+    steps_by_product: dict[tuple[int | None, str | None], list[Step]] = {}
+    have: set[tuple[int, int]] = set()
+    for chunk in chunked([sale.id for sale in sales]):
+        existing = select(FollowUp.sale_id, FollowUp.step_id).where(FollowUp.sale_id.in_(chunk))
+        have.update((sale_id, step_id) for sale_id, step_id in session.execute(existing))
+    grace = timedelta(hours=config.cadences.late_grace_hours)
+    rows: list[dict[str, Any]] = []
+    added = dict.fromkeys((sale.id for sale in sales), 0)
+    for sale in sales:
+        product = sale.product
+        kind = (product.cadence_id, product.category) if product else (None, None)
+        if kind not in steps_by_product:
+            cadence = cadence_for(session, sale)
+            steps_by_product[kind] = (
+                [to_step(row) for row in cadence.steps if row.active] if cadence else []
+            )
+        planned = plan_sale(
+            steps_by_product[kind],
+            sold_at=sale.sold_at,
+            renewal_days=product.renewal_days if product else None,
+            rules=send_rules(config, sale.customer),
+            now=now,
+            grace=grace,
+        )
+        for plan in planned:
+            if (sale.id, plan.step_id) not in have:
+                rows.append(_row(sale, plan, now))
+                added[sale.id] += 1
+    if rows:
+        session.execute(insert(FollowUp), rows)
+    return added
+
+
+def schedule_sale(session: Session, sale: Sale, config: Config, now: datetime) -> int:
+    """`schedule_sales` for one sale; returns how many follow-ups it got."""
+    return schedule_sales(session, [sale], config, now)[sale.id]
+
+
+def schedule_case_check(
+    session: Session, case_id: int, customer: Customer, *, config: Config, now: datetime
+) -> int:
+    """Plan "did we solve it?" for a case just resolved, on the customer's latest sale: its
+    cadence's steps anchored on the case's resolution, else the default cadence's, so that a
+    cadence without one still keeps the promise. Returns how many were planned (0 for a
+    customer with no active sale: there is nothing to send it for)."""
+    sale = session.scalars(
+        select(Sale)
+        .where(Sale.customer_id == customer.id, Sale.status == SaleStatus.ACTIVE)
+        .order_by(Sale.sold_at.desc(), Sale.id.desc())
+        .limit(1)
+    ).first()
+    if sale is None:
+        return 0
+    steps = _case_steps(cadence_for(session, sale))
+    if not steps:
+        steps = _case_steps(session.scalar(select(Cadence).where(Cadence.is_default.is_(True))))
+    grace = timedelta(hours=config.cadences.late_grace_hours)
+    rules = send_rules(config, customer)
+    rows = [
+        _row(sale, plan_step(to_step(step), now, rules, now, grace), now)
+        | {"case_id": case_id, "facts": {"case_id": case_id}}
+        for step in steps
+    ]
+    if rows:
+        session.execute(insert(FollowUp), rows)
+    return len(rows)
+
+
+def _case_steps(cadence: Cadence | None) -> list[CadenceStep]:
+    if cadence is None:
+        return []
+    return [row for row in cadence.steps if row.active and row.anchor is Anchor.CASE]
+
+
+def schedule_after_score(
+    session: Session, sale: Sale, *, score: int, at: datetime, config: Config, now: datetime,
+    facts: dict[str, Any] | None = None,
+) -> int:  # fmt: skip
+    """Plan the steps a score enables (a review request after a 9, a hand-off after a 3),
+    dated from when it arrived; `facts` (with the score) reach their templates. Returns how
+    many were added; a step already planned for the sale is not planned twice."""
+    cadence = cadence_for(session, sale)
+    if cadence is None:
+        return 0
+    planned = plan_after_score(
+        [to_step(row) for row in cadence.steps if row.active],
+        score=score,
+        at=at,
+        rules=send_rules(config, sale.customer),
+        now=now,
+        grace=timedelta(hours=config.cadences.late_grace_hours),
+    )
+    have = set(session.scalars(select(FollowUp.step_id).where(FollowUp.sale_id == sale.id)))
+    rows = [
+        _row(sale, plan, now) | {"facts": {"score": score, **(facts or {})}}
+        for plan in planned
+        if plan.step_id not in have
+    ]
+    if rows:
+        session.execute(insert(FollowUp), rows)
+    return len(rows)

@@ -1,0 +1,275 @@
+"""Recording sales: the customer and product they belong to, once per external id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from scheduler.config import Config
+from scheduler.db import begin_writing, chunked
+from scheduler.lifecycle import FollowUpStatus, SaleStatus
+from scheduler.models import AuditEntry, Base, Customer, FollowUp, Product, Sale
+from scheduler.sending.planning import schedule_sales
+
+M = TypeVar("M", bound=Base)
+
+
+@dataclass(frozen=True)
+class SaleInput:
+    """A validated sale as it arrives from the API, a CSV row or the admin form.
+
+    `phone` is already E.164 and `sold_at` aware: validation happens before this point.
+    """
+
+    external_id: str
+    sold_at: datetime
+    customer_name: str
+    phone: str | None = None
+    email: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    product_sku: str | None = None
+    product_name: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def _insert_ignoring_conflicts(
+    session: Session, model: type[M], rows: list[dict[str, Any]]
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on any unique index, on SQLite and PostgreSQL: rows that
+    another transaction inserted first (even uncommitted: PostgreSQL waits for its outcome) are
+    left as they are, so that parallel requests converge on one row instead of failing."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    build = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(build(model).on_conflict_do_nothing(), rows)
+
+
+def _customer_rows(
+    session: Session, phones: Sequence[str], emails: Sequence[str]
+) -> dict[tuple[str, str], Customer]:
+    """The customers with these phones and emails, keyed by ("phone" | "email", value)."""
+    known: dict[tuple[str, str], Customer] = {}
+    for kind, column, values in (
+        ("phone", Customer.phone, phones),
+        ("email", Customer.email, emails),
+    ):
+        for chunk in chunked(values):
+            for row in session.scalars(select(Customer).where(column.in_(chunk))):
+                known[(kind, getattr(row, kind))] = row
+    return known
+
+
+def _customers_for(
+    session: Session, sales: Sequence[SaleInput], now: datetime
+) -> dict[str, Customer]:
+    """Each sale's customer by external id: the one with this phone, else the one with this
+    email, else a new one. Phone and email are each unique among customers (database indexes),
+    and new customers are inserted with ON CONFLICT DO NOTHING and then read back, so sales of
+    one person arriving at once, in one batch or in parallel requests, share one customer.
+
+    When the phone belongs to one customer and the email to another, the phone wins: replies
+    and STOPs by SMS reach us from the number alone (`listening.inbound` matches by phone), so the
+    sale must sit with the person whose number it is for the gap rule and consent to hold.
+    """
+    phones = sorted({sale.phone for sale in sales if sale.phone})
+    emails = sorted({sale.email for sale in sales if sale.email})
+    # Each phone and email's customer: a row, or the index of one to insert below. Sales are
+    # taken in order, as recording them one at a time would: a later sale whose phone an earlier
+    # one brought is that customer's, an email alone does not move a phone.
+    owner: dict[tuple[str, str], Customer | int] = dict(_customer_rows(session, phones, emails))
+    rows: list[dict[str, Any]] = []
+    choice: dict[str, Customer | int] = {}
+    for sale in sales:
+        found = owner.get(("phone", sale.phone)) if sale.phone else None
+        if found is None and sale.email:
+            found = owner.get(("email", sale.email))
+        if found is None:
+            found = len(rows)
+            rows.append({
+                "name": sale.customer_name, "phone": sale.phone, "email": sale.email,
+                "locale": sale.locale, "timezone": sale.timezone, "created_at": now,
+            })  # fmt: skip
+            for kind in ("phone", "email"):
+                if value := getattr(sale, kind):
+                    owner.setdefault((kind, value), found)
+        choice[sale.external_id] = found
+    reachable = [row for row in rows if row["phone"] or row["email"]]
+    unreachable = [row for row in rows if not (row["phone"] or row["email"])]
+    # Sorted, so that two batches lock the same index entries in the same order (no deadlock).
+    for chunk in chunked(
+        sorted(reachable, key=lambda row: (row["phone"] or "", row["email"] or ""))
+    ):
+        _insert_ignoring_conflicts(session, Customer, list(chunk))
+    # A customer with neither phone nor email is nobody else's: inserted as it is.
+    created = _insert_returning(session, Customer, unreachable)
+    without_address = dict(zip(map(id, unreachable), created, strict=True))
+    known = _customer_rows(session, phones, emails) if reachable else {}
+    chosen: dict[str, Customer] = {}
+    for external_id, found in choice.items():
+        if isinstance(found, int):  # ours, or a parallel request's that won the insert
+            row = rows[found]
+            found = (
+                without_address.get(id(row))
+                or known.get(("phone", row["phone"] or ""))
+                or known.get(("email", row["email"] or ""))
+            )
+        if found is None:  # inserted, then deleted by someone else before we read it back
+            raise LookupError(f"sale {external_id}: its customer vanished while recorded")
+        chosen[external_id] = found
+    return chosen
+
+
+def _insert_returning(session: Session, model: type[M], rows: list[dict[str, Any]]) -> list[M]:
+    """Bulk INSERT ... RETURNING the new objects in order: far cheaper than a unit-of-work
+    flush of as many objects, which is what made recording sales slow."""
+    if not rows:
+        return []
+    statement = insert(model).returning(model, sort_by_parameter_order=True)
+    return list(session.scalars(statement, rows))
+
+
+def _product_rows(session: Session, skus: Sequence[str]) -> dict[str, Product]:
+    return {
+        product.sku: product
+        for chunk in chunked(skus)
+        for product in session.scalars(select(Product).where(Product.sku.in_(chunk)))
+    }
+
+
+def _products_for(session: Session, sales: Sequence[SaleInput]) -> dict[str, Product]:
+    """Each SKU's product, created if new with ON CONFLICT DO NOTHING then read back: parallel
+    sales of a new SKU share the one product that the first of them created."""
+    skus = sorted({sale.product_sku for sale in sales if sale.product_sku})
+    products = _product_rows(session, skus)
+    names: dict[str, str] = {}
+    for sale in sales:
+        if sale.product_sku and sale.product_sku not in products:
+            names.setdefault(sale.product_sku, sale.product_name or sale.product_sku)
+    if names:
+        rows = [{"sku": sku, "name": name} for sku, name in sorted(names.items())]
+        for chunk in chunked(rows):
+            _insert_ignoring_conflicts(session, Product, list(chunk))
+        products = _product_rows(session, skus)
+    return products
+
+
+def _existing(session: Session, external_ids: Sequence[str]) -> dict[str, Sale]:
+    return {
+        sale.external_id: sale
+        for chunk in chunked(external_ids)
+        for sale in session.scalars(select(Sale).where(Sale.external_id.in_(chunk)))
+    }
+
+
+def record_sales(
+    session: Session, sales: Sequence[SaleInput], *, config: Config, now: datetime, actor: str
+) -> list[tuple[Sale, bool]]:
+    """Each sale with its external id, created with its follow-ups if new, in input order; the
+    flag says whether it was created. A handful of queries per batch, whatever its size: imports
+    and the API share this path. Re-sending an external id changes nothing, even in a race."""
+    begin_writing(session)
+    existing = _existing(session, sorted({sale.external_id for sale in sales}))
+    new: list[SaleInput] = []
+    seen = set(existing)
+    for sale in sales:  # the first of duplicate external ids in one batch wins
+        if sale.external_id not in seen:
+            seen.add(sale.external_id)
+            new.append(sale)
+    created: dict[str, Sale] = {}
+    if new:
+        try:
+            with session.begin_nested():
+                customers = _customers_for(session, new, now)
+                products = _products_for(session, new)
+                rows = _insert_returning(
+                    session,
+                    Sale,
+                    [
+                        {
+                            "external_id": sale.external_id,
+                            "customer_id": customers[sale.external_id].id,
+                            "product_id": product.id
+                            if (product := products.get(sale.product_sku or ""))
+                            else None,
+                            "sold_at": sale.sold_at,
+                            "amount": sale.amount,
+                            "currency": sale.currency,
+                            "status": SaleStatus.ACTIVE,
+                            "attributes": sale.attributes,
+                            "created_at": now,
+                        }
+                        for sale in new
+                    ],
+                )
+                planned = schedule_sales(session, rows, config, now)
+        except IntegrityError:
+            if len(sales) == 1:  # another request recorded it first: theirs is the sale
+                winner = session.scalar(
+                    select(Sale).where(Sale.external_id == sales[0].external_id)
+                )
+                if winner is None:
+                    raise
+                return [(winner, False)]
+            return [pair for sale in sales for pair in record_sales(
+                session, [sale], config=config, now=now, actor=actor
+            )]  # fmt: skip
+        created = {row.external_id: row for row in rows}
+        session.execute(
+            insert(AuditEntry),
+            [
+                {
+                    "at": now,
+                    "actor": actor,
+                    "action": "sale.record",
+                    "entity_type": "sale",
+                    "entity_id": row.id,
+                    "details": {"external_id": row.external_id, "follow_ups": planned[row.id]},
+                }
+                for row in rows
+            ],
+        )
+    fresh = set(created)
+    results = []
+    for sale in sales:
+        row = existing.get(sale.external_id) or created[sale.external_id]
+        results.append((row, sale.external_id in fresh))
+        fresh.discard(sale.external_id)  # a duplicate later in the batch was not created
+    return results
+
+
+def skipped_as_late(session: Session, sales: Sequence[Sale]) -> int:
+    """How many follow-ups of these sales, just recorded, were skipped as they were planned: a
+    sale recorded days after it happened misses the steps whose time passed beyond the grace,
+    and whoever recorded it is told so rather than left to believe every step will go."""
+    ids = [sale.id for sale in sales]
+    return sum(
+        session.scalar(
+            select(func.count()).where(
+                FollowUp.sale_id.in_(chunk),
+                FollowUp.case_id.is_(None),
+                FollowUp.status == FollowUpStatus.SKIPPED,
+            )
+        )
+        or 0
+        for chunk in chunked(ids)
+    )
+
+
+def record_sale(
+    session: Session, sale: SaleInput, *, config: Config, now: datetime, actor: str
+) -> tuple[Sale, bool]:
+    """`record_sales` for one sale."""
+    return record_sales(session, [sale], config=config, now=now, actor=actor)[0]

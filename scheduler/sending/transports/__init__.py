@@ -1,0 +1,43 @@
+"""Transports: one class per channel behind one interface (`base.Transport`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.config import Config
+from scheduler.lifecycle import Channel
+from scheduler.sending.transports.base import Failure, Outgoing, Sent, Transport, TransportError
+from scheduler.sending.transports.outbox import OutboxTransport
+from scheduler.sending.transports.smtp_email import SmtpEmail
+from scheduler.sending.transports.twilio_sms import OPTED_OUT, TwilioSms
+
+__all__ = [
+    "OPTED_OUT",
+    "Failure",
+    "Outgoing",
+    "Sent",
+    "Transport",
+    "TransportError",
+    "make_transports",
+]
+
+
+def make_transports(
+    config: Config, sessions: sessionmaker[Session], clock: Callable[[], datetime]
+) -> dict[Channel, Transport]:
+    """The transport the configuration names for each channel."""
+    timeout = config.worker.send_timeout_seconds
+    sms: Transport = (
+        TwilioSms(config.twilio, config.business.base_url, timeout)
+        if config.sms.transport == "twilio"
+        else OutboxTransport(Channel.SMS, sessions, clock)
+    )
+    email: Transport = (
+        SmtpEmail(config.email, timeout)
+        if config.email.transport == "smtp"
+        else OutboxTransport(Channel.EMAIL, sessions, clock)
+    )
+    return {Channel.SMS: sms, Channel.EMAIL: email}

@@ -1,0 +1,351 @@
+"""The staff inbox: cases by deadline, unmatched replies, and working a case to its end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from flask.testing import FlaskClient
+from freezegun import freeze_time
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.casework.cases import resolve_case
+from scheduler.casework.staff_actions import CaseworkError, RemedyKind, RemedyRequest, within_limit
+from scheduler.config import Config, defaults
+from scheduler.defaults import install_defaults
+from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, RemedyStatus, Role
+from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, Remedy, User
+from tests.browsing import fresh, submit
+from tests.complaints import complaint, give
+from tests.factories import NOW
+
+
+@pytest.fixture
+def frozen(session: Session) -> Iterator[object]:
+    """Two days after the sale, with the default cadence and templates installed."""
+    install_defaults(session, NOW)
+    session.commit()
+    with freeze_time(NOW + timedelta(days=2)) as clock:
+        yield clock
+
+
+# The browsers log in once the clock is frozen: a session cookie issued at today's real time
+# would look issued in the future, and every page would then ask to log in again.
+@pytest.fixture
+def owner_client(frozen: object, owner_client: FlaskClient) -> FlaskClient:
+    return owner_client
+
+
+@pytest.fixture
+def staff_client(frozen: object, staff_client: FlaskClient) -> FlaskClient:
+    return staff_client
+
+
+def test_inbox_lists_open_cases_nearest_deadline_first_with_time_left(
+    owner_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    complaint(session, config, name="Later Lopez", phone="+51911111111")
+    complaint(session, config, name="Overdue Osorio", phone="+51922222222", hours_ago=30)
+    page = owner_client.get("/inbox").get_data(as_text=True)
+    assert page.index("Overdue Osorio") < page.index("Later Lopez")
+    assert "overdue by" in page and "4 h 0 min left" in page
+    assert "la lavadora no prende" in page
+
+
+def test_unmatched_replies_have_their_own_tab(
+    staff_client: FlaskClient, session: Session, frozen: object
+) -> None:
+    session.add(
+        Message(
+            direction=Direction.INBOUND, channel=Channel.SMS, from_address="+51900000000",
+            to_address="+15005550006", body="<b>quien es?</b>", status="received",
+            label="question", needs_human=True, created_at=NOW,  # read by the worker
+        )
+    )  # fmt: skip
+    session.commit()
+    page = staff_client.get("/inbox?tab=unmatched").get_data(as_text=True)
+    assert "+51900000000" in page and "&lt;b&gt;quien es?&lt;/b&gt;" in page
+    assert "<b>quien es?</b>" not in page
+
+
+def test_case_page_shows_the_conversation_escaped(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config, body="<script>alert('x')</script> no funciona")
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; no funciona" in page
+    assert "<script>alert" not in page
+    assert staff_client.get("/cases/999").status_code == 404
+
+
+def test_reply_by_sms_is_queued_and_meets_the_deadline(
+    staff_client: FlaskClient, staff: User, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config)
+    answer = submit(
+        staff_client, f"/cases/{case.id}/reply", {"channel": "sms", "body": "Le llamamos hoy."}
+    )
+    assert answer.status_code == 302
+    fresh(session)
+    reply = session.scalars(
+        select(Message).where(Message.case_id == case.id, Message.direction == Direction.OUTBOUND)
+    ).one()
+    assert (reply.to_address, reply.body, reply.sent_by_id) == (
+        "+51987654321", "Le llamamos hoy.", staff.id,
+    )  # fmt: skip
+    assert reply.status == "notice"  # the worker sends it within seconds
+    assert session.get_one(Case, case.id).first_responded_at == NOW + timedelta(days=2)
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "Reply queued" in page and "staff@example.com" in page
+
+
+def test_reply_respects_the_opt_out(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config)
+    customer = session.get_one(Customer, case.customer_id)
+    customer.sms_opt_out_at = NOW
+    session.commit()
+    answer = submit(staff_client, f"/cases/{case.id}/reply", {"channel": "sms", "body": "Hola"})
+    assert answer.status_code == 302
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "the customer opted out of SMS" in page
+    assert session.scalar(select(Message).where(Message.direction == Direction.OUTBOUND)) is None
+    no_email = submit(staff_client, f"/cases/{case.id}/reply",
+                      {"channel": "email", "subject": "Hola", "body": "Hola"})  # fmt: skip
+    assert no_email.status_code == 302
+    assert "no email address" in staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+
+
+def test_assign_to_me_and_to_somebody(
+    staff_client: FlaskClient, staff: User, owner: User, session: Session, config: Config,
+    frozen: object,
+) -> None:  # fmt: skip
+    case = complaint(session, config)
+    submit(staff_client, f"/cases/{case.id}/assign", {"assignee": "", "to_me": "1"})
+    fresh(session)
+    assert session.get_one(Case, case.id).assignee_id == staff.id
+    submit(staff_client, f"/cases/{case.id}/assign", {"assignee": str(owner.id)})
+    fresh(session)
+    assert session.get_one(Case, case.id).assignee_id == owner.id
+    mine = staff_client.get("/inbox?tab=mine").get_data(as_text=True)
+    assert "Rosa Quispe" not in mine
+    audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "case.assign")).all()
+    assert [entry.details["assignee"] for entry in audit] == [staff.email, owner.email]
+    assert audit[0].actor == f"user:{staff.id}"
+
+
+def test_internal_notes_stay_internal(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config)
+    submit(staff_client, f"/cases/{case.id}/notes", {"body": "Cliente frecuente, <ojo>"})
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "Cliente frecuente, &lt;ojo&gt;" in page
+    assert session.scalar(select(Message).where(Message.direction == Direction.OUTBOUND)) is None
+
+
+def test_a_remedy_within_the_staff_limit_is_granted(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config)
+    give(staff_client, case, "discount", "10", "10% en su proxima compra")
+    remedy = session.scalars(select(Remedy)).one()
+    assert (remedy.status, remedy.value, remedy.approved_by_id) == (
+        RemedyStatus.GRANTED, Decimal("10.00"), None,
+    )  # fmt: skip
+
+
+def test_a_remedy_above_the_limit_asks_the_owner_who_approves_it(
+    staff_client: FlaskClient, owner_client: FlaskClient, owner: User, session: Session,
+    config: Config, frozen: object,
+) -> None:  # fmt: skip
+    case = complaint(session, config)
+    give(staff_client, case, "refund", "300", "Devolucion parcial")
+    remedy = session.scalars(select(Remedy)).one()
+    assert remedy.status is RemedyStatus.REQUESTED
+    assert "the owner has been asked" in staff_client.get(f"/cases/{case.id}").get_data(
+        as_text=True
+    )
+    # Resolving waits for the owner's answer.
+    submit(staff_client, f"/cases/{case.id}/resolve", {"outcome": "Devuelto"})
+    fresh(session)
+    assert session.get_one(Case, case.id).status is CaseStatus.OPEN
+    assert "Remedies waiting for your approval" in owner_client.get("/inbox").get_data(as_text=True)
+    refused = submit(staff_client, f"/remedies/{remedy.id}/decide", {"decision": "approve"})
+    assert refused.status_code == 403
+    submit(owner_client, f"/remedies/{remedy.id}/decide", {"decision": "approve"})
+    fresh(session)
+    remedy = session.scalars(select(Remedy)).one()
+    assert (remedy.status, remedy.approved_by_id) == (RemedyStatus.GRANTED, owner.id)
+    again = submit(owner_client, f"/remedies/{remedy.id}/decide", {"decision": "decline"})
+    assert again.status_code == 302
+    assert "already granted" in owner_client.get(f"/cases/{case.id}").get_data(as_text=True)
+
+
+def test_an_invalid_remedy_says_what_is_wrong(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config)
+    give(staff_client, case, "discount", "150", "mucho")
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "a discount is a percentage: at most 100" in page
+    assert session.scalars(select(Remedy)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "role", "allowed"),
+    [
+        (RemedyKind.DISCOUNT, "10", Role.STAFF, True),
+        (RemedyKind.DISCOUNT, "10.5", Role.STAFF, False),
+        (RemedyKind.REFUND, "1", Role.STAFF, False),
+        (RemedyKind.REPLACEMENT, None, Role.STAFF, True),
+        (RemedyKind.OTHER, None, Role.STAFF, False),
+        (RemedyKind.REFUND, "5000", Role.OWNER, True),
+    ],
+)
+def test_staff_limits(kind: RemedyKind, value: str | None, role: Role, allowed: bool) -> None:
+    request = RemedyRequest(kind, "x", Decimal(value) if value else None)
+    assert within_limit(request, role, defaults().remedies) is allowed
+
+
+def test_resolving_resumes_held_follow_ups_and_plans_the_check(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config)
+    held = session.scalars(select(FollowUp).where(FollowUp.status == FollowUpStatus.HELD)).all()
+    assert held  # the complaint held Rosa's next follow-ups
+    answer = submit(staff_client, f"/cases/{case.id}/resolve", {"outcome": "Tecnico cambio placa"})
+    assert answer.status_code == 302
+    fresh(session)
+    resolved = session.get_one(Case, case.id)
+    assert (resolved.status, resolved.outcome) == (CaseStatus.RESOLVED, "Tecnico cambio placa")
+    assert not session.scalars(select(FollowUp).where(FollowUp.status == FollowUpStatus.HELD)).all()
+    check = session.scalars(select(FollowUp).where(FollowUp.case_id == case.id)).one()
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert f"{len(held)} follow-ups resumed" in page
+    assert "whether it was solved" in page and check.status is FollowUpStatus.SCHEDULED
+    assert "Answer the customer" not in page  # a resolved case takes no reply box
+
+
+def test_a_reply_queued_before_a_stop_is_not_sent(
+    session: Session, config: Config, staff: User, frozen: object
+) -> None:
+    from scheduler.casework.notices import send_notices
+    from scheduler.casework.staff_actions import reply_to_customer
+    from scheduler.db import make_session_factory
+    from scheduler.sending.transports.outbox import OutboxTransport
+
+    case = complaint(session, config)
+    customer = session.get_one(Customer, case.customer_id)
+    reply_to_customer(session, case, customer, user=staff, channel=Channel.SMS, body="Hola",
+                      subject=None, now=NOW)  # fmt: skip
+    customer.sms_opt_out_at = NOW
+    session.commit()
+    sessions = make_session_factory(session.get_bind())  # type: ignore[arg-type]
+    outbox = OutboxTransport(Channel.SMS, sessions, lambda: NOW)
+    counts = send_notices(sessions, {Channel.SMS: outbox}, now=NOW)
+    fresh(session)
+    reply = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).one()
+    assert counts["notices_failed"] == 1 and reply.status == "notice_failed"
+    assert "opted out" in (reply.error_message or "")
+
+
+def test_the_owners_are_asked_by_email_to_approve(
+    staff_client: FlaskClient, owner: User, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config)
+    give(staff_client, case, "replacement", "", "una lavadora nueva")  # allowed: nobody asked
+    give(staff_client, case, "refund", "300", "Devolucion parcial")
+    fresh(session)
+    asked = session.scalars(
+        select(Message).where(Message.case_id == case.id, Message.customer_id.is_(None),
+                              Message.to_address == owner.email)
+    ).all()  # fmt: skip
+    assert len(asked) == 1 and asked[0].channel is Channel.EMAIL
+    # The owner reads the admin in English: so does the email (the business's language is es).
+    assert asked[0].subject == "A remedy to approve: refund 300.00: Devolucion parcial"
+    assert f"/cases/{case.id}" in asked[0].body and "staff@example.com" in asked[0].body
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "problem"),
+    [
+        ("discount", "NaN", "needs a value of at least 0.01"),
+        ("refund", "Infinity", "needs a value of at least 0.01"),
+        ("refund", "0.000000001", "needs a value of at least 0.01"),
+        ("refund", "99999999999", "at most 9999999999.99"),
+        ("replacement", "5", "a replacement takes no value"),
+    ],
+)
+def test_odd_remedy_values_are_refused_with_a_reason(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object, kind: str,
+    value: str, problem: str,
+) -> None:  # fmt: skip
+    case = complaint(session, config)
+    give(staff_client, case, kind, value, "algo")
+    assert problem in staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert session.scalars(select(Remedy)).all() == []
+
+
+def test_staff_limits_count_what_was_already_given(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config)
+    give(staff_client, case, "discount", "6", "6% ahora")
+    give(staff_client, case, "discount", "6", "6% mas")
+    statuses = [r.status for r in session.scalars(select(Remedy).order_by(Remedy.id))]
+    assert statuses == [RemedyStatus.GRANTED, RemedyStatus.REQUESTED]
+
+
+def test_a_refused_resolve_keeps_the_outcome_and_the_request_can_be_withdrawn(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    case = complaint(session, config)
+    give(staff_client, case, "refund", "300", "Devolución parcial")
+    refused = submit(staff_client, f"/cases/{case.id}/resolve", {"outcome": "Se devolvió todo"})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "Se devolvió todo</textarea>" in page and "waits for the owner" in page
+    remedy = session.scalars(select(Remedy)).one()
+    assert submit(staff_client, f"/remedies/{remedy.id}/withdraw", {}).status_code == 302
+    fresh(session)
+    assert session.scalars(select(Remedy)).all() == []
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "remedy.withdraw")).one()
+    assert entry.details["description"] == "Devolución parcial"
+    done = submit(staff_client, f"/cases/{case.id}/resolve", {"outcome": "Se devolvió todo"})
+    assert done.status_code == 302
+    fresh(session)
+    assert session.get_one(Case, case.id).status is CaseStatus.RESOLVED
+
+
+def test_only_the_person_who_asked_withdraws_a_request(
+    staff_client: FlaskClient, owner_client: FlaskClient, session: Session, config: Config,
+    frozen: object,
+) -> None:  # fmt: skip
+    case = complaint(session, config)
+    give(staff_client, case, "refund", "300", "Devolución parcial")
+    remedy = session.scalars(select(Remedy)).one()
+    answer = submit(owner_client, f"/remedies/{remedy.id}/withdraw", {})
+    assert answer.status_code == 302
+    page = owner_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "only the person who asked can withdraw a request" in page
+    fresh(session)
+    assert session.get_one(Remedy, remedy.id).status is RemedyStatus.REQUESTED
+
+
+def test_resolving_refuses_in_the_domain_while_a_remedy_waits(
+    session: Session, config: Config, staff: User, frozen: object
+) -> None:
+    case = complaint(session, config)
+    session.add(Remedy(case_id=case.id, kind="refund", description="x", value=Decimal(300),
+                       granted_by_id=staff.id, status=RemedyStatus.REQUESTED,
+                       created_at=NOW))  # fmt: skip
+    with pytest.raises(CaseworkError, match="waits for the owner"):
+        resolve_case(session, case, outcome="done", now=NOW, actor="test", config=config)
+    with pytest.raises(CaseworkError, match="say how it was resolved"):
+        resolve_case(session, case, outcome="  ", now=NOW, actor="test", config=config)
+    assert case.status is CaseStatus.OPEN

@@ -1,0 +1,192 @@
+"""Staff hear of a new case at once; the owner hears of one past its deadline, once per level."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.accounts import add_user
+from scheduler.casework.cases import open_case_for
+from scheduler.casework.notices import notify_new_case, notify_remedy_request, sweep
+from scheduler.config import Config
+from scheduler.lifecycle import Channel, Direction, RemedyStatus, Role
+from scheduler.models import AuditEntry, Case, Customer, Message, OutboxEntry, Remedy
+from scheduler.sending.transports import Failure, TransportError, make_transports
+from tests.dispatching import Clock, setup_sales
+from tests.factories import sale_input
+from tests.sending.test_dispatch import scripted
+
+OPENED = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 in Lima: due 14:00 (19:00 UTC)
+DUE = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
+
+
+def staffed(config: Config) -> Config:
+    return config.replace(
+        cases={"notify_emails": ["ana@mitienda.pe"], "notify_sms": ["+51911222333"],
+               "escalate_to": ["duena@mitienda.pe"]},
+        business={"public_url": "https://shop.example.pe"},
+    )  # fmt: skip
+
+
+def open_case(sessions: sessionmaker[Session], config: Config) -> int:
+    with sessions.begin() as session:
+        customer = session.scalars(select(Customer)).one()
+        message = Message(
+            customer_id=customer.id, direction=Direction.INBOUND, channel=Channel.SMS,
+            from_address=customer.phone or "", to_address="+15005550006",
+            body="la lavadora no prende", status="received", created_at=OPENED,
+        )  # fmt: skip
+        session.add(message)
+        case, opened = open_case_for(
+            session, customer, message, reason="objection", config=config, now=OPENED
+        )
+        assert opened and case.first_response_due_at == DUE
+        notify_new_case(session, case, customer, message, config=config, now=OPENED)
+        return case.id
+
+
+def run_sweep(sessions: sessionmaker[Session], config: Config, at: datetime) -> dict[str, int]:
+    return dict(sweep(sessions, config, make_transports(config, sessions, Clock(at)), now=at))
+
+
+def outbox(session: Session) -> list[OutboxEntry]:
+    return list(session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)))
+
+
+def test_staff_hear_of_a_new_case_once(engine: Engine, config: Config) -> None:
+    config = staffed(config)
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    case_id = open_case(sessions, config)
+    assert run_sweep(sessions, config, OPENED) == {"notices_sent": 2, "escalated": 0}
+    assert run_sweep(sessions, config, OPENED) == {"escalated": 0}
+    with sessions() as session:
+        email, sms = sorted(outbox(session), key=lambda e: e.channel)
+        assert (email.channel, email.to_address) == (Channel.EMAIL, "ana@mitienda.pe")
+        assert email.subject == (
+            "Nuevo caso: Rosa Quispe (queja) - responder antes de lun 30 nov 14:00"
+        )
+        assert "la lavadora no prende" in email.body
+        assert f"https://shop.example.pe/cases/{case_id}" in email.body
+        assert (sms.channel, sms.to_address) == (Channel.SMS, "+51911222333")
+        statuses = session.scalars(select(Message.status).where(Message.case_id == case_id))
+        assert sorted(statuses) == ["received", "stored", "stored"]
+
+
+def test_an_unanswered_case_is_escalated_once_per_level(engine: Engine, config: Config) -> None:
+    config = staffed(config)
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    case_id = open_case(sessions, config)
+    run_sweep(sessions, config, OPENED)  # the new-case notices
+    assert run_sweep(sessions, config, DUE - timedelta(minutes=1))["escalated"] == 0
+    assert run_sweep(sessions, config, DUE)["escalated"] == 1
+    assert run_sweep(sessions, config, DUE + timedelta(hours=1))["escalated"] == 0
+    # Level 2: four more opening hours: Monday 14:00-18:00 in Lima = 23:00 UTC.
+    level_two = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    assert run_sweep(sessions, config, level_two - timedelta(minutes=1))["escalated"] == 0
+    assert run_sweep(sessions, config, level_two)["escalated"] == 1
+    assert run_sweep(sessions, config, level_two + timedelta(days=3))["escalated"] == 0  # max 2
+    with sessions() as session:
+        assert session.get(Case, case_id).escalation_level == 2  # type: ignore[union-attr]
+        owner = [e for e in outbox(session) if e.to_address == "duena@mitienda.pe"]
+        assert [e.subject for e in owner] == ["Caso sin respuesta: Rosa Quispe"] * 2
+        assert "recordatorio 2" in owner[1].body
+        levels = session.scalars(
+            select(AuditEntry.details).where(AuditEntry.action == "case.escalate")
+        ).all()
+        assert [d["level"] for d in levels] == [1, 2]
+
+
+def test_an_answered_case_is_not_escalated(engine: Engine, config: Config) -> None:
+    config = staffed(config)
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    case_id = open_case(sessions, config)
+    with sessions.begin() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        case.first_responded_at = OPENED + timedelta(minutes=30)
+    assert run_sweep(sessions, config, DUE + timedelta(days=1))["escalated"] == 0
+
+
+def test_a_notice_that_fails_for_now_is_sent_on_a_later_pass(
+    engine: Engine, config: Config
+) -> None:
+    config = staffed(config).replace(cases={"notify_sms": []})
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    open_case(sessions, config)
+    busy = TransportError("451 try later", failure=Failure.RETRY, code="451")
+    transports = scripted(sessions, Clock(OPENED), busy)
+    first = sweep(sessions, config, transports, now=OPENED)
+    assert (first["notices_retrying"], first["notices_sent"]) == (1, 0)
+    second = sweep(sessions, config, transports, now=OPENED + timedelta(minutes=1))
+    assert second["notices_sent"] == 1
+    with sessions() as session:
+        assert [e.to_address for e in outbox(session)] == ["ana@mitienda.pe"]
+
+
+def test_notices_left_claimed_by_a_dead_worker_go_again(engine: Engine, config: Config) -> None:
+    config = staffed(config)
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    open_case(sessions, config)
+    with sessions.begin() as session:  # a worker claimed them, then died
+        for notice in session.scalars(select(Message).where(Message.status == "notice")):
+            notice.status, notice.status_updated_at = "notice_sending", OPENED
+    assert run_sweep(sessions, config, OPENED + timedelta(minutes=5)).get("notices_sent", 0) == 0
+    assert run_sweep(sessions, config, OPENED + timedelta(minutes=11))["notices_sent"] == 2
+
+
+def test_each_person_reads_the_notices_in_their_own_language(
+    engine: Engine, config: Config
+) -> None:
+    config = staffed(config)  # the business speaks Spanish
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    with sessions.begin() as session:
+        add_user(session, email="Ana@MiTienda.pe", role=Role.STAFF, password="staff password 1",
+                 now=OPENED, actor="test").locale = "en"  # fmt: skip
+    case_id = open_case(sessions, config)
+    run_sweep(sessions, config, OPENED)
+    run_sweep(sessions, config, DUE)  # past the deadline: the owner hears of it
+    with sessions() as session:
+        sent = {(e.to_address, e.channel): e for e in outbox(session)}
+    english = sent["ana@mitienda.pe", Channel.EMAIL]
+    assert english.subject == "New case: Rosa Quispe (objection) - answer before Mon 30 Nov 14:00"
+    assert english.body.startswith("Rosa Quispe (+51987654321) wrote:")
+    assert english.body.endswith(f"Open the case: https://shop.example.pe/cases/{case_id}")
+    sms = sent["+51911222333", Channel.SMS]  # a phone is nobody's log-in: the business's
+    assert sms.body.startswith("Nuevo caso: Rosa Quispe (queja) - responder antes de lun 30 nov")
+    spanish = sent["duena@mitienda.pe", Channel.EMAIL]
+    assert spanish.subject == "Caso sin respuesta: Rosa Quispe"
+    assert spanish.body.startswith(
+        "El caso de Rosa Quispe pasó su plazo de primera respuesta (lun 30 nov 14:00); "
+        "recordatorio 1."
+    )
+
+
+def test_an_owner_asked_to_approve_reads_it_in_their_language(
+    engine: Engine, config: Config
+) -> None:
+    config = staffed(config).replace(business={"locale": "en"})
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    with sessions.begin() as session:
+        owner = add_user(session, email="duena@mitienda.pe", role=Role.OWNER,
+                         password="owner password 1", now=OPENED, actor="test")  # fmt: skip
+        owner.locale = "es"
+    case_id = open_case(sessions, config)
+    with sessions.begin() as session:
+        case = session.get_one(Case, case_id)
+        remedy = Remedy(case_id=case_id, kind="refund", value=Decimal("300.00"),
+                        description="devolución parcial", status=RemedyStatus.REQUESTED,
+                        granted_by_id=None, created_at=OPENED)  # fmt: skip
+        session.add(remedy)
+        session.flush()
+        notify_remedy_request(session, case, remedy, asked_by="ana@mitienda.pe", config=config,
+                              now=OPENED)  # fmt: skip
+    with sessions() as session:
+        told, asked = session.scalars(  # owners are told of every new case too
+            select(Message).where(Message.to_address == "duena@mitienda.pe").order_by(Message.id)
+        ).all()
+    assert told.subject is not None and told.subject.startswith("Nuevo caso")
+    assert asked.subject == "Compensación por aprobar: reembolso 300.00: devolución parcial"
+    assert asked.body.startswith("ana@mitienda.pe pide que apruebes:")

@@ -1,0 +1,215 @@
+"""Dispatch when things go wrong mid-batch: the database refuses, a lease is lost, a lookup
+finds the same message twice, the window closes while waiting. Nothing is sent twice, nothing
+is left claimed, no batch is blocked for good."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.config import Config
+from scheduler.consent import opt_out
+from scheduler.db import make_session_factory
+from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.models import Customer, MessageTemplate, OutboxEntry
+from scheduler.sending.dispatch import Job
+from scheduler.sending.sales import record_sale, record_sales
+from scheduler.sending.transports import Failure, Outgoing, Sent, TransportError
+from scheduler.sending.transports.outbox import OutboxTransport
+from tests.dispatching import Clock, dispatcher, follow_up, setup_sales
+from tests.factories import NOW, sale_input
+from tests.sending.test_dispatch import DAY1, outbox
+
+
+def test_a_message_the_database_cannot_store_fails_alone(engine: Engine, config: Config) -> None:
+    luis = sale_input("S-2", phone="+51911111111", customer_name="Luis", locale="en")
+    sessions = setup_sales(engine, config, sale_input("S-1"), luis)
+    with sessions.begin() as session:
+        session.execute(  # PostgreSQL cannot store a NUL in text
+            update(MessageTemplate)
+            .where(MessageTemplate.name == "thanks", MessageTemplate.channel == Channel.SMS,
+                   MessageTemplate.locale == "en")
+            .values(body='Hi {{ customer.name }}{{ "%c" % 0 }}')
+        )  # fmt: skip
+    summary = dispatcher(sessions, config, Clock(DAY1)).run_pass()
+    assert (summary["sent"], summary["failed"]) == (1, 1)
+    with sessions() as session:
+        assert follow_up(session, "day1-thanks", "S-1").status is FollowUpStatus.SENT
+        broken = follow_up(session, "day1-thanks", "S-2")
+        assert broken.status_reason == (
+            "template 'thanks' (sms/en) body: renders a control character '\\x00'"
+        )
+
+
+def test_a_failed_hand_over_keeps_what_was_sent_and_sends_the_rest_once(
+    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = config.replace(worker={"concurrency": 1})
+    other = sale_input("S-2", phone="+51911111111", customer_name="Luis")
+    sessions = setup_sales(engine, config, sale_input("S-1"), other)
+    work = dispatcher(sessions, config, Clock(DAY1))
+    real, calls = work._hand_over, []
+
+    def locked_once(chunk: list[Job]) -> set[int]:  # a passing "database is locked"
+        calls.append(chunk)
+        if len(calls) == 2:
+            raise OperationalError("UPDATE follow_ups", {}, Exception("database is locked"))
+        return real(chunk)
+
+    monkeypatch.setattr(work, "_hand_over", locked_once)
+    summary = work.run_pass()
+    assert (summary["sent"], summary["released"]) == (2, 1)
+    with sessions() as session:
+        assert sorted(e.to_address for e in outbox(session)) == ["+51911111111", "+51987654321"]
+        for sale in ("S-1", "S-2"):
+            assert follow_up(session, "day1-thanks", sale).status is FollowUpStatus.SENT
+            assert follow_up(session, "day1-thanks", sale).attempts == 1
+
+
+class TimesOutAfterAccepting:
+    """Accepts each message, then times out twice; its lookup matches number and body."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, channel: Channel) -> None:
+        self.outbox = OutboxTransport(channel, sessions, clock)
+        self.channel, self.sender = channel, self.outbox.sender
+        self.max_per_second, self.parallel = 0.0, True
+        self.sessions, self.timeouts = sessions, 2
+
+    def send(self, message: Outgoing) -> Sent:
+        sent = self.outbox.send(message)
+        if self.timeouts:
+            self.timeouts -= 1
+            raise TransportError("ReadTimeout", failure=Failure.UNCERTAIN)
+        return sent
+
+    def find(self, message: Outgoing, since: datetime) -> Sent | None:
+        with self.sessions() as session:
+            found = session.scalar(
+                select(OutboxEntry.id)
+                .where(OutboxEntry.to_address == message.to, OutboxEntry.body == message.text,
+                       OutboxEntry.created_at >= since)
+                .order_by(OutboxEntry.id.desc())
+                .limit(1)
+            )  # fmt: skip
+        return None if found is None else Sent(f"outbox-{found}", "delivered")
+
+
+def test_two_lookups_finding_one_message_leave_one_for_a_person(
+    engine: Engine, config: Config
+) -> None:
+    """Two sales, one customer, the same text: both time out; the lookup cannot tell which
+    message is which, so one is settled and the other goes to a person, every pass after."""
+    config = config.replace(cadences={"min_gap_hours": 0})
+    sessions = setup_sales(engine, config, sale_input("S-1"), sale_input("S-2"))
+    clock = Clock(DAY1)
+    transports: Any = {c: TimesOutAfterAccepting(sessions, clock, c) for c in Channel}
+    work = dispatcher(sessions, config, clock, transports)
+    assert work.run_pass()["retrying"] == 2
+    for _ in range(3):
+        clock.advance(seconds=config.worker.lease_seconds + 1)
+        work.run_pass()
+    with sessions() as session:
+        statuses = sorted(str(follow_up(session, "day1-thanks", s).status) for s in ("S-1", "S-2"))
+        assert statuses == ["delivered", "unknown"]
+        assert len(outbox(session)) == 2  # the two timed-out sends; nothing resent
+
+
+def test_a_result_recorded_after_a_take_back_is_not_sent_again(
+    engine: Engine, config: Config
+) -> None:
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    clock = Clock(DAY1)
+    slow = dispatcher(sessions, config, clock, worker_id="slow")
+    outcomes = slow.deliver_batch(slow.prepare(slow.claim(), Counter()))  # it went out
+    clock.advance(seconds=config.worker.lease_seconds + 1)
+    other = dispatcher(sessions, config, clock, worker_id="other")
+    assert other.recover_expired() == 1
+    late = Counter[str]()
+    slow.record(outcomes, late)  # the slow worker's result lands after the take-back
+    assert late["lease_lost"] == 1
+    assert other.run_pass()["reconciled"] == 1
+    with sessions() as session:
+        assert len(outbox(session)) == 1
+        assert follow_up(session, "day1-thanks").status is FollowUpStatus.SENT
+
+
+def test_a_send_held_back_by_the_window_is_not_an_attempt(engine: Engine, config: Config) -> None:
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    clock = Clock(datetime(2026, 11, 25, 0, 59, 59, tzinfo=UTC))  # 19:59:59 in Lima
+    work = dispatcher(sessions, config, clock)
+    jobs = work.prepare(work.claim(), Counter())
+    clock.advance(seconds=2)
+    work.record(work.deliver_batch(jobs), Counter())
+    with sessions() as session:
+        assert follow_up(session, "day1-thanks").attempts == 0
+
+
+def _grouping(results: list[tuple[Any, bool]]) -> list[list[str]]:
+    groups: dict[int, set[str]] = {}
+    for row, _ in results:
+        groups.setdefault(row.customer_id, set()).add(row.external_id)
+    return sorted(sorted(group) for group in groups.values())
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_batch_records_what_sale_by_sale_would(engine: Engine, config: Config, seed: int) -> None:
+    """Random batches with repeated ids, shared phones and emails: the same customers, flags
+    and order as recording the sales one at a time."""
+    rnd = random.Random(seed)
+    phones = [None, "+51900000001", "+51900000002", "+51900000003"]
+    emails = [None, "a@x.pe", "b@x.pe", "c@x.pe"]
+
+    def contact() -> dict[str, str | None]:
+        phone, email = rnd.choice(phones), rnd.choice(emails)
+        return {"phone": phone, "email": email if phone or email else "z@x.pe"}
+
+    before = [sale_input(f"P-{n}", **contact()) for n in range(2)]
+    batch = [sale_input(f"S-{rnd.randrange(8)}", customer_name=f"N{n}", **contact())
+             for n in range(8)] + [sale_input("P-0")]  # fmt: skip
+    outcomes = []
+    for by_batch in (False, True):
+        with make_session_factory(engine)() as session:
+            for sale in before:
+                record_sale(session, sale, config=config, now=NOW, actor="t")
+            if by_batch:
+                results = record_sales(session, batch, config=config, now=NOW, actor="t")
+            else:
+                results = [
+                    record_sale(session, s, config=config, now=NOW, actor="t") for s in batch
+                ]
+            customers = sorted(
+                (c.name, c.phone or "", c.email or "") for c in session.scalars(select(Customer))
+            )
+            outcomes.append((
+                _grouping(results), [created for _, created in results], customers,
+                [row.external_id for row, _ in results],
+            ))  # fmt: skip
+            session.rollback()
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_stop_between_prepare_and_send_is_honoured(engine: Engine, config: Config) -> None:
+    """The customer replies STOP while their message waits in a prepared batch."""
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    clock = Clock(DAY1)
+    work = dispatcher(sessions, config, clock)
+    jobs = work.prepare(work.claim(), Counter())
+    with sessions.begin() as session:
+        customer = session.scalars(select(Customer)).one()
+        opt_out(session, customer, channel=Channel.SMS, via="replied 'stop' by SMS", now=DAY1,
+                actor="customer")  # fmt: skip
+    summary = Counter[str]()
+    work.record(work.deliver_batch(jobs), summary)
+    assert summary["released"] == 1
+    assert work.run_pass()["skipped"] == 1
+    with sessions() as session:
+        assert outbox(session) == []
+        assert follow_up(session, "day1-thanks").status is FollowUpStatus.SKIPPED
+        assert follow_up(session, "day1-thanks").attempts == 0

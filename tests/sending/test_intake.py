@@ -1,0 +1,168 @@
+"""Checking raw sales: every problem at once, named by field; clean values out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from scheduler.config import defaults
+from scheduler.sending.intake import validate_sale
+from scheduler.sending.sales import SaleInput
+from tests.factories import NOW
+
+CONFIG = defaults()  # business in Lima (UTC-5), country PE
+
+
+def raw(**changes: Any) -> dict[str, Any]:
+    """A valid raw sale, as a CSV row would give it, with `changes` applied."""
+    fields: dict[str, Any] = {
+        "external_id": "S-1",
+        "sold_at": "2026-11-23T09:30:00",
+        "customer_name": "Rosa Quispe",
+        "phone": "987 654 321",
+        "email": "",
+        "locale": "",
+        "timezone": "",
+        "product_sku": "LAV-9",
+        "product_name": "Lavadora",
+        "amount": "1899.90",
+        "currency": "PEN",
+    }
+    fields.update(changes)
+    return fields
+
+
+def valid(**changes: Any) -> SaleInput:
+    result = validate_sale(raw(**changes), CONFIG, now=NOW)
+    assert isinstance(result, SaleInput), result
+    return result
+
+
+def problems(**changes: Any) -> list[tuple[str, str]]:
+    result = validate_sale(raw(**changes), CONFIG, now=NOW)
+    assert isinstance(result, list), result
+    return result
+
+
+def test_a_valid_row_becomes_a_sale_input_with_clean_values() -> None:
+    sale = valid(email=" Rosa@Example.PE ", attributes={"store": "Miraflores"})
+    assert sale.external_id == "S-1" and sale.customer_name == "Rosa Quispe"
+    assert sale.sold_at == datetime(2026, 11, 23, 14, 30, tzinfo=UTC)  # Lima time read as such
+    assert sale.phone == "+51987654321"
+    assert sale.email == "rosa@example.pe"  # one spelling: customers are matched by it
+    assert sale.amount == Decimal("1899.90") and sale.currency == "PEN"
+    assert (sale.locale, sale.timezone) == (None, None)  # blank cells mean "not given"
+    assert sale.attributes == {"store": "Miraflores"}
+
+
+def test_an_offset_in_sold_at_is_respected() -> None:
+    assert valid(sold_at="2026-11-23T09:30:00Z").sold_at == datetime(
+        2026, 11, 23, 9, 30, tzinfo=UTC
+    )
+    assert valid(sold_at="2026-11-23T09:30:00+01:00").sold_at == datetime(
+        2026, 11, 23, 8, 30, tzinfo=UTC
+    )
+
+
+def test_every_problem_is_listed_at_once_in_field_order() -> None:
+    found = problems(
+        external_id="",
+        sold_at="yesterday",
+        customer_name="  ",
+        phone="12",
+        email="not-an-email",
+        locale="fr",
+        timezone="Mars/Olympus",
+        amount="-3",
+        currency="soles",
+    )
+    assert [field for field, _ in found] == [
+        "external_id",
+        "sold_at",
+        "customer_name",
+        "phone",
+        "email",
+        "locale",
+        "timezone",
+        "amount",
+        "currency",
+    ]
+    messages = dict(found)
+    assert messages["external_id"] == "is required"
+    assert "ISO 8601" in messages["sold_at"]
+    assert "read as PE" in messages["phone"]
+    assert "'fr'" in messages["locale"] and "es or en" in messages["locale"]
+    assert "IANA" in messages["timezone"]
+    assert messages["amount"] == "must not be negative"
+
+
+def test_a_phone_or_an_email_is_required() -> None:
+    assert problems(phone="", email="") == [("phone", "a phone or an email is required")]
+    assert valid(phone="", email="rosa@example.pe").phone is None
+
+
+def test_missing_keys_are_like_blank_ones() -> None:
+    found = validate_sale({"external_id": "S-1"}, CONFIG, now=NOW)
+    assert isinstance(found, list)
+    assert [field for field, _ in found] == ["sold_at", "customer_name", "phone"]
+
+
+def test_sold_at_more_than_a_day_ahead_is_refused() -> None:
+    assert valid(sold_at="2026-11-24T09:59:00").sold_at < NOW.replace(day=25)
+    [(field, message)] = problems(sold_at="2026-11-24T10:01:00")
+    assert field == "sold_at" and "more than 24 hours in the future" in message
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [("10", Decimal("10.00")), (1899.9, Decimal("1899.90")), (0, Decimal("0.00")), ("", None)],
+)
+def test_amounts_are_decimals_with_cents(amount: object, expected: Decimal | None) -> None:
+    assert valid(amount=amount).amount == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("1.999", "more than two decimals"),
+        ("abc", "not a number"),
+        ("NaN", "not a number"),
+        (True, "must be a number"),
+        ("99999999999", "at most"),
+    ],
+)
+def test_bad_amounts_say_why(amount: object, message: str) -> None:
+    [(field, text)] = problems(amount=amount)
+    assert field == "amount" and message in text
+
+
+def test_currency_is_three_capital_letters() -> None:
+    assert valid(currency="USD").currency == "USD"
+    assert [field for field, _ in problems(currency="usd")] == ["currency"]
+
+
+def test_locale_and_time_zone_when_given() -> None:
+    sale = valid(locale="en", timezone="Europe/Madrid")
+    assert (sale.locale, sale.timezone) == ("en", "Europe/Madrid")
+
+
+def test_a_product_name_without_sku_is_accepted() -> None:
+    sale = valid(product_sku="", product_name="Lavadora")
+    assert sale.product_sku is None and sale.product_name == "Lavadora"
+
+
+def test_values_that_are_not_text_are_named() -> None:
+    found = problems(customer_name=42, phone=["+51987654321"], attributes="store=Miraflores")
+    assert found == [
+        ("customer_name", "must be text"),
+        ("phone", "must be text"),
+        ("attributes", "must be an object of names and values"),
+    ]
+
+
+def test_too_long_external_id_is_refused() -> None:
+    [(field, message)] = problems(external_id="X" * 101)
+    assert field == "external_id" and "at most 100" in message

@@ -1,0 +1,84 @@
+"""Large imports: stored chunk by chunk, so a failure part way keeps what came before it.
+
+The 100 000-row run on both databases is `bench/import_large.py`; here the chunk is made small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from scheduler.config import Config
+from scheduler.db import chunked
+from scheduler.defaults import install_defaults
+from scheduler.models import Customer, FollowUp, Sale
+from scheduler.sending.csv_import import ImportCheck, check_sales_csv, import_sales
+from tests.factories import NOW
+
+ROWS = 2_000
+
+
+@pytest.fixture(autouse=True)
+def frozen() -> Iterator[None]:
+    with freeze_time(NOW):
+        yield
+
+
+def _check(config: Config, rows: int = ROWS) -> ImportCheck:
+    lines = ["external_id,sold_at,customer_name,phone,product_sku"]
+    lines += [f"L-{n},2026-11-20T10:00,Cliente {n},9{n:08d},SKU-{n % 7}" for n in range(rows)]
+    return check_sales_csv("\n".join(lines) + "\n", config, now=NOW)
+
+
+def _count(session: Session, model: type[Any]) -> int:
+    session.rollback()
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_an_import_is_stored_chunk_by_chunk(session: Session, config: Config) -> None:
+    install_defaults(session, NOW)
+    session.commit()
+    done = import_sales(session, _check(config), config=config, now=NOW, actor="t", chunk=400)
+    assert (done.created, done.existing, done.failure) == (ROWS, 0, None)
+    assert _count(session, Sale) == ROWS and _count(session, Customer) == ROWS
+    assert _count(session, FollowUp) >= ROWS  # every sale planned
+    again = import_sales(session, _check(config), config=config, now=NOW, actor="t", chunk=999)
+    assert (again.created, again.existing) == (0, ROWS)
+
+
+def test_a_failing_chunk_keeps_the_chunks_before_it(
+    engine: Engine, session: Session, config: Config
+) -> None:
+    install_defaults(session, NOW)
+    session.commit()
+    check = _check(config)
+
+    def disk_full(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("INSERT INTO sales") and "L-1234" in str(parameters):
+            raise OperationalError(statement, parameters, Exception("could not extend file"))
+
+    event.listen(engine, "before_cursor_execute", disk_full)
+    try:
+        done = import_sales(session, check, config=config, now=NOW, actor="t", chunk=500)
+    finally:
+        event.remove(engine, "before_cursor_execute", disk_full)
+    # L-1234 is on line 1236, in the third chunk (lines 1002-1501): two chunks are stored.
+    assert (done.created, done.stopped_at_line) == (1_000, 1_002)
+    assert done.failure is not None and "could not extend file" in done.failure
+    assert _count(session, Sale) == 1_000
+    rest = import_sales(session, check, config=config, now=NOW, actor="t", chunk=500)
+    assert (rest.created, rest.existing, rest.failure) == (ROWS - 1_000, 1_000, None)
+    assert _count(session, Sale) == ROWS
+
+
+def test_lists_are_split_below_every_database_parameter_limit() -> None:
+    ids = list(range(66_000))
+    parts = list(chunked(ids))
+    assert max(len(part) for part in parts) <= 32_766  # SQLite's limit; PostgreSQL's is 65 535
+    assert [value for part in parts for value in part] == ids

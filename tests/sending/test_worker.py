@@ -1,0 +1,197 @@
+"""The worker and `dispatch --once`: the job, real processes, several at once, SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.request
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+from freezegun import freeze_time
+from sqlalchemy import Engine, func, select
+
+from scheduler.clock import utcnow
+from scheduler.config import Config
+from scheduler.lifecycle import FollowUpStatus
+from scheduler.models import OutboxEntry
+from scheduler.sending.transports import make_transports
+from scheduler.settings import LiveSettings
+from scheduler.worker import DISPATCH_JOB, REPLIES_JOB, Worker
+from tests.conftest import Cli
+from tests.dispatching import Clock, dispatcher, setup_sales
+from tests.factories import NOW, sale_input
+from tests.processes import (
+    ANY_TIME,
+    POSTVENTA,
+    day1,
+    due_backlog,
+    free_port,
+    process_config,
+    twilio_sections,
+    wait_for,
+)
+from tests.twilio_fake import FakeTwilio
+
+
+def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Config) -> None:
+    config = config.replace(worker={"tick_seconds": 7})
+    worker = Worker(engine, LiveSettings.from_engine(engine, config))
+    scheduler = BackgroundScheduler()
+    worker.schedule(scheduler)
+    job = scheduler.get_job(DISPATCH_JOB)
+    assert job.trigger.interval == timedelta(seconds=7)
+    assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)
+    replies = scheduler.get_job(REPLIES_JOB)  # complaints reach a person within seconds
+    assert replies.trigger.interval == timedelta(seconds=5)
+    assert (replies.coalesce, replies.max_instances) == (True, 1)
+
+
+def test_dispatch_once_prints_the_pass(engine: Engine, config: Config, postventa: Cli) -> None:
+    setup_sales(engine, config, sale_input("S-1"), sale_input("S-2", phone="+51911111111"))
+    with freeze_time(NOW + timedelta(days=1)):
+        result = postventa("dispatch", "--once", "--json")
+        again = postventa("dispatch", "--once")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["claimed"], summary["sent"], summary["failed"]) == (2, 2, 0)
+    assert again.exit_code == 0 and again.output.startswith("recovered 0, claimed 0, sent 0")
+
+
+# --- real processes ----------------------------------------------------------------------------
+
+
+# On PostgreSQL, test_faults.py does the same at scale (2 000 follow-ups, 20 SIGKILLs).
+SQLITE_HERE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@pytest.mark.slow
+def test_worker_process_sends_then_stops_cleanly_on_sigterm(
+    engine: Engine, config: Config, tmp_path: Path
+) -> None:
+    sessions = due_backlog(engine, config, 3)
+    path = process_config(tmp_path, engine, worker={"tick_seconds": 3600})
+
+    def stored() -> int:
+        with sessions() as session:
+            return session.scalar(select(func.count()).select_from(OutboxEntry)) or 0
+
+    worker = subprocess.Popen(
+        [POSTVENTA, "--config", str(path), "worker"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: stored() == 3, "the first pass, which runs at start")
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, stderr
+    assert "SIGTERM: stopping after the batch in hand" in stderr and "worker stopped" in stderr
+    with sessions() as session:
+        assert {row.status for row in day1(session)} == {FollowUpStatus.SENT}
+
+
+@pytest.mark.slow
+@SQLITE_HERE
+def test_several_workers_never_send_a_follow_up_twice(
+    engine: Engine, config: Config, tmp_path: Path
+) -> None:
+    sessions = due_backlog(engine, config, 60)
+    with FakeTwilio(latency=0.02) as fake:
+        path = process_config(tmp_path, engine, **twilio_sections(fake, concurrency=4))
+        workers = [
+            subprocess.Popen(
+                [POSTVENTA, "--config", str(path), "dispatch", "--once", "--json"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outputs = [worker.communicate(timeout=120) for worker in workers]
+        posts = fake.posts()
+    assert [worker.returncode for worker in workers] == [0, 0, 0], outputs
+    sent = [json.loads(out)["sent"] for out, _ in outputs]
+    assert sum(sent) == 60 and len([n for n in sent if n]) >= 2  # the work was shared
+    per_number = Counter(post.params["To"] for post in posts)
+    assert len(per_number) == 60 and set(per_number.values()) == {1}
+    with sessions() as session:
+        assert {row.status for row in day1(session)} == {FollowUpStatus.SENT}
+
+
+@pytest.mark.slow
+@SQLITE_HERE
+def test_a_worker_killed_mid_pass_loses_nothing_and_sends_nothing_twice(
+    engine: Engine, config: Config, tmp_path: Path
+) -> None:
+    sessions = due_backlog(engine, config, 40)
+    with FakeTwilio(latency=0.2) as fake:
+        path = process_config(tmp_path, engine, **twilio_sections(fake, concurrency=2))
+        worker = subprocess.Popen(
+            [POSTVENTA, "--config", str(path), "worker"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: len(fake.posts()) >= 5, "the worker to start sending")
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=30)
+        time.sleep(0.5)  # let requests already in flight reach the fake before counting
+        before = len(fake.posts())
+        assert before < 40  # killed mid-pass
+        # A new worker after the dead one's lease ran out (its clock moved, not the test's sleep).
+        restart_config = config.replace(**ANY_TIME, **twilio_sections(fake, concurrency=2))
+        clock = Clock(utcnow() + timedelta(seconds=31))
+        restarted = dispatcher(
+            sessions, restart_config, clock,
+            make_transports(restart_config, sessions, clock), worker_id="restarted",
+        )  # fmt: skip
+        summary = restarted.run_pass()
+        posts = fake.posts()
+    per_number = Counter(post.params["To"] for post in posts)
+    assert len(per_number) == 40 and set(per_number.values()) == {1}, per_number
+    assert summary["recovered"] >= 1
+    with sessions() as session:
+        assert {row.status for row in day1(session)} == {FollowUpStatus.SENT}
+
+
+@pytest.mark.slow
+def test_run_serves_and_dispatches_then_stops_on_sigterm(
+    engine: Engine, config: Config, tmp_path: Path
+) -> None:
+    sessions = due_backlog(engine, config, 2)
+    path = process_config(tmp_path, engine)
+    port = free_port()
+    app = subprocess.Popen(
+        [POSTVENTA, "--config", str(path), "run", "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def stored() -> int:
+        with sessions() as session:
+            return session.scalar(select(func.count()).select_from(OutboxEntry)) or 0
+
+    try:
+        wait_for(healthy, "the web app to answer")
+        wait_for(lambda: stored() == 2, "the in-process worker's first pass")
+        app.send_signal(signal.SIGTERM)
+        _, stderr = app.communicate(timeout=30)
+    finally:
+        app.kill()
+    assert app.returncode == 0, stderr
+    assert "scheduler shut down: no pass is running" in stderr and "web.cli: stopped" in stderr

@@ -272,9 +272,16 @@ def _active_owners(session: Session) -> int:
 
 
 def change_user(
-    session: Session, user: User, *, role: Role | None = None, active: bool | None = None,
-    locale: str | None = None, notify_cases: bool | None = None, now: datetime, actor: str,
-) -> None:  # fmt: skip
+    session: Session,
+    user: User,
+    *,
+    role: Role | None = None,
+    active: bool | None = None,
+    locale: str | None = None,
+    notify_cases: bool | None = None,
+    now: datetime,
+    actor: str,
+) -> None:
     """Change a login's role, whether it may log in, its language, or whether cases are emailed
     to it; the last owner who can log in stays one, or nobody could run this Postventa."""
     demoted = role is not None and role is not Role.OWNER and user.role is Role.OWNER
@@ -293,8 +300,15 @@ def change_user(
     if notify_cases is not None and notify_cases != user.notify_cases:
         user.notify_cases, details["notify_cases"] = notify_cases, notify_cases
     if details:
-        audit.record(session, at=now, actor=actor, action="user.change", entity_type="user",
-                     entity_id=user.id, **details)  # fmt: skip
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="user.change",
+            entity_type="user",
+            entity_id=user.id,
+            **details,
+        )
 
 
 def set_password(
@@ -312,13 +326,21 @@ def set_password(
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     user.password_hash = hash_password(password)
     end_sessions(session, user, now=now, keep=keep)
-    audit.record(session, at=now, actor=actor, action="user.password", entity_type="user",
-                 entity_id=user.id)  # fmt: skip
+    audit.record(
+        session, at=now, actor=actor, action="user.password", entity_type="user", entity_id=user.id
+    )
 
 
 def revoke_api_token(session: Session, token: ApiToken, *, now: datetime, actor: str) -> None:
     """The token stops working at once; the row stays, for the audit trail."""
     if token.revoked_at is None:
         token.revoked_at = now
-        audit.record(session, at=now, actor=actor, action="token.revoke", entity_type="api_token",
-                     entity_id=token.id, name=token.name)  # fmt: skip
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="token.revoke",
+            entity_type="api_token",
+            entity_id=token.id,
+            name=token.name,
+        )

@@ -165,11 +165,20 @@ def token_create(runtime: Runtime, name: str) -> None:
 
 
 @cli.command()
-@click.option("--once", is_flag=True, required=True, help="Do one pass and exit.")
+@click.option(
+    "--once",
+    is_flag=True,
+    required=True,
+    help="Do one pass and exit (required: the worker is what keeps sending).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_runtime
 def dispatch(runtime: Runtime, once: bool, as_json: bool) -> None:
-    """One pass: send what is due, escalate overdue cases, send staff notices; print a summary."""
+    """One pass: send what is due, escalate overdue cases, send staff notices; print a summary.
+
+    `--once` is required and so never read: a bare `postventa dispatch` in a crontab or a
+    Procfile could be taken for the loop that keeps sending, which is `postventa worker`.
+    """
     dispatcher = worker.make_dispatcher(runtime.current_engine(), runtime.settings)
     summary = worker.run_pass(dispatcher)
     if as_json:
@@ -246,12 +255,17 @@ def import_sales_command(runtime: Runtime, file: str, dry_run: bool, as_json: bo
         with make_session_factory(runtime.current_engine())() as session:  # commits per chunk
             done = csv_import.import_sales(session, check, config=config, now=now, actor="cli")
     report = {
-        "rows": check.rows, "valid": len(check.sales), "rejected": len(check.rejected_lines),
-        "created": done.created, "existing": done.existing,
-        "skipped_follow_ups": done.skipped_late, "dry_run": dry_run,
+        "rows": check.rows,
+        "valid": len(check.sales),
+        "rejected": len(check.rejected_lines),
+        "created": done.created,
+        "existing": done.existing,
+        "skipped_follow_ups": done.skipped_late,
+        "dry_run": dry_run,
         "problems": [vars(problem) for problem in check.problems],
-        "stopped_at_line": done.stopped_at_line, "failure": done.failure,
-    }  # fmt: skip
+        "stopped_at_line": done.stopped_at_line,
+        "failure": done.failure,
+    }
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     else:
@@ -261,11 +275,15 @@ def import_sales_command(runtime: Runtime, file: str, dry_run: bool, as_json: bo
         said = f"imported {done.created} new, {done.existing} known"
         if done.skipped_late:
             grace = config.cadences.late_grace_hours
-            said += (f"; {done.skipped_late} follow-ups skipped: their time had passed more "
-                     f"than {grace:g} h before the sale was recorded")  # fmt: skip
-        click.echo(f"{check.rows} rows: {len(check.sales)} good, "
-                   f"{len(check.rejected_lines)} rejected; "
-                   f"{'nothing saved (dry run)' if dry_run else said}")  # fmt: skip
+            said += (
+                f"; {done.skipped_late} follow-ups skipped: their time had passed more "
+                f"than {grace:g} h before the sale was recorded"
+            )
+        click.echo(
+            f"{check.rows} rows: {len(check.sales)} good, "
+            f"{len(check.rejected_lines)} rejected; "
+            f"{'nothing saved (dry run)' if dry_run else said}"
+        )
     if done.failure:
         said = (
             f"{file}: stopped at line {done.stopped_at_line}: {done.failure}; the lines before "

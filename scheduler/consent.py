@@ -41,9 +41,16 @@ def opt_out(
     for row in pending:
         row.move_to(FollowUpStatus.SKIPPED, f"the customer opted out ({via})", now)
     audit.record(
-        session, at=now, actor=actor, action="customer.opt_out", entity_type="customer",
-        entity_id=customer.id, channel=channel.value, via=via, follow_ups_skipped=len(pending),
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor,
+        action="customer.opt_out",
+        entity_type="customer",
+        entity_id=customer.id,
+        channel=channel.value,
+        via=via,
+        follow_ups_skipped=len(pending),
+    )
     return len(pending)
 
 
@@ -61,7 +68,13 @@ def opt_in(
             return False
         customer.email_opt_out_at = customer.email_opt_out_via = None
     audit.record(
-        session, at=now, actor=actor, action="customer.opt_in", entity_type="customer",
-        entity_id=customer.id, channel=channel.value, via=via,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor,
+        action="customer.opt_in",
+        entity_type="customer",
+        entity_id=customer.id,
+        channel=channel.value,
+        via=via,
+    )
     return True

@@ -44,11 +44,19 @@ DEFAULT_STEPS = (
     DefaultStep("day7-check-in", Anchor.SALE, timedelta(days=7), Channel.SMS, "check_in"),
     DefaultStep("day21-score", Anchor.SALE, timedelta(days=21), Channel.SMS, "score_question"),
     DefaultStep(
-        "review-request", Anchor.SCORE, timedelta(hours=2), Channel.SMS, "review_request",
+        "review-request",
+        Anchor.SCORE,
+        timedelta(hours=2),
+        Channel.SMS,
+        "review_request",
         "score >= 9",
     ),
     DefaultStep(
-        "low-score-handoff", Anchor.SCORE, timedelta(0), Channel.SMS, "low_score_handoff",
+        "low-score-handoff",
+        Anchor.SCORE,
+        timedelta(0),
+        Channel.SMS,
+        "low_score_handoff",
         "score <= 6",
     ),
     DefaultStep("day90-usage", Anchor.SALE, timedelta(days=90), Channel.EMAIL, "usage_check_in"),
@@ -57,7 +65,7 @@ DEFAULT_STEPS = (
     ),
     # After a case is resolved: was it really? A "no" reopens the case.
     DefaultStep("case-check", Anchor.CASE, timedelta(days=3), Channel.SMS, "case_check"),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -129,9 +137,14 @@ def install_defaults(session: Session, now: datetime) -> list[str]:
         session.add(cadence)
         session.flush()
         audit.record(
-            session, at=now, actor="init", action="cadence.install", entity_type="cadence",
-            entity_id=cadence.id, steps=len(DEFAULT_STEPS),
-        )  # fmt: skip
+            session,
+            at=now,
+            actor="init",
+            action="cadence.install",
+            entity_type="cadence",
+            entity_id=cadence.id,
+            steps=len(DEFAULT_STEPS),
+        )
         report.append(f"default cadence installed ({len(DEFAULT_STEPS)} steps)")
     query = select(MessageTemplate.name, MessageTemplate.channel, MessageTemplate.locale)
     existing = {tuple(row) for row in session.execute(query)}

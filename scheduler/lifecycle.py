@@ -77,7 +77,7 @@ FOLLOW_UP_TRANSITIONS: dict[FollowUpStatus, frozenset[FollowUpStatus]] = {
             _F.HELD,
             _F.CANCELLED,
         }
-    ),  # fmt: skip
+    ),
     _F.SENT: frozenset({_F.DELIVERED, _F.FAILED}),
     _F.UNKNOWN: frozenset({_F.SENT, _F.DELIVERED, _F.FAILED, _F.SCHEDULED}),
     _F.DELIVERED: frozenset(),
@@ -110,7 +110,3 @@ def check_case_transition(current: CaseStatus, new: CaseStatus) -> None:
 
 # Pending follow-ups are the ones a cancellation, an opt-out or a re-plan may still change.
 PENDING = (FollowUpStatus.SCHEDULED, FollowUpStatus.HELD)
-
-
-def is_pending(status: FollowUpStatus) -> bool:
-    return status in PENDING

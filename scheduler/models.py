@@ -310,16 +310,23 @@ class FollowUp(Base):
     __table_args__ = (
         # One follow-up per (sale, step); a case's own ("did we solve it?") one per (case, step).
         Index(
-            "uq_follow_ups_sale_step", "sale_id", "step_id", unique=True,
-            sqlite_where=text("case_id IS NULL"), postgresql_where=text("case_id IS NULL"),
+            "uq_follow_ups_sale_step",
+            "sale_id",
+            "step_id",
+            unique=True,
+            sqlite_where=text("case_id IS NULL"),
+            postgresql_where=text("case_id IS NULL"),
         ),
         Index(
-            "uq_follow_ups_case_step", "case_id", "step_id", unique=True,
+            "uq_follow_ups_case_step",
+            "case_id",
+            "step_id",
+            unique=True,
             sqlite_where=text("case_id IS NOT NULL"),
             postgresql_where=text("case_id IS NOT NULL"),
         ),
         Index("ix_follow_ups_status_due_at", "status", "due_at"),
-    )  # fmt: skip
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"))

@@ -31,13 +31,19 @@ log = logging.getLogger(__name__)
 EDITABLE: dict[str, tuple[str, ...]] = {
     "business": ("name", "timezone", "locale", "send_window", "send_days", "review_url"),
     "cases": (
-        "first_response_hours", "opening_hours", "notify_emails", "notify_sms", "escalate_to",
-        "escalation_levels", "acknowledge", "routine_words",
+        "first_response_hours",
+        "opening_hours",
+        "notify_emails",
+        "notify_sms",
+        "escalate_to",
+        "escalation_levels",
+        "acknowledge",
+        "routine_words",
     ),
     "sms": ("keyword_replies",),
     "cadences": ("min_gap_hours", "late_grace_hours"),
     "remedies": ("staff_max_discount_percent", "staff_max_refund", "staff_may_replace"),
-}  # fmt: skip
+}
 REFRESH_SECONDS = 5.0
 Overrides = dict[str, dict[str, Any]]
 
@@ -131,11 +137,18 @@ def save(session: Session, base: Config, edits: Overrides, *, actor: str, now: d
                 changed[f"{section}.{key}"] = {"from": before, "to": new}
             session.execute(delete(Setting).where(Setting.section == section, Setting.key == key))
             if new != raw_value(base, section, key):
-                session.add(Setting(section=section, key=key, value=new, updated_at=now,
-                                    updated_by=actor))  # fmt: skip
+                session.add(
+                    Setting(section=section, key=key, value=new, updated_at=now, updated_by=actor)
+                )
     if changed:
-        audit.record(session, at=now, actor=actor, action="settings.change",
-                     entity_type="settings", changes=changed)  # fmt: skip
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="settings.change",
+            entity_type="settings",
+            changes=changed,
+        )
     return result
 
 
@@ -145,9 +158,11 @@ class LiveSettings:
     be a writer factory (see `make_session_factory`): a read must never wait for a write lock."""
 
     def __init__(
-        self, base: Config, sessions: sessionmaker[Session] | None,
+        self,
+        base: Config,
+        sessions: sessionmaker[Session] | None,
         clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.base = base
         self._sessions = sessions
         self._clock = clock

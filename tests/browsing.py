@@ -40,10 +40,13 @@ def check_upload(client: FlaskClient, content: bytes, name: str = "ventas.csv") 
     """Choose a file on the import page and ask for its dry run, as the browser would."""
     return client.post(
         "/sales/import",
-        data={"csrf_token": csrf_token(client, "/sales/import"), "action": "check",
-              "file": (io.BytesIO(content), name)},
+        data={
+            "csrf_token": csrf_token(client, "/sales/import"),
+            "action": "check",
+            "file": (io.BytesIO(content), name),
+        },
         content_type="multipart/form-data",
-    )  # fmt: skip
+    )
 
 
 def fresh(session: Session) -> None:

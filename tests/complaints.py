@@ -1,13 +1,16 @@
-"""A case at work, for the inbox's tests: a complaint on a sale, two days after it."""
+"""A case at work: a complaint on a sale, two days after it (the inbox's tests), or opened on a
+Monday morning with staff told (the notices' tests)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask.testing import FlaskClient
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.casework.cases import open_case_for
+from scheduler.casework.notices import notify_new_case
 from scheduler.config import Config
 from scheduler.lifecycle import Channel, Direction
 from scheduler.models import Case, Customer, Message
@@ -17,23 +20,40 @@ from tests.factories import NOW, sale_input
 
 
 def complaint(
-    session: Session, config: Config, *, name: str = "Rosa Quispe", phone: str = "+51987654321",
-    body: str = "la lavadora no prende", hours_ago: float = 0, email: str | None = None,
-) -> Case:  # fmt: skip
+    session: Session,
+    config: Config,
+    *,
+    name: str = "Rosa Quispe",
+    phone: str = "+51987654321",
+    body: str = "la lavadora no prende",
+    hours_ago: float = 0,
+    email: str | None = None,
+) -> Case:
     sale, _new = record_sale(
-        session, sale_input(f"S-{phone}", customer_name=name, phone=phone, email=email),
-        config=config, now=NOW, actor="test",
-    )  # fmt: skip
+        session,
+        sale_input(f"S-{phone}", customer_name=name, phone=phone, email=email),
+        config=config,
+        now=NOW,
+        actor="test",
+    )
     customer = session.get_one(Customer, sale.customer_id)
     at = NOW + timedelta(days=2) - timedelta(hours=hours_ago)
     message = Message(
-        customer_id=customer.id, direction=Direction.INBOUND, channel=Channel.SMS,
-        from_address=phone, to_address="+15005550006", body=body, status="received",
-        label="objection", needs_human=True, created_at=at,
-    )  # fmt: skip
+        customer_id=customer.id,
+        direction=Direction.INBOUND,
+        channel=Channel.SMS,
+        from_address=phone,
+        to_address="+15005550006",
+        body=body,
+        status="received",
+        label="objection",
+        needs_human=True,
+        created_at=at,
+    )
     session.add(message)
-    case, _opened = open_case_for(session, customer, message, reason="objection", config=config,
-                                  now=at)  # fmt: skip
+    case, _opened = open_case_for(
+        session, customer, message, reason="objection", config=config, now=at
+    )
     session.commit()
     return case
 
@@ -42,3 +62,29 @@ def give(client: FlaskClient, case: Case, kind: str, value: str, description: st
     """Record a remedy from the case page."""
     form = {"kind": kind, "value": value, "description": description}
     assert submit(client, f"/cases/{case.id}/remedies", form).status_code == 302
+
+
+OPENED = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 in Lima: due 14:00 (19:00 UTC)
+DUE = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
+
+
+def open_case(sessions: sessionmaker[Session], config: Config) -> int:
+    with sessions.begin() as session:
+        customer = session.scalars(select(Customer)).one()
+        message = Message(
+            customer_id=customer.id,
+            direction=Direction.INBOUND,
+            channel=Channel.SMS,
+            from_address=customer.phone or "",
+            to_address="+15005550006",
+            body="la lavadora no prende",
+            status="received",
+            created_at=OPENED,
+        )
+        session.add(message)
+        case, opened = open_case_for(
+            session, customer, message, reason="objection", config=config, now=OPENED
+        )
+        assert opened and case.first_response_due_at == DUE
+        notify_new_case(session, case, customer, message, config=config, now=OPENED)
+        return case.id

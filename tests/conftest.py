@@ -239,9 +239,13 @@ STAFF = ("staff@example.com", "staff password 1")
 
 def _user(session: Session, login: tuple[str, str], role: Role, locale: str = "en") -> User:
     user = add_user(
-        session, email=login[0], role=role, password=login[1],
-        now=datetime(2026, 11, 1, tzinfo=UTC), actor="test",
-    )  # fmt: skip
+        session,
+        email=login[0],
+        role=role,
+        password=login[1],
+        now=datetime(2026, 11, 1, tzinfo=UTC),
+        actor="test",
+    )
     user.locale = locale
     session.commit()
     return user

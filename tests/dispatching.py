@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
@@ -12,10 +12,11 @@ from scheduler.config import Config
 from scheduler.db import make_session_factory
 from scheduler.defaults import install_defaults
 from scheduler.lifecycle import Channel
-from scheduler.models import CadenceStep, FollowUp, Sale
+from scheduler.models import CadenceStep, FollowUp, OutboxEntry, Sale
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.sales import SaleInput, record_sale
-from scheduler.sending.transports import Transport, make_transports
+from scheduler.sending.transports import Outgoing, Sent, Transport, TransportError, make_transports
+from scheduler.sending.transports.outbox import OutboxTransport
 from tests.factories import NOW
 
 
@@ -68,3 +69,45 @@ def follow_up(session: Session, step_key: str, external_id: str = "S-1") -> Foll
         .join(Sale)
         .where(CadenceStep.key == step_key, Sale.external_id == external_id)
     ).one()
+
+
+DAY1 = NOW + timedelta(days=1)  # Tuesday 10:00 in Lima: the day-1 thank-you is due
+
+
+class Scripted:
+    """A transport of our own interface that fails as told, then sends to the outbox."""
+
+    def __init__(self, outbox: OutboxTransport, *errors: TransportError) -> None:
+        self.outbox = outbox
+        self.channel = outbox.channel
+        self.sender = outbox.sender
+        self.max_per_second = 0.0
+        self.parallel = True
+        self.errors = list(errors)
+        self.sends: list[Outgoing] = []
+        self.lookups: list[Outgoing] = []
+        self.find_error: TransportError | None = None
+
+    def send(self, message: Outgoing) -> Sent:
+        self.sends.append(message)
+        if self.errors:
+            raise self.errors.pop(0)
+        return self.outbox.send(message)
+
+    def find(self, message: Outgoing, since: datetime) -> Sent | None:
+        self.lookups.append(message)
+        if self.find_error:
+            raise self.find_error
+        return self.outbox.find(message, since)
+
+
+def scripted(
+    sessions: sessionmaker[Session], clock: Callable[[], datetime], *errors: TransportError
+) -> dict[Channel, Scripted]:
+    return {
+        channel: Scripted(OutboxTransport(channel, sessions, clock), *errors) for channel in Channel
+    }
+
+
+def outbox(session: Session) -> list[OutboxEntry]:
+    return list(session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)))

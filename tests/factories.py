@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from scheduler.sending.sales import SaleInput
 
@@ -25,3 +26,22 @@ def sale_input(external_id: str = "S-1", **changes: object) -> SaleInput:
     }
     fields.update(changes)
     return SaleInput(**fields)  # type: ignore[arg-type]
+
+
+def raw(**changes: Any) -> dict[str, Any]:
+    """A valid raw sale, as a CSV row would give it, with `changes` applied."""
+    fields: dict[str, Any] = {
+        "external_id": "S-1",
+        "sold_at": "2026-11-23T09:30:00",
+        "customer_name": "Rosa Quispe",
+        "phone": "987 654 321",
+        "email": "",
+        "locale": "",
+        "timezone": "",
+        "product_sku": "LAV-9",
+        "product_name": "Lavadora",
+        "amount": "1899.90",
+        "currency": "PEN",
+    }
+    fields.update(changes)
+    return fields

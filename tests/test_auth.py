@@ -23,11 +23,16 @@ def test_first_run_asks_for_the_owner_once(client: FlaskClient, session: Session
     page = client.get("/setup").get_data(as_text=True)
     assert "Create the owner" in page
     answer = submit(
-        client, "/setup",
-        {"email": "Ana@Tienda.pe", "password": "una clave larga", "confirm": "una clave larga",
-         "locale": "es"},
+        client,
+        "/setup",
+        {
+            "email": "Ana@Tienda.pe",
+            "password": "una clave larga",
+            "confirm": "una clave larga",
+            "locale": "es",
+        },
         page="/setup",
-    )  # fmt: skip
+    )
     assert answer.status_code == 302 and answer.headers["Location"] == "/"
     owner = session.scalars(select(User)).one()
     assert (owner.email, owner.role, owner.locale) == ("ana@tienda.pe", Role.OWNER, "es")
@@ -40,15 +45,18 @@ def test_first_run_asks_for_the_owner_once(client: FlaskClient, session: Session
 
 def test_setup_refuses_a_short_or_mistyped_password(client: FlaskClient, session: Session) -> None:
     short = submit(
-        client, "/setup", {"email": "a@b.pe", "password": "corta", "confirm": "corta"},
+        client,
+        "/setup",
+        {"email": "a@b.pe", "password": "corta", "confirm": "corta"},
         page="/setup",
-    )  # fmt: skip
+    )
     assert short.status_code == 200 and "at least 10" in short.get_data(as_text=True)
     mistyped = submit(
-        client, "/setup",
+        client,
+        "/setup",
         {"email": "a@b.pe", "password": "una clave larga", "confirm": "una clave larg"},
         page="/setup",
-    )  # fmt: skip
+    )
     assert mistyped.status_code == 200
     page = mistyped.get_data(as_text=True)
     assert "The two passwords are not the same." in page
@@ -61,9 +69,11 @@ def test_pages_need_a_log_in_and_come_back_after_it(client: FlaskClient, owner: 
         "/login?next=/inbox?tab%3Dunmatched"
     )
     answer = submit(
-        client, "/login?next=/inbox?tab%3Dunmatched",
-        {"email": OWNER[0].upper(), "password": OWNER[1]}, page="/login",
-    )  # fmt: skip
+        client,
+        "/login?next=/inbox?tab%3Dunmatched",
+        {"email": OWNER[0].upper(), "password": OWNER[1]},
+        page="/login",
+    )
     assert answer.headers["Location"] == "/inbox?tab=unmatched"
     assert client.get("/inbox").status_code == 200
 
@@ -79,9 +89,11 @@ def test_log_in_never_redirects_off_site(client: FlaskClient, owner: User) -> No
     ):
         browser = client.application.test_client()
         answer = submit(
-            browser, f"/login?next={target}", {"email": OWNER[0], "password": OWNER[1]},
+            browser,
+            f"/login?next={target}",
+            {"email": OWNER[0], "password": OWNER[1]},
             page="/login",
-        )  # fmt: skip
+        )
         assert answer.headers["Location"] == "/", target
 
 
@@ -183,7 +195,10 @@ def test_a_new_password_ends_the_other_sessions(
     owner_client: FlaskClient, staff_client: FlaskClient, staff: User
 ) -> None:
     assert staff_client.get("/inbox").status_code == 200
-    submit(owner_client, f"/admin/users/{staff.id}",
-           {"role": "staff", "active": "yes", "password": "reset by the owner"},
-           page="/admin/users")  # fmt: skip
+    submit(
+        owner_client,
+        f"/admin/users/{staff.id}",
+        {"role": "staff", "active": "yes", "password": "reset by the owner"},
+        page="/admin/users",
+    )
     assert staff_client.get("/inbox").status_code == 302  # the old session is over

@@ -13,7 +13,7 @@ from scheduler.config import ConfigError, defaults, load_config
 from scheduler.db import DatabaseUnreachable, open_engine
 from scheduler.sending.transports.smtp_email import SmtpEmail, build_email
 from tests.conftest import Cli
-from tests.sending.test_transports import EMAIL, Mailbox, smtp  # noqa: F401 - the SMTP server fixture
+from tests.smtp_server import EMAIL, Mailbox, smtp  # noqa: F401 - the SMTP server fixture
 
 REFUSED = (
     "Error: cannot reach the database at 127.0.0.1:1 (connection refused): is PostgreSQL "

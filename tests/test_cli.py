@@ -92,9 +92,14 @@ def test_db_upgrade_reports_the_revision(postventa: Cli) -> None:
 
 def test_user_add_reads_the_password_from_stdin(postventa: Cli, session: Session) -> None:
     result = postventa(
-        "user", "add", "Dueña@Tienda.pe", "--role", "owner", "--password-stdin",
+        "user",
+        "add",
+        "Dueña@Tienda.pe",
+        "--role",
+        "owner",
+        "--password-stdin",
         input="una clave muy larga\n",
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     user = session.scalars(select(User)).one()
     assert user.email == "dueña@tienda.pe"
@@ -185,13 +190,19 @@ def test_web_refuses_to_start_on_a_stale_database(tmp_path: Path, engine: Engine
 
 @pytest.mark.parametrize(
     ("host", "link"),
-    [("0.0.0.0", "http://127.0.0.1:8080"), ("192.0.2.7", "http://192.0.2.7:8080"),
-     ("::1", "http://[::1]:8080")],
-)  # fmt: skip
+    [
+        ("0.0.0.0", "http://127.0.0.1:8080"),
+        ("192.0.2.7", "http://192.0.2.7:8080"),
+        ("::1", "http://[::1]:8080"),
+    ],
+)
 def test_serving_without_a_public_url_links_to_the_served_address_and_says_so(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    host: str, link: str,
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    host: str,
+    link: str,
+) -> None:
     monkeypatch.chdir(tmp_path)  # no config.toml: the built-in defaults
     monkeypatch.delenv("POSTVENTA_CONFIG", raising=False)
     runtime = Runtime(None)

@@ -55,13 +55,22 @@ def _add(connection: Connection, model: type[Any], **values: Any) -> int:
 
 
 def _customer(connection: Connection, day: int, **values: Any) -> int:
-    return _add(connection, Customer, name=f"Cliente {day}", created_at=DAY + timedelta(day),
-                **values)  # fmt: skip
+    return _add(
+        connection, Customer, name=f"Cliente {day}", created_at=DAY + timedelta(day), **values
+    )
 
 
 def _sale(connection: Connection, customer: int, external_id: str) -> int:
-    return _add(connection, Sale, external_id=external_id, customer_id=customer, sold_at=DAY,
-                status="active", attributes={}, created_at=DAY)  # fmt: skip
+    return _add(
+        connection,
+        Sale,
+        external_id=external_id,
+        customer_id=customer,
+        sold_at=DAY,
+        status="active",
+        attributes={},
+        created_at=DAY,
+    )
 
 
 def test_twins_are_merged_into_the_oldest_with_the_strictest_consent(blank: Engine) -> None:
@@ -69,53 +78,116 @@ def test_twins_are_merged_into_the_oldest_with_the_strictest_consent(blank: Engi
     with blank.begin() as connection:
         oldest = _customer(connection, 1, phone="+51987000001")
         by_phone = _customer(
-            connection, 2, phone="+51987000001", email="rosa@example.pe",
-            sms_opt_out_at=DAY + timedelta(5), sms_opt_out_via="keyword STOP",
-        )  # fmt: skip
+            connection,
+            2,
+            phone="+51987000001",
+            email="rosa@example.pe",
+            sms_opt_out_at=DAY + timedelta(5),
+            sms_opt_out_via="keyword STOP",
+        )
         by_email = _customer(
-            connection, 3, phone="+51987000002", email="rosa@example.pe", locale="es",
-            sms_opt_out_at=DAY + timedelta(4), sms_opt_out_via="admin",
-            email_opt_out_at=DAY + timedelta(6), email_opt_out_via="unsubscribe link",
-        )  # fmt: skip
+            connection,
+            3,
+            phone="+51987000002",
+            email="rosa@example.pe",
+            locale="es",
+            sms_opt_out_at=DAY + timedelta(4),
+            sms_opt_out_via="admin",
+            email_opt_out_at=DAY + timedelta(6),
+            email_opt_out_via="unsubscribe link",
+        )
         stranger = _customer(connection, 4, phone="+51987000003")
         sales = [_sale(connection, who, f"S-{who}") for who in (oldest, by_phone, by_email)]
         _sale(connection, stranger, "S-stranger")
-        cadence = _add(connection, Cadence, name="c", is_default=True, active=True,
-                       created_at=DAY, updated_at=DAY)  # fmt: skip
-        step = _add(connection, CadenceStep, cadence_id=cadence, key="k", anchor="sale",
-                    offset_minutes=60, channel="sms", template_name="t", active=True)  # fmt: skip
-        _add(connection, FollowUp, sale_id=sales[1], step_id=step, customer_id=by_phone,
-             channel="sms", due_at=DAY, status="scheduled", attempts=0, facts={},
-             created_at=DAY, updated_at=DAY)  # fmt: skip
-        _add(connection, Message, customer_id=by_email, direction="inbound", channel="sms",
-             from_address="+51987000002", to_address="+1555", body="hola", status="received",
-             created_at=DAY)  # fmt: skip
-        later_case = _add(connection, Case, customer_id=oldest, status="open", opened_at=DAY +
-                          timedelta(2), first_response_due_at=DAY, escalation_level=0,
-                          reopened_count=0)  # fmt: skip
-        first_case = _add(connection, Case, customer_id=by_phone, status="open", opened_at=DAY,
-                          first_response_due_at=DAY, escalation_level=0,
-                          reopened_count=0)  # fmt: skip
+        cadence = _add(
+            connection,
+            Cadence,
+            name="c",
+            is_default=True,
+            active=True,
+            created_at=DAY,
+            updated_at=DAY,
+        )
+        step = _add(
+            connection,
+            CadenceStep,
+            cadence_id=cadence,
+            key="k",
+            anchor="sale",
+            offset_minutes=60,
+            channel="sms",
+            template_name="t",
+            active=True,
+        )
+        _add(
+            connection,
+            FollowUp,
+            sale_id=sales[1],
+            step_id=step,
+            customer_id=by_phone,
+            channel="sms",
+            due_at=DAY,
+            status="scheduled",
+            attempts=0,
+            facts={},
+            created_at=DAY,
+            updated_at=DAY,
+        )
+        _add(
+            connection,
+            Message,
+            customer_id=by_email,
+            direction="inbound",
+            channel="sms",
+            from_address="+51987000002",
+            to_address="+1555",
+            body="hola",
+            status="received",
+            created_at=DAY,
+        )
+        later_case = _add(
+            connection,
+            Case,
+            customer_id=oldest,
+            status="open",
+            opened_at=DAY + timedelta(2),
+            first_response_due_at=DAY,
+            escalation_level=0,
+            reopened_count=0,
+        )
+        first_case = _add(
+            connection,
+            Case,
+            customer_id=by_phone,
+            status="open",
+            opened_at=DAY,
+            first_response_due_at=DAY,
+            escalation_level=0,
+            reopened_count=0,
+        )
     schema.upgrade(blank, "0010")
     with blank.connect() as connection:
         kept = connection.execute(select(Customer).where(Customer.id == oldest)).one()
         assert connection.scalars(select(Customer.id).order_by(Customer.id)).all() == [
-            oldest, stranger
-        ]  # fmt: skip
+            oldest,
+            stranger,
+        ]
         assert (kept.phone, kept.email, kept.locale) == ("+51987000001", "rosa@example.pe", "es")
         assert (kept.sms_opt_out_at, kept.sms_opt_out_via) == (DAY + timedelta(4), "admin")
         assert kept.email_opt_out_at == DAY + timedelta(6)
         assert set(connection.scalars(select(Sale.customer_id).where(Sale.id.in_(sales)))) == {
             oldest
-        }  # fmt: skip
+        }
         assert connection.scalars(select(FollowUp.customer_id)).all() == [oldest]
         assert connection.scalars(select(Message.customer_id)).all() == [oldest]
         cases = {row.id: row.status for row in connection.execute(select(Case.id, Case.status))}
         assert cases == {first_case: "open", later_case: "resolved"}
         entry = connection.execute(select(AuditEntry)).one()
         assert (entry.action, entry.entity_id, entry.actor) == (
-            "customer.merge", oldest, "migration:0010"
-        )  # fmt: skip
+            "customer.merge",
+            oldest,
+            "migration:0010",
+        )
         assert entry.details["merged"] == [by_phone, by_email]
         assert entry.details["moved"]["sales"] == 2
         assert entry.details["addresses_dropped"] == {"phone": ["+51987000002"], "email": []}

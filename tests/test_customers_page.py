@@ -23,10 +23,16 @@ from tests.factories import NOW, sale_input
 @pytest.fixture
 def rosa(session: Session, config: Config) -> Iterator[Customer]:
     install_defaults(session, NOW)
-    sale, _new = record_sale(session, sale_input(email="rosa@example.pe"), config=config, now=NOW,
-                             actor="test")  # fmt: skip
-    record_sale(session, sale_input("S-2", customer_name="Juan Perez", phone="+51911222333"),
-                config=config, now=NOW, actor="test")  # fmt: skip
+    sale, _new = record_sale(
+        session, sale_input(email="rosa@example.pe"), config=config, now=NOW, actor="test"
+    )
+    record_sale(
+        session,
+        sale_input("S-2", customer_name="Juan Perez", phone="+51911222333"),
+        config=config,
+        now=NOW,
+        actor="test",
+    )
     session.commit()
     with freeze_time(NOW):
         yield session.get_one(Customer, sale.customer_id)
@@ -46,11 +52,16 @@ def test_customer_page_tells_the_whole_story_in_order(
 ) -> None:
     session.add(
         Message(
-            customer_id=rosa.id, direction=Direction.INBOUND, channel=Channel.SMS,
-            from_address=rosa.phone or "", to_address="x", body="<i>gracias</i>",
-            status="received", created_at=NOW,
+            customer_id=rosa.id,
+            direction=Direction.INBOUND,
+            channel=Channel.SMS,
+            from_address=rosa.phone or "",
+            to_address="x",
+            body="<i>gracias</i>",
+            status="received",
+            created_at=NOW,
         )
-    )  # fmt: skip
+    )
     session.commit()
     page = staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
     sale, first_step, reply = page.index("Sale S-1"), page.index("thanks"), page.index("gracias")
@@ -63,9 +74,10 @@ def test_opting_out_by_hand_keeps_who_and_why(
     rosa: Customer, staff_client: FlaskClient, staff: User, session: Session
 ) -> None:
     answer = submit(
-        staff_client, f"/customers/{rosa.id}/consent",
+        staff_client,
+        f"/customers/{rosa.id}/consent",
         {"channel": "sms", "action": "out", "reason": "lo pidio por telefono"},
-    )  # fmt: skip
+    )
     assert answer.status_code == 302
     fresh(session)
     customer = session.get_one(Customer, rosa.id)
@@ -79,8 +91,11 @@ def test_opting_out_by_hand_keeps_who_and_why(
     assert entry.actor == f"user:{staff.id}"
     page = staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
     assert "pending follow-ups skipped" in page and "lo pidio por telefono" in page
-    submit(staff_client, f"/customers/{rosa.id}/consent",
-           {"channel": "sms", "action": "in", "reason": "volvio a aceptar"})  # fmt: skip
+    submit(
+        staff_client,
+        f"/customers/{rosa.id}/consent",
+        {"channel": "sms", "action": "in", "reason": "volvio a aceptar"},
+    )
     fresh(session)
     assert session.get_one(Customer, rosa.id).sms_opt_out_at is None
 
@@ -120,9 +135,15 @@ def test_forms_offer_only_the_channels_a_customer_has(
 def test_a_sale_by_hand_plans_its_follow_ups(
     rosa: Customer, staff_client: FlaskClient, session: Session
 ) -> None:
-    form = {"external_id": "B-77", "sold_at": "2026-11-23T09:30", "customer_name": "Ana Diaz",
-            "phone": "999 888 777", "product_name": "Cocina", "amount": "899.90",
-            "currency": "PEN"}  # fmt: skip
+    form = {
+        "external_id": "B-77",
+        "sold_at": "2026-11-23T09:30",
+        "customer_name": "Ana Diaz",
+        "phone": "999 888 777",
+        "product_name": "Cocina",
+        "amount": "899.90",
+        "currency": "PEN",
+    }
     answer = submit(staff_client, "/sales/new", form)
     assert answer.status_code == 302
     sale = session.scalars(select(Sale).where(Sale.external_id == "B-77")).one()
@@ -139,8 +160,13 @@ def test_a_sale_by_hand_plans_its_follow_ups(
 def test_a_bad_sale_says_what_is_wrong_and_keeps_what_was_typed(
     rosa: Customer, staff_client: FlaskClient, session: Session
 ) -> None:
-    form = {"external_id": "B-78", "sold_at": "ayer", "customer_name": "Ana Diaz",
-            "phone": "12", "amount": "mucho"}  # fmt: skip
+    form = {
+        "external_id": "B-78",
+        "sold_at": "ayer",
+        "customer_name": "Ana Diaz",
+        "phone": "12",
+        "amount": "mucho",
+    }
     answer = submit(staff_client, "/sales/new", form)
     assert answer.status_code == 422
     page = answer.get_data(as_text=True)

@@ -32,9 +32,15 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Without the background-networking flags Chromium keeps calling Google's hosts, which this
 # machine's closed network refuses, many at a time.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 OWNER = ("duena@tienda.pe", "clave de la duena")
 STAFF = ("luis@tienda.pe", "clave de luis 1")
 PHONE_WIDTH = 375
@@ -63,14 +69,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         encoding="utf-8",
     )
     postventa = str(Path(sys.executable).parent / "postventa")
-    subprocess.run([postventa, "--config", str(config), "init"], check=True, cwd=home,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [postventa, "--config", str(config), "init"], check=True, cwd=home, capture_output=True
+    )
     log = home / "run.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [postventa, "--config", str(config), "run", "--port", str(port)], cwd=home,
-            stdout=subprocess.DEVNULL, stderr=output,
-        )  # fmt: skip
+            [postventa, "--config", str(config), "run", "--port", str(port)],
+            cwd=home,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -119,8 +128,11 @@ def _reload_until(page: Any, url: str, text: str, seconds: float = 15) -> None:
 
 
 def _fits_a_phone(page: object) -> bool:
-    return bool(page.evaluate(  # type: ignore[attr-defined]
-        "document.documentElement.scrollWidth <= window.innerWidth + 1"))  # fmt: skip
+    return bool(
+        page.evaluate(  # type: ignore[attr-defined]
+            "document.documentElement.scrollWidth <= window.innerWidth + 1"
+        )
+    )
 
 
 CELLS_OUT_OF_SIGHT = """() => [...document.querySelectorAll('td')]
@@ -189,8 +201,10 @@ def test_owner_sets_up_staff_resolves_a_complaint(
         owner.locator("input[name=step_key]"),
         owner.locator("input[name=step_offset_days]"),
     )
-    hours, templates = owner.locator("input[name=step_offset_hours]"), owner.locator(
-        "select[name=step_template_name]")  # fmt: skip
+    hours, templates = (
+        owner.locator("input[name=step_offset_hours]"),
+        owner.locator("select[name=step_template_name]"),
+    )
     keys.nth(0).fill("gracias")
     days.nth(0).fill("0")
     hours.nth(0).fill("2")
@@ -219,11 +233,15 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     sold = datetime.now(ZoneInfo("America/Lima")) - timedelta(hours=1)
     owner.goto(server + "/sales/new")
     for name, value in {
-        "external_id": "E2E-1", "customer_name": "Rosa Quispe", "phone": "987 654 321",
+        "external_id": "E2E-1",
+        "customer_name": "Rosa Quispe",
+        "phone": "987 654 321",
         "email": "rosa.quispe.huaman@correo.example.pe",
-        "product_name": "Cocina Rosales 4 hornillas", "product_sku": "COC-4", "amount": "1299",
+        "product_name": "Cocina Rosales 4 hornillas",
+        "product_sku": "COC-4",
+        "amount": "1299",
         "currency": "PEN",
-    }.items():  # fmt: skip
+    }.items():
         owner.fill(f"input[name={name}]", value)
     owner.fill("input[name=sold_at]", sold.strftime("%Y-%m-%dT%H:%M"))
     owner.click("form.card button[type=submit]")
@@ -242,10 +260,20 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     owner.goto(server + "/admin/settings")
     owner.screenshot(path=str(shots / "settings.png"))
     owner.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
-    for path in ("/", "/admin/settings", "/admin/cadences", "/admin/cadences/2", "/admin/audit",
-                 "/admin/users",
-                 "/admin/tokens", "/admin/templates", "/admin/words", "/sales/new",
-                 "/sales/import", "/account"):  # fmt: skip
+    for path in (
+        "/",
+        "/admin/settings",
+        "/admin/cadences",
+        "/admin/cadences/2",
+        "/admin/audit",
+        "/admin/users",
+        "/admin/tokens",
+        "/admin/templates",
+        "/admin/words",
+        "/sales/new",
+        "/sales/import",
+        "/account",
+    ):
         owner.goto(server + path)
         assert _fits_a_phone(owner), path
         if path != "/admin/cadences/2":  # its steps table scrolls on its own on a phone

@@ -26,8 +26,7 @@ from scheduler.sending.csv_import import NOT_TEXT, UnusableFile, check_sales_csv
 from scheduler.sending.intake import validate_sale
 from tests.browsing import check_upload, csrf_token, use_config
 from tests.conftest import Cli
-from tests.factories import NOW
-from tests.sending.test_intake import raw
+from tests.factories import NOW, raw
 from web.api import timestamp
 
 CONFIG = defaults()

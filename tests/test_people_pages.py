@@ -17,10 +17,11 @@ from tests.conftest import OWNER, STAFF
 
 def test_owner_adds_a_staff_login_that_works(owner_client: FlaskClient, session: Session) -> None:
     answer = submit(
-        owner_client, "/admin/users",
+        owner_client,
+        "/admin/users",
         {"email": "Luis@Tienda.pe", "role": "staff", "locale": "es", "password": "luis password"},
         page="/admin/users",
-    )  # fmt: skip
+    )
     assert answer.status_code == 302
     luis = session.scalars(select(User).where(User.email == "luis@tienda.pe")).one()
     assert (luis.role, luis.locale) == (Role.STAFF, "es")
@@ -36,24 +37,34 @@ def test_adding_a_user_twice_or_with_a_short_password_says_why(
         (OWNER[0], "long enough pw", "already exists"),
         ("x@tienda.pe", "short", "at least 10 characters"),
     ):
-        answer = submit(owner_client, "/admin/users",
-                        {"email": email, "role": "staff", "locale": "en", "password": password},
-                        page="/admin/users")  # fmt: skip
+        answer = submit(
+            owner_client,
+            "/admin/users",
+            {"email": email, "role": "staff", "locale": "en", "password": password},
+            page="/admin/users",
+        )
         assert answer.status_code == 422 and reason in answer.get_data(as_text=True)
 
 
 def test_disable_promote_and_reset_a_password(
     owner_client: FlaskClient, staff: User, session: Session
 ) -> None:
-    submit(owner_client, f"/admin/users/{staff.id}",
-           {"role": "owner", "active": "yes", "password": "a brand new one"},
-           page="/admin/users")  # fmt: skip
+    submit(
+        owner_client,
+        f"/admin/users/{staff.id}",
+        {"role": "owner", "active": "yes", "password": "a brand new one"},
+        page="/admin/users",
+    )
     fresh(session)
     promoted = session.get_one(User, staff.id)
     assert promoted.role is Role.OWNER
     assert verify_password(promoted.password_hash, "a brand new one")
-    submit(owner_client, f"/admin/users/{staff.id}", {"role": "staff", "active": "no"},
-           page="/admin/users")  # fmt: skip
+    submit(
+        owner_client,
+        f"/admin/users/{staff.id}",
+        {"role": "staff", "active": "no"},
+        page="/admin/users",
+    )
     fresh(session)
     assert not session.get_one(User, staff.id).active
     assert (
@@ -71,12 +82,20 @@ def test_disable_promote_and_reset_a_password(
 def test_the_last_owner_stays_an_owner(
     owner_client: FlaskClient, owner: User, session: Session
 ) -> None:
-    submit(owner_client, f"/admin/users/{owner.id}", {"role": "staff", "active": "yes"},
-           page="/admin/users")  # fmt: skip
+    submit(
+        owner_client,
+        f"/admin/users/{owner.id}",
+        {"role": "staff", "active": "yes"},
+        page="/admin/users",
+    )
     page = owner_client.get("/admin/users").get_data(as_text=True)
     assert "is the last owner who can log in" in page
-    submit(owner_client, f"/admin/users/{owner.id}", {"role": "owner", "active": "no"},
-           page="/admin/users")  # fmt: skip
+    submit(
+        owner_client,
+        f"/admin/users/{owner.id}",
+        {"role": "owner", "active": "no"},
+        page="/admin/users",
+    )
     assert "You cannot disable your own log-in." in owner_client.get("/admin/users").get_data(
         as_text=True
     )
@@ -88,8 +107,9 @@ def test_the_last_owner_stays_an_owner(
 def test_a_token_is_shown_once_works_and_can_be_revoked(
     owner_client: FlaskClient, session: Session
 ) -> None:
-    page = submit(owner_client, "/admin/tokens", {"name": "caja Miraflores"},
-                  page="/admin/tokens").get_data(as_text=True)  # fmt: skip
+    page = submit(
+        owner_client, "/admin/tokens", {"name": "caja Miraflores"}, page="/admin/tokens"
+    ).get_data(as_text=True)
     token = re.search(r'<code class="secret">(pv_[^<]+)</code>', page)
     assert token
     api = owner_client.application.test_client()
@@ -112,14 +132,21 @@ def test_staff_cannot_manage_people(staff_client: FlaskClient, owner: User) -> N
 def test_each_person_chooses_their_language_and_password(
     staff_client: FlaskClient, staff: User, session: Session
 ) -> None:
-    wrong = submit(staff_client, "/account",
-                   {"locale": "en", "current": "nope", "new": "another password"},
-                   page="/account")  # fmt: skip
+    wrong = submit(
+        staff_client,
+        "/account",
+        {"locale": "en", "current": "nope", "new": "another password"},
+        page="/account",
+    )
     assert wrong.status_code == 422 and "current password is not right" in wrong.get_data(
         as_text=True
     )
-    submit(staff_client, "/account", {"locale": "es", "current": STAFF[1], "new": "otra clave 123"},
-           page="/account")  # fmt: skip
+    submit(
+        staff_client,
+        "/account",
+        {"locale": "es", "current": STAFF[1], "new": "otra clave 123"},
+        page="/account",
+    )
     fresh(session)
     user = session.get_one(User, staff.id)
     assert user.locale == "es" and verify_password(user.password_hash, "otra clave 123")
@@ -128,8 +155,12 @@ def test_each_person_chooses_their_language_and_password(
 def test_the_audit_log_shows_who_changed_what(
     owner_client: FlaskClient, staff: User, session: Session
 ) -> None:
-    submit(owner_client, f"/admin/users/{staff.id}", {"role": "staff", "active": "no"},
-           page="/admin/users")  # fmt: skip
+    submit(
+        owner_client,
+        f"/admin/users/{staff.id}",
+        {"role": "staff", "active": "no"},
+        page="/admin/users",
+    )
     page = owner_client.get("/admin/audit?action=user.").get_data(as_text=True)
     assert "owner@example.com" in page and "<code>user.change</code> user" in page
     assert "&#34;active&#34;: false" in page or '"active": false' in page

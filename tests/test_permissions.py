@@ -22,9 +22,18 @@ def _urls(app: Flask, method: str) -> list[str]:
 
 
 def test_the_app_has_the_pages_this_test_expects(app: Flask) -> None:
-    expected = {"/", "/inbox", "/cases/1", "/customers", "/outbox", "/admin/settings",
-                "/admin/cadences", "/admin/templates/1", "/admin/users",
-                "/admin/tokens"}  # fmt: skip
+    expected = {
+        "/",
+        "/inbox",
+        "/cases/1",
+        "/customers",
+        "/outbox",
+        "/admin/settings",
+        "/admin/cadences",
+        "/admin/templates/1",
+        "/admin/users",
+        "/admin/tokens",
+    }
     assert expected <= set(_urls(app, "GET"))
 
 

@@ -26,10 +26,12 @@ def test_an_edit_is_stored_only_where_it_differs_from_the_file(
     session: Session, config: Config
 ) -> None:
     result = save(
-        session, config,
+        session,
+        config,
         {"business": {"name": "Casa Rosa", "timezone": config.business.timezone}},
-        actor="user:1", now=NOW,
-    )  # fmt: skip
+        actor="user:1",
+        now=NOW,
+    )
     session.commit()
     assert result.business.name == "Casa Rosa"
     assert load_overrides(session) == {"business": {"name": "Casa Rosa"}}
@@ -44,11 +46,16 @@ def test_an_edit_is_stored_only_where_it_differs_from_the_file(
 def test_bad_edits_are_named_and_nothing_is_saved(session: Session, config: Config) -> None:
     with pytest.raises(SettingsError) as refused:
         save(
-            session, config,
-            {"business": {"send_window": "20:00-09:00", "name": "Casa Rosa"},
-             "cases": {"first_response_hours": "pronto"}, "database": {"url": "sqlite://"}},
-            actor="user:1", now=NOW,
-        )  # fmt: skip
+            session,
+            config,
+            {
+                "business": {"send_window": "20:00-09:00", "name": "Casa Rosa"},
+                "cases": {"first_response_hours": "pronto"},
+                "database": {"url": "sqlite://"},
+            },
+            actor="user:1",
+            now=NOW,
+        )
     assert refused.value.problems == {
         "business.send_window": "start must be before end",
         "cases.first_response_hours": "expected a number above 0, at most 8760",
@@ -70,12 +77,24 @@ def test_hours_must_be_a_real_span(session: Session, config: Config, value: str)
 
 
 def test_a_stored_value_no_longer_valid_is_skipped(session: Session, config: Config) -> None:
-    session.add_all([
-        Setting(section="business", key="send_window", value="nonsense", updated_at=NOW,
-                updated_by="user:1"),
-        Setting(section="business", key="name", value="Casa Rosa", updated_at=NOW,
-                updated_by="user:1"),
-    ])  # fmt: skip
+    session.add_all(
+        [
+            Setting(
+                section="business",
+                key="send_window",
+                value="nonsense",
+                updated_at=NOW,
+                updated_by="user:1",
+            ),
+            Setting(
+                section="business",
+                key="name",
+                value="Casa Rosa",
+                updated_at=NOW,
+                updated_by="user:1",
+            ),
+        ]
+    )
     session.commit()
     result = apply(config, load_overrides(session))
     assert result.business.name == "Casa Rosa"
@@ -114,8 +133,11 @@ def test_settings_page_saves_and_shows_where_values_come_from(
     page = owner_client.get("/admin/settings").get_data(as_text=True)
     assert 'name="business.name" value="Mi Tienda"' in page
     form = _posted(page)
-    form |= {"business.name": "Casa Rosa", "cases.opening_hours.sun": "10:00-14:00",
-             "cases.notify_emails": "ana@casarosa.pe\nluis@casarosa.pe"}  # fmt: skip
+    form |= {
+        "business.name": "Casa Rosa",
+        "cases.opening_hours.sun": "10:00-14:00",
+        "cases.notify_emails": "ana@casarosa.pe\nluis@casarosa.pe",
+    }
     answer = submit(owner_client, "/admin/settings", form, page="/admin/settings")
     assert answer.status_code == 302
     config = app.extensions["postventa"].config

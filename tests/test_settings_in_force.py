@@ -60,8 +60,12 @@ def test_the_api_plans_in_the_owners_window(
 ) -> None:
     token = create_api_token(session, name="shop", now=NOW, actor="test")
     session.commit()
-    sale = {"external_id": "API-1", "sold_at": NOW.isoformat(), "customer": {
-        "name": "Rosa Quispe", "phone": "+51987654321"}, "product": {"sku": "LAV-9"}}  # fmt: skip
+    sale = {
+        "external_id": "API-1",
+        "sold_at": NOW.isoformat(),
+        "customer": {"name": "Rosa Quispe", "phone": "+51987654321"},
+        "product": {"sku": "LAV-9"},
+    }
     answer = client.post("/api/sales", json=sale, headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 201, answer.get_json()
     assert _due(_day_one(session, "API-1")) == DAY_ONE_IN_OWNERS_WINDOW
@@ -70,8 +74,13 @@ def test_the_api_plans_in_the_owners_window(
 def test_a_sale_recorded_in_the_admin_plans_in_the_owners_window(
     owners_window: None, staff_client: FlaskClient, session: Session
 ) -> None:
-    form = {"external_id": "WEB-1", "sold_at": "2026-11-23T10:00", "customer_name": "Ana Diaz",
-            "phone": "999 888 777", "product_name": "Cocina"}  # fmt: skip
+    form = {
+        "external_id": "WEB-1",
+        "sold_at": "2026-11-23T10:00",
+        "customer_name": "Ana Diaz",
+        "phone": "999 888 777",
+        "product_name": "Cocina",
+    }
     assert submit(staff_client, "/sales/new", form).status_code == 302
     assert _due(_day_one(session, "WEB-1")) == DAY_ONE_IN_OWNERS_WINDOW
 

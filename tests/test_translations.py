@@ -33,8 +33,14 @@ def _catalog() -> dict[tuple[str | None, str], str]:
 
 def test_every_text_of_the_admin_is_translated_to_spanish() -> None:
     method_map = [("web/**.py", "python"), ("web/templates/**.html", "jinja2")]
-    keywords = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "N_": None,
-                "lazy_pgettext": ((1, "c"), 2)}  # fmt: skip
+    keywords = {
+        "_": None,
+        "gettext": None,
+        "_l": None,
+        "lazy_gettext": None,
+        "N_": None,
+        "lazy_pgettext": ((1, "c"), 2),
+    }
     found = {
         (context, message)
         for _file, _line, message, _comments, context in extract_from_dir(
@@ -50,9 +56,10 @@ def test_every_text_of_the_admin_is_translated_to_spanish() -> None:
 
 def test_translations_keep_their_placeholders() -> None:
     wrong = [
-        text for (_context, text), spanish in _catalog().items()
+        text
+        for (_context, text), spanish in _catalog().items()
         if sorted(PLACEHOLDER.findall(text)) != sorted(PLACEHOLDER.findall(spanish))
-    ]  # fmt: skip
+    ]
     assert wrong == []
 
 

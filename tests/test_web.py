@@ -57,8 +57,13 @@ def test_overview_shows_sale_times_in_the_business_time_and_counts_held_follow_u
 ) -> None:
     sold = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 in Lima
     install_defaults(session, sold)
-    sale, _new = record_sale(session, SaleInput("S-9", sold, "Rosa Quispe", "+51987654321"),
-                             config=config, now=sold, actor="test")  # fmt: skip
+    sale, _new = record_sale(
+        session,
+        SaleInput("S-9", sold, "Rosa Quispe", "+51987654321"),
+        config=config,
+        now=sold,
+        actor="test",
+    )
     held = session.scalars(select(FollowUp).where(FollowUp.sale_id == sale.id)).all()
     held[0].status = FollowUpStatus.HELD
     session.commit()

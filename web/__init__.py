@@ -98,10 +98,17 @@ def create_app(config: Config | None = None) -> Flask:
     errors.init_errors(app)  # 403, 404, 405, a refused CSRF token, 500: pages in the layout
     app.context_processor(lambda: {"settings": app.extensions["postventa"].config})
     for blueprint in (
-        health.blueprint, auth.blueprint, home.blueprint, inbox.blueprint, outbox.blueprint,
-        customers.blueprint, replies.blueprint, admin.blueprint,
+        health.blueprint,
+        auth.blueprint,
+        home.blueprint,
+        inbox.blueprint,
+        outbox.blueprint,
+        customers.blueprint,
+        replies.blueprint,
+        admin.blueprint,
         webhooks.blueprint,
-        api.blueprint, unsubscribe.blueprint,
-    ):  # fmt: skip
+        api.blueprint,
+        unsubscribe.blueprint,
+    ):
         app.register_blueprint(blueprint)
     return app

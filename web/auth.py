@@ -245,9 +245,13 @@ def setup() -> BaseResponse | str | tuple[str, int]:
     session, now = db_session(), utcnow()
     try:
         user = add_user(
-            session, email=form.email.data, role=Role.OWNER, password=form.password.data,
-            now=now, actor="setup",
-        )  # fmt: skip
+            session,
+            email=form.email.data,
+            role=Role.OWNER,
+            password=form.password.data,
+            now=now,
+            actor="setup",
+        )
     except AccountError as error:
         return render_template("auth/setup.html", form=form, error=str(error)), 422
     user.locale = form.locale.data
@@ -281,8 +285,9 @@ def account() -> BaseResponse | str | tuple[str, int]:
             new, actor = form.new.data, my_name()
             set_password(session, user, new, now=now, actor=actor, keep=my_session())
         told = form.notify_cases.data if current_user.is_owner else None  # only owners choose
-        change_user(session, user, locale=form.locale.data, notify_cases=told, now=now,
-                    actor=my_name())  # fmt: skip
+        change_user(
+            session, user, locale=form.locale.data, notify_cases=told, now=now, actor=my_name()
+        )
     except AccountError as error:
         session.rollback()
         return render_template("auth/account.html", form=form, error=str(error)), 422

@@ -79,19 +79,24 @@ def index() -> str:
         )
     )
     return render_template(
-        "customers/index.html", customers=customers, q=query_text, open_cases=open_cases,
+        "customers/index.html",
+        customers=customers,
+        q=query_text,
+        open_cases=open_cases,
         page=PAGE,
-    )  # fmt: skip
+    )
 
 
 @blueprint.get("/customers/<int:customer_id>")
 def show(customer_id: int) -> str:
     session, customer = db_session(), get_or_404(Customer, customer_id)
     return render_template(
-        "customers/show.html", customer=customer,
-        events=customer_timeline(session, customer_id), consent=_consent_form(customer),
+        "customers/show.html",
+        customer=customer,
+        events=customer_timeline(session, customer_id),
+        consent=_consent_form(customer),
         cancel=CancelForm(),
-    )  # fmt: skip
+    )
 
 
 def _consent_form(customer: Customer) -> ConsentForm:
@@ -120,10 +125,14 @@ def consent(customer_id: int) -> BaseResponse:
     user, now, channel = me(), utcnow(), Channel(form.channel.data)
     via = f"{user.email}: {form.reason.data.strip()}"
     if form.action.data == "out":
-        skipped = opt_out(session, customer, channel=channel, via=via, now=now,
-                          actor=my_name())  # fmt: skip
-        flash(_("Opted out of %(channel)s; %(count)d pending follow-ups skipped.",
-                channel=named(channel), count=skipped))  # fmt: skip
+        skipped = opt_out(session, customer, channel=channel, via=via, now=now, actor=my_name())
+        flash(
+            _(
+                "Opted out of %(channel)s; %(count)d pending follow-ups skipped.",
+                channel=named(channel),
+                count=skipped,
+            )
+        )
     elif opt_in(session, customer, channel=channel, via=via, now=now, actor=my_name()):
         flash(_("Opted back in to %(channel)s.", channel=named(channel)))
     else:
@@ -156,8 +165,13 @@ def new_sale() -> BaseResponse | str | tuple[str, int]:
         select(func.count()).select_from(FollowUp).where(FollowUp.sale_id == sale.id)
     )
     if created:
-        flash(_("Sale %(id)s recorded: %(count)d follow-ups planned.", id=sale.external_id,
-                count=planned or 0))  # fmt: skip
+        flash(
+            _(
+                "Sale %(id)s recorded: %(count)d follow-ups planned.",
+                id=sale.external_id,
+                count=planned or 0,
+            )
+        )
         _say_skipped(skipped_as_late(session, [sale]), config)
     else:
         flash(_("Sale %(id)s was already recorded; nothing changed.", id=sale.external_id))
@@ -174,12 +188,20 @@ def cancel(sale_id: int) -> BaseResponse:
         return back
     user = me()
     cancelled = cancel_sale(
-        session, sale, now=utcnow(), actor=my_name(),
+        session,
+        sale,
+        now=utcnow(),
+        actor=my_name(),
         reason=f"{user.email}: {form.reason.data.strip()}",
-    )  # fmt: skip
+    )
     session.commit()
-    flash(_("Sale %(id)s cancelled: %(count)d follow-ups will not be sent.", id=sale.external_id,
-            count=cancelled))  # fmt: skip
+    flash(
+        _(
+            "Sale %(id)s cancelled: %(count)d follow-ups will not be sent.",
+            id=sale.external_id,
+            count=cancelled,
+        )
+    )
     return back
 
 
@@ -229,9 +251,15 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
     session = db_session()
     done = csv_import.import_sales(session, check, config=config, now=now, actor=my_name())
     session.commit()
-    flash(_("%(created)d sales imported, %(existing)d were already known, %(rejected)d rows "
-            "rejected.", created=done.created, existing=done.existing,
-            rejected=len(check.rejected_lines)))  # fmt: skip
+    flash(
+        _(
+            "%(created)d sales imported, %(existing)d were already known, %(rejected)d rows "
+            "rejected.",
+            created=done.created,
+            existing=done.existing,
+            rejected=len(check.rejected_lines),
+        )
+    )
     _say_skipped(done.skipped_late, config)
     if done.failure:  # the lines before it are stored (said above); importing again adds the rest
         line, failure = done.stopped_at_line, done.failure
@@ -242,6 +270,12 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
 
 def _say_skipped(count: int, config: Config) -> None:
     if count:
-        flash(_("%(count)d follow-ups skipped: their time had passed more than %(hours)s h "
-                "before the sale was recorded.", count=count,
-                hours=format_decimal(config.cadences.late_grace_hours)), "warning")  # fmt: skip
+        flash(
+            _(
+                "%(count)d follow-ups skipped: their time had passed more than %(hours)s h "
+                "before the sale was recorded.",
+                count=count,
+                hours=format_decimal(config.cadences.late_grace_hours),
+            ),
+            "warning",
+        )

@@ -27,6 +27,9 @@ def index() -> str:
     }
     recent = session.scalars(select(Sale).order_by(Sale.sold_at.desc()).limit(10)).all()
     return render_template(
-        "index.html", config=config, counts=counts, recent=recent,
+        "index.html",
+        config=config,
+        counts=counts,
+        recent=recent,
         told=recipients(session, config),
-    )  # fmt: skip
+    )

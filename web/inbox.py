@@ -113,9 +113,15 @@ def index() -> str:
         select(Remedy).where(Remedy.status == RemedyStatus.REQUESTED).order_by(Remedy.created_at)
     ).all()
     return render_template(
-        "inbox/index.html", tab=tab, rows=rows, latest=latest, users=users, now=now,
-        time_left=time_left, requested=requested,
-    )  # fmt: skip
+        "inbox/index.html",
+        tab=tab,
+        rows=rows,
+        latest=latest,
+        users=users,
+        now=now,
+        time_left=time_left,
+        requested=requested,
+    )
 
 
 def _latest_inbound(case_ids: list[int]) -> dict[int, Message]:
@@ -175,14 +181,22 @@ def _case_page(
     assign_form = AssignForm(assignee=str(case.assignee_id or ""))
     assign_form.assignee.choices = _assign_choices(session)
     return render_template(
-        "inbox/case.html", case=case, customer=customer,
+        "inbox/case.html",
+        case=case,
+        customer=customer,
         conversation=_conversation(session, case, customer),
         users={user.id: user for user in session.scalars(select(User))},
-        reply=reply, note=NoteForm(), assign_form=assign_form, remedy=RemedyForm(),
-        resolve=resolve or ResolveForm(), decide=DecideForm(), withdraw=FlaskForm(),
-        now=utcnow(), time_left=time_left,
+        reply=reply,
+        note=NoteForm(),
+        assign_form=assign_form,
+        remedy=RemedyForm(),
+        resolve=resolve or ResolveForm(),
+        decide=DecideForm(),
+        withdraw=FlaskForm(),
+        now=utcnow(),
+        time_left=time_left,
         limits=services().config.remedies,
-    )  # fmt: skip
+    )
 
 
 def _back(case: Case) -> BaseResponse:
@@ -208,9 +222,15 @@ def reply(case_id: int) -> BaseResponse:
         return _refused(case, _("Write the reply first."))
     try:
         reply_to_customer(
-            session, case, customer, user=me(), channel=Channel(form.channel.data),
-            body=form.body.data, subject=form.subject.data, now=utcnow(),
-        )  # fmt: skip
+            session,
+            case,
+            customer,
+            user=me(),
+            channel=Channel(form.channel.data),
+            body=form.body.data,
+            subject=form.subject.data,
+            now=utcnow(),
+        )
     except CaseworkError as error:
         return _refused(case, error)
     return _done(session, case, _("Reply queued: it goes out within seconds."))
@@ -253,9 +273,10 @@ def remedy(case_id: int) -> BaseResponse:
         problems = [f"{name}: {'; '.join(errors)}" for name, errors in form.errors.items()]
         return _refused(case, "; ".join(problems))
     request_ = RemedyRequest(
-        RemedyKind(form.kind.data), form.description.data,
+        RemedyKind(form.kind.data),
+        form.description.data,
         Decimal(form.value.data) if form.value.data is not None else None,
-    )  # fmt: skip
+    )
     try:
         given = record_remedy(
             session, case, request_, user=me(), config=services().config, now=utcnow()
@@ -304,9 +325,13 @@ def resolve(case_id: int) -> BaseResponse | tuple[str, int]:
         if not form.validate_on_submit():
             raise CaseworkError("; ".join(form.outcome.errors) or "say how it was resolved")
         result = resolve_case(
-            session, case, outcome=form.outcome.data, now=utcnow(), actor=my_name(),
+            session,
+            case,
+            outcome=form.outcome.data,
+            now=utcnow(),
+            actor=my_name(),
             config=services().config,
-        )  # fmt: skip
+        )
     except (CaseworkError, TransitionError) as error:
         session.rollback()  # the page below reads the case as it is, with what was typed kept
         refusal = error if isinstance(error, CaseworkError) else _("This case is already resolved.")
@@ -314,9 +339,13 @@ def resolve(case_id: int) -> BaseResponse | tuple[str, int]:
         return _case_page(session, case, customer, resolve=form), 422
     message = _("Resolved. %(count)d follow-ups resumed.", count=result.resumed)
     if result.check_due is not None:
-        message += " " + _("The customer will be asked on %(day)s whether it was solved.",
-                           day=format_date(result.check_due))  # fmt: skip
+        message += " " + _(
+            "The customer will be asked on %(day)s whether it was solved.",
+            day=format_date(result.check_due),
+        )
     else:
-        message += " " + _("Nobody will ask whether it was solved: the customer has no active "
-                           "sale to follow up on.")  # fmt: skip
+        message += " " + _(
+            "Nobody will ask whether it was solved: the customer has no active "
+            "sale to follow up on."
+        )
     return _done(session, case, message)

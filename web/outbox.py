@@ -44,9 +44,12 @@ def index() -> str:
         select(Customer).where(Customer.phone.isnot(None)).order_by(Customer.name).limit(PAGE)
     ).all()
     return render_template(
-        "outbox.html", entries=entries, form=SimulateForm(), simulating=_simulating(),
+        "outbox.html",
+        entries=entries,
+        form=SimulateForm(),
+        simulating=_simulating(),
         customers=people,
-    )  # fmt: skip
+    )
 
 
 @blueprint.post("/outbox/simulate")

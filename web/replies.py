@@ -46,15 +46,22 @@ def show(message_id: int) -> str:
 
 
 def _page(
-    session: Session, message: Message, *, new: NewCustomerForm | None = None,
+    session: Session,
+    message: Message,
+    *,
+    new: NewCustomerForm | None = None,
     dismiss: DismissForm | None = None,
-) -> str:  # fmt: skip
+) -> str:
     query_text = request.args.get("q", "").strip()
     return render_template(
-        "inbox/reply.html", message=message, q=query_text,
+        "inbox/reply.html",
+        message=message,
+        q=query_text,
         matches=find_customers(session, query_text, MATCHES) if query_text else [],
-        link=LinkForm(), new=new or NewCustomerForm(), dismiss=dismiss or DismissForm(),
-    )  # fmt: skip
+        link=LinkForm(),
+        new=new or NewCustomerForm(),
+        dismiss=dismiss or DismissForm(),
+    )
 
 
 def _done(session: Session, case: Case | None, customer: Customer, text: str) -> BaseResponse:
@@ -65,8 +72,9 @@ def _done(session: Session, case: Case | None, customer: Customer, text: str) ->
     return redirect(url_for("customers.show", customer_id=customer.id))
 
 
-def _refused(session: Session, message: Message, error: CaseworkError | str,
-             **forms: FlaskForm) -> tuple[str, int]:  # fmt: skip
+def _refused(
+    session: Session, message: Message, error: CaseworkError | str, **forms: FlaskForm
+) -> tuple[str, int]:
     session.rollback()
     flash(translated(error), "error")
     return _page(session, session.get_one(Message, message.id), **forms), 422
@@ -81,9 +89,14 @@ def link(message_id: int) -> BaseResponse | tuple[str, int]:
         return _refused(session, message, _("Choose the customer who wrote it."))
     try:
         case = link_reply(
-            session, message, customer, open_case=form.open_case.data,
-            config=services().config, now=utcnow(), actor=my_name(),
-        )  # fmt: skip
+            session,
+            message,
+            customer,
+            open_case=form.open_case.data,
+            config=services().config,
+            now=utcnow(),
+            actor=my_name(),
+        )
     except CaseworkError as error:
         return _refused(session, message, error)
     return _done(session, case, customer, _("The reply is now %(name)s's.", name=customer.name))
@@ -101,9 +114,14 @@ def new_customer(message_id: int) -> BaseResponse | tuple[str, int]:
             session, message, name=form.name.data, config=config, now=now, actor=my_name()
         )
         case = link_reply(
-            session, message, customer, open_case=form.open_case.data, config=config, now=now,
+            session,
+            message,
+            customer,
+            open_case=form.open_case.data,
+            config=config,
+            now=now,
             actor=my_name(),
-        )  # fmt: skip
+        )
     except CaseworkError as error:
         return _refused(session, message, error, new=form)
     return _done(session, case, customer, _("Customer %(name)s created.", name=customer.name))

@@ -10,8 +10,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, make_response, render_template
 from sqlalchemy import select
 
-from scheduler import audit
 from scheduler.clock import utcnow
+from scheduler.consent import opt_out
+from scheduler.lifecycle import Channel
 from scheduler.models import Customer
 from web.database import db_session, services
 
@@ -44,17 +45,11 @@ def confirm(token: str) -> Response:
 
 @blueprint.post("/unsubscribe/<token>")
 def unsubscribe(token: str) -> Response:
-    """Stop the customer's emails; pending ones are skipped at send time. Repeating is harmless."""
+    """Stop the customer's emails, the pending ones at once. Repeating is harmless."""
     session = db_session()
     customer = _customer(token)
     if customer is None:
         return _page("unknown", 404)
-    if customer.email_opt_out_at is None:
-        now = utcnow()
-        customer.email_opt_out_at, customer.email_opt_out_via = now, VIA
-        audit.record(
-            session, at=now, actor="customer", action="customer.opt_out",
-            entity_type="customer", entity_id=customer.id, channel="email", via=VIA,
-        )  # fmt: skip
-        session.commit()
+    opt_out(session, customer, channel=Channel.EMAIL, via=VIA, now=utcnow(), actor="customer")
+    session.commit()
     return _page("done")

@@ -28,9 +28,14 @@ from scheduler.sending.replanning import hold_pending, resume_held
 
 
 def open_case_for(
-    session: Session, customer: Customer, message: Message, *, reason: str, config: Config,
+    session: Session,
+    customer: Customer,
+    message: Message,
+    *,
+    reason: str,
+    config: Config,
     now: datetime,
-) -> tuple[Case, bool]:  # fmt: skip
+) -> tuple[Case, bool]:
     """The customer's open case, with `message` in it; opened now if there was none (with its
     first-response deadline in opening hours, and the customer's follow-ups held). The flag
     says whether it was opened now. One open case per customer, even when two replies race."""
@@ -47,9 +52,11 @@ def open_case_for(
         try:
             with session.begin_nested():
                 case = Case(
-                    customer_id=customer.id, reason=reason, opened_at=now,
+                    customer_id=customer.id,
+                    reason=reason,
+                    opened_at=now,
                     first_response_due_at=due,
-                )  # fmt: skip
+                )
                 session.add(case)
             opened = True
         except IntegrityError:
@@ -59,9 +66,15 @@ def open_case_for(
     if opened:
         held = hold_pending(session, customer.id, now=now)
         audit.record(
-            session, at=now, actor="customer", action="case.open", entity_type="case",
-            entity_id=case.id, reason=reason, follow_ups_held=held,
-        )  # fmt: skip
+            session,
+            at=now,
+            actor="customer",
+            action="case.open",
+            entity_type="case",
+            entity_id=case.id,
+            reason=reason,
+            follow_ups_held=held,
+        )
     message.case_id = case.id
     return case, opened
 
@@ -96,9 +109,16 @@ def resolve_case(
     customer = session.get_one(Customer, case.customer_id)
     checks = schedule_case_check(session, case.id, customer, config=config, now=now)
     audit.record(
-        session, at=now, actor=actor, action="case.resolve", entity_type="case",
-        entity_id=case.id, outcome=outcome, follow_ups_resumed=resumed, check_planned=checks,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor,
+        action="case.resolve",
+        entity_type="case",
+        entity_id=case.id,
+        outcome=outcome,
+        follow_ups_resumed=resumed,
+        check_planned=checks,
+    )
     check_due = session.scalar(
         select(FollowUp.due_at).where(FollowUp.case_id == case.id, FollowUp.status.in_(PENDING))
     )
@@ -124,9 +144,15 @@ def reopen_case(
         row.move_to(FollowUpStatus.CANCELLED, "the case was reopened", now)
     held = hold_pending(session, case.customer_id, now=now)
     audit.record(
-        session, at=now, actor="customer", action="case.reopen", entity_type="case",
-        entity_id=case.id, times=case.reopened_count, follow_ups_held=held,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor="customer",
+        action="case.reopen",
+        entity_type="case",
+        entity_id=case.id,
+        times=case.reopened_count,
+        follow_ups_held=held,
+    )
 
 
 def deadline_words(due: datetime, now: datetime, tz: ZoneInfo, locale: str) -> str:

@@ -33,11 +33,18 @@ TEXTS = {
         remedy_subject="Compensación por aprobar: {what}",
         remedy_body="{who} pide que apruebes:\n\n{what}\n\nAbrir el caso: {link}",
         reasons={
-            "objection": "queja", "question": "pregunta", "positive": "positiva",
-            "neutral": "neutral", "opt_out": "baja", "opt_in": "alta", "help": "ayuda",
+            "objection": "queja",
+            "question": "pregunta",
+            "positive": "positiva",
+            "neutral": "neutral",
+            "opt_out": "baja",
+            "opt_in": "alta",
+            "help": "ayuda",
         },
         kinds={
-            "discount": "descuento", "refund": "reembolso", "replacement": "reemplazo",
+            "discount": "descuento",
+            "refund": "reembolso",
+            "replacement": "reemplazo",
             "other": "otra",
         },
     ),
@@ -52,15 +59,22 @@ TEXTS = {
         remedy_subject="A remedy to approve: {what}",
         remedy_body="{who} asks you to approve:\n\n{what}\n\nOpen the case: {link}",
         reasons={
-            "objection": "objection", "question": "question", "positive": "positive",
-            "neutral": "neutral", "opt_out": "opt-out", "opt_in": "opt-in", "help": "help",
+            "objection": "objection",
+            "question": "question",
+            "positive": "positive",
+            "neutral": "neutral",
+            "opt_out": "opt-out",
+            "opt_in": "opt-in",
+            "help": "help",
         },
         kinds={
-            "discount": "discount", "refund": "refund", "replacement": "replacement",
+            "discount": "discount",
+            "refund": "refund",
+            "replacement": "replacement",
             "other": "other",
         },
     ),
-}  # fmt: skip
+}
 
 
 def texts_for(locale: str | None, fallback: str) -> NoticeTexts:

@@ -56,24 +56,44 @@ def _languages(session: Session, addresses: Sequence[str], config: Config) -> di
 
 
 def queue(
-    session: Session, case: Case, *, channel: Channel, to: str, subject: str | None, body: str,
-    now: datetime, customer_id: int | None = None,
-) -> Message:  # fmt: skip
+    session: Session,
+    case: Case,
+    *,
+    channel: Channel,
+    to: str,
+    subject: str | None,
+    body: str,
+    now: datetime,
+    customer_id: int | None = None,
+) -> Message:
     """Queue a message about `case` for the worker to send: a notice to staff, or, with the
     customer's id, a message to the customer (then part of the case's conversation)."""
     message = Message(
-        customer_id=customer_id, case_id=case.id, direction=Direction.OUTBOUND, channel=channel,
-        from_address="", to_address=to, subject=subject, body=body, status=QUEUED,
-        created_at=now, status_updated_at=now,
-    )  # fmt: skip
+        customer_id=customer_id,
+        case_id=case.id,
+        direction=Direction.OUTBOUND,
+        channel=channel,
+        from_address="",
+        to_address=to,
+        subject=subject,
+        body=body,
+        status=QUEUED,
+        created_at=now,
+        status_updated_at=now,
+    )
     session.add(message)
     return message
 
 
 def notify_new_case(
-    session: Session, case: Case, customer: Customer, message: Message, *, config: Config,
+    session: Session,
+    case: Case,
+    customer: Customer,
+    message: Message,
+    *,
+    config: Config,
     now: datetime,
-) -> int:  # fmt: skip
+) -> int:
     """Queue the notices for a case just opened; returns how many."""
     link = case_link(case, config)
 
@@ -94,9 +114,14 @@ def notify_new_case(
             link=link,
         )
         queue(
-            session, case, channel=Channel.EMAIL, to=address, subject=subject(texts, locale),
-            body=body, now=now,
-        )  # fmt: skip
+            session,
+            case,
+            channel=Channel.EMAIL,
+            to=address,
+            subject=subject(texts, locale),
+            body=body,
+            now=now,
+        )
     locale = config.business.locale  # a phone number is nobody's log-in
     short = f"{subject(texts_for(locale, locale), locale)}. {message.body[:80]} {link}"
     for phone in told.new_case_sms:
@@ -105,9 +130,14 @@ def notify_new_case(
 
 
 def notify_remedy_request(
-    session: Session, case: Case, remedy: Remedy, *, asked_by: str, config: Config,
+    session: Session,
+    case: Case,
+    remedy: Remedy,
+    *,
+    asked_by: str,
+    config: Config,
     now: datetime,
-) -> int:  # fmt: skip
+) -> int:
     """Ask every owner who can log in to approve a remedy above a staff member's limit."""
     value = f" {remedy.value}" if remedy.value is not None else ""
     owners = session.execute(
@@ -118,8 +148,7 @@ def notify_remedy_request(
         what = f"{texts.kinds.get(remedy.kind, remedy.kind)}{value}: {remedy.description}"
         subject = texts.remedy_subject.format(what=what)[:200]
         body = texts.remedy_body.format(who=asked_by, what=what, link=case_link(case, config))
-        queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
-              now=now)  # fmt: skip
+        queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body, now=now)
     return len(owners)
 
 
@@ -146,9 +175,11 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
         threshold = case.first_response_due_at
         for _ in range(case.escalation_level):  # each level one more deadline's worth later
             threshold = add_opening_hours(
-                threshold, config.cases.first_response_hours, config.cases.opening_hours,
+                threshold,
+                config.cases.first_response_hours,
+                config.cases.opening_hours,
                 config.business.tz,
-            )  # fmt: skip
+            )
         if now < threshold:
             continue
         case.escalation_level += 1
@@ -161,12 +192,24 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
                 level=case.escalation_level,
                 link=case_link(case, config),
             )
-            queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body,
-                  now=now)  # fmt: skip
+            queue(
+                session,
+                case,
+                channel=Channel.EMAIL,
+                to=address,
+                subject=subject,
+                body=body,
+                now=now,
+            )
         audit.record(
-            session, at=now, actor="worker", action="case.escalate", entity_type="case",
-            entity_id=case.id, level=case.escalation_level,
-        )  # fmt: skip
+            session,
+            at=now,
+            actor="worker",
+            action="case.escalate",
+            entity_type="case",
+            entity_id=case.id,
+            level=case.escalation_level,
+        )
         raised += 1
     return raised
 
@@ -190,9 +233,12 @@ def _opted_out(session: Session, messages: Sequence[Message]) -> list[Message]:
 
 
 def send_notices(
-    sessions: sessionmaker[Session], transports: Mapping[Channel, Transport], *, now: datetime,
+    sessions: sessionmaker[Session],
+    transports: Mapping[Channel, Transport],
+    *,
+    now: datetime,
     limit: int = 100,
-) -> Counter[str]:  # fmt: skip
+) -> Counter[str]:
     """Send queued notices: claimed first (so two workers never send one twice), then sent
     one by one; a failure is recorded on the notice, which is not retried."""
     counts: Counter[str] = Counter()
@@ -238,15 +284,21 @@ def send_notices(
         values: dict[str, object] = {"status_updated_at": now}
         try:
             sent = transport.send(outgoing)
-            values |= {"status": sent.status, "provider_id": sent.provider_id,
-                       "from_address": transport.sender}  # fmt: skip
+            values |= {
+                "status": sent.status,
+                "provider_id": sent.provider_id,
+                "from_address": transport.sender,
+            }
             counts["notices_sent"] += 1
         except TransportError as error:
             log.warning("notice %d not sent: %s", notice_id, error)
             # A passing failure waits for the next pass, for a day; then it is given up.
             again = error.failure is Failure.RETRY and now - created[notice_id] < GIVE_UP
-            values |= {"status": QUEUED if again else FAILED, "error_code": error.code,
-                       "error_message": str(error)}  # fmt: skip
+            values |= {
+                "status": QUEUED if again else FAILED,
+                "error_code": error.code,
+                "error_message": str(error),
+            }
             counts["notices_retrying" if again else "notices_failed"] += 1
         except Exception as error:  # noqa: BLE001 - a transport bug must not strand the rest
             log.exception("notice %d not sent", notice_id)
@@ -258,9 +310,12 @@ def send_notices(
 
 
 def sweep(
-    sessions: sessionmaker[Session], config: Config, transports: Mapping[Channel, Transport],
-    *, now: datetime,
-) -> Counter[str]:  # fmt: skip
+    sessions: sessionmaker[Session],
+    config: Config,
+    transports: Mapping[Channel, Transport],
+    *,
+    now: datetime,
+) -> Counter[str]:
     """The case side of a worker pass: escalate what is overdue, send what is queued."""
     with sessions.begin() as session:
         escalated = escalate_overdue(session, config=config, now=now)

@@ -39,10 +39,12 @@ def actor(user: User) -> str:
 
 
 REFUSALS = {  # (opted out, no address), per channel
-    Channel.SMS: ("the customer opted out of SMS: answer by email, or call them",
-                  "the customer has no phone number"),
+    Channel.SMS: (
+        "the customer opted out of SMS: answer by email, or call them",
+        "the customer has no phone number",
+    ),
     Channel.EMAIL: ("the customer opted out of email", "the customer has no email address"),
-}  # fmt: skip
+}
 
 
 def reply_address(customer: Customer, channel: Channel) -> str:
@@ -58,9 +60,16 @@ def reply_address(customer: Customer, channel: Channel) -> str:
 
 
 def reply_to_customer(
-    session: Session, case: Case, customer: Customer, *, user: User, channel: Channel,
-    body: str, subject: str | None, now: datetime,
-) -> None:  # fmt: skip
+    session: Session,
+    case: Case,
+    customer: Customer,
+    *,
+    user: User,
+    channel: Channel,
+    body: str,
+    subject: str | None,
+    now: datetime,
+) -> None:
     """Queue a person's answer to the customer; the first one meets the case's deadline."""
     body = body.strip()
     if not body:
@@ -73,17 +82,29 @@ def reply_to_customer(
         if not subject:
             raise CaseworkError("an email needs a subject")
     reply = queue(
-        session, case, channel=channel, to=to, now=now, customer_id=customer.id,
-        subject=subject if channel is Channel.EMAIL else None, body=body,
-    )  # fmt: skip
+        session,
+        case,
+        channel=channel,
+        to=to,
+        now=now,
+        customer_id=customer.id,
+        subject=subject if channel is Channel.EMAIL else None,
+        body=body,
+    )
     reply.sent_by_id = user.id
     first = case.first_responded_at is None
     if first:
         case.first_responded_at = now
     audit.record(
-        session, at=now, actor=actor(user), action="case.reply", entity_type="case",
-        entity_id=case.id, channel=channel.value, first_response=first,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor(user),
+        action="case.reply",
+        entity_type="case",
+        entity_id=case.id,
+        channel=channel.value,
+        first_response=first,
+    )
 
 
 def assign(session: Session, case: Case, assignee: User | None, *, by: User, now: datetime) -> None:
@@ -92,9 +113,14 @@ def assign(session: Session, case: Case, assignee: User | None, *, by: User, now
         raise CaseworkError(f"{assignee.email} cannot log in any more")
     case.assignee_id = assignee.id if assignee else None
     audit.record(
-        session, at=now, actor=actor(by), action="case.assign", entity_type="case",
-        entity_id=case.id, assignee=assignee.email if assignee else None,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor(by),
+        action="case.assign",
+        entity_type="case",
+        entity_id=case.id,
+        assignee=assignee.email if assignee else None,
+    )
 
 
 def add_note(session: Session, case: Case, *, author: User, body: str, now: datetime) -> CaseNote:
@@ -105,9 +131,13 @@ def add_note(session: Session, case: Case, *, author: User, body: str, now: date
     note = CaseNote(case_id=case.id, author_id=author.id, body=body, created_at=now)
     session.add(note)
     audit.record(
-        session, at=now, actor=actor(author), action="case.note", entity_type="case",
+        session,
+        at=now,
+        actor=actor(author),
+        action="case.note",
+        entity_type="case",
         entity_id=case.id,
-    )  # fmt: skip
+    )
     return note
 
 
@@ -164,17 +194,23 @@ def _given(session: Session, case: Case, kind: RemedyKind) -> Decimal:
     """What was already granted of `kind` on the case."""
     total = session.scalar(
         select(func.coalesce(func.sum(Remedy.value), 0)).where(
-            Remedy.case_id == case.id, Remedy.kind == kind.value,
+            Remedy.case_id == case.id,
+            Remedy.kind == kind.value,
             Remedy.status == RemedyStatus.GRANTED,
         )
-    )  # fmt: skip
+    )
     return Decimal(total or 0)
 
 
 def record_remedy(
-    session: Session, case: Case, request: RemedyRequest, *, user: User, config: Config,
+    session: Session,
+    case: Case,
+    request: RemedyRequest,
+    *,
+    user: User,
+    config: Config,
     now: datetime,
-) -> Remedy:  # fmt: skip
+) -> Remedy:
     """Record what was given; above the person's limit it is a request, and the owners are
     asked by email."""
     problems = check_remedy(request)
@@ -186,19 +222,29 @@ def record_remedy(
     request = RemedyRequest(request.kind, request.description, value)
     allowed = within_limit(request, user.role, config.remedies, _given(session, case, request.kind))
     remedy = Remedy(
-        case_id=case.id, kind=request.kind.value, description=request.description.strip(),
-        value=value, granted_by_id=user.id,
+        case_id=case.id,
+        kind=request.kind.value,
+        description=request.description.strip(),
+        value=value,
+        granted_by_id=user.id,
         approved_by_id=user.id if allowed and user.role is Role.OWNER else None,
-        status=RemedyStatus.GRANTED if allowed else RemedyStatus.REQUESTED, created_at=now,
+        status=RemedyStatus.GRANTED if allowed else RemedyStatus.REQUESTED,
+        created_at=now,
         decided_at=now if allowed else None,
-    )  # fmt: skip
+    )
     session.add(remedy)
     session.flush()
     audit.record(
-        session, at=now, actor=actor(user), action=f"remedy.{remedy.status.value}",
-        entity_type="case", entity_id=case.id, remedy_id=remedy.id, kind=remedy.kind,
+        session,
+        at=now,
+        actor=actor(user),
+        action=f"remedy.{remedy.status.value}",
+        entity_type="case",
+        entity_id=case.id,
+        remedy_id=remedy.id,
+        kind=remedy.kind,
         value=str(remedy.value) if remedy.value is not None else None,
-    )  # fmt: skip
+    )
     if not allowed:
         notify_remedy_request(session, case, remedy, asked_by=user.email, config=config, now=now)
     return remedy
@@ -212,11 +258,17 @@ def withdraw_remedy(session: Session, remedy: Remedy, *, user: User, now: dateti
     if remedy.granted_by_id != user.id:
         raise CaseworkError("only the person who asked can withdraw a request")
     audit.record(
-        session, at=now, actor=actor(user), action="remedy.withdraw", entity_type="case",
-        entity_id=remedy.case_id, remedy_id=remedy.id, kind=remedy.kind,
+        session,
+        at=now,
+        actor=actor(user),
+        action="remedy.withdraw",
+        entity_type="case",
+        entity_id=remedy.case_id,
+        remedy_id=remedy.id,
+        kind=remedy.kind,
         value=str(remedy.value) if remedy.value is not None else None,
         description=remedy.description,
-    )  # fmt: skip
+    )
     session.delete(remedy)
 
 
@@ -231,6 +283,11 @@ def decide_remedy(
     remedy.status = RemedyStatus.GRANTED if approve else RemedyStatus.DECLINED
     remedy.approved_by_id, remedy.decided_at = (owner.id if approve else None), now
     audit.record(
-        session, at=now, actor=actor(owner), action=f"remedy.{remedy.status.value}",
-        entity_type="case", entity_id=remedy.case_id, remedy_id=remedy.id,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor(owner),
+        action=f"remedy.{remedy.status.value}",
+        entity_type="case",
+        entity_id=remedy.case_id,
+        remedy_id=remedy.id,
+    )

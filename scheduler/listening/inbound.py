@@ -88,14 +88,26 @@ def _latest_follow_up(
 # One INSERT ... ON CONFLICT DO NOTHING per backend, built once: the webhook's whole write.
 _STORE = {
     name: dialect_insert(MESSAGES)
-    .values({column: bindparam(column) for column in (
-        "direction", "channel", "from_address", "to_address", "body", "provider_id", "status",
-        "created_at", "status_updated_at",
-    )})
+    .values(
+        {
+            column: bindparam(column)
+            for column in (
+                "direction",
+                "channel",
+                "from_address",
+                "to_address",
+                "body",
+                "provider_id",
+                "status",
+                "created_at",
+                "status_updated_at",
+            )
+        }
+    )
     .on_conflict_do_nothing(index_elements=["provider_id"])
     .returning(MESSAGES.c.id)
     for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
-}  # fmt: skip
+}
 
 
 def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None:
@@ -105,11 +117,17 @@ def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None
     inserted: int | None = session.connection().scalar(  # Core: no ORM work to do here
         statement,
         {
-            "direction": Direction.INBOUND, "channel": Channel.SMS, "from_address": sms.sender,
-            "to_address": sms.recipient, "body": sms.body, "provider_id": sms.provider_id,
-            "status": RECEIVED, "created_at": now, "status_updated_at": now,
+            "direction": Direction.INBOUND,
+            "channel": Channel.SMS,
+            "from_address": sms.sender,
+            "to_address": sms.recipient,
+            "body": sms.body,
+            "provider_id": sms.provider_id,
+            "status": RECEIVED,
+            "created_at": now,
+            "status_updated_at": now,
         },
-    )  # fmt: skip
+    )
     return inserted
 
 
@@ -211,9 +229,15 @@ def _consent_backstop(session: Session, message: Message, *, config: Config, now
 
 
 def attend_linked(
-    session: Session, customer: Customer, message: Message, *, open_case: bool, config: Config,
-    now: datetime, actor: str,
-) -> Case | None:  # fmt: skip
+    session: Session,
+    customer: Customer,
+    message: Message,
+    *,
+    open_case: bool,
+    config: Config,
+    now: datetime,
+    actor: str,
+) -> Case | None:
     """A reply that reached nobody, matched by a person to `customer`: read now as if it had
     come from their number (a stop opts them out, a complaint opens a case), or put in a case
     because the person says so. Returns the case it went into, if any."""
@@ -235,9 +259,14 @@ def attend_linked(
 
 
 def _answer_to_case_check(
-    session: Session, customer: Customer, message: Message, reading: Reading, *, config: Config,
+    session: Session,
+    customer: Customer,
+    message: Message,
+    reading: Reading,
+    *,
+    config: Config,
     now: datetime,
-) -> bool | None:  # fmt: skip
+) -> bool | None:
     """A reply to "did we solve it?": a complaint reopens that case (True), anything else
     confirms it (False); None when the reply is not about a resolved case."""
     follow_up = session.get(FollowUp, message.follow_up_id) if message.follow_up_id else None
@@ -247,9 +276,14 @@ def _answer_to_case_check(
     if not reading.needs_human:
         message.case_id = case.id
         audit.record(
-            session, at=now, actor="customer", action="case.confirm", entity_type="case",
-            entity_id=case.id, label=reading.label.value,
-        )  # fmt: skip
+            session,
+            at=now,
+            actor="customer",
+            action="case.confirm",
+            entity_type="case",
+            entity_id=case.id,
+            label=reading.label.value,
+        )
         return False
     other = session.scalar(
         select(Case.id).where(Case.customer_id == customer.id, Case.status == CaseStatus.OPEN)
@@ -284,21 +318,37 @@ def _acknowledge(
         return
     tz = ZoneInfo(customer.timezone or config.business.timezone)
     text = _render_sms(
-        session, ACK_TEMPLATE, customer.locale or config.business.locale, config,
+        session,
+        ACK_TEMPLATE,
+        customer.locale or config.business.locale,
+        config,
         lambda locale: {
             "customer": customer_vars(customer),
             "deadline": deadline_words(case.first_response_due_at, now, tz, locale),
         },
-    )  # fmt: skip
+    )
     if text is not None:  # else an owner's broken edit: the case still reaches a person
-        queue(session, case, channel=Channel.SMS, to=message.from_address, subject=None,
-              body=text, now=now, customer_id=customer.id)  # fmt: skip
+        queue(
+            session,
+            case,
+            channel=Channel.SMS,
+            to=message.from_address,
+            subject=None,
+            body=text,
+            now=now,
+            customer_id=customer.id,
+        )
 
 
 def _route(
-    session: Session, customer: Customer, message: Message, reading: Reading, *, config: Config,
+    session: Session,
+    customer: Customer,
+    message: Message,
+    reading: Reading,
+    *,
+    config: Config,
     now: datetime,
-) -> tuple[bool, bool]:  # fmt: skip
+) -> tuple[bool, bool]:
     """A reply that needs a person goes into the customer's case; a score plans the steps it
     enables for the sale the reply answers (the hand-off after a low one belongs to its case).
     Returns whether a case was opened, and whether a step was planned for it."""
@@ -319,9 +369,14 @@ def _route(
         follow_up = session.get(FollowUp, message.follow_up_id)
         if follow_up is not None:
             planned = schedule_after_score(
-                session, follow_up.sale, score=reading.score, at=now, config=config, now=now,
+                session,
+                follow_up.sale,
+                score=reading.score,
+                at=now,
+                config=config,
+                now=now,
                 facts=case_facts,
-            )  # fmt: skip
+            )
     return opened, bool(case_facts and planned)
 
 
@@ -366,9 +421,12 @@ def _reply(
 
 
 def _render_sms(
-    session: Session, name: str, locale: str, config: Config,
+    session: Session,
+    name: str,
+    locale: str,
+    config: Config,
     variables: Callable[[str], dict[str, Any]],
-) -> str | None:  # fmt: skip
+) -> str | None:
     """An SMS from the template `name` in `locale` (else the business's), with the business's
     name and `variables(the template's locale)`; None when there is no such template or it
     fails to render."""

@@ -24,20 +24,52 @@ class Intent(StrEnum):
 
 # Twilio's Advanced Opt-Out handles these by itself on long codes (English, single word).
 TWILIO_KEYWORDS = frozenset(
-    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
-     "start", "yes", "unstop", "help", "info"}
-)  # fmt: skip
+    {
+        "stop",
+        "stopall",
+        "unsubscribe",
+        "cancel",
+        "end",
+        "quit",
+        "revoke",
+        "optout",
+        "start",
+        "yes",
+        "unstop",
+        "help",
+        "info",
+    }
+)
 
 KEYWORDS: dict[str, Intent] = {
     **dict.fromkeys(
-        ("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
-         "opt out", "parar", "baja", "alto", "detener", "no mas", "nomas",
-         "darme de baja", "dar de baja", "basta", "stop please", "stop por favor"),
+        (
+            "stop",
+            "stopall",
+            "unsubscribe",
+            "cancel",
+            "end",
+            "quit",
+            "revoke",
+            "optout",
+            "opt out",
+            "parar",
+            "baja",
+            "alto",
+            "detener",
+            "no mas",
+            "nomas",
+            "darme de baja",
+            "dar de baja",
+            "basta",
+            "stop please",
+            "stop por favor",
+        ),
         Intent.OPT_OUT,
     ),
     **dict.fromkeys(("start", "unstop", "yes", "alta", "si", "volver", "reanudar"), Intent.OPT_IN),
     **dict.fromkeys(("help", "info", "ayuda", "informacion"), Intent.HELP),
-}  # fmt: skip
+}
 
 # Free-text revocations, by language: "no me manden mas mensajes", "stop texting me". Each names
 # the messages or the contact itself, so "no me envien otro modelo" or "don't send the wrong
@@ -100,10 +132,25 @@ class Consent:
 
 
 _SPANISH = frozenset(
-    {"parar", "baja", "alto", "detener", "no mas", "nomas", "darme de baja",
-     "dar de baja", "basta", "alta", "si", "volver", "reanudar", "ayuda", "informacion",
-     "stop por favor"}
-)  # fmt: skip
+    {
+        "parar",
+        "baja",
+        "alto",
+        "detener",
+        "no mas",
+        "nomas",
+        "darme de baja",
+        "dar de baja",
+        "basta",
+        "alta",
+        "si",
+        "volver",
+        "reanudar",
+        "ayuda",
+        "informacion",
+        "stop por favor",
+    }
+)
 
 
 _NOT_WORDS = re.compile(r"[^\w\s]+")  # emoji, symbols, punctuation

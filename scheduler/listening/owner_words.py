@@ -38,9 +38,15 @@ def add_word(session: Session, label: str, word: str, *, now: datetime, actor: s
     session.add(row)
     session.flush()
     audit.record(
-        session, at=now, actor=actor, action="lexicon.add", entity_type="lexicon_word",
-        entity_id=row.id, label=label, word=folded,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor,
+        action="lexicon.add",
+        entity_type="lexicon_word",
+        entity_id=row.id,
+        label=label,
+        word=folded,
+    )
     return row
 
 
@@ -54,7 +60,13 @@ def owner_lexicon(session: Session) -> Lexicon:
 
 def remove_word(session: Session, row: LexiconWord, *, now: datetime, actor: str) -> None:
     audit.record(
-        session, at=now, actor=actor, action="lexicon.remove", entity_type="lexicon_word",
-        entity_id=row.id, label=row.label, word=row.word,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor,
+        action="lexicon.remove",
+        entity_type="lexicon_word",
+        entity_id=row.id,
+        label=row.label,
+        word=row.word,
+    )
     session.delete(row)

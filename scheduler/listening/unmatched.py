@@ -49,18 +49,30 @@ def _still_unmatched(message: Message) -> None:
 
 
 def link_reply(
-    session: Session, message: Message, customer: Customer, *, open_case: bool, config: Config,
-    now: datetime, actor: str,
-) -> Case | None:  # fmt: skip
+    session: Session,
+    message: Message,
+    customer: Customer,
+    *,
+    open_case: bool,
+    config: Config,
+    now: datetime,
+    actor: str,
+) -> Case | None:
     """The reply is `customer`'s: it joins their history and is read as theirs."""
     _still_unmatched(message)
     case = attend_linked(
         session, customer, message, open_case=open_case, config=config, now=now, actor=actor
     )
     audit.record(
-        session, at=now, actor=actor, action="reply.link", entity_type="message",
-        entity_id=message.id, customer_id=customer.id, case_id=case.id if case else None,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor,
+        action="reply.link",
+        entity_type="message",
+        entity_id=message.id,
+        customer_id=customer.id,
+        case_id=case.id if case else None,
+    )
     return case
 
 
@@ -91,9 +103,14 @@ def customer_from_reply(
     except IntegrityError:
         raise CaseworkError("a customer already has this address: link the reply to them") from None
     audit.record(
-        session, at=now, actor=actor, action="customer.create", entity_type="customer",
-        entity_id=customer.id, from_message=message.id,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor,
+        action="customer.create",
+        entity_type="customer",
+        entity_id=customer.id,
+        from_message=message.id,
+    )
     return customer
 
 
@@ -109,6 +126,11 @@ def dismiss_reply(
         raise CaseworkError("describe it in at most 500 characters")
     message.status, message.status_updated_at = DISMISSED, now
     audit.record(
-        session, at=now, actor=actor, action="reply.dismiss", entity_type="message",
-        entity_id=message.id, reason=reason,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor,
+        action="reply.dismiss",
+        entity_type="message",
+        entity_id=message.id,
+        reason=reason,
+    )

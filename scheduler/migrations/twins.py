@@ -107,11 +107,15 @@ def merge(
     ids = [twin["id"] for twin in twins]
     # One open case per customer: the earliest open one stays open, the others are closed
     # saying where the conversation goes on (they keep their messages, notes and remedies).
-    open_cases = connection.execute(
-        sa.select(cases.c.id)
-        .where(cases.c.customer_id.in_([keep["id"], *ids]), cases.c.status == "open")
-        .order_by(cases.c.opened_at, cases.c.id)
-    ).scalars().all()  # fmt: skip
+    open_cases = (
+        connection.execute(
+            sa.select(cases.c.id)
+            .where(cases.c.customer_id.in_([keep["id"], *ids]), cases.c.status == "open")
+            .order_by(cases.c.opened_at, cases.c.id)
+        )
+        .scalars()
+        .all()
+    )
     for case_id in open_cases[1:]:
         connection.execute(
             cases.update()

@@ -132,13 +132,22 @@ def check_cadence(edit: CadenceInput, templates: set[tuple[str, str]]) -> dict[s
 
 
 def save_cadence(
-    session: Session, cadence: Cadence | None, edit: CadenceInput, *, config: Config,
-    now: datetime, actor: str,
-) -> tuple[Cadence, dict[str, int]]:  # fmt: skip
+    session: Session,
+    cadence: Cadence | None,
+    edit: CadenceInput,
+    *,
+    config: Config,
+    now: datetime,
+    actor: str,
+) -> tuple[Cadence, dict[str, int]]:
     """Create or update a cadence and re-plan what its sales still have pending; returns it
     with the counts of follow-ups re-dated, cancelled and added. The caller commits."""
-    templates = {(name, channel.value) for name, channel in session.execute(
-        select(MessageTemplate.name, MessageTemplate.channel).distinct())}  # fmt: skip
+    templates = {
+        (name, channel.value)
+        for name, channel in session.execute(
+            select(MessageTemplate.name, MessageTemplate.channel).distinct()
+        )
+    }
     problems = check_cadence(edit, templates)
     name = edit.name.strip()
     clash = session.scalar(select(Cadence.id).where(Cadence.name == name))
@@ -163,8 +172,10 @@ def save_cadence(
     cadence.name, cadence.product_category, cadence.updated_at = name, category, now
     was_active, cadence.active = cadence.active, edit.active
     session.flush()
-    rows = {row.key: row for row in session.scalars(
-        select(CadenceStep).where(CadenceStep.cadence_id == cadence.id))}  # fmt: skip
+    rows = {
+        row.key: row
+        for row in session.scalars(select(CadenceStep).where(CadenceStep.cadence_id == cadence.id))
+    }
     for step in edit.steps:
         row = rows.pop(step.key, None) or CadenceStep(cadence_id=cadence.id, key=step.key)
         row.anchor, row.channel = Anchor(step.anchor), Channel(step.channel)
@@ -182,10 +193,16 @@ def save_cadence(
     else:
         counts = replan_cadence(session, cadence.id, config=config, now=now, actor=actor)
     audit.record(
-        session, at=now, actor=actor, action="cadence.save", entity_type="cadence",
-        entity_id=cadence.id, name=name, steps=[step.key for step in edit.steps],
+        session,
+        at=now,
+        actor=actor,
+        action="cadence.save",
+        entity_type="cadence",
+        entity_id=cadence.id,
+        name=name,
+        steps=[step.key for step in edit.steps],
         active=cadence.active,
-    )  # fmt: skip
+    )
     return cadence, counts
 
 

@@ -127,8 +127,10 @@ def check_sales_csv(text: str, config: Config, *, now: datetime) -> ImportCheck:
         raise UnusableFile(f"line 1: the columns {', '.join(repeated)} appear twice")
     extra = [name for name in header if name not in FIELDS]
     if len(extra) > MAX_ATTRIBUTE_COLUMNS:
-        raise UnusableFile(f"line 1: {len(extra)} unknown columns (at most "
-                           f"{MAX_ATTRIBUTE_COLUMNS} are kept as attributes)")  # fmt: skip
+        raise UnusableFile(
+            f"line 1: {len(extra)} unknown columns (at most "
+            f"{MAX_ATTRIBUTE_COLUMNS} are kept as attributes)"
+        )
     check = ImportCheck()
     seen: dict[str, int] = {}
     try:
@@ -148,9 +150,14 @@ def check_sales_csv(text: str, config: Config, *, now: datetime) -> ImportCheck:
 
 
 def _check_row(
-    check: ImportCheck, header: list[str], values: list[str], line: int, seen: dict[str, int],
-    config: Config, now: datetime,
-) -> None:  # fmt: skip
+    check: ImportCheck,
+    header: list[str],
+    values: list[str],
+    line: int,
+    seen: dict[str, int],
+    config: Config,
+    now: datetime,
+) -> None:
     if len(values) != len(header):
         message = f"has {len(values)} fields where the header has {len(header)}"
         check.problems.append(RowProblem(line, "", message))

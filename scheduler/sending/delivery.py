@@ -32,9 +32,18 @@ OURS = (PREPARED, HANDED_OVER, UNCERTAIN, NOT_SENT)
 # The provider's, in the order a message moves through them (Twilio's names; "stored" is the
 # outbox's). Equal ranks are alternative endings.
 RANK = {
-    "accepted": 1, "scheduled": 1, "queued": 2, "sending": 3, "sent": 4, "stored": 4,
-    "delivered": 5, "undelivered": 5, "failed": 5, "canceled": 5, "read": 6,
-}  # fmt: skip
+    "accepted": 1,
+    "scheduled": 1,
+    "queued": 2,
+    "sending": 3,
+    "sent": 4,
+    "stored": 4,
+    "delivered": 5,
+    "undelivered": 5,
+    "failed": 5,
+    "canceled": 5,
+    "read": 6,
+}
 DELIVERED = ("delivered", "read")
 UNDELIVERED = ("undelivered", "failed", "canceled")
 TWILIO_21610 = "Twilio error 21610: replied STOP to our number"
@@ -84,9 +93,13 @@ def apply_status(
         _follow(follow_up, status, error_code, now)
         if error_code == OPTED_OUT:
             opt_out(
-                session, follow_up.sale.customer, channel=Channel.SMS, via=TWILIO_21610, now=now,
+                session,
+                follow_up.sale.customer,
+                channel=Channel.SMS,
+                via=TWILIO_21610,
+                now=now,
                 actor="twilio",
-            )  # fmt: skip
+            )
     return message
 
 

@@ -104,16 +104,31 @@ RECORD_SENT = (
     update(FOLLOW_UPS)
     .where(FOLLOW_UPS.c.id == bindparam("f"))
     .values(
-        status=FollowUpStatus.SENT, status_reason=None, provider_id=bindparam("p"),
-        sent_at=bindparam("t"), updated_at=bindparam("t"), lease_owner=None,
+        status=FollowUpStatus.SENT,
+        status_reason=None,
+        provider_id=bindparam("p"),
+        sent_at=bindparam("t"),
+        updated_at=bindparam("t"),
+        lease_owner=None,
         lease_expires_at=None,
     )
-)  # fmt: skip
+)
 
 SUMMARY_KEYS = (
-    "recovered", "claimed", "sent", "reconciled", "retrying", "failed", "unknown",
-    "skipped", "cancelled", "held", "postponed", "released", "lease_lost",
-)  # fmt: skip
+    "recovered",
+    "claimed",
+    "sent",
+    "reconciled",
+    "retrying",
+    "failed",
+    "unknown",
+    "skipped",
+    "cancelled",
+    "held",
+    "postponed",
+    "released",
+    "lease_lost",
+)
 
 _STATUS_OF = {
     Action.CANCEL: FollowUpStatus.CANCELLED,
@@ -504,14 +519,22 @@ class Dispatcher:
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             }
             return Outgoing(
-                f"follow-up:{row.id}", row.channel, message.to_address, message.body,
-                message.subject, message.html_body, headers,
-            )  # fmt: skip
+                f"follow-up:{row.id}",
+                row.channel,
+                message.to_address,
+                message.body,
+                message.subject,
+                message.html_body,
+                headers,
+            )
         callback = f"{public}/webhooks/twilio/status?follow_up={row.id}"
         return Outgoing(
-            f"follow-up:{row.id}", row.channel, message.to_address, message.body,
+            f"follow-up:{row.id}",
+            row.channel,
+            message.to_address,
+            message.body,
             status_callback=callback,
-        )  # fmt: skip
+        )
 
     # --- the I/O, in the thread pool -----------------------------------------------------------
 
@@ -661,8 +684,11 @@ class Dispatcher:
             RECORD_MESSAGE,
             [{"m": job.message_id, "p": s.provider_id, "s": s.status, "t": now} for job, s in sent],
         )
-        ours = [{"f": job.follow_up_id, "p": s.provider_id, "t": now} for job, s in sent
-                if job.follow_up_id in mine]  # fmt: skip
+        ours = [
+            {"f": job.follow_up_id, "p": s.provider_id, "t": now}
+            for job, s in sent
+            if job.follow_up_id in mine
+        ]
         if ours:  # SENDING -> SENT, the transition the WHERE of `mine` checked
             session.execute(RECORD_SENT, ours)
         summary["sent"] += len(ours)
@@ -748,9 +774,13 @@ class Dispatcher:
             if row.channel is Channel.SMS and error.code == OPTED_OUT:
                 actor = f"worker:{self.worker_id}"
                 opt_out(
-                    session, row.sale.customer, channel=Channel.SMS, via=TWILIO_21610, now=now,
+                    session,
+                    row.sale.customer,
+                    channel=Channel.SMS,
+                    via=TWILIO_21610,
+                    now=now,
                     actor=actor,
-                )  # fmt: skip
+                )
             row.move_to(FollowUpStatus.FAILED, str(error), now)
             return "failed"
         message.status = UNCERTAIN if error.failure is Failure.UNCERTAIN else NOT_SENT

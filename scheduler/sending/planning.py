@@ -129,11 +129,6 @@ def schedule_sales(
     return added
 
 
-def schedule_sale(session: Session, sale: Sale, config: Config, now: datetime) -> int:
-    """`schedule_sales` for one sale; returns how many follow-ups it got."""
-    return schedule_sales(session, [sale], config, now)[sale.id]
-
-
 def schedule_case_check(
     session: Session, case_id: int, customer: Customer, *, config: Config, now: datetime
 ) -> int:
@@ -171,9 +166,15 @@ def _case_steps(cadence: Cadence | None) -> list[CadenceStep]:
 
 
 def schedule_after_score(
-    session: Session, sale: Sale, *, score: int, at: datetime, config: Config, now: datetime,
+    session: Session,
+    sale: Sale,
+    *,
+    score: int,
+    at: datetime,
+    config: Config,
+    now: datetime,
     facts: dict[str, Any] | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Plan the steps a score enables (a review request after a 9, a hand-off after a 3),
     dated from when it arrived; `facts` (with the score) reach their templates. Returns how
     many were added; a step already planned for the sale is not planned twice."""

@@ -40,9 +40,15 @@ def cancel_sale(session: Session, sale: Sale, *, now: datetime, actor: str, reas
             row.move_to(FollowUpStatus.CANCELLED, reason, now)
             cancelled += 1
         audit.record(
-            session, at=now, actor=actor, action="sale.cancel", entity_type="sale",
-            entity_id=sale.id, reason=reason, follow_ups=cancelled,
-        )  # fmt: skip
+            session,
+            at=now,
+            actor=actor,
+            action="sale.cancel",
+            entity_type="sale",
+            entity_id=sale.id,
+            reason=reason,
+            follow_ups=cancelled,
+        )
     return cancelled
 
 
@@ -110,9 +116,14 @@ def replan_cadence(
     if active:
         counts["added"] = sum(schedule_sales(session, active, config, now).values())
     audit.record(
-        session, at=now, actor=actor, action="cadence.replan", entity_type="cadence",
-        entity_id=cadence_id, **counts,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor,
+        action="cadence.replan",
+        entity_type="cadence",
+        entity_id=cadence_id,
+        **counts,
+    )
     return counts
 
 

@@ -98,10 +98,16 @@ def _customers_for(
             found = owner.get(("email", sale.email))
         if found is None:
             found = len(rows)
-            rows.append({
-                "name": sale.customer_name, "phone": sale.phone, "email": sale.email,
-                "locale": sale.locale, "timezone": sale.timezone, "created_at": now,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "name": sale.customer_name,
+                    "phone": sale.phone,
+                    "email": sale.email,
+                    "locale": sale.locale,
+                    "timezone": sale.timezone,
+                    "created_at": now,
+                }
+            )
             for kind in ("phone", "email"):
                 if value := getattr(sale, kind):
                     owner.setdefault((kind, value), found)
@@ -223,9 +229,11 @@ def record_sales(
                 if winner is None:
                     raise
                 return [(winner, False)]
-            return [pair for sale in sales for pair in record_sales(
-                session, [sale], config=config, now=now, actor=actor
-            )]  # fmt: skip
+            return [
+                pair
+                for sale in sales
+                for pair in record_sales(session, [sale], config=config, now=now, actor=actor)
+            ]
         created = {row.external_id: row for row in rows}
         session.execute(
             insert(AuditEntry),

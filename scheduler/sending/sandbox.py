@@ -170,8 +170,11 @@ def render_part(source: str, context: Mapping[str, Any], *, escaped: bool, label
     except TemplateError as error:
         line = _template_line(sys.exc_info()[2])
         where = f" line {line}" if line else ""
-        known = f" (it can use {', '.join(variables(context))})" if isinstance(
-            error, UndefinedError) else ""  # fmt: skip
+        known = (
+            f" (it can use {', '.join(variables(context))})"
+            if isinstance(error, UndefinedError)
+            else ""
+        )
         raise RenderError(f"{label}{where}: {error}{known}") from None
     except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as error:
         raise RenderError(f"{label}: {type(error).__name__}: {error}") from None

@@ -40,9 +40,11 @@ VARIABLES = (
 _ERROR_LINE = re.compile(r"\bline (\d+)\b")
 KEYWORD_ANSWERS = frozenset({*KEYWORD_TEMPLATES.values(), USE_START_TEMPLATE})
 USAGE_WORDS = {
-    Anchor.SALE: "a step after the sale", Anchor.SCORE: "a step after a score",
-    Anchor.RENEWAL: "a step before a renewal", Anchor.CASE: "a step after a case",
-}  # fmt: skip
+    Anchor.SALE: "a step after the sale",
+    Anchor.SCORE: "a step after a score",
+    Anchor.RENEWAL: "a step before a renewal",
+    Anchor.CASE: "a step after a case",
+}
 SAMPLE_NAMES = {"es": "Rosa Quispe", "en": "Mary Johnson"}
 
 
@@ -55,17 +57,28 @@ class Preview:
 
 
 def sample_context(
-    config: Config, locale: str, channel: Channel, now: datetime, *, renews: bool = True,
+    config: Config,
+    locale: str,
+    channel: Channel,
+    now: datetime,
+    *,
+    renews: bool = True,
     facts: dict[str, Any] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """What a template sees for a made-up sale: by default every variable any step may be
     given (the preview); `renews` and `facts` narrow it to one kind of step."""
     customer = Customer(name=SAMPLE_NAMES.get(locale, SAMPLE_NAMES["en"]), locale=locale)
     product = Product(
         sku="LAV-9", name="Lavadora EcoWash 9 kg", renewal_days=365 if renews else None
     )
-    sale = Sale(external_id="B001-1234", sold_at=now - timedelta(days=7), customer=customer,
-                product=product, amount=Decimal("1899.00"), currency="PEN")  # fmt: skip
+    sale = Sale(
+        external_id="B001-1234",
+        sold_at=now - timedelta(days=7),
+        customer=customer,
+        product=product,
+        amount=Decimal("1899.00"),
+        currency="PEN",
+    )
     if facts is None:
         facts = {"score": 9, "deadline": _deadline(config, locale, now)}
     return template_context(sale=sale, config=config, locale=locale, channel=channel, facts=facts)
@@ -83,19 +96,30 @@ def usages(
     a sale (no score, maybe no renewal date), after a score, before a renewal, after a case;
     the acknowledgement of a case and the keyword answers get fewer still."""
     locale, channel = source.locale, source.channel
-    customer = {"name": SAMPLE_NAMES.get(locale, SAMPLE_NAMES["en"]),
-                "first_name": SAMPLE_NAMES.get(locale, SAMPLE_NAMES["en"]).split()[0]}  # fmt: skip
+    customer = {
+        "name": SAMPLE_NAMES.get(locale, SAMPLE_NAMES["en"]),
+        "first_name": SAMPLE_NAMES.get(locale, SAMPLE_NAMES["en"]).split()[0],
+    }
     business = {"name": config.business.name}
     if source.name == ACK_TEMPLATE:
         deadline = _deadline(config, locale, now)
-        return [("the case acknowledgement", {"business": business, "customer": customer,
-                                              "deadline": deadline})]  # fmt: skip
+        return [
+            (
+                "the case acknowledgement",
+                {"business": business, "customer": customer, "deadline": deadline},
+            )
+        ]
     if source.name in KEYWORD_ANSWERS:
         return [("a keyword answer", {"business": business})]
-    anchors = set(session.scalars(
-        select(CadenceStep.anchor).where(CadenceStep.template_name == source.name,
-                                         CadenceStep.channel == channel, CadenceStep.active)
-    ))  # fmt: skip
+    anchors = set(
+        session.scalars(
+            select(CadenceStep.anchor).where(
+                CadenceStep.template_name == source.name,
+                CadenceStep.channel == channel,
+                CadenceStep.active,
+            )
+        )
+    )
     found = []  # a template no step uses yet is judged by the preview alone
     for anchor in sorted(anchors):
         renews = anchor is Anchor.RENEWAL
@@ -145,9 +169,15 @@ def _line(error: str) -> int | None:
 
 
 def save_template(
-    session: Session, row: MessageTemplate, *, subject: str | None, body: str, config: Config,
-    now: datetime, actor: str,
-) -> Preview:  # fmt: skip
+    session: Session,
+    row: MessageTemplate,
+    *,
+    subject: str | None,
+    body: str,
+    config: Config,
+    now: datetime,
+    actor: str,
+) -> Preview:
     """Store the edit if it renders the way it is sent; the preview says so, or why not (with
     its line), and nothing is stored then."""
     body = body.replace("\r\n", "\n").strip("\n")
@@ -156,10 +186,18 @@ def save_template(
     result = preview_as_sent(session, draft, config, now)
     if result.error is None and (row.subject, row.body) != (subject, body):
         audit.record(
-            session, at=now, actor=actor, action="template.edit", entity_type="template",
-            entity_id=row.id, name=row.name, channel=row.channel.value, locale=row.locale,
-            before=row.body, after=body,
-        )  # fmt: skip
+            session,
+            at=now,
+            actor=actor,
+            action="template.edit",
+            entity_type="template",
+            entity_id=row.id,
+            name=row.name,
+            channel=row.channel.value,
+            locale=row.locale,
+            before=row.body,
+            after=body,
+        )
         row.subject, row.body, row.updated_at = subject, body, now
     return result
 
@@ -181,7 +219,14 @@ def reset_template(session: Session, row: MessageTemplate, *, now: datetime, act
         row.subject, row.body = original
         row.html_body, row.updated_at = None, now
         audit.record(
-            session, at=now, actor=actor, action="template.reset", entity_type="template",
-            entity_id=row.id, name=row.name, channel=row.channel.value, locale=row.locale,
-        )  # fmt: skip
+            session,
+            at=now,
+            actor=actor,
+            action="template.reset",
+            entity_type="template",
+            entity_id=row.id,
+            name=row.name,
+            channel=row.channel.value,
+            locale=row.locale,
+        )
     return True

@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.accounts import create_api_token
 from scheduler.models import Customer
-from tests.casework.test_replies import reply
 from tests.factories import NOW
-from tests.listening.test_webhooks import DAY1, config, sent  # noqa: F401 - fixtures
+from tests.replying import DAY1, config, reply, sent  # noqa: F401 - fixtures
 
 __all__ = ["config", "sent"]
 

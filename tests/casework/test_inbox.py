@@ -60,11 +60,17 @@ def test_unmatched_replies_have_their_own_tab(
 ) -> None:
     session.add(
         Message(
-            direction=Direction.INBOUND, channel=Channel.SMS, from_address="+51900000000",
-            to_address="+15005550006", body="<b>quien es?</b>", status="received",
-            label="question", needs_human=True, created_at=NOW,  # read by the worker
+            direction=Direction.INBOUND,
+            channel=Channel.SMS,
+            from_address="+51900000000",
+            to_address="+15005550006",
+            body="<b>quien es?</b>",
+            status="received",
+            label="question",
+            needs_human=True,
+            created_at=NOW,  # read by the worker
         )
-    )  # fmt: skip
+    )
     session.commit()
     page = staff_client.get("/inbox?tab=unmatched").get_data(as_text=True)
     assert "+51900000000" in page and "&lt;b&gt;quien es?&lt;/b&gt;" in page
@@ -94,8 +100,10 @@ def test_reply_by_sms_is_queued_and_meets_the_deadline(
         select(Message).where(Message.case_id == case.id, Message.direction == Direction.OUTBOUND)
     ).one()
     assert (reply.to_address, reply.body, reply.sent_by_id) == (
-        "+51987654321", "Le llamamos hoy.", staff.id,
-    )  # fmt: skip
+        "+51987654321",
+        "Le llamamos hoy.",
+        staff.id,
+    )
     assert reply.status == "notice"  # the worker sends it within seconds
     assert session.get_one(Case, case.id).first_responded_at == NOW + timedelta(days=2)
     page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
@@ -114,16 +122,23 @@ def test_reply_respects_the_opt_out(
     page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "the customer opted out of SMS" in page
     assert session.scalar(select(Message).where(Message.direction == Direction.OUTBOUND)) is None
-    no_email = submit(staff_client, f"/cases/{case.id}/reply",
-                      {"channel": "email", "subject": "Hola", "body": "Hola"})  # fmt: skip
+    no_email = submit(
+        staff_client,
+        f"/cases/{case.id}/reply",
+        {"channel": "email", "subject": "Hola", "body": "Hola"},
+    )
     assert no_email.status_code == 302
     assert "no email address" in staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
 
 
 def test_assign_to_me_and_to_somebody(
-    staff_client: FlaskClient, staff: User, owner: User, session: Session, config: Config,
+    staff_client: FlaskClient,
+    staff: User,
+    owner: User,
+    session: Session,
+    config: Config,
     frozen: object,
-) -> None:  # fmt: skip
+) -> None:
     case = complaint(session, config)
     submit(staff_client, f"/cases/{case.id}/assign", {"assignee": "", "to_me": "1"})
     fresh(session)
@@ -155,14 +170,20 @@ def test_a_remedy_within_the_staff_limit_is_granted(
     give(staff_client, case, "discount", "10", "10% en su proxima compra")
     remedy = session.scalars(select(Remedy)).one()
     assert (remedy.status, remedy.value, remedy.approved_by_id) == (
-        RemedyStatus.GRANTED, Decimal("10.00"), None,
-    )  # fmt: skip
+        RemedyStatus.GRANTED,
+        Decimal("10.00"),
+        None,
+    )
 
 
 def test_a_remedy_above_the_limit_asks_the_owner_who_approves_it(
-    staff_client: FlaskClient, owner_client: FlaskClient, owner: User, session: Session,
-    config: Config, frozen: object,
-) -> None:  # fmt: skip
+    staff_client: FlaskClient,
+    owner_client: FlaskClient,
+    owner: User,
+    session: Session,
+    config: Config,
+    frozen: object,
+) -> None:
     case = complaint(session, config)
     give(staff_client, case, "refund", "300", "Devolucion parcial")
     remedy = session.scalars(select(Remedy)).one()
@@ -241,8 +262,9 @@ def test_a_reply_queued_before_a_stop_is_not_sent(
 
     case = complaint(session, config)
     customer = session.get_one(Customer, case.customer_id)
-    reply_to_customer(session, case, customer, user=staff, channel=Channel.SMS, body="Hola",
-                      subject=None, now=NOW)  # fmt: skip
+    reply_to_customer(
+        session, case, customer, user=staff, channel=Channel.SMS, body="Hola", subject=None, now=NOW
+    )
     customer.sms_opt_out_at = NOW
     session.commit()
     sessions = make_session_factory(session.get_bind())  # type: ignore[arg-type]
@@ -262,9 +284,12 @@ def test_the_owners_are_asked_by_email_to_approve(
     give(staff_client, case, "refund", "300", "Devolucion parcial")
     fresh(session)
     asked = session.scalars(
-        select(Message).where(Message.case_id == case.id, Message.customer_id.is_(None),
-                              Message.to_address == owner.email)
-    ).all()  # fmt: skip
+        select(Message).where(
+            Message.case_id == case.id,
+            Message.customer_id.is_(None),
+            Message.to_address == owner.email,
+        )
+    ).all()
     assert len(asked) == 1 and asked[0].channel is Channel.EMAIL
     # The owner reads the admin in English: so does the email (the business's language is es).
     assert asked[0].subject == "A remedy to approve: refund 300.00: Devolucion parcial"
@@ -282,9 +307,14 @@ def test_the_owners_are_asked_by_email_to_approve(
     ],
 )
 def test_odd_remedy_values_are_refused_with_a_reason(
-    staff_client: FlaskClient, session: Session, config: Config, frozen: object, kind: str,
-    value: str, problem: str,
-) -> None:  # fmt: skip
+    staff_client: FlaskClient,
+    session: Session,
+    config: Config,
+    frozen: object,
+    kind: str,
+    value: str,
+    problem: str,
+) -> None:
     case = complaint(session, config)
     give(staff_client, case, kind, value, "algo")
     assert problem in staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
@@ -323,9 +353,12 @@ def test_a_refused_resolve_keeps_the_outcome_and_the_request_can_be_withdrawn(
 
 
 def test_only_the_person_who_asked_withdraws_a_request(
-    staff_client: FlaskClient, owner_client: FlaskClient, session: Session, config: Config,
+    staff_client: FlaskClient,
+    owner_client: FlaskClient,
+    session: Session,
+    config: Config,
     frozen: object,
-) -> None:  # fmt: skip
+) -> None:
     case = complaint(session, config)
     give(staff_client, case, "refund", "300", "Devolución parcial")
     remedy = session.scalars(select(Remedy)).one()
@@ -341,9 +374,17 @@ def test_resolving_refuses_in_the_domain_while_a_remedy_waits(
     session: Session, config: Config, staff: User, frozen: object
 ) -> None:
     case = complaint(session, config)
-    session.add(Remedy(case_id=case.id, kind="refund", description="x", value=Decimal(300),
-                       granted_by_id=staff.id, status=RemedyStatus.REQUESTED,
-                       created_at=NOW))  # fmt: skip
+    session.add(
+        Remedy(
+            case_id=case.id,
+            kind="refund",
+            description="x",
+            value=Decimal(300),
+            granted_by_id=staff.id,
+            status=RemedyStatus.REQUESTED,
+            created_at=NOW,
+        )
+    )
     with pytest.raises(CaseworkError, match="waits for the owner"):
         resolve_case(session, case, outcome="done", now=NOW, actor="test", config=config)
     with pytest.raises(CaseworkError, match="say how it was resolved"):

@@ -9,51 +9,29 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.accounts import add_user
-from scheduler.casework.cases import open_case_for
-from scheduler.casework.notices import notify_new_case, notify_remedy_request, sweep
+from scheduler.casework.notices import notify_remedy_request, sweep
 from scheduler.config import Config
-from scheduler.lifecycle import Channel, Direction, RemedyStatus, Role
-from scheduler.models import AuditEntry, Case, Customer, Message, OutboxEntry, Remedy
+from scheduler.lifecycle import Channel, RemedyStatus, Role
+from scheduler.models import AuditEntry, Case, Message, Remedy
 from scheduler.sending.transports import Failure, TransportError, make_transports
-from tests.dispatching import Clock, setup_sales
+from tests.complaints import DUE, OPENED, open_case
+from tests.dispatching import Clock, outbox, scripted, setup_sales
 from tests.factories import sale_input
-from tests.sending.test_dispatch import scripted
-
-OPENED = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday 10:00 in Lima: due 14:00 (19:00 UTC)
-DUE = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
 
 
 def staffed(config: Config) -> Config:
     return config.replace(
-        cases={"notify_emails": ["ana@mitienda.pe"], "notify_sms": ["+51911222333"],
-               "escalate_to": ["duena@mitienda.pe"]},
+        cases={
+            "notify_emails": ["ana@mitienda.pe"],
+            "notify_sms": ["+51911222333"],
+            "escalate_to": ["duena@mitienda.pe"],
+        },
         business={"public_url": "https://shop.example.pe"},
-    )  # fmt: skip
-
-
-def open_case(sessions: sessionmaker[Session], config: Config) -> int:
-    with sessions.begin() as session:
-        customer = session.scalars(select(Customer)).one()
-        message = Message(
-            customer_id=customer.id, direction=Direction.INBOUND, channel=Channel.SMS,
-            from_address=customer.phone or "", to_address="+15005550006",
-            body="la lavadora no prende", status="received", created_at=OPENED,
-        )  # fmt: skip
-        session.add(message)
-        case, opened = open_case_for(
-            session, customer, message, reason="objection", config=config, now=OPENED
-        )
-        assert opened and case.first_response_due_at == DUE
-        notify_new_case(session, case, customer, message, config=config, now=OPENED)
-        return case.id
+    )
 
 
 def run_sweep(sessions: sessionmaker[Session], config: Config, at: datetime) -> dict[str, int]:
     return dict(sweep(sessions, config, make_transports(config, sessions, Clock(at)), now=at))
-
-
-def outbox(session: Session) -> list[OutboxEntry]:
-    return list(session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)))
 
 
 def test_staff_hear_of_a_new_case_once(engine: Engine, config: Config) -> None:
@@ -143,8 +121,14 @@ def test_each_person_reads_the_notices_in_their_own_language(
     config = staffed(config)  # the business speaks Spanish
     sessions = setup_sales(engine, config, sale_input("S-1"))
     with sessions.begin() as session:
-        add_user(session, email="Ana@MiTienda.pe", role=Role.STAFF, password="staff password 1",
-                 now=OPENED, actor="test").locale = "en"  # fmt: skip
+        add_user(
+            session,
+            email="Ana@MiTienda.pe",
+            role=Role.STAFF,
+            password="staff password 1",
+            now=OPENED,
+            actor="test",
+        ).locale = "en"
     case_id = open_case(sessions, config)
     run_sweep(sessions, config, OPENED)
     run_sweep(sessions, config, DUE)  # past the deadline: the owner hears of it
@@ -170,19 +154,32 @@ def test_an_owner_asked_to_approve_reads_it_in_their_language(
     config = staffed(config).replace(business={"locale": "en"})
     sessions = setup_sales(engine, config, sale_input("S-1"))
     with sessions.begin() as session:
-        owner = add_user(session, email="duena@mitienda.pe", role=Role.OWNER,
-                         password="owner password 1", now=OPENED, actor="test")  # fmt: skip
+        owner = add_user(
+            session,
+            email="duena@mitienda.pe",
+            role=Role.OWNER,
+            password="owner password 1",
+            now=OPENED,
+            actor="test",
+        )
         owner.locale = "es"
     case_id = open_case(sessions, config)
     with sessions.begin() as session:
         case = session.get_one(Case, case_id)
-        remedy = Remedy(case_id=case_id, kind="refund", value=Decimal("300.00"),
-                        description="devolución parcial", status=RemedyStatus.REQUESTED,
-                        granted_by_id=None, created_at=OPENED)  # fmt: skip
+        remedy = Remedy(
+            case_id=case_id,
+            kind="refund",
+            value=Decimal("300.00"),
+            description="devolución parcial",
+            status=RemedyStatus.REQUESTED,
+            granted_by_id=None,
+            created_at=OPENED,
+        )
         session.add(remedy)
         session.flush()
-        notify_remedy_request(session, case, remedy, asked_by="ana@mitienda.pe", config=config,
-                              now=OPENED)  # fmt: skip
+        notify_remedy_request(
+            session, case, remedy, asked_by="ana@mitienda.pe", config=config, now=OPENED
+        )
     with sessions() as session:
         told, asked = session.scalars(  # owners are told of every new case too
             select(Message).where(Message.to_address == "duena@mitienda.pe").order_by(Message.id)

@@ -16,7 +16,7 @@ from scheduler.config import Config
 from scheduler.lifecycle import Role
 from scheduler.models import Message, User
 from tests.browsing import fresh, submit
-from tests.casework.test_notices import DUE, open_case
+from tests.complaints import DUE, open_case
 from tests.dispatching import setup_sales
 from tests.factories import sale_input
 
@@ -24,8 +24,9 @@ AT = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _login(session: Session, email: str, role: Role = Role.OWNER) -> User:
-    return add_user(session, email=email, role=role, password="a long password", now=AT,
-                    actor="test")  # fmt: skip
+    return add_user(
+        session, email=email, role=role, password="a long password", now=AT, actor="test"
+    )
 
 
 def test_owners_are_told_unless_they_turn_it_off(session: Session, config: Config) -> None:

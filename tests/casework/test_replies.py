@@ -14,34 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.casework.cases import deadline_words, resolve_case
-from scheduler.casework.notices import sweep
-from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus
-from scheduler.listening.inbound import triage
 from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, OutboxEntry
-from scheduler.sending.transports import make_transports
 from tests.browsing import use_config
 from tests.dispatching import Clock, dispatcher, follow_up
-from tests.listening.test_webhooks import DAY1, config, post, sent, sms  # noqa: F401 - fixtures
+from tests.replying import DAY1, config, post, read, reply, sent, sms  # noqa: F401 - fixtures
 
 __all__ = ["config", "sent"]
 LIMA = ZoneInfo("America/Lima")
-
-
-def reply(client: FlaskClient, body: str, n: int, sender: str = "+51987654321") -> None:
-    """The customer writes; the worker reads it, as it does every few seconds."""
-    response = post(client, "/webhooks/twilio/sms", sms(body, sid=f"SM{n:032d}", sender=sender))
-    assert response.status_code == 200
-    read(client.application)
-
-
-def read(app: Flask) -> None:
-    services = app.extensions["postventa"]
-    now = utcnow()
-    triage(services.sessions, services.config, now=now)
-    transports = make_transports(services.config, services.sessions, utcnow)
-    sweep(services.sessions, services.config, transports, now=now)
 
 
 def test_a_complaint_opens_one_case_with_a_deadline_and_holds_follow_ups(
@@ -57,8 +38,9 @@ def test_a_complaint_opens_one_case_with_a_deadline_and_holds_follow_ups(
             select(Message).where(Message.direction == Direction.INBOUND).order_by(Message.id)
         ).all()
         assert [(m.label, m.needs_human, m.case_id) for m in messages] == [
-            ("objection", True, case.id), ("objection", True, case.id),
-        ]  # fmt: skip
+            ("objection", True, case.id),
+            ("objection", True, case.id),
+        ]
         held = follow_up(session, "day7-check-in")
         assert held.status is FollowUpStatus.HELD
         assert held.status_reason == "the customer has an open case"

@@ -53,16 +53,33 @@ def test_rules(text: str, label: Label, needs_human: bool) -> None:
 @pytest.mark.parametrize(
     "text, score",
     [
-        ("9", 9), ("10/10", 10), ("un 3", 3), ("le doy un 4 porque nadie contesto", 4),
-        ("cinco estrellas", 10), ("3 stars", 6), ("⭐⭐⭐⭐", 8), ("8 de 10", 8),
-        ("9 pero el tecnico llego tarde", 9), ("a solid 9", 9), ("0", 0),
-        ("3 dias sin lavadora", None), ("me cobraron $80 de mas", None), ("110 o 220?", None),
-        ("una masa el lavarropas", None), ("modelo 3000", None),
-        ("★★★★★", 10), ("★★★★☆", 8), ("⭐️⭐️", 4), ("5⭐", 10), ("5-star", 10),
-        ("2 estrellitas", 4), ("five stars ⭐ would recommend", 10), ("★★★★★★★", None),
+        ("9", 9),
+        ("10/10", 10),
+        ("un 3", 3),
+        ("le doy un 4 porque nadie contesto", 4),
+        ("cinco estrellas", 10),
+        ("3 stars", 6),
+        ("⭐⭐⭐⭐", 8),
+        ("8 de 10", 8),
+        ("9 pero el tecnico llego tarde", 9),
+        ("a solid 9", 9),
+        ("0", 0),
+        ("3 dias sin lavadora", None),
+        ("me cobraron $80 de mas", None),
+        ("110 o 220?", None),
+        ("una masa el lavarropas", None),
+        ("modelo 3000", None),
+        ("★★★★★", 10),
+        ("★★★★☆", 8),
+        ("⭐️⭐️", 4),
+        ("5⭐", 10),
+        ("5-star", 10),
+        ("2 estrellitas", 4),
+        ("five stars ⭐ would recommend", 10),
+        ("★★★★★★★", None),
         ("⭐⭐⭐⭐⭐ llego en 3 dias", 10),
     ],
-)  # fmt: skip
+)
 def test_ratings(text: str, score: int | None) -> None:
     assert find_score(fold(text)) == score
 
@@ -166,8 +183,10 @@ def test_needs_human_precision_and_recall(name: str) -> None:
     if not path.exists():
         pytest.fail(f"{path} is missing")
     recall, precision, rows = _measure(path)
-    REPORT.append(f"classifier on {name} ({rows} replies): needs_human recall {recall:.3f}, "
-                  f"precision {precision:.3f}")  # fmt: skip
+    REPORT.append(
+        f"classifier on {name} ({rows} replies): needs_human recall {recall:.3f}, "
+        f"precision {precision:.3f}"
+    )
     assert recall >= 0.99 and precision >= 0.90, (recall, precision)
 
 
@@ -175,11 +194,21 @@ def test_the_command_line(postventa_plain: Cli) -> None:
     result = postventa_plain("classify", "--json", input="un 3, nadie me contesto\n\nBAJA\n")
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert lines == [
-        {"text": "un 3, nadie me contesto", "label": "objection", "score": 3,
-         "confidence": 0.95, "needs_human": True},
-        {"text": "BAJA", "label": "opt_out", "score": None, "confidence": 0.99,
-         "needs_human": False},
-    ]  # fmt: skip
+        {
+            "text": "un 3, nadie me contesto",
+            "label": "objection",
+            "score": 3,
+            "confidence": 0.95,
+            "needs_human": True,
+        },
+        {
+            "text": "BAJA",
+            "label": "opt_out",
+            "score": None,
+            "confidence": 0.99,
+            "needs_human": False,
+        },
+    ]
     one = postventa_plain("classify", "no esta mal")
     assert one.output.startswith("positive  score  -  0.85  automatic")
 

@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.listening.classify import Label, classify
 from scheduler.listening.owner_words import VocabularyError, add_word, owner_lexicon
 from scheduler.models import AuditEntry, Case, Message
-from tests.casework.test_replies import reply
 from tests.factories import NOW
-from tests.listening.test_webhooks import config, sent  # noqa: F401 - fixtures
+from tests.replying import config, reply, sent  # noqa: F401 - fixtures
 
 __all__ = ["config", "sent"]
 

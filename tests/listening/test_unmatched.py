@@ -20,10 +20,16 @@ STRANGER = "+51911222333"
 
 def _stranger_writes(session: Session, body: str) -> Message:
     message = Message(
-        direction=Direction.INBOUND, channel=Channel.SMS, from_address=STRANGER,
-        to_address="+15005550006", body=body, status="received", label="objection",
-        needs_human=True, created_at=datetime(2026, 11, 20, 15, 0, tzinfo=UTC),
-    )  # fmt: skip
+        direction=Direction.INBOUND,
+        channel=Channel.SMS,
+        from_address=STRANGER,
+        to_address="+15005550006",
+        body=body,
+        status="received",
+        label="objection",
+        needs_human=True,
+        created_at=datetime(2026, 11, 20, 15, 0, tzinfo=UTC),
+    )
     session.add(message)
     session.commit()
     return message
@@ -123,8 +129,9 @@ def test_acting_on_a_reply_that_does_not_exist_is_404(staff_client: FlaskClient)
 def test_the_simulator_refuses_a_number_it_cannot_read(
     owner_client: FlaskClient, session: Session
 ) -> None:
-    answer = submit(owner_client, "/outbox/simulate", {"sender": "12", "body": "hola"},
-                    page="/outbox")  # fmt: skip
+    answer = submit(
+        owner_client, "/outbox/simulate", {"sender": "12", "body": "hola"}, page="/outbox"
+    )
     assert answer.status_code == 302
     page = owner_client.get("/outbox").get_data(as_text=True)
     assert "is not a valid phone number" in page

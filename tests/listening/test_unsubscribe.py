@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
-from scheduler.models import AuditEntry, Customer
+from scheduler.defaults import install_defaults
+from scheduler.models import AuditEntry, Customer, FollowUp
 from scheduler.sending.sales import record_sale
 from tests.factories import NOW, sale_input
 
@@ -18,8 +19,13 @@ TOKEN = "k" * 43
 
 
 def customer_with_token(session: Session, config: Config) -> Customer:
+    install_defaults(session, NOW)
     sale, _ = record_sale(
-        session, sale_input(email="rosa@example.pe"), config=config, now=NOW, actor="test"
+        session,
+        sale_input(phone=None, email="rosa@example.pe"),  # her follow-ups go by email
+        config=config,
+        now=NOW,
+        actor="test",
     )
     sale.customer.unsubscribe_token = TOKEN
     session.commit()
@@ -64,11 +70,17 @@ def test_one_click_post_unsubscribes_from_email_once(
     assert "no recibirás más correos" in page and "you will receive no more emails" in page
     [entry] = opt_outs(session)
     assert (entry.actor, entry.entity_id) == ("customer", customer.id)
-    assert entry.details == {"channel": "email", "via": "one-click unsubscribe link"}
+    assert entry.details == {
+        "channel": "email",
+        "via": "one-click unsubscribe link",
+        "follow_ups_skipped": 4,
+    }
     session.refresh(customer)
     assert customer.email_opt_out_at == NOW
     assert customer.email_opt_out_via == "one-click unsubscribe link"
     assert customer.sms_opt_out_at is None  # only email: SMS consent is separate
+    skipped = session.scalars(select(FollowUp.status_reason)).all()  # at once, not at send time
+    assert skipped == ["the customer opted out (one-click unsubscribe link)"] * 4
 
     with freeze_time(NOW + timedelta(days=3)):
         again = client.post(f"/unsubscribe/{TOKEN}", data={"List-Unsubscribe": "One-Click"})

@@ -18,8 +18,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from scheduler.lifecycle import Direction
 from scheduler.models import Case, Message
-from tests.casework.test_replies import read
-from tests.listening.test_webhooks import PUBLIC, TOKEN, config, sent  # noqa: F401 - fixtures
+from tests.replying import PUBLIC, TOKEN, config, read, sent, sms  # noqa: F401 - fixtures
 
 __all__ = ["config", "sent"]
 REQUESTS = 1_000

@@ -2,65 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
-from werkzeug.test import TestResponse
 
-from scheduler.config import Config, defaults
 from scheduler.lifecycle import Direction, FollowUpStatus
 from scheduler.models import Customer, FollowUp, Message
 from tests.browsing import use_config
-from tests.dispatching import Clock, dispatcher, follow_up, setup_sales
-from tests.factories import NOW, sale_input
+from tests.dispatching import follow_up
+from tests.replying import ROSA, TOKEN, config, post, read, reply, sent, sms  # noqa: F401 - fixtures
 
-TOKEN = "12345678901234567890123456789012"
-PUBLIC = "https://shop.example.pe"  # what Twilio calls; the test client is http://localhost
-ROSA = "+51987654321"
-DAY1 = NOW.replace(day=24)
-
-
-@pytest.fixture
-def config(engine: Engine) -> Config:
-    url = engine.url.render_as_string(hide_password=False)
-    return defaults().replace(
-        database={"url": url},
-        business={"public_url": PUBLIC},
-        twilio={"auth_token": TOKEN},
-        cases={"notify_emails": ["ana@mitienda.pe"]},  # someone to tell of a case
-    )
-
-
-@pytest.fixture
-def sent(engine: Engine, config: Config) -> Iterator[sessionmaker[Session]]:
-    """Rosa bought, and her day-1 thank-you went out (outbox)."""
-    sessions = setup_sales(engine, config, sale_input("S-1"))
-    dispatcher(sessions, config, Clock(DAY1)).run_pass()
-    yield sessions
-
-
-def post(client: FlaskClient, path: str, params: dict[str, str], **kwargs: Any) -> TestResponse:
-    """A request as Twilio would send it, signed for the public URL."""
-    signature = RequestValidator(TOKEN).compute_signature(PUBLIC + path, params)
-    headers = {"X-Twilio-Signature": kwargs.pop("signature", signature)}
-    return client.post(path, data=params, headers=headers, **kwargs)
-
-
-def sms(body: str, sid: str = "SM" + "1" * 32, sender: str = ROSA) -> dict[str, str]:
-    return {"MessageSid": sid, "From": sender, "To": "+15005550006", "Body": body}
-
-
-def read(app: Flask) -> None:
-    """What the worker does every few seconds: read the stored replies."""
-    from tests.casework.test_replies import read as worker_reads
-
-    worker_reads(app)
+__all__ = ["config", "sent"]
 
 
 def inbound(session: Session) -> list[Message]:
@@ -244,9 +199,10 @@ def test_a_nul_or_an_overlong_id_is_a_clear_400_or_dropped(
 def test_alta_after_twilios_stop_asks_for_start(app: Flask, sent: sessionmaker[Session]) -> None:
     """Twilio blocks a number that sent STOP until START: an ALTA cannot lift that."""
     use_config(
-        app, sms={"transport": "twilio"},
+        app,
+        sms={"transport": "twilio"},
         twilio={"account_sid": "AC" + "0" * 32, "from_number": "+15005550006"},
-    )  # fmt: skip
+    )
     client = app.test_client()
     post(client, "/webhooks/twilio/sms", sms("STOP", sid="SM" + "6" * 32))
     answer = post(client, "/webhooks/twilio/sms", sms("ALTA", sid="SM" + "7" * 32))
@@ -257,9 +213,14 @@ def test_alta_after_twilios_stop_asks_for_start(app: Flask, sent: sessionmaker[S
 
 @pytest.mark.parametrize(
     "body",
-    ["el precio me parecio alto ya que hay otros", "por favor no me envien otro modelo",
-     "quiero dar de baja el seguro", "I don't text much, please call me", "Para?"],
-)  # fmt: skip
+    [
+        "el precio me parecio alto ya que hay otros",
+        "por favor no me envien otro modelo",
+        "quiero dar de baja el seguro",
+        "I don't text much, please call me",
+        "Para?",
+    ],
+)
 def test_complaints_that_sound_like_stop_do_not_opt_out(
     client: FlaskClient, sent: sessionmaker[Session], body: str
 ) -> None:

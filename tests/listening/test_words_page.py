@@ -12,8 +12,12 @@ from tests.browsing import fresh, submit
 
 def test_a_word_changes_how_replies_are_read(owner_client: FlaskClient, session: Session) -> None:
     before = owner_client.get("/admin/words?try=la+cocina+llego+chancada").get_data(as_text=True)
-    submit(owner_client, "/admin/words", {"label": "objection", "word": "Chancada"},
-           page="/admin/words")  # fmt: skip
+    submit(
+        owner_client,
+        "/admin/words",
+        {"label": "objection", "word": "Chancada"},
+        page="/admin/words",
+    )
     row = session.scalars(select(LexiconWord)).one()
     assert (row.label, row.word) == ("objection", "chancada")
     after = owner_client.get("/admin/words?try=la+cocina+llego+chancada").get_data(as_text=True)
@@ -26,10 +30,14 @@ def test_a_word_twice_or_for_consent_is_refused(
 ) -> None:
     pages = []
     for label, word in (("objection", "chancada"), ("objection", "CHANCADA"), ("opt_out", "chau")):
-        answer = submit(owner_client, "/admin/words", {"label": label, "word": word},
-                        page="/admin/words")  # fmt: skip
-        pages.append(owner_client.get("/admin/words").get_data(as_text=True)
-                     if answer.status_code == 302 else answer.get_data(as_text=True))  # fmt: skip
+        answer = submit(
+            owner_client, "/admin/words", {"label": label, "word": word}, page="/admin/words"
+        )
+        pages.append(
+            owner_client.get("/admin/words").get_data(as_text=True)
+            if answer.status_code == 302
+            else answer.get_data(as_text=True)
+        )
     assert "&#39;chancada&#39; is already a objection word" in pages[1]
     assert "label: Not a valid choice" in pages[2]
     assert len(session.scalars(select(LexiconWord)).all()) == 1

@@ -239,8 +239,15 @@ def test_follow_ups_filter_by_sale_and_status(
     of_second = get(client, f"/api/follow-ups?sale_id={second}", token).get_json()["follow_ups"]
     assert {item["sale_id"] for item in of_second} == {second} and len(of_second) == 4
     assert set(of_second[0]) == {
-        "id", "step", "channel", "due_at", "status", "sale_id", "status_reason", "sent_at",
-    }  # fmt: skip
+        "id",
+        "step",
+        "channel",
+        "due_at",
+        "status",
+        "sale_id",
+        "status_reason",
+        "sent_at",
+    }
 
     cancelled = get(client, "/api/follow-ups?status=cancelled", token).get_json()["follow_ups"]
     assert {item["sale_id"] for item in cancelled} == {first} and len(cancelled) == 4

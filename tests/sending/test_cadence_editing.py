@@ -32,20 +32,37 @@ TEMPLATES = {("thanks", "sms"), ("check_in", "sms"), ("review_request", "sms")}
 
 
 def step(key: str, days: str = "1", **changes: object) -> StepInput:
-    fields: dict[str, object] = {"key": key, "anchor": "sale", "offset_days": days,
-                                 "offset_hours": "", "channel": "sms", "template_name": "thanks",
-                                 "condition": ""}  # fmt: skip
+    fields: dict[str, object] = {
+        "key": key,
+        "anchor": "sale",
+        "offset_days": days,
+        "offset_hours": "",
+        "channel": "sms",
+        "template_name": "thanks",
+        "condition": "",
+    }
     fields.update(changes)
     return StepInput(**fields)  # type: ignore[arg-type]
 
 
 def test_check_names_every_problem_by_row() -> None:
-    edit = CadenceInput("", "", True, [
-        step("Day 1"), step("day7"), step("day7", "8"), step("late", "-1"),
-        step("review", "0", anchor="score"), step("odd", "1", condition="mood > 3"),
-        step("mail", channel="email"), step("far", "2000"), step("huge", "1e10"),
-        step("nan", "inf"),
-    ])  # fmt: skip
+    edit = CadenceInput(
+        "",
+        "",
+        True,
+        [
+            step("Day 1"),
+            step("day7"),
+            step("day7", "8"),
+            step("late", "-1"),
+            step("review", "0", anchor="score"),
+            step("odd", "1", condition="mood > 3"),
+            step("mail", channel="email"),
+            step("far", "2000"),
+            step("huge", "1e10"),
+            step("nan", "inf"),
+        ],
+    )
     assert check_cadence(edit, TEMPLATES) == {
         "name": "a cadence needs a name",
         "steps.0.key": "lower-case letters, digits and dashes, such as day7-check-in",
@@ -77,11 +94,23 @@ def test_the_editor_offers_no_answer_templates(owner_client: FlaskClient, sessio
 
 
 def test_a_good_cadence_has_no_problems() -> None:
-    edit = CadenceInput("Cocinas", "cocinas", True, [
-        step("day1"), step("review", "0", offset_hours="2", anchor="score",
-                           template_name="review_request", condition="score >= 9"),
-        step("renewal", "-14", anchor="renewal", template_name="check_in"),
-    ])  # fmt: skip
+    edit = CadenceInput(
+        "Cocinas",
+        "cocinas",
+        True,
+        [
+            step("day1"),
+            step(
+                "review",
+                "0",
+                offset_hours="2",
+                anchor="score",
+                template_name="review_request",
+                condition="score >= 9",
+            ),
+            step("renewal", "-14", anchor="renewal", template_name="check_in"),
+        ],
+    )
     assert check_cadence(edit, TEMPLATES) == {}
 
 
@@ -108,14 +137,22 @@ def test_editing_the_default_replans_its_pending_follow_ups(
 ) -> None:
     cadence = _default(session)
     steps = [_as_input(row) for row in cadence.steps if row.key != "day90-usage"]
-    steps = [step_ if step_.key != "day7-check-in" else step("day7-check-in", "10",
-             template_name="check_in") for step_ in steps]  # fmt: skip
+    steps = [
+        step_
+        if step_.key != "day7-check-in"
+        else step("day7-check-in", "10", template_name="check_in")
+        for step_ in steps
+    ]
     steps.append(step("day2-tip", "2", template_name="check_in"))
     before = _due(session, planned)
     _saved, counts = save_cadence(
-        session, cadence, CadenceInput(cadence.name, "", True, steps), config=config, now=NOW,
+        session,
+        cadence,
+        CadenceInput(cadence.name, "", True, steps),
+        config=config,
+        now=NOW,
         actor="user:1",
-    )  # fmt: skip
+    )
     session.commit()
     after = _due(session, planned)
     assert counts == {"redated": 1, "cancelled": 1, "added": 1}
@@ -134,14 +171,25 @@ def test_editing_the_default_replans_its_pending_follow_ups(
     ],
 )
 def test_the_default_cadence_stays_active_and_keeps_its_check_after_a_case(
-    planned: Sale, session: Session, config: Config, active: bool, anchors: set[Anchor],
-    field: str, words: str,
-) -> None:  # fmt: skip
+    planned: Sale,
+    session: Session,
+    config: Config,
+    active: bool,
+    anchors: set[Anchor],
+    field: str,
+    words: str,
+) -> None:
     cadence = _default(session)
     steps = [_as_input(row) for row in cadence.steps if row.anchor in anchors]
     with pytest.raises(CadenceError) as refused:
-        save_cadence(session, cadence, CadenceInput(cadence.name, "", active, steps),
-                     config=config, now=NOW, actor="user:1")  # fmt: skip
+        save_cadence(
+            session,
+            cadence,
+            CadenceInput(cadence.name, "", active, steps),
+            config=config,
+            now=NOW,
+            actor="user:1",
+        )
     assert words in refused.value.problems[field]
 
 
@@ -150,17 +198,28 @@ def test_a_cadence_without_a_check_borrows_the_defaults_after_a_resolved_case(
 ) -> None:
     product = session.scalars(select(Product)).one()
     own, _counts = save_cadence(
-        session, None, CadenceInput("Solo gracias", "", True, [step("day1-thanks")],
-                                    [product.id]),
-        config=config, now=NOW, actor="user:1",
-    )  # fmt: skip
-    message = Message(customer_id=planned.customer_id, direction=Direction.INBOUND,
-                      channel=Channel.SMS, from_address="+51987654321", to_address="+1",
-                      body="no prende", status="received", created_at=NOW)  # fmt: skip
+        session,
+        None,
+        CadenceInput("Solo gracias", "", True, [step("day1-thanks")], [product.id]),
+        config=config,
+        now=NOW,
+        actor="user:1",
+    )
+    message = Message(
+        customer_id=planned.customer_id,
+        direction=Direction.INBOUND,
+        channel=Channel.SMS,
+        from_address="+51987654321",
+        to_address="+1",
+        body="no prende",
+        status="received",
+        created_at=NOW,
+    )
     session.add(message)
     customer = session.get_one(Customer, planned.customer_id)
-    case, _opened = open_case_for(session, customer, message, reason="objection", config=config,
-                                  now=NOW)  # fmt: skip
+    case, _opened = open_case_for(
+        session, customer, message, reason="objection", config=config, now=NOW
+    )
     result = resolve_case(session, case, outcome="cambiado", now=NOW, actor="u", config=config)
     check = session.scalars(select(FollowUp).where(FollowUp.case_id == case.id)).one()
     assert check.step.cadence_id == _default(session).id != own.id
@@ -171,12 +230,19 @@ def test_owner_creates_a_cadence_for_a_product_on_the_page(
     planned: Sale, owner_client: FlaskClient, session: Session
 ) -> None:
     product = session.scalars(select(Product)).one()
-    form = {"name": "Lavadoras", "product_category": "", "active": "on",
-            "step_key": ["day2", "", ""], "step_anchor": ["sale", "sale", "sale"],
-            "step_offset_days": ["2", "", ""], "step_offset_hours": ["", "", ""],
-            "step_channel": ["sms", "sms", "sms"], "step_template_name": ["thanks", "", ""],
-            "step_condition": ["", "", ""],
-            "products": [str(product.id)]}  # fmt: skip
+    form = {
+        "name": "Lavadoras",
+        "product_category": "",
+        "active": "on",
+        "step_key": ["day2", "", ""],
+        "step_anchor": ["sale", "sale", "sale"],
+        "step_offset_days": ["2", "", ""],
+        "step_offset_hours": ["", "", ""],
+        "step_channel": ["sms", "sms", "sms"],
+        "step_template_name": ["thanks", "", ""],
+        "step_condition": ["", "", ""],
+        "products": [str(product.id)],
+    }
     answer = submit(owner_client, "/admin/cadences/new", form, page="/admin/cadences/new")
     assert answer.status_code == 302
     fresh(session)
@@ -191,9 +257,17 @@ def test_owner_creates_a_cadence_for_a_product_on_the_page(
 def test_a_bad_cadence_on_the_page_keeps_what_was_typed(
     planned: Sale, owner_client: FlaskClient, session: Session
 ) -> None:
-    form = {"name": "Rara", "active": "on", "step_key": ["x1"], "step_anchor": ["score"],
-            "step_offset_days": ["uno"], "step_offset_hours": [""], "step_channel": ["sms"],
-            "step_template_name": ["thanks"], "step_condition": [""]}  # fmt: skip
+    form = {
+        "name": "Rara",
+        "active": "on",
+        "step_key": ["x1"],
+        "step_anchor": ["score"],
+        "step_offset_days": ["uno"],
+        "step_offset_hours": [""],
+        "step_channel": ["sms"],
+        "step_template_name": ["thanks"],
+        "step_condition": [""],
+    }
     answer = submit(owner_client, "/admin/cadences/new", form, page="/admin/cadences/new")
     page = answer.get_data(as_text=True)
     assert answer.status_code == 422
@@ -207,10 +281,15 @@ def test_staff_cannot_edit_cadences(staff_client: FlaskClient) -> None:
 
 
 def test_timeline_puts_steps_on_their_lanes_in_order() -> None:
-    markers = timeline([
-        step("day1"), step("day90", "90"), step("review", "0", offset_hours="2", anchor="score"),
-        step("renewal", "-14", anchor="renewal"), step("off", "5", active=False),
-    ])  # fmt: skip
+    markers = timeline(
+        [
+            step("day1"),
+            step("day90", "90"),
+            step("review", "0", offset_hours="2", anchor="score"),
+            step("renewal", "-14", anchor="renewal"),
+            step("off", "5", active=False),
+        ]
+    )
     by_key = {marker.label: marker for marker in markers}
     assert set(by_key) == {"day1", "day90", "review", "renewal"}
     assert by_key["day1"].left < by_key["day90"].left
@@ -224,9 +303,13 @@ def test_the_editor_names_the_products_of_its_category(
     product = session.scalars(select(Product)).one()
     product.category = "lavadoras"
     cadence, _counts = save_cadence(
-        session, None, CadenceInput("Lavado", "lavadoras", True, [step("day2", "2")]),
-        config=config, now=NOW, actor="user:1",
-    )  # fmt: skip
+        session,
+        None,
+        CadenceInput("Lavado", "lavadoras", True, [step("day2", "2")]),
+        config=config,
+        now=NOW,
+        actor="user:1",
+    )
     session.commit()
     page = owner_client.get(f"/admin/cadences/{cadence.id}").get_data(as_text=True)
     assert "Also followed by the products of its category: Lavadora" in page

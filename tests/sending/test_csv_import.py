@@ -44,8 +44,11 @@ def test_check_names_every_bad_row_and_keeps_the_good_ones(frozen: None) -> None
     assert check.rows == 4
     assert [(line, sale.external_id) for line, sale in check.sales] == [(2, "A-1"), (5, "A-3")]
     assert [(p.line, p.field) for p in check.problems] == [
-        (3, "sold_at"), (3, "phone"), (3, "amount"), (6, "external_id"),
-    ]  # fmt: skip
+        (3, "sold_at"),
+        (3, "phone"),
+        (3, "amount"),
+        (6, "external_id"),
+    ]
     assert check.problems[-1] == RowProblem(6, "external_id", "'A-1' is already on line 2")
     assert check.rejected_lines == [3, 6]
     first = check.sales[0][1]
@@ -64,13 +67,18 @@ def test_semicolons_and_windows_1252_from_a_spanish_spreadsheet(frozen: None) ->
     ("text", "message"),
     [
         ("", "the file is empty"),
-        ("nombre,telefono\nRosa,987654321\n", "line 1: the header lacks external_id, sold_at, "
-         "customer_name, phone or email (it has: nombre, telefono)"),
+        (
+            "nombre,telefono\nRosa,987654321\n",
+            "line 1: the header lacks external_id, sold_at, "
+            "customer_name, phone or email (it has: nombre, telefono)",
+        ),
         ("external_id,sold_at,customer_name,phone\n", "the file has a header but no sales"),
-        ("external_id,sold_at,customer_name,phone,phone\nA,2026-11-20,R,1,2\n",
-         "line 1: the columns phone appear twice"),
+        (
+            "external_id,sold_at,customer_name,phone,phone\nA,2026-11-20,R,1,2\n",
+            "line 1: the columns phone appear twice",
+        ),
     ],
-)  # fmt: skip
+)
 def test_an_unusable_file_is_refused_whole(text: str, message: str) -> None:
     with pytest.raises(UnusableFile) as refused:
         check_sales_csv(text, defaults(), now=NOW)
@@ -78,8 +86,9 @@ def test_an_unusable_file_is_refused_whole(text: str, message: str) -> None:
 
 
 def test_a_short_row_is_named(frozen: None) -> None:
-    check = check_sales_csv("external_id,sold_at,customer_name,phone\nA,2026-11-20\n", defaults(),
-                            now=NOW)  # fmt: skip
+    check = check_sales_csv(
+        "external_id,sold_at,customer_name,phone\nA,2026-11-20\n", defaults(), now=NOW
+    )
     assert check.problems == [RowProblem(2, "", "has 2 fields where the header has 4")]
 
 
@@ -128,10 +137,16 @@ def test_command_line_import_exit_codes(
     assert dry.exit_code == 1 and _count(session) == 0
     report = json.loads(dry.stdout)
     assert (report["rows"], report["valid"], report["rejected"], report["dry_run"]) == (
-        4, 2, 2, True,
-    )  # fmt: skip
-    assert report["problems"][0] == {"line": 3, "field": "sold_at", "message": report[
-        "problems"][0]["message"]}  # fmt: skip
+        4,
+        2,
+        2,
+        True,
+    )
+    assert report["problems"][0] == {
+        "line": 3,
+        "field": "sold_at",
+        "message": report["problems"][0]["message"],
+    }
     done = postventa("import-sales", str(path))
     assert done.exit_code == 1
     assert "line 3, phone:" in done.stderr
@@ -181,20 +196,26 @@ def test_a_file_of_several_megabytes_is_checked_and_imported(
     install_defaults(session, NOW)
     session.commit()
     header = "external_id,sold_at,customer_name,phone,notes\n"
-    rows = "".join(f"M-{n},2026-11-20T10:00,Cliente {n},9{n:08d},{'x' * 600}\n"
-                   for n in range(3_000))  # fmt: skip
+    rows = "".join(
+        f"M-{n},2026-11-20T10:00,Cliente {n},9{n:08d},{'x' * 600}\n" for n in range(3_000)
+    )
     text = header + rows
     assert 1_500_000 < len(text) < 5 * 1024 * 1024
     token = csrf_token(staff_client, "/sales/import")
     body, length, boundary = stream_encode_multipart(
-        {"csrf_token": token, "action": "check",
-         "file": FileStorage(io.BytesIO(text.encode()), "big.csv")},
+        {
+            "csrf_token": token,
+            "action": "check",
+            "file": FileStorage(io.BytesIO(text.encode()), "big.csv"),
+        },
         use_tempfile=False,  # the test client would spool it to a file it never closes
-    )  # fmt: skip
+    )
     checked = staff_client.post(
-        "/sales/import", input_stream=body, content_length=length,
+        "/sales/import",
+        input_stream=body,
+        content_length=length,
         content_type=f'multipart/form-data; boundary="{boundary}"',
-    )  # fmt: skip
+    )
     assert checked.status_code == 200
     assert "3000 rows: 3000 good, 0 rejected." in checked.get_data(as_text=True)
     imported = staff_client.post(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,56 +22,13 @@ from scheduler.models import (
     FollowUp,
     Message,
     MessageTemplate,
-    OutboxEntry,
     Sale,
 )
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.replanning import cancel_sale
-from scheduler.sending.transports import Failure, Outgoing, Sent, TransportError
-from scheduler.sending.transports.outbox import OutboxTransport
-from tests.dispatching import Clock, dispatcher, follow_up, setup_sales
+from scheduler.sending.transports import Failure, TransportError
+from tests.dispatching import DAY1, Clock, dispatcher, follow_up, outbox, scripted, setup_sales
 from tests.factories import NOW, sale_input
-
-DAY1 = NOW + timedelta(days=1)  # Tuesday 10:00 in Lima: the day-1 thank-you is due
-
-
-class Scripted:
-    """A transport of our own interface that fails as told, then sends to the outbox."""
-
-    def __init__(self, outbox: OutboxTransport, *errors: TransportError) -> None:
-        self.outbox = outbox
-        self.channel = outbox.channel
-        self.sender = outbox.sender
-        self.max_per_second = 0.0
-        self.parallel = True
-        self.errors = list(errors)
-        self.sends: list[Outgoing] = []
-        self.lookups: list[Outgoing] = []
-        self.find_error: TransportError | None = None
-
-    def send(self, message: Outgoing) -> Sent:
-        self.sends.append(message)
-        if self.errors:
-            raise self.errors.pop(0)
-        return self.outbox.send(message)
-
-    def find(self, message: Outgoing, since: datetime) -> Sent | None:
-        self.lookups.append(message)
-        if self.find_error:
-            raise self.find_error
-        return self.outbox.find(message, since)
-
-
-def scripted(
-    sessions: sessionmaker[Session], clock: Callable[[], datetime], *errors: TransportError
-) -> dict[Channel, Scripted]:
-    return {
-        channel: Scripted(OutboxTransport(channel, sessions, clock), *errors) for channel in Channel
-    }
-
-
-def outbox(session: Session) -> list[OutboxEntry]:
-    return list(session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)))
 
 
 def test_a_due_follow_up_is_sent_once_and_recorded(engine: Engine, config: Config) -> None:
@@ -141,9 +97,13 @@ def test_open_case_holds_and_cancelled_sale_cancels(engine: Engine, config: Conf
     with sessions.begin() as session:
         rosa = session.scalars(select(Customer).where(Customer.name == "Rosa Quispe")).one()
         session.add(
-            Case(customer_id=rosa.id, status=CaseStatus.OPEN, opened_at=NOW,
-                 first_response_due_at=NOW)
-        )  # fmt: skip
+            Case(
+                customer_id=rosa.id,
+                status=CaseStatus.OPEN,
+                opened_at=NOW,
+                first_response_due_at=NOW,
+            )
+        )
         session.execute(
             update(Sale).where(Sale.external_id == "S-2").values(status=SaleStatus.CANCELLED)
         )
@@ -304,8 +264,9 @@ def test_permanent_error_fails_and_21610_opts_the_customer_out(
 ) -> None:
     sessions = setup_sales(engine, config, sale_input("S-1"))
     clock = Clock(DAY1)
-    stop = TransportError("Attempt to send to unsubscribed recipient", failure=Failure.PERMANENT,
-                          code="21610")  # fmt: skip
+    stop = TransportError(
+        "Attempt to send to unsubscribed recipient", failure=Failure.PERMANENT, code="21610"
+    )
     work = dispatcher(sessions, config, clock, scripted(sessions, clock, stop))
     assert work.run_pass()["failed"] == 1
     with sessions() as session:

@@ -23,9 +23,8 @@ from scheduler.sending.dispatch import Job
 from scheduler.sending.sales import record_sale, record_sales
 from scheduler.sending.transports import Failure, Outgoing, Sent, TransportError
 from scheduler.sending.transports.outbox import OutboxTransport
-from tests.dispatching import Clock, dispatcher, follow_up, setup_sales
+from tests.dispatching import DAY1, Clock, dispatcher, follow_up, outbox, setup_sales
 from tests.factories import NOW, sale_input
-from tests.sending.test_dispatch import DAY1, outbox
 
 
 def test_a_message_the_database_cannot_store_fails_alone(engine: Engine, config: Config) -> None:
@@ -34,10 +33,13 @@ def test_a_message_the_database_cannot_store_fails_alone(engine: Engine, config:
     with sessions.begin() as session:
         session.execute(  # PostgreSQL cannot store a NUL in text
             update(MessageTemplate)
-            .where(MessageTemplate.name == "thanks", MessageTemplate.channel == Channel.SMS,
-                   MessageTemplate.locale == "en")
+            .where(
+                MessageTemplate.name == "thanks",
+                MessageTemplate.channel == Channel.SMS,
+                MessageTemplate.locale == "en",
+            )
             .values(body='Hi {{ customer.name }}{{ "%c" % 0 }}')
-        )  # fmt: skip
+        )
     summary = dispatcher(sessions, config, Clock(DAY1)).run_pass()
     assert (summary["sent"], summary["failed"]) == (1, 1)
     with sessions() as session:
@@ -93,11 +95,14 @@ class TimesOutAfterAccepting:
         with self.sessions() as session:
             found = session.scalar(
                 select(OutboxEntry.id)
-                .where(OutboxEntry.to_address == message.to, OutboxEntry.body == message.text,
-                       OutboxEntry.created_at >= since)
+                .where(
+                    OutboxEntry.to_address == message.to,
+                    OutboxEntry.body == message.text,
+                    OutboxEntry.created_at >= since,
+                )
                 .order_by(OutboxEntry.id.desc())
                 .limit(1)
-            )  # fmt: skip
+            )
         return None if found is None else Sent(f"outbox-{found}", "delivered")
 
 
@@ -171,8 +176,9 @@ def test_a_batch_records_what_sale_by_sale_would(engine: Engine, config: Config,
         return {"phone": phone, "email": email if phone or email else "z@x.pe"}
 
     before = [sale_input(f"P-{n}", **contact()) for n in range(2)]
-    batch = [sale_input(f"S-{rnd.randrange(8)}", customer_name=f"N{n}", **contact())
-             for n in range(8)] + [sale_input("P-0")]  # fmt: skip
+    batch = [
+        sale_input(f"S-{rnd.randrange(8)}", customer_name=f"N{n}", **contact()) for n in range(8)
+    ] + [sale_input("P-0")]
     outcomes = []
     for by_batch in (False, True):
         with make_session_factory(engine)() as session:
@@ -187,10 +193,14 @@ def test_a_batch_records_what_sale_by_sale_would(engine: Engine, config: Config,
             customers = sorted(
                 (c.name, c.phone or "", c.email or "") for c in session.scalars(select(Customer))
             )
-            outcomes.append((
-                _grouping(results), [created for _, created in results], customers,
-                [row.external_id for row, _ in results],
-            ))  # fmt: skip
+            outcomes.append(
+                (
+                    _grouping(results),
+                    [created for _, created in results],
+                    customers,
+                    [row.external_id for row, _ in results],
+                )
+            )
             session.rollback()
     assert outcomes[0] == outcomes[1]
 
@@ -203,8 +213,14 @@ def test_a_stop_between_prepare_and_send_is_honoured(engine: Engine, config: Con
     jobs = work.prepare(work.claim(), Counter())
     with sessions.begin() as session:
         customer = session.scalars(select(Customer)).one()
-        opt_out(session, customer, channel=Channel.SMS, via="replied 'stop' by SMS", now=DAY1,
-                actor="customer")  # fmt: skip
+        opt_out(
+            session,
+            customer,
+            channel=Channel.SMS,
+            via="replied 'stop' by SMS",
+            now=DAY1,
+            actor="customer",
+        )
     summary = Counter[str]()
     work.record(work.deliver_batch(jobs), summary)
     assert summary["released"] == 1

@@ -113,8 +113,9 @@ def test_plan_sale_dates_each_step_from_the_sale() -> None:
 def test_day_offsets_keep_the_local_time_across_dst() -> None:
     # 2026-03-08: New York moves from EST to EDT between the sale and day 7.
     sold = local(NEW_YORK, 2026, 3, 5, 19, 30)  # Thursday, 00:30 UTC the next day
-    (week,) = plan_sale([step("day7", 7)], sold_at=sold, renewal_days=None,
-                        rules=rules(NEW_YORK), now=sold)  # fmt: skip
+    (week,) = plan_sale(
+        [step("day7", 7)], sold_at=sold, renewal_days=None, rules=rules(NEW_YORK), now=sold
+    )
     # Adding 7 x 24 h in UTC would give 20:30 EDT, outside the window, and move it a day.
     assert week.due_at == local(NEW_YORK, 2026, 3, 12, 19, 30)
     assert week.due_at == datetime(2026, 3, 12, 23, 30, tzinfo=UTC)

@@ -11,28 +11,9 @@ import pytest
 from scheduler.config import defaults
 from scheduler.sending.intake import validate_sale
 from scheduler.sending.sales import SaleInput
-from tests.factories import NOW
+from tests.factories import NOW, raw
 
 CONFIG = defaults()  # business in Lima (UTC-5), country PE
-
-
-def raw(**changes: Any) -> dict[str, Any]:
-    """A valid raw sale, as a CSV row would give it, with `changes` applied."""
-    fields: dict[str, Any] = {
-        "external_id": "S-1",
-        "sold_at": "2026-11-23T09:30:00",
-        "customer_name": "Rosa Quispe",
-        "phone": "987 654 321",
-        "email": "",
-        "locale": "",
-        "timezone": "",
-        "product_sku": "LAV-9",
-        "product_name": "Lavadora",
-        "amount": "1899.90",
-        "currency": "PEN",
-    }
-    fields.update(changes)
-    return fields
 
 
 def valid(**changes: Any) -> SaleInput:

@@ -43,8 +43,11 @@ def test_the_api_says_which_follow_ups_were_skipped_and_why(
 ) -> None:
     token = create_api_token(session, name="shop", now=NOW, actor="test")
     session.commit()
-    sale = {"external_id": "LATE-1", "sold_at": LATE + "-05:00",
-            "customer": {"name": "Rosa Quispe", "phone": "+51987654321"}}  # fmt: skip
+    sale = {
+        "external_id": "LATE-1",
+        "sold_at": LATE + "-05:00",
+        "customer": {"name": "Rosa Quispe", "phone": "+51987654321"},
+    }
     answer = client.post("/api/sales", json=sale, headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 201
     body = answer.get_json()
@@ -59,8 +62,9 @@ def test_the_api_says_which_follow_ups_were_skipped_and_why(
 def test_the_command_line_import_says_how_many_were_skipped(
     defaults: None, postventa: Cli, tmp_path: Path
 ) -> None:
-    path = _csv(tmp_path, f"LATE-1,{LATE},Ana Diaz,999888777",
-                "NOW-1,2026-11-23T10:00,Luis Rojas,999888776")  # fmt: skip
+    path = _csv(
+        tmp_path, f"LATE-1,{LATE},Ana Diaz,999888777", "NOW-1,2026-11-23T10:00,Luis Rojas,999888776"
+    )
     said = postventa("import-sales", str(path))
     assert said.exit_code == 0, said.output
     assert f"imported 2 new, 0 known; 1 {TOLD}" in said.output
@@ -71,12 +75,18 @@ def test_the_command_line_import_says_how_many_were_skipped(
 def test_the_admin_says_how_many_were_skipped(
     defaults: None, staff_client: FlaskClient, tmp_path: Path
 ) -> None:
-    form = {"external_id": "LATE-2", "sold_at": LATE, "customer_name": "Ana Diaz",
-            "phone": "999 888 777"}  # fmt: skip
+    form = {
+        "external_id": "LATE-2",
+        "sold_at": LATE,
+        "customer_name": "Ana Diaz",
+        "phone": "999 888 777",
+    }
     answer = submit(staff_client, "/sales/new", form)
     assert f"1 {TOLD}." in staff_client.get(answer.headers["Location"]).get_data(as_text=True)
-    upload = {"action": "import", "content": f"external_id,sold_at,customer_name,phone\n"
-              f"LATE-3,{LATE},Luis Rojas,999888776\n"}  # fmt: skip
+    upload = {
+        "action": "import",
+        "content": f"external_id,sold_at,customer_name,phone\nLATE-3,{LATE},Luis Rojas,999888776\n",
+    }
     imported = submit(staff_client, "/sales/import", upload)
     assert imported.status_code == 302
     assert f"1 {TOLD}." in staff_client.get(imported.headers["Location"]).get_data(as_text=True)

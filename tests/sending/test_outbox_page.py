@@ -32,10 +32,14 @@ def rosa(session: Session, config: Config) -> Iterator[Customer]:
 def test_outbox_lists_what_was_kept_escaped(staff_client: FlaskClient, session: Session) -> None:
     session.add(
         OutboxEntry(
-            reference="follow-up:1", channel=Channel.SMS, to_address="+51987654321",
-            from_address="outbox-sms", body="Hola <b>Rosa</b>", created_at=NOW,
+            reference="follow-up:1",
+            channel=Channel.SMS,
+            to_address="+51987654321",
+            from_address="outbox-sms",
+            body="Hola <b>Rosa</b>",
+            created_at=NOW,
         )
-    )  # fmt: skip
+    )
     session.commit()
     page = staff_client.get("/outbox").get_data(as_text=True)
     assert "+51987654321" in page and "Hola &lt;b&gt;Rosa&lt;/b&gt;" in page
@@ -47,9 +51,11 @@ def test_a_simulated_complaint_opens_a_case_at_once(
     page = staff_client.get("/outbox").get_data(as_text=True)
     assert "Simulate a customer" in page and 'value="+51987654321"' in page
     answer = submit(
-        staff_client, "/outbox/simulate",
-        {"sender": "987 654 321", "body": "la lavadora no prende, pesimo"}, page="/outbox",
-    )  # fmt: skip
+        staff_client,
+        "/outbox/simulate",
+        {"sender": "987 654 321", "body": "la lavadora no prende, pesimo"},
+        page="/outbox",
+    )
     assert answer.status_code == 302
     case = session.scalars(select(Case)).one()
     assert (case.customer_id, case.status, case.reason) == (rosa.id, CaseStatus.OPEN, "objection")
@@ -60,18 +66,21 @@ def test_a_simulated_complaint_opens_a_case_at_once(
 def test_a_simulated_stop_opts_out(
     rosa: Customer, staff_client: FlaskClient, session: Session
 ) -> None:
-    submit(staff_client, "/outbox/simulate", {"sender": "+51987654321", "body": "BAJA"},
-           page="/outbox")  # fmt: skip
+    submit(
+        staff_client, "/outbox/simulate", {"sender": "+51987654321", "body": "BAJA"}, page="/outbox"
+    )
     session.refresh(rosa)
     assert rosa.sms_opt_out_at == NOW and rosa.sms_opt_out_via == "replied 'baja' by SMS"
 
 
 def test_no_simulation_when_sms_really_go_out(app: Flask, staff_client: FlaskClient) -> None:
     use_config(
-        app, sms={"transport": "twilio"},
+        app,
+        sms={"transport": "twilio"},
         twilio={"account_sid": "AC" + "0" * 32, "auth_token": "t", "from_number": "+15005550006"},
-    )  # fmt: skip
+    )
     assert "Simulate" not in staff_client.get("/outbox").get_data(as_text=True)
-    refused = submit(staff_client, "/outbox/simulate", {"sender": "+51987654321", "body": "hola"},
-                     page="/inbox")  # fmt: skip
+    refused = submit(
+        staff_client, "/outbox/simulate", {"sender": "+51987654321", "body": "hola"}, page="/inbox"
+    )
     assert refused.status_code == 409

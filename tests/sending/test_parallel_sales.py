@@ -101,9 +101,12 @@ def test_the_phone_wins_when_phone_and_email_belong_to_two_customers(
     """The number is what replies and STOPs by SMS arrive from: the sale goes with its owner."""
     by_phone, _ = record_sale(session, sale("A"), config=config, now=NOW, actor="t")
     by_email, _ = record_sale(
-        session, sale("B", phone=None, email="rosa@example.pe", customer_name="Rosa"),
-        config=config, now=NOW, actor="t",
-    )  # fmt: skip
+        session,
+        sale("B", phone=None, email="rosa@example.pe", customer_name="Rosa"),
+        config=config,
+        now=NOW,
+        actor="t",
+    )
     both, _ = record_sale(
         session, sale("C", email="rosa@example.pe"), config=config, now=NOW, actor="t"
     )

@@ -13,7 +13,7 @@ from scheduler.defaults import DEFAULT_STEPS, default_templates, install_default
 from scheduler.lifecycle import Channel, FollowUpStatus
 from scheduler.listening.inbound import ACK_TEMPLATE, KEYWORD_TEMPLATES, USE_START_TEMPLATE
 from scheduler.models import Cadence, CadenceStep, FollowUp, MessageTemplate, Product
-from scheduler.sending.planning import schedule_sale
+from scheduler.sending.planning import schedule_sales
 from scheduler.sending.sales import record_sale
 from tests.factories import NOW
 from tests.factories import sale_input as sale
@@ -80,9 +80,12 @@ def test_renewing_products_get_a_reminder_before_renewal(session: Session, confi
     install_defaults(session, NOW)
     session.add(Product(sku="MANT-1Y", name="Plan anual", renewal_days=365))
     record_sale(
-        session, sale(product_sku="MANT-1Y", email="rosa@example.pe"), config=config, now=NOW,
+        session,
+        sale(product_sku="MANT-1Y", email="rosa@example.pe"),
+        config=config,
+        now=NOW,
         actor="api",
-    )  # fmt: skip
+    )
     reminder = planned(session)["renewal-reminder"]
     assert reminder.channel == Channel.EMAIL
     assert reminder.due_at == NOW + timedelta(days=365 - 14)
@@ -136,5 +139,5 @@ def test_product_and_category_cadences_win_over_the_default(
 def test_scheduling_again_adds_nothing(session: Session, config: Config) -> None:
     install_defaults(session, NOW)
     row, _ = record_sale(session, sale(), config=config, now=NOW, actor="x")
-    assert schedule_sale(session, row, config, NOW) == 0
+    assert schedule_sales(session, [row], config, NOW) == {row.id: 0}
     assert session.scalar(select(func.count()).select_from(FollowUp)) == 4

@@ -78,8 +78,12 @@ def test_a_batch_keeps_input_order_and_shares_customers(session: Session, config
     results = record_sales(session, batch, config=config, now=NOW, actor="import")
     session.commit()
     assert [(row.external_id, created) for row, created in results] == [
-        ("A", True), ("OLD", False), ("B", True), ("A", False), ("C", True)
-    ]  # fmt: skip
+        ("A", True),
+        ("OLD", False),
+        ("B", True),
+        ("A", False),
+        ("C", True),
+    ]
     assert results[0][0].id == results[3][0].id and results[3][0].amount == Decimal("1899.00")
     assert results[0][0].customer_id == results[2][0].customer_id
     names = session.scalars(select(Customer.name).order_by(Customer.name)).all()
@@ -105,7 +109,8 @@ def test_a_batch_that_loses_a_race_falls_back_sale_by_sale(
         )
         loser.commit()
     assert [(row.external_id, created) for row, created in results] == [
-        ("S-1", True), ("S-2", False)
-    ]  # fmt: skip
+        ("S-1", True),
+        ("S-2", False),
+    ]
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Sale)) == 2

@@ -27,8 +27,8 @@ from scheduler.sending.sandbox import RENDER_SECONDS, RenderError, render_part
 from tests.browsing import csrf_token
 from tests.dispatching import Clock, dispatcher, follow_up, setup_sales
 from tests.factories import sale_input
-from tests.listening.test_webhooks import DAY1, ROSA, config, post, sms  # noqa: F401 - fixture
 from tests.processes import POSTVENTA, day1, due_backlog, process_config, wait_for
+from tests.replying import DAY1, ROSA, config, post, reply, sms  # noqa: F401 - fixture
 
 __all__ = ["config"]
 # Ten thousand million turns of an empty loop: the preview's sample customer never gets here.
@@ -67,9 +67,11 @@ def slow_thanks(engine: Engine, config: Config) -> Iterator[sessionmaker[Session
     """Rosa's and Luis's day-1 thanks are due; the owner saved a template that loops for ever
     for Rosa only (the preview's sample customer is not called Rosa)."""
     sessions = setup_sales(
-        engine, config, sale_input("S-1"),
+        engine,
+        config,
+        sale_input("S-1"),
         sale_input("S-2", phone="+51911222333", customer_name="Luis Rojas"),
-    )  # fmt: skip
+    )
     body = "{% if customer.name.startswith('Rosa') %}" + SLOW + "{% endif %}Gracias!"
     with sessions.begin() as session:
         session.execute(
@@ -218,11 +220,14 @@ def test_a_preview_of_a_huge_template_answers_in_time(
     assert thanks is not None
     token = csrf_token(owner_client, f"/admin/templates/{thanks.id}")
     started = time.monotonic()
-    lipsum = owner_client.post(f"/admin/templates/{thanks.id}/preview",
-                               data={"body": "{{ lipsum(1000000) }}"},
-                               headers={"X-CSRFToken": token}).get_json()  # fmt: skip
+    lipsum = owner_client.post(
+        f"/admin/templates/{thanks.id}/preview",
+        data={"body": "{{ lipsum(1000000) }}"},
+        headers={"X-CSRFToken": token},
+    ).get_json()
     assert "more than 1600" in lipsum["error"]  # twenty paragraphs: too long for an SMS, fast
-    slow = owner_client.post(f"/admin/templates/{thanks.id}/preview", data={"body": SLOW},
-                             headers={"X-CSRFToken": token}).get_json()  # fmt: skip
+    slow = owner_client.post(
+        f"/admin/templates/{thanks.id}/preview", data={"body": SLOW}, headers={"X-CSRFToken": token}
+    ).get_json()
     assert "takes more than" in slow["error"]
     assert time.monotonic() - started < RENDER_SECONDS + 3

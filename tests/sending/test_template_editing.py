@@ -22,8 +22,9 @@ def sms(body: str, locale: str = "es") -> TemplateSource:
 
 
 def test_preview_renders_sample_data_and_counts_segments() -> None:
-    result = preview(sms("Hola {{ customer.first_name }}, gracias por tu {{ product.name }}."),
-                     defaults(), NOW)  # fmt: skip
+    result = preview(
+        sms("Hola {{ customer.first_name }}, gracias por tu {{ product.name }}."), defaults(), NOW
+    )
     assert result.rendered and result.rendered.text == (
         "Hola Rosa, gracias por tu Lavadora EcoWash 9 kg."
     )
@@ -56,10 +57,12 @@ def thanks(session: Session) -> MessageTemplate:
     install_defaults(session, NOW)
     session.commit()
     return session.scalars(
-        select(MessageTemplate).where(MessageTemplate.name == "thanks",
-                                      MessageTemplate.channel == Channel.SMS,
-                                      MessageTemplate.locale == "es")
-    ).one()  # fmt: skip
+        select(MessageTemplate).where(
+            MessageTemplate.name == "thanks",
+            MessageTemplate.channel == Channel.SMS,
+            MessageTemplate.locale == "es",
+        )
+    ).one()
 
 
 def _fresh(session: Session, row: MessageTemplate) -> MessageTemplate:
@@ -81,9 +84,12 @@ def test_a_broken_edit_is_not_saved(
     owner_client: FlaskClient, thanks: MessageTemplate, session: Session
 ) -> None:
     original = thanks.body
-    answer = submit(owner_client, f"/admin/templates/{thanks.id}",
-                    {"action": "save", "body": "Hola\n{{ cliente.nombre }}"},
-                    page=f"/admin/templates/{thanks.id}")  # fmt: skip
+    answer = submit(
+        owner_client,
+        f"/admin/templates/{thanks.id}",
+        {"action": "save", "body": "Hola\n{{ cliente.nombre }}"},
+        page=f"/admin/templates/{thanks.id}",
+    )
     page = answer.get_data(as_text=True)
     assert answer.status_code == 422 and "line 2" in page and "cliente" in page
     assert "{{ cliente.nombre }}</textarea>" in page  # the draft is kept for fixing
@@ -115,12 +121,20 @@ def test_live_preview_answers_json_with_the_csrf_header(
 ) -> None:
     url = f"/admin/templates/{thanks.id}/preview"
     token = csrf_token(owner_client, f"/admin/templates/{thanks.id}")
-    answer = owner_client.post(url, data={"body": "Hola {{ customer.first_name }} ¿qué tal?"},
-                               headers={"X-CSRFToken": token})  # fmt: skip
+    answer = owner_client.post(
+        url,
+        data={"body": "Hola {{ customer.first_name }} ¿qué tal?"},
+        headers={"X-CSRFToken": token},
+    )
     assert answer.get_json() == {
-        "error": None, "line": None, "text": "Hola Rosa ¿qué tal?", "subject": None,
-        "segments": 1, "encoding": "GSM-7", "unsupported": "",
-    }  # fmt: skip
+        "error": None,
+        "line": None,
+        "text": "Hola Rosa ¿qué tal?",
+        "subject": None,
+        "segments": 1,
+        "encoding": "GSM-7",
+        "unsupported": "",
+    }
     assert owner_client.post(url, data={"body": "x"}).status_code == 400  # no token
 
 
@@ -144,8 +158,9 @@ def test_a_variable_a_step_never_gets_is_refused(
     owner_client: FlaskClient, thanks: MessageTemplate, session: Session
 ) -> None:
     page = f"/admin/templates/{thanks.id}"
-    answer = submit(owner_client, page, {"action": "save", "body": "Gracias, tu nota: {{ score }}"},
-                    page=page)  # fmt: skip
+    answer = submit(
+        owner_client, page, {"action": "save", "body": "Gracias, tu nota: {{ score }}"}, page=page
+    )
     text = answer.get_data(as_text=True)
     assert answer.status_code == 422
     assert "when sent as a step after the sale" in text and "score" in text

@@ -11,7 +11,6 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from scheduler.clock import utcnow
 from scheduler.config import Config, defaults
@@ -19,7 +18,10 @@ from scheduler.lifecycle import Channel
 from scheduler.sending.transports import Failure, Outgoing, TransportError
 from scheduler.sending.transports.smtp_email import SmtpEmail
 from scheduler.sending.transports.twilio_sms import TwilioSms
+from tests.smtp_server import EMAIL, Mailbox, smtp, smtp_transport  # noqa: F401 - fixture
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Respond
+
+__all__ = ["smtp"]
 
 SMS = Outgoing(
     "follow-up:7", Channel.SMS, "+51987654321", "Hola Rosa", status_callback="http://x/cb?f=7"
@@ -153,61 +155,6 @@ def test_find_looks_up_a_send_whose_answer_was_lost(fake: FakeTwilio) -> None:
 # --- SMTP ------------------------------------------------------------------------------------
 
 
-class Mailbox:
-    """An aiosmtpd handler that keeps what it receives, or refuses as told."""
-
-    def __init__(self) -> None:
-        self.received: list[Any] = []
-        self.refuse_rcpt: str | None = None
-        self.refuse_data: str | None = None
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:  # noqa: E501, N802
-        if self.refuse_rcpt:
-            return self.refuse_rcpt
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        if self.refuse_data:
-            return self.refuse_data
-        self.received.append(envelope)
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield mailbox, port
-    controller.stop()
-
-
-def smtp_transport(port: int) -> SmtpEmail:
-    config = defaults().replace(
-        email={
-            "transport": "smtp",
-            "smtp_host": "127.0.0.1",
-            "smtp_port": port,
-            "starttls": False,
-            "from_address": "hola@mitienda.pe",
-        }
-    )
-    return SmtpEmail(config.email, 5.0)
-
-
-EMAIL = Outgoing(
-    "follow-up:9", Channel.EMAIL, "rosa@example.pe", "Hola Rosa\n\nTodo bien?", "Tu compra",
-    "<p>Hola Rosa</p>", {"List-Unsubscribe": "<http://x/unsubscribe/t>",
-                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-)  # fmt: skip
-
-
 def test_email_goes_through_a_real_smtp_server(smtp: tuple[Mailbox, int]) -> None:
     mailbox, port = smtp
     sent = smtp_transport(port).send(EMAIL)
@@ -259,9 +206,14 @@ def test_starttls_is_required_when_configured(smtp: tuple[Mailbox, int]) -> None
     """A server that cannot encrypt gets nothing: the password and the email stay unsent."""
     mailbox, port = smtp
     config = defaults().replace(
-        email={"transport": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port,
-               "starttls": True, "from_address": "hola@mitienda.pe"}
-    )  # fmt: skip
+        email={
+            "transport": "smtp",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "starttls": True,
+            "from_address": "hola@mitienda.pe",
+        }
+    )
     with pytest.raises(TransportError) as refused:
         SmtpEmail(config.email, 5.0).send(EMAIL)
     assert refused.value.failure is Failure.RETRY

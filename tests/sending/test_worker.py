@@ -149,9 +149,12 @@ def test_a_worker_killed_mid_pass_loses_nothing_and_sends_nothing_twice(
         restart_config = config.replace(**ANY_TIME, **twilio_sections(fake, concurrency=2))
         clock = Clock(utcnow() + timedelta(seconds=31))
         restarted = dispatcher(
-            sessions, restart_config, clock,
-            make_transports(restart_config, sessions, clock), worker_id="restarted",
-        )  # fmt: skip
+            sessions,
+            restart_config,
+            clock,
+            make_transports(restart_config, sessions, clock),
+            worker_id="restarted",
+        )
         summary = restarted.run_pass()
         posts = fake.posts()
     per_number = Counter(post.params["To"] for post in posts)

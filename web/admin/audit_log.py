@@ -25,6 +25,9 @@ def audit_log() -> str:
     entries = session.scalars(query).all()
     people = {audit.by_user(user.id): user.email for user in session.scalars(select(User))}
     return render_template(
-        "admin/audit.html", entries=entries, people=people, action=action,
+        "admin/audit.html",
+        entries=entries,
+        people=people,
+        action=action,
         details=lambda entry: json.dumps(entry.details, ensure_ascii=False, default=str),
-    )  # fmt: skip
+    )

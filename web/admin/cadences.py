@@ -28,12 +28,21 @@ from web.database import as_id, db_session, services
 from web.domain_texts import translated
 
 BLANK_ROWS = 3
-STEP_FIELDS = ("key", "anchor", "offset_days", "offset_hours", "channel", "template_name",
-               "condition")  # fmt: skip
+STEP_FIELDS = (
+    "key",
+    "anchor",
+    "offset_days",
+    "offset_hours",
+    "channel",
+    "template_name",
+    "condition",
+)
 LANES = {
-    Anchor.SALE.value: _l("after the sale"), Anchor.SCORE.value: _l("after a score"),
-    Anchor.CASE.value: _l("after a case is resolved"), Anchor.RENEWAL.value: _l("renewal"),
-}  # fmt: skip
+    Anchor.SALE.value: _l("after the sale"),
+    Anchor.SCORE.value: _l("after a score"),
+    Anchor.CASE.value: _l("after a case is resolved"),
+    Anchor.RENEWAL.value: _l("renewal"),
+}
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,15 @@ def _as_input(row: CadenceStep) -> StepInput:
     days = int(row.offset_minutes / (24 * 60))  # toward zero: -14 d stays -14 d
     hours = (row.offset_minutes - days * 24 * 60) / 60
     return StepInput(
-        row.key, row.anchor.value, str(days), f"{hours:g}" if hours else "", row.channel.value,
-        row.template_name, row.condition or "", row.active,
-    )  # fmt: skip
+        row.key,
+        row.anchor.value,
+        str(days),
+        f"{hours:g}" if hours else "",
+        row.channel.value,
+        row.template_name,
+        row.condition or "",
+        row.active,
+    )
 
 
 def _posted_steps() -> list[StepInput]:
@@ -87,8 +102,10 @@ def _posted_steps() -> list[StepInput]:
     paused = set(request.form.getlist("step_off"))  # new rows have no box: they start on
     steps = []
     for index in range(len(columns["key"])):
-        values = {name: (columns[name][index] if index < len(columns[name]) else "").strip()
-                  for name in STEP_FIELDS}  # fmt: skip
+        values = {
+            name: (columns[name][index] if index < len(columns[name]) else "").strip()
+            for name in STEP_FIELDS
+        }
         if not values["key"] and not values["template_name"]:
             continue  # a blank row left for adding
         steps.append(StepInput(**values, active=values["key"] not in paused))
@@ -110,11 +127,20 @@ def _page(cadence: Cadence | None, edit: CadenceInput, problems: dict[str, str])
     ]
     rows = list(edit.steps) + [StepInput("", "sale", "", "", "sms", "", "")] * BLANK_ROWS
     return render_template(
-        "admin/cadence.html", cadence=cadence, edit=edit, rows=rows, problems=problems,
-        templates=templates, products=products, anchors=[a.value for a in Anchor],
-        channels=[c.value for c in Channel], markers=timeline(list(edit.steps)), lanes=LANES,
-        form=FlaskForm(), by_category=by_category,
-    )  # fmt: skip
+        "admin/cadence.html",
+        cadence=cadence,
+        edit=edit,
+        rows=rows,
+        problems=problems,
+        templates=templates,
+        products=products,
+        anchors=[a.value for a in Anchor],
+        channels=[c.value for c in Channel],
+        markers=timeline(list(edit.steps)),
+        lanes=LANES,
+        form=FlaskForm(),
+        by_category=by_category,
+    )
 
 
 @blueprint.get("/cadences")
@@ -135,8 +161,9 @@ def cadences() -> str:
         c.id: chosen.get(c.id, 0) + by_category.get(c.product_category, 0) for c in rows
     }
     pictures = {c.id: timeline([_as_input(step) for step in c.steps]) for c in rows}
-    return render_template("admin/cadences.html", cadences=rows, products=products,
-                           pictures=pictures, lanes=LANES)  # fmt: skip
+    return render_template(
+        "admin/cadences.html", cadences=rows, products=products, pictures=pictures, lanes=LANES
+    )
 
 
 @blueprint.route("/cadences/new", methods=["GET", "POST"])
@@ -154,22 +181,35 @@ def cadence(cadence_id: int | None = None) -> BaseResponse | str | tuple[str, in
             if row
             else []
         )
-        current = CadenceInput(row.name if row else "", (row.product_category or "") if row else "",
-                               row.active if row else True, steps, owned)  # fmt: skip
+        current = CadenceInput(
+            row.name if row else "",
+            (row.product_category or "") if row else "",
+            row.active if row else True,
+            steps,
+            owned,
+        )
         return _page(row, current, {})
     edit = CadenceInput(
-        request.form.get("name", ""), request.form.get("product_category", ""),
-        request.form.get("active") == "on", _posted_steps(),
+        request.form.get("name", ""),
+        request.form.get("product_category", ""),
+        request.form.get("active") == "on",
+        _posted_steps(),
         [n for n in map(as_id, request.form.getlist("products")) if n is not None],
-    )  # fmt: skip
+    )
     try:
-        saved, counts = save_cadence(session, row, edit, config=services().config, now=utcnow(),
-                                     actor=my_name())  # fmt: skip
+        saved, counts = save_cadence(
+            session, row, edit, config=services().config, now=utcnow(), actor=my_name()
+        )
     except CadenceError as error:
         session.rollback()
         problems = {field: translated(text) for field, text in error.problems.items()}
         return _page(row, edit, problems), 422
     session.commit()
-    flash(_("Cadence saved. Follow-ups already planned: %(redated)d re-dated, %(cancelled)d "
-            "cancelled, %(added)d added.", **counts))  # fmt: skip
+    flash(
+        _(
+            "Cadence saved. Follow-ups already planned: %(redated)d re-dated, %(cancelled)d "
+            "cancelled, %(added)d added.",
+            **counts,
+        )
+    )
     return redirect(url_for("admin.cadence", cadence_id=saved.id))

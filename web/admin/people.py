@@ -52,20 +52,28 @@ def users() -> BaseResponse | str | tuple[str, int]:
     session, form, error = db_session(), NewUserForm(), None
     if form.validate_on_submit():
         try:
-            user = add_user(session, email=form.email.data, role=Role(form.role.data),
-                            password=form.password.data, now=utcnow(), actor=my_name())  # fmt: skip
+            user = add_user(
+                session,
+                email=form.email.data,
+                role=Role(form.role.data),
+                password=form.password.data,
+                now=utcnow(),
+                actor=my_name(),
+            )
             user.locale = form.locale.data
             session.commit()
         except AccountError as problem:
             session.rollback()
             error = translated(problem)
         else:
-            flash(_("%(email)s can log in now. Give them the password in person.",
-                    email=user.email))  # fmt: skip
+            flash(
+                _("%(email)s can log in now. Give them the password in person.", email=user.email)
+            )
             return redirect(url_for("admin.users"))
     rows = session.scalars(select(User).order_by(User.role, User.email)).all()
-    page = render_template("admin/users.html", users=rows, form=form, change=ChangeUserForm(),
-                           error=error)  # fmt: skip
+    page = render_template(
+        "admin/users.html", users=rows, form=form, change=ChangeUserForm(), error=error
+    )
     return (page, 422) if error else page
 
 
@@ -78,8 +86,14 @@ def change(user_id: int) -> BaseResponse:
     try:
         if user.id == me().id and form.active.data == "no":
             raise AccountError(_("You cannot disable your own log-in."))
-        change_user(session, user, role=Role(form.role.data), active=form.active.data == "yes",
-                    now=utcnow(), actor=my_name())  # fmt: skip
+        change_user(
+            session,
+            user,
+            role=Role(form.role.data),
+            active=form.active.data == "yes",
+            now=utcnow(),
+            actor=my_name(),
+        )
         if form.password.data:
             mine = my_session() if user.id == me().id else None  # I stay logged in
             password, actor = form.password.data, my_name()
@@ -102,8 +116,9 @@ def tokens() -> str | tuple[str, int]:
         except AccountError as problem:
             flash(translated(problem), "error")
     rows = session.scalars(select(ApiToken).order_by(ApiToken.created_at.desc())).all()
-    return render_template("admin/tokens.html", tokens=rows, form=form, secret=secret,
-                           revoke=TokenForm(name="-"))  # fmt: skip
+    return render_template(
+        "admin/tokens.html", tokens=rows, form=form, secret=secret, revoke=TokenForm(name="-")
+    )
 
 
 @blueprint.post("/tokens/<int:token_id>/revoke")

@@ -53,9 +53,12 @@ LABELS = {
     "remedies.staff_may_replace": _l("Staff may replace the product without asking"),
 }
 SECTIONS = {
-    "business": _l("Business"), "cases": _l("Cases"), "sms": _l("SMS"),
-    "cadences": _l("Pacing"), "remedies": _l("Remedies staff may give"),
-}  # fmt: skip
+    "business": _l("Business"),
+    "cases": _l("Cases"),
+    "sms": _l("SMS"),
+    "cadences": _l("Pacing"),
+    "remedies": _l("Remedies staff may give"),
+}
 KEYWORD_CHOICES = {
     "twilio-gaps": _l("Twilio answers STOP and HELP; Postventa answers the Spanish words"),
     "all": _l("Postventa answers every keyword (Twilio's own answers are off)"),
@@ -141,8 +144,7 @@ def settings_page() -> BaseResponse | str | tuple[str, int]:
         edits = edits_from(request.form, current)
         loaded = request.form.get("loaded", "")
         try:
-            save(session, live.base, _changed(edits, loaded), actor=my_name(),
-                 now=utcnow())  # fmt: skip
+            save(session, live.base, _changed(edits, loaded), actor=my_name(), now=utcnow())
         except SettingsError as error:
             problems, values = error.problems, edits
         else:
@@ -151,9 +153,19 @@ def settings_page() -> BaseResponse | str | tuple[str, int]:
             flash(_("Settings saved. Every process follows them within seconds."))
             return redirect(url_for("admin.settings_page"))
     page = render_template(
-        "admin/settings.html", form=form, editable=EDITABLE, shown=values or shown,
-        problems=problems, labels=LABELS, sections=SECTIONS, keyword_choices=KEYWORD_CHOICES,
-        weekdays=WEEKDAYS, overridden=load_overrides(session), base=live.base,
-        file_value=_file_value, loaded=loaded, told=recipients(session, current),
-    )  # fmt: skip
+        "admin/settings.html",
+        form=form,
+        editable=EDITABLE,
+        shown=values or shown,
+        problems=problems,
+        labels=LABELS,
+        sections=SECTIONS,
+        keyword_choices=KEYWORD_CHOICES,
+        weekdays=WEEKDAYS,
+        overridden=load_overrides(session),
+        base=live.base,
+        file_value=_file_value,
+        loaded=loaded,
+        told=recipients(session, current),
+    )
     return (page, 422) if problems else page

@@ -36,21 +36,27 @@ def _draft(row: MessageTemplate) -> TemplateSource:
 def _as_json(result: Preview) -> dict[str, Any]:
     rendered = result.rendered
     return {
-        "error": result.error, "line": result.line,
+        "error": result.error,
+        "line": result.line,
         "text": rendered.text if rendered else None,
         "subject": rendered.subject if rendered else None,
         "segments": result.size.segments if result.size else None,
         "encoding": result.size.encoding if result.size else None,
         "unsupported": result.size.unsupported if result.size else None,
-    }  # fmt: skip
+    }
 
 
 @blueprint.get("/templates")
 def templates() -> str:
-    rows = db_session().scalars(
-        select(MessageTemplate).order_by(
-            MessageTemplate.name, MessageTemplate.channel, MessageTemplate.locale)
-    ).all()  # fmt: skip
+    rows = (
+        db_session()
+        .scalars(
+            select(MessageTemplate).order_by(
+                MessageTemplate.name, MessageTemplate.channel, MessageTemplate.locale
+            )
+        )
+        .all()
+    )
     edited = {row.id for row in rows if shipped(row) not in (None, (row.subject, row.body))}
     return render_template("admin/templates.html", templates=rows, edited=edited)
 
@@ -67,14 +73,23 @@ def template(template_id: int) -> BaseResponse | str | tuple[str, int]:
             session.commit()
             flash(_("Back to the text Postventa ships."))
         else:
-            flash(_("This template is not one Postventa ships: there is nothing to reset to."),
-                  "error")  # fmt: skip
+            flash(
+                _("This template is not one Postventa ships: there is nothing to reset to."),
+                "error",
+            )
         return redirect(url_for("admin.template", template_id=row.id))
     draft = _draft(row)
     if action != "save":
         return _page(row, draft, _checked(draft), form)
-    result = save_template(session, row, subject=draft.subject, body=draft.body,
-                           config=services().config, now=utcnow(), actor=my_name())  # fmt: skip
+    result = save_template(
+        session,
+        row,
+        subject=draft.subject,
+        body=draft.body,
+        config=services().config,
+        now=utcnow(),
+        actor=my_name(),
+    )
     if result.error:
         return _page(row, draft, result, form), 422
     session.commit()
@@ -95,6 +110,11 @@ def _checked(draft: TemplateSource) -> Preview:
 
 def _page(row: MessageTemplate, draft: TemplateSource, result: Preview, form: FlaskForm) -> str:
     return render_template(
-        "admin/template.html", row=row, draft=draft, result=result, form=form,
-        variables=VARIABLES, has_default=shipped(row) is not None,
-    )  # fmt: skip
+        "admin/template.html",
+        row=row,
+        draft=draft,
+        result=result,
+        form=form,
+        variables=VARIABLES,
+        has_default=shipped(row) is not None,
+    )

@@ -50,8 +50,9 @@ def words() -> BaseResponse | str:
     trial = request.args.get("try", "").strip()
     reading = classify(trial, owner_lexicon(session)) if trial else None
     rows = session.scalars(select(LexiconWord).order_by(LexiconWord.label, LexiconWord.word)).all()
-    return render_template("admin/words.html", form=form, rows=rows, trial=trial, reading=reading,
-                           remove=FlaskForm())  # fmt: skip
+    return render_template(
+        "admin/words.html", form=form, rows=rows, trial=trial, reading=reading, remove=FlaskForm()
+    )
 
 
 @blueprint.post("/words/<int:word_id>/remove")

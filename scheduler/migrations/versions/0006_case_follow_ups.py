@@ -33,19 +33,29 @@ def upgrade() -> None:
     with op.batch_alter_table("follow_ups", schema=None) as batch_op:
         batch_op.add_column(sa.Column("case_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
-            batch_op.f("fk_follow_ups_case_id_cases"), "cases", ["case_id"], ["id"],
+            batch_op.f("fk_follow_ups_case_id_cases"),
+            "cases",
+            ["case_id"],
+            ["id"],
             ondelete="CASCADE",
-        )  # fmt: skip
+        )
         batch_op.drop_constraint(batch_op.f("uq_follow_ups_sale_id_step_id"), type_="unique")
     op.create_index(
-        "uq_follow_ups_sale_step", "follow_ups", ["sale_id", "step_id"], unique=True,
-        sqlite_where=sa.text("case_id IS NULL"), postgresql_where=sa.text("case_id IS NULL"),
-    )  # fmt: skip
+        "uq_follow_ups_sale_step",
+        "follow_ups",
+        ["sale_id", "step_id"],
+        unique=True,
+        sqlite_where=sa.text("case_id IS NULL"),
+        postgresql_where=sa.text("case_id IS NULL"),
+    )
     op.create_index(
-        "uq_follow_ups_case_step", "follow_ups", ["case_id", "step_id"], unique=True,
+        "uq_follow_ups_case_step",
+        "follow_ups",
+        ["case_id", "step_id"],
+        unique=True,
         sqlite_where=sa.text("case_id IS NOT NULL"),
         postgresql_where=sa.text("case_id IS NOT NULL"),
-    )  # fmt: skip
+    )
     op.execute(
         sa.text(
             "INSERT INTO cadence_steps (cadence_id, key, anchor, offset_minutes, channel, "

@@ -25,13 +25,11 @@ from scheduler.casework.recipients import recipients
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, Direction, Role
 from scheduler.models import Case, Customer, Message, Remedy, User
+from scheduler.sending.delivery import MessageStatus
 from scheduler.sending.transports import Failure, Outgoing, Transport, TransportError
 
 log = logging.getLogger(__name__)
 
-QUEUED = "notice"  # a notice to staff waiting for the worker
-SENDING = "notice_sending"  # claimed by a worker
-FAILED = "notice_failed"
 STALE = timedelta(minutes=10)  # a claim older than this belongs to a worker that died
 GIVE_UP = timedelta(days=1)
 
@@ -77,7 +75,7 @@ def queue(
         to_address=to,
         subject=subject,
         body=body,
-        status=QUEUED,
+        status=MessageStatus.NOTICE,
         created_at=now,
         status_updated_at=now,
     )
@@ -247,14 +245,17 @@ def send_notices(
         # twice is better than one never sent).
         session.execute(
             update(Message)
-            .where(Message.status == SENDING, Message.status_updated_at < now - STALE)
-            .values(status=QUEUED),
+            .where(
+                Message.status == MessageStatus.NOTICE_SENDING,
+                Message.status_updated_at < now - STALE,
+            )
+            .values(status=MessageStatus.NOTICE),
             execution_options={"synchronize_session": False},
         )
         ids = list(
             session.scalars(
                 select(Message.id)
-                .where(Message.status == QUEUED)
+                .where(Message.status == MessageStatus.NOTICE)
                 .order_by(Message.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -264,14 +265,14 @@ def send_notices(
             return counts
         session.execute(
             update(Message)
-            .where(Message.id.in_(ids), Message.status == QUEUED)
-            .values(status=SENDING, status_updated_at=now),
+            .where(Message.id.in_(ids), Message.status == MessageStatus.NOTICE)
+            .values(status=MessageStatus.NOTICE_SENDING, status_updated_at=now),
             execution_options={"synchronize_session": False},
         )
         rows = session.scalars(select(Message).where(Message.id.in_(ids))).all()
         refused = _opted_out(session, rows)
         for message in refused:
-            message.status, message.error_message = FAILED, OPTED_OUT
+            message.status, message.error_message = MessageStatus.NOTICE_FAILED, OPTED_OUT
             counts["notices_failed"] += 1
         notices = [
             (m.id, Outgoing(f"notice:{m.id}", m.channel, m.to_address, m.body, m.subject))
@@ -295,14 +296,14 @@ def send_notices(
             # A passing failure waits for the next pass, for a day; then it is given up.
             again = error.failure is Failure.RETRY and now - created[notice_id] < GIVE_UP
             values |= {
-                "status": QUEUED if again else FAILED,
+                "status": MessageStatus.NOTICE if again else MessageStatus.NOTICE_FAILED,
                 "error_code": error.code,
                 "error_message": str(error),
             }
             counts["notices_retrying" if again else "notices_failed"] += 1
         except Exception as error:  # noqa: BLE001 - a transport bug must not strand the rest
             log.exception("notice %d not sent", notice_id)
-            values |= {"status": FAILED, "error_message": repr(error)}
+            values |= {"status": MessageStatus.NOTICE_FAILED, "error_message": repr(error)}
             counts["notices_failed"] += 1
         with sessions.begin() as session:
             session.execute(update(Message).where(Message.id == notice_id).values(**values))

@@ -31,6 +31,7 @@ from scheduler.listening.keywords import TWILIO_KEYWORDS, Consent, Intent, fold,
 from scheduler.listening.owner_words import owner_lexicon
 from scheduler.models import Base, Case, Customer, FollowUp, Message
 from scheduler.sending.composing import TemplateBook, customer_vars
+from scheduler.sending.delivery import MessageStatus
 from scheduler.sending.planning import schedule_after_score
 from scheduler.sending.sandbox import RenderError, TemplateSource, render_part
 
@@ -43,7 +44,6 @@ USE_START_TEMPLATE = "keyword_use_start"  # after Twilio's STOP, only START lift
 ACK_TEMPLATE = "case_ack"
 # Templates that answer a customer who wrote; never a cadence step's.
 ANSWER_TEMPLATES = frozenset({*KEYWORD_TEMPLATES.values(), USE_START_TEMPLATE, ACK_TEMPLATE})
-RECEIVED = "received"
 MESSAGES = Base.metadata.tables["messages"]
 
 
@@ -123,7 +123,7 @@ def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None
             "to_address": sms.recipient,
             "body": sms.body,
             "provider_id": sms.provider_id,
-            "status": RECEIVED,
+            "status": MessageStatus.RECEIVED,
             "created_at": now,
             "status_updated_at": now,
         },

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,36 +17,64 @@ from sqlalchemy.orm import Session
 from scheduler.consent import opt_out
 from scheduler.lifecycle import Channel, Direction, FollowUpStatus
 from scheduler.models import FollowUp, Message
-from scheduler.sending.transports.twilio_sms import OPTED_OUT
+from scheduler.sending.transports import reports_unsubscribed
 
 log = logging.getLogger(__name__)
 
-# Ours, before and around the hand-over to a transport.
-PREPARED = "prepared"  # composed and written down; not handed to the transport yet
-HANDED_OVER = "handed_over"  # being handed to the transport: it may have left
-UNCERTAIN = "uncertain"  # may have gone out: look it up before sending again
-NOT_SENT = "not_sent"  # certainly did not go out; may be tried again
-FAILED = "failed"  # refused for good (also the provider's word for it)
-MAYBE_SENT = (HANDED_OVER, UNCERTAIN)
-OURS = (PREPARED, HANDED_OVER, UNCERTAIN, NOT_SENT)
 
-# The provider's, in the order a message moves through them (Twilio's names; "stored" is the
-# outbox's). Equal ranks are alternative endings.
-RANK = {
-    "accepted": 1,
-    "scheduled": 1,
-    "queued": 2,
-    "sending": 3,
-    "sent": 4,
-    "stored": 4,
-    "delivered": 5,
-    "undelivered": 5,
-    "failed": 5,
-    "canceled": 5,
-    "read": 6,
+class MessageStatus(StrEnum):
+    """Ours: before and around the hand-over to a transport, a reply, a notice to staff."""
+
+    PREPARED = "prepared"  # composed and written down; not handed to the transport yet
+    HANDED_OVER = "handed_over"  # being handed to the transport: it may have left
+    UNCERTAIN = "uncertain"  # may have gone out: look it up before sending again
+    NOT_SENT = "not_sent"  # certainly did not go out; may be tried again
+    FAILED = "failed"  # refused for good (also the provider's word for it)
+    RECEIVED = "received"  # a customer's reply
+    NOTICE = "notice"  # a notice to staff waiting for the worker
+    NOTICE_SENDING = "notice_sending"  # claimed by a worker
+    NOTICE_FAILED = "notice_failed"
+
+
+class ProviderStatus(StrEnum):
+    """The provider's (Twilio's names; "stored" is the outbox's)."""
+
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    STORED = "stored"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    READ = "read"
+
+
+MAYBE_SENT = (MessageStatus.HANDED_OVER, MessageStatus.UNCERTAIN)
+OURS = (
+    MessageStatus.PREPARED,
+    MessageStatus.HANDED_OVER,
+    MessageStatus.UNCERTAIN,
+    MessageStatus.NOT_SENT,
+)
+# In the order a message moves through them; equal ranks are alternative endings.
+RANK: dict[str, int] = {
+    ProviderStatus.ACCEPTED: 1,
+    ProviderStatus.SCHEDULED: 1,
+    ProviderStatus.QUEUED: 2,
+    ProviderStatus.SENDING: 3,
+    ProviderStatus.SENT: 4,
+    ProviderStatus.STORED: 4,
+    ProviderStatus.DELIVERED: 5,
+    ProviderStatus.UNDELIVERED: 5,
+    ProviderStatus.FAILED: 5,
+    ProviderStatus.CANCELED: 5,
+    ProviderStatus.READ: 6,
 }
-DELIVERED = ("delivered", "read")
-UNDELIVERED = ("undelivered", "failed", "canceled")
+DELIVERED = (ProviderStatus.DELIVERED, ProviderStatus.READ)
+UNDELIVERED = (ProviderStatus.UNDELIVERED, ProviderStatus.FAILED, ProviderStatus.CANCELED)
 TWILIO_21610 = "Twilio error 21610: replied STOP to our number"
 
 
@@ -91,7 +120,7 @@ def apply_status(
     follow_up = session.get(FollowUp, message.follow_up_id) if message.follow_up_id else None
     if follow_up is not None:
         _follow(follow_up, status, error_code, now)
-        if error_code == OPTED_OUT:
+        if reports_unsubscribed(error_code):
             opt_out(
                 session,
                 follow_up.sale.customer,

@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, case, literal_column, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
@@ -31,28 +31,23 @@ from scheduler.config import Config
 from scheduler.consent import opt_out
 from scheduler.db import begin_reading
 from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, SaleStatus
-from scheduler.models import Base, Case, Customer, FollowUp, Message, Sale
+from scheduler.models import Case, Customer, FollowUp, Message, Sale
+from scheduler.sending import leases
 from scheduler.sending.composing import Composed, TemplateBook, compose, unsubscribe_url
 from scheduler.sending.delivery import (
     DELIVERED,
-    FAILED,
-    HANDED_OVER,
     MAYBE_SENT,
-    NOT_SENT,
-    OURS,
-    PREPARED,
     TWILIO_21610,
-    UNCERTAIN,
     UNDELIVERED,
-    moves_forward,
+    MessageStatus,
 )
 from scheduler.sending.due_times import fit_to_window, window_closes
+from scheduler.sending.outcomes import Attempt, HeldBack, Tally, judge
 from scheduler.sending.pacing import SenderRateLimit
 from scheduler.sending.planning import send_rules
-from scheduler.sending.presend import Action, Situation, decide, retry_delay
+from scheduler.sending.presend import Action, Situation, decide
 from scheduler.sending.sandbox import RenderError
 from scheduler.sending.transports import (
-    OPTED_OUT,
     Failure,
     Outgoing,
     Sent,
@@ -69,67 +64,7 @@ _FOLLOW_UP_LOADS = (
     joinedload(FollowUp.step),
 )
 
-WINDOW_CLOSED = "outside the send window"
-NOT_HANDED_OVER = "not handed over: the lease ran out, or the customer opted out meanwhile"
 LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
-# Core tables for the statements run once per chunk of sends: no ORM bookkeeping on that path.
-FOLLOW_UPS = Base.metadata.tables["follow_ups"]
-MESSAGES = Base.metadata.tables["messages"]
-CUSTOMERS = Base.metadata.tables["customers"]
-CUSTOMER_OPTED_OUT = (  # the follow-up's customer has opted out of its channel
-    select(CUSTOMERS.c.id)
-    .where(
-        CUSTOMERS.c.id == FOLLOW_UPS.c.customer_id,
-        or_(
-            and_(FOLLOW_UPS.c.channel == Channel.SMS, CUSTOMERS.c.sms_opt_out_at.isnot(None)),
-            and_(FOLLOW_UPS.c.channel == Channel.EMAIL, CUSTOMERS.c.email_opt_out_at.isnot(None)),
-        ),
-    )
-    .exists()
-)
-RECORD_MESSAGE = (  # a delivery report may have come first: never step back from it
-    update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("m"))
-    .values(
-        provider_id=bindparam("p"),
-        status=case(
-            # Constants written into the SQL: executemany takes no expanding IN parameter.
-            (MESSAGES.c.status.in_([literal_column(f"'{s}'") for s in OURS]), bindparam("s")),
-            else_=MESSAGES.c.status,
-        ),
-        status_updated_at=bindparam("t"),
-    )
-)
-RECORD_SENT = (
-    update(FOLLOW_UPS)
-    .where(FOLLOW_UPS.c.id == bindparam("f"))
-    .values(
-        status=FollowUpStatus.SENT,
-        status_reason=None,
-        provider_id=bindparam("p"),
-        sent_at=bindparam("t"),
-        updated_at=bindparam("t"),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-)
-
-SUMMARY_KEYS = (
-    "recovered",
-    "claimed",
-    "sent",
-    "reconciled",
-    "retrying",
-    "failed",
-    "unknown",
-    "skipped",
-    "cancelled",
-    "held",
-    "postponed",
-    "released",
-    "lease_lost",
-)
-
 _STATUS_OF = {
     Action.CANCEL: FollowUpStatus.CANCELLED,
     Action.SKIP: FollowUpStatus.SKIPPED,
@@ -137,10 +72,10 @@ _STATUS_OF = {
     Action.POSTPONE: FollowUpStatus.SCHEDULED,
 }
 _COUNTER_OF = {
-    Action.CANCEL: "cancelled",
-    Action.SKIP: "skipped",
-    Action.HOLD: "held",
-    Action.POSTPONE: "postponed",
+    Action.CANCEL: Tally.CANCELLED,
+    Action.SKIP: Tally.SKIPPED,
+    Action.HOLD: Tally.HELD,
+    Action.POSTPONE: Tally.POSTPONED,
 }
 
 
@@ -161,7 +96,8 @@ class Outcome:
     job: Job
     sent: Sent | None = None
     error: TransportError | None = None
-    held_back: str | None = None  # not handed to the transport, and why
+    held_back: HeldBack | None = None  # not handed to the transport, and why
+    detail: str | None = None  # what went wrong, with HAND_OVER_FAILED
 
 
 def _opt_out(customer: Customer, channel: Channel) -> str | None:
@@ -204,13 +140,13 @@ class Dispatcher:
 
     def run_pass(self, stop: threading.Event | None = None) -> dict[str, int]:
         """Send everything due now, batch after batch; `stop` ends it between batches."""
-        summary: Counter[str] = Counter({key: 0 for key in SUMMARY_KEYS})
-        summary["recovered"] = self.recover_expired()
+        summary: Counter[str] = Counter({key: 0 for key in Tally})
+        summary[Tally.RECOVERED] = self.recover_expired()
         while stop is None or not stop.is_set():
             ids = self.claim()
             if not ids:
                 break
-            summary["claimed"] += len(ids)
+            summary[Tally.CLAIMED] += len(ids)
             jobs = self.prepare(ids, summary, stop)
             self.record(self.deliver_batch(jobs, stop), summary)
         return dict(summary)
@@ -220,73 +156,22 @@ class Dispatcher:
         worker left claimed when it broke off (its database connection was cut, say: passes of
         one worker never overlap, so none of them is in flight). What may have been sent is
         marked uncertain, so it is looked up before any resend."""
-        now = self.clock()
         with self.sessions.begin() as session:
-            stale = list(
-                session.scalars(
-                    select(FollowUp.id)
-                    .where(
-                        FollowUp.status == FollowUpStatus.SENDING,
-                        or_(
-                            FollowUp.lease_expires_at < now,
-                            FollowUp.lease_owner == self.worker_id,
-                        ),
-                    )
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            if not stale:
-                return 0
-            for before, after in ((HANDED_OVER, UNCERTAIN), (PREPARED, NOT_SENT)):
-                session.execute(
-                    update(Message)
-                    .where(Message.follow_up_id.in_(stale), Message.status == before)
-                    .values(status=after, status_updated_at=now),
-                    execution_options={"synchronize_session": False},
-                )
-            session.execute(
-                update(FollowUp)
-                .where(FollowUp.id.in_(stale), FollowUp.status == FollowUpStatus.SENDING)
-                .values(
-                    status=FollowUpStatus.SCHEDULED,
-                    status_reason="taken back from a worker that stopped mid-send",
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    updated_at=now,
-                ),
-                execution_options={"synchronize_session": False},
-            )
-        log.warning("took back %d follow-ups left mid-send", len(stale))
-        return len(stale)
+            stale = leases.take_back(session, worker_id=self.worker_id, now=self.clock())
+        if stale:
+            log.warning("took back %d follow-ups left mid-send", stale)
+        return stale
 
     def claim(self) -> list[int]:
         """Atomically mark up to `claim_size` due follow-ups as ours; others skip them."""
-        now = self.clock()
-        # A CTE, not `IN (subquery)`: PostgreSQL may run a LIMIT subquery more than once per
-        # UPDATE, and each run skips different locked rows, so a claim could exceed its size.
-        due = (
-            select(FollowUp.id)
-            .where(FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.due_at <= now)
-            .order_by(FollowUp.due_at, FollowUp.id)
-            .limit(self.claim_size)
-            .with_for_update(skip_locked=True)
-            .cte("due")
-        )
-        claim = (
-            update(FollowUp)
-            .where(FollowUp.id == due.c.id)
-            .where(FollowUp.status == FollowUpStatus.SCHEDULED)
-            .values(
-                status=FollowUpStatus.SENDING,
-                lease_owner=self.worker_id,
-                lease_expires_at=now + self.lease,
-                updated_at=now,
-            )
-            .returning(FollowUp.id)
-        )
         with self.sessions.begin() as session:
-            result = session.execute(claim, execution_options={"synchronize_session": False})
-            return sorted(result.scalars())
+            return leases.claim(
+                session,
+                worker_id=self.worker_id,
+                now=self.clock(),
+                lease=self.lease,
+                size=self.claim_size,
+            )
 
     # --- before sending: one transaction for the whole batch -----------------------------------
 
@@ -370,7 +255,7 @@ class Dispatcher:
                 earlier = messages.get(row.id)
                 if earlier is None and row.id not in drafts:
                     row.move_to(FollowUpStatus.SCHEDULED, "put back: the worker was stopping", now)
-                    summary["released"] += 1
+                    summary[Tally.RELEASED] += 1
                     continue
                 if earlier is not None and earlier.status in MAYBE_SENT:
                     prepared.append((row, earlier, None))  # look it up before anything else
@@ -409,7 +294,7 @@ class Dispatcher:
                         row.due_at = decision.due_at
                     summary[_COUNTER_OF[decision.action]] += 1
                     continue
-                message.status, message.status_updated_at = PREPARED, now
+                message.status, message.status_updated_at = MessageStatus.PREPARED, now
                 row.updated_at = now
                 if careful:
                     try:
@@ -436,18 +321,18 @@ class Dispatcher:
         return jobs
 
     @staticmethod
-    def _settle_from(row: FollowUp, message: Message, now: datetime) -> str:
+    def _settle_from(row: FollowUp, message: Message, now: datetime) -> Tally:
         status = FollowUpStatus.FAILED if message.status in UNDELIVERED else FollowUpStatus.SENT
         row.provider_id = message.provider_id
         row.move_to(status, "an earlier attempt reached the provider", now)
         if status is FollowUpStatus.SENT and message.status in DELIVERED:
             row.move_to(FollowUpStatus.DELIVERED, None, now)
-        return "reconciled"
+        return Tally.RECONCILED
 
     @staticmethod
     def _fail(row: FollowUp, reason: str, now: datetime, summary: Counter[str]) -> None:
         row.move_to(FollowUpStatus.FAILED, reason, now)
-        summary["failed"] += 1
+        summary[Tally.FAILED] += 1
 
     @staticmethod
     def _messages_of(session: Session, ids: Iterable[int]) -> Iterable[Message]:
@@ -468,7 +353,7 @@ class Dispatcher:
                 Message.customer_id.in_(customers),
                 Message.direction == Direction.OUTBOUND,
                 Message.created_at > now - self.min_gap,
-                Message.status.not_in((NOT_SENT, FAILED)),
+                Message.status.not_in((MessageStatus.NOT_SENT, MessageStatus.FAILED)),
             )
         )
         for customer_id, follow_up_id, at in rows:
@@ -506,7 +391,7 @@ class Dispatcher:
             html_body=composed.rendered.html,
             segments=composed.size.segments if composed.size else None,
             encoding=composed.size.encoding if composed.size else None,
-            status=PREPARED,
+            status=MessageStatus.PREPARED,
             created_at=now,
         )
 
@@ -559,7 +444,7 @@ class Dispatcher:
                     if stop is not None and stop.is_set():
                         chunk.extend(waiting)
                         waiting.clear()
-                        outcomes += [Outcome(j, held_back="the worker is stopping") for j in chunk]
+                        outcomes += [Outcome(j, held_back=HeldBack.STOPPING) for j in chunk]
                         continue
                     try:
                         handed = self._hand_over(chunk)
@@ -567,12 +452,14 @@ class Dispatcher:
                         log.exception("hand-over failed")
                         chunk.extend(waiting)
                         waiting.clear()
-                        reason = f"could not hand over: {error.orig}"
-                        outcomes += [Outcome(j, held_back=reason) for j in chunk]
+                        held = HeldBack.HAND_OVER_FAILED
+                        outcomes += [
+                            Outcome(j, held_back=held, detail=str(error.orig)) for j in chunk
+                        ]
                         continue
                     for job in chunk:
                         if job.follow_up_id not in handed:
-                            outcomes.append(Outcome(job, held_back=NOT_HANDED_OVER))
+                            outcomes.append(Outcome(job, held_back=HeldBack.NOT_HANDED_OVER))
                         elif self.transports[job.outgoing.channel].parallel:
                             running.add(pool.submit(self.deliver, job))
                         else:
@@ -590,7 +477,7 @@ class Dispatcher:
                 return Outcome(job, sent=transport.find(job.outgoing, job.look_since))
             self.rate_limit.wait(transport.sender, transport.max_per_second, job.cost)
             if job.not_after is not None and self.clock() >= job.not_after:
-                return Outcome(job, held_back=WINDOW_CLOSED)
+                return Outcome(job, held_back=HeldBack.WINDOW_CLOSED)
             return Outcome(job, sent=transport.send(job.outgoing))
         except TransportError as error:
             return Outcome(job, error=error)
@@ -603,34 +490,14 @@ class Dispatcher:
         this a crash leaves messages to look up; without it, nothing is sent. A customer who
         opted out since the batch was prepared (a STOP seconds ago) is not handed over either.
         Returns the ids of the follow-ups that may be sent."""
-        now = self.clock()
         with self.sessions.begin() as session:
-            renewed = set(
-                session.scalars(
-                    update(FOLLOW_UPS)
-                    .where(
-                        FOLLOW_UPS.c.id.in_([job.follow_up_id for job in chunk]),
-                        FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
-                        FOLLOW_UPS.c.lease_owner == self.worker_id,
-                        FOLLOW_UPS.c.lease_expires_at > now,
-                        ~CUSTOMER_OPTED_OUT,
-                    )
-                    .values(
-                        lease_expires_at=now + self.lease,
-                        attempts=FOLLOW_UPS.c.attempts + 1,
-                        updated_at=now,
-                    )
-                    .returning(FOLLOW_UPS.c.id)
-                )
+            return leases.hand_over(
+                session,
+                {job.follow_up_id: job.message_id for job in chunk},
+                worker_id=self.worker_id,
+                now=self.clock(),
+                lease=self.lease,
             )
-            mine = [job.message_id for job in chunk if job.follow_up_id in renewed]
-            if mine:
-                session.execute(
-                    update(MESSAGES)
-                    .where(MESSAGES.c.id.in_(mine))
-                    .values(status=HANDED_OVER, status_updated_at=now)
-                )
-        return renewed
 
     # --- after sending: one transaction for the whole batch ------------------------------------
 
@@ -651,7 +518,7 @@ class Dispatcher:
                     self._record([outcome], now, counts)
                 except DBAPIError:  # left claimed: taken back and looked up after its lease
                     log.exception("result for follow-up %d not recorded", outcome.job.follow_up_id)
-                    counts["lease_lost"] += 1
+                    counts[Tally.LEASE_LOST] += 1
         summary.update(counts)
 
     def _record(self, outcomes: list[Outcome], now: datetime, summary: Counter[str]) -> None:
@@ -667,34 +534,12 @@ class Dispatcher:
         self, session: Session, outcomes: list[Outcome], now: datetime, summary: Counter[str]
     ) -> None:
         """The common case, sends that worked, in two statements whatever the batch size."""
-        ids = [o.job.follow_up_id for o in outcomes]
-        mine = set(
-            session.scalars(
-                select(FOLLOW_UPS.c.id)
-                .where(
-                    FOLLOW_UPS.c.id.in_(ids),
-                    FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
-                    FOLLOW_UPS.c.lease_owner == self.worker_id,
-                )
-                .with_for_update()
-            )
-        )
-        sent = [(o.job, o.sent) for o in outcomes if o.sent is not None]
-        session.execute(  # whoever holds the follow-up now, the message left
-            RECORD_MESSAGE,
-            [{"m": job.message_id, "p": s.provider_id, "s": s.status, "t": now} for job, s in sent],
-        )
-        ours = [
-            {"f": job.follow_up_id, "p": s.provider_id, "t": now}
-            for job, s in sent
-            if job.follow_up_id in mine
-        ]
-        if ours:  # SENDING -> SENT, the transition the WHERE of `mine` checked
-            session.execute(RECORD_SENT, ours)
-        summary["sent"] += len(ours)
-        summary["lease_lost"] += len(sent) - len(ours)
-        if len(ours) < len(sent):
-            log.error("%d leases lost before their results were recorded", len(sent) - len(ours))
+        sent = {o.job.follow_up_id: (o.job.message_id, o.sent) for o in outcomes if o.sent}
+        ours = leases.record_sent(session, sent, worker_id=self.worker_id, now=now)
+        summary[Tally.SENT] += ours
+        summary[Tally.LEASE_LOST] += len(sent) - ours
+        if ours < len(sent):
+            log.error("%d leases lost before their results were recorded", len(sent) - ours)
 
     def _record_others(
         self, session: Session, outcomes: list[Outcome], now: datetime, summary: Counter[str]
@@ -728,68 +573,55 @@ class Dispatcher:
 
     def _apply(
         self, session: Session, row: FollowUp, message: Message, outcome: Outcome, now: datetime
-    ) -> str:
-        """Record one outcome; returns the summary counter it adds to."""
+    ) -> Tally:
+        """Write down what one outcome means (`outcomes.judge`); returns its summary key."""
+        mine = row.status is FollowUpStatus.SENDING and row.lease_owner == self.worker_id
+        verdict = judge(
+            Attempt(
+                outcome.sent,
+                outcome.error,
+                outcome.held_back,
+                outcome.detail,
+                looked_up=outcome.job.look_since is not None,
+                still_ours=mine,
+                attempts=row.attempts,
+                channel=row.channel,
+                message_status=message.status,
+            ),
+            max_attempts=self.config.worker.max_attempts,
+            jitter=self.jitter(),
+        )
         message.status_updated_at = now
         if outcome.sent is not None:  # whoever holds the follow-up now, the message left
             message.provider_id = outcome.sent.provider_id
-            if moves_forward(message.status, outcome.sent.status):
-                message.status = outcome.sent.status
-        if row.status is not FollowUpStatus.SENDING or row.lease_owner != self.worker_id:
-            # Another worker took it back; it will look the message up before sending.
+        if verdict.message_status is not None:
+            message.status = verdict.message_status
+        if verdict.tally is Tally.LEASE_LOST:
             log.error("lease on follow-up %d lost before its result was recorded", row.id)
-            return "lease_lost"
-        looked_up = outcome.job.look_since is not None
+            return verdict.tally
+        if outcome.error is not None:
+            message.error_code, message.error_message = outcome.error.code, str(outcome.error)
+            row.last_error = str(outcome.error)
         if outcome.sent is not None:
             row.provider_id, row.sent_at = outcome.sent.provider_id, now
-            row.move_to(FollowUpStatus.SENT, None, now)
-            if message.status in DELIVERED:  # the provider already knows it arrived
-                row.move_to(FollowUpStatus.DELIVERED, None, now)
-            return "reconciled" if looked_up else "sent"
-        if outcome.held_back is not None:
-            message.status = NOT_SENT
-            if outcome.held_back == WINDOW_CLOSED:  # after its hand-over: not an attempt
-                row.attempts -= 1
-                row.due_at = fit_to_window(now, send_rules(self.config, row.sale.customer))
-            row.move_to(FollowUpStatus.SCHEDULED, outcome.held_back, now)
-            return "postponed" if outcome.held_back == WINDOW_CLOSED else "released"
-        error = outcome.error
-        if error is None:  # looked up, and certainly not sent
-            message.status = NOT_SENT
-            if row.attempts >= self.config.worker.max_attempts:
-                reason = f"gave up after {row.attempts} attempts, none of which arrived"
-                row.move_to(FollowUpStatus.FAILED, reason, now)
-                return "failed"
-            row.move_to(FollowUpStatus.SCHEDULED, "an earlier attempt never arrived", now)
-            return "reconciled"
-        message.error_code, message.error_message = error.code, str(error)
-        row.last_error = str(error)
-        if looked_up:
-            message.status = UNCERTAIN
-            reason = f"could not tell whether it was sent: {error}; check with the provider"
-            row.move_to(FollowUpStatus.UNKNOWN, reason, now)
-            return "unknown"
-        if error.failure is Failure.PERMANENT:
-            message.status = FAILED
-            if row.channel is Channel.SMS and error.code == OPTED_OUT:
-                actor = f"worker:{self.worker_id}"
-                opt_out(
-                    session,
-                    row.sale.customer,
-                    channel=Channel.SMS,
-                    via=TWILIO_21610,
-                    now=now,
-                    actor=actor,
-                )
-            row.move_to(FollowUpStatus.FAILED, str(error), now)
-            return "failed"
-        message.status = UNCERTAIN if error.failure is Failure.UNCERTAIN else NOT_SENT
-        if row.attempts >= self.config.worker.max_attempts:
-            final = FollowUpStatus.UNKNOWN if message.status == UNCERTAIN else FollowUpStatus.FAILED
-            row.move_to(final, f"gave up after {row.attempts} attempts: {error}", now)
-            return "unknown" if final is FollowUpStatus.UNKNOWN else "failed"
-        rules = send_rules(self.config, row.sale.customer)
-        delay = retry_delay(row.attempts, self.jitter(), error.retry_after)
-        row.due_at = fit_to_window(now + delay, rules)
-        row.move_to(FollowUpStatus.SCHEDULED, f"attempt {row.attempts} failed: {error}", now)
-        return "retrying"
+        if verdict.opt_out:
+            opt_out(
+                session,
+                row.sale.customer,
+                channel=row.channel,
+                via=TWILIO_21610,
+                now=now,
+                actor=f"worker:{self.worker_id}",
+            )
+        if verdict.refund_attempt:
+            row.attempts -= 1
+        if verdict.at_window:
+            row.due_at = fit_to_window(now, send_rules(self.config, row.sale.customer))
+        if verdict.retry_in is not None:
+            rules = send_rules(self.config, row.sale.customer)
+            row.due_at = fit_to_window(now + verdict.retry_in, rules)
+        assert verdict.follow_up is not None  # only a lost lease leaves it as it is
+        row.move_to(verdict.follow_up, verdict.reason, now)
+        if verdict.delivered:
+            row.move_to(FollowUpStatus.DELIVERED, None, now)
+        return verdict.tally

@@ -265,7 +265,7 @@ def test_permanent_error_fails_and_21610_opts_the_customer_out(
     sessions = setup_sales(engine, config, sale_input("S-1"))
     clock = Clock(DAY1)
     stop = TransportError(
-        "Attempt to send to unsubscribed recipient", failure=Failure.PERMANENT, code="21610"
+        "Attempt to send to unsubscribed recipient", failure=Failure.UNSUBSCRIBED, code="21610"
     )
     work = dispatcher(sessions, config, clock, scripted(sessions, clock, stop))
     assert work.run_pass()["failed"] == 1

@@ -71,7 +71,7 @@ def test_sms_through_a_messaging_service(fake: FakeTwilio) -> None:
     "behaviour, failure, code",
     [
         (Respond.error(400, 21211, "The 'To' number is not valid"), Failure.PERMANENT, "21211"),
-        (Respond.error(400, 21610, "unsubscribed recipient"), Failure.PERMANENT, "21610"),
+        (Respond.error(400, 21610, "unsubscribed recipient"), Failure.UNSUBSCRIBED, "21610"),
         (Respond.error(400, 21614, "not a mobile number"), Failure.PERMANENT, "21614"),
         (Respond.error(429, 20429, "Too Many Requests"), Failure.RETRY, "20429"),
         (Respond.error(500, 20500, "Internal Server Error"), Failure.UNCERTAIN, "20500"),

@@ -12,16 +12,16 @@ from scheduler.lifecycle import Channel
 from scheduler.sending.transports.base import Failure, Outgoing, Sent, Transport, TransportError
 from scheduler.sending.transports.outbox import OutboxTransport
 from scheduler.sending.transports.smtp_email import SmtpEmail
-from scheduler.sending.transports.twilio_sms import OPTED_OUT, TwilioSms
+from scheduler.sending.transports.twilio_sms import TwilioSms, reports_unsubscribed
 
 __all__ = [
-    "OPTED_OUT",
     "Failure",
     "Outgoing",
     "Sent",
     "Transport",
     "TransportError",
     "make_transports",
+    "reports_unsubscribed",
 ]
 
 

@@ -3,7 +3,8 @@
 A send fails in one of three ways, and dispatch must treat them differently: the provider said
 no for good (`PERMANENT`), the message certainly did not leave and may be tried again (`RETRY`),
 or nobody knows whether it left (`UNCERTAIN`: a timeout after the request went out, a 5xx). The
-last must never be resent before `find` has looked for it.
+last must never be resent before `find` has looked for it. `UNSUBSCRIBED` is a permanent refusal
+that also says the recipient opted out with the provider (Twilio's STOP): we record it too.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Failure(StrEnum):
     PERMANENT = "permanent"
     RETRY = "retry"
     UNCERTAIN = "uncertain"
+    UNSUBSCRIBED = "unsubscribed"  # for good: the recipient told the provider to stop us
 
 
 class TransportError(Exception):

@@ -29,7 +29,15 @@ def _failure_of_http(error: TwilioRestException) -> Failure:
         return Failure.UNCERTAIN
     if error.status in (401, 403):  # credentials: nothing was sent, and fixing them helps
         return Failure.RETRY
+    if reports_unsubscribed(str(error.code)):
+        return Failure.UNSUBSCRIBED
     return Failure.PERMANENT
+
+
+def reports_unsubscribed(error_code: str | None) -> bool:
+    """Whether Twilio's error code (of a send, or of a delivery report) says the recipient
+    replied STOP to our number: Twilio refuses every message to them until they send START."""
+    return error_code == OPTED_OUT
 
 
 def _wait_asked(header: str | None) -> timedelta | None:

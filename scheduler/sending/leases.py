@@ -1,0 +1,207 @@
+"""The statements behind a follow-up's lease: claim what is due, renew it at the hand-over,
+record a send, take back what a worker left. Each is one atomic statement (or two in one
+transaction), safe with many workers on one database; dispatch decides when to run them.
+
+PostgreSQL skips rows another worker has locked (`FOR UPDATE SKIP LOCKED`); SQLite runs one
+writer at a time, so the same statements are atomic there too. The per-chunk ones use Core
+tables: no ORM bookkeeping on the path every send takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, bindparam, case, literal_column, or_, select, update
+from sqlalchemy.orm import Session
+
+from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.models import Base, FollowUp, Message
+from scheduler.sending.delivery import OURS, MessageStatus
+from scheduler.sending.transports import Sent
+
+# Core tables for the statements run once per chunk of sends: no ORM bookkeeping on that path.
+FOLLOW_UPS = Base.metadata.tables["follow_ups"]
+MESSAGES = Base.metadata.tables["messages"]
+CUSTOMERS = Base.metadata.tables["customers"]
+CUSTOMER_OPTED_OUT = (  # the follow-up's customer has opted out of its channel
+    select(CUSTOMERS.c.id)
+    .where(
+        CUSTOMERS.c.id == FOLLOW_UPS.c.customer_id,
+        or_(
+            and_(FOLLOW_UPS.c.channel == Channel.SMS, CUSTOMERS.c.sms_opt_out_at.isnot(None)),
+            and_(FOLLOW_UPS.c.channel == Channel.EMAIL, CUSTOMERS.c.email_opt_out_at.isnot(None)),
+        ),
+    )
+    .exists()
+)
+RECORD_MESSAGE = (  # a delivery report may have come first: never step back from it
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("m"))
+    .values(
+        provider_id=bindparam("p"),
+        status=case(
+            # Constants written into the SQL: executemany takes no expanding IN parameter.
+            (MESSAGES.c.status.in_([literal_column(f"'{s}'") for s in OURS]), bindparam("s")),
+            else_=MESSAGES.c.status,
+        ),
+        status_updated_at=bindparam("t"),
+    )
+)
+RECORD_SENT = (
+    update(FOLLOW_UPS)
+    .where(FOLLOW_UPS.c.id == bindparam("f"))
+    .values(
+        status=FollowUpStatus.SENT,
+        status_reason=None,
+        provider_id=bindparam("p"),
+        sent_at=bindparam("t"),
+        updated_at=bindparam("t"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+
+def take_back(session: Session, *, worker_id: str, now: datetime) -> int:
+    """Follow-ups whose worker's lease ran out, and those a broken-off pass of `worker_id`
+    left claimed, go back to `scheduled`; their messages that may have left become
+    `uncertain` (looked up before any resend), those prepared only `not_sent`."""
+    stale = list(
+        session.scalars(
+            select(FollowUp.id)
+            .where(
+                FollowUp.status == FollowUpStatus.SENDING,
+                or_(FollowUp.lease_expires_at < now, FollowUp.lease_owner == worker_id),
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not stale:
+        return 0
+    for before, after in (
+        (MessageStatus.HANDED_OVER, MessageStatus.UNCERTAIN),
+        (MessageStatus.PREPARED, MessageStatus.NOT_SENT),
+    ):
+        session.execute(
+            update(Message)
+            .where(Message.follow_up_id.in_(stale), Message.status == before)
+            .values(status=after, status_updated_at=now),
+            execution_options={"synchronize_session": False},
+        )
+    session.execute(
+        update(FollowUp)
+        .where(FollowUp.id.in_(stale), FollowUp.status == FollowUpStatus.SENDING)
+        .values(
+            status=FollowUpStatus.SCHEDULED,
+            status_reason="taken back from a worker that stopped mid-send",
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    return len(stale)
+
+
+def claim(
+    session: Session, *, worker_id: str, now: datetime, lease: timedelta, size: int
+) -> list[int]:
+    """Mark up to `size` due follow-ups as `worker_id`'s until `now + lease`; others skip them."""
+    # A CTE, not `IN (subquery)`: PostgreSQL may run a LIMIT subquery more than once per
+    # UPDATE, and each run skips different locked rows, so a claim could exceed its size.
+    due = (
+        select(FollowUp.id)
+        .where(FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.due_at <= now)
+        .order_by(FollowUp.due_at, FollowUp.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+    )
+    statement = (
+        update(FollowUp)
+        .where(FollowUp.id == due.c.id)
+        .where(FollowUp.status == FollowUpStatus.SCHEDULED)
+        .values(
+            status=FollowUpStatus.SENDING,
+            lease_owner=worker_id,
+            lease_expires_at=now + lease,
+            updated_at=now,
+        )
+        .returning(FollowUp.id)
+    )
+    result = session.execute(statement, execution_options={"synchronize_session": False})
+    return sorted(result.scalars())
+
+
+def hand_over(
+    session: Session,
+    messages: Mapping[int, int],
+    *,
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+) -> set[int]:
+    """Of `messages` (follow-up id -> message id), renew the leases still `worker_id`'s whose
+    customer has not opted out meanwhile, count the attempt, and mark their messages
+    `handed_over`. Returns the follow-ups that may be sent."""
+    renewed = set(
+        session.scalars(
+            update(FOLLOW_UPS)
+            .where(
+                FOLLOW_UPS.c.id.in_(list(messages)),
+                FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
+                FOLLOW_UPS.c.lease_owner == worker_id,
+                FOLLOW_UPS.c.lease_expires_at > now,
+                ~CUSTOMER_OPTED_OUT,
+            )
+            .values(
+                lease_expires_at=now + lease,
+                attempts=FOLLOW_UPS.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(FOLLOW_UPS.c.id)
+        )
+    )
+    mine = [message for follow_up, message in messages.items() if follow_up in renewed]
+    if mine:
+        session.execute(
+            update(MESSAGES)
+            .where(MESSAGES.c.id.in_(mine))
+            .values(status=MessageStatus.HANDED_OVER, status_updated_at=now)
+        )
+    return renewed
+
+
+def record_sent(
+    session: Session, sent: Mapping[int, tuple[int, Sent]], *, worker_id: str, now: datetime
+) -> int:
+    """Record sends that worked (follow-up id -> message id and what the provider said): every
+    message, whoever holds its follow-up now; the follow-ups still `worker_id`'s become `sent`.
+    Returns how many follow-ups were; the others' leases were lost."""
+    mine = set(
+        session.scalars(
+            select(FOLLOW_UPS.c.id)
+            .where(
+                FOLLOW_UPS.c.id.in_(list(sent)),
+                FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
+                FOLLOW_UPS.c.lease_owner == worker_id,
+            )
+            .with_for_update()
+        )
+    )
+    session.execute(
+        RECORD_MESSAGE,
+        [
+            {"m": message, "p": s.provider_id, "s": s.status, "t": now}
+            for message, s in sent.values()
+        ],
+    )
+    ours = [
+        {"f": follow_up, "p": s.provider_id, "t": now}
+        for follow_up, (_, s) in sent.items()
+        if follow_up in mine
+    ]
+    if ours:  # SENDING -> SENT, the transition the WHERE of `mine` checked
+        session.execute(RECORD_SENT, ours)
+    return len(ours)

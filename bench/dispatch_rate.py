@@ -54,10 +54,12 @@ class TimedDispatcher(Dispatcher):
         finally:
             self.phases["claim"] += time.perf_counter() - began
 
-    def prepare(self, ids: list[int], summary: Counter[str]) -> list[Job]:
+    def prepare(
+        self, ids: list[int], summary: Counter[str], stop: threading.Event | None = None
+    ) -> list[Job]:
         began = time.perf_counter()
         try:
-            return super().prepare(ids, summary)
+            return super().prepare(ids, summary, stop)
         finally:
             self.phases["prepare (re-check, compose, write messages)"] += (
                 time.perf_counter() - began

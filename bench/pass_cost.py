@@ -14,6 +14,7 @@ transport) is timed; between repetitions the due follow-ups are put back as they
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -235,7 +236,7 @@ def measure(name: str, engine: Engine, sizes: list[int], repeats: int) -> None:
         for _ in range(repeats):
             seconds, summary = bench.timed_pass()
             if summary["sent"] != DUE:
-                raise SystemExit(f"expected {DUE} sent, got {summary}")
+                raise SystemExit(f"expected {DUE} sent, got {json.dumps(summary)}")
             times.append(seconds)
         median = statistics.median(times)
         medians.append(median)

@@ -589,7 +589,7 @@ class Dispatcher:
                 message_status=message.status,
             ),
             max_attempts=self.config.worker.max_attempts,
-            jitter=self.jitter(),
+            jitter=self.jitter,
         )
         message.status_updated_at = now
         if outcome.sent is not None:  # whoever holds the follow-up now, the message left

@@ -8,6 +8,7 @@ unknown for a person, put back) from plain values; dispatch only writes the verd
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -73,8 +74,8 @@ class Verdict:
     opt_out: bool = False  # the provider says the recipient unsubscribed
 
 
-def judge(attempt: Attempt, *, max_attempts: int, jitter: float) -> Verdict:
-    """The meaning of one outcome; `jitter` in [0, 1) spreads retries."""
+def judge(attempt: Attempt, *, max_attempts: int, jitter: Callable[[], float]) -> Verdict:
+    """The meaning of one outcome; `jitter` gives a number in [0, 1) that spreads a retry."""
     sent, error = attempt.sent, attempt.error
     if sent is not None:  # whoever holds the follow-up now, the message left
         status = sent.status if moves_forward(attempt.message_status, sent.status) else None
@@ -91,7 +92,7 @@ def judge(attempt: Attempt, *, max_attempts: int, jitter: float) -> Verdict:
         return Verdict(Tally.LEASE_LOST)
     if attempt.held_back is not None:
         reason = attempt.held_back.value
-        if attempt.detail:
+        if attempt.detail is not None:
             reason = f"{reason}: {attempt.detail}"
         closed = attempt.held_back is HeldBack.WINDOW_CLOSED
         return Verdict(
@@ -112,7 +113,8 @@ def judge(attempt: Attempt, *, max_attempts: int, jitter: float) -> Verdict:
         reason = f"could not tell whether it was sent: {error}; check with the provider"
         return Verdict(Tally.UNKNOWN, FollowUpStatus.UNKNOWN, reason, MessageStatus.UNCERTAIN)
     if error.failure in (Failure.PERMANENT, Failure.UNSUBSCRIBED):
-        unsubscribed = error.failure is Failure.UNSUBSCRIBED  # with the provider: here too
+        # The provider's STOP list is for SMS; the opt-out it implies is recorded here too.
+        unsubscribed = error.failure is Failure.UNSUBSCRIBED and attempt.channel is Channel.SMS
         return Verdict(
             Tally.FAILED,
             FollowUpStatus.FAILED,
@@ -130,6 +132,6 @@ def judge(attempt: Attempt, *, max_attempts: int, jitter: float) -> Verdict:
         reason = f"gave up after {attempt.attempts} attempts: {error}"
         tally = Tally.UNKNOWN if final is FollowUpStatus.UNKNOWN else Tally.FAILED
         return Verdict(tally, final, reason, status)
-    delay = retry_delay(attempt.attempts, jitter, error.retry_after)
+    delay = retry_delay(attempt.attempts, jitter(), error.retry_after)
     reason = f"attempt {attempt.attempts} failed: {error}"
     return Verdict(Tally.RETRYING, FollowUpStatus.SCHEDULED, reason, status, retry_in=delay)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from scheduler.lifecycle import FollowUpStatus
+from scheduler.lifecycle import Channel, FollowUpStatus
 from scheduler.sending.outcomes import Attempt, HeldBack, Tally, Verdict, judge
 from scheduler.sending.transports import Failure, Sent, TransportError
 
@@ -19,7 +19,7 @@ UNSUBSCRIBED = TransportError("unsubscribed recipient", failure=Failure.UNSUBSCR
 
 
 def verdict(attempt: Attempt, max_attempts: int = 5) -> Verdict:
-    return judge(attempt, max_attempts=max_attempts, jitter=0.0)
+    return judge(attempt, max_attempts=max_attempts, jitter=lambda: 0.0)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +87,10 @@ def verdict(attempt: Attempt, max_attempts: int = 5) -> Verdict:
             Verdict(
                 Tally.FAILED, F.FAILED, "21610: unsubscribed recipient", "failed", opt_out=True
             ),
+        ),
+        (  # an email address unsubscribed with its provider: no SMS opt-out follows
+            Attempt(error=UNSUBSCRIBED, channel=Channel.EMAIL),
+            Verdict(Tally.FAILED, F.FAILED, "21610: unsubscribed recipient", "failed"),
         ),
         (  # a refusal for good that says nothing of consent
             Attempt(error=TransportError("21610 in the text", failure=Failure.PERMANENT)),

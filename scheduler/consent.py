@@ -8,16 +8,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler import audit
-from scheduler.lifecycle import PENDING, Channel, FollowUpStatus
+from scheduler.lifecycle import PENDING, Channel, ConsentSource, FollowUpStatus
 from scheduler.models import Customer, FollowUp
 
 
 def opt_out(
-    session: Session, customer: Customer, *, channel: Channel, via: str, now: datetime, actor: str
+    session: Session,
+    customer: Customer,
+    *,
+    channel: Channel,
+    source: ConsentSource,
+    via: str,
+    now: datetime,
+    actor: str,
 ) -> int:
-    """Record the opt-out (when and how), and skip the customer's pending follow-ups on that
-    channel at once, not at their send time; returns how many were skipped. Idempotent: the
-    first opt-out's time and wording are kept."""
+    """Record the opt-out (when, where from, and in words how), and skip the customer's pending
+    follow-ups on that channel at once, not at their send time; returns how many were skipped.
+    Idempotent: the first opt-out's time, source and wording are kept. Every opt-out, from
+    wherever it comes, goes through here."""
     # Wait for a worker preparing this customer's messages (it locks them too), so that what it
     # prepared is seen as opted out when it is handed over.
     session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
@@ -25,10 +33,12 @@ def opt_out(
         if customer.sms_opt_out_at is not None:
             return 0
         customer.sms_opt_out_at, customer.sms_opt_out_via = now, via
+        customer.sms_opt_out_source = source
     else:
         if customer.email_opt_out_at is not None:
             return 0
         customer.email_opt_out_at, customer.email_opt_out_via = now, via
+        customer.email_opt_out_source = source
     pending = session.scalars(
         select(FollowUp)
         .where(
@@ -48,6 +58,7 @@ def opt_out(
         entity_type="customer",
         entity_id=customer.id,
         channel=channel.value,
+        source=source.value,
         via=via,
         follow_ups_skipped=len(pending),
     )
@@ -62,11 +73,12 @@ def opt_in(
     if channel is Channel.SMS:
         if customer.sms_opt_out_at is None:
             return False
-        customer.sms_opt_out_at = customer.sms_opt_out_via = None
+        customer.sms_opt_out_at = customer.sms_opt_out_via = customer.sms_opt_out_source = None
     else:
         if customer.email_opt_out_at is None:
             return False
         customer.email_opt_out_at = customer.email_opt_out_via = None
+        customer.email_opt_out_source = None
     audit.record(
         session,
         at=now,

@@ -41,6 +41,18 @@ class RemedyStatus(StrEnum):
     DECLINED = "declined"  # the owner said no
 
 
+class ConsentSource(StrEnum):
+    """How a customer said no on a channel; an opt-in clears it."""
+
+    KEYWORD = "keyword"  # a keyword by SMS that we act on (BAJA, "STOP 🙏", ...)
+    PROVIDER_KEYWORD = "provider_keyword"  # one the provider acts on itself (Twilio: STOP, END)
+    WORDS = "words"  # in their own words ("no me escriban más")
+    PROVIDER_REFUSAL = "provider_refusal"  # the provider refused a message: on its STOP list
+    UNSUBSCRIBE_LINK = "unsubscribe_link"  # the one-click link in an email
+    MATCHED = "matched"  # a stop from a number we did not know, matched to them by a person
+    STAFF = "staff"  # recorded in the admin, with how the customer asked
+
+
 class Channel(StrEnum):
     SMS = "sms"
     EMAIL = "email"

@@ -33,6 +33,7 @@ from scheduler.lifecycle import (
     Anchor,
     CaseStatus,
     Channel,
+    ConsentSource,
     Direction,
     FollowUpStatus,
     RemedyStatus,
@@ -188,9 +189,15 @@ class Customer(Base):
     locale: Mapped[str | None] = mapped_column(String(8))  # None: the business default
     timezone: Mapped[str | None] = mapped_column(String(64))  # None: the business default
     sms_opt_out_at: Mapped[datetime | None]
-    sms_opt_out_via: Mapped[str | None] = mapped_column(Text)  # how: keyword, wording, admin
+    sms_opt_out_via: Mapped[str | None] = mapped_column(Text)  # in words, as shown to people
+    sms_opt_out_source: Mapped[ConsentSource | None] = mapped_column(
+        _enum(ConsentSource, "sms_opt_out_source")
+    )
     email_opt_out_at: Mapped[datetime | None]
     email_opt_out_via: Mapped[str | None] = mapped_column(Text)
+    email_opt_out_source: Mapped[ConsentSource | None] = mapped_column(
+        _enum(ConsentSource, "email_opt_out_source")
+    )
     # The secret in the one-click unsubscribe link of every email; made on the first email.
     unsubscribe_token: Mapped[str | None] = mapped_column(String(43), unique=True)
     created_at: Mapped[datetime]

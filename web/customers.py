@@ -25,7 +25,7 @@ from wtforms.validators import DataRequired, Length
 from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.consent import opt_in, opt_out
-from scheduler.lifecycle import CaseStatus, Channel
+from scheduler.lifecycle import CaseStatus, Channel, ConsentSource
 from scheduler.models import Case, Customer, FollowUp, Sale
 from scheduler.sending import csv_import
 from scheduler.sending.intake import FIELDS, validate_sale
@@ -125,7 +125,15 @@ def consent(customer_id: int) -> BaseResponse:
     user, now, channel = me(), utcnow(), Channel(form.channel.data)
     via = f"{user.email}: {form.reason.data.strip()}"
     if form.action.data == "out":
-        skipped = opt_out(session, customer, channel=channel, via=via, now=now, actor=my_name())
+        skipped = opt_out(
+            session,
+            customer,
+            channel=channel,
+            source=ConsentSource.STAFF,
+            via=via,
+            now=now,
+            actor=my_name(),
+        )
         flash(
             _(
                 "Opted out of %(channel)s; %(count)d pending follow-ups skipped.",

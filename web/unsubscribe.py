@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from scheduler.clock import utcnow
 from scheduler.consent import opt_out
-from scheduler.lifecycle import Channel
+from scheduler.lifecycle import Channel, ConsentSource
 from scheduler.models import Customer
 from web.database import db_session, services
 
@@ -50,6 +50,14 @@ def unsubscribe(token: str) -> Response:
     customer = _customer(token)
     if customer is None:
         return _page("unknown", 404)
-    opt_out(session, customer, channel=Channel.EMAIL, via=VIA, now=utcnow(), actor="customer")
+    opt_out(
+        session,
+        customer,
+        channel=Channel.EMAIL,
+        source=ConsentSource.UNSUBSCRIBE_LINK,
+        via=VIA,
+        now=utcnow(),
+        actor="customer",
+    )
     session.commit()
     return _page("done")

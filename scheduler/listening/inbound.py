@@ -25,9 +25,9 @@ from scheduler.casework.notices import notify_new_case, queue
 from scheduler.casework.recipients import recipients
 from scheduler.config import Config
 from scheduler.consent import opt_in, opt_out
-from scheduler.lifecycle import CaseStatus, Channel, Direction
+from scheduler.lifecycle import CaseStatus, Channel, ConsentSource, Direction
 from scheduler.listening.classify import Label, Reading, classify
-from scheduler.listening.keywords import TWILIO_KEYWORDS, Consent, Intent, fold, read_consent
+from scheduler.listening.keywords import Consent, Intent, fold, read_consent
 from scheduler.listening.owner_words import owner_lexicon
 from scheduler.models import Base, Case, Customer, FollowUp, Message
 from scheduler.sending.composing import TemplateBook, customer_vars
@@ -247,7 +247,15 @@ def attend_linked(
     consent = read_consent(message.body)
     if consent is not None and consent.intent is Intent.OPT_OUT:
         via = f"asked from {message.from_address} to stop, matched by {actor}"
-        opt_out(session, customer, channel=message.channel, via=via, now=now, actor=actor)
+        opt_out(
+            session,
+            customer,
+            channel=message.channel,
+            source=ConsentSource.MATCHED,
+            via=via,
+            now=now,
+            actor=actor,
+        )
     _route(session, customer, message, reading, config=config, now=now)  # a complaint too
     if open_case and message.case_id is None:
         case, opened = open_case_for(
@@ -388,8 +396,23 @@ def _act(
     wording = f"replied {consent.keyword!r} by SMS" if consent.keyword else "asked by SMS to stop"
     customer = same_number[0]
     if consent.intent is Intent.OPT_OUT:  # every customer record with this number
+        source = (
+            ConsentSource.PROVIDER_KEYWORD
+            if consent.handled_by_twilio
+            else ConsentSource.KEYWORD
+            if consent.keyword
+            else ConsentSource.WORDS
+        )
         for same in same_number:
-            opt_out(session, same, channel=Channel.SMS, via=wording, now=now, actor="customer")
+            opt_out(
+                session,
+                same,
+                channel=Channel.SMS,
+                source=source,
+                via=wording,
+                now=now,
+                actor="customer",
+            )
         return True
     if consent.intent is Intent.OPT_IN:
         if consent.keyword is None or _blocked_by_twilio(customer, config):
@@ -403,9 +426,8 @@ def _act(
 def _blocked_by_twilio(customer: Customer, config: Config) -> bool:
     """Twilio itself blocks a number that sent it STOP until START, YES or UNSTOP: an ALTA
     cannot lift that, and saying it did would be false."""
-    via = customer.sms_opt_out_via or ""
-    twilio_stop = "21610" in via or any(f"{word!r}" in via for word in TWILIO_KEYWORDS)
-    return config.sms.transport == "twilio" and twilio_stop
+    by_provider = (ConsentSource.PROVIDER_KEYWORD, ConsentSource.PROVIDER_REFUSAL)
+    return config.sms.transport == "twilio" and customer.sms_opt_out_source in by_provider
 
 
 def _reply(

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.consent import opt_out
-from scheduler.lifecycle import Channel, Direction, FollowUpStatus
+from scheduler.lifecycle import Channel, ConsentSource, Direction, FollowUpStatus
 from scheduler.models import FollowUp, Message
 from scheduler.sending.transports import reports_unsubscribed
 
@@ -125,6 +125,7 @@ def apply_status(
                 session,
                 follow_up.sale.customer,
                 channel=Channel.SMS,
+                source=ConsentSource.PROVIDER_REFUSAL,
                 via=TWILIO_21610,
                 now=now,
                 actor="twilio",

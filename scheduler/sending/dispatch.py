@@ -30,7 +30,14 @@ from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.consent import opt_out
 from scheduler.db import begin_reading
-from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, SaleStatus
+from scheduler.lifecycle import (
+    CaseStatus,
+    Channel,
+    ConsentSource,
+    Direction,
+    FollowUpStatus,
+    SaleStatus,
+)
 from scheduler.models import Case, Customer, FollowUp, Message, Sale
 from scheduler.sending import leases
 from scheduler.sending.composing import Composed, TemplateBook, compose, unsubscribe_url
@@ -609,6 +616,7 @@ class Dispatcher:
                 session,
                 row.sale.customer,
                 channel=row.channel,
+                source=ConsentSource.PROVIDER_REFUSAL,
                 via=TWILIO_21610,
                 now=now,
                 actor=f"worker:{self.worker_id}",

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.defaults import install_defaults
+from scheduler.lifecycle import ConsentSource
 from scheduler.models import AuditEntry, Customer, FollowUp
 from scheduler.sending.sales import record_sale
 from tests.factories import NOW, sale_input
@@ -72,12 +73,14 @@ def test_one_click_post_unsubscribes_from_email_once(
     assert (entry.actor, entry.entity_id) == ("customer", customer.id)
     assert entry.details == {
         "channel": "email",
+        "source": "unsubscribe_link",
         "via": "one-click unsubscribe link",
         "follow_ups_skipped": 4,
     }
     session.refresh(customer)
     assert customer.email_opt_out_at == NOW
     assert customer.email_opt_out_via == "one-click unsubscribe link"
+    assert customer.email_opt_out_source is ConsentSource.UNSUBSCRIBE_LINK
     assert customer.sms_opt_out_at is None  # only email: SMS consent is separate
     skipped = session.scalars(select(FollowUp.status_reason)).all()  # at once, not at send time
     assert skipped == ["the customer opted out (one-click unsubscribe link)"] * 4

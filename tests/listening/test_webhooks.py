@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 
-from scheduler.lifecycle import Direction, FollowUpStatus
+from scheduler.lifecycle import ConsentSource, Direction, FollowUpStatus
 from scheduler.models import Customer, FollowUp, Message
 from tests.browsing import use_config
 from tests.dispatching import follow_up
@@ -173,6 +173,7 @@ def test_a_report_settles_an_unknown_follow_up_and_21610_opts_out(
         assert follow_up(session, "day1-thanks").status is FollowUpStatus.FAILED
         customer = session.scalars(select(Customer)).one()
         assert customer.sms_opt_out_via == "Twilio error 21610: replied STOP to our number"
+        assert customer.sms_opt_out_source is ConsentSource.PROVIDER_REFUSAL
         assert follow_up(session, "day7-check-in").status is FollowUpStatus.SKIPPED
 
 

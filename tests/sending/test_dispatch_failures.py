@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.config import Config
 from scheduler.consent import opt_out
 from scheduler.db import make_session_factory
-from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.lifecycle import Channel, ConsentSource, FollowUpStatus
 from scheduler.models import Customer, MessageTemplate, OutboxEntry
 from scheduler.sending.dispatch import Job
 from scheduler.sending.sales import record_sale, record_sales
@@ -217,6 +217,7 @@ def test_a_stop_between_prepare_and_send_is_honoured(engine: Engine, config: Con
             session,
             customer,
             channel=Channel.SMS,
+            source=ConsentSource.PROVIDER_KEYWORD,
             via="replied 'stop' by SMS",
             now=DAY1,
             actor="customer",

@@ -53,6 +53,8 @@ TEXTS = (
     N_("this template answers a customer who wrote to us: a step cannot use it"),
     N_("say how it was resolved"),
     N_("a remedy still waits for the owner's answer: withdraw it or ask the owner"),
+    N_("the customer has no active sale to follow up on"),
+    N_("the customer has opted out of every channel we could ask on"),
     N_(
         "the default cadence keeps an active step after a resolved case: every cadence without "
         "one uses it to ask whether the problem was really solved"

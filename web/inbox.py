@@ -345,7 +345,6 @@ def resolve(case_id: int) -> BaseResponse | tuple[str, int]:
         )
     else:
         message += " " + _(
-            "Nobody will ask whether it was solved: the customer has no active "
-            "sale to follow up on."
+            "Nobody will ask whether it was solved: %(why)s.", why=translated(result.no_check or "")
         )
     return _done(session, case, message)

@@ -20,9 +20,10 @@ from scheduler.lifecycle import (
     CaseStatus,
     FollowUpStatus,
     RemedyStatus,
+    SaleStatus,
     check_case_transition,
 )
-from scheduler.models import Case, Customer, FollowUp, Message, Remedy
+from scheduler.models import Case, Customer, FollowUp, Message, Remedy, Sale
 from scheduler.sending.planning import schedule_case_check
 from scheduler.sending.replanning import hold_pending, resume_held
 
@@ -79,10 +80,15 @@ def open_case_for(
     return case, opened
 
 
+NO_SALE = "the customer has no active sale to follow up on"
+NO_CHANNEL = "the customer has opted out of every channel we could ask on"
+
+
 @dataclass(frozen=True)
 class Resolution:
     resumed: int  # held follow-ups that go out again
-    check_due: datetime | None  # when "did we solve it?" is asked; None: no active sale to ask on
+    check_due: datetime | None  # when "did we solve it?" is asked; None: see `no_check`
+    no_check: str | None = None  # why nobody will ask (NO_SALE, NO_CHANNEL)
 
 
 def resolve_case(
@@ -122,7 +128,12 @@ def resolve_case(
     check_due = session.scalar(
         select(FollowUp.due_at).where(FollowUp.case_id == case.id, FollowUp.status.in_(PENDING))
     )
-    return Resolution(resumed, check_due)
+    if check_due is not None:
+        return Resolution(resumed, check_due)
+    has_sale = session.scalar(
+        select(Sale.id).where(Sale.customer_id == customer.id, Sale.status == SaleStatus.ACTIVE)
+    )
+    return Resolution(resumed, None, NO_CHANNEL if has_sale else NO_SALE)
 
 
 def reopen_case(

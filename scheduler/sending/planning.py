@@ -62,13 +62,19 @@ def to_step(row: CadenceStep) -> Step:
     )
 
 
-def reachable_channel(wanted: Channel, customer: Customer) -> Channel | None:
-    """The step's channel if the customer has that address, else the other one, else None."""
-    has = {Channel.SMS: bool(customer.phone), Channel.EMAIL: bool(customer.email)}
-    if has[wanted]:
-        return wanted
+def reachable_channel(
+    wanted: Channel, customer: Customer, *, consenting: bool = False
+) -> Channel | None:
+    """The step's channel if the customer has that address, else the other one, else None.
+    `consenting`: only a channel they have not opted out of (a follow-up planned now for a
+    moment announced now, such as "did we solve it?", must not be one that will be skipped)."""
+
+    def usable(channel: Channel) -> bool:
+        refused = consenting and customer.opt_out_at(channel) is not None
+        return bool(customer.address(channel)) and not refused
+
     other = Channel.EMAIL if wanted is Channel.SMS else Channel.SMS
-    return other if has[other] else None
+    return next((channel for channel in (wanted, other) if usable(channel)), None)
 
 
 def _row(sale: Sale, planned: Planned, now: datetime) -> dict[str, Any]:
@@ -134,8 +140,9 @@ def schedule_case_check(
 ) -> int:
     """Plan "did we solve it?" for a case just resolved, on the customer's latest sale: its
     cadence's steps anchored on the case's resolution, else the default cadence's, so that a
-    cadence without one still keeps the promise. Returns how many were planned (0 for a
-    customer with no active sale: there is nothing to send it for)."""
+    cadence without one still keeps the promise, on a channel the customer has not opted out
+    of. Returns how many were planned (0 for a customer with no active sale, or none we may
+    write to: nothing would be sent)."""
     sale = session.scalars(
         select(Sale)
         .where(Sale.customer_id == customer.id, Sale.status == SaleStatus.ACTIVE)
@@ -150,9 +157,11 @@ def schedule_case_check(
     grace = timedelta(hours=config.cadences.late_grace_hours)
     rules = send_rules(config, customer)
     rows = [
-        _row(sale, plan_step(to_step(step), now, rules, now, grace), now)
-        | {"case_id": case_id, "facts": {"case_id": case_id}}
-        for step in steps
+        _row(sale, planned, now)
+        | {"channel": channel, "case_id": case_id}
+        | {"facts": {"case_id": case_id}}
+        for planned in (plan_step(to_step(step), now, rules, now, grace) for step in steps)
+        if (channel := reachable_channel(planned.channel, customer, consenting=True))
     ]
     if rows:
         session.execute(insert(FollowUp), rows)

@@ -15,8 +15,17 @@ from sqlalchemy.orm import Session
 from scheduler.casework.cases import resolve_case
 from scheduler.casework.staff_actions import CaseworkError, RemedyKind, RemedyRequest, within_limit
 from scheduler.config import Config, defaults
+from scheduler.consent import opt_out
 from scheduler.defaults import install_defaults
-from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, RemedyStatus, Role
+from scheduler.lifecycle import (
+    CaseStatus,
+    Channel,
+    ConsentSource,
+    Direction,
+    FollowUpStatus,
+    RemedyStatus,
+    Role,
+)
 from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, Remedy, User
 from tests.browsing import fresh, submit
 from tests.complaints import complaint, give
@@ -250,6 +259,41 @@ def test_resolving_resumes_held_follow_ups_and_plans_the_check(
     assert f"{len(held)} follow-ups resumed" in page
     assert "whether it was solved" in page and check.status is FollowUpStatus.SCHEDULED
     assert "Answer the customer" not in page  # a resolved case takes no reply box
+
+
+@pytest.mark.parametrize(
+    "email, channel, said",
+    [
+        ("rosa@example.pe", Channel.EMAIL, "whether it was solved"),  # by email instead
+        (None, None, "opted out of every channel we could ask on"),  # nothing announced
+    ],
+)
+def test_the_check_after_a_case_goes_where_the_customer_still_consents(
+    staff_client: FlaskClient,
+    session: Session,
+    config: Config,
+    frozen: object,
+    email: str | None,
+    channel: Channel | None,
+    said: str,
+) -> None:
+    case = complaint(session, config, email=email)
+    customer = session.get_one(Customer, case.customer_id)
+    opt_out(
+        session,
+        customer,
+        channel=Channel.SMS,
+        source=ConsentSource.STAFF,
+        via="asked by phone",
+        now=NOW,
+        actor="test",
+    )
+    session.commit()
+    submit(staff_client, f"/cases/{case.id}/resolve", {"outcome": "Tecnico cambio placa"})
+    fresh(session)
+    checks = session.scalars(select(FollowUp.channel).where(FollowUp.case_id == case.id)).all()
+    assert checks == ([channel] if channel else [])
+    assert said in staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
 
 
 def test_a_reply_queued_before_a_stop_is_not_sent(

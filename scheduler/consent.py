@@ -12,6 +12,13 @@ from scheduler.lifecycle import PENDING, Channel, ConsentSource, FollowUpStatus
 from scheduler.models import Customer, FollowUp
 
 
+def _lock(session: Session, customer: Customer) -> None:
+    """Wait for a worker preparing this customer's messages (it locks them too), so that what
+    it prepared is handed over seeing the consent as it is now; and take turns with another
+    change of this customer's consent."""
+    session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+
+
 def opt_out(
     session: Session,
     customer: Customer,
@@ -26,9 +33,7 @@ def opt_out(
     follow-ups on that channel at once, not at their send time; returns how many were skipped.
     Idempotent: the first opt-out's time, source and wording are kept. Every opt-out, from
     wherever it comes, goes through here."""
-    # Wait for a worker preparing this customer's messages (it locks them too), so that what it
-    # prepared is seen as opted out when it is handed over.
-    session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+    _lock(session, customer)
     if channel is Channel.SMS:
         if customer.sms_opt_out_at is not None:
             return 0
@@ -70,6 +75,7 @@ def opt_in(
 ) -> bool:
     """Clear an opt-out; returns whether there was one. Follow-ups skipped meanwhile stay
     skipped: their moment has passed."""
+    _lock(session, customer)
     if channel is Channel.SMS:
         if customer.sms_opt_out_at is None:
             return False

@@ -256,6 +256,7 @@ NAMES: dict[str, dict[str, Any]] = {
         "read": lazy_pgettext("message status", "read"),
         "receiving": lazy_pgettext("message status", "receiving"),
         "received": lazy_pgettext("message status", "received"),
+        "dismissed": lazy_pgettext("message status", "dismissed"),
     },
     "AuditActor": {  # who did it, when not a person who logged in (audit.by_user)
         "customer": lazy_pgettext("audit log", "the customer"),

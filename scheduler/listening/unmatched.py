@@ -18,8 +18,7 @@ from scheduler.config import Config
 from scheduler.lifecycle import Channel, Direction
 from scheduler.listening.inbound import attend_linked
 from scheduler.models import Case, Customer, Message
-
-DISMISSED = "dismissed"  # Message.status of an unmatched reply a person set aside
+from scheduler.sending.delivery import MessageStatus
 
 
 def unmatched_replies(session: Session, limit: int) -> list[Message]:
@@ -31,7 +30,7 @@ def unmatched_replies(session: Session, limit: int) -> list[Message]:
                 Message.direction == Direction.INBOUND,
                 Message.customer_id.is_(None),
                 Message.needs_human.isnot(None),  # read by the worker: nobody's reply indeed
-                Message.status != DISMISSED,
+                Message.status != MessageStatus.DISMISSED,
             )
             .order_by(Message.created_at.desc(), Message.id.desc())
             .limit(limit)
@@ -42,7 +41,7 @@ def unmatched_replies(session: Session, limit: int) -> list[Message]:
 def _still_unmatched(message: Message) -> None:
     if message.direction is not Direction.INBOUND:
         raise CaseworkError("only a reply from a customer can be matched")
-    if message.customer_id is not None or message.status == DISMISSED:
+    if message.customer_id is not None or message.status == MessageStatus.DISMISSED:
         raise CaseworkError("someone already dealt with this reply")
     if message.needs_human is None:
         raise CaseworkError("the worker has not read this reply yet: try again in a minute")
@@ -124,7 +123,7 @@ def dismiss_reply(
         raise CaseworkError("say why it is dismissed")
     if len(reason) > 500:
         raise CaseworkError("describe it in at most 500 characters")
-    message.status, message.status_updated_at = DISMISSED, now
+    message.status, message.status_updated_at = MessageStatus.DISMISSED, now
     audit.record(
         session,
         at=now,

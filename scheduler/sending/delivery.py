@@ -31,6 +31,7 @@ class MessageStatus(StrEnum):
     NOT_SENT = "not_sent"  # certainly did not go out; may be tried again
     FAILED = "failed"  # refused for good (also the provider's word for it)
     RECEIVED = "received"  # a customer's reply
+    DISMISSED = "dismissed"  # a reply from nobody we know, set aside by a person
     NOTICE = "notice"  # a notice to staff waiting for the worker
     NOTICE_SENDING = "notice_sending"  # claimed by a worker
     NOTICE_FAILED = "notice_failed"

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.lifecycle import CaseStatus, Channel, Direction
-from scheduler.listening.unmatched import DISMISSED
 from scheduler.models import AuditEntry, Case, Customer, Message
+from scheduler.sending.delivery import MessageStatus
 from tests.browsing import fresh, submit
 
 STRANGER = "+51911222333"
@@ -113,7 +113,7 @@ def test_dismissing_needs_a_reason_and_is_recorded(
     done = submit(staff_client, f"/replies/{message.id}/dismiss", {"reason": "publicidad"})
     assert done.status_code == 302
     fresh(session)
-    assert session.get_one(Message, message.id).status == DISMISSED
+    assert session.get_one(Message, message.id).status == MessageStatus.DISMISSED
     assert _audit(session, "reply.dismiss").details["reason"] == "publicidad"
     assert "GANE UN PREMIO" not in staff_client.get("/inbox?tab=unmatched").get_data(as_text=True)
     again = submit(staff_client, f"/replies/{message.id}/customer", {"name": "Spam"})

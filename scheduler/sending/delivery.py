@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.consent import opt_out
 from scheduler.lifecycle import Channel, ConsentSource, Direction, FollowUpStatus
-from scheduler.models import FollowUp, Message
+from scheduler.models import Customer, FollowUp, Message
 from scheduler.sending.transports import reports_unsubscribed
 
 log = logging.getLogger(__name__)
@@ -122,16 +122,22 @@ def apply_status(
     if follow_up is not None:
         _follow(follow_up, status, error_code, now)
         if reports_unsubscribed(error_code):
-            opt_out(
-                session,
-                follow_up.sale.customer,
-                channel=Channel.SMS,
-                source=ConsentSource.PROVIDER_REFUSAL,
-                via=TWILIO_21610,
-                now=now,
-                actor="twilio",
-            )
+            stopped_by_provider(session, follow_up.sale.customer, now=now, actor="twilio")
     return message
+
+
+def stopped_by_provider(session: Session, customer: Customer, *, now: datetime, actor: str) -> None:
+    """The provider refused a message because the customer told it to stop us (Twilio's STOP
+    list): they are opted out of SMS here too."""
+    opt_out(
+        session,
+        customer,
+        channel=Channel.SMS,
+        source=ConsentSource.PROVIDER_REFUSAL,
+        via=TWILIO_21610,
+        now=now,
+        actor=actor,
+    )
 
 
 def _follow(follow_up: FollowUp, status: str, error_code: str | None, now: datetime) -> None:

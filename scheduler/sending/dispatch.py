@@ -28,12 +28,10 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from scheduler.clock import utcnow
 from scheduler.config import Config
-from scheduler.consent import opt_out
 from scheduler.db import begin_reading
 from scheduler.lifecycle import (
     CaseStatus,
     Channel,
-    ConsentSource,
     Direction,
     FollowUpStatus,
     SaleStatus,
@@ -44,9 +42,9 @@ from scheduler.sending.composing import Composed, TemplateBook, compose, unsubsc
 from scheduler.sending.delivery import (
     DELIVERED,
     MAYBE_SENT,
-    TWILIO_21610,
     UNDELIVERED,
     MessageStatus,
+    stopped_by_provider,
 )
 from scheduler.sending.due_times import fit_to_window, window_closes
 from scheduler.sending.outcomes import Attempt, HeldBack, Tally, judge
@@ -612,14 +610,8 @@ class Dispatcher:
         if outcome.sent is not None:
             row.provider_id, row.sent_at = outcome.sent.provider_id, now
         if verdict.opt_out:
-            opt_out(
-                session,
-                row.sale.customer,
-                channel=row.channel,
-                source=ConsentSource.PROVIDER_REFUSAL,
-                via=TWILIO_21610,
-                now=now,
-                actor=f"worker:{self.worker_id}",
+            stopped_by_provider(
+                session, row.sale.customer, now=now, actor=f"worker:{self.worker_id}"
             )
         if verdict.refund_attempt:
             row.attempts -= 1

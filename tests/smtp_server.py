@@ -3,7 +3,6 @@ and the email transport aimed at it."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from scheduler.config import defaults
 from scheduler.lifecycle import Channel
 from scheduler.sending.transports import Outgoing
 from scheduler.sending.transports.smtp_email import SmtpEmail
+from tests.processes import free_port
 
 
 class Mailbox:
@@ -41,9 +41,7 @@ class Mailbox:
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     mailbox = Mailbox()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from tests.processes import free_port
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -48,17 +49,11 @@ PHONE_WIDTH = 375
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`postventa run` on a fresh SQLite database, the worker passing every second."""
     home = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = home / "config.toml"
     config.write_text(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -18,6 +17,7 @@ from scheduler.lifecycle import Channel
 from scheduler.sending.transports import Failure, Outgoing, TransportError
 from scheduler.sending.transports.smtp_email import SmtpEmail
 from scheduler.sending.transports.twilio_sms import TwilioSms
+from tests.processes import free_port
 from tests.smtp_server import EMAIL, Mailbox, smtp, smtp_transport  # noqa: F401 - fixture
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Respond
 
@@ -125,9 +125,7 @@ def test_a_timeout_is_uncertain_and_refused_connection_is_retryable(fake: FakeTw
     with pytest.raises(TransportError) as timed_out:
         transport(fake, timeout=0.3).send(SMS)
     assert timed_out.value.failure is Failure.UNCERTAIN
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    closed = f"http://127.0.0.1:{free_port()}"  # a port nobody listens on
     config = twilio_config(fake, api_base_url=closed)
     with pytest.raises(TransportError) as refused:
         TwilioSms(config.twilio, config.business.public_url, 1.0).send(SMS)
@@ -190,10 +188,7 @@ def test_smtp_refusals_are_permanent_or_passing(smtp: tuple[Mailbox, int]) -> No
 
 
 def test_smtp_server_down_is_retryable_and_smtp_cannot_reconcile() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    email = smtp_transport(port)
+    email = smtp_transport(free_port())  # nobody listens there
     with pytest.raises(TransportError) as down:
         email.send(EMAIL)
     assert down.value.failure is Failure.RETRY

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from scheduler import audit
-from scheduler.lifecycle import PENDING, Channel, ConsentSource, FollowUpStatus
-from scheduler.models import Customer, FollowUp
+from scheduler.lifecycle import PENDING, Channel, ConsentSource, FollowUpStatus, MessageStatus
+from scheduler.models import Customer, FollowUp, Message
+
+WITHDRAWN = "not sent: the customer opted out of this channel after it was queued"
 
 
 def _lock(session: Session, customer: Customer) -> None:
@@ -29,10 +31,11 @@ def opt_out(
     now: datetime,
     actor: str,
 ) -> int:
-    """Record the opt-out (when, where from, and in words how), and skip the customer's pending
-    follow-ups on that channel at once, not at their send time; returns how many were skipped.
-    Idempotent: the first opt-out's time, source and wording are kept. Every opt-out, from
-    wherever it comes, goes through here."""
+    """Record the opt-out (when, where from, and in words how), and settle at once, not at their
+    send time, what waits for the customer on that channel: pending follow-ups are skipped, and
+    queued messages not yet handed over (a person's reply, an acknowledgement) are not sent.
+    Returns how many follow-ups were skipped. Idempotent: the first opt-out's time, source and
+    wording are kept. Every opt-out, from wherever it comes, goes through here."""
     _lock(session, customer)
     if channel is Channel.SMS:
         if customer.sms_opt_out_at is not None:
@@ -55,6 +58,26 @@ def opt_out(
     ).all()
     for row in pending:
         row.move_to(FollowUpStatus.SKIPPED, f"the customer opted out ({via})", now)
+    # One that may have left already (`uncertain`) is looked up first, then refused at its
+    # hand-over; one being handed over right now is the worker's, which waited on the lock.
+    withdrawn = session.scalars(
+        update(Message)
+        .where(
+            Message.customer_id == customer.id,
+            Message.channel == channel,
+            Message.due_at.isnot(None),
+            Message.status.in_((MessageStatus.PREPARED, MessageStatus.NOT_SENT)),
+        )
+        .values(
+            status=MessageStatus.FAILED,
+            error_message=WITHDRAWN,
+            status_updated_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .returning(Message.id),
+        execution_options={"synchronize_session": False},
+    ).all()
     audit.record(
         session,
         at=now,
@@ -66,6 +89,7 @@ def opt_out(
         source=source.value,
         via=via,
         follow_ups_skipped=len(pending),
+        messages_withdrawn=len(withdrawn),
     )
     return len(pending)
 

@@ -20,6 +20,41 @@ class FollowUpStatus(StrEnum):
     UNKNOWN = "unknown"  # the send may or may not have happened; a person or reconciliation decides
 
 
+class MessageStatus(StrEnum):
+    """Ours: before and around the hand-over to a transport, and a customer's reply's."""
+
+    PREPARED = "prepared"  # composed and written down; not handed to the transport yet
+    HANDED_OVER = "handed_over"  # being handed to the transport: it may have left
+    UNCERTAIN = "uncertain"  # may have gone out: look it up before sending again
+    NOT_SENT = "not_sent"  # certainly did not go out; may be tried again
+    FAILED = "failed"  # refused for good (also the provider's word for it)
+    RECEIVED = "received"  # a customer's reply
+    DISMISSED = "dismissed"  # a reply from nobody we know, set aside by a person
+    UNKNOWN = "unknown"  # a message on its own that nobody can tell went out: a person checks
+
+
+# A queued message waits for the worker in these: to be sent, sent again, or looked up first;
+# it is unfinished while waiting or being handed over.
+WAITING = (MessageStatus.PREPARED, MessageStatus.NOT_SENT, MessageStatus.UNCERTAIN)
+UNFINISHED = (*WAITING, MessageStatus.HANDED_OVER)
+
+
+class ProviderStatus(StrEnum):
+    """The provider's (Twilio's names; "stored" is the outbox's)."""
+
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    STORED = "stored"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    READ = "read"
+
+
 class CaseStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"

@@ -30,6 +30,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from scheduler.lifecycle import (
+    UNFINISHED,
     Anchor,
     CaseStatus,
     Channel,
@@ -41,6 +42,8 @@ from scheduler.lifecycle import (
     SaleStatus,
     check_follow_up_transition,
 )
+
+_UNFINISHED = "(" + ", ".join(f"'{status}'" for status in UNFINISHED) + ")"  # SQL, for an index
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -370,11 +373,21 @@ class FollowUp(Base):
 class Message(Base):
     """Every message, both directions; the provider id makes webhook retries harmless.
 
-    An outbound message is written with status `sending` before the transport is called, so a
-    worker that dies mid-send leaves a trace to reconcile instead of a silent gap.
+    An outbound message is written down before the transport is called, so a worker that dies
+    mid-send leaves a trace to look up instead of a silent gap. A follow-up's message is leased
+    with its follow-up; a message queued on its own (a person's reply, an acknowledgement, a
+    notice to staff) carries its own `due_at`, attempts and lease.
     """
 
     __tablename__ = "messages"
+    __table_args__ = (
+        Index(
+            "ix_messages_queued_due_at",
+            "due_at",
+            sqlite_where=text(f"due_at IS NOT NULL AND status IN {_UNFINISHED}"),
+            postgresql_where=text(f"due_at IS NOT NULL AND status IN {_UNFINISHED}"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -400,6 +413,12 @@ class Message(Base):
     needs_human: Mapped[bool | None]
     created_at: Mapped[datetime]
     status_updated_at: Mapped[datetime | None]
+    # A message queued on its own: when it may go (a retry's backoff moves it), its hand-overs
+    # so far, and which worker holds it until when. None of these for a follow-up's message.
+    due_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))  # not sent unless set
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
 
 
 class OutboxEntry(Base):

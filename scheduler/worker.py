@@ -23,7 +23,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
-from scheduler.casework.notices import sweep
+from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
 from scheduler.db import make_session_factory
 from scheduler.listening.inbound import triage
@@ -52,21 +52,22 @@ def make_dispatcher(engine: Engine, settings: LiveSettings) -> Dispatcher:
     return Dispatcher(sessions, config, transports, worker_id=worker_id())
 
 
-def read_replies(dispatcher: Dispatcher) -> dict[str, int]:
-    """Read new replies (cases, acknowledgements), then escalate and send notices: what must
-    happen within seconds, not at the next dispatch tick."""
+def read_replies(dispatcher: Dispatcher, stop: threading.Event | None = None) -> dict[str, int]:
+    """Read new replies (cases, acknowledgements), escalate overdue cases, then send what is
+    queued (people's replies, acknowledgements, notices): what must happen within seconds, not
+    at the next dispatch tick."""
     config, sessions = dispatcher.config, dispatcher.sessions
     read = triage(sessions, config, now=utcnow())
-    cases = sweep(sessions, config, dispatcher.transports, now=utcnow())
-    return {"replies_read": read} | {
-        key: cases[key]
-        for key in ("escalated", "notices_sent", "notices_retrying", "notices_failed")
-    }
+    with sessions.begin() as session:
+        escalated = escalate_overdue(session, config=config, now=utcnow())
+    sent = dispatcher.queued.run_pass(stop)
+    return {"replies_read": read, "escalated": escalated} | sent
 
 
 def run_pass(dispatcher: Dispatcher, stop: threading.Event | None = None) -> dict[str, int]:
-    """One pass: read new replies (cases, notices), then send the due follow-ups."""
-    replies = read_replies(dispatcher)
+    """One pass of both jobs, one after the other (`postventa dispatch`): read new replies and
+    send what is queued, then send the due follow-ups."""
+    replies = read_replies(dispatcher, stop)
     return dispatcher.run_pass(stop) | replies
 
 
@@ -86,12 +87,17 @@ class Worker:
         if config is not self.dispatcher.config:
             old = self.dispatcher
             self.dispatcher = Dispatcher(
-                old.sessions, config, old.transports, worker_id=old.worker_id
+                old.sessions,
+                config,
+                old.transports,
+                worker_id=old.worker_id,
+                rate_limit=old.courier.rate_limit,  # the senders' budgets carry over
             )
         return self.dispatcher
 
     def tick(self) -> dict[str, int]:
-        summary = run_pass(self._current(), self.stopping)
+        """The due follow-ups; replies and queued messages are the `read` job's."""
+        summary = self._current().run_pass(self.stopping)
         busy = {key: value for key, value in summary.items() if value}
         if busy:
             log.info("dispatch pass: %s", ", ".join(f"{k}={v}" for k, v in busy.items()))
@@ -118,7 +124,7 @@ class Worker:
             )
 
     def read(self) -> dict[str, int]:
-        summary = read_replies(self._current())
+        summary = read_replies(self._current(), self.stopping)
         if any(summary.values()):
             log.info("replies: %s", ", ".join(f"{k}={v}" for k, v in summary.items() if v))
         return summary

@@ -79,6 +79,8 @@ def open_case(sessions: sessionmaker[Session], config: Config) -> int:
             to_address="+15005550006",
             body="la lavadora no prende",
             status="received",
+            label="objection",
+            needs_human=True,  # read, as the worker would have
             created_at=OPENED,
         )
         session.add(message)

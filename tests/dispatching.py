@@ -48,7 +48,7 @@ def setup_sales(
 def dispatcher(
     sessions: sessionmaker[Session],
     config: Config,
-    clock: Clock,
+    clock: Callable[[], datetime],
     transports: Mapping[Channel, Transport] | None = None,
     worker_id: str = "test-worker",
 ) -> Dispatcher:

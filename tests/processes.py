@@ -1,22 +1,29 @@
 """For tests that start `postventa` processes: a config file for them, a backlog of due
-follow-ups in real time (a process cannot be frozen), and waiting on what they do."""
+follow-ups in real time (a process cannot be frozen), the worker processes themselves (killed
+and replaced as a supervisor would), and waiting on what they do."""
 
 from __future__ import annotations
 
 import json
+import random
+import signal
 import socket
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from types import TracebackType
 
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, false, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.clock import utcnow
 from scheduler.config import WEEKDAYS, Config
-from scheduler.models import CadenceStep, FollowUp
+from scheduler.lifecycle import WAITING, FollowUpStatus
+from scheduler.models import CadenceStep, FollowUp, Message
 from scheduler.sending.sales import record_sales
 from tests.dispatching import setup_sales
 from tests.factories import sale_input
@@ -96,3 +103,98 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class Workers:
+    """`postventa worker` processes; one killed is replaced at once, as a supervisor would."""
+
+    def __init__(self, path: Path, count: int) -> None:
+        self.path = path
+        self.live: list[subprocess.Popen[bytes]] = []
+        self.killed: list[int] = []
+        self.logs: list[Path] = []
+        for _ in range(count):
+            self.start()
+
+    def start(self) -> None:
+        log = self.path.parent / f"worker-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as stderr:
+            command = [POSTVENTA, "--config", str(self.path), "worker"]
+            self.live.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr))
+
+    def kill_one(self, rng: random.Random) -> None:
+        victim = self.live.pop(rng.randrange(len(self.live)))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        self.killed.append(victim.pid)
+        self.start()
+
+    def stop(self) -> list[int | None]:
+        """SIGTERM to all; their exit codes (None: still running after 30 s, then killed)."""
+        for worker in self.live:
+            worker.send_signal(signal.SIGTERM)
+        codes: list[int | None] = []
+        for worker in self.live:
+            try:
+                codes.append(worker.wait(timeout=30))
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                codes.append(None)
+        return codes
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        """Whatever happened, no worker outlives its test."""
+        for worker in self.live:
+            worker.kill()
+            worker.wait(timeout=30)
+
+    def log(self) -> str:
+        return "\n".join(path.read_text(errors="replace") for path in self.logs)
+
+
+class FastForward:
+    """Lets the time pass that the workers would otherwise wait for: a retry's backoff, and the
+    lease of a killed worker. Locked rows are skipped, so it never waits on a worker."""
+
+    def __init__(self, sessions: sessionmaker[Session], killed: list[int]) -> None:
+        self.sessions = sessions
+        self.killed = killed  # the pids of the dead workers, as they die
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="fast-forward", daemon=True)
+
+    def __enter__(self) -> FastForward:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self.stopping.wait(0.2):
+            self.step()
+
+    def step(self) -> None:
+        """One sweep over follow-ups and queued messages alike."""
+        now = utcnow()
+        tables: list[tuple[type[FollowUp] | type[Message], ColumnElement[bool]]] = [
+            (FollowUp, FollowUp.status == FollowUpStatus.SCHEDULED),
+            (Message, Message.status.in_(WAITING)),
+        ]
+        with self.sessions.begin() as session:
+            for table, waiting in tables:
+                dead = or_(false(), *(table.lease_owner.like(f"%:{pid}:%") for pid in self.killed))
+                retries = (waiting, table.lease_owner.is_(None), table.attempts > 0)
+                orphans = (table.lease_owner.isnot(None), dead)
+                for where, values in (
+                    (retries, {"due_at": now}),
+                    (orphans, {"lease_expires_at": now - timedelta(seconds=1)}),
+                ):
+                    ids = select(table.id).where(*where).with_for_update(skip_locked=True)
+                    session.execute(
+                        update(table).where(table.id.in_(ids.scalar_subquery())).values(values)
+                    )

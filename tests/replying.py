@@ -15,11 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
-from scheduler.casework.notices import sweep
 from scheduler.clock import utcnow
 from scheduler.config import Config, defaults
-from scheduler.listening.inbound import triage
-from scheduler.sending.transports import make_transports
+from scheduler.worker import read_replies
 from tests.dispatching import Clock, dispatcher, setup_sales
 from tests.factories import NOW, sale_input
 
@@ -68,7 +66,4 @@ def reply(client: FlaskClient, body: str, n: int, sender: str = "+51987654321") 
 
 def read(app: Flask) -> None:
     services = app.extensions["postventa"]
-    now = utcnow()
-    triage(services.sessions, services.config, now=now)
-    transports = make_transports(services.config, services.sessions, utcnow)
-    sweep(services.sessions, services.config, transports, now=now)
+    read_replies(dispatcher(services.sessions, services.config, utcnow))

@@ -22,7 +22,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from scheduler.accounts import add_user
-from scheduler.casework import notices
 from scheduler.casework.cases import deadline_words
 from scheduler.casework.notice_texts import TEXTS as NOTICE_TEXTS
 from scheduler.casework.staff_actions import RemedyKind
@@ -35,6 +34,8 @@ from scheduler.lifecycle import (
     Channel,
     Direction,
     FollowUpStatus,
+    MessageStatus,
+    ProviderStatus,
     RemedyStatus,
     Role,
     SaleStatus,
@@ -57,12 +58,12 @@ from scheduler.models import (
     User,
 )
 from scheduler.sending.composing import NO_PRODUCT, REPLY_INSTRUCTIONS
-from scheduler.sending.delivery import MessageStatus, ProviderStatus
 from scheduler.sending.due_times import SendRules, Step, plan_step
 from scheduler.sending.presend import Situation, decide
-from scheduler.sending.transports import make_transports
+from scheduler.worker import read_replies
 from tests.browsing import check_upload, csrf_token, fresh, log_in, use_config
 from tests.conftest import OWNER, STAFF
+from tests.dispatching import dispatcher
 from tests.factories import NOW
 from web.admin.cadences import LANES
 from web.auth import PUBLIC
@@ -312,8 +313,7 @@ def in_use(
         client, "/admin/words", {"label": "objection", "word": "chancada"}, "/admin/words"
     )
     services = app.extensions["postventa"]  # the worker sends what was queued
-    transports = make_transports(services.config, services.sessions, utcnow)
-    notices.sweep(services.sessions, services.config, transports, now=utcnow())
+    read_replies(dispatcher(services.sessions, services.config, utcnow))
     fresh(session)
     template = session.scalars(
         select(MessageTemplate).where(

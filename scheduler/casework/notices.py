@@ -1,7 +1,8 @@
 """Telling people: staff at once when a case opens, the owner when one is past its deadline.
 
 Notices are messages like any other (kept, with their case), queued in the request that opened
-the case and sent by the worker, so a webhook answers Twilio at once. A case is escalated once
+the case (`sending.queued.queue`) and sent by the worker on the path every message takes, so a
+webhook answers Twilio at once and a notice is never sent twice. A case is escalated once
 per level: at its deadline, then every `first_response_hours` of opening time after, up to
 `cases.escalation_levels`, each level recorded. Each person reads a notice in their own
 language (their log-in's); an address that is nobody's log-in, in the business's.
@@ -10,28 +11,23 @@ language (their log-in's); an address that is nobody's log-in, in the business's
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 
 from babel.dates import format_datetime
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from scheduler import audit
 from scheduler.casework.business_hours import add_opening_hours
 from scheduler.casework.notice_texts import NoticeTexts, texts_for
 from scheduler.casework.recipients import recipients
 from scheduler.config import Config
-from scheduler.lifecycle import CaseStatus, Channel, Direction, Role
+from scheduler.lifecycle import CaseStatus, Channel, Role
 from scheduler.models import Case, Customer, Message, Remedy, User
-from scheduler.sending.delivery import MessageStatus
-from scheduler.sending.transports import Failure, Outgoing, Transport, TransportError
+from scheduler.sending.queued import queue
 
 log = logging.getLogger(__name__)
-
-STALE = timedelta(minutes=10)  # a claim older than this belongs to a worker that died
-GIVE_UP = timedelta(days=1)
 
 
 def case_link(case: Case, config: Config) -> str:
@@ -53,34 +49,17 @@ def _languages(session: Session, addresses: Sequence[str], config: Config) -> di
     return {a: known.get(a.lower()) or config.business.locale for a in addresses}
 
 
-def queue(
+def _notice(
     session: Session,
     case: Case,
-    *,
     channel: Channel,
     to: str,
     subject: str | None,
     body: str,
     now: datetime,
-    customer_id: int | None = None,
-) -> Message:
-    """Queue a message about `case` for the worker to send: a notice to staff, or, with the
-    customer's id, a message to the customer (then part of the case's conversation)."""
-    message = Message(
-        customer_id=customer_id,
-        case_id=case.id,
-        direction=Direction.OUTBOUND,
-        channel=channel,
-        from_address="",
-        to_address=to,
-        subject=subject,
-        body=body,
-        status=MessageStatus.NOTICE,
-        created_at=now,
-        status_updated_at=now,
-    )
-    session.add(message)
-    return message
+) -> None:
+    """Queue a notice about `case` for the worker to send."""
+    queue(session, case_id=case.id, channel=channel, to=to, subject=subject, body=body, now=now)
 
 
 def notify_new_case(
@@ -111,19 +90,11 @@ def notify_new_case(
             message=message.body,
             link=link,
         )
-        queue(
-            session,
-            case,
-            channel=Channel.EMAIL,
-            to=address,
-            subject=subject(texts, locale),
-            body=body,
-            now=now,
-        )
+        _notice(session, case, Channel.EMAIL, address, subject(texts, locale), body, now)
     locale = config.business.locale  # a phone number is nobody's log-in
     short = f"{subject(texts_for(locale, locale), locale)}. {message.body[:80]} {link}"
     for phone in told.new_case_sms:
-        queue(session, case, channel=Channel.SMS, to=phone, subject=None, body=short, now=now)
+        _notice(session, case, Channel.SMS, phone, None, short, now)
     return len(told.new_case) + len(told.new_case_sms)
 
 
@@ -146,7 +117,7 @@ def notify_remedy_request(
         what = f"{texts.kinds.get(remedy.kind, remedy.kind)}{value}: {remedy.description}"
         subject = texts.remedy_subject.format(what=what)[:200]
         body = texts.remedy_body.format(who=asked_by, what=what, link=case_link(case, config))
-        queue(session, case, channel=Channel.EMAIL, to=address, subject=subject, body=body, now=now)
+        _notice(session, case, Channel.EMAIL, address, subject, body, now)
     return len(owners)
 
 
@@ -190,15 +161,7 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
                 level=case.escalation_level,
                 link=case_link(case, config),
             )
-            queue(
-                session,
-                case,
-                channel=Channel.EMAIL,
-                to=address,
-                subject=subject,
-                body=body,
-                now=now,
-            )
+            _notice(session, case, Channel.EMAIL, address, subject, body, now)
         audit.record(
             session,
             at=now,
@@ -210,116 +173,3 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
         )
         raised += 1
     return raised
-
-
-OPTED_OUT = "not sent: the customer opted out of this channel after it was queued"
-
-
-def _opted_out(session: Session, messages: Sequence[Message]) -> list[Message]:
-    """Messages to customers who have since said no on that channel: a STOP that arrives while
-    a reply waits for the worker is obeyed."""
-    ids = {m.customer_id for m in messages if m.customer_id is not None}
-    if not ids:
-        return []
-    customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
-    refused = []
-    for message in messages:
-        customer = customers.get(message.customer_id) if message.customer_id else None
-        if customer is not None and customer.opt_out_at(message.channel) is not None:
-            refused.append(message)
-    return refused
-
-
-def send_notices(
-    sessions: sessionmaker[Session],
-    transports: Mapping[Channel, Transport],
-    *,
-    now: datetime,
-    limit: int = 100,
-) -> Counter[str]:
-    """Send queued notices: claimed first (so two workers never send one twice), then sent
-    one by one; a failure is recorded on the notice, which is not retried."""
-    counts: Counter[str] = Counter()
-    with sessions.begin() as session:
-        # A worker that died with notices claimed: let them go again (a notice to staff sent
-        # twice is better than one never sent).
-        session.execute(
-            update(Message)
-            .where(
-                Message.status == MessageStatus.NOTICE_SENDING,
-                Message.status_updated_at < now - STALE,
-            )
-            .values(status=MessageStatus.NOTICE),
-            execution_options={"synchronize_session": False},
-        )
-        ids = list(
-            session.scalars(
-                select(Message.id)
-                .where(Message.status == MessageStatus.NOTICE)
-                .order_by(Message.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if not ids:
-            return counts
-        session.execute(
-            update(Message)
-            .where(Message.id.in_(ids), Message.status == MessageStatus.NOTICE)
-            .values(status=MessageStatus.NOTICE_SENDING, status_updated_at=now),
-            execution_options={"synchronize_session": False},
-        )
-        rows = session.scalars(select(Message).where(Message.id.in_(ids))).all()
-        refused = _opted_out(session, rows)
-        for message in refused:
-            message.status, message.error_message = MessageStatus.NOTICE_FAILED, OPTED_OUT
-            counts["notices_failed"] += 1
-        notices = [
-            (m.id, Outgoing(f"notice:{m.id}", m.channel, m.to_address, m.body, m.subject))
-            for m in rows
-            if m not in refused
-        ]
-        created = {m.id: m.created_at for m in rows}
-    for notice_id, outgoing in notices:
-        transport = transports[outgoing.channel]
-        values: dict[str, object] = {"status_updated_at": now}
-        try:
-            sent = transport.send(outgoing)
-            values |= {
-                "status": sent.status,
-                "provider_id": sent.provider_id,
-                "from_address": transport.sender,
-            }
-            counts["notices_sent"] += 1
-        except TransportError as error:
-            log.warning("notice %d not sent: %s", notice_id, error)
-            # A passing failure waits for the next pass, for a day; then it is given up.
-            again = error.failure is Failure.RETRY and now - created[notice_id] < GIVE_UP
-            values |= {
-                "status": MessageStatus.NOTICE if again else MessageStatus.NOTICE_FAILED,
-                "error_code": error.code,
-                "error_message": str(error),
-            }
-            counts["notices_retrying" if again else "notices_failed"] += 1
-        except Exception as error:  # noqa: BLE001 - a transport bug must not strand the rest
-            log.exception("notice %d not sent", notice_id)
-            values |= {"status": MessageStatus.NOTICE_FAILED, "error_message": repr(error)}
-            counts["notices_failed"] += 1
-        with sessions.begin() as session:
-            session.execute(update(Message).where(Message.id == notice_id).values(**values))
-    return counts
-
-
-def sweep(
-    sessions: sessionmaker[Session],
-    config: Config,
-    transports: Mapping[Channel, Transport],
-    *,
-    now: datetime,
-) -> Counter[str]:
-    """The case side of a worker pass: escalate what is overdue, send what is queued."""
-    with sessions.begin() as session:
-        escalated = escalate_overdue(session, config=config, now=now)
-    counts = send_notices(sessions, transports, now=now)
-    counts["escalated"] = escalated
-    return counts

@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scheduler import audit
-from scheduler.casework.notices import notify_remedy_request, queue
+from scheduler.casework.notices import notify_remedy_request
 from scheduler.config import Config, RemediesConfig
 from scheduler.lifecycle import CaseStatus, Channel, RemedyStatus, Role
 from scheduler.models import Case, CaseNote, Customer, Remedy, User
+from scheduler.sending.queued import queue
 
 MAX_REPLY = 1600  # Twilio's limit for one SMS body (ten segments)
 
@@ -83,7 +84,7 @@ def reply_to_customer(
             raise CaseworkError("an email needs a subject")
     reply = queue(
         session,
-        case,
+        case_id=case.id,
         channel=channel,
         to=to,
         now=now,

@@ -21,18 +21,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler import audit
 from scheduler.addresses import normalise_phone
 from scheduler.casework.cases import deadline_words, open_case_for, reopen_case
-from scheduler.casework.notices import notify_new_case, queue
+from scheduler.casework.notices import notify_new_case
 from scheduler.casework.recipients import recipients
 from scheduler.config import Config
 from scheduler.consent import opt_in, opt_out
-from scheduler.lifecycle import CaseStatus, Channel, ConsentSource, Direction
+from scheduler.lifecycle import CaseStatus, Channel, ConsentSource, Direction, MessageStatus
 from scheduler.listening.classify import Label, Reading, classify
 from scheduler.listening.keywords import Consent, Intent, fold, read_consent
 from scheduler.listening.owner_words import owner_lexicon
 from scheduler.models import Base, Case, Customer, FollowUp, Message
 from scheduler.sending.composing import TemplateBook, customer_vars
-from scheduler.sending.delivery import MessageStatus
 from scheduler.sending.planning import schedule_after_score
+from scheduler.sending.queued import queue
 from scheduler.sending.sandbox import RenderError, TemplateSource, render_part
 
 KEYWORD_TEMPLATES = {
@@ -338,7 +338,7 @@ def _acknowledge(
     if text is not None:  # else an owner's broken edit: the case still reaches a person
         queue(
             session,
-            case,
+            case_id=case.id,
             channel=Channel.SMS,
             to=message.from_address,
             subject=None,

@@ -15,10 +15,9 @@ from scheduler import audit
 from scheduler.addresses import normalise_email, normalise_phone
 from scheduler.casework.staff_actions import CaseworkError
 from scheduler.config import Config
-from scheduler.lifecycle import Channel, Direction
+from scheduler.lifecycle import Channel, Direction, MessageStatus
 from scheduler.listening.inbound import attend_linked
 from scheduler.models import Case, Customer, Message
-from scheduler.sending.delivery import MessageStatus
 
 
 def unmatched_replies(session: Session, limit: int) -> list[Message]:

@@ -9,48 +9,23 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.consent import opt_out
-from scheduler.lifecycle import Channel, ConsentSource, Direction, FollowUpStatus
+from scheduler.lifecycle import (
+    Channel,
+    ConsentSource,
+    Direction,
+    FollowUpStatus,
+    MessageStatus,
+    ProviderStatus,
+)
 from scheduler.models import Customer, FollowUp, Message
 from scheduler.sending.transports import reports_unsubscribed
 
 log = logging.getLogger(__name__)
-
-
-class MessageStatus(StrEnum):
-    """Ours: before and around the hand-over to a transport, a reply, a notice to staff."""
-
-    PREPARED = "prepared"  # composed and written down; not handed to the transport yet
-    HANDED_OVER = "handed_over"  # being handed to the transport: it may have left
-    UNCERTAIN = "uncertain"  # may have gone out: look it up before sending again
-    NOT_SENT = "not_sent"  # certainly did not go out; may be tried again
-    FAILED = "failed"  # refused for good (also the provider's word for it)
-    RECEIVED = "received"  # a customer's reply
-    DISMISSED = "dismissed"  # a reply from nobody we know, set aside by a person
-    NOTICE = "notice"  # a notice to staff waiting for the worker
-    NOTICE_SENDING = "notice_sending"  # claimed by a worker
-    NOTICE_FAILED = "notice_failed"
-
-
-class ProviderStatus(StrEnum):
-    """The provider's (Twilio's names; "stored" is the outbox's)."""
-
-    ACCEPTED = "accepted"
-    SCHEDULED = "scheduled"
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    STORED = "stored"
-    DELIVERED = "delivered"
-    UNDELIVERED = "undelivered"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    READ = "read"
 
 
 MAYBE_SENT = (MessageStatus.HANDED_OVER, MessageStatus.UNCERTAIN)

@@ -16,10 +16,8 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -34,31 +32,27 @@ from scheduler.lifecycle import (
     Channel,
     Direction,
     FollowUpStatus,
+    MessageStatus,
     SaleStatus,
 )
 from scheduler.models import Case, Customer, FollowUp, Message, Sale
 from scheduler.sending import leases
 from scheduler.sending.composing import Composed, TemplateBook, compose, unsubscribe_url
+from scheduler.sending.courier import Courier, Job, Outcome, one_message_per_provider_id
 from scheduler.sending.delivery import (
     DELIVERED,
     MAYBE_SENT,
     UNDELIVERED,
-    MessageStatus,
     stopped_by_provider,
 )
 from scheduler.sending.due_times import fit_to_window, window_closes
-from scheduler.sending.outcomes import Attempt, HeldBack, Tally, judge
+from scheduler.sending.outcomes import Tally, judge
 from scheduler.sending.pacing import SenderRateLimit
 from scheduler.sending.planning import send_rules
 from scheduler.sending.presend import Action, Situation, decide
+from scheduler.sending.queued import LOOKUP_MARGIN, QueuedSender
 from scheduler.sending.sandbox import RenderError
-from scheduler.sending.transports import (
-    Failure,
-    Outgoing,
-    Sent,
-    Transport,
-    TransportError,
-)
+from scheduler.sending.transports import Outgoing, Transport
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +63,6 @@ _FOLLOW_UP_LOADS = (
     joinedload(FollowUp.step),
 )
 
-LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
 _STATUS_OF = {
     Action.CANCEL: FollowUpStatus.CANCELLED,
     Action.SKIP: FollowUpStatus.SKIPPED,
@@ -82,27 +75,6 @@ _COUNTER_OF = {
     Action.HOLD: Tally.HELD,
     Action.POSTPONE: Tally.POSTPONED,
 }
-
-
-@dataclass(frozen=True)
-class Job:
-    """A send (or, with `look_since`, a lookup of an earlier attempt) for the thread pool."""
-
-    follow_up_id: int
-    message_id: int
-    outgoing: Outgoing
-    look_since: datetime | None = None
-    not_after: datetime | None = None  # the send window closes then
-    cost: int = 1  # SMS segments: what the sender's rate limit counts
-
-
-@dataclass(frozen=True)
-class Outcome:
-    job: Job
-    sent: Sent | None = None
-    error: TransportError | None = None
-    held_back: HeldBack | None = None  # not handed to the transport, and why
-    detail: str | None = None  # what went wrong, with HAND_OVER_FAILED
 
 
 def _opt_out(customer: Customer, channel: Channel) -> str | None:
@@ -131,8 +103,13 @@ class Dispatcher:
         self.worker_id = worker_id
         self.clock = clock
         self.jitter = jitter
-        self.rate_limit = rate_limit or SenderRateLimit()
         worker = config.worker
+        self.courier = Courier(
+            transports,
+            concurrency=worker.concurrency,
+            clock=clock,
+            rate_limit=rate_limit or SenderRateLimit(),
+        )
         self.lease = timedelta(seconds=worker.lease_seconds)
         self.grace = timedelta(hours=config.cadences.late_grace_hours)
         self.min_gap = timedelta(hours=config.cadences.min_gap_hours)
@@ -140,6 +117,15 @@ class Dispatcher:
         rates = [t.max_per_second for t in transports.values() if t.max_per_second > 0]
         affordable = int(min(rates) * worker.lease_seconds / 2) if rates else worker.batch_size
         self.claim_size = max(1, min(worker.batch_size, affordable))
+        # Replies, acknowledgements and notices: the same path, the same senders' budgets.
+        self.queued = QueuedSender(
+            sessions,
+            config,
+            self.courier,
+            worker_id=worker_id,
+            claim_size=self.claim_size,
+            jitter=jitter,
+        )
 
     # --- the pass ------------------------------------------------------------------------------
 
@@ -429,66 +415,9 @@ class Dispatcher:
     # --- the I/O, in the thread pool -----------------------------------------------------------
 
     def deliver_batch(self, jobs: list[Job], stop: threading.Event | None = None) -> list[Outcome]:
-        """Run the batch's lookups and sends, `worker.concurrency` at a time.
-
-        Sends through a local transport (the outbox) run in this thread; the others in the pool.
-        Sends are handed over a chunk at a time (one short transaction renews the lease and marks
-        the chunk `handed_over`), topping up as sends finish, so the pool never idles and at most
-        two chunks are ever `handed_over` without a result: that bounds what a crash leaves to
-        look up.
-        """
-        size = self.config.worker.concurrency
-        waiting = deque(job for job in jobs if job.look_since is None)
-        outcomes: list[Outcome] = []
-        with ThreadPoolExecutor(size, "send") as pool:
-            running = {pool.submit(self.deliver, job) for job in jobs if job.look_since}
-            while waiting or running:
-                if waiting and len(running) < size:
-                    room = min(size - len(running), len(waiting))
-                    chunk = [waiting.popleft() for _ in range(room)]
-                    if stop is not None and stop.is_set():
-                        chunk.extend(waiting)
-                        waiting.clear()
-                        outcomes += [Outcome(j, held_back=HeldBack.STOPPING) for j in chunk]
-                        continue
-                    try:
-                        handed = self._hand_over(chunk)
-                    except DBAPIError as error:  # keep what was sent; send no more this batch
-                        log.exception("hand-over failed")
-                        chunk.extend(waiting)
-                        waiting.clear()
-                        held = HeldBack.HAND_OVER_FAILED
-                        outcomes += [
-                            Outcome(j, held_back=held, detail=str(error.orig)) for j in chunk
-                        ]
-                        continue
-                    for job in chunk:
-                        if job.follow_up_id not in handed:
-                            outcomes.append(Outcome(job, held_back=HeldBack.NOT_HANDED_OVER))
-                        elif self.transports[job.outgoing.channel].parallel:
-                            running.add(pool.submit(self.deliver, job))
-                        else:
-                            outcomes.append(self.deliver(job))
-                    continue
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                outcomes += [future.result() for future in done]
-        return outcomes
-
-    def deliver(self, job: Job) -> Outcome:
-        """Look up an earlier attempt, or send; never raises (a bug is an uncertain send)."""
-        transport = self.transports[job.outgoing.channel]
-        try:
-            if job.look_since is not None:
-                return Outcome(job, sent=transport.find(job.outgoing, job.look_since))
-            self.rate_limit.wait(transport.sender, transport.max_per_second, job.cost)
-            if job.not_after is not None and self.clock() >= job.not_after:
-                return Outcome(job, held_back=HeldBack.WINDOW_CLOSED)
-            return Outcome(job, sent=transport.send(job.outgoing))
-        except TransportError as error:
-            return Outcome(job, error=error)
-        except Exception as error:  # noqa: BLE001 - a transport bug must not lose the batch
-            log.exception("transport %s failed unexpectedly", type(transport).__name__)
-            return Outcome(job, error=TransportError(repr(error), failure=Failure.UNCERTAIN))
+        """Run the batch's lookups and sends (`Courier.deliver_batch`), handing sends over a
+        chunk at a time."""
+        return self.courier.deliver_batch(jobs, self._hand_over, stop)
 
     def _hand_over(self, chunk: list[Job]) -> set[int]:
         """Renew the leases still ours and mark their messages `handed_over`, in one commit: after
@@ -498,7 +427,7 @@ class Dispatcher:
         with self.sessions.begin() as session:
             return leases.hand_over(
                 session,
-                {job.follow_up_id: job.message_id for job in chunk},
+                {job.key: job.message_id for job in chunk},
                 worker_id=self.worker_id,
                 now=self.clock(),
                 lease=self.lease,
@@ -522,7 +451,7 @@ class Dispatcher:
                 try:
                     self._record([outcome], now, counts)
                 except DBAPIError:  # left claimed: taken back and looked up after its lease
-                    log.exception("result for follow-up %d not recorded", outcome.job.follow_up_id)
+                    log.exception("result for follow-up %d not recorded", outcome.job.key)
                     counts[Tally.LEASE_LOST] += 1
         summary.update(counts)
 
@@ -539,7 +468,7 @@ class Dispatcher:
         self, session: Session, outcomes: list[Outcome], now: datetime, summary: Counter[str]
     ) -> None:
         """The common case, sends that worked, in two statements whatever the batch size."""
-        sent = {o.job.follow_up_id: (o.job.message_id, o.sent) for o in outcomes if o.sent}
+        sent = {o.job.key: (o.job.message_id, o.sent) for o in outcomes if o.sent}
         ours = leases.record_sent(session, sent, worker_id=self.worker_id, now=now)
         summary[Tally.SENT] += ours
         summary[Tally.LEASE_LOST] += len(sent) - ours
@@ -550,7 +479,7 @@ class Dispatcher:
         self, session: Session, outcomes: list[Outcome], now: datetime, summary: Counter[str]
     ) -> None:
         """Failures, lookups and held-back sends: rarer, and each needs its own decision."""
-        ids = [o.job.follow_up_id for o in outcomes]
+        ids = [o.job.key for o in outcomes]
         rows = {
             row.id: row
             for row in session.scalars(
@@ -560,20 +489,8 @@ class Dispatcher:
             )
         }
         messages = {m.id: m for m in self._messages_of(session, ids)}
-        found = [o.sent.provider_id for o in outcomes if o.sent and o.job.look_since]
-        # Provider ids a lookup returned that another message already has.
-        query = select(Message.provider_id, Message.id).where(Message.provider_id.in_(found))
-        taken = {pid: mid for pid, mid in session.execute(query)} if found else {}
-        for outcome in outcomes:
-            row, message = rows[outcome.job.follow_up_id], messages[outcome.job.message_id]
-            if outcome.sent and taken.get(outcome.sent.provider_id, message.id) != message.id:
-                error = TransportError(
-                    f"the provider's {outcome.sent.provider_id} belongs to another message",
-                    failure=Failure.UNCERTAIN,
-                )
-                outcome = Outcome(outcome.job, error=error)
-            elif outcome.sent:
-                taken[outcome.sent.provider_id] = message.id  # twice in one batch: unknown
+        for outcome in one_message_per_provider_id(session, outcomes):
+            row, message = rows[outcome.job.key], messages[outcome.job.message_id]
             summary[self._apply(session, row, message, outcome, now)] += 1
 
     def _apply(
@@ -582,17 +499,7 @@ class Dispatcher:
         """Write down what one outcome means (`outcomes.judge`); returns its summary key."""
         mine = row.status is FollowUpStatus.SENDING and row.lease_owner == self.worker_id
         verdict = judge(
-            Attempt(
-                outcome.sent,
-                outcome.error,
-                outcome.held_back,
-                outcome.detail,
-                looked_up=outcome.job.look_since is not None,
-                still_ours=mine,
-                attempts=row.attempts,
-                channel=row.channel,
-                message_status=message.status,
-            ),
+            outcome.attempt(still_ours=mine, attempts=row.attempts, message=message),
             max_attempts=self.config.worker.max_attempts,
             jitter=self.jitter,
         )

@@ -1,5 +1,6 @@
-"""The statements behind a follow-up's lease: claim what is due, renew it at the hand-over,
-record a send, take back what a worker left. Each is one atomic statement (or two in one
+"""The statements behind a lease: claim what is due, renew it at the hand-over, record a send,
+take back what a worker left; for follow-ups, and for messages queued on their own (a person's
+reply, an acknowledgement, a notice to staff). Each is one atomic statement (or two in one
 transaction), safe with many workers on one database; dispatch decides when to run them.
 
 PostgreSQL skips rows another worker has locked (`FOR UPDATE SKIP LOCKED`); SQLite runs one
@@ -12,29 +13,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, case, literal_column, or_, select, update
+from sqlalchemy import Exists, Table, and_, bindparam, case, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
-from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.lifecycle import UNFINISHED, WAITING, Channel, FollowUpStatus, MessageStatus
 from scheduler.models import Base, FollowUp, Message
-from scheduler.sending.delivery import OURS, MessageStatus
+from scheduler.sending.delivery import OURS
 from scheduler.sending.transports import Sent
 
 # Core tables for the statements run once per chunk of sends: no ORM bookkeeping on that path.
 FOLLOW_UPS = Base.metadata.tables["follow_ups"]
 MESSAGES = Base.metadata.tables["messages"]
 CUSTOMERS = Base.metadata.tables["customers"]
-CUSTOMER_OPTED_OUT = (  # the follow-up's customer has opted out of its channel
-    select(CUSTOMERS.c.id)
-    .where(
-        CUSTOMERS.c.id == FOLLOW_UPS.c.customer_id,
-        or_(
-            and_(FOLLOW_UPS.c.channel == Channel.SMS, CUSTOMERS.c.sms_opt_out_at.isnot(None)),
-            and_(FOLLOW_UPS.c.channel == Channel.EMAIL, CUSTOMERS.c.email_opt_out_at.isnot(None)),
-        ),
+
+
+def _opted_out(table: Table) -> Exists:
+    """Whether the row's customer has opted out of the row's channel."""
+    return (
+        select(CUSTOMERS.c.id)
+        .where(
+            CUSTOMERS.c.id == table.c.customer_id,
+            or_(
+                and_(table.c.channel == Channel.SMS, CUSTOMERS.c.sms_opt_out_at.isnot(None)),
+                and_(table.c.channel == Channel.EMAIL, CUSTOMERS.c.email_opt_out_at.isnot(None)),
+            ),
+        )
+        .exists()
     )
-    .exists()
-)
+
+
+CUSTOMER_OPTED_OUT = _opted_out(FOLLOW_UPS)
+QUEUED_CUSTOMER_OPTED_OUT = _opted_out(MESSAGES)  # a notice to staff has no customer: never
 RECORD_MESSAGE = (  # a delivery report may have come first: never step back from it
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("m"))
@@ -205,3 +214,92 @@ def record_sent(
     if ours:  # SENDING -> SENT, the transition the WHERE of `mine` checked
         session.execute(RECORD_SENT, ours)
     return len(ours)
+
+
+# --- messages queued on their own: the message row holds its own lease ---------------------------
+
+
+def take_back_queued(session: Session, *, worker_id: str, now: datetime) -> int:
+    """Queued messages whose worker's lease ran out, and those a broken-off pass of `worker_id`
+    left claimed, are free again; one that was being handed over becomes `uncertain` (looked
+    up before any resend)."""
+    stale = list(
+        session.scalars(
+            select(Message.id)
+            .where(
+                Message.due_at.isnot(None),
+                Message.status.in_(UNFINISHED),
+                Message.lease_owner.isnot(None),
+                or_(Message.lease_expires_at < now, Message.lease_owner == worker_id),
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not stale:
+        return 0
+    handed_over = Message.status == MessageStatus.HANDED_OVER
+    session.execute(
+        update(Message)
+        .where(Message.id.in_(stale))
+        .values(
+            status=case((handed_over, MessageStatus.UNCERTAIN.value), else_=Message.status),
+            status_updated_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    return len(stale)
+
+
+def claim_queued(
+    session: Session, *, worker_id: str, now: datetime, lease: timedelta, size: int
+) -> list[int]:
+    """Mark up to `size` queued messages that are due as `worker_id`'s until `now + lease`."""
+    due = (  # a CTE, as in `claim`
+        select(Message.id)
+        .where(
+            Message.due_at <= now,
+            Message.status.in_(WAITING),
+            Message.lease_owner.is_(None),
+        )
+        .order_by(Message.due_at, Message.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+    )
+    statement = (
+        update(Message)
+        .where(Message.id == due.c.id, Message.lease_owner.is_(None))
+        .values(lease_owner=worker_id, lease_expires_at=now + lease)
+        .returning(Message.id)
+    )
+    result = session.execute(statement, execution_options={"synchronize_session": False})
+    return sorted(result.scalars())
+
+
+def hand_over_queued(
+    session: Session, ids: list[int], *, worker_id: str, now: datetime, lease: timedelta
+) -> set[int]:
+    """Of the queued messages `ids`, those still `worker_id`'s, still to be sent and whose
+    customer (if any) has not opted out meanwhile become `handed_over`, with the lease renewed
+    and the attempt counted. Returns their ids."""
+    return set(
+        session.scalars(
+            update(MESSAGES)
+            .where(
+                MESSAGES.c.id.in_(ids),
+                MESSAGES.c.status.in_([MessageStatus.PREPARED, MessageStatus.NOT_SENT]),
+                MESSAGES.c.lease_owner == worker_id,
+                MESSAGES.c.lease_expires_at > now,
+                ~QUEUED_CUSTOMER_OPTED_OUT,
+            )
+            .values(
+                status=MessageStatus.HANDED_OVER,
+                attempts=MESSAGES.c.attempts + 1,
+                lease_expires_at=now + lease,
+                status_updated_at=now,
+            )
+            .returning(MESSAGES.c.id)
+        )
+    )

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from scheduler.lifecycle import Channel, FollowUpStatus
-from scheduler.sending.delivery import DELIVERED, MessageStatus, moves_forward
+from scheduler.lifecycle import Channel, FollowUpStatus, MessageStatus
+from scheduler.sending.delivery import DELIVERED, moves_forward
 from scheduler.sending.presend import retry_delay
 from scheduler.sending.transports import Failure, Sent, TransportError
 

@@ -29,6 +29,7 @@ from scheduler.lifecycle import (
 from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, Remedy, User
 from tests.browsing import fresh, submit
 from tests.complaints import complaint, give
+from tests.dispatching import dispatcher
 from tests.factories import NOW
 
 
@@ -113,7 +114,7 @@ def test_reply_by_sms_is_queued_and_meets_the_deadline(
         "Le llamamos hoy.",
         staff.id,
     )
-    assert reply.status == "notice"  # the worker sends it within seconds
+    assert (reply.status, reply.due_at) == ("prepared", NOW + timedelta(days=2))  # within seconds
     assert session.get_one(Case, case.id).first_responded_at == NOW + timedelta(days=2)
     page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "Reply queued" in page and "staff@example.com" in page
@@ -299,10 +300,8 @@ def test_the_check_after_a_case_goes_where_the_customer_still_consents(
 def test_a_reply_queued_before_a_stop_is_not_sent(
     session: Session, config: Config, staff: User, frozen: object
 ) -> None:
-    from scheduler.casework.notices import send_notices
     from scheduler.casework.staff_actions import reply_to_customer
     from scheduler.db import make_session_factory
-    from scheduler.sending.transports.outbox import OutboxTransport
 
     case = complaint(session, config)
     customer = session.get_one(Customer, case.customer_id)
@@ -312,11 +311,10 @@ def test_a_reply_queued_before_a_stop_is_not_sent(
     customer.sms_opt_out_at = NOW
     session.commit()
     sessions = make_session_factory(session.get_bind())  # type: ignore[arg-type]
-    outbox = OutboxTransport(Channel.SMS, sessions, lambda: NOW)
-    counts = send_notices(sessions, {Channel.SMS: outbox}, now=NOW)
+    counts = dispatcher(sessions, config, lambda: NOW).queued.run_pass()
     fresh(session)
     reply = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).one()
-    assert counts["notices_failed"] == 1 and reply.status == "notice_failed"
+    assert counts["queued_skipped"] == 1 and reply.status == "failed"
     assert "opted out" in (reply.error_message or "")
 
 

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+from freezegun import freeze_time
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.accounts import add_user
-from scheduler.casework.notices import notify_remedy_request, sweep
+from scheduler.casework.notices import notify_remedy_request
+from scheduler.clock import utcnow
 from scheduler.config import Config
-from scheduler.lifecycle import Channel, RemedyStatus, Role
+from scheduler.lifecycle import Channel, MessageStatus, RemedyStatus, Role
 from scheduler.models import AuditEntry, Case, Message, Remedy
-from scheduler.sending.transports import Failure, TransportError, make_transports
+from scheduler.sending.transports import Failure, Transport, TransportError
+from scheduler.worker import read_replies
 from tests.complaints import DUE, OPENED, open_case
-from tests.dispatching import Clock, outbox, scripted, setup_sales
+from tests.dispatching import Clock, dispatcher, outbox, scripted, setup_sales
 from tests.factories import sale_input
 
 
@@ -30,15 +36,28 @@ def staffed(config: Config) -> Config:
     )
 
 
-def run_sweep(sessions: sessionmaker[Session], config: Config, at: datetime) -> dict[str, int]:
-    return dict(sweep(sessions, config, make_transports(config, sessions, Clock(at)), now=at))
+def run_sweep(
+    sessions: sessionmaker[Session],
+    config: Config,
+    at: datetime,
+    transports: Mapping[Channel, Transport] | None = None,
+) -> dict[str, int]:
+    """The worker's replies job at `at`: escalate what is overdue, send what is queued. Only
+    the counts that are not zero, and `escalated`."""
+    with freeze_time(at):
+        summary = read_replies(dispatcher(sessions, config, utcnow, transports))
+    return {key: n for key, n in summary.items() if n or key == "escalated"}
 
 
 def test_staff_hear_of_a_new_case_once(engine: Engine, config: Config) -> None:
     config = staffed(config)
     sessions = setup_sales(engine, config, sale_input("S-1"))
     case_id = open_case(sessions, config)
-    assert run_sweep(sessions, config, OPENED) == {"notices_sent": 2, "escalated": 0}
+    assert run_sweep(sessions, config, OPENED) == {
+        "queued_claimed": 2,
+        "queued_sent": 2,
+        "escalated": 0,
+    }
     assert run_sweep(sessions, config, OPENED) == {"escalated": 0}
     with sessions() as session:
         email, sms = sorted(outbox(session), key=lambda e: e.channel)
@@ -96,23 +115,44 @@ def test_a_notice_that_fails_for_now_is_sent_on_a_later_pass(
     open_case(sessions, config)
     busy = TransportError("451 try later", failure=Failure.RETRY, code="451")
     transports = scripted(sessions, Clock(OPENED), busy)
-    first = sweep(sessions, config, transports, now=OPENED)
-    assert (first["notices_retrying"], first["notices_sent"]) == (1, 0)
-    second = sweep(sessions, config, transports, now=OPENED + timedelta(minutes=1))
-    assert second["notices_sent"] == 1
+    first = run_sweep(sessions, config, OPENED, transports)
+    assert (first["queued_retrying"], first.get("queued_sent")) == (1, None)
+    assert run_sweep(sessions, config, OPENED + timedelta(seconds=29), transports) == {
+        "escalated": 0  # the backoff: half a minute at least
+    }
+    second = run_sweep(sessions, config, OPENED + timedelta(minutes=1), transports)
+    assert second["queued_sent"] == 1
     with sessions() as session:
         assert [e.to_address for e in outbox(session)] == ["ana@mitienda.pe"]
+        notice = session.scalars(select(Message).where(Message.to_address == "ana@mitienda.pe"))
+        assert notice.one().attempts == 2
 
 
-def test_notices_left_claimed_by_a_dead_worker_go_again(engine: Engine, config: Config) -> None:
+@pytest.mark.parametrize(
+    ("dies", "then"),
+    [("after sending", "queued_reconciled"), ("before the hand-over", "queued_sent")],
+)
+def test_notices_a_dead_worker_left_go_once(
+    engine: Engine, config: Config, dies: str, then: str
+) -> None:
+    """What a dead worker sent is found with the provider, not sent again; what it only
+    claimed is sent when its lease has run out."""
     config = staffed(config)
     sessions = setup_sales(engine, config, sale_input("S-1"))
     open_case(sessions, config)
-    with sessions.begin() as session:  # a worker claimed them, then died
-        for notice in session.scalars(select(Message).where(Message.status == "notice")):
-            notice.status, notice.status_updated_at = "notice_sending", OPENED
-    assert run_sweep(sessions, config, OPENED + timedelta(minutes=5)).get("notices_sent", 0) == 0
-    assert run_sweep(sessions, config, OPENED + timedelta(minutes=11))["notices_sent"] == 2
+    dead = dispatcher(sessions, config, Clock(OPENED), worker_id="dead").queued
+    jobs = dead.prepare(dead.claim(), Counter())
+    if dies == "after sending":
+        dead.deliver_batch(jobs)  # sent; killed before recording
+    lease = timedelta(seconds=config.worker.lease_seconds)
+    assert run_sweep(sessions, config, OPENED + lease - timedelta(seconds=1)) == {"escalated": 0}
+    alive = run_sweep(sessions, config, OPENED + lease + timedelta(seconds=1))
+    assert alive == {"queued_recovered": 2, "queued_claimed": 2, then: 2, "escalated": 0}
+    with sessions() as session:
+        assert len(outbox(session)) == 2
+        notices = session.scalars(select(Message).where(Message.case_id.isnot(None)))
+        statuses = sorted(m.status for m in notices if m.status != MessageStatus.RECEIVED)
+        assert statuses == ["stored", "stored"]
 
 
 def test_each_person_reads_the_notices_in_their_own_language(

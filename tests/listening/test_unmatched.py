@@ -10,9 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.lifecycle import CaseStatus, Channel, Direction
+from scheduler.lifecycle import CaseStatus, Channel, Direction, MessageStatus
 from scheduler.models import AuditEntry, Case, Customer, Message
-from scheduler.sending.delivery import MessageStatus
 from tests.browsing import fresh, submit
 
 STRANGER = "+51911222333"

@@ -76,6 +76,7 @@ def test_one_click_post_unsubscribes_from_email_once(
         "source": "unsubscribe_link",
         "via": "one-click unsubscribe link",
         "follow_ups_skipped": 4,
+        "messages_withdrawn": 0,
     }
     session.refresh(customer)
     assert customer.email_opt_out_at == NOW

@@ -19,7 +19,7 @@ from scheduler.consent import opt_out
 from scheduler.db import make_session_factory
 from scheduler.lifecycle import Channel, ConsentSource, FollowUpStatus
 from scheduler.models import Customer, MessageTemplate, OutboxEntry
-from scheduler.sending.dispatch import Job
+from scheduler.sending.courier import Job
 from scheduler.sending.sales import record_sale, record_sales
 from scheduler.sending.transports import Failure, Outgoing, Sent, TransportError
 from scheduler.sending.transports.outbox import OutboxTransport

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import signal
 import subprocess
 import threading
 import time
@@ -23,12 +22,11 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import Engine, false, func, or_, select, text, update
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 
@@ -44,6 +42,8 @@ from tests.processes import (
     ANY_TIME,
     DAY1,
     POSTVENTA,
+    FastForward,
+    Workers,
     day1,
     due_backlog,
     free_port,
@@ -68,95 +68,6 @@ SETTLED = {
 @pytest.fixture
 def config(pg_engine: Engine) -> Config:
     return defaults().replace(database={"url": pg_engine.url.render_as_string(False)})
-
-
-class Workers:
-    """`postventa worker` processes; one killed is replaced at once, as a supervisor would."""
-
-    def __init__(self, path: Path, count: int) -> None:
-        self.path = path
-        self.live: list[subprocess.Popen[bytes]] = []
-        self.killed: list[int] = []
-        self.logs: list[Path] = []
-        for _ in range(count):
-            self.start()
-
-    def start(self) -> None:
-        log = self.path.parent / f"worker-{len(self.logs)}.log"
-        self.logs.append(log)
-        with log.open("wb") as stderr:
-            command = [POSTVENTA, "--config", str(self.path), "worker"]
-            self.live.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr))
-
-    def kill_one(self, rng: random.Random) -> None:
-        victim = self.live.pop(rng.randrange(len(self.live)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=30)
-        self.killed.append(victim.pid)
-        self.start()
-
-    def stop(self) -> list[int | None]:
-        """SIGTERM to all; their exit codes (None: still running after 30 s, then killed)."""
-        for worker in self.live:
-            worker.send_signal(signal.SIGTERM)
-        codes: list[int | None] = []
-        for worker in self.live:
-            try:
-                codes.append(worker.wait(timeout=30))
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                codes.append(None)
-        return codes
-
-    def __enter__(self) -> Workers:
-        return self
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        """Whatever happened, no worker outlives its test."""
-        for worker in self.live:
-            worker.kill()
-            worker.wait(timeout=30)
-
-    def log(self) -> str:
-        return "\n".join(path.read_text(errors="replace") for path in self.logs)
-
-
-class FastForward:
-    """Lets the time pass that the workers would otherwise wait for: a retry's backoff, and the
-    lease of a killed worker. Locked rows are skipped, so it never waits on a worker."""
-
-    def __init__(self, sessions: sessionmaker[Session], killed: list[int]) -> None:
-        self.sessions = sessions
-        self.killed = killed  # the pids of the dead workers, as they die
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="fast-forward", daemon=True)
-
-    def __enter__(self) -> FastForward:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self.stopping.wait(0.2):
-            self.step()
-
-    def step(self) -> None:
-        now = utcnow()
-        dead = or_(false(), *(FollowUp.lease_owner.like(f"%:{pid}:%") for pid in self.killed))
-        retries = (FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.attempts > 0)
-        orphans = (FollowUp.status == FollowUpStatus.SENDING, dead)
-        with self.sessions.begin() as session:
-            for where, values in (
-                (retries, {"due_at": now}),
-                (orphans, {"lease_expires_at": now - timedelta(seconds=1)}),
-            ):
-                ids = select(FollowUp.id).where(*where).with_for_update(skip_locked=True)
-                session.execute(
-                    update(FollowUp).where(FollowUp.id.in_(ids.scalar_subquery())).values(values)
-                )
 
 
 def settled(sessions: sessionmaker[Session]) -> Counter[FollowUpStatus]:

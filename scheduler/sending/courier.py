@@ -1,0 +1,173 @@
+"""The hand-over to transports, the same for every message we send: a follow-up's, a person's
+reply, an acknowledgement, a notice to staff.
+
+Sends are handed over a chunk at a time: one short transaction (the caller's `HandOver`) renews
+the chunk's leases, only where they are still ours, and marks its messages `handed_over`; only
+then is a transport called, at the sender's rate limit. Lookups of earlier attempts need no
+hand-over. Nothing here writes a result: the caller judges each outcome (`outcomes.judge`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from scheduler.lifecycle import Channel
+from scheduler.models import Message
+from scheduler.sending.outcomes import Attempt, HeldBack
+from scheduler.sending.pacing import SenderRateLimit
+from scheduler.sending.transports import Failure, Outgoing, Sent, Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A send (or, with `look_since`, a lookup of an earlier attempt) for the thread pool.
+    `key` is the row whose lease covers it: the follow-up, or the queued message itself."""
+
+    key: int
+    message_id: int
+    outgoing: Outgoing
+    look_since: datetime | None = None
+    not_after: datetime | None = None  # the send window closes then
+    cost: int = 1  # SMS segments: what the sender's rate limit counts
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    sent: Sent | None = None
+    error: TransportError | None = None
+    held_back: HeldBack | None = None  # not handed to the transport, and why
+    detail: str | None = None  # what went wrong, with HAND_OVER_FAILED
+
+    def attempt(self, *, still_ours: bool, attempts: int, message: Message) -> Attempt:
+        """What `outcomes.judge` reads: this outcome, and where its message stood."""
+        return Attempt(
+            self.sent,
+            self.error,
+            self.held_back,
+            self.detail,
+            looked_up=self.job.look_since is not None,
+            still_ours=still_ours,
+            attempts=attempts,
+            channel=message.channel,
+            message_status=message.status,
+        )
+
+
+# Renews the leases of a chunk of sends still ours, in one commit; returns the keys that may go.
+HandOver = Callable[[list[Job]], set[int]]
+
+
+class Courier:
+    """Runs lookups and sends, `concurrency` at a time, each sender at its rate limit."""
+
+    def __init__(
+        self,
+        transports: Mapping[Channel, Transport],
+        *,
+        concurrency: int,
+        clock: Callable[[], datetime],
+        rate_limit: SenderRateLimit,
+    ) -> None:
+        self.transports = transports
+        self.concurrency = concurrency
+        self.clock = clock
+        self.rate_limit = rate_limit
+
+    def deliver_batch(
+        self, jobs: list[Job], hand_over: HandOver, stop: threading.Event | None = None
+    ) -> list[Outcome]:
+        """Run a batch's lookups and sends.
+
+        Sends through a local transport (the outbox) run in this thread; the others in the pool.
+        Sends are handed over a chunk at a time, topping up as sends finish, so the pool never
+        idles and at most two chunks are ever `handed_over` without a result: that bounds what a
+        crash leaves to look up.
+        """
+        size = self.concurrency
+        waiting = deque(job for job in jobs if job.look_since is None)
+        outcomes: list[Outcome] = []
+        with ThreadPoolExecutor(size, "send") as pool:
+            running = {pool.submit(self.deliver, job) for job in jobs if job.look_since}
+            while waiting or running:
+                if waiting and len(running) < size:
+                    room = min(size - len(running), len(waiting))
+                    chunk = [waiting.popleft() for _ in range(room)]
+                    if stop is not None and stop.is_set():
+                        chunk.extend(waiting)
+                        waiting.clear()
+                        outcomes += [Outcome(j, held_back=HeldBack.STOPPING) for j in chunk]
+                        continue
+                    try:
+                        handed = hand_over(chunk)
+                    except DBAPIError as error:  # keep what was sent; send no more this batch
+                        log.exception("hand-over failed")
+                        chunk.extend(waiting)
+                        waiting.clear()
+                        held = HeldBack.HAND_OVER_FAILED
+                        outcomes += [
+                            Outcome(j, held_back=held, detail=str(error.orig)) for j in chunk
+                        ]
+                        continue
+                    for job in chunk:
+                        if job.key not in handed:
+                            outcomes.append(Outcome(job, held_back=HeldBack.NOT_HANDED_OVER))
+                        elif self.transports[job.outgoing.channel].parallel:
+                            running.add(pool.submit(self.deliver, job))
+                        else:
+                            outcomes.append(self.deliver(job))
+                    continue
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                outcomes += [future.result() for future in done]
+        return outcomes
+
+    def deliver(self, job: Job) -> Outcome:
+        """Look up an earlier attempt, or send; never raises (a bug is an uncertain send)."""
+        transport = self.transports[job.outgoing.channel]
+        try:
+            if job.look_since is not None:
+                return Outcome(job, sent=transport.find(job.outgoing, job.look_since))
+            self.rate_limit.wait(transport.sender, transport.max_per_second, job.cost)
+            if job.not_after is not None and self.clock() >= job.not_after:
+                return Outcome(job, held_back=HeldBack.WINDOW_CLOSED)
+            return Outcome(job, sent=transport.send(job.outgoing))
+        except TransportError as error:
+            return Outcome(job, error=error)
+        except Exception as error:  # noqa: BLE001 - a transport bug must not lose the batch
+            log.exception("transport %s failed unexpectedly", type(transport).__name__)
+            return Outcome(job, error=TransportError(repr(error), failure=Failure.UNCERTAIN))
+
+
+def one_message_per_provider_id(session: Session, outcomes: Iterable[Outcome]) -> list[Outcome]:
+    """The outcomes, where a provider id that another message already holds becomes an
+    uncertain error: a lookup may find a message like ours that was another's (the same words
+    to the same number), and two of our messages never share one provider id."""
+    outcomes = list(outcomes)
+    found = [o.sent.provider_id for o in outcomes if o.sent]
+    query = select(Message.provider_id, Message.id).where(Message.provider_id.in_(found))
+    taken = {pid: mid for pid, mid in session.execute(query)} if found else {}
+    checked = []
+    for outcome in outcomes:
+        mine = outcome.job.message_id
+        if outcome.sent and taken.get(outcome.sent.provider_id, mine) != mine:
+            error = TransportError(
+                f"the provider's {outcome.sent.provider_id} belongs to another message",
+                failure=Failure.UNCERTAIN,
+            )
+            outcome = Outcome(outcome.job, error=error)
+        elif outcome.sent:
+            taken[outcome.sent.provider_id] = mine  # twice in one batch: the second is unknown
+        checked.append(outcome)
+    return checked

@@ -1,0 +1,250 @@
+"""Messages queued on their own: a person's reply, an acknowledgement, a notice to staff.
+
+They take the follow-ups' path (dispatch.py): written down before anything is sent (`queue`),
+claimed with a lease, handed over a chunk at a time in a transaction that renews the lease only
+while it is ours, sent at the sender's rate limit (`Courier`), looked up with the provider
+before any resend when they may have left, and judged by `outcomes.judge`. A customer who has
+opted out of the channel since gets nothing; a message nobody can tell went out ends `unknown`
+for a person, never resent blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.config import Config
+from scheduler.consent import WITHDRAWN
+from scheduler.lifecycle import Channel, Direction, FollowUpStatus, MessageStatus
+from scheduler.models import Customer, Message
+from scheduler.sending import leases
+from scheduler.sending.courier import Courier, Job, Outcome, one_message_per_provider_id
+from scheduler.sending.delivery import stopped_by_provider
+from scheduler.sending.outcomes import Tally, judge
+from scheduler.sending.segments import sms_size
+from scheduler.sending.transports import Outgoing
+
+log = logging.getLogger(__name__)
+# One pass at a time per worker in this process: a pass takes back what its worker left
+# claimed, which must never be a claim another of its passes is sending.
+_PASSES: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
+# A queued message has no follow-up: what a verdict says of one, it says of the message.
+_ENDS = {FollowUpStatus.FAILED: MessageStatus.FAILED, FollowUpStatus.UNKNOWN: MessageStatus.UNKNOWN}
+
+
+def queue(
+    session: Session,
+    *,
+    channel: Channel,
+    to: str,
+    subject: str | None,
+    body: str,
+    now: datetime,
+    case_id: int | None = None,
+    customer_id: int | None = None,
+) -> Message:
+    """Write a message down for the worker to send within seconds: a notice to staff, or, with
+    the customer's id, a message to the customer (part of the case's conversation)."""
+    size = sms_size(body) if channel is Channel.SMS else None
+    message = Message(
+        customer_id=customer_id,
+        case_id=case_id,
+        direction=Direction.OUTBOUND,
+        channel=channel,
+        from_address="",
+        to_address=to,
+        subject=subject,
+        body=body,
+        segments=size.segments if size else None,
+        encoding=size.encoding if size else None,
+        status=MessageStatus.PREPARED,
+        created_at=now,
+        status_updated_at=now,
+        due_at=now,
+    )
+    session.add(message)
+    return message
+
+
+def summary_key(tally: Tally) -> str:
+    """A queued-message pass counts under its own names beside the follow-ups'."""
+    return f"queued_{tally.value}"
+
+
+class QueuedSender:
+    """Runs passes over queued messages for one worker, sharing its courier (and so its
+    senders' rate limits) with the follow-ups."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        config: Config,
+        courier: Courier,
+        *,
+        worker_id: str,
+        claim_size: int,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.sessions = sessions
+        self.courier = courier
+        self.worker_id = worker_id
+        self.claim_size = claim_size
+        self.jitter = jitter
+        self.lease = timedelta(seconds=config.worker.lease_seconds)
+        self.max_attempts = config.worker.max_attempts
+
+    def run_pass(self, stop: threading.Event | None = None) -> dict[str, int]:
+        """Send every queued message that is due, batch after batch; returns the counts that
+        are not zero. A pass of this worker already under way makes this one return at once."""
+        passes = _PASSES[self.worker_id]
+        if not passes.acquire(blocking=False):
+            return {}
+        try:
+            summary: Counter[Tally] = Counter()
+            summary[Tally.RECOVERED] = self.recover_expired()
+            while stop is None or not stop.is_set():
+                ids = self.claim()
+                if not ids:
+                    break
+                summary[Tally.CLAIMED] += len(ids)
+                jobs = self.prepare(ids, summary)
+                self.record(self.deliver_batch(jobs, stop), summary)
+        finally:
+            passes.release()
+        return {summary_key(tally): count for tally, count in summary.items() if count}
+
+    def recover_expired(self) -> int:
+        with self.sessions.begin() as session:
+            return leases.take_back_queued(
+                session, worker_id=self.worker_id, now=self.courier.clock()
+            )
+
+    def claim(self) -> list[int]:
+        with self.sessions.begin() as session:
+            return leases.claim_queued(
+                session,
+                worker_id=self.worker_id,
+                now=self.courier.clock(),
+                lease=self.lease,
+                size=self.claim_size,
+            )
+
+    def deliver_batch(self, jobs: list[Job], stop: threading.Event | None = None) -> list[Outcome]:
+        return self.courier.deliver_batch(jobs, self._hand_over, stop)
+
+    def prepare(self, ids: list[int], summary: Counter[Tally]) -> list[Job]:
+        """A job per claimed message: a lookup for one that may have left, else a send; a
+        message to a customer who has opted out of its channel is settled as not sent."""
+        now = self.courier.clock()
+        jobs: list[Job] = []
+        with self.sessions.begin() as session:
+            messages = session.scalars(
+                select(Message).where(Message.id.in_(ids)).order_by(Message.id)
+            ).all()
+            opted_out = self._opted_out(session, messages)
+            for message in messages:
+                outgoing = Outgoing(
+                    f"message:{message.id}",
+                    message.channel,
+                    message.to_address,
+                    message.body,
+                    message.subject,
+                )
+                if message.status == MessageStatus.UNCERTAIN:
+                    since = message.created_at - LOOKUP_MARGIN
+                    jobs.append(Job(message.id, message.id, outgoing, look_since=since))
+                elif message.id in opted_out:
+                    message.status, message.error_message = MessageStatus.FAILED, WITHDRAWN
+                    message.status_updated_at = now
+                    message.lease_owner = message.lease_expires_at = None
+                    summary[Tally.SKIPPED] += 1
+                else:
+                    cost = message.segments or 1
+                    jobs.append(Job(message.id, message.id, outgoing, cost=cost))
+        return jobs
+
+    @staticmethod
+    def _opted_out(session: Session, messages: Iterable[Message]) -> set[int]:
+        """The messages whose customer has since said no on that channel."""
+        ids = {m.customer_id for m in messages if m.customer_id is not None}
+        if not ids:
+            return set()
+        customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
+        return {
+            m.id
+            for m in messages
+            if m.customer_id is not None
+            and customers[m.customer_id].opt_out_at(m.channel) is not None
+        }
+
+    def _hand_over(self, chunk: list[Job]) -> set[int]:
+        with self.sessions.begin() as session:
+            return leases.hand_over_queued(
+                session,
+                [job.key for job in chunk],
+                worker_id=self.worker_id,
+                now=self.courier.clock(),
+                lease=self.lease,
+            )
+
+    def record(self, outcomes: list[Outcome], summary: Counter[Tally]) -> None:
+        """Write down what happened to a batch, in one transaction."""
+        if not outcomes:
+            return
+        now = self.courier.clock()
+        with self.sessions.begin() as session:
+            ids = [outcome.job.message_id for outcome in outcomes]
+            messages = {
+                m.id: m
+                for m in session.scalars(
+                    select(Message).where(Message.id.in_(ids)).with_for_update()
+                )
+            }
+            for outcome in one_message_per_provider_id(session, outcomes):
+                message = messages[outcome.job.message_id]
+                summary[self._apply(session, message, outcome, now)] += 1
+
+    def _apply(self, session: Session, message: Message, outcome: Outcome, now: datetime) -> Tally:
+        """Write down what one outcome means (`outcomes.judge`); returns its summary key."""
+        verdict = judge(
+            outcome.attempt(
+                still_ours=message.lease_owner == self.worker_id,
+                attempts=message.attempts,
+                message=message,
+            ),
+            max_attempts=self.max_attempts,
+            jitter=self.jitter,
+        )
+        if outcome.sent is not None:  # whoever holds it now, it left
+            message.provider_id = outcome.sent.provider_id
+            message.from_address = self.courier.transports[message.channel].sender
+        end = _ENDS.get(verdict.follow_up) if verdict.follow_up is not None else None
+        status = end or verdict.message_status
+        if status is not None:
+            message.status, message.status_updated_at = status, now
+        if verdict.tally is Tally.LEASE_LOST:
+            log.error("lease on queued message %d lost before its result was recorded", message.id)
+            return verdict.tally
+        message.lease_owner = message.lease_expires_at = None
+        if outcome.error is not None:
+            message.error_code, message.error_message = outcome.error.code, str(outcome.error)
+        if end is not None:  # for a person: why it ended so, in words
+            message.error_message = verdict.reason
+        if verdict.opt_out and message.customer_id is not None:
+            customer = session.get(Customer, message.customer_id)
+            if customer is not None:
+                stopped_by_provider(session, customer, now=now, actor=f"worker:{self.worker_id}")
+        if verdict.refund_attempt:
+            message.attempts -= 1
+        if verdict.retry_in is not None:
+            message.due_at = now + verdict.retry_in
+        return verdict.tally

@@ -8,8 +8,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from scheduler import audit
-from scheduler.lifecycle import PENDING, Channel, ConsentSource, FollowUpStatus, MessageStatus
-from scheduler.models import Customer, FollowUp, Message
+from scheduler.lifecycle import (
+    PENDING,
+    Channel,
+    ConsentSource,
+    FollowUpStatus,
+    MessageStatus,
+)
+from scheduler.models import Customer, FollowUp, Message, nothing_in_flight
 
 WITHDRAWN = "not sent: the customer opted out of this channel after it was queued"
 
@@ -53,8 +59,9 @@ def opt_out(
             FollowUp.customer_id == customer.id,
             FollowUp.channel == channel,
             FollowUp.status.in_(PENDING),
+            nothing_in_flight(),
         )
-        .with_for_update()
+        .with_for_update(of=FollowUp)
     ).all()
     for row in pending:
         row.move_to(FollowUpStatus.SKIPPED, f"the customer opted out ({via})", now)

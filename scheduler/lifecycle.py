@@ -37,6 +37,7 @@ class MessageStatus(StrEnum):
 # it is unfinished while waiting or being handed over.
 WAITING = (MessageStatus.PREPARED, MessageStatus.NOT_SENT, MessageStatus.UNCERTAIN)
 UNFINISHED = (*WAITING, MessageStatus.HANDED_OVER)
+MAYBE_SENT = (MessageStatus.HANDED_OVER, MessageStatus.UNCERTAIN)  # look it up before a resend
 
 
 class ProviderStatus(StrEnum):

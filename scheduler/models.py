@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     DateTime,
     Dialect,
     ForeignKey,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    select,
     text,
     true,
 )
@@ -30,6 +32,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from scheduler.lifecycle import (
+    MAYBE_SENT,
     UNFINISHED,
     Anchor,
     CaseStatus,
@@ -419,6 +422,17 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(server_default=text("0"))  # not sent unless set
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
+
+
+def nothing_in_flight() -> ColumnElement[bool]:
+    """A follow-up none of whose messages may have left (a worker died mid-send): one that may
+    have is looked up before anything else changes it, else it would be recorded as never sent
+    when the provider may hold it."""
+    return ~(
+        select(Message.id)
+        .where(Message.follow_up_id == FollowUp.id, Message.status.in_(MAYBE_SENT))
+        .exists()
+    )
 
 
 class OutboxEntry(Base):

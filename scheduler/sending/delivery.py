@@ -28,7 +28,6 @@ from scheduler.sending.transports import reports_unsubscribed
 log = logging.getLogger(__name__)
 
 
-MAYBE_SENT = (MessageStatus.HANDED_OVER, MessageStatus.UNCERTAIN)
 OURS = (
     MessageStatus.PREPARED,
     MessageStatus.HANDED_OVER,

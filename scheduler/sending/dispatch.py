@@ -28,6 +28,7 @@ from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.db import begin_reading
 from scheduler.lifecycle import (
+    MAYBE_SENT,
     CaseStatus,
     Channel,
     Direction,
@@ -41,7 +42,6 @@ from scheduler.sending.composing import Composed, TemplateBook, compose, unsubsc
 from scheduler.sending.courier import Courier, Job, Outcome, one_message_per_provider_id
 from scheduler.sending.delivery import (
     DELIVERED,
-    MAYBE_SENT,
     UNDELIVERED,
     stopped_by_provider,
 )

@@ -13,18 +13,19 @@ from sqlalchemy.orm import Session
 from scheduler import audit
 from scheduler.config import Config
 from scheduler.lifecycle import PENDING, Anchor, FollowUpStatus, SaleStatus
-from scheduler.models import CadenceStep, FollowUp, Sale
+from scheduler.models import CadenceStep, FollowUp, Sale, nothing_in_flight
 from scheduler.sending.due_times import anchor_offset, fit_to_window, plan_step
 from scheduler.sending.planning import schedule_sales, send_rules, to_step
 
 
 def _pending(session: Session, *where: ColumnElement[bool]) -> list[FollowUp]:
     """Locked (PostgreSQL), so a worker's claim cannot slip in between this read and the write:
-    the claim waits, then finds the row no longer scheduled."""
+    the claim waits, then finds the row no longer scheduled. One whose message may have left
+    is not pending: the worker looks it up first."""
     return list(
         session.scalars(
             select(FollowUp)
-            .where(FollowUp.status.in_(PENDING), *where)
+            .where(FollowUp.status.in_(PENDING), nothing_in_flight(), *where)
             .order_by(FollowUp.id)
             .with_for_update()
         )

@@ -23,7 +23,7 @@ from scheduler.sending.courier import Job
 from scheduler.sending.sales import record_sale, record_sales
 from scheduler.sending.transports import Failure, Outgoing, Sent, TransportError
 from scheduler.sending.transports.outbox import OutboxTransport
-from tests.dispatching import DAY1, Clock, dispatcher, follow_up, outbox, setup_sales
+from tests.dispatching import DAY1, Clock, dispatcher, follow_up, outbox, scripted, setup_sales
 from tests.factories import NOW, sale_input
 
 
@@ -230,3 +230,37 @@ def test_a_stop_between_prepare_and_send_is_honoured(engine: Engine, config: Con
         assert outbox(session) == []
         assert follow_up(session, "day1-thanks").status is FollowUpStatus.SKIPPED
         assert follow_up(session, "day1-thanks").attempts == 0
+
+
+@pytest.mark.parametrize(("reached", "ends"), [(True, "sent"), (False, "skipped")])
+def test_a_stop_after_a_worker_died_mid_send_waits_for_the_lookup(
+    engine: Engine, config: Config, reached: bool, ends: str
+) -> None:
+    """The customer says STOP after a dead worker's follow-up was taken back: its message may
+    have left, so the opt-out leaves it to the lookup instead of recording it as never sent."""
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    clock = Clock(DAY1)
+    lost = TransportError("read timed out", failure=Failure.UNCERTAIN)
+    transports = scripted(sessions, clock) if reached else scripted(sessions, clock, lost)
+    dead = dispatcher(sessions, config, clock, transports, worker_id="dead")
+    dead.deliver_batch(dead.prepare(dead.claim(), Counter()))  # then killed: nothing recorded
+    clock.advance(seconds=config.worker.lease_seconds + 1)
+    alive = dispatcher(sessions, config, clock, worker_id="alive")
+    assert alive.recover_expired() == 1
+    with sessions.begin() as session:
+        customer = session.scalars(select(Customer)).one()
+        opt_out(
+            session,
+            customer,
+            channel=Channel.SMS,
+            source=ConsentSource.PROVIDER_KEYWORD,
+            via="replied 'stop' by SMS",
+            now=clock(),
+            actor="customer",
+        )
+        assert follow_up(session, "day1-thanks").status is FollowUpStatus.SCHEDULED  # to look up
+    summary = alive.run_pass()
+    assert summary["reconciled"] == 1
+    with sessions() as session:
+        row = follow_up(session, "day1-thanks")
+        assert (row.status, len(outbox(session))) == (ends, 1 if reached else 0)

@@ -19,6 +19,7 @@ from scheduler import audit
 from scheduler.addresses import normalise_email
 from scheduler.lifecycle import Role
 from scheduler.models import ApiToken, LoginFailure, LoginSession, User
+from scheduler.typed_text import typed_text
 
 MIN_PASSWORD_LENGTH = 10
 # Per account and address: typos cost nothing; from the fourth failure in a row, each waits
@@ -91,9 +92,13 @@ def _digest(token: str) -> str:
 
 def create_api_token(session: Session, *, name: str, now: datetime, actor: str) -> str:
     """Store a new API token (hashed) and return it; it cannot be shown again."""
-    name = name.strip()
-    if not name:
-        raise AccountError("a token needs a name (who or what will use it)")
+    name = typed_text(
+        name,
+        empty="a token needs a name (who or what will use it)",
+        what="a token's name",
+        most=100,
+        error=AccountError,
+    )
     token = "pv_" + secrets.token_urlsafe(32)
     row = ApiToken(name=name, token_hash=_digest(token), prefix=token[:10], created_at=now)
     session.add(row)
@@ -281,9 +286,13 @@ def change_user(
     notify_cases: bool | None = None,
     now: datetime,
     actor: str,
+    by: User | None = None,
 ) -> None:
     """Change a login's role, whether it may log in, its language, or whether cases are emailed
-    to it; the last owner who can log in stays one, or nobody could run this Postventa."""
+    to it; the last owner who can log in stays one, or nobody could run this Postventa, and
+    nobody (`by`) disables their own log-in: they would be locked out mid-sentence."""
+    if by is not None and by.id == user.id and active is False:
+        raise AccountError("you cannot disable your own log-in")
     demoted = role is not None and role is not Role.OWNER and user.role is Role.OWNER
     disabled = active is False and user.active and user.role is Role.OWNER
     if (demoted or disabled) and user.active and _active_owners(session) <= 1:
@@ -309,6 +318,23 @@ def change_user(
             entity_id=user.id,
             **details,
         )
+
+
+def change_own_password(
+    session: Session,
+    user: User,
+    *,
+    current: str,
+    new: str,
+    now: datetime,
+    actor: str,
+    keep: str | None,
+) -> None:
+    """A person's own new password, given the one they have now: a session left open on a
+    shared computer cannot take the account over."""
+    if not verify_password(user.password_hash, current):
+        raise AccountError("the current password is not right")
+    set_password(session, user, new, now=now, actor=actor, keep=keep)
 
 
 def set_password(

@@ -16,8 +16,29 @@ from scheduler.lifecycle import (
     MessageStatus,
 )
 from scheduler.models import Customer, FollowUp, Message, nothing_in_flight
+from scheduler.typed_text import typed_text
 
 WITHDRAWN = "not sent: the customer opted out of this channel after it was queued"
+MAX_REASON = 200
+
+
+class ConsentError(ValueError):
+    """A change of consent that cannot be made as asked; the message says why, for the person."""
+
+
+def staff_wording(customer: Customer, channel: Channel, reason: str | None, *, by: str) -> str:
+    """The wording kept for a consent change a person makes on the customer's word: who, and
+    why. Refused without a reason, and on a channel the customer has no address for."""
+    if customer.address(channel) is None:
+        raise ConsentError("the customer has no address for that channel")
+    why = typed_text(
+        reason,
+        empty="say why (the customer's words, or how they asked)",
+        what="a reason",
+        most=MAX_REASON,
+        error=ConsentError,
+    )
+    return f"{by}: {why}"
 
 
 def _lock(session: Session, customer: Customer) -> None:

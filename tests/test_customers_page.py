@@ -106,7 +106,8 @@ def test_consent_needs_a_reason(
     submit(staff_client, f"/customers/{rosa.id}/consent", {"channel": "sms", "action": "out"})
     fresh(session)
     assert session.get_one(Customer, rosa.id).sms_opt_out_at is None
-    assert "Say why" in staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
+    page = staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
+    assert "say why (the customer&#39;s words, or how they asked)" in page
 
 
 def test_consent_is_a_choice_never_a_preticked_opt_out(

@@ -96,7 +96,7 @@ def test_the_last_owner_stays_an_owner(
         {"role": "owner", "active": "no"},
         page="/admin/users",
     )
-    assert "You cannot disable your own log-in." in owner_client.get("/admin/users").get_data(
+    assert "you cannot disable your own log-in" in owner_client.get("/admin/users").get_data(
         as_text=True
     )
     fresh(session)

@@ -97,4 +97,9 @@ def test_the_domains_refusals_are_translated_too(app: Flask) -> None:
         assert translated("the note is empty; at most 100 characters") == (
             "la nota está vacía; 100 caracteres como máximo"
         )
-        assert translated("Rosa cannot log in any more") == "Rosa cannot log in any more"
+        assert translated("Rosa cannot log in any more") == "Rosa ya no puede iniciar sesión"
+        assert translated("an SMS can have at most 1600 characters (1700 given)") == (
+            "un SMS puede tener como máximo 1600 caracteres (tiene 1700)"
+        )
+        provider = "21614: 'To' number is not a valid mobile number"
+        assert translated(provider) == provider  # a provider's words stay its own

@@ -34,23 +34,22 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from scheduler import audit
 from scheduler.accounts import (
-    MIN_PASSWORD_LENGTH,
     AccountError,
     add_user,
     authenticate,
+    change_own_password,
     change_user,
     end_session,
     find_session,
     has_owner,
     open_session,
     seen,
-    set_password,
-    verify_password,
 )
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Role
 from scheduler.models import User
 from web.database import db_session
+from web.domain_texts import translated
 from web.forms import options
 
 blueprint = Blueprint("auth", __name__)
@@ -176,13 +175,7 @@ class SetupForm(FlaskForm):  # type: ignore[misc]
         "password",
         validators=[
             DataRequired(_l("Choose a password.")),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                max=1024,
-                message=_l(
-                    "The password needs at least %(count)d characters.", count=MIN_PASSWORD_LENGTH
-                ),
-            ),
+            Length(max=1024),  # its length is the domain's rule (add_user); this bounds the hash
         ],
     )
     confirm = PasswordField(
@@ -253,7 +246,7 @@ def setup() -> BaseResponse | str | tuple[str, int]:
             actor="setup",
         )
     except AccountError as error:
-        return render_template("auth/setup.html", form=form, error=str(error)), 422
+        return render_template("auth/setup.html", form=form, error=translated(error)), 422
     user.locale = form.locale.data
     session.commit()
     _log_in(user)
@@ -278,19 +271,23 @@ def account() -> BaseResponse | str | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("auth/account.html", form=form)
     try:
-        if form.new.data:
-            if not verify_password(user.password_hash, form.current.data or ""):
-                raise AccountError(_("The current password is not right."))
-            # This session goes on; the others, opened with the old password, end.
-            new, actor = form.new.data, my_name()
-            set_password(session, user, new, now=now, actor=actor, keep=my_session())
+        if form.new.data:  # this session goes on; the others, opened with the old one, end
+            change_own_password(
+                session,
+                user,
+                current=form.current.data or "",
+                new=form.new.data,
+                now=now,
+                actor=my_name(),
+                keep=my_session(),
+            )
         told = form.notify_cases.data if current_user.is_owner else None  # only owners choose
         change_user(
             session, user, locale=form.locale.data, notify_cases=told, now=now, actor=my_name()
         )
     except AccountError as error:
         session.rollback()
-        return render_template("auth/account.html", form=form, error=str(error)), 422
+        return render_template("auth/account.html", form=form, error=translated(error)), 422
     session.commit()
     flash(_("Saved."))
     return redirect(url_for("auth.account"))

@@ -20,16 +20,15 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import RadioField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
 
 from scheduler.clock import utcnow
 from scheduler.config import Config
-from scheduler.consent import opt_in, opt_out
+from scheduler.consent import ConsentError, opt_in, opt_out, staff_wording
 from scheduler.lifecycle import CaseStatus, Channel, ConsentSource
 from scheduler.models import Case, Customer, FollowUp, Sale
 from scheduler.sending import csv_import
 from scheduler.sending.intake import FIELDS, validate_sale
-from scheduler.sending.replanning import cancel_sale
+from scheduler.sending.replanning import SaleError, cancel_sale
 from scheduler.sending.sales import record_sale, skipped_as_late
 from scheduler.timeline import customer_timeline
 from web.auth import me, my_name
@@ -46,11 +45,11 @@ class ConsentForm(FlaskForm):  # type: ignore[misc]
     channel = RadioField("channel", choices=CHANNELS, default="sms")
     # No default: changing consent is a choice the person makes, never a pre-ticked box.
     action = RadioField("action", choices=options([("out", "out"), ("in", "in")]))
-    reason = StringField("reason", validators=[DataRequired(), Length(max=200)])
+    reason = StringField("reason")
 
 
 class CancelForm(FlaskForm):  # type: ignore[misc]
-    reason = StringField("reason", validators=[DataRequired(), Length(max=200)])
+    reason = StringField("reason")
 
 
 def find_customers(session: Session, query_text: str, limit: int = PAGE) -> list[Customer]:
@@ -114,16 +113,18 @@ def consent(customer_id: int) -> BaseResponse:
     session, customer = db_session(), get_or_404(Customer, customer_id)
     form = _consent_form(customer)
     back = redirect(url_for("customers.show", customer_id=customer_id))
-    if not form.validate_on_submit():
-        if form.action.errors:
-            flash(_("Choose whether the customer opts out or back in."), "error")
-        elif form.channel.errors:
-            flash(_("The customer has no address for that channel."), "error")
-        else:
-            flash(_("Say why (the customer's words, or how they asked)."), "error")
+    if form.action.data not in ("out", "in"):
+        flash(_("Choose whether the customer opts out or back in."), "error")
+        return back
+    if form.channel.data not in set(Channel):
+        flash(_("Choose SMS or email."), "error")
         return back
     user, now, channel = me(), utcnow(), Channel(form.channel.data)
-    via = f"{user.email}: {form.reason.data.strip()}"
+    try:
+        via = staff_wording(customer, channel, form.reason.data, by=user.email)
+    except ConsentError as error:
+        flash(translated(error), "error")
+        return back
     if form.action.data == "out":
         skipped = opt_out(
             session,
@@ -191,17 +192,13 @@ def cancel(sale_id: int) -> BaseResponse:
     session, sale = db_session(), get_or_404(Sale, sale_id)
     form = CancelForm()
     back = redirect(url_for("customers.show", customer_id=sale.customer_id))
-    if not form.validate_on_submit():
-        flash(_("Say why the sale is cancelled."), "error")
+    try:
+        cancelled = cancel_sale(
+            session, sale, now=utcnow(), actor=my_name(), reason=form.reason.data, by=me().email
+        )
+    except SaleError as error:
+        flash(translated(error), "error")
         return back
-    user = me()
-    cancelled = cancel_sale(
-        session,
-        sale,
-        now=utcnow(),
-        actor=my_name(),
-        reason=f"{user.email}: {form.reason.data.strip()}",
-    )
     session.commit()
     flash(
         _(

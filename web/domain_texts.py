@@ -117,6 +117,26 @@ TEXTS = (
     N_("must not have a query or fragment"),
     N_("expected an E.164 number such as +15005550006"),
     N_("cannot be changed from the admin"),
+    # What a person types (scheduler/typed_text.py), and their own log-in.
+    N_("an SMS"),
+    N_("an email"),
+    N_("a subject"),
+    N_("a note"),
+    N_("an outcome"),
+    N_("a reason"),
+    N_("a token's name"),
+    N_("the case is already resolved"),
+    N_("this remedy was already granted"),
+    N_("this remedy was already declined"),
+    N_("the customer has no address for that channel"),
+    N_("say why (the customer's words, or how they asked)"),
+    N_("say why the sale is cancelled"),
+    N_("you cannot disable your own log-in"),
+    N_("the current password is not right"),
+    # A cadence edited in the admin (scheduler/sending/cadence_editing.py), a sale's attributes.
+    N_("sms or email"),
+    N_("at most 200 characters"),
+    N_("must be an object of names and values"),
 )
 PATTERNS = (
     N_("overdue by %(span)s when planned (grace %(grace)s)"),
@@ -170,6 +190,15 @@ PATTERNS = (
     N_("expected something like %(example)s"),
     N_("%(day)s: %(problem)s"),
     N_("%(raw)s is not a valid phone number (numbers without + are read as %(region)s)"),
+    N_("%(what)s can have at most %(limit)s characters (%(count)s given)"),
+    N_("%(email)s cannot log in any more"),
+    N_("at most %(value)s"),
+    N_("another cadence is called %(name)s"),
+    N_("another cadence already serves %(category)s"),
+    N_("one of %(choices)s"),
+    N_("already used by step %(count)s"),
+    N_("no %(channel)s template called %(name)s"),
+    N_("label %(label)s: words can be added to %(labels)s"),
 )
 _FIXED = frozenset(TEXTS)
 _SHAPES = {"day": "[a-z]{3}", "line": r"\d+", "count": r"\d+"}  # any other value: any text

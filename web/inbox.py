@@ -21,7 +21,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import Optional
 
 from scheduler.casework.cases import resolve_case
 from scheduler.casework.staff_actions import (
@@ -36,7 +36,7 @@ from scheduler.casework.staff_actions import (
     withdraw_remedy,
 )
 from scheduler.clock import utcnow
-from scheduler.lifecycle import CaseStatus, Channel, Direction, RemedyStatus, TransitionError
+from scheduler.lifecycle import CaseStatus, Channel, Direction, RemedyStatus
 from scheduler.listening.unmatched import unmatched_replies
 from scheduler.models import Case, Customer, Message, Remedy, User
 from web.auth import me, my_name, owner_only
@@ -50,12 +50,12 @@ PAGE = 200
 
 class ReplyForm(FlaskForm):  # type: ignore[misc]
     channel = RadioField("channel", choices=named_options(Channel), default="sms")
-    subject = StringField("subject", validators=[Optional(), Length(max=200)])
-    body = TextAreaField("body", validators=[DataRequired(), Length(max=10_000)])
+    subject = StringField("subject")
+    body = TextAreaField("body")
 
 
 class NoteForm(FlaskForm):  # type: ignore[misc]
-    body = TextAreaField("note", validators=[DataRequired(), Length(max=10_000)])
+    body = TextAreaField("note")
 
 
 class AssignForm(FlaskForm):  # type: ignore[misc]
@@ -65,11 +65,11 @@ class AssignForm(FlaskForm):  # type: ignore[misc]
 class RemedyForm(FlaskForm):  # type: ignore[misc]
     kind = SelectField("kind", choices=named_options(RemedyKind))
     value = DecimalField("value", places=2, validators=[Optional()])
-    description = StringField("description", validators=[DataRequired(), Length(max=500)])
+    description = StringField("description")
 
 
 class ResolveForm(FlaskForm):  # type: ignore[misc]
-    outcome = TextAreaField("outcome", validators=[DataRequired(), Length(max=2_000)])
+    outcome = TextAreaField("outcome")
 
 
 class DecideForm(FlaskForm):  # type: ignore[misc]
@@ -219,7 +219,7 @@ def reply(case_id: int) -> BaseResponse:
     session, case, customer = _case(case_id, lock=True)
     form = ReplyForm()
     if not form.validate_on_submit():
-        return _refused(case, _("Write the reply first."))
+        return _refused(case, _("Choose SMS or email."))
     try:
         reply_to_customer(
             session,
@@ -227,7 +227,7 @@ def reply(case_id: int) -> BaseResponse:
             customer,
             user=me(),
             channel=Channel(form.channel.data),
-            body=form.body.data,
+            body=form.body.data or "",
             subject=form.subject.data,
             now=utcnow(),
         )
@@ -259,9 +259,10 @@ def assign_case(case_id: int) -> BaseResponse:
 def note(case_id: int) -> BaseResponse:
     session, case, _customer = _case(case_id)
     form = NoteForm()
-    if not form.validate_on_submit():
-        return _refused(case, _("Write the note first."))
-    add_note(session, case, author=me(), body=form.body.data, now=utcnow())
+    try:
+        add_note(session, case, author=me(), body=form.body.data or "", now=utcnow())
+    except CaseworkError as error:
+        return _refused(case, error)
     return _done(session, case, _("Note added."))
 
 
@@ -274,7 +275,7 @@ def remedy(case_id: int) -> BaseResponse:
         return _refused(case, "; ".join(problems))
     request_ = RemedyRequest(
         RemedyKind(form.kind.data),
-        form.description.data,
+        form.description.data or "",
         Decimal(form.value.data) if form.value.data is not None else None,
     )
     try:
@@ -322,20 +323,17 @@ def resolve(case_id: int) -> BaseResponse | tuple[str, int]:
     session, case, customer = _case(case_id, lock=True)
     form = ResolveForm()
     try:
-        if not form.validate_on_submit():
-            raise CaseworkError("; ".join(form.outcome.errors) or "say how it was resolved")
         result = resolve_case(
             session,
             case,
-            outcome=form.outcome.data,
+            outcome=form.outcome.data or "",
             now=utcnow(),
             actor=my_name(),
             config=services().config,
         )
-    except (CaseworkError, TransitionError) as error:
+    except CaseworkError as error:
         session.rollback()  # the page below reads the case as it is, with what was typed kept
-        refusal = error if isinstance(error, CaseworkError) else _("This case is already resolved.")
-        flash(translated(refusal), "error")
+        flash(translated(error), "error")
         return _case_page(session, case, customer, resolve=form), 422
     message = _("Resolved. %(count)d follow-ups resumed.", count=result.resumed)
     if result.check_due is not None:

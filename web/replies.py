@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField, IntegerField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange
+from wtforms.validators import NumberRange
 
 from scheduler.casework.staff_actions import CaseworkError
 from scheduler.clock import utcnow
@@ -31,12 +31,12 @@ class LinkForm(FlaskForm):  # type: ignore[misc]
 
 
 class NewCustomerForm(FlaskForm):  # type: ignore[misc]
-    name = StringField("name", validators=[DataRequired(), Length(max=200)])
+    name = StringField("name")
     open_case = BooleanField("open_case")
 
 
 class DismissForm(FlaskForm):  # type: ignore[misc]
-    reason = StringField("reason", validators=[DataRequired(), Length(max=500)])
+    reason = StringField("reason")
 
 
 @blueprint.get("/replies/<int:message_id>")
@@ -106,12 +106,10 @@ def link(message_id: int) -> BaseResponse | tuple[str, int]:
 def new_customer(message_id: int) -> BaseResponse | tuple[str, int]:
     session, message = db_session(), get_or_404(Message, message_id, lock=True)
     form = NewCustomerForm()
-    if not form.validate():
-        return _refused(session, message, _("Say the customer's name."), new=form)
     config, now = services().config, utcnow()
     try:
         customer = customer_from_reply(
-            session, message, name=form.name.data, config=config, now=now, actor=my_name()
+            session, message, name=form.name.data or "", config=config, now=now, actor=my_name()
         )
         case = link_reply(
             session,
@@ -131,10 +129,10 @@ def new_customer(message_id: int) -> BaseResponse | tuple[str, int]:
 def dismiss(message_id: int) -> BaseResponse | tuple[str, int]:
     session, message = db_session(), get_or_404(Message, message_id, lock=True)
     form = DismissForm()
-    if not form.validate():
-        return _refused(session, message, _("Say why it is dismissed."), dismiss=form)
     try:
-        dismiss_reply(session, message, reason=form.reason.data, now=utcnow(), actor=my_name())
+        dismiss_reply(
+            session, message, reason=form.reason.data or "", now=utcnow(), actor=my_name()
+        )
     except CaseworkError as error:
         return _refused(session, message, error, dismiss=form)
     session.commit()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from scheduler import audit
 from scheduler.casework.business_hours import add_opening_hours
-from scheduler.casework.staff_actions import CaseworkError
+from scheduler.casework.staff_actions import CaseworkError, written
 from scheduler.config import Config
 from scheduler.lifecycle import (
     PENDING,
@@ -98,9 +98,10 @@ def resolve_case(
     re-timed from now, and plan "did we solve it?". Refused (CaseworkError) while a remedy waits
     for the owner: the customer would be told it is solved before anyone decided what they get.
     """
+    if case.status is CaseStatus.RESOLVED:
+        raise CaseworkError("the case is already resolved")
     check_case_transition(case.status, CaseStatus.RESOLVED)
-    if not outcome.strip():
-        raise CaseworkError("say how it was resolved")
+    outcome = written(outcome, empty="say how it was resolved", what="an outcome", most=2_000)
     waiting = session.scalar(
         select(Remedy.id)
         .where(Remedy.case_id == case.id, Remedy.status == RemedyStatus.REQUESTED)
@@ -110,7 +111,7 @@ def resolve_case(
         raise CaseworkError(
             "a remedy still waits for the owner's answer: withdraw it or ask the owner"
         )
-    case.status, case.resolved_at, case.outcome = CaseStatus.RESOLVED, now, outcome.strip()
+    case.status, case.resolved_at, case.outcome = CaseStatus.RESOLVED, now, outcome
     resumed = resume_held(session, case.customer_id, config=config, now=now)
     customer = session.get_one(Customer, case.customer_id)
     checks = schedule_case_check(session, case.id, customer, config=config, now=now)

@@ -20,12 +20,20 @@ from scheduler.config import Config, RemediesConfig
 from scheduler.lifecycle import CaseStatus, Channel, RemedyStatus, Role
 from scheduler.models import Case, CaseNote, Customer, Remedy, User
 from scheduler.sending.queued import queue
+from scheduler.typed_text import typed_text
 
 MAX_REPLY = 1600  # Twilio's limit for one SMS body (ten segments)
+MAX_EMAIL = 10_000  # an email reply, a note
+MAX_SUBJECT = 200
 
 
 class CaseworkError(ValueError):
     """An action that cannot be done as asked; the message says why, for the person."""
+
+
+def written(text: str | None, *, empty: str, what: str, most: int) -> str:
+    """What a person typed for a case, trimmed and within `most` characters."""
+    return typed_text(text, empty=empty, what=what, most=most, error=CaseworkError)
 
 
 class RemedyKind(StrEnum):
@@ -72,16 +80,18 @@ def reply_to_customer(
     now: datetime,
 ) -> None:
     """Queue a person's answer to the customer; the first one meets the case's deadline."""
-    body = body.strip()
-    if not body:
-        raise CaseworkError("the reply is empty")
-    if channel is Channel.SMS and len(body) > MAX_REPLY:
-        raise CaseworkError(f"an SMS can have at most {MAX_REPLY} characters ({len(body)} given)")
+    sms = channel is Channel.SMS
+    body = written(
+        body,
+        empty="the reply is empty",
+        what="an SMS" if sms else "an email",
+        most=MAX_REPLY if sms else MAX_EMAIL,
+    )
     to = reply_address(customer, channel)
     if channel is Channel.EMAIL:
-        subject = (subject or "").strip()
-        if not subject:
-            raise CaseworkError("an email needs a subject")
+        subject = written(
+            subject, empty="an email needs a subject", what="a subject", most=MAX_SUBJECT
+        )
     reply = queue(
         session,
         case_id=case.id,
@@ -126,9 +136,7 @@ def assign(session: Session, case: Case, assignee: User | None, *, by: User, now
 
 def add_note(session: Session, case: Case, *, author: User, body: str, now: datetime) -> CaseNote:
     """An internal note: for the team, never sent to the customer."""
-    body = body.strip()
-    if not body:
-        raise CaseworkError("the note is empty")
+    body = written(body, empty="the note is empty", what="a note", most=MAX_EMAIL)
     note = CaseNote(case_id=case.id, author_id=author.id, body=body, created_at=now)
     session.add(note)
     audit.record(

@@ -16,6 +16,7 @@ from scheduler.lifecycle import PENDING, Anchor, FollowUpStatus, SaleStatus
 from scheduler.models import CadenceStep, FollowUp, Sale, nothing_in_flight
 from scheduler.sending.due_times import anchor_offset, fit_to_window, plan_step
 from scheduler.sending.planning import schedule_sales, send_rules, to_step
+from scheduler.typed_text import typed_text
 
 
 def _pending(session: Session, *where: ColumnElement[bool]) -> list[FollowUp]:
@@ -32,8 +33,34 @@ def _pending(session: Session, *where: ColumnElement[bool]) -> list[FollowUp]:
     )
 
 
-def cancel_sale(session: Session, sale: Sale, *, now: datetime, actor: str, reason: str) -> int:
-    """Cancel the sale and its pending follow-ups; returns how many were cancelled."""
+MAX_REASON = 200
+
+
+class SaleError(ValueError):
+    """A change to a sale that cannot be made as asked; the message says why, for the person."""
+
+
+def cancel_sale(
+    session: Session,
+    sale: Sale,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str | None,
+    by: str | None = None,
+) -> int:
+    """Cancel the sale and its pending follow-ups; returns how many were cancelled. Refused
+    without a reason: the customer's story must say why they heard no more. `by` names the
+    person who cancelled it, kept with the reason."""
+    reason = typed_text(
+        reason,
+        empty="say why the sale is cancelled",
+        what="a reason",
+        most=MAX_REASON,
+        error=SaleError,
+    )
+    if by is not None:
+        reason = f"{by}: {reason}"
     cancelled = 0
     if sale.status is not SaleStatus.CANCELLED:
         sale.status, sale.cancelled_at = SaleStatus.CANCELLED, now

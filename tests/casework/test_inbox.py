@@ -120,6 +120,23 @@ def test_reply_by_sms_is_queued_and_meets_the_deadline(
     assert "Reply queued" in page and "staff@example.com" in page
 
 
+def test_the_inbox_shows_the_domains_own_refusals(
+    staff_client: FlaskClient, staff: User, session: Session, config: Config, frozen: object
+) -> None:
+    """What is typed is judged by the domain, and its words are shown (in Spanish to a
+    Spanish reader), not a form's guess of them."""
+    case = complaint(session, config, email="rosa@example.pe")
+    long_subject = {"channel": "email", "subject": "s" * 201, "body": "Hola"}
+    assert submit(staff_client, f"/cases/{case.id}/reply", long_subject).status_code == 302
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "a subject can have at most 200 characters (201 given)" in page
+    staff.locale = "es"
+    session.commit()
+    submit(staff_client, f"/cases/{case.id}/notes", {"body": "   "})
+    assert "la nota está vacía" in staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert session.scalar(select(Message).where(Message.direction == Direction.OUTBOUND)) is None
+
+
 def test_reply_respects_the_opt_out(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:

@@ -12,9 +12,10 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.casework.cases import resolve_case
+from scheduler.casework.staff_actions import CaseworkError
 from scheduler.clock import utcnow
 from scheduler.config import Config
-from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, SaleStatus, TransitionError
+from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, SaleStatus
 from scheduler.models import (
     CadenceStep,
     Case,
@@ -358,7 +359,7 @@ def test_held_follow_ups_go_out_after_the_case_is_resolved(engine: Engine, confi
         resumed = resolve_case(
             session, case, outcome="replaced the hose", now=clock(), actor="user:1", config=config
         ).resumed
-        with pytest.raises(TransitionError):
+        with pytest.raises(CaseworkError, match="the case is already resolved"):
             resolve_case(session, case, outcome="again", now=clock(), actor="u", config=config)
     assert resumed == 1
     with sessions() as session:

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
 from scheduler.accounts import (
     AccountError,
@@ -44,7 +44,7 @@ class ChangeUserForm(FlaskForm):  # type: ignore[misc]
 
 
 class TokenForm(FlaskForm):  # type: ignore[misc]
-    name = StringField("name", validators=[DataRequired(), Length(max=100)])
+    name = StringField("name")
 
 
 @blueprint.route("/users", methods=["GET", "POST"])
@@ -84,8 +84,6 @@ def change(user_id: int) -> BaseResponse:
     if not form.validate_on_submit():
         abort(400)
     try:
-        if user.id == me().id and form.active.data == "no":
-            raise AccountError(_("You cannot disable your own log-in."))
         change_user(
             session,
             user,
@@ -93,6 +91,7 @@ def change(user_id: int) -> BaseResponse:
             active=form.active.data == "yes",
             now=utcnow(),
             actor=my_name(),
+            by=me(),
         )
         if form.password.data:
             mine = my_session() if user.id == me().id else None  # I stay logged in
@@ -111,7 +110,9 @@ def tokens() -> str | tuple[str, int]:
     session, form, secret = db_session(), TokenForm(), None
     if form.validate_on_submit():
         try:
-            secret = create_api_token(session, name=form.name.data, now=utcnow(), actor=my_name())
+            secret = create_api_token(
+                session, name=form.name.data or "", now=utcnow(), actor=my_name()
+            )
             session.commit()
         except AccountError as problem:
             flash(translated(problem), "error")

@@ -8,7 +8,6 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import SelectField, StringField
-from wtforms.validators import DataRequired, Length
 
 from scheduler.clock import utcnow
 from scheduler.listening.classify import classify
@@ -29,7 +28,7 @@ from web.forms import named_options
 
 class WordForm(FlaskForm):  # type: ignore[misc]
     label = SelectField("label", choices=named_options(EXTENSIBLE))
-    word = StringField("word", validators=[DataRequired(), Length(max=100)])
+    word = StringField("word")
 
 
 @blueprint.route("/words", methods=["GET", "POST"])
@@ -37,7 +36,7 @@ def words() -> BaseResponse | str:
     session, form = db_session(), WordForm()
     if form.validate_on_submit():
         try:
-            add_word(session, form.label.data, form.word.data, now=utcnow(), actor=my_name())
+            add_word(session, form.label.data, form.word.data or "", now=utcnow(), actor=my_name())
             session.commit()
             flash(_("Added: replies are read with it from now on."))
         except VocabularyError as error:

@@ -24,6 +24,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 from common import DAY1, Clock, fresh_database, record
@@ -49,10 +50,10 @@ class TimedDispatcher(Dispatcher):
         self._lock = threading.Lock()
         send = self.courier.deliver
 
-        def timed_deliver(job: Job) -> Outcome:
+        def timed_deliver(job: Job, start_by: datetime | None = None) -> Outcome:
             began = time.perf_counter()
             try:
-                return send(job)
+                return send(job, start_by)
             finally:
                 with self._lock:
                     self.phases["deliver, summed over threads"] += time.perf_counter() - began

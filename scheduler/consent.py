@@ -86,8 +86,9 @@ def opt_out(
     ).all()
     for row in pending:
         row.move_to(FollowUpStatus.SKIPPED, f"the customer opted out ({via})", now)
-    # One that may have left already (`uncertain`) is looked up first, then refused at its
-    # hand-over; one being handed over right now is the worker's, which waited on the lock.
+    # One that may have left already (`uncertain`) is looked up first, then withdrawn when the
+    # worker prepares it; one being handed over right now is the worker's, which waited on the
+    # lock.
     withdrawn = session.scalars(
         update(Message)
         .where(

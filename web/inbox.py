@@ -24,6 +24,7 @@ from wtforms import (
 from wtforms.validators import Optional
 
 from scheduler.casework.cases import resolve_case
+from scheduler.casework.notices import unsent_notices
 from scheduler.casework.staff_actions import (
     CaseworkError,
     RemedyKind,
@@ -185,6 +186,7 @@ def _case_page(
         case=case,
         customer=customer,
         conversation=_conversation(session, case, customer),
+        unsent_notices=unsent_notices(session, case),
         users={user.id: user for user in session.scalars(select(User))},
         reply=reply,
         note=NoteForm(),

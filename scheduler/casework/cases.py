@@ -23,7 +23,7 @@ from scheduler.lifecycle import (
     SaleStatus,
     check_case_transition,
 )
-from scheduler.models import Case, Customer, FollowUp, Message, Remedy, Sale
+from scheduler.models import Case, Customer, FollowUp, Message, Remedy, Sale, nothing_in_flight
 from scheduler.sending.planning import schedule_case_check
 from scheduler.sending.replanning import hold_pending, resume_held
 
@@ -151,7 +151,9 @@ def reopen_case(
     )
     message.case_id = case.id
     for row in session.scalars(
-        select(FollowUp).where(FollowUp.case_id == case.id, FollowUp.status.in_(PENDING))
+        select(FollowUp).where(
+            FollowUp.case_id == case.id, FollowUp.status.in_(PENDING), nothing_in_flight()
+        )
     ):
         row.move_to(FollowUpStatus.CANCELLED, "the case was reopened", now)
     held = hold_pending(session, case.customer_id, now=now)

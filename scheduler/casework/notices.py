@@ -10,7 +10,6 @@ language (their log-in's); an address that is nobody's log-in, in the business's
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -23,11 +22,9 @@ from scheduler.casework.business_hours import add_opening_hours
 from scheduler.casework.notice_texts import NoticeTexts, texts_for
 from scheduler.casework.recipients import recipients
 from scheduler.config import Config
-from scheduler.lifecycle import CaseStatus, Channel, Role
+from scheduler.lifecycle import CaseStatus, Channel, MessageStatus, Role
 from scheduler.models import Case, Customer, Message, Remedy, User
 from scheduler.sending.queued import queue
-
-log = logging.getLogger(__name__)
 
 
 def case_link(case: Case, config: Config) -> str:
@@ -173,3 +170,20 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
         )
         raised += 1
     return raised
+
+
+def unsent_notices(session: Session, case: Case) -> list[Message]:
+    """The case's notices to staff that did not go out, or that nobody can tell went out (an
+    SMTP connection that dropped mid-send): for the case page to say, since they are never
+    sent twice."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(
+                Message.case_id == case.id,
+                Message.customer_id.is_(None),
+                Message.status.in_((MessageStatus.FAILED, MessageStatus.UNKNOWN)),
+            )
+            .order_by(Message.id)
+        )
+    )

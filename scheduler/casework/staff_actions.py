@@ -166,7 +166,7 @@ def check_remedy(request: RemedyRequest) -> list[str]:
     problems = []
     if not request.description.strip():
         problems.append("say what is given, in words the customer would understand")
-    elif len(request.description) > 500:
+    elif len(request.description.strip()) > 500:
         problems.append("describe it in at most 500 characters")
     value = request.value
     if request.kind in (RemedyKind.DISCOUNT, RemedyKind.REFUND):

@@ -41,9 +41,10 @@ TWILIO_KEYWORDS = frozenset(
     }
 )
 
-KEYWORDS: dict[str, Intent] = {
-    **dict.fromkeys(
-        (
+# Each keyword once: what it asks, by the language it tells (None: both languages read it so).
+_WORDS: dict[str | None, dict[Intent, tuple[str, ...]]] = {
+    "en": {
+        Intent.OPT_OUT: (
             "stop",
             "stopall",
             "unsubscribe",
@@ -53,6 +54,13 @@ KEYWORDS: dict[str, Intent] = {
             "revoke",
             "optout",
             "opt out",
+            "stop please",
+        ),
+        Intent.OPT_IN: ("start", "unstop", "yes"),
+        Intent.HELP: ("help",),
+    },
+    "es": {
+        Intent.OPT_OUT: (
             "parar",
             "baja",
             "alto",
@@ -62,13 +70,24 @@ KEYWORDS: dict[str, Intent] = {
             "darme de baja",
             "dar de baja",
             "basta",
-            "stop please",
             "stop por favor",
         ),
-        Intent.OPT_OUT,
-    ),
-    **dict.fromkeys(("start", "unstop", "yes", "alta", "si", "volver", "reanudar"), Intent.OPT_IN),
-    **dict.fromkeys(("help", "info", "ayuda", "informacion"), Intent.HELP),
+        Intent.OPT_IN: ("alta", "si", "volver", "reanudar"),
+        Intent.HELP: ("ayuda", "informacion"),
+    },
+    None: {Intent.HELP: ("info",)},
+}
+KEYWORDS: dict[str, Intent] = {
+    word: intent
+    for by_intent in _WORDS.values()
+    for intent, words in by_intent.items()
+    for word in words
+}
+_LANGUAGE = {
+    word: language
+    for language, by_intent in _WORDS.items()
+    for words in by_intent.values()
+    for word in words
 }
 
 # Free-text revocations, by language: "no me manden mas mensajes", "stop texting me". Each names
@@ -131,28 +150,6 @@ class Consent:
         return self.keyword in TWILIO_KEYWORDS
 
 
-_SPANISH = frozenset(
-    {
-        "parar",
-        "baja",
-        "alto",
-        "detener",
-        "no mas",
-        "nomas",
-        "darme de baja",
-        "dar de baja",
-        "basta",
-        "alta",
-        "si",
-        "volver",
-        "reanudar",
-        "ayuda",
-        "informacion",
-        "stop por favor",
-    }
-)
-
-
 _NOT_WORDS = re.compile(r"[^\w\s]+")  # emoji, symbols, punctuation
 _EDGES = re.compile(r"^[^\w]+|[^\w]+$")
 
@@ -178,8 +175,7 @@ def read_consent(text: str) -> Consent | None:
     folded = fold(text)
     keyword = _keyword_in(folded)
     if keyword is not None:
-        language = "es" if keyword in _SPANISH else "en" if keyword != "info" else None
-        return Consent(KEYWORDS[keyword], folded, language)
+        return Consent(KEYWORDS[keyword], folded, _LANGUAGE[keyword])
     trimmed = _EDGES.sub("", folded)  # "baja porfa 🙏" reads as "baja porfa"
     for intent, patterns in ((Intent.OPT_OUT, _FREE_TEXT_STOP), (Intent.OPT_IN, _FREE_TEXT_START)):
         for language, pattern in patterns.items():

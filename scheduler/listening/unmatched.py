@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from scheduler import audit
 from scheduler.addresses import normalise_email, normalise_phone
-from scheduler.casework.staff_actions import CaseworkError
+from scheduler.casework.staff_actions import CaseworkError, written
 from scheduler.config import Config
 from scheduler.lifecycle import Channel, Direction, MessageStatus
 from scheduler.listening.inbound import attend_linked
@@ -79,11 +79,7 @@ def customer_from_reply(
 ) -> Customer:
     """A new customer with the sender's address (the reply's number, or its email)."""
     _still_unmatched(message)
-    name = name.strip()
-    if not name:
-        raise CaseworkError("say the customer's name")
-    if len(name) > 200:
-        raise CaseworkError("a name has at most 200 characters")
+    name = written(name, empty="say the customer's name", what="a name", most=200)
     try:
         if message.channel is Channel.EMAIL:
             phone, email = None, normalise_email(message.from_address)
@@ -117,11 +113,7 @@ def dismiss_reply(
 ) -> None:
     """Set the reply aside (spam, a wrong number), saying why; it stays in the database."""
     _still_unmatched(message)
-    reason = reason.strip()
-    if not reason:
-        raise CaseworkError("say why it is dismissed")
-    if len(reason) > 500:
-        raise CaseworkError("describe it in at most 500 characters")
+    reason = written(reason, empty="say why it is dismissed", what="a reason", most=500)
     message.status, message.status_updated_at = MessageStatus.DISMISSED, now
     audit.record(
         session,

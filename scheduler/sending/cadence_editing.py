@@ -20,7 +20,14 @@ from scheduler import audit
 from scheduler.config import Config
 from scheduler.lifecycle import PENDING, Anchor, Channel, FollowUpStatus
 from scheduler.listening.inbound import ANSWER_TEMPLATES
-from scheduler.models import Cadence, CadenceStep, FollowUp, MessageTemplate, Product
+from scheduler.models import (
+    Cadence,
+    CadenceStep,
+    FollowUp,
+    MessageTemplate,
+    Product,
+    nothing_in_flight,
+)
 from scheduler.sending.due_times import parse_condition
 from scheduler.sending.replanning import replan_cadence
 
@@ -220,7 +227,9 @@ def _assign_products(session: Session, cadence: Cadence, product_ids: Sequence[i
 def _cancel_pending(session: Session, cadence: Cadence, now: datetime) -> int:
     steps = select(CadenceStep.id).where(CadenceStep.cadence_id == cadence.id)
     rows = session.scalars(
-        select(FollowUp).where(FollowUp.step_id.in_(steps), FollowUp.status.in_(PENDING))
+        select(FollowUp)
+        .where(FollowUp.step_id.in_(steps), FollowUp.status.in_(PENDING), nothing_in_flight())
+        .with_for_update()
     ).all()
     for row in rows:
         row.move_to(FollowUpStatus.CANCELLED, "the cadence was deactivated", now)

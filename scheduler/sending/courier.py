@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -28,6 +28,7 @@ from scheduler.sending.pacing import SenderRateLimit
 from scheduler.sending.transports import Failure, Outgoing, Sent, Transport, TransportError
 
 log = logging.getLogger(__name__)
+LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,13 @@ class Courier:
         concurrency: int,
         clock: Callable[[], datetime],
         rate_limit: SenderRateLimit,
+        lease: timedelta,
     ) -> None:
         self.transports = transports
         self.concurrency = concurrency
         self.clock = clock
         self.rate_limit = rate_limit
+        self.lease = lease
 
     def deliver_batch(
         self, jobs: list[Job], hand_over: HandOver, stop: threading.Event | None = None
@@ -121,20 +124,24 @@ class Courier:
                             Outcome(j, held_back=held, detail=str(error.orig)) for j in chunk
                         ]
                         continue
+                    # A send still waiting for its sender's rate by then is put back, well
+                    # before its lease could pass to a worker that would look it up and send it.
+                    start_by = self.clock() + self.lease / 2
                     for job in chunk:
                         if job.key not in handed:
                             outcomes.append(Outcome(job, held_back=HeldBack.NOT_HANDED_OVER))
                         elif self.transports[job.outgoing.channel].parallel:
-                            running.add(pool.submit(self.deliver, job))
+                            running.add(pool.submit(self.deliver, job, start_by))
                         else:
-                            outcomes.append(self.deliver(job))
+                            outcomes.append(self.deliver(job, start_by))
                     continue
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 outcomes += [future.result() for future in done]
         return outcomes
 
-    def deliver(self, job: Job) -> Outcome:
-        """Look up an earlier attempt, or send; never raises (a bug is an uncertain send)."""
+    def deliver(self, job: Job, start_by: datetime | None = None) -> Outcome:
+        """Look up an earlier attempt, or send (unless the sender's rate kept it past
+        `start_by`); never raises (a bug is an uncertain send)."""
         transport = self.transports[job.outgoing.channel]
         try:
             if job.look_since is not None:
@@ -142,6 +149,8 @@ class Courier:
             self.rate_limit.wait(transport.sender, transport.max_per_second, job.cost)
             if job.not_after is not None and self.clock() >= job.not_after:
                 return Outcome(job, held_back=HeldBack.WINDOW_CLOSED)
+            if start_by is not None and self.clock() >= start_by:
+                return Outcome(job, held_back=HeldBack.RATE_WAIT_TOO_LONG)
             return Outcome(job, sent=transport.send(job.outgoing))
         except TransportError as error:
             return Outcome(job, error=error)

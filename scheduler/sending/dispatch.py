@@ -39,7 +39,13 @@ from scheduler.lifecycle import (
 from scheduler.models import Case, Customer, FollowUp, Message, Sale
 from scheduler.sending import leases
 from scheduler.sending.composing import Composed, TemplateBook, compose, unsubscribe_url
-from scheduler.sending.courier import Courier, Job, Outcome, one_message_per_provider_id
+from scheduler.sending.courier import (
+    LOOKUP_MARGIN,
+    Courier,
+    Job,
+    Outcome,
+    one_message_per_provider_id,
+)
 from scheduler.sending.delivery import (
     DELIVERED,
     UNDELIVERED,
@@ -50,7 +56,7 @@ from scheduler.sending.outcomes import Tally, judge
 from scheduler.sending.pacing import SenderRateLimit
 from scheduler.sending.planning import send_rules
 from scheduler.sending.presend import Action, Situation, decide
-from scheduler.sending.queued import LOOKUP_MARGIN, QueuedSender
+from scheduler.sending.queued import QueuedSender
 from scheduler.sending.sandbox import RenderError
 from scheduler.sending.transports import Outgoing, Transport
 
@@ -104,13 +110,14 @@ class Dispatcher:
         self.clock = clock
         self.jitter = jitter
         worker = config.worker
+        self.lease = timedelta(seconds=worker.lease_seconds)
         self.courier = Courier(
             transports,
             concurrency=worker.concurrency,
             clock=clock,
             rate_limit=rate_limit or SenderRateLimit(),
+            lease=self.lease,
         )
-        self.lease = timedelta(seconds=worker.lease_seconds)
         self.grace = timedelta(hours=config.cadences.late_grace_hours)
         self.min_gap = timedelta(hours=config.cadences.min_gap_hours)
         # A claim must be sendable well within its lease, whatever the senders' rate limits.

@@ -20,9 +20,11 @@ from scheduler.sending.transports import Failure, Sent, TransportError
 
 
 class HeldBack(StrEnum):
-    """Why a claimed message was not handed to its transport (the follow-up's reason)."""
+    """Why a claimed message was not handed to its transport (the follow-up's reason, or the
+    queued message's)."""
 
     WINDOW_CLOSED = "outside the send window"
+    RATE_WAIT_TOO_LONG = "waited too long for the sender's rate limit: put back before its lease"
     NOT_HANDED_OVER = "not handed over: the lease ran out, or the customer opted out meanwhile"
     STOPPING = "the worker is stopping"
     HAND_OVER_FAILED = "could not hand over"
@@ -48,14 +50,15 @@ class Tally(StrEnum):
 
 @dataclass(frozen=True)
 class Attempt:
-    """What came back for one follow-up's message, and where things stood."""
+    """What came back for one message (a follow-up's, or one queued on its own), and where
+    things stood."""
 
     sent: Sent | None = None
     error: TransportError | None = None
     held_back: HeldBack | None = None
     detail: str | None = None  # with HAND_OVER_FAILED: the database's words
     looked_up: bool = False  # a lookup of an earlier attempt, not a send
-    still_ours: bool = True  # the follow-up is still claimed by this worker
+    still_ours: bool = True  # the follow-up (or queued message) is still this worker's
     attempts: int = 1  # hand-overs so far, this one included
     channel: Channel = Channel.SMS
     message_status: str = MessageStatus.NOT_SENT  # the message's status before this outcome
@@ -95,13 +98,15 @@ def judge(attempt: Attempt, *, max_attempts: int, jitter: Callable[[], float]) -
         if attempt.detail is not None:
             reason = f"{reason}: {attempt.detail}"
         closed = attempt.held_back is HeldBack.WINDOW_CLOSED
+        slow = attempt.held_back is HeldBack.RATE_WAIT_TOO_LONG  # the sender is saturated
         return Verdict(
             Tally.POSTPONED if closed else Tally.RELEASED,
             FollowUpStatus.SCHEDULED,
             reason,
             MessageStatus.NOT_SENT,
+            retry_in=retry_delay(1, jitter()) if slow else None,
             at_window=closed,
-            refund_attempt=closed,  # handed over, then the window closed: not an attempt
+            refund_attempt=closed or slow,  # handed over, then not sent: not an attempt
         )
     if error is None:  # looked up, and certainly not sent
         if attempt.attempts >= max_attempts:

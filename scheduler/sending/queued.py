@@ -13,20 +13,34 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Config
 from scheduler.consent import WITHDRAWN
-from scheduler.lifecycle import Channel, Direction, FollowUpStatus, MessageStatus
+from scheduler.lifecycle import (
+    WAITING,
+    Channel,
+    Direction,
+    FollowUpStatus,
+    MessageStatus,
+    ProviderStatus,
+)
 from scheduler.models import Customer, Message
 from scheduler.sending import leases
-from scheduler.sending.courier import Courier, Job, Outcome, one_message_per_provider_id
-from scheduler.sending.delivery import stopped_by_provider
+from scheduler.sending.courier import (
+    LOOKUP_MARGIN,
+    Courier,
+    Job,
+    Outcome,
+    one_message_per_provider_id,
+)
+from scheduler.sending.delivery import OURS, stopped_by_provider
 from scheduler.sending.outcomes import Tally, judge
 from scheduler.sending.segments import sms_size
 from scheduler.sending.transports import Outgoing
@@ -34,9 +48,9 @@ from scheduler.sending.transports import Outgoing
 log = logging.getLogger(__name__)
 # One pass at a time per worker in this process: a pass takes back what its worker left
 # claimed, which must never be a claim another of its passes is sending.
-_PASSES: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_PASSES: dict[str, threading.Lock] = {}
+_PASSES_LOCK = threading.Lock()
 
-LOOKUP_MARGIN = timedelta(minutes=5)  # clock skew between us and the provider
 # A queued message has no follow-up: what a verdict says of one, it says of the message.
 _ENDS = {FollowUpStatus.FAILED: MessageStatus.FAILED, FollowUpStatus.UNKNOWN: MessageStatus.UNKNOWN}
 
@@ -105,7 +119,8 @@ class QueuedSender:
     def run_pass(self, stop: threading.Event | None = None) -> dict[str, int]:
         """Send every queued message that is due, batch after batch; returns the counts that
         are not zero. A pass of this worker already under way makes this one return at once."""
-        passes = _PASSES[self.worker_id]
+        with _PASSES_LOCK:
+            passes = _PASSES.setdefault(self.worker_id, threading.Lock())
         if not passes.acquire(blocking=False):
             return {}
         try:
@@ -152,6 +167,12 @@ class QueuedSender:
             ).all()
             opted_out = self._opted_out(session, messages)
             for message in messages:
+                if message.lease_owner != self.worker_id or message.status not in WAITING:
+                    continue  # settled since the claim (an opt-out withdrew it)
+                if message.provider_id is not None:  # a late result of an earlier attempt
+                    self._reached(message, now)
+                    summary[Tally.RECONCILED] += 1
+                    continue
                 outgoing = Outgoing(
                     f"message:{message.id}",
                     message.channel,
@@ -197,30 +218,59 @@ class QueuedSender:
             )
 
     def record(self, outcomes: list[Outcome], summary: Counter[Tally]) -> None:
-        """Write down what happened to a batch, in one transaction."""
+        """Write down what happened to a batch, in one transaction; if the database refuses
+        it, one by one, so one result it cannot store does not lose the others (that one stays
+        claimed: taken back and looked up after its lease)."""
         if not outcomes:
             return
         now = self.courier.clock()
+        counts: Counter[Tally] = Counter()
+        try:
+            self._record(outcomes, now, counts)
+        except DBAPIError:
+            log.exception("queued results could not be recorded at once; recording them one by one")
+            counts = Counter()
+            for outcome in outcomes:
+                try:
+                    self._record([outcome], now, counts)
+                except DBAPIError:
+                    log.exception("result for queued message %d not recorded", outcome.job.key)
+                    counts[Tally.LEASE_LOST] += 1
+        summary.update(counts)
+
+    def _record(self, outcomes: list[Outcome], now: datetime, summary: Counter[Tally]) -> None:
         with self.sessions.begin() as session:
             ids = [outcome.job.message_id for outcome in outcomes]
             messages = {
                 m.id: m
                 for m in session.scalars(
-                    select(Message).where(Message.id.in_(ids)).with_for_update()
+                    select(Message)
+                    .where(Message.id.in_(ids))
+                    .order_by(Message.id)
+                    .with_for_update()
                 )
             }
             for outcome in one_message_per_provider_id(session, outcomes):
                 message = messages[outcome.job.message_id]
                 summary[self._apply(session, message, outcome, now)] += 1
 
+    @staticmethod
+    def _reached(message: Message, now: datetime) -> None:
+        """It reached the provider: whatever our own status says, it is sent."""
+        if message.status in OURS:
+            message.status, message.status_updated_at = ProviderStatus.SENT, now
+        message.lease_owner = message.lease_expires_at = None
+
     def _apply(self, session: Session, message: Message, outcome: Outcome, now: datetime) -> Tally:
         """Write down what one outcome means (`outcomes.judge`); returns its summary key."""
+        mine = message.lease_owner == self.worker_id
+        if mine and outcome.sent is None and message.provider_id is not None:
+            # Nothing found, or not sent this time, but an earlier attempt's late result says
+            # it left (a slow worker's send, recorded after its lease): never send it again.
+            self._reached(message, now)
+            return Tally.RECONCILED
         verdict = judge(
-            outcome.attempt(
-                still_ours=message.lease_owner == self.worker_id,
-                attempts=message.attempts,
-                message=message,
-            ),
+            outcome.attempt(still_ours=mine, attempts=message.attempts, message=message),
             max_attempts=self.max_attempts,
             jitter=self.jitter,
         )
@@ -234,6 +284,8 @@ class QueuedSender:
         if verdict.tally is Tally.LEASE_LOST:
             log.error("lease on queued message %d lost before its result was recorded", message.id)
             return verdict.tally
+        if outcome.sent is not None:
+            self._reached(message, now)  # a status the provider names that we do not rank
         message.lease_owner = message.lease_expires_at = None
         if outcome.error is not None:
             message.error_code, message.error_message = outcome.error.code, str(outcome.error)

@@ -137,6 +137,30 @@ def test_the_inbox_shows_the_domains_own_refusals(
     assert session.scalar(select(Message).where(Message.direction == Direction.OUTBOUND)) is None
 
 
+def test_a_notice_to_staff_that_did_not_go_out_is_said_on_the_case(
+    staff_client: FlaskClient, session: Session, config: Config, frozen: object
+) -> None:
+    from scheduler.sending.queued import queue
+
+    case = complaint(session, config)
+    for to, status in (("ana@mitienda.pe", "unknown"), ("luis@mitienda.pe", "stored")):
+        notice = queue(
+            session,
+            case_id=case.id,
+            channel=Channel.EMAIL,
+            to=to,
+            subject="Nuevo caso",
+            body="...",
+            now=NOW,
+        )
+        notice.status = status
+    session.commit()
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "Not every notice of this case reached the staff:" in page
+    assert "ana@mitienda.pe (unknown: check with the provider)" in page
+    assert "luis@mitienda.pe" not in page  # that one went out
+
+
 def test_reply_respects_the_opt_out(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:

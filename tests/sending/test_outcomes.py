@@ -50,6 +50,17 @@ def verdict(attempt: Attempt, max_attempts: int = 5) -> Verdict:
                 refund_attempt=True,
             ),
         ),
+        (  # the sender's rate kept it past half its lease: put back for a while, no attempt
+            Attempt(held_back=HeldBack.RATE_WAIT_TOO_LONG),
+            Verdict(
+                Tally.RELEASED,
+                F.SCHEDULED,
+                "waited too long for the sender's rate limit: put back before its lease",
+                "not_sent",
+                retry_in=timedelta(seconds=30),
+                refund_attempt=True,
+            ),
+        ),
         (
             Attempt(held_back=HeldBack.HAND_OVER_FAILED, detail="database is locked"),
             Verdict(

@@ -4,20 +4,24 @@ follow-ups' path (written down first, leased, handed over, paced, looked up befo
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Config
 from scheduler.consent import WITHDRAWN, opt_out
 from scheduler.lifecycle import Channel, ConsentSource, MessageStatus
 from scheduler.models import AuditEntry, Customer, Message
+from scheduler.sending.courier import Outcome
+from scheduler.sending.outcomes import Tally
 from scheduler.sending.pacing import SenderRateLimit
 from scheduler.sending.queued import queue
-from scheduler.sending.transports import Failure, TransportError
-from tests.dispatching import Clock, dispatcher, outbox, scripted, setup_sales
+from scheduler.sending.transports import Failure, Outgoing, Sent, TransportError
+from scheduler.sending.transports.outbox import OutboxTransport
+from tests.dispatching import Clock, Scripted, dispatcher, outbox, scripted, setup_sales
 from tests.factories import NOW, sale_input
 
 ROSA = "+51987654321"
@@ -208,3 +212,76 @@ def test_an_opt_out_withdraws_the_customers_queued_messages_at_once(
     assert entry.details["messages_withdrawn"] == 1
     summary = dispatcher(sessions, config, Clock(NOW + timedelta(seconds=2))).queued.run_pass()
     assert summary["queued_sent"] == 2
+
+
+class Blind(Scripted):
+    """A provider whose lookup cannot see a message that is still on its way to it."""
+
+    def find(self, message: Outgoing, since: datetime) -> Sent | None:
+        self.lookups.append(message)
+        return None
+
+
+def test_a_slow_workers_late_send_is_never_sent_again(
+    sessions: sessionmaker[Session], config: Config
+) -> None:
+    """Worker A hands a reply over, then is slow; its lease runs out and B looks the reply up
+    before A's send reaches the provider, finding nothing. A's result, recorded late, says it
+    left: B must not send it again."""
+    reply = queued_reply(sessions)
+    clock = Clock(NOW)
+    slow = dispatcher(sessions, config, clock, worker_id="slow").queued
+    late = slow.deliver_batch(slow.prepare(slow.claim(), Counter()))  # sent, not yet recorded
+    clock.advance(seconds=config.worker.lease_seconds + 1)
+    blind = {Channel.SMS: Blind(OutboxTransport(Channel.SMS, sessions, clock))}
+    other = dispatcher(sessions, config, clock, blind, worker_id="other").queued
+    assert other.recover_expired() == 1
+    looked_up = other.deliver_batch(other.prepare(other.claim(), Counter()))
+    slow.record(late, Counter())  # A's result arrives first ...
+    summary: Counter[Tally] = Counter()
+    other.record(looked_up, summary)  # ... then B's "not found"
+    assert summary == Counter({Tally.RECONCILED: 1})
+    assert other.run_pass() == {}
+    assert kept(sessions) == 1
+    assert (message(sessions, reply).status, message(sessions, reply).lease_owner) == (
+        "stored",
+        None,
+    )
+
+
+def test_a_send_kept_too_long_by_the_rate_limit_is_put_back_not_sent(
+    sessions: sessionmaker[Session], config: Config
+) -> None:
+    first, second = queued_reply(sessions, "Uno"), queued_reply(sessions, "Dos")
+    clock = Clock(NOW)
+    transports = scripted(sessions, clock)
+    transports[Channel.SMS].max_per_second = 1 / 400  # one every 400 s: past half the lease
+    work = dispatcher(sessions, config, clock, transports)
+    pacing = SenderRateLimit(
+        clock=lambda: clock().timestamp(), sleep=lambda seconds: clock.advance(seconds=seconds)
+    )
+    work.courier.rate_limit = pacing
+    summary = work.queued.run_pass()
+    assert (summary["queued_sent"], summary["queued_released"]) == (1, 1)
+    assert kept(sessions) == 1
+    waiting = message(sessions, second if message(sessions, first).provider_id else first)
+    assert (waiting.status, waiting.attempts) == ("not_sent", 0)  # not an attempt
+    assert waiting.due_at is not None and waiting.due_at > clock()  # back in a while
+
+
+def test_one_result_the_database_refuses_does_not_lose_the_others(
+    sessions: sessionmaker[Session], config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        queued_reply(sessions, f"Respuesta {n}")
+    work = dispatcher(sessions, config, Clock(NOW)).queued
+    real = work._record
+
+    def refuses_batches(outcomes: list[Outcome], now: datetime, summary: Counter[Tally]) -> None:
+        if len(outcomes) > 1:
+            raise OperationalError("UPDATE messages", {}, Exception("deadlock detected"))
+        real(outcomes, now, summary)
+
+    monkeypatch.setattr(work, "_record", refuses_batches)
+    assert work.run_pass()["queued_sent"] == 3
+    assert kept(sessions) == 3

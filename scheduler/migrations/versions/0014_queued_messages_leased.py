@@ -23,14 +23,15 @@ down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-UNFINISHED = "status IN ('prepared', 'not_sent', 'uncertain', 'handed_over')"
 messages = sa.table(
     "messages",
     sa.column("status", sa.String),
     sa.column("due_at", sa.DateTime),
     sa.column("created_at", sa.DateTime),
 )
-# Old status -> new, and back (a message queued on its own has a due time).
+outbox = sa.table("outbox", sa.column("reference", sa.String))
+# Old status -> new, and back (a message queued on its own has a due time). Going back, one
+# that may have left becomes `notice_sending`, which the old code resends after ten minutes.
 UPGRADE = {"notice": "prepared", "notice_sending": "uncertain", "notice_failed": "failed"}
 DOWNGRADE = {
     "prepared": "notice",
@@ -59,17 +60,28 @@ def upgrade() -> None:
             .values(status=new, due_at=messages.c.created_at)
         )
     op.create_index(
-        "ix_messages_queued_due_at",
+        "ix_messages_queued",
         "messages",
-        ["due_at"],
+        ["status", "due_at"],
         unique=False,
-        sqlite_where=sa.text(f"due_at IS NOT NULL AND {UNFINISHED}"),
-        postgresql_where=sa.text(f"due_at IS NOT NULL AND {UNFINISHED}"),
+        sqlite_where=sa.text("due_at IS NOT NULL"),
+        postgresql_where=sa.text("due_at IS NOT NULL"),
+    )
+    # The outbox kept old notices under "notice:<id>": a lookup now asks for "message:<id>".
+    op.execute(
+        outbox.update()
+        .where(outbox.c.reference.like("notice:%"))
+        .values(reference=sa.func.replace(outbox.c.reference, "notice:", "message:"))
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_messages_queued_due_at", table_name="messages")
+    op.drop_index("ix_messages_queued", table_name="messages")
+    op.execute(
+        outbox.update()
+        .where(outbox.c.reference.like("message:%"))
+        .values(reference=sa.func.replace(outbox.c.reference, "message:", "notice:"))
+    )
     for new, old in DOWNGRADE.items():
         op.execute(
             messages.update()

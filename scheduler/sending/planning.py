@@ -67,14 +67,15 @@ def reachable_channel(
 ) -> Channel | None:
     """The step's channel if the customer has that address, else the other one, else None.
     `consenting`: only a channel they have not opted out of (a follow-up planned now for a
-    moment announced now, such as "did we solve it?", must not be one that will be skipped)."""
-
-    def usable(channel: Channel) -> bool:
-        refused = consenting and customer.opt_out_at(channel) is not None
-        return bool(customer.address(channel)) and not refused
-
+    moment announced now, such as "did we solve it?", must not be one that will be skipped).
+    Called for every follow-up planned: kept to plain lookups."""
+    usable = {Channel.SMS: bool(customer.phone), Channel.EMAIL: bool(customer.email)}
+    if consenting:
+        usable = {c: ok and customer.opt_out_at(c) is None for c, ok in usable.items()}
+    if usable[wanted]:
+        return wanted
     other = Channel.EMAIL if wanted is Channel.SMS else Channel.SMS
-    return next((channel for channel in (wanted, other) if usable(channel)), None)
+    return other if usable[other] else None
 
 
 def _row(sale: Sale, planned: Planned, now: datetime) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from scheduler.config import Config
 from scheduler.db import chunked
 from scheduler.lifecycle import Anchor, Channel, FollowUpStatus, SaleStatus
-from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, Sale
+from scheduler.models import Base, Cadence, CadenceStep, Customer, FollowUp, Sale
 from scheduler.sending.due_times import (
     Planned,
     SendRules,
@@ -23,6 +23,10 @@ from scheduler.sending.due_times import (
     plan_sale,
     plan_step,
 )
+
+# The table itself for the one insert per batch of sales: Core's executemany, without the ORM's
+# bookkeeping per row (a tenth of the time planning takes).
+FOLLOW_UPS = Base.metadata.tables["follow_ups"]
 
 
 def cadence_for(session: Session, sale: Sale) -> Cadence | None:
@@ -132,7 +136,7 @@ def schedule_sales(
                 rows.append(_row(sale, plan, now))
                 added[sale.id] += 1
     if rows:
-        session.execute(insert(FollowUp), rows)
+        session.execute(insert(FOLLOW_UPS), rows)
     return added
 
 
@@ -165,7 +169,7 @@ def schedule_case_check(
         if (channel := reachable_channel(planned.channel, customer, consenting=True))
     ]
     if rows:
-        session.execute(insert(FollowUp), rows)
+        session.execute(insert(FOLLOW_UPS), rows)
     return len(rows)
 
 
@@ -206,5 +210,5 @@ def schedule_after_score(
         if plan.step_id not in have
     ]
     if rows:
-        session.execute(insert(FollowUp), rows)
+        session.execute(insert(FOLLOW_UPS), rows)
     return len(rows)

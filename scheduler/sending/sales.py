@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from scheduler.config import Config
 from scheduler.db import begin_writing, chunked
 from scheduler.lifecycle import FollowUpStatus, SaleStatus
-from scheduler.models import AuditEntry, Base, Customer, FollowUp, Product, Sale
+from scheduler.models import Base, Customer, FollowUp, Product, Sale
 from scheduler.sending.planning import schedule_sales
 
 M = TypeVar("M", bound=Base)
+AUDIT = Base.metadata.tables["audit_log"]
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def record_sales(
             ]
         created = {row.external_id: row for row in rows}
         session.execute(
-            insert(AuditEntry),
+            insert(AUDIT),  # Core, as the follow-ups: no ORM bookkeeping per row
             [
                 {
                     "at": now,

@@ -23,40 +23,18 @@ class Intent(StrEnum):
 
 
 # Twilio's Advanced Opt-Out handles these by itself on long codes (English, single word).
-TWILIO_KEYWORDS = frozenset(
-    {
-        "stop",
-        "stopall",
-        "unsubscribe",
-        "cancel",
-        "end",
-        "quit",
-        "revoke",
-        "optout",
-        "start",
-        "yes",
-        "unstop",
-        "help",
-        "info",
-    }
-)
+_TWILIO: dict[Intent, tuple[str, ...]] = {
+    Intent.OPT_OUT: ("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"),
+    Intent.OPT_IN: ("start", "unstop", "yes"),
+    Intent.HELP: ("help", "info"),
+}
+TWILIO_KEYWORDS = frozenset(word for words in _TWILIO.values() for word in words)
 
 # Each keyword once: what it asks, by the language it tells (None: both languages read it so).
 _WORDS: dict[str | None, dict[Intent, tuple[str, ...]]] = {
     "en": {
-        Intent.OPT_OUT: (
-            "stop",
-            "stopall",
-            "unsubscribe",
-            "cancel",
-            "end",
-            "quit",
-            "revoke",
-            "optout",
-            "opt out",
-            "stop please",
-        ),
-        Intent.OPT_IN: ("start", "unstop", "yes"),
+        Intent.OPT_OUT: (*_TWILIO[Intent.OPT_OUT], "opt out", "stop please"),
+        Intent.OPT_IN: _TWILIO[Intent.OPT_IN],
         Intent.HELP: ("help",),
     },
     "es": {

@@ -127,10 +127,10 @@ class Dispatcher:
         # Replies, acknowledgements and notices: the same path, the same senders' budgets.
         self.queued = QueuedSender(
             sessions,
-            config,
             self.courier,
             worker_id=worker_id,
             claim_size=self.claim_size,
+            max_attempts=worker.max_attempts,
             jitter=jitter,
         )
 

@@ -15,13 +15,12 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.config import Config
 from scheduler.consent import WITHDRAWN
 from scheduler.lifecycle import (
     WAITING,
@@ -101,20 +100,19 @@ class QueuedSender:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        config: Config,
         courier: Courier,
         *,
         worker_id: str,
         claim_size: int,
+        max_attempts: int,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.sessions = sessions
         self.courier = courier
         self.worker_id = worker_id
         self.claim_size = claim_size
+        self.max_attempts = max_attempts
         self.jitter = jitter
-        self.lease = timedelta(seconds=config.worker.lease_seconds)
-        self.max_attempts = config.worker.max_attempts
 
     def run_pass(self, stop: threading.Event | None = None) -> dict[str, int]:
         """Send every queued message that is due, batch after batch; returns the counts that
@@ -149,7 +147,7 @@ class QueuedSender:
                 session,
                 worker_id=self.worker_id,
                 now=self.courier.clock(),
-                lease=self.lease,
+                lease=self.courier.lease,
                 size=self.claim_size,
             )
 
@@ -214,7 +212,7 @@ class QueuedSender:
                 [job.key for job in chunk],
                 worker_id=self.worker_id,
                 now=self.courier.clock(),
-                lease=self.lease,
+                lease=self.courier.lease,
             )
 
     def record(self, outcomes: list[Outcome], summary: Counter[Tally]) -> None:

@@ -205,6 +205,20 @@ def test_a_batch_records_what_sale_by_sale_would(engine: Engine, config: Config,
     assert outcomes[0] == outcomes[1]
 
 
+def says_stop(session: Session, now: datetime) -> None:
+    """The one customer replies STOP by SMS (Twilio's keyword)."""
+    customer = session.scalars(select(Customer)).one()
+    opt_out(
+        session,
+        customer,
+        channel=Channel.SMS,
+        source=ConsentSource.PROVIDER_KEYWORD,
+        via="replied 'stop' by SMS",
+        now=now,
+        actor="customer",
+    )
+
+
 def test_a_stop_between_prepare_and_send_is_honoured(engine: Engine, config: Config) -> None:
     """The customer replies STOP while their message waits in a prepared batch."""
     sessions = setup_sales(engine, config, sale_input("S-1"))
@@ -212,16 +226,7 @@ def test_a_stop_between_prepare_and_send_is_honoured(engine: Engine, config: Con
     work = dispatcher(sessions, config, clock)
     jobs = work.prepare(work.claim(), Counter())
     with sessions.begin() as session:
-        customer = session.scalars(select(Customer)).one()
-        opt_out(
-            session,
-            customer,
-            channel=Channel.SMS,
-            source=ConsentSource.PROVIDER_KEYWORD,
-            via="replied 'stop' by SMS",
-            now=DAY1,
-            actor="customer",
-        )
+        says_stop(session, DAY1)
     summary = Counter[str]()
     work.record(work.deliver_batch(jobs), summary)
     assert summary["released"] == 1
@@ -248,16 +253,7 @@ def test_a_stop_after_a_worker_died_mid_send_waits_for_the_lookup(
     alive = dispatcher(sessions, config, clock, worker_id="alive")
     assert alive.recover_expired() == 1
     with sessions.begin() as session:
-        customer = session.scalars(select(Customer)).one()
-        opt_out(
-            session,
-            customer,
-            channel=Channel.SMS,
-            source=ConsentSource.PROVIDER_KEYWORD,
-            via="replied 'stop' by SMS",
-            now=clock(),
-            actor="customer",
-        )
+        says_stop(session, clock())
         assert follow_up(session, "day1-thanks").status is FollowUpStatus.SCHEDULED  # to look up
     summary = alive.run_pass()
     assert summary["reconciled"] == 1

@@ -1,17 +1,39 @@
-"""What a person types into the admin (a reply, a note, a reason): trimmed, never empty, never
-longer than its column or its channel allows, refused in words the admin translates."""
+"""What a person types (a reply, a note, a reason; a sale's fields): trimmed, never empty, never
+longer than its column or its channel allows, never a character no database can store, refused
+in words the admin translates."""
 
 from __future__ import annotations
+
+import unicodedata
+
+LINE_BREAKS = "\t\n\r"  # what a note or a reply may hold that a name may not
+
+
+def unfit_character(text: str, allowed: str = "") -> str | None:
+    """Why `text` cannot be stored, or None: a control character other than those `allowed`
+    (PostgreSQL refuses a NUL, and no till exports one on purpose) or half of a UTF-16 pair,
+    which no database encoding can hold. Line breaks are for notes, never names or ids."""
+    for char in text:
+        kind = unicodedata.category(char)
+        if kind == "Cc" and char not in allowed:
+            return f"contains the control character U+{ord(char):04X}"
+        if kind == "Cs":
+            return f"contains the invalid character U+{ord(char):04X}"
+    return None
 
 
 def typed_text(
     text: str | None, *, empty: str, what: str, most: int, error: type[ValueError] = ValueError
 ) -> str:
     """`text` trimmed; `error(empty)` when nothing is left, and when more than `most`
-    characters are, a refusal that names `what` and both counts."""
+    characters are, or one that cannot be stored (line breaks and tabs can), a refusal that
+    names `what`."""
     text = (text or "").strip()
     if not text:
         raise error(empty)
     if len(text) > most:
         raise error(f"{what} can have at most {most} characters ({len(text)} given)")
+    unfit = unfit_character(text, allowed=LINE_BREAKS)
+    if unfit is not None:
+        raise error(f"{what} {unfit}")
     return text

@@ -38,6 +38,9 @@ def test_what_a_person_types_is_trimmed_and_bounded() -> None:
         typed_text(None, empty="empty", what="a note", most=4)
     with pytest.raises(ValueError, match=r"^a note can have at most 4 characters \(5 given\)$"):
         typed_text("holas", empty="empty", what="a note", most=4)
+    with pytest.raises(ValueError, match=r"^a note contains the control character U\+0000$"):
+        typed_text("a\x00b", empty="empty", what="a note", most=4)  # PostgreSQL stores no NUL
+    assert typed_text("a\r\n\tb", empty="empty", what="a note", most=9) == "a\r\n\tb"
 
 
 def test_a_reply_is_bounded_by_its_channel(session: Session, config: Config, staff: User) -> None:

@@ -191,6 +191,8 @@ PATTERNS = (
     N_("%(day)s: %(problem)s"),
     N_("%(raw)s is not a valid phone number (numbers without + are read as %(region)s)"),
     N_("%(what)s can have at most %(limit)s characters (%(count)s given)"),
+    N_("%(what)s contains the control character %(code)s"),
+    N_("%(what)s contains the invalid character %(code)s"),
     N_("%(email)s cannot log in any more"),
     N_("at most %(value)s"),
     N_("another cadence is called %(name)s"),

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.db import chunked
-from scheduler.sending.intake import FIELDS, unfit_character, validate_sale
+from scheduler.sending.intake import FIELDS, validate_sale
 from scheduler.sending.sales import SaleInput, record_sales, skipped_as_late
+from scheduler.typed_text import LINE_BREAKS, unfit_character
 
 REQUIRED_COLUMNS = ("external_id", "sold_at", "customer_name")
 MAX_ROWS = 100_000
@@ -95,7 +96,7 @@ def _binary(sample: str, header: list[str]) -> bool:
     on screen. A stray NUL in a row of a real CSV is that row's problem, not the file's."""
     if any(unfit_character(name) or "\ufffd" in name for name in header):
         return True
-    odd = sum(1 for char in sample if char == "\ufffd" or unfit_character(char, "\t\n\r"))
+    odd = sum(1 for char in sample if char == "\ufffd" or unfit_character(char, LINE_BREAKS))
     return odd >= 8 and odd * 50 > len(sample)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from scheduler.addresses import normalise_email, normalise_phone
 from scheduler.config import LOCALES, Config
 from scheduler.sending.sales import SaleInput
+from scheduler.typed_text import LINE_BREAKS, unfit_character
 
 Problem = tuple[str, str]  # (field, message), the field named as in the raw mapping
 
@@ -49,19 +49,6 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _CENT = Decimal("0.01")
 # Attributes are kept as given, but a value nested deeper than this is not a shop's data.
 MAX_ATTRIBUTE_DEPTH = 10
-
-
-def unfit_character(text: str, allowed: str = "") -> str | None:
-    """Why `text` cannot be stored, or None: a control character other than those `allowed`
-    (PostgreSQL refuses a NUL, and no till exports one on purpose) or half of a UTF-16 pair,
-    which no database encoding can hold. Line breaks are for notes, never names or ids."""
-    for char in text:
-        kind = unicodedata.category(char)
-        if kind == "Cc" and char not in allowed:
-            return f"contains the control character U+{ord(char):04X}"
-        if kind == "Cs":
-            return f"contains the invalid character U+{ord(char):04X}"
-    return None
 
 
 def _text(raw: Mapping[str, Any], key: str, problems: list[Problem]) -> str | None:
@@ -167,7 +154,7 @@ def _unfit_value(value: Any, depth: int) -> str | None:
     if depth > MAX_ATTRIBUTE_DEPTH:
         return f"is nested more than {MAX_ATTRIBUTE_DEPTH} levels deep"
     if isinstance(value, str):
-        return unfit_character(value, allowed="\t\n\r")
+        return unfit_character(value, allowed=LINE_BREAKS)
     if isinstance(value, float) and not math.isfinite(value):
         return f"{value!r} is not a number"
     items: list[Any] = []

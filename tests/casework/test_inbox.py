@@ -134,6 +134,10 @@ def test_the_inbox_shows_the_domains_own_refusals(
     session.commit()
     submit(staff_client, f"/cases/{case.id}/notes", {"body": "   "})
     assert "la nota está vacía" in staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    nul = submit(staff_client, f"/cases/{case.id}/notes", {"body": "pegado\x00de otro sitio"})
+    assert nul.status_code == 302  # refused with the reason, never a database error
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "una nota contiene el carácter de control U+0000" in page
     assert session.scalar(select(Message).where(Message.direction == Direction.OUTBOUND)) is None
 
 

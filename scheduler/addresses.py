@@ -24,6 +24,19 @@ def normalise_phone(raw: str, region: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+WHATSAPP_PREFIX = "whatsapp:"
+
+
+def whatsapp_address(phone: str) -> str:
+    """Twilio's address of a phone on WhatsApp: `whatsapp:+E164`."""
+    return f"{WHATSAPP_PREFIX}{phone}"
+
+
+def phone_of(address: str) -> str:
+    """The phone number in a Twilio address: `whatsapp:+E164` or a plain number."""
+    return address.strip().removeprefix(WHATSAPP_PREFIX)
+
+
 def normalise_email(raw: str) -> str:
     """The normalised address in lower case, or ValueError saying what is wrong with it.
 

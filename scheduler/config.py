@@ -26,6 +26,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from scheduler.addresses import WHATSAPP_PREFIX
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LOCALES = ("es", "en")
 
@@ -370,6 +372,51 @@ class TwilioConfig:
     max_per_second: float = _setting(1, _number(0, 1000, off=" (0 turns it off)"))
 
 
+CONTENT_KEY = re.compile(r"(?P<template>[a-z0-9_]{1,100})/(?P<locale>[a-z]{2})")
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+
+
+def _whatsapp_sender(value: Any) -> str:
+    text = _str(value).strip()
+    if not text:
+        return ""
+    if not text.startswith(WHATSAPP_PREFIX):
+        raise ValueError("expected whatsapp: and an E.164 number, such as whatsapp:+14155238886")
+    return WHATSAPP_PREFIX + _e164_or_empty(text.removeprefix(WHATSAPP_PREFIX))
+
+
+def _content_sids(value: Any) -> dict[str, str]:
+    """ "<template>/<locale>" -> the approved Content template's SID (HX + 32 hex digits)."""
+    if not isinstance(value, Mapping):
+        raise ValueError('expected a table of "template/locale" = "HX..." pairs')
+    sids: dict[str, str] = {}
+    for key, sid in value.items():
+        named = CONTENT_KEY.fullmatch(str(key))
+        if named is None or named["locale"] not in LOCALES:
+            raise ValueError(
+                f'{str(key)[:60]!r} is not a template and a language such as "check_in/es" '
+                f"(languages: {', '.join(LOCALES)})"
+            )
+        if not isinstance(sid, str) or not CONTENT_SID.fullmatch(sid.strip()):
+            raise ValueError(f"{key}: expected a Content template SID, HX + 32 hex digits")
+        sids[str(key)] = sid.strip()
+    return dict(sorted(sids.items()))
+
+
+@dataclass(frozen=True)
+class WhatsappConfig:
+    transport: str = _setting("off", _one_of("off", "outbox", "twilio"))
+    # The WhatsApp sender; empty: Twilio's messaging service (twilio.messaging_service_sid).
+    from_number: str = _setting("", _whatsapp_sender)
+    prefer_over_sms: bool = _setting(True, _bool)  # SMS steps go by WhatsApp to who opted in
+    content_sids: dict[str, str] = _setting({}, _content_sids)
+    max_per_second: float = _setting(20, _number(0, 1000, off=" (0 turns it off)"))
+
+    @property
+    def on(self) -> bool:
+        return self.transport != "off"
+
+
 @dataclass(frozen=True)
 class EmailConfig:
     transport: str = _setting("outbox", _one_of("outbox", "smtp"))
@@ -439,6 +486,7 @@ class Config:
     web: WebConfig
     sms: SmsConfig
     twilio: TwilioConfig
+    whatsapp: WhatsappConfig
     email: EmailConfig
     worker: WorkerConfig
     cadences: CadencesConfig
@@ -476,6 +524,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "web": WebConfig,
     "sms": SmsConfig,
     "twilio": TwilioConfig,
+    "whatsapp": WhatsappConfig,
     "email": EmailConfig,
     "worker": WorkerConfig,
     "cadences": CadencesConfig,
@@ -529,6 +578,18 @@ def _cross_checks(sections: Mapping[str, Any], source: str) -> list[str]:
             errors.append(
                 f"{source}: twilio.from_number or twilio.messaging_service_sid is required "
                 'when sms.transport = "twilio"'
+            )
+    whatsapp: WhatsappConfig = sections["whatsapp"]
+    if whatsapp.transport == "twilio":
+        for key in ("account_sid", "auth_token"):
+            if not getattr(twilio, key):
+                errors.append(
+                    f'{source}: twilio.{key} is required when whatsapp.transport = "twilio"'
+                )
+        if not (whatsapp.from_number or twilio.messaging_service_sid):
+            errors.append(
+                f"{source}: whatsapp.from_number or twilio.messaging_service_sid is required "
+                'when whatsapp.transport = "twilio"'
             )
     if sections["email"].transport == "smtp" and not sections["email"].from_address:
         errors.append(f'{source}: email.from_address is required when email.transport = "smtp"')

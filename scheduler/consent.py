@@ -64,16 +64,9 @@ def opt_out(
     Returns how many follow-ups were skipped. Idempotent: the first opt-out's time, source and
     wording are kept. Every opt-out, from wherever it comes, goes through here."""
     _lock(session, customer)
-    if channel is Channel.SMS:
-        if customer.sms_opt_out_at is not None:
-            return 0
-        customer.sms_opt_out_at, customer.sms_opt_out_via = now, via
-        customer.sms_opt_out_source = source
-    else:
-        if customer.email_opt_out_at is not None:
-            return 0
-        customer.email_opt_out_at, customer.email_opt_out_via = now, via
-        customer.email_opt_out_source = source
+    if customer.opt_out_at(channel) is not None:
+        return 0
+    customer.record_opt_out(channel, now, via, source)
     pending = session.scalars(
         select(FollowUp)
         .where(
@@ -127,17 +120,15 @@ def opt_in(
     session: Session, customer: Customer, *, channel: Channel, via: str, now: datetime, actor: str
 ) -> bool:
     """Clear an opt-out; returns whether there was one. Follow-ups skipped meanwhile stay
-    skipped: their moment has passed."""
+    skipped: their moment has passed. On WhatsApp, where nothing goes without a yes, the yes
+    is recorded too (when, and `via`): returns whether either changed."""
     _lock(session, customer)
-    if channel is Channel.SMS:
-        if customer.sms_opt_out_at is None:
-            return False
-        customer.sms_opt_out_at = customer.sms_opt_out_via = customer.sms_opt_out_source = None
-    else:
-        if customer.email_opt_out_at is None:
-            return False
-        customer.email_opt_out_at = customer.email_opt_out_via = None
-        customer.email_opt_out_source = None
+    said_yes = channel is Channel.WHATSAPP and customer.whatsapp_opt_in_at is None
+    if said_yes:
+        customer.whatsapp_opt_in_at, customer.whatsapp_opt_in_via = now, via
+    if customer.opt_out_at(channel) is None and not said_yes:
+        return False
+    customer.record_opt_out(channel, None, None, None)
     audit.record(
         session,
         at=now,

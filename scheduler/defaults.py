@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler import audit
-from scheduler.lifecycle import Anchor, Channel
+from scheduler.lifecycle import TEMPLATE_CHANNELS, Anchor, Channel
 from scheduler.models import Cadence, CadenceStep, MessageTemplate
 
 # Edited in the top-level `message_templates/`, which pyproject.toml ships as this package.
@@ -103,7 +103,7 @@ def default_templates(root: Traversable | None = None) -> list[TemplateFile]:
             return []
     return [
         parse_template_file(file, channel, locale_dir.name)
-        for channel in Channel
+        for channel in TEMPLATE_CHANNELS
         for locale_dir in _children(root / channel.value)
         for file in _children(locale_dir)
         if file.name.endswith(".txt") and file.is_file()

@@ -92,6 +92,11 @@ class ConsentSource(StrEnum):
 class Channel(StrEnum):
     SMS = "sms"
     EMAIL = "email"
+    WHATSAPP = "whatsapp"  # through Twilio, to a phone whose owner opted in to it
+
+
+# Channels with templates of their own: WhatsApp says what SMS says, from the SMS template.
+TEMPLATE_CHANNELS = (Channel.SMS, Channel.EMAIL)
 
 
 class Anchor(StrEnum):

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from scheduler.addresses import whatsapp_address
 from scheduler.lifecycle import (
     MAYBE_SENT,
     Anchor,
@@ -203,6 +204,14 @@ class Customer(Base):
     email_opt_out_source: Mapped[ConsentSource | None] = mapped_column(
         _enum(ConsentSource, "email_opt_out_source"), deferred=True
     )
+    # WhatsApp goes only to a customer who said yes to it (Meta's rule): when, and how.
+    whatsapp_opt_in_at: Mapped[datetime | None]
+    whatsapp_opt_in_via: Mapped[str | None] = mapped_column(Text)
+    whatsapp_opt_out_at: Mapped[datetime | None]
+    whatsapp_opt_out_via: Mapped[str | None] = mapped_column(Text)
+    whatsapp_opt_out_source: Mapped[ConsentSource | None] = mapped_column(
+        _enum(ConsentSource, "whatsapp_opt_out_source"), deferred=True
+    )
     # The secret in the one-click unsubscribe link of every email; made on the first email.
     unsubscribe_token: Mapped[str | None] = mapped_column(String(43), unique=True)
     created_at: Mapped[datetime]
@@ -217,12 +226,43 @@ class Customer(Base):
     def email_opt_out(self) -> bool:
         return self.email_opt_out_at is not None
 
+    @property
+    def whatsapp_opt_out(self) -> bool:
+        return self.whatsapp_opt_out_at is not None
+
+    @property
+    def whatsapp_opt_in(self) -> bool:
+        """Whether WhatsApp may go to them: they said yes, and not no since."""
+        return self.whatsapp_opt_in_at is not None and self.whatsapp_opt_out_at is None
+
     def address(self, channel: Channel) -> str | None:
-        return self.phone if channel is Channel.SMS else self.email
+        if channel is Channel.EMAIL:
+            return self.email
+        if channel is Channel.WHATSAPP:
+            return whatsapp_address(self.phone) if self.phone else None
+        return self.phone
 
     def opt_out_at(self, channel: Channel) -> datetime | None:
         """When the customer said no on `channel`; None while they have not."""
-        return self.sms_opt_out_at if channel is Channel.SMS else self.email_opt_out_at
+        at: datetime | None = getattr(self, f"{channel}_opt_out_at")
+        return at
+
+    def opt_out_via(self, channel: Channel) -> str | None:
+        """How they said no on `channel`, in words."""
+        via: str | None = getattr(self, f"{channel}_opt_out_via")
+        return via
+
+    def opt_out_source(self, channel: Channel) -> ConsentSource | None:
+        source: ConsentSource | None = getattr(self, f"{channel}_opt_out_source")
+        return source
+
+    def record_opt_out(
+        self, channel: Channel, at: datetime | None, via: str | None, source: ConsentSource | None
+    ) -> None:
+        """Set (or, with Nones, clear) the opt-out on `channel`; `scheduler.consent` decides."""
+        setattr(self, f"{channel}_opt_out_at", at)
+        setattr(self, f"{channel}_opt_out_via", via)
+        setattr(self, f"{channel}_opt_out_source", source)
 
 
 class Product(Base):
@@ -390,6 +430,14 @@ class Message(Base):
             sqlite_where=text("due_at IS NOT NULL"),
             postgresql_where=text("due_at IS NOT NULL"),
         ),
+        # Replies by sender and time: WhatsApp's 24-hour window opens with the latest one.
+        Index(
+            "ix_messages_inbound_from",
+            "from_address",
+            "created_at",
+            sqlite_where=text("direction = 'inbound'"),
+            postgresql_where=text("direction = 'inbound'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -410,6 +458,12 @@ class Message(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     segments: Mapped[int | None]
     encoding: Mapped[str | None] = mapped_column(String(8))  # GSM-7 or UCS-2
+    # WhatsApp outside the customer's 24-hour window: the approved Content template sent, with
+    # its numbered variables (`body` is the same message as our template renders it).
+    content_sid: Mapped[str | None] = mapped_column(String(34))
+    content_variables: Mapped[dict[str, Any] | None]
+    # A quick-reply button the customer pressed (WhatsApp's ButtonPayload), read before the text.
+    button_payload: Mapped[str | None] = mapped_column(String(256))
     # How an inbound reply was read (listening.classify): label, the rating in it, a person?
     label: Mapped[str | None] = mapped_column(String(16))
     score: Mapped[int | None]

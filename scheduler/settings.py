@@ -2,7 +2,8 @@
 the admin on top.
 
 Only keys an owner may reasonably change from a browser are editable (`EDITABLE`): the business,
-cases, keyword answers, pacing and remedies; never the database, credentials or transports. An
+cases, keyword answers, WhatsApp's Content templates, pacing and remedies; never the database,
+credentials or transports. An
 edit is validated exactly like the file and stored only where it differs from the file, so a
 key the owner never touched still follows the file. Every process re-reads the edits at most
 every few seconds (`LiveSettings`), so the web app and the workers follow an edit without a
@@ -41,6 +42,7 @@ EDITABLE: dict[str, tuple[str, ...]] = {
         "routine_words",
     ),
     "sms": ("keyword_replies",),
+    "whatsapp": ("prefer_over_sms", "content_sids"),
     "cadences": ("min_gap_hours", "late_grace_hours"),
     "remedies": ("staff_max_discount_percent", "staff_max_refund", "staff_may_replace"),
 }

@@ -13,7 +13,7 @@ from scheduler import schema
 from scheduler.config import Config
 from scheduler.consent import opt_in, opt_out
 from scheduler.lifecycle import Channel, ConsentSource
-from scheduler.listening.inbound import InboundSms, act_on_consent
+from scheduler.listening.inbound import InboundMessage, act_on_consent
 from scheduler.models import Base, Customer
 from tests.factories import NOW
 from tests.migrating import blank  # noqa: F401 - fixture
@@ -81,7 +81,7 @@ def test_a_reply_stores_where_the_opt_out_came_from(
     session: Session, config: Config, body: str, source: ConsentSource
 ) -> None:
     customer = rosa(session)
-    sms = InboundSms("SM" + "1" * 32, "+51987654321", "+15005550006", body)
+    sms = InboundMessage("SM" + "1" * 32, "+51987654321", "+15005550006", body)
     act_on_consent(session, sms, config=config, now=NOW)
     assert (customer.sms_opt_out_at, customer.sms_opt_out_source) == (NOW, source)
 
@@ -107,11 +107,11 @@ def test_twilio_s_own_stop_cannot_be_lifted_by_an_alta(session: Session, config:
         now=NOW,
         actor="test",
     )
-    alta = InboundSms("SM" + "2" * 32, "+51987654321", "+15005550006", "ALTA")
+    alta = InboundMessage("SM" + "2" * 32, "+51987654321", "+15005550006", "ALTA")
     act_on_consent(session, alta, config=twilio, now=NOW)
     assert customer.sms_opt_out_at == NOW  # still out: Twilio would refuse what we send
     assert customer.sms_opt_out_source is ConsentSource.PROVIDER_REFUSAL
-    elsewhere = InboundSms("SM" + "3" * 32, "+51987654321", "+15005550006", "ALTA")
+    elsewhere = InboundMessage("SM" + "3" * 32, "+51987654321", "+15005550006", "ALTA")
     act_on_consent(session, elsewhere, config=config, now=NOW)  # the outbox: nothing blocks it
     assert customer.sms_opt_out_at is None
     opt_out(

@@ -100,6 +100,21 @@ def test_opting_out_by_hand_keeps_who_and_why(
     assert session.get_one(Customer, rosa.id).sms_opt_out_at is None
 
 
+def test_a_whatsapp_yes_by_hand_is_kept_with_who_and_how(
+    rosa: Customer, staff_client: FlaskClient, session: Session
+) -> None:
+    page = staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
+    assert "never said yes: nothing goes by WhatsApp" in page
+    yes = {"channel": "whatsapp", "action": "in", "reason": "dijo que si en la tienda"}
+    assert submit(staff_client, f"/customers/{rosa.id}/consent", yes).status_code == 302
+    fresh(session)
+    customer = session.get_one(Customer, rosa.id)
+    assert customer.whatsapp_opt_in and customer.whatsapp_opt_in_at == NOW
+    assert customer.whatsapp_opt_in_via == "staff@example.com: dijo que si en la tienda"
+    page = staff_client.get(f"/customers/{rosa.id}").get_data(as_text=True)
+    assert "Recorded: the customer said yes to WhatsApp." in page and "said yes" in page
+
+
 def test_consent_needs_a_reason(
     rosa: Customer, staff_client: FlaskClient, session: Session
 ) -> None:

@@ -162,6 +162,21 @@ def test_settings_page_refuses_bad_values_at_the_field(
     assert app.extensions["postventa"].config.business.name == "Mi Tienda"
 
 
+def test_the_owner_maps_whatsapp_content_templates(owner_client: FlaskClient, app: Flask) -> None:
+    sid = "HX" + "0123456789abcdef" * 2
+    form = _posted(owner_client.get("/admin/settings").get_data(as_text=True))
+    bad = form | {"whatsapp.content_sids": f"thanks = {sid}"}
+    answer = submit(owner_client, "/admin/settings", bad, page="/admin/settings")
+    assert answer.status_code == 422
+    assert "is not a template and a language such as" in answer.get_data(as_text=True)
+    good = form | {"whatsapp.content_sids": f'thanks/es = "{sid}"\n\ncheck_in/en = {sid}'}
+    assert submit(owner_client, "/admin/settings", good, page="/admin/settings").status_code == 302
+    config = app.extensions["postventa"].config
+    assert config.whatsapp.content_sids == {"check_in/en": sid, "thanks/es": sid}
+    page = owner_client.get("/admin/settings").get_data(as_text=True)
+    assert f"thanks/es = {sid}" in page and "file: nothing" in page
+
+
 def test_a_page_opened_before_anothers_save_does_not_undo_it(
     owner_client: FlaskClient, app: Flask, session: Session, config: Config
 ) -> None:

@@ -33,6 +33,30 @@ An HTTP 4xx/5xx answer to create/fetch becomes `twilio.base.exceptions.TwilioRes
 with `.status` (HTTP status), `.code` (the body's "code") and `.msg` ("Unable to create record:
 " or "Unable to fetch record: " followed by the body's "message"). A non-200 answer to a list
 page raises a plain `twilio.base.exceptions.TwilioException("Unable to fetch page", response)`.
+
+WhatsApp goes through the same Messages.json with `whatsapp:+E164` in To and From (or a
+Messaging Service), and the fake checks what Twilio checks (codes from Twilio's error pages):
+
+* a `whatsapp:` To needs a `whatsapp:` From or a MessagingServiceSid: 400 63007 (Twilio answers
+  this one synchronously: "Twilio could not find a Channel with the specified From address").
+  The reverse, a `whatsapp:` From to a plain number, is refused with 400 63003.
+* Content templates: `ContentSid` (`HX` + 32 hex) of a template registered with
+  `FakeTwilio.add_content()`, else 400 21655; `ContentVariables` a JSON object of non-empty
+  strings keyed "1", "2"..., else 400 21656; ContentVariables without ContentSid 400 21654;
+  Body together with ContentSid 400 35127; variables that do not match the template's
+  placeholders 400 63028. The stored body is the template text with the variables filled in;
+  over 1 024 characters on WhatsApp it is 400 63021.
+* The 24-hour customer service window, opened by `FakeTwilio.customer_wrote()`: a free-form
+  Body (or media) to a `whatsapp:` number whose window is closed is refused with 400 63016, or,
+  with `whatsapp_window_failure = "async"`, accepted (201, queued) and stored as failed with
+  error_code 63016, as real Twilio does after the fact.
+
+Simplification: real Twilio reports 63016, 63021 and 63028 asynchronously (the create answers
+201 and the message fails later); the fake answers them at once, except 63016 in "async" mode.
+The fake never posts status callbacks: StatusCallback is only recorded.
+
+Time is `datetime.now(UTC)` throughout (dates of messages, the window), so freezegun and
+time-machine move the fake's clock too.
 """
 
 from __future__ import annotations
@@ -51,9 +75,9 @@ import time
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped, unused-ignore]
@@ -64,6 +88,16 @@ AUTH_TOKEN = "feedfacecafebeeffeedfacecafebeef"
 
 API_VERSION = "2010-04-01"
 _E164 = re.compile(r"\+[1-9]\d{7,14}")
+WHATSAPP = "whatsapp:"
+WHATSAPP_WINDOW = timedelta(hours=24)  # the customer service window after each inbound message
+WHATSAPP_CONTENT_LIMIT = 1024  # template text plus its variables, characters
+OUTSIDE_WINDOW = (
+    "Failed to send freeform message because you are outside the allowed window. "
+    "If you are using WhatsApp, please use a Message Template."
+)
+_CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+_PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")
+_VARIABLE_KEY = re.compile(r"[1-9]\d*")
 _ROUTE = re.compile(rf"/{API_VERSION}/Accounts/([^/]+)/Messages(?:/([^/]+))?\.json")
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SENT_STATUSES = {"sent", "delivered", "undelivered", "read"}
@@ -168,6 +202,15 @@ class _Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Accepted:
+    """A create that passed the checks: what to store."""
+
+    body: str
+    whatsapp: bool
+    failure: tuple[int, str] | None = None  # (error code, message) when it fails after the 201
+
+
 def _error(status: int, code: int | None = None, message: str | None = None) -> _Reply:
     """An error in Twilio's legacy JSON shape, which the SDK turns into TwilioRestException."""
     code = code if code is not None else _DEFAULT_CODES.get(status, status)
@@ -194,6 +237,37 @@ def _segments(body: str) -> int:
         units = len(body.encode("utf-16-le")) // 2
         single, multi = 70, 67
     return 1 if units <= single else math.ceil(units / multi)
+
+
+def _channel_address(value: str) -> tuple[bool, str]:
+    """("whatsapp:" prefix present, the address after it)."""
+    if value.startswith(WHATSAPP):
+        return True, value[len(WHATSAPP) :]
+    return False, value
+
+
+def _customer(number: str) -> str:
+    """The key of a WhatsApp customer's window: the E.164 number, without "whatsapp:"."""
+    address = _channel_address(number)[1]
+    if not _E164.fullmatch(address):
+        raise ValueError(f"not a WhatsApp number: {number!r}")
+    return address
+
+
+def _content_variables(raw: str | None) -> dict[str, str] | None:
+    """ContentVariables as Twilio accepts it, or None when Twilio answers 21656."""
+    if raw is None:
+        return {}
+    try:
+        variables = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(variables, dict):
+        return None
+    for key, value in variables.items():
+        if not _VARIABLE_KEY.fullmatch(key) or not isinstance(value, str) or not value.strip():
+            return None
+    return variables
 
 
 def _parse_date_filter(name: str, value: str) -> tuple[datetime, bool]:
@@ -308,6 +382,11 @@ class FakeTwilio:
         self.auth_token = AUTH_TOKEN
         self.requests: list[Recorded] = []
         self.messages: list[dict[str, Any]] = []
+        # A free-form WhatsApp message outside the window: "reject" answers 400 63016 at once
+        # (no message); "async" answers 201 queued and stores the message as failed, 63016.
+        self.whatsapp_window_failure: Literal["reject", "async"] = "reject"
+        self._contents: dict[str, str] = {}  # ContentSid -> template text
+        self._customer_wrote: dict[str, datetime] = {}  # E.164 -> last inbound message
         self._lock = threading.Lock()
         self._script: deque[Respond] = deque()
         self._stopping = threading.Event()
@@ -394,12 +473,36 @@ class FakeTwilio:
                 r for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")
             ]
 
+    def add_content(self, sid: str, text: str) -> None:
+        """Register a Content template (as approved in Twilio's Content API): `text` with
+        `{{1}}`, `{{2}}`... placeholders, which ContentVariables fill in the stored body."""
+        if not _CONTENT_SID.fullmatch(sid):
+            raise ValueError(f"a ContentSid is HX and 32 hex digits, not {sid!r}")
+        with self._lock:
+            self._contents[sid] = text
+
+    def customer_wrote(self, number: str, at: datetime | None = None) -> None:
+        """The WhatsApp customer `number` (with or without "whatsapp:") sent a message `at`
+        (default: now on the fake's clock), opening the 24-hour window from then.
+
+        A naive `at` is taken as UTC. An earlier `at` than one already known changes nothing:
+        the window runs from the customer's last message.
+        """
+        key = _customer(number)
+        moment = self._now() if at is None else at
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        with self._lock:
+            known = self._customer_wrote.get(key)
+            if known is None or moment > known:
+                self._customer_wrote[key] = moment
+
     def set_status(self, sid: str, status: str, *, error_code: int | None = None) -> None:
-        """Move a message on (e.g. "delivered"), as Twilio would, so list and fetch show it.
+        """Move a message on (e.g. "delivered", or "read" on WhatsApp), as Twilio would, so
+        list and fetch show it.
 
         Sent-like statuses also fill date_sent, which then drives the DateSent filters.
         """
-        now = _rfc2822(datetime.now(UTC))
+        now = _rfc2822(self._now())
         with self._lock:
             for message in self.messages:
                 if message["sid"] == sid:
@@ -460,24 +563,24 @@ class FakeTwilio:
             if behaviour.retry_after is not None:
                 reply.headers["Retry-After"] = str(behaviour.retry_after)
             return reply
-        invalid = self._validate(params)
-        if invalid is not None:
-            return invalid
+        accepted = self._check(params)
+        if isinstance(accepted, _Reply):
+            return accepted
         if behaviour.kind == "created":
-            return _Reply(201, self._store(params))
+            return _Reply(201, self._store(params, accepted))
         if behaviour.kind == "created_then_error":
-            self._store(params)
+            self._store(params, accepted)
             return _error(behaviour.status)
         if behaviour.kind == "drop":
             if behaviour.create:
-                self._store(params)
+                self._store(params, accepted)
             return None
         # hang
-        sid = self._store(params)["sid"] if behaviour.create else None
+        sid = self._store(params, accepted)["sid"] if behaviour.create else None
         if self._stopping.wait(behaviour.seconds):
             return None
         if sid is None:
-            return _Reply(201, self._store(params))
+            return _Reply(201, self._store(params, accepted))
         return _Reply(201, self._snapshot(sid))
 
     def _unscripted(self, params: dict[str, str]) -> Respond:
@@ -494,28 +597,102 @@ class FakeTwilio:
         return behaviour
 
     @staticmethod
-    def _validate(params: dict[str, str]) -> _Reply | None:
+    def _now() -> datetime:
+        """The fake's clock: the wall clock, so freezegun and time-machine move it."""
+        return datetime.now(UTC)
+
+    def _check(self, params: dict[str, str]) -> _Reply | _Accepted:
         """The checks Twilio makes before accepting a message, with its error codes."""
         to = params.get("To", "")
-        if not _E164.fullmatch(to):
+        to_whatsapp, to_address = _channel_address(to)
+        if not _E164.fullmatch(to_address):
             return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        if not params.get("Body") and not params.get("MediaUrl") and not params.get("ContentSid"):
+        content_sid = params.get("ContentSid")
+        if params.get("ContentVariables") is not None and not content_sid:
+            return _error(
+                400,
+                21654,
+                "A ContentSid must be specified if ContentVariables are provided in the request.",
+            )
+        if not params.get("Body") and not params.get("MediaUrl") and not content_sid:
             return _error(400, 21602, "Message body is required.")
+        if content_sid and params.get("Body"):
+            together = "ContentVariables" if "ContentVariables" in params else "ContentSid"
+            return _error(400, 35127, f"'Messages' Body and {together} cannot be provided together")
         if len(params.get("Body", "")) > 1600:
             return _error(
                 400, 21617, "The concatenated message body exceeds the 1600 character limit."
             )
-        if not params.get("From") and not params.get("MessagingServiceSid"):
+        service = params.get("MessagingServiceSid")
+        if not params.get("From") and not service:
             return _error(400, 21603, "A 'From' phone number is required.")
-        return None
+        if not service:
+            from_whatsapp, from_address = _channel_address(params["From"])
+            if to_whatsapp and (not from_whatsapp or not _E164.fullmatch(from_address)):
+                return _error(
+                    400, 63007, "Twilio could not find a Channel with the specified From address"
+                )
+            if from_whatsapp and not to_whatsapp:
+                return _error(400, 63003, "Channel could not find To address")
+        if content_sid:
+            return self._check_content(params, content_sid, to_whatsapp)
+        body = params.get("Body", "")
+        if to_whatsapp and not self._window_open(to_address):
+            if self.whatsapp_window_failure != "async":
+                return _error(400, 63016, OUTSIDE_WINDOW)
+            return _Accepted(body, whatsapp=True, failure=(63016, OUTSIDE_WINDOW))
+        return _Accepted(body, whatsapp=to_whatsapp)
 
-    def _store(self, params: dict[str, str]) -> dict[str, Any]:
-        """Create the message resource as Twilio returns it, and keep it for list/fetch."""
+    def _check_content(
+        self, params: dict[str, str], content_sid: str, whatsapp: bool
+    ) -> _Reply | _Accepted:
+        """A Content template send: the body is the template with its variables filled in."""
+        if not _CONTENT_SID.fullmatch(content_sid):
+            return _error(400, 21655, "The ContentSid is Invalid")
+        variables = _content_variables(params.get("ContentVariables"))
+        if variables is None:
+            return _error(400, 21656, "The Content Variables parameter is invalid.")
+        with self._lock:
+            template = self._contents.get(content_sid)
+        if template is None:
+            return _error(400, 21655, "The ContentSid is Invalid")
+        if set(_PLACEHOLDER.findall(template)) != set(variables):
+            return _error(
+                400,
+                63028,
+                "Number of parameters provided does not match the expected number of parameters",
+            )
+        body = _PLACEHOLDER.sub(lambda match: variables[match.group(1)], template)
+        if whatsapp and len(body) > WHATSAPP_CONTENT_LIMIT:
+            return _error(400, 63021, "Channel invalid content error")
+        if len(body) > 1600:
+            return _error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
+        return _Accepted(body, whatsapp=whatsapp)
+
+    def _window_open(self, customer: str) -> bool:
+        """Whether the customer wrote within the last 24 hours (the window closes at 24 h)."""
+        with self._lock:
+            wrote = self._customer_wrote.get(customer)
+        return wrote is not None and self._now() - wrote < WHATSAPP_WINDOW
+
+    def _store(self, params: dict[str, str], accepted: _Accepted) -> dict[str, Any]:
+        """Create the message resource as Twilio returns it, and keep it for list/fetch.
+
+        The answer is the message as created; one that fails after the 201 is stored failed.
+        """
         sid = "SM" + uuid.uuid4().hex
-        now = _rfc2822(datetime.now(UTC))
+        now = _rfc2822(self._now())
         service = params.get("MessagingServiceSid") or None
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
-        body = params.get("Body", "")
+        body = accepted.body
+        if service:
+            segments = "0"
+        elif accepted.whatsapp:
+            segments = "1"  # WhatsApp does not split messages
+        else:
+            segments = str(_segments(body))
         message: dict[str, Any] = {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
@@ -530,7 +707,7 @@ class FakeTwilio:
             "messaging_service_sid": service,
             # Twilio reports 0 segments until a Messaging Service has picked the sender.
             "num_media": "0",
-            "num_segments": "0" if service else str(_segments(body)),
+            "num_segments": segments,
             "price": None,
             "price_unit": "USD",
             "sid": sid,
@@ -539,9 +716,13 @@ class FakeTwilio:
             "to": params["To"],
             "uri": uri,
         }
+        answer = dict(message)
+        if accepted.failure is not None:
+            message["status"] = "failed"
+            message["error_code"], message["error_message"] = accepted.failure
         with self._lock:
             self.messages.append(message)
-            return dict(message)
+        return answer
 
     def _snapshot(self, sid: str) -> dict[str, Any]:
         with self._lock:

@@ -38,6 +38,7 @@ NESTED_FIELDS = {
     "email": "customer.email",
     "locale": "customer.locale",
     "timezone": "customer.timezone",
+    "whatsapp_opt_in": "customer.whatsapp_opt_in",
     "product_sku": "product.sku",
     "product_name": "product.name",
 }
@@ -196,6 +197,7 @@ def _flatten(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str | 
         "email": customer.get("email"),
         "locale": customer.get("locale"),
         "timezone": customer.get("timezone"),
+        "whatsapp_opt_in": customer.get("whatsapp_opt_in"),
         "product_sku": product.get("sku"),
         "product_name": product.get("name"),
         "attributes": body.get("attributes"),

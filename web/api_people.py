@@ -110,6 +110,12 @@ def customer_timeline(customer_id: int) -> tuple[Response, int]:
         "email_opt_out": customer.email_opt_out,
         "email_opt_out_at": timestamp(customer.email_opt_out_at),
         "email_opt_out_via": customer.email_opt_out_via,
+        "whatsapp_opt_in": customer.whatsapp_opt_in,
+        "whatsapp_opt_in_at": timestamp(customer.whatsapp_opt_in_at),
+        "whatsapp_opt_in_via": customer.whatsapp_opt_in_via,
+        "whatsapp_opt_out": customer.whatsapp_opt_out,
+        "whatsapp_opt_out_at": timestamp(customer.whatsapp_opt_out_at),
+        "whatsapp_opt_out_via": customer.whatsapp_opt_out_via,
         "timeline": events,
     }
     return jsonify(body), 200

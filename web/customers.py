@@ -100,7 +100,7 @@ def show(customer_id: int) -> str:
 
 def _consent_form(customer: Customer) -> ConsentForm:
     form = ConsentForm()
-    form.channel.choices = channels_of(customer)
+    form.channel.choices = channels_of(customer, whatsapp=True)  # a yes may come before it is on
     form.channel.default = form.channel.choices[0].value if form.channel.choices else None
     if not form.is_submitted():
         form.channel.process_data(form.channel.default)
@@ -143,7 +143,10 @@ def consent(customer_id: int) -> BaseResponse:
             )
         )
     elif opt_in(session, customer, channel=channel, via=via, now=now, actor=my_name()):
-        flash(_("Opted back in to %(channel)s.", channel=named(channel)))
+        if channel is Channel.WHATSAPP:
+            flash(_("Recorded: the customer said yes to WhatsApp."))
+        else:
+            flash(_("Opted back in to %(channel)s.", channel=named(channel)))
     else:
         flash(_("The customer had not opted out of %(channel)s.", channel=named(channel)))
     session.commit()

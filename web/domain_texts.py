@@ -29,6 +29,11 @@ TEXTS = (
     N_("the customer opted out of SMS: answer by email, or call them"),
     N_("the customer has no phone number"),
     N_("the customer opted out of email"),
+    N_("the customer opted out of WhatsApp: answer by SMS or email"),
+    N_(
+        "WhatsApp's 24-hour window is closed (it opens when the customer writes there): "
+        "answer by SMS or email"
+    ),
     N_("the customer has no email address"),
     N_("the reply is empty"),
     N_("an email needs a subject"),
@@ -95,6 +100,8 @@ TEXTS = (
     N_("is required"),
     N_("is required (ISO 8601, such as 2026-11-23T10:30:00)"),
     N_("a phone or an email is required"),
+    N_("must be true or false (in a CSV: yes, no, or blank)"),
+    N_("WhatsApp needs the customer's phone"),
     N_("must be a number such as 1899.90"),
     N_("must not be negative"),
     N_("has a name that is not text"),
@@ -256,6 +263,7 @@ NAMES: dict[str, dict[str, Any]] = {
     "Channel": {
         Channel.SMS: lazy_pgettext("channel", "SMS"),
         Channel.EMAIL: lazy_pgettext("channel", "email"),
+        Channel.WHATSAPP: lazy_pgettext("channel", "WhatsApp"),
     },
     "Label": {  # how a reply was read; a case's reason is the label that opened it
         Label.OBJECTION: lazy_pgettext("reply label", "objection"),

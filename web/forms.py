@@ -22,6 +22,11 @@ def named_options(values: Iterable[StrEnum]) -> list[SelectChoice]:
     return [SelectChoice(value.value, NAMES[type(value).__name__][value]) for value in values]
 
 
-def channels_of(customer: Customer) -> list[SelectChoice]:
-    """The channels the customer has an address for: a form offers no address they lack."""
-    return named_options(channel for channel in Channel if customer.address(channel))
+def channels_of(customer: Customer, *, whatsapp: bool) -> list[SelectChoice]:
+    """The channels the customer has an address for (WhatsApp only where the shop has it on):
+    a form offers no address they lack."""
+    return named_options(
+        channel
+        for channel in Channel
+        if customer.address(channel) and (whatsapp or channel is not Channel.WHATSAPP)
+    )

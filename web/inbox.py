@@ -40,6 +40,7 @@ from scheduler.clock import utcnow
 from scheduler.lifecycle import CaseStatus, Channel, Direction, RemedyStatus
 from scheduler.listening.unmatched import unmatched_replies
 from scheduler.models import Case, Customer, Message, Remedy, User
+from scheduler.sending.whatsapp import last_whatsapp_from, window_closes
 from web.auth import me, my_name, owner_only
 from web.database import db_session, get_or_404, services
 from web.domain_texts import translated
@@ -163,6 +164,15 @@ def _conversation(session: Session, case: Case, customer: Customer) -> list[Mess
     )
 
 
+def _answer_on(conversation: list[Message], choices: list[SelectChoice], customer: Customer) -> str:
+    """Staff answer where the customer last wrote from, if a reply may go there."""
+    offered = {choice.value for choice in choices}
+    wrote = [m.channel.value for m in conversation if m.direction is Direction.INBOUND]
+    if wrote and wrote[-1] in offered:
+        return wrote[-1]
+    return "sms" if customer.phone else "email"
+
+
 def _assign_choices(session: Session) -> list[SelectChoice]:
     active = session.scalars(select(User).where(User.active).order_by(User.email))
     return options([("", _("nobody")), *((str(user.id), user.email) for user in active)])
@@ -176,16 +186,22 @@ def case_page(case_id: int) -> str:
 def _case_page(
     session: Session, case: Case, customer: Customer, *, resolve: ResolveForm | None = None
 ) -> str:
-    reply = ReplyForm(channel="sms" if customer.phone else "email")
-    reply.channel.choices = channels_of(customer)  # no email box for a customer without one
-    reply.subject.data = reply.subject.data or services().config.business.name
+    config = services().config
+    conversation = _conversation(session, case, customer)
+    choices = channels_of(customer, whatsapp=config.whatsapp.on)  # no box for a missing address
+    reply = ReplyForm(channel=_answer_on(conversation, choices, customer))
+    reply.channel.choices = choices
+    reply.subject.data = reply.subject.data or config.business.name
+    address = customer.address(Channel.WHATSAPP)
+    last_whatsapp = last_whatsapp_from(session, [customer]).get(address) if address else None
     assign_form = AssignForm(assignee=str(case.assignee_id or ""))
     assign_form.assignee.choices = _assign_choices(session)
     return render_template(
         "inbox/case.html",
         case=case,
         customer=customer,
-        conversation=_conversation(session, case, customer),
+        conversation=conversation,
+        whatsapp_closes=window_closes(last_whatsapp) if config.whatsapp.on else None,
         unsent_notices=unsent_notices(session, case),
         users={user.id: user for user in session.scalars(select(User))},
         reply=reply,
@@ -221,7 +237,7 @@ def reply(case_id: int) -> BaseResponse:
     session, case, customer = _case(case_id, lock=True)
     form = ReplyForm()
     if not form.validate_on_submit():
-        return _refused(case, _("Choose SMS or email."))
+        return _refused(case, _("Choose a channel: SMS, WhatsApp or email."))
     try:
         reply_to_customer(
             session,

@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Length
 from scheduler.addresses import normalise_phone
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Channel
-from scheduler.listening.inbound import InboundSms, triage
+from scheduler.listening.inbound import InboundMessage, triage
 from scheduler.models import Customer, OutboxEntry
 from scheduler.sending.transports.outbox import SENDERS
 from web.database import db_session, services
@@ -67,7 +67,7 @@ def simulate() -> BaseResponse | tuple[str, int]:
     except ValueError as error:
         flash(translated(error), "error")
         return redirect(url_for("outbox.index"))
-    sms = InboundSms(f"SIM{uuid.uuid4().hex}", sender, SENDERS[Channel.SMS], form.body.data)
+    sms = InboundMessage(f"SIM{uuid.uuid4().hex}", sender, SENDERS[Channel.SMS], form.body.data)
     answer = receive(db_session(), sms)
     triage(services().sessions, config, now=now)
     flash(_("Reply received as if by SMS."))

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from scheduler.addresses import WHATSAPP_PREFIX
 from scheduler.clock import utcnow
 from scheduler.db import MAX_ID, wait_for_locks
-from scheduler.listening.inbound import InboundSms, act_on_consent, store_sms
+from scheduler.lifecycle import Channel
+from scheduler.listening.inbound import InboundMessage, act_on_consent, store_sms
 from scheduler.sending.delivery import apply_status
 from web.database import as_id, db_session, services
 
@@ -47,7 +49,14 @@ def _check() -> None:
         abort(Response("invalid or missing X-Twilio-Signature\n", 403, mimetype="text/plain"))
 
 
-LIMITS = {"MessageSid": 100, "From": 254, "To": 254, "MessageStatus": 24, "ErrorCode": 16}
+LIMITS = {
+    "MessageSid": 100,
+    "From": 254,
+    "To": 254,
+    "MessageStatus": 24,
+    "ErrorCode": 16,
+    "ButtonPayload": 256,
+}
 
 
 def _required(*names: str) -> list[str]:
@@ -78,12 +87,23 @@ def _twiml(reply: str | None) -> Response:
 
 @blueprint.post("/sms")
 def inbound_sms() -> Response:
+    """A reply by SMS, or by WhatsApp (From "whatsapp:+..."; a quick-reply button's
+    ButtonText arrives as the Body too, its ButtonPayload beside it)."""
     provider_id, sender, recipient = _required("MessageSid", "From", "To")
-    sms = InboundSms(provider_id, sender, recipient, _field("Body"))
-    return _twiml(receive(db_session(), sms))
+    whatsapp = sender.startswith(WHATSAPP_PREFIX)
+    body = _field("Body") or (_field("ButtonText") if whatsapp else "")
+    message = InboundMessage(
+        provider_id,
+        sender,
+        recipient,
+        body,
+        channel=Channel.WHATSAPP if whatsapp else Channel.SMS,
+        button_payload=(_field("ButtonPayload") or None) if whatsapp else None,
+    )
+    return _twiml(receive(db_session(), message))
 
 
-def receive(session: Session, sms: InboundSms) -> str | None:
+def receive(session: Session, sms: InboundMessage) -> str | None:
     """Store the reply in its own transaction, then act on a consent keyword without waiting
     long on a worker's lock (the worker applies it itself, seconds later); returns what to
     answer. The reply simulator goes through here too."""

@@ -20,6 +20,8 @@ from scheduler.config import Config, RemediesConfig
 from scheduler.lifecycle import CaseStatus, Channel, RemedyStatus, Role
 from scheduler.models import Case, CaseNote, Customer, Remedy, User
 from scheduler.sending.queued import queue
+from scheduler.sending.sandbox import WHATSAPP_MAX_CHARS
+from scheduler.sending.whatsapp import in_window, last_whatsapp_from
 from scheduler.typed_text import typed_text
 
 MAX_REPLY = 1600  # Twilio's limit for one SMS body (ten segments)
@@ -53,7 +55,13 @@ REFUSALS = {  # (opted out, no address), per channel
         "the customer has no phone number",
     ),
     Channel.EMAIL: ("the customer opted out of email", "the customer has no email address"),
+    Channel.WHATSAPP: (
+        "the customer opted out of WhatsApp: answer by SMS or email",
+        "the customer has no phone number",
+    ),
 }
+MOST = {Channel.SMS: MAX_REPLY, Channel.EMAIL: MAX_EMAIL, Channel.WHATSAPP: WHATSAPP_MAX_CHARS}
+WHAT = {Channel.SMS: "an SMS", Channel.EMAIL: "an email", Channel.WHATSAPP: "a WhatsApp message"}
 
 
 def reply_address(customer: Customer, channel: Channel) -> str:
@@ -79,15 +87,18 @@ def reply_to_customer(
     subject: str | None,
     now: datetime,
 ) -> None:
-    """Queue a person's answer to the customer; the first one meets the case's deadline."""
-    sms = channel is Channel.SMS
-    body = written(
-        body,
-        empty="the reply is empty",
-        what="an SMS" if sms else "an email",
-        most=MAX_REPLY if sms else MAX_EMAIL,
-    )
+    """Queue a person's answer to the customer; the first one meets the case's deadline. On
+    WhatsApp only inside the window the customer's last message there opened: after it, only
+    an approved template may go, and a person's answer is not one."""
+    body = written(body, empty="the reply is empty", what=WHAT[channel], most=MOST[channel])
     to = reply_address(customer, channel)
+    if channel is Channel.WHATSAPP:
+        last = last_whatsapp_from(session, [customer]).get(to)
+        if not in_window(last, now):
+            raise CaseworkError(
+                "WhatsApp's 24-hour window is closed (it opens when the customer writes there): "
+                "answer by SMS or email"
+            )
     if channel is Channel.EMAIL:
         subject = written(
             subject, empty="an email needs a subject", what="a subject", most=MAX_SUBJECT

@@ -1,4 +1,5 @@
-"""Replies by SMS: stored once, matched to their customer, and consent keywords acted on at once.
+"""Replies by SMS and WhatsApp: stored once, matched to their customer, and consent keywords
+acted on at once (Twilio acts on none on WhatsApp: we do).
 
 Twilio retries a webhook it did not see answered, so a message id is stored once and a retry
 is answered the same way without acting twice. A sender we do not know is kept too, without a
@@ -7,6 +8,7 @@ customer, for a person to look at: nothing a customer writes is dropped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,14 +21,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler import audit
-from scheduler.addresses import normalise_phone
+from scheduler.addresses import normalise_phone, phone_of
 from scheduler.casework.cases import deadline_words, open_case_for, reopen_case
 from scheduler.casework.notices import notify_new_case
 from scheduler.casework.recipients import recipients
 from scheduler.config import Config
 from scheduler.consent import opt_in, opt_out
 from scheduler.lifecycle import CaseStatus, Channel, ConsentSource, Direction, MessageStatus
-from scheduler.listening.classify import Label, Reading, classify
+from scheduler.listening.classify import Label, Lexicon, Reading, classify
 from scheduler.listening.keywords import Consent, Intent, fold, read_consent
 from scheduler.listening.owner_words import owner_lexicon
 from scheduler.models import Base, Case, Customer, FollowUp, Message
@@ -48,17 +50,32 @@ MESSAGES = Base.metadata.tables["messages"]
 
 
 @dataclass(frozen=True)
-class InboundSms:
+class InboundMessage:
     provider_id: str  # Twilio's MessageSid
-    sender: str  # From, as Twilio sends it
+    sender: str  # From, as Twilio sends it ("whatsapp:+51..." on WhatsApp)
     recipient: str  # To: our number
     body: str
+    channel: Channel = Channel.SMS
+    button_payload: str | None = None  # a WhatsApp quick-reply button pressed
+
+
+BY = {Channel.SMS: "by SMS", Channel.WHATSAPP: "by WhatsApp", Channel.EMAIL: "by email"}
+SCORE_PAYLOAD = re.compile(r"(?:score[:_ -]?)?(10|[0-9])", re.IGNORECASE)
+
+
+def reading_of(message: Message, lexicon: Lexicon) -> Reading:
+    """How a reply reads; a quick-reply button whose payload is a rating (0-10, or
+    "score:9") is read as that rating, whatever its label says."""
+    payload = SCORE_PAYLOAD.fullmatch((message.button_payload or "").strip())
+    if payload is not None:
+        return classify(payload.group(1), lexicon)
+    return classify(message.body, lexicon)
 
 
 def _customers_for(session: Session, sender: str, config: Config) -> list[Customer]:
     """Every customer record with the sender's number, oldest first."""
     try:
-        phone = normalise_phone(sender, config.business.country)
+        phone = normalise_phone(phone_of(sender), config.business.country)
     except ValueError:
         return []  # a short code or an alphanumeric sender: nobody we wrote to
     return list(
@@ -76,7 +93,7 @@ def _latest_follow_up(
         .where(
             Message.customer_id == customer.id,
             Message.direction == Direction.OUTBOUND,
-            Message.channel == Channel.SMS,
+            Message.channel.in_((Channel.SMS, Channel.WHATSAPP)),
             Message.follow_up_id.isnot(None),
             Message.created_at <= before if before is not None else true(),
         )
@@ -101,6 +118,7 @@ _STORE = {
                 "status",
                 "created_at",
                 "status_updated_at",
+                "button_payload",
             )
         }
     )
@@ -110,7 +128,7 @@ _STORE = {
 }
 
 
-def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None:
+def _insert_once(session: Session, sms: InboundMessage, now: datetime) -> int | None:
     """The new message's id, or None for a retry (one statement, whichever of two racing
     deliveries wins)."""
     statement = _STORE[session.get_bind().dialect.name]
@@ -118,7 +136,7 @@ def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None
         statement,
         {
             "direction": Direction.INBOUND,
-            "channel": Channel.SMS,
+            "channel": sms.channel,
             "from_address": sms.sender,
             "to_address": sms.recipient,
             "body": sms.body,
@@ -126,12 +144,13 @@ def _insert_once(session: Session, sms: InboundSms, now: datetime) -> int | None
             "status": MessageStatus.RECEIVED,
             "created_at": now,
             "status_updated_at": now,
+            "button_payload": sms.button_payload,
         },
     )
     return inserted
 
 
-def store_sms(session: Session, sms: InboundSms, *, now: datetime) -> bool:
+def store_sms(session: Session, sms: InboundMessage, *, now: datetime) -> bool:
     """The webhook's first step, committed on its own before anything else: whatever happens
     next (a lock held elsewhere, a killed process), the reply is kept, and the worker's
     `triage` acts on it. False for a retry of a reply already stored."""
@@ -139,7 +158,7 @@ def store_sms(session: Session, sms: InboundSms, *, now: datetime) -> bool:
 
 
 def act_on_consent(
-    session: Session, sms: InboundSms, *, config: Config, now: datetime
+    session: Session, sms: InboundMessage, *, config: Config, now: datetime
 ) -> str | None:
     """The webhook's second step: a consent keyword honoured at once (the law wants it so).
     Returns what to answer in the TwiML, if anything. Reading the reply, cases and
@@ -150,13 +169,15 @@ def act_on_consent(
     # Linking the message to the customer and the follow-up waits for the worker.
     same_number = _customers_for(session, sms.sender, config)
     customer = same_number[0] if same_number else None
-    acted = customer is not None and _act(session, same_number, consent, config, now)
+    channel = sms.channel
+    acted = customer is not None and _act(session, same_number, consent, channel, config, now)
     reply = None
     if acted:
-        reply = _reply(session, customer, consent, config, KEYWORD_TEMPLATES[consent.intent])
+        name = KEYWORD_TEMPLATES[consent.intent]
+        reply = _reply(session, customer, consent, channel, config, name)
     elif customer and consent.intent is Intent.OPT_IN and consent.keyword:
-        if customer.sms_opt_out_at is not None and _blocked_by_twilio(customer, config):
-            reply = _reply(session, customer, consent, config, USE_START_TEMPLATE)
+        if customer.sms_opt_out_at is not None and _blocked_by_twilio(customer, channel, config):
+            reply = _reply(session, customer, consent, channel, config, USE_START_TEMPLATE)
     return reply
 
 
@@ -189,7 +210,7 @@ def triage(
         lexicon = owner_lexicon(session)
         for message in pending:
             _consent_backstop(session, message, config=config, now=now)
-            reading = classify(message.body, lexicon)
+            reading = reading_of(message, lexicon)
             message.label, message.score = reading.label.value, reading.score
             message.needs_human = reading.needs_human
             customer = _match(session, message, config)
@@ -212,7 +233,7 @@ def _consent_backstop(session: Session, message: Message, *, config: Config, now
     the customer in time, or its process died): the latest such message from that number
     governs, and acting twice changes nothing."""
     consent = read_consent(message.body)
-    if consent is None or message.channel is not Channel.SMS:
+    if consent is None or message.channel is Channel.EMAIL:
         return
     later = session.scalars(
         select(Message.body).where(
@@ -225,7 +246,7 @@ def _consent_backstop(session: Session, message: Message, *, config: Config, now
         return  # a later STOP or START from this number says what they want now
     same_number = _customers_for(session, message.from_address, config)
     if same_number:
-        _act(session, same_number, consent, config, now)
+        _act(session, same_number, consent, message.channel, config, now)
 
 
 def attend_linked(
@@ -243,7 +264,7 @@ def attend_linked(
     because the person says so. Returns the case it went into, if any."""
     message.customer_id = customer.id
     message.follow_up_id = _latest_follow_up(session, customer, before=message.created_at)
-    reading = classify(message.body, owner_lexicon(session))
+    reading = reading_of(message, owner_lexicon(session))
     consent = read_consent(message.body)
     if consent is not None and consent.intent is Intent.OPT_OUT:
         via = f"asked from {message.from_address} to stop, matched by {actor}"
@@ -317,9 +338,13 @@ def _acknowledges(session: Session, reading: Reading, config: Config) -> bool:
 def _acknowledge(
     session: Session, customer: Customer, message: Message, *, config: Config, now: datetime
 ) -> None:
-    """The honest answer to a complaint: a person will reply, and by when. Queued with the case,
-    sent by the worker with the staff's notices."""
-    if customer.sms_opt_out_at is not None or message.case_id is None:
+    """The honest answer to a complaint: a person will reply, and by when; on the channel the
+    customer wrote from (on WhatsApp, inside the window their message just opened). Queued
+    with the case, sent by the worker with the staff's notices."""
+    channel = message.channel
+    if channel is Channel.EMAIL or customer.opt_out_at(channel) is not None:
+        return
+    if message.case_id is None:
         return
     case = session.get(Case, message.case_id)
     if case is None:
@@ -339,7 +364,7 @@ def _acknowledge(
         queue(
             session,
             case_id=case.id,
-            channel=Channel.SMS,
+            channel=channel,
             to=message.from_address,
             subject=None,
             body=text,
@@ -389,16 +414,23 @@ def _route(
 
 
 def _act(
-    session: Session, same_number: list[Customer], consent: Consent, config: Config, now: datetime
+    session: Session,
+    same_number: list[Customer],
+    consent: Consent,
+    channel: Channel,
+    config: Config,
+    now: datetime,
 ) -> bool:
-    """Apply the consent; returns whether it meant anything (a bare "si" from a customer who
-    never opted out is an answer, not an opt-in; "text me again" in words goes to a person)."""
-    wording = f"replied {consent.keyword!r} by SMS" if consent.keyword else "asked by SMS to stop"
+    """Apply the consent on the channel it came by; returns whether it meant anything (a bare
+    "si" from a customer who never opted out is an answer, not an opt-in; "text me again" in
+    words goes to a person). On WhatsApp a keyword START is also the yes WhatsApp needs."""
+    by = BY[channel]
+    wording = f"replied {consent.keyword!r} {by}" if consent.keyword else f"asked {by} to stop"
     customer = same_number[0]
     if consent.intent is Intent.OPT_OUT:  # every customer record with this number
         source = (
             ConsentSource.PROVIDER_KEYWORD
-            if consent.handled_by_twilio
+            if consent.handled_by_twilio and channel is Channel.SMS
             else ConsentSource.KEYWORD
             if consent.keyword
             else ConsentSource.WORDS
@@ -407,7 +439,7 @@ def _act(
             opt_out(
                 session,
                 same,
-                channel=Channel.SMS,
+                channel=channel,
                 source=source,
                 via=wording,
                 now=now,
@@ -415,27 +447,36 @@ def _act(
             )
         return True
     if consent.intent is Intent.OPT_IN:
-        if consent.keyword is None or _blocked_by_twilio(customer, config):
+        if consent.keyword is None or _blocked_by_twilio(customer, channel, config):
             return False
-        return opt_in(
-            session, customer, channel=Channel.SMS, via=wording, now=now, actor="customer"
-        )
+        return opt_in(session, customer, channel=channel, via=wording, now=now, actor="customer")
     return True  # help: always worth an answer
 
 
-def _blocked_by_twilio(customer: Customer, config: Config) -> bool:
-    """Twilio itself blocks a number that sent it STOP until START, YES or UNSTOP: an ALTA
-    cannot lift that, and saying it did would be false."""
+def _blocked_by_twilio(customer: Customer, channel: Channel, config: Config) -> bool:
+    """Twilio itself blocks a number that sent it STOP by SMS until START, YES or UNSTOP: an
+    ALTA cannot lift that, and saying it did would be false. (It does nothing on WhatsApp.)"""
     by_provider = (ConsentSource.PROVIDER_KEYWORD, ConsentSource.PROVIDER_REFUSAL)
-    return config.sms.transport == "twilio" and customer.sms_opt_out_source in by_provider
+    return (
+        channel is Channel.SMS
+        and config.sms.transport == "twilio"
+        and customer.sms_opt_out_source in by_provider
+    )
 
 
 def _reply(
-    session: Session, customer: Customer | None, consent: Consent, config: Config, name: str
+    session: Session,
+    customer: Customer | None,
+    consent: Consent,
+    channel: Channel,
+    config: Config,
+    name: str,
 ) -> str | None:
-    """The confirmation to send back, unless Twilio already answers this keyword itself."""
+    """The confirmation to send back, unless Twilio already answers this keyword itself (by
+    SMS only: on WhatsApp it answers none)."""
     policy = config.sms.keyword_replies
-    if policy == "none" or (policy == "twilio-gaps" and consent.handled_by_twilio):
+    by_twilio = consent.handled_by_twilio and channel is Channel.SMS
+    if policy == "none" or (policy == "twilio-gaps" and by_twilio):
         return None
     locale = consent.language or (customer.locale if customer else None) or config.business.locale
     # An owner's broken edit gives no answer; it must not cost the customer their opt-out.

@@ -23,6 +23,7 @@ from scheduler.lifecycle import Channel
 from scheduler.models import Customer, FollowUp, MessageTemplate, Sale
 from scheduler.sending.sandbox import Rendered, RenderError, TemplateSource, render
 from scheduler.sending.segments import SmsSize, sms_size
+from scheduler.sending.whatsapp import content_form, content_variables
 
 NO_PRODUCT = {"es": "tu compra", "en": "your purchase"}
 REPLY_INSTRUCTIONS = {
@@ -30,6 +31,8 @@ REPLY_INSTRUCTIONS = {
     (Channel.SMS, "en"): "Reply to this text: a person reads it.",
     (Channel.EMAIL, "es"): "Responde a este correo: lo lee una persona.",
     (Channel.EMAIL, "en"): "Reply to this email: a person reads it.",
+    (Channel.WHATSAPP, "es"): "Responde a este mensaje: lo lee una persona.",
+    (Channel.WHATSAPP, "en"): "Reply to this message: a person reads it.",
 }
 
 
@@ -42,10 +45,19 @@ def email_layout() -> str:
 class Composed:
     rendered: Rendered
     size: SmsSize | None  # SMS only
+    channel: Channel
+    content_sid: str | None = None  # WhatsApp outside the window: the Content template
+    content_variables: dict[str, str] | None = None
+    note: str | None = None  # why not on the step's own channel, or not by WhatsApp
 
 
 def locale_of(customer: Customer, config: Config) -> str:
     return customer.locale or config.business.locale
+
+
+def row_channel(channel: Channel) -> Channel:
+    """The channel whose templates `channel` uses: WhatsApp's are SMS's."""
+    return Channel.SMS if channel is Channel.WHATSAPP else channel
 
 
 class TemplateBook:
@@ -65,7 +77,9 @@ class TemplateBook:
     def find(
         self, name: str, channel: Channel, locale: str, fallback: str
     ) -> MessageTemplate | None:
-        """The template in the customer's language, else in the business's."""
+        """The template in the customer's language, else in the business's. WhatsApp says
+        what SMS says: it uses the SMS template."""
+        channel = row_channel(channel)
         return self._rows.get((name, channel, locale)) or self._rows.get((name, channel, fallback))
 
 
@@ -107,23 +121,36 @@ def template_context(
     }
 
 
-def compose(follow_up: FollowUp, config: Config, book: TemplateBook) -> Composed:
-    """Render the follow-up's template for its customer; RenderError says what is wrong."""
+def compose(
+    follow_up: FollowUp,
+    config: Config,
+    book: TemplateBook,
+    channel: Channel | None = None,
+    content_sid: str | None = None,
+) -> Composed:
+    """Render the follow-up's template for its customer, on `channel` (default: the
+    follow-up's), with the Content template's variables when `content_sid` is given;
+    RenderError says what is wrong."""
     sale = follow_up.sale
+    channel = channel or follow_up.channel
     locale = locale_of(sale.customer, config)
     step = follow_up.step
-    row = book.find(step.template_name, follow_up.channel, locale, config.business.locale)
+    row = book.find(step.template_name, channel, locale, config.business.locale)
     if row is None:
         fallback = config.business.locale
         tried = repr(locale) if locale == fallback else f"{locale!r} or {fallback!r}"
-        raise RenderError(f"no {follow_up.channel} template {step.template_name!r} in {tried}")
-    source = TemplateSource(row.name, row.channel, row.locale, row.body, row.subject, row.html_body)
+        raise RenderError(f"no {row_channel(channel)} template {step.template_name!r} in {tried}")
+    source = TemplateSource(row.name, channel, row.locale, row.body, row.subject, row.html_body)
     context = template_context(
-        sale=sale, config=config, locale=row.locale, channel=row.channel, facts=follow_up.facts
+        sale=sale, config=config, locale=row.locale, channel=channel, facts=follow_up.facts
     )
     rendered = render(source, context, email_layout())
-    size = sms_size(rendered.text) if follow_up.channel is Channel.SMS else None
-    return Composed(rendered, size)
+    size = sms_size(rendered.text) if channel is Channel.SMS else None
+    variables = None
+    if content_sid is not None:
+        form = content_form(row.body)
+        variables = content_variables(form, context, label=source.label("body"))
+    return Composed(rendered, size, channel, content_sid, variables)
 
 
 def unsubscribe_url(customer: Customer, config: Config) -> str:

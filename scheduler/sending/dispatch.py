@@ -18,12 +18,14 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
+from scheduler import audit
 from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.db import begin_reading
@@ -38,7 +40,13 @@ from scheduler.lifecycle import (
 )
 from scheduler.models import Case, Customer, FollowUp, Message, Sale
 from scheduler.sending import leases
-from scheduler.sending.composing import Composed, TemplateBook, compose, unsubscribe_url
+from scheduler.sending.composing import (
+    Composed,
+    TemplateBook,
+    compose,
+    locale_of,
+    unsubscribe_url,
+)
 from scheduler.sending.courier import (
     LOOKUP_MARGIN,
     Courier,
@@ -59,10 +67,13 @@ from scheduler.sending.presend import Action, Situation, decide
 from scheduler.sending.queued import QueuedSender
 from scheduler.sending.sandbox import RenderError
 from scheduler.sending.transports import Outgoing, Transport
+from scheduler.sending.whatsapp import Facts, Reach, in_window, last_whatsapp_from, reach
 
 log = logging.getLogger(__name__)
 
-Draft = Composed | str  # a follow-up's rendered message, or why it could not be rendered
+# A follow-up's rendered message, or why it could not be rendered, or why it has no channel.
+Draft = Composed | str | Reach
+REFUSED_OUTSIDE_WINDOW = "63016"  # WhatsApp: free text outside the customer's 24-hour window
 _FOLLOW_UP_LOADS = (
     joinedload(FollowUp.sale).joinedload(Sale.customer),
     joinedload(FollowUp.sale).joinedload(Sale.product),
@@ -85,8 +96,34 @@ _COUNTER_OF = {
 
 def _opt_out(customer: Customer, channel: Channel) -> str | None:
     at = customer.opt_out_at(channel)
-    via = customer.sms_opt_out_via if channel is Channel.SMS else customer.email_opt_out_via
+    via = customer.opt_out_via(channel)
     return None if at is None else f"{via or 'opted out'}, {at:%Y-%m-%d %H:%M} UTC"
+
+
+def _current(messages: Iterable[Message], row: FollowUp) -> Message | None:
+    """The follow-up's message on its channel now: one WhatsApp refused before it went by SMS
+    instead stays as it was, beside the SMS."""
+    mine = [m for m in messages if m.follow_up_id == row.id and m.channel is row.channel]
+    return max(mine, key=lambda m: m.id, default=None)
+
+
+def _refused(messages: Iterable[Message], row: FollowUp) -> bool:
+    """Whether WhatsApp refused this follow-up as free text outside the window (63016): it is
+    never tried blindly again."""
+    return any(
+        m.follow_up_id == row.id
+        and m.channel is Channel.WHATSAPP
+        and m.error_code == REFUSED_OUTSIDE_WINDOW
+        for m in messages
+    )
+
+
+def _channel_of(row: FollowUp, draft: Draft | None) -> Channel:
+    return draft.channel if isinstance(draft, Composed) else row.channel
+
+
+def sms_allowed(customer: Customer) -> bool:
+    return customer.phone is not None and customer.sms_opt_out_at is None
 
 
 class Dispatcher:
@@ -197,29 +234,72 @@ class Dispatcher:
 
     def _drafts(self, ids: list[int], stop: threading.Event | None) -> dict[int, Draft]:
         """Each follow-up's message, rendered in a read that locks nothing (on SQLite, without
-        the write lock). A worker told to stop renders no more: what it did not render is put
-        back for the next pass."""
+        the write lock), on the channel it will take (`whatsapp.reach`). A worker told to stop
+        renders no more: what it did not render is put back for the next pass."""
         drafts: dict[int, Draft] = {}
+        now = self.clock()
         with self.sessions() as session:
             begin_reading(session)
             rows = session.scalars(
                 select(FollowUp).where(FollowUp.id.in_(ids)).options(*_FOLLOW_UP_LOADS)
             ).all()
-            have = {message.follow_up_id for message in self._messages_of(session, ids)}
+            messages = list(self._messages_of(session, ids))
+            last_inbound = self._last_inbound(session, rows)
             book = TemplateBook.load(session)
             for row in rows:
                 if stop is not None and stop.is_set():
                     break
-                if row.id in have:
+                if _current(messages, row) is not None:
                     continue  # written down already: resent as it was, never re-rendered
                 try:
-                    drafts[row.id] = compose(row, self.config, book)
+                    way = self._reach(row, last_inbound, now, refused=_refused(messages, row))
+                    drafts[row.id] = self._compose(row, book, way)
                 except RenderError as error:
                     drafts[row.id] = str(error)
                 except Exception as error:  # noqa: BLE001 - one bad row must not stall the batch
                     log.exception("follow-up %d could not be composed", row.id)
                     drafts[row.id] = f"could not be prepared: {error!r}"
         return drafts
+
+    def _last_inbound(self, session: Session, rows: Iterable[FollowUp]) -> dict[str, datetime]:
+        if not self.config.whatsapp.on:
+            return {}
+        customers = (row.sale.customer for row in rows if row.channel is not Channel.EMAIL)
+        return last_whatsapp_from(session, customers)
+
+    def _reach(
+        self, row: FollowUp, last_inbound: Mapping[str, datetime], now: datetime, *, refused: bool
+    ) -> Reach:
+        customer = row.sale.customer
+        address = customer.address(Channel.WHATSAPP)
+        facts = Facts(
+            whatsapp_opt_in=customer.whatsapp_opt_in,
+            sms_allowed=sms_allowed(customer),
+            last_inbound=last_inbound.get(address) if address else None,
+            refused=refused,
+        )
+        return reach(
+            row.channel,
+            facts,
+            whatsapp=self.config.whatsapp,
+            template=row.step.template_name,
+            locale=locale_of(customer, self.config),
+            now=now,
+        )
+
+    def _compose(self, row: FollowUp, book: TemplateBook, way: Reach) -> Composed | Reach:
+        """The message on the channel chosen; one too long for WhatsApp (63021) goes by SMS
+        where SMS is allowed."""
+        if way.channel is None:
+            return way
+        try:
+            composed = compose(row, self.config, book, way.channel, way.content_sid)
+        except RenderError as error:
+            if way.channel is not Channel.WHATSAPP or not sms_allowed(row.sale.customer):
+                raise
+            way = Reach(Channel.SMS, note=f"by SMS: not by WhatsApp, {error}")
+            composed = compose(row, self.config, book, Channel.SMS)
+        return composed if way.note is None else replace(composed, note=way.note)
 
     def _prepare(
         self, ids: list[int], drafts: Mapping[int, Draft], summary: Counter[str], *, careful: bool
@@ -246,13 +326,20 @@ class Dispatcher:
                     )
                 )
             }
-            messages = {m.follow_up_id: m for m in self._messages_of(session, ids)}
+            messages = list(self._messages_of(session, ids))
             recent = self._recent_messages(session, customers, now)
+            last_inbound = self._last_inbound(session, rows)
             prepared: list[tuple[FollowUp, Message, datetime | None]] = []
             for row in rows:
-                earlier = messages.get(row.id)
-                if earlier is None and row.id not in drafts:
+                earlier = _current(messages, row)
+                draft = drafts.get(row.id)
+                if earlier is None and draft is None:
                     row.move_to(FollowUpStatus.SCHEDULED, "put back: the worker was stopping", now)
+                    summary[Tally.RELEASED] += 1
+                    continue
+                if earlier is None and not self._still_allowed(row, draft, last_inbound, now):
+                    reason = "put back: WhatsApp consent or window changed while it was prepared"
+                    row.move_to(FollowUpStatus.SCHEDULED, reason, now)
                     summary[Tally.RELEASED] += 1
                     continue
                 if earlier is not None and earlier.status in MAYBE_SENT:
@@ -273,12 +360,15 @@ class Dispatcher:
                     case_id = open_cases.get(row.customer_id)
                     own = case_id is not None and row.facts.get("case_id") == case_id
                     held = case_id is not None and not own
-                    situation = self._situation(row, held, None if own else last)
+                    channel = earlier.channel if earlier else _channel_of(row, draft)
+                    situation = self._situation(row, channel, held, None if own else last)
+                    if isinstance(draft, Reach):
+                        situation = replace(situation, unreachable=draft.note)
                     decision = decide(
                         situation, now=now, rules=rules, grace=self.grace, min_gap=self.min_gap
                     )
                     if decision.action is Action.SEND:
-                        message = earlier or self._message(row, drafts[row.id], now)
+                        message = earlier or self._message(row, draft, now)
                 except RenderError as error:
                     self._fail(row, str(error), now, summary)
                     continue
@@ -294,6 +384,8 @@ class Dispatcher:
                     continue
                 message.status, message.status_updated_at = MessageStatus.PREPARED, now
                 row.updated_at = now
+                if isinstance(draft, Composed):
+                    self._take_channel(session, row, draft, now)
                 if careful:
                     try:
                         with session.begin_nested():
@@ -360,42 +452,84 @@ class Dispatcher:
         return recent
 
     @staticmethod
-    def _situation(row: FollowUp, open_case: bool, last: datetime | None) -> Situation:
+    def _situation(
+        row: FollowUp, channel: Channel, open_case: bool, last: datetime | None
+    ) -> Situation:
         customer = row.sale.customer
         return Situation(
             due_at=row.due_at,
             sale_cancelled=row.sale.status is SaleStatus.CANCELLED,
-            opted_out=_opt_out(customer, row.channel),
-            has_address=customer.address(row.channel) is not None,
+            opted_out=_opt_out(customer, channel),
+            has_address=customer.address(channel) is not None,
             open_case=open_case,
             last_message_at=last,
         )
 
-    def _message(self, row: FollowUp, draft: Draft, now: datetime) -> Message:
+    def _still_allowed(
+        self,
+        row: FollowUp,
+        draft: Draft | None,
+        last_inbound: Mapping[str, datetime],
+        now: datetime,
+    ) -> bool:
+        """Whether a WhatsApp draft may still go, seen with the customer locked: consent
+        taken back, or free text whose window closed meanwhile, goes back to be chosen anew."""
+        if not isinstance(draft, Composed) or draft.channel is not Channel.WHATSAPP:
+            return True
+        customer = row.sale.customer
+        address = customer.address(Channel.WHATSAPP)
+        return customer.whatsapp_opt_in and (
+            draft.content_sid is not None
+            or in_window(last_inbound.get(address) if address else None, now)
+        )
+
+    @staticmethod
+    def _take_channel(session: Session, row: FollowUp, draft: Composed, now: datetime) -> None:
+        """The follow-up goes by the channel chosen, and a choice other than the plain one is
+        written down with its reason."""
+        if draft.channel is row.channel and draft.note is None:
+            return
+        audit.record(
+            session,
+            at=now,
+            actor="worker",
+            action="follow_up.channel",
+            entity_type="follow_up",
+            entity_id=row.id,
+            planned=row.channel.value,
+            sent_by=draft.channel.value,
+            content_sid=draft.content_sid,
+            reason=draft.note,
+        )
+        row.channel = draft.channel
+
+    def _message(self, row: FollowUp, draft: Draft | None, now: datetime) -> Message:
         """The message as it will be sent, written down before any attempt; a retry resends
         exactly this, even if the template changed meanwhile. A draft that failed is raised."""
-        if isinstance(draft, str):
-            raise RenderError(draft)
-        composed, customer = draft, row.sale.customer
+        if not isinstance(draft, Composed):
+            raise RenderError(draft if isinstance(draft, str) else "nothing was composed")
+        composed, customer, channel = draft, row.sale.customer, draft.channel
         return Message(
             customer_id=customer.id,
             follow_up_id=row.id,
             direction=Direction.OUTBOUND,
-            channel=row.channel,
-            from_address=self.transports[row.channel].sender,
-            to_address=customer.address(row.channel) or "",
+            channel=channel,
+            from_address=self.transports[channel].sender,
+            to_address=customer.address(channel) or "",
             subject=composed.rendered.subject,
             body=composed.rendered.text,
             html_body=composed.rendered.html,
             segments=composed.size.segments if composed.size else None,
             encoding=composed.size.encoding if composed.size else None,
+            content_sid=composed.content_sid,
+            content_variables=composed.content_variables,
             status=MessageStatus.PREPARED,
             created_at=now,
         )
 
     def _outgoing(self, row: FollowUp, message: Message) -> Outgoing:
         public = self.config.business.base_url
-        if row.channel is Channel.EMAIL:
+        if message.channel is Channel.EMAIL:
             link = unsubscribe_url(row.sale.customer, self.config)
             headers = {
                 "List-Unsubscribe": f"<{link}>",
@@ -403,7 +537,7 @@ class Dispatcher:
             }
             return Outgoing(
                 f"follow-up:{row.id}",
-                row.channel,
+                message.channel,
                 message.to_address,
                 message.body,
                 message.subject,
@@ -413,10 +547,22 @@ class Dispatcher:
         callback = f"{public}/webhooks/twilio/status?follow_up={row.id}"
         return Outgoing(
             f"follow-up:{row.id}",
-            row.channel,
+            message.channel,
             message.to_address,
             message.body,
             status_callback=callback,
+            content_sid=message.content_sid,
+            content_variables=message.content_variables,
+        )
+
+    @staticmethod
+    def _by_sms_instead(row: FollowUp, message: Message) -> bool:
+        """Free text WhatsApp refused outside the window (63016) is never sent blindly again:
+        it goes by SMS where SMS is allowed, else it fails with the reason."""
+        return (
+            message.channel is Channel.WHATSAPP
+            and message.error_code == REFUSED_OUTSIDE_WINDOW
+            and sms_allowed(row.sale.customer)
         )
 
     # --- the I/O, in the thread pool -----------------------------------------------------------
@@ -535,6 +681,11 @@ class Dispatcher:
             rules = send_rules(self.config, row.sale.customer)
             row.due_at = fit_to_window(now + verdict.retry_in, rules)
         assert verdict.follow_up is not None  # only a lost lease leaves it as it is
+        if verdict.follow_up is FollowUpStatus.FAILED and self._by_sms_instead(row, message):
+            row.channel, row.due_at = Channel.SMS, now
+            reason = f"WhatsApp refused it ({outcome.error}): it goes by SMS instead"
+            row.move_to(FollowUpStatus.SCHEDULED, reason, now)
+            return Tally.RETRYING
         row.move_to(verdict.follow_up, verdict.reason, now)
         if verdict.delivered:
             row.move_to(FollowUpStatus.DELIVERED, None, now)

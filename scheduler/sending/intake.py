@@ -33,6 +33,7 @@ FIELDS = (
     "product_name",
     "amount",
     "currency",
+    "whatsapp_opt_in",
 )
 # Column sizes in scheduler.models: longer text would fail at the database, not here.
 MAX_LENGTHS = {
@@ -47,6 +48,9 @@ MAX_AMOUNT = Decimal("9999999999.99")
 _ORDER = {field: index for index, field in enumerate((*FIELDS, "attributes"))}
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _CENT = Decimal("0.01")
+# A yes or a no as a CSV cell may say it; blank is "not given", which is not a no.
+YES = frozenset({"true", "yes", "y", "si", "sí", "s", "1", "x"})
+NO = frozenset({"false", "no", "n", "0"})
 # Attributes are kept as given, but a value nested deeper than this is not a shop's data.
 MAX_ATTRIBUTE_DEPTH = 10
 
@@ -71,6 +75,18 @@ def _text(raw: Mapping[str, Any], key: str, problems: list[Problem]) -> str | No
         problems.append((key, f"must be at most {limit} characters (got {len(text)})"))
         return None
     return text
+
+
+def _said_yes(value: Any, key: str, problems: list[Problem]) -> bool:
+    """A consent given with the sale: JSON true or false, or a CSV cell's yes or no. Not given
+    (or no) records nothing: it never takes back a yes the customer gave elsewhere."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word is None or (word and word not in YES | NO):
+        problems.append((key, "must be true or false (in a CSV: yes, no, or blank)"))
+        return False
+    return word in YES
 
 
 def parse_sold_at(text: str, config: Config, now: datetime) -> datetime:
@@ -183,7 +199,9 @@ def validate_sale(
     is accepted, but only a SKU makes a product (that is how products are told apart).
     """
     problems: list[Problem] = []
-    text = {key: _text(raw, key, problems) for key in FIELDS if key != "amount"}
+    text = {
+        key: _text(raw, key, problems) for key in FIELDS if key not in ("amount", "whatsapp_opt_in")
+    }
     problem_fields = {field for field, _ in problems}
 
     def required(key: str, message: str) -> None:
@@ -235,6 +253,10 @@ def validate_sale(
     if currency is not None and not _CURRENCY.fullmatch(currency):
         problems.append(("currency", f"{currency!r} is not an ISO 4217 code (such as PEN, USD)"))
 
+    whatsapp_opt_in = _said_yes(raw.get("whatsapp_opt_in"), "whatsapp_opt_in", problems)
+    if whatsapp_opt_in and phone is None and "phone" not in problem_fields:
+        problems.append(("whatsapp_opt_in", "WhatsApp needs the customer's phone"))
+
     attributes = raw.get("attributes")
     if attributes is None:
         attributes = {}
@@ -260,4 +282,5 @@ def validate_sale(
         amount=amount,
         currency=currency,
         attributes=dict(attributes),
+        whatsapp_opt_in=whatsapp_opt_in,
     )

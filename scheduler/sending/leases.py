@@ -27,23 +27,25 @@ MESSAGES = Base.metadata.tables["messages"]
 CUSTOMERS = Base.metadata.tables["customers"]
 
 
-def _opted_out(table: Table) -> Exists:
-    """Whether the row's customer has opted out of the row's channel."""
-    return (
-        select(CUSTOMERS.c.id)
-        .where(
-            CUSTOMERS.c.id == table.c.customer_id,
-            or_(
-                and_(table.c.channel == Channel.SMS, CUSTOMERS.c.sms_opt_out_at.isnot(None)),
-                and_(table.c.channel == Channel.EMAIL, CUSTOMERS.c.email_opt_out_at.isnot(None)),
-            ),
+def _opted_out(table: Table, *, needs_yes: bool) -> Exists:
+    """Whether the row's customer has opted out of the row's channel; with `needs_yes`, also
+    whether they never said yes to WhatsApp (a follow-up is the business writing first; a
+    queued answer replies inside the window the customer's own message opened)."""
+    said_no = [
+        and_(table.c.channel == channel, CUSTOMERS.c[f"{channel}_opt_out_at"].isnot(None))
+        for channel in Channel
+    ]
+    if needs_yes:
+        said_no.append(
+            and_(table.c.channel == Channel.WHATSAPP, CUSTOMERS.c.whatsapp_opt_in_at.is_(None))
         )
-        .exists()
+    return (
+        select(CUSTOMERS.c.id).where(CUSTOMERS.c.id == table.c.customer_id, or_(*said_no)).exists()
     )
 
 
-CUSTOMER_OPTED_OUT = _opted_out(FOLLOW_UPS)
-QUEUED_CUSTOMER_OPTED_OUT = _opted_out(MESSAGES)  # a notice to staff has no customer: never
+CUSTOMER_OPTED_OUT = _opted_out(FOLLOW_UPS, needs_yes=True)
+QUEUED_CUSTOMER_OPTED_OUT = _opted_out(MESSAGES, needs_yes=False)  # a notice: no customer
 RECORD_MESSAGE = (  # a delivery report may have come first: never step back from it
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("m"))

@@ -35,6 +35,7 @@ class Situation:
     has_address: bool
     open_case: bool
     last_message_at: datetime | None  # the latest other message we sent this customer
+    unreachable: str | None = None  # why no channel may take it (WhatsApp only, and not allowed)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ def decide(
         return Decision(Action.CANCEL, "the sale was cancelled")
     if situation.opted_out:
         return Decision(Action.SKIP, f"the customer opted out ({situation.opted_out})")
+    if situation.unreachable:
+        return Decision(Action.SKIP, situation.unreachable)
     if not situation.has_address:
         return Decision(Action.SKIP, "the customer has no address for this channel any more")
     if situation.open_case:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +43,7 @@ class SaleInput:
     amount: Decimal | None = None
     currency: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    whatsapp_opt_in: bool = False  # the customer said yes to WhatsApp when buying
 
 
 def _insert_ignoring_conflicts(
@@ -139,6 +140,26 @@ def _customers_for(
     return chosen
 
 
+def _whatsapp_yes(
+    session: Session,
+    sales: Sequence[SaleInput],
+    customers: Mapping[str, Customer],
+    *,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Record the WhatsApp opt-in given with a sale, for customers with none yet (the first
+    yes is kept); a no given on WhatsApp itself stays: it is a later word than the shop's."""
+    ids = sorted({customers[s.external_id].id for s in sales if s.whatsapp_opt_in})
+    for chunk in chunked(ids):
+        session.execute(
+            update(Customer)
+            .where(Customer.id.in_(chunk), Customer.whatsapp_opt_in_at.is_(None))
+            .values(whatsapp_opt_in_at=now, whatsapp_opt_in_via=f"said yes with a sale ({actor})"),
+            execution_options={"synchronize_session": "fetch"},
+        )
+
+
 def _insert_returning(session: Session, model: type[M], rows: list[dict[str, Any]]) -> list[M]:
     """Bulk INSERT ... RETURNING the new objects in order: far cheaper than a unit-of-work
     flush of as many objects, which is what made recording sales slow."""
@@ -200,6 +221,7 @@ def record_sales(
         try:
             with session.begin_nested():
                 customers = _customers_for(session, new, now)
+                _whatsapp_yes(session, new, customers, now=now, actor=actor)
                 products = _products_for(session, new)
                 rows = _insert_returning(
                     session,

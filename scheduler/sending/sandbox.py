@@ -25,6 +25,7 @@ from jinja2.utils import generate_lorem_ipsum
 from scheduler.lifecycle import Channel
 
 SMS_MAX_CHARS = 1600  # Twilio refuses longer bodies
+WHATSAPP_MAX_CHARS = 1024  # WhatsApp rejects a longer one (Twilio's 63021): refused before
 EMAIL_MAX_CHARS = 100_000  # the sandbox bounds what a template may touch, not how much it prints
 
 RENDER_SECONDS = 2.0  # an owner's template that takes longer fails, and blocks nothing else
@@ -213,9 +214,10 @@ def render(template: TemplateSource, context: Mapping[str, Any], layout: str) ->
     Email gets an HTML part: the template's own HTML if it has one, else `layout` around the text
     paragraphs (escaped, so a customer's name cannot inject markup).
     """
-    if template.channel is Channel.SMS:
+    if template.channel is not Channel.EMAIL:
         text = render_part(template.body, context, escaped=False, label=template.label("body"))
-        return Rendered(_check_length(text, SMS_MAX_CHARS, template.label("body")))
+        limit = WHATSAPP_MAX_CHARS if template.channel is Channel.WHATSAPP else SMS_MAX_CHARS
+        return Rendered(_check_length(text, limit, template.label("body")))
     subject = render_part(
         template.subject or "", context, escaped=False, label=template.label("subject")
     )

@@ -26,8 +26,16 @@ from scheduler.lifecycle import Anchor, Channel
 from scheduler.listening.inbound import ACK_TEMPLATE, KEYWORD_TEMPLATES, USE_START_TEMPLATE
 from scheduler.models import CadenceStep, Customer, MessageTemplate, Product, Sale
 from scheduler.sending.composing import email_layout, template_context
-from scheduler.sending.sandbox import Rendered, RenderError, TemplateSource, render
+from scheduler.sending.sandbox import (
+    WHATSAPP_MAX_CHARS,
+    Rendered,
+    RenderError,
+    TemplateSource,
+    render,
+    render_part,
+)
 from scheduler.sending.segments import SmsSize, sms_size
+from scheduler.sending.whatsapp import ContentForm, content_form, content_key
 
 VARIABLES = (
     ("customer.name", "customer.first_name"),
@@ -49,11 +57,23 @@ SAMPLE_NAMES = {"es": "Rosa Quispe", "en": "Mary Johnson"}
 
 
 @dataclass(frozen=True)
+class WhatsappPreview:
+    """An SMS template as WhatsApp sends it: the Content template to have approved (numbered
+    variables), and whether it fits WhatsApp's 1 024 characters."""
+
+    form: ContentForm
+    length: int  # as rendered for WhatsApp, with the sample data
+    fits: bool
+    content_sid: str | None  # the approved one mapped to this template and language, if any
+
+
+@dataclass(frozen=True)
 class Preview:
     rendered: Rendered | None
     error: str | None = None
     line: int | None = None  # where the error is, when the template says
     size: SmsSize | None = None  # SMS only
+    whatsapp: WhatsappPreview | None = None  # SMS only: what WhatsApp sends of it
 
 
 def sample_context(
@@ -148,8 +168,23 @@ def preview(source: TemplateSource, config: Config, now: datetime | None = None)
         rendered = render(source, context, email_layout())
     except RenderError as error:
         return Preview(None, str(error), _line(str(error)))
-    size = sms_size(rendered.text) if source.channel is Channel.SMS else None
-    return Preview(rendered, size=size)
+    if source.channel is not Channel.SMS:
+        return Preview(rendered)
+    return Preview(
+        rendered, size=sms_size(rendered.text), whatsapp=whatsapp_preview(source, config, now)
+    )
+
+
+def whatsapp_preview(source: TemplateSource, config: Config, now: datetime) -> WhatsappPreview:
+    """What WhatsApp would send of an SMS template that renders (so its syntax is sound)."""
+    context = sample_context(config, source.locale, Channel.WHATSAPP, now)
+    text = render_part(source.body, context, escaped=False, label=source.label("body"))
+    return WhatsappPreview(
+        form=content_form(source.body),
+        length=len(text),
+        fits=len(text) <= WHATSAPP_MAX_CHARS,
+        content_sid=config.whatsapp.content_sids.get(content_key(source.name, source.locale)),
+    )
 
 
 def preview_as_sent(
@@ -160,7 +195,7 @@ def preview_as_sent(
     problem = result.error or check_usages(session, source, config, now)
     if problem is None or result.error:
         return result
-    return Preview(result.rendered, problem, _line(problem), result.size)
+    return Preview(result.rendered, problem, _line(problem), result.size, result.whatsapp)
 
 
 def _line(error: str) -> int | None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus
-from scheduler.listening.inbound import InboundSms, act_on_consent, store_sms, triage
+from scheduler.listening.inbound import InboundMessage, act_on_consent, store_sms, triage
 from scheduler.models import Case, Customer, FollowUp, Message
 from tests.dispatching import DAY1, Clock, dispatcher, follow_up, setup_sales
 from tests.factories import sale_input
@@ -19,8 +19,8 @@ ROSA = "+51987654321"
 LATER = DAY1 + timedelta(hours=2)
 
 
-def sms(body: str, n: int = 1, sender: str = ROSA) -> InboundSms:
-    return InboundSms(f"SM{n:032d}", sender, "+15005550006", body)
+def sms(body: str, n: int = 1, sender: str = ROSA) -> InboundMessage:
+    return InboundMessage(f"SM{n:032d}", sender, "+15005550006", body)
 
 
 def rosa_thanked(engine: Engine, config: Config) -> sessionmaker[Session]:

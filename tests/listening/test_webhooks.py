@@ -84,7 +84,7 @@ def test_malformed_and_oversized_requests(client: FlaskClient, sent: sessionmake
         ("STOP", None),  # Twilio's own opt-out handling already confirmed it
         ("Baja.", "Mi Tienda: listo, ya no te enviaremos mensajes."),
         ("ya no me manden mensajes porfa", "Mi Tienda: listo, ya no te enviaremos mensajes."),
-        ("please stop texting me", "Mi Tienda: done, we will not text you again."),
+        ("please stop texting me", "Mi Tienda: done, you will not get our messages again."),
     ],
 )
 def test_opting_out_by_sms_takes_effect_at_once(

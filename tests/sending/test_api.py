@@ -289,3 +289,34 @@ def test_unknown_paths_and_methods_under_api_answer_json(client: FlaskClient, to
     assert "POST" in wrong_method.headers["Allow"]
     elsewhere = client.get("/nothing-here")
     assert elsewhere.status_code == 404 and elsewhere.mimetype == "text/html"
+
+
+def test_the_whatsapp_opt_in_comes_with_the_sale_and_shows_on_the_customer(
+    client: FlaskClient, session: Session, token: str
+) -> None:
+    customer = {"name": "Rosa Quispe", "phone": "987654321", "whatsapp_opt_in": True}
+    assert post(client, "/api/sales", token, body(customer=customer)).status_code == 201
+    later = {"name": "Rosa Quispe", "phone": "987654321", "whatsapp_opt_in": False}
+    assert post(client, "/api/sales", token, body("S-2", customer=later)).status_code == 201
+    session.rollback()
+    rosa = session.scalars(select(Customer)).one()
+    shown = get(client, f"/api/customers/{rosa.id}", token).get_json()
+    assert shown["whatsapp_opt_in"] is True and shown["whatsapp_opt_out"] is False
+    assert shown["whatsapp_opt_in_via"] == "said yes with a sale (api:tienda-online)"  # kept
+    assert shown["whatsapp_opt_in_at"] == "2026-11-23T15:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("customer", "message"),
+    [
+        ({"name": "R", "phone": "987654321", "whatsapp_opt_in": "maybe"}, "must be true or false"),
+        ({"name": "R", "email": "r@example.pe", "whatsapp_opt_in": True}, "needs the customer's"),
+    ],
+)
+def test_a_bad_whatsapp_opt_in_is_named(
+    client: FlaskClient, token: str, customer: dict[str, Any], message: str
+) -> None:
+    response = post(client, "/api/sales", token, body(customer=customer))
+    assert response.status_code == 422
+    [problem] = response.get_json()["errors"]
+    assert problem["field"] == "customer.whatsapp_opt_in" and message in problem["message"]

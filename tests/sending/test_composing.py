@@ -38,7 +38,7 @@ def test_a_spanish_customer_gets_the_spanish_thanks(engine: Engine, config: Conf
         composed = compose(follow_up(session, "day1-thanks"), config, TemplateBook.load(session))
     assert composed.rendered.text == (
         "Hola Rosa, gracias por comprar Lavadora en Mi Tienda. Si tienes dudas o algo no va bien, "
-        "responde a este SMS: lo lee una persona de nuestro equipo."
+        "responde a este mensaje: lo lee una persona de nuestro equipo."
     )
     assert composed.size is not None
     assert (

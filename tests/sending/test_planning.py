@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.defaults import DEFAULT_STEPS, default_templates, install_defaults
-from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.lifecycle import TEMPLATE_CHANNELS, Channel, FollowUpStatus
 from scheduler.listening.inbound import ACK_TEMPLATE, KEYWORD_TEMPLATES, USE_START_TEMPLATE
 from scheduler.models import Cadence, CadenceStep, FollowUp, MessageTemplate, Product
 from scheduler.sending.planning import schedule_sales
@@ -44,7 +44,11 @@ def test_defaults_are_installed_once_and_edits_are_kept(session: Session) -> Non
         for name in (*KEYWORD_TEMPLATES.values(), ACK_TEMPLATE, USE_START_TEMPLATE)
         for loc in ("es", "en")
     }
-    assert names == {(n, c, loc) for n in steps for c in Channel for loc in ("es", "en")} | keywords
+    assert (
+        names
+        == {(n, c, loc) for n in steps for c in TEMPLATE_CHANNELS for loc in ("es", "en")}
+        | keywords
+    )
 
 
 def test_a_sale_gets_its_follow_ups_inside_the_window(session: Session, config: Config) -> None:

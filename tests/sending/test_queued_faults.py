@@ -20,7 +20,7 @@ from scheduler.casework.staff_actions import reply_to_customer
 from scheduler.clock import utcnow
 from scheduler.config import Config, defaults
 from scheduler.lifecycle import UNFINISHED, Channel, Role
-from scheduler.listening.inbound import InboundSms, store_sms, triage
+from scheduler.listening.inbound import InboundMessage, store_sms, triage
 from scheduler.models import Case, Customer, Message, OutboxEntry
 from scheduler.sending.delivery import RANK
 from tests.conftest import REPORT
@@ -43,7 +43,9 @@ def complaints(sessions: sessionmaker[Session], config: Config, numbers: list[st
     now = utcnow()
     with sessions.begin() as session:
         for number in numbers:
-            sms = InboundSms(f"SM{number[1:]:0>32}", number, "+15005550006", "no prende, pésimo")
+            sms = InboundMessage(
+                f"SM{number[1:]:0>32}", number, "+15005550006", "no prende, pésimo"
+            )
             store_sms(session, sms, now=now)
     triage(sessions, config, now=now, limit=len(numbers))
 

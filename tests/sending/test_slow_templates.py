@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.config import Config
 from scheduler.defaults import install_defaults
 from scheduler.lifecycle import Channel, FollowUpStatus
-from scheduler.listening.inbound import InboundSms, store_sms, triage
+from scheduler.listening.inbound import InboundMessage, store_sms, triage
 from scheduler.models import Customer, Message, MessageTemplate
 from scheduler.sending.sandbox import RENDER_SECONDS, RenderError, render_part
 from tests.browsing import csrf_token
@@ -114,7 +114,7 @@ def test_a_stored_stop_the_webhook_could_not_act_on_is_applied_by_the_worker(
     slow_thanks: sessionmaker[Session], config: Config
 ) -> None:
     with slow_thanks.begin() as session:  # stored, then the process died before acting
-        assert store_sms(session, InboundSms("SM" + "9" * 32, ROSA, "+1", "STOP"), now=DAY1)
+        assert store_sms(session, InboundMessage("SM" + "9" * 32, ROSA, "+1", "STOP"), now=DAY1)
     triage(slow_thanks, config, now=DAY1)
     with slow_thanks() as session:
         rosa = session.scalars(select(Customer).where(Customer.phone == ROSA)).one()
@@ -125,8 +125,8 @@ def test_a_later_start_is_not_undone_by_an_earlier_stop_read_late(
     slow_thanks: sessionmaker[Session], config: Config
 ) -> None:
     with slow_thanks.begin() as session:
-        store_sms(session, InboundSms("SM" + "7" * 32, ROSA, "+1", "STOP"), now=DAY1)
-        store_sms(session, InboundSms("SM" + "8" * 32, ROSA, "+1", "START"), now=DAY1)
+        store_sms(session, InboundMessage("SM" + "7" * 32, ROSA, "+1", "STOP"), now=DAY1)
+        store_sms(session, InboundMessage("SM" + "8" * 32, ROSA, "+1", "START"), now=DAY1)
     triage(slow_thanks, config, now=DAY1)
     with slow_thanks() as session:
         rosa = session.scalars(select(Customer).where(Customer.phone == ROSA)).one()

@@ -37,6 +37,21 @@ def test_preview_says_which_characters_double_the_price() -> None:
     assert result.size.segments == 2
 
 
+def test_preview_shows_the_whatsapp_form_numbered_as_the_content_template() -> None:
+    config = defaults().replace(
+        whatsapp={"transport": "outbox", "content_sids": {"thanks/es": "HX" + "1" * 32}}
+    )
+    body = "Hola {{ customer.first_name }}, ¿{{ product.name }}? Chau {{ customer.first_name }}"
+    result = preview(sms(body), config, NOW)
+    assert result.whatsapp is not None
+    assert result.whatsapp.form.text == "Hola {{1}}, ¿{{2}}? Chau {{1}}"
+    assert result.whatsapp.form.expressions == ("customer.first_name", "product.name")
+    assert result.whatsapp.fits and result.whatsapp.content_sid == "HX" + "1" * 32
+    long = preview(sms("{{ customer.first_name }} " + "x" * 1030), defaults(), NOW)
+    assert long.whatsapp and not long.whatsapp.fits and long.whatsapp.length == 1035
+    assert long.whatsapp.content_sid is None
+
+
 @pytest.mark.parametrize(
     ("body", "line", "words"),
     [
@@ -76,6 +91,10 @@ def test_the_editor_shows_a_preview_and_the_variables(
     page = owner_client.get(f"/admin/templates/{thanks.id}").get_data(as_text=True)
     assert "Rosa" in page and "SMS segment(s), GSM-7" in page
     assert "{{ customer.first_name }}" in page and "Reset to default" in page
+    assert (
+        "WhatsApp form" in page and "<code>{{1}}</code> = <code>customer.first_name</code>" in page
+    )
+    assert "No Content template mapped" in page
     listing = owner_client.get("/admin/templates").get_data(as_text=True)
     assert f"/admin/templates/{thanks.id}" in listing
 

@@ -16,7 +16,7 @@ from scheduler.config import Config, defaults
 from scheduler.lifecycle import Channel
 from scheduler.sending.transports import Failure, Outgoing, TransportError
 from scheduler.sending.transports.smtp_email import SmtpEmail
-from scheduler.sending.transports.twilio_sms import TwilioSms
+from scheduler.sending.transports.twilio_sms import TwilioSms, TwilioWhatsApp
 from tests.processes import free_port
 from tests.smtp_server import EMAIL, Mailbox, smtp, smtp_transport  # noqa: F401 - fixture
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Respond
@@ -214,3 +214,43 @@ def test_starttls_is_required_when_configured(smtp: tuple[Mailbox, int]) -> None
     assert refused.value.failure is Failure.RETRY
     assert "STARTTLS extension not supported by server" in str(refused.value)
     assert mailbox.received == []
+
+
+def whatsapp_transport(fake: FakeTwilio) -> TwilioWhatsApp:
+    config = twilio_config(fake).replace(
+        whatsapp={"transport": "twilio", "from_number": "whatsapp:+14155238886"}
+    )
+    return TwilioWhatsApp(config.twilio, config.whatsapp, config.business.public_url, 5.0)
+
+
+WA_TEXT = "Hola Rosa, gracias por comprar Lavadora."
+CONTENT = "HX" + "0f" * 16
+
+
+def test_whatsapp_outside_the_window_goes_as_the_content_template(fake: FakeTwilio) -> None:
+    fake.add_content(CONTENT, "Hola {{1}}, gracias por comprar {{2}}.")
+    message = Outgoing(
+        "follow-up:7",
+        Channel.WHATSAPP,
+        "whatsapp:+51987654321",
+        WA_TEXT,
+        content_sid=CONTENT,
+        content_variables={"1": "Rosa", "2": "Lavadora"},
+    )
+    whatsapp = whatsapp_transport(fake)
+    sent = whatsapp.send(message)
+    [post] = fake.posts()
+    assert post.params["From"] == "whatsapp:+14155238886" and "Body" not in post.params
+    assert post.params["ContentSid"] == CONTENT
+    assert post.params["ContentVariables"] == '{"1": "Rosa", "2": "Lavadora"}'
+    # Twilio fills the body from the template: the lookup before a resend finds it.
+    assert whatsapp.find(message, utcnow() - timedelta(minutes=5)) == sent
+
+
+def test_whatsapp_free_text_outside_the_window_is_63016_and_final(fake: FakeTwilio) -> None:
+    free = Outgoing("message:3", Channel.WHATSAPP, "whatsapp:+51987654321", WA_TEXT)
+    with pytest.raises(TransportError) as refused:
+        whatsapp_transport(fake).send(free)
+    assert (refused.value.code, refused.value.failure) == ("63016", Failure.PERMANENT)
+    fake.customer_wrote("+51987654321")
+    assert whatsapp_transport(fake).send(free).provider_id.startswith("SM")

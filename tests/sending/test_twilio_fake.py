@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -10,18 +11,24 @@ from typing import Any
 
 import pytest
 import requests
+from freezegun import freeze_time
 from twilio.base.exceptions import (  # type: ignore[import-untyped, unused-ignore]
     TwilioException,
     TwilioRestException,
 )
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Respond
+from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, OUTSIDE_WINDOW, FakeTwilio, Respond
 
 TO = "+34600111222"
 OTHER = "+34600333444"
 FROM = "+15005550006"
 SERVICE = "MG" + "ab" * 16
+CUSTOMER = "+51987654321"
+WA_TO = "whatsapp:" + CUSTOMER
+WA_FROM = "whatsapp:+14155238886"
+CONTENT = "HX" + "0123456789abcdef" * 2
+TEMPLATE = "Hola {{1}}, ¿qué tal va tu {{2}}? Responde SI o NO."
 
 
 @pytest.fixture
@@ -358,3 +365,248 @@ def test_url_needs_a_running_server() -> None:
         _ = fake.url
     with fake:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", fake.url)
+
+
+# -- WhatsApp --
+
+
+def _refused(call: Any) -> TwilioRestException:
+    with pytest.raises(TwilioRestException) as raised:
+        call()
+    assert raised.value.status == 400
+    assert raised.value.msg.startswith("Unable to create record: ")
+    return raised.value
+
+
+def _template(sdk: Any, variables: Any, to: str = WA_TO, **fields: Any) -> Any:
+    if "messaging_service_sid" not in fields:
+        fields.setdefault("from_", WA_FROM)
+    if not isinstance(variables, str):
+        variables = json.dumps(variables)
+    return sdk.messages.create(to=to, content_sid=CONTENT, content_variables=variables, **fields)
+
+
+def test_content_message_is_stored_with_its_variables_filled_in(fake: FakeTwilio, sdk: Any) -> None:
+    fake.add_content(CONTENT, TEMPLATE)
+
+    message = _template(sdk, {"1": "Rosa", "2": "lavadora"})
+
+    filled = "Hola Rosa, ¿qué tal va tu lavadora? Responde SI o NO."
+    assert (message.to, message.from_, message.body) == (WA_TO, WA_FROM, filled)
+    assert (message.status, message.error_code) == ("queued", None)
+    assert message.num_segments == "1"
+    (post,) = fake.posts()
+    assert post.params == {
+        "To": WA_TO,
+        "From": WA_FROM,
+        "ContentSid": CONTENT,
+        "ContentVariables": '{"1": "Rosa", "2": "lavadora"}',
+    }
+    fetched = sdk.messages(message.sid).fetch()
+    assert (fetched.to, fetched.from_, fetched.body) == (WA_TO, WA_FROM, filled)
+    assert [(m.sid, m.body) for m in sdk.messages.list(to=WA_TO)] == [(message.sid, filled)]
+    assert sdk.messages.list(to=CUSTOMER) == []  # the prefix is part of the address
+
+
+def test_content_needs_no_open_window_and_also_goes_by_sms(fake: FakeTwilio, sdk: Any) -> None:
+    fake.add_content(CONTENT, "Tu pedido {{1}} ha salido.")
+
+    by_sms = _template(sdk, {"1": "42"}, to=TO, from_=FROM)
+    through_service = _template(sdk, {"1": "43"}, messaging_service_sid=SERVICE)
+
+    assert (by_sms.to, by_sms.body, by_sms.num_segments) == (TO, "Tu pedido 42 ha salido.", "1")
+    assert (through_service.to, through_service.from_) == (WA_TO, None)
+    assert (through_service.status, through_service.num_segments) == ("accepted", "0")
+
+
+@pytest.mark.parametrize("number", [WA_TO, CUSTOMER])
+def test_free_form_inside_the_window_is_accepted(fake: FakeTwilio, sdk: Any, number: str) -> None:
+    fake.customer_wrote(number)
+
+    message = _send(sdk, to=WA_TO, body="Claro, te llamamos mañana.", from_=WA_FROM)
+
+    assert (message.to, message.from_, message.status) == (WA_TO, WA_FROM, "queued")
+    assert (message.body, message.num_segments) == ("Claro, te llamamos mañana.", "1")
+
+
+def test_free_form_outside_the_window_is_refused_with_63016(fake: FakeTwilio, sdk: Any) -> None:
+    never_wrote = _refused(lambda: _send(sdk, to=WA_TO, from_=WA_FROM))
+    fake.customer_wrote(WA_TO, at=datetime.now(UTC) - timedelta(days=2))
+    long_ago = _refused(lambda: _send(sdk, to=WA_TO, from_=WA_FROM))
+    fake.customer_wrote(OTHER)
+    someone_else = _refused(lambda: _send(sdk, to=WA_TO, from_=WA_FROM))
+
+    for refused in (never_wrote, long_ago, someone_else):
+        assert refused.code == 63016
+        assert refused.msg == f"Unable to create record: {OUTSIDE_WINDOW}"
+    assert fake.messages == []
+    assert _send(sdk, to=TO).status == "queued"  # SMS has no window
+
+
+def test_window_runs_24_hours_from_the_last_customer_message(fake: FakeTwilio, sdk: Any) -> None:
+    start = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    with freeze_time(start) as clock:
+        fake.customer_wrote(WA_TO)  # now, on the fake's clock
+        fake.customer_wrote(WA_TO, at=start - timedelta(hours=20))  # older: changes nothing
+
+        clock.tick(timedelta(hours=23, minutes=59))
+        inside = _send(sdk, to=WA_TO, from_=WA_FROM, body="inside")
+        clock.tick(timedelta(minutes=2))
+        outside = _refused(lambda: _send(sdk, to=WA_TO, from_=WA_FROM, body="outside"))
+
+        fake.customer_wrote(CUSTOMER, at=(start + timedelta(days=1)).replace(tzinfo=None))
+        reopened = _send(sdk, to=WA_TO, from_=WA_FROM, body="reopened")
+
+    assert inside.date_created == start + timedelta(hours=23, minutes=59)
+    assert outside.code == 63016
+    assert reopened.date_created == start + timedelta(days=1, minutes=1)
+    assert [m["body"] for m in fake.messages] == ["inside", "reopened"]
+
+
+def test_async_window_failure_is_accepted_then_failed(fake: FakeTwilio, sdk: Any) -> None:
+    fake.whatsapp_window_failure = "async"
+    callback = "https://postventa.example/twilio/status?follow_up=7"
+
+    message = _send(sdk, to=WA_TO, from_=WA_FROM, status_callback=callback)
+
+    assert (message.status, message.error_code) == ("queued", None)  # as Twilio answers
+    fetched = sdk.messages(message.sid).fetch()
+    assert (fetched.status, fetched.error_code) == ("failed", 63016)
+    assert fetched.error_message == OUTSIDE_WINDOW
+    assert fetched.date_sent is None
+    assert [(m.sid, m.status) for m in sdk.messages.list(to=WA_TO)] == [(message.sid, "failed")]
+    assert fake.posts()[0].params["StatusCallback"] == callback
+    assert [r.method for r in fake.requests] == ["POST", "GET", "GET"]  # no callback posted
+
+    fake.customer_wrote(WA_TO)
+    assert _send(sdk, to=WA_TO, from_=WA_FROM).status == "queued"
+    assert fake.messages[-1]["error_code"] is None
+
+
+def test_content_over_1024_characters_is_rejected_with_63021(fake: FakeTwilio, sdk: Any) -> None:
+    fake.add_content(CONTENT, "Hola {{1}}")
+
+    refused = _refused(lambda: _template(sdk, {"1": "x" * 1020}))
+    longest = _template(sdk, {"1": "x" * 1019})
+
+    assert refused.code == 63021
+    assert len(longest.body) == 1024
+    assert [m["sid"] for m in fake.messages] == [longest.sid]
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        "{'1': 'Rosa'}",
+        '{"1": "Rosa"',
+        '["Rosa"]',
+        '{"name": "Rosa"}',
+        '{"1": ""}',
+        '{"1": null}',
+        '{"1": 5}',
+    ],
+)
+def test_invalid_content_variables_are_rejected_with_21656(
+    fake: FakeTwilio, sdk: Any, variables: str
+) -> None:
+    fake.add_content(CONTENT, "Hola {{1}}")
+
+    refused = _refused(lambda: _template(sdk, variables))
+
+    assert refused.code == 21656
+    assert "The Content Variables parameter is invalid." in refused.msg
+    assert fake.messages == []
+
+
+@pytest.mark.parametrize("sid", [CONTENT, "HX123", "MG" + "0123456789abcdef" * 2])
+def test_unknown_or_malformed_content_sid_is_rejected_with_21655(
+    fake: FakeTwilio, sdk: Any, sid: str
+) -> None:
+    fake.add_content("HX" + "f" * 32, "Hola {{1}}")
+
+    refused = _refused(
+        lambda: sdk.messages.create(
+            to=WA_TO, from_=WA_FROM, content_sid=sid, content_variables='{"1": "Rosa"}'
+        )
+    )
+
+    assert refused.code == 21655
+    assert "The ContentSid is Invalid" in refused.msg
+    assert fake.messages == []
+
+
+@pytest.mark.parametrize(
+    ("variables", "fields", "code"),
+    [
+        ({"1": "Rosa"}, {}, 63028),  # {{2}} left without a value
+        ({"1": "Rosa", "2": "lavadora", "3": "extra"}, {}, 63028),
+        ({"1": "Rosa", "2": "lavadora"}, {"body": "Hola"}, 35127),
+    ],
+)
+def test_content_that_does_not_fit_the_template_is_rejected(
+    fake: FakeTwilio, sdk: Any, variables: dict[str, str], fields: dict[str, Any], code: int
+) -> None:
+    fake.add_content(CONTENT, TEMPLATE)
+
+    assert _refused(lambda: _template(sdk, variables, **fields)).code == code
+    assert fake.messages == []
+
+
+def test_content_variables_need_a_content_sid(fake: FakeTwilio, sdk: Any) -> None:
+    fake.customer_wrote(WA_TO)
+    refused = _refused(
+        lambda: _send(sdk, to=WA_TO, from_=WA_FROM, content_variables='{"1": "Rosa"}')
+    )
+    assert refused.code == 21654
+
+
+@pytest.mark.parametrize(
+    ("to", "from_", "code", "text"),
+    [
+        (WA_TO, FROM, 63007, "Twilio could not find a Channel with the specified From address"),
+        (WA_TO, "whatsapp:14155238886", 63007, "could not find a Channel"),
+        (TO, WA_FROM, 63003, "Channel could not find To address"),
+        ("whatsapp:987654321", WA_FROM, 21211, "The 'To' number whatsapp:987654321 is not"),
+    ],
+)
+def test_whatsapp_addresses_must_match_on_both_sides(
+    fake: FakeTwilio, sdk: Any, to: str, from_: str, code: int, text: str
+) -> None:
+    fake.customer_wrote(CUSTOMER)
+    fake.add_content(CONTENT, "Hola")
+
+    for send in (
+        lambda: _send(sdk, to=to, from_=from_),
+        lambda: _template(sdk, {}, to, from_=from_),
+    ):
+        refused = _refused(send)
+        assert (refused.code, text in refused.msg) == (code, True)
+    assert fake.messages == []
+
+
+def test_free_form_through_a_messaging_service_follows_the_window(
+    fake: FakeTwilio, sdk: Any
+) -> None:
+    assert _refused(lambda: _send(sdk, to=WA_TO, messaging_service_sid=SERVICE)).code == 63016
+    fake.customer_wrote(WA_TO)
+    message = _send(sdk, to=WA_TO, messaging_service_sid=SERVICE)
+    assert (message.status, message.from_, message.num_segments) == ("accepted", None, "0")
+
+
+def test_whatsapp_messages_can_be_marked_read(fake: FakeTwilio, sdk: Any) -> None:
+    fake.add_content(CONTENT, "Hola {{1}}")
+    message = _template(sdk, {"1": "Rosa"})
+
+    fake.set_status(message.sid, "read")
+
+    fetched = sdk.messages(message.sid).fetch()
+    assert (fetched.status, fetched.body) == ("read", "Hola Rosa")
+    assert fetched.date_sent is not None
+
+
+def test_whatsapp_helpers_refuse_what_twilio_would_not_have() -> None:
+    fake = FakeTwilio()
+    with pytest.raises(ValueError):
+        fake.add_content("HX123", "Hola")
+    with pytest.raises(ValueError):
+        fake.customer_wrote("whatsapp:987654321")

@@ -46,6 +46,10 @@ LABELS = {
         "Routine questions, answered without a promise (words, one per line)"
     ),
     "sms.keyword_replies": _l("Who answers STOP, HELP and the like"),
+    "whatsapp.prefer_over_sms": _l("Send SMS steps by WhatsApp to customers who said yes to it"),
+    "whatsapp.content_sids": _l(
+        "Approved WhatsApp Content templates, one per line: template/language = HX..."
+    ),
     "cadences.min_gap_hours": _l("At least this many hours between two messages to a customer"),
     "cadences.late_grace_hours": _l("Send a late follow-up up to this many hours late"),
     "remedies.staff_max_discount_percent": _l("Staff may give a discount up to (%)"),
@@ -56,6 +60,7 @@ SECTIONS = {
     "business": _l("Business"),
     "cases": _l("Cases"),
     "sms": _l("SMS"),
+    "whatsapp": _l("WhatsApp"),
     "cadences": _l("Pacing"),
     "remedies": _l("Remedies staff may give"),
 }
@@ -80,6 +85,16 @@ def _lines(text: str) -> list[str]:
     return [item.strip() for item in text.replace(",", "\n").splitlines() if item.strip()]
 
 
+def _pairs(text: str) -> dict[str, str]:
+    """Lines of "name = value" (quotes allowed, as in the file); the validator judges them."""
+    pairs = {}
+    for line in text.splitlines():
+        if line.strip():
+            name, _equals, value = line.partition("=")
+            pairs[name.strip().strip('"')] = value.strip().strip('"')
+    return pairs
+
+
 def edits_from(form: Any, current: Any) -> Overrides:
     """The posted values in the file's shapes, guided by each key's current value."""
     edits: Overrides = {}
@@ -91,6 +106,8 @@ def edits_from(form: Any, current: Any) -> Overrides:
                 posted = form.get(name) == "on"
             elif isinstance(value, int | float):
                 posted = _number(form.get(name, ""))
+            elif key == "content_sids":
+                posted = _pairs(form.get(name, ""))
             elif isinstance(value, dict):  # opening hours, a window per day
                 posted = {
                     day: form.get(f"{name}.{day}", "").strip()
@@ -130,6 +147,8 @@ def _file_value(base: Config, section: str, key: str) -> str:
         return str(_("yes") if value else _("no"))
     if isinstance(value, list):
         value = ", ".join(str(item) for item in value)
+    if isinstance(value, dict):
+        value = ", ".join(f"{name} = {item}" for name, item in value.items())
     return str(value) if value not in ("", None) else str(_("nothing"))
 
 

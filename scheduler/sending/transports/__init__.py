@@ -12,7 +12,7 @@ from scheduler.lifecycle import Channel
 from scheduler.sending.transports.base import Failure, Outgoing, Sent, Transport, TransportError
 from scheduler.sending.transports.outbox import OutboxTransport
 from scheduler.sending.transports.smtp_email import SmtpEmail
-from scheduler.sending.transports.twilio_sms import TwilioSms, reports_unsubscribed
+from scheduler.sending.transports.twilio_sms import TwilioSms, TwilioWhatsApp, reports_unsubscribed
 
 __all__ = [
     "Failure",
@@ -40,4 +40,13 @@ def make_transports(
         if config.email.transport == "smtp"
         else OutboxTransport(Channel.EMAIL, sessions, clock)
     )
-    return {Channel.SMS: sms, Channel.EMAIL: email}
+    transports = {Channel.SMS: sms, Channel.EMAIL: email}
+    whatsapp = config.whatsapp.transport
+    if whatsapp == "twilio":
+        base_url = config.business.base_url
+        transports[Channel.WHATSAPP] = TwilioWhatsApp(
+            config.twilio, config.whatsapp, base_url, timeout
+        )
+    elif whatsapp == "outbox":
+        transports[Channel.WHATSAPP] = OutboxTransport(Channel.WHATSAPP, sessions, clock)
+    return transports

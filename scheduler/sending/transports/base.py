@@ -28,7 +28,11 @@ class Outgoing:
     subject: str | None = None
     html: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # extra email headers
-    status_callback: str | None = None  # where the provider reports delivery (SMS)
+    status_callback: str | None = None  # where the provider reports delivery (SMS, WhatsApp)
+    # WhatsApp outside the 24-hour window: an approved Content template and its variables
+    # ("1", "2", ...), sent instead of `text` (which is the same message, as we render it).
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 
@@ -14,7 +15,19 @@ from scheduler.sending.transports.base import Outgoing, Sent
 
 OUTBOX = Base.metadata.tables["outbox"]
 STORE = insert(OUTBOX).returning(OUTBOX.c.id)  # built once: a send is this INSERT and a commit
-SENDERS = {Channel.SMS: "outbox-sms", Channel.EMAIL: "outbox@postventa.invalid"}
+SENDERS = {
+    Channel.SMS: "outbox-sms",
+    Channel.EMAIL: "outbox@postventa.invalid",
+    Channel.WHATSAPP: "whatsapp:outbox",
+}
+
+
+def _content_of(message: Outgoing) -> dict[str, str]:
+    """A WhatsApp Content template, kept as Twilio would be asked for it."""
+    if message.content_sid is None:
+        return {}
+    variables = json.dumps(message.content_variables or {}, ensure_ascii=False)
+    return {"ContentSid": message.content_sid, "ContentVariables": variables}
 
 
 class OutboxTransport:
@@ -40,7 +53,7 @@ class OutboxTransport:
             "subject": message.subject,
             "body": message.text,
             "html_body": message.html,
-            "headers": message.headers,
+            "headers": message.headers | _content_of(message),
             "created_at": self._clock(),
         }
         with self._sessions.begin() as session:

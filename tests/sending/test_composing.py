@@ -43,7 +43,7 @@ def test_a_spanish_customer_gets_the_spanish_thanks(engine: Engine, config: Conf
     assert composed.size is not None
     assert (
         composed.size.encoding == GSM7
-        and composed.size.units == 147
+        and composed.size.units == 151
         and composed.size.segments == 1
     )
 

@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.clock import utcnow
 from scheduler.config import WEEKDAYS, Config
+from scheduler.defaults import templates_root
 from scheduler.lifecycle import WAITING, FollowUpStatus
 from scheduler.models import CadenceStep, FollowUp, Message
 from scheduler.sending.sales import record_sales
+from scheduler.sending.whatsapp import content_form
 from tests.dispatching import setup_sales
 from tests.factories import sale_input
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
@@ -39,15 +41,39 @@ ANY_TIME: dict[str, dict[str, object]] = {
 }
 
 
+def _toml(value: object) -> str:
+    """A value as TOML writes it: JSON's spelling, but a table inline as `{ "k" = v }`."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
 def process_config(tmp_path: Path, engine: Engine, **sections: dict[str, object]) -> Path:
     """A config file for worker processes, at ANY_TIME (not named as the tests' sessions)."""
     url = engine.url.set(query={}).render_as_string(hide_password=False)
     lines = [f'[database]\nurl = "{url}"\n']
     for name, values in {**ANY_TIME, **sections}.items():
-        lines.append(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
+        lines.append(f"[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in values.items()))
     path = tmp_path / "worker.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+WHATSAPP_SENDER = "whatsapp:+14155238886"
+THANKS_CONTENT = "HX" + "5a" * 16  # the day-1 thanks as an approved Content template
+
+
+def whatsapp_section(fake: FakeTwilio) -> dict[str, object]:
+    """WhatsApp through the fake, the day-1 thanks approved as a Content template there (its
+    text numbered as the template editor shows it)."""
+    body = (templates_root() / "sms" / "es" / "thanks.txt").read_text(encoding="utf-8")
+    fake.add_content(THANKS_CONTENT, content_form(body).text)
+    return {
+        "transport": "twilio",
+        "from_number": WHATSAPP_SENDER,
+        "content_sids": {"thanks/es": THANKS_CONTENT},
+        "max_per_second": 0,
+    }
 
 
 def twilio_sections(fake: FakeTwilio, concurrency: int) -> dict[str, dict[str, object]]:
@@ -64,11 +90,20 @@ def twilio_sections(fake: FakeTwilio, concurrency: int) -> dict[str, dict[str, o
     }
 
 
-def due_backlog(engine: Engine, config: Config, count: int) -> sessionmaker[Session]:
-    """`count` customers whose day-1 thank-you is due now (real time: processes can't be frozen)."""
+def due_backlog(
+    engine: Engine, config: Config, count: int, *, whatsapp_every: int = 0
+) -> sessionmaker[Session]:
+    """`count` customers whose day-1 thank-you is due now (real time: processes can't be frozen);
+    with `whatsapp_every`, every such one of them said yes to WhatsApp."""
     sold = utcnow() - timedelta(days=1, minutes=5)
     sales = [
-        sale_input(f"S-{n}", phone=f"+519{n:08d}", sold_at=sold, customer_name=f"Cliente {n}")
+        sale_input(
+            f"S-{n}",
+            phone=f"+519{n:08d}",
+            sold_at=sold,
+            customer_name=f"Cliente {n}",
+            whatsapp_opt_in=bool(whatsapp_every) and n % whatsapp_every == 0,
+        )
         for n in range(count)
     ]
     config, now = config.replace(**ANY_TIME), sold + timedelta(minutes=1)

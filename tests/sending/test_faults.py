@@ -30,6 +30,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 
+from scheduler.addresses import phone_of
 from scheduler.clock import utcnow
 from scheduler.config import Config, defaults
 from scheduler.db import make_session_factory
@@ -50,6 +51,7 @@ from tests.processes import (
     process_config,
     twilio_sections,
     wait_for,
+    whatsapp_section,
 )
 from tests.twilio_fake import AUTH_TOKEN, FakeTwilio, Faults
 
@@ -91,15 +93,15 @@ def wait_until_settled(sessions: sessionmaker[Session], seconds: float = 180) ->
 def sent_once_each(sessions: sessionmaker[Session], fake: FakeTwilio) -> Counter[str]:
     """What the provider holds agrees with what we recorded: one message per follow-up sent,
     under the provider id we wrote down, and none for a follow-up not sent."""
-    per_number = Counter(message["to"] for message in fake.messages)
-    sids = {message["to"]: message["sid"] for message in fake.messages}
+    per_number = Counter(phone_of(message["to"]) for message in fake.messages)
+    sids = {phone_of(message["to"]): message["sid"] for message in fake.messages}
     assert set(per_number.values()) <= {1}, [n for n, count in per_number.items() if count > 1]
     with sessions() as session:
         rows = day1(session)
         for row in rows:
             number = row.sale.customer.phone
             if row.status in (FollowUpStatus.SENT, FollowUpStatus.DELIVERED):
-                assert row.provider_id == sids.get(number), (row.id, row.status_reason)
+                assert row.provider_id == sids.get(number or ""), (row.id, row.status_reason)
             else:
                 assert number not in sids, (row.id, row.status, row.status_reason)
     return per_number
@@ -158,13 +160,14 @@ def test_three_workers_killed_twenty_times_send_two_thousand_once_each(
 ) -> None:
     due, kills, stops = 2000, 20, 40
     rng = random.Random(SEED)
-    sessions = due_backlog(pg_engine, config, due)
+    sessions = due_backlog(pg_engine, config, due, whatsapp_every=3)  # a third by WhatsApp
     stoppers = [f"+519{n:08d}" for n in rng.sample(range(due), stops)]
     port = free_port()
     with FakeTwilio(latency=0.1) as fake:
         sections = twilio_sections(fake, concurrency=4)
         sections["business"] = ANY_TIME["business"] | {"public_url": f"http://127.0.0.1:{port}"}
         sections["worker"] |= {"tick_seconds": 1, "batch_size": 40}
+        sections["whatsapp"] = whatsapp_section(fake)
         path = process_config(tmp_path, pg_engine, **sections)
         web = WebServer(tmp_path, path, port)
         answers: list[tuple[int, float]] = []
@@ -193,7 +196,9 @@ def test_three_workers_killed_twenty_times_send_two_thousand_once_each(
         finally:
             web.close()
         per_number = sent_once_each(sessions, fake)
+        by_whatsapp = sum(message["to"].startswith("whatsapp:") for message in fake.messages)
     assert posts_at_last_kill < due  # the kills came mid-sending
+    assert by_whatsapp >= due // 3 - stops  # the customers who said yes, as Content templates
     assert codes == [0, 0, 0], workers.log()[-3000:]
     statuses = settled(sessions)
     with sessions() as session:
@@ -215,6 +220,7 @@ def test_three_workers_killed_twenty_times_send_two_thousand_once_each(
         due=due,
         kills=len(workers.killed),
         messages=len(fake.messages),
+        by_whatsapp=by_whatsapp,
         doubled=len(fake.messages) - len(per_number),
         lost=len(lost),
         stops=stops,

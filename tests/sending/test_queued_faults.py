@@ -1,7 +1,7 @@
 """A worker killed again and again while it sends people's replies, acknowledgements and the
 notices to staff: a real `postventa worker` process, SIGKILL at random moments while it holds
-claims, on SQLite and on PostgreSQL, against the Twilio-compatible fake (SMS) and the outbox
-(email). Every message arrives once: none doubled, none lost.
+claims, on SQLite and on PostgreSQL, against the Twilio-compatible fake (SMS and WhatsApp) and
+the outbox (email). Every message arrives once: none doubled, none lost.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.accounts import add_user
+from scheduler.addresses import phone_of
 from scheduler.casework.staff_actions import reply_to_customer
 from scheduler.clock import utcnow
 from scheduler.config import Config, defaults
@@ -26,28 +27,37 @@ from scheduler.sending.delivery import RANK
 from tests.conftest import REPORT
 from tests.dispatching import setup_sales
 from tests.factories import sale_input
-from tests.processes import FastForward, Workers, process_config, twilio_sections, wait_for
+from tests.processes import (
+    FastForward,
+    Workers,
+    process_config,
+    twilio_sections,
+    wait_for,
+    whatsapp_section,
+)
 from tests.twilio_fake import FakeTwilio
 
 pytestmark = pytest.mark.slow
 
 SEED = 20261128
 KILLS = 20
-CUSTOMERS = 120  # half acknowledged, half answered by a person: one SMS each
+CUSTOMERS = 120  # half acknowledged, half answered by a person: one message each
+SHOP = "+15005550006"
 STAFF = "ana@mitienda.pe"
 
 
-def complaints(sessions: sessionmaker[Session], config: Config, numbers: list[str]) -> None:
-    """Each number complains by SMS; the worker's reading opens their cases (and, if the config
-    says so, acknowledges them), with a notice to staff for each."""
+def complaints(sessions: sessionmaker[Session], config: Config, senders: list[str]) -> None:
+    """Each sender complains (by SMS, or by WhatsApp from "whatsapp:+..."); the worker's reading
+    opens their cases (and, if the config says so, acknowledges them on the same channel), with
+    a notice to staff for each."""
     now = utcnow()
     with sessions.begin() as session:
-        for number in numbers:
-            sms = InboundMessage(
-                f"SM{number[1:]:0>32}", number, "+15005550006", "no prende, pésimo"
-            )
-            store_sms(session, sms, now=now)
-    triage(sessions, config, now=now, limit=len(numbers))
+        for sender in senders:
+            channel = Channel.WHATSAPP if sender.startswith("whatsapp:") else Channel.SMS
+            sid = f"SM{phone_of(sender)[1:]:0>32}"
+            text = "no prende, pésimo"
+            store_sms(session, InboundMessage(sid, sender, SHOP, text, channel), now=now)
+    triage(sessions, config, now=now, limit=len(senders))
 
 
 def queued(sessions: sessionmaker[Session]) -> list[Message]:
@@ -76,9 +86,11 @@ def test_a_worker_killed_twenty_times_sends_every_reply_and_notice_once(
     numbers = [f"+519{n:08d}" for n in range(CUSTOMERS)]
     sales = [sale_input(f"S-{n}", phone=number) for n, number in enumerate(numbers)]
     sessions = setup_sales(engine, config, *sales, now=utcnow())  # follow-ups due tomorrow
+    # Every third customer writes on WhatsApp: answered there, inside the window they opened.
+    senders = [f"whatsapp:{n}" if i % 3 == 0 else n for i, n in enumerate(numbers)]
     half = CUSTOMERS // 2
-    complaints(sessions, config, numbers[:half])  # acknowledged
-    complaints(sessions, config.replace(cases={"acknowledge": False}), numbers[half:])
+    complaints(sessions, config, senders[:half])  # acknowledged
+    complaints(sessions, config.replace(cases={"acknowledge": False}), senders[half:])
     with sessions.begin() as session:
         person = add_user(
             session,
@@ -88,7 +100,8 @@ def test_a_worker_killed_twenty_times_sends_every_reply_and_notice_once(
             now=utcnow(),
             actor="test",
         )
-        for number in numbers[half:]:
+        for sender in senders[half:]:
+            number = phone_of(sender)
             customer = session.scalars(select(Customer).where(Customer.phone == number)).one()
             case = session.scalars(select(Case).where(Case.customer_id == customer.id)).one()
             reply_to_customer(
@@ -96,20 +109,23 @@ def test_a_worker_killed_twenty_times_sends_every_reply_and_notice_once(
                 case,
                 customer,
                 user=person,
-                channel=Channel.SMS,
+                channel=Channel.WHATSAPP if sender != number else Channel.SMS,
                 body=f"Hola, le llamamos hoy mismo ({number[-3:]}).",
                 subject=None,
                 now=utcnow(),
             )
     expected = queued(sessions)
-    sms = {m.to_address: m.id for m in expected if m.channel is Channel.SMS}
+    sms = {m.to_address: m.id for m in expected if m.channel is not Channel.EMAIL}
     emails = {m.id for m in expected if m.channel is Channel.EMAIL}
-    assert sorted(sms) == numbers and len(emails) == CUSTOMERS  # one notice per case
+    assert sorted(sms) == sorted(senders) and len(emails) == CUSTOMERS  # one notice per case
 
     rng = random.Random(SEED)
     with FakeTwilio(latency=0.2) as fake:
+        for sender in senders[::3]:
+            fake.customer_wrote(sender)
         sections = twilio_sections(fake, concurrency=2)
         sections["worker"] |= {"tick_seconds": 1}
+        sections["whatsapp"] = whatsapp_section(fake)
         path = process_config(tmp_path, engine, **sections)
         started = time.monotonic()
         with Workers(path, 1) as workers, FastForward(sessions, workers.killed):
@@ -130,7 +146,7 @@ def test_a_worker_killed_twenty_times_sends_every_reply_and_notice_once(
     assert posts_at_last_kill < CUSTOMERS  # the kills came mid-sending,
     assert lookups > 0  # some while messages were in the provider's hands
     doubled = sorted(number for number, count in per_number.items() if count > 1)
-    lost = sorted(set(numbers) - set(per_number))
+    lost = sorted(set(senders) - set(per_number))
     assert (doubled, lost) == ([], [])
     with sessions() as session:
         finished = {
@@ -151,6 +167,7 @@ def test_a_worker_killed_twenty_times_sends_every_reply_and_notice_once(
     assert attempts <= defaults().worker.max_attempts
     REPORT.append(
         f"queued messages, 1 worker killed {len(workers.killed)} times ({engine.dialect.name}): "
-        f"{len(sms)} SMS and {len(emails)} emails, doubled {len(doubled)}, lost {len(lost)}, "
+        f"{len(sms)} SMS and WhatsApp messages and {len(emails)} emails, doubled "
+        f"{len(doubled)}, lost {len(lost)}, "
         f"looked up {lookups}, most attempts {attempts}, {seconds:.1f} s"
     )

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest bench browser translations screenshots clean
+.PHONY: run test lint pytest bench browser dovecot translations screenshots clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
@@ -33,7 +33,7 @@ lint: $(STAMP)
 MOVED_CLOCK := 2028-03-12T06:57:00+00:00
 MOVED_ZONE := America/New_York
 
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser dovecot
 	$(BIN)/pytest -m "not slow" -n 2
 	$(BIN)/pytest -m slow
 	TZ=$(MOVED_ZONE) POSTVENTA_TEST_CLOCK=$(MOVED_CLOCK) $(BIN)/pytest -q -m "not slow" -n 2
@@ -44,6 +44,15 @@ browser:
 		echo "installing Debian's chromium for the browser tests"; \
 		$(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
 		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }; }
+
+# The mailbox tests talk IMAP to Debian's Dovecot, which they start as the current user on free
+# ports (a system Dovecot that the package may start on 143/993 is not used).
+dovecot:
+	@command -v dovecot >/dev/null 2>&1 || test -x /usr/sbin/dovecot || { \
+		echo "installing Debian's dovecot-imapd for the mailbox tests"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q >/dev/null && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd >/dev/null; }; }
 
 # After changing a text of the admin: extract, merge into the Spanish catalog, compile.
 translations: $(STAMP)

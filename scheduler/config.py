@@ -38,6 +38,7 @@ ENV_OVERRIDES = {
     "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
     "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
     "POSTVENTA_SMTP_PASSWORD": ("email", "smtp_password"),
+    "POSTVENTA_IMAP_PASSWORD": ("email.inbound", "password"),
 }
 
 
@@ -430,6 +431,22 @@ class EmailConfig:
 
 
 @dataclass(frozen=True)
+class InboundEmailConfig:
+    """`[email.inbound]`: where customers' email replies arrive, read over IMAP by the worker."""
+
+    transport: str = _setting("off", _one_of("off", "imap"))
+    reply_to: str = _setting(
+        "", _mailbox_or_empty
+    )  # every email to a customer asks for replies here
+    imap_host: str = _setting("", _str)
+    imap_port: int = _setting(993, _int_between(1, 65535))
+    imap_security: str = _setting("ssl", _one_of("ssl", "starttls"))
+    username: str = _setting("", _str)
+    password: str = _setting("", _str)
+    folder: str = _setting("INBOX", _non_empty)
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
     tick_seconds: int = _setting(30, _int_between(1, 3600))
     batch_size: int = _setting(200, _int_between(1, 10_000))
@@ -488,6 +505,7 @@ class Config:
     twilio: TwilioConfig
     whatsapp: WhatsappConfig
     email: EmailConfig
+    email_inbound: InboundEmailConfig
     worker: WorkerConfig
     cadences: CadencesConfig
     sales: SalesConfig
@@ -496,16 +514,15 @@ class Config:
     source: str = "built-in defaults"
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
-        """A copy with some keys changed, validated like a file (handy for tests and tools)."""
-        raw = {
-            name: {
-                f.name: as_raw(getattr(getattr(self, name), f.name))
-                for f in dataclasses.fields(cls)
-            }
-            for name, cls in _SECTIONS.items()
-        }
-        for name, values in sections.items():
-            raw.setdefault(name, {}).update(values)
+        """A copy with some keys changed, validated like a file (handy for tests and tools); a
+        table within a table is named as its attribute (`email_inbound` for [email.inbound])."""
+        raw: dict[str, Any] = {}
+        for name, cls in _SECTIONS.items():
+            section = getattr(self, _attribute(name))
+            values = {f.name: as_raw(getattr(section, f.name)) for f in dataclasses.fields(cls)}
+            _table_at(raw, name).update(values)
+        for attribute, changes in sections.items():
+            _table_at(raw, SECTION_NAMES.get(attribute, attribute)).update(changes)
         return _build(raw, self.source, {})
 
 
@@ -526,6 +543,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "twilio": TwilioConfig,
     "whatsapp": WhatsappConfig,
     "email": EmailConfig,
+    "email.inbound": InboundEmailConfig,  # a table within [email]
     "worker": WorkerConfig,
     "cadences": CadencesConfig,
     "sales": SalesConfig,
@@ -534,18 +552,48 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 
 
+def _attribute(name: str) -> str:
+    """The Config attribute of a section: `email.inbound` is `email_inbound`."""
+    return name.replace(".", "_")
+
+
+SECTION_NAMES = {_attribute(name): name for name in _SECTIONS}  # Config attribute -> [section]
+
+
+def _table_at(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    """The (new or existing) table of raw values at a section's dotted name."""
+    table = raw
+    for part in name.split("."):
+        table = table.setdefault(part, {})
+    return table
+
+
+def _given(raw: Mapping[str, Any], name: str) -> Any:
+    """What the file gives for a section: a table, something else (an error), or nothing."""
+    value: Any = raw
+    for part in name.split("."):
+        value = value.get(part, {}) if isinstance(value, Mapping) else {}
+    return value
+
+
 def _build(raw: Mapping[str, Any], source: str, from_env: Mapping[tuple[str, str], str]) -> Config:
     errors: list[str] = []
-    for section, values in raw.items():
-        if section not in _SECTIONS:
+    tops = {name.partition(".")[0] for name in _SECTIONS}
+    for section in raw:
+        if section not in tops:
             errors.append(f"{source}: unknown section [{section}]")
-        elif not isinstance(values, Mapping):
-            errors.append(f"{source}: {section} must be a table ([{section}])")
+    for name in _SECTIONS:
+        parent = name.rpartition(".")[0]
+        if (not parent or isinstance(_given(raw, parent), Mapping)) and not isinstance(
+            _given(raw, name), Mapping
+        ):
+            errors.append(f"{source}: {name} must be a table ([{name}])")
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
-        given = raw.get(name, {})
+        given = _given(raw, name)
         given = given if isinstance(given, Mapping) else {}
         known = {f.name for f in dataclasses.fields(cls)}
+        known |= {child.rpartition(".")[2] for child in _SECTIONS if child.startswith(f"{name}.")}
         errors += [f"{source}: unknown key {name}.{key}" for key in given if key not in known]
         parsed: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
@@ -563,7 +611,9 @@ def _build(raw: Mapping[str, Any], source: str, from_env: Mapping[tuple[str, str
         errors += _cross_checks(sections, source)
     if errors:
         raise ConfigError("\n".join(errors))
-    return Config(**sections, source=source)
+    return Config(
+        **{_attribute(name): section for name, section in sections.items()}, source=source
+    )
 
 
 def _cross_checks(sections: Mapping[str, Any], source: str) -> list[str]:
@@ -593,6 +643,12 @@ def _cross_checks(sections: Mapping[str, Any], source: str) -> list[str]:
             )
     if sections["email"].transport == "smtp" and not sections["email"].from_address:
         errors.append(f'{source}: email.from_address is required when email.transport = "smtp"')
+    inbound: InboundEmailConfig = sections["email.inbound"]
+    if inbound.transport == "imap":
+        for key in ("reply_to", "imap_host", "username", "password"):
+            if not getattr(inbound, key):
+                when = 'when email.inbound.transport = "imap"'
+                errors.append(f"{source}: email.inbound.{key} is required {when}")
     return errors
 
 
@@ -633,9 +689,7 @@ def load_config(
             raise ConfigError(f"{source}: cannot read: {error}") from None
     from_env: dict[tuple[str, str], str] = {}
     for variable, (section, key) in ENV_OVERRIDES.items():
-        if environ.get(variable):
-            table = raw.setdefault(section, {})
-            if isinstance(table, dict):
-                table[key] = environ[variable]
-                from_env[(section, key)] = variable
+        if environ.get(variable) and isinstance(_given(raw, section), dict):
+            _table_at(raw, section)[key] = environ[variable]
+            from_env[(section, key)] = variable
     return _build(raw, source, from_env)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     ColumnElement,
     DateTime,
     Dialect,
@@ -204,6 +205,9 @@ class Customer(Base):
     email_opt_out_source: Mapped[ConsentSource | None] = mapped_column(
         _enum(ConsentSource, "email_opt_out_source"), deferred=True
     )
+    # A delivery failure report for the email address: nothing more goes there until it changes.
+    email_bounced_at: Mapped[datetime | None]
+    email_bounce_reason: Mapped[str | None] = mapped_column(Text)
     # WhatsApp goes only to a customer who said yes to it (Meta's rule): when, and how.
     whatsapp_opt_in_at: Mapped[datetime | None]
     whatsapp_opt_in_via: Mapped[str | None] = mapped_column(Text)
@@ -506,6 +510,19 @@ class OutboxEntry(Base):
     html_body: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
+
+
+class MailboxCursor(Base):
+    """How far an IMAP folder has been read: its UIDVALIDITY and the last UID stored. Written
+    in the transaction that stores the mail, so a crash reads the same mail again (stored once
+    by Message-ID) and never skips one."""
+
+    __tablename__ = "mailbox_cursors"
+
+    mailbox: Mapped[str] = mapped_column(String(400), primary_key=True)  # user@host/folder
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
 
 
 class LexiconWord(Base):

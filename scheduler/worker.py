@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
 from scheduler.db import make_session_factory
+from scheduler.listening.email_replies import fetch_mail, mailbox_key, mailbox_of
 from scheduler.listening.inbound import triage
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DISPATCH_JOB = "dispatch"
 REPLIES_JOB = "replies"
+MAIL_JOB = "mail"
 REPLIES_SECONDS = 5
 
 
@@ -64,11 +66,28 @@ def read_replies(dispatcher: Dispatcher, stop: threading.Event | None = None) ->
     return {"replies_read": read, "escalated": escalated} | sent
 
 
+def read_mailbox(dispatcher: Dispatcher) -> dict[str, int]:
+    """Store the customers' new email replies from the IMAP folder (`[email.inbound]`); the
+    replies job reads them within seconds, as it reads an SMS."""
+    inbound = dispatcher.config.email_inbound
+    if inbound.transport != "imap":
+        return {}
+    stored = fetch_mail(
+        dispatcher.sessions,
+        mailbox_of(inbound),
+        key=mailbox_key(inbound),
+        address=inbound.reply_to,
+        now=utcnow(),
+    )
+    return {"mail_stored": stored}
+
+
 def run_pass(dispatcher: Dispatcher, stop: threading.Event | None = None) -> dict[str, int]:
-    """One pass of both jobs, one after the other (`postventa dispatch`): read new replies and
-    send what is queued, then send the due follow-ups."""
+    """One pass of every job, one after the other (`postventa dispatch`): fetch new mail, read
+    new replies and send what is queued, then send the due follow-ups."""
+    mail = read_mailbox(dispatcher)
     replies = read_replies(dispatcher, stop)
-    return dispatcher.run_pass(stop) | replies
+    return dispatcher.run_pass(stop) | replies | mail
 
 
 class Worker:
@@ -104,13 +123,18 @@ class Worker:
         return summary
 
     def schedule(self, scheduler: BaseScheduler) -> None:
-        """Two interval jobs, each coalesced, never two at once, run however late, first now:
-        the dispatch pass every `worker.tick_seconds`, and reading replies every few seconds
-        (a complaint reaches a person fast even while a long pass is sending)."""
-        for job, seconds, job_id in (
-            (self.tick, self.config.worker.tick_seconds, DISPATCH_JOB),
-            (self.read, min(REPLIES_SECONDS, self.config.worker.tick_seconds), REPLIES_JOB),
-        ):
+        """Interval jobs, each coalesced, never two at once, run however late, first now: the
+        dispatch pass every `worker.tick_seconds`, reading replies every few seconds (a
+        complaint reaches a person fast even while a long pass is sending), and, with an IMAP
+        mailbox, fetching new mail every tick."""
+        tick = self.config.worker.tick_seconds
+        jobs = [
+            (self.tick, tick, DISPATCH_JOB),
+            (self.read, min(REPLIES_SECONDS, tick), REPLIES_JOB),
+        ]
+        if self.config.email_inbound.transport == "imap":
+            jobs.append((self.fetch_mail, tick, MAIL_JOB))
+        for job, seconds, job_id in jobs:
             scheduler.add_job(
                 job,
                 "interval",
@@ -129,8 +153,14 @@ class Worker:
             log.info("replies: %s", ", ".join(f"{k}={v}" for k, v in summary.items() if v))
         return summary
 
+    def fetch_mail(self) -> dict[str, int]:
+        summary = read_mailbox(self._current())
+        if any(summary.values()):
+            log.info("mail: %s", ", ".join(f"{k}={v}" for k, v in summary.items() if v))
+        return summary
+
     def _scheduler_options(self) -> dict[str, object]:
-        return {"timezone": UTC, "executors": {"default": ThreadPoolExecutor(2)}}
+        return {"timezone": UTC, "executors": {"default": ThreadPoolExecutor(3)}}
 
     def start_in_background(self) -> BackgroundScheduler:
         """For `postventa run`: the web server owns the main thread."""

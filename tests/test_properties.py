@@ -32,7 +32,14 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from scheduler.addresses import normalise_email, normalise_phone
-from scheduler.config import ENV_OVERRIDES, ConfigError, as_raw, defaults, load_config
+from scheduler.config import (
+    ENV_OVERRIDES,
+    SECTION_NAMES,
+    ConfigError,
+    as_raw,
+    defaults,
+    load_config,
+)
 from scheduler.defaults import install_defaults
 from scheduler.listening.classify import (
     LUKEWARM,
@@ -195,6 +202,7 @@ VALID_CELLS: dict[str, st.SearchStrategy[str]] = {
     "product_name": st.sampled_from(["", "Lavadora", 'Tele 55" 4K']),
     "amount": st.sampled_from(["", "1899.90", "0", " 12 "]),
     "currency": st.sampled_from(["", "PEN", "USD"]),
+    "whatsapp_opt_in": st.sampled_from(["", "no", "sí", "Yes", "x", "FALSE"]),
 }
 # Columns of the shop's own, kept as attributes: any printable text, quotes, delimiters and
 # line breaks included (a spreadsheet quotes them).
@@ -362,7 +370,9 @@ def test_the_import_stores_exactly_the_rows_the_dry_run_accepted(
 # --- 3. the config loader -----------------------------------------------------------------------
 
 DEFAULT_RAW = {
-    (section.name, key.name): as_raw(getattr(getattr(CONFIG, section.name), key.name))
+    (SECTION_NAMES[section.name], key.name): as_raw(
+        getattr(getattr(CONFIG, section.name), key.name)
+    )
     for section in dataclasses.fields(CONFIG)
     if section.name != "source"
     for key in dataclasses.fields(getattr(CONFIG, section.name))
@@ -449,9 +459,10 @@ def config_documents(draw: st.DrawFn) -> ConfigDocument:
             tables.setdefault(section, {})[unknown] = draw(TOML_LEAVES)
             changed.add(f"unknown key {section}.{unknown}")
     lines = []  # keys outside any table come first in TOML
-    if draw(st.integers(0, 5)) == 0:
-        section = draw(st.sampled_from([*SECTIONS, "bussiness"]))
-        tables.pop(section, None)
+    if draw(st.integers(0, 5)) == 0:  # a top-level section as a plain value, tables within too
+        section = draw(st.sampled_from([*(s for s in SECTIONS if "." not in s), "bussiness"]))
+        for name in [name for name in tables if name.split(".")[0] == section]:
+            tables.pop(name)
         changed = {n for n in changed if n.removeprefix("unknown key ").split(".")[0] != section}
         lines.append(f"{section} = {toml(draw(TOML_LEAVES))}")
         changed.add(f"{section} must be a table" if section in SECTIONS else f"[{section}]")

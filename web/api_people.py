@@ -110,6 +110,8 @@ def customer_timeline(customer_id: int) -> tuple[Response, int]:
         "email_opt_out": customer.email_opt_out,
         "email_opt_out_at": timestamp(customer.email_opt_out_at),
         "email_opt_out_via": customer.email_opt_out_via,
+        "email_bounced_at": timestamp(customer.email_bounced_at),
+        "email_bounce_reason": customer.email_bounce_reason,
         "whatsapp_opt_in": customer.whatsapp_opt_in,
         "whatsapp_opt_in_at": timestamp(customer.whatsapp_opt_in_at),
         "whatsapp_opt_in_via": customer.whatsapp_opt_in_via,

@@ -30,6 +30,7 @@ TEXTS = (
     N_("the customer has no phone number"),
     N_("the customer opted out of email"),
     N_("the customer opted out of WhatsApp: answer by SMS or email"),
+    N_("the customer's email address bounced: answer by SMS or WhatsApp"),
     N_(
         "WhatsApp's 24-hour window is closed (it opens when the customer writes there): "
         "answer by SMS or email"
@@ -273,6 +274,7 @@ NAMES: dict[str, dict[str, Any]] = {
         Label.OPT_OUT: lazy_pgettext("reply label", "opt-out"),
         Label.OPT_IN: lazy_pgettext("reply label", "opt-in"),
         Label.HELP: lazy_pgettext("reply label", "help"),
+        Label.AUTOMATIC: lazy_pgettext("reply label", "automatic"),
     },
     "MessageStatus": {
         "prepared": lazy_pgettext("message status", "prepared"),

@@ -40,6 +40,7 @@ TEXTS = {
             "opt_out": "baja",
             "opt_in": "alta",
             "help": "ayuda",
+            "automatic": "automático",
         },
         kinds={
             "discount": "descuento",
@@ -66,6 +67,7 @@ TEXTS = {
             "opt_out": "opt-out",
             "opt_in": "opt-in",
             "help": "help",
+            "automatic": "automatic",
         },
         kinds={
             "discount": "discount",

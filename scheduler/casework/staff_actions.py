@@ -92,6 +92,8 @@ def reply_to_customer(
     an approved template may go, and a person's answer is not one."""
     body = written(body, empty="the reply is empty", what=WHAT[channel], most=MOST[channel])
     to = reply_address(customer, channel)
+    if channel is Channel.EMAIL and customer.email_bounced_at is not None:
+        raise CaseworkError("the customer's email address bounced: answer by SMS or WhatsApp")
     if channel is Channel.WHATSAPP:
         last = last_whatsapp_from(session, [customer]).get(to)
         if not in_window(last, now):

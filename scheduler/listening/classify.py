@@ -30,6 +30,7 @@ class Label(StrEnum):
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     HELP = "help"
+    AUTOMATIC = "automatic"  # an out-of-office or a delivery report: never read as a reply
 
 
 @dataclass(frozen=True)

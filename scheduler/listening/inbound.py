@@ -231,9 +231,15 @@ def triage(
 def _consent_backstop(session: Session, message: Message, *, config: Config, now: datetime) -> None:
     """Apply a consent keyword the webhook stored but may not have acted on (it could not lock
     the customer in time, or its process died): the latest such message from that number
-    governs, and acting twice changes nothing."""
+    governs, and acting twice changes nothing. By email, where no webhook comes first, this is
+    where "unsubscribe" or "no me escriban más" ends email."""
     consent = read_consent(message.body)
-    if consent is None or message.channel is Channel.EMAIL:
+    if consent is None:
+        return
+    if message.channel is Channel.EMAIL:
+        customer = session.get(Customer, message.customer_id) if message.customer_id else None
+        if customer is not None:
+            _act(session, [customer], consent, Channel.EMAIL, config, now)
         return
     later = session.scalars(
         select(Message.body).where(
@@ -342,9 +348,9 @@ def _acknowledge(
     customer wrote from (on WhatsApp, inside the window their message just opened). Queued
     with the case, sent by the worker with the staff's notices."""
     channel = message.channel
-    if channel is Channel.EMAIL or customer.opt_out_at(channel) is not None:
+    if customer.opt_out_at(channel) is not None or message.case_id is None:
         return
-    if message.case_id is None:
+    if channel is Channel.EMAIL and customer.email_bounced_at is not None:
         return
     case = session.get(Case, message.case_id)
     if case is None:
@@ -366,11 +372,17 @@ def _acknowledge(
             case_id=case.id,
             channel=channel,
             to=message.from_address,
-            subject=None,
+            subject=reply_subject(message.subject) if channel is Channel.EMAIL else None,
             body=text,
             now=now,
             customer_id=customer.id,
         )
+
+
+def reply_subject(subject: str | None) -> str:
+    """ "Re: " and the customer's subject, once: the answer shows in their thread."""
+    subject = " ".join((subject or "").split())[:200]
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
 
 
 def _route(

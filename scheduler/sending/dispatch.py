@@ -168,6 +168,7 @@ class Dispatcher:
             worker_id=worker_id,
             claim_size=self.claim_size,
             max_attempts=worker.max_attempts,
+            reply_to=config.email_inbound.reply_to,
             jitter=jitter,
         )
 
@@ -456,6 +457,7 @@ class Dispatcher:
         row: FollowUp, channel: Channel, open_case: bool, last: datetime | None
     ) -> Situation:
         customer = row.sale.customer
+        bounced = channel is Channel.EMAIL and customer.email_bounced_at is not None
         return Situation(
             due_at=row.due_at,
             sale_cancelled=row.sale.status is SaleStatus.CANCELLED,
@@ -463,6 +465,9 @@ class Dispatcher:
             has_address=customer.address(channel) is not None,
             open_case=open_case,
             last_message_at=last,
+            unreachable=f"the email address bounced ({customer.email_bounce_reason})"
+            if bounced
+            else None,
         )
 
     def _still_allowed(
@@ -535,6 +540,8 @@ class Dispatcher:
                 "List-Unsubscribe": f"<{link}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             }
+            if reply_to := self.config.email_inbound.reply_to:
+                headers["Reply-To"] = reply_to
             return Outgoing(
                 f"follow-up:{row.id}",
                 message.channel,

@@ -105,6 +105,7 @@ class QueuedSender:
         worker_id: str,
         claim_size: int,
         max_attempts: int,
+        reply_to: str = "",
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.sessions = sessions
@@ -112,6 +113,7 @@ class QueuedSender:
         self.worker_id = worker_id
         self.claim_size = claim_size
         self.max_attempts = max_attempts
+        self.reply_to = reply_to  # where a customer's answer to an email of ours comes back
         self.jitter = jitter
 
     def run_pass(self, stop: threading.Event | None = None) -> dict[str, int]:
@@ -177,6 +179,7 @@ class QueuedSender:
                     message.to_address,
                     message.body,
                     message.subject,
+                    headers=self._headers(session, message),
                 )
                 if message.status == MessageStatus.UNCERTAIN:
                     since = message.created_at - LOOKUP_MARGIN
@@ -190,6 +193,28 @@ class QueuedSender:
                     cost = message.segments or 1
                     jobs.append(Job(message.id, message.id, outgoing, cost=cost))
         return jobs
+
+    def _headers(self, session: Session, message: Message) -> dict[str, str]:
+        """An email to a customer asks for the answer at `reply_to` and joins the thread of
+        their latest email (a notice to staff does neither)."""
+        if message.channel is not Channel.EMAIL or message.customer_id is None:
+            return {}
+        headers = {"Reply-To": self.reply_to} if self.reply_to else {}
+        theirs = session.scalar(
+            select(Message.provider_id)
+            .where(
+                Message.customer_id == message.customer_id,
+                Message.direction == Direction.INBOUND,
+                Message.channel == Channel.EMAIL,
+                Message.provider_id.like("<%"),
+                Message.created_at <= message.created_at,
+            )
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(1)
+        )
+        if theirs is not None:
+            headers |= {"In-Reply-To": theirs, "References": theirs}
+        return headers
 
     @staticmethod
     def _opted_out(session: Session, messages: Iterable[Message]) -> set[int]:

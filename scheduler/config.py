@@ -383,7 +383,10 @@ def _whatsapp_sender(value: Any) -> str:
         return ""
     if not text.startswith(WHATSAPP_PREFIX):
         raise ValueError("expected whatsapp: and an E.164 number, such as whatsapp:+14155238886")
-    return WHATSAPP_PREFIX + _e164_or_empty(text.removeprefix(WHATSAPP_PREFIX))
+    number = _e164_or_empty(text.removeprefix(WHATSAPP_PREFIX))
+    if not number:
+        raise ValueError("the number after whatsapp: is missing")
+    return WHATSAPP_PREFIX + number
 
 
 def _content_sids(value: Any) -> dict[str, str]:

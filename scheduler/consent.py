@@ -123,7 +123,9 @@ def opt_in(
     skipped: their moment has passed. On WhatsApp, where nothing goes without a yes, the yes
     is recorded too (when, and `via`): returns whether either changed."""
     _lock(session, customer)
-    said_yes = channel is Channel.WHATSAPP and customer.whatsapp_opt_in_at is None
+    said_yes = channel is Channel.WHATSAPP and (
+        customer.whatsapp_opt_in_at is None or customer.whatsapp_opt_out_at is not None
+    )  # a first yes, or a new one after a no: when and how are this one's
     if said_yes:
         customer.whatsapp_opt_in_at, customer.whatsapp_opt_in_via = now, via
     if customer.opt_out_at(channel) is None and not said_yes:

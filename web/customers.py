@@ -117,7 +117,7 @@ def consent(customer_id: int) -> BaseResponse:
         flash(_("Choose whether the customer opts out or back in."), "error")
         return back
     if form.channel.data not in set(Channel):
-        flash(_("Choose SMS or email."), "error")
+        flash(_("Choose a channel: SMS, WhatsApp or email."), "error")
         return back
     user, now, channel = me(), utcnow(), Channel(form.channel.data)
     try:

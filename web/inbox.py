@@ -40,7 +40,7 @@ from scheduler.clock import utcnow
 from scheduler.lifecycle import CaseStatus, Channel, Direction, RemedyStatus
 from scheduler.listening.unmatched import unmatched_replies
 from scheduler.models import Case, Customer, Message, Remedy, User
-from scheduler.sending.whatsapp import last_whatsapp_from, window_closes
+from scheduler.sending.whatsapp import answers_until, in_window, last_whatsapp_from
 from web.auth import me, my_name, owner_only
 from web.database import db_session, get_or_404, services
 from web.domain_texts import translated
@@ -164,9 +164,14 @@ def _conversation(session: Session, case: Case, customer: Customer) -> list[Mess
     )
 
 
-def _answer_on(conversation: list[Message], choices: list[SelectChoice], customer: Customer) -> str:
-    """Staff answer where the customer last wrote from, if a reply may go there."""
+def _answer_on(
+    conversation: list[Message], choices: list[SelectChoice], customer: Customer, *, open_: bool
+) -> str:
+    """Staff answer where the customer last wrote from, if a reply may go there (WhatsApp only
+    while its window is `open_`)."""
     offered = {choice.value for choice in choices}
+    if not open_:
+        offered.discard(Channel.WHATSAPP.value)
     wrote = [m.channel.value for m in conversation if m.direction is Direction.INBOUND]
     if wrote and wrote[-1] in offered:
         return wrote[-1]
@@ -188,12 +193,13 @@ def _case_page(
 ) -> str:
     config = services().config
     conversation = _conversation(session, case, customer)
-    choices = channels_of(customer, whatsapp=config.whatsapp.on)  # no box for a missing address
-    reply = ReplyForm(channel=_answer_on(conversation, choices, customer))
-    reply.channel.choices = choices
-    reply.subject.data = reply.subject.data or config.business.name
     address = customer.address(Channel.WHATSAPP)
     last_whatsapp = last_whatsapp_from(session, [customer]).get(address) if address else None
+    open_ = in_window(last_whatsapp, utcnow())
+    choices = channels_of(customer, whatsapp=config.whatsapp.on)  # no box for a missing address
+    reply = ReplyForm(channel=_answer_on(conversation, choices, customer, open_=open_))
+    reply.channel.choices = choices
+    reply.subject.data = reply.subject.data or config.business.name
     assign_form = AssignForm(assignee=str(case.assignee_id or ""))
     assign_form.assignee.choices = _assign_choices(session)
     return render_template(
@@ -201,7 +207,7 @@ def _case_page(
         case=case,
         customer=customer,
         conversation=conversation,
-        whatsapp_closes=window_closes(last_whatsapp) if config.whatsapp.on else None,
+        whatsapp_closes=answers_until(last_whatsapp) if config.whatsapp.on else None,
         unsent_notices=unsent_notices(session, case),
         users={user.id: user for user in session.scalars(select(User))},
         reply=reply,
@@ -238,6 +244,8 @@ def reply(case_id: int) -> BaseResponse:
     form = ReplyForm()
     if not form.validate_on_submit():
         return _refused(case, _("Choose a channel: SMS, WhatsApp or email."))
+    if form.channel.data == Channel.WHATSAPP and not services().config.whatsapp.on:
+        return _refused(case, _("WhatsApp is off: answer by SMS or email."))
     try:
         reply_to_customer(
             session,

@@ -29,10 +29,10 @@ from scheduler.config import Config
 from scheduler.consent import opt_in, opt_out
 from scheduler.lifecycle import CaseStatus, Channel, ConsentSource, Direction, MessageStatus
 from scheduler.listening.classify import Label, Lexicon, Reading, classify
-from scheduler.listening.keywords import Consent, Intent, fold, read_consent
+from scheduler.listening.keywords import ANSWERS, Consent, Intent, fold, read_consent
 from scheduler.listening.owner_words import owner_lexicon
 from scheduler.models import Base, Case, Customer, FollowUp, Message
-from scheduler.sending.composing import TemplateBook, customer_vars
+from scheduler.sending.composing import TemplateBook, channel_name, customer_vars
 from scheduler.sending.planning import schedule_after_score
 from scheduler.sending.queued import queue
 from scheduler.sending.sandbox import RenderError, TemplateSource, render_part
@@ -60,12 +60,13 @@ class InboundMessage:
 
 
 BY = {Channel.SMS: "by SMS", Channel.WHATSAPP: "by WhatsApp", Channel.EMAIL: "by email"}
-SCORE_PAYLOAD = re.compile(r"(?:score[:_ -]?)?(10|[0-9])", re.IGNORECASE)
+SCORE_PAYLOAD = re.compile(r"score[:_ -]?(10|[0-9])", re.IGNORECASE)
 
 
 def reading_of(message: Message, lexicon: Lexicon) -> Reading:
-    """How a reply reads; a quick-reply button whose payload is a rating (0-10, or
-    "score:9") is read as that rating, whatever its label says."""
+    """How a reply reads; a quick-reply button whose payload is a rating ("score:0" to
+    "score:10", as the owner sets it in the Content template) is read as that rating,
+    whatever its label says. Any other button is read by its text."""
     payload = SCORE_PAYLOAD.fullmatch((message.button_payload or "").strip())
     if payload is not None:
         return classify(payload.group(1), lexicon)
@@ -347,7 +348,9 @@ def _acknowledge(
     """The honest answer to a complaint: a person will reply, and by when; on the channel the
     customer wrote from (on WhatsApp, inside the window their message just opened). Queued
     with the case, sent by the worker with the staff's notices."""
-    channel = message.channel
+    channel, to = message.channel, message.from_address
+    if channel is Channel.WHATSAPP and not config.whatsapp.on and customer.phone:
+        channel, to = Channel.SMS, customer.phone  # WhatsApp was turned off: by SMS
     if customer.opt_out_at(channel) is not None or message.case_id is None:
         return
     if channel is Channel.EMAIL and customer.email_bounced_at is not None:
@@ -371,7 +374,7 @@ def _acknowledge(
             session,
             case_id=case.id,
             channel=channel,
-            to=message.from_address,
+            to=to,
             subject=reply_subject(message.subject) if channel is Channel.EMAIL else None,
             body=text,
             now=now,
@@ -461,6 +464,9 @@ def _act(
     if consent.intent is Intent.OPT_IN:
         if consent.keyword is None or _blocked_by_twilio(customer, channel, config):
             return False
+        first_yes = channel is Channel.WHATSAPP and customer.whatsapp_opt_in_at is None
+        if first_yes and consent.keyword in ANSWERS:
+            return False  # a bare "sí" answers a question: a first yes to WhatsApp says START
         return opt_in(session, customer, channel=channel, via=wording, now=now, actor="customer")
     return True  # help: always worth an answer
 
@@ -492,7 +498,9 @@ def _reply(
         return None
     locale = consent.language or (customer.locale if customer else None) or config.business.locale
     # An owner's broken edit gives no answer; it must not cost the customer their opt-out.
-    return _render_sms(session, name, locale, config, lambda _locale: {})
+    return _render_sms(
+        session, name, locale, config, lambda found: {"channel": channel_name(channel, found)}
+    )
 
 
 def _render_sms(

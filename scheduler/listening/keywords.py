@@ -29,6 +29,8 @@ _TWILIO: dict[Intent, tuple[str, ...]] = {
     Intent.HELP: ("help", "info"),
 }
 TWILIO_KEYWORDS = frozenset(word for words in _TWILIO.values() for word in words)
+# Opt-in keywords that are also plain answers: they lift an opt-out, never give a first yes.
+ANSWERS = frozenset({"si", "yes"})
 
 # Each keyword once: what it asks, by the language it tells (None: both languages read it so).
 _WORDS: dict[str | None, dict[Intent, tuple[str, ...]]] = {

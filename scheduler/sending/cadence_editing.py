@@ -28,6 +28,7 @@ from scheduler.models import (
     Product,
     nothing_in_flight,
 )
+from scheduler.sending.composing import row_channel
 from scheduler.sending.due_times import parse_condition
 from scheduler.sending.replanning import replan_cadence
 
@@ -111,12 +112,12 @@ def check_cadence(edit: CadenceInput, templates: set[tuple[str, str]]) -> dict[s
         if step.anchor not in {anchor.value for anchor in Anchor}:
             problems[f"{where}.anchor"] = f"one of {', '.join(a.value for a in Anchor)}"
         if step.channel not in {channel.value for channel in Channel}:
-            problems[f"{where}.channel"] = "sms or email"
+            problems[f"{where}.channel"] = "sms, whatsapp or email"
         elif step.template_name in ANSWER_TEMPLATES:
             problems[f"{where}.template_name"] = NOT_A_STEP
-        elif (step.template_name, step.channel) not in templates:
+        elif (step.template_name, row_channel(Channel(step.channel)).value) not in templates:
             problems[f"{where}.template_name"] = (
-                f"no {step.channel} template called {step.template_name!r}"
+                f"no {row_channel(Channel(step.channel))} template called {step.template_name!r}"
             )
         try:
             offset = step_offset(step)

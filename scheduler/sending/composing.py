@@ -36,6 +36,18 @@ REPLY_INSTRUCTIONS = {
 }
 
 
+CHANNEL_NAMES = {
+    "es": {Channel.SMS: "SMS", Channel.WHATSAPP: "WhatsApp", Channel.EMAIL: "correo"},
+    "en": {Channel.SMS: "SMS", Channel.WHATSAPP: "WhatsApp", Channel.EMAIL: "email"},
+}
+
+
+def channel_name(channel: Channel, locale: str) -> str:
+    """What a customer calls the channel, for a keyword's answer ("ya no te escribiremos por
+    WhatsApp"): consent is per channel, and the answer must say which."""
+    return CHANNEL_NAMES.get(locale, CHANNEL_NAMES["en"])[channel]
+
+
 @cache
 def email_layout() -> str:
     return (templates_root() / "email" / "layout.html").read_text(encoding="utf-8")

@@ -100,8 +100,11 @@ class Courier:
         crash leaves to look up.
         """
         size = self.concurrency
+        outcomes = [
+            self._no_transport(job) for job in jobs if job.outgoing.channel not in self.transports
+        ]
+        jobs = [job for job in jobs if job.outgoing.channel in self.transports]
         waiting = deque(job for job in jobs if job.look_since is None)
-        outcomes: list[Outcome] = []
         with ThreadPoolExecutor(size, "send") as pool:
             running = {pool.submit(self.deliver, job) for job in jobs if job.look_since}
             while waiting or running:
@@ -138,6 +141,15 @@ class Courier:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 outcomes += [future.result() for future in done]
         return outcomes
+
+    @staticmethod
+    def _no_transport(job: Job) -> Outcome:
+        """A message on a channel turned off since it was written (WhatsApp, say): nothing
+        was sent, nothing can look it up; a person sees why."""
+        channel = job.outgoing.channel
+        why = f"{channel} is off ({channel}.transport): nothing sends or finds it"
+        failure = Failure.UNCERTAIN if job.look_since is not None else Failure.PERMANENT
+        return Outcome(job, error=TransportError(why, failure=failure))
 
     def deliver(self, job: Job, start_by: datetime | None = None) -> Outcome:
         """Look up an earlier attempt, or send (unless the sender's rate kept it past

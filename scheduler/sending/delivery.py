@@ -24,6 +24,7 @@ from scheduler.lifecycle import (
 )
 from scheduler.models import Customer, FollowUp, Message
 from scheduler.sending.transports import reports_unsubscribed
+from scheduler.sending.whatsapp import by_sms_instead
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,16 @@ def apply_status(
     """
     message = session.scalar(select(Message).where(Message.provider_id == provider_id))
     if message is None and follow_up_id is not None:
-        message = session.scalar(
-            select(Message).where(
-                Message.follow_up_id == follow_up_id, Message.direction == Direction.OUTBOUND
+        message = session.scalar(  # the attempt not yet recorded: the newest without an id
+            select(Message)
+            .where(
+                Message.follow_up_id == follow_up_id,
+                Message.direction == Direction.OUTBOUND,
+                Message.provider_id.is_(None),
             )
+            .order_by(Message.id.desc())
+            .limit(1)
         )
-        if message is not None and message.provider_id not in (None, provider_id):
-            message = None  # another attempt's message: not this report
     if message is None:
         log.warning("status %r for unknown message %s", status, provider_id)
         return None
@@ -93,7 +97,10 @@ def apply_status(
     if error_code:
         message.error_code = error_code
     follow_up = session.get(FollowUp, message.follow_up_id) if message.follow_up_id else None
-    if follow_up is not None:
+    if follow_up is not None and by_sms_instead(message, follow_up.sale.customer):
+        # Not a failure of the follow-up: `queued.by_sms_after_refusal` sends its words by SMS.
+        follow_up.status_reason = f"WhatsApp refused it ({error_code}): sent by SMS instead"
+    elif follow_up is not None:
         _follow(follow_up, status, error_code, now)
         if reports_unsubscribed(error_code):
             stopped_by_provider(session, follow_up.sale.customer, now=now, actor="twilio")

@@ -67,13 +67,22 @@ from scheduler.sending.presend import Action, Situation, decide
 from scheduler.sending.queued import QueuedSender
 from scheduler.sending.sandbox import RenderError
 from scheduler.sending.transports import Outgoing, Transport
-from scheduler.sending.whatsapp import Facts, Reach, in_window, last_whatsapp_from, reach
+from scheduler.sending.whatsapp import (
+    REFUSED_OUTSIDE_WINDOW,
+    Facts,
+    Reach,
+    by_sms_instead,
+    in_window,
+    last_whatsapp_from,
+    reach,
+    sms_allowed,
+)
 
 log = logging.getLogger(__name__)
 
+WINDOW_CLOSED = "not sent: WhatsApp's 24-hour window closed before it could go"
 # A follow-up's rendered message, or why it could not be rendered, or why it has no channel.
 Draft = Composed | str | Reach
-REFUSED_OUTSIDE_WINDOW = "63016"  # WhatsApp: free text outside the customer's 24-hour window
 _FOLLOW_UP_LOADS = (
     joinedload(FollowUp.sale).joinedload(Sale.customer),
     joinedload(FollowUp.sale).joinedload(Sale.product),
@@ -101,9 +110,10 @@ def _opt_out(customer: Customer, channel: Channel) -> str | None:
 
 
 def _current(messages: Iterable[Message], row: FollowUp) -> Message | None:
-    """The follow-up's message on its channel now: one WhatsApp refused before it went by SMS
-    instead stays as it was, beside the SMS."""
-    mine = [m for m in messages if m.follow_up_id == row.id and m.channel is row.channel]
+    """The follow-up's message: the latest that did not fail. One that failed while the
+    follow-up went on (WhatsApp refused it, so it goes by SMS; free text whose window closed
+    before it could go) stays as it was, beside the next."""
+    mine = [m for m in messages if m.follow_up_id == row.id and m.status != MessageStatus.FAILED]
     return max(mine, key=lambda m: m.id, default=None)
 
 
@@ -120,10 +130,6 @@ def _refused(messages: Iterable[Message], row: FollowUp) -> bool:
 
 def _channel_of(row: FollowUp, draft: Draft | None) -> Channel:
     return draft.channel if isinstance(draft, Composed) else row.channel
-
-
-def sms_allowed(customer: Customer) -> bool:
-    return customer.phone is not None and customer.sms_opt_out_at is None
 
 
 class Dispatcher:
@@ -253,7 +259,8 @@ class Dispatcher:
                 if _current(messages, row) is not None:
                     continue  # written down already: resent as it was, never re-rendered
                 try:
-                    way = self._reach(row, last_inbound, now, refused=_refused(messages, row))
+                    refused = _refused(messages, row)
+                    way = self._reach(row, last_inbound, now, refused=refused, book=book)
                     drafts[row.id] = self._compose(row, book, way)
                 except RenderError as error:
                     drafts[row.id] = str(error)
@@ -269,9 +276,19 @@ class Dispatcher:
         return last_whatsapp_from(session, customers)
 
     def _reach(
-        self, row: FollowUp, last_inbound: Mapping[str, datetime], now: datetime, *, refused: bool
+        self,
+        row: FollowUp,
+        last_inbound: Mapping[str, datetime],
+        now: datetime,
+        *,
+        refused: bool,
+        book: TemplateBook,
     ) -> Reach:
+        """The channel the follow-up takes; the Content template is the one of the language
+        its text is rendered in (the customer's, else the business's)."""
         customer = row.sale.customer
+        wanted, fallback = locale_of(customer, self.config), self.config.business.locale
+        template = book.find(row.step.template_name, Channel.SMS, wanted, fallback)
         address = customer.address(Channel.WHATSAPP)
         facts = Facts(
             whatsapp_opt_in=customer.whatsapp_opt_in,
@@ -284,7 +301,7 @@ class Dispatcher:
             facts,
             whatsapp=self.config.whatsapp,
             template=row.step.template_name,
-            locale=locale_of(customer, self.config),
+            locale=template.locale if template else wanted,
             now=now,
         )
 
@@ -345,6 +362,13 @@ class Dispatcher:
                     continue
                 if earlier is not None and earlier.status in MAYBE_SENT:
                     prepared.append((row, earlier, None))  # look it up before anything else
+                    continue
+                if earlier is not None and self._window_closed_on(earlier, last_inbound, now):
+                    earlier.status, earlier.error_message = MessageStatus.FAILED, WINDOW_CLOSED
+                    earlier.status_updated_at = now
+                    row.due_at = now
+                    row.move_to(FollowUpStatus.SCHEDULED, f"put back: {WINDOW_CLOSED}", now)
+                    summary[Tally.RELEASED] += 1
                     continue
                 if earlier is not None and earlier.provider_id is not None:
                     # It reached the provider (a result recorded after the lease was lost).
@@ -489,9 +513,24 @@ class Dispatcher:
         )
 
     @staticmethod
+    def _window_closed_on(
+        message: Message, last_inbound: Mapping[str, datetime], now: datetime
+    ) -> bool:
+        """WhatsApp free text written down in the window, not sent when it closed (a retry, a
+        postponement): WhatsApp would refuse it, so it is drafted anew (a Content template, or
+        SMS)."""
+        return (
+            message.channel is Channel.WHATSAPP
+            and message.content_sid is None
+            and message.provider_id is None
+            and message.status in (MessageStatus.PREPARED, MessageStatus.NOT_SENT)
+            and not in_window(last_inbound.get(message.to_address), now)
+        )
+
+    @staticmethod
     def _take_channel(session: Session, row: FollowUp, draft: Composed, now: datetime) -> None:
-        """The follow-up goes by the channel chosen, and a choice other than the plain one is
-        written down with its reason."""
+        """A channel other than the one the follow-up was planned on (which it keeps: its
+        message says how it went), or a reason to note, is written down."""
         if draft.channel is row.channel and draft.note is None:
             return
         audit.record(
@@ -506,7 +545,6 @@ class Dispatcher:
             content_sid=draft.content_sid,
             reason=draft.note,
         )
-        row.channel = draft.channel
 
     def _message(self, row: FollowUp, draft: Draft | None, now: datetime) -> Message:
         """The message as it will be sent, written down before any attempt; a retry resends
@@ -560,16 +598,6 @@ class Dispatcher:
             status_callback=callback,
             content_sid=message.content_sid,
             content_variables=message.content_variables,
-        )
-
-    @staticmethod
-    def _by_sms_instead(row: FollowUp, message: Message) -> bool:
-        """Free text WhatsApp refused outside the window (63016) is never sent blindly again:
-        it goes by SMS where SMS is allowed, else it fails with the reason."""
-        return (
-            message.channel is Channel.WHATSAPP
-            and message.error_code == REFUSED_OUTSIDE_WINDOW
-            and sms_allowed(row.sale.customer)
         )
 
     # --- the I/O, in the thread pool -----------------------------------------------------------
@@ -688,8 +716,10 @@ class Dispatcher:
             rules = send_rules(self.config, row.sale.customer)
             row.due_at = fit_to_window(now + verdict.retry_in, rules)
         assert verdict.follow_up is not None  # only a lost lease leaves it as it is
-        if verdict.follow_up is FollowUpStatus.FAILED and self._by_sms_instead(row, message):
-            row.channel, row.due_at = Channel.SMS, now
+        if verdict.follow_up is FollowUpStatus.FAILED and by_sms_instead(
+            message, row.sale.customer
+        ):
+            row.due_at = now
             reason = f"WhatsApp refused it ({outcome.error}): it goes by SMS instead"
             row.move_to(FollowUpStatus.SCHEDULED, reason, now)
             return Tally.RETRYING

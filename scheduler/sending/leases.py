@@ -44,7 +44,9 @@ def _opted_out(table: Table, *, needs_yes: bool) -> Exists:
     )
 
 
-CUSTOMER_OPTED_OUT = _opted_out(FOLLOW_UPS, needs_yes=True)
+# A follow-up's message is judged on its own channel (the follow-up keeps the one it was
+# planned on: an SMS step may go by WhatsApp).
+MESSAGE_OPTED_OUT = _opted_out(MESSAGES, needs_yes=True)
 QUEUED_CUSTOMER_OPTED_OUT = _opted_out(MESSAGES, needs_yes=False)  # a notice: no customer
 RECORD_MESSAGE = (  # a delivery report may have come first: never step back from it
     update(MESSAGES)
@@ -154,8 +156,17 @@ def hand_over(
     lease: timedelta,
 ) -> set[int]:
     """Of `messages` (follow-up id -> message id), renew the leases still `worker_id`'s whose
-    customer has not opted out meanwhile, count the attempt, and mark their messages
-    `handed_over`. Returns the follow-ups that may be sent."""
+    customer has not opted out of the message's channel meanwhile, count the attempt, and mark
+    their messages `handed_over`. Returns the follow-ups that may be sent."""
+    refused = (
+        select(MESSAGES.c.id)
+        .where(
+            MESSAGES.c.id.in_(list(messages.values())),
+            MESSAGES.c.follow_up_id == FOLLOW_UPS.c.id,
+            MESSAGE_OPTED_OUT,
+        )
+        .exists()
+    )
     renewed = set(
         session.scalars(
             update(FOLLOW_UPS)
@@ -164,7 +175,7 @@ def hand_over(
                 FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
                 FOLLOW_UPS.c.lease_owner == worker_id,
                 FOLLOW_UPS.c.lease_expires_at > now,
-                ~CUSTOMER_OPTED_OUT,
+                ~refused,
             )
             .values(
                 lease_expires_at=now + lease,

@@ -30,7 +30,7 @@ from scheduler.lifecycle import (
     MessageStatus,
     ProviderStatus,
 )
-from scheduler.models import Customer, Message
+from scheduler.models import Customer, FollowUp, Message
 from scheduler.sending import leases
 from scheduler.sending.courier import (
     LOOKUP_MARGIN,
@@ -43,6 +43,7 @@ from scheduler.sending.delivery import OURS, stopped_by_provider
 from scheduler.sending.outcomes import Tally, judge
 from scheduler.sending.segments import sms_size
 from scheduler.sending.transports import Outgoing
+from scheduler.sending.whatsapp import by_sms_instead
 
 log = logging.getLogger(__name__)
 # One pass at a time per worker in this process: a pass takes back what its worker left
@@ -86,6 +87,36 @@ def queue(
     )
     session.add(message)
     return message
+
+
+def by_sms_after_refusal(session: Session, message: Message, *, now: datetime) -> Message | None:
+    """WhatsApp accepted a follow-up's free text, then refused it in a report (63016: the
+    window had closed). The follow-up stays sent, never resent; its words go by SMS, queued
+    on the protected path like any answer, where SMS is allowed. None when they do not."""
+    follow_up = session.get(FollowUp, message.follow_up_id) if message.follow_up_id else None
+    if follow_up is None:
+        return None
+    customer = follow_up.sale.customer
+    if not by_sms_instead(message, customer) or customer.phone is None:
+        return None
+    already = session.scalar(
+        select(Message.id).where(
+            Message.follow_up_id == follow_up.id, Message.channel == Channel.SMS
+        )
+    )
+    if already is not None:  # a report repeated
+        return None
+    sms = queue(
+        session,
+        channel=Channel.SMS,
+        to=customer.phone,
+        subject=None,
+        body=message.body,
+        now=now,
+        customer_id=customer.id,
+    )
+    sms.follow_up_id = follow_up.id
+    return sms
 
 
 def summary_key(tally: Tally) -> str:

@@ -25,7 +25,7 @@ from scheduler.defaults import default_templates
 from scheduler.lifecycle import Anchor, Channel
 from scheduler.listening.inbound import ACK_TEMPLATE, KEYWORD_TEMPLATES, USE_START_TEMPLATE
 from scheduler.models import CadenceStep, Customer, MessageTemplate, Product, Sale
-from scheduler.sending.composing import email_layout, template_context
+from scheduler.sending.composing import channel_name, email_layout, template_context
 from scheduler.sending.sandbox import (
     WHATSAPP_MAX_CHARS,
     Rendered,
@@ -99,8 +99,9 @@ def sample_context(
         amount=Decimal("1899.00"),
         currency="PEN",
     )
-    if facts is None:
-        facts = {"score": 9, "deadline": _deadline(config, locale, now)}
+    if facts is None:  # the answers to a customer who wrote get these too
+        deadline, name = _deadline(config, locale, now), channel_name(Channel.WHATSAPP, locale)
+        facts = {"score": 9, "deadline": deadline, "channel": name}
     return template_context(sale=sale, config=config, locale=locale, channel=channel, facts=facts)
 
 
@@ -130,7 +131,8 @@ def usages(
             )
         ]
     if source.name in KEYWORD_ANSWERS:
-        return [("a keyword answer", {"business": business})]
+        channel_words = channel_name(Channel.WHATSAPP, locale)
+        return [("a keyword answer", {"business": business, "channel": channel_words})]
     anchors = set(
         session.scalars(
             select(CadenceStep.anchor).where(

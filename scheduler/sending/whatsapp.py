@@ -26,6 +26,7 @@ from scheduler.lifecycle import Channel, Direction
 from scheduler.models import Customer, Message
 from scheduler.sending.sandbox import RenderError, render_part
 
+REFUSED_OUTSIDE_WINDOW = "63016"  # Twilio: free text outside the customer's 24-hour window
 WINDOW = timedelta(hours=24)
 # Free text is sent only this long before the window closes: a message queued at 23:59 would
 # reach Twilio after it, and be refused (63016).
@@ -53,15 +54,36 @@ def last_whatsapp_from(session: Session, customers: Iterable[Customer]) -> dict[
     return {address: at for address, at in rows}
 
 
+def sms_allowed(customer: Customer) -> bool:
+    return customer.phone is not None and customer.sms_opt_out_at is None
+
+
+def by_sms_instead(message: Message, customer: Customer) -> bool:
+    """Free text WhatsApp refused outside the window (63016, when the send was made or in a
+    report after it) is never sent blindly again: the follow-up goes by SMS where SMS is
+    allowed, else it fails with the reason."""
+    return (
+        message.channel is Channel.WHATSAPP
+        and message.error_code == REFUSED_OUTSIDE_WINDOW
+        and sms_allowed(customer)
+    )
+
+
 def window_closes(last_inbound: datetime | None) -> datetime | None:
     """When the customer's 24-hour window closes (None: they never wrote on WhatsApp)."""
     return None if last_inbound is None else last_inbound + WINDOW
 
 
+def answers_until(last_inbound: datetime | None) -> datetime | None:
+    """Until when free text may go: the window's close, less the margin."""
+    closes = window_closes(last_inbound)
+    return None if closes is None else closes - WINDOW_MARGIN
+
+
 def in_window(last_inbound: datetime | None, now: datetime) -> bool:
     """Whether free text may go now, with a margin before the window closes."""
-    closes = window_closes(last_inbound)
-    return closes is not None and now < closes - WINDOW_MARGIN
+    until = answers_until(last_inbound)
+    return until is not None and now < until
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,8 @@ def content_form(source: str) -> ContentForm:
                 inside = None
             elif inside is not None:
                 inside.append(value)
+            elif kind.startswith("comment"):
+                continue  # a note to the owner's self: no customer reads it
             else:
                 logic = logic or kind == "block_begin"
                 parts.append(value)

@@ -82,9 +82,12 @@ def test_malformed_and_oversized_requests(client: FlaskClient, sent: sessionmake
     "body, answer",
     [
         ("STOP", None),  # Twilio's own opt-out handling already confirmed it
-        ("Baja.", "Mi Tienda: listo, ya no te enviaremos mensajes."),
-        ("ya no me manden mensajes porfa", "Mi Tienda: listo, ya no te enviaremos mensajes."),
-        ("please stop texting me", "Mi Tienda: done, you will not get our messages again."),
+        ("Baja.", "Mi Tienda: listo, ya no te enviaremos mensajes por SMS."),
+        (
+            "ya no me manden mensajes porfa",
+            "Mi Tienda: listo, ya no te enviaremos mensajes por SMS.",
+        ),
+        ("please stop texting me", "Mi Tienda: done, you will not get our messages by SMS again."),
     ],
 )
 def test_opting_out_by_sms_takes_effect_at_once(
@@ -112,7 +115,7 @@ def test_opting_back_in_and_a_plain_si(client: FlaskClient, sent: sessionmaker[S
     assert "<Message>" not in plain.get_data(as_text=True)  # an answer, not an opt-in
     post(client, "/webhooks/twilio/sms", sms("BAJA", sid="SM" + "3" * 32))
     back = post(client, "/webhooks/twilio/sms", sms("alta", sid="SM" + "4" * 32))
-    assert "<Message>Mi Tienda: listo, vuelves a recibir" in back.get_data(as_text=True)
+    assert "<Message>Mi Tienda: listo, te escribiremos por SMS." in back.get_data(as_text=True)
     with sent() as session:
         assert session.scalars(select(Customer)).one().sms_opt_out_at is None
         assert len(inbound(session)) == 3

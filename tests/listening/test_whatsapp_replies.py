@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,7 +15,7 @@ from scheduler.casework.staff_actions import CaseworkError, reply_to_customer
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Channel, ConsentSource, Direction, FollowUpStatus
 from scheduler.models import Case, Customer, FollowUp, Message, User
-from tests.browsing import use_config
+from tests.browsing import submit, use_config
 from tests.dispatching import follow_up
 from tests.replying import ROSA, config, post, read, sent  # noqa: F401 - fixtures
 
@@ -68,7 +69,7 @@ def test_baja_on_whatsapp_ends_whatsapp_only_and_is_answered(
     whatsapp: Flask, sent: sessionmaker[Session]
 ) -> None:
     answer = write(whatsapp, "STOP", 1)  # Twilio answers no keyword on WhatsApp: we do
-    assert "<Message>Mi Tienda: done, you will not get our messages again." in answer
+    assert "<Message>Mi Tienda: done, you will not get our messages by WhatsApp again." in answer
     with sent() as session:
         rosa = session.scalars(select(Customer)).one()
         assert rosa.whatsapp_opt_out and not rosa.sms_opt_out
@@ -94,7 +95,7 @@ def test_start_on_whatsapp_is_the_yes_whatsapp_needs(
     with sent() as session:
         assert not session.scalars(select(Customer)).one().whatsapp_opt_in
     answer = write(whatsapp, "START", 1)
-    assert "<Message>Mi Tienda: you will receive our messages again." in answer
+    assert "<Message>Mi Tienda: done, you will receive our messages by WhatsApp." in answer
     with sent() as session:
         rosa = session.scalars(select(Customer)).one()
         assert rosa.whatsapp_opt_in and rosa.whatsapp_opt_in_via == "replied 'start' by WhatsApp"
@@ -166,3 +167,75 @@ def test_read_reports_move_a_whatsapp_message_forward(
     with sent() as session:
         assert session.scalars(select(Message.status)).one() == "read"
         assert follow_up(session, "day1-thanks").status is FollowUpStatus.DELIVERED
+
+
+def test_a_bare_si_on_whatsapp_is_an_answer_not_a_first_yes(
+    whatsapp: Flask, sent: sessionmaker[Session]
+) -> None:
+    answer = write(whatsapp, "Sí", 1)
+    assert "<Message>" not in answer
+    with sent() as session:
+        assert not session.scalars(select(Customer)).one().whatsapp_opt_in
+
+
+def test_a_button_without_a_rating_is_read_by_its_text(
+    whatsapp: Flask, sent: sessionmaker[Session]
+) -> None:
+    write(whatsapp, "Sí, todo bien", 1, ButtonText="Sí, todo bien", ButtonPayload="1")
+    with sent() as session:
+        [reply] = inbound(session)
+        assert reply.score is None and session.scalars(select(Case)).all() == []
+
+
+def test_a_report_of_63016_after_the_send_sends_its_words_by_sms_once(
+    whatsapp: Flask, sent: sessionmaker[Session]
+) -> None:
+    with sent.begin() as session:
+        message = session.scalars(select(Message)).one()
+        message.channel, message.provider_id = Channel.WHATSAPP, "SM" + "6" * 32
+        message.to_address, words = ROSA_WA, message.body
+    client = whatsapp.test_client()
+    report = {"MessageSid": "SM" + "6" * 32, "MessageStatus": "failed", "ErrorCode": "63016"}
+    for _ in range(2):  # Twilio repeats a report it did not see answered
+        assert post(client, "/webhooks/twilio/status", report).status_code == 204
+    with sent() as session:
+        row = follow_up(session, "day1-thanks")
+        assert row.status is FollowUpStatus.SENT  # never resent: its words go by SMS
+        assert row.status_reason == "WhatsApp refused it (63016): sent by SMS instead"
+        [sms] = session.scalars(
+            select(Message).where(Message.follow_up_id == row.id, Message.channel == Channel.SMS)
+        ).all()
+        assert (sms.to_address, sms.body, sms.status) == (ROSA, words, "prepared")
+
+
+def test_with_whatsapp_off_a_complaint_there_is_acknowledged_by_sms(
+    app: Flask, sent: sessionmaker[Session]
+) -> None:
+    write(app, "la lavadora no prende y nadie me contesta", 1)  # WhatsApp is off here
+    with sent() as session:
+        case = session.scalars(select(Case)).one()
+        [ack] = session.scalars(
+            select(Message)
+            .where(Message.case_id == case.id, Message.direction == Direction.OUTBOUND)
+            .where(Message.customer_id.isnot(None))
+        ).all()
+        assert (ack.channel, ack.to_address) == (Channel.SMS, ROSA)
+
+
+def test_the_case_page_answers_on_whatsapp_and_says_when_the_window_closes(
+    whatsapp: Flask, sent: sessionmaker[Session], staff_client: FlaskClient
+) -> None:
+    write(whatsapp, "la lavadora no prende", 1)
+    with sent() as session:
+        case = session.scalars(select(Case)).one()
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert '<input checked id="channel-1" name="channel" type="radio" value="whatsapp">' in page
+    assert 'id="whatsapp-window"' in page and "window closes" in page
+    assert '<span class="channel">WhatsApp</span>' in page
+    use_config(whatsapp, whatsapp={"transport": "off"})
+    refused = submit(
+        staff_client, f"/cases/{case.id}/reply", {"channel": "whatsapp", "body": "Hola"}
+    )
+    assert refused.status_code == 302
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "WhatsApp is off: answer by SMS or email." in page

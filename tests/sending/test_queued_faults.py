@@ -82,7 +82,11 @@ def test_a_worker_killed_twenty_times_sends_every_reply_and_notice_once(
     engine: Engine, tmp_path: Path
 ) -> None:
     url = engine.url.render_as_string(hide_password=False)
-    config = defaults().replace(database={"url": url}, cases={"notify_emails": [STAFF]})
+    config = defaults().replace(
+        database={"url": url},
+        cases={"notify_emails": [STAFF]},
+        whatsapp={"transport": "outbox"},  # on, so answers go where the customer wrote
+    )
     numbers = [f"+519{n:08d}" for n in range(CUSTOMERS)]
     sales = [sale_input(f"S-{n}", phone=number) for n, number in enumerate(numbers)]
     sessions = setup_sales(engine, config, *sales, now=utcnow())  # follow-ups due tomorrow
@@ -123,7 +127,7 @@ def test_a_worker_killed_twenty_times_sends_every_reply_and_notice_once(
     with FakeTwilio(latency=0.2) as fake:
         for sender in senders[::3]:
             fake.customer_wrote(sender)
-        sections = twilio_sections(fake, concurrency=2)
+        sections = twilio_sections(fake, concurrency=4)
         sections["worker"] |= {"tick_seconds": 1}
         sections["whatsapp"] = whatsapp_section(fake)
         path = process_config(tmp_path, engine, **sections)

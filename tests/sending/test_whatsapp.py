@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.config import Config
 from scheduler.lifecycle import Channel, Direction, FollowUpStatus, MessageStatus
 from scheduler.models import AuditEntry, CadenceStep, Customer, FollowUp, Message, MessageTemplate
+from scheduler.sending.queued import queue
 from scheduler.sending.sandbox import RenderError
 from scheduler.sending.transports import Failure, TransportError
 from scheduler.sending.whatsapp import (
@@ -192,7 +193,7 @@ def test_outside_the_window_the_content_template_goes(engine: Engine, config: Co
         assert (message.channel, message.content_sid) == (Channel.WHATSAPP, SID)
         assert message.content_variables == variables
         sent = follow_up(session, "day1-thanks")
-        assert sent.status is FollowUpStatus.SENT and sent.channel is Channel.WHATSAPP
+        assert sent.status is FollowUpStatus.SENT and sent.channel is Channel.SMS  # as planned
         [audit] = reroutes(session)
         assert audit["planned"] == "sms" and audit["sent_by"] == "whatsapp"
 
@@ -322,3 +323,70 @@ def test_a_whatsapp_opt_out_before_the_hand_over_sends_nothing(
     worker.record(worker.deliver_batch(jobs), Counter())
     with sessions() as session:
         assert outbox(session) == []
+
+
+def test_free_text_whose_window_closed_before_it_went_is_drafted_anew(
+    engine: Engine, config: Config
+) -> None:
+    config = on(config, content_sids={"thanks/es": SID})
+    sessions = rosa_opted_in(engine, config)
+    wrote_on_whatsapp(sessions, DAY1 - timedelta(hours=23, minutes=40))
+    passing = TransportError("timed out connecting", failure=Failure.RETRY)
+    clock = Clock(DAY1)
+    transports = scripted(sessions, clock)
+    transports[Channel.WHATSAPP].errors.append(passing)
+    dispatcher(sessions, config, clock, transports).run_pass()  # free text, not sent
+    clock.advance(hours=2)  # the window closed meanwhile
+    dispatcher(sessions, config, clock, transports).run_pass()
+    sends = transports[Channel.WHATSAPP].sends
+    assert [(s.content_sid is None) for s in sends] == [True, False]  # then the template
+    with sessions() as session:
+        messages = session.scalars(select(Message).order_by(Message.id)).all()
+        assert [(m.content_sid, m.status) for m in messages if m.direction is Direction.OUTBOUND][
+            0
+        ] == (None, MessageStatus.FAILED)
+        assert follow_up(session, "day1-thanks").status is FollowUpStatus.SENT
+
+
+def test_the_content_template_is_the_one_of_the_language_rendered(
+    engine: Engine, config: Config
+) -> None:
+    """A customer in English with no English template gets the Spanish text: the Spanish
+    Content template goes, its variables numbered for that text."""
+    config = on(config, content_sids={"thanks/es": SID, "thanks/en": "HX" + "b" * 32})
+    sessions = rosa_opted_in(engine, config)
+    with sessions.begin() as session:
+        session.execute(update(Customer).values(locale="en"))
+        session.execute(
+            update(MessageTemplate)
+            .where(MessageTemplate.name == "thanks", MessageTemplate.locale == "en")
+            .values(locale="xx")
+        )
+    dispatcher(sessions, config, Clock(DAY1)).run_pass()
+    with sessions() as session:
+        [entry] = outbox(session)
+        assert entry.headers["ContentSid"] == SID and entry.body.startswith("Hola Rosa")
+
+
+def test_a_channel_turned_off_fails_its_waiting_messages_with_why(
+    engine: Engine, config: Config
+) -> None:
+    sessions = rosa_opted_in(engine, config)
+    clock = Clock(DAY1)
+    with sessions.begin() as session:
+        rosa = session.scalars(select(Customer)).one()
+        queue(
+            session,
+            channel=Channel.WHATSAPP,
+            to=ROSA_WA,
+            subject=None,
+            body="Hola Rosa",
+            now=clock(),
+            customer_id=rosa.id,
+        )
+    summary = dispatcher(sessions, config, clock).queued.run_pass()  # WhatsApp is off
+    assert summary["queued_failed"] == 1
+    with sessions() as session:
+        message = session.scalars(select(Message).where(Message.channel == Channel.WHATSAPP)).one()
+        assert message.status == MessageStatus.FAILED
+        assert "whatsapp is off (whatsapp.transport)" in (message.error_message or "")

@@ -142,7 +142,7 @@ TEXTS = (
     N_("you cannot disable your own log-in"),
     N_("the current password is not right"),
     # A cadence edited in the admin (scheduler/sending/cadence_editing.py), a sale's attributes.
-    N_("sms or email"),
+    N_("sms, whatsapp or email"),
     N_("at most 200 characters"),
     N_("must be an object of names and values"),
 )

@@ -2,8 +2,10 @@
 in headless Chromium (Debian's package; `make test` installs it when missing).
 
 The owner sets Postventa up, adds a staff login, creates a cadence and records a sale; the
-customer complains by SMS (the outbox's simulated reply); the staff member answers, gives a
-remedy and resolves the case, and the answer reaches the outbox. Screenshots of the main pages
+customer complains by SMS and again on WhatsApp (the outbox's simulated replies) and by email
+(delivered into a real IMAP server, Dovecot, that the worker reads); the staff member sees the
+three in one case, answers on WhatsApp inside its window, gives a remedy and resolves the
+case, and the answer reaches the outbox. Screenshots of the main pages
 are taken on the way (into docs/screenshots/ with POSTVENTA_SCREENSHOTS=1).
 """
 
@@ -18,12 +20,17 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.imap_server import HOST as IMAP_HOST
+from tests.imap_server import PASSWORD as IMAP_PASSWORD
+from tests.imap_server import USER as IMAP_USER
+from tests.imap_server import Dovecot, dovecot
 from tests.processes import free_port
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -47,11 +54,14 @@ STAFF = ("luis@tienda.pe", "clave de luis 1")
 PHONE_WIDTH = 375
 
 pytestmark = pytest.mark.slow
+__all__ = ["dovecot"]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`postventa run` on a fresh SQLite database, the worker passing every second."""
+def server(tmp_path_factory: pytest.TempPathFactory, dovecot: Dovecot) -> Iterator[str]:
+    """`postventa run` on a fresh SQLite database, the worker passing every second, WhatsApp
+    to the outbox and email replies read from the test's Dovecot (its certificate trusted as
+    the system's would be)."""
     home = tmp_path_factory.mktemp("e2e")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -60,9 +70,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f'[database]\nurl = "sqlite:///{home / "postventa.db"}"\n'
         f'[business]\npublic_url = "{base}"\nname = "Cocinas Rosales"\n'
         f'send_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\n'
-        f'[worker]\ntick_seconds = 1\n[cases]\nnotify_emails = ["equipo@tienda.pe"]\n',
+        f'[worker]\ntick_seconds = 1\n[cases]\nnotify_emails = ["equipo@tienda.pe"]\n'
+        f'[whatsapp]\ntransport = "outbox"\n'
+        f'[email.inbound]\ntransport = "imap"\nreply_to = "{IMAP_USER}"\n'
+        f'imap_host = "{IMAP_HOST}"\nimap_port = {dovecot.imaps_port}\n'
+        f'username = "{IMAP_USER}"\npassword = "{IMAP_PASSWORD}"\n',
         encoding="utf-8",
     )
+    environment = os.environ | {"SSL_CERT_FILE": str(dovecot.certificate)}
     postventa = str(Path(sys.executable).parent / "postventa")
     subprocess.run(
         [postventa, "--config", str(config), "init"], check=True, cwd=home, capture_output=True
@@ -72,6 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(
             [postventa, "--config", str(config), "run", "--port", str(port)],
             cwd=home,
+            env=environment,
             stdout=subprocess.DEVNULL,
             stderr=output,
         )
@@ -163,7 +179,7 @@ def _narrow_inputs(page: Any) -> list[str]:
 
 
 def test_owner_sets_up_staff_resolves_a_complaint(
-    server: str, browser: object, shots: Path
+    server: str, browser: object, shots: Path, dovecot: Dovecot
 ) -> None:
     expect = playwright_api.expect
     owner = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
@@ -248,6 +264,21 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     owner.fill("input[name=sender]", "+51987654321")
     owner.fill("textarea[name=body]", "la cocina llego con una hornilla rota, pesimo")
     owner.click("form.card button[type=submit]")
+    # Then on WhatsApp, and by email: all three reach the same case.
+    owner.fill("input[name=sender]", "+51987654321")
+    owner.check("input[name=channel][value=whatsapp]")
+    owner.fill(
+        "textarea[name=body]", "y la puerta del horno tampoco cierra, la hornilla rota igual"
+    )
+    owner.click("form.card button[type=submit]")
+    expect(owner.locator(".flash")).to_contain_text("WhatsApp")
+    mail = EmailMessage()
+    mail["From"] = "Rosa Quispe <rosa.quispe.huaman@correo.example.pe>"
+    mail["To"], mail["Subject"] = IMAP_USER, "Mi cocina"
+    mail["Message-ID"] = "<e2e-rosa-1@correo.example.pe>"
+    mail.set_content("Les mando la foto de la hornilla rota. ¿Cuándo vienen a verla?")
+    mail.add_attachment(b"\xff\xd8\xff", maintype="image", subtype="jpeg", filename="hornilla.jpg")
+    dovecot.deliver(bytes(mail))
     owner.goto(server + "/admin/templates")
     owner.click("text=thanks >> nth=0")
     expect(owner.locator("#preview-text")).not_to_be_empty()
@@ -286,6 +317,14 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     expect(staff.locator(".cases")).to_contain_text("hornilla rota")
     staff.screenshot(path=str(shots / "inbox.png"), full_page=True)
     staff.click(".cases a")
+    case_url = staff.url
+    _reload_until(staff, case_url, "hornilla.jpg")  # the worker fetched and read the email
+    conversation = staff.locator(".conversation")
+    expect(conversation).to_contain_text("la puerta del horno tampoco cierra")
+    expect(conversation).to_contain_text("¿Cuándo vienen a verla?")
+    expect(conversation.locator(".channel")).to_contain_text(["SMS", "WhatsApp", "email"])
+    expect(staff.locator("#whatsapp-window")).to_contain_text("window closes")
+    staff.check("input[name=channel][value=whatsapp]")
     staff.fill("textarea[name=body] >> nth=0", "Rosa, lo sentimos. Mañana cambiamos la hornilla.")
     staff.click("text=Send")
     expect(staff.locator(".flash")).to_contain_text("Reply queued")
@@ -305,8 +344,9 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     staff.click("text=Resolve the case")
     expect(staff.locator(".status")).to_contain_text("Resolved")
 
-    # The worker sent the answer: it is in the outbox.
+    # The worker sent the answer, on WhatsApp: it is in the outbox.
     _reload_until(staff, server + "/outbox", "Mañana cambiamos la hornilla")
+    expect(staff.locator("tbody")).to_contain_text("whatsapp:+51987654321")
     staff.screenshot(path=str(shots / "outbox.png"), full_page=True)
     for path in ("/inbox", "/customers", "/outbox"):
         staff.set_viewport_size({"width": PHONE_WIDTH, "height": 800})

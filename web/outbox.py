@@ -10,17 +10,18 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import StringField, TextAreaField
+from wtforms import RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from scheduler.addresses import normalise_phone
+from scheduler.addresses import normalise_phone, whatsapp_address
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Channel
 from scheduler.listening.inbound import InboundMessage, triage
 from scheduler.models import Customer, OutboxEntry
 from scheduler.sending.transports.outbox import SENDERS
 from web.database import db_session, services
-from web.domain_texts import translated
+from web.domain_texts import named, translated
+from web.forms import named_options
 from web.webhooks import receive
 
 blueprint = Blueprint("outbox", __name__)
@@ -30,10 +31,17 @@ PAGE = 200
 class SimulateForm(FlaskForm):  # type: ignore[misc]
     sender = StringField("from", validators=[DataRequired(), Length(max=32)])
     body = TextAreaField("body", validators=[DataRequired(), Length(max=1600)])
+    channel = RadioField(
+        "channel", choices=named_options((Channel.SMS, Channel.WHATSAPP)), default="sms"
+    )
 
 
 def _simulating() -> bool:
     return services().config.sms.transport == "outbox"
+
+
+def _whatsapp_simulated() -> bool:
+    return services().config.whatsapp.transport == "outbox"
 
 
 @blueprint.get("/outbox")
@@ -48,6 +56,7 @@ def index() -> str:
         entries=entries,
         form=SimulateForm(),
         simulating=_simulating(),
+        whatsapp=_whatsapp_simulated(),
         customers=people,
     )
 
@@ -67,10 +76,17 @@ def simulate() -> BaseResponse | tuple[str, int]:
     except ValueError as error:
         flash(translated(error), "error")
         return redirect(url_for("outbox.index"))
-    sms = InboundMessage(f"SIM{uuid.uuid4().hex}", sender, SENDERS[Channel.SMS], form.body.data)
-    answer = receive(db_session(), sms)
+    channel = Channel(form.channel.data)
+    if channel is Channel.WHATSAPP and _whatsapp_simulated():
+        sender = whatsapp_address(sender)
+    else:
+        channel = Channel.SMS
+    message = InboundMessage(
+        f"SIM{uuid.uuid4().hex}", sender, SENDERS[channel], form.body.data, channel
+    )
+    answer = receive(db_session(), message)
     triage(services().sessions, config, now=now)
-    flash(_("Reply received as if by SMS."))
+    flash(_("Reply received as if by %(channel)s.", channel=named(channel)))
     if answer:
         flash(_("Answered at once: %(text)s", text=answer))
     return redirect(url_for("outbox.index"))

@@ -227,6 +227,14 @@ class Dovecot:
         assert kind == "OK" and found, data
         return int(found.group(1))
 
+    def uids(self, folder: str) -> list[int]:
+        """The UIDs in `folder`, as the server numbers them."""
+        with self.admin() as imap:
+            imap.select(quoted(folder), readonly=True)
+            kind, data = imap.uid("SEARCH", "ALL")
+        assert kind == "OK", data
+        return [int(uid) for uid in (data[0] or b"").split()]
+
     def create_folder(self, folder: str) -> None:
         with self.admin() as imap:
             kind, data = imap.create(quoted(folder))

@@ -159,11 +159,13 @@ def test_a_sale_by_hand_plans_its_follow_ups(
         "product_name": "Cocina",
         "amount": "899.90",
         "currency": "PEN",
+        "whatsapp_opt_in": "yes",  # the box ticked
     }
     answer = submit(staff_client, "/sales/new", form)
     assert answer.status_code == 302
     sale = session.scalars(select(Sale).where(Sale.external_id == "B-77")).one()
     assert sale.sold_at.isoformat() == "2026-11-23T14:30:00+00:00"  # 09:30 in Lima
+    assert session.get_one(Customer, sale.customer_id).whatsapp_opt_in
     planned = session.scalars(select(FollowUp).where(FollowUp.sale_id == sale.id)).all()
     page = staff_client.get(answer.headers["Location"]).get_data(as_text=True)
     assert planned and f"Sale B-77 recorded: {len(planned)} follow-ups planned." in page

@@ -222,3 +222,19 @@ def test_a_file_of_several_megabytes_is_checked_and_imported(
         "/sales/import", data={"csrf_token": token, "action": "import", "content": text}
     )
     assert imported.status_code == 302 and _count(session) == 3_000
+
+
+def test_a_whatsapp_opt_in_column_is_read_as_a_yes_or_named(frozen: None) -> None:
+    data = (
+        "external_id,sold_at,customer_name,phone,whatsapp_opt_in\n"
+        "W-1,2026-11-20,Rosa Quispe,987654321,sí\n"
+        "W-2,2026-11-20,Juan Perez,987000111,\n"
+        "W-3,2026-11-20,Ana Diaz,987000222,quizas\n"
+    )
+    check = check_sales_csv(data, defaults(), now=NOW)
+    assert [(sale.external_id, sale.whatsapp_opt_in) for _line, sale in check.sales] == [
+        ("W-1", True),
+        ("W-2", False),
+    ]
+    assert [(p.line, p.field) for p in check.problems] == [(4, "whatsapp_opt_in")]
+    assert "whatsapp_opt_in" not in check.sales[0][1].attributes  # a column of ours

@@ -148,6 +148,7 @@ class Workers:
         self.live: list[subprocess.Popen[bytes]] = []
         self.killed: list[int] = []
         self.logs: list[Path] = []
+        self.log_of: dict[int, Path] = {}  # by pid
         for _ in range(count):
             self.start()
 
@@ -156,7 +157,17 @@ class Workers:
         self.logs.append(log)
         with log.open("wb") as stderr:
             command = [POSTVENTA, "--config", str(self.path), "worker"]
-            self.live.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr))
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        self.live.append(process)
+        self.log_of[process.pid] = log
+
+    def all_up(self) -> bool:
+        """Whether every live worker has started its scheduler: a SIGTERM before that ends it
+        as the signal's default does, not through its own handler."""
+        return all(
+            "a pass every" in self.log_of[process.pid].read_text(errors="replace")
+            for process in self.live
+        )
 
     def kill_one(self, rng: random.Random) -> None:
         victim = self.live.pop(rng.randrange(len(self.live)))

@@ -35,7 +35,12 @@ from scheduler.models import Base, Case, Customer, FollowUp, Message
 from scheduler.sending.composing import TemplateBook, channel_name, customer_vars
 from scheduler.sending.planning import schedule_after_score
 from scheduler.sending.queued import queue
-from scheduler.sending.sandbox import RenderError, TemplateSource, render_part
+from scheduler.sending.sandbox import (
+    WHATSAPP_MAX_CHARS,
+    RenderError,
+    TemplateSource,
+    render_part,
+)
 
 KEYWORD_TEMPLATES = {
     Intent.OPT_OUT: "keyword_opt_out",
@@ -369,17 +374,22 @@ def _acknowledge(
             "deadline": deadline_words(case.first_response_due_at, now, tz, locale),
         },
     )
-    if text is not None:  # else an owner's broken edit: the case still reaches a person
-        queue(
-            session,
-            case_id=case.id,
-            channel=channel,
-            to=to,
-            subject=reply_subject(message.subject) if channel is Channel.EMAIL else None,
-            body=text,
-            now=now,
-            customer_id=customer.id,
-        )
+    if text is None:
+        return  # an owner's broken edit: the case still reaches a person
+    if channel is Channel.WHATSAPP and len(text) > WHATSAPP_MAX_CHARS:  # WhatsApp's 63021
+        if customer.phone is None or customer.sms_opt_out_at is not None:
+            return
+        channel, to = Channel.SMS, customer.phone
+    queue(
+        session,
+        case_id=case.id,
+        channel=channel,
+        to=to,
+        subject=reply_subject(message.subject) if channel is Channel.EMAIL else None,
+        body=text,
+        now=now,
+        customer_id=customer.id,
+    )
 
 
 def reply_subject(subject: str | None) -> str:

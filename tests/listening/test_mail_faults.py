@@ -82,6 +82,7 @@ def test_workers_killed_while_reading_mail_store_each_mail_once(
             seen = stored()
         at_last_kill = seen
         wait_for(lambda: stored() >= MAILS, "every mail to be stored", 90)
+        wait_for(workers.all_up, "the workers to be up before they are told to stop")
         codes = workers.stop()
     seconds = time.monotonic() - started
     assert codes == [0, 0], workers.log()[-3000:]

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.casework.staff_actions import CaseworkError, reply_to_customer
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Channel, ConsentSource, Direction, FollowUpStatus
-from scheduler.models import Case, Customer, FollowUp, Message, User
+from scheduler.models import Case, Customer, FollowUp, Message, MessageTemplate, User
 from tests.browsing import submit, use_config
 from tests.dispatching import follow_up
 from tests.replying import ROSA, config, post, read, sent  # noqa: F401 - fixtures
@@ -239,3 +239,22 @@ def test_the_case_page_answers_on_whatsapp_and_says_when_the_window_closes(
     assert refused.status_code == 302
     page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "WhatsApp is off: answer by SMS or email." in page
+
+
+def test_an_acknowledgement_too_long_for_whatsapp_goes_by_sms(
+    whatsapp: Flask, sent: sessionmaker[Session]
+) -> None:
+    with sent.begin() as session:  # an owner's edit: 1 100 characters
+        long = "Gracias, " + "x" * 1091
+        session.execute(
+            update(MessageTemplate).where(MessageTemplate.name == "case_ack").values(body=long)
+        )
+    write(whatsapp, "la lavadora no prende y nadie me contesta", 1)
+    with sent() as session:
+        case = session.scalars(select(Case)).one()
+        [ack] = session.scalars(
+            select(Message)
+            .where(Message.case_id == case.id, Message.direction == Direction.OUTBOUND)
+            .where(Message.customer_id.isnot(None))
+        ).all()
+        assert (ack.channel, ack.to_address, len(ack.body)) == (Channel.SMS, ROSA, 1100)

@@ -122,14 +122,21 @@ def migrated_engine(db_url: str) -> Iterator[Engine]:
 
 
 def _empty_tables(engine: Engine) -> None:
+    """Every row deleted and, on PostgreSQL, every id counting from 1 again. DELETE and setval,
+    not TRUNCATE: on a test's few rows TRUNCATE costs sixteen times as much (it makes new
+    files), which was a minute of every suite run."""
     tables = list(reversed(Base.metadata.sorted_tables))
     with engine.begin() as connection:
+        for table in tables:
+            connection.execute(table.delete())
         if engine.dialect.name == "postgresql":
-            names = ", ".join(table.name for table in tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(table.delete())
+            connection.execute(
+                text(
+                    "SELECT setval(s.oid, 1, false) FROM pg_class s "
+                    "JOIN pg_namespace n ON n.oid = s.relnamespace "
+                    "WHERE s.relkind = 'S' AND n.nspname = current_schema()"
+                )
+            )
 
 
 @pytest.fixture

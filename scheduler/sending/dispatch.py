@@ -248,7 +248,10 @@ class Dispatcher:
         with self.sessions() as session:
             begin_reading(session)
             rows = session.scalars(
-                select(FollowUp).where(FollowUp.id.in_(ids)).options(*_FOLLOW_UP_LOADS)
+                select(FollowUp)
+                .where(FollowUp.id.in_(ids))
+                .options(*_FOLLOW_UP_LOADS)
+                .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: the older first
             ).all()
             messages = list(self._messages_of(session, ids))
             last_inbound = self._last_inbound(session, rows)
@@ -326,7 +329,10 @@ class Dispatcher:
         jobs: list[Job] = []
         with self.sessions.begin() as session:
             rows = session.scalars(
-                select(FollowUp).where(FollowUp.id.in_(ids)).options(*_FOLLOW_UP_LOADS)
+                select(FollowUp)
+                .where(FollowUp.id.in_(ids))
+                .options(*_FOLLOW_UP_LOADS)
+                .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: the older first
             ).all()
             customers = {row.customer_id for row in rows}
             # One worker at a time per customer, so two batches cannot both pass the gap check.

@@ -49,6 +49,19 @@ def write(app: Flask, body: str, n: int, **fields: str) -> str:
     return response.get_data(as_text=True)
 
 
+def acknowledgement(session: Session) -> Message:
+    """The one message to the customer in their case: the acknowledgement."""
+    case = session.scalars(select(Case)).one()
+    [ack] = session.scalars(
+        select(Message).where(
+            Message.case_id == case.id,
+            Message.direction == Direction.OUTBOUND,
+            Message.customer_id.isnot(None),
+        )
+    ).all()
+    return ack
+
+
 def inbound(session: Session) -> list[Message]:
     query = select(Message).where(Message.direction == Direction.INBOUND).order_by(Message.id)
     return list(session.scalars(query))
@@ -117,12 +130,7 @@ def test_a_complaint_on_whatsapp_is_acknowledged_there(
 ) -> None:
     write(whatsapp, "la lavadora no prende y nadie me contesta", 1)
     with sent() as session:
-        case = session.scalars(select(Case)).one()
-        [ack] = session.scalars(
-            select(Message)
-            .where(Message.case_id == case.id, Message.sent_by_id.is_(None))
-            .where(Message.direction == Direction.OUTBOUND, Message.customer_id.isnot(None))
-        ).all()
+        ack = acknowledgement(session)
         assert (ack.channel, ack.to_address) == (Channel.WHATSAPP, ROSA_WA)
 
 
@@ -213,12 +221,7 @@ def test_with_whatsapp_off_a_complaint_there_is_acknowledged_by_sms(
 ) -> None:
     write(app, "la lavadora no prende y nadie me contesta", 1)  # WhatsApp is off here
     with sent() as session:
-        case = session.scalars(select(Case)).one()
-        [ack] = session.scalars(
-            select(Message)
-            .where(Message.case_id == case.id, Message.direction == Direction.OUTBOUND)
-            .where(Message.customer_id.isnot(None))
-        ).all()
+        ack = acknowledgement(session)
         assert (ack.channel, ack.to_address) == (Channel.SMS, ROSA)
 
 
@@ -251,10 +254,5 @@ def test_an_acknowledgement_too_long_for_whatsapp_goes_by_sms(
         )
     write(whatsapp, "la lavadora no prende y nadie me contesta", 1)
     with sent() as session:
-        case = session.scalars(select(Case)).one()
-        [ack] = session.scalars(
-            select(Message)
-            .where(Message.case_id == case.id, Message.direction == Direction.OUTBOUND)
-            .where(Message.customer_id.isnot(None))
-        ).all()
+        ack = acknowledgement(session)
         assert (ack.channel, ack.to_address, len(ack.body)) == (Channel.SMS, ROSA, 1100)

@@ -115,16 +115,46 @@ def parse_sold_at(text: str, config: Config, now: datetime) -> datetime:
     return value
 
 
+_GROUPS = re.compile(r"[1-9]\d{0,2}(?:(?P<by>[.,' ])\d{3})?(?:(?P=by)\d{3})*")
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})  # as spreadsheets group thousands
+
+
+def plain_number(text: str) -> str:
+    """An amount as a spreadsheet writes it, as Python reads one: "1.899,00", "1 899,00",
+    "1,899.00", "1.234.567" and "1899,00" are all plain. The last of "," and "." is the
+    decimal mark when both appear; a comma alone is one when one or two digits follow it.
+    What could be read two ways ("1,899": a thousand and more, or a little over one) is
+    refused, never guessed, and so is a slip in the thousands ("18,99.00")."""
+    text = text.translate(_SPACES).strip()
+    sign, body = ("-", text[1:].strip()) if text.startswith("-") else ("", text)
+    if "," not in body and body.count(".") <= 1 and not (" " in body or "'" in body):
+        return text  # Python's own spelling: Decimal reads it, or says what is wrong
+    marks = [i for i, char in enumerate(body) if char in ",."]
+    kinds = {body[i] for i in marks}
+    last = marks[-1] if marks else len(body)
+    alone = len(marks) == 1
+    if alone and len(body) - last - 1 == 3:
+        raise ValueError(f"{text!r} could be read two ways: write it with its cents (1.899,00)")
+    decimal = len(kinds) == 2 or alone  # both marks: the last; one mark once: it
+    whole, fraction = (body[:last], body[last + 1 :]) if decimal else (body, "")
+    if not (_GROUPS.fullmatch(whole) or whole.isdigit()) or decimal and not fraction.isdigit():
+        raise ValueError(f"{text!r} is not a number (such as 1899.90 or 1.899,90)")
+    digits = "".join(char for char in whole if char.isdigit())
+    return sign + digits + (f".{fraction}" if decimal else "")
+
+
 def parse_amount(value: Any) -> Decimal:
-    """A non-negative amount with at most two decimals; floats from JSON are read as written."""
+    """A non-negative amount with at most two decimals; floats from JSON are read as written,
+    text as a spreadsheet writes it (`plain_number`)."""
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError("must be a number such as 1899.90")
+    text = plain_number(value) if isinstance(value, str) else str(value)
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text.strip())
     except InvalidOperation:
-        raise ValueError(f"{value!r} is not a number (such as 1899.90)") from None
+        raise ValueError(f"{value!r} is not a number (such as 1899.90 or 1.899,90)") from None
     if not amount.is_finite():
-        raise ValueError(f"{value!r} is not a number (such as 1899.90)")
+        raise ValueError(f"{value!r} is not a number (such as 1899.90 or 1.899,90)")
     if amount < 0:
         raise ValueError("must not be negative")
     if amount > MAX_AMOUNT:  # first: quantizing 1e300 to cents overflows Decimal's precision

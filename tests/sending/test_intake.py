@@ -106,6 +106,40 @@ def test_amounts_are_decimals_with_cents(amount: object, expected: Decimal | Non
 
 
 @pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("1.899,00", "1899.00"),  # Spain, Latin America
+        ("1899,00", "1899.00"),
+        ("1,899.00", "1899.00"),  # the United States, Peru
+        ("1 899,50", "1899.50"),
+        ("1\u00a0899,50", "1899.50"),  # a spreadsheet's non-breaking space
+        ("1'899.00", "1899.00"),
+        ("1.234.567,89", "1234567.89"),
+        ("1,234,567", "1234567.00"),
+        ("0,5", "0.50"),
+    ],
+)
+def test_amounts_as_spreadsheets_write_them(written: str, expected: str) -> None:
+    assert valid(amount=written).amount == Decimal(expected)
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("1,899", "could be read two ways"),  # a thousand and more, or a little over one?
+        ("18,99.00", "is not a number (such as 1899.90 or 1.899,90)"),
+        ("1.2.3", "is not a number"),
+        ("1.899,", "is not a number"),
+        ("1,5678", "more than two decimals"),
+        ("-1.899,00", "must not be negative"),
+    ],
+)
+def test_amounts_that_could_be_misread_are_refused(written: str, message: str) -> None:
+    [(field, text)] = problems(amount=written)
+    assert field == "amount" and message in text
+
+
+@pytest.mark.parametrize(
     ("amount", "message"),
     [
         ("1.999", "more than two decimals"),

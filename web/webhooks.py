@@ -21,7 +21,6 @@ from scheduler.db import MAX_ID, wait_for_locks
 from scheduler.lifecycle import Channel
 from scheduler.listening.inbound import InboundMessage, act_on_consent, store_sms
 from scheduler.sending.delivery import apply_status
-from scheduler.sending.queued import by_sms_after_refusal
 from web.database import as_id, db_session, services
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
@@ -132,16 +131,14 @@ def delivery_status() -> Response:
     if follow_up and follow_up_id is None:  # this app puts a follow-up's id there, nothing else
         text = f"follow_up must be a follow-up id (a whole number up to {MAX_ID})\n"
         abort(Response(text, 400, mimetype="text/plain"))
-    session, now = db_session(), utcnow()
-    message = apply_status(
+    session = db_session()
+    apply_status(
         session,
         provider_id=provider_id,
         status=status,
         error_code=request.form.get("ErrorCode") or None,
         follow_up_id=follow_up_id,
-        now=now,
+        now=utcnow(),
     )
-    if message is not None:
-        by_sms_after_refusal(session, message, now=now)
     session.commit()
     return Response(status=204)

@@ -24,7 +24,7 @@ from scheduler.casework.recipients import recipients
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, MessageStatus, Role
 from scheduler.models import Case, Customer, Message, Remedy, User
-from scheduler.sending.queued import queue
+from scheduler.sending.queueing import queue
 
 
 def case_link(case: Case, config: Config) -> str:

@@ -19,7 +19,7 @@ from scheduler.casework.notices import notify_remedy_request
 from scheduler.config import Config, RemediesConfig
 from scheduler.lifecycle import CaseStatus, Channel, RemedyStatus, Role
 from scheduler.models import Case, CaseNote, Customer, Remedy, User
-from scheduler.sending.queued import queue
+from scheduler.sending.queueing import queue
 from scheduler.sending.sandbox import WHATSAPP_MAX_CHARS
 from scheduler.sending.whatsapp import in_window, last_whatsapp_from
 from scheduler.typed_text import typed_text

@@ -21,6 +21,7 @@ from scheduler import audit
 from scheduler.config import InboundEmailConfig
 from scheduler.lifecycle import CaseStatus, Channel, Direction, MessageStatus
 from scheduler.listening.classify import Label
+from scheduler.listening.inbound import latest_follow_up
 from scheduler.listening.mail_reading import IncomingMail, read_mail
 from scheduler.listening.mailbox import Mailbox, MailboxError, MailboxState
 from scheduler.models import Case, Customer, MailboxCursor, Message
@@ -59,20 +60,6 @@ def answered_message(session: Session, mail: IncomingMail) -> Message | None:
     return next((found[i] for i in ids if i in found), None)
 
 
-def _latest_follow_up(session: Session, customer_id: int) -> int | None:
-    return session.scalar(
-        select(Message.follow_up_id)
-        .where(
-            Message.customer_id == customer_id,
-            Message.direction == Direction.OUTBOUND,
-            Message.channel == Channel.EMAIL,
-            Message.follow_up_id.isnot(None),
-        )
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    )
-
-
 def _text(mail: IncomingMail) -> str:
     """What the customer wrote, and the names of what they attached (the case shows it)."""
     text = mail.text.strip()
@@ -100,7 +87,7 @@ def store_mail(
         follow_up_id=(
             answered.follow_up_id
             if answered and answered.follow_up_id
-            else _latest_follow_up(session, customer_id)
+            else latest_follow_up(session, customer_id, Channel.EMAIL)
             if customer_id
             else None
         ),

@@ -34,7 +34,7 @@ from scheduler.listening.owner_words import owner_lexicon
 from scheduler.models import Base, Case, Customer, FollowUp, Message
 from scheduler.sending.composing import TemplateBook, channel_name, customer_vars
 from scheduler.sending.planning import schedule_after_score
-from scheduler.sending.queued import queue
+from scheduler.sending.queueing import queue
 from scheduler.sending.sandbox import (
     WHATSAPP_MAX_CHARS,
     RenderError,
@@ -89,17 +89,25 @@ def _customers_for(session: Session, sender: str, config: Config) -> list[Custom
     )
 
 
-def _latest_follow_up(
-    session: Session, customer: Customer, before: datetime | None = None
+# A reply by phone answers what went to the phone; a mail, what went by email.
+ANSWERED_ON = {
+    Channel.SMS: (Channel.SMS, Channel.WHATSAPP),
+    Channel.WHATSAPP: (Channel.SMS, Channel.WHATSAPP),
+    Channel.EMAIL: (Channel.EMAIL,),
+}
+
+
+def latest_follow_up(
+    session: Session, customer_id: int, channel: Channel, before: datetime | None = None
 ) -> int | None:
-    """The follow-up this is most likely a reply to: the latest one we texted them (before the
-    reply was written, for one matched by a person days later)."""
+    """The follow-up a reply on `channel` most likely answers: the latest one we sent to that
+    kind of address (before the reply was written, for one matched by a person days later)."""
     return session.scalar(
         select(Message.follow_up_id)
         .where(
-            Message.customer_id == customer.id,
+            Message.customer_id == customer_id,
             Message.direction == Direction.OUTBOUND,
-            Message.channel.in_((Channel.SMS, Channel.WHATSAPP)),
+            Message.channel.in_(ANSWERED_ON[channel]),
             Message.follow_up_id.isnot(None),
             Message.created_at <= before if before is not None else true(),
         )
@@ -195,7 +203,7 @@ def _match(session: Session, message: Message, config: Config) -> Customer | Non
     customer = same_number[0] if same_number else None
     if customer is not None:
         message.customer_id = customer.id
-        message.follow_up_id = _latest_follow_up(session, customer)
+        message.follow_up_id = latest_follow_up(session, customer.id, message.channel)
     return customer
 
 
@@ -275,7 +283,9 @@ def attend_linked(
     come from their number (a stop opts them out, a complaint opens a case), or put in a case
     because the person says so. Returns the case it went into, if any."""
     message.customer_id = customer.id
-    message.follow_up_id = _latest_follow_up(session, customer, before=message.created_at)
+    message.follow_up_id = latest_follow_up(
+        session, customer.id, message.channel, before=message.created_at
+    )
     reading = reading_of(message, owner_lexicon(session))
     consent = read_consent(message.body)
     if consent is not None and consent.intent is Intent.OPT_OUT:
@@ -353,14 +363,7 @@ def _acknowledge(
     """The honest answer to a complaint: a person will reply, and by when; on the channel the
     customer wrote from (on WhatsApp, inside the window their message just opened). Queued
     with the case, sent by the worker with the staff's notices."""
-    channel, to = message.channel, message.from_address
-    if channel is Channel.WHATSAPP and not config.whatsapp.on and customer.phone:
-        channel, to = Channel.SMS, customer.phone  # WhatsApp was turned off: by SMS
-    if customer.opt_out_at(channel) is not None or message.case_id is None:
-        return
-    if channel is Channel.EMAIL and customer.email_bounced_at is not None:
-        return
-    case = session.get(Case, message.case_id)
+    case = session.get(Case, message.case_id) if message.case_id is not None else None
     if case is None:
         return
     tz = ZoneInfo(customer.timezone or config.business.timezone)
@@ -376,10 +379,15 @@ def _acknowledge(
     )
     if text is None:
         return  # an owner's broken edit: the case still reaches a person
-    if channel is Channel.WHATSAPP and len(text) > WHATSAPP_MAX_CHARS:  # WhatsApp's 63021
-        if customer.phone is None or customer.sms_opt_out_at is not None:
+    channel, to = message.channel, message.from_address
+    if channel is Channel.WHATSAPP and (not config.whatsapp.on or len(text) > WHATSAPP_MAX_CHARS):
+        if customer.phone is None:  # WhatsApp turned off, or its 63021: by SMS
             return
         channel, to = Channel.SMS, customer.phone
+    if customer.opt_out_at(channel) is not None:
+        return
+    if channel is Channel.EMAIL and customer.email_bounced_at is not None:
+        return
     queue(
         session,
         case_id=case.id,

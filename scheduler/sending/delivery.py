@@ -23,6 +23,7 @@ from scheduler.lifecycle import (
     ProviderStatus,
 )
 from scheduler.models import Customer, FollowUp, Message
+from scheduler.sending.queueing import queue
 from scheduler.sending.transports import reports_unsubscribed
 from scheduler.sending.whatsapp import by_sms_instead
 
@@ -98,13 +99,39 @@ def apply_status(
         message.error_code = error_code
     follow_up = session.get(FollowUp, message.follow_up_id) if message.follow_up_id else None
     if follow_up is not None and by_sms_instead(message, follow_up.sale.customer):
-        # Not a failure of the follow-up: `queued.by_sms_after_refusal` sends its words by SMS.
-        follow_up.status_reason = f"WhatsApp refused it ({error_code}): sent by SMS instead"
+        _by_sms_after_refusal(session, follow_up, message, error_code, now=now)
     elif follow_up is not None:
         _follow(follow_up, status, error_code, now)
         if reports_unsubscribed(error_code):
             stopped_by_provider(session, follow_up.sale.customer, now=now, actor="twilio")
     return message
+
+
+def _by_sms_after_refusal(
+    session: Session,
+    follow_up: FollowUp,
+    message: Message,
+    error_code: str | None,
+    *,
+    now: datetime,
+) -> None:
+    """WhatsApp accepted a follow-up's free text, then refused it in a report (63016: the
+    window had closed). The follow-up stays sent, never resent; its words go by SMS, queued on
+    the protected path like any answer (a repeated report does not move the status forward,
+    so it never comes here twice)."""
+    customer = follow_up.sale.customer
+    assert customer.phone is not None  # by_sms_instead: SMS is allowed
+    follow_up.status_reason = f"WhatsApp refused it ({error_code}): sent by SMS instead"
+    sms = queue(
+        session,
+        channel=Channel.SMS,
+        to=customer.phone,
+        subject=None,
+        body=message.body,
+        now=now,
+        customer_id=customer.id,
+    )
+    sms.follow_up_id = follow_up.id
 
 
 def stopped_by_provider(session: Session, customer: Customer, *, now: datetime, actor: str) -> None:

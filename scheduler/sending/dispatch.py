@@ -109,22 +109,20 @@ def _opt_out(customer: Customer, channel: Channel) -> str | None:
     return None if at is None else f"{via or 'opted out'}, {at:%Y-%m-%d %H:%M} UTC"
 
 
-def _current(messages: Iterable[Message], row: FollowUp) -> Message | None:
-    """The follow-up's message: the latest that did not fail. One that failed while the
-    follow-up went on (WhatsApp refused it, so it goes by SMS; free text whose window closed
-    before it could go) stays as it was, beside the next."""
-    mine = [m for m in messages if m.follow_up_id == row.id and m.status != MessageStatus.FAILED]
-    return max(mine, key=lambda m: m.id, default=None)
+def _current(mine: Iterable[Message]) -> Message | None:
+    """A follow-up's message, of `mine` (all of its messages): the latest that did not fail.
+    One that failed while the follow-up went on (WhatsApp refused it, so it goes by SMS; free
+    text whose window closed before it could go) stays as it was, beside the next."""
+    return max(
+        (m for m in mine if m.status != MessageStatus.FAILED), key=lambda m: m.id, default=None
+    )
 
 
-def _refused(messages: Iterable[Message], row: FollowUp) -> bool:
-    """Whether WhatsApp refused this follow-up as free text outside the window (63016): it is
+def _refused(mine: Iterable[Message]) -> bool:
+    """Whether WhatsApp refused the follow-up as free text outside the window (63016): it is
     never tried blindly again."""
     return any(
-        m.follow_up_id == row.id
-        and m.channel is Channel.WHATSAPP
-        and m.error_code == REFUSED_OUTSIDE_WINDOW
-        for m in messages
+        m.channel is Channel.WHATSAPP and m.error_code == REFUSED_OUTSIDE_WINDOW for m in mine
     )
 
 
@@ -253,16 +251,16 @@ class Dispatcher:
                 .options(*_FOLLOW_UP_LOADS)
                 .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: the older first
             ).all()
-            messages = list(self._messages_of(session, ids))
+            messages = self._messages_of(session, ids)
             last_inbound = self._last_inbound(session, rows)
             book = TemplateBook.load(session)
             for row in rows:
                 if stop is not None and stop.is_set():
                     break
-                if _current(messages, row) is not None:
+                if _current(messages.get(row.id, ())) is not None:
                     continue  # written down already: resent as it was, never re-rendered
                 try:
-                    refused = _refused(messages, row)
+                    refused = _refused(messages.get(row.id, ()))
                     way = self._reach(row, last_inbound, now, refused=refused, book=book)
                     drafts[row.id] = self._compose(row, book, way)
                 except RenderError as error:
@@ -350,12 +348,12 @@ class Dispatcher:
                     )
                 )
             }
-            messages = list(self._messages_of(session, ids))
+            messages = self._messages_of(session, ids)
             recent = self._recent_messages(session, customers, now)
             last_inbound = self._last_inbound(session, rows)
             prepared: list[tuple[FollowUp, Message, datetime | None]] = []
             for row in rows:
-                earlier = _current(messages, row)
+                earlier = _current(messages.get(row.id, ()))
                 draft = drafts.get(row.id)
                 if earlier is None and draft is None:
                     row.move_to(FollowUpStatus.SCHEDULED, "put back: the worker was stopping", now)
@@ -456,12 +454,17 @@ class Dispatcher:
         summary[Tally.FAILED] += 1
 
     @staticmethod
-    def _messages_of(session: Session, ids: Iterable[int]) -> Iterable[Message]:
-        return session.scalars(
+    def _messages_of(session: Session, ids: Iterable[int]) -> dict[int, list[Message]]:
+        """The follow-ups' messages, each follow-up's together (read once for the batch)."""
+        mine: dict[int, list[Message]] = {}
+        for message in session.scalars(
             select(Message).where(
                 Message.follow_up_id.in_(ids), Message.direction == Direction.OUTBOUND
             )
-        )
+        ):
+            if message.follow_up_id is not None:
+                mine.setdefault(message.follow_up_id, []).append(message)
+        return mine
 
     def _recent_messages(
         self, session: Session, customers: set[int], now: datetime
@@ -682,7 +685,7 @@ class Dispatcher:
                 .options(joinedload(FollowUp.sale).joinedload(Sale.customer))
             )
         }
-        messages = {m.id: m for m in self._messages_of(session, ids)}
+        messages = {m.id: m for mine in self._messages_of(session, ids).values() for m in mine}
         for outcome in one_message_per_provider_id(session, outcomes):
             row, message = rows[outcome.job.key], messages[outcome.job.message_id]
             summary[self._apply(session, row, message, outcome, now)] += 1

@@ -1,6 +1,7 @@
 """Messages queued on their own: a person's reply, an acknowledgement, a notice to staff.
 
-They take the follow-ups' path (dispatch.py): written down before anything is sent (`queue`),
+They take the follow-ups' path (dispatch.py): written down before anything is sent
+(`queueing.queue`),
 claimed with a lease, handed over a chunk at a time in a transaction that renews the lease only
 while it is ours, sent at the sender's rate limit (`Courier`), looked up with the provider
 before any resend when they may have left, and judged by `outcomes.judge`. A customer who has
@@ -30,7 +31,7 @@ from scheduler.lifecycle import (
     MessageStatus,
     ProviderStatus,
 )
-from scheduler.models import Customer, FollowUp, Message
+from scheduler.models import Customer, Message
 from scheduler.sending import leases
 from scheduler.sending.courier import (
     LOOKUP_MARGIN,
@@ -41,9 +42,7 @@ from scheduler.sending.courier import (
 )
 from scheduler.sending.delivery import OURS, stopped_by_provider
 from scheduler.sending.outcomes import Tally, judge
-from scheduler.sending.segments import sms_size
 from scheduler.sending.transports import Outgoing
-from scheduler.sending.whatsapp import by_sms_instead
 
 log = logging.getLogger(__name__)
 # One pass at a time per worker in this process: a pass takes back what its worker left
@@ -53,70 +52,6 @@ _PASSES_LOCK = threading.Lock()
 
 # A queued message has no follow-up: what a verdict says of one, it says of the message.
 _ENDS = {FollowUpStatus.FAILED: MessageStatus.FAILED, FollowUpStatus.UNKNOWN: MessageStatus.UNKNOWN}
-
-
-def queue(
-    session: Session,
-    *,
-    channel: Channel,
-    to: str,
-    subject: str | None,
-    body: str,
-    now: datetime,
-    case_id: int | None = None,
-    customer_id: int | None = None,
-) -> Message:
-    """Write a message down for the worker to send within seconds: a notice to staff, or, with
-    the customer's id, a message to the customer (part of the case's conversation)."""
-    size = sms_size(body) if channel is Channel.SMS else None
-    message = Message(
-        customer_id=customer_id,
-        case_id=case_id,
-        direction=Direction.OUTBOUND,
-        channel=channel,
-        from_address="",
-        to_address=to,
-        subject=subject,
-        body=body,
-        segments=size.segments if size else None,
-        encoding=size.encoding if size else None,
-        status=MessageStatus.PREPARED,
-        created_at=now,
-        status_updated_at=now,
-        due_at=now,
-    )
-    session.add(message)
-    return message
-
-
-def by_sms_after_refusal(session: Session, message: Message, *, now: datetime) -> Message | None:
-    """WhatsApp accepted a follow-up's free text, then refused it in a report (63016: the
-    window had closed). The follow-up stays sent, never resent; its words go by SMS, queued
-    on the protected path like any answer, where SMS is allowed. None when they do not."""
-    follow_up = session.get(FollowUp, message.follow_up_id) if message.follow_up_id else None
-    if follow_up is None:
-        return None
-    customer = follow_up.sale.customer
-    if not by_sms_instead(message, customer) or customer.phone is None:
-        return None
-    already = session.scalar(
-        select(Message.id).where(
-            Message.follow_up_id == follow_up.id, Message.channel == Channel.SMS
-        )
-    )
-    if already is not None:  # a report repeated
-        return None
-    sms = queue(
-        session,
-        channel=Channel.SMS,
-        to=customer.phone,
-        subject=None,
-        body=message.body,
-        now=now,
-        customer_id=customer.id,
-    )
-    sms.follow_up_id = follow_up.id
-    return sms
 
 
 def summary_key(tally: Tally) -> str:

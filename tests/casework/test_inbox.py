@@ -144,7 +144,7 @@ def test_the_inbox_shows_the_domains_own_refusals(
 def test_a_notice_to_staff_that_did_not_go_out_is_said_on_the_case(
     staff_client: FlaskClient, session: Session, config: Config, frozen: object
 ) -> None:
-    from scheduler.sending.queued import queue
+    from scheduler.sending.queueing import queue
 
     case = complaint(session, config)
     for to, status in (("ana@mitienda.pe", "unknown"), ("luis@mitienda.pe", "stored")):

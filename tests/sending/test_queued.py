@@ -18,7 +18,7 @@ from scheduler.models import AuditEntry, Customer, Message
 from scheduler.sending.courier import Outcome
 from scheduler.sending.outcomes import Tally
 from scheduler.sending.pacing import SenderRateLimit
-from scheduler.sending.queued import queue
+from scheduler.sending.queueing import queue
 from scheduler.sending.transports import Failure, Outgoing, Sent, TransportError
 from scheduler.sending.transports.outbox import OutboxTransport
 from tests.dispatching import Clock, Scripted, dispatcher, outbox, scripted, setup_sales

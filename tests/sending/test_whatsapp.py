@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.config import Config
 from scheduler.lifecycle import Channel, Direction, FollowUpStatus, MessageStatus
 from scheduler.models import AuditEntry, CadenceStep, Customer, FollowUp, Message, MessageTemplate
-from scheduler.sending.queued import queue
+from scheduler.sending.queueing import queue
 from scheduler.sending.sandbox import RenderError
 from scheduler.sending.transports import Failure, TransportError
 from scheduler.sending.whatsapp import (

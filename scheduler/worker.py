@@ -20,7 +20,6 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
 from scheduler.casework.notices import escalate_overdue
@@ -176,16 +175,20 @@ class Worker:
             log.info("scheduler shut down: no pass is running")
 
     def run_forever(self) -> None:
-        """For `postventa worker`: until SIGTERM or SIGINT, then finish the batch in hand."""
-        scheduler = BlockingScheduler(**self._scheduler_options())
+        """For `postventa worker`: until SIGTERM or SIGINT, then finish the batch in hand. The
+        signal only sets `stopping`, which the main thread waits on: one that comes while the
+        scheduler is still starting is kept, not lost."""
+        scheduler = BackgroundScheduler(**self._scheduler_options())
         self.schedule(scheduler)
 
         def on_signal(number: int, _frame: FrameType | None) -> None:
             log.info("%s: stopping after the batch in hand", signal.Signals(number).name)
-            self.stop(scheduler)
+            self.stopping.set()
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         log.info("worker %s: a pass every %d s", worker_id(), self.config.worker.tick_seconds)
         scheduler.start()
+        self.stopping.wait()
+        self.stop(scheduler)
         log.info("worker stopped")

@@ -39,6 +39,8 @@ ENV_OVERRIDES = {
     "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
     "POSTVENTA_SMTP_PASSWORD": ("email", "smtp_password"),
     "POSTVENTA_IMAP_PASSWORD": ("email.inbound", "password"),
+    "POSTVENTA_SHOPIFY_SECRET": ("shops", "shopify_secret"),
+    "POSTVENTA_WOOCOMMERCE_SECRET": ("shops", "woocommerce_secret"),
 }
 
 
@@ -450,6 +452,15 @@ class InboundEmailConfig:
 
 
 @dataclass(frozen=True)
+class ShopsConfig:
+    """The secrets that shops sign their order webhooks with; empty: that shop's webhook
+    refuses every request (an unsigned order could plan messages to anyone)."""
+
+    shopify_secret: str = _setting("", _str)
+    woocommerce_secret: str = _setting("", _str)
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
     tick_seconds: int = _setting(30, _int_between(1, 3600))
     batch_size: int = _setting(200, _int_between(1, 10_000))
@@ -509,6 +520,7 @@ class Config:
     whatsapp: WhatsappConfig
     email: EmailConfig
     email_inbound: InboundEmailConfig
+    shops: ShopsConfig
     worker: WorkerConfig
     cadences: CadencesConfig
     sales: SalesConfig
@@ -547,6 +559,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "whatsapp": WhatsappConfig,
     "email": EmailConfig,
     "email.inbound": InboundEmailConfig,  # a table within [email]
+    "shops": ShopsConfig,
     "worker": WorkerConfig,
     "cadences": CadencesConfig,
     "sales": SalesConfig,

@@ -89,6 +89,15 @@ class ConsentSource(StrEnum):
     STAFF = "staff"  # recorded in the admin, with how the customer asked
 
 
+class DeliveryOutcome(StrEnum):
+    """What came of a shop's webhook delivery."""
+
+    RECORDED = "recorded"  # the order's sale (new, or already recorded)
+    CANCELLED = "cancelled"  # its sale cancelled, or remembered as cancelled before it was paid
+    IGNORED = "ignored"  # nothing to do: not final yet, a partial refund, a topic not acted on
+    REFUSED = "refused"  # signed but unreadable, or a sale intake refused: a person looks
+
+
 class Channel(StrEnum):
     SMS = "sms"
     EMAIL = "email"

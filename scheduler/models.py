@@ -39,6 +39,7 @@ from scheduler.lifecycle import (
     CaseStatus,
     Channel,
     ConsentSource,
+    DeliveryOutcome,
     Direction,
     FollowUpStatus,
     RemedyStatus,
@@ -107,6 +108,7 @@ class Base(DeclarativeBase):
         CaseStatus: _enum(CaseStatus, "case_status"),
         Anchor: _enum(Anchor, "anchor"),
         RemedyStatus: _enum(RemedyStatus, "remedy_status"),
+        DeliveryOutcome: _enum(DeliveryOutcome, "delivery_outcome"),
     }
 
 
@@ -523,6 +525,29 @@ class MailboxCursor(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime]
+
+
+class ShopDelivery(Base):
+    """A shop's signed webhook delivery and what came of it. The delivery id makes a retry
+    harmless; a cancellation remembered here stops an order paid later from planning
+    anything; the body of one that was refused is kept for a person to read."""
+
+    __tablename__ = "shop_deliveries"
+    __table_args__ = (
+        UniqueConstraint("shop", "delivery_id"),
+        Index("ix_shop_deliveries_order", "shop", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop: Mapped[str] = mapped_column(String(16))  # "shopify" | "woocommerce"
+    delivery_id: Mapped[str | None] = mapped_column(String(100))  # None: the shop sent none
+    topic: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    outcome: Mapped[DeliveryOutcome]
+    reason: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    sale_id: Mapped[int | None] = mapped_column(ForeignKey("sales.id", ondelete="SET NULL"))
 
 
 class LexiconWord(Base):

@@ -1,4 +1,5 @@
-"""The Flask app: admin pages, Twilio webhooks and the JSON API, over the `scheduler` domain."""
+"""The Flask app: admin pages, Twilio's and the shops' webhooks and the JSON API, over the
+`scheduler` domain."""
 
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ def create_app(config: Config | None = None) -> Flask:
         inbox,
         outbox,
         replies,
+        shop_webhooks,
         unsubscribe,
         webhooks,
     )
@@ -93,8 +95,13 @@ def create_app(config: Config | None = None) -> Flask:
     i18n.init_i18n(app)
     app.before_request(customers.allow_big_upload)  # before the CSRF check reads the form
     csrf = CSRFProtect(app)
-    for public in (webhooks.blueprint, api.blueprint, unsubscribe.blueprint):
-        csrf.exempt(public)  # signed by Twilio, bearer tokens, one-click unsubscribe (RFC 8058)
+    for public in (
+        webhooks.blueprint,
+        shop_webhooks.blueprint,
+        api.blueprint,
+        unsubscribe.blueprint,
+    ):
+        csrf.exempt(public)  # signed by Twilio or a shop, bearer tokens, one-click unsubscribe
     errors.init_errors(app)  # 403, 404, 405, a refused CSRF token, 500: pages in the layout
     app.context_processor(lambda: {"settings": app.extensions["postventa"].config})
     for blueprint in (
@@ -107,6 +114,7 @@ def create_app(config: Config | None = None) -> Flask:
         replies.blueprint,
         admin.blueprint,
         webhooks.blueprint,
+        shop_webhooks.blueprint,
         api.blueprint,
         unsubscribe.blueprint,
     ):

@@ -265,18 +265,21 @@ def deliver(
     secret: str | None = None,
     body: bytes | None = None,
 ) -> TestResponse:
-    """POST `payload` (or the raw `body`) to the shop's endpoint as the shop signs it; a
-    delivery id made from the body unless given (None: the header left out)."""
+    """POST `payload` (or the raw `body`) to the shop's endpoint as the shop signs it: on
+    `topic` (None: orders/paid or order.updated; "": the header left out), with a delivery
+    id made from the body and topic unless given (None: the header left out)."""
     raw = body if body is not None else json.dumps(payload).encode()
     sign = signature(raw, secret if secret is not None else SECRETS[shop])
     if shop == "shopify":
-        headers = {"X-Shopify-Hmac-Sha256": sign, "X-Shopify-Topic": topic or "orders/paid"}
-        headers["X-Shopify-Shop-Domain"] = "mi-tienda.myshopify.com"
-        id_header = "X-Shopify-Webhook-Id"
+        headers = {"X-Shopify-Hmac-Sha256": sign, "X-Shopify-Shop-Domain": "mi-tienda.pe"}
+        topic_header, id_header = "X-Shopify-Topic", "X-Shopify-Webhook-Id"
+        topic = "orders/paid" if topic is None else topic
     else:
-        headers = {"X-WC-Webhook-Signature": sign, "X-WC-Webhook-Topic": topic or "order.updated"}
-        headers["X-WC-Webhook-Source"] = "https://tienda.example.pe/"
-        id_header = "X-WC-Webhook-Delivery-ID"
+        headers = {"X-WC-Webhook-Signature": sign, "X-WC-Webhook-Source": "https://tienda.pe/"}
+        topic_header, id_header = "X-WC-Webhook-Topic", "X-WC-Webhook-Delivery-ID"
+        topic = "order.updated" if topic is None else topic
+    if topic:
+        headers[topic_header] = topic
     if delivery_id == "auto":
         delivery_id = f"{hashlib.sha256(raw).hexdigest()[:32]}-{topic}"
     if delivery_id is not None:

@@ -1,6 +1,6 @@
 """Logging in: owners and staff, the first owner's set-up, and who may open which page.
 
-Every page is behind the log-in unless its blueprint is listed in `PUBLIC` (Twilio's webhooks,
+Every page is behind the log-in unless its blueprint is listed in `PUBLIC` (the webhooks,
 the API with its own tokens, the health check, unsubscribe links, static files): a new page is
 protected by default. Until an owner exists, every page leads to the one-time set-up.
 """
@@ -53,7 +53,7 @@ from web.domain_texts import translated
 from web.forms import options
 
 blueprint = Blueprint("auth", __name__)
-PUBLIC = {"auth", "webhooks", "api", "health", "unsubscribe"}
+PUBLIC = {"auth", "webhooks", "shop_webhooks", "api", "health", "unsubscribe"}
 LANGUAGES = [("es", "Español"), ("en", "English")]
 F = TypeVar("F", bound=Callable[..., Any])
 

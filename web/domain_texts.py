@@ -93,6 +93,11 @@ TEXTS = (
     N_("the case was reopened"),
     N_("the provider reported it"),
     N_("cancelled through the API"),
+    # A shop's webhook ended the sale (scheduler/sending/shop_deliveries.py).
+    N_("Shopify cancelled the order"),
+    N_("Shopify refunded the order's main item"),
+    N_("WooCommerce cancelled or refunded the order"),
+    N_("the shop cancelled the order before it was paid"),
     N_("asked by SMS to stop"),
     N_("one-click unsubscribe link"),
     N_("Twilio error 21610: replied STOP to our number"),

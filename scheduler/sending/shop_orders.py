@@ -16,11 +16,13 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from scheduler.config import LOCALES
 from scheduler.sending.intake import MAX_LENGTHS
 
 SHOPIFY = "shopify"
 WOOCOMMERCE = "woocommerce"
 MAX_ITEMS = 1000  # Shopify's own limit on an order is far below; more is not an order
+MAX_QUANTITY = 1_000_000
 
 
 class UnknownShape(ValueError):
@@ -146,8 +148,7 @@ def refund_cancels(
 
 def _object(value: Any, field: str | None) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        what = "the body" if field is None else "must be"
-        raise UnknownShape(field, f"{what} a JSON object")
+        raise UnknownShape(field, f"{'the body ' if field is None else ''}must be a JSON object")
     return value
 
 
@@ -199,7 +200,7 @@ def _first(*values: str | None) -> str | None:
     return next((value for value in values if value), None)
 
 
-def _items(payload: Mapping[str, Any], quantity_key: str = "quantity") -> tuple[LineItem, ...]:
+def _items(payload: Mapping[str, Any]) -> tuple[LineItem, ...]:
     lines = payload.get("line_items")
     if not isinstance(lines, list):
         raise UnknownShape("line_items", "is required: a list of the order's items")
@@ -209,9 +210,12 @@ def _items(payload: Mapping[str, Any], quantity_key: str = "quantity") -> tuple[
     for index, line in enumerate(lines):
         where = f"line_items[{index}]"
         line = _object(line, where)
-        quantity = line.get(quantity_key)
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
-            raise UnknownShape(f"{where}.{quantity_key}", "must be a whole number, 0 or more")
+        quantity = line.get("quantity")
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            quantity = -1
+        if not 0 <= quantity <= MAX_QUANTITY:
+            message = f"must be a whole number from 0 to {MAX_QUANTITY}"
+            raise UnknownShape(f"{where}.quantity", message)
         name = _first(_text(line, "name", f"{where}.name"), _text(line, "title", f"{where}.title"))
         sku = _text(line, "sku", f"{where}.sku")
         if not (name or sku):
@@ -223,8 +227,10 @@ def _items(payload: Mapping[str, Any], quantity_key: str = "quantity") -> tuple[
 
 
 def _locale(text: str | None) -> str | None:
-    """The language of "es-PE" or "en"; intake refuses those it does not speak."""
-    return text.replace("_", "-").split("-")[0].lower() if text else None
+    """The language of "es-PE" or "en", when Postventa speaks it; else the business's own (a
+    French customer's order is still a sale)."""
+    language = text.replace("_", "-").split("-")[0].lower() if text else None
+    return language if language in LOCALES else None
 
 
 def order_id_of(payload: Any) -> str:

@@ -62,6 +62,11 @@ def test_a_shopify_order_becomes_a_sale_of_its_main_item() -> None:
     }
 
 
+def test_a_language_postventa_does_not_speak_leaves_the_business_default() -> None:
+    payload = payloads.shopify_order(customer_locale="fr-CA")
+    assert sale(shopify_order(payload)).locale is None
+
+
 def test_a_guest_checkout_in_another_currency_keeps_it() -> None:
     recorded = sale(shopify_order(payloads.shopify_guest_order()))
     assert recorded.customer_name == "John Smith"  # from the billing address
@@ -99,7 +104,9 @@ def test_a_woocommerce_order_with_billing_only() -> None:
     ],
 )
 def test_only_final_woocommerce_statuses_act(status: str, action: OrderAction) -> None:
-    assert woocommerce_action(woocommerce_order(payloads.woocommerce_order(status=status))) is action
+    assert (
+        woocommerce_action(woocommerce_order(payloads.woocommerce_order(status=status))) is action
+    )
 
 
 def test_the_main_item_is_the_line_worth_most_the_first_on_a_tie() -> None:
@@ -177,6 +184,8 @@ def test_what_is_not_a_shopify_order_says_where(payload: Any, field: str | None)
         ({"billing": {"email": {"x": 1}}}, "billing.email"),
         ({"line_items": [{"name": "a", "quantity": -1}]}, "line_items[0].quantity"),
         ({"line_items": [{"name": "a", "quantity": 1}] * 1001}, "line_items"),
+        ({"line_items": [{"name": "a", "quantity": 10**100}]}, "line_items[0].quantity"),
+        ({"line_items": [{"name": "a", "quantity": 1.5}]}, "line_items[0].quantity"),
     ],
 )
 def test_what_is_not_a_woocommerce_order_says_where(changes: dict[str, Any], field: str) -> None:

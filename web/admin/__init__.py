@@ -14,4 +14,12 @@ def _owners_only() -> None:
         abort(403)
 
 
-from web.admin import audit_log, cadences, people, settings, templates, words  # noqa: E402, F401
+from web.admin import (  # noqa: E402, F401
+    audit_log,
+    cadences,
+    people,
+    settings,
+    shop_deliveries,
+    templates,
+    words,
+)

@@ -103,6 +103,18 @@ def test_environment_overrides_secrets_and_database(tmp_path: Path) -> None:
     assert config.email.smtp_password == "mail-pass"
 
 
+def test_shop_secrets_come_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, '[shops]\nshopify_secret = "from-file"\nwoocommerce_secret = "w"\n')
+    assert load_config(path, environ={}).shops.shopify_secret == "from-file"
+    config = load_config(
+        path,
+        environ={"POSTVENTA_SHOPIFY_SECRET": "shp", "POSTVENTA_WOOCOMMERCE_SECRET": "wc"},
+    )
+    assert (config.shops.shopify_secret, config.shops.woocommerce_secret) == ("shp", "wc")
+    assert defaults().shops.shopify_secret == defaults().shops.woocommerce_secret == ""
+    assert "unknown key shops.shopify" in error_for(tmp_path, '[shops]\nshopify = "x"\n')
+
+
 def test_lookup_order_explicit_then_variable_then_local_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,6 +19,7 @@ from scheduler.config import Config, defaults
 from scheduler.defaults import install_defaults
 from scheduler.lifecycle import DeliveryOutcome, FollowUpStatus, SaleStatus
 from scheduler.models import AuditEntry, Customer, FollowUp, Sale, ShopDelivery
+from scheduler.sending.shop_deliveries import MAX_BODY
 from tests import shop_payloads as payloads
 from tests.browsing import use_config
 from tests.factories import NOW
@@ -358,6 +359,13 @@ def test_a_nul_in_a_refused_body_is_kept_readable(client: FlaskClient, session: 
     assert deliver(client, "shopify", None, body=body).status_code == 422
     [delivery] = deliveries(session)
     assert delivery.body is not None and "\x00" not in delivery.body
+
+
+def test_a_large_refused_body_is_kept_cut_saying_so(client: FlaskClient, session: Session) -> None:
+    body = b"x" * (MAX_BODY + 10)
+    assert deliver(client, "shopify", None, body=body).status_code == 422
+    [delivery] = deliveries(session)
+    assert delivery.body == "x" * MAX_BODY + "\n[... cut: 10 more characters]"
 
 
 def test_an_oversized_body_is_refused_before_it_is_read(

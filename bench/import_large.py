@@ -1,12 +1,15 @@
 """A large CSV import, end to end: check every row, then store them chunk by chunk.
 
-Makes a CSV of 100 000 sales (each by its own customer, one of 20 products), checks it with
+Makes a Shopify orders export of 100 000 lines (orders of one to three items, one line per
+item as Shopify writes them, each order by its own customer) and a plain CSV of 100 000 sales
+(each by its own customer, one of 20 products), checks each with
 `check_sales_csv` and imports it with `import_sales` into a fresh SQLite database and a
 temporary PostgreSQL database on 127.0.0.1:5432; prints the time of each phase and the peak
 memory: Python's own allocations (tracemalloc) and the process's peak resident size. A list
 left unsplit fails here on PostgreSQL ("number of parameters must be between 0 and 65535").
 
     .venv/bin/python bench/import_large.py                  # 100 000 rows, both databases
+    .venv/bin/python bench/import_large.py --shopify-only   # the Shopify export alone
     .venv/bin/python bench/import_large.py --quick          # 10 000 rows (or BENCH_QUICK=1)
     .venv/bin/python bench/import_large.py --sqlite-only
 """
@@ -29,6 +32,7 @@ from sqlalchemy import func, select
 from scheduler.config import defaults
 from scheduler.models import Customer, FollowUp, Sale
 from scheduler.sending.csv_import import check_sales_csv, import_sales
+from tests.shop_exports import SHOPIFY_HEADER, as_csv, shopify_lines
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TRACE = False  # --trace: tracemalloc, which slows every allocation several times over
@@ -42,6 +46,27 @@ def make_csv(rows: int) -> str:
         for n in range(rows)
     ]
     return "\n".join(lines) + "\n"
+
+
+def make_shopify_export(lines: int) -> str:
+    """Orders of 1, 2 and 3 items in turn, until the file has `lines` lines after its header."""
+    rows: list[dict[str, str]] = []
+    number = 1000
+    while len(rows) < lines:
+        number += 1
+        items = [
+            (f"SKU-{(number + k) % 20}", f"Producto {(number + k) % 20}", 1 + k, f"{99 + k}.90")
+            for k in range(min(1 + number % 3, lines - len(rows)))
+        ]
+        rows += shopify_lines(
+            number,
+            items=items,
+            email=f"c{number}@example.pe",
+            phone=f"+5199{number:07d}",
+            paid_at="2026-11-23 09:00:00 -0500",
+            billing_name=f"Cliente {number}",
+        )
+    return as_csv(SHOPIFY_HEADER, rows)
 
 
 def run(label: str, where: Path | str, text: str) -> None:
@@ -66,8 +91,9 @@ def run(label: str, where: Path | str, text: str) -> None:
     assert counts[0] == check.rows == done.created, (counts, check.rows, done)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(
-        f"{label}: {check.rows} rows checked in {checked - began:.1f} s, stored in "
-        f"{stored - checked:.1f} s ({check.rows / (stored - checked):.0f} sales/s); "
+        f"{label}: {check.rows} sales checked in {checked - began:.1f} s, stored in "
+        f"{stored - checked:.1f} s ({check.rows / (stored - checked):.0f} sales/s; "
+        f"{stored - began:.1f} s in all); "
         f"{counts[0]} sales, {counts[1]} customers, {counts[2]} follow-ups; "
         + (f"peak Python allocations {peak / 2**20:.0f} MiB (tracemalloc); " if TRACE else "")
         + f"process peak RSS so far {rss:.0f} MiB"
@@ -80,25 +106,30 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
     parser.add_argument("--rows", type=int, help="rows in the file (default 100 000, quick 10 000)")
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--shopify-only", action="store_true")
     parser.add_argument("--trace", action="store_true", help="peak allocations by tracemalloc")
     args = parser.parse_args()
     global TRACE
     TRACE = args.trace
     rows = args.rows or (10_000 if args.quick else 100_000)
-    text = make_csv(rows)
-    print(f"CSV of {rows} rows, {len(text.encode()) / 2**20:.1f} MiB")
-    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
-        run("SQLite", Path(tmp) / "bench.db", text)
-    if args.sqlite_only:
-        return
-    name = f"postventa_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        run("PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", text)
-    finally:
+    files = [("Shopify export", make_shopify_export(rows))]
+    if not args.shopify_only:
+        files.append(("plain CSV", make_csv(rows)))
+    for kind, text in files:
+        print(f"{kind} of {rows} lines, {len(text.encode()) / 2**20:.1f} MiB")
+        with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+            run(f"{kind}, SQLite", Path(tmp) / "bench.db", text)
+        if args.sqlite_only:
+            continue
+        name = f"postventa_bench_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+            run(f"{kind}, PostgreSQL", url, text)
+        finally:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

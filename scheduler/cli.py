@@ -17,7 +17,7 @@ from scheduler.db import DatabaseUnreachable, make_session_factory, open_engine
 from scheduler.defaults import MissingTemplates
 from scheduler.lifecycle import Role
 from scheduler.listening.classify import classify
-from scheduler.sending import csv_import
+from scheduler.sending import column_mappings, columns, csv_import
 from scheduler.settings import LiveSettings
 
 
@@ -234,25 +234,48 @@ class UnusableInput(CliError):
     exit_code = 2
 
 
+def _reason(problem: csv_import.RowProblem) -> str:
+    return f"{problem.field}: {problem.message}" if problem.field else problem.message
+
+
 @cli.command("import-sales")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option("--dry-run", is_flag=True, help="Check every row; save nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option(
+    "--rejected",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the rejected rows here, as a CSV with the reason in a last column.",
+)
 @pass_runtime
-def import_sales_command(runtime: Runtime, file: str, dry_run: bool, as_json: bool) -> None:
+def import_sales_command(
+    runtime: Runtime, file: str, dry_run: bool, as_json: bool, rejected: str | None
+) -> None:
     """Import a CSV of sales. Exit 0: every row was good; 1: some were rejected (the good ones
     are kept); 2: the file is unusable; 3: the database failed part way (what was stored
-    before the failure stays)."""
+    before the failure stays). Columns are found by name, or as mapped on the import page."""
     config, now = runtime.settings.current(), utcnow()
     with open(file, "rb") as handle:
         text, _encoding = csv_import.decode(handle.read())
+    sessions = make_session_factory(runtime.current_engine())
     try:
-        check = csv_import.check_sales_csv(text, config, now=now)
+        table = csv_import.read_table(text)
+        with sessions() as session:
+            mapping = column_mappings.saved_mapping(session, table.header)
+        check = csv_import.check_table(table, config, now=now, mapping=mapping)
+    except csv_import.NeedsMapping as error:
+        raise UnusableInput(
+            f"{file}: {error}: map its columns once on the import page (/sales/import), "
+            "or name them as the README says"
+        ) from None
     except csv_import.UnusableFile as error:
         raise UnusableInput(f"{file}: {error}") from None
+    if rejected is not None:
+        with open(rejected, "w", encoding="utf-8-sig", newline="") as out:
+            out.write(csv_import.rejected_csv(check, _reason, columns.REJECTED_BECAUSE))
     done = csv_import.Imported(0, 0, 0)
     if not dry_run and check.sales:
-        with make_session_factory(runtime.current_engine())() as session:  # commits per chunk
+        with sessions() as session:  # commits per chunk
             done = csv_import.import_sales(session, check, config=config, now=now, actor="cli")
     report = {
         "rows": check.rows,

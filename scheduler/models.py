@@ -637,3 +637,15 @@ class AuditEntry(Base):
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int | None]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ColumnMapping(Base):
+    """What each column of a sales file holds, as the owner chose once for files with this
+    header (`sending.columns.signature`): the next file like it imports without asking."""
+
+    __tablename__ = "column_mappings"
+
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    choices: Mapped[dict[str, str]] = mapped_column(JSON)  # column name -> field, "" or "-"
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(100))

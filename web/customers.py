@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -26,7 +27,7 @@ from scheduler.config import Config
 from scheduler.consent import ConsentError, opt_in, opt_out, staff_wording
 from scheduler.lifecycle import CaseStatus, Channel, ConsentSource
 from scheduler.models import Case, Customer, FollowUp, Sale
-from scheduler.sending import csv_import
+from scheduler.sending import column_mappings, columns, csv_import
 from scheduler.sending.intake import FIELDS, validate_sale
 from scheduler.sending.replanning import SaleError, cancel_sale
 from scheduler.sending.sales import record_sale, skipped_as_late
@@ -232,7 +233,8 @@ def allow_big_upload() -> None:
 
 @blueprint.route("/sales/import", methods=["GET", "POST"])
 def import_sales_page() -> BaseResponse | str | tuple[str, int]:
-    """Check a CSV (a dry run that shows every rejected row), then import its good rows."""
+    """Check a CSV (a dry run that shows every rejected row), then import its good rows. A
+    file whose header does not say where our fields are is mapped by the owner once."""
     form = ImportForm()
     if not form.validate_on_submit():
         return render_template("customers/import.html", form=form, check=None)
@@ -241,22 +243,32 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
         text, encoding = csv_import.decode(upload.read(IMPORT_LIMIT + 1))
         upload.close()  # a big upload is spooled to a temporary file: let it go now
     else:
-        text, encoding = form.content.data or "", "utf-8"
+        text, encoding = form.content.data or "", request.form.get("encoding", "utf-8")
     if len(text.encode()) > IMPORT_LIMIT:
         error = _("The file is over 5 MB: import it with `postventa import-sales`.")
         return render_template("customers/import.html", form=form, check=None, error=error), 413
-    config, now = services().config, utcnow()
+    form.content.data = text
+    config, now, session = services().config, utcnow(), db_session()
+    action = request.form.get("action")
     try:
-        check = csv_import.check_sales_csv(text, config, now=now)
+        table = csv_import.read_table(text)
+        if action in ("map", "remap"):
+            return _mapping_page(form, table, encoding, action)
+        saved = column_mappings.saved_mapping(session, table.header)
+        check = csv_import.check_table(table, config, now=now, mapping=saved)
+    except csv_import.NeedsMapping as unmapped:
+        return _mapping_form(form, unmapped.table, encoding, unmapped.choices, [])
     except csv_import.UnusableFile as unusable:
         page = render_template(
             "customers/import.html", form=form, check=None, error=translated(unusable)
         )
         return page, 422
-    if request.form.get("action") != "import":
-        form.content.data = text
-        return render_template("customers/import.html", form=form, check=check, encoding=encoding)
-    session = db_session()
+    if action == "rejected":
+        return _rejected_download(check)
+    if action != "import":
+        return render_template(
+            "customers/import.html", form=form, check=check, encoding=encoding, mapped=saved
+        )
     done = csv_import.import_sales(session, check, config=config, now=now, actor=my_name())
     session.commit()
     flash(
@@ -274,6 +286,73 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
         current_app.logger.error("import stopped at line %s: %s", line, failure)
         abort(500)
     return redirect(url_for("customers.index"))
+
+
+def _mapping_page(
+    form: ImportForm, table: csv_import.Table, encoding: str, action: str
+) -> BaseResponse | str | tuple[str, int]:
+    """`remap`: the form, as saved; `map`: save the owner's choices, then check the file."""
+    session = db_session()
+    if action == "remap":
+        saved = column_mappings.saved_mapping(session, table.header) or {}
+        choices = [saved.get(name, columns.LEAVE_OUT) for name in table.header]
+        return _mapping_form(form, table, encoding, choices, [])
+    choices = [request.form.get(f"column-{i}", columns.KEEP) for i in range(len(table.header))]
+    problems = column_mappings.save_mapping(
+        session, table.header, choices, now=utcnow(), actor=my_name()
+    )
+    if problems:
+        return _mapping_form(form, table, encoding, choices, problems)
+    session.commit()
+    flash(_("The columns are mapped: files with these columns will be read the same way."))
+    check = csv_import.check_table(
+        table,
+        services().config,
+        now=utcnow(),
+        mapping=column_mappings.saved_mapping(session, table.header),
+    )
+    return render_template(
+        "customers/import.html", form=form, check=check, encoding=encoding, mapped=True
+    )
+
+
+def _mapping_form(
+    form: ImportForm,
+    table: csv_import.Table,
+    encoding: str,
+    choices: list[str],
+    problems: list[str],
+) -> tuple[str, int]:
+    """The columns found, with a few values of each, and what each holds as chosen so far."""
+    samples = [cells for _line, cells in table.rows[:3]]
+    page = render_template(
+        "customers/import.html",
+        form=form,
+        check=None,
+        mapping=zip(table.header, choices, strict=True),
+        samples=samples,
+        fields=FIELDS,
+        keep=columns.KEEP,
+        leave_out=columns.LEAVE_OUT,
+        problems=[translated(problem) for problem in problems],
+        encoding=encoding,
+    )
+    return page, 422 if problems else 200
+
+
+def _rejected_download(check: csv_import.ImportCheck) -> BaseResponse:
+    """The rejected rows as a CSV, the reason in a last column, to fix in a spreadsheet."""
+
+    def reason(problem: csv_import.RowProblem) -> str:
+        message = translated(problem.message)
+        return f"{problem.field}: {message}" if problem.field else message
+
+    text = csv_import.rejected_csv(check, reason, _("rejected because"))
+    return Response(
+        "\ufeff" + text,  # Excel reads UTF-8 only after its BOM
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=rejected-rows.csv"},
+    )
 
 
 def _say_skipped(count: int, config: Config) -> None:

@@ -19,6 +19,7 @@ from scheduler.casework.staff_actions import RemedyKind
 from scheduler.config import WEEKDAYS
 from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, RemedyStatus, Role, SaleStatus
 from scheduler.listening.classify import Label
+from scheduler.sending.spreadsheet_dates import DateOrder
 
 
 def N_(text: str) -> str:
@@ -190,7 +191,15 @@ PATTERNS = (
     N_("more than %(count)s rows: split the file"),
     N_("the header lacks %(missing)s (it has: %(header)s)"),
     N_("the columns %(names)s appear twice"),
-    N_("%(count)s unknown columns (at most %(limit)s are kept as attributes)"),
+    N_("no column holds %(names)s"),
+    N_("order %(name)s is %(status)s: only paid orders are followed up"),
+    N_("order %(name)s is %(status)s: only completed orders are followed up"),
+    N_("order %(name)s was cancelled"),
+    N_("unknown fields: %(names)s"),
+    N_("%(field)s is chosen for more than one column: %(names)s"),
+    N_("%(count)s columns kept with the sale (at most %(limit)s): leave out the others"),
+    N_("%(value)s could be read day first or month first: write it as %(one)s or %(other)s"),
+    N_("%(value)s is not a date (such as 27/11/2026 or 27/11/2026 15:30)"),
     N_("has %(count)s fields where the header has %(expected)s"),
     N_("line %(line)s: %(problem)s"),
     N_("must be between %(low)s and %(high)s"),
@@ -266,6 +275,10 @@ NAMES: dict[str, dict[str, Any]] = {
         RemedyKind.REFUND: lazy_pgettext("remedy kind", "refund"),
         RemedyKind.REPLACEMENT: lazy_pgettext("remedy kind", "replacement"),
         RemedyKind.OTHER: lazy_pgettext("remedy kind", "other"),
+    },
+    "DateOrder": {  # how a file's dates were read ("Dates read day first")
+        DateOrder.DAY_FIRST: lazy_pgettext("date order", "day first"),
+        DateOrder.MONTH_FIRST: lazy_pgettext("date order", "month first"),
     },
     "Channel": {
         Channel.SMS: lazy_pgettext("channel", "SMS"),

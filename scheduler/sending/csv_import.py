@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,21 +20,33 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.db import chunked
-from scheduler.sending.intake import FIELDS, validate_sale
+from scheduler.sending import columns, shop_exports, shop_orders
+from scheduler.sending.columns import Columns
+from scheduler.sending.intake import validate_sale
 from scheduler.sending.sales import SaleInput, record_sales, skipped_as_late
+from scheduler.sending.spreadsheet_dates import FileOrder, file_order, is_spreadsheet_date, iso_text
 from scheduler.typed_text import LINE_BREAKS, unfit_character
 
-REQUIRED_COLUMNS = ("external_id", "sold_at", "customer_name")
 MAX_ROWS = 100_000
-MAX_ATTRIBUTE_COLUMNS = 30
 NOT_TEXT = (
     "this is not a CSV file but a spreadsheet or another binary file: save the sales as CSV "
     "(values separated by commas or semicolons) and import that"
 )
+# A cell a spreadsheet would run as a formula when the file is opened (CSV injection).
+FORMULA_START = tuple("=+-@\t\r")
 
 
 class UnusableFile(ValueError):
     """The file is not a table of sales; the message says what to fix."""
+
+
+class NeedsMapping(UnusableFile):
+    """The header does not say where our fields are: the owner maps the columns once."""
+
+    def __init__(self, message: str, table: Table, choices: list[str]) -> None:
+        super().__init__(message)
+        self.table = table
+        self.choices = choices  # each column's field as its name suggests
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,18 @@ class RowProblem:
     line: int  # as a spreadsheet numbers it: the header is line 1
     field: str
     message: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV file read: its header (as written) and its non-blank rows with their lines."""
+
+    header: list[str]
+    rows: list[tuple[int, list[str]]]
+
+    @property
+    def signature(self) -> str:
+        return columns.signature(self.header)
 
 
 @dataclass
@@ -51,6 +76,11 @@ class ImportCheck:
     sales: list[tuple[int, SaleInput]] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     encoding: str = "utf-8"
+    # How the file was read, for whoever imports it: its dates' order when the file showed it.
+    date_order: FileOrder | None = None
+    header: list[str] = field(default_factory=list)
+    rejected: dict[int, list[str]] = field(default_factory=dict)  # line -> the row as written
+    source: str | None = None  # the shop whose orders export this is, if one
 
     @property
     def rejected_lines(self) -> list[int]:
@@ -70,17 +100,17 @@ DELIMITERS = ",;\t"
 
 def _delimiter(sample: str) -> str:
     """The delimiter of the header: of DELIMITERS, the one that splits the first line into the
-    most of our column names, then into the most columns. Not csv.Sniffer, which guesses from
+    most column names we know, then into the most columns. Not csv.Sniffer, which guesses from
     the rows too: one short row, or a delimiter inside a quoted field with doubled quotes
     (Ana "la, jefa" as a spreadsheet writes it), made it misread a whole good file."""
 
     def fit(delimiter: str) -> tuple[int, int]:
         reader = csv.reader(io.StringIO(sample, newline=""), csv.excel, delimiter=delimiter)
         try:
-            names = [name.strip().lower() for name in next(reader, [])]
+            names = next(reader, [])
         except csv.Error:
             return -1, -1
-        return sum(name in FIELDS for name in names), len(names)
+        return sum(1 for name in columns.guess(names) if name), len(names)
 
     return max(DELIMITERS, key=fit)
 
@@ -100,8 +130,19 @@ def _binary(sample: str, header: list[str]) -> bool:
     return odd >= 8 and odd * 50 > len(sample)
 
 
-def check_sales_csv(text: str, config: Config, *, now: datetime) -> ImportCheck:
-    """Read and check every row; raises UnusableFile when there is no table of sales."""
+def as_text(cell: str) -> str:
+    """A cell as written before `spreadsheet_safe` guarded it: our own rejected rows, fixed
+    and imported again, read as they were."""
+    return cell[1:] if cell[:1] == "'" and cell[1:].startswith(FORMULA_START) else cell
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A cell that a spreadsheet shows as text instead of running it as a formula."""
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def read_table(text: str) -> Table:
+    """The header and rows of a CSV file; raises UnusableFile when it is not a table."""
     if not text.strip():
         raise UnusableFile("the file is empty")
     # Excel's dialect, as every spreadsheet writes: quotes inside a quoted field doubled.
@@ -111,73 +152,181 @@ def check_sales_csv(text: str, config: Config, *, now: datetime) -> ImportCheck:
         io.StringIO(text, newline=""), csv.excel, delimiter=delimiter, skipinitialspace=True
     )
     try:
-        header = [name.strip().lower() for name in next(reader)]
+        header = [name.strip() for name in next(reader)]
     except csv.Error as error:
         raise UnusableFile(f"line 1: {error}") from None
     if _binary(text[:4096], header):
         raise UnusableFile(NOT_TEXT)
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
-    if "phone" not in header and "email" not in header:
-        missing.append("phone or email")
-    if missing:
-        raise UnusableFile(
-            f"line 1: the header lacks {', '.join(missing)} (it has: {_shown(header)})"
-        )
-    repeated = sorted({name for name in header if header.count(name) > 1 and name})
+    keys = [columns.column_key(name) for name in header]
+    repeated = sorted({name for name, key in zip(header, keys, strict=True) if keys.count(key) > 1})
     if repeated:
         raise UnusableFile(f"line 1: the columns {', '.join(repeated)} appear twice")
-    extra = [name for name in header if name not in FIELDS]
-    if len(extra) > MAX_ATTRIBUTE_COLUMNS:
-        raise UnusableFile(
-            f"line 1: {len(extra)} unknown columns (at most "
-            f"{MAX_ATTRIBUTE_COLUMNS} are kept as attributes)"
-        )
-    check = ImportCheck()
-    seen: dict[str, int] = {}
+    rows: list[tuple[int, list[str]]] = []
     try:
         for values in reader:
-            line = reader.line_num
             if not any(value.strip() for value in values):
                 continue  # a blank line, often at the end of a spreadsheet's export
-            check.rows += 1
-            if check.rows > MAX_ROWS:
+            if len(rows) == MAX_ROWS:
                 raise UnusableFile(f"more than {MAX_ROWS} rows: split the file")
-            _check_row(check, header, values, line, seen, config, now)
+            rows.append((reader.line_num, [as_text(value) for value in values]))
     except csv.Error as error:
         raise UnusableFile(f"line {reader.line_num}: {error}") from None
-    if not check.rows:
+    if not rows:
         raise UnusableFile("the file has a header but no sales")
+    return Table(header, rows)
+
+
+def check_sales_csv(
+    text: str, config: Config, *, now: datetime, mapping: Mapping[str, str] | None = None
+) -> ImportCheck:
+    """Read and check every row (see `check_table`)."""
+    return check_table(read_table(text), config, now=now, mapping=mapping)
+
+
+def check_table(
+    table: Table, config: Config, *, now: datetime, mapping: Mapping[str, str] | None = None
+) -> ImportCheck:
+    """Check every row of a table, its columns found by name or by the owner's `mapping`
+    for this header; raises NeedsMapping when neither says where our fields are."""
+    shop = shop_exports.recognise(table.header)
+    if shop is not None:
+        return _check_export(table, shop, config, now)
+    found = columns.columns(table.header, mapping)
+    if isinstance(found, list):
+        guessed = columns.guess(table.header)
+        lacking = columns.missing(guessed)
+        message = (
+            f"line 1: the header lacks {', '.join(lacking)} (it has: {_shown(table.header)})"
+            if lacking and mapping is None
+            else "line 1: " + "; ".join(found)
+        )
+        if len(table.header) < len(columns.REQUIRED) + 1:  # no mapping could find them all
+            raise UnusableFile(message)
+        raise NeedsMapping(message, table, guessed)
+    check = ImportCheck(header=table.header)
+    dates = found.fields["sold_at"]
+    check.date_order = file_order(
+        (cells[dates] for _line, cells in table.rows if len(cells) > dates),
+        config.business.country,
+    )
+    seen: dict[str, int] = {}
+    for line, cells in table.rows:
+        check.rows += 1
+        _check_row(check, found, cells, line, seen, config, now)
+    return check
+
+
+def _check_export(table: Table, shop: str, config: Config, now: datetime) -> ImportCheck:
+    """A shop's orders export: each order checked as its webhook's would be, reported on its
+    first line; an order refused is rejected with all its lines."""
+    check = ImportCheck(header=table.header, source=shop)
+    width = len(table.header)
+    rows = [(line, cells) for line, cells in table.rows if len(cells) == width]
+    for line, cells in table.rows:
+        if len(cells) != width:
+            message = f"has {len(cells)} fields where the header has {width}"
+            check.problems.append(RowProblem(line, "", message))
+            check.rejected[line] = cells
+    exported = list(shop_exports.orders(table.header, rows, shop))
+    check.date_order = file_order(
+        (item.order.placed_at for item in exported if item.order), config.business.country
+    )
+    if check.date_order.evidence is None and shop_exports.DATE_ORDER[shop] is not None:
+        check.date_order = FileOrder(shop_exports.DATE_ORDER[shop])  # the shop's, not the country's
+    cells_of = dict(table.rows)
+    seen: dict[str, int] = {}
+    for item in exported:
+        check.rows += 1
+        line = item.lines[0]
+        if item.order is None:
+            assert item.refused is not None
+            problems = [RowProblem(line, *item.refused)]
+        else:
+            problems = _sale_problems(
+                check, shop_orders.sale_fields(item.order), line, seen, config, now
+            )
+        if problems:
+            check.problems += problems
+            check.rejected.update((each, cells_of[each]) for each in item.lines)
+    check.problems.sort(key=lambda problem: problem.line)
     return check
 
 
 def _check_row(
     check: ImportCheck,
-    header: list[str],
-    values: list[str],
+    found: Columns,
+    cells: list[str],
     line: int,
     seen: dict[str, int],
     config: Config,
     now: datetime,
 ) -> None:
-    if len(values) != len(header):
-        message = f"has {len(values)} fields where the header has {len(header)}"
-        check.problems.append(RowProblem(line, "", message))
-        return
-    row = dict(zip(header, values, strict=True))
-    raw: dict[str, object] = {key: row.get(key, "") for key in FIELDS}
-    raw["attributes"] = {key: value for key, value in row.items() if key not in FIELDS and key}
+    problems = _row_problems(check, found, cells, line, seen, config, now)
+    if problems:
+        check.problems += problems
+        check.rejected[line] = cells
+
+
+def _row_problems(
+    check: ImportCheck,
+    found: Columns,
+    cells: list[str],
+    line: int,
+    seen: dict[str, int],
+    config: Config,
+    now: datetime,
+) -> list[RowProblem]:
+    if len(cells) != len(check.header):
+        message = f"has {len(cells)} fields where the header has {len(check.header)}"
+        return [RowProblem(line, "", message)]
+    raw: dict[str, object] = {key: cells[index] for key, index in found.fields.items()}
+    raw["attributes"] = {name: cells[index] for name, index in found.attributes.items()}
+    return _sale_problems(check, raw, line, seen, config, now)
+
+
+def _sale_problems(
+    check: ImportCheck,
+    raw: dict[str, object],
+    line: int,
+    seen: dict[str, int],
+    config: Config,
+    now: datetime,
+) -> list[RowProblem]:
+    """Check one sale; a good one is added to the check, else its problems are returned."""
+    sold_at = raw.get("sold_at")
+    if isinstance(sold_at, str) and is_spreadsheet_date(sold_at):
+        assert check.date_order is not None
+        try:
+            raw["sold_at"] = iso_text(sold_at, check.date_order.order)
+        except ValueError as error:
+            return [RowProblem(line, "sold_at", str(error))]
     result = validate_sale(raw, config, now=now)
     if isinstance(result, list):
-        check.problems += [
+        return [
             RowProblem(line, name.removeprefix("attributes."), message) for name, message in result
         ]
-        return
     first = seen.setdefault(result.external_id, line)
     if first != line:
-        message = f"{result.external_id!r} is already on line {first}"
-        check.problems.append(RowProblem(line, "external_id", message))
-        return
+        return [
+            RowProblem(line, "external_id", f"{result.external_id!r} is already on line {first}")
+        ]
     check.sales.append((line, result))
+    return []
+
+
+def rejected_csv(check: ImportCheck, reason: Callable[[RowProblem], str], title: str) -> str:
+    """The rejected rows as written, with why in a last column `title`: fixed in a
+    spreadsheet, the file imports again. Cells are written `spreadsheet_safe`."""
+    reasons: dict[int, list[str]] = {}
+    for problem in check.problems:
+        reasons.setdefault(problem.line, []).append(reason(problem))
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, csv.excel)
+    writer.writerow([spreadsheet_safe(name) for name in [*check.header, title]])
+    for line in sorted(check.rejected):
+        cells = [*check.rejected[line], "; ".join(reasons.get(line, []))]
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
+    return out.getvalue()
 
 
 # Sales recorded per transaction. Each chunk is committed, so a failure (the database gone, a

@@ -1,0 +1,188 @@
+"""The orders exports of Shopify and WooCommerce, known by their headers and read without any
+set-up, into the same `ShopOrder` their webhooks give (so an export imported after the
+webhooks, or before them, records each order once).
+
+Shopify writes one line per item, the order's fields on its first line only. WooCommerce's
+orders export (the Import Export Suite's columns) writes one line per order, each item in a
+`line_item_N` cell such as `name:Lavadora|sku:LAV-9|quantity:1|total:1899.00`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+
+from scheduler.sending.columns import normal_name
+from scheduler.sending.shop_orders import (
+    SHOPIFY,
+    WOOCOMMERCE,
+    WOOCOMMERCE_STATUSES,
+    LineItem,
+    OrderAction,
+    ShopOrder,
+)
+from scheduler.sending.spreadsheet_dates import DateOrder
+
+_SHOPIFY_COLUMNS = {"name", "id", "financial_status", "lineitem_quantity", "lineitem_name"}
+_WOOCOMMERCE_COLUMNS = {"order_id", "order_number", "order_date", "status", "order_total"}
+# Orders that were paid for, and not wholly given back: the ones worth asking about (the
+# webhooks record an order on `orders/paid`).
+_SHOPIFY_PAID = {"paid", "partially_paid", "partially_refunded"}
+# "2026-11-27 15:30:12 -0500", as Shopify writes times: ISO 8601 but for the space and the
+# offset's missing colon.
+_SHOPIFY_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}(?::\d{2})?) ?([+-]\d{2}):?(\d{2})")
+# The date order of each shop's exports, when a file's dates do not show it themselves.
+DATE_ORDER = {SHOPIFY: None, WOOCOMMERCE: DateOrder.MONTH_FIRST}
+
+
+def recognise(header: Sequence[str]) -> str | None:
+    """The shop whose orders export this header is, or None."""
+    names = {normal_name(name) for name in header}
+    if _SHOPIFY_COLUMNS <= names:
+        return SHOPIFY
+    if _WOOCOMMERCE_COLUMNS <= names and any(name.startswith("line_item_") for name in names):
+        return WOOCOMMERCE
+    return None
+
+
+@dataclass(frozen=True)
+class ExportedOrder:
+    """An order read from an export: its lines in the file, and the order, or why it is not
+    one to follow up (its field as the file names it, and the reason)."""
+
+    lines: list[int]
+    order: ShopOrder | None
+    refused: tuple[str, str] | None = None
+
+
+def orders(
+    header: Sequence[str], rows: Sequence[tuple[int, list[str]]], shop: str
+) -> Iterator[ExportedOrder]:
+    """Each order of an export, in file order; rows of the wrong length are the caller's."""
+    names = [normal_name(name) for name in header]
+    if shop == SHOPIFY:
+        yield from _shopify(names, rows)
+    else:
+        yield from _woocommerce(names, rows)
+
+
+def _cells(names: list[str], cells: list[str]) -> dict[str, str]:
+    return {name: cell.strip() for name, cell in zip(names, cells, strict=False)}
+
+
+def _shopify(names: list[str], rows: Sequence[tuple[int, list[str]]]) -> Iterator[ExportedOrder]:
+    """Lines grouped by the order's name (`#1001`): its first line holds the order."""
+    group: list[tuple[int, dict[str, str]]] = []
+    for line, cells in rows:
+        row = _cells(names, cells)
+        if group and row.get("name") != group[0][1].get("name"):
+            yield _shopify_order(group)
+            group = []
+        group.append((line, row))
+    if group:
+        yield _shopify_order(group)
+
+
+def _shopify_order(group: list[tuple[int, dict[str, str]]]) -> ExportedOrder:
+    lines = [line for line, _row in group]
+    first = group[0][1]
+    status = first.get("financial_status", "").lower()
+    if first.get("cancelled_at"):
+        return ExportedOrder(lines, None, ("Cancelled at", f"order {first['name']} was cancelled"))
+    if status not in _SHOPIFY_PAID:
+        reason = (
+            f"order {first['name']} is {status or 'not paid'}: only paid orders are followed up"
+        )
+        return ExportedOrder(lines, None, ("Financial Status", reason))
+    items = tuple(
+        LineItem(
+            sku=row.get("lineitem_sku") or None,
+            name=row.get("lineitem_name", ""),
+            quantity=_quantity(row.get("lineitem_quantity", "")),
+            unit_price=row.get("lineitem_price") or None,
+        )
+        for _line, row in group
+    )
+    placed = first.get("created_at") or first.get("paid_at", "")  # as the webhook's order
+    found = _SHOPIFY_TIME.fullmatch(placed)
+    order = ShopOrder(
+        shop=SHOPIFY,
+        order_id=first.get("id") or first["name"],
+        name=first["name"] or None,
+        placed_at=f"{found[1]}T{found[2]}{found[3]}:{found[4]}" if found else placed,
+        customer_name=first.get("billing_name") or first.get("shipping_name") or None,
+        phone=first.get("phone") or first.get("billing_phone") or first.get("shipping_phone"),
+        email=first.get("email") or None,
+        currency=first.get("currency") or None,
+        total=first.get("total") or None,
+        items=items,
+    )
+    return ExportedOrder(lines, _named(order))
+
+
+def _woocommerce(
+    names: list[str], rows: Sequence[tuple[int, list[str]]]
+) -> Iterator[ExportedOrder]:
+    for line, cells in rows:
+        row = _cells(names, cells)
+        number = row.get("order_number") or row.get("order_id", "")
+        status = row.get("status", "").lower().removeprefix("wc-")
+        if WOOCOMMERCE_STATUSES.get(status) is not OrderAction.RECORD:
+            said = status or "without a status"
+            reason = f"order {number} is {said}: only completed orders are followed up"
+            yield ExportedOrder([line], None, ("status", reason))
+            continue
+        person = " ".join(
+            filter(None, (row.get("billing_first_name"), row.get("billing_last_name")))
+        )
+        shipped = " ".join(
+            filter(None, (row.get("shipping_first_name"), row.get("shipping_last_name")))
+        )
+        items = tuple(
+            _woocommerce_item(row[name])
+            for name in names
+            if name.startswith("line_item_") and row.get(name)
+        )
+        order = ShopOrder(
+            shop=WOOCOMMERCE,
+            order_id=row.get("order_id") or number,
+            name=number or None,
+            placed_at=row.get("paid_date") or row.get("order_date", ""),
+            customer_name=person or shipped or None,
+            phone=row.get("billing_phone") or row.get("shipping_phone") or None,
+            email=row.get("billing_email") or row.get("customer_email") or None,
+            currency=row.get("order_currency") or None,
+            total=row.get("order_total") or None,
+            items=items,
+        )
+        yield ExportedOrder([line], _named(order))
+
+
+def _woocommerce_item(cell: str) -> LineItem:
+    """`name:Lavadora|product_id:12|sku:LAV-9|quantity:2|total:3798.00`: the unit price is
+    the line's total over its quantity."""
+    parts = dict(part.partition(":")[::2] for part in cell.split("|"))
+    quantity = _quantity(parts.get("quantity", ""))
+    try:
+        unit = str((Decimal(parts.get("total", "")) / quantity).quantize(Decimal("0.01")))
+    except (InvalidOperation, ZeroDivisionError):
+        unit = None
+    return LineItem(
+        sku=parts.get("sku") or None,
+        name=parts.get("name", "").strip(),
+        quantity=quantity,
+        unit_price=unit,
+    )
+
+
+def _quantity(text: str) -> int:
+    return int(text) if text.strip().isdigit() else 1
+
+
+def _named(order: ShopOrder) -> ShopOrder:
+    """A sale needs a name: a guest without one goes by the email or phone they gave."""
+    if order.customer_name:
+        return order
+    return replace(order, customer_name=order.email or order.phone)

@@ -1,0 +1,148 @@
+"""The orders exports of Shopify and WooCommerce import with no set-up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from scheduler.config import defaults
+from scheduler.defaults import install_defaults
+from scheduler.models import FollowUp, Product, Sale
+from scheduler.sending.csv_import import (
+    RowProblem,
+    check_sales_csv,
+    import_sales,
+    rejected_csv,
+)
+from tests.factories import NOW
+from tests.shop_exports import (
+    SHOPIFY_HEADER,
+    WOOCOMMERCE_HEADER,
+    as_csv,
+    shopify_lines,
+    woocommerce_line,
+)
+
+MIXED_ORDER = (
+    ("BOLSA", "Bolsa reutilizable", 2, "5.00"),
+    ("LAV-9", "Lavadora EcoWash 9 kg", 1, "1899.00"),
+    ("GAR-2", "Garantía extendida", 1, "199.00"),
+)
+
+
+@pytest.fixture
+def frozen() -> Iterator[None]:
+    with freeze_time(NOW):
+        yield
+
+
+def _shopify_file() -> str:
+    return as_csv(
+        SHOPIFY_HEADER,
+        [
+            *shopify_lines(1001, items=MIXED_ORDER),
+            *shopify_lines(1002, email="", phone="", billing_name=""),  # nobody to ask
+            *shopify_lines(1003, phone="", billing_name="", email="guest@example.com"),
+            *shopify_lines(1004, currency="USD", items=(("TV-55", "TV 55", 1, "499.99"),)),
+            *shopify_lines(1005, status="refunded"),
+            *shopify_lines(1006, status="pending"),
+            *shopify_lines(1007, cancelled_at="2026-11-21 09:00:00 -0500"),
+        ],
+    )
+
+
+def test_a_shopify_export_reads_an_order_from_its_lines(frozen: None) -> None:
+    check = check_sales_csv(_shopify_file(), defaults(), now=NOW)
+    assert check.source == "shopify" and check.rows == 7
+    sales = {sale.external_id: (line, sale) for line, sale in check.sales}
+    assert sorted(sales) == ["shopify:5100001001", "shopify:5100001003", "shopify:5100001004"]
+    line, mixed = sales["shopify:5100001001"]
+    assert line == 2  # the order's first line
+    assert (mixed.product_sku, mixed.product_name) == ("LAV-9", "Lavadora EcoWash 9 kg")
+    assert mixed.amount == Decimal("2108.00") and mixed.currency == "PEN"
+    assert mixed.sold_at == datetime(2026, 11, 20, 20, 30, 12, tzinfo=UTC)
+    assert mixed.phone == "+51987654321" and mixed.customer_name == "Rosa Quispe"
+    assert [item["sku"] for item in mixed.attributes["items"]] == ["BOLSA", "LAV-9", "GAR-2"]
+    assert mixed.attributes["order_name"] == "#1001"
+    _, guest = sales["shopify:5100001003"]
+    assert guest.customer_name == "guest@example.com" and guest.phone is None
+    assert sales["shopify:5100001004"][1].currency == "USD"  # kept as the shop charged it
+    lines = {problem.line: problem for problem in check.problems}
+    assert lines[5].field == "phone"  # order 1002: "a phone or an email is required"
+    assert lines[8] == RowProblem(
+        8, "Financial Status", "order #1005 is refunded: only paid orders are followed up"
+    )
+    assert lines[9].message == "order #1006 is pending: only paid orders are followed up"
+    assert lines[10] == RowProblem(10, "Cancelled at", "order #1007 was cancelled")
+    # Every line of a refused order comes back with the rejected rows, to fix as a whole.
+    written = rejected_csv(check, lambda p: p.message, "rejected because")
+    assert written.count("#1002") == 1 and written.splitlines()[0].endswith("rejected because")
+
+
+def test_a_woocommerce_export_reads_completed_orders(frozen: None) -> None:
+    text = as_csv(
+        WOOCOMMERCE_HEADER,
+        [
+            woocommerce_line(
+                1042,
+                items=(
+                    "name:Detergente|product_id:3|sku:DET-1|quantity:3|total:60.00",
+                    "name:Cocina 4 hornillas|product_id:9|sku:COC-4|quantity:1|total:899.00",
+                ),
+                total="959.00",
+                date="11/05/2026 10:00:00",  # the export's month-first dates
+            ),
+            woocommerce_line(1043, status="processing"),
+            woocommerce_line(1044, phone="", currency="USD"),
+        ],
+    )
+    check = check_sales_csv(text, defaults(), now=NOW)
+    assert check.source == "woocommerce"
+    sales = {sale.external_id: sale for _line, sale in check.sales}
+    assert sorted(sales) == ["woocommerce:1042", "woocommerce:1044"]
+    order = sales["woocommerce:1042"]
+    assert order.product_sku == "COC-4" and order.amount == Decimal("959.00")
+    assert order.phone == "+51987654321" and order.customer_name == "Ana Díaz"
+    assert order.sold_at == datetime(2026, 11, 5, 15, 0, tzinfo=UTC)  # 10:00 in Lima
+    assert order.attributes["items"][0] == {
+        "sku": "DET-1",
+        "name": "Detergente",
+        "quantity": 3,
+        "unit_price": "20.00",
+    }
+    assert sales["woocommerce:1044"].phone is None
+    assert check.problems == [
+        RowProblem(3, "status", "order 1043 is processing: only completed orders are followed up")
+    ]
+
+
+def test_importing_a_shopify_export_twice_changes_nothing(frozen: None, session: Session) -> None:
+    install_defaults(session, NOW)
+    session.commit()
+    config = defaults()
+    first = import_sales(
+        session,
+        check_sales_csv(_shopify_file(), config, now=NOW),
+        config=config,
+        now=NOW,
+        actor="test",
+    )
+    assert (first.created, first.existing) == (3, 0)
+    counts = [session.scalar(select(func.count()).select_from(m)) for m in (Sale, FollowUp)]
+    again = import_sales(
+        session,
+        check_sales_csv(_shopify_file(), config, now=NOW),
+        config=config,
+        now=NOW,
+        actor="test",
+    )
+    assert (again.created, again.existing) == (0, 3)
+    assert [session.scalar(select(func.count()).select_from(m)) for m in (Sale, FollowUp)] == counts
+    # Only the SKUs of the orders' main items make products (bags are no product to ask about).
+    assert set(session.scalars(select(Product.sku))) == {"LAV-9", "TV-55"}

@@ -4,15 +4,21 @@ in words the admin translates."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 LINE_BREAKS = "\t\n\r"  # what a note or a reply may hold that a name may not
+# Every character of Unicode's categories Cc (controls) and Cs (surrogates): one scan in C
+# finds whether a text holds any, instead of a category looked up per character.
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def unfit_character(text: str, allowed: str = "") -> str | None:
     """Why `text` cannot be stored, or None: a control character other than those `allowed`
     (PostgreSQL refuses a NUL, and no till exports one on purpose) or half of a UTF-16 pair,
     which no database encoding can hold. Line breaks are for notes, never names or ids."""
+    if _SUSPECT.search(text) is None:
+        return None
     for char in text:
         kind = unicodedata.category(char)
         if kind == "Cc" and char not in allowed:

@@ -22,6 +22,7 @@ from scheduler.config import Config
 from scheduler.db import chunked
 from scheduler.sending import columns, shop_exports, shop_orders
 from scheduler.sending.columns import Columns
+from scheduler.sending.csv_cells import as_text, spreadsheet_safe
 from scheduler.sending.intake import validate_sale
 from scheduler.sending.sales import SaleInput, record_sales, skipped_as_late
 from scheduler.sending.spreadsheet_dates import FileOrder, file_order, is_spreadsheet_date, iso_text
@@ -32,8 +33,6 @@ NOT_TEXT = (
     "this is not a CSV file but a spreadsheet or another binary file: save the sales as CSV "
     "(values separated by commas or semicolons) and import that"
 )
-# A cell a spreadsheet would run as a formula when the file is opened (CSV injection).
-FORMULA_START = tuple("=+-@\t\r")
 
 
 class UnusableFile(ValueError):
@@ -130,17 +129,6 @@ def _binary(sample: str, header: list[str]) -> bool:
     return odd >= 8 and odd * 50 > len(sample)
 
 
-def as_text(cell: str) -> str:
-    """A cell as written before `spreadsheet_safe` guarded it: our own rejected rows, fixed
-    and imported again, read as they were."""
-    return cell[1:] if cell[:1] == "'" and cell[1:].startswith(FORMULA_START) else cell
-
-
-def spreadsheet_safe(cell: str) -> str:
-    """A cell that a spreadsheet shows as text instead of running it as a formula."""
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
-
-
 def read_table(text: str) -> Table:
     """The header and rows of a CSV file; raises UnusableFile when it is not a table."""
     if not text.strip():
@@ -168,7 +156,7 @@ def read_table(text: str) -> Table:
                 continue  # a blank line, often at the end of a spreadsheet's export
             if len(rows) == MAX_ROWS:
                 raise UnusableFile(f"more than {MAX_ROWS} rows: split the file")
-            rows.append((reader.line_num, [as_text(value) for value in values]))
+            rows.append((reader.line_num, values))
     except csv.Error as error:
         raise UnusableFile(f"line {reader.line_num}: {error}") from None
     if not rows:
@@ -279,8 +267,8 @@ def _row_problems(
     if len(cells) != len(check.header):
         message = f"has {len(cells)} fields where the header has {len(check.header)}"
         return [RowProblem(line, "", message)]
-    raw: dict[str, object] = {key: cells[index] for key, index in found.fields.items()}
-    raw["attributes"] = {name: cells[index] for name, index in found.attributes.items()}
+    raw: dict[str, object] = {key: as_text(cells[index]) for key, index in found.fields.items()}
+    raw["attributes"] = {name: as_text(cells[i]) for name, i in found.attributes.items()}
     return _sale_problems(check, raw, line, seen, config, now)
 
 

@@ -223,9 +223,10 @@ def record_sales(
                 customers = _customers_for(session, new, now)
                 _whatsapp_yes(session, new, customers, now=now, actor=actor)
                 products = _products_for(session, new)
-                rows = _insert_returning(
-                    session,
-                    Sale,
+                # RETURNING unordered, matched back by external id: asking the rows back in
+                # input order makes SQLite insert them one statement at a time.
+                returned = session.scalars(
+                    insert(Sale).returning(Sale),
                     [
                         {
                             "external_id": sale.external_id,
@@ -243,6 +244,8 @@ def record_sales(
                         for sale in new
                     ],
                 )
+                by_id = {row.external_id: row for row in returned}
+                rows = [by_id[sale.external_id] for sale in new]
                 planned = schedule_sales(session, rows, config, now)
         except IntegrityError:
             if len(sales) == 1:  # another request recorded it first: theirs is the sale

@@ -10,11 +10,12 @@ orders export (the Import Export Suite's columns) writes one line per order, eac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 from scheduler.sending.columns import normal_name
+from scheduler.sending.csv_cells import as_text
 from scheduler.sending.shop_orders import (
     SHOPIFY,
     WOOCOMMERCE,
@@ -68,15 +69,35 @@ def orders(
         yield from _woocommerce(names, rows)
 
 
-def _cells(names: list[str], cells: list[str]) -> dict[str, str]:
-    return {name: cell.strip() for name, cell in zip(names, cells, strict=False)}
+# The columns an order is read from (of Shopify's 79, WooCommerce's 50 and more).
+_READ = {
+    *("name", "id", "email", "phone", "financial_status", "paid_at", "created_at"),
+    *("cancelled_at", "currency", "total", "billing_name", "shipping_name", "billing_phone"),
+    *("shipping_phone", "lineitem_quantity", "lineitem_name", "lineitem_price", "lineitem_sku"),
+    *("order_id", "order_number", "order_date", "paid_date", "status", "order_total"),
+    *("order_currency", "customer_email", "billing_first_name", "billing_last_name"),
+    *("billing_email", "shipping_first_name", "shipping_last_name"),
+}
+
+
+def _reader(names: list[str]) -> Callable[[list[str]], dict[str, str]]:
+    """A row's cells by column name, for the columns an order is read from."""
+    wanted = [
+        (i, name) for i, name in enumerate(names) if name in _READ or name.startswith("line_item_")
+    ]
+
+    def cells(row: list[str]) -> dict[str, str]:
+        return {name: as_text(row[i].strip()) for i, name in wanted}
+
+    return cells
 
 
 def _shopify(names: list[str], rows: Sequence[tuple[int, list[str]]]) -> Iterator[ExportedOrder]:
     """Lines grouped by the order's name (`#1001`): its first line holds the order."""
     group: list[tuple[int, dict[str, str]]] = []
+    read = _reader(names)
     for line, cells in rows:
-        row = _cells(names, cells)
+        row = read(cells)
         if group and row.get("name") != group[0][1].get("name"):
             yield _shopify_order(group)
             group = []
@@ -125,8 +146,9 @@ def _shopify_order(group: list[tuple[int, dict[str, str]]]) -> ExportedOrder:
 def _woocommerce(
     names: list[str], rows: Sequence[tuple[int, list[str]]]
 ) -> Iterator[ExportedOrder]:
+    read = _reader(names)
     for line, cells in rows:
-        row = _cells(names, cells)
+        row = read(cells)
         number = row.get("order_number") or row.get("order_id", "")
         status = row.get("status", "").lower().removeprefix("wc-")
         if WOOCOMMERCE_STATUSES.get(status) is not OrderAction.RECORD:

@@ -19,14 +19,13 @@ from sqlalchemy.orm import Session
 from scheduler.config import defaults
 from scheduler.defaults import install_defaults
 from scheduler.models import ColumnMapping, Sale
+from scheduler.sending.csv_cells import as_text, spreadsheet_safe
 from scheduler.sending.csv_import import (
     NeedsMapping,
     RowProblem,
-    as_text,
     check_sales_csv,
     decode,
     rejected_csv,
-    spreadsheet_safe,
 )
 from scheduler.sending.spreadsheet_dates import DateOrder, country_order
 from tests.browsing import check_upload, csrf_token, fresh

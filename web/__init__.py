@@ -76,6 +76,7 @@ def create_app(config: Config | None = None) -> Flask:
         admin,
         api,
         api_people,  # noqa: F401 - adds /api/cases and /api/customers to api's blueprint
+        api_products,  # noqa: F401 - adds /api/products to api's blueprint
         auth,
         customers,
         errors,
@@ -84,6 +85,7 @@ def create_app(config: Config | None = None) -> Flask:
         i18n,
         inbox,
         outbox,
+        products,
         replies,
         unsubscribe,
         webhooks,
@@ -104,6 +106,7 @@ def create_app(config: Config | None = None) -> Flask:
         inbox.blueprint,
         outbox.blueprint,
         customers.blueprint,
+        products.blueprint,
         replies.blueprint,
         admin.blueprint,
         webhooks.blueprint,

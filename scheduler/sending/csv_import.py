@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from scheduler.config import Config
 from scheduler.db import chunked
 from scheduler.sending.intake import FIELDS, validate_sale
-from scheduler.sending.sales import SaleInput, record_sales, skipped_as_late
+from scheduler.sending.sales import PRODUCT_TERMS, SaleInput, record_sales, skipped_as_late
 from scheduler.typed_text import LINE_BREAKS, unfit_character
 
 REQUIRED_COLUMNS = ("external_id", "sold_at", "customer_name")
@@ -134,6 +134,7 @@ def check_sales_csv(text: str, config: Config, *, now: datetime) -> ImportCheck:
         )
     check = ImportCheck()
     seen: dict[str, int] = {}
+    said: dict[tuple[str, str], tuple[int, object]] = {}
     try:
         for values in reader:
             line = reader.line_num
@@ -142,7 +143,7 @@ def check_sales_csv(text: str, config: Config, *, now: datetime) -> ImportCheck:
             check.rows += 1
             if check.rows > MAX_ROWS:
                 raise UnusableFile(f"more than {MAX_ROWS} rows: split the file")
-            _check_row(check, header, values, line, seen, config, now)
+            _check_row(check, header, values, line, (seen, said), config, now)
     except csv.Error as error:
         raise UnusableFile(f"line {reader.line_num}: {error}") from None
     if not check.rows:
@@ -155,10 +156,14 @@ def _check_row(
     header: list[str],
     values: list[str],
     line: int,
-    seen: dict[str, int],
+    earlier: tuple[dict[str, int], dict[tuple[str, str], tuple[int, object]]],
     config: Config,
     now: datetime,
 ) -> None:
+    """Check one row; `earlier` holds the lines of the external ids already read and what the
+    rows before said of each product (SKU, field), so that a row that says otherwise is
+    refused rather than one of them silently winning."""
+    seen, said = earlier
     if len(values) != len(header):
         message = f"has {len(values)} fields where the header has {len(header)}"
         check.problems.append(RowProblem(line, "", message))
@@ -172,11 +177,27 @@ def _check_row(
             RowProblem(line, name.removeprefix("attributes."), message) for name, message in result
         ]
         return
-    first = seen.setdefault(result.external_id, line)
-    if first != line:
+    first = seen.get(result.external_id)
+    if first is not None:
         message = f"{result.external_id!r} is already on line {first}"
         check.problems.append(RowProblem(line, "external_id", message))
         return
+    sku = result.product_sku
+    given = {
+        key: value for key in PRODUCT_TERMS if sku and (value := getattr(result, key)) is not None
+    }
+    differs = []
+    for key, value in given.items():
+        first, before = said.get((sku or "", key), (line, value))
+        if before != value:
+            message = f"differs from line {first}, which gives the product {before!r}"
+            differs.append(RowProblem(line, key, message))
+    if differs:
+        check.problems += differs
+        return
+    for key, value in given.items():
+        said.setdefault((sku or "", key), (line, value))
+    seen[result.external_id] = line
     check.sales.append((line, result))
 
 

@@ -24,7 +24,6 @@ from scheduler.sending.products import (
     parse_renewal_days,
     update_product,
 )
-from scheduler.sending.sales import record_sale
 from tests.dispatching import follow_up, setup_sales
 from tests.factories import NOW, sale_input
 

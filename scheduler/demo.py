@@ -93,6 +93,10 @@ _DEMO_SALES = [
 ]
 
 
+# The yearly maintenance plan renews: its buyers get the renewal reminder 14 days before.
+_RENEWAL_DAYS = {"MANT-1Y": 365}
+
+
 def add_demo_data(session: Session, config: Config, now: datetime) -> int:
     """Add the demo sales that are not there yet; returns how many were added."""
     added = 0
@@ -119,6 +123,7 @@ def add_demo_data(session: Session, config: Config, now: datetime) -> int:
             timezone=zone,
             product_sku=sku,
             product_name=product,
+            renewal_days=_RENEWAL_DAYS.get(sku),
             amount=Decimal(amount),
             currency=currency,
             attributes={"demo": True},

@@ -43,3 +43,22 @@ def typed_text(
     if unfit is not None:
         raise error(f"{what} {unfit}")
     return text
+
+
+def text_cell(value: object, most: int | None = None) -> str | None:
+    """A text field of a sale or a product (a CSV cell, a JSON value, a form field) trimmed;
+    None when absent or blank, since a CSV cell is never missing. Raises ValueError saying
+    what is wrong: not text, a character no database stores, longer than its column."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    text = value.strip()
+    if not text:
+        return None
+    unfit = unfit_character(text)
+    if unfit:
+        raise ValueError(unfit)
+    if most is not None and len(text) > most:
+        raise ValueError(f"must be at most {most} characters (got {len(text)})")
+    return text

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from scheduler import accounts, defaults, schema
 from scheduler.cli import Runtime, log_to_stderr
 from scheduler.clock import utcnow
-from scheduler.lifecycle import Role
+from scheduler.lifecycle import Anchor, FollowUpStatus, Role
 from scheduler.models import (
     ApiToken,
     AuditEntry,
     Cadence,
+    CadenceStep,
     Customer,
+    FollowUp,
     MessageTemplate,
     Product,
     Sale,
@@ -227,3 +231,28 @@ def test_the_scheduler_says_only_its_problems() -> None:
     log_to_stderr()
     ticker = logging.getLogger("apscheduler.executors.default")
     assert not ticker.isEnabledFor(logging.INFO) and ticker.isEnabledFor(logging.WARNING)
+
+
+def test_init_installs_a_renewal_reminder_14_days_before(postventa: Cli, session: Session) -> None:
+    assert postventa("init").exit_code == 0
+    step = session.scalars(select(CadenceStep).where(CadenceStep.key == "renewal-reminder")).one()
+    assert (step.anchor, step.offset_minutes, step.active) == (Anchor.RENEWAL, -14 * 24 * 60, True)
+    assert step.cadence.is_default
+
+
+def test_the_demo_has_a_renewing_product_whose_reminder_shows_on_the_customer(
+    postventa: Cli, session: Session, owner_client: FlaskClient
+) -> None:
+    assert postventa("init", "--demo").exit_code == 0
+    plan = session.scalars(select(Product).where(Product.sku == "MANT-1Y")).one()
+    assert plan.renewal_days == 365
+    reminders = session.scalars(
+        select(FollowUp).join(FollowUp.step).where(CadenceStep.key == "renewal-reminder")
+    ).all()
+    assert len(reminders) == 2  # both buyers of the yearly plan
+    assert {row.status for row in reminders} == {FollowUpStatus.SCHEDULED}
+    reminder = reminders[0]
+    sold = reminder.sale.sold_at
+    assert sold + timedelta(days=351) <= reminder.due_at < sold + timedelta(days=353)
+    page = owner_client.get(f"/customers/{reminder.customer_id}").get_data(as_text=True)
+    assert "renewal-reminder" in page

@@ -200,6 +200,9 @@ VALID_CELLS: dict[str, st.SearchStrategy[str]] = {
     "timezone": st.sampled_from(["", "America/Lima", "Europe/Madrid"]),
     "product_sku": st.sampled_from(["", "LAV-9", "TV;1"]),
     "product_name": st.sampled_from(["", "Lavadora", 'Tele 55" 4K']),
+    # One value each besides blank: two rows giving one SKU different values are refused.
+    "category": st.sampled_from(["", "Línea blanca; hogar"]),
+    "renewal_days": st.sampled_from(["", " 365 "]),
     "amount": st.sampled_from(["", "1899.90", "0", " 12 "]),
     "currency": st.sampled_from(["", "PEN", "USD"]),
     "whatsapp_opt_in": st.sampled_from(["", "no", "sí", "Yes", "x", "FALSE"]),

@@ -221,7 +221,7 @@ def post(client: FlaskClient, url: str, data: dict[str, str], page: str) -> str:
 @pytest.fixture
 def in_use(
     app: Flask, session: Session, owner: User, staff: User
-) -> Iterator[tuple[FlaskClient, dict[str, int], dict[str, str]]]:
+) -> Iterator[tuple[FlaskClient, dict[str, int | str], dict[str, str]]]:
     """An owner who reads Spanish, with sales, a complaint, remedies, an opt-out, a cancelled
     sale, a token and a word of their own, all made through the admin; and every page they
     saw on the way (with the notice each action left)."""
@@ -312,6 +312,12 @@ def in_use(
     seen["word"] = post(
         client, "/admin/words", {"label": "objection", "word": "chancada"}, "/admin/words"
     )
+    seen["product"] = post(
+        client,
+        "/products/LAV-9",
+        {"name": "Lavadora EcoWash", "category": "Línea blanca", "renewal_days": "365"},
+        "/products/LAV-9",
+    )
     services = app.extensions["postventa"]  # the worker sends what was queued
     read_replies(dispatcher(services.sessions, services.config, utcnow))
     fresh(session)
@@ -326,17 +332,18 @@ def in_use(
     unmatched = session.scalars(
         select(Message).where(Message.customer_id.is_(None), Message.direction == Direction.INBOUND)
     ).one()
-    ids = {
+    ids: dict[str, int | str] = {
         "case_id": case.id,
         "customer_id": rosa.id,
         "template_id": template.id,
         "cadence_id": cadence.id,
         "message_id": unmatched.id,
+        "sku": "LAV-9",
     }
     yield client, ids, seen
 
 
-def _pages(app: Flask, ids: dict[str, int]) -> list[str]:
+def _pages(app: Flask, ids: dict[str, int | str]) -> list[str]:
     """Every page the admin's route sweep opens (tests/test_permissions.py), with real rows."""
     urls = []
     for rule in app.url_map.iter_rules():
@@ -357,7 +364,7 @@ def _pages(app: Flask, ids: dict[str, int]) -> list[str]:
 
 
 def test_every_page_of_the_admin_reads_in_spanish(
-    app: Flask, session: Session, in_use: tuple[FlaskClient, dict[str, int], dict[str, str]]
+    app: Flask, session: Session, in_use: tuple[FlaskClient, dict[str, int | str], dict[str, str]]
 ) -> None:
     client, ids, seen = in_use
     pages = {url: client.get(url) for url in _pages(app, ids)}
@@ -388,7 +395,7 @@ def test_every_page_of_the_admin_reads_in_spanish(
 
 
 def test_the_english_reader_still_reads_english(
-    app: Flask, session: Session, in_use: tuple[FlaskClient, dict[str, int], dict[str, str]]
+    app: Flask, session: Session, in_use: tuple[FlaskClient, dict[str, int | str], dict[str, str]]
 ) -> None:
     client, ids, _seen = in_use
     owner = session.scalars(select(User).where(User.email == OWNER[0])).one()

@@ -77,6 +77,7 @@ def create_app(config: Config | None = None) -> Flask:
         admin,
         api,
         api_people,  # noqa: F401 - adds /api/cases and /api/customers to api's blueprint
+        api_products,  # noqa: F401 - adds /api/products to api's blueprint
         auth,
         customers,
         errors,
@@ -85,6 +86,7 @@ def create_app(config: Config | None = None) -> Flask:
         i18n,
         inbox,
         outbox,
+        products,
         replies,
         shop_webhooks,
         unsubscribe,
@@ -111,6 +113,7 @@ def create_app(config: Config | None = None) -> Flask:
         inbox.blueprint,
         outbox.blueprint,
         customers.blueprint,
+        products.blueprint,
         replies.blueprint,
         admin.blueprint,
         webhooks.blueprint,

@@ -41,6 +41,8 @@ NESTED_FIELDS = {
     "whatsapp_opt_in": "customer.whatsapp_opt_in",
     "product_sku": "product.sku",
     "product_name": "product.name",
+    "category": "product.category",
+    "renewal_days": "product.renewal_days",
 }
 
 
@@ -200,6 +202,8 @@ def _flatten(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str | 
         "whatsapp_opt_in": customer.get("whatsapp_opt_in"),
         "product_sku": product.get("sku"),
         "product_name": product.get("name"),
+        "category": product.get("category"),
+        "renewal_days": product.get("renewal_days"),
         "attributes": body.get("attributes"),
     }
     return raw, problems

@@ -151,6 +151,13 @@ TEXTS = (
     N_("sms, whatsapp or email"),
     N_("at most 200 characters"),
     N_("must be an object of names and values"),
+    # A product changed in the admin (scheduler/sending/products.py), and what its sales' pending
+    # follow-ups became (scheduler/sending/replanning.py).
+    N_("a product needs a name"),
+    N_("must be a whole number of days, such as 365"),
+    N_("the product no longer renews"),
+    N_("the product follows no active cadence"),
+    N_("this message already went out for this sale"),
 )
 PATTERNS = (
     N_("overdue by %(span)s when planned (grace %(grace)s)"),
@@ -224,6 +231,10 @@ PATTERNS = (
     N_("already used by step %(count)s"),
     N_("no %(channel)s template called %(name)s"),
     N_("label %(label)s: words can be added to %(labels)s"),
+    N_("must be between %(low)s and %(high)s days"),
+    N_("no cadence is called %(name)s"),
+    N_("the product now follows the cadence %(name)s"),
+    N_("differs from line %(line)s, which gives the product %(value)s"),
 )
 _FIXED = frozenset(TEXTS)
 _SHAPES = {"day": "[a-z]{3}", "line": r"\d+", "count": r"\d+"}  # any other value: any text
@@ -332,6 +343,7 @@ NAMES: dict[str, dict[str, Any]] = {
         "user": lazy_pgettext("audit log", "user"),
         "api_token": lazy_pgettext("audit log", "API token"),
         "cadence": lazy_pgettext("audit log", "cadence"),
+        "product": lazy_pgettext("audit log", "product"),
         "template": lazy_pgettext("audit log", "template"),
         "lexicon_word": lazy_pgettext("audit log", "word"),
         "settings": lazy_pgettext("audit log", "settings"),

@@ -52,6 +52,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
         *("producto", "articulo", "descripcion", "nombre_producto", "nombre_del_producto"),
         *("product", "item", "item_name"),
     ),
+    "category": ("categoria", "rubro", "familia", "product_category"),
+    "renewal_days": (
+        *("dias_renovacion", "dias_de_renovacion", "renovacion_dias", "renovacion"),
+        *("renewal", "renewal_period", "renews_every_days"),
+    ),
     "amount": ("importe", "monto", "total", "precio", "valor", "price", "total_amount"),
     "currency": ("moneda", "divisa"),
     "locale": ("idioma", "language", "lang"),

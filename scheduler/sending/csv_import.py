@@ -24,7 +24,7 @@ from scheduler.sending import columns, shop_exports, shop_orders
 from scheduler.sending.columns import Columns
 from scheduler.sending.csv_cells import as_text, spreadsheet_safe
 from scheduler.sending.intake import validate_sale
-from scheduler.sending.sales import SaleInput, record_sales, skipped_as_late
+from scheduler.sending.sales import PRODUCT_TERMS, SaleInput, record_sales, skipped_as_late
 from scheduler.sending.spreadsheet_dates import FileOrder, file_order, is_spreadsheet_date, iso_text
 from scheduler.typed_text import LINE_BREAKS, unfit_character
 
@@ -80,6 +80,9 @@ class ImportCheck:
     header: list[str] = field(default_factory=list)
     rejected: dict[int, list[str]] = field(default_factory=dict)  # line -> the row as written
     source: str | None = None  # the shop whose orders export this is, if one
+    # What rows said of each product, (SKU, field) -> (line, value): a later row saying
+    # otherwise is refused.
+    product_terms: dict[tuple[str, str], tuple[int, object]] = field(default_factory=dict)
 
     @property
     def rejected_lines(self) -> list[int]:
@@ -293,11 +296,26 @@ def _sale_problems(
         return [
             RowProblem(line, name.removeprefix("attributes."), message) for name, message in result
         ]
-    first = seen.setdefault(result.external_id, line)
-    if first != line:
+    first = seen.get(result.external_id)
+    if first is not None:
         return [
             RowProblem(line, "external_id", f"{result.external_id!r} is already on line {first}")
         ]
+    sku = result.product_sku or ""
+    given = {
+        key: value for key in PRODUCT_TERMS if sku and (value := getattr(result, key)) is not None
+    }
+    differs = []
+    for key, value in given.items():
+        said_first, before = check.product_terms.get((sku, key), (line, value))
+        if before != value:
+            message = f"differs from line {said_first}, which gives the product {before!r}"
+            differs.append(RowProblem(line, key, message))
+    if differs:  # refused rather than one of two rows silently winning
+        return differs
+    for key, value in given.items():
+        check.product_terms.setdefault((sku, key), (line, value))
+    seen[result.external_id] = line
     check.sales.append((line, result))
     return []
 

@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduler.addresses import normalise_email, normalise_phone
 from scheduler.config import LOCALES, Config
+from scheduler.sending.products import MAX_CATEGORY, parse_renewal_days
 from scheduler.sending.sales import SaleInput
-from scheduler.typed_text import LINE_BREAKS, unfit_character
+from scheduler.typed_text import LINE_BREAKS, text_cell, unfit_character
 
 Problem = tuple[str, str]  # (field, message), the field named as in the raw mapping
 
@@ -31,6 +32,8 @@ FIELDS = (
     "timezone",
     "product_sku",
     "product_name",
+    "category",
+    "renewal_days",
     "amount",
     "currency",
     "whatsapp_opt_in",
@@ -41,6 +44,7 @@ MAX_LENGTHS = {
     "customer_name": 200,
     "product_sku": 64,
     "product_name": 200,
+    "category": MAX_CATEGORY,
     "timezone": 64,
 }
 # Numeric(12, 2): ten digits before the point.
@@ -57,24 +61,11 @@ MAX_ATTRIBUTE_DEPTH = 10
 
 def _text(raw: Mapping[str, Any], key: str, problems: list[Problem]) -> str | None:
     """The stripped text of `key`; None when absent or blank (a CSV cell is never missing)."""
-    value = raw.get(key)
-    if value is None:
+    try:
+        return text_cell(raw.get(key), MAX_LENGTHS.get(key))
+    except ValueError as error:
+        problems.append((key, str(error)))
         return None
-    if not isinstance(value, str):
-        problems.append((key, "must be text"))
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    unfit = unfit_character(text)
-    if unfit:
-        problems.append((key, unfit))
-        return None
-    limit = MAX_LENGTHS.get(key)
-    if limit is not None and len(text) > limit:
-        problems.append((key, f"must be at most {limit} characters (got {len(text)})"))
-        return None
-    return text
 
 
 def _said_yes(value: Any, key: str, problems: list[Problem]) -> bool:
@@ -226,11 +217,14 @@ def validate_sale(
 
     `raw` holds the keys in FIELDS (missing keys and blank values mean "not given") and an
     optional `attributes` mapping, kept with the sale as given. A product name without a SKU
-    is accepted, but only a SKU makes a product (that is how products are told apart).
+    is accepted, but only a SKU makes a product (that is how products are told apart): so are
+    a category and a renewal period, which then describe no product and are not kept.
     """
     problems: list[Problem] = []
     text = {
-        key: _text(raw, key, problems) for key in FIELDS if key not in ("amount", "whatsapp_opt_in")
+        key: _text(raw, key, problems)
+        for key in FIELDS
+        if key not in ("amount", "renewal_days", "whatsapp_opt_in")
     }
     problem_fields = {field for field, _ in problems}
 
@@ -283,6 +277,12 @@ def validate_sale(
     if currency is not None and not _CURRENCY.fullmatch(currency):
         problems.append(("currency", f"{currency!r} is not an ISO 4217 code (such as PEN, USD)"))
 
+    renewal_days = None
+    try:
+        renewal_days = parse_renewal_days(raw.get("renewal_days"))
+    except ValueError as error:
+        problems.append(("renewal_days", str(error)))
+
     whatsapp_opt_in = _said_yes(raw.get("whatsapp_opt_in"), "whatsapp_opt_in", problems)
     if whatsapp_opt_in and phone is None and "phone" not in problem_fields:
         problems.append(("whatsapp_opt_in", "WhatsApp needs the customer's phone"))
@@ -309,6 +309,8 @@ def validate_sale(
         timezone=text["timezone"],
         product_sku=text["product_sku"],
         product_name=text["product_name"],
+        category=text["category"],
+        renewal_days=renewal_days,
         amount=amount,
         currency=currency,
         attributes=dict(attributes),

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.db import chunked
 from scheduler.lifecycle import Anchor, Channel, FollowUpStatus, SaleStatus
-from scheduler.models import Base, Cadence, CadenceStep, Customer, FollowUp, Sale
+from scheduler.models import Base, Cadence, CadenceStep, Customer, FollowUp, Product, Sale
 from scheduler.sending.due_times import (
     Planned,
     SendRules,
@@ -29,20 +30,56 @@ from scheduler.sending.due_times import (
 FOLLOW_UPS = Base.metadata.tables["follow_ups"]
 
 
-def cadence_for(session: Session, sale: Sale) -> Cadence | None:
-    """The product's own cadence, else its category's, else the default; active ones only."""
-    product = sale.product
-    choices = []
-    if product is not None and product.cadence_id is not None:
-        choices.append(Cadence.id == product.cadence_id)
-    if product is not None and product.category:
-        choices.append(Cadence.product_category == product.category)
-    choices.append(Cadence.is_default.is_(True))
-    for choice in choices:
-        cadence = session.scalar(select(Cadence).where(choice, Cadence.active.is_(True)))
-        if cadence is not None:
-            return cadence
+class Because(StrEnum):
+    """Why a product follows its cadence: chosen for it, its category's, or the default."""
+
+    PRODUCT = "product"
+    CATEGORY = "category"
+    DEFAULT = "default"
+
+
+def choose_cadence(
+    cadence_id: int | None, category: str | None, cadences: Iterable[Cadence]
+) -> tuple[Cadence, Because] | None:
+    """The product's own cadence, else its category's, else the default; active ones only
+    (one chosen for the product but paused hands it on to the next)."""
+    active = [cadence for cadence in cadences if cadence.active]
+
+    def fits(cadence: Cadence, because: Because) -> bool:
+        if because is Because.PRODUCT:
+            return cadence_id is not None and cadence.id == cadence_id
+        if because is Because.CATEGORY:
+            return category is not None and cadence.product_category == category
+        return cadence.is_default
+
+    for because in Because:  # in the order of preference
+        for cadence in active:
+            if fits(cadence, because):
+                return cadence, because
     return None
+
+
+def cadence_of(session: Session, product: Product | None) -> tuple[Cadence, Because] | None:
+    """The cadence a product's sales follow (no product: the default's), and why."""
+    cadence_id = product.cadence_id if product else None
+    category = product.category if product else None
+    candidates = session.scalars(
+        select(Cadence).where(
+            Cadence.active.is_(True),
+            or_(
+                Cadence.id == cadence_id,
+                Cadence.product_category == category,
+                Cadence.is_default.is_(True),
+            ),
+        )
+    )
+    return choose_cadence(cadence_id, category, candidates)
+
+
+def cadence_for(session: Session, sale: Sale) -> Cadence | None:
+    """The cadence a sale follows: its product's (see `cadence_of`)."""
+    chosen = cadence_of(session, sale.product)
+    return chosen[0] if chosen else None
 
 
 def send_rules(config: Config, customer: Customer) -> SendRules:

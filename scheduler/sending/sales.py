@@ -19,9 +19,11 @@ from scheduler.db import begin_writing, chunked
 from scheduler.lifecycle import FollowUpStatus, SaleStatus
 from scheduler.models import Base, Customer, FollowUp, Product, Sale
 from scheduler.sending.planning import schedule_sales
+from scheduler.sending.products import change_product
 
 M = TypeVar("M", bound=Base)
 AUDIT = Base.metadata.tables["audit_log"]
+PRODUCT_TERMS = ("category", "renewal_days")  # what a sale may say about its product
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class SaleInput:
     timezone: str | None = None
     product_sku: str | None = None
     product_name: str | None = None
+    category: str | None = None  # given: the product's, from now on (the shop's word)
+    renewal_days: int | None = None
     amount: Decimal | None = None
     currency: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
@@ -177,20 +181,39 @@ def _product_rows(session: Session, skus: Sequence[str]) -> dict[str, Product]:
     }
 
 
-def _products_for(session: Session, sales: Sequence[SaleInput]) -> dict[str, Product]:
+def _products_for(
+    session: Session, sales: Sequence[SaleInput], *, config: Config, now: datetime, actor: str
+) -> dict[str, Product]:
     """Each SKU's product, created if new with ON CONFLICT DO NOTHING then read back: parallel
-    sales of a new SKU share the one product that the first of them created."""
+    sales of a new SKU share the one product that the first of them created.
+
+    A category or renewal period given with a sale is the shop's word on its product: set on a
+    new one, and on one that exists changed (audited; the sales it already has follow, see
+    `products.change_product`). Within a batch the first sale to give a value for a SKU is
+    taken (a CSV's check refuses a later row of the file that says otherwise)."""
     skus = sorted({sale.product_sku for sale in sales if sale.product_sku})
     products = _product_rows(session, skus)
     names: dict[str, str] = {}
+    terms: dict[str, dict[str, Any]] = {sku: {} for sku in skus}
     for sale in sales:
-        if sale.product_sku and sale.product_sku not in products:
+        if not sale.product_sku:
+            continue
+        for key in PRODUCT_TERMS:
+            if (value := getattr(sale, key)) is not None:
+                terms[sale.product_sku].setdefault(key, value)
+        if sale.product_sku not in products:
             names.setdefault(sale.product_sku, sale.product_name or sale.product_sku)
     if names:
-        rows = [{"sku": sku, "name": name} for sku, name in sorted(names.items())]
+        rows = [
+            {"sku": sku, "name": name, "category": None, "renewal_days": None} | terms[sku]
+            for sku, name in sorted(names.items())
+        ]
         for chunk in chunked(rows):
             _insert_ignoring_conflicts(session, Product, list(chunk))
         products = _product_rows(session, skus)
+    for sku in skus:  # in order, so that two batches lock products in the same order
+        if terms[sku] and sku in products:
+            change_product(session, products[sku], terms[sku], config=config, now=now, actor=actor)
     return products
 
 
@@ -222,7 +245,7 @@ def record_sales(
             with session.begin_nested():
                 customers = _customers_for(session, new, now)
                 _whatsapp_yes(session, new, customers, now=now, actor=actor)
-                products = _products_for(session, new)
+                products = _products_for(session, new, config=config, now=now, actor=actor)
                 # RETURNING unordered, matched back by external id: asking the rows back in
                 # input order makes SQLite insert them one statement at a time.
                 returned = session.scalars(

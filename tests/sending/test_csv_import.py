@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from werkzeug.test import stream_encode_multipart
 
 from scheduler.config import defaults
 from scheduler.defaults import install_defaults
-from scheduler.models import FollowUp, Sale
+from scheduler.models import AuditEntry, CadenceStep, FollowUp, Product, Sale
 from scheduler.sending.csv_import import RowProblem, UnusableFile, check_sales_csv, decode
 from tests.browsing import check_upload, csrf_token
 from tests.conftest import Cli
@@ -242,3 +243,59 @@ def test_a_whatsapp_opt_in_column_is_read_as_a_yes_or_named(frozen: None) -> Non
     ]
     assert [(p.line, p.field) for p in check.problems] == [(4, "whatsapp_opt_in")]
     assert "whatsapp_opt_in" not in check.sales[0][1].attributes  # a column of ours
+
+
+PRODUCT_COLUMNS = (
+    "external_id;sold_at;customer_name;phone;product_sku;category;renewal_days\n"
+    "R-1;2026-11-20;Rosa;987654321;MANT-1Y;Servicios;365\n"
+    "R-2;2026-11-20;Juan;987654322;MANT-1Y;;365\n"  # blank: not given, no conflict
+    "R-3;2026-11-20;Ana;987654323;MANT-1Y;Servicio;30\n"  # says otherwise: refused
+    "R-4;2026-11-20;Luis;987654324;LAV-9;;365 días\n"
+    "R-5;2026-11-20;Eva;987654325;;Servicios;-1\n"
+)
+
+
+def test_category_and_renewal_columns_are_checked_and_one_product_has_one_value(
+    frozen: None,
+) -> None:
+    check = check_sales_csv(PRODUCT_COLUMNS, defaults(), now=NOW)
+    assert [line for line, _sale in check.sales] == [2, 3]
+    assert check.problems == [
+        RowProblem(4, "category", "differs from line 2, which gives the product 'Servicios'"),
+        RowProblem(4, "renewal_days", "differs from line 2, which gives the product 365"),
+        RowProblem(5, "renewal_days", "must be a whole number of days, such as 365"),
+        RowProblem(6, "renewal_days", "must be between 1 and 3650 days"),
+    ]
+    first = check.sales[0][1]
+    assert (first.category, first.renewal_days) == ("Servicios", 365)
+
+
+def test_an_import_sets_and_updates_products_with_an_audit(
+    session: Session, postventa: Cli, tmp_path: Path, frozen: None
+) -> None:
+    install_defaults(session, NOW)
+    session.commit()
+    path = tmp_path / "ventas.csv"
+    path.write_text(
+        "external_id,sold_at,customer_name,phone,product_sku,category,renewal_days\n"
+        "R-1,2026-11-20,Rosa,987654321,MANT-1Y,Servicios,365\n",
+        encoding="utf-8",
+    )
+    assert postventa("import-sales", str(path)).exit_code == 0
+    path.write_text(
+        "external_id,sold_at,customer_name,phone,product_sku,renewal_days\n"
+        "R-2,2026-11-21,Juan,987654322,MANT-1Y,30\n",
+        encoding="utf-8",
+    )
+    assert postventa("import-sales", str(path)).exit_code == 0
+    session.rollback()
+    product = session.scalars(select(Product)).one()
+    assert (product.category, product.renewal_days) == ("Servicios", 30)
+    [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "product.update"))
+    assert entry.details["changes"] == {"renewal_days": [365, 30]}
+    reminders = session.scalars(
+        select(FollowUp.due_at).join(FollowUp.step).where(CadenceStep.key == "renewal-reminder")
+    ).all()
+    # R-1's moved to 30 days, R-2's planned so: 16 days after each sale, a Sunday for R-1's,
+    # so both go on Monday 7 December at 09:00 in Lima.
+    assert reminders == [datetime(2026, 12, 7, 14, 0, tzinfo=UTC)] * 2

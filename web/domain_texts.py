@@ -145,6 +145,9 @@ TEXTS = (
     N_("sms, whatsapp or email"),
     N_("at most 200 characters"),
     N_("must be an object of names and values"),
+    # A customer changed through the API (scheduler/customer_editing.py).
+    N_("says the opposite of the other WhatsApp field: give one"),
+    N_("say who asked for the change"),
 )
 PATTERNS = (
     N_("overdue by %(span)s when planned (grace %(grace)s)"),
@@ -210,6 +213,7 @@ PATTERNS = (
     N_("already used by step %(count)s"),
     N_("no %(channel)s template called %(name)s"),
     N_("label %(label)s: words can be added to %(labels)s"),
+    N_("recorded as %(recorded)s, sent as %(sent)s"),
 )
 _FIXED = frozenset(TEXTS)
 _SHAPES = {"day": "[a-z]{3}", "line": r"\d+", "count": r"\d+"}  # any other value: any text

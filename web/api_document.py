@@ -51,6 +51,51 @@ MAYBE_WHEN = nullable(WHEN)
 MAYBE_TEXT = nullable(TEXT)
 PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}
 
+CUSTOMER: dict[str, Any] = {
+    "id": ID,
+    "name": TEXT,
+    "phone": MAYBE_TEXT,
+    "email": MAYBE_TEXT,
+    "locale": MAYBE_TEXT,
+    "timezone": MAYBE_TEXT,
+    "sms_opt_out": BOOL,
+    "sms_opt_out_at": MAYBE_WHEN,
+    "sms_opt_out_via": MAYBE_TEXT,
+    "email_opt_out": BOOL,
+    "email_opt_out_at": MAYBE_WHEN,
+    "email_opt_out_via": MAYBE_TEXT,
+    "email_bounced_at": MAYBE_WHEN,
+    "email_bounce_reason": MAYBE_TEXT,
+    "whatsapp_opt_in": BOOL,
+    "whatsapp_opt_in_at": MAYBE_WHEN,
+    "whatsapp_opt_in_via": MAYBE_TEXT,
+    "whatsapp_opt_out": BOOL,
+    "whatsapp_opt_out_at": MAYBE_WHEN,
+    "whatsapp_opt_out_via": MAYBE_TEXT,
+}
+TIMELINE = {
+    "type": "array",
+    "description": "sales, follow-ups, messages and cases, oldest first",
+    "items": {
+        "type": "object",
+        "properties": {
+            "type": {"enum": ["sale", "follow_up", "message", "case"]},
+            "at": MAYBE_WHEN,
+        },
+        "required": ["type", "at"],
+    },
+}
+CADENCE: dict[str, Any] = {
+    "name": TEXT,
+    "is_default": BOOL,
+    "active": BOOL,
+    "product_category": MAYBE_TEXT,
+    "steps": {"type": "array", "items": ref("Step")},
+}
+REPLANNED = obj(
+    {"redated": {"type": "integer"}, "cancelled": {"type": "integer"}, "added": {"type": "integer"}}
+)
+
 SCHEMAS: dict[str, Any] = {
     "Errors": obj(
         {
@@ -145,48 +190,8 @@ SCHEMAS: dict[str, Any] = {
             "messages": {"type": "array", "items": ref("Message")},
         }
     ),
-    "Customer": obj(
-        {
-            "id": ID,
-            "name": TEXT,
-            "phone": MAYBE_TEXT,
-            "email": MAYBE_TEXT,
-            "locale": MAYBE_TEXT,
-            "timezone": MAYBE_TEXT,
-            "sms_opt_out": BOOL,
-            "sms_opt_out_at": MAYBE_WHEN,
-            "sms_opt_out_via": MAYBE_TEXT,
-            "email_opt_out": BOOL,
-            "email_opt_out_at": MAYBE_WHEN,
-            "email_opt_out_via": MAYBE_TEXT,
-            "email_bounced_at": MAYBE_WHEN,
-            "email_bounce_reason": MAYBE_TEXT,
-            "whatsapp_opt_in": BOOL,
-            "whatsapp_opt_in_at": MAYBE_WHEN,
-            "whatsapp_opt_in_via": MAYBE_TEXT,
-            "whatsapp_opt_out": BOOL,
-            "whatsapp_opt_out_at": MAYBE_WHEN,
-            "whatsapp_opt_out_via": MAYBE_TEXT,
-        }
-    ),
-    "CustomerWithTimeline": {
-        "allOf": [ref("Customer")],
-        "properties": {
-            "timeline": {
-                "type": "array",
-                "description": "sales, follow-ups, messages and cases, oldest first",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "type": {"enum": ["sale", "follow_up", "message", "case"]},
-                        "at": MAYBE_WHEN,
-                    },
-                    "required": ["type", "at"],
-                },
-            }
-        },
-        "required": ["timeline"],
-    },
+    "Customer": obj(CUSTOMER),
+    "CustomerWithTimeline": obj(CUSTOMER | {"timeline": TIMELINE}),
     "CustomerChange": {
         "type": "object",
         "description": "Any of these; a consent change needs `by` (who) and `reason` (why).",
@@ -222,28 +227,8 @@ SCHEMAS: dict[str, Any] = {
         },
         optional=("condition", "active"),
     ),
-    "Cadence": obj(
-        {
-            "name": TEXT,
-            "is_default": BOOL,
-            "active": BOOL,
-            "product_category": MAYBE_TEXT,
-            "steps": {"type": "array", "items": ref("Step")},
-        }
-    ),
-    "CadenceSaved": {
-        "allOf": [ref("Cadence")],
-        "properties": {
-            "replanned": obj(
-                {
-                    "redated": {"type": "integer"},
-                    "cancelled": {"type": "integer"},
-                    "added": {"type": "integer"},
-                }
-            )
-        },
-        "required": ["replanned"],
-    },
+    "Cadence": obj(CADENCE),
+    "CadenceSaved": obj(CADENCE | {"replanned": REPLANNED}),
     "CadenceChange": {
         "type": "object",
         "description": "Steps by key, checked as the admin's editor checks them.",
@@ -256,8 +241,6 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
     },
 }
-# obj() forbids other properties; a schema extended through allOf may not.
-SCHEMAS["Customer"]["additionalProperties"] = SCHEMAS["Cadence"]["additionalProperties"] = True
 
 
 def listing(name: str, item: str) -> dict[str, Any]:
@@ -293,8 +276,8 @@ def query(name: str, schema: dict[str, Any], text: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
 
 
-def path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": schema}
+def path(name: str, schema: dict[str, Any], example: object) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "example": example}
 
 
 def body(schema: str) -> dict[str, Any]:
@@ -305,7 +288,7 @@ PAGING = [
     query("limit", PAGE_SIZE, "rows on a page"),
     query("cursor", TEXT, "`next_cursor` of the page before"),
 ]
-CADENCE_NAME = path("name", {"type": "string", "minLength": 1})
+CADENCE_NAME = path("name", {"type": "string", "minLength": 1, "maxLength": 100}, "Default")
 
 PATHS: dict[str, Any] = {
     "/api/openapi.json": {
@@ -339,7 +322,7 @@ PATHS: dict[str, Any] = {
     "/api/sales/{sale_id}/cancel": {
         "post": {
             "summary": "Cancel a sale's pending follow-ups",
-            "parameters": [path("sale_id", ID)],
+            "parameters": [path("sale_id", ID, 1)],
             "responses": answers({"200": ("cancelled", ref("SaleRecorded"))}, "404"),
         }
     },
@@ -377,12 +360,12 @@ PATHS: dict[str, Any] = {
     "/api/customers/{customer_id}": {
         "get": {
             "summary": "A customer, their consent and their story",
-            "parameters": [path("customer_id", ID)],
+            "parameters": [path("customer_id", ID, 1)],
             "responses": answers({"200": ("the customer", ref("CustomerWithTimeline"))}, "404"),
         },
         "patch": {
             "summary": "Change a customer's details or consent",
-            "parameters": [path("customer_id", ID)],
+            "parameters": [path("customer_id", ID, 1)],
             "requestBody": body("CustomerChange"),
             "responses": answers(
                 {"200": ("changed", ref("CustomerWithTimeline"))},
@@ -414,6 +397,7 @@ PATHS: dict[str, Any] = {
             "responses": answers(
                 {"200": ("saved", ref("CadenceSaved")), "201": ("created", ref("CadenceSaved"))},
                 "400",
+                "404",  # a name with a line break is no address here
                 "409",
                 "413",
                 "422",

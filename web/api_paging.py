@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any, TypeVarTuple
 
 from flask import request
-from sqlalchemy import ColumnElement, Row, Select, and_, or_
+from sqlalchemy import ColumnElement, Row, Select, TypeDecorator, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from scheduler.typed_text import unfit_character
@@ -58,7 +58,10 @@ def _encode(values: Sequence[Any]) -> str:
 
 def _value(column: InstrumentedAttribute[Any], raw: Any) -> Any:
     """The value of `column` that `raw` (from a cursor) stands for; ValueError if none."""
-    kind = column.type.python_type
+    sql_type = column.type
+    if isinstance(sql_type, TypeDecorator):  # UTCDateTime: its python_type is the impl's
+        sql_type = sql_type.impl_instance
+    kind = sql_type.python_type
     if issubclass(kind, Enum):
         return kind(raw)
     if kind is int and type(raw) is int and -BIGINT <= raw <= BIGINT:

@@ -23,12 +23,14 @@ from scheduler.sending.cadence_editing import (
     offset_parts,
     save_cadence,
 )
+from scheduler.typed_text import unfit_character
 from web.api import api_actor, blueprint, error, errors, json_body
 from web.api_paging import page, read_paging
 from web.database import db_session, services
 
 CADENCE_ORDER = (Cadence.name,)  # unique
 MAX_STEPS = 100
+MAX_NAME = 100  # cadences.name
 Problem = tuple[str | None, str]
 # A step's fields in the API: (type, required); the editor's own names differ for two.
 STEP_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
@@ -80,9 +82,18 @@ def list_cadences() -> tuple[Response, int]:
     return jsonify(cadences=[cadence_json(row) for (row,) in rows], next_cursor=next_cursor), 200
 
 
+def _find(name: str, *, lock: bool = False) -> Cadence | None:
+    """The cadence called `name`; None without asking when no cadence could be called so (a
+    NUL in the address would be PostgreSQL's error, not a 404)."""
+    if len(name) > MAX_NAME or unfit_character(name):
+        return None
+    query = select(Cadence).where(Cadence.name == name)
+    return db_session().scalar(query.with_for_update() if lock else query)
+
+
 @blueprint.get("/cadences/<path:name>")
 def get_cadence(name: str) -> tuple[Response, int]:
-    cadence = db_session().scalar(select(Cadence).where(Cadence.name == name))
+    cadence = _find(name)
     if cadence is None:
         return error(404, f"no cadence called {name[:100]!r}")
     return jsonify(cadence_json(cadence)), 200
@@ -192,7 +203,7 @@ def put_cadence(name: str) -> tuple[Response, int]:
         return refusal
     session = db_session()
     begin_writing(session)
-    cadence = session.scalar(select(Cadence).where(Cadence.name == name).with_for_update())
+    cadence = _find(name, lock=True)
     owned = (
         list(session.scalars(select(Product.id).where(Product.cadence_id == cadence.id)))
         if cadence

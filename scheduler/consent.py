@@ -26,19 +26,23 @@ class ConsentError(ValueError):
     """A change of consent that cannot be made as asked; the message says why, for the person."""
 
 
-def staff_wording(customer: Customer, channel: Channel, reason: str | None, *, by: str) -> str:
-    """The wording kept for a consent change a person makes on the customer's word: who, and
-    why. Refused without a reason, and on a channel the customer has no address for."""
-    if customer.address(channel) is None:
-        raise ConsentError("the customer has no address for that channel")
-    why = typed_text(
+def staff_reason(reason: str | None) -> str:
+    """Why a person changes a customer's consent, trimmed; ConsentError when it is missing."""
+    return typed_text(
         reason,
         empty="say why (the customer's words, or how they asked)",
         what="a reason",
         most=MAX_REASON,
         error=ConsentError,
     )
-    return f"{by}: {why}"
+
+
+def staff_wording(customer: Customer, channel: Channel, reason: str | None, *, by: str) -> str:
+    """The wording kept for a consent change a person makes on the customer's word: who, and
+    why. Refused without a reason, and on a channel the customer has no address for."""
+    if customer.address(channel) is None:
+        raise ConsentError("the customer has no address for that channel")
+    return f"{by}: {staff_reason(reason)}"
 
 
 def _lock(session: Session, customer: Customer) -> None:

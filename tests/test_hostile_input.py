@@ -277,7 +277,7 @@ def test_huge_ids_in_api_paths_and_queries_are_4xx(client: FlaskClient, api_toke
         assert [error["field"] for error in answer.get_json()["errors"]] == ["sale_id"]
     assert client.get(f"/api/follow-ups?limit={HUGE}", headers=auth).status_code == 400
     fits = client.get(f"/api/follow-ups?sale_id={MAX_ID}", headers=auth)
-    assert fits.status_code == 200 and fits.get_json() == {"follow_ups": []}
+    assert fits.status_code == 200 and fits.get_json() == {"follow_ups": [], "next_cursor": None}
     beyond = client.get(f"/api/follow-ups?sale_id={MAX_ID + 1}", headers=auth)
     assert beyond.status_code == 400
     assert client.get(f"/api/customers/{MAX_ID + 1}", headers=auth).status_code == 404

@@ -76,8 +76,11 @@ def create_app(config: Config | None = None) -> Flask:
     from web import (
         admin,
         api,
-        api_people,  # noqa: F401 - adds /api/cases and /api/customers to api's blueprint
-        api_products,  # noqa: F401 - adds /api/products to api's blueprint
+        api_cadences,  # noqa: F401 - these add their routes to api's blueprint
+        api_customers,  # noqa: F401
+        api_document,  # noqa: F401
+        api_people,  # noqa: F401
+        api_products,  # noqa: F401
         auth,
         customers,
         errors,

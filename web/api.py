@@ -7,7 +7,7 @@ handles one format whatever went wrong.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,13 +23,13 @@ from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import ApiToken, FollowUp, Sale
 from scheduler.sending.intake import validate_sale
 from scheduler.sending.replanning import cancel_sale
-from scheduler.sending.sales import record_sale
+from scheduler.sending.sales import differences, record_sale
+from web.api_paging import page, read_paging
 from web.database import as_id, db_session, services
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
+PUBLIC = "api.openapi_document"  # what the API takes and answers: no data, no token
 CANCEL_REASON = "cancelled through the API"
 # Intake names its fields flat (as the CSV columns are); the API body nests them.
 NESTED_FIELDS = {
@@ -50,7 +50,7 @@ def error(status: int, message: str, field: str | None = None) -> tuple[Response
     return errors(status, [(field, message)])
 
 
-def errors(status: int, problems: list[tuple[str | None, str]]) -> tuple[Response, int]:
+def errors(status: int, problems: Sequence[tuple[str | None, str]]) -> tuple[Response, int]:
     body = {"errors": [{"field": field, "message": message} for field, message in problems]}
     return jsonify(body), status
 
@@ -75,6 +75,8 @@ def _unauthorized(message: str) -> tuple[Response, int]:
 @blueprint.before_request
 def require_token() -> tuple[Response, int] | None:
     """Refuse the request unless it carries a live token; remember which one, for the audit."""
+    if request.endpoint == PUBLIC:
+        return None
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _unauthorized("an API token is required: Authorization: Bearer TOKEN")
@@ -87,7 +89,8 @@ def require_token() -> tuple[Response, int] | None:
     return None
 
 
-def _actor() -> str:
+def api_actor() -> str:
+    """Who the audit log says did it: the token's name."""
     token: ApiToken = g.api_token
     return f"api:{token.name}"[:100]  # audit_log.actor is 100 characters
 
@@ -179,6 +182,17 @@ def _sale_with_follow_ups(sale: Sale) -> dict[str, Any]:
 # --- routes -------------------------------------------------------------------------------------
 
 
+def json_body(what: str) -> tuple[dict[str, Any], tuple[Response, int] | None]:
+    """The request's JSON object, or the 400 that says why there is none."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the parser recurses once per `[` or `{`: 100 000 of them
+        return {}, error(400, f"the body is nested too deeply to be {what}")
+    if not isinstance(body, dict):
+        return {}, error(400, "the body must be a JSON object (Content-Type: application/json)")
+    return body, None
+
+
 def _flatten(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
     """The API body as intake's flat mapping, and the problems with its shape."""
     problems: list[tuple[str | None, str]] = []
@@ -211,13 +225,11 @@ def _flatten(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str | 
 
 @blueprint.post("/sales")
 def create_sale() -> tuple[Response, int]:
-    """Record a sale and plan its follow-ups; the same external_id again returns the first one."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # the parser recurses once per `[` or `{`: 100 000 of them
-        return error(400, "the body is nested too deeply to be a sale")
-    if not isinstance(body, dict):
-        return error(400, "the body must be a JSON object (Content-Type: application/json)")
+    """Record a sale and plan its follow-ups; the same external_id again returns the first one,
+    or 409 with what differs when it comes with other content (`sales.differences`)."""
+    body, refusal = json_body("a sale")
+    if refusal is not None:
+        return refusal
     config, now = services().config, utcnow()
     raw, problems = _flatten(body)
     result = validate_sale(raw, config, now=now)
@@ -226,7 +238,16 @@ def create_sale() -> tuple[Response, int]:
     if problems or isinstance(result, list):
         return errors(422, problems)
     session = db_session()
-    sale, created = record_sale(session, result, config=config, now=now, actor=_actor())
+    sale, created = record_sale(session, result, config=config, now=now, actor=api_actor())
+    differ = [] if created else differences(sale, result)
+    if differ:
+        session.rollback()
+        again = f"{sale.external_id!r} is already recorded (sale {sale.id}) with other content"
+        return errors(
+            409,
+            [("external_id", again)]
+            + [(NESTED_FIELDS.get(field, field), message) for field, message in differ],
+        )
     session.commit()
     return jsonify(_sale_with_follow_ups(sale)), 201 if created else 200
 
@@ -238,7 +259,7 @@ def cancel(sale_id: int) -> tuple[Response, int]:
     sale = session.get(Sale, sale_id)
     if sale is None:
         return error(404, f"no sale with id {sale_id}")
-    cancel_sale(session, sale, now=utcnow(), actor=_actor(), reason=CANCEL_REASON)
+    cancel_sale(session, sale, now=utcnow(), actor=api_actor(), reason=CANCEL_REASON)
     session.commit()
     return jsonify(_sale_with_follow_ups(sale)), 200
 
@@ -255,25 +276,23 @@ def _int_arg(name: str) -> int | None:
     return number
 
 
+FOLLOW_UP_ORDER = (FollowUp.due_at, FollowUp.id)
+
+
 @blueprint.get("/follow-ups")
 def list_follow_ups() -> tuple[Response, int]:
-    """Follow-ups by due time, optionally of one sale and in one status, at most `limit`."""
+    """Follow-ups by due time, optionally of one sale and in one status, a page at a time."""
     problems: list[tuple[str | None, str]] = []
-    sale_id = limit = None
+    sale_id = None
     try:
         sale_id = _int_arg("sale_id")
     except ValueError as problem:
         problems.append(("sale_id", str(problem)))
-    try:
-        limit = _int_arg("limit")
-    except ValueError as problem:
-        problems.append(("limit", str(problem)))
-    if limit is not None and not 1 <= limit <= MAX_LIMIT:
-        problems.append(("limit", f"must be between 1 and {MAX_LIMIT}"))
+    paging = read_paging(FOLLOW_UP_ORDER, problems)
     status = request.args.get("status", "").strip() or None
     if status is not None and status not in {member.value for member in FollowUpStatus}:
         known = ", ".join(FollowUpStatus)
-        problems.append(("status", f"{status!r} is not a follow-up status (one of: {known})"))
+        problems.append(("status", f"{status[:40]!r} is not a follow-up status (one of: {known})"))
     if problems:
         return errors(400, problems)
     query = select(FollowUp).options(selectinload(FollowUp.step))
@@ -281,6 +300,6 @@ def list_follow_ups() -> tuple[Response, int]:
         query = query.where(FollowUp.sale_id == sale_id)
     if status is not None:
         query = query.where(FollowUp.status == FollowUpStatus(status))
-    query = query.order_by(FollowUp.due_at, FollowUp.id).limit(limit or DEFAULT_LIMIT)
-    rows = db_session().scalars(query)
-    return jsonify(follow_ups=[follow_up_json(row, detailed=True) for row in rows]), 200
+    rows, next_cursor = page(db_session(), query, paging)
+    follow_ups = [follow_up_json(row, detailed=True) for (row,) in rows]
+    return jsonify(follow_ups=follow_ups, next_cursor=next_cursor), 200

@@ -6,22 +6,23 @@ made by sales; `PUT /api/products/{sku}` changes one and never creates one (404)
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from flask import Response, jsonify, request
+from sqlalchemy import select
 
 from scheduler.clock import utcnow
+from scheduler.models import Product
 from scheduler.sending.products import (
     FIELDS,
     ProductError,
     ProductView,
-    list_products,
     product_view,
+    product_views,
     update_product,
 )
-from web.api import DEFAULT_LIMIT, MAX_LIMIT, _actor, _int_arg, blueprint, error, errors
+from web.api import api_actor, blueprint, error, errors
+from web.api_paging import page, read_paging
 from web.database import db_session, services
 
 # PUT takes the whole product: every field, null where there is none. "sku" may be sent back
@@ -43,44 +44,16 @@ def product_json(view: ProductView) -> dict[str, Any]:
     }
 
 
-def _page(cursor: str, size: int) -> tuple[list[ProductView], str | None]:
-    """The `size` products after `cursor`, and the cursor of the next page (None at the end).
-    A cursor is the last SKU seen in URL-safe base64, opaque to clients; ValueError for one
-    this API did not give."""
-    after = None
-    if cursor:
-        try:
-            after = base64.urlsafe_b64decode(cursor.encode("ascii")).decode()
-        except (UnicodeError, binascii.Error, ValueError):
-            raise ValueError("is not a cursor this API gave: start again without it") from None
-    views = list_products(db_session(), after=after, limit=size + 1)
-    if len(views) <= size:
-        return views, None
-    return views[:size], base64.urlsafe_b64encode(views[size - 1].sku.encode()).decode()
-
-
 @blueprint.get("/products")
 def list_products_route() -> tuple[Response, int]:
-    """Products by SKU, `limit` at a time; `next_cursor` continues the list (null at its end)."""
+    """Products by SKU, a page at a time; `next_cursor` continues the list (null at its end)."""
     problems: list[tuple[str | None, str]] = []
-    limit = None
-    try:
-        limit = _int_arg("limit")
-    except ValueError as problem:
-        problems.append(("limit", str(problem)))
-    if limit is not None and not 1 <= limit <= MAX_LIMIT:
-        problems.append(("limit", f"must be between 1 and {MAX_LIMIT}"))
-    views: list[ProductView] = []
-    next_cursor = None
-    if not problems:
-        try:
-            views, next_cursor = _page(
-                request.args.get("cursor", "").strip(), limit or DEFAULT_LIMIT
-            )
-        except ValueError as problem:
-            problems.append(("cursor", str(problem)))
+    paging = read_paging((Product.sku,), problems)
     if problems:
         return errors(400, problems)
+    session = db_session()
+    rows, next_cursor = page(session, select(Product), paging)
+    views = product_views(session, [product for (product,) in rows])
     return jsonify(products=[product_json(view) for view in views], next_cursor=next_cursor), 200
 
 
@@ -114,7 +87,7 @@ def put_product(sku: str) -> tuple[Response, int]:
             {key: body[key] for key in FIELDS},
             config=services().config,
             now=utcnow(),
-            actor=_actor(),
+            actor=api_actor(),
         )
     except ProductError as refused:
         session.rollback()

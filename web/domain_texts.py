@@ -158,6 +158,9 @@ TEXTS = (
     N_("the product no longer renews"),
     N_("the product follows no active cadence"),
     N_("this message already went out for this sale"),
+    # A customer changed through the API (scheduler/customer_editing.py).
+    N_("says the opposite of the other WhatsApp field: give one"),
+    N_("say who asked for the change"),
 )
 PATTERNS = (
     N_("overdue by %(span)s when planned (grace %(grace)s)"),
@@ -235,6 +238,7 @@ PATTERNS = (
     N_("no cadence is called %(name)s"),
     N_("the product now follows the cadence %(name)s"),
     N_("differs from line %(line)s, which gives the product %(value)s"),
+    N_("recorded as %(recorded)s, sent as %(sent)s"),
 )
 _FIXED = frozenset(TEXTS)
 _SHAPES = {"day": "[a-z]{3}", "line": r"\d+", "count": r"\d+"}  # any other value: any text

@@ -31,6 +31,7 @@ from scheduler.models import (
 from scheduler.sending.composing import row_channel
 from scheduler.sending.due_times import parse_condition
 from scheduler.sending.replanning import replan_cadence
+from scheduler.typed_text import unfit_character
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_OFFSET_DAYS = 3 * 365
@@ -90,6 +91,13 @@ def step_offset(step: StepInput) -> timedelta:
     return timedelta(days=days, hours=hours)
 
 
+def offset_parts(minutes: int) -> tuple[int, float]:
+    """A step's offset as the editor shows it: whole days toward zero (-14 d stays -14 d), and
+    the hours left."""
+    days = int(minutes / (24 * 60))
+    return days, (minutes - days * 24 * 60) / 60
+
+
 def check_cadence(edit: CadenceInput, templates: set[tuple[str, str]]) -> dict[str, str]:
     """Every problem with the edit, by field; `templates` holds (name, channel) that exist."""
     problems: dict[str, str] = {}
@@ -97,8 +105,12 @@ def check_cadence(edit: CadenceInput, templates: set[tuple[str, str]]) -> dict[s
         problems["name"] = "a cadence needs a name"
     elif len(edit.name.strip()) > 100:
         problems["name"] = "at most 100 characters"
+    elif unfit := unfit_character(edit.name):
+        problems["name"] = unfit
     if len(edit.product_category.strip()) > 100:
         problems["product_category"] = "at most 100 characters"
+    elif unfit := unfit_character(edit.product_category):
+        problems["product_category"] = unfit
     seen: dict[str, int] = {}
     for index, step in enumerate(edit.steps):
         where = f"steps.{index}"
@@ -158,11 +170,16 @@ def save_cadence(
     }
     problems = check_cadence(edit, templates)
     name = edit.name.strip()
-    clash = session.scalar(select(Cadence.id).where(Cadence.name == name))
+    # Looked up only when they could be stored: PostgreSQL refuses a NUL even in a WHERE.
+    clash = (
+        None
+        if "name" in problems
+        else session.scalar(select(Cadence.id).where(Cadence.name == name))
+    )
     if clash is not None and (cadence is None or clash != cadence.id):
         problems["name"] = f"another cadence is called {name!r}"
     category = edit.product_category.strip() or None
-    if category:
+    if category and "product_category" not in problems:
         other = session.scalar(select(Cadence.id).where(Cadence.product_category == category))
         if other is not None and (cadence is None or other != cadence.id):
             problems["product_category"] = f"another cadence already serves {category!r}"

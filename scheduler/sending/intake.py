@@ -155,10 +155,18 @@ def parse_amount(value: Any) -> Decimal:
     return amount.quantize(_CENT)
 
 
-def _time_zone(name: str) -> str:
+def supported_locale(locale: str) -> str:
+    """`locale` when customers can be written to in it; ValueError naming the choices."""
+    if locale not in LOCALES:
+        raise ValueError(f"{locale!r} is not supported (use {' or '.join(LOCALES)})")
+    return locale
+
+
+def known_time_zone(name: str) -> str:
+    """`name` when it is an IANA time zone; ValueError with an example."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise ValueError(
             f"{name!r} is not a known time zone (use an IANA name such as America/Lima)"
         ) from None
@@ -258,11 +266,14 @@ def validate_sale(
         problems.append(("phone", "a phone or an email is required"))
 
     locale = text["locale"]
-    if locale is not None and locale not in LOCALES:
-        problems.append(("locale", f"{locale!r} is not supported (use {' or '.join(LOCALES)})"))
+    if locale is not None:
+        try:
+            supported_locale(locale)
+        except ValueError as error:
+            problems.append(("locale", str(error)))
     if text["timezone"] is not None:
         try:
-            _time_zone(text["timezone"])
+            known_time_zone(text["timezone"])
         except ValueError as error:
             problems.append(("timezone", str(error)))
 

@@ -215,16 +215,17 @@ def list_products(
                 func.lower(Product.name).contains(wanted, autoescape=True),
             )
         )
-    return _views(session, session.scalars(query).all())
+    return product_views(session, session.scalars(query).all())
 
 
 def product_view(session: Session, sku: str) -> ProductView | None:
     """The product with this SKU as `list_products` shows it, or None."""
     product = session.scalar(select(Product).where(Product.sku == sku))
-    return _views(session, [product])[0] if product else None
+    return product_views(session, [product])[0] if product else None
 
 
-def _views(session: Session, products: Sequence[Product]) -> list[ProductView]:
+def product_views(session: Session, products: Sequence[Product]) -> list[ProductView]:
+    """Each product with the cadence it follows, why, and its number of sales."""
     cadences = session.scalars(select(Cadence)).all()
     names = {cadence.id: cadence.name for cadence in cadences}
     counts = dict(

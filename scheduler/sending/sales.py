@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -323,6 +323,39 @@ def skipped_as_late(session: Session, sales: Sequence[Sale]) -> int:
         or 0
         for chunk in chunked(ids)
     )
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+def differences(existing: Sale, incoming: SaleInput) -> list[tuple[str, str]]:
+    """What a sale sent again under a recorded external id says otherwise, by field (named as
+    intake names them), each as "recorded as X, sent as Y": the same id with other content is
+    another sale or a correction, and neither may pass for a repeat. Compared: when it was sold,
+    who bought it (the phone when one is sent, as that is how its customer is found, else the
+    email), the product's SKU, the amount and the currency. Not compared: names, locale, time
+    zone, product name and attributes, which systems spell differently for the same sale."""
+    customer, product = existing.customer, existing.product
+    pairs: list[tuple[str, object, object]] = [
+        ("sold_at", existing.sold_at, incoming.sold_at),
+        ("product_sku", product.sku if product else None, incoming.product_sku),
+        ("amount", existing.amount, incoming.amount),
+        ("currency", existing.currency, incoming.currency),
+    ]
+    if incoming.phone is not None:
+        pairs.insert(1, ("phone", customer.phone, incoming.phone))
+    elif incoming.email is not None:
+        pairs.insert(1, ("email", customer.email, incoming.email))
+    return [
+        (field, f"recorded as {_shown(recorded)}, sent as {_shown(sent)}")
+        for field, recorded, sent in pairs
+        if recorded != sent
+    ]
 
 
 def record_sale(

@@ -40,7 +40,10 @@ def test_open_cases_with_their_conversation(
         ("outbound", "Rosa, gracias por escr"),
         ("inbound", "me pueden llamar?"),
     ]  # the outbound one is the acknowledgement
-    assert client.get("/api/cases?status=resolved", headers=headers).get_json() == {"cases": []}
+    assert client.get("/api/cases?status=resolved", headers=headers).get_json() == {
+        "cases": [],
+        "next_cursor": None,
+    }
     wrong = client.get("/api/cases?status=closed", headers=headers)
     assert wrong.status_code == 400 and wrong.get_json()["errors"][0]["field"] == "status"
 

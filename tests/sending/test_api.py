@@ -127,11 +127,52 @@ def test_the_same_external_id_again_is_200_with_the_first_sale(
     client: FlaskClient, session: Session, token: str
 ) -> None:
     first = post(client, "/api/sales", token, body())
-    again = post(client, "/api/sales", token, body(amount="1.00"))
+    # The same sale as another system writes it: the amount without its last zero, the time in
+    # UTC, the phone with its prefix, another spelling of the name and attributes.
+    same = body(
+        amount=1899.9,
+        sold_at="2026-11-23T02:15:00Z",
+        customer={"name": "ROSA QUISPE", "phone": "+51 987 654 321"},
+        attributes={},
+    )
+    again = post(client, "/api/sales", token, same)
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.get_json() == first.get_json()
-    assert again.get_json()["sale"]["amount"] == "1899.90"
     assert (count(session, Sale), count(session, FollowUp)) == (1, 4)
+
+
+def test_the_same_external_id_with_other_content_is_409_listing_what_differs(
+    client: FlaskClient, session: Session, token: str
+) -> None:
+    first = post(client, "/api/sales", token, body())
+    other = body(
+        amount="1.00",
+        currency="USD",
+        sold_at="2026-11-22T21:16:00-05:00",
+        customer={"name": "Rosa Quispe", "phone": "987654322"},
+        product={"sku": "LAV-10"},
+    )
+    again = post(client, "/api/sales", token, other)
+    assert again.status_code == 409
+    problems = {item["field"]: item["message"] for item in again.get_json()["errors"]}
+    assert list(problems) == [
+        "external_id",
+        "sold_at",
+        "customer.phone",
+        "product.sku",
+        "amount",
+        "currency",
+    ]
+    assert f"(sale {first.get_json()['sale']['id']})" in problems["external_id"]
+    assert problems["amount"] == "recorded as 1899.90, sent as 1.00"
+    assert problems["customer.phone"] == "recorded as +51987654321, sent as +51987654322"
+    assert problems["sold_at"] == (
+        "recorded as 2026-11-23T02:15:00+00:00, sent as 2026-11-23T02:16:00+00:00"
+    )
+    assert (count(session, Sale), count(session, FollowUp), count(session, Customer)) == (1, 4, 1)
+    by_email = post(client, "/api/sales", token, body(customer={"name": "R", "email": "x@y.pe"}))
+    assert by_email.status_code == 409  # the customer is found by the phone when one is sent
+    assert [item["field"] for item in by_email.get_json()["errors"]][1:] == ["customer.email"]
 
 
 def test_an_email_in_another_case_is_the_same_customer(
@@ -254,7 +295,7 @@ def test_follow_ups_filter_by_sale_and_status(
     assert cancelled[0]["status_reason"] == "cancelled through the API"
 
     both = f"/api/follow-ups?sale_id={second}&status=cancelled"
-    assert get(client, both, token).get_json() == {"follow_ups": []}
+    assert get(client, both, token).get_json() == {"follow_ups": [], "next_cursor": None}
 
     limited = get(client, "/api/follow-ups?limit=3", token).get_json()["follow_ups"]
     assert [item["id"] for item in limited] == [item["id"] for item in everything[:3]]

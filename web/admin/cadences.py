@@ -20,6 +20,7 @@ from scheduler.sending.cadence_editing import (
     CadenceError,
     CadenceInput,
     StepInput,
+    offset_parts,
     save_cadence,
 )
 from web.admin import blueprint
@@ -83,8 +84,7 @@ def timeline(steps: list[StepInput]) -> list[Marker]:
 
 
 def _as_input(row: CadenceStep) -> StepInput:
-    days = int(row.offset_minutes / (24 * 60))  # toward zero: -14 d stays -14 d
-    hours = (row.offset_minutes - days * 24 * 60) / 60
+    days, hours = offset_parts(row.offset_minutes)
     return StepInput(
         row.key,
         row.anchor.value,

@@ -286,6 +286,7 @@ def import_sales_command(
         "skipped_follow_ups": done.skipped_late,
         "dry_run": dry_run,
         "problems": [vars(problem) for problem in check.problems],
+        "differing": [vars(problem) for problem in done.differing],
         "stopped_at_line": done.stopped_at_line,
         "failure": done.failure,
     }
@@ -295,6 +296,12 @@ def import_sales_command(
         for problem in check.problems:
             where = f", {problem.field}" if problem.field else ""
             click.echo(f"{file}: line {problem.line}{where}: {problem.message}", err=True)
+        for problem in done.differing:
+            click.echo(
+                f"{file}: line {problem.line}, {problem.field}: already recorded with other "
+                f"content, left as recorded: {problem.message}",
+                err=True,
+            )
         said = f"imported {done.created} new, {done.existing} known"
         if done.skipped_late:
             grace = config.cadences.late_grace_hours
@@ -315,5 +322,5 @@ def import_sales_command(
         )
         click.echo(said, err=True)
         sys.exit(3)
-    if check.problems:
+    if check.problems or done.differing:
         sys.exit(1)

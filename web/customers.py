@@ -281,6 +281,20 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
         )
     )
     _say_skipped(done.skipped_late, config)
+    if done.differing:
+        shown = "; ".join(
+            f"{problem.line} ({problem.field}: {translated(problem.message)})"
+            for problem in done.differing[:5]
+        )
+        flash(
+            _(
+                "Rows already recorded with other content, left as recorded (%(count)d): "
+                "lines %(lines)s.",
+                count=len(done.differing),
+                lines=shown + ("; …" if len(done.differing) > 5 else ""),
+            ),
+            "warning",
+        )
     if done.failure:  # the lines before it are stored (said above); importing again adds the rest
         line, failure = done.stopped_at_line, done.failure
         current_app.logger.error("import stopped at line %s: %s", line, failure)

@@ -24,7 +24,13 @@ from scheduler.sending import columns, shop_exports, shop_orders
 from scheduler.sending.columns import Columns
 from scheduler.sending.csv_cells import as_text, spreadsheet_safe
 from scheduler.sending.intake import validate_sale
-from scheduler.sending.sales import PRODUCT_TERMS, SaleInput, record_sales, skipped_as_late
+from scheduler.sending.sales import (
+    PRODUCT_TERMS,
+    SaleInput,
+    differences,
+    record_sales,
+    skipped_as_late,
+)
 from scheduler.sending.spreadsheet_dates import FileOrder, file_order, is_spreadsheet_date, iso_text
 from scheduler.typed_text import LINE_BREAKS, unfit_character
 
@@ -345,6 +351,9 @@ class Imported:
     created: int  # new sales
     existing: int  # already known: re-importing a file changes nothing
     skipped_late: int  # follow-ups of the new sales whose time had passed beyond the grace
+    # Rows whose external id was recorded with other content (`sales.differences`): kept as
+    # recorded, and named, since another sale or a correction must not pass for a repeat.
+    differing: list[RowProblem] = field(default_factory=list)
     # When a chunk failed: its first line (nothing from there on was stored) and why.
     stopped_at_line: int | None = None
     failure: str | None = None
@@ -363,6 +372,7 @@ def import_sales(
     before it stay stored and the result names the first line that was not; importing the
     file again stores the rest (sales already stored are recognised, never doubled)."""
     created = existing = skipped = 0
+    differing: list[RowProblem] = []
     for part in chunked(check.sales, chunk):
         try:
             results = record_sales(
@@ -374,8 +384,14 @@ def import_sales(
         except (SQLAlchemyError, LookupError) as error:
             session.rollback()
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            return Imported(created, existing, skipped, part[0][0], reason)
+            return Imported(created, existing, skipped, differing, part[0][0], reason)
+        differing += [
+            RowProblem(line, name, message)
+            for (line, sale), (row, was_created) in zip(part, results, strict=True)
+            if not was_created
+            for name, message in differences(row, sale)
+        ]
         created, existing = created + len(new), existing + len(results) - len(new)
         skipped += late
         session.expunge_all()  # let the chunk's rows go
-    return Imported(created, existing, skipped)
+    return Imported(created, existing, skipped, differing)

@@ -16,7 +16,9 @@ from decimal import Decimal, InvalidOperation
 
 from scheduler.sending.columns import normal_name
 from scheduler.sending.csv_cells import as_text
+from scheduler.sending.intake import MAX_AMOUNT
 from scheduler.sending.shop_orders import (
+    MAX_QUANTITY,
     SHOPIFY,
     WOOCOMMERCE,
     WOOCOMMERCE_STATUSES,
@@ -117,15 +119,18 @@ def _shopify_order(group: list[tuple[int, dict[str, str]]]) -> ExportedOrder:
             f"order {first['name']} is {status or 'not paid'}: only paid orders are followed up"
         )
         return ExportedOrder(lines, None, ("Financial Status", reason))
-    items = tuple(
-        LineItem(
-            sku=row.get("lineitem_sku") or None,
-            name=row.get("lineitem_name", ""),
-            quantity=_quantity(row.get("lineitem_quantity", "")),
-            unit_price=row.get("lineitem_price") or None,
+    try:
+        items = tuple(
+            LineItem(
+                sku=row.get("lineitem_sku") or None,
+                name=row.get("lineitem_name", ""),
+                quantity=_quantity(row.get("lineitem_quantity", ""), "Lineitem quantity"),
+                unit_price=_price(row.get("lineitem_price", ""), "Lineitem price"),
+            )
+            for _line, row in group
         )
-        for _line, row in group
-    )
+    except BadItem as bad:
+        return ExportedOrder(lines, None, (bad.field, str(bad)))
     placed = first.get("created_at") or first.get("paid_at", "")  # as the webhook's order
     found = _SHOPIFY_TIME.fullmatch(placed)
     order = ShopOrder(
@@ -162,11 +167,15 @@ def _woocommerce(
         shipped = " ".join(
             filter(None, (row.get("shipping_first_name"), row.get("shipping_last_name")))
         )
-        items = tuple(
-            _woocommerce_item(row[name])
-            for name in names
-            if name.startswith("line_item_") and row.get(name)
-        )
+        try:
+            items = tuple(
+                _woocommerce_item(row[name], name)
+                for name in names
+                if name.startswith("line_item_") and row.get(name)
+            )
+        except BadItem as bad:
+            yield ExportedOrder([line], None, (bad.field, str(bad)))
+            continue
         order = ShopOrder(
             shop=WOOCOMMERCE,
             order_id=row.get("order_id") or number,
@@ -182,25 +191,50 @@ def _woocommerce(
         yield ExportedOrder([line], _named(order))
 
 
-def _woocommerce_item(cell: str) -> LineItem:
+class BadItem(ValueError):
+    """An order's line that cannot be read: the order is refused, naming the column."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _woocommerce_item(cell: str, column: str) -> LineItem:
     """`name:Lavadora|product_id:12|sku:LAV-9|quantity:2|total:3798.00`: the unit price is
     the line's total over its quantity."""
     parts = dict(part.partition(":")[::2] for part in cell.split("|"))
-    quantity = _quantity(parts.get("quantity", ""))
-    try:
-        unit = str((Decimal(parts.get("total", "")) / quantity).quantize(Decimal("0.01")))
-    except (InvalidOperation, ZeroDivisionError):
-        unit = None
+    if not parts.get("name", "").strip():
+        raise BadItem(column, f"{cell[:60]!r} is not an item (name:...|quantity:...|total:...)")
+    quantity = _quantity(parts.get("quantity", ""), column)
+    total = _price(parts.get("total", ""), column)
+    unit = str((Decimal(total) / quantity).quantize(Decimal("0.01"))) if total else None
     return LineItem(
         sku=parts.get("sku") or None,
-        name=parts.get("name", "").strip(),
+        name=parts["name"].strip(),
         quantity=quantity,
         unit_price=unit,
     )
 
 
-def _quantity(text: str) -> int:
-    return int(text) if text.strip().isdigit() else 1
+def _quantity(text: str, column: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_QUANTITY):
+        raise BadItem(column, f"{text[:40]!r} is not a quantity (a whole number such as 1)")
+    return int(text)
+
+
+def _price(text: str, column: str) -> str | None:
+    """A line's price as the shop wrote it (a plain decimal), or None when not given."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        price = Decimal("NaN")
+    if not price.is_finite() or not 0 <= price <= MAX_AMOUNT:
+        raise BadItem(column, f"{text[:40]!r} is not a price (such as 1899.00)")
+    return text
 
 
 def _named(order: ShopOrder) -> ShopOrder:

@@ -146,3 +146,34 @@ def test_importing_a_shopify_export_twice_changes_nothing(frozen: None, session:
     assert [session.scalar(select(func.count()).select_from(m)) for m in (Sale, FollowUp)] == counts
     # Only the SKUs of the orders' main items make products (bags are no product to ask about).
     assert set(session.scalars(select(Product.sku))) == {"LAV-9", "TV-55"}
+
+
+def test_hostile_exports_are_refused_order_by_order(frozen: None) -> None:
+    huge = "x" * 100_000
+    shopify = as_csv(
+        SHOPIFY_HEADER,
+        [
+            *shopify_lines(2001, items=(("A-1", "Uno", 1, "10.00"), ("A-2", "Dos", 1, "1e999999"))),
+            *shopify_lines(2002, items=(("B-1", "Uno", 1, "10.00"),)),
+            *shopify_lines(2003, items=(("C-1", huge, 1, "10.00"),)),
+        ],
+    ).replace(",1,Uno,10.00,,B-1,", ",dos,Uno,10.00,,B-1,")
+    check = check_sales_csv(shopify, defaults(), now=NOW)
+    assert check.problems[:2] == [
+        RowProblem(2, "Lineitem price", "'1e999999' is not a price (such as 1899.00)"),
+        RowProblem(4, "Lineitem quantity", "'dos' is not a quantity (a whole number such as 1)"),
+    ]
+    # A name longer than any column is cut for the product, and kept whole with the items.
+    (_, sale), *_ = check.sales
+    assert len(sale.product_name or "") == 200 and sale.attributes["items"][0]["name"] == huge
+    assert check.rejected_lines == [2, 4] and sorted(check.rejected) == [2, 3, 4]
+    woo = as_csv(
+        WOOCOMMERCE_HEADER,
+        [
+            woocommerce_line(3001, items=("%%%|||",)),
+            woocommerce_line(3002, items=("name:Cocina|quantity:-1|total:5",)),
+            woocommerce_line(3003, items=("name:Cocina|quantity:2|total:=HYPERLINK()",)),
+        ],
+    )
+    problems = check_sales_csv(woo, defaults(), now=NOW).problems
+    assert [(p.line, p.field) for p in problems] == [(n, "line_item_1") for n in (2, 3, 4)]

@@ -229,3 +229,36 @@ def test_rejected_rows_download_as_a_csv_with_the_reason(
     path.write_text(text, encoding="utf-8")
     assert postventa("import-sales", str(path), "--dry-run", "--rejected", str(out)).exit_code == 1
     assert out.read_bytes().decode("utf-8-sig") == body.removeprefix("\ufeff")
+
+
+def test_a_row_recorded_before_with_other_content_is_named(
+    frozen: None, postventa: Cli, tmp_path: Path, session: Session, owner_client: FlaskClient
+) -> None:
+    install_defaults(session, NOW)
+    session.commit()
+    path = tmp_path / "ventas.csv"
+    path.write_text(SPANISH, encoding="utf-8")
+    assert postventa("import-sales", str(path)).exit_code == 0
+    again = postventa("import-sales", str(path))
+    assert again.exit_code == 0 and "imported 0 new, 2 known" in again.stdout  # a repeat
+    changed = SPANISH.replace("1.899,00", "1.999,00")
+    path.write_text(changed, encoding="utf-8")
+    differs = postventa("import-sales", str(path))
+    assert differs.exit_code == 1 and "imported 0 new, 2 known" in differs.stdout
+    assert (
+        "line 2, amount: already recorded with other content, left as recorded: "
+        "recorded as 1899.00, sent as 1999.00" in differs.stderr
+    )
+    fresh(session)
+    assert session.scalar(select(Sale.amount).where(Sale.external_id == "V-1")) == Decimal(
+        "1899.00"
+    )
+    page = owner_client.post(
+        "/sales/import",
+        data={"csrf_token": csrf_token(owner_client, "/sales/import"), "action": "import"}
+        | {"content": changed},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert (
+        "Rows already recorded with other content, left as recorded (1): lines 2 (amount: " in page
+    )

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Mapping
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -21,9 +26,8 @@ from sqlalchemy.orm import Session
 from scheduler.config import Config
 from scheduler.db import chunked
 from scheduler.sending import columns, shop_exports, shop_orders
-from scheduler.sending.columns import Columns
 from scheduler.sending.csv_cells import as_text, spreadsheet_safe
-from scheduler.sending.intake import validate_sale
+from scheduler.sending.intake import Problem, validate_sale
 from scheduler.sending.sales import (
     PRODUCT_TERMS,
     SaleInput,
@@ -206,10 +210,17 @@ def check_table(
         (cells[dates] for _line, cells in table.rows if len(cells) > dates),
         config.business.country,
     )
-    seen: dict[str, int] = {}
+    width = len(table.header)
+    items: list[tuple[list[int], dict[str, Any] | RowProblem]] = []
     for line, cells in table.rows:
-        check.rows += 1
-        _check_row(check, found, cells, line, seen, config, now)
+        if len(cells) != width:
+            message = f"has {len(cells)} fields where the header has {width}"
+            items.append(([line], RowProblem(line, "", message)))
+            continue
+        raw: dict[str, Any] = {key: as_text(cells[index]) for key, index in found.fields.items()}
+        raw["attributes"] = {name: as_text(cells[i]) for name, i in found.attributes.items()}
+        items.append(([line], raw))
+    _settle(check, items, dict(table.rows), config, now)
     return check
 
 
@@ -219,97 +230,107 @@ def _check_export(table: Table, shop: str, config: Config, now: datetime) -> Imp
     check = ImportCheck(header=table.header, source=shop)
     width = len(table.header)
     rows = [(line, cells) for line, cells in table.rows if len(cells) == width]
-    for line, cells in table.rows:
-        if len(cells) != width:
-            message = f"has {len(cells)} fields where the header has {width}"
-            check.problems.append(RowProblem(line, "", message))
-            check.rejected[line] = cells
+    items: list[tuple[list[int], dict[str, Any] | RowProblem]] = [
+        ([line], RowProblem(line, "", f"has {len(cells)} fields where the header has {width}"))
+        for line, cells in table.rows
+        if len(cells) != width
+    ]
     exported = list(shop_exports.orders(table.header, rows, shop))
     check.date_order = file_order(
         (item.order.placed_at for item in exported if item.order), config.business.country
     )
     if check.date_order.evidence is None and shop_exports.DATE_ORDER[shop] is not None:
         check.date_order = FileOrder(shop_exports.DATE_ORDER[shop])  # the shop's, not the country's
-    cells_of = dict(table.rows)
-    seen: dict[str, int] = {}
     for item in exported:
-        check.rows += 1
-        line = item.lines[0]
         if item.order is None:
             assert item.refused is not None
-            problems = [RowProblem(line, *item.refused)]
+            items.append((item.lines, RowProblem(item.lines[0], *item.refused)))
         else:
-            problems = _sale_problems(
-                check, shop_orders.sale_fields(item.order), line, seen, config, now
-            )
-        if problems:
-            check.problems += problems
-            check.rejected.update((each, cells_of[each]) for each in item.lines)
-    check.problems.sort(key=lambda problem: problem.line)
+            items.append((item.lines, shop_orders.sale_fields(item.order)))
+    items.sort(key=lambda item: item[0][0])
+    _settle(check, items, dict(table.rows), config, now)
     return check
 
 
-def _check_row(
+# Rows from which a file's sales are checked by several processes: below, starting them costs
+# more than it saves. Checking a sale (its phone, its email) is what takes the time.
+PARALLEL_FROM = 20_000
+PARALLEL_CHUNK = 2_000
+
+
+def _validated(
+    raws: list[dict[str, Any]], config: Config, now: datetime
+) -> list[SaleInput | list[Problem]]:
+    """`validate_sale` of each raw sale, in order: on every core for a large file."""
+    cores = min(os.cpu_count() or 1, 4)
+    if len(raws) < PARALLEL_FROM or cores < 2:
+        return _validate_part(raws, config, now)
+    # Spawned, not forked: the caller may run threads (the web app, the worker's scheduler).
+    with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = pool.map(_validate_part, chunked(raws, PARALLEL_CHUNK), repeat(config), repeat(now))
+        return [result for part in parts for result in part]
+
+
+def _validate_part(
+    raws: Sequence[dict[str, Any]], config: Config, now: datetime
+) -> list[SaleInput | list[Problem]]:
+    return [validate_sale(raw, config, now=now) for raw in raws]
+
+
+def _settle(
     check: ImportCheck,
-    found: Columns,
-    cells: list[str],
-    line: int,
-    seen: dict[str, int],
+    items: list[tuple[list[int], dict[str, Any] | RowProblem]],
+    cells_of: dict[int, list[str]],
     config: Config,
     now: datetime,
 ) -> None:
-    problems = _row_problems(check, found, cells, line, seen, config, now)
-    if problems:
-        check.problems += problems
-        check.rejected[line] = cells
+    """Check each item (its lines, and the raw sale they hold or why they hold none) and add
+    it to `check` in file order: a good sale, or its problems and all its lines as rejected."""
+    prepared = [(lines, _dated(item, lines[0], check.date_order)) for lines, item in items]
+    raws = [item for _lines, item in prepared if isinstance(item, dict)]
+    results = iter(_validated(raws, config, now))
+    seen: dict[str, int] = {}
+    for lines, item in prepared:
+        check.rows += 1
+        line = lines[0]
+        if isinstance(item, RowProblem):
+            problems = [item]
+        else:
+            result = next(results)
+            problems = (
+                [RowProblem(line, name.removeprefix("attributes."), text) for name, text in result]
+                if isinstance(result, list)
+                else _kept(check, result, line, seen)
+            )
+        if problems:
+            check.problems += problems
+            check.rejected.update((each, cells_of[each]) for each in lines)
 
 
-def _row_problems(
-    check: ImportCheck,
-    found: Columns,
-    cells: list[str],
-    line: int,
-    seen: dict[str, int],
-    config: Config,
-    now: datetime,
-) -> list[RowProblem]:
-    if len(cells) != len(check.header):
-        message = f"has {len(cells)} fields where the header has {len(check.header)}"
-        return [RowProblem(line, "", message)]
-    raw: dict[str, object] = {key: as_text(cells[index]) for key, index in found.fields.items()}
-    raw["attributes"] = {name: as_text(cells[i]) for name, i in found.attributes.items()}
-    return _sale_problems(check, raw, line, seen, config, now)
-
-
-def _sale_problems(
-    check: ImportCheck,
-    raw: dict[str, object],
-    line: int,
-    seen: dict[str, int],
-    config: Config,
-    now: datetime,
-) -> list[RowProblem]:
-    """Check one sale; a good one is added to the check, else its problems are returned."""
-    sold_at = raw.get("sold_at")
+def _dated(
+    item: dict[str, Any] | RowProblem, line: int, order: FileOrder | None
+) -> dict[str, Any] | RowProblem:
+    """The raw sale with a spreadsheet's date as ISO 8601, or why the date cannot be read."""
+    if isinstance(item, RowProblem):
+        return item
+    sold_at = item.get("sold_at")
     if isinstance(sold_at, str) and is_spreadsheet_date(sold_at):
-        assert check.date_order is not None
         try:
-            raw["sold_at"] = iso_text(sold_at, check.date_order.order)
+            return item | {"sold_at": iso_text(sold_at, order.order if order else None)}
         except ValueError as error:
-            return [RowProblem(line, "sold_at", str(error))]
-    result = validate_sale(raw, config, now=now)
-    if isinstance(result, list):
-        return [
-            RowProblem(line, name.removeprefix("attributes."), message) for name, message in result
-        ]
-    first = seen.get(result.external_id)
+            return RowProblem(line, "sold_at", str(error))
+    return item
+
+
+def _kept(check: ImportCheck, sale: SaleInput, line: int, seen: dict[str, int]) -> list[RowProblem]:
+    """Add a valid sale to the check, unless an earlier line has its external id, or says
+    otherwise of its product; then those problems."""
+    first = seen.get(sale.external_id)
     if first is not None:
-        return [
-            RowProblem(line, "external_id", f"{result.external_id!r} is already on line {first}")
-        ]
-    sku = result.product_sku or ""
+        return [RowProblem(line, "external_id", f"{sale.external_id!r} is already on line {first}")]
+    sku = sale.product_sku or ""
     given = {
-        key: value for key in PRODUCT_TERMS if sku and (value := getattr(result, key)) is not None
+        key: value for key in PRODUCT_TERMS if sku and (value := getattr(sale, key)) is not None
     }
     differs = []
     for key, value in given.items():
@@ -321,8 +342,8 @@ def _sale_problems(
         return differs
     for key, value in given.items():
         check.product_terms.setdefault((sku, key), (line, value))
-    seen[result.external_id] = line
-    check.sales.append((line, result))
+    seen[sale.external_id] = line
+    check.sales.append((line, sale))
     return []
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from scheduler.config import defaults
 from scheduler.defaults import install_defaults
 from scheduler.models import ColumnMapping, Sale
+from scheduler.sending import csv_import
 from scheduler.sending.csv_cells import as_text, spreadsheet_safe
 from scheduler.sending.csv_import import (
     NeedsMapping,
@@ -262,3 +263,17 @@ def test_a_row_recorded_before_with_other_content_is_named(
     assert (
         "Rows already recorded with other content, left as recorded (1): lines 2 (amount: " in page
     )
+
+
+def test_a_large_file_is_checked_on_every_core_with_the_same_result(
+    frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [f"P-{n},2{n % 3}/11/2026,Cliente {n},9{n:08d}" for n in range(40)]
+    rows += ["P-3,21/11/2026,Otra,987654321", "P-99,ayer,Nadie,12", "P-98,05/11/2026,A,987"]
+    text = "external_id,sold_at,customer_name,phone\n" + "\n".join(rows) + "\n"
+    alone = check_sales_csv(text, defaults(), now=NOW)
+    monkeypatch.setattr(csv_import, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(csv_import, "PARALLEL_CHUNK", 7)
+    shared = check_sales_csv(text, defaults(), now=NOW)
+    assert shared.sales == alone.sales and shared.problems == alone.problems
+    assert len(shared.sales) == 40 and [p.line for p in shared.problems] == [42, 43, 43, 44]

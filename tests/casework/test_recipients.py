@@ -62,7 +62,9 @@ def test_a_default_install_tells_the_owner_of_new_and_overdue_cases(
         assert escalate_overdue(session, config=config, now=DUE) == 1
     with sessions() as session:
         subjects = session.scalars(
-            select(Message.subject).where(Message.to_address == "duena@tienda.pe")
+            select(Message.subject)
+            .where(Message.to_address == "duena@tienda.pe")
+            .order_by(Message.created_at, Message.id)  # PostgreSQL keeps no order of its own
         ).all()
     assert len(subjects) == 2  # the new case, then the case past its deadline
     assert subjects[0] is not None and subjects[0].startswith("Nuevo caso")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,12 +39,6 @@ def make_engine(url: str, **options: Any) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         if "connect_timeout" not in parsed.query:  # libpq waits minutes on a silent host
             options.setdefault("connect_args", {}).setdefault("connect_timeout", 10)
-        # No server-side prepared statements: psycopg prepares a query after 5 runs, and
-        # PostgreSQL may then keep a generic plan made while a table was small. During a large
-        # import that plan scanned all customers for each lookup by phone (27 of 52 s for
-        # 20 000 sales); planned with its values, each lookup uses the index. It also lets a
-        # transaction-pooling PgBouncer sit in front.
-        options.setdefault("connect_args", {}).setdefault("prepare_threshold", None)
         return create_engine(url, pool_pre_ping=True, **options)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -155,3 +150,21 @@ def wait_for_locks(session: Session, seconds: float) -> None:
     writer lock is bounded by the busy timeout."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'"))
+
+
+@contextmanager
+def planned_with_their_values(session: Session) -> Iterator[None]:
+    """Statements inside are planned with their values on PostgreSQL, never from a plan kept
+    for the query: psycopg prepares a query after a few runs, and the generic plan PostgreSQL
+    then keeps was made while a table was small. During a large import, the lookups of
+    customers by phone kept scanning the whole table (27 of 52 s for 20 000 sales); planned
+    with their values they use the index. Transaction-scoped, and only around these lookups:
+    planning every statement so would slow the rest."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    try:
+        yield
+    finally:
+        session.execute(text("SET LOCAL plan_cache_mode = auto"))

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-
-from flask import Flask
-from flask_wtf import CSRFProtect
-from werkzeug.middleware.proxy_fix import ProxyFix
+from typing import TYPE_CHECKING
 
 from scheduler import schema
 from scheduler.config import Config, load_config
 from scheduler.db import make_session_factory, open_engine
 from scheduler.settings import LiveSettings
-from web.database import IdConverter, Postventa, close_session
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def _secret_key(config: Config, instance: Path) -> str:
@@ -39,6 +38,14 @@ def create_app(config: Config | None = None) -> Flask:
     Refuses to start on a database whose schema is not current (SchemaError says what to run)
     or that does not answer (DatabaseUnreachable says what to check).
     """
+    # Flask and the app's modules are imported here, not with the package: `postventa worker`
+    # (`web.cli`), restarted after every crash, starts without them.
+    from flask import Flask
+    from flask_wtf import CSRFProtect
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from web.database import IdConverter, Postventa, close_session
+
     config = config or load_config()
     engine = open_engine(config.database.url)
     try:

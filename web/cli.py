@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import signal
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
 from scheduler import schema
 from scheduler.cli import CliError, Runtime, cli, log_to_stderr, pass_runtime
 from scheduler.db import DatabaseUnreachable
 from scheduler.worker import Worker
-from web import create_app
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 __all__ = ["cli", "main"]
 
@@ -34,6 +36,10 @@ def _serving(runtime: Runtime, host: str, port: int) -> None:
 
 
 def _app(runtime: Runtime) -> Flask:
+    # Imported here: `postventa worker` (restarted after every crash) and the domain commands
+    # start without loading the web app.
+    from web import create_app
+
     try:
         return create_app(runtime.config)
     except (schema.SchemaError, DatabaseUnreachable) as error:

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
@@ -266,9 +267,16 @@ def _validated(
     if len(raws) < PARALLEL_FROM or cores < 2:
         return _validate_part(raws, config, now)
     # Spawned, not forked: the caller may run threads (the web app, the worker's scheduler).
-    with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = pool.map(_validate_part, chunked(raws, PARALLEL_CHUNK), repeat(config), repeat(now))
-        return [result for part in parts for result in part]
+    # A pool that cannot start (a calling script without a `__main__` guard, no processes
+    # left) leaves the check to this process: slower, never wrong.
+    try:
+        with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = pool.map(
+                _validate_part, chunked(raws, PARALLEL_CHUNK), repeat(config), repeat(now)
+            )
+            return [result for part in parts for result in part]
+    except (BrokenProcessPool, OSError):
+        return _validate_part(raws, config, now)
 
 
 def _validate_part(

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from scheduler.config import Config
-from scheduler.db import begin_writing, chunked
+from scheduler.db import begin_writing, chunked, planned_with_their_values
 from scheduler.lifecycle import FollowUpStatus, SaleStatus
 from scheduler.models import Base, Customer, FollowUp, Product, Sale
 from scheduler.sending.planning import schedule_sales
@@ -68,13 +68,14 @@ def _customer_rows(
 ) -> dict[tuple[str, str], Customer]:
     """The customers with these phones and emails, keyed by ("phone" | "email", value)."""
     known: dict[tuple[str, str], Customer] = {}
-    for kind, column, values in (
-        ("phone", Customer.phone, phones),
-        ("email", Customer.email, emails),
-    ):
-        for chunk in chunked(values):
-            for row in session.scalars(select(Customer).where(column.in_(chunk))):
-                known[(kind, getattr(row, kind))] = row
+    with planned_with_their_values(session):
+        for kind, column, values in (
+            ("phone", Customer.phone, phones),
+            ("email", Customer.email, emails),
+        ):
+            for chunk in chunked(values):
+                for row in session.scalars(select(Customer).where(column.in_(chunk))):
+                    known[(kind, getattr(row, kind))] = row
     return known
 
 
@@ -218,17 +219,18 @@ def _products_for(
 
 
 def _existing(session: Session, external_ids: Sequence[str]) -> dict[str, Sale]:
-    return {
-        sale.external_id: sale
-        for chunk in chunked(external_ids)
-        for sale in session.scalars(
-            select(Sale)
-            .where(Sale.external_id.in_(chunk))
-            # What `differences` compares, loaded with them: a file imported again compares
-            # every row, in a handful of queries.
-            .options(selectinload(Sale.customer), selectinload(Sale.product))
-        )
-    }
+    with planned_with_their_values(session):
+        return {
+            sale.external_id: sale
+            for chunk in chunked(external_ids)
+            for sale in session.scalars(
+                select(Sale)
+                .where(Sale.external_id.in_(chunk))
+                # What `differences` compares, loaded with them: a file imported again
+                # compares every row, in a handful of queries.
+                .options(selectinload(Sale.customer), selectinload(Sale.product))
+            )
+        }
 
 
 def record_sales(

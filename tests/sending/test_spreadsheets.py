@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -277,3 +278,17 @@ def test_a_large_file_is_checked_on_every_core_with_the_same_result(
     shared = check_sales_csv(text, defaults(), now=NOW)
     assert shared.sales == alone.sales and shared.problems == alone.problems
     assert len(shared.sales) == 40 and [p.line for p in shared.problems] == [42, 43, 43, 44]
+
+
+def test_a_pool_that_cannot_start_leaves_the_check_to_this_process(
+    frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise BrokenProcessPool("a calling script without a __main__ guard")
+
+    text = _file(*[f"2{n % 3}/11/2026" for n in range(30)])
+    alone = check_sales_csv(text, defaults(), now=NOW)
+    monkeypatch.setattr(csv_import, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(csv_import, "ProcessPoolExecutor", broken)
+    assert check_sales_csv(text, defaults(), now=NOW).sales == alone.sales
+    assert len(alone.sales) == 30

@@ -11,12 +11,11 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from scheduler import audit
 from scheduler.addresses import normalise_email
+from scheduler.db import insert_or_else
 from scheduler.lifecycle import Role
 from scheduler.models import ApiToken, LoginFailure, LoginSession, User
 from scheduler.typed_text import typed_text
@@ -178,12 +177,10 @@ def authenticate(
     guesses take their turn. The caller commits."""
     email = email.strip().lower()
     keys = login_keys(email, address)
-    dialect = session.get_bind().dialect.name
-    build = postgresql_insert if dialect == "postgresql" else sqlite_insert
     # Every count exists before it is locked, even on a first attempt: parallel first guesses
     # would otherwise all be checked. A row another transaction inserted is waited for.
     session.execute(
-        build(LoginFailure).on_conflict_do_nothing(),
+        insert_or_else(session, LoginFailure).on_conflict_do_nothing(),
         [{"key": key, "failures": 0, "last_failed_at": now} for key in keys],
     )
     rows = session.scalars(

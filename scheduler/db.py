@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -168,3 +172,11 @@ def planned_with_their_values(session: Session) -> Iterator[None]:
         yield
     finally:
         session.execute(text("SET LOCAL plan_cache_mode = auto"))
+
+
+def insert_or_else(session: Session, model: type[Any]) -> PostgresInsert | SqliteInsert:
+    """An INSERT of `model` that can say what to do ON CONFLICT, in the session's dialect:
+    SQLite and PostgreSQL spell it alike, and SQLAlchemy's generic INSERT cannot say it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(model)
+    return sqlite_insert(model)

@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from scheduler import audit
+from scheduler.db import insert_or_else
 from scheduler.models import ColumnMapping
 from scheduler.sending import columns
 
@@ -30,10 +29,10 @@ def save_mapping(
     if problems:
         return problems
     mapping = {name.strip(): choice for name, choice in zip(header, choices, strict=True)}
-    dialect = session.get_bind().dialect.name
-    build = postgresql_insert if dialect == "postgresql" else sqlite_insert
     values = {"choices": mapping, "updated_at": now, "updated_by": actor}
-    statement = build(ColumnMapping).values(signature=columns.signature(header), **values)
+    statement = insert_or_else(session, ColumnMapping).values(
+        signature=columns.signature(header), **values
+    )
     # An upsert: two owners mapping the same file at once both succeed, the later one kept.
     session.execute(statement.on_conflict_do_update(index_elements=["signature"], set_=values))
     audit.record(

@@ -9,13 +9,11 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from scheduler.config import Config
-from scheduler.db import begin_writing, chunked, planned_with_their_values
+from scheduler.db import begin_writing, chunked, insert_or_else, planned_with_their_values
 from scheduler.lifecycle import FollowUpStatus, SaleStatus
 from scheduler.models import Base, Customer, FollowUp, Product, Sale
 from scheduler.sending.planning import schedule_sales
@@ -58,9 +56,7 @@ def _insert_ignoring_conflicts(
     left as they are, so that parallel requests converge on one row instead of failing."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    build = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(build(model).on_conflict_do_nothing(), rows)
+    session.execute(insert_or_else(session, model).on_conflict_do_nothing(), rows)
 
 
 def _customer_rows(

@@ -16,12 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
-from scheduler.db import begin_writing
+from scheduler.db import begin_writing, insert_or_else
 from scheduler.lifecycle import DeliveryOutcome
 from scheduler.models import Sale, ShopDelivery
 from scheduler.sending.intake import Problem, validate_sale
@@ -160,9 +158,8 @@ def _claim(
 ) -> ShopDelivery | None:
     """The delivery written down, or None when its id was already (a retry, or the same
     delivery in parallel: PostgreSQL waits for the other's outcome at the unique index)."""
-    build = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        build(ShopDelivery)
+        insert_or_else(session, ShopDelivery)
         .values(
             shop=delivery.shop,
             delivery_id=delivery.delivery_id,

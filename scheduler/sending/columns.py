@@ -18,6 +18,7 @@ REACH = ("phone", "email")  # one of them at least
 KEEP = ""  # a column kept with the sale as an attribute, under its own name
 LEAVE_OUT = "-"  # a column the owner chose not to keep
 MAX_ATTRIBUTE_COLUMNS = 30
+MAX_MAPPED_COLUMNS = 200  # a file with more is not offered to the owner to map
 
 # Spellings seen in shops' spreadsheets, written as `normal_name` leaves them.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -96,10 +97,12 @@ def guess(header: Sequence[str]) -> list[str]:
         name if name in FIELDS else LEAVE_OUT if name in _REJECTED_BECAUSE else KEEP
         for name in names
     ]
+    taken = set(chosen)  # a set, not `in chosen`: a header may have thousands of columns
     for index, name in enumerate(names):
         field = _NAMED.get(name)
-        if chosen[index] == KEEP and field and field not in chosen:
+        if chosen[index] == KEEP and field and field not in taken:
             chosen[index] = field
+            taken.add(field)
     return chosen
 
 

@@ -13,6 +13,7 @@ import csv
 import io
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -72,10 +73,6 @@ class Table:
 
     header: list[str]
     rows: list[tuple[int, list[str]]]
-
-    @property
-    def signature(self) -> str:
-        return columns.signature(self.header)
 
 
 @dataclass
@@ -160,7 +157,8 @@ def read_table(text: str) -> Table:
     if _binary(text[:4096], header):
         raise UnusableFile(NOT_TEXT)
     keys = [columns.column_key(name) for name in header]
-    repeated = sorted({name for name, key in zip(header, keys, strict=True) if keys.count(key) > 1})
+    counts = Counter(keys)  # not keys.count per column: a header may have thousands
+    repeated = sorted({name for name, key in zip(header, keys, strict=True) if counts[key] > 1})
     if repeated:
         raise UnusableFile(f"line 1: the columns {', '.join(repeated)} appear twice")
     rows: list[tuple[int, list[str]]] = []
@@ -202,7 +200,8 @@ def check_table(
             if lacking and mapping is None
             else "line 1: " + "; ".join(found)
         )
-        if len(table.header) < len(columns.REQUIRED) + 1:  # no mapping could find them all
+        # Too few columns for any mapping to find our fields, or too many to show for one.
+        if not len(columns.REQUIRED) + 1 <= len(table.header) <= columns.MAX_MAPPED_COLUMNS:
             raise UnusableFile(message)
         raise NeedsMapping(message, table, guessed)
     check = ImportCheck(header=table.header)
@@ -211,13 +210,8 @@ def check_table(
         (cells[dates] for _line, cells in table.rows if len(cells) > dates),
         config.business.country,
     )
-    width = len(table.header)
-    items: list[tuple[list[int], dict[str, Any] | RowProblem]] = []
-    for line, cells in table.rows:
-        if len(cells) != width:
-            message = f"has {len(cells)} fields where the header has {width}"
-            items.append(([line], RowProblem(line, "", message)))
-            continue
+    rows, items = _by_width(table)
+    for line, cells in rows:
         raw: dict[str, Any] = {key: as_text(cells[index]) for key, index in found.fields.items()}
         raw["attributes"] = {name: as_text(cells[i]) for name, i in found.attributes.items()}
         items.append(([line], raw))
@@ -225,17 +219,26 @@ def check_table(
     return check
 
 
-def _check_export(table: Table, shop: str, config: Config, now: datetime) -> ImportCheck:
-    """A shop's orders export: each order checked as its webhook's would be, reported on its
-    first line; an order refused is rejected with all its lines."""
-    check = ImportCheck(header=table.header, source=shop)
+Item = tuple[list[int], dict[str, Any] | RowProblem]  # lines, and their raw sale or problem
+
+
+def _by_width(table: Table) -> tuple[list[tuple[int, list[str]]], list[Item]]:
+    """The rows with as many fields as the header, and the problem of each other row."""
     width = len(table.header)
     rows = [(line, cells) for line, cells in table.rows if len(cells) == width]
-    items: list[tuple[list[int], dict[str, Any] | RowProblem]] = [
+    problems: list[Item] = [
         ([line], RowProblem(line, "", f"has {len(cells)} fields where the header has {width}"))
         for line, cells in table.rows
         if len(cells) != width
     ]
+    return rows, problems
+
+
+def _check_export(table: Table, shop: str, config: Config, now: datetime) -> ImportCheck:
+    """A shop's orders export: each order checked as its webhook's would be, reported on its
+    first line; an order refused is rejected with all its lines."""
+    check = ImportCheck(header=table.header, source=shop)
+    rows, items = _by_width(table)
     exported = list(shop_exports.orders(table.header, rows, shop))
     check.date_order = file_order(
         (item.order.placed_at for item in exported if item.order), config.business.country
@@ -248,7 +251,6 @@ def _check_export(table: Table, shop: str, config: Config, now: datetime) -> Imp
             items.append((item.lines, RowProblem(item.lines[0], *item.refused)))
         else:
             items.append((item.lines, shop_orders.sale_fields(item.order)))
-    items.sort(key=lambda item: item[0][0])
     _settle(check, items, dict(table.rows), config, now)
     return check
 
@@ -287,13 +289,14 @@ def _validate_part(
 
 def _settle(
     check: ImportCheck,
-    items: list[tuple[list[int], dict[str, Any] | RowProblem]],
+    items: list[Item],
     cells_of: dict[int, list[str]],
     config: Config,
     now: datetime,
 ) -> None:
     """Check each item (its lines, and the raw sale they hold or why they hold none) and add
     it to `check` in file order: a good sale, or its problems and all its lines as rejected."""
+    items = sorted(items, key=lambda item: item[0][0])
     prepared = [(lines, _dated(item, lines[0], check.date_order)) for lines, item in items]
     raws = [item for _lines, item in prepared if isinstance(item, dict)]
     results = iter(_validated(raws, config, now))

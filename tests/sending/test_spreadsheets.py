@@ -25,6 +25,7 @@ from scheduler.sending.csv_cells import as_text, spreadsheet_safe
 from scheduler.sending.csv_import import (
     NeedsMapping,
     RowProblem,
+    UnusableFile,
     check_sales_csv,
     decode,
     rejected_csv,
@@ -157,6 +158,14 @@ def test_columns_named_otherwise_need_the_owner(frozen: None) -> None:
     mapping |= {"Cel": "phone", "Sucursal": "-"}
     check = check_sales_csv(UNNAMED, defaults(), now=NOW, mapping=mapping)
     assert not check.problems and check.sales[0][1].attributes == {}
+
+
+def test_a_header_too_wide_to_map_is_refused_whole(frozen: None) -> None:
+    header = ",".join(f"c{n}" for n in range(201))
+    with pytest.raises(UnusableFile) as refused:
+        check_sales_csv(f"{header}\n{',' * 200}x\n", defaults(), now=NOW)
+    assert not isinstance(refused.value, NeedsMapping)
+    assert str(refused.value).startswith("line 1: the header lacks external_id")
 
 
 def _map(client: FlaskClient, text: str, choices: list[str]) -> tuple[int, str]:

@@ -319,12 +319,8 @@ def _mapping_page(
         return _mapping_form(form, table, encoding, choices, problems)
     session.commit()
     flash(_("The columns are mapped: files with these columns will be read the same way."))
-    check = csv_import.check_table(
-        table,
-        services().config,
-        now=utcnow(),
-        mapping=column_mappings.saved_mapping(session, table.header),
-    )
+    mapping = dict(zip(table.header, choices, strict=True))  # as just saved
+    check = csv_import.check_table(table, services().config, now=utcnow(), mapping=mapping)
     return render_template(
         "customers/import.html", form=form, check=check, encoding=encoding, mapped=True
     )

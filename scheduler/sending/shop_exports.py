@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from scheduler.sending.columns import normal_name
@@ -145,7 +145,7 @@ def _shopify_order(group: list[tuple[int, dict[str, str]]]) -> ExportedOrder:
         total=first.get("total") or None,
         items=items,
     )
-    return ExportedOrder(lines, _named(order))
+    return ExportedOrder(lines, order)
 
 
 def _woocommerce(
@@ -188,7 +188,7 @@ def _woocommerce(
             total=row.get("order_total") or None,
             items=items,
         )
-        yield ExportedOrder([line], _named(order))
+        yield ExportedOrder([line], order)
 
 
 class BadItem(ValueError):
@@ -235,10 +235,3 @@ def _price(text: str, column: str) -> str | None:
     if not price.is_finite() or not 0 <= price <= MAX_AMOUNT:
         raise BadItem(column, f"{text[:40]!r} is not a price (such as 1899.00)")
     return text
-
-
-def _named(order: ShopOrder) -> ShopOrder:
-    """A sale needs a name: a guest without one goes by the email or phone they gave."""
-    if order.customer_name:
-        return order
-    return replace(order, customer_name=order.email or order.phone)

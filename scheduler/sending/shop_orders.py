@@ -48,7 +48,7 @@ class ShopOrder:
     order_id: str  # the shop's id, unique within the shop
     name: str | None  # what the shop shows: Shopify "#1001", WooCommerce's order number
     placed_at: str  # ISO 8601 text, as intake reads it (no offset: the business's time)
-    customer_name: str | None
+    customer_name: str | None  # None for a guest who gave no name (`sale_fields` falls back)
     phone: str | None
     email: str | None
     currency: str | None
@@ -103,7 +103,10 @@ def sale_fields(order: ShopOrder) -> dict[str, Any]:
     return {
         "external_id": external_id(order.shop, order.order_id),
         "sold_at": order.placed_at,
-        "customer_name": _clip(order.customer_name, "customer_name"),
+        # A sale needs a name: a guest without one goes by the email or phone they gave.
+        "customer_name": _clip(
+            _first(order.customer_name, order.email, order.phone), "customer_name"
+        ),
         "phone": order.phone,
         "email": order.email,
         "locale": order.locale,
@@ -255,7 +258,7 @@ def shopify_order(payload: Any) -> ShopOrder:
         order_id=order_id,
         name=_text(order, "name"),
         placed_at=placed_at,
-        customer_name=_first(_person(customer, billing, shipping), email, phone),
+        customer_name=_person(customer, billing, shipping),
         phone=phone,
         email=email,
         currency=_text(order, "currency"),
@@ -323,7 +326,7 @@ def woocommerce_order(payload: Any) -> ShopOrder:
         order_id=order_id,
         name=_text(order, "number"),
         placed_at=placed_at,
-        customer_name=_first(_person(billing, shipping), email, phone),
+        customer_name=_person(billing, shipping),
         phone=phone,
         email=email,
         currency=_text(order, "currency"),

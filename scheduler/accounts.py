@@ -3,6 +3,7 @@ tokens."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import secrets
@@ -36,9 +37,14 @@ FORGIVEN_EVERY = timedelta(minutes=10)
 ADDRESS_LENGTH = 64  # what a key keeps of the address: an IPv6 with its zone fits
 SEEN_EVERY = timedelta(minutes=5)  # how stale a session's last_seen_at may get
 _hasher = PasswordHasher()
-# Checked against when the email is unknown, so that a wrong address takes as long as a wrong
-# password and the answer does not tell which accounts exist.
-_NOBODY = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _nobody() -> str:
+    """Checked against when the email is unknown, so that a wrong address takes as long as a
+    wrong password and the answer does not tell which accounts exist. Hashed on first use, not
+    on import: every process (the worker, each CLI command) would pay for it at start."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class AccountError(ValueError):
@@ -194,7 +200,7 @@ def authenticate(
     if wait:
         return None, wait
     user = session.scalar(select(User).where(User.email == email))
-    valid = verify_password(user.password_hash if user else _NOBODY, password)
+    valid = verify_password(user.password_hash if user else _nobody(), password)
     if user is not None and valid and user.active:
         for row in rows:
             if not row.key.startswith("account:"):

@@ -257,26 +257,26 @@ def import_sales_command(
     config, now = runtime.settings.current(), utcnow()
     with open(file, "rb") as handle:
         text, _encoding = csv_import.decode(handle.read())
-    sessions = make_session_factory(runtime.current_engine())
-    try:
-        table = csv_import.read_table(text)
-        with sessions() as session:
+    with make_session_factory(runtime.current_engine())() as session:  # commits per chunk
+        storing = (
+            None if dry_run else csv_import.Storing(session, config=config, now=now, actor="cli")
+        )
+        try:
+            table = csv_import.read_table(text)
             mapping = column_mappings.saved_mapping(session, table.header)
-        check = csv_import.check_table(table, config, now=now, mapping=mapping)
-    except csv_import.NeedsMapping as error:
-        raise UnusableInput(
-            f"{file}: {error}: map its columns once on the import page (/sales/import), "
-            "or name them as the README says"
-        ) from None
-    except csv_import.UnusableFile as error:
-        raise UnusableInput(f"{file}: {error}") from None
+            session.commit()  # the read ends: each chunk stored is a writer's transaction
+            check = csv_import.check_table(table, config, now=now, mapping=mapping, storing=storing)
+        except csv_import.NeedsMapping as error:
+            raise UnusableInput(
+                f"{file}: {error}: map its columns once on the import page (/sales/import), "
+                "or name them as the README says"
+            ) from None
+        except csv_import.UnusableFile as error:
+            raise UnusableInput(f"{file}: {error}") from None
     if rejected is not None:
         with open(rejected, "w", encoding="utf-8-sig", newline="") as out:
             out.write(csv_import.rejected_csv(check, _reason, columns.REJECTED_BECAUSE))
-    done = csv_import.Imported(0, 0, 0)
-    if not dry_run and check.sales:
-        with sessions() as session:  # commits per chunk
-            done = csv_import.import_sales(session, check, config=config, now=now, actor="cli")
+    done = storing.result() if storing else csv_import.Imported(0, 0, 0)
     report = {
         "rows": check.rows,
         "valid": len(check.sales),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Set
 from pathlib import Path
 
 from alembic import command
@@ -28,10 +30,19 @@ def alembic_config(engine: Engine | None = None) -> AlembicConfig:
     return config
 
 
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+@functools.cache
+def _revisions() -> tuple[str, frozenset[str]]:
+    """The newest revision and every one this code knows. Read once per process: the scripts
+    ship with the package, and reading them runs each one (the web app and every command
+    check the database at start)."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    head = scripts.get_current_head()
     assert head is not None, "no migrations found"
-    return head
+    return head, frozenset(script.revision for script in scripts.walk_revisions())
+
+
+def head_revision() -> str:
+    return _revisions()[0]
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -47,7 +58,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-def schema_problem(current: str | None, head: str, known: set[str]) -> str | None:
+def schema_problem(current: str | None, head: str, known: Set[str]) -> str | None:
     """What is wrong with a database at revision `current` for code that expects `head`."""
     if current == head:
         return None
@@ -63,8 +74,7 @@ def schema_problem(current: str | None, head: str, known: set[str]) -> str | Non
 
 def require_current(engine: Engine) -> None:
     """Refuse to run against a database that is behind (or ahead of) this code."""
-    scripts = ScriptDirectory.from_config(alembic_config())
-    known = {script.revision for script in scripts.walk_revisions()}
-    problem = schema_problem(current_revision(engine), head_revision(), known)
+    head, known = _revisions()
+    problem = schema_problem(current_revision(engine), head, known)
     if problem:
         raise SchemaError(f"database {engine.url.render_as_string(hide_password=True)} {problem}")

@@ -84,3 +84,18 @@ def test_app_refuses_a_database_that_is_behind(tmp_path: Path, config: Config) -
     behind.dispose()
     with pytest.raises(schema.SchemaError, match="is at revision 0001 but this version needs"):
         create_app(config.replace(database={"url": url}))
+
+
+def test_a_sales_follow_ups_are_found_by_index_not_by_reading_the_table(engine: Engine) -> None:
+    """The unique (sale, step) index is partial; a query by sale alone (a sale's page, a
+    replan) has its own index, or it reads every follow-up ever planned."""
+    query = "SELECT id FROM follow_ups WHERE sale_id = 42"
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(
+                str(row) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {query}"))
+            )
+        else:  # an empty table is read whole whatever its indexes: ask for the index's cost
+            connection.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = " ".join(row[0] for row in connection.execute(text(f"EXPLAIN {query}")))
+    assert "ix_follow_ups_sale_id" in plan, plan

@@ -255,7 +255,11 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
         if action in ("map", "remap"):
             return _mapping_page(form, table, encoding, action)
         saved = column_mappings.saved_mapping(session, table.header)
-        check = csv_import.check_table(table, config, now=now, mapping=saved)
+        storing = None
+        if action == "import":  # stored as it is checked
+            session.commit()  # the reads end: each chunk stored is a writer's transaction
+            storing = csv_import.Storing(session, config=config, now=now, actor=my_name())
+        check = csv_import.check_table(table, config, now=now, mapping=saved, storing=storing)
     except csv_import.NeedsMapping as unmapped:
         return _mapping_form(form, unmapped.table, encoding, unmapped.choices, [])
     except csv_import.UnusableFile as unusable:
@@ -265,12 +269,11 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
         return page, 422
     if action == "rejected":
         return _rejected_download(check)
-    if action != "import":
+    if storing is None:
         return render_template(
             "customers/import.html", form=form, check=check, encoding=encoding, mapped=saved
         )
-    done = csv_import.import_sales(session, check, config=config, now=now, actor=my_name())
-    session.commit()
+    done = storing.result()
     flash(
         _(
             "%(created)d sales imported, %(existing)d were already known, %(rejected)d rows "

@@ -14,7 +14,7 @@ import io
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -184,13 +184,21 @@ def check_sales_csv(
 
 
 def check_table(
-    table: Table, config: Config, *, now: datetime, mapping: Mapping[str, str] | None = None
+    table: Table,
+    config: Config,
+    *,
+    now: datetime,
+    mapping: Mapping[str, str] | None = None,
+    storing: Storing | None = None,
 ) -> ImportCheck:
     """Check every row of a table, its columns found by name or by the owner's `mapping`
-    for this header; raises NeedsMapping when neither says where our fields are."""
+    for this header; raises NeedsMapping when neither says where our fields are, before
+    anything is stored. With `storing`, the good sales are stored chunk by chunk as they are
+    checked: a large file is stored while the rest of it is still being checked on the other
+    cores, instead of after."""
     shop = shop_exports.recognise(table.header)
     if shop is not None:
-        return _check_export(table, shop, config, now)
+        return _check_export(table, shop, config, now, storing)
     found = columns.columns(table.header, mapping)
     if isinstance(found, list):
         guessed = columns.guess(table.header)
@@ -215,7 +223,7 @@ def check_table(
         raw: dict[str, Any] = {key: as_text(cells[index]) for key, index in found.fields.items()}
         raw["attributes"] = {name: as_text(cells[i]) for name, i in found.attributes.items()}
         items.append(([line], raw))
-    _settle(check, items, dict(table.rows), config, now)
+    _settle(check, items, dict(table.rows), config, now, storing)
     return check
 
 
@@ -234,7 +242,9 @@ def _by_width(table: Table) -> tuple[list[tuple[int, list[str]]], list[Item]]:
     return rows, problems
 
 
-def _check_export(table: Table, shop: str, config: Config, now: datetime) -> ImportCheck:
+def _check_export(
+    table: Table, shop: str, config: Config, now: datetime, storing: Storing | None
+) -> ImportCheck:
     """A shop's orders export: each order checked as its webhook's would be, reported on its
     first line; an order refused is rejected with all its lines."""
     check = ImportCheck(header=table.header, source=shop)
@@ -251,7 +261,7 @@ def _check_export(table: Table, shop: str, config: Config, now: datetime) -> Imp
             items.append((item.lines, RowProblem(item.lines[0], *item.refused)))
         else:
             items.append((item.lines, shop_orders.sale_fields(item.order)))
-    _settle(check, items, dict(table.rows), config, now)
+    _settle(check, items, dict(table.rows), config, now, storing)
     return check
 
 
@@ -263,22 +273,35 @@ PARALLEL_CHUNK = 2_000
 
 def _validated(
     raws: list[dict[str, Any]], config: Config, now: datetime
-) -> list[SaleInput | list[Problem]]:
-    """`validate_sale` of each raw sale, in order: on every core for a large file."""
+) -> Iterator[SaleInput | list[Problem]]:
+    """`validate_sale` of each raw sale, in order, as each is ready: on every core for a large
+    file, while whoever reads them stores the first ones."""
     cores = min(os.cpu_count() or 1, 4)
     if len(raws) < PARALLEL_FROM or cores < 2:
-        return _validate_part(raws, config, now)
+        yield from (validate_sale(raw, config, now=now) for raw in raws)
+        return
     # Spawned, not forked: the caller may run threads (the web app, the worker's scheduler).
-    # A pool that cannot start (a calling script without a `__main__` guard, no processes
-    # left) leaves the check to this process: slower, never wrong.
+    # A pool that cannot start or breaks (a calling script without a `__main__` guard, no
+    # processes left) leaves the rest to this process: slower, never wrong.
+    # The first chunk is checked here while the pool starts (a second or so: each process
+    # imports the code), so that its sales can be stored meanwhile.
+    done = 0
     try:
         with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = pool.map(
-                _validate_part, chunked(raws, PARALLEL_CHUNK), repeat(config), repeat(now)
+                _validate_part,
+                chunked(raws[PARALLEL_CHUNK:], PARALLEL_CHUNK),
+                repeat(config),
+                repeat(now),
             )
-            return [result for part in parts for result in part]
+            first = _validate_part(raws[:PARALLEL_CHUNK], config, now)
+            yield from first
+            done = len(first)
+            for part in parts:
+                yield from part
+                done += len(part)
     except (BrokenProcessPool, OSError):
-        return _validate_part(raws, config, now)
+        yield from _validate_part(raws[done:], config, now)
 
 
 def _validate_part(
@@ -293,14 +316,17 @@ def _settle(
     cells_of: dict[int, list[str]],
     config: Config,
     now: datetime,
+    storing: Storing | None,
 ) -> None:
     """Check each item (its lines, and the raw sale they hold or why they hold none) and add
-    it to `check` in file order: a good sale, or its problems and all its lines as rejected."""
+    it to `check` in file order: a good sale, or its problems and all its lines as rejected.
+    Each chunk of good sales goes to `storing` as soon as it is complete."""
     items = sorted(items, key=lambda item: item[0][0])
     prepared = [(lines, _dated(item, lines[0], check.date_order)) for lines, item in items]
     raws = [item for _lines, item in prepared if isinstance(item, dict)]
-    results = iter(_validated(raws, config, now))
+    results = _validated(raws, config, now)
     seen: dict[str, int] = {}
+    stored = 0  # how many of check.sales went to `storing`
     for lines, item in prepared:
         check.rows += 1
         line = lines[0]
@@ -316,6 +342,11 @@ def _settle(
         if problems:
             check.problems += problems
             check.rejected.update((each, cells_of[each]) for each in lines)
+        elif storing is not None and len(check.sales) - stored == storing.chunk:
+            storing.add(check.sales[stored:])
+            stored = len(check.sales)
+    if storing is not None and len(check.sales) > stored:
+        storing.add(check.sales[stored:])
 
 
 def _dated(
@@ -391,6 +422,71 @@ class Imported:
     failure: str | None = None
 
 
+class Storing:
+    """Good sales recorded chunk by chunk, each committed: a failure (the database gone, a disk
+    full) keeps the chunks before it and stores nothing after, and the result names the first
+    line that was not stored; importing the file again stores the rest (sales already stored
+    are recognised, never doubled). Memory holds one chunk's rows, not the file's."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        config: Config,
+        now: datetime,
+        actor: str,
+        chunk: int = IMPORT_CHUNK,
+    ) -> None:
+        self.session, self.config, self.now, self.actor = session, config, now, actor
+        self.chunk = chunk
+        self.created = self.existing = self.skipped = 0
+        self.differing: list[RowProblem] = []
+        self.stopped_at_line: int | None = None
+        self.failure: str | None = None
+
+    def add(self, part: Sequence[tuple[int, SaleInput]]) -> None:
+        """Record these sales (lines and sales, in file order), unless an earlier chunk failed."""
+        if self.failure is not None or not part:
+            return
+        session = self.session
+        try:
+            results = record_sales(
+                session,
+                [sale for _line, sale in part],
+                config=self.config,
+                now=self.now,
+                actor=self.actor,
+            )
+            new = [sale for sale, was_created in results if was_created]
+            late = skipped_as_late(session, new)
+            session.commit()
+        except (SQLAlchemyError, LookupError) as error:
+            session.rollback()
+            self.stopped_at_line = part[0][0]
+            self.failure = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            return
+        self.differing += [
+            RowProblem(line, name, message)
+            for (line, sale), (row, was_created) in zip(part, results, strict=True)
+            if not was_created
+            for name, message in differences(row, sale)
+        ]
+        self.created += len(new)
+        self.existing += len(results) - len(new)
+        self.skipped += late
+        session.expunge_all()  # let the chunk's rows go
+
+    def result(self) -> Imported:
+        return Imported(
+            self.created,
+            self.existing,
+            self.skipped,
+            self.differing,
+            self.stopped_at_line,
+            self.failure,
+        )
+
+
 def import_sales(
     session: Session,
     check: ImportCheck,
@@ -400,30 +496,9 @@ def import_sales(
     actor: str,
     chunk: int = IMPORT_CHUNK,
 ) -> Imported:
-    """Record the good rows, committing every `chunk` of them. If a chunk fails, the chunks
-    before it stay stored and the result names the first line that was not; importing the
-    file again stores the rest (sales already stored are recognised, never doubled)."""
-    created = existing = skipped = 0
-    differing: list[RowProblem] = []
+    """Record the good rows of a file already checked, `chunk` of them per commit (see
+    `Storing`)."""
+    storing = Storing(session, config=config, now=now, actor=actor, chunk=chunk)
     for part in chunked(check.sales, chunk):
-        try:
-            results = record_sales(
-                session, [sale for _line, sale in part], config=config, now=now, actor=actor
-            )
-            new = [sale for sale, was_created in results if was_created]
-            late = skipped_as_late(session, new)
-            session.commit()
-        except (SQLAlchemyError, LookupError) as error:
-            session.rollback()
-            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            return Imported(created, existing, skipped, differing, part[0][0], reason)
-        differing += [
-            RowProblem(line, name, message)
-            for (line, sale), (row, was_created) in zip(part, results, strict=True)
-            if not was_created
-            for name, message in differences(row, sale)
-        ]
-        created, existing = created + len(new), existing + len(results) - len(new)
-        skipped += late
-        session.expunge_all()  # let the chunk's rows go
-    return Imported(created, existing, skipped, differing)
+        storing.add(part)
+    return storing.result()

@@ -140,14 +140,22 @@ def _row(sale: Sale, planned: Planned, now: datetime) -> dict[str, Any]:
 
 
 def schedule_sales(
-    session: Session, sales: Sequence[Sale], config: Config, now: datetime
+    session: Session,
+    sales: Sequence[Sale],
+    config: Config,
+    now: datetime,
+    *,
+    just_recorded: bool = False,
 ) -> dict[int, int]:
     """Create the follow-ups these sales are missing, in one insert; running it again adds
-    nothing. Returns how many each sale got. Cadences are looked up once per kind of product."""
+    nothing. Returns how many each sale got. Cadences are looked up once per kind of product.
+    `just_recorded`: the sales were inserted in this transaction, so they have none yet."""
     steps_by_product: dict[tuple[int | None, str | None], list[Step]] = {}
     have: set[tuple[int, int]] = set()
-    for chunk in chunked([sale.id for sale in sales]):
-        existing = select(FollowUp.sale_id, FollowUp.step_id).where(FollowUp.sale_id.in_(chunk))
+    for chunk in [] if just_recorded else chunked([sale.id for sale in sales]):
+        existing = select(FollowUp.sale_id, FollowUp.step_id).where(
+            FollowUp.sale_id.in_(chunk), FollowUp.case_id.is_(None)
+        )
         have.update((sale_id, step_id) for sale_id, step_id in session.execute(existing))
     grace = timedelta(hours=config.cadences.late_grace_hours)
     rows: list[dict[str, Any]] = []

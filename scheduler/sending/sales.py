@@ -65,13 +65,15 @@ def _customer_rows(
     """The customers with these phones and emails, keyed by ("phone" | "email", value)."""
     known: dict[tuple[str, str], Customer] = {}
     with planned_with_their_values(session):
-        for kind, column, values in (
-            ("phone", Customer.phone, phones),
-            ("email", Customer.email, emails),
-        ):
-            for chunk in chunked(values):
-                for row in session.scalars(select(Customer).where(column.in_(chunk))):
-                    known[(kind, getattr(row, kind))] = row
+        for chunk in chunked(phones):
+            for row in session.scalars(select(Customer).where(Customer.phone.in_(chunk))):
+                known[("phone", row.phone or "")] = row
+                if row.email:  # found already: not read a second time by its email
+                    known[("email", row.email)] = row
+        unread = [email for email in emails if ("email", email) not in known]
+        for chunk in chunked(unread):
+            for row in session.scalars(select(Customer).where(Customer.email.in_(chunk))):
+                known[("email", row.email or "")] = row
     return known
 
 
@@ -273,7 +275,7 @@ def record_sales(
                 )
                 by_id = {row.external_id: row for row in returned}
                 rows = [by_id[sale.external_id] for sale in new]
-                planned = schedule_sales(session, rows, config, now)
+                planned = schedule_sales(session, rows, config, now, just_recorded=True)
         except IntegrityError:
             if len(sales) == 1:  # another request recorded it first: theirs is the sale
                 winner = session.scalar(

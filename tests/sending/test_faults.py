@@ -55,7 +55,7 @@ from tests.processes import (
 )
 from tests.twilio_fake import AUTH_TOKEN, FakeTwilio, Faults
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timed]
 
 SEED = 20261128  # the random moments are the same on every run
 BROKEN_OFF = "raised an exception"  # APScheduler's log line for a pass (or a read) that failed

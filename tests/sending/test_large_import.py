@@ -18,7 +18,16 @@ from scheduler.config import Config
 from scheduler.db import chunked
 from scheduler.defaults import install_defaults
 from scheduler.models import Customer, FollowUp, Sale
-from scheduler.sending.csv_import import ImportCheck, check_sales_csv, import_sales
+from scheduler.sending import csv_import
+from scheduler.sending.csv_import import (
+    ImportCheck,
+    Storing,
+    check_sales_csv,
+    check_table,
+    import_sales,
+    read_table,
+)
+from scheduler.sending.intake import validate_sale
 from tests.factories import NOW
 
 ROWS = 2_000
@@ -30,10 +39,14 @@ def frozen() -> Iterator[None]:
         yield
 
 
-def _check(config: Config, rows: int = ROWS) -> ImportCheck:
+def _file(rows: int = ROWS) -> str:
     lines = ["external_id,sold_at,customer_name,phone,product_sku"]
     lines += [f"L-{n},2026-11-20T10:00,Cliente {n},9{n:08d},SKU-{n % 7}" for n in range(rows)]
-    return check_sales_csv("\n".join(lines) + "\n", config, now=NOW)
+    return "\n".join(lines) + "\n"
+
+
+def _check(config: Config, rows: int = ROWS) -> ImportCheck:
+    return check_sales_csv(_file(rows), config, now=NOW)
 
 
 def _count(session: Session, model: type[Any]) -> int:
@@ -74,6 +87,62 @@ def test_a_failing_chunk_keeps_the_chunks_before_it(
     assert _count(session, Sale) == 1_000
     rest = import_sales(session, check, config=config, now=NOW, actor="t", chunk=500)
     assert (rest.created, rest.existing, rest.failure) == (ROWS - 1_000, 1_000, None)
+    assert _count(session, Sale) == ROWS
+
+
+def test_a_file_is_stored_while_it_is_checked(
+    session: Session, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `postventa import-sales` and the import page run it: each chunk of good sales is
+    stored as soon as it is checked, with the same outcome as checking first."""
+    install_defaults(session, NOW)
+    session.commit()
+    events: list[str] = []
+    add = Storing.add
+
+    def validating(*args: Any, **kwargs: Any) -> Any:
+        events.append("checked")
+        return validate_sale(*args, **kwargs)
+
+    def storing(self: Storing, part: Any) -> None:
+        events.append(f"stored {len(part)}")
+        add(self, part)
+
+    monkeypatch.setattr(csv_import, "validate_sale", validating)
+    monkeypatch.setattr(Storing, "add", storing)
+    stored = Storing(session, config=config, now=NOW, actor="t", chunk=400)
+    check = check_table(read_table(_file()), config, now=NOW, storing=stored)
+    assert [event for event in events if event != "checked"] == ["stored 400"] * 5
+    assert events.index("stored 400") == 400 < len(events) - 1  # the first 400, then the rest
+    assert check.sales == _check(config).sales
+    assert stored.result() == csv_import.Imported(ROWS, 0, 0)
+    assert _count(session, Sale) == ROWS and _count(session, FollowUp) >= ROWS
+
+
+def test_a_chunk_failing_while_the_file_is_checked_keeps_the_chunks_before_it(
+    engine: Engine, session: Session, config: Config
+) -> None:
+    install_defaults(session, NOW)
+    session.commit()
+
+    def disk_full(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("INSERT INTO sales") and "L-1234" in str(parameters):
+            raise OperationalError(statement, parameters, Exception("could not extend file"))
+
+    stored = Storing(session, config=config, now=NOW, actor="t", chunk=500)
+    event.listen(engine, "before_cursor_execute", disk_full)
+    try:
+        check = check_table(read_table(_file()), config, now=NOW, storing=stored)
+    finally:
+        event.remove(engine, "before_cursor_execute", disk_full)
+    done = stored.result()
+    assert (done.created, done.stopped_at_line) == (1_000, 1_002)
+    assert done.failure is not None and "could not extend file" in done.failure
+    assert len(check.sales) == ROWS and not check.problems  # the check went on to the end
+    assert _count(session, Sale) == 1_000
+    again = Storing(session, config=config, now=NOW, actor="t")
+    check_table(read_table(_file()), config, now=NOW, storing=again)
+    assert again.result() == csv_import.Imported(ROWS - 1_000, 1_000, 0)
     assert _count(session, Sale) == ROWS
 
 

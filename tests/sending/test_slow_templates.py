@@ -166,6 +166,7 @@ def test_the_webhook_stores_the_reply_even_when_the_customer_stays_locked(
 
 
 @pytest.mark.slow
+@pytest.mark.timed
 def test_sigterm_ends_the_worker_mid_render_within_the_send_timeout(
     engine: Engine, config: Config, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -287,6 +288,37 @@ def test_a_large_file_is_checked_on_every_core_with_the_same_result(
     shared = check_sales_csv(text, defaults(), now=NOW)
     assert shared.sales == alone.sales and shared.problems == alone.problems
     assert len(shared.sales) == 40 and [p.line for p in shared.problems] == [42, 43, 43, 44]
+
+
+class BreaksAfterOnePart:
+    """A process pool whose workers die after the first part they hand back."""
+
+    def __init__(self, *_args: object, **_kwargs: object) -> None:
+        pass
+
+    def __enter__(self) -> BreaksAfterOnePart:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def map(self, function: Any, *arguments: Any) -> Iterator[Any]:
+        calls = zip(*arguments, strict=False)
+        yield function(*next(calls))
+        raise BrokenProcessPool("a worker was killed")
+
+
+def test_a_pool_that_breaks_part_way_leaves_the_rest_to_this_process(
+    frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _file(*[f"2{n % 3}/11/2026" for n in range(40)])
+    alone = check_sales_csv(text, defaults(), now=NOW)
+    monkeypatch.setattr(csv_import, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(csv_import, "PARALLEL_CHUNK", 7)
+    monkeypatch.setattr(csv_import, "ProcessPoolExecutor", BreaksAfterOnePart)
+    # 7 checked here while the pool starts, 7 by the pool before it broke, 26 here again.
+    assert check_sales_csv(text, defaults(), now=NOW).sales == alone.sales
+    assert len(alone.sales) == 40
 
 
 def test_a_pool_that_cannot_start_leaves_the_check_to_this_process(

@@ -257,6 +257,11 @@ def import_sales_command(
     config, now = runtime.settings.current(), utcnow()
     with open(file, "rb") as handle:
         text, _encoding = csv_import.decode(handle.read())
+    if rejected is not None:  # a path that cannot be written stops here, before anything is stored
+        try:
+            open(rejected, "a", encoding="utf-8").close()
+        except OSError as error:
+            raise UnusableInput(f"--rejected {rejected}: {error.strerror}") from None
     with make_session_factory(runtime.current_engine())() as session:  # commits per chunk
         storing = (
             None if dry_run else csv_import.Storing(session, config=config, now=now, actor="cli")

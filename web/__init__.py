@@ -88,6 +88,7 @@ def create_app(config: Config | None = None) -> Flask:
         api_document,  # noqa: F401
         api_people,  # noqa: F401
         api_products,  # noqa: F401
+        api_stats,  # noqa: F401
         auth,
         customers,
         errors,

@@ -463,6 +463,62 @@ PATHS |= {
     },
 }
 
+COUNT = {"type": "integer", "minimum": 0}
+SHARE = nullable({"type": "number", "minimum": 0, "maximum": 1})
+DAY = {"type": "string", "format": "date"}
+NPS: dict[str, Any] = {
+    "promoters": COUNT,
+    "passives": COUNT,
+    "detractors": COUNT,
+    "ratings": COUNT,
+    "score": nullable({"type": "integer", "minimum": -100, "maximum": 100}),
+}
+BY_STATUS = {status.value: COUNT for status in FollowUpStatus}
+SCHEMAS["Stats"] = obj(
+    {
+        "from": DAY,
+        "to": DAY,
+        "time_zone": TEXT,
+        "cadence": MAYBE_TEXT,
+        "follow_ups": obj(
+            BY_STATUS
+            | {
+                "by_channel": obj({channel.value: obj(BY_STATUS) for channel in Channel}),
+                "skipped_because": {"type": "object", "additionalProperties": COUNT},
+            }
+        ),
+        "replies": COUNT,
+        "reply_rate": SHARE,
+        "replied_within_7_days": obj({"sent": COUNT, "answered": COUNT}),
+        "nps": obj(NPS | {"by_week": {"type": "array", "items": obj({"week": DAY} | NPS)}}),
+        "cases": obj({"opened": COUNT, "resolved": COUNT, "open_now": COUNT, "overdue_now": COUNT}),
+        "opt_outs": obj(
+            {
+                "customers": COUNT,
+                "by_channel": obj({"sms": COUNT, "email": COUNT, "whatsapp": COUNT}),
+                "messaged": COUNT,
+                "share": SHARE,
+            }
+        ),
+    }
+)
+STATS_OK = answers({"200": ("the figures", ref("Stats"))}, "400")
+STATS_OK["200"]["content"]["text/csv"] = {
+    "schema": {"type": "string", "description": "`figure,value` lines"}
+}
+PATHS["/api/stats"] = {
+    "get": {
+        "summary": "The dashboard's figures for the business's local days `from`..`to`",
+        "parameters": [
+            query("from", DAY, "first day, included (default: 29 days before `to`)"),
+            query("to", DAY, "last day, included (default: today)"),
+            query("cadence", TEXT, "only this cadence's follow-ups, replies and ratings"),
+            query("format", {"type": "string", "enum": ["json", "csv"]}, "json by default"),
+        ],
+        "responses": STATS_OK,
+    }
+}
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {

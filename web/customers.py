@@ -255,9 +255,11 @@ def import_sales_page() -> BaseResponse | str | tuple[str, int]:
         if action in ("map", "remap"):
             return _mapping_page(form, table, encoding, action)
         saved = column_mappings.saved_mapping(session, table.header)
+        # The reads end here, not after the check: a web session's transaction is a writer's,
+        # which on SQLite would hold the write lock through a long check.
+        session.commit()
         storing = None
-        if action == "import":  # stored as it is checked
-            session.commit()  # the reads end: each chunk stored is a writer's transaction
+        if action == "import":  # stored as it is checked, a chunk per transaction
             storing = csv_import.Storing(session, config=config, now=now, actor=my_name())
         check = csv_import.check_table(table, config, now=now, mapping=saved, storing=storing)
     except csv_import.NeedsMapping as unmapped:

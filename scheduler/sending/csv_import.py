@@ -14,9 +14,10 @@ import io
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
@@ -273,7 +274,7 @@ PARALLEL_CHUNK = 2_000
 
 def _validated(
     raws: list[dict[str, Any]], config: Config, now: datetime
-) -> Iterator[SaleInput | list[Problem]]:
+) -> Generator[SaleInput | list[Problem], None, None]:
     """`validate_sale` of each raw sale, in order, as each is ready: on every core for a large
     file, while whoever reads them stores the first ones."""
     cores = min(os.cpu_count() or 1, 4)
@@ -285,23 +286,30 @@ def _validated(
     # processes left) leaves the rest to this process: slower, never wrong.
     # The first chunk is checked here while the pool starts (a second or so: each process
     # imports the code), so that its sales can be stored meanwhile.
+    # A reader that stops early (an error while storing, Ctrl-C) closes this generator: the
+    # chunks not started yet are cancelled instead of checked for nobody.
     done = 0
     try:
         with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = pool.map(
-                _validate_part,
-                chunked(raws[PARALLEL_CHUNK:], PARALLEL_CHUNK),
-                repeat(config),
-                repeat(now),
-            )
-            first = _validate_part(raws[:PARALLEL_CHUNK], config, now)
-            yield from first
-            done = len(first)
-            for part in parts:
-                yield from part
-                done += len(part)
+            try:
+                parts = pool.map(
+                    _validate_part,
+                    chunked(raws[PARALLEL_CHUNK:], PARALLEL_CHUNK),
+                    repeat(config),
+                    repeat(now),
+                )
+                first = _validate_part(raws[:PARALLEL_CHUNK], config, now)
+                yield from first
+                done = len(first)
+                for part in parts:
+                    yield from part
+                    done += len(part)
+            except GeneratorExit:
+                pool.shutdown(cancel_futures=True)
+                raise
     except (BrokenProcessPool, OSError):
-        yield from _validate_part(raws[done:], config, now)
+        for rest in chunked(raws[done:], PARALLEL_CHUNK):  # still a chunk at a time
+            yield from _validate_part(rest, config, now)
 
 
 def _validate_part(
@@ -324,27 +332,31 @@ def _settle(
     items = sorted(items, key=lambda item: item[0][0])
     prepared = [(lines, _dated(item, lines[0], check.date_order)) for lines, item in items]
     raws = [item for _lines, item in prepared if isinstance(item, dict)]
-    results = _validated(raws, config, now)
     seen: dict[str, int] = {}
     stored = 0  # how many of check.sales went to `storing`
-    for lines, item in prepared:
-        check.rows += 1
-        line = lines[0]
-        if isinstance(item, RowProblem):
-            problems = [item]
-        else:
-            result = next(results)
-            problems = (
-                [RowProblem(line, name.removeprefix("attributes."), text) for name, text in result]
-                if isinstance(result, list)
-                else _kept(check, result, line, seen)
-            )
-        if problems:
-            check.problems += problems
-            check.rejected.update((each, cells_of[each]) for each in lines)
-        elif storing is not None and len(check.sales) - stored == storing.chunk:
-            storing.add(check.sales[stored:])
-            stored = len(check.sales)
+    # Closed however this ends, so that a pool checking the rest stops (see `_validated`).
+    with closing(_validated(raws, config, now)) as results:
+        for lines, item in prepared:
+            check.rows += 1
+            line = lines[0]
+            if isinstance(item, RowProblem):
+                problems = [item]
+            else:
+                result = next(results)
+                problems = (
+                    [
+                        RowProblem(line, key.removeprefix("attributes."), text)
+                        for key, text in result
+                    ]
+                    if isinstance(result, list)
+                    else _kept(check, result, line, seen)
+                )
+            if problems:
+                check.problems += problems
+                check.rejected.update((each, cells_of[each]) for each in lines)
+            elif storing is not None and len(check.sales) - stored == storing.chunk:
+                storing.add(check.sales[stored:])
+                stored = len(check.sales)
     if storing is not None and len(check.sales) > stored:
         storing.add(check.sales[stored:])
 

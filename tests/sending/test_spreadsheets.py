@@ -26,9 +26,12 @@ from scheduler.sending.csv_cells import as_text, spreadsheet_safe
 from scheduler.sending.csv_import import (
     NeedsMapping,
     RowProblem,
+    Storing,
     UnusableFile,
     check_sales_csv,
+    check_table,
     decode,
+    read_table,
     rejected_csv,
 )
 from scheduler.sending.spreadsheet_dates import DateOrder, country_order
@@ -243,6 +246,19 @@ def test_rejected_rows_download_as_a_csv_with_the_reason(
     assert out.read_bytes().decode("utf-8-sig") == body.removeprefix("\ufeff")
 
 
+def test_a_rejected_file_that_cannot_be_written_stops_the_import_before_it_stores(
+    frozen: None, postventa: Cli, tmp_path: Path, session: Session
+) -> None:
+    install_defaults(session, NOW)
+    session.commit()
+    path = tmp_path / "ventas.csv"
+    path.write_text(SPANISH, encoding="utf-8")
+    nowhere = tmp_path / "no-such-folder" / "rechazadas.csv"
+    result = postventa("import-sales", str(path), "--rejected", str(nowhere))
+    assert result.exit_code == 2 and "No such file or directory" in result.output
+    assert session.scalar(select(func.count()).select_from(Sale)) == 0
+
+
 def test_a_row_recorded_before_with_other_content_is_named(
     frozen: None, postventa: Cli, tmp_path: Path, session: Session, owner_client: FlaskClient
 ) -> None:
@@ -319,6 +335,37 @@ def test_a_pool_that_breaks_part_way_leaves_the_rest_to_this_process(
     # 7 checked here while the pool starts, 7 by the pool before it broke, 26 here again.
     assert check_sales_csv(text, defaults(), now=NOW).sales == alone.sales
     assert len(alone.sales) == 40
+
+
+class KeepsCount(BreaksAfterOnePart):
+    """A process pool that works, and remembers how it was shut down."""
+
+    shutdowns: list[bool] = []
+
+    def map(self, function: Any, *arguments: Any) -> Iterator[Any]:
+        return (function(*call) for call in zip(*arguments, strict=False))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.shutdowns.append(cancel_futures)
+
+
+def test_an_import_stopped_part_way_cancels_the_check_of_the_rest(
+    frozen: None, monkeypatch: pytest.MonkeyPatch, session: Session
+) -> None:
+    text = _file(*[f"2{n % 3}/11/2026" for n in range(40)])
+    monkeypatch.setattr(csv_import, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(csv_import, "PARALLEL_CHUNK", 7)
+    monkeypatch.setattr(csv_import, "ProcessPoolExecutor", KeepsCount)
+    monkeypatch.setattr(KeepsCount, "shutdowns", [])
+
+    def interrupted(self: Storing, part: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Storing, "add", interrupted)
+    storing = Storing(session, config=defaults(), now=NOW, actor="t", chunk=5)
+    with pytest.raises(KeyboardInterrupt):
+        check_table(read_table(text), defaults(), now=NOW, storing=storing)
+    assert KeepsCount.shutdowns == [True]  # what the pool had not started is cancelled
 
 
 def test_a_pool_that_cannot_start_leaves_the_check_to_this_process(

@@ -1,0 +1,1 @@
+"""What the follow-ups achieve, in figures: for the owner's dashboard and `GET /api/stats`."""

@@ -1,0 +1,72 @@
+"""The days a figure covers: the business's local days, from the first to the last included."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+MAX_DAYS = 366  # a year and a day: longer periods are asked for in parts
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # no sale is older, nor figure newer
+
+
+@dataclass(frozen=True)
+class Period:
+    first: date
+    last: date
+    tz: ZoneInfo
+
+    @property
+    def start(self) -> datetime:
+        """The first day's local midnight, in UTC."""
+        return _midnight(self.first, self.tz)
+
+    @property
+    def end(self) -> datetime:
+        """The local midnight after the last day, in UTC: the period is [start, end)."""
+        return _midnight(self.last + timedelta(days=1), self.tz)
+
+    def weeks(self) -> list[tuple[date, datetime, datetime]]:
+        """Each week (Monday to Sunday) the period touches, cut to the period: its first day
+        and its bounds in UTC."""
+        weeks = []
+        day = self.first
+        while day <= self.last:
+            following = min(day + timedelta(days=7 - day.weekday()), self.last + timedelta(days=1))
+            weeks.append((day, _midnight(day, self.tz), _midnight(following, self.tz)))
+            day = following
+        return weeks
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def period_from(
+    first: str | None, last: str | None, *, tz: ZoneInfo, today: date, default_days: int = 30
+) -> Period:
+    """The period `first`..`last` (YYYY-MM-DD, both included); a missing end is today, a
+    missing start `default_days` before the end. Raises ValueError naming the wrong field."""
+    end = _day("to", last) if last else today
+    begin = _day("from", first) if first else end - timedelta(days=default_days - 1)
+    if begin > end:
+        raise ValueError(f"from: {begin.isoformat()} is after to ({end.isoformat()})")
+    if (end - begin).days + 1 > MAX_DAYS:
+        raise ValueError(f"to: at most {MAX_DAYS} days from `from`")
+    return Period(begin, end, tz)
+
+
+def _day(name: str, text: str) -> date:
+    try:
+        if not _DAY.fullmatch(text):
+            raise ValueError(text)
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text[:40]!r} is not a date (YYYY-MM-DD)") from None
+    if not EARLIEST <= day <= LATEST:
+        raise ValueError(f"{name}: {text} is not between {EARLIEST} and {LATEST}")
+    return day
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")

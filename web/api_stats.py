@@ -1,0 +1,136 @@
+"""`GET /api/stats`: the dashboard's figures for a period, as JSON or as CSV.
+
+Routes on `web.api.blueprint` (bearer tokens, JSON errors). The period is the business's
+local days `from`..`to`, both included (30 days to today by default); `cadence` narrows the
+follow-ups, replies and ratings to one cadence's steps. Each figure is defined in
+`scheduler.figures.summary` and in the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from flask import Response, jsonify, request
+from sqlalchemy import select
+
+from scheduler.clock import utcnow
+from scheduler.figures.period import Period, period_from
+from scheduler.figures.summary import Figures, Nps, figures
+from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.models import Cadence
+from scheduler.sending.csv_cells import spreadsheet_safe
+from web.api import blueprint, error
+from web.database import db_session, services
+
+FORMATS = ("json", "csv")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")
+
+
+def nps_json(nps: Nps) -> dict[str, Any]:
+    return {
+        "promoters": nps.promoters,
+        "passives": nps.passives,
+        "detractors": nps.detractors,
+        "ratings": nps.ratings,
+        "score": nps.score,
+    }
+
+
+def stats_json(found: Figures, cadence: str | None) -> dict[str, Any]:
+    period: Period = found.period
+    statuses = [status.value for status in FollowUpStatus]
+    channels = [channel.value for channel in Channel]
+    by_status = {status: sum(found.follow_ups.get(status, {}).values()) for status in statuses}
+    by_channel = {
+        channel: {status: found.follow_ups.get(status, {}).get(channel, 0) for status in statuses}
+        for channel in channels
+    }
+    return {
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "time_zone": period.tz.key,
+        "cadence": cadence,
+        "follow_ups": by_status
+        | {"by_channel": by_channel, "skipped_because": found.skipped_because},
+        "replies": found.replies,
+        "reply_rate": found.reply_rate,
+        "replied_within_7_days": {"sent": found.sent, "answered": found.answered},
+        "nps": nps_json(found.nps)
+        | {
+            "by_week": [{"week": day.isoformat()} | nps_json(nps) for day, nps in found.nps_by_week]
+        },
+        "cases": {
+            "opened": found.cases.opened,
+            "resolved": found.cases.resolved,
+            "open_now": found.cases.open_now,
+            "overdue_now": found.cases.overdue_now,
+        },
+        "opt_outs": {
+            "customers": found.opt_outs.customers,
+            "by_channel": found.opt_outs.by_channel,
+            "messaged": found.opt_outs.messaged,
+            "share": found.opt_outs.share,
+        },
+    }
+
+
+def _rows(value: Any, name: str) -> list[tuple[str, str]]:
+    """A figure and its parts as (dotted name, value) rows; a week's figures under its date."""
+    if isinstance(value, dict):
+        return [row for key, part in value.items() for row in _rows(part, f"{name}.{key}")]
+    if isinstance(value, list):
+        return [row for item in value for row in _rows(item, f"{name}.{item['week']}")]
+    return [(name, "" if value is None else str(value))]
+
+
+def stats_csv(document: dict[str, Any]) -> str:
+    """One figure per line (`figure,value`), as a spreadsheet opens it."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, csv.excel)
+    writer.writerow(["figure", "value"])
+    for key, value in document.items():
+        for name, text in _rows(value, key):
+            # A figure stays a number (-25 is a score, not a formula); text is made safe.
+            cell = text if _NUMBER.fullmatch(text) else spreadsheet_safe(text)
+            writer.writerow([spreadsheet_safe(name), cell])
+    return out.getvalue()
+
+
+@blueprint.get("/stats")
+def stats_route() -> tuple[Response, int] | Response:
+    """The figures of the period (see the module's docstring)."""
+    config = services().config
+    answer_format = request.args.get("format", "json")
+    if answer_format not in FORMATS:
+        return error(400, f"{answer_format[:20]!r} is not one of json, csv", "format")
+    try:
+        period = period_from(
+            request.args.get("from"),
+            request.args.get("to"),
+            tz=config.business.tz,
+            today=utcnow().astimezone(config.business.tz).date(),
+        )
+    except ValueError as problem:
+        field, _, message = str(problem).partition(": ")
+        return error(400, message, field)
+    session = db_session()
+    cadence_name = request.args.get("cadence")
+    cadence_id = None
+    if cadence_name is not None:
+        cadence_id = session.scalar(select(Cadence.id).where(Cadence.name == cadence_name))
+        if cadence_id is None:
+            return error(400, f"no cadence is named {cadence_name[:100]!r}", "cadence")
+    document = stats_json(
+        figures(session, period, now=utcnow(), cadence_id=cadence_id), cadence_name
+    )
+    if answer_format == "csv":
+        name = f"postventa-stats-{document['from']}-{document['to']}.csv"
+        return Response(
+            stats_csv(document),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return jsonify(document), 200

@@ -37,6 +37,7 @@ DISPATCH_JOB = "dispatch"
 REPLIES_JOB = "replies"
 MAIL_JOB = "mail"
 REPLIES_SECONDS = 5
+SIGNAL_CHECK_SECONDS = 0.2  # how soon a SIGTERM is seen, whichever thread it reached
 
 
 @cache
@@ -175,20 +176,27 @@ class Worker:
             log.info("scheduler shut down: no pass is running")
 
     def run_forever(self) -> None:
-        """For `postventa worker`: until SIGTERM or SIGINT, then finish the batch in hand. The
-        signal only sets `stopping`, which the main thread waits on: one that comes while the
-        scheduler is still starting is kept, not lost."""
+        """For `postventa worker`: until SIGTERM or SIGINT, then finish the batch in hand. A
+        signal that comes while the scheduler is still starting is kept, not lost."""
         scheduler = BackgroundScheduler(**self._scheduler_options())
         self.schedule(scheduler)
+        # The handler only notes the signal: no lock, no logging. It runs in the main thread
+        # between two of its steps, and one that held the same lock (the Event's, a stream's)
+        # would wait on itself for good.
+        received: list[int] = []
 
         def on_signal(number: int, _frame: FrameType | None) -> None:
-            log.info("%s: stopping after the batch in hand", signal.Signals(number).name)
-            self.stopping.set()
+            received.append(number)
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         log.info("worker %s: a pass every %d s", worker_id(), self.config.worker.tick_seconds)
         scheduler.start()
-        self.stopping.wait()
+        # Woken often, never blocked for good: the kernel may hand the signal to one of the
+        # scheduler's threads, and Python runs the handler only when the main thread next runs.
+        while not received and not self.stopping.wait(SIGNAL_CHECK_SECONDS):
+            pass
+        if received:
+            log.info("%s: stopping after the batch in hand", signal.Signals(received[0]).name)
         self.stop(scheduler)
         log.info("worker stopped")

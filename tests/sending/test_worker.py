@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -61,6 +62,39 @@ def test_dispatch_once_prints_the_pass(engine: Engine, config: Config, postventa
     summary = json.loads(result.output)
     assert (summary["claimed"], summary["sent"], summary["failed"]) == (2, 2, 0)
     assert again.exit_code == 0 and again.output.startswith("recovered 0, claimed 0, sent 0")
+
+
+def test_a_sigterm_that_reaches_another_thread_still_stops_the_worker(
+    engine: Engine, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The kernel hands a process's signal to any of its threads; Python runs the handler in
+    the main thread only when that thread next runs. A main thread blocked in one endless wait
+    never ran it, and the worker had to be killed."""
+    settings = LiveSettings.from_engine(engine, config.replace(worker={"tick_seconds": 3600}))
+    worker = Worker(engine, settings)
+    finished = threading.Event()
+
+    def from_another_thread() -> None:
+        time.sleep(0.5)  # the worker is waiting by then
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # to this thread, not main
+        if not finished.wait(10):  # never hang the suite: wake it, and fail below
+            worker.stopping.set()
+
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    helper = threading.Thread(target=from_another_thread)
+    caplog.set_level("INFO", logger="scheduler.worker")
+    started = time.monotonic()
+    try:
+        helper.start()
+        worker.run_forever()  # installs its own handlers: put back below
+        took = time.monotonic() - started
+    finally:
+        finished.set()
+        helper.join()
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert took < 5, took
+    assert "SIGTERM: stopping after the batch in hand" in caplog.text
 
 
 # --- real processes ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,10 +17,21 @@ from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scheduler.config import defaults
 from scheduler.figures.period import Period, period_from
-from scheduler.figures.summary import CaseCounts, Nps, figures
-from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus
-from scheduler.models import Cadence, CadenceStep, Case, Customer, FollowUp, Message, Sale
+from scheduler.figures.summary import CaseCounts, Nps, Remedies, StepFunnel, figures
+from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, RemedyStatus, Role
+from scheduler.models import (
+    Cadence,
+    CadenceStep,
+    Case,
+    Customer,
+    FollowUp,
+    Message,
+    Remedy,
+    Sale,
+    User,
+)
 
 LIMA = ZoneInfo("America/Lima")
 PERIOD = Period(date(2026, 11, 2), date(2026, 11, 15), LIMA)  # two weeks, Monday to Sunday
@@ -32,6 +44,7 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 NOW = at(16, 12)  # the day after the period
+OPENING = defaults().cases.opening_hours  # weekdays 09:00-18:00, Saturdays 09:00-13:00
 
 
 def build(session: Session) -> int:
@@ -56,7 +69,7 @@ def build(session: Session) -> int:
 
     first, second, p1 = step(default, "d1"), step(default, "d2"), step(premium, "p1")
     customers = [
-        Customer(name=f"C{n}", phone=f"+5198765432{n}", created_at=at(1, 8)) for n in range(1, 5)
+        Customer(name=f"C{n}", phone=f"+5198765432{n}", created_at=at(1, 8)) for n in range(1, 6)
     ]
     customers[0].sms_opt_out_at = at(5, 10)
     customers[1].email_opt_out_at, customers[1].whatsapp_opt_out_at = at(6, 10), at(6, 11)
@@ -65,7 +78,7 @@ def build(session: Session) -> int:
     session.flush()
     sales = [
         Sale(external_id=f"S{n}", customer_id=c.id, sold_at=at(1, 9), created_at=at(1, 9))
-        for n, c in enumerate(customers, 1)
+        for n, c in enumerate(customers[:4], 1)
     ]
     session.add_all(sales)
     session.flush()
@@ -107,7 +120,78 @@ def build(session: Session) -> int:
     f10 = follow_up(s3, second, Channel.SMS, S.SENT, at(15, 23, 30), sent=True)  # Nov 16 in UTC
     session.flush()
 
-    def reply(when: datetime, score: int | None, answered: FollowUp | None = None) -> None:
+    cases = [
+        Case(
+            customer_id=customers[0].id,
+            opened_at=at(3, 12),
+            first_response_due_at=at(3, 16),
+            first_responded_at=at(3, 13),  # an hour of opening time
+            resolved_at=at(4, 10),
+            status=CaseStatus.RESOLVED,
+        ),
+        Case(  # open, unanswered, past its deadline
+            customer_id=customers[1].id,
+            opened_at=at(12, 10),
+            first_response_due_at=at(12, 14),
+        ),
+        Case(  # opened before the period, resolved in it
+            customer_id=customers[2].id,
+            opened_at=at(1, 20),
+            first_response_due_at=at(2, 12),
+            first_responded_at=at(2, 9),
+            resolved_at=at(2, 9),
+            status=CaseStatus.RESOLVED,
+        ),
+        Case(  # open on a Sunday, its deadline still ahead
+            customer_id=customers[3].id,
+            opened_at=at(15, 10),
+            first_response_due_at=at(16, 14),
+        ),
+        Case(  # open, answered in time on a Saturday morning
+            customer_id=customers[0].id,
+            opened_at=at(14, 10),
+            first_response_due_at=at(14, 14),
+            first_responded_at=at(14, 11),
+        ),
+        Case(  # Friday 17:30, answered on Monday at 10:00, late: 30 + 240 + 60 opening minutes
+            customer_id=customers[4].id,
+            opened_at=at(13, 17, 30),
+            first_response_due_at=at(14, 12, 30),
+            first_responded_at=at(16, 10),
+        ),
+    ]
+    session.add_all(cases)
+    owner = User(email="dueña@example.pe", password_hash="-", role=Role.OWNER, created_at=NOW)
+    session.add(owner)
+    session.flush()
+
+    def remedy(
+        kind: str, value: str | None, status: RemedyStatus, when: datetime, **by: int
+    ) -> None:
+        session.add(
+            Remedy(
+                case_id=cases[0].id,
+                kind=kind,
+                description=kind,
+                value=Decimal(value) if value else None,
+                status=status,
+                created_at=when,
+                **{f"{who}_id": user for who, user in by.items()},
+            )
+        )
+
+    remedy("discount", "50.00", RemedyStatus.GRANTED, at(4, 9))  # within the staff's limit
+    remedy("discount", "150.00", RemedyStatus.GRANTED, at(4, 9, 30), approved_by=owner.id)
+    remedy("discount", "400.00", RemedyStatus.DECLINED, at(5, 9))
+    remedy("replacement", None, RemedyStatus.REQUESTED, at(12, 11))
+    remedy("discount", "80.00", RemedyStatus.GRANTED, at(1, 10))  # before the period
+
+    def reply(
+        when: datetime,
+        score: int | None,
+        answered: FollowUp | None = None,
+        case: Case | None = None,
+    ) -> None:
         session.add(
             Message(
                 direction=Direction.INBOUND,
@@ -118,61 +202,29 @@ def build(session: Session) -> int:
                 status="received",
                 created_at=when,
                 score=score,
+                label="objection" if case else "positive",
+                case_id=case.id if case else None,
                 follow_up_id=answered.id if answered else None,
             )
         )
 
-    reply(at(3, 12), 10, f1)  # answered within the window; a promoter in week 1
-    reply(at(12, 10, 1), 5, f2)  # 8 days after f2 went: not answered in time; week 2
+    # Within the window, a promoter in week 1, and an objection whose case is resolved.
+    reply(at(3, 12), 10, f1, cases[0])
+    # 8 days after f2 went: not in time; week 2; an objection whose case is still open.
+    reply(at(12, 10, 1), 5, f2, cases[1])
     reply(at(10, 11), 8, f6)  # a passive, in week 2
     reply(at(14, 9), None)  # a reply that answers no follow-up
     reply(at(16, 1), 9, f10)  # after the period: answers f10, counts in no figure of it
     reply(at(1, 22), 0)  # the evening before the period (already Nov 2 in UTC)
     reply(at(8, 23, 59), 6)  # Sunday night: week 1 on Lima's clock, Monday in UTC
 
-    session.add_all(
-        [
-            Case(
-                customer_id=customers[0].id,
-                opened_at=at(3, 12),
-                first_response_due_at=at(3, 16),
-                first_responded_at=at(3, 13),
-                resolved_at=at(4, 10),
-                status=CaseStatus.RESOLVED,
-            ),
-            Case(  # open, unanswered, past its deadline
-                customer_id=customers[1].id,
-                opened_at=at(12, 10),
-                first_response_due_at=at(12, 14),
-            ),
-            Case(  # opened before the period, resolved in it
-                customer_id=customers[2].id,
-                opened_at=at(1, 20),
-                first_response_due_at=at(2, 12),
-                first_responded_at=at(2, 9),
-                resolved_at=at(2, 9),
-                status=CaseStatus.RESOLVED,
-            ),
-            Case(  # open, its deadline still ahead
-                customer_id=customers[3].id,
-                opened_at=at(15, 10),
-                first_response_due_at=at(16, 14),
-            ),
-            Case(  # open, answered in time
-                customer_id=customers[0].id,
-                opened_at=at(14, 10),
-                first_response_due_at=at(14, 14),
-                first_responded_at=at(14, 11),
-            ),
-        ]
-    )
     session.commit()
     return premium.id
 
 
 def test_every_figure_of_the_period(session: Session) -> None:
     build(session)
-    found = figures(session, PERIOD, now=NOW)
+    found = figures(session, PERIOD, now=NOW, opening=OPENING)
     assert found.follow_ups == {
         "delivered": {"sms": 2},
         "sent": {"email": 1, "sms": 1},
@@ -190,24 +242,41 @@ def test_every_figure_of_the_period(session: Session) -> None:
         (date(2026, 11, 9), Nps(passives=1, detractors=1)),
     ]
     assert [nps.score for _week, nps in found.nps_by_week] == [0, -50]
-    assert found.cases == CaseCounts(opened=4, resolved=2, open_now=3, overdue_now=1)
+    assert found.cases == CaseCounts(opened=5, resolved=2, open_now=4, overdue_now=1)
     assert found.opt_outs.customers == 2
     assert found.opt_outs.by_channel == {"sms": 1, "email": 1, "whatsapp": 1}
     assert (found.opt_outs.messaged, found.opt_outs.share) == (3, 2 / 3)
+    # Opened in the period and decided: answered after 60, 60 and 330 opening minutes, and one
+    # unanswered past its deadline; two of the four on time. The Sunday case is not due yet.
+    assert found.first_answers.minutes == [60, 60, 330]
+    assert (found.first_answers.percentile(0.5), found.first_answers.percentile(0.9)) == (60, 330)
+    assert found.first_answers.on_time_share == 0.5
+    assert found.remedies == {
+        "discount": Remedies(given=2, value=Decimal("200.00"), needed_owner=2),
+        "replacement": Remedies(given=0, value=Decimal("0.00"), needed_owner=1),
+    }
+    assert found.steps == [
+        StepFunnel("Default", "d1", sent=2, delivered=1, replied=2, objections=2, resolved=1),
+        StepFunnel("Default", "d2", sent=1, delivered=0, replied=1, objections=0, resolved=0),
+        StepFunnel("Premium", "p1", sent=1, delivered=1, replied=1, objections=0, resolved=0),
+    ]
 
 
 def test_one_cadence_narrows_follow_ups_replies_and_ratings(session: Session) -> None:
     premium = build(session)
-    found = figures(session, PERIOD, now=NOW, cadence_id=premium)
+    found = figures(session, PERIOD, now=NOW, opening=OPENING, cadence_id=premium)
     assert found.follow_ups == {"delivered": {"sms": 1}}
     assert (found.sent, found.answered, found.reply_rate, found.replies) == (1, 1, 1.0, 1)
     assert found.nps == Nps(passives=1) and found.nps.score == 0
     assert [nps.ratings for _week, nps in found.nps_by_week] == [0, 1]
+    assert [step.step for step in found.steps] == ["p1"]
 
 
 def test_an_empty_period_has_no_rate_and_no_score(session: Session) -> None:
     build(session)
-    empty = figures(session, Period(date(2025, 1, 1), date(2025, 1, 31), LIMA), now=NOW)
+    empty = figures(
+        session, Period(date(2025, 1, 1), date(2025, 1, 31), LIMA), now=NOW, opening=OPENING
+    )
     assert empty.follow_ups == {} and empty.reply_rate is None and empty.nps.score is None
     assert empty.opt_outs.share is None and len(empty.nps_by_week) == 5
 
@@ -262,8 +331,28 @@ def test_the_api_gives_the_figures_as_json_and_csv(
         assert document["reply_rate"] == 0.75 and document["replies"] == 5
         assert document["nps"]["score"] == -25 and document["nps"]["ratings"] == 4
         assert [week["score"] for week in document["nps"]["by_week"]] == [0, -50]
-        assert document["cases"] == {"opened": 4, "resolved": 2, "open_now": 3, "overdue_now": 1}
+        assert document["cases"] == {"opened": 5, "resolved": 2, "open_now": 4, "overdue_now": 1}
         assert document["opt_outs"]["customers"] == 2 and document["opt_outs"]["messaged"] == 3
+        assert document["first_response_business_minutes"] == {
+            "p50": 60,
+            "p90": 330,
+            "answered": 3,
+            "on_time_share": 0.5,
+        }
+        assert document["remedies"]["discount"] == {
+            "given": 2,
+            "value": "200.00",
+            "needed_owner": 2,
+        }
+        assert document["steps"][-1] == {
+            "cadence": "Premium",
+            "step": "p1",
+            "sent": 1,
+            "delivered": 1,
+            "replied": 1,
+            "objections": 0,
+            "resolved": 0,
+        }
         status, premium, _text = _api(
             client, token, "from=2026-11-02&to=2026-11-15&cadence=Premium"
         )
@@ -275,6 +364,8 @@ def test_the_api_gives_the_figures_as_json_and_csv(
     assert rows["nps.by_week.2026-11-09.score"] == "-50"
     assert rows["follow_ups.skipped_because.opted out"] == "1"
     assert rows["cadence"] == ""
+    assert rows["remedies.replacement.needed_owner"] == "1"
+    assert rows["steps.Premium.p1.replied"] == "1"
 
 
 @pytest.mark.parametrize(

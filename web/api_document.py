@@ -500,6 +500,39 @@ SCHEMAS["Stats"] = obj(
                 "share": SHARE,
             }
         ),
+        "first_response_business_minutes": obj(
+            {
+                "p50": nullable(COUNT),
+                "p90": nullable(COUNT),
+                "answered": COUNT,
+                "on_time_share": SHARE,
+            }
+        ),
+        "remedies": {
+            "type": "object",
+            "description": "by kind",
+            "additionalProperties": obj(
+                {
+                    "given": COUNT,
+                    "value": {"type": "string", "description": "a decimal, such as 150.00"},
+                    "needed_owner": COUNT,
+                }
+            ),
+        },
+        "steps": {
+            "type": "array",
+            "items": obj(
+                {
+                    "cadence": TEXT,
+                    "step": TEXT,
+                    "sent": COUNT,
+                    "delivered": COUNT,
+                    "replied": COUNT,
+                    "objections": COUNT,
+                    "resolved": COUNT,
+                }
+            ),
+        },
     }
 )
 STATS_OK = answers({"200": ("the figures", ref("Stats"))}, "400")

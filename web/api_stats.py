@@ -74,6 +74,32 @@ def stats_json(found: Figures, cadence: str | None) -> dict[str, Any]:
             "messaged": found.opt_outs.messaged,
             "share": found.opt_outs.share,
         },
+        "first_response_business_minutes": {
+            "p50": found.first_answers.percentile(0.5),
+            "p90": found.first_answers.percentile(0.9),
+            "answered": len(found.first_answers.minutes),
+            "on_time_share": found.first_answers.on_time_share,
+        },
+        "remedies": {
+            kind: {
+                "given": given.given,
+                "value": str(given.value),
+                "needed_owner": given.needed_owner,
+            }
+            for kind, given in found.remedies.items()
+        },
+        "steps": [
+            {
+                "cadence": step.cadence,
+                "step": step.step,
+                "sent": step.sent,
+                "delivered": step.delivered,
+                "replied": step.replied,
+                "objections": step.objections,
+                "resolved": step.resolved,
+            }
+            for step in found.steps
+        ],
     }
 
 
@@ -81,9 +107,17 @@ def _rows(value: Any, name: str) -> list[tuple[str, str]]:
     """A figure and its parts as (dotted name, value) rows; a week's figures under its date."""
     if isinstance(value, dict):
         return [row for key, part in value.items() for row in _rows(part, f"{name}.{key}")]
-    if isinstance(value, list):
-        return [row for item in value for row in _rows(item, f"{name}.{item['week']}")]
+    if isinstance(value, list):  # weeks by their first day, steps by cadence and key
+        return [row for item in value for row in _rows(_unnamed(item), f"{name}.{_name(item)}")]
     return [(name, "" if value is None else str(value))]
+
+
+def _name(item: dict[str, Any]) -> str:
+    return str(item["week"]) if "week" in item else f"{item['cadence']}.{item['step']}"
+
+
+def _unnamed(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in item.items() if key not in ("week", "cadence", "step")}
 
 
 def stats_csv(document: dict[str, Any]) -> str:
@@ -123,9 +157,14 @@ def stats_route() -> tuple[Response, int] | Response:
         cadence_id = session.scalar(select(Cadence.id).where(Cadence.name == cadence_name))
         if cadence_id is None:
             return error(400, f"no cadence is named {cadence_name[:100]!r}", "cadence")
-    document = stats_json(
-        figures(session, period, now=utcnow(), cadence_id=cadence_id), cadence_name
+    found = figures(
+        session,
+        period,
+        now=utcnow(),
+        opening=config.cases.opening_hours,
+        cadence_id=cadence_id,
     )
+    document = stats_json(found, cadence_name)
     if answer_format == "csv":
         name = f"postventa-stats-{document['from']}-{document['to']}.csv"
         return Response(

@@ -33,3 +33,21 @@ def add_opening_hours(
                 remaining -= closes - begin
         day += timedelta(days=1)
     raise ValueError("no opening hours in a year")
+
+
+def opening_time_between(
+    start: datetime, end: datetime, opening: OpeningHours, tz: ZoneInfo
+) -> timedelta:
+    """How much opening time lies between `start` and `end`: an answer given on Monday at
+    10:00 to a complaint of Friday 17:30 took an hour of a shop open 9-18, not 64 hours."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    total = timedelta(0)
+    day = start.astimezone(tz).date()
+    while day <= end.astimezone(tz).date():
+        window = opening.get(WEEKDAYS[day.weekday()])
+        if window is not None:
+            opens = datetime.combine(day, window.start, tzinfo=tz).astimezone(UTC)
+            closes = datetime.combine(day, window.end, tzinfo=tz).astimezone(UTC)
+            total += max(timedelta(0), min(closes, end) - max(opens, start))
+        day += timedelta(days=1)
+    return total

@@ -11,8 +11,15 @@ Definitions (the README repeats them for owners):
 - cases opened and resolved in the period; open now, and overdue now (open, unanswered, past
   the first-answer deadline);
 - opt-outs: customers who said stop on some channel in the period, and their share of the
-  customers messaged in the period.
-With a cadence, the follow-ups, replies and ratings are those of its steps.
+  customers messaged in the period;
+- first answers: for the cases opened in the period and answered, the opening-hours minutes
+  from the case to its first answer (median and 90th percentile, nearest rank), and the share
+  answered by the deadline among those whose deadline has come or that were answered;
+- remedies given in the period, by kind: how many, their value, how many needed the owner
+  (asked for above a limit: approved, declined or still waiting);
+- the funnel of each cadence step, for its follow-ups sent in the period: delivered, replied
+  to, replied to with an objection, and how many of those objections' cases are resolved.
+With a cadence, the follow-ups, replies, ratings and steps are those of its steps.
 """
 
 from __future__ import annotations
@@ -20,17 +27,23 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
+from math import ceil
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from scheduler.casework.business_hours import opening_time_between
+from scheduler.config import OpeningHours
 from scheduler.db import later_by
 from scheduler.figures.period import Period
-from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus
-from scheduler.models import CadenceStep, Case, Customer, FollowUp, Message
+from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus, RemedyStatus
+from scheduler.listening.classify import Label
+from scheduler.models import Cadence, CadenceStep, Case, Customer, FollowUp, Message, Remedy
 
 REPLY_WINDOW = timedelta(days=7)
+CENTS = Decimal("0.01")
 SENT = (FollowUpStatus.SENT, FollowUpStatus.DELIVERED)
 
 
@@ -71,6 +84,41 @@ class OptOuts:
 
 
 @dataclass(frozen=True)
+class FirstAnswers:
+    minutes: list[int]  # opening-hours minutes to each first answer, smallest first
+    on_time: int
+    decided: int  # answered, or past the deadline unanswered
+
+    def percentile(self, share: float) -> int | None:
+        """Nearest rank: the smallest value that `share` of the answers do not exceed."""
+        if not self.minutes:
+            return None
+        return self.minutes[max(0, ceil(share * len(self.minutes)) - 1)]
+
+    @property
+    def on_time_share(self) -> float | None:
+        return self.on_time / self.decided if self.decided else None
+
+
+@dataclass(frozen=True)
+class Remedies:
+    given: int
+    value: Decimal
+    needed_owner: int
+
+
+@dataclass(frozen=True)
+class StepFunnel:
+    cadence: str
+    step: str
+    sent: int
+    delivered: int
+    replied: int
+    objections: int
+    resolved: int
+
+
+@dataclass(frozen=True)
 class Figures:
     period: Period
     follow_ups: dict[str, dict[str, int]]  # status -> channel -> how many
@@ -82,6 +130,9 @@ class Figures:
     nps_by_week: list[tuple[date, Nps]]
     cases: CaseCounts
     opt_outs: OptOuts
+    first_answers: FirstAnswers
+    remedies: dict[str, Remedies]  # by kind
+    steps: list[StepFunnel]
     cadence_id: int | None = None
 
     @property
@@ -107,7 +158,12 @@ def _of_cadence(query: Select, cadence_id: int | None) -> Select:  # type: ignor
 
 
 def figures(
-    session: Session, period: Period, *, now: datetime, cadence_id: int | None = None
+    session: Session,
+    period: Period,
+    *,
+    now: datetime,
+    opening: OpeningHours,
+    cadence_id: int | None = None,
 ) -> Figures:
     by_status: dict[str, dict[str, int]] = defaultdict(dict)
     rows = session.execute(
@@ -141,6 +197,9 @@ def figures(
         nps_by_week=nps_by_week,
         cases=_cases(session, period, now),
         opt_outs=_opt_outs(session, period),
+        first_answers=_first_answers(session, period, now, opening),
+        remedies=_remedies(session, period),
+        steps=_steps(session, period, cadence_id),
         cadence_id=cadence_id,
     )
 
@@ -256,3 +315,88 @@ def _opt_outs(session: Session, period: Period) -> OptOuts:
         by_channel=dict(zip(OPT_OUT_COLUMNS, map(int, row[1:]), strict=True)),
         messaged=int(messaged or 0),
     )
+
+
+def _first_answers(
+    session: Session, period: Period, now: datetime, opening: OpeningHours
+) -> FirstAnswers:
+    """Read case by case (the opening hours are counted here), for the cases of the period."""
+    rows = session.execute(
+        select(Case.opened_at, Case.first_responded_at, Case.first_response_due_at).where(
+            _within(Case.opened_at, period),
+            or_(Case.first_responded_at.is_not(None), Case.first_response_due_at <= now),
+        )
+    ).all()
+    minutes = sorted(
+        int(opening_time_between(opened, answered, opening, period.tz).total_seconds() // 60)
+        for opened, answered, _due in rows
+        if answered is not None
+    )
+    on_time = sum(1 for _o, answered, due in rows if answered is not None and answered <= due)
+    return FirstAnswers(minutes, on_time, len(rows))
+
+
+def _remedies(session: Session, period: Period) -> dict[str, Remedies]:
+    asked_owner = or_(Remedy.approved_by_id.is_not(None), Remedy.status != RemedyStatus.GRANTED)
+    rows = session.execute(
+        select(
+            Remedy.kind,
+            _counting(Remedy.status == RemedyStatus.GRANTED),
+            func.coalesce(
+                func.sum(case((Remedy.status == RemedyStatus.GRANTED, Remedy.value), else_=0)),
+                0,
+            ),
+            _counting(asked_owner),
+        )
+        .where(_within(Remedy.created_at, period))
+        .group_by(Remedy.kind)
+        .order_by(Remedy.kind)
+    )
+    return {
+        kind: Remedies(int(given), Decimal(str(value)).quantize(CENTS), int(owner))
+        for kind, given, value, owner in rows
+    }
+
+
+def _steps(session: Session, period: Period, cadence_id: int | None) -> list[StepFunnel]:
+    """Each step's follow-ups sent in the period and what became of them, in the cadence's
+    order (by the step's offset)."""
+    reply = aliased(Message)
+    objection = aliased(Message)
+    replied = exists().where(
+        reply.follow_up_id == FollowUp.id, reply.direction == Direction.INBOUND
+    )
+    objected = exists().where(
+        objection.follow_up_id == FollowUp.id,
+        objection.direction == Direction.INBOUND,
+        objection.label == Label.OBJECTION.value,
+    )
+    resolved = exists().where(
+        objection.follow_up_id == FollowUp.id,
+        objection.direction == Direction.INBOUND,
+        objection.label == Label.OBJECTION.value,
+        objection.case_id == Case.id,
+        Case.status == CaseStatus.RESOLVED,
+    )
+    query = (
+        select(
+            Cadence.name,
+            CadenceStep.key,
+            func.count(),
+            _counting(FollowUp.status == FollowUpStatus.DELIVERED),
+            _counting(replied),
+            _counting(objected),
+            _counting(resolved),
+        )
+        .select_from(FollowUp)
+        .join(CadenceStep, CadenceStep.id == FollowUp.step_id)
+        .join(Cadence, Cadence.id == CadenceStep.cadence_id)
+        .where(FollowUp.status.in_(SENT), _within(FollowUp.sent_at, period))
+        .group_by(Cadence.name, CadenceStep.key, CadenceStep.offset_minutes)
+        .order_by(Cadence.name, CadenceStep.offset_minutes, CadenceStep.key)
+    )
+    if cadence_id is not None:
+        query = query.where(CadenceStep.cadence_id == cadence_id)
+    return [
+        StepFunnel(name, key, *map(int, counts)) for name, key, *counts in session.execute(query)
+    ]

@@ -24,6 +24,7 @@ REFUSALS = {
     "CadenceError",
     "CaseworkError",
     "ConsentError",
+    "PeriodError",
     "SaleError",
     "SettingsError",
     "UnusableFile",

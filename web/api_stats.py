@@ -17,7 +17,7 @@ from flask import Response, jsonify, request
 from sqlalchemy import select
 
 from scheduler.clock import utcnow
-from scheduler.figures.period import Period, period_from
+from scheduler.figures.period import Period, PeriodError, period_from
 from scheduler.figures.summary import Figures, Nps, figures
 from scheduler.lifecycle import Channel, FollowUpStatus
 from scheduler.models import Cadence
@@ -147,9 +147,8 @@ def stats_route() -> tuple[Response, int] | Response:
             tz=config.business.tz,
             today=utcnow().astimezone(config.business.tz).date(),
         )
-    except ValueError as problem:
-        field, _, message = str(problem).partition(": ")
-        return error(400, message, field)
+    except PeriodError as problem:
+        return error(400, str(problem), problem.field)
     session = db_session()
     cadence_name = request.args.get("cadence")
     cadence_id = None

@@ -163,6 +163,10 @@ TEXTS = (
     N_("say who asked for the change"),
 )
 PATTERNS = (
+    N_("%(value)s is not a date (YYYY-MM-DD)"),
+    N_("%(date)s is not between %(earliest)s and %(latest)s"),
+    N_("%(first)s is after the last day (%(last)s)"),
+    N_("at most %(days)s days from the first"),
     N_("overdue by %(span)s when planned (grace %(grace)s)"),
     N_("%(late)s late when its turn came (grace %(grace)s)"),
     N_("another message went to this customer %(span)s ago"),

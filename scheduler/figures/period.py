@@ -11,6 +11,14 @@ MAX_DAYS = 366  # a year and a day: longer periods are asked for in parts
 EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # no sale is older, nor figure newer
 
 
+class PeriodError(ValueError):
+    """A period that cannot be read; `field` says which of `from` and `to` is wrong."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class Period:
     first: date
@@ -47,13 +55,13 @@ def period_from(
     first: str | None, last: str | None, *, tz: ZoneInfo, today: date, default_days: int = 30
 ) -> Period:
     """The period `first`..`last` (YYYY-MM-DD, both included); a missing end is today, a
-    missing start `default_days` before the end. Raises ValueError naming the wrong field."""
+    missing start `default_days` before the end. Raises PeriodError naming the wrong field."""
     end = _day("to", last) if last else today
     begin = _day("from", first) if first else end - timedelta(days=default_days - 1)
     if begin > end:
-        raise ValueError(f"from: {begin.isoformat()} is after to ({end.isoformat()})")
+        raise PeriodError(f"{begin.isoformat()} is after the last day ({end.isoformat()})", "from")
     if (end - begin).days + 1 > MAX_DAYS:
-        raise ValueError(f"to: at most {MAX_DAYS} days from `from`")
+        raise PeriodError(f"at most {MAX_DAYS} days from the first", "to")
     return Period(begin, end, tz)
 
 
@@ -63,9 +71,9 @@ def _day(name: str, text: str) -> date:
             raise ValueError(text)
         day = date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{name}: {text[:40]!r} is not a date (YYYY-MM-DD)") from None
+        raise PeriodError(f"{text[:40]!r} is not a date (YYYY-MM-DD)", name) from None
     if not EARLIEST <= day <= LATEST:
-        raise ValueError(f"{name}: {text} is not between {EARLIEST} and {LATEST}")
+        raise PeriodError(f"{text} is not between {EARLIEST} and {LATEST}", name)
     return day
 
 

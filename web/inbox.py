@@ -37,6 +37,8 @@ from scheduler.casework.staff_actions import (
     withdraw_remedy,
 )
 from scheduler.clock import utcnow
+from scheduler.figures.period import Period
+from scheduler.figures.staff import StaffFigures, staff_figures
 from scheduler.lifecycle import CaseStatus, Channel, Direction, RemedyStatus
 from scheduler.listening.unmatched import unmatched_replies
 from scheduler.models import Case, Customer, Message, Remedy, User
@@ -123,7 +125,18 @@ def index() -> str:
         now=now,
         time_left=time_left,
         requested=requested,
+        mine=_my_figures(session, now),
     )
+
+
+MY_DAYS = 30  # the period of a person's own figures on their inbox
+
+
+def _my_figures(session: Session, now: datetime) -> StaffFigures:
+    config = services().config
+    today = now.astimezone(config.business.tz).date()
+    period = Period(today - timedelta(days=MY_DAYS - 1), today, config.business.tz)
+    return staff_figures(session, me().id, period, now=now, opening=config.cases.opening_hours)
 
 
 def _latest_inbound(case_ids: list[int]) -> dict[int, Message]:

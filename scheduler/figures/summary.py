@@ -25,11 +25,13 @@ With a cadence, the follow-ups, replies, ratings and steps are those of its step
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from math import ceil
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
@@ -140,7 +142,7 @@ class Figures:
         return self.answered / self.sent if self.sent else None
 
 
-def _within(column: InstrumentedAttribute[Any], period: Period) -> ColumnElement[bool]:
+def within(column: InstrumentedAttribute[Any], period: Period) -> ColumnElement[bool]:
     return and_(column >= period.start, column < period.end)
 
 
@@ -169,7 +171,7 @@ def figures(
     rows = session.execute(
         _of_cadence(
             select(FollowUp.status, FollowUp.channel, func.count()).where(
-                _within(FollowUp.due_at, period)
+                within(FollowUp.due_at, period)
             ),
             cadence_id,
         ).group_by(FollowUp.status, FollowUp.channel)
@@ -179,7 +181,7 @@ def figures(
     skipped = session.execute(
         _of_cadence(
             select(FollowUp.status_reason, func.count()).where(
-                _within(FollowUp.due_at, period), FollowUp.status == FollowUpStatus.SKIPPED
+                within(FollowUp.due_at, period), FollowUp.status == FollowUpStatus.SKIPPED
             ),
             cadence_id,
         ).group_by(FollowUp.status_reason)
@@ -216,7 +218,7 @@ def _answered(session: Session, period: Period, cadence_id: int | None) -> tuple
     )
     query = _of_cadence(
         select(func.count(), _counting(replied)).where(
-            FollowUp.status.in_(SENT), _within(FollowUp.sent_at, period)
+            FollowUp.status.in_(SENT), within(FollowUp.sent_at, period)
         ),
         cadence_id,
     )
@@ -226,7 +228,7 @@ def _answered(session: Session, period: Period, cadence_id: int | None) -> tuple
 
 def _inbound(period: Period, cadence_id: int | None) -> Select:  # type: ignore[type-arg]
     query = select(Message).where(
-        Message.direction == Direction.INBOUND, _within(Message.created_at, period)
+        Message.direction == Direction.INBOUND, within(Message.created_at, period)
     )
     if cadence_id is not None:
         query = _of_cadence(query.join(FollowUp, FollowUp.id == Message.follow_up_id), cadence_id)
@@ -271,20 +273,22 @@ def _nps_by_week(
     return total, by_week
 
 
+def overdue(now: datetime) -> ColumnElement[bool]:
+    """A case open, unanswered and past its first-answer deadline."""
+    return and_(
+        Case.status == CaseStatus.OPEN,
+        Case.first_responded_at.is_(None),
+        Case.first_response_due_at <= now,
+    )
+
+
 def _cases(session: Session, period: Period, now: datetime) -> CaseCounts:
-    is_open = Case.status == CaseStatus.OPEN
     row = session.execute(
         select(
-            _counting(_within(Case.opened_at, period)),
-            _counting(and_(Case.resolved_at.is_not(None), _within(Case.resolved_at, period))),
-            _counting(is_open),
-            _counting(
-                and_(
-                    is_open,
-                    Case.first_responded_at.is_(None),
-                    Case.first_response_due_at <= now,
-                )
-            ),
+            _counting(within(Case.opened_at, period)),
+            _counting(and_(Case.resolved_at.is_not(None), within(Case.resolved_at, period))),
+            _counting(Case.status == CaseStatus.OPEN),
+            _counting(overdue(now)),
         )
     ).one()
     return CaseCounts(*map(int, row))
@@ -298,7 +302,7 @@ OPT_OUT_COLUMNS = {
 
 
 def _opt_outs(session: Session, period: Period) -> OptOuts:
-    said_stop = {name: _within(column, period) for name, column in OPT_OUT_COLUMNS.items()}
+    said_stop = {name: within(column, period) for name, column in OPT_OUT_COLUMNS.items()}
 
     row = session.execute(
         select(
@@ -307,7 +311,7 @@ def _opt_outs(session: Session, period: Period) -> OptOuts:
     ).one()
     messaged = session.scalar(
         select(func.count(FollowUp.customer_id.distinct())).where(
-            FollowUp.status.in_(SENT), _within(FollowUp.sent_at, period)
+            FollowUp.status.in_(SENT), within(FollowUp.sent_at, period)
         )
     )
     return OptOuts(
@@ -320,20 +324,31 @@ def _opt_outs(session: Session, period: Period) -> OptOuts:
 def _first_answers(
     session: Session, period: Period, now: datetime, opening: OpeningHours
 ) -> FirstAnswers:
-    """Read case by case (the opening hours are counted here), for the cases of the period."""
+    """The cases of the period that were answered or whose deadline has come."""
     rows = session.execute(
         select(Case.opened_at, Case.first_responded_at, Case.first_response_due_at).where(
-            _within(Case.opened_at, period),
+            within(Case.opened_at, period),
             or_(Case.first_responded_at.is_not(None), Case.first_response_due_at <= now),
         )
     ).all()
+    return first_answers(rows, opening, period.tz)
+
+
+def first_answers(
+    cases: Sequence[tuple[datetime, datetime | None, datetime]],
+    opening: OpeningHours,
+    tz: ZoneInfo,
+) -> FirstAnswers:
+    """From each decided case's (opened, first answered or None, deadline): the opening-hours
+    minutes to each first answer (counted here: opening hours are the business's own), and
+    how many came by the deadline."""
+    answered = [(opened, first, due) for opened, first, due in cases if first is not None]
     minutes = sorted(
-        int(opening_time_between(opened, answered, opening, period.tz).total_seconds() // 60)
-        for opened, answered, _due in rows
-        if answered is not None
+        int(opening_time_between(opened, first, opening, tz).total_seconds() // 60)
+        for opened, first, _due in answered
     )
-    on_time = sum(1 for _o, answered, due in rows if answered is not None and answered <= due)
-    return FirstAnswers(minutes, on_time, len(rows))
+    on_time = len([first for _opened, first, due in answered if first <= due])
+    return FirstAnswers(minutes, on_time, len(cases))
 
 
 def _remedies(session: Session, period: Period) -> dict[str, Remedies]:
@@ -348,7 +363,7 @@ def _remedies(session: Session, period: Period) -> dict[str, Remedies]:
             ),
             _counting(asked_owner),
         )
-        .where(_within(Remedy.created_at, period))
+        .where(within(Remedy.created_at, period))
         .group_by(Remedy.kind)
         .order_by(Remedy.kind)
     )
@@ -391,7 +406,7 @@ def _steps(session: Session, period: Period, cadence_id: int | None) -> list[Ste
         .select_from(FollowUp)
         .join(CadenceStep, CadenceStep.id == FollowUp.step_id)
         .join(Cadence, Cadence.id == CadenceStep.cadence_id)
-        .where(FollowUp.status.in_(SENT), _within(FollowUp.sent_at, period))
+        .where(FollowUp.status.in_(SENT), within(FollowUp.sent_at, period))
         .group_by(Cadence.name, CadenceStep.key, CadenceStep.offset_minutes)
         .order_by(Cadence.name, CadenceStep.offset_minutes, CadenceStep.key)
     )

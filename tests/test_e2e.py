@@ -361,5 +361,29 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     for message, channel in rows:
         assert message >= 150 and 0 < channel <= PHONE_WIDTH, (message, channel)
     staff.close()
-    for name in ("cadence", "customer", "inbox", "case", "case-phone", "outbox", "template"):
+
+    # The owner's dashboard (in Spanish, as the owner chose): the case just handled is counted.
+    owner = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    owner.goto(server + "/login")
+    owner.fill("input[name=email]", OWNER[0])
+    owner.fill("input[name=password]", OWNER[1])
+    owner.click("button[type=submit]")
+    owner.goto(server + "/?days=7")
+    expect(owner.locator("#figures-title")).to_contain_text("Cómo se atiende a los clientes")
+    expect(owner.locator("svg.chart")).to_have_attribute("aria-label", "NPS por semana")
+    expect(owner.locator(".figures .counts")).to_contain_text("casos resueltos")
+    owner.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+    owner.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
+    assert _fits_a_phone(owner)
+    owner.close()
+    for name in (
+        "dashboard",
+        "cadence",
+        "customer",
+        "inbox",
+        "case",
+        "case-phone",
+        "outbox",
+        "template",
+    ):
         assert (shots / f"{name}.png").stat().st_size > 5_000

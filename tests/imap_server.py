@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from scheduler.listening.mailbox import Mailbox, Security
-from tests.processes import free_port, wait_for
+from tests.processes import free_ports, wait_for
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 HOST = "127.0.0.1"
@@ -93,8 +93,7 @@ class Dovecot:
 
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="postventa-dovecot-"))
-        self.imap_port = free_port()
-        self.imaps_port = free_port()
+        self.imap_port, self.imaps_port = free_ports(2)
         self.certificate = self.directory / "cert.pem"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -135,9 +135,21 @@ def wait_for(condition: Callable[[], object], what: str, seconds: float = 60) ->
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 now, all different: each is held until all are found (asked one
+    at a time, the system may give the same port twice, and a server given it twice refuses
+    to start)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 class Workers:

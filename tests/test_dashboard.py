@@ -54,7 +54,7 @@ def test_a_wrong_period_is_a_400_that_says_which_field(owner_client: FlaskClient
         ("from=2026-13-01", "From: &#39;2026-13-01&#39; is not a date (YYYY-MM-DD)"),
         ("from=2026-11-20&to=2026-11-10", "From: 2026-11-20 is after the last day (2026-11-10)"),
         ("days=12", "Days: choose 7, 30 or 90."),
-        ("cadence=Nope", "Cadence: there is no cadence named Nope."),
+        ("cadence=Nope", "Cadence: no cadence is called &#39;Nope&#39;"),
     ]:
         answer = owner_client.get(f"/?{query}")
         assert answer.status_code == 400, query

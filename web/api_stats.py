@@ -14,13 +14,11 @@ import re
 from typing import Any
 
 from flask import Response, jsonify, request
-from sqlalchemy import select
 
 from scheduler.clock import utcnow
-from scheduler.figures.period import Period, PeriodError, period_from
-from scheduler.figures.summary import Figures, Nps, figures
+from scheduler.figures.period import Period, PeriodError
+from scheduler.figures.summary import Figures, Nps, asked
 from scheduler.lifecycle import Channel, FollowUpStatus
-from scheduler.models import Cadence
 from scheduler.sending.csv_cells import spreadsheet_safe
 from web.api import blueprint, error
 from web.database import db_session, services
@@ -133,42 +131,35 @@ def stats_csv(document: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+def csv_download(document: dict[str, Any], name: str) -> Response:
+    """The figures as a CSV file to save, named after what and which days."""
+    filename = f"{name}-{document['from']}-{document['to']}.csv"
+    return Response(
+        stats_csv(document),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 @blueprint.get("/stats")
 def stats_route() -> tuple[Response, int] | Response:
     """The figures of the period (see the module's docstring)."""
-    config = services().config
     answer_format = request.args.get("format", "json")
     if answer_format not in FORMATS:
         return error(400, f"{answer_format[:20]!r} is not one of json, csv", "format")
+    cadence = request.args.get("cadence")
     try:
-        period = period_from(
+        found = asked(
+            db_session(),
             request.args.get("from"),
             request.args.get("to"),
-            tz=config.business.tz,
-            today=utcnow().astimezone(config.business.tz).date(),
+            cadence,
+            config=services().config,
+            now=utcnow(),
         )
     except PeriodError as problem:
         return error(400, str(problem), problem.field)
-    session = db_session()
-    cadence_name = request.args.get("cadence")
-    cadence_id = None
-    if cadence_name is not None:
-        cadence_id = session.scalar(select(Cadence.id).where(Cadence.name == cadence_name))
-        if cadence_id is None:
-            return error(400, f"no cadence is named {cadence_name[:100]!r}", "cadence")
-    found = figures(
-        session,
-        period,
-        now=utcnow(),
-        opening=config.cases.opening_hours,
-        cadence_id=cadence_id,
-    )
-    document = stats_json(found, cadence_name)
+    document = stats_json(found, cadence)
     if answer_format == "csv":
-        name = f"postventa-stats-{document['from']}-{document['to']}.csv"
-        return Response(
-            stats_csv(document),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return csv_download(document, "postventa-stats")
     return jsonify(document), 200

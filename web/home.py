@@ -13,11 +13,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from scheduler.casework.recipients import recipients
 from scheduler.clock import utcnow
-from scheduler.figures.period import Period, PeriodError, period_from
-from scheduler.figures.summary import Figures, figures
+from scheduler.figures.period import PeriodError
+from scheduler.figures.summary import Figures, asked
 from scheduler.lifecycle import PENDING, CaseStatus
 from scheduler.models import Cadence, Case, Customer, FollowUp, Sale
-from web.api_stats import stats_csv, stats_json
+from web.api_stats import csv_download, stats_json
 from web.auth import owner_only
 from web.charts import score_bars
 from web.database import db_session, services
@@ -31,39 +31,24 @@ class UnreadablePeriod(ValueError):
     """The period or cadence asked for cannot be read: the message says which field and why."""
 
 
-def _asked() -> tuple[Period, str | None, int | None]:
-    """The period (`days`, or `from` and `to`) and the cadence the query asks for."""
+def _asked() -> tuple[Figures, str | None]:
+    """The figures the query asks for (`days`, or `from` and `to`; a cadence or all), and
+    the cadence's name."""
     config, args = services().config, request.args
-    today = utcnow().astimezone(config.business.tz).date()
+    now = utcnow()
     first, last = args.get("from") or None, args.get("to") or None
     days = args.get("days")
     if days is not None and first is None and last is None:
         if days not in {str(choice) for choice in DAYS}:
             raise UnreadablePeriod(_("Days: choose 7, 30 or 90."))
+        today = now.astimezone(config.business.tz).date()
         first = (today - timedelta(days=int(days) - 1)).isoformat()
+    cadence = args.get("cadence") or None
     try:
-        period = period_from(first, last, tz=config.business.tz, today=today)
+        return asked(db_session(), first, last, cadence, config=config, now=now), cadence
     except PeriodError as problem:
-        label = _("From") if problem.field == "from" else _("To")
-        raise UnreadablePeriod(f"{label}: {translated(problem)}") from None
-    name = args.get("cadence") or None
-    cadence_id = None
-    if name is not None:
-        cadence_id = db_session().scalar(select(Cadence.id).where(Cadence.name == name))
-        if cadence_id is None:
-            raise UnreadablePeriod(_("Cadence: there is no cadence named %(name)s.", name=name))
-    return period, name, cadence_id
-
-
-def _figures(period: Period, cadence_id: int | None) -> Figures:
-    config = services().config
-    return figures(
-        db_session(),
-        period,
-        now=utcnow(),
-        opening=config.cases.opening_hours,
-        cadence_id=cadence_id,
-    )
+        labels = {"from": _("From"), "to": _("To"), "cadence": _("Cadence")}
+        raise UnreadablePeriod(f"{labels[problem.field]}: {translated(problem)}") from None
 
 
 @blueprint.get("/")
@@ -83,8 +68,7 @@ def index() -> BaseResponse | str | tuple[str, int]:
     recent = session.scalars(select(Sale).order_by(Sale.sold_at.desc()).limit(10)).all()
     found, cadence, problem = None, None, None
     try:
-        period, cadence, cadence_id = _asked()
-        found = _figures(period, cadence_id)
+        found, cadence = _asked()
     except UnreadablePeriod as unreadable:
         problem = str(unreadable)
     page = render_template(
@@ -120,13 +104,7 @@ def _nps_chart(found: Figures) -> str:
 def figures_csv() -> Response | tuple[str, int]:
     """The dashboard's figures as `figure,value` lines, as `GET /api/stats?format=csv`."""
     try:
-        period, cadence, cadence_id = _asked()
+        found, cadence = _asked()
     except UnreadablePeriod as unreadable:
         return str(unreadable), 400
-    document = stats_json(_figures(period, cadence_id), cadence)
-    name = f"postventa-figures-{document['from']}-{document['to']}.csv"
-    return Response(
-        stats_csv(document),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(stats_json(found, cadence), "postventa-figures")

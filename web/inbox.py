@@ -37,7 +37,7 @@ from scheduler.casework.staff_actions import (
     withdraw_remedy,
 )
 from scheduler.clock import utcnow
-from scheduler.figures.period import Period
+from scheduler.figures.period import period_from
 from scheduler.figures.staff import StaffFigures, staff_figures
 from scheduler.lifecycle import CaseStatus, Channel, Direction, RemedyStatus
 from scheduler.listening.unmatched import unmatched_replies
@@ -134,8 +134,8 @@ MY_DAYS = 30  # the period of a person's own figures on their inbox
 
 def _my_figures(session: Session, now: datetime) -> StaffFigures:
     config = services().config
-    today = now.astimezone(config.business.tz).date()
-    period = Period(today - timedelta(days=MY_DAYS - 1), today, config.business.tz)
+    tz = config.business.tz
+    period = period_from(None, None, tz=tz, today=now.astimezone(tz).date(), default_days=MY_DAYS)
     return staff_figures(session, me().id, period, now=now, opening=config.cases.opening_hours)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from babel.dates import format_datetime
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from scheduler import audit
@@ -118,6 +118,15 @@ def notify_remedy_request(
     return len(owners)
 
 
+def past_deadline(now: datetime) -> ColumnElement[bool]:
+    """A case open, unanswered and past its first-answer deadline."""
+    return and_(
+        Case.status == CaseStatus.OPEN,
+        Case.first_responded_at.is_(None),
+        Case.first_response_due_at <= now,
+    )
+
+
 def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
     """Raise each overdue, unanswered case one level (at most once per pass); returns how many."""
     levels = config.cases.escalation_levels
@@ -127,12 +136,7 @@ def escalate_overdue(session: Session, *, config: Config, now: datetime) -> int:
     rows = session.execute(
         select(Case, Customer)
         .join(Customer, Case.customer_id == Customer.id)
-        .where(
-            Case.status == CaseStatus.OPEN,
-            Case.first_responded_at.is_(None),
-            Case.escalation_level < levels,
-            Case.first_response_due_at <= now,
-        )
+        .where(past_deadline(now), Case.escalation_level < levels)
         .with_for_update(of=Case, skip_locked=True)
     ).all()
     raised = 0

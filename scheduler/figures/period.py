@@ -12,7 +12,8 @@ EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # no sale is older, nor
 
 
 class PeriodError(ValueError):
-    """A period that cannot be read; `field` says which of `from` and `to` is wrong."""
+    """Figures asked for a period (or a cadence) that cannot be read; `field` names the wrong
+    part: `from`, `to` or `cadence`."""
 
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
@@ -35,14 +36,14 @@ class Period:
         """The local midnight after the last day, in UTC: the period is [start, end)."""
         return _midnight(self.last + timedelta(days=1), self.tz)
 
-    def weeks(self) -> list[tuple[date, datetime, datetime]]:
-        """Each week (Monday to Sunday) the period touches, cut to the period: its first day
-        and its bounds in UTC."""
+    def weeks(self) -> list[tuple[date, datetime]]:
+        """Each week (Monday to Sunday) the period touches, cut to the period: its first day,
+        and its end in UTC (the next week's start, or the period's end)."""
         weeks = []
         day = self.first
         while day <= self.last:
             following = min(day + timedelta(days=7 - day.weekday()), self.last + timedelta(days=1))
-            weeks.append((day, _midnight(day, self.tz), _midnight(following, self.tz)))
+            weeks.append((day, _midnight(following, self.tz)))
             day = following
         return weeks
 

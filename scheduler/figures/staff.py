@@ -10,9 +10,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from scheduler.casework.notices import past_deadline
 from scheduler.config import OpeningHours
 from scheduler.figures.period import Period
-from scheduler.figures.summary import FirstAnswers, first_answers, overdue, within
+from scheduler.figures.summary import FirstAnswers, first_answers, within
 from scheduler.models import Case, Message
 
 
@@ -52,7 +53,7 @@ def staff_figures(
             _first_answerer() == user_id,
         )
     ).all()
-    team_overdue = session.scalar(select(func.count()).select_from(Case).where(overdue(now)))
+    team_overdue = session.scalar(select(func.count()).select_from(Case).where(past_deadline(now)))
     return StaffFigures(
         answered_cases=int(answered or 0),
         first_answers=first_answers(rows, opening, period.tz),

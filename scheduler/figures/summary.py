@@ -37,9 +37,10 @@ from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, sel
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from scheduler.casework.business_hours import opening_time_between
-from scheduler.config import OpeningHours
+from scheduler.casework.notices import past_deadline
+from scheduler.config import Config, OpeningHours
 from scheduler.db import later_by
-from scheduler.figures.period import Period
+from scheduler.figures.period import Period, PeriodError, period_from
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus, RemedyStatus
 from scheduler.listening.classify import Label
 from scheduler.models import Cadence, CadenceStep, Case, Customer, FollowUp, Message, Remedy
@@ -135,7 +136,6 @@ class Figures:
     first_answers: FirstAnswers
     remedies: dict[str, Remedies]  # by kind
     steps: list[StepFunnel]
-    cadence_id: int | None = None
 
     @property
     def reply_rate(self) -> float | None:
@@ -202,7 +202,30 @@ def figures(
         first_answers=_first_answers(session, period, now, opening),
         remedies=_remedies(session, period),
         steps=_steps(session, period, cadence_id),
-        cadence_id=cadence_id,
+    )
+
+
+def asked(
+    session: Session,
+    first: str | None,
+    last: str | None,
+    cadence: str | None,
+    *,
+    config: Config,
+    now: datetime,
+) -> Figures:
+    """The figures of the business's days `first`..`last` (see `period_from`: the 30 days to
+    today by default) and of the cadence so named, else of all: as the API and the dashboard
+    are asked for them. Raises PeriodError naming the wrong field."""
+    tz = config.business.tz
+    period = period_from(first, last, tz=tz, today=now.astimezone(tz).date())
+    cadence_id = None
+    if cadence is not None:
+        cadence_id = session.scalar(select(Cadence.id).where(Cadence.name == cadence))
+        if cadence_id is None:
+            raise PeriodError(f"no cadence is called {cadence[:100]!r}", "cadence")
+    return figures(
+        session, period, now=now, opening=config.cases.opening_hours, cadence_id=cadence_id
     )
 
 
@@ -247,7 +270,7 @@ def _nps_by_week(
     each week's bounds being the business's local Mondays."""
     weeks = period.weeks()
     week = case(
-        *[(Message.created_at < end, index) for index, (_day, _start, end) in enumerate(weeks)],
+        *[(Message.created_at < end, index) for index, (_day, end) in enumerate(weeks)],
         else_=len(weeks),
     ).label("week")
 
@@ -264,7 +287,7 @@ def _nps_by_week(
         .group_by(week)
     )
     counted = {int(index): Nps(*map(int, counts)) for index, *counts in session.execute(query)}
-    by_week = [(day, counted.get(index, Nps())) for index, (day, _s, _e) in enumerate(weeks)]
+    by_week = [(day, counted.get(index, Nps())) for index, (day, _end) in enumerate(weeks)]
     total = Nps(
         sum(nps.promoters for _d, nps in by_week),
         sum(nps.passives for _d, nps in by_week),
@@ -273,22 +296,13 @@ def _nps_by_week(
     return total, by_week
 
 
-def overdue(now: datetime) -> ColumnElement[bool]:
-    """A case open, unanswered and past its first-answer deadline."""
-    return and_(
-        Case.status == CaseStatus.OPEN,
-        Case.first_responded_at.is_(None),
-        Case.first_response_due_at <= now,
-    )
-
-
 def _cases(session: Session, period: Period, now: datetime) -> CaseCounts:
     row = session.execute(
         select(
             _counting(within(Case.opened_at, period)),
             _counting(and_(Case.resolved_at.is_not(None), within(Case.resolved_at, period))),
             _counting(Case.status == CaseStatus.OPEN),
-            _counting(overdue(now)),
+            _counting(past_deadline(now)),
         )
     ).one()
     return CaseCounts(*map(int, row))

@@ -127,6 +127,16 @@ def shots(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _logged_in(browser: object, server: str, who: tuple[str, str]) -> Any:
+    """A new page of a desktop's size, logged in as `who` (email, password)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page.goto(server + "/login")
+    page.fill("input[name=email]", who[0])
+    page.fill("input[name=password]", who[1])
+    page.click("button[type=submit]")
+    return page
+
+
 def _reload_until(page: Any, url: str, text: str, seconds: float = 15) -> None:
     """Open `url` until it shows `text`: the worker sends within a second or two."""
     deadline = time.monotonic() + seconds
@@ -307,11 +317,7 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     owner.close()
 
     # Staff answer, give a remedy within their limit, and resolve.
-    staff = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
-    staff.goto(server + "/login")
-    staff.fill("input[name=email]", STAFF[0])
-    staff.fill("input[name=password]", STAFF[1])
-    staff.click("button[type=submit]")
+    staff = _logged_in(browser, server, STAFF)
     staff.goto(server + "/inbox")
     expect(staff.locator(".cases")).to_contain_text("Rosa Quispe")
     expect(staff.locator(".cases")).to_contain_text("hornilla rota")
@@ -363,11 +369,7 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     staff.close()
 
     # The owner's dashboard (in Spanish, as the owner chose): the case just handled is counted.
-    owner = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
-    owner.goto(server + "/login")
-    owner.fill("input[name=email]", OWNER[0])
-    owner.fill("input[name=password]", OWNER[1])
-    owner.click("button[type=submit]")
+    owner = _logged_in(browser, server, OWNER)
     owner.goto(server + "/?days=7")
     expect(owner.locator("#figures-title")).to_contain_text("Cómo se atiende a los clientes")
     expect(owner.locator("svg.chart")).to_have_attribute("aria-label", "NPS por semana")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +23,7 @@ from scheduler.defaults import install_defaults  # noqa: E402
 from scheduler.schema import upgrade  # noqa: E402
 from scheduler.sending.sales import SaleInput, record_sales  # noqa: E402
 
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Lima
 DAY1 = NOW + timedelta(days=1)  # Tuesday 10:00 in Lima: every day-1 thank-you is due
 BATCH = 1_000  # sales per transaction, as an import would record them
@@ -72,3 +75,19 @@ def record(sessions: sessionmaker[Session], config: Config, count: int, start: i
             batch = list(sale_inputs(first, min(BATCH, start + count - first)))
             record_sales(session, batch, config=config, now=NOW, actor="bench")
     return time.perf_counter() - began
+
+
+@contextmanager
+def temporary_postgres() -> Iterator[str]:
+    """A new database on the PostgreSQL of 127.0.0.1:5432 for one run, dropped afterwards; its
+    URL. psycopg.OperationalError when the server does not answer."""
+    import psycopg
+
+    name = f"postventa_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -24,11 +24,9 @@ import resource
 import tempfile
 import time
 import tracemalloc
-import uuid
 from pathlib import Path
 
-import psycopg
-from common import NOW, fresh_database
+from common import NOW, fresh_database, temporary_postgres
 from sqlalchemy import func, select
 
 from scheduler.config import defaults
@@ -36,7 +34,6 @@ from scheduler.models import Customer, FollowUp, Sale
 from scheduler.sending.csv_import import Storing, check_table, read_table
 from tests.shop_exports import SHOPIFY_HEADER, as_csv, shopify_lines
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TRACE = False  # --trace: tracemalloc, which slows every allocation several times over
 
 
@@ -132,15 +129,8 @@ def main() -> None:
             run(f"{kind}, SQLite", Path(tmp) / "bench.db", text, target)
         if args.sqlite_only:
             continue
-        name = f"postventa_bench_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        with temporary_postgres() as url:
             run(f"{kind}, PostgreSQL", url, text)
-        finally:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

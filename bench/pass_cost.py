@@ -19,13 +19,12 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import DAY1, NOW, Clock
+from common import DAY1, NOW, Clock, temporary_postgres
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from scheduler.config import defaults
@@ -51,7 +50,6 @@ FILLER_STEPS = 10
 FILLER_CUSTOMERS = 1_000
 CHUNK = 50_000
 TARGET = 1.5  # largest / smallest median pass time
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def chunks(rows: Iterator[dict[str, Any]], size: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
@@ -264,20 +262,15 @@ def sqlite(sizes: list[int], repeats: int) -> None:
 def postgres(sizes: list[int], repeats: int) -> None:
     import psycopg
 
-    name = f"postventa_bench_{uuid.uuid4().hex[:8]}"
     try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+        with temporary_postgres() as url:
+            engine = make_engine(url)
+            try:
+                measure("PostgreSQL", engine, sizes, repeats)
+            finally:
+                engine.dispose()
     except psycopg.OperationalError as error:
         print(f"[PostgreSQL] not measured: {error}".splitlines()[0])
-        return
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-        try:
-            measure("PostgreSQL", engine, sizes, repeats)
-        finally:
-            engine.dispose()
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def main() -> None:

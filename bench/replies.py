@@ -29,8 +29,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import psycopg
-from common import ROOT, fresh_database, record
+from common import ROOT, fresh_database, record, temporary_postgres
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
@@ -38,7 +37,6 @@ from scheduler.config import defaults
 from scheduler.listening.classify import classify
 from scheduler.models import Message
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKEN = "0123456789abcdef0123456789abcdef"
 BODIES = (
     "gracias, todo bien",
@@ -130,13 +128,9 @@ async def load(port: int, requests: list[bytes], clients: int) -> list[float]:
 
 
 def webhook_latency(requests: int, clients: int) -> None:
-    name = f"postventa_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     port = free_port()
     public = f"http://127.0.0.1:{port}"
-    try:
+    with temporary_postgres() as url:
         sessions = fresh_database(url)
         config = defaults().replace(database={"url": url})
         record(sessions, config, 300)  # customers +5199000000.. reply to their day-1 thanks
@@ -202,9 +196,6 @@ def webhook_latency(requests: int, clients: int) -> None:
         print(
             f"    replies stored: {stored} (sent {requests + 200 + 4 * clients}, warm-up included)"
         )
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_until_up(base: str) -> None:

@@ -288,7 +288,7 @@ class Sale(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), index=True)
     sold_at: Mapped[datetime]
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     currency: Mapped[str | None] = mapped_column(String(3))
@@ -384,6 +384,14 @@ class FollowUp(Base):
             postgresql_where=text("case_id IS NOT NULL"),
         ),
         Index("ix_follow_ups_status_due_at", "status", "due_at"),
+        # A period's figures, read from the index alone: by due time (status and channel, a
+        # cadence's steps) and by sending time (the funnel, replies joined by id, who was
+        # messaged).
+        Index("ix_follow_ups_due_figures", "due_at", "status", "channel", "step_id"),
+        Index("ix_follow_ups_sent_figures", "sent_at", "status", "step_id", "customer_id", "id"),
+        # A customer's follow-ups, the latest sent first: their page, and whether anything
+        # reached them since a failure or they answered any of their last ones (at risk).
+        Index("ix_follow_ups_customer_sent", "customer_id", "sent_at", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -391,7 +399,7 @@ class FollowUp(Base):
     # follow-ups that does not repeat its condition (a sale's page, a replan) cannot use it.
     sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"), index=True)
     step_id: Mapped[int] = mapped_column(ForeignKey("cadence_steps.id", ondelete="CASCADE"))
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     channel: Mapped[Channel]
     due_at: Mapped[datetime]
     status: Mapped[FollowUpStatus] = mapped_column(default=FollowUpStatus.SCHEDULED)
@@ -438,6 +446,14 @@ class Message(Base):
             sqlite_where=text("due_at IS NOT NULL"),
             postgresql_where=text("due_at IS NOT NULL"),
         ),
+        # A customer's replies by time: whether they answered anything lately (at risk).
+        Index(
+            "ix_messages_inbound_customer",
+            "customer_id",
+            "created_at",
+            sqlite_where=text("direction = 'inbound'"),
+            postgresql_where=text("direction = 'inbound'"),
+        ),
         # Replies by sender and time: WhatsApp's 24-hour window opens with the latest one.
         Index(
             "ix_messages_inbound_from",
@@ -476,7 +492,7 @@ class Message(Base):
     label: Mapped[str | None] = mapped_column(String(16))
     score: Mapped[int | None]
     needs_human: Mapped[bool | None]
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
     status_updated_at: Mapped[datetime | None]
     # A message queued on its own: when it may go (a retry's backoff moves it), its hand-overs
     # so far, and which worker holds it until when. None of these for a follow-up's message.
@@ -583,10 +599,10 @@ class Case(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     status: Mapped[CaseStatus] = mapped_column(default=CaseStatus.OPEN)
     reason: Mapped[str | None] = mapped_column(String(32))  # the label that opened it
-    opened_at: Mapped[datetime]
+    opened_at: Mapped[datetime] = mapped_column(index=True)
     first_response_due_at: Mapped[datetime]
     first_responded_at: Mapped[datetime | None]
-    resolved_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None] = mapped_column(index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     escalation_level: Mapped[int] = mapped_column(default=0)
     outcome: Mapped[str | None] = mapped_column(Text)
@@ -623,7 +639,7 @@ class Remedy(Base):
     status: Mapped[RemedyStatus] = mapped_column(
         default=RemedyStatus.GRANTED, server_default=RemedyStatus.GRANTED.value
     )
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
     decided_at: Mapped[datetime | None]  # when the owner approved or declined a request
 
 

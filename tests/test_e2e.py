@@ -51,6 +51,7 @@ CHROMIUM_ARGS = [
 ]
 OWNER = ("duena@tienda.pe", "clave de la duena")
 STAFF = ("luis@tienda.pe", "clave de luis 1")
+JORGE = "jorge.salas@correo.example.pe"  # an address that bounces
 PHONE_WIDTH = 375
 
 pytestmark = pytest.mark.slow
@@ -146,6 +147,17 @@ def _reload_until(page: Any, url: str, text: str, seconds: float = 15) -> None:
             return
         assert time.monotonic() < deadline, f"{url} never showed {text!r}"
         page.wait_for_timeout(250)
+
+
+def _record_sale(page: Any, server: str, fields: dict[str, str]) -> None:
+    """A sale by hand, sold an hour ago in Lima; its customer's page shows it."""
+    sold = datetime.now(ZoneInfo("America/Lima")) - timedelta(hours=1)
+    page.goto(server + "/sales/new")
+    for name, value in fields.items():
+        page.fill(f"input[name={name}]", value)
+    page.fill("input[name=sold_at]", sold.strftime("%Y-%m-%dT%H:%M"))
+    page.click("form.card button[type=submit]")
+    playwright_api.expect(page.locator(".timeline")).to_contain_text(fields["external_id"])
 
 
 def _fits_a_phone(page: object) -> bool:
@@ -250,24 +262,20 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     owner.goto(server + "/admin/cadences")
     owner.screenshot(path=str(shots / "cadences.png"), full_page=True)
 
-    # A sale by hand, sold an hour ago in Lima.
-    sold = datetime.now(ZoneInfo("America/Lima")) - timedelta(hours=1)
-    owner.goto(server + "/sales/new")
-    for name, value in {
+    kitchen = {"product_name": "Cocina Rosales 4 hornillas", "product_sku": "COC-4"}
+    rosa = {
         "external_id": "E2E-1",
         "customer_name": "Rosa Quispe",
         "phone": "987 654 321",
         "email": "rosa.quispe.huaman@correo.example.pe",
-        "product_name": "Cocina Rosales 4 hornillas",
-        "product_sku": "COC-4",
         "amount": "1299",
         "currency": "PEN",
-    }.items():
-        owner.fill(f"input[name={name}]", value)
-    owner.fill("input[name=sold_at]", sold.strftime("%Y-%m-%dT%H:%M"))
-    owner.click("form.card button[type=submit]")
-    expect(owner.locator(".timeline")).to_contain_text("E2E-1")
+    }
+    _record_sale(owner, server, rosa | kitchen)
     owner.screenshot(path=str(shots / "customer.png"), full_page=True)
+    # Another customer, whose email address will bounce: one at risk, who never complains.
+    jorge = {"external_id": "E2E-2", "customer_name": "Jorge Salas", "email": JORGE}
+    _record_sale(owner, server, jorge | kitchen)
 
     # The customer complains; the outbox receives it as the SMS webhook would.
     owner.goto(server + "/outbox")
@@ -289,6 +297,13 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     mail.set_content("Les mando la foto de la hornilla rota. ¿Cuándo vienen a verla?")
     mail.add_attachment(b"\xff\xd8\xff", maintype="image", subtype="jpeg", filename="hornilla.jpg")
     dovecot.deliver(bytes(mail))
+    bounce = EmailMessage()
+    bounce["From"] = "Mail Delivery System <MAILER-DAEMON@correo.example.pe>"
+    bounce["To"], bounce["Subject"] = IMAP_USER, "Mail delivery failed: returning message to sender"
+    bounce["X-Failed-Recipients"] = JORGE
+    bounce["Message-ID"] = "<e2e-bounce-1@correo.example.pe>"
+    bounce.set_content(f"  {JORGE}\n    host correo.example.pe said: 550 5.1.1 User unknown\n")
+    dovecot.deliver(bytes(bounce))
     owner.goto(server + "/admin/templates")
     owner.click("text=thanks >> nth=0")
     expect(owner.locator("#preview-text")).not_to_be_empty()
@@ -368,18 +383,32 @@ def test_owner_sets_up_staff_resolves_a_complaint(
         assert message >= 150 and 0 < channel <= PHONE_WIDTH, (message, channel)
     staff.close()
 
-    # The owner's dashboard (in Spanish, as the owner chose): the case just handled is counted.
+    # The customers at risk: Jorge, whose address bounced (the worker read the bounce).
     owner = _logged_in(browser, server, OWNER)
+    _reload_until(owner, server + "/at-risk?days=7", "Jorge Salas")
+    expect(owner.locator("table.at-risk")).to_contain_text("su correo rebotó")
+    owner.screenshot(path=str(shots / "at-risk.png"), full_page=True)
+    # The owner's dashboard (in Spanish, as the owner chose): the case just handled is counted,
+    # Jorge is at risk, and Rosa's complaint is about breakage and delivery of the kitchen.
     owner.goto(server + "/?days=7")
     expect(owner.locator("#figures-title")).to_contain_text("Cómo se atiende a los clientes")
     expect(owner.locator("svg.chart")).to_have_attribute("aria-label", "NPS por semana")
     expect(owner.locator(".figures .counts")).to_contain_text("casos resueltos")
+    expect(owner.locator("table.at-risk")).to_contain_text("Jorge Salas")
+    expect(owner.locator("table.complaints")).to_contain_text("roturas y fallas")
     owner.screenshot(path=str(shots / "dashboard.png"), full_page=True)
     owner.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
     assert _fits_a_phone(owner)
+    owner.goto(server + "/at-risk?days=7")
+    assert _fits_a_phone(owner)
+    # One click: a case for a person, with why.
+    owner.click("table.at-risk button")
+    expect(owner.locator(".flash")).to_contain_text("Caso abierto")
+    expect(owner.locator("h1 .tag")).to_contain_text("en riesgo")
     owner.close()
     for name in (
         "dashboard",
+        "at-risk",
         "cadence",
         "customer",
         "inbox",

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from scheduler.accounts import add_user
-from scheduler.casework.cases import deadline_words
+from scheduler.casework.cases import AT_RISK, deadline_words
 from scheduler.casework.notice_texts import TEXTS as NOTICE_TEXTS
 from scheduler.casework.staff_actions import RemedyKind
 from scheduler.clock import utcnow
@@ -41,6 +41,7 @@ from scheduler.lifecycle import (
     SaleStatus,
 )
 from scheduler.listening.classify import Label
+from scheduler.listening.themes import Theme
 from scheduler.models import (
     ApiToken,
     Cadence,
@@ -371,13 +372,17 @@ def test_every_page_of_the_admin_reads_in_spanish(
     assert all(page.status_code == 200 for page in pages.values()), {
         url: page.status_code for url, page in pages.items() if page.status_code != 200
     }
-    # Pages, not data files: the figures' CSV is named by the API's keys, in every language.
+    # Pages, not data files: the figures' CSVs are named by the API's keys, in every language.
     html = {
         url: page.get_data(as_text=True)
         for url, page in pages.items()
         if page.mimetype == "text/html"
     } | seen
-    assert [url for url in pages if url not in html] == ["/admin/figures.csv"]
+    assert sorted(url for url in pages if url not in html) == [
+        "/admin/complaints.csv",
+        "/admin/figures.csv",
+        "/at-risk.csv",
+    ]
     html["/login"] = (
         app.test_client().get("/login", headers={"Accept-Language": "es"}).get_data(as_text=True)
     )
@@ -601,9 +606,10 @@ def test_machines_keep_their_own_errors(client: FlaskClient) -> None:
 
 
 def test_every_value_of_the_domain_has_a_name() -> None:
-    enums = [FollowUpStatus, CaseStatus, SaleStatus, Role, RemedyStatus, RemedyKind, Channel, Label]
+    enums = [FollowUpStatus, CaseStatus, SaleStatus, Role, RemedyStatus, RemedyKind, Channel, Theme]
     for enum in enums:
         assert set(NAMES[enum.__name__]) == set(enum), enum.__name__
+    assert set(NAMES["Label"]) == {*Label, AT_RISK}  # a case's reason: a label, or at risk
     assert set(MessageStatus) | set(ProviderStatus) <= set(NAMES["MessageStatus"])
     assert set(LANES) == set(Anchor)  # the cadence editor's names for what a step counts from
 

@@ -15,7 +15,15 @@ from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
 from scheduler.figures.period import Period, PeriodError, period_from
-from scheduler.figures.summary import CaseCounts, Nps, Remedies, StepFunnel, figures
+from scheduler.figures.summary import (
+    CaseCounts,
+    Checks,
+    Nps,
+    Remedies,
+    Scope,
+    StepFunnel,
+    figures,
+)
 from tests.figures_data import LIMA, NOW, OPENING, PERIOD, build
 
 
@@ -39,7 +47,15 @@ def test_every_figure_of_the_period(session: Session) -> None:
         (date(2026, 11, 9), Nps(passives=1, detractors=1)),
     ]
     assert [nps.score for _week, nps in found.nps_by_week] == [0, -50]
-    assert found.cases == CaseCounts(opened=5, resolved=2, open_now=4, overdue_now=1)
+    assert found.cases == CaseCounts(
+        opened=5,
+        resolved=2,
+        open_now=4,
+        overdue_now=1,
+        # At noon on the 16th: opened on the 12th at 10:00; the 13th, 14th and 15th.
+        open_by_age={"under_1_day": 0, "1_to_3_days": 3, "3_to_7_days": 1, "over_7_days": 0},
+    )
+    assert found.checks == Checks(asked=0, solved=0, not_solved=0)
     assert found.opt_outs.customers == 2
     assert found.opt_outs.by_channel == {"sms": 1, "email": 1, "whatsapp": 1}
     assert (found.opt_outs.messaged, found.opt_outs.share) == (3, 2 / 3)
@@ -61,7 +77,7 @@ def test_every_figure_of_the_period(session: Session) -> None:
 
 def test_one_cadence_narrows_follow_ups_replies_and_ratings(session: Session) -> None:
     premium = build(session)
-    found = figures(session, PERIOD, now=NOW, opening=OPENING, cadence_id=premium)
+    found = figures(session, PERIOD, now=NOW, opening=OPENING, scope=Scope(cadence_id=premium))
     assert found.follow_ups == {"delivered": {"sms": 1}}
     assert (found.sent, found.answered, found.reply_rate, found.replies) == (1, 1, 1.0, 1)
     assert found.nps == Nps(passives=1) and found.nps.score == 0
@@ -129,7 +145,14 @@ def test_the_api_gives_the_figures_as_json_and_csv(
         assert document["reply_rate"] == 0.75 and document["replies"] == 5
         assert document["nps"]["score"] == -25 and document["nps"]["ratings"] == 4
         assert [week["score"] for week in document["nps"]["by_week"]] == [0, -50]
-        assert document["cases"] == {"opened": 5, "resolved": 2, "open_now": 4, "overdue_now": 1}
+        assert document["cases"] == {
+            "opened": 5,
+            "resolved": 2,
+            "open_now": 4,
+            "overdue_now": 1,
+            "open_by_age": {"under_1_day": 0, "1_to_3_days": 3, "3_to_7_days": 1, "over_7_days": 0},
+        }
+        assert document["checks"] == {"asked": 0, "solved": 0, "not_solved": 0, "no_answer": 0}
         assert document["opt_outs"]["customers"] == 2 and document["opt_outs"]["messaged"] == 3
         assert document["first_response_business_minutes"] == {
             "p50": 60,

@@ -22,12 +22,20 @@ CATALOG = ROOT / "web" / "translations" / "es" / "LC_MESSAGES"
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdf]")
 
 
+def _text(value: object) -> str:
+    """A message's text; a plural's forms one per line (a catalog keeps them in a list or a
+    tuple, as it was read)."""
+    return "\n".join(value) if isinstance(value, list | tuple) else str(value)
+
+
 def _catalog() -> dict[tuple[str | None, str], str]:
     """Spanish by (context, English): "cancelled" is cancelado for a follow-up, cancelada for a
-    sale."""
+    sale. A plural's forms are all there, or it counts as untranslated."""
     with (CATALOG / "messages.po").open("rb") as handle:
         return {
-            (m.context, str(m.id)): str(m.string) for m in read_po(handle) if m.id and not m.fuzzy
+            (m.context, _text(m.id)): _text(m.string) if all(m.string or [""]) else ""
+            for m in read_po(handle)
+            if m.id and not m.fuzzy
         }
 
 
@@ -40,13 +48,13 @@ def test_every_text_of_the_admin_is_translated_to_spanish() -> None:
         "lazy_gettext": None,
         "N_": None,
         "lazy_pgettext": ((1, "c"), 2),
+        "ngettext": (1, 2),
     }
     found = {
-        (context, message)
+        (context, _text(message))
         for _file, _line, message, _comments, context in extract_from_dir(
             str(ROOT), method_map, keywords=keywords
         )
-        if isinstance(message, str)
     }
     catalog = _catalog()
     missing = sorted(text for text in found if not catalog.get(text))
@@ -65,7 +73,7 @@ def test_translations_keep_their_placeholders() -> None:
 
 def test_the_compiled_catalog_is_current() -> None:
     with (CATALOG / "messages.mo").open("rb") as handle:
-        compiled = {(m.context, str(m.id)): str(m.string) for m in read_mo(handle) if m.id}
+        compiled = {(m.context, _text(m.id)): _text(m.string) for m in read_mo(handle) if m.id}
     assert compiled == _catalog(), "run `make translations` to compile the catalog"
 
 

@@ -89,6 +89,7 @@ def create_app(config: Config | None = None) -> Flask:
         api_people,  # noqa: F401
         api_products,  # noqa: F401
         api_stats,  # noqa: F401
+        at_risk,
         auth,
         customers,
         errors,
@@ -121,6 +122,7 @@ def create_app(config: Config | None = None) -> Flask:
         health.blueprint,
         auth.blueprint,
         home.blueprint,
+        at_risk.blueprint,
         inbox.blueprint,
         outbox.blueprint,
         customers.blueprint,

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
+from scheduler.figures.summary import AGES
 from scheduler.lifecycle import Anchor, CaseStatus, Channel, FollowUpStatus, SaleStatus
 from scheduler.sending.planning import Because
 from web.api import blueprint
@@ -480,6 +481,7 @@ SCHEMAS["Stats"] = obj(
         "to": DAY,
         "time_zone": TEXT,
         "cadence": MAYBE_TEXT,
+        "product": MAYBE_TEXT,
         "follow_ups": obj(
             BY_STATUS
             | {
@@ -491,7 +493,16 @@ SCHEMAS["Stats"] = obj(
         "reply_rate": SHARE,
         "replied_within_7_days": obj({"sent": COUNT, "answered": COUNT}),
         "nps": obj(NPS | {"by_week": {"type": "array", "items": obj({"week": DAY} | NPS)}}),
-        "cases": obj({"opened": COUNT, "resolved": COUNT, "open_now": COUNT, "overdue_now": COUNT}),
+        "cases": obj(
+            {
+                "opened": COUNT,
+                "resolved": COUNT,
+                "open_now": COUNT,
+                "overdue_now": COUNT,
+                "open_by_age": obj({name: COUNT for name, _least, _most in AGES}),
+            }
+        ),
+        "checks": obj({"asked": COUNT, "solved": COUNT, "not_solved": COUNT, "no_answer": COUNT}),
         "opt_outs": obj(
             {
                 "customers": COUNT,
@@ -546,6 +557,7 @@ PATHS["/api/stats"] = {
             query("from", DAY, "first day, included (default: 29 days before `to`)"),
             query("to", DAY, "last day, included (default: today)"),
             query("cadence", TEXT, "only this cadence's follow-ups, replies and ratings"),
+            query("product", TEXT, "only the follow-ups, replies and ratings of this SKU's sales"),
             query("format", {"type": "string", "enum": ["json", "csv"]}, "json by default"),
         ],
         "responses": STATS_OK,

@@ -1,8 +1,9 @@
 """`GET /api/stats`: the dashboard's figures for a period, as JSON or as CSV.
 
 Routes on `web.api.blueprint` (bearer tokens, JSON errors). The period is the business's
-local days `from`..`to`, both included (30 days to today by default); `cadence` narrows the
-follow-ups, replies and ratings to one cadence's steps. Each figure is defined in
+local days `from`..`to`, both included (30 days to today by default); `cadence` (a name) and
+`product` (a SKU) narrow the follow-ups, replies, ratings, checks and steps to one cadence's
+steps and one product's sales. Each figure is defined in
 `scheduler.figures.summary` and in the README.
 """
 
@@ -37,7 +38,7 @@ def nps_json(nps: Nps) -> dict[str, Any]:
     }
 
 
-def stats_json(found: Figures, cadence: str | None) -> dict[str, Any]:
+def stats_json(found: Figures, cadence: str | None, product: str | None) -> dict[str, Any]:
     period: Period = found.period
     statuses = [status.value for status in FollowUpStatus]
     channels = [channel.value for channel in Channel]
@@ -51,6 +52,7 @@ def stats_json(found: Figures, cadence: str | None) -> dict[str, Any]:
         "to": period.last.isoformat(),
         "time_zone": period.tz.key,
         "cadence": cadence,
+        "product": product,
         "follow_ups": by_status
         | {"by_channel": by_channel, "skipped_because": found.skipped_because},
         "replies": found.replies,
@@ -65,6 +67,13 @@ def stats_json(found: Figures, cadence: str | None) -> dict[str, Any]:
             "resolved": found.cases.resolved,
             "open_now": found.cases.open_now,
             "overdue_now": found.cases.overdue_now,
+            "open_by_age": found.cases.open_by_age,
+        },
+        "checks": {
+            "asked": found.checks.asked,
+            "solved": found.checks.solved,
+            "not_solved": found.checks.not_solved,
+            "no_answer": found.checks.no_answer,
         },
         "opt_outs": {
             "customers": found.opt_outs.customers,
@@ -147,19 +156,20 @@ def stats_route() -> tuple[Response, int] | Response:
     answer_format = request.args.get("format", "json")
     if answer_format not in FORMATS:
         return error(400, f"{answer_format[:20]!r} is not one of json, csv", "format")
-    cadence = request.args.get("cadence")
+    cadence, product = request.args.get("cadence"), request.args.get("product")
     try:
         found = asked(
             db_session(),
             request.args.get("from"),
             request.args.get("to"),
             cadence,
+            product=product,
             config=services().config,
             now=utcnow(),
         )
     except PeriodError as problem:
         return error(400, str(problem), problem.field)
-    document = stats_json(found, cadence)
+    document = stats_json(found, cadence, product)
     if answer_format == "csv":
         return csv_download(document, "postventa-stats")
     return jsonify(document), 200

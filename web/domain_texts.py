@@ -13,12 +13,15 @@ import re
 from typing import Any
 
 from babel.dates import get_day_names
-from flask_babel import get_locale, gettext, lazy_pgettext
+from flask_babel import format_date, get_locale, gettext, lazy_pgettext, ngettext
 
+from scheduler.casework.cases import AT_RISK
 from scheduler.casework.staff_actions import RemedyKind
 from scheduler.config import WEEKDAYS
+from scheduler.figures.at_risk import Sign, Signal
 from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, RemedyStatus, Role, SaleStatus
 from scheduler.listening.classify import Label
+from scheduler.listening.themes import Theme
 from scheduler.sending.spreadsheet_dates import DateOrder
 
 
@@ -238,6 +241,8 @@ PATTERNS = (
     N_("already used by step %(count)s"),
     N_("no %(channel)s template called %(name)s"),
     N_("label %(label)s: words can be added to %(labels)s"),
+    N_("no product has the SKU %(sku)s"),
+    N_("say why the case is opened"),
     N_("must be between %(low)s and %(high)s days"),
     N_("no cadence is called %(name)s"),
     N_("the product now follows the cadence %(name)s"),
@@ -313,6 +318,15 @@ NAMES: dict[str, dict[str, Any]] = {
         Label.OPT_IN: lazy_pgettext("reply label", "opt-in"),
         Label.HELP: lazy_pgettext("reply label", "help"),
         Label.AUTOMATIC: lazy_pgettext("reply label", "automatic"),
+        AT_RISK: lazy_pgettext("reply label", "at risk (opened by a person)"),
+    },
+    "Theme": {  # what a complaint is about
+        Theme.DELIVERY: lazy_pgettext("complaint theme", "delivery"),
+        Theme.BREAKAGE: lazy_pgettext("complaint theme", "breakage"),
+        Theme.BILLING: lazy_pgettext("complaint theme", "billing"),
+        Theme.STAFF: lazy_pgettext("complaint theme", "staff"),
+        Theme.WAITING: lazy_pgettext("complaint theme", "waiting"),
+        Theme.PRODUCT: lazy_pgettext("complaint theme", "the product itself"),
     },
     "MessageStatus": {
         "prepared": lazy_pgettext("message status", "prepared"),
@@ -384,6 +398,45 @@ def named(value: object, kind: str | None = None) -> str:
     given for a value kept as plain text ("Label" for a case's reason). Unknown: as it is."""
     name = NAMES.get(kind or type(value).__name__, {}).get(str(value))
     return str(name) if name is not None else str(value)
+
+
+def theme_name(theme: Theme | None) -> str:
+    """A theme of complaints in the reader's words; None is a complaint no word placed."""
+    if theme is None:
+        return str(lazy_pgettext("complaint theme", "nothing the words tell"))
+    return named(theme, "Theme")
+
+
+def why(signal: Signal) -> str:
+    """Why a customer is at risk, in words, with the day it last showed."""
+    day, count = format_date(signal.at, "medium"), signal.count  # the business's day
+    if signal.sign is Sign.UNDELIVERED:
+        text = ngettext(
+            "%(num)d follow-up did not arrive (%(day)s), and none has since",
+            "%(num)d follow-ups did not arrive (the last %(day)s), and none has since",
+            count,
+            day=day,
+        )
+    elif signal.sign is Sign.BOUNCED:
+        text = gettext("their email address bounced (%(day)s)", day=day)
+    elif signal.sign is Sign.SILENT_SCORE:
+        text = gettext(
+            "scored us %(score)d out of 10, without a word (%(day)s)", score=count, day=day
+        )
+    elif signal.sign is Sign.REOPENED:
+        text = ngettext(
+            "said their case was not solved (%(day)s)",
+            "said %(num)d times their case was not solved (the last %(day)s)",
+            count,
+            day=day,
+        )
+    else:
+        text = gettext(
+            "bought again, but answered none of their last %(count)d follow-ups (the last %(day)s)",
+            count=count,
+            day=day,
+        )
+    return str(text)
 
 
 def weekday(code: str) -> str:

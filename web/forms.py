@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from wtforms import SelectChoice
+from flask_wtf import FlaskForm
+from wtforms import SelectChoice, StringField
 
 from scheduler.lifecycle import Channel
 from scheduler.models import Customer
@@ -30,3 +31,9 @@ def channels_of(customer: Customer, *, whatsapp: bool) -> list[SelectChoice]:
         for channel in Channel
         if customer.address(channel) and (whatsapp or channel is not Channel.WHATSAPP)
     )
+
+
+class OpenCaseForm(FlaskForm):  # type: ignore[misc]
+    """A case for a customer at risk, opened with one click: `why` is said for them."""
+
+    why = StringField("why")

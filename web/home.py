@@ -1,39 +1,74 @@
 """The front page. Owners land on the dashboard: what this Postventa holds, and the figures of
-a period (see `scheduler.figures`); staff land on the inbox, where their work is."""
+a period (see `scheduler.figures`), the customers at risk and what customers complained about;
+staff land on the inbox, where their work is."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import TypeVar
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.wrappers import Response as BaseResponse
 
 from scheduler.casework.recipients import recipients
 from scheduler.clock import utcnow
-from scheduler.figures.period import PeriodError
-from scheduler.figures.summary import Figures, asked
+from scheduler.config import OpeningHours
+from scheduler.db import begin_reading
+from scheduler.figures.at_risk import Signs, at_risk, described
+from scheduler.figures.complaints import ThemeCount, complaint_themes
+from scheduler.figures.period import Period, PeriodError
+from scheduler.figures.summary import Figures, Scope, asked_scope, figures
 from scheduler.lifecycle import PENDING, CaseStatus
-from scheduler.models import Cadence, Case, Customer, FollowUp, Sale
+from scheduler.listening.themes import vocabulary
+from scheduler.models import Cadence, Case, Customer, FollowUp, Product, Sale
 from web.api_stats import csv_download, stats_json
 from web.auth import owner_only
 from web.charts import score_bars
 from web.database import db_session, services
 from web.domain_texts import translated
+from web.figure_files import complaints_csv
+from web.forms import OpenCaseForm
 
+T = TypeVar("T")
 blueprint = Blueprint("home", __name__)
 DAYS = (7, 30, 90)  # the periods offered at one click
+AT_RISK_SHOWN = 10  # on the dashboard; the whole list is a click away
 
 
 class UnreadablePeriod(ValueError):
-    """The period or cadence asked for cannot be read: the message says which field and why."""
+    """The period or scope asked for cannot be read: the message says which field and why."""
 
 
-def _asked() -> tuple[Figures, str | None]:
-    """The figures the query asks for (`days`, or `from` and `to`; a cadence or all), and
-    the cadence's name."""
+@dataclass(frozen=True)
+class Asked:
+    """The period and scope a page's query asks for, and the names it gave them."""
+
+    period: Period
+    scope: Scope
+    cadence: str | None
+    product: str | None
+
+    def query(self) -> dict[str, str | None]:
+        """The query that asks for the same again (for links and downloads)."""
+        return {
+            "from": self.period.first.isoformat(),
+            "to": self.period.last.isoformat(),
+            "cadence": self.cadence,
+            "product": self.product,
+        }
+
+
+def read_asked() -> Asked:
+    """What the query asks for: `days`, or `from` and `to` (30 days to today by default); a
+    cadence and a product (by SKU), or all. UnreadablePeriod says which field is wrong."""
     config, args = services().config, request.args
     now = utcnow()
     first, last = args.get("from") or None, args.get("to") or None
@@ -43,12 +78,52 @@ def _asked() -> tuple[Figures, str | None]:
             raise UnreadablePeriod(_("Days: choose 7, 30 or 90."))
         today = now.astimezone(config.business.tz).date()
         first = (today - timedelta(days=int(days) - 1)).isoformat()
-    cadence = args.get("cadence") or None
+    cadence, product = args.get("cadence") or None, args.get("product") or None
     try:
-        return asked(db_session(), first, last, cadence, config=config, now=now), cadence
+        period, scope = asked_scope(
+            db_session(), first, last, cadence, product, config=config, now=now
+        )
     except PeriodError as problem:
-        labels = {"from": _("From"), "to": _("To"), "cadence": _("Cadence")}
+        labels = {
+            "from": _("From"),
+            "to": _("To"),
+            "cadence": _("Cadence"),
+            "product": _("Product"),
+        }
         raise UnreadablePeriod(f"{labels[problem.field]}: {translated(problem)}") from None
+    return Asked(period, scope, cadence, product)
+
+
+def _figures(session: Session, asked: Asked, now: datetime, opening: OpeningHours) -> Figures:
+    return figures(session, asked.period, now=now, opening=opening, scope=asked.scope)
+
+
+def _looked_after(asked: Asked) -> tuple[Figures, list[Signs], list[ThemeCount]]:
+    """The dashboard's three parts, each read on a connection of its own at the same time: the
+    page waits for the slowest of them, not for their sum."""
+    now, sessions = utcnow(), services().sessions
+    opening = services().config.cases.opening_hours
+
+    def figured(session: Session) -> Figures:
+        return _figures(session, asked, now, opening)
+
+    def risks(session: Session) -> list[Signs]:
+        return at_risk(session, asked.period, now=now)
+
+    def themes(session: Session) -> list[ThemeCount]:
+        return complaint_themes(session, asked.period, vocabulary(session), scope=asked.scope)
+
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="dashboard") as pool:
+        found = pool.submit(_read, sessions, figured)
+        risky = pool.submit(_read, sessions, risks)
+        said = pool.submit(_read, sessions, themes)
+        return found.result(), risky.result(), said.result()
+
+
+def _read(sessions: sessionmaker[Session], part: Callable[[Session], T]) -> T:
+    with sessions() as session:
+        begin_reading(session)  # SQLite: no write lock, so the three read side by side
+        return part(session)
 
 
 @blueprint.get("/")
@@ -66,20 +141,27 @@ def index() -> BaseResponse | str | tuple[str, int]:
         "open_cases": session.scalar(select(func.count()).where(Case.status == CaseStatus.OPEN)),
     }
     recent = session.scalars(select(Sale).order_by(Sale.sold_at.desc()).limit(10)).all()
-    found, cadence, problem = None, None, None
+    asked, found, risks, themes, problem = None, None, None, None, None
     try:
-        found, cadence = _asked()
+        asked = read_asked()
     except UnreadablePeriod as unreadable:
         problem = str(unreadable)
+    if asked is not None:
+        found, risks, themes = _looked_after(asked)
     page = render_template(
         "index.html",
         config=config,
         counts=counts,
         recent=recent,
         told=recipients(session, config),
+        asked=asked,
         found=found,
-        cadence=cadence,
+        risks=len(risks) if risks is not None else None,
+        shown_risks=described(session, risks[:AT_RISK_SHOWN]) if risks else [],
+        case_form=OpenCaseForm(),
+        themes=themes,
         cadences=session.scalars(select(Cadence.name).order_by(Cadence.name)).all(),
+        products=session.execute(select(Product.sku, Product.name).order_by(Product.name)).all(),
         days=DAYS,
         problem=problem,
         nps_chart=_nps_chart(found) if found else None,
@@ -99,12 +181,37 @@ def _nps_chart(found: Figures) -> str:
     return score_bars(_("NPS by week"), points)
 
 
+def for_the_period(
+    view: Callable[[Asked], Response],
+) -> Callable[[], Response | tuple[str, int]]:
+    """A download of what the query asks for; a 400 saying which field is wrong."""
+
+    @wraps(view)
+    def download() -> Response | tuple[str, int]:
+        try:
+            asked = read_asked()
+        except UnreadablePeriod as unreadable:
+            return str(unreadable), 400
+        return view(asked)
+
+    return download
+
+
 @blueprint.get("/admin/figures.csv")
 @owner_only
-def figures_csv() -> Response | tuple[str, int]:
+@for_the_period
+def figures_csv(asked: Asked) -> Response:
     """The dashboard's figures as `figure,value` lines, as `GET /api/stats?format=csv`."""
-    try:
-        found, cadence = _asked()
-    except UnreadablePeriod as unreadable:
-        return str(unreadable), 400
-    return csv_download(stats_json(found, cadence), "postventa-figures")
+    opening = services().config.cases.opening_hours
+    found = _figures(db_session(), asked, utcnow(), opening)
+    return csv_download(stats_json(found, asked.cadence, asked.product), "postventa-figures")
+
+
+@blueprint.get("/admin/complaints.csv")
+@owner_only
+@for_the_period
+def complaints_download(asked: Asked) -> Response:
+    """What customers complained about: one line per product, theme and example reply."""
+    session = db_session()
+    themes = complaint_themes(session, asked.period, vocabulary(session), scope=asked.scope)
+    return complaints_csv(themes, asked.period)

@@ -30,5 +30,9 @@ def init_i18n(app: Flask) -> None:
     # What the domain wrote, shown in the reader's language: `status | named`,
     # `case.reason | named("Label")`, `follow_up.status_reason | translated`, `"mon" | weekday`.
     app.jinja_env.filters.update(
-        named=domain_texts.named, translated=domain_texts.translated, weekday=domain_texts.weekday
+        named=domain_texts.named,
+        translated=domain_texts.translated,
+        weekday=domain_texts.weekday,
+        theme_name=domain_texts.theme_name,
+        why=domain_texts.why,
     )

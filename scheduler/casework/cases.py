@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from scheduler import audit
 from scheduler.casework.business_hours import add_opening_hours
-from scheduler.casework.staff_actions import CaseworkError, written
+from scheduler.casework.staff_actions import CaseworkError, actor, written
 from scheduler.config import Config
 from scheduler.lifecycle import (
     PENDING,
@@ -23,9 +23,21 @@ from scheduler.lifecycle import (
     SaleStatus,
     check_case_transition,
 )
-from scheduler.models import Case, Customer, FollowUp, Message, Remedy, Sale, nothing_in_flight
+from scheduler.models import (
+    Case,
+    CaseNote,
+    Customer,
+    FollowUp,
+    Message,
+    Remedy,
+    Sale,
+    User,
+    nothing_in_flight,
+)
 from scheduler.sending.planning import schedule_case_check
 from scheduler.sending.replanning import hold_pending, resume_held
+
+AT_RISK = "at_risk"  # the reason of a case a person opened for a customer at risk
 
 
 def open_case_for(
@@ -40,44 +52,59 @@ def open_case_for(
     """The customer's open case, with `message` in it; opened now if there was none (with its
     first-response deadline in opening hours, and the customer's follow-ups held). The flag
     says whether it was opened now. One open case per customer, even when two replies race."""
+    case, opened = _open_case(session, customer, reason, actor="customer", config=config, now=now)
+    message.case_id = case.id
+    return case, opened
+
+
+def open_case_by_hand(
+    session: Session, customer: Customer, *, why: str, by: User, config: Config, now: datetime
+) -> tuple[Case, bool]:
+    """A case a person opens for a customer nobody heard complain (one at risk), with why in
+    a note; their open case if they have one. The flag says whether it was opened now."""
+    why = written(why, empty="say why the case is opened", what="the reason", most=2_000)
+    case, opened = _open_case(session, customer, AT_RISK, actor=actor(by), config=config, now=now)
+    if opened:
+        session.add(CaseNote(case_id=case.id, author_id=by.id, body=why, created_at=now))
+    return case, opened
+
+
+def _open_case(
+    session: Session, customer: Customer, reason: str, *, actor: str, config: Config, now: datetime
+) -> tuple[Case, bool]:
     case = session.scalar(
         select(Case)
         .where(Case.customer_id == customer.id, Case.status == CaseStatus.OPEN)
         .with_for_update()  # a person resolving it right now goes first, then this sees it closed
     )
-    opened = False
-    if case is None:
-        due = add_opening_hours(
-            now, config.cases.first_response_hours, config.cases.opening_hours, config.business.tz
-        )
-        try:
-            with session.begin_nested():
-                case = Case(
-                    customer_id=customer.id,
-                    reason=reason,
-                    opened_at=now,
-                    first_response_due_at=due,
-                )
-                session.add(case)
-            opened = True
-        except IntegrityError:
-            case = session.scalars(
-                select(Case).where(Case.customer_id == customer.id, Case.status == CaseStatus.OPEN)
-            ).one()
-    if opened:
-        held = hold_pending(session, customer.id, now=now)
-        audit.record(
-            session,
-            at=now,
-            actor="customer",
-            action="case.open",
-            entity_type="case",
-            entity_id=case.id,
-            reason=reason,
-            follow_ups_held=held,
-        )
-    message.case_id = case.id
-    return case, opened
+    if case is not None:
+        return case, False
+    due = add_opening_hours(
+        now, config.cases.first_response_hours, config.cases.opening_hours, config.business.tz
+    )
+    try:
+        with session.begin_nested():
+            case = Case(
+                customer_id=customer.id, reason=reason, opened_at=now, first_response_due_at=due
+            )
+            session.add(case)
+    except IntegrityError:  # opened by another at the same moment: that one it is
+        case = session.scalars(
+            select(Case).where(Case.customer_id == customer.id, Case.status == CaseStatus.OPEN)
+        ).one()
+        return case, False
+    held = hold_pending(session, customer.id, now=now)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="case.open",
+        entity_type="case",
+        entity_id=case.id,
+        reason=reason,
+        follow_ups_held=held,
+    )
+    return case, True
 
 
 NO_SALE = "the customer has no active sale to follow up on"

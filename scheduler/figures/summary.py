@@ -19,7 +19,12 @@ Definitions (the README repeats them for owners):
   (asked for above a limit: approved, declined or still waiting);
 - the funnel of each cadence step, for its follow-ups sent in the period: delivered, replied
   to, replied to with an objection, and how many of those objections' cases are resolved.
-With a cadence, the follow-ups, replies, ratings and steps are those of its steps.
+- cases open now by age: opened under a day ago, 1-3 days, 3-7 days, over 7 days;
+- the "did we solve it?" checks sent in the period: how many the customer confirmed (solved),
+  answered that it was not (the case reopened, or their reply went to a person) or left
+  unanswered.
+With a cadence or a product, the follow-ups, replies, ratings, checks and steps are those of its
+steps or its sales.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from math import ceil
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from scheduler.casework.business_hours import opening_time_between
@@ -43,7 +48,17 @@ from scheduler.db import later_by
 from scheduler.figures.period import Period, PeriodError, period_from
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus, RemedyStatus
 from scheduler.listening.classify import Label
-from scheduler.models import Cadence, CadenceStep, Case, Customer, FollowUp, Message, Remedy
+from scheduler.models import (
+    Cadence,
+    CadenceStep,
+    Case,
+    Customer,
+    FollowUp,
+    Message,
+    Product,
+    Remedy,
+    Sale,
+)
 
 REPLY_WINDOW = timedelta(days=7)
 CENTS = Decimal("0.01")
@@ -67,12 +82,47 @@ class Nps:
         return round((self.promoters - self.detractors) * 100 / self.ratings)
 
 
+# The ages of open cases: (name, opened at least this long ago, and less than this), youngest
+# first.
+AGES: tuple[tuple[str, timedelta, timedelta | None], ...] = (
+    ("under_1_day", timedelta(0), timedelta(days=1)),
+    ("1_to_3_days", timedelta(days=1), timedelta(days=3)),
+    ("3_to_7_days", timedelta(days=3), timedelta(days=7)),
+    ("over_7_days", timedelta(days=7), None),
+)
+
+
 @dataclass(frozen=True)
 class CaseCounts:
     opened: int
     resolved: int
     open_now: int
     overdue_now: int
+    open_by_age: dict[str, int]  # AGES' names
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The "did we solve it?" follow-ups sent in the period, by what the customer said."""
+
+    asked: int
+    solved: int
+    not_solved: int
+
+    @property
+    def no_answer(self) -> int:
+        return self.asked - self.solved - self.not_solved
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose figures: one cadence's steps, one product's sales, both, or all (None)."""
+
+    cadence_id: int | None = None
+    product_id: int | None = None
+
+
+EVERYTHING = Scope()
 
 
 @dataclass(frozen=True)
@@ -132,6 +182,7 @@ class Figures:
     nps: Nps
     nps_by_week: list[tuple[date, Nps]]
     cases: CaseCounts
+    checks: Checks
     opt_outs: OptOuts
     first_answers: FirstAnswers
     remedies: dict[str, Remedies]  # by kind
@@ -151,12 +202,15 @@ def _counting(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _of_cadence(query: Select, cadence_id: int | None) -> Select:  # type: ignore[type-arg]
-    """Only the follow-ups of this cadence's steps (the query reads FollowUp)."""
-    if cadence_id is None:
-        return query
-    steps = select(CadenceStep.id).where(CadenceStep.cadence_id == cadence_id)
-    return query.where(FollowUp.step_id.in_(steps))
+def of_scope(query: Select, scope: Scope) -> Select:  # type: ignore[type-arg]
+    """Only the follow-ups of the scope's cadence and product (the query reads FollowUp)."""
+    if scope.cadence_id is not None:
+        steps = select(CadenceStep.id).where(CadenceStep.cadence_id == scope.cadence_id)
+        query = query.where(FollowUp.step_id.in_(steps))
+    if scope.product_id is not None:
+        sales = select(Sale.id).where(Sale.product_id == scope.product_id)
+        query = query.where(FollowUp.sale_id.in_(sales))
+    return query
 
 
 def figures(
@@ -165,43 +219,44 @@ def figures(
     *,
     now: datetime,
     opening: OpeningHours,
-    cadence_id: int | None = None,
+    scope: Scope = EVERYTHING,
 ) -> Figures:
     by_status: dict[str, dict[str, int]] = defaultdict(dict)
     rows = session.execute(
-        _of_cadence(
+        of_scope(
             select(FollowUp.status, FollowUp.channel, func.count()).where(
                 within(FollowUp.due_at, period)
             ),
-            cadence_id,
+            scope,
         ).group_by(FollowUp.status, FollowUp.channel)
     )
     for status, channel, count in rows:
         by_status[str(status)][str(channel)] = count
     skipped = session.execute(
-        _of_cadence(
+        of_scope(
             select(FollowUp.status_reason, func.count()).where(
                 within(FollowUp.due_at, period), FollowUp.status == FollowUpStatus.SKIPPED
             ),
-            cadence_id,
+            scope,
         ).group_by(FollowUp.status_reason)
     )
-    sent, answered = _answered(session, period, cadence_id)
-    nps, nps_by_week = _nps_by_week(session, period, cadence_id)
+    steps, answered = _steps(session, period, scope)
+    nps, nps_by_week = _nps_by_week(session, period, scope)
     return Figures(
         period=period,
         follow_ups=dict(by_status),
         skipped_because={reason or "(no reason given)": count for reason, count in skipped},
-        sent=sent,
+        sent=sum(step.sent for step in steps),
         answered=answered,
-        replies=_replies(session, period, cadence_id),
+        replies=_replies(session, period, scope),
         nps=nps,
         nps_by_week=nps_by_week,
         cases=_cases(session, period, now),
+        checks=_checks(session, period, scope),
         opt_outs=_opt_outs(session, period),
         first_answers=_first_answers(session, period, now, opening),
         remedies=_remedies(session, period),
-        steps=_steps(session, period, cadence_id),
+        steps=steps,
     )
 
 
@@ -211,60 +266,58 @@ def asked(
     last: str | None,
     cadence: str | None,
     *,
+    product: str | None = None,
     config: Config,
     now: datetime,
 ) -> Figures:
     """The figures of the business's days `first`..`last` (see `period_from`: the 30 days to
-    today by default) and of the cadence so named, else of all: as the API and the dashboard
-    are asked for them. Raises PeriodError naming the wrong field."""
+    today by default), of the cadence so named and the product of that SKU, else of all: as
+    the API and the dashboard are asked for them. Raises PeriodError naming the wrong field."""
+    period, scope = asked_scope(session, first, last, cadence, product, config=config, now=now)
+    return figures(session, period, now=now, opening=config.cases.opening_hours, scope=scope)
+
+
+def asked_scope(
+    session: Session,
+    first: str | None,
+    last: str | None,
+    cadence: str | None,
+    product: str | None,
+    *,
+    config: Config,
+    now: datetime,
+) -> tuple[Period, Scope]:
+    """The period and the scope asked for, as `asked` reads them."""
     tz = config.business.tz
     period = period_from(first, last, tz=tz, today=now.astimezone(tz).date())
-    cadence_id = None
+    cadence_id = product_id = None
     if cadence is not None:
         cadence_id = session.scalar(select(Cadence.id).where(Cadence.name == cadence))
         if cadence_id is None:
             raise PeriodError(f"no cadence is called {cadence[:100]!r}", "cadence")
-    return figures(
-        session, period, now=now, opening=config.cases.opening_hours, cadence_id=cadence_id
-    )
+    if product is not None:
+        product_id = session.scalar(select(Product.id).where(Product.sku == product))
+        if product_id is None:
+            raise PeriodError(f"no product has the SKU {product[:100]!r}", "product")
+    return period, Scope(cadence_id, product_id)
 
 
-def _answered(session: Session, period: Period, cadence_id: int | None) -> tuple[int, int]:
-    """Follow-ups sent in the period, and how many of them got a reply within the window."""
-    dialect = session.get_bind().dialect.name
-    reply = aliased(Message)
-    replied = exists().where(
-        reply.follow_up_id == FollowUp.id,
-        reply.direction == Direction.INBOUND,
-        reply.created_at >= FollowUp.sent_at,
-        reply.created_at <= later_by(FollowUp.sent_at, REPLY_WINDOW, dialect),
-    )
-    query = _of_cadence(
-        select(func.count(), _counting(replied)).where(
-            FollowUp.status.in_(SENT), within(FollowUp.sent_at, period)
-        ),
-        cadence_id,
-    )
-    sent, answered = session.execute(query).one()
-    return int(sent), int(answered)
-
-
-def _inbound(period: Period, cadence_id: int | None) -> Select:  # type: ignore[type-arg]
+def _inbound(period: Period, scope: Scope) -> Select:  # type: ignore[type-arg]
     query = select(Message).where(
         Message.direction == Direction.INBOUND, within(Message.created_at, period)
     )
-    if cadence_id is not None:
-        query = _of_cadence(query.join(FollowUp, FollowUp.id == Message.follow_up_id), cadence_id)
+    if scope != EVERYTHING:
+        query = of_scope(query.join(FollowUp, FollowUp.id == Message.follow_up_id), scope)
     return query
 
 
-def _replies(session: Session, period: Period, cadence_id: int | None) -> int:
-    query = _inbound(period, cadence_id).with_only_columns(func.count()).select_from(Message)
+def _replies(session: Session, period: Period, scope: Scope) -> int:
+    query = _inbound(period, scope).with_only_columns(func.count()).select_from(Message)
     return int(session.scalar(query) or 0)
 
 
 def _nps_by_week(
-    session: Session, period: Period, cadence_id: int | None
+    session: Session, period: Period, scope: Scope
 ) -> tuple[Nps, list[tuple[date, Nps]]]:
     """The period's NPS and each week's, from the ratings received: bucketed by the database,
     each week's bounds being the business's local Mondays."""
@@ -275,7 +328,7 @@ def _nps_by_week(
     ).label("week")
 
     query = (
-        _inbound(period, cadence_id)
+        _inbound(period, scope)
         .with_only_columns(
             week,
             _counting(Message.score >= 9),
@@ -305,7 +358,46 @@ def _cases(session: Session, period: Period, now: datetime) -> CaseCounts:
             _counting(past_deadline(now)),
         )
     ).one()
-    return CaseCounts(*map(int, row))
+    ages = session.execute(
+        select(
+            *(
+                _counting(
+                    and_(
+                        Case.opened_at <= now - least,
+                        Case.opened_at > now - most if most is not None else true(),
+                    )
+                )
+                for _name, least, most in AGES
+            )
+        ).where(Case.status == CaseStatus.OPEN)
+    ).one()
+    by_age = {name: int(count) for (name, _least, _most), count in zip(AGES, ages, strict=True)}
+    opened, resolved, open_now, overdue_now = map(int, row)
+    return CaseCounts(opened, resolved, open_now, overdue_now, by_age)
+
+
+def _checks(session: Session, period: Period, scope: Scope) -> Checks:
+    """A check's answer that needs no person confirms the case; one that does says it is not
+    solved (the case reopens, or the reply joins another open case)."""
+    answers = aliased(Message)
+    said = exists().where(
+        answers.follow_up_id == FollowUp.id, answers.direction == Direction.INBOUND
+    )
+    not_solved = exists().where(
+        answers.follow_up_id == FollowUp.id,
+        answers.direction == Direction.INBOUND,
+        answers.needs_human.is_(True),
+    )
+    query = of_scope(
+        select(func.count(), _counting(and_(said, ~not_solved)), _counting(not_solved)).where(
+            FollowUp.case_id.is_not(None),
+            FollowUp.status.in_(SENT),
+            within(FollowUp.sent_at, period),
+        ),
+        scope,
+    )
+    asked_, solved, not_solved_ = session.execute(query).one()
+    return Checks(int(asked_), int(solved), int(not_solved_))
 
 
 OPT_OUT_COLUMNS = {
@@ -387,45 +479,65 @@ def _remedies(session: Session, period: Period) -> dict[str, Remedies]:
     }
 
 
-def _steps(session: Session, period: Period, cadence_id: int | None) -> list[StepFunnel]:
+def _steps(session: Session, period: Period, scope: Scope) -> tuple[list[StepFunnel], int]:
     """Each step's follow-ups sent in the period and what became of them, in the cadence's
-    order (by the step's offset)."""
-    reply = aliased(Message)
-    objection = aliased(Message)
-    replied = exists().where(
-        reply.follow_up_id == FollowUp.id, reply.direction == Direction.INBOUND
-    )
-    objected = exists().where(
-        objection.follow_up_id == FollowUp.id,
-        objection.direction == Direction.INBOUND,
-        objection.label == Label.OBJECTION.value,
-    )
-    resolved = exists().where(
-        objection.follow_up_id == FollowUp.id,
-        objection.direction == Direction.INBOUND,
-        objection.label == Label.OBJECTION.value,
-        objection.case_id == Case.id,
-        Case.status == CaseStatus.RESOLVED,
-    )
-    query = (
-        select(
-            Cadence.name,
-            CadenceStep.key,
-            func.count(),
-            _counting(FollowUp.status == FollowUpStatus.DELIVERED),
-            _counting(replied),
-            _counting(objected),
-            _counting(resolved),
+    order (by the step's offset); and how many of them were answered within REPLY_WINDOW. What
+    the customers answered is read from their replies since the period began, joined to the
+    follow-ups they answer: one pass over the replies instead of a lookup per follow-up."""
+    dialect = session.get_bind().dialect.name
+    sent = session.execute(
+        of_scope(
+            select(
+                CadenceStep.id,
+                Cadence.name,
+                CadenceStep.key,
+                func.count(),
+                _counting(FollowUp.status == FollowUpStatus.DELIVERED),
+            )
+            .select_from(FollowUp)
+            .join(CadenceStep, CadenceStep.id == FollowUp.step_id)
+            .join(Cadence, Cadence.id == CadenceStep.cadence_id)
+            .where(FollowUp.status.in_(SENT), within(FollowUp.sent_at, period))
+            .group_by(CadenceStep.id, Cadence.name, CadenceStep.key, CadenceStep.offset_minutes)
+            .order_by(Cadence.name, CadenceStep.offset_minutes, CadenceStep.key),
+            scope,
         )
-        .select_from(FollowUp)
-        .join(CadenceStep, CadenceStep.id == FollowUp.step_id)
-        .join(Cadence, Cadence.id == CadenceStep.cadence_id)
-        .where(FollowUp.status.in_(SENT), within(FollowUp.sent_at, period))
-        .group_by(Cadence.name, CadenceStep.key, CadenceStep.offset_minutes)
-        .order_by(Cadence.name, CadenceStep.offset_minutes, CadenceStep.key)
+    ).all()
+    objection = Message.label == Label.OBJECTION.value
+
+    def answered(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.count(case((condition, FollowUp.id)).distinct())
+
+    replies = session.execute(
+        of_scope(
+            select(
+                FollowUp.step_id,
+                answered(true()),
+                answered(objection),
+                answered(and_(objection, Case.status == CaseStatus.RESOLVED)),
+                answered(
+                    and_(
+                        Message.created_at >= FollowUp.sent_at,
+                        Message.created_at <= later_by(FollowUp.sent_at, REPLY_WINDOW, dialect),
+                    )
+                ),
+            )
+            .select_from(Message)
+            .join(FollowUp, FollowUp.id == Message.follow_up_id)
+            .outerjoin(Case, Case.id == Message.case_id)
+            .where(
+                Message.direction == Direction.INBOUND,
+                Message.created_at >= period.start,
+                FollowUp.status.in_(SENT),
+                within(FollowUp.sent_at, period),
+            )
+            .group_by(FollowUp.step_id),
+            scope,
+        )
     )
-    if cadence_id is not None:
-        query = query.where(CadenceStep.cadence_id == cadence_id)
-    return [
-        StepFunnel(name, key, *map(int, counts)) for name, key, *counts in session.execute(query)
+    by_step = {step: tuple(map(int, counts)) for step, *counts in replies}
+    funnels = [
+        StepFunnel(name, key, int(count), int(delivered), *by_step.get(step, (0, 0, 0, 0))[:3])
+        for step, name, key, count, delivered in sent
     ]
+    return funnels, sum(counts[3] for counts in by_step.values())

@@ -465,12 +465,9 @@ class Lexicon:
         words = {label: set(entries) for label, entries in self.words.items()}
         phrases = {label: list(entries) for label, entries in self.phrases.items()}
         for label, entries in extra.items():
-            for entry in entries:
-                folded = fold(entry)
-                if " " in folded:
-                    phrases.setdefault(label, []).append(folded)
-                elif folded:
-                    words.setdefault(label, set()).add(folded)
+            single, several = split_entries(entries)
+            words.setdefault(label, set()).update(single)
+            phrases.setdefault(label, []).extend(several)
         return Lexicon(
             {label: frozenset(entries) for label, entries in words.items()},
             {label: tuple(entries) for label, entries in phrases.items()},
@@ -582,7 +579,20 @@ SPELLINGS = {
 }
 
 
-def _tokens(folded: str) -> list[str]:
+def split_entries(entries: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Words to look for, folded and spelled as replies are read: the single words, and the
+    phrases of several (matched as a whole, in order)."""
+    single: list[str] = []
+    several: list[str] = []
+    for entry in entries:
+        folded = " ".join(words_of(fold(entry)))
+        if folded:
+            (several if " " in folded else single).append(folded)
+    return single, several
+
+
+def words_of(folded: str) -> list[str]:
+    """The folded text's words, emoji and punctuation, common misspellings put right."""
     words = _WORD.findall(_SQUEEZE.sub(r"\1", folded))
     return [w for word in words for w in SPELLINGS.get(word, word).split()]
 
@@ -649,7 +659,7 @@ def classify(text: str, lexicon: Lexicon = DEFAULT_LEXICON) -> Reading:
         return Reading(text, label, None, 0.9, True)
     folded = fold(text)
     score = find_score(folded)
-    tokens = _tokens(folded)
+    tokens = words_of(folded)
     hits = _weighted_hits(tokens, lexicon)
     negative, positive = hits[Label.OBJECTION], hits[Label.POSITIVE]
     question = hits[Label.QUESTION] + 1.5 * text.count("?")

@@ -11,10 +11,13 @@ from sqlalchemy.orm import Session
 from scheduler import audit
 from scheduler.listening.classify import DEFAULT_LEXICON, Label, Lexicon
 from scheduler.listening.keywords import fold
+from scheduler.listening.themes import Theme
 from scheduler.models import LexiconWord
 
 # Consent words are the law's and the carriers', not the owner's to change.
 EXTENSIBLE = (Label.OBJECTION, Label.QUESTION, Label.POSITIVE, Label.NEUTRAL)
+# What a word may be added for: a reading of replies, or a theme of complaints.
+MEANINGS = (*EXTENSIBLE, *Theme)
 
 
 class VocabularyError(ValueError):
@@ -22,9 +25,10 @@ class VocabularyError(ValueError):
 
 
 def add_word(session: Session, label: str, word: str, *, now: datetime, actor: str) -> LexiconWord:
-    """Store one of the owner's words for `label`, folded as replies are (case, accents)."""
-    if label not in {item.value for item in EXTENSIBLE}:
-        allowed = ", ".join(item.value for item in EXTENSIBLE)
+    """Store one of the owner's words for `label` (a reading, or a theme of complaints), folded
+    as replies are (case, accents)."""
+    if label not in {item.value for item in MEANINGS}:
+        allowed = ", ".join(item.value for item in MEANINGS)
         raise VocabularyError(f"label {label!r}: words can be added to {allowed}")
     folded = fold(word)
     if not folded or len(folded) > 100:
@@ -53,7 +57,10 @@ def add_word(session: Session, label: str, word: str, *, now: datetime, actor: s
 def owner_lexicon(session: Session) -> Lexicon:
     """The built-in lexicons with the owner's words added."""
     words: dict[Label, list[str]] = defaultdict(list)
-    for label, word in session.execute(select(LexiconWord.label, LexiconWord.word)):
+    readings = [label.value for label in EXTENSIBLE]
+    for label, word in session.execute(
+        select(LexiconWord.label, LexiconWord.word).where(LexiconWord.label.in_(readings))
+    ):
         words[Label(label)].append(word)
     return DEFAULT_LEXICON.extended(words) if words else DEFAULT_LEXICON
 

@@ -57,3 +57,18 @@ def test_removing_a_word_is_audited(owner_client: FlaskClient, session: Session)
 
 def test_staff_cannot_change_words(staff_client: FlaskClient) -> None:
     assert staff_client.get("/admin/words").status_code == 403
+
+
+def test_a_word_for_a_theme_of_complaints(owner_client: FlaskClient, session: Session) -> None:
+    trial = "/admin/words?try=la+puerta+vino+chancada"
+    assert "the complaint is about: breakage" not in owner_client.get(trial).get_data(as_text=True)
+    submit(
+        owner_client, "/admin/words", {"label": "breakage", "word": "Chancada"}, page="/admin/words"
+    )
+    row = session.scalars(select(LexiconWord)).one()
+    assert (row.label, row.word) == ("breakage", "chancada")
+    page = owner_client.get(trial).get_data(as_text=True)
+    assert "the complaint is about: breakage" in page
+    assert "<td>complaint about: breakage</td><td>chancada</td>" in page
+    # A theme's word is not a reading's: the reply is still read by the built-in words.
+    assert "<strong>objection</strong>" not in page

@@ -1,13 +1,15 @@
-"""The owner's own words for reading replies, and a box to try a reply against them."""
+"""The owner's own words for reading replies and for the themes of complaints, and a box to
+try a reply against them."""
 
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import SelectField, StringField
+from wtforms import SelectChoice, SelectField, StringField
 
 from scheduler.clock import utcnow
 from scheduler.listening.classify import classify
@@ -18,16 +20,28 @@ from scheduler.listening.owner_words import (
     owner_lexicon,
     remove_word,
 )
+from scheduler.listening.themes import Theme, themes_of, vocabulary
 from scheduler.models import LexiconWord
 from web.admin import blueprint
 from web.auth import my_name
 from web.database import db_session, get_or_404
-from web.domain_texts import translated
+from web.domain_texts import NAMES, translated
 from web.forms import named_options
 
 
 class WordForm(FlaskForm):  # type: ignore[misc]
-    label = SelectField("label", choices=named_options(EXTENSIBLE))
+    label = SelectField(
+        "label",
+        choices=[
+            *named_options(EXTENSIBLE),
+            *(
+                SelectChoice(
+                    theme.value, _l("complaint about: %(theme)s", theme=NAMES["Theme"][theme])
+                )
+                for theme in Theme
+            ),
+        ],
+    )
     word = StringField("word")
 
 
@@ -48,9 +62,17 @@ def words() -> BaseResponse | str:
         flash("; ".join(problems), "error")
     trial = request.args.get("try", "").strip()
     reading = classify(trial, owner_lexicon(session)) if trial else None
+    themes = themes_of(trial, vocabulary(session)) if trial else []
     rows = session.scalars(select(LexiconWord).order_by(LexiconWord.label, LexiconWord.word)).all()
     return render_template(
-        "admin/words.html", form=form, rows=rows, trial=trial, reading=reading, remove=FlaskForm()
+        "admin/words.html",
+        form=form,
+        rows=rows,
+        trial=trial,
+        reading=reading,
+        themes=themes,
+        theme_labels=[theme.value for theme in Theme],
+        remove=FlaskForm(),
     )
 
 

@@ -1,0 +1,102 @@
+"""What customers complained about in a period: the themes of their objections, per product,
+each with the latest replies as examples. A reply's product is that of the sale its follow-up
+was about, else (a customer who wrote first) that of their latest purchase before it; the
+themes are read from its words (`listening.themes`, the owner's words too)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session, aliased
+
+from scheduler.figures.period import Period
+from scheduler.figures.summary import EVERYTHING, Scope, of_scope, within
+from scheduler.lifecycle import Direction
+from scheduler.listening.classify import Label
+from scheduler.listening.themes import Theme, Vocabulary, themes_of
+from scheduler.models import FollowUp, Message, Product, Sale
+
+EXAMPLES = 3  # replies shown per theme and product
+READ = 2_000  # characters of a reply read for its themes: a complaint says it early
+
+
+@dataclass(frozen=True)
+class Example:
+    message_id: int
+    customer_id: int | None
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ThemeCount:
+    product: str | None  # the product's name; None when the reply is about no known sale
+    theme: Theme | None  # None: no theme the words tell (a bare low score, say)
+    count: int  # complaints (replies)
+    customers: int  # who made them: one may write three times about one broken door
+    examples: tuple[Example, ...]  # the latest first
+
+
+def complaint_themes(
+    session: Session, period: Period, vocabulary: Vocabulary, *, scope: Scope = EVERYTHING
+) -> list[ThemeCount]:
+    """The objections received in the period, counted by product and theme: the products
+    with the most complaints first, and in each its most frequent themes first."""
+    bought = aliased(Sale)
+    latest_purchase = (
+        select(Product.name)
+        .join(bought, bought.product_id == Product.id)
+        .where(bought.customer_id == Message.customer_id, bought.sold_at <= Message.created_at)
+        .order_by(bought.sold_at.desc(), bought.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = of_scope(
+        select(
+            Message.id,
+            Message.customer_id,
+            func.substr(Message.body, 1, READ),
+            Message.created_at,
+            case((Message.follow_up_id.is_(None), latest_purchase), else_=Product.name),
+        )
+        .outerjoin(FollowUp, FollowUp.id == Message.follow_up_id)
+        .outerjoin(Sale, Sale.id == FollowUp.sale_id)
+        .outerjoin(Product, Product.id == Sale.product_id)
+        .where(
+            Message.direction == Direction.INBOUND,
+            Message.label == Label.OBJECTION.value,
+            within(Message.created_at, period),
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc()),
+        scope,
+    )
+    counts: Counter[tuple[str | None, Theme | None]] = Counter()
+    who: dict[tuple[str | None, Theme | None], set[int | None]] = defaultdict(set)
+    examples: dict[tuple[str | None, Theme | None], list[Example]] = defaultdict(list)
+    for message_id, customer_id, text, at, product in session.execute(query):
+        found: list[Theme | None] = [*themes_of(text, vocabulary)] or [None]
+        for theme in found:
+            key = (product, theme)
+            counts[key] += 1
+            who[key].add(customer_id)
+            if len(examples[key]) < EXAMPLES:
+                examples[key].append(Example(message_id, customer_id, text, at))
+    per_product: Counter[str | None] = Counter()
+    for (product, _theme), count in counts.items():
+        per_product[product] += count
+    order = {theme: index for index, theme in enumerate([*Theme, None])}
+    return [
+        ThemeCount(product, theme, count, len(who[product, theme]), tuple(examples[product, theme]))
+        for (product, theme), count in sorted(
+            counts.items(),
+            key=lambda item: (
+                -per_product[item[0][0]],
+                item[0][0] or "",
+                -item[1],
+                order[item[0][1]],
+            ),
+        )
+    ]

@@ -1,0 +1,129 @@
+"""Customers at risk, the themes of complaints, the "did we solve it?" checks and a product's
+figures, each asserted on the hand-built data set of `tests/risk_data.py`."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+from scheduler.config import Config
+from scheduler.figures.at_risk import Sign, Signal, at_risk, described, wordless
+from scheduler.figures.complaints import complaint_themes
+from scheduler.figures.period import PeriodError
+from scheduler.figures.summary import Checks, asked, asked_scope, figures
+from scheduler.listening.themes import BUILT_IN, Theme, themes_of, vocabulary
+from tests.figures_data import NOW, OPENING, PERIOD, at
+from tests.risk_data import build_risks
+
+
+def test_the_silent_customers_each_with_why(session: Session) -> None:
+    built = build_risks(session)
+    found = described(session, at_risk(session, PERIOD, now=NOW))
+    ids = built.customers
+    assert [(risk.name, list(risk.signals)) for risk in found] == [
+        ("Gone Quiet", [Signal(Sign.GONE_QUIET, at(11, 10), 3)]),
+        ("Reopened", [Signal(Sign.REOPENED, at(10, 10), 1)]),
+        ("Silent Score", [Signal(Sign.SILENT_SCORE, at(8, 10), 3)]),
+        ("Bounced", [Signal(Sign.BOUNCED, at(7, 9), 1)]),
+        ("Undelivered", [Signal(Sign.UNDELIVERED, at(5, 10), 1)]),
+    ]
+    assert [risk.customer_id for risk in found] == [
+        ids[who] for who in ("gone quiet", "reopened", "silent score", "bounced", "undelivered")
+    ]
+    cases = {risk.name: risk.open_case_id for risk in found}
+    assert cases["Silent Score"] == built.open_case
+    assert cases["Reopened"] is not None and cases["Gone Quiet"] is None
+
+
+def test_an_unanswered_follow_up_counts_once_it_has_waited(session: Session) -> None:
+    built = build_risks(session)
+    # A day on, the third follow-up to "too recent" (Sunday 10:00) has waited two days.
+    later = described(session, at_risk(session, PERIOD, now=at(17, 10)))
+    assert (later[0].name, list(later[0].signals)) == (
+        "Too Recent",
+        [Signal(Sign.GONE_QUIET, at(15, 10), 3)],
+    )
+    earlier = at_risk(session, PERIOD, now=at(17, 9))
+    assert earlier[0].customer_id == built.customers["gone quiet"]
+
+
+@pytest.mark.parametrize(
+    ("text", "bare"),
+    [
+        ("3", True),
+        ("2/10", True),
+        ("un 4 👎", True),
+        ("1 star", True),
+        ("tres", True),
+        ("3, tardaron mucho", False),
+        ("2 the box was wet", False),
+    ],
+)
+def test_a_score_without_words(text: str, bare: bool) -> None:
+    assert wordless(text) is bare
+
+
+def test_complaint_themes_per_product_with_examples(session: Session) -> None:
+    build_risks(session)
+    found = complaint_themes(session, PERIOD, vocabulary(session))
+    assert [(row.product, row.theme, row.count, row.customers) for row in found] == [
+        ("Cocina", Theme.BREAKAGE, 2, 2),
+        ("Cocina", Theme.DELIVERY, 1, 1),
+        ("Cocina", Theme.BILLING, 1, 1),
+        ("Cocina", Theme.WAITING, 1, 1),
+        ("Lavadora", Theme.STAFF, 2, 1),  # one customer, twice
+        ("Lavadora", None, 2, 2),
+        (None, Theme.STAFF, 1, 1),
+    ]
+    breakage = found[0]
+    assert [example.text for example in breakage.examples] == [
+        "la puerta vino chancada",  # the owner's word, the latest first
+        "2, el repartidor tiró la caja y llegó rota",
+    ]
+    assert [example.text for example in found[4].examples] == [
+        "pésima atención en la tienda",  # answering no follow-up: the latest purchase's
+        "The technician was rude",
+    ]
+    assert [example.text for example in found[5].examples] == ["sigue sin funcionar", "3"]
+
+
+def test_themes_from_the_words() -> None:
+    assert themes_of("El repartidor llegó tarde y la caja rota") == [
+        Theme.DELIVERY,
+        Theme.BREAKAGE,
+        Theme.WAITING,
+    ]
+    assert themes_of("NO FUNCIONA!!") == [Theme.BREAKAGE]  # a phrase, folded
+    assert themes_of("I was charged twice") == [Theme.BILLING]
+    assert themes_of("la puerta vino chancada", BUILT_IN) == []  # not without the owner's word
+    assert themes_of("pésimo") == []
+
+
+def test_the_checks_after_a_case(session: Session) -> None:
+    build_risks(session)
+    found = figures(session, PERIOD, now=NOW, opening=OPENING)
+    assert found.checks == Checks(asked=3, solved=1, not_solved=1)
+    assert found.checks.no_answer == 1
+
+
+def test_one_product_narrows_the_figures(session: Session, config: Config) -> None:
+    built = build_risks(session)
+    first, last = PERIOD.first.isoformat(), PERIOD.last.isoformat()
+    found = asked(session, first, last, None, product=built.kitchen, config=config, now=NOW)
+    assert found.follow_ups == {"delivered": {"sms": 3}}
+    assert found.replies == 4
+    assert found.checks == Checks(asked=1, solved=1, not_solved=0)
+    period, scope = asked_scope(session, first, last, None, built.kitchen, config=config, now=NOW)
+    themes = complaint_themes(session, period, vocabulary(session), scope=scope)
+    assert [(row.product, row.theme, row.count) for row in themes] == [
+        ("Cocina", Theme.BREAKAGE, 2),
+        ("Cocina", Theme.DELIVERY, 1),
+        ("Cocina", Theme.BILLING, 1),
+        ("Cocina", Theme.WAITING, 1),
+    ]
+
+
+def test_an_unknown_product_is_named(session: Session, config: Config) -> None:
+    with pytest.raises(PeriodError, match="no product has the SKU 'NOPE'") as refused:
+        asked(session, None, None, None, product="NOPE", config=config, now=NOW)
+    assert refused.value.field == "product"

@@ -289,7 +289,7 @@ class Sale(Base):
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), index=True)
-    sold_at: Mapped[datetime]
+    sold_at: Mapped[datetime] = mapped_column(index=True)  # the latest sales, on the front page
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     currency: Mapped[str | None] = mapped_column(String(3))
     status: Mapped[SaleStatus] = mapped_column(default=SaleStatus.ACTIVE)

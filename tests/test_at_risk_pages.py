@@ -40,17 +40,14 @@ def browsers(app: Flask, owner: User, staff: User) -> Iterator[tuple[FlaskClient
         yield pair
 
 
-def test_the_dashboard_shows_who_is_at_risk_and_what_they_complain_about(
+def test_the_dashboard_shows_what_customers_complain_about_and_leads_to_those_at_risk(
     browsers: tuple[FlaskClient, FlaskClient], built: Built
 ) -> None:
     owner, _staff = browsers
     page = owner.get(f"/?{PERIOD}").get_data(as_text=True)
-    assert "<strong>5</strong><span><a" in page  # customers at risk, linked to the list
     assert (
-        "bought again, but answered none of their last 3 follow-ups (the last Nov 11, 2026)" in page
-    )
-    assert "scored us 3 out of 10, without a word (Nov 8, 2026)" in page
-    assert f'href="/cases/{built.open_case}">Case {built.open_case} is open</a>' in page
+        '<a href="/at-risk?from=2026-11-02&amp;to=2026-11-15"><strong>Customers at risk</strong>'
+    ) in page
     assert "<td>Cocina</td><td>breakage</td><td>2</td>" in page
     assert "“la puerta vino chancada”" in page
     assert "<td>no product known</td><td>staff</td><td>1</td>" in page
@@ -81,6 +78,11 @@ def test_staff_see_the_list_and_download_it(
     assert "5 customers, Nov 2, 2026 to Nov 15, 2026." in page
     assert page.index("Gone Quiet") < page.index("Reopened") < page.index("Undelivered")
     assert "1 follow-up did not arrive (Nov 5, 2026), and none has since" in page
+    assert (
+        "bought again, but answered none of their last 3 follow-ups (the last Nov 11, 2026)" in page
+    )
+    assert "scored us 3 out of 10, without a word (Nov 8, 2026)" in page
+    assert f'href="/cases/{built.open_case}">Case {built.open_case} is open</a>' in page
     answer = staff.get(f"/at-risk.csv?{PERIOD}")
     assert answer.headers["Content-Disposition"] == (
         'attachment; filename="postventa-at-risk-2026-11-02-2026-11-15.csv"'
@@ -169,10 +171,11 @@ def test_in_spanish_each_why_reads_as_spoken(
     owner_browser, _staff = browsers
     owner.locale = "es"
     session.commit()
-    page = owner_browser.get(f"/?{PERIOD}").get_data(as_text=True)
+    page = owner_browser.get(f"/at-risk?{PERIOD}").get_data(as_text=True)
     assert "nos puso 3 de 10, sin una palabra (8 nov 2026)" in page
     assert "volvió a comprar, pero no respondió ninguno de sus últimos 3 seguimientos" in page
     assert "1 seguimiento no llegó (5 nov 2026), y ninguno desde entonces" in page
+    page = owner_browser.get(f"/?{PERIOD}").get_data(as_text=True)
     assert "<td>Cocina</td><td>roturas y fallas</td><td>2</td>" in page
     assert "«¿Lo resolvimos?», preguntado 3 veces" in page
 

@@ -1,6 +1,6 @@
 """The front page. Owners land on the dashboard: what this Postventa holds, and the figures of
-a period (see `scheduler.figures`), the customers at risk and what customers complained about;
-staff land on the inbox, where their work is."""
+a period (see `scheduler.figures`) and what customers complained about, a click from the
+customers at risk; staff land on the inbox, where their work is."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from scheduler.casework.recipients import recipients
 from scheduler.clock import utcnow
 from scheduler.config import OpeningHours
-from scheduler.db import begin_reading
-from scheduler.figures.at_risk import Signs, at_risk, described
+from scheduler.db import begin_reading, side_by_side
 from scheduler.figures.complaints import ThemeCount, complaint_themes
 from scheduler.figures.period import Period, PeriodError
 from scheduler.figures.summary import Figures, Scope, asked_scope, figures
@@ -35,12 +34,10 @@ from web.charts import score_bars
 from web.database import db_session, services
 from web.domain_texts import translated
 from web.figure_files import complaints_csv
-from web.forms import OpenCaseForm
 
 T = TypeVar("T")
 blueprint = Blueprint("home", __name__)
 DAYS = (7, 30, 90)  # the periods offered at one click
-AT_RISK_SHOWN = 10  # on the dashboard; the whole list is a click away
 
 
 class UnreadablePeriod(ValueError):
@@ -98,31 +95,29 @@ def _figures(session: Session, asked: Asked, now: datetime, opening: OpeningHour
     return figures(session, asked.period, now=now, opening=opening, scope=asked.scope)
 
 
-def _looked_after(asked: Asked) -> tuple[Figures, list[Signs], list[ThemeCount]]:
-    """The dashboard's three parts, each read on a connection of its own at the same time: the
-    page waits for the slowest of them, not for their sum."""
+def _looked_after(asked: Asked) -> tuple[Figures, list[ThemeCount]]:
+    """The dashboard's two parts, each read on a connection of its own at the same time: the
+    page waits for the slower of them, not for their sum. (The customers at risk are a page of
+    their own: one of their signs looks up each customer messaged in the period.)"""
     now, sessions = utcnow(), services().sessions
     opening = services().config.cases.opening_hours
 
     def figured(session: Session) -> Figures:
         return _figures(session, asked, now, opening)
 
-    def risks(session: Session) -> list[Signs]:
-        return at_risk(session, asked.period, now=now)
-
     def themes(session: Session) -> list[ThemeCount]:
         return complaint_themes(session, asked.period, vocabulary(session), scope=asked.scope)
 
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="dashboard") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dashboard") as pool:
         found = pool.submit(_read, sessions, figured)
-        risky = pool.submit(_read, sessions, risks)
         said = pool.submit(_read, sessions, themes)
-        return found.result(), risky.result(), said.result()
+        return found.result(), said.result()
 
 
 def _read(sessions: sessionmaker[Session], part: Callable[[Session], T]) -> T:
     with sessions() as session:
-        begin_reading(session)  # SQLite: no write lock, so the three read side by side
+        begin_reading(session)  # SQLite: no write lock, so the parts read side by side
+        side_by_side(session)
         return part(session)
 
 
@@ -141,13 +136,13 @@ def index() -> BaseResponse | str | tuple[str, int]:
         "open_cases": session.scalar(select(func.count()).where(Case.status == CaseStatus.OPEN)),
     }
     recent = session.scalars(select(Sale).order_by(Sale.sold_at.desc()).limit(10)).all()
-    asked, found, risks, themes, problem = None, None, None, None, None
+    asked, found, themes, problem = None, None, None, None
     try:
         asked = read_asked()
     except UnreadablePeriod as unreadable:
         problem = str(unreadable)
     if asked is not None:
-        found, risks, themes = _looked_after(asked)
+        found, themes = _looked_after(asked)
     page = render_template(
         "index.html",
         config=config,
@@ -156,9 +151,6 @@ def index() -> BaseResponse | str | tuple[str, int]:
         told=recipients(session, config),
         asked=asked,
         found=found,
-        risks=len(risks) if risks is not None else None,
-        shown_risks=described(session, risks[:AT_RISK_SHOWN]) if risks else [],
-        case_form=OpenCaseForm(),
         themes=themes,
         cadences=session.scalars(select(Cadence.name).order_by(Cadence.name)).all(),
         products=session.execute(select(Product.sku, Product.name).order_by(Product.name)).all(),

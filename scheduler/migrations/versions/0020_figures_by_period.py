@@ -2,8 +2,8 @@
 the figures count, so that the index alone answers), messages by time, cases by opening and
 resolution, remedies by time, and sales by product (one product's figures); a customer's
 follow-ups by sending time, in place of the index on the customer alone, and their replies by
-time (whether they answered their last follow-ups). Without them,
-every figure of a period read its whole table.
+time (whether they answered their last follow-ups); sales by date (the latest, on the front
+page). Without them, every figure of a period read its whole table.
 
 Revision ID: 0020
 Revises: 0019
@@ -34,6 +34,7 @@ INDEXES = (
     ("cases", "resolved_at"),
     ("remedies", "created_at"),
     ("sales", "product_id"),
+    ("sales", "sold_at"),
 )
 
 

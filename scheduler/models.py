@@ -385,10 +385,18 @@ class FollowUp(Base):
         ),
         Index("ix_follow_ups_status_due_at", "status", "due_at"),
         # A period's figures, read from the index alone: by due time (status and channel, a
-        # cadence's steps) and by sending time (the funnel, replies joined by id, who was
-        # messaged).
-        Index("ix_follow_ups_due_figures", "due_at", "status", "channel", "step_id"),
-        Index("ix_follow_ups_sent_figures", "sent_at", "status", "step_id", "customer_id", "id"),
+        # cadence's steps, a product's sales) and by sending time (the funnel, replies joined by
+        # id, who was messaged).
+        Index("ix_follow_ups_due_figures", "due_at", "status", "channel", "step_id", "sale_id"),
+        Index(
+            "ix_follow_ups_sent_figures",
+            "sent_at",
+            "status",
+            "step_id",
+            "customer_id",
+            "id",
+            "sale_id",
+        ),
         # A customer's follow-ups, the latest sent first: their page, and whether anything
         # reached them since a failure or they answered any of their last ones (at risk).
         Index("ix_follow_ups_customer_sent", "customer_id", "sent_at", "status"),
@@ -446,6 +454,17 @@ class Message(Base):
             sqlite_where=text("due_at IS NOT NULL"),
             postgresql_where=text("due_at IS NOT NULL"),
         ),
+        # Replies by time, with what a period's figures count of them (the index answers).
+        Index(
+            "ix_messages_inbound_time",
+            "created_at",
+            "follow_up_id",
+            "label",
+            "score",
+            "case_id",
+            sqlite_where=text("direction = 'inbound'"),
+            postgresql_where=text("direction = 'inbound'"),
+        ),
         # A customer's replies by time: whether they answered anything lately (at risk).
         Index(
             "ix_messages_inbound_customer",
@@ -492,7 +511,7 @@ class Message(Base):
     label: Mapped[str | None] = mapped_column(String(16))
     score: Mapped[int | None]
     needs_human: Mapped[bool | None]
-    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
     status_updated_at: Mapped[datetime | None]
     # A message queued on its own: when it may go (a retry's backoff moves it), its hand-overs
     # so far, and which worker holds it until when. None of these for a follow-up's message.

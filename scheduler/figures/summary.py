@@ -485,59 +485,69 @@ def _steps(session: Session, period: Period, scope: Scope) -> tuple[list[StepFun
     the customers answered is read from their replies since the period began, joined to the
     follow-ups they answer: one pass over the replies instead of a lookup per follow-up."""
     dialect = session.get_bind().dialect.name
-    sent = session.execute(
-        of_scope(
-            select(
-                CadenceStep.id,
-                Cadence.name,
-                CadenceStep.key,
-                func.count(),
-                _counting(FollowUp.status == FollowUpStatus.DELIVERED),
+    sent = dict(  # by step alone, from the index; the steps' names are read after
+        (step, (int(count), int(delivered)))
+        for step, count, delivered in session.execute(
+            of_scope(
+                select(
+                    FollowUp.step_id,
+                    func.count(),
+                    _counting(FollowUp.status == FollowUpStatus.DELIVERED),
+                )
+                .where(FollowUp.status.in_(SENT), within(FollowUp.sent_at, period))
+                .group_by(FollowUp.step_id),
+                scope,
             )
-            .select_from(FollowUp)
-            .join(CadenceStep, CadenceStep.id == FollowUp.step_id)
-            .join(Cadence, Cadence.id == CadenceStep.cadence_id)
-            .where(FollowUp.status.in_(SENT), within(FollowUp.sent_at, period))
-            .group_by(CadenceStep.id, Cadence.name, CadenceStep.key, CadenceStep.offset_minutes)
-            .order_by(Cadence.name, CadenceStep.offset_minutes, CadenceStep.key),
-            scope,
         )
+    )
+    named = session.execute(
+        select(CadenceStep.id, Cadence.name, CadenceStep.key)
+        .join(Cadence, Cadence.id == CadenceStep.cadence_id)
+        .where(CadenceStep.id.in_(list(sent)))
+        .order_by(Cadence.name, CadenceStep.offset_minutes, CadenceStep.key)
     ).all()
     objection = Message.label == Label.OBJECTION.value
 
-    def answered(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.count(case((condition, FollowUp.id)).distinct())
+    def some(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        """1 when one of the follow-up's replies meets the condition."""
+        return func.max(case((condition, 1), else_=0))
 
-    replies = session.execute(
-        of_scope(
-            select(
-                FollowUp.step_id,
-                answered(true()),
-                answered(objection),
-                answered(and_(objection, Case.status == CaseStatus.RESOLVED)),
-                answered(
-                    and_(
-                        Message.created_at >= FollowUp.sent_at,
-                        Message.created_at <= later_by(FollowUp.sent_at, REPLY_WINDOW, dialect),
-                    )
-                ),
-            )
-            .select_from(Message)
-            .join(FollowUp, FollowUp.id == Message.follow_up_id)
-            .outerjoin(Case, Case.id == Message.case_id)
-            .where(
-                Message.direction == Direction.INBOUND,
-                Message.created_at >= period.start,
-                FollowUp.status.in_(SENT),
-                within(FollowUp.sent_at, period),
-            )
-            .group_by(FollowUp.step_id),
-            scope,
+    answered = of_scope(  # each follow-up answered once, whatever the number of its replies
+        select(
+            FollowUp.step_id.label("step_id"),
+            some(objection).label("objection"),
+            some(and_(objection, Case.status == CaseStatus.RESOLVED)).label("resolved"),
+            some(
+                and_(
+                    Message.created_at >= FollowUp.sent_at,
+                    Message.created_at <= later_by(FollowUp.sent_at, REPLY_WINDOW, dialect),
+                )
+            ).label("in_time"),
         )
+        .select_from(Message)
+        .join(FollowUp, FollowUp.id == Message.follow_up_id)
+        .outerjoin(Case, Case.id == Message.case_id)
+        .where(
+            Message.direction == Direction.INBOUND,
+            Message.created_at >= period.start,
+            FollowUp.status.in_(SENT),
+            within(FollowUp.sent_at, period),
+        )
+        .group_by(FollowUp.step_id, FollowUp.id),
+        scope,
+    ).subquery()
+    replies = session.execute(
+        select(
+            answered.c.step_id,
+            func.count(),
+            func.sum(answered.c.objection),
+            func.sum(answered.c.resolved),
+            func.sum(answered.c.in_time),
+        ).group_by(answered.c.step_id)
     )
     by_step = {step: tuple(map(int, counts)) for step, *counts in replies}
     funnels = [
-        StepFunnel(name, key, int(count), int(delivered), *by_step.get(step, (0, 0, 0, 0))[:3])
-        for step, name, key, count, delivered in sent
+        StepFunnel(name, key, *sent[step], *by_step.get(step, (0, 0, 0, 0))[:3])
+        for step, name, key in named
     ]
     return funnels, sum(counts[3] for counts in by_step.values())

@@ -34,7 +34,7 @@ from sqlalchemy import Engine, func, select, text
 
 from scheduler.accounts import hash_password
 from scheduler.config import defaults
-from scheduler.db import make_engine, make_session_factory
+from scheduler.db import make_engine, make_session_factory, refresh_statistics
 from scheduler.defaults import install_defaults
 from scheduler.figures.at_risk import at_risk
 from scheduler.figures.complaints import complaint_themes
@@ -246,6 +246,7 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
                 created_at=NOW,
             )
         )
+    refresh_statistics(engine)  # SQLite: as the worker keeps them
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             # As autovacuum leaves a table in daily use: statistics, and the visibility map

@@ -148,6 +148,18 @@ def begin_reading(session: Session) -> None:
         session.connection(execution_options={"sqlite_begin": "DEFERRED"})
 
 
+def refresh_statistics(engine: Engine) -> None:
+    """SQLite keeps no statistics of its tables unless asked: without them its planner reads
+    a period's sent follow-ups through the index on their status (every follow-up ever sent)
+    instead of the one on their sending time (a dashboard of 100 000 follow-ups took 270 ms
+    instead of 70). A whole ANALYZE: a sampled one misjudged the very index that matters; it
+    reads 100 000 follow-ups in a tenth of a second. PostgreSQL's autovacuum keeps its own."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
+
+
 def side_by_side(session: Session) -> None:
     """For a transaction that reads while others run beside it (the dashboard's parts): on
     PostgreSQL its queries keep to one core each, instead of gathering workers that would take

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
-from scheduler.db import make_session_factory
+from scheduler.db import make_session_factory, refresh_statistics
 from scheduler.listening.email_replies import fetch_mail, mailbox_key, mailbox_of
 from scheduler.listening.inbound import triage
 from scheduler.sending.dispatch import Dispatcher
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 DISPATCH_JOB = "dispatch"
 REPLIES_JOB = "replies"
 MAIL_JOB = "mail"
+STATISTICS_JOB = "statistics"
+STATISTICS_SECONDS = 3600  # the tables' statistics, for the database's planner: hourly
 REPLIES_SECONDS = 5
 SIGNAL_CHECK_SECONDS = 0.2  # how soon a SIGTERM is seen, whichever thread it reached
 
@@ -96,6 +98,7 @@ class Worker:
     def __init__(self, engine: Engine, settings: LiveSettings) -> None:
         self.config = settings.base  # the worker's timing and transports: not editable
         self.settings = settings
+        self.engine = engine
         self.dispatcher = make_dispatcher(engine, self.settings)
         self.stopping = threading.Event()
 
@@ -125,12 +128,14 @@ class Worker:
     def schedule(self, scheduler: BaseScheduler) -> None:
         """Interval jobs, each coalesced, never two at once, run however late, first now: the
         dispatch pass every `worker.tick_seconds`, reading replies every few seconds (a
-        complaint reaches a person fast even while a long pass is sending), and, with an IMAP
-        mailbox, fetching new mail every tick."""
+        complaint reaches a person fast even while a long pass is sending), the database's
+        statistics hourly (SQLite's planner has none otherwise), and, with an IMAP mailbox,
+        fetching new mail every tick."""
         tick = self.config.worker.tick_seconds
         jobs = [
             (self.tick, tick, DISPATCH_JOB),
             (self.read, min(REPLIES_SECONDS, tick), REPLIES_JOB),
+            (self.refresh_statistics, STATISTICS_SECONDS, STATISTICS_JOB),
         ]
         if self.config.email_inbound.transport == "imap":
             jobs.append((self.fetch_mail, tick, MAIL_JOB))
@@ -146,6 +151,9 @@ class Worker:
                 misfire_grace_time=None,
                 next_run_time=datetime.now(UTC),
             )
+
+    def refresh_statistics(self) -> None:
+        refresh_statistics(self.engine)
 
     def read(self) -> dict[str, int]:
         summary = read_replies(self._current(), self.stopping)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 
 from scheduler import schema
 from scheduler.config import Config
-from scheduler.db import make_engine
-from scheduler.models import Base
+from scheduler.db import make_engine, refresh_statistics
+from scheduler.models import Base, Cadence, CadenceStep, Customer, FollowUp, Sale
 from web import create_app
 
 
@@ -99,3 +100,72 @@ def test_a_sales_follow_ups_are_found_by_index_not_by_reading_the_table(engine: 
             connection.execute(text("SET LOCAL enable_seqscan = off"))
             plan = " ".join(row[0] for row in connection.execute(text(f"EXPLAIN {query}")))
     assert "ix_follow_ups_sale_id" in plan, plan
+
+
+def test_the_figures_of_a_period_are_read_by_sending_time_once_statistics_are_kept(
+    engine: Engine,
+) -> None:
+    """A period's sent follow-ups are found by their sending time, not by their status (which
+    would read every follow-up ever sent): SQLite needs the statistics the worker keeps. A year
+    of follow-ups, nearly all sent, as a shop's table holds them."""
+    year = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=4 * n) for n in range(2_000)]
+    with engine.begin() as connection:
+        customer = connection.execute(
+            insert(Customer).values(name="Ana", created_at=year[0]).returning(Customer.id)
+        ).scalar_one()
+        cadence = connection.execute(
+            insert(Cadence)
+            .values(name="Año", created_at=year[0], updated_at=year[0])
+            .returning(Cadence.id)
+        ).scalar_one()
+        step = connection.execute(
+            insert(CadenceStep)
+            .values(
+                cadence_id=cadence,
+                key="d1",
+                offset_minutes=0,
+                channel="sms",
+                template_name="thanks",
+            )
+            .returning(CadenceStep.id)
+        ).scalar_one()
+        sales = connection.execute(
+            insert(Sale).returning(Sale.id),
+            [
+                {"external_id": f"S{n}", "customer_id": customer, "sold_at": at, "created_at": at}
+                for n, at in enumerate(year)
+            ],
+        ).scalars()
+        connection.execute(
+            insert(FollowUp),
+            [
+                {
+                    "sale_id": sale,
+                    "step_id": step,
+                    "customer_id": customer,
+                    "channel": "sms",
+                    "due_at": at,
+                    "status": "delivered" if n % 50 else "scheduled",
+                    "sent_at": at if n % 50 else None,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+                for n, (sale, at) in enumerate(zip(sales, year, strict=True))
+            ],
+        )
+    refresh_statistics(engine)
+    query = (
+        "SELECT step_id, count(*) FROM follow_ups WHERE status IN ('sent', 'delivered') "
+        "AND sent_at >= '2026-11-01' AND sent_at < '2026-12-01' GROUP BY step_id"
+    )
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            stats = connection.exec_driver_sql("SELECT count(*) FROM sqlite_stat1").scalar()
+            assert stats, "ANALYZE kept no statistics"
+            plan = " ".join(
+                str(row) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {query}"))
+            )
+        else:
+            connection.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = " ".join(row[0] for row in connection.execute(text(f"EXPLAIN {query}")))
+    assert "ix_follow_ups_sent_figures" in plan, plan

@@ -23,7 +23,7 @@ from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import OutboxEntry
 from scheduler.sending.transports import make_transports
 from scheduler.settings import LiveSettings
-from scheduler.worker import DISPATCH_JOB, REPLIES_JOB, Worker
+from scheduler.worker import DISPATCH_JOB, REPLIES_JOB, STATISTICS_JOB, Worker
 from tests.conftest import Cli
 from tests.dispatching import Clock, dispatcher, setup_sales
 from tests.factories import NOW, sale_input
@@ -51,6 +51,8 @@ def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Confi
     replies = scheduler.get_job(REPLIES_JOB)  # complaints reach a person within seconds
     assert replies.trigger.interval == timedelta(seconds=5)
     assert (replies.coalesce, replies.max_instances) == (True, 1)
+    statistics = scheduler.get_job(STATISTICS_JOB)  # SQLite's planner has none of its own
+    assert statistics.trigger.interval == timedelta(hours=1)
 
 
 def test_dispatch_once_prints_the_pass(engine: Engine, config: Config, postventa: Cli) -> None:

@@ -30,10 +30,11 @@ steps or its sales.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from math import ceil
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -213,6 +214,27 @@ def of_scope(query: Select, scope: Scope) -> Select:  # type: ignore[type-arg]
     return query
 
 
+FigurePart = Callable[[Session], dict[str, Any]]  # some of Figures' fields, by name
+
+
+def figure_parts(
+    period: Period, *, now: datetime, opening: OpeningHours, scope: Scope = EVERYTHING
+) -> list[FigurePart]:
+    """The figures in independent parts, the slowest first: each reads what it needs on the
+    session it is given, so that a page may run them on several connections at once."""
+    return [
+        partial(_funnel, period=period, scope=scope),
+        partial(_by_status, period=period, scope=scope),
+        partial(_opt_outs, period=period),
+        partial(_first_answers, period=period, now=now, opening=opening),
+        partial(_ratings, period=period, scope=scope),
+        partial(_cases, period=period, now=now),
+        partial(_checks, period=period, scope=scope),
+        partial(_replies, period=period, scope=scope),
+        partial(_remedies, period=period),
+    ]
+
+
 def figures(
     session: Session,
     period: Period,
@@ -221,6 +243,19 @@ def figures(
     opening: OpeningHours,
     scope: Scope = EVERYTHING,
 ) -> Figures:
+    parts = figure_parts(period, now=now, opening=opening, scope=scope)
+    return assembled(period, [part(session) for part in parts])
+
+
+def assembled(period: Period, parts: Iterable[dict[str, Any]]) -> Figures:
+    """The figures of the period from its parts' fields (see `figure_parts`)."""
+    fields: dict[str, Any] = {}
+    for part in parts:
+        fields.update(part)
+    return Figures(period=period, **fields)
+
+
+def _by_status(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]:
     by_status: dict[str, dict[str, int]] = defaultdict(dict)
     rows = session.execute(
         of_scope(
@@ -240,24 +275,10 @@ def figures(
             scope,
         ).group_by(FollowUp.status_reason)
     )
-    steps, answered = _steps(session, period, scope)
-    nps, nps_by_week = _nps_by_week(session, period, scope)
-    return Figures(
-        period=period,
-        follow_ups=dict(by_status),
-        skipped_because={reason or "(no reason given)": count for reason, count in skipped},
-        sent=sum(step.sent for step in steps),
-        answered=answered,
-        replies=_replies(session, period, scope),
-        nps=nps,
-        nps_by_week=nps_by_week,
-        cases=_cases(session, period, now),
-        checks=_checks(session, period, scope),
-        opt_outs=_opt_outs(session, period),
-        first_answers=_first_answers(session, period, now, opening),
-        remedies=_remedies(session, period),
-        steps=steps,
-    )
+    return {
+        "follow_ups": dict(by_status),
+        "skipped_because": {reason or "(no reason given)": count for reason, count in skipped},
+    }
 
 
 def asked(
@@ -311,14 +332,12 @@ def _inbound(period: Period, scope: Scope) -> Select:  # type: ignore[type-arg]
     return query
 
 
-def _replies(session: Session, period: Period, scope: Scope) -> int:
+def _replies(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]:
     query = _inbound(period, scope).with_only_columns(func.count()).select_from(Message)
-    return int(session.scalar(query) or 0)
+    return {"replies": int(session.scalar(query) or 0)}
 
 
-def _nps_by_week(
-    session: Session, period: Period, scope: Scope
-) -> tuple[Nps, list[tuple[date, Nps]]]:
+def _ratings(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]:
     """The period's NPS and each week's, from the ratings received: bucketed by the database,
     each week's bounds being the business's local Mondays."""
     weeks = period.weeks()
@@ -346,10 +365,10 @@ def _nps_by_week(
         sum(nps.passives for _d, nps in by_week),
         sum(nps.detractors for _d, nps in by_week),
     )
-    return total, by_week
+    return {"nps": total, "nps_by_week": by_week}
 
 
-def _cases(session: Session, period: Period, now: datetime) -> CaseCounts:
+def _cases(session: Session, *, period: Period, now: datetime) -> dict[str, Any]:
     row = session.execute(
         select(
             _counting(within(Case.opened_at, period)),
@@ -373,10 +392,10 @@ def _cases(session: Session, period: Period, now: datetime) -> CaseCounts:
     ).one()
     by_age = {name: int(count) for (name, _least, _most), count in zip(AGES, ages, strict=True)}
     opened, resolved, open_now, overdue_now = map(int, row)
-    return CaseCounts(opened, resolved, open_now, overdue_now, by_age)
+    return {"cases": CaseCounts(opened, resolved, open_now, overdue_now, by_age)}
 
 
-def _checks(session: Session, period: Period, scope: Scope) -> Checks:
+def _checks(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]:
     """A check's answer that needs no person confirms the case; one that does says it is not
     solved (the case reopens, or the reply joins another open case)."""
     answers = aliased(Message)
@@ -397,7 +416,7 @@ def _checks(session: Session, period: Period, scope: Scope) -> Checks:
         scope,
     )
     asked_, solved, not_solved_ = session.execute(query).one()
-    return Checks(int(asked_), int(solved), int(not_solved_))
+    return {"checks": Checks(int(asked_), int(solved), int(not_solved_))}
 
 
 OPT_OUT_COLUMNS = {
@@ -407,7 +426,7 @@ OPT_OUT_COLUMNS = {
 }
 
 
-def _opt_outs(session: Session, period: Period) -> OptOuts:
+def _opt_outs(session: Session, *, period: Period) -> dict[str, Any]:
     said_stop = {name: within(column, period) for name, column in OPT_OUT_COLUMNS.items()}
 
     row = session.execute(
@@ -420,16 +439,18 @@ def _opt_outs(session: Session, period: Period) -> OptOuts:
             FollowUp.status.in_(SENT), within(FollowUp.sent_at, period)
         )
     )
-    return OptOuts(
-        customers=int(row[0]),
-        by_channel=dict(zip(OPT_OUT_COLUMNS, map(int, row[1:]), strict=True)),
-        messaged=int(messaged or 0),
-    )
+    return {
+        "opt_outs": OptOuts(
+            customers=int(row[0]),
+            by_channel=dict(zip(OPT_OUT_COLUMNS, map(int, row[1:]), strict=True)),
+            messaged=int(messaged or 0),
+        )
+    }
 
 
 def _first_answers(
-    session: Session, period: Period, now: datetime, opening: OpeningHours
-) -> FirstAnswers:
+    session: Session, *, period: Period, now: datetime, opening: OpeningHours
+) -> dict[str, Any]:
     """The cases of the period that were answered or whose deadline has come."""
     rows = session.execute(
         select(Case.opened_at, Case.first_responded_at, Case.first_response_due_at).where(
@@ -437,7 +458,7 @@ def _first_answers(
             or_(Case.first_responded_at.is_not(None), Case.first_response_due_at <= now),
         )
     ).all()
-    return first_answers(rows, opening, period.tz)
+    return {"first_answers": first_answers(rows, opening, period.tz)}
 
 
 def first_answers(
@@ -457,7 +478,7 @@ def first_answers(
     return FirstAnswers(minutes, on_time, len(cases))
 
 
-def _remedies(session: Session, period: Period) -> dict[str, Remedies]:
+def _remedies(session: Session, *, period: Period) -> dict[str, Any]:
     asked_owner = or_(Remedy.approved_by_id.is_not(None), Remedy.status != RemedyStatus.GRANTED)
     rows = session.execute(
         select(
@@ -474,12 +495,14 @@ def _remedies(session: Session, period: Period) -> dict[str, Remedies]:
         .order_by(Remedy.kind)
     )
     return {
-        kind: Remedies(int(given), Decimal(str(value)).quantize(CENTS), int(owner))
-        for kind, given, value, owner in rows
+        "remedies": {
+            kind: Remedies(int(given), Decimal(str(value)).quantize(CENTS), int(owner))
+            for kind, given, value, owner in rows
+        }
     }
 
 
-def _steps(session: Session, period: Period, scope: Scope) -> tuple[list[StepFunnel], int]:
+def _funnel(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]:
     """Each step's follow-ups sent in the period and what became of them, in the cadence's
     order (by the step's offset); and how many of them were answered within REPLY_WINDOW. What
     the customers answered is read from their replies since the period began, joined to the
@@ -550,4 +573,8 @@ def _steps(session: Session, period: Period, scope: Scope) -> tuple[list[StepFun
         StepFunnel(name, key, *sent[step], *by_step.get(step, (0, 0, 0, 0))[:3])
         for step, name, key in named
     ]
-    return funnels, sum(counts[3] for counts in by_step.values())
+    return {
+        "steps": funnels,
+        "sent": sum(funnel.sent for funnel in funnels),
+        "answered": sum(counts[3] for counts in by_step.values()),
+    }

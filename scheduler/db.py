@@ -23,6 +23,7 @@ T = TypeVar("T")
 # than 65 535 parameters ("number of parameters must be between 0 and 65535"), SQLite's limit is
 # 32 766; an import of 66 000 sales failed whole on one unsplit list of ids.
 IN_CHUNK = 500
+STATISTICS_SECONDS = 3600  # how often the worker renews SQLite's statistics
 
 
 def chunked(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
@@ -46,14 +47,17 @@ def make_engine(url: str, **options: Any) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        connect_args = options.setdefault("connect_args", {})
         if "connect_timeout" not in parsed.query:  # libpq waits minutes on a silent host
-            connect_args.setdefault("connect_timeout", 10)
-        if parsed.get_backend_name() == "postgresql" and "options" not in parsed.query:
-            connect_args.setdefault("options", "-c jit=off")
-        return create_engine(url, pool_pre_ping=True, **options)
+            options.setdefault("connect_args", {}).setdefault("connect_timeout", 10)
+        engine = create_engine(url, pool_pre_ping=True, **options)
+        if parsed.get_backend_name() == "postgresql":
+            event.listen(engine, "connect", _without_jit)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # A connection reads the tables' statistics when it opens (ANALYZE in another does not
+    # reach it): renewed hourly, as the worker renews the statistics.
+    options.setdefault("pool_recycle", STATISTICS_SECONDS)
     engine = create_engine(url, connect_args={"timeout": 30}, **options)
 
     @event.listens_for(engine, "connect")
@@ -74,6 +78,16 @@ def make_engine(url: str, **options: Any) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
+
+
+def _without_jit(dbapi_connection: Any, _record: Any) -> None:
+    """Set on each new connection, not as a startup option: poolers such as PgBouncer refuse
+    connections that send one."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+    dbapi_connection.autocommit = autocommit
 
 
 class DatabaseUnreachable(RuntimeError):

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
-from scheduler.db import make_session_factory, refresh_statistics
+from scheduler.db import STATISTICS_SECONDS, make_session_factory, refresh_statistics
 from scheduler.listening.email_replies import fetch_mail, mailbox_key, mailbox_of
 from scheduler.listening.inbound import triage
 from scheduler.sending.dispatch import Dispatcher
@@ -37,7 +37,6 @@ DISPATCH_JOB = "dispatch"
 REPLIES_JOB = "replies"
 MAIL_JOB = "mail"
 STATISTICS_JOB = "statistics"
-STATISTICS_SECONDS = 3600  # the tables' statistics, for the database's planner: hourly
 REPLIES_SECONDS = 5
 SIGNAL_CHECK_SECONDS = 0.2  # how soon a SIGTERM is seen, whichever thread it reached
 

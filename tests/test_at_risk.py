@@ -4,6 +4,7 @@ figures, each asserted on the hand-built data set of `tests/risk_data.py`."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
@@ -11,7 +12,9 @@ from scheduler.figures.at_risk import Sign, Signal, at_risk, described, wordless
 from scheduler.figures.complaints import complaint_themes
 from scheduler.figures.period import PeriodError
 from scheduler.figures.summary import Checks, asked, asked_scope, figures
+from scheduler.lifecycle import Channel, Direction
 from scheduler.listening.themes import BUILT_IN, Theme, themes_of, vocabulary
+from scheduler.models import Message, Product
 from tests.figures_data import NOW, OPENING, PERIOD, at
 from tests.risk_data import build_risks
 
@@ -127,3 +130,39 @@ def test_an_unknown_product_is_named(session: Session, config: Config) -> None:
     with pytest.raises(PeriodError, match="no product has the SKU 'NOPE'") as refused:
         asked(session, None, None, None, product="NOPE", config=config, now=NOW)
     assert refused.value.field == "product"
+
+
+def test_products_of_one_name_stay_apart_and_a_stranger_is_nobody(session: Session) -> None:
+    """Two products may share a name (the SKU tells them apart); a complaint from a number
+    that matches no customer counts as a complaint, not as a customer."""
+    build_risks(session)
+    washer = session.scalars(select(Product).where(Product.sku == "LAV-1")).one()
+    washer.name = "Cocina"
+    session.add(
+        Message(
+            direction=Direction.INBOUND,
+            channel=Channel.SMS,
+            from_address="+51900000000",
+            to_address="+15005550006",
+            body="el técnico fue grosero",
+            status="received",
+            label="objection",
+            created_at=at(14, 13),
+        )
+    )
+    session.commit()
+    found = complaint_themes(session, PERIOD, vocabulary(session))
+    assert [(row.sku, row.theme, row.count, row.customers) for row in found][:5] == [
+        ("COC-1", Theme.BREAKAGE, 2, 2),
+        ("COC-1", Theme.DELIVERY, 1, 1),
+        ("COC-1", Theme.BILLING, 1, 1),
+        ("COC-1", Theme.WAITING, 1, 1),
+        ("LAV-1", Theme.STAFF, 2, 1),
+    ]
+    assert {row.product for row in found[:6]} == {"Cocina"}
+    assert (found[-1].product, found[-1].theme, found[-1].count, found[-1].customers) == (
+        None,
+        Theme.STAFF,
+        2,
+        1,  # the walk-in; the stranger is no customer
+    )

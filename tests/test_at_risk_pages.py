@@ -198,3 +198,42 @@ def test_a_long_list_is_paged(
     # The CSV holds them all, whatever a page shows.
     text = staff.get(f"/at-risk.csv?{PERIOD}").get_data(as_text=True)
     assert len(list(csv.DictReader(io.StringIO(text)))) == 5
+
+
+@pytest.mark.parametrize("url", ["/at-risk.csv", "/admin/complaints.csv", "/admin/figures.csv"])
+def test_a_refused_download_quotes_what_was_asked_as_plain_text(
+    browsers: tuple[FlaskClient, FlaskClient], built: Built, url: str
+) -> None:
+    owner, _staff = browsers
+    answer = owner.get(f"{url}?from=<svg/onload=alert(1)>")
+    assert answer.status_code == 400 and answer.mimetype == "text/plain"
+    assert "From: " in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("product=%00", "Product"),
+        ("product=" + "x" * 300, "Product"),
+        ("cadence=a%00b", "Cadence"),
+        ("cadence=%E2%80%8F" + "y" * 250, "Cadence"),
+    ],
+)
+def test_an_odd_product_or_cadence_is_a_400_that_names_it(
+    browsers: tuple[FlaskClient, FlaskClient], built: Built, query: str, field: str
+) -> None:
+    owner, _staff = browsers
+    for url in ("/", "/at-risk", "/admin/figures.csv", "/admin/complaints.csv"):
+        answer = owner.get(f"{url}?{query}")
+        assert answer.status_code == 400, url
+        assert f"{field}: " in answer.get_data(as_text=True), url
+
+
+def test_a_page_past_the_end_shows_the_last(
+    browsers: tuple[FlaskClient, FlaskClient], built: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _owner, staff = browsers
+    monkeypatch.setattr("web.at_risk.PAGE", 2)
+    last = staff.get(f"/at-risk?{PERIOD}&page=99").get_data(as_text=True)
+    assert "Page 3 of 3" in last and "Undelivered" in last
+    assert staff.get(f"/at-risk?{PERIOD}&page=%C2%B2").status_code == 400  # a "²"

@@ -154,6 +154,8 @@ def test_the_figures_of_a_period_are_read_by_sending_time_once_statistics_are_ke
             ],
         )
     refresh_statistics(engine)
+    engine = make_engine(engine.url.render_as_string(hide_password=False))  # a connection
+    # opened after the statistics reads them (as every connection does within the hour)
     query = (
         "SELECT step_id, count(*) FROM follow_ups WHERE status IN ('sent', 'delivered') "
         "AND sent_at >= '2026-11-01' AND sent_at < '2026-12-01' GROUP BY step_id"
@@ -168,4 +170,17 @@ def test_the_figures_of_a_period_are_read_by_sending_time_once_statistics_are_ke
         else:
             connection.execute(text("SET LOCAL enable_seqscan = off"))
             plan = " ".join(row[0] for row in connection.execute(text(f"EXPLAIN {query}")))
+    engine.dispose()
     assert "ix_follow_ups_sent_figures" in plan, plan
+
+
+def test_postgresql_connections_compile_no_queries(postgres_url: str) -> None:
+    """JIT compiling cost more than the dashboard's queries it compiled: off on every
+    connection (set after connecting: a pooler may refuse a startup option)."""
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=1)
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            for connection in (first, second):
+                assert connection.exec_driver_sql("SHOW jit").scalar() == "off"
+    finally:
+        engine.dispose()

@@ -618,7 +618,8 @@ def test_staff_emails_name_reasons_and_remedies_as_the_admin_does(app: Flask) ->
     for locale in ("es", "en"):
         texts = NOTICE_TEXTS[locale]
         with app.test_request_context(headers={"Accept-Language": locale}):
-            assert texts.reasons == {label.value: named(label) for label in Label}, locale
+            reasons = {str(label): named(label, "Label") for label in [*Label, AT_RISK]}
+            assert texts.reasons == reasons, locale
             assert texts.kinds == {kind.value: named(kind) for kind in RemedyKind}, locale
 
 

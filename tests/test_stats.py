@@ -195,6 +195,9 @@ def test_the_api_gives_the_figures_as_json_and_csv(
         ("from=yesterday", "from"),
         ("to=2026-02-30", "to"),
         ("cadence=Nope", "cadence"),
+        ("product=NOPE", "product"),
+        ("product=%00", "product"),
+        ("cadence=" + "z" * 201, "cadence"),
         ("format=xlsx", "format"),
     ],
 )

@@ -13,7 +13,7 @@ from scheduler.clock import utcnow
 from scheduler.figures.at_risk import at_risk, described
 from scheduler.models import Customer
 from web.auth import me
-from web.database import db_session, get_or_404, services
+from web.database import as_id, db_session, get_or_404, reading_session, services
 from web.domain_texts import translated
 from web.figure_files import at_risk_csv
 from web.forms import OpenCaseForm
@@ -30,18 +30,22 @@ def page() -> str | tuple[str, int]:
     except UnreadablePeriod as unreadable:
         return render_template("at_risk.html", problem=str(unreadable), days=DAYS), 400
     number = request.args.get("page", "1")
-    if not number.isdigit() or not 1 <= int(number) <= 100_000:
+    page = as_id(number)
+    if not page:
         problem = _("Page: a whole number from 1, not %(value)s.", value=number[:20])
         return render_template("at_risk.html", problem=problem, days=DAYS), 400
-    session, first = db_session(), (int(number) - 1) * PAGE
+    session = reading_session()
     risks = at_risk(session, asked.period, now=utcnow())
+    pages = max(1, -(-len(risks) // PAGE))
+    page = min(page, pages)  # the list may have shortened since the link was made
+    first = (page - 1) * PAGE
     return render_template(
         "at_risk.html",
         asked=asked,
         total=len(risks),
         risks=described(session, risks[first : first + PAGE]),
-        page=int(number),
-        pages=max(1, -(-len(risks) // PAGE)),
+        page=page,
+        pages=pages,
         days=DAYS,
         form=OpenCaseForm(),
     )
@@ -50,7 +54,7 @@ def page() -> str | tuple[str, int]:
 @blueprint.get("/at-risk.csv")
 @for_the_period
 def download(asked: Asked) -> Response:
-    session = db_session()
+    session = reading_session()
     risks = described(session, at_risk(session, asked.period, now=utcnow()))
     return at_risk_csv(risks, asked.period)
 

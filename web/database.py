@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import IntegerConverter, Map
 
 from scheduler.config import Config
-from scheduler.db import MAX_ID
+from scheduler.db import MAX_ID, begin_reading
 from scheduler.settings import LiveSettings
 
 
@@ -39,6 +39,16 @@ def db_session() -> Session:
     if "db_session" not in g:
         g.db_session = services().sessions()
     session: Session = g.db_session
+    return session
+
+
+def reading_session() -> Session:
+    """The request's session for a long read (a page of figures, a list to download): what it
+    did so far is committed, and it goes on as a plain reader's, so that on SQLite it holds no
+    write lock meanwhile (a customer's STOP, the worker's sends go on)."""
+    session = db_session()
+    session.commit()
+    begin_reading(session)
     return session
 
 

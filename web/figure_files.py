@@ -42,6 +42,7 @@ def complaints_csv(themes: Sequence[ThemeCount], period: Period) -> Response:
     rows = (
         (
             row.product,
+            row.sku,
             row.theme.value if row.theme else None,
             theme_name(row.theme),
             row.count,
@@ -55,6 +56,7 @@ def complaints_csv(themes: Sequence[ThemeCount], period: Period) -> Response:
     )
     header = (
         "product",
+        "sku",
         "theme",
         "theme_name",
         "complaints",

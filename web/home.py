@@ -31,7 +31,7 @@ from scheduler.models import Cadence, Case, Customer, FollowUp, Product, Sale
 from web.api_stats import csv_download, stats_json
 from web.auth import owner_only
 from web.charts import score_bars
-from web.database import db_session, services
+from web.database import db_session, reading_session, services
 from web.domain_texts import translated
 from web.figure_files import complaints_csv
 
@@ -55,12 +55,11 @@ class Asked:
 
     def query(self) -> dict[str, str | None]:
         """The query that asks for the same again (for links and downloads)."""
-        return {
-            "from": self.period.first.isoformat(),
-            "to": self.period.last.isoformat(),
-            "cadence": self.cadence,
-            "product": self.product,
-        }
+        return self.days() | {"cadence": self.cadence, "product": self.product}
+
+    def days(self) -> dict[str, str | None]:
+        """The same days alone: the customers at risk are of every cadence and product."""
+        return {"from": self.period.first.isoformat(), "to": self.period.last.isoformat()}
 
 
 def read_asked() -> Asked:
@@ -129,7 +128,7 @@ def _read(sessions: sessionmaker[Session], part: Callable[[Session], T]) -> T:
 def index() -> BaseResponse | str | tuple[str, int]:
     if current_user.is_authenticated and not current_user.is_owner:
         return redirect(url_for("inbox.index"))
-    session = db_session()
+    session = reading_session()
     config = services().config
     counts = {
         "customers": session.scalar(select(func.count()).select_from(Customer)),
@@ -179,15 +178,15 @@ def _nps_chart(found: Figures) -> str:
 
 def for_the_period(
     view: Callable[[Asked], Response],
-) -> Callable[[], Response | tuple[str, int]]:
+) -> Callable[[], Response]:
     """A download of what the query asks for; a 400 saying which field is wrong."""
 
     @wraps(view)
-    def download() -> Response | tuple[str, int]:
+    def download() -> Response:
         try:
             asked = read_asked()
-        except UnreadablePeriod as unreadable:
-            return str(unreadable), 400
+        except UnreadablePeriod as unreadable:  # plain text: it quotes what was asked
+            return Response(str(unreadable), 400, mimetype="text/plain")
         return view(asked)
 
     return download
@@ -199,7 +198,7 @@ def for_the_period(
 def figures_csv(asked: Asked) -> Response:
     """The dashboard's figures as `figure,value` lines, as `GET /api/stats?format=csv`."""
     opening = services().config.cases.opening_hours
-    found = _figures(db_session(), asked, utcnow(), opening)
+    found = _figures(reading_session(), asked, utcnow(), opening)
     return csv_download(stats_json(found, asked.cadence, asked.product), "postventa-figures")
 
 
@@ -208,6 +207,6 @@ def figures_csv(asked: Asked) -> Response:
 @for_the_period
 def complaints_download(asked: Asked) -> Response:
     """What customers complained about: one line per product, theme and example reply."""
-    session = db_session()
+    session = reading_session()
     themes = complaint_themes(session, asked.period, vocabulary(session), scope=asked.scope)
     return complaints_csv(themes, asked.period)

@@ -41,6 +41,7 @@ TEXTS = {
             "opt_in": "alta",
             "help": "ayuda",
             "automatic": "automático",
+            "at_risk": "en riesgo (abierto por una persona)",
         },
         kinds={
             "discount": "descuento",
@@ -68,6 +69,7 @@ TEXTS = {
             "opt_in": "opt-in",
             "help": "help",
             "automatic": "automatic",
+            "at_risk": "at risk (opened by a person)",
         },
         kinds={
             "discount": "discount",

@@ -34,21 +34,25 @@ class Example:
 @dataclass(frozen=True)
 class ThemeCount:
     product: str | None  # the product's name; None when the reply is about no known sale
+    sku: str | None  # names may repeat: the SKU tells the products apart
     theme: Theme | None  # None: no theme the words tell (a bare low score, say)
     count: int  # complaints (replies)
     customers: int  # who made them: one may write three times about one broken door
     examples: tuple[Example, ...]  # the latest first
 
 
+Key = tuple[int | None, Theme | None]  # a product's id, a theme
+
+
 def complaint_themes(
     session: Session, period: Period, vocabulary: Vocabulary, *, scope: Scope = EVERYTHING
 ) -> list[ThemeCount]:
     """The objections received in the period, counted by product and theme: the products
-    with the most complaints first, and in each its most frequent themes first."""
+    with the most complaints first, and in each its most frequent themes first. With a scope,
+    only the replies to its follow-ups count (one that answers none belongs to no cadence)."""
     bought = aliased(Sale)
     latest_purchase = (
-        select(Product.name)
-        .join(bought, bought.product_id == Product.id)
+        select(bought.product_id)
         .where(bought.customer_id == Message.customer_id, bought.sold_at <= Message.created_at)
         .order_by(bought.sold_at.desc(), bought.id.desc())
         .limit(1)
@@ -60,11 +64,10 @@ def complaint_themes(
             Message.customer_id,
             func.substr(Message.body, 1, READ),
             Message.created_at,
-            case((Message.follow_up_id.is_(None), latest_purchase), else_=Product.name),
+            case((Message.follow_up_id.is_(None), latest_purchase), else_=Sale.product_id),
         )
         .outerjoin(FollowUp, FollowUp.id == Message.follow_up_id)
         .outerjoin(Sale, Sale.id == FollowUp.sale_id)
-        .outerjoin(Product, Product.id == Sale.product_id)
         .where(
             Message.direction == Direction.INBOUND,
             Message.label == Label.OBJECTION.value,
@@ -73,30 +76,47 @@ def complaint_themes(
         .order_by(Message.created_at.desc(), Message.id.desc()),
         scope,
     )
-    counts: Counter[tuple[str | None, Theme | None]] = Counter()
-    who: dict[tuple[str | None, Theme | None], set[int | None]] = defaultdict(set)
-    examples: dict[tuple[str | None, Theme | None], list[Example]] = defaultdict(list)
+    counts: Counter[Key] = Counter()
+    who: dict[Key, set[int]] = defaultdict(set)
+    examples: dict[Key, list[Example]] = defaultdict(list)
     for message_id, customer_id, text, at, product in session.execute(query):
         found: list[Theme | None] = [*themes_of(text, vocabulary)] or [None]
         for theme in found:
             key = (product, theme)
             counts[key] += 1
-            who[key].add(customer_id)
+            if customer_id is not None:
+                who[key].add(customer_id)
             if len(examples[key]) < EXAMPLES:
                 examples[key].append(Example(message_id, customer_id, text, at))
-    per_product: Counter[str | None] = Counter()
+    products = {
+        row.id: row
+        for row in session.execute(
+            select(Product.id, Product.name, Product.sku).where(
+                Product.id.in_({product for product, _theme in counts} - {None})
+            )
+        )
+    }
+    per_product: Counter[int | None] = Counter()
     for (product, _theme), count in counts.items():
         per_product[product] += count
     order = {theme: index for index, theme in enumerate([*Theme, None])}
+
+    def naming(product: int | None) -> tuple[str | None, str | None]:
+        known = products.get(product) if product is not None else None
+        return (known.name, known.sku) if known else (None, None)
+
+    def ranked(item: tuple[Key, int]) -> tuple[int, str, str, int, int]:
+        (product, theme), count = item
+        name, sku = naming(product)
+        return (-per_product[product], name or "", sku or "", -count, order[theme])
+
     return [
-        ThemeCount(product, theme, count, len(who[product, theme]), tuple(examples[product, theme]))
-        for (product, theme), count in sorted(
-            counts.items(),
-            key=lambda item: (
-                -per_product[item[0][0]],
-                item[0][0] or "",
-                -item[1],
-                order[item[0][1]],
-            ),
+        ThemeCount(
+            *naming(product),
+            theme,
+            count,
+            len(who[product, theme]),
+            tuple(examples[product, theme]),
         )
+        for (product, theme), count in sorted(counts.items(), key=ranked)
     ]

@@ -60,8 +60,10 @@ from scheduler.models import (
     Remedy,
     Sale,
 )
+from scheduler.typed_text import unfit_character
 
 REPLY_WINDOW = timedelta(days=7)
+NAME_MOST = 200  # characters of a cadence's name or a product's SKU asked for
 CENTS = Decimal("0.01")
 SENT = (FollowUpStatus.SENT, FollowUpStatus.DELIVERED)
 
@@ -311,6 +313,10 @@ def asked_scope(
     """The period and the scope asked for, as `asked` reads them."""
     tz = config.business.tz
     period = period_from(first, last, tz=tz, today=now.astimezone(tz).date())
+    for field, value in (("cadence", cadence), ("product", product)):
+        unfit = unfit_character(value) if value is not None else None
+        if value is not None and (unfit or len(value) > NAME_MOST):
+            raise PeriodError(unfit or f"at most {NAME_MOST} characters", field)
     cadence_id = product_id = None
     if cadence is not None:
         cadence_id = session.scalar(select(Cadence.id).where(Cadence.name == cadence))

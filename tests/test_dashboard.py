@@ -32,6 +32,10 @@ def test_the_owner_sees_the_figures_of_the_period(
     assert ">0</text>" in page and ">-50</text>" in page and ">2 ratings</text>" in page
     assert "<li>opted out: 1</li>" in page and "no phone or email: 1" in page
     assert "<td>Premium</td><td><code>p1</code></td><td>1</td>" in page
+    assert (
+        'aria-label="Premium · p1: sent 1, delivered 1, replied 1, objections 0, resolved 0"'
+        in page
+    )
     assert "<td>200.00</td><td>2</td>" in page  # discounts given, and asked of the owner
     assert 'value="2026-11-02"' in page and 'value="2026-11-15"' in page
 

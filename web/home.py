@@ -24,13 +24,21 @@ from scheduler.config import OpeningHours
 from scheduler.db import begin_reading, side_by_side
 from scheduler.figures.complaints import ThemeCount, complaint_themes
 from scheduler.figures.period import Period, PeriodError
-from scheduler.figures.summary import Figures, Scope, asked_scope, assembled, figure_parts, figures
+from scheduler.figures.summary import (
+    Figures,
+    Scope,
+    StepFunnel,
+    asked_scope,
+    assembled,
+    figure_parts,
+    figures,
+)
 from scheduler.lifecycle import PENDING, CaseStatus
 from scheduler.listening.themes import vocabulary
 from scheduler.models import Cadence, Case, Customer, FollowUp, Product, Sale
 from web.api_stats import csv_download, stats_json
 from web.auth import owner_only
-from web.charts import score_bars
+from web.charts import funnel_bars, score_bars
 from web.database import db_session, reading_session, services
 from web.domain_texts import translated
 from web.figure_files import complaints_csv
@@ -160,6 +168,7 @@ def index() -> BaseResponse | str | tuple[str, int]:
         days=DAYS,
         problem=problem,
         nps_chart=_nps_chart(found) if found else None,
+        funnels=[_funnel_chart(step) for step in found.steps] if found else [],
     )
     return (page, 400) if problem else page
 
@@ -190,6 +199,18 @@ def for_the_period(
         return view(asked)
 
     return download
+
+
+def _funnel_chart(step: StepFunnel) -> str:
+    stages = [
+        (_("sent"), step.sent),
+        (_("delivered"), step.delivered),
+        (_("replied"), step.replied),
+        (_("objections"), step.objections),
+        (_("resolved"), step.resolved),
+    ]
+    told = ", ".join(f"{label} {count}" for label, count in stages)
+    return funnel_bars(f"{step.cadence} · {step.step}: {told}", stages)
 
 
 @blueprint.get("/admin/figures.csv")

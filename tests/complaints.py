@@ -16,7 +16,7 @@ from scheduler.lifecycle import Channel, Direction
 from scheduler.models import Case, Customer, Message
 from scheduler.sending.sales import record_sale
 from tests.browsing import submit
-from tests.factories import NOW, sale_input
+from tests.factories import NOW, inbound_sms, sale_input
 
 
 def complaint(
@@ -38,17 +38,8 @@ def complaint(
     )
     customer = session.get_one(Customer, sale.customer_id)
     at = NOW + timedelta(days=2) - timedelta(hours=hours_ago)
-    message = Message(
-        customer_id=customer.id,
-        direction=Direction.INBOUND,
-        channel=Channel.SMS,
-        from_address=phone,
-        to_address="+15005550006",
-        body=body,
-        status="received",
-        label="objection",
-        needs_human=True,
-        created_at=at,
+    message = inbound_sms(
+        body, at, sender=phone, customer_id=customer.id, label="objection", needs_human=True
     )
     session.add(message)
     case, _opened = open_case_for(

@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from scheduler.lifecycle import Channel, Direction
+from scheduler.models import Message
 from scheduler.sending.sales import SaleInput
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Lima
+SHOP_NUMBER = "+15005550006"  # the shop's Twilio number, which customers write to
 
 
 def sale_input(external_id: str = "S-1", **changes: object) -> SaleInput:
@@ -45,3 +48,18 @@ def raw(**changes: Any) -> dict[str, Any]:
     }
     fields.update(changes)
     return fields
+
+
+def inbound_sms(body: str, at: datetime, *, sender: str = "+51987654321", **fields: Any) -> Message:
+    """A customer's SMS as the webhook stores it (received, to the shop's number), with
+    `fields` (customer, follow-up, how it was read...) set."""
+    return Message(
+        direction=Direction.INBOUND,
+        channel=Channel.SMS,
+        from_address=sender,
+        to_address=SHOP_NUMBER,
+        body=body,
+        status="received",
+        created_at=at,
+        **fields,
+    )

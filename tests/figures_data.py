@@ -14,18 +14,18 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import defaults
 from scheduler.figures.period import Period
-from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, RemedyStatus, Role
+from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, RemedyStatus, Role
 from scheduler.models import (
     Cadence,
     CadenceStep,
     Case,
     Customer,
     FollowUp,
-    Message,
     Remedy,
     Sale,
     User,
 )
+from tests.factories import inbound_sms
 
 LIMA = ZoneInfo("America/Lima")
 PERIOD = Period(date(2026, 11, 2), date(2026, 11, 15), LIMA)  # two weeks, Monday to Sunday
@@ -187,14 +187,9 @@ def build(session: Session) -> int:
         case: Case | None = None,
     ) -> None:
         session.add(
-            Message(
-                direction=Direction.INBOUND,
-                channel=Channel.SMS,
-                from_address="+51987654321",
-                to_address="+15005550006",
-                body="...",
-                status="received",
-                created_at=when,
+            inbound_sms(
+                "...",
+                when,
                 score=score,
                 label="objection" if case else "positive",
                 case_id=case.id if case else None,

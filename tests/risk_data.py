@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus, SaleStatus
+from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, SaleStatus
 from scheduler.models import (
     AuditEntry,
     Cadence,
@@ -20,10 +20,10 @@ from scheduler.models import (
     Customer,
     FollowUp,
     LexiconWord,
-    Message,
     Product,
     Sale,
 )
+from tests.factories import inbound_sms
 from tests.figures_data import NOW, at
 
 S = FollowUpStatus
@@ -120,19 +120,15 @@ def build_risks(session: Session) -> Built:
         needs_human: bool = True,
     ) -> None:
         session.add(
-            Message(
+            inbound_sms(
+                body,
+                when,
+                sender=customers[who].phone or "",
                 customer_id=customers[who].id,
                 follow_up_id=to.id if to else None,
-                direction=Direction.INBOUND,
-                channel=Channel.SMS,
-                from_address=customers[who].phone,
-                to_address="+15005550006",
-                body=body,
-                status="received",
                 score=score,
                 label=label,
                 needs_human=needs_human,
-                created_at=when,
             )
         )
 

@@ -12,9 +12,9 @@ from scheduler.figures.at_risk import Sign, Signal, at_risk, described, wordless
 from scheduler.figures.complaints import complaint_themes
 from scheduler.figures.period import PeriodError
 from scheduler.figures.summary import Checks, asked, asked_scope, figures
-from scheduler.lifecycle import Channel, Direction
 from scheduler.listening.themes import BUILT_IN, Theme, themes_of, vocabulary
-from scheduler.models import Message, Product
+from scheduler.models import Product
+from tests.factories import inbound_sms
 from tests.figures_data import NOW, OPENING, PERIOD, at
 from tests.risk_data import build_risks
 
@@ -139,16 +139,7 @@ def test_products_of_one_name_stay_apart_and_a_stranger_is_nobody(session: Sessi
     washer = session.scalars(select(Product).where(Product.sku == "LAV-1")).one()
     washer.name = "Cocina"
     session.add(
-        Message(
-            direction=Direction.INBOUND,
-            channel=Channel.SMS,
-            from_address="+51900000000",
-            to_address="+15005550006",
-            body="el técnico fue grosero",
-            status="received",
-            label="objection",
-            created_at=at(14, 13),
-        )
+        inbound_sms("el técnico fue grosero", at(14, 13), sender="+51900000000", label="objection")
     )
     session.commit()
     found = complaint_themes(session, PERIOD, vocabulary(session))

@@ -9,9 +9,8 @@ steps and one product's sales. Each figure is defined in
 
 from __future__ import annotations
 
-import csv
-import io
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -23,6 +22,7 @@ from scheduler.lifecycle import Channel, FollowUpStatus
 from scheduler.sending.csv_cells import spreadsheet_safe
 from web.api import blueprint, error
 from web.database import db_session, services
+from web.figure_files import csv_file
 
 FORMATS = ("json", "csv")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")
@@ -127,26 +127,19 @@ def _unnamed(item: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in item.items() if key not in ("week", "cadence", "step")}
 
 
-def stats_csv(document: dict[str, Any]) -> str:
+def stats_rows(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """One figure per line (`figure,value`), as a spreadsheet opens it."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, csv.excel)
-    writer.writerow(["figure", "value"])
     for key, value in document.items():
         for name, text in _rows(value, key):
             # A figure stays a number (-25 is a score, not a formula); text is made safe.
             cell = text if _NUMBER.fullmatch(text) else spreadsheet_safe(text)
-            writer.writerow([spreadsheet_safe(name), cell])
-    return out.getvalue()
+            yield spreadsheet_safe(name), cell
 
 
 def csv_download(document: dict[str, Any], name: str) -> Response:
     """The figures as a CSV file to save, named after what and which days."""
-    filename = f"{name}-{document['from']}-{document['to']}.csv"
-    return Response(
-        stats_csv(document),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    return csv_file(
+        ("figure", "value"), stats_rows(document), name, document["from"], document["to"]
     )
 
 

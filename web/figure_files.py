@@ -18,23 +18,31 @@ from web.domain_texts import theme_name, why
 Cell = str | int | None
 
 
-def table_download(
-    header: Sequence[str], rows: Iterable[Sequence[Cell]], name: str, period: Period
+def csv_file(
+    header: Sequence[str], rows: Iterable[Sequence[str | int]], name: str, first: str, last: str
 ) -> Response:
-    """A CSV file named after what and which days."""
+    """Rows as a CSV file to save, named after what and which days (`first`, `last`:
+    YYYY-MM-DD); the cells as given, made safe by the caller."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, csv.excel)
     writer.writerow(header)
-    for row in rows:
-        writer.writerow(
-            [cell if isinstance(cell, int) else spreadsheet_safe(cell or "") for cell in row]
-        )
-    filename = f"{name}-{period.first.isoformat()}-{period.last.isoformat()}.csv"
+    writer.writerows(rows)
     return Response(
         out.getvalue(),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}-{first}-{last}.csv"'},
     )
+
+
+def table_download(
+    header: Sequence[str], rows: Iterable[Sequence[Cell]], name: str, period: Period
+) -> Response:
+    """A list as a CSV file of the period: counts stay numbers, text is made safe."""
+    safe_rows = (
+        [cell if isinstance(cell, int) else spreadsheet_safe(cell or "") for cell in row]
+        for row in rows
+    )
+    return csv_file(header, safe_rows, name, period.first.isoformat(), period.last.isoformat())
 
 
 def complaints_csv(themes: Sequence[ThemeCount], period: Period) -> Response:

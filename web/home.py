@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import wraps
 from typing import TypeVar
 
@@ -20,7 +20,6 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from scheduler.casework.recipients import recipients
 from scheduler.clock import utcnow
-from scheduler.config import OpeningHours
 from scheduler.db import begin_reading, side_by_side
 from scheduler.figures.complaints import ThemeCount, complaint_themes
 from scheduler.figures.period import Period, PeriodError
@@ -96,10 +95,6 @@ def read_asked() -> Asked:
         }
         raise UnreadablePeriod(f"{labels[problem.field]}: {translated(problem)}") from None
     return Asked(period, scope, cadence, product)
-
-
-def _figures(session: Session, asked: Asked, now: datetime, opening: OpeningHours) -> Figures:
-    return figures(session, asked.period, now=now, opening=opening, scope=asked.scope)
 
 
 READERS = 2  # connections the dashboard reads on at once: the cores of a small server
@@ -219,7 +214,9 @@ def _funnel_chart(step: StepFunnel) -> str:
 def figures_csv(asked: Asked) -> Response:
     """The dashboard's figures as `figure,value` lines, as `GET /api/stats?format=csv`."""
     opening = services().config.cases.opening_hours
-    found = _figures(reading_session(), asked, utcnow(), opening)
+    found = figures(
+        reading_session(), asked.period, now=utcnow(), opening=opening, scope=asked.scope
+    )
     return csv_download(stats_json(found, asked.cadence, asked.product), "postventa-figures")
 
 

@@ -95,28 +95,15 @@ def at_risk(session: Session, period: Period, *, now: datetime) -> list[Signs]:
 
 def described(session: Session, risks: Sequence[Signs]) -> list[AtRisk]:
     """The customers with their names and open cases, in the same order."""
-    names: dict[int, str] = {}
-    open_cases: dict[int, int] = {}
+    found: dict[int, tuple[str, int | None]] = {}
     for chunk in chunked([risk.customer_id for risk in risks]):
-        names.update(
-            session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(chunk))).all()
+        rows = session.execute(  # an open case at most each (a unique index)
+            select(Customer.id, Customer.name, Case.id)
+            .outerjoin(Case, and_(Case.customer_id == Customer.id, Case.status == CaseStatus.OPEN))
+            .where(Customer.id.in_(chunk))
         )
-        open_cases.update(
-            session.execute(
-                select(Case.customer_id, Case.id).where(
-                    Case.customer_id.in_(chunk), Case.status == CaseStatus.OPEN
-                )
-            ).all()
-        )
-    return [
-        AtRisk(
-            risk.customer_id,
-            risk.signals,
-            names[risk.customer_id],
-            open_cases.get(risk.customer_id),
-        )
-        for risk in risks
-    ]
+        found.update((customer, (name, case)) for customer, name, case in rows)
+    return [AtRisk(risk.customer_id, risk.signals, *found[risk.customer_id]) for risk in risks]
 
 
 def wordless(text: str) -> bool:

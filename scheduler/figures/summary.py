@@ -179,7 +179,6 @@ class Figures:
     period: Period
     follow_ups: dict[str, dict[str, int]]  # status -> channel -> how many
     skipped_because: dict[str, int]
-    sent: int
     answered: int  # of `sent`, those with a reply within REPLY_WINDOW
     replies: int  # every reply received in the period
     nps: Nps
@@ -190,6 +189,11 @@ class Figures:
     first_answers: FirstAnswers
     remedies: dict[str, Remedies]  # by kind
     steps: list[StepFunnel]
+
+    @property
+    def sent(self) -> int:
+        """Follow-ups sent in the period (sent or delivered): the steps' sum."""
+        return sum(step.sent for step in self.steps)
 
     @property
     def reply_rate(self) -> float | None:
@@ -375,29 +379,29 @@ def _ratings(session: Session, *, period: Period, scope: Scope) -> dict[str, Any
 
 
 def _cases(session: Session, *, period: Period, now: datetime) -> dict[str, Any]:
-    row = session.execute(
-        select(
-            _counting(within(Case.opened_at, period)),
-            _counting(and_(Case.resolved_at.is_not(None), within(Case.resolved_at, period))),
-            _counting(Case.status == CaseStatus.OPEN),
-            _counting(past_deadline(now)),
-        )
-    ).one()
-    ages = session.execute(
-        select(
-            *(
-                _counting(
-                    and_(
-                        Case.opened_at <= now - least,
-                        Case.opened_at > now - most if most is not None else true(),
+    is_open = Case.status == CaseStatus.OPEN
+    opened, resolved, open_now, overdue_now, *ages = map(
+        int,
+        session.execute(
+            select(
+                _counting(within(Case.opened_at, period)),
+                _counting(and_(Case.resolved_at.is_not(None), within(Case.resolved_at, period))),
+                _counting(is_open),
+                _counting(past_deadline(now)),
+                *(
+                    _counting(
+                        and_(
+                            is_open,
+                            Case.opened_at <= now - least,
+                            Case.opened_at > now - most if most is not None else true(),
+                        )
                     )
-                )
-                for _name, least, most in AGES
+                    for _name, least, most in AGES
+                ),
             )
-        ).where(Case.status == CaseStatus.OPEN)
-    ).one()
-    by_age = {name: int(count) for (name, _least, _most), count in zip(AGES, ages, strict=True)}
-    opened, resolved, open_now, overdue_now = map(int, row)
+        ).one(),
+    )
+    by_age = {name: count for (name, _least, _most), count in zip(AGES, ages, strict=True)}
     return {"cases": CaseCounts(opened, resolved, open_now, overdue_now, by_age)}
 
 
@@ -579,8 +583,4 @@ def _funnel(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]
         StepFunnel(name, key, *sent[step], *by_step.get(step, (0, 0, 0, 0))[:3])
         for step, name, key in named
     ]
-    return {
-        "steps": funnels,
-        "sent": sum(funnel.sent for funnel in funnels),
-        "answered": sum(counts[3] for counts in by_step.values()),
-    }
+    return {"steps": funnels, "answered": sum(counts[3] for counts in by_step.values())}

@@ -30,7 +30,7 @@ from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, Reme
 from tests.browsing import fresh, submit
 from tests.complaints import complaint, give
 from tests.dispatching import dispatcher
-from tests.factories import NOW
+from tests.factories import NOW, inbound_sms
 
 
 @pytest.fixture
@@ -69,16 +69,12 @@ def test_unmatched_replies_have_their_own_tab(
     staff_client: FlaskClient, session: Session, frozen: object
 ) -> None:
     session.add(
-        Message(
-            direction=Direction.INBOUND,
-            channel=Channel.SMS,
-            from_address="+51900000000",
-            to_address="+15005550006",
-            body="<b>quien es?</b>",
-            status="received",
+        inbound_sms(  # read by the worker
+            "<b>quien es?</b>",
+            NOW,
+            sender="+51900000000",
             label="question",
             needs_human=True,
-            created_at=NOW,  # read by the worker
         )
     )
     session.commit()

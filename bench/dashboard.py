@@ -40,6 +40,7 @@ from scheduler.figures.at_risk import at_risk
 from scheduler.figures.complaints import complaint_themes
 from scheduler.figures.period import period_from
 from scheduler.figures.summary import figures
+from scheduler.figures.tallies import compact
 from scheduler.lifecycle import Channel, Direction, FollowUpStatus, Role
 from scheduler.listening.themes import vocabulary
 from scheduler.models import (
@@ -246,7 +247,9 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
                 created_at=NOW,
             )
         )
-    refresh_statistics(engine)  # SQLite: as the worker keeps them
+    with sessions.begin() as session:  # as the worker keeps them: tallies folded,
+        compact(session)
+    refresh_statistics(engine)  # and SQLite's statistics
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             # As autovacuum leaves a table in daily use: statistics, and the visibility map

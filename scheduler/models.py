@@ -6,7 +6,7 @@ message per provider id, one open case per customer.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -400,6 +400,14 @@ class FollowUp(Base):
         # A customer's follow-ups, the latest sent first: their page, and whether anything
         # reached them since a failure or they answered any of their last ones (at risk).
         Index("ix_follow_ups_customer_sent", "customer_id", "sent_at", "status"),
+        # Why the follow-ups of a period were skipped, from the index alone.
+        Index(
+            "ix_follow_ups_skipped_because",
+            "due_at",
+            "status_reason",
+            sqlite_where=text("status = 'skipped'"),
+            postgresql_where=text("status = 'skipped'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -432,6 +440,28 @@ class FollowUp(Base):
         self.status, self.status_reason, self.updated_at = status, reason, now
         if status is not FollowUpStatus.SENDING:
             self.lease_owner = self.lease_expires_at = None
+
+
+class FollowUpTally(Base):
+    """How many follow-ups were due, and sent, on each UTC day, by step, channel and status: kept
+    by the database's own triggers on `follow_ups` (migration 0022), whatever writes a
+    follow-up. Each change adds rows of +n and -n; `scheduler.figures.tallies.compact` folds
+    them into one row per key. The dashboard sums the whole days of a period here instead of
+    counting a quarter's follow-ups one by one."""
+
+    __tablename__ = "follow_up_tallies"
+    __table_args__ = (
+        Index("ix_follow_up_tallies_due", "due_day", "status", "channel", "step_id", "n"),
+        Index("ix_follow_up_tallies_sent", "sent_day", "status", "step_id", "n"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    due_day: Mapped[date]
+    sent_day: Mapped[date | None]
+    step_id: Mapped[int]  # no foreign key: a step's tallies go when its follow-ups go
+    channel: Mapped[str] = mapped_column(String(16))  # as follow_ups stores it, unchecked:
+    status: Mapped[str] = mapped_column(String(16))  # only the triggers write here
+    n: Mapped[int]
 
 
 class Message(Base):

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
 from scheduler.db import STATISTICS_SECONDS, make_session_factory, refresh_statistics
+from scheduler.figures.tallies import FOLD_SECONDS, compact
 from scheduler.listening.email_replies import fetch_mail, mailbox_key, mailbox_of
 from scheduler.listening.inbound import triage
 from scheduler.sending.dispatch import Dispatcher
@@ -37,6 +38,7 @@ DISPATCH_JOB = "dispatch"
 REPLIES_JOB = "replies"
 MAIL_JOB = "mail"
 STATISTICS_JOB = "statistics"
+TALLIES_JOB = "tallies"
 REPLIES_SECONDS = 5
 SIGNAL_CHECK_SECONDS = 0.2  # how soon a SIGTERM is seen, whichever thread it reached
 
@@ -128,13 +130,15 @@ class Worker:
         """Interval jobs, each coalesced, never two at once, run however late, first now: the
         dispatch pass every `worker.tick_seconds`, reading replies every few seconds (a
         complaint reaches a person fast even while a long pass is sending), the database's
-        statistics hourly (SQLite's planner has none otherwise), and, with an IMAP mailbox,
-        fetching new mail every tick."""
+        statistics hourly (SQLite's planner has none otherwise), folding the follow-ups'
+        tallies every few minutes (the dashboard's sums stay short), and, with an IMAP
+        mailbox, fetching new mail every tick."""
         tick = self.config.worker.tick_seconds
         jobs = [
             (self.tick, tick, DISPATCH_JOB),
             (self.read, min(REPLIES_SECONDS, tick), REPLIES_JOB),
             (self.refresh_statistics, STATISTICS_SECONDS, STATISTICS_JOB),
+            (self.fold_tallies, FOLD_SECONDS, TALLIES_JOB),
         ]
         if self.config.email_inbound.transport == "imap":
             jobs.append((self.fetch_mail, tick, MAIL_JOB))
@@ -153,6 +157,10 @@ class Worker:
 
     def refresh_statistics(self) -> None:
         refresh_statistics(self.engine)
+
+    def fold_tallies(self) -> int:
+        with self.dispatcher.sessions.begin() as session:
+            return compact(session)
 
     def read(self) -> dict[str, int]:
         summary = read_replies(self._current(), self.stopping)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import web.home
 from scheduler.lifecycle import CaseStatus, FollowUpStatus
 from scheduler.models import Case, CaseNote, FollowUp, User
 from tests.browsing import log_in, submit
@@ -54,6 +56,24 @@ def test_the_dashboard_shows_what_customers_complain_about_and_leads_to_those_at
     assert "<td>Lavadora</td><td>staff</td><td>2 (1 customer)</td>" in page
     assert "“Did we solve it?”, asked 3 times: 1 solved, 1 not solved, 1 no answer." in page
     assert "<th>3 to 7 days</th>" in page
+
+
+def test_the_dashboard_shows_the_most_complained_of_and_leaves_the_rest_to_the_download(
+    browsers: tuple[FlaskClient, FlaskClient], built: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner, _staff = browsers
+
+    def complaint_rows() -> tuple[list[str], str]:
+        page = owner.get(f"/?{PERIOD}").get_data(as_text=True)
+        table = page.split('<table class="complaints">')[1].split("</table>")[0]
+        return re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.DOTALL), page
+
+    every, page = complaint_rows()
+    assert len(every) == 7 and "in the download" not in page
+    monkeypatch.setattr(web.home, "THEME_ROWS", 1)
+    shown, page = complaint_rows()
+    assert shown == every[:1]
+    assert "<p>6 more products and themes in the download.</p>" in page
 
 
 def test_one_product_narrows_the_dashboard(

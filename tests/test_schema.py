@@ -12,7 +12,7 @@ from sqlalchemy import Engine, insert, text
 
 from scheduler import schema
 from scheduler.config import Config
-from scheduler.db import make_engine, refresh_statistics
+from scheduler.db import make_engine, make_session_factory, refresh_statistics, side_by_side
 from scheduler.models import Base, Cadence, CadenceStep, Customer, FollowUp, Sale
 from web import create_app
 
@@ -182,5 +182,24 @@ def test_postgresql_connections_compile_no_queries(postgres_url: str) -> None:
         with engine.connect() as first, engine.connect() as second:
             for connection in (first, second):
                 assert connection.exec_driver_sql("SHOW jit").scalar() == "off"
+    finally:
+        engine.dispose()
+
+
+def test_the_dashboards_readers_keep_to_one_core_and_price_lookups_as_reads_from_memory(
+    postgres_url: str,
+) -> None:
+    """For their own transaction only: the worker's queries keep the server's settings."""
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    settings = "SELECT current_setting('max_parallel_workers_per_gather'), "
+    settings += "current_setting('random_page_cost')"
+    try:
+        with make_session_factory(engine)() as session:
+            defaults = session.execute(text(settings)).one()
+            session.commit()
+            side_by_side(session)
+            assert tuple(session.execute(text(settings)).one()) == ("0", "1.1")
+            session.commit()
+            assert session.execute(text(settings)).one() == defaults
     finally:
         engine.dispose()

@@ -15,12 +15,12 @@ from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
 from scheduler.figures.period import Period, PeriodError, period_from
+from scheduler.figures.scope import Scope
 from scheduler.figures.summary import (
     CaseCounts,
     Checks,
     Nps,
     Remedies,
-    Scope,
     StepFunnel,
     figures,
 )

@@ -21,7 +21,7 @@ from scheduler.figures.summary import Figures, Nps, asked
 from scheduler.lifecycle import Channel, FollowUpStatus
 from scheduler.sending.csv_cells import spreadsheet_safe
 from web.api import blueprint, error
-from web.database import db_session, services
+from web.database import reading_session, services
 from web.figure_files import csv_file
 
 FORMATS = ("json", "csv")
@@ -152,7 +152,7 @@ def stats_route() -> tuple[Response, int] | Response:
     cadence, product = request.args.get("cadence"), request.args.get("product")
     try:
         found = asked(
-            db_session(),
+            reading_session(),
             request.args.get("from"),
             request.args.get("to"),
             cadence,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import IntegerConverter, Map
 
 from scheduler.config import Config
-from scheduler.db import MAX_ID, begin_reading
+from scheduler.db import MAX_ID, begin_reading, side_by_side
 from scheduler.settings import LiveSettings
 
 
@@ -45,10 +45,12 @@ def db_session() -> Session:
 def reading_session() -> Session:
     """The request's session for a long read (a page of figures, a list to download): what it
     did so far is committed, and it goes on as a plain reader's, so that on SQLite it holds no
-    write lock meanwhile (a customer's STOP, the worker's sends go on)."""
+    write lock meanwhile (a customer's STOP, the worker's sends go on); on PostgreSQL it reads
+    as the dashboard's parts do (`side_by_side`)."""
     session = db_session()
     session.commit()
     begin_reading(session)
+    side_by_side(session)
     return session
 
 

@@ -23,9 +23,9 @@ from scheduler.clock import utcnow
 from scheduler.db import begin_reading, side_by_side
 from scheduler.figures.complaints import ThemeCount, complaint_themes
 from scheduler.figures.period import Period, PeriodError
+from scheduler.figures.scope import Scope
 from scheduler.figures.summary import (
     Figures,
-    Scope,
     StepFunnel,
     asked_scope,
     assembled,
@@ -45,6 +45,7 @@ from web.figure_files import complaints_csv
 T = TypeVar("T")
 blueprint = Blueprint("home", __name__)
 DAYS = (7, 30, 90)  # the periods offered at one click
+THEME_ROWS = 12  # the most complained-of products and themes shown; the download has them all
 
 
 class UnreadablePeriod(ValueError):
@@ -133,14 +134,15 @@ def index() -> BaseResponse | str | tuple[str, int]:
         return redirect(url_for("inbox.index"))
     session = reading_session()
     config = services().config
-    counts = {
-        "customers": session.scalar(select(func.count()).select_from(Customer)),
-        "sales": session.scalar(select(func.count()).select_from(Sale)),
-        "scheduled": session.scalar(  # held ones too: they wait for a case, then go
-            select(func.count()).where(FollowUp.status.in_(PENDING))
-        ),
-        "open_cases": session.scalar(select(func.count()).where(Case.status == CaseStatus.OPEN)),
+    counted = {  # in one round trip
+        "customers": select(func.count()).select_from(Customer),
+        "sales": select(func.count()).select_from(Sale),
+        # held ones too: they wait for a case, then go
+        "scheduled": select(func.count()).where(FollowUp.status.in_(PENDING)),
+        "open_cases": select(func.count()).where(Case.status == CaseStatus.OPEN),
     }
+    row = session.execute(select(*(q.scalar_subquery() for q in counted.values()))).one()
+    counts = dict(zip(counted, row, strict=True))
     recent = session.scalars(select(Sale).order_by(Sale.sold_at.desc()).limit(10)).all()
     asked, found, themes, problem = None, None, None, None
     try:
@@ -158,6 +160,7 @@ def index() -> BaseResponse | str | tuple[str, int]:
         asked=asked,
         found=found,
         themes=themes,
+        theme_rows=THEME_ROWS,
         cadences=session.scalars(select(Cadence.name).order_by(Cadence.name)).all(),
         products=session.execute(select(Product.sku, Product.name).order_by(Product.name)).all(),
         days=DAYS,

@@ -6,12 +6,21 @@ DST change shortens or lengthens that day's window as it really does.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from scheduler.config import WEEKDAYS, OpeningHours
+from scheduler.config import WEEKDAYS, OpeningHours, TimeWindow
 
 MAX_DAYS = 366  # opening hours always have one open day a week: this is never reached
+
+
+@lru_cache(maxsize=4096)
+def _open_between(day: date, window: TimeWindow, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """When the window opens and closes on that local day, in UTC. Cached: the dashboard
+    measures thousands of cases over the same few months of days."""
+    opens = datetime.combine(day, window.start, tzinfo=tz).astimezone(UTC)
+    return opens, datetime.combine(day, window.end, tzinfo=tz).astimezone(UTC)
 
 
 def add_opening_hours(
@@ -24,8 +33,7 @@ def add_opening_hours(
     for _ in range(MAX_DAYS):
         window = opening.get(WEEKDAYS[day.weekday()])
         if window is not None:
-            opens = datetime.combine(day, window.start, tzinfo=tz).astimezone(UTC)
-            closes = datetime.combine(day, window.end, tzinfo=tz).astimezone(UTC)
+            opens, closes = _open_between(day, window, tz)
             begin = max(opens, start)
             if begin < closes:
                 if remaining <= closes - begin:
@@ -42,12 +50,11 @@ def opening_time_between(
     10:00 to a complaint of Friday 17:30 took an hour of a shop open 9-18, not 64 hours."""
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     total = timedelta(0)
-    day = start.astimezone(tz).date()
-    while day <= end.astimezone(tz).date():
+    day, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    while day <= last:
         window = opening.get(WEEKDAYS[day.weekday()])
         if window is not None:
-            opens = datetime.combine(day, window.start, tzinfo=tz).astimezone(UTC)
-            closes = datetime.combine(day, window.end, tzinfo=tz).astimezone(UTC)
+            opens, closes = _open_between(day, window, tz)
             total += max(timedelta(0), min(closes, end) - max(opens, start))
         day += timedelta(days=1)
     return total

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, aliased
 
 from scheduler.db import chunked
 from scheduler.figures.period import Period
-from scheduler.figures.summary import SENT, within
+from scheduler.figures.scope import within
+from scheduler.figures.summary import SENT
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus, SaleStatus
 from scheduler.listening.classify import NUMBER_WORDS, words_of
 from scheduler.listening.keywords import fold

@@ -13,7 +13,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from scheduler.figures.period import Period
-from scheduler.figures.summary import EVERYTHING, Scope, of_scope, within
+from scheduler.figures.scope import EVERYTHING, Scope, of_scope, within
 from scheduler.lifecycle import Direction
 from scheduler.listening.classify import Label
 from scheduler.listening.themes import Theme, Vocabulary, themes_of
@@ -79,7 +79,7 @@ def complaint_themes(
     counts: Counter[Key] = Counter()
     who: dict[Key, set[int]] = defaultdict(set)
     examples: dict[Key, list[Example]] = defaultdict(list)
-    for message_id, customer_id, text, at, product in session.execute(query):
+    for message_id, customer_id, text, at, product in session.connection().execute(query):
         found: list[Theme | None] = [*themes_of(text, vocabulary)] or [None]
         for theme in found:
             key = (product, theme)

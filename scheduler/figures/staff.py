@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from scheduler.casework.notices import past_deadline
 from scheduler.config import OpeningHours
 from scheduler.figures.period import Period
-from scheduler.figures.summary import FirstAnswers, first_answers, within
+from scheduler.figures.scope import within
+from scheduler.figures.summary import FirstAnswers, first_answers
 from scheduler.models import Case, Message
 
 

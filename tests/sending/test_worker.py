@@ -20,10 +20,10 @@ from sqlalchemy import Engine, func, select
 from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.lifecycle import FollowUpStatus
-from scheduler.models import OutboxEntry
+from scheduler.models import FollowUpTally, OutboxEntry
 from scheduler.sending.transports import make_transports
 from scheduler.settings import LiveSettings
-from scheduler.worker import DISPATCH_JOB, REPLIES_JOB, STATISTICS_JOB, Worker
+from scheduler.worker import DISPATCH_JOB, REPLIES_JOB, STATISTICS_JOB, TALLIES_JOB, Worker
 from tests.conftest import Cli
 from tests.dispatching import Clock, dispatcher, setup_sales
 from tests.factories import NOW, sale_input
@@ -53,6 +53,18 @@ def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Confi
     assert (replies.coalesce, replies.max_instances) == (True, 1)
     statistics = scheduler.get_job(STATISTICS_JOB)  # SQLite's planner has none of its own
     assert statistics.trigger.interval == timedelta(hours=1)
+    tallies = scheduler.get_job(TALLIES_JOB)
+    assert tallies.trigger.interval == timedelta(minutes=10)
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    dispatcher(sessions, config, Clock(NOW + timedelta(days=1))).run_pass()  # rows of +1 and -1
+
+    def rows() -> int | None:
+        with sessions() as session:
+            return session.scalar(select(func.count()).select_from(FollowUpTally))
+
+    before = rows()
+    assert worker.fold_tallies() > 0 and (rows() or 0) < (before or 0)
+    assert worker.fold_tallies() == 0
 
 
 def test_dispatch_once_prints_the_pass(engine: Engine, config: Config, postventa: Cli) -> None:

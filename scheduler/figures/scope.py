@@ -1,0 +1,39 @@
+"""Whose figures, and when: one cadence's steps, one product's sales, both or all; and the
+condition that a moment falls in a period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from scheduler.figures.period import Period
+from scheduler.models import CadenceStep, FollowUp, Sale
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose figures: one cadence's steps, one product's sales, both, or all (None)."""
+
+    cadence_id: int | None = None
+    product_id: int | None = None
+
+
+EVERYTHING = Scope()
+
+
+def within(column: InstrumentedAttribute[Any], period: Period) -> ColumnElement[bool]:
+    return and_(column >= period.start, column < period.end)
+
+
+def of_scope(query: Select, scope: Scope) -> Select:  # type: ignore[type-arg]
+    """Only the follow-ups of the scope's cadence and product (the query reads FollowUp)."""
+    if scope.cadence_id is not None:
+        steps = select(CadenceStep.id).where(CadenceStep.cadence_id == scope.cadence_id)
+        query = query.where(FollowUp.step_id.in_(steps))
+    if scope.product_id is not None:
+        sales = select(Sale.id).where(Sale.product_id == scope.product_id)
+        query = query.where(FollowUp.sale_id.in_(sales))
+    return query

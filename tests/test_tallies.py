@@ -1,0 +1,252 @@
+"""The follow-ups' tallies that the database keeps (migration 0022): whatever writes a follow-up
+(planning, a dispatch pass, the ORM, a statement over many rows, plain SQL, a cascade from a
+deleted sale), the tallies sum to the follow-ups themselves, before and after folding, on
+SQLite and PostgreSQL; the counts of a period read from them are those counted one by one,
+whatever the business's time zone does to its midnights."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Hashable
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from scheduler import schema
+from scheduler.config import Config, defaults
+from scheduler.figures.period import Period
+from scheduler.figures.scope import EVERYTHING, Scope
+from scheduler.figures.tallies import KEY, compact, counted, split
+from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, FollowUpTally, Sale
+from scheduler.sending.sales import SaleInput, record_sale
+from tests.dispatching import Clock, dispatcher, setup_sales
+from tests.factories import NOW, sale_input
+from tests.migrating import blank  # noqa: F401 - fixture
+
+__all__ = ["blank"]
+S = FollowUpStatus
+
+
+def one_by_one(session: Session) -> Counter[tuple[Hashable, ...]]:
+    """What the tallies should say: each follow-up's UTC days, step, channel and status."""
+    found: Counter[tuple[Hashable, ...]] = Counter()
+    for due, sent, step, channel, status in session.execute(
+        select(
+            FollowUp.due_at, FollowUp.sent_at, FollowUp.step_id, FollowUp.channel, FollowUp.status
+        )
+    ):
+        day = sent.astimezone(UTC).date() if sent else None
+        found[due.astimezone(UTC).date(), day, step, str(channel), str(status)] += 1
+    return found
+
+
+def tallied(session: Session) -> Counter[tuple[Hashable, ...]]:
+    columns = [getattr(FollowUpTally, name) for name in KEY]
+    rows = session.execute(select(*columns, func.sum(FollowUpTally.n)).group_by(*columns))
+    return +Counter({tuple(key): int(n) for *key, n in rows})
+
+
+def sales(count: int) -> list[SaleInput]:
+    return [sale_input(f"S-{n}", phone=f"+5198700{n:04d}") for n in range(count)]
+
+
+def test_the_tallies_follow_every_kind_of_write(engine: Engine, config: Config) -> None:
+    sessions = setup_sales(engine, config, *sales(6))
+    with sessions() as session:
+        planned = one_by_one(session)
+        assert sum(planned.values()) == 24 and tallied(session) == planned
+    clock = Clock(NOW + timedelta(days=1))
+    assert dispatcher(sessions, config, clock).run_pass()["sent"] == 6
+    with sessions.begin() as session:
+        assert tallied(session) == one_by_one(session)
+        first = session.scalars(select(FollowUp).where(FollowUp.status == S.SENT)).first()
+        assert first is not None
+        first.move_to(S.DELIVERED, None, clock.now)  # the ORM, one row
+        later = session.scalars(select(FollowUp).where(FollowUp.status == S.SCHEDULED)).first()
+        assert later is not None
+        later.due_at += timedelta(days=3, hours=7)  # another UTC day
+        session.flush()
+        assert tallied(session) == one_by_one(session)
+        session.execute(  # one statement, many rows; one of them not a tallied column
+            update(FollowUp)
+            .where(FollowUp.status == S.SCHEDULED, FollowUp.id != later.id)
+            .values(status=S.CANCELLED, status_reason="customer asked")
+        )
+        session.execute(update(FollowUp).values(attempts=FollowUp.attempts + 1))
+        session.execute(text("UPDATE follow_ups SET channel = 'email' WHERE id = :id"), {"id": 1})
+        assert tallied(session) == one_by_one(session)
+        record_sale(session, sale_input("S-9"), config=config, now=clock.now, actor="test")
+        assert sum(one_by_one(session).values()) == 28
+        assert tallied(session) == one_by_one(session)
+        session.execute(delete(Sale).where(Sale.external_id == "S-9"))  # cascades
+        assert sum(one_by_one(session).values()) == 24
+        assert tallied(session) == one_by_one(session)
+    with sessions.begin() as session:
+        before = session.scalar(select(func.count()).select_from(FollowUpTally))
+        assert compact(session) > 0
+        keys = session.execute(
+            select(func.count(), func.min(FollowUpTally.n)).select_from(FollowUpTally)
+        ).one()
+        assert keys[0] == len(one_by_one(session)) < (before or 0)  # a row per key
+        assert keys[1] > 0  # none that came to nothing
+        assert tallied(session) == one_by_one(session)
+        assert compact(session) == 0  # nothing more to fold
+
+
+def random_follow_ups(session: Session, rng: random.Random, steps: list[int], count: int) -> None:
+    """`count` follow-ups due at random minutes of 26 days from 30 October (UTC), of random
+    steps, channels and statuses, each of a sale of its own, sent up to 10 hours after due."""
+    customer = Customer(name="Rosa", phone="+51987654321", created_at=NOW)
+    session.add(customer)
+    session.flush()
+    session.execute(
+        insert(Sale),
+        [
+            {"external_id": f"R-{n}", "customer_id": customer.id, "sold_at": NOW, "created_at": NOW}
+            for n in range(count)
+        ],
+    )
+    base = datetime(2026, 10, 30, tzinfo=UTC)
+    rows = []
+    for sale in session.scalars(select(Sale.id).where(Sale.external_id.like("R-%"))):
+        due = base + timedelta(minutes=rng.randrange(60 * 24 * 26))
+        status = rng.choice([S.SCHEDULED, S.SENT, S.DELIVERED, S.SKIPPED, S.FAILED])
+        sent = due + timedelta(minutes=rng.randrange(600))
+        rows.append(
+            {
+                "sale_id": sale,
+                "step_id": rng.choice(steps),
+                "customer_id": customer.id,
+                "channel": rng.choice([Channel.SMS, Channel.EMAIL]),
+                "due_at": due,
+                "sent_at": sent if status in (S.SENT, S.DELIVERED, S.FAILED) else None,
+                "status": status,
+                "created_at": base,
+                "updated_at": base,
+            }
+        )
+    session.execute(insert(FollowUp), rows)
+
+
+def test_a_period_from_the_tallies_is_counted_as_one_by_one(session: Session) -> None:
+    """Follow-ups at random moments over 26 days; periods of random days in zones whose
+    midnight is not UTC's (Lima -5, Kathmandu +5:45, Chatham +13:45 in summer) and in UTC:
+    every count by status and channel, and by step of those sent, of all cadences or one, is
+    the one counted from the rows, whether the tallies are folded or fresh."""
+    rng = random.Random(15)
+    cadences = [Cadence(name=name, created_at=NOW, updated_at=NOW) for name in ("A", "B")]
+    session.add_all(cadences)
+    session.flush()
+    steps = [
+        CadenceStep(
+            cadence_id=cadence.id,
+            key=f"k{n}",
+            offset_minutes=n,
+            channel=Channel.SMS,
+            template_name="thanks",
+        )
+        for cadence in cadences
+        for n in range(2)
+    ]
+    session.add_all(steps)
+    session.flush()
+    random_follow_ups(session, rng, [step.id for step in steps], 300)
+    compact(session)  # a folded past and fresh rows after it, as the worker leaves them
+    session.execute(update(FollowUp).where(FollowUp.id % 7 == 0).values(status=S.FAILED))
+    of_a = {step.id for step in steps if step.cadence_id == cadences[0].id}
+    every = session.scalars(select(FollowUp)).all()
+    periods = 0
+    for zone in ("America/Lima", "Asia/Kathmandu", "Pacific/Chatham", "UTC"):
+        for _ in range(6):
+            first = date(2026, 10, 29) + timedelta(days=rng.randrange(28))
+            period = Period(first, first + timedelta(days=rng.randrange(6)), ZoneInfo(zone))
+            periods += split(period).first < split(period).end  # has whole UTC days
+            for scope, rows in (
+                (EVERYTHING, every),
+                (Scope(cadence_id=cadences[0].id), [r for r in every if r.step_id in of_a]),
+            ):
+                due = [r for r in rows if period.start <= r.due_at < period.end]
+                assert counted(session, period, scope, when="due", by=("status", "channel")) == (
+                    Counter((str(r.status), str(r.channel)) for r in due)
+                )
+                sent = [
+                    r
+                    for r in rows
+                    if r.sent_at and period.start <= r.sent_at < period.end and r.status == S.SENT
+                ]
+                assert counted(
+                    session, period, scope, when="sent", by=("step_id",), statuses=[S.SENT]
+                ) == Counter((r.step_id,) for r in sent)
+    assert periods > 12  # most of them read the tallies, not only the edges
+
+
+def test_the_tallies_are_filled_from_the_follow_ups_already_there(blank: Engine) -> None:
+    config = defaults()
+    schema.upgrade(blank, "0021")
+    sessions = setup_sales(blank, config, *sales(3))
+    assert dispatcher(sessions, config, Clock(NOW + timedelta(days=1))).run_pass()["sent"] == 3
+    schema.upgrade(blank)
+    with sessions() as session:
+        assert sum(one_by_one(session).values()) == 12
+        assert tallied(session) == one_by_one(session)
+
+
+def test_writers_and_folders_at_once_lose_nothing(pg_engine: Engine) -> None:
+    """PostgreSQL, where writers do not wait for each other: two threads fold the tallies
+    over and over while two others plan sales and cancel follow-ups; at the end the tallies
+    are the follow-ups'."""
+    config = defaults()
+    sessions = setup_sales(pg_engine, config)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def folding() -> None:
+        while not stop.is_set():
+            with sessions.begin() as session:
+                compact(session)
+
+    def writing(thread: int) -> None:
+        for n in range(15):
+            with sessions.begin() as session:
+                sale, _new = record_sale(
+                    session,
+                    sale_input(f"W-{thread}-{n}", phone=f"+519870{thread}{n:04d}"),
+                    config=config,
+                    now=NOW,
+                    actor="test",
+                )
+            with sessions.begin() as session:  # half of them cancelled, in one statement
+                session.execute(
+                    update(FollowUp)
+                    .where(FollowUp.sale_id == sale.id, FollowUp.id % 2 == 0)
+                    .values(status=S.CANCELLED)
+                )
+
+    def guarded(work: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as error:  # noqa: BLE001 - reported by the test below
+                failures.append(error)
+
+        return run
+
+    folders = [threading.Thread(target=guarded(folding)) for _ in range(2)]
+    writers = [threading.Thread(target=guarded(partial(writing, n))) for n in (1, 2)]
+    for thread in folders + writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stop.set()
+    for thread in folders:
+        thread.join()
+    assert failures == []
+    with sessions() as session:
+        assert sum(one_by_one(session).values()) == 2 * 15 * 4
+        assert tallied(session) == one_by_one(session)

@@ -68,6 +68,9 @@ def make_engine(url: str, **options: Any) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # A row an INSERT OR REPLACE takes the place of is deleted with its delete triggers
+        # (the follow-ups' tallies, migration 0022), not silently.
+        cursor.execute("PRAGMA recursive_triggers=ON")
         # Up to 32 MiB a connection (filled only as a database grows): big indexes stay hot.
         cursor.execute("PRAGMA cache_size=-32768")
         cursor.close()

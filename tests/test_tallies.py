@@ -99,6 +99,35 @@ def test_the_tallies_follow_every_kind_of_write(engine: Engine, config: Config) 
         assert compact(session) == 0  # nothing more to fold
 
 
+def test_writes_by_hand_are_tallied_too(engine: Engine, config: Config) -> None:
+    """What a person might type at the database's prompt: SQLite's INSERT OR REPLACE (the
+    replaced row's delete trigger fires), PostgreSQL's upsert, an UPDATE with no search path
+    (the trigger names its own schema), TRUNCATE ... CASCADE (the tallies go with the rows)."""
+    sessions = setup_sales(engine, config, *sales(2))
+    copy = (
+        "INSERT {verb} INTO follow_ups (id, sale_id, step_id, customer_id, channel, due_at, "
+        "status, attempts, facts, created_at, updated_at) "
+        "SELECT id, sale_id, step_id, customer_id, 'email', due_at, 'cancelled', attempts, "
+        "facts, created_at, updated_at FROM follow_ups WHERE id = 1 {tail}"
+    )
+    with sessions.begin() as session:
+        if engine.dialect.name == "sqlite":
+            session.execute(text(copy.format(verb="OR REPLACE", tail="")))
+        else:
+            upsert = "ON CONFLICT (id) DO UPDATE SET status = excluded.status, channel = 'email'"
+            session.execute(text(copy.format(verb="", tail=upsert)))
+        assert session.scalar(select(FollowUp.status).where(FollowUp.id == 1)) == S.CANCELLED
+        assert tallied(session) == one_by_one(session)
+        if engine.dialect.name == "postgresql":
+            schema_name = session.scalar(text("SELECT current_schema()"))
+            session.execute(text("SET LOCAL search_path = ''"))
+            session.execute(text(f"UPDATE {schema_name}.follow_ups SET status = 'skipped'"))
+            session.execute(text(f"SET LOCAL search_path = {schema_name}"))
+            assert tallied(session) == one_by_one(session)
+            session.execute(text("TRUNCATE sales CASCADE"))
+            assert not one_by_one(session) and not tallied(session)
+
+
 def random_follow_ups(session: Session, rng: random.Random, steps: list[int], count: int) -> None:
     """`count` follow-ups due at random minutes of 26 days from 30 October (UTC), of random
     steps, channels and statuses, each of a sale of its own, sent up to 10 hours after due."""

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text
+from sqlalchemy import and_, delete, func, insert, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from scheduler.figures.period import Period
@@ -27,6 +27,7 @@ from scheduler.models import CadenceStep, FollowUp, FollowUpTally
 When = Literal["due", "sent"]
 KEY = ("due_day", "sent_day", "step_id", "channel", "status")
 FOLD_SECONDS = 600  # how often the worker folds the rows written since
+FOLDING = (1_400_022, 1)  # the advisory lock of the one who folds (two keys: ours alone)
 
 
 @dataclass(frozen=True)
@@ -66,38 +67,37 @@ def counted(
     statuses: Collection[str] | None = None,
 ) -> Counter[tuple[Hashable, ...]]:
     """How many follow-ups were due (or sent) in the period, of the scope, by the columns
-    named in `by` (step_id, channel, status), only those of `statuses` if given."""
+    named in `by` (step_id, channel, status), only those of `statuses` if given. The edges
+    and the whole days in one statement: on PostgreSQL two would read two moments, and a
+    follow-up moved meanwhile from one to the other would count twice, or not at all."""
+    days = split(period)
+    if scope.product_id is not None:
+        days = Split(days.first, days.first, ((period.start, period.end),))
     moment = FollowUp.due_at if when == "due" else FollowUp.sent_at
-    found: Counter[tuple[Hashable, ...]] = Counter()
-
-    def one_by_one(stretches: Sequence[tuple[datetime, datetime]]) -> None:
-        if not stretches:
-            return
-        query = select(*(getattr(FollowUp, name) for name in by), func.count()).where(
-            or_(*(and_(moment >= a, moment < b) for a, b in stretches))
+    parts = []
+    if days.edges:
+        one_by_one = select(*(getattr(FollowUp, name) for name in by), func.count()).where(
+            or_(*(and_(moment >= a, moment < b) for a, b in days.edges))
         )
         if statuses is not None:
-            query = query.where(FollowUp.status.in_(statuses))
-        for *key, count in session.execute(of_scope(query, scope).group_by(*by)):
-            found[tuple(map(_plain, key))] += int(count)
-
-    if scope.product_id is not None:
-        one_by_one([(period.start, period.end)])
-        return found
-    days = split(period)
-    one_by_one(days.edges)
+            one_by_one = one_by_one.where(FollowUp.status.in_(statuses))
+        parts.append(of_scope(one_by_one, scope).group_by(*by))
     if days.first < days.end:
         day = FollowUpTally.due_day if when == "due" else FollowUpTally.sent_day
         columns = [getattr(FollowUpTally, name) for name in by]
-        query = select(*columns, func.sum(FollowUpTally.n)).where(day >= days.first, day < days.end)
+        tallied = select(*columns, func.sum(FollowUpTally.n)).where(
+            day >= days.first, day < days.end
+        )
         if statuses is not None:
-            query = query.where(FollowUpTally.status.in_([str(s) for s in statuses]))
+            tallied = tallied.where(FollowUpTally.status.in_([str(s) for s in statuses]))
         if scope.cadence_id is not None:
             steps = select(CadenceStep.id).where(CadenceStep.cadence_id == scope.cadence_id)
-            query = query.where(FollowUpTally.step_id.in_(steps))
-        for *key, count in session.execute(query.group_by(*columns)):
-            found[tuple(key)] += int(count)
-    return +found  # keys that came to nothing left out
+            tallied = tallied.where(FollowUpTally.step_id.in_(steps))
+        parts.append(tallied.group_by(*columns))
+    found: Counter[tuple[Hashable, ...]] = Counter()
+    for *key, count in session.execute(union_all(*parts)):
+        found[tuple(map(_plain, key))] += int(count)
+    return Counter({key: count for key, count in found.items() if count})  # a negative shows
 
 
 def compact(session: Session) -> int:
@@ -107,7 +107,7 @@ def compact(session: Session) -> int:
     counted twice. On PostgreSQL one folder at a time (the workers of several machines each
     run it): two deleting the same rows in different orders could deadlock."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('follow_up_tallies'))"))
+        session.execute(select(func.pg_advisory_xact_lock(*FOLDING)))
     columns = [getattr(FollowUpTally, name) for name in KEY]
     folded = (
         select(*columns)
@@ -116,9 +116,12 @@ def compact(session: Session) -> int:
         .subquery()
     )
     row = aliased(FollowUpTally)
-    doomed = select(row.id).join(
+    doomed = select(row.id).join(  # `=` where it can (a hash join): sent_day may be null
         folded,
-        and_(*(getattr(row, name).is_not_distinct_from(folded.c[name]) for name in KEY)),
+        and_(
+            row.sent_day.is_not_distinct_from(folded.c.sent_day),
+            *(getattr(row, name) == folded.c[name] for name in KEY if name != "sent_day"),
+        ),
     )
     gone = session.execute(
         delete(FollowUpTally)

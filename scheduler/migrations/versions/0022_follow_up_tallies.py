@@ -5,8 +5,10 @@ replaced or removed, whatever wrote it (the app, a cascade, a hand-typed UPDATE)
 are always those of the follow-ups themselves; the worker folds the rows together now and
 then. Filled from the follow-ups already there.
 
-PostgreSQL: statement triggers over transition tables (one insert per statement, not per row);
-SQLite: row triggers, the update one only when a tallied column changed its day or value.
+PostgreSQL: statement triggers over transition tables (one insert per statement, not per row),
+and one that empties the tallies when the follow-ups are truncated; SQLite: row triggers, the
+update one only when a tallied column changed its day or value (a row that INSERT OR REPLACE
+replaces is deleted with its trigger: `make_engine` sets recursive_triggers).
 
 Revision ID: 0022
 Revises: 0021
@@ -26,13 +28,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 COLUMNS = "due_day, sent_day, step_id, channel, status, n"
-EVENTS = ("insert", "update", "delete")
 
 POSTGRESQL_DAYS = "(due_at AT TIME ZONE 'UTC')::date, (sent_at AT TIME ZONE 'UTC')::date"
 POSTGRESQL_FUNCTION = f"""
-CREATE FUNCTION follow_up_tallies_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION follow_up_tallies_kept() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM follow_up_tallies;
+    ELSIF TG_OP = 'INSERT' THEN
         INSERT INTO follow_up_tallies ({COLUMNS})
         SELECT {POSTGRESQL_DAYS}, step_id, channel, status, count(*)
         FROM came GROUP BY 1, 2, 3, 4, 5;
@@ -56,9 +60,10 @@ END
 $$
 """
 POSTGRESQL_TRANSITIONS = {
-    "insert": "NEW TABLE AS came",
-    "update": "OLD TABLE AS gone NEW TABLE AS came",
-    "delete": "OLD TABLE AS gone",
+    "insert": "REFERENCING NEW TABLE AS came",
+    "update": "REFERENCING OLD TABLE AS gone NEW TABLE AS came",
+    "delete": "REFERENCING OLD TABLE AS gone",
+    "truncate": "",  # TRUNCATE follow_ups, or sales CASCADE: no rows, so no tallies either
 }
 
 SQLITE_ROW = "date({row}.due_at), date({row}.sent_at), {row}.step_id, {row}.channel, {row}.status"
@@ -127,7 +132,7 @@ def upgrade() -> None:
         for event, transitions in POSTGRESQL_TRANSITIONS.items():
             op.execute(
                 f"CREATE TRIGGER follow_up_tallies_{event} AFTER {event.upper()} ON follow_ups "
-                f"REFERENCING {transitions} FOR EACH STATEMENT "
+                f"{transitions} FOR EACH STATEMENT "
                 "EXECUTE FUNCTION follow_up_tallies_kept()"
             )
     else:
@@ -137,10 +142,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
-    for event in EVENTS:
-        op.execute(f"DROP TRIGGER follow_up_tallies_{event}" + (" ON follow_ups" * postgresql))
     if postgresql:
+        for event in POSTGRESQL_TRANSITIONS:
+            op.execute(f"DROP TRIGGER follow_up_tallies_{event} ON follow_ups")
         op.execute("DROP FUNCTION follow_up_tallies_kept()")
+    else:
+        for event in SQLITE_TRIGGERS:
+            op.execute(f"DROP TRIGGER follow_up_tallies_{event}")
     op.drop_index("ix_follow_up_tallies_sent", table_name="follow_up_tallies")
     op.drop_index("ix_follow_up_tallies_due", table_name="follow_up_tallies")
     op.drop_table("follow_up_tallies")

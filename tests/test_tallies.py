@@ -21,8 +21,8 @@ from scheduler import schema
 from scheduler.config import Config, defaults
 from scheduler.figures.period import Period
 from scheduler.figures.scope import EVERYTHING, Scope
-from scheduler.figures.tallies import KEY, compact, counted, split
-from scheduler.lifecycle import Channel, FollowUpStatus
+from scheduler.figures.tallies import KEY, compact, counted, split, tallied_now
+from scheduler.lifecycle import PENDING, Channel, FollowUpStatus
 from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, FollowUpTally, Sale
 from scheduler.sending.sales import SaleInput, record_sale
 from tests.dispatching import Clock, dispatcher, setup_sales
@@ -97,6 +97,8 @@ def test_the_tallies_follow_every_kind_of_write(engine: Engine, config: Config) 
         assert keys[1] > 0  # none that came to nothing
         assert tallied(session) == one_by_one(session)
         assert compact(session) == 0  # nothing more to fold
+        pending = select(func.count()).where(FollowUp.status.in_(PENDING))
+        assert session.scalar(tallied_now(PENDING)) == session.scalar(pending) == 1
 
 
 def test_writes_by_hand_are_tallied_too(engine: Engine, config: Config) -> None:

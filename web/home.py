@@ -32,9 +32,10 @@ from scheduler.figures.summary import (
     figure_parts,
     figures,
 )
+from scheduler.figures.tallies import tallied_now
 from scheduler.lifecycle import PENDING, CaseStatus
 from scheduler.listening.themes import vocabulary
-from scheduler.models import Cadence, Case, Customer, FollowUp, Product, Sale
+from scheduler.models import Cadence, Case, Customer, Product, Sale
 from web.api_stats import csv_download, stats_json
 from web.auth import owner_only
 from web.charts import funnel_bars, score_bars
@@ -101,11 +102,15 @@ def read_asked() -> Asked:
 READERS = 2  # connections the dashboard reads on at once: the cores of a small server
 
 
-def _looked_after(asked: Asked) -> tuple[Figures, list[ThemeCount]]:
-    """The dashboard's figures (in their parts) and the themes of complaints, read on READERS
-    connections at once, the slowest parts first: the page waits for about half their sum.
-    (The customers at risk are a page of their own: one of their signs looks up each customer
-    messaged in the period.)"""
+Looked = tuple[Figures, list[ThemeCount]]
+
+
+def _looking_after(asked: Asked, pool: ThreadPoolExecutor) -> Callable[[], Looked]:
+    """Starts reading the dashboard's figures (in their parts) and the themes of complaints on
+    the pool's connections, the slowest parts first, and returns the wait for them: the page
+    waits for about half their sum, and reads what surrounds them meanwhile. (The customers
+    at risk are a page of their own: one of their signs looks up each customer messaged in
+    the period.)"""
     now, sessions = utcnow(), services().sessions
     opening = services().config.cases.opening_hours
     parts = figure_parts(asked.period, now=now, opening=opening, scope=asked.scope)
@@ -113,12 +118,15 @@ def _looked_after(asked: Asked) -> tuple[Figures, list[ThemeCount]]:
     def themes(session: Session) -> list[ThemeCount]:
         return complaint_themes(session, asked.period, vocabulary(session), scope=asked.scope)
 
-    with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="dashboard") as pool:
-        slowest = pool.submit(_read, sessions, parts[0])
-        said = pool.submit(_read, sessions, themes)
-        rest = [pool.submit(_read, sessions, part) for part in parts[1:]]
+    slowest = pool.submit(_read, sessions, parts[0])
+    said = pool.submit(_read, sessions, themes)
+    rest = [pool.submit(_read, sessions, part) for part in parts[1:]]
+
+    def looked() -> Looked:
         found = assembled(asked.period, [slowest.result(), *(part.result() for part in rest)])
         return found, said.result()
+
+    return looked
 
 
 def _read(sessions: sessionmaker[Session], part: Callable[[Session], T]) -> T:
@@ -134,35 +142,38 @@ def index() -> BaseResponse | str | tuple[str, int]:
         return redirect(url_for("inbox.index"))
     session = reading_session()
     config = services().config
-    counted = {  # in one round trip
-        "customers": select(func.count()).select_from(Customer),
-        "sales": select(func.count()).select_from(Sale),
-        # held ones too: they wait for a case, then go
-        "scheduled": select(func.count()).where(FollowUp.status.in_(PENDING)),
-        "open_cases": select(func.count()).where(Case.status == CaseStatus.OPEN),
-    }
-    row = session.execute(select(*(q.scalar_subquery() for q in counted.values()))).one()
-    counts = dict(zip(counted, row, strict=True))
-    recent = session.scalars(select(Sale).order_by(Sale.sold_at.desc()).limit(10)).all()
-    asked, found, themes, problem = None, None, None, None
+    asked, problem = None, None
     try:
         asked = read_asked()
     except UnreadablePeriod as unreadable:
         problem = str(unreadable)
-    if asked is not None:
-        found, themes = _looked_after(asked)
+    with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="dashboard") as pool:
+        looked = _looking_after(asked, pool) if asked is not None else None
+        counted = {  # meanwhile, on the request's connection, in one round trip
+            "customers": select(func.count()).select_from(Customer),
+            "sales": select(func.count()).select_from(Sale),
+            "scheduled": tallied_now(PENDING),  # held ones too: they wait for a case, then go
+            "open_cases": select(func.count()).where(Case.status == CaseStatus.OPEN),
+        }
+        row = session.execute(select(*(q.scalar_subquery() for q in counted.values()))).one()
+        counts = dict(zip(counted, row, strict=True))
+        recent = session.scalars(select(Sale).order_by(Sale.sold_at.desc()).limit(10)).all()
+        told = recipients(session, config)
+        cadences = session.scalars(select(Cadence.name).order_by(Cadence.name)).all()
+        products = session.execute(select(Product.sku, Product.name).order_by(Product.name))
+        found, themes = looked() if looked is not None else (None, None)
     page = render_template(
         "index.html",
         config=config,
         counts=counts,
         recent=recent,
-        told=recipients(session, config),
+        told=told,
         asked=asked,
         found=found,
         themes=themes,
         theme_rows=THEME_ROWS,
-        cadences=session.scalars(select(Cadence.name).order_by(Cadence.name)).all(),
-        products=session.execute(select(Product.sku, Product.name).order_by(Product.name)).all(),
+        cadences=cadences,
+        products=products.all(),
         days=DAYS,
         problem=problem,
         nps_chart=_nps_chart(found) if found else None,

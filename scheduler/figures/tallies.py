@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, insert, or_, select, union_all
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from scheduler.figures.period import Period
@@ -98,6 +98,14 @@ def counted(
     for *key, count in session.execute(union_all(*parts)):
         found[tuple(map(_plain, key))] += int(count)
     return Counter({key: count for key, count in found.items() if count})  # a negative shows
+
+
+def tallied_now(statuses: Collection[str]) -> Select[int]:
+    """How many follow-ups are in these statuses now, whenever due: a sum over the tallies,
+    not a count of the follow-ups (a busy shop has a few hundred thousand scheduled)."""
+    return select(func.coalesce(func.sum(FollowUpTally.n), 0)).where(
+        FollowUpTally.status.in_([str(status) for status in statuses])
+    )
 
 
 def compact(session: Session) -> int:

@@ -39,7 +39,7 @@ from math import ceil
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from scheduler.casework.business_hours import opening_time_between
@@ -208,10 +208,9 @@ def figure_parts(
         partial(_by_status, period=period, scope=scope),
         partial(_opt_outs, period=period),
         partial(_first_answers, period=period, now=now, opening=opening),
-        partial(_ratings, period=period, scope=scope),
+        partial(_replies, period=period, scope=scope),
         partial(_cases, period=period, now=now),
         partial(_checks, period=period, scope=scope),
-        partial(_replies, period=period, scope=scope),
         partial(_remedies, period=period),
     ]
 
@@ -301,49 +300,37 @@ def asked_scope(
     return period, Scope(cadence_id, product_id)
 
 
-def _inbound(period: Period, scope: Scope) -> Select:  # type: ignore[type-arg]
-    query = select(Message).where(
-        Message.direction == Direction.INBOUND, within(Message.created_at, period)
-    )
-    if scope != EVERYTHING:
-        query = of_scope(query.join(FollowUp, FollowUp.id == Message.follow_up_id), scope)
-    return query
-
-
 def _replies(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]:
-    query = _inbound(period, scope).with_only_columns(func.count()).select_from(Message)
-    return {"replies": int(session.scalar(query) or 0)}
-
-
-def _ratings(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]:
-    """The period's NPS and each week's, from the ratings received: bucketed by the database,
-    each week's bounds being the business's local Mondays."""
+    """The period's replies, and its NPS and each week's from those that rate us: one pass
+    over the replies, bucketed by the database, each week's bounds being the business's local
+    Mondays."""
     weeks = period.weeks()
     week = case(
         *[(Message.created_at < end, index) for index, (_day, end) in enumerate(weeks)],
         else_=len(weeks),
     ).label("week")
 
-    query = (
-        _inbound(period, scope)
-        .with_only_columns(
-            week,
-            _counting(Message.score >= 9),
-            _counting(and_(Message.score >= 7, Message.score <= 8)),
-            _counting(Message.score <= 6),
-        )
-        .select_from(Message)
-        .where(Message.score.is_not(None))
-        .group_by(week)
-    )
-    counted = {int(index): Nps(*map(int, counts)) for index, *counts in session.execute(query)}
+    query = select(
+        week,
+        func.count(),
+        _counting(Message.score >= 9),
+        _counting(and_(Message.score >= 7, Message.score <= 8)),
+        _counting(Message.score <= 6),
+    ).where(Message.direction == Direction.INBOUND, within(Message.created_at, period))
+    if scope != EVERYTHING:  # the replies to the scope's follow-ups
+        query = of_scope(query.join(FollowUp, FollowUp.id == Message.follow_up_id), scope)
+    query = query.group_by(week)
+    replies, counted = 0, dict[int, Nps]()
+    for index, count, *rated in session.execute(query):
+        replies += int(count)
+        counted[int(index)] = Nps(*map(int, rated))
     by_week = [(day, counted.get(index, Nps())) for index, (day, _end) in enumerate(weeks)]
     total = Nps(
         sum(nps.promoters for _d, nps in by_week),
         sum(nps.passives for _d, nps in by_week),
         sum(nps.detractors for _d, nps in by_week),
     )
-    return {"nps": total, "nps_by_week": by_week}
+    return {"replies": replies, "nps": total, "nps_by_week": by_week}
 
 
 def _cases(session: Session, *, period: Period, now: datetime) -> dict[str, Any]:

@@ -160,7 +160,7 @@ def index() -> BaseResponse | str | tuple[str, int]:
         recent = session.scalars(select(Sale).order_by(Sale.sold_at.desc()).limit(10)).all()
         told = recipients(session, config)
         cadences = session.scalars(select(Cadence.name).order_by(Cadence.name)).all()
-        products = session.execute(select(Product.sku, Product.name).order_by(Product.name))
+        products = session.execute(select(Product.sku, Product.name).order_by(Product.name)).all()
         found, themes = looked() if looked is not None else (None, None)
     page = render_template(
         "index.html",
@@ -173,7 +173,7 @@ def index() -> BaseResponse | str | tuple[str, int]:
         themes=themes,
         theme_rows=THEME_ROWS,
         cadences=cadences,
-        products=products.all(),
+        products=products,
         days=DAYS,
         problem=problem,
         nps_chart=_nps_chart(found) if found else None,

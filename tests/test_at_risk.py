@@ -3,8 +3,10 @@ figures, each asserted on the hand-built data set of `tests/risk_data.py`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
@@ -13,7 +15,7 @@ from scheduler.figures.complaints import complaint_themes
 from scheduler.figures.period import PeriodError
 from scheduler.figures.summary import Checks, asked, asked_scope, figures
 from scheduler.listening.themes import BUILT_IN, Theme, themes_of, vocabulary
-from scheduler.models import Product
+from scheduler.models import Customer, Product, Sale
 from tests.factories import inbound_sms
 from tests.figures_data import NOW, OPENING, PERIOD, at
 from tests.risk_data import build_risks
@@ -88,6 +90,48 @@ def test_complaint_themes_per_product_with_examples(session: Session) -> None:
         "The technician was rude",
     ]
     assert [example.text for example in found[5].examples] == ["sigue sin funcionar", "3"]
+
+
+def test_complaints_about_a_long_catalogue_are_named_and_timed_in_chunks(session: Session) -> None:
+    """700 products complained of, one customer each, who wrote before any follow-up (the
+    product of their latest purchase): the products' names and the examples' times are read
+    in chunks of 500 (a catalogue may outgrow a query's parameters), none left out."""
+    count, when = 700, at(5, 10)
+    products = session.execute(
+        insert(Product).returning(Product.id),
+        [{"sku": f"P-{n}", "name": f"Producto {n}"} for n in range(count)],
+    ).scalars()
+    customers = session.execute(
+        insert(Customer).returning(Customer.id),
+        [{"name": f"C{n}", "created_at": when} for n in range(count)],
+    ).scalars()
+    pairs = list(zip(customers, products, strict=True))
+    session.execute(
+        insert(Sale),
+        [
+            {"external_id": f"V-{c}", "customer_id": c, "product_id": p, "sold_at": when}
+            | {"created_at": when}
+            for c, p in pairs
+        ],
+    )
+    for n, (customer, _product) in enumerate(pairs):
+        session.add(
+            inbound_sms(
+                "la puerta está rota",
+                when + timedelta(minutes=n),
+                sender=f"+519{n:08d}",
+                customer_id=customer,
+                label="objection",
+            )
+        )
+    session.flush()
+    found = complaint_themes(session, PERIOD, vocabulary(session))
+    assert len(found) == count
+    assert {row.product for row in found} == {f"Producto {n}" for n in range(count)}
+    assert all(row.theme is Theme.BREAKAGE and row.count == 1 for row in found)
+    assert {row.examples[0].at for row in found} == {
+        when + timedelta(minutes=n) for n in range(count)
+    }
 
 
 def test_themes_from_the_words() -> None:

@@ -15,6 +15,7 @@ import dataclasses
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -53,7 +54,7 @@ from scheduler.listening.classify import NEGATIVE as NEGATIVE_WORDS
 from scheduler.listening.classify import NEUTRAL as NEUTRAL_WORDS
 from scheduler.listening.classify import POSITIVE as POSITIVE_WORDS
 from scheduler.listening.classify import QUESTION as QUESTION_WORDS
-from scheduler.listening.keywords import KEYWORDS, Intent
+from scheduler.listening.keywords import _APOSTROPHES, KEYWORDS, Intent, fold
 from scheduler.models import Customer, Sale
 from scheduler.sending.csv_import import (
     ImportCheck,
@@ -97,6 +98,15 @@ A_REPLY = st.one_of(
     st.text(st.sampled_from(EMOJI + " \t\n\x00\x07\x1b!?¿¡.,"), max_size=60),
     HUGE_TEXT,  # up to some 9 000 characters
 )
+
+
+@PURE
+@given(A_REPLY)
+def test_folding_takes_off_every_combining_mark_and_nothing_else(text: str) -> None:
+    """`fold` deletes the marks with one table: the same as asking of each character."""
+    plain = unicodedata.normalize("NFKD", text.casefold().translate(_APOSTROPHES))
+    by_hand = "".join(c for c in plain if not unicodedata.combining(c))
+    assert fold(text) == " ".join(by_hand.split()).strip(" .,;:!¡?¿\"'()[]-_*~")
 
 
 @PURE

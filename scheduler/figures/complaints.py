@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
+from scheduler.db import chunked
 from scheduler.figures.period import Period
 from scheduler.figures.scope import EVERYTHING, Scope, of_scope, within
 from scheduler.lifecycle import Direction
@@ -63,7 +64,6 @@ def complaint_themes(
             Message.id,
             Message.customer_id,
             func.substr(Message.body, 1, READ),
-            Message.created_at,
             case((Message.follow_up_id.is_(None), latest_purchase), else_=Sale.product_id),
         )
         .outerjoin(FollowUp, FollowUp.id == Message.follow_up_id)
@@ -78,22 +78,33 @@ def complaint_themes(
     )
     counts: Counter[Key] = Counter()
     who: dict[Key, set[int]] = defaultdict(set)
-    examples: dict[Key, list[Example]] = defaultdict(list)
-    for message_id, customer_id, text, at, product in session.connection().execute(query):
+    latest: dict[Key, list[tuple[int, int | None, str]]] = defaultdict(list)
+    for message_id, customer_id, text, product in session.connection().execute(query):
         found: list[Theme | None] = [*themes_of(text, vocabulary)] or [None]
         for theme in found:
             key = (product, theme)
             counts[key] += 1
             if customer_id is not None:
                 who[key].add(customer_id)
-            if len(examples[key]) < EXAMPLES:
-                examples[key].append(Example(message_id, customer_id, text, at))
+            if len(latest[key]) < EXAMPLES:
+                latest[key].append((message_id, customer_id, text))
+    ids = sorted(row[0] for rows in latest.values() for row in rows)
+    when: dict[int, datetime] = {  # for the examples alone, not the thousands of replies
+        message_id: at
+        for some in chunked(ids)
+        for message_id, at in session.execute(
+            select(Message.id, Message.created_at).where(Message.id.in_(some))
+        )
+    }
+    examples = {
+        key: tuple(Example(*row, when[row[0]]) for row in rows) for key, rows in latest.items()
+    }
+    named = sorted({product for product, _theme in counts if product is not None})
     products = {
         row.id: row
+        for some in chunked(named)  # a catalogue may have more than a query's parameters
         for row in session.execute(
-            select(Product.id, Product.name, Product.sku).where(
-                Product.id.in_({product for product, _theme in counts} - {None})
-            )
+            select(Product.id, Product.name, Product.sku).where(Product.id.in_(some))
         )
     }
     per_product: Counter[int | None] = Counter()
@@ -116,7 +127,7 @@ def complaint_themes(
             theme,
             count,
             len(who[product, theme]),
-            tuple(examples[product, theme]),
+            examples[product, theme],
         )
         for (product, theme), count in sorted(counts.items(), key=ranked)
     ]

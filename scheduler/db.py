@@ -178,12 +178,14 @@ def refresh_statistics(engine: Engine) -> None:
 
 
 def side_by_side(session: Session) -> None:
-    """For a transaction that reads while others run beside it (the dashboard's parts): on
-    PostgreSQL its queries keep to one core each, instead of gathering workers that would take
-    the other parts' cores (on two cores, starting them cost more than they saved); and a
-    lookup by index is priced as the read from memory it is for these hot tables, not as a
-    disk's seek (the default 4): one product's ratings were read by scanning a million
-    follow-ups rather than looking up fifteen thousand of them by id (917 -> 145 ms)."""
+    """Start a long read that others run beside (the dashboard's parts, a download): a plain
+    reader's transaction (`begin_reading`: on SQLite no write lock). On PostgreSQL its queries
+    keep to one core each, instead of gathering workers that would take the other parts' cores
+    (on two cores, starting them cost more than they saved); and a lookup by index is priced
+    as the read from memory it is for these hot tables, not as a disk's seek (the default 4):
+    one product's ratings were read by scanning a million follow-ups rather than looking up
+    fifteen thousand of them by id (917 -> 145 ms)."""
+    begin_reading(session)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         session.execute(text("SET LOCAL random_page_cost = 1.1"))

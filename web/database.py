@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import IntegerConverter, Map
 
 from scheduler.config import Config
-from scheduler.db import MAX_ID, begin_reading, side_by_side
+from scheduler.db import MAX_ID, side_by_side
 from scheduler.settings import LiveSettings
 
 
@@ -49,7 +49,6 @@ def reading_session() -> Session:
     as the dashboard's parts do (`side_by_side`)."""
     session = db_session()
     session.commit()
-    begin_reading(session)
     side_by_side(session)
     return session
 

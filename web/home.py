@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from scheduler.casework.recipients import recipients
 from scheduler.clock import utcnow
-from scheduler.db import begin_reading, side_by_side
+from scheduler.db import side_by_side
 from scheduler.figures.complaints import ThemeCount, complaint_themes
 from scheduler.figures.period import Period, PeriodError
 from scheduler.figures.scope import Scope
@@ -131,8 +131,7 @@ def _looking_after(asked: Asked, pool: ThreadPoolExecutor) -> Callable[[], Looke
 
 def _read(sessions: sessionmaker[Session], part: Callable[[Session], T]) -> T:
     with sessions() as session:
-        begin_reading(session)  # SQLite: no write lock, so the parts read side by side
-        side_by_side(session)
+        side_by_side(session)  # SQLite: no write lock, so the parts read side by side
         return part(session)
 
 

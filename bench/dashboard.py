@@ -42,7 +42,7 @@ from scheduler.figures.period import period_from
 from scheduler.figures.summary import figures
 from scheduler.figures.tallies import compact
 from scheduler.lifecycle import Channel, Direction, FollowUpStatus, Role
-from scheduler.listening.themes import vocabulary
+from scheduler.listening.themes import BUILT_IN, stored, themes_of, vocabulary
 from scheduler.models import (
     AuditEntry,
     CadenceStep,
@@ -274,6 +274,7 @@ def _message(
     label: str | None,
     score: int | None,
 ) -> dict[str, Any]:
+    inbound = direction is Direction.INBOUND
     return {
         "customer_id": customer,
         "follow_up_id": follow_up,
@@ -287,6 +288,9 @@ def _message(
         "label": label,
         "score": score,
         "needs_human": label == "objection",
+        # As the worker read them: themes noted with the built-in words (the owner adds none).
+        "themes": stored(themes_of(body)) if inbound else None,
+        "themes_read_with": BUILT_IN.fingerprint if inbound else None,
         "created_at": when,
     }
 

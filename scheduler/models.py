@@ -541,6 +541,10 @@ class Message(Base):
     label: Mapped[str | None] = mapped_column(String(16))
     score: Mapped[int | None]
     needs_human: Mapped[bool | None]
+    # The themes of a reply's words (listening.themes: "delivery breakage", "" for none), and
+    # the fingerprint of the words they were read with: stale once the owner's words change.
+    themes: Mapped[str | None] = mapped_column(String(64))
+    themes_read_with: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
     status_updated_at: Mapped[datetime | None]
     # A message queued on its own: when it may go (a retry's backoff moves it), its hand-overs

@@ -28,6 +28,7 @@ from scheduler.db import STATISTICS_SECONDS, make_session_factory, refresh_stati
 from scheduler.figures.tallies import FOLD_SECONDS, compact
 from scheduler.listening.email_replies import fetch_mail, mailbox_key, mailbox_of
 from scheduler.listening.inbound import triage
+from scheduler.listening.themes import REREAD, REREAD_SECONDS, reread, vocabulary
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
 from scheduler.settings import LiveSettings
@@ -39,6 +40,7 @@ REPLIES_JOB = "replies"
 MAIL_JOB = "mail"
 STATISTICS_JOB = "statistics"
 TALLIES_JOB = "tallies"
+THEMES_JOB = "themes"
 REPLIES_SECONDS = 5
 SIGNAL_CHECK_SECONDS = 0.2  # how soon a SIGTERM is seen, whichever thread it reached
 
@@ -131,7 +133,8 @@ class Worker:
         dispatch pass every `worker.tick_seconds`, reading replies every few seconds (a
         complaint reaches a person fast even while a long pass is sending), the database's
         statistics hourly (SQLite's planner has none otherwise), folding the follow-ups'
-        tallies every few minutes (the dashboard's sums stay short), and, with an IMAP
+        tallies every few minutes (the dashboard's sums stay short), reading again each minute
+        the themes of replies read with other words than the owner's now, and, with an IMAP
         mailbox, fetching new mail every tick."""
         tick = self.config.worker.tick_seconds
         jobs = [
@@ -139,6 +142,7 @@ class Worker:
             (self.read, min(REPLIES_SECONDS, tick), REPLIES_JOB),
             (self.refresh_statistics, STATISTICS_SECONDS, STATISTICS_JOB),
             (self.fold_tallies, FOLD_SECONDS, TALLIES_JOB),
+            (self.reread_themes, REREAD_SECONDS, THEMES_JOB),
         ]
         if self.config.email_inbound.transport == "imap":
             jobs.append((self.fetch_mail, tick, MAIL_JOB))
@@ -161,6 +165,18 @@ class Worker:
     def fold_tallies(self) -> int:
         with self.dispatcher.sessions.begin() as session:
             return compact(session)
+
+    def reread_themes(self) -> int:
+        """Every reply read with other words, read again: a batch per transaction (a stop
+        between two loses nothing), until none is left or the worker stops."""
+        done = 0
+        while not self.stopping.is_set():
+            with self.dispatcher.sessions.begin() as session:
+                read = reread(session, vocabulary(session), limit=REREAD)
+            done += read
+            if read < REREAD:
+                break
+        return done
 
     def read(self) -> dict[str, int]:
         summary = read_replies(self._current(), self.stopping)

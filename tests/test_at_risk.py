@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
@@ -14,8 +14,10 @@ from scheduler.figures.at_risk import Sign, Signal, at_risk, described, wordless
 from scheduler.figures.complaints import complaint_themes
 from scheduler.figures.period import PeriodError
 from scheduler.figures.summary import Checks, asked, asked_scope, figures
-from scheduler.listening.themes import BUILT_IN, Theme, themes_of, vocabulary
-from scheduler.models import Customer, Product, Sale
+from scheduler.lifecycle import Direction
+from scheduler.listening.owner_words import add_word
+from scheduler.listening.themes import BUILT_IN, Theme, Vocabulary, reread, themes_of, vocabulary
+from scheduler.models import Customer, Message, Product, Sale
 from tests.factories import inbound_sms
 from tests.figures_data import NOW, OPENING, PERIOD, at
 from tests.risk_data import build_risks
@@ -68,8 +70,21 @@ def test_a_score_without_words(text: str, bare: bool) -> None:
     assert wordless(text) is bare
 
 
-def test_complaint_themes_per_product_with_examples(session: Session) -> None:
+def read_again(session: Session) -> int:
+    """What the worker's `themes` job does: every reply read with other words, read again."""
+    total = 0
+    while read := reread(session, vocabulary(session), limit=4):  # in batches
+        total += read
+    return total
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["read-here", "kept"])
+def test_complaint_themes_per_product_with_examples(session: Session, kept: bool) -> None:
+    """The same whether each reply's themes are read here from its words, or were kept when
+    it was read (the worker's job after the owner's words change)."""
     build_risks(session)
+    if kept:
+        assert read_again(session) > 0 and read_again(session) == 0
     found = complaint_themes(session, PERIOD, vocabulary(session))
     assert [(row.product, row.theme, row.count, row.customers) for row in found] == [
         ("Cocina", Theme.BREAKAGE, 2, 2),
@@ -144,6 +159,56 @@ def test_themes_from_the_words() -> None:
     assert themes_of("I was charged twice") == [Theme.BILLING]
     assert themes_of("la puerta vino chancada", BUILT_IN) == []  # not without the owner's word
     assert themes_of("pésimo") == []
+
+
+def test_kept_themes_count_until_the_owners_words_change(session: Session) -> None:
+    """A reply's kept themes are trusted while they were read with the owner's words as they
+    are; once the owner adds a word, the replies are read again from their words, at once on
+    the dashboard and by the worker's job for the next time."""
+    build_risks(session)
+    read_again(session)
+    door = session.scalars(select(Message).where(Message.body == "la puerta vino chancada")).one()
+    assert door.themes == "breakage"
+    door.themes = "billing"  # kept as if the words had said so
+    session.flush()
+
+    def kitchen() -> list[tuple[Theme | None, int]]:
+        found = complaint_themes(session, PERIOD, vocabulary(session))
+        return [(row.theme, row.count) for row in found if row.product == "Cocina"]
+
+    assert kitchen() == [
+        (Theme.BILLING, 2),
+        (Theme.DELIVERY, 1),
+        (Theme.BREAKAGE, 1),
+        (Theme.WAITING, 1),
+    ]
+    before = vocabulary(session).fingerprint
+    add_word(session, "staff", "puerta", now=NOW, actor="owner")
+    assert vocabulary(session).fingerprint != before
+    expected = [
+        (Theme.BREAKAGE, 2),
+        (Theme.DELIVERY, 1),
+        (Theme.BILLING, 1),
+        (Theme.STAFF, 1),
+        (Theme.WAITING, 1),
+    ]
+    assert kitchen() == expected  # read from the words: the door is breakage, and staff
+    assert read_again(session) == session.scalar(
+        select(func.count()).where(Message.direction == Direction.INBOUND)
+    )
+    assert door.themes == "breakage staff" and kitchen() == expected
+
+
+def test_the_words_fingerprint_says_which_words_not_their_order() -> None:
+    some = {Theme.DELIVERY: ["courier", "no llego"], Theme.STAFF: ["cajero"]}
+    same = {Theme.STAFF: ["cajero"], Theme.DELIVERY: ["no llegó", "Courier"]}
+    more = {Theme.DELIVERY: ["courier", "no llego"], Theme.STAFF: ["cajero", "puerta"]}
+    moved = {Theme.DELIVERY: ["courier", "no llego", "cajero"]}
+    fingerprint = Vocabulary.of(some).fingerprint
+    assert Vocabulary.of(same).fingerprint == fingerprint
+    assert Vocabulary.of(more).fingerprint != fingerprint
+    assert Vocabulary.of(moved).fingerprint != fingerprint
+    assert len(fingerprint) == 16 and BUILT_IN.fingerprint != fingerprint
 
 
 def test_the_checks_after_a_case(session: Session) -> None:

@@ -221,7 +221,14 @@ def test_the_tallies_are_filled_from_the_follow_ups_already_there(blank: Engine)
     config = defaults()
     schema.upgrade(blank, "0021")
     sessions = setup_sales(blank, config, *sales(3))
-    assert dispatcher(sessions, config, Clock(NOW + timedelta(days=1))).run_pass()["sent"] == 3
+    with blank.begin() as connection:  # the day-1 thank-yous went out (in that schema's words)
+        sent = connection.execute(
+            text(
+                "UPDATE follow_ups SET status = 'sent', sent_at = due_at WHERE id IN "
+                "(SELECT min(id) FROM follow_ups GROUP BY sale_id)"
+            )
+        )
+        assert sent.rowcount == 3
     schema.upgrade(blank)
     with sessions() as session:
         assert sum(one_by_one(session).values()) == 12

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, null, select
 from sqlalchemy.orm import Session, aliased
 
 from scheduler.db import chunked
@@ -17,11 +17,10 @@ from scheduler.figures.period import Period
 from scheduler.figures.scope import EVERYTHING, Scope, of_scope, within
 from scheduler.lifecycle import Direction
 from scheduler.listening.classify import Label
-from scheduler.listening.themes import Theme, Vocabulary, themes_of
+from scheduler.listening.themes import READ, Theme, Vocabulary, themes_of, unstored
 from scheduler.models import FollowUp, Message, Product, Sale
 
 EXAMPLES = 3  # replies shown per theme and product
-READ = 2_000  # characters of a reply read for its themes: a complaint says it early
 
 
 @dataclass(frozen=True)
@@ -59,11 +58,13 @@ def complaint_themes(
         .limit(1)
         .scalar_subquery()
     )
+    current = Message.themes_read_with == vocabulary.fingerprint
     query = of_scope(
         select(
             Message.id,
             Message.customer_id,
-            func.substr(Message.body, 1, READ),
+            case((current, Message.themes), else_=null()),
+            case((current, null()), else_=func.substr(Message.body, 1, READ)),
             case((Message.follow_up_id.is_(None), latest_purchase), else_=Sale.product_id),
         )
         .outerjoin(FollowUp, FollowUp.id == Message.follow_up_id)
@@ -78,26 +79,28 @@ def complaint_themes(
     )
     counts: Counter[Key] = Counter()
     who: dict[Key, set[int]] = defaultdict(set)
-    latest: dict[Key, list[tuple[int, int | None, str]]] = defaultdict(list)
-    for message_id, customer_id, text, product in session.connection().execute(query):
-        found: list[Theme | None] = [*themes_of(text, vocabulary)] or [None]
-        for theme in found:
+    latest: dict[Key, list[tuple[int, int | None]]] = defaultdict(list)
+    for message_id, customer_id, kept, text, product in session.connection().execute(query):
+        read = unstored(kept) if kept is not None else themes_of(text, vocabulary)
+        for theme in read or (None,):
             key = (product, theme)
             counts[key] += 1
             if customer_id is not None:
                 who[key].add(customer_id)
             if len(latest[key]) < EXAMPLES:
-                latest[key].append((message_id, customer_id, text))
-    ids = sorted(row[0] for rows in latest.values() for row in rows)
-    when: dict[int, datetime] = {  # for the examples alone, not the thousands of replies
-        message_id: at
+                latest[key].append((message_id, customer_id))
+    ids = sorted({row[0] for rows in latest.values() for row in rows})
+    said: dict[int, tuple[str, datetime]] = {  # for the examples alone, not every reply
+        message_id: (text, at)
         for some in chunked(ids)
-        for message_id, at in session.execute(
-            select(Message.id, Message.created_at).where(Message.id.in_(some))
+        for message_id, text, at in session.execute(
+            select(Message.id, func.substr(Message.body, 1, READ), Message.created_at).where(
+                Message.id.in_(some)
+            )
         )
     }
     examples = {
-        key: tuple(Example(*row, when[row[0]]) for row in rows) for key, rows in latest.items()
+        key: tuple(Example(*row, *said[row[0]]) for row in rows) for key, rows in latest.items()
     }
     named = sorted({product for product, _theme in counts if product is not None})
     products = {

@@ -31,6 +31,7 @@ from scheduler.lifecycle import CaseStatus, Channel, ConsentSource, Direction, M
 from scheduler.listening.classify import Label, Lexicon, Reading, classify
 from scheduler.listening.keywords import ANSWERS, Consent, Intent, fold, read_consent
 from scheduler.listening.owner_words import owner_lexicon
+from scheduler.listening.themes import stored, themes_of, vocabulary
 from scheduler.models import Base, Case, Customer, FollowUp, Message
 from scheduler.sending.composing import TemplateBook, channel_name, customer_vars
 from scheduler.sending.planning import schedule_after_score
@@ -210,9 +211,9 @@ def _match(session: Session, message: Message, config: Config) -> Customer | Non
 def triage(
     sessions: sessionmaker[Session], config: Config, *, now: datetime, limit: int = 200
 ) -> int:
-    """Read the replies the webhook stored: classify them, open or join cases (with notices and
-    an acknowledgement), plan what a score enables. Replies already read are left alone; two
-    workers never read the same one. Returns how many were read."""
+    """Read the replies the webhook stored: classify them and note their themes, open or join
+    cases (with notices and an acknowledgement), plan what a score enables. Replies already
+    read are left alone; two workers never read the same one. Returns how many were read."""
     with sessions.begin() as session:
         pending = session.scalars(
             select(Message)
@@ -221,12 +222,14 @@ def triage(
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        lexicon = owner_lexicon(session)
+        lexicon, words = owner_lexicon(session), vocabulary(session)
         for message in pending:
             _consent_backstop(session, message, config=config, now=now)
             reading = reading_of(message, lexicon)
             message.label, message.score = reading.label.value, reading.score
             message.needs_human = reading.needs_human
+            message.themes = stored(themes_of(message.body, words))
+            message.themes_read_with = words.fingerprint
             customer = _match(session, message, config)
             if customer is None:
                 continue  # a stranger: kept, unmatched, for a person to look at

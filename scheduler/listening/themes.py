@@ -2,22 +2,29 @@
 
 Read from the words of the reply, in Spanish and English, folded as replies are; the owner
 adds words of their own per theme ("chancada" is breakage here) on the same page as the words
-for reading replies. A complaint may touch several themes, or none the words tell. Pure
-functions over text, but `vocabulary`, which reads the owner's words.
+for reading replies. A complaint may touch several themes, or none the words tell.
+
+Each reply's themes are stored with it when it is read, with the fingerprint of the words they
+were read with, so that a quarter's complaints are counted without reading them all again; the
+owner's new words make the stored ones stale, and `reread` reads them again (the worker's
+`themes` job). Pure functions over text, but `vocabulary` and `reread`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from scheduler.lifecycle import Direction
 from scheduler.listening.classify import split_entries, words_of
 from scheduler.listening.keywords import fold
-from scheduler.models import LexiconWord
+from scheduler.models import LexiconWord, Message
 
 
 class Theme(StrEnum):
@@ -70,6 +77,10 @@ _BUILT_IN: dict[Theme, str] = {
 
 
 THEMES = tuple(Theme)
+READING = "1"  # how `themes_of` reads: change it when that changes, and every reply is reread
+READ = 2_000  # characters of a reply read for its themes: a complaint says it early
+REREAD = 1_000  # replies read again per transaction
+REREAD_SECONDS = 60  # how often the worker looks for replies read with other words
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,9 @@ class Vocabulary:
     phrases_from: Mapping[str, tuple[tuple[str, Theme], ...]] = field(
         init=False, repr=False, compare=False
     )
+    # What a reply's stored themes were read with (`Message.themes_read_with`): the same for
+    # the same words, whatever their order.
+    fingerprint: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_word: dict[str, set[Theme]] = {}
@@ -96,6 +110,13 @@ class Vocabulary:
                 starting.setdefault(phrase.split(" ", 1)[0], []).append((f" {phrase} ", theme))
         object.__setattr__(self, "themes_of_word", {w: frozenset(t) for w, t in by_word.items()})
         object.__setattr__(self, "phrases_from", {w: tuple(p) for w, p in starting.items()})
+        every = "\n".join(
+            f"{theme}:{' '.join(sorted(self.words.get(theme, ())))}"
+            f"|{'|'.join(sorted(self.phrases.get(theme, ())))}"
+            for theme in THEMES
+        )
+        digest = hashlib.sha256(f"{READING}\n{every}".encode()).hexdigest()
+        object.__setattr__(self, "fingerprint", digest[:16])
 
     @classmethod
     def of(cls, entries: Mapping[Theme, Iterable[str]]) -> Vocabulary:
@@ -115,8 +136,9 @@ BUILT_IN = Vocabulary.of({theme: _entries(block) for theme, block in _BUILT_IN.i
 
 
 def themes_of(text: str, vocabulary: Vocabulary = BUILT_IN) -> list[Theme]:
-    """The themes the reply's words touch, in the order of `Theme`."""
-    tokens = words_of(fold(text))
+    """The themes the reply's words touch (in its first READ characters), in the order of
+    `Theme`."""
+    tokens = words_of(fold(text[:READ]))
     found: set[Theme] = set()
     joined = f" {' '.join(tokens)} "
     for token in set(tokens):
@@ -125,6 +147,49 @@ def themes_of(text: str, vocabulary: Vocabulary = BUILT_IN) -> list[Theme]:
             if theme not in found and phrase in joined:
                 found.add(theme)
     return [theme for theme in THEMES if theme in found]
+
+
+def stored(themes: Iterable[Theme]) -> str:
+    """Themes as a reply keeps them: their names, space-separated ("" for none)."""
+    return " ".join(themes)
+
+
+@cache
+def unstored(kept: str) -> tuple[Theme, ...]:
+    """A reply's kept themes (`stored`) back as themes: the few combinations seen, once each."""
+    return tuple(Theme(name) for name in kept.split())
+
+
+def reread(session: Session, vocabulary: Vocabulary, *, limit: int = REREAD) -> int:
+    """Read again the themes of up to `limit` replies read with other words (or never), the
+    oldest first; returns how many. The caller commits, and calls again until none is left;
+    two workers skip each other's rows."""
+    stale = session.execute(
+        select(Message.id, func.substr(Message.body, 1, READ))
+        .where(
+            Message.direction == Direction.INBOUND,
+            or_(
+                Message.themes_read_with.is_(None),
+                Message.themes_read_with != vocabulary.fingerprint,
+            ),
+        )
+        .order_by(Message.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if stale:
+        session.execute(
+            update(Message),
+            [
+                {
+                    "id": message_id,
+                    "themes": stored(themes_of(body, vocabulary)),
+                    "themes_read_with": vocabulary.fingerprint,
+                }
+                for message_id, body in stale
+            ],
+        )
+    return len(stale)
 
 
 def vocabulary(session: Session) -> Vocabulary:

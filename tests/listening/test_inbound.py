@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus
 from scheduler.listening.inbound import InboundMessage, act_on_consent, store_sms, triage
+from scheduler.listening.themes import vocabulary
 from scheduler.models import Case, Customer, FollowUp, Message
 from tests.dispatching import DAY1, Clock, dispatcher, follow_up, setup_sales
 from tests.factories import sale_input
@@ -80,6 +81,24 @@ def test_a_complaint_opens_a_case_that_holds_the_follow_ups(engine: Engine, conf
         assert case.status is CaseStatus.OPEN and case.first_response_due_at > LATER
         pending = session.scalars(select(FollowUp.status).where(FollowUp.sent_at.is_(None)))
         assert set(pending) == {FollowUpStatus.HELD}
+
+
+def test_triage_notes_the_themes_of_a_reply_and_the_words_they_were_read_with(
+    engine: Engine, config: Config
+) -> None:
+    sessions = rosa_thanked(engine, config)
+    with sessions.begin() as session:
+        store_sms(session, sms("la lavadora llegó rota y me cobraron dos veces"), now=LATER)
+        store_sms(session, sms("todo bien, gracias", 2), now=LATER)
+    triage(sessions, config, now=LATER)
+    with sessions() as session:
+        complaint, thanks = inbound(session)
+        read_with = vocabulary(session).fingerprint
+        assert (complaint.themes, complaint.themes_read_with) == (
+            "delivery breakage billing",
+            read_with,
+        )
+        assert (thanks.themes, thanks.themes_read_with) == ("", read_with)
 
 
 def test_stop_is_honoured_in_the_webhook_before_the_worker_reads_it(

@@ -11,6 +11,7 @@ import urllib.request
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -20,10 +21,19 @@ from sqlalchemy import Engine, func, select
 from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.lifecycle import FollowUpStatus
-from scheduler.models import FollowUpTally, OutboxEntry
+from scheduler.listening.inbound import InboundMessage, store_sms
+from scheduler.listening.themes import reread, vocabulary
+from scheduler.models import FollowUpTally, Message, OutboxEntry
 from scheduler.sending.transports import make_transports
 from scheduler.settings import LiveSettings
-from scheduler.worker import DISPATCH_JOB, REPLIES_JOB, STATISTICS_JOB, TALLIES_JOB, Worker
+from scheduler.worker import (
+    DISPATCH_JOB,
+    REPLIES_JOB,
+    STATISTICS_JOB,
+    TALLIES_JOB,
+    THEMES_JOB,
+    Worker,
+)
 from tests.conftest import Cli
 from tests.dispatching import Clock, dispatcher, setup_sales
 from tests.factories import NOW, sale_input
@@ -65,6 +75,41 @@ def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Confi
     before = rows()
     assert worker.fold_tallies() > 0 and (rows() or 0) < (before or 0)
     assert worker.fold_tallies() == 0
+    themes = scheduler.get_job(THEMES_JOB)  # replies read with the owner's words as they are
+    assert themes.trigger.interval == timedelta(minutes=1)
+
+
+def test_the_worker_reads_again_the_themes_of_replies_read_with_other_words(
+    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replies stored before their themes were kept, or read before the owner's last word: all
+    read again, a batch per transaction, then none."""
+    monkeypatch.setattr("scheduler.worker.REREAD", 2)
+    sessions = setup_sales(engine, config)
+    bodies = ["llegó rota", "me cobraron dos veces", "todo bien", "el cajero fue grosero", "ok"]
+    with sessions.begin() as session:
+        for n, body in enumerate(bodies):
+            store_sms(
+                session, InboundMessage(f"SM{n:032d}", "+51900000000", "+1500", body), now=NOW
+            )
+    worker = Worker(engine, LiveSettings.from_engine(engine, config))
+    batches: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> int:
+        batches.append(reread(*args, **kwargs))
+        return batches[-1]
+
+    monkeypatch.setattr("scheduler.worker.reread", counted)
+    assert worker.reread_themes() == 5 and batches == [2, 2, 1]
+    assert worker.reread_themes() == 0
+    with sessions() as session:
+        kept = session.execute(
+            select(Message.themes, Message.themes_read_with).order_by(Message.id)
+        )
+        assert list(kept) == [
+            (themes, vocabulary(session).fingerprint)
+            for themes in ("delivery breakage", "billing", "", "staff", "")
+        ]
 
 
 def test_dispatch_once_prints_the_pass(engine: Engine, config: Config, postventa: Cli) -> None:

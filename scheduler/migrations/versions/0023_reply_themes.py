@@ -1,0 +1,32 @@
+"""Each reply keeps the themes of its words, and the fingerprint of the words they were read
+with: the dashboard counted a quarter's complaints by reading every one of them again. Replies
+already stored have none yet: the worker's `themes` job reads them.
+
+Revision ID: 0023
+Revises: 0022
+Create Date: 2026-11-29 06:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0023"
+down_revision: str | None = "0022"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("messages") as table:
+        table.add_column(sa.Column("themes", sa.String(length=64), nullable=True))
+        table.add_column(sa.Column("themes_read_with", sa.String(length=16), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("messages") as table:
+        table.drop_column("themes_read_with")
+        table.drop_column("themes")

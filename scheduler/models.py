@@ -428,6 +428,9 @@ class FollowUp(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # Kept by the database's triggers (migration 0024), never by the app: "in_time" when a
+    # reply came within 7 days of sending, "late" when every reply came outside them.
+    replied: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -443,16 +446,17 @@ class FollowUp(Base):
 
 
 class FollowUpTally(Base):
-    """How many follow-ups were due, and sent, on each UTC day, by step, channel and status: kept
-    by the database's own triggers on `follow_ups` (migration 0022), whatever writes a
-    follow-up. Each change adds rows of +n and -n; `scheduler.figures.tallies.compact` folds
-    them into one row per key. The dashboard sums the whole days of a period here instead of
-    counting a quarter's follow-ups one by one."""
+    """How many follow-ups were due, and sent, on each UTC day, by step, channel, status and
+    whether they were replied to: kept by the database's own triggers on `follow_ups`
+    (migrations 0022 and 0024), whatever writes a follow-up. Each change adds rows of +n and
+    -n; `scheduler.figures.tallies.compact` folds them into one row per key. The dashboard
+    sums the whole days of a period here instead of counting a quarter's follow-ups one by
+    one."""
 
     __tablename__ = "follow_up_tallies"
     __table_args__ = (
         Index("ix_follow_up_tallies_due", "due_day", "status", "channel", "step_id", "n"),
-        Index("ix_follow_up_tallies_sent", "sent_day", "status", "step_id", "n"),
+        Index("ix_follow_up_tallies_sent", "sent_day", "status", "step_id", "replied", "n"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -461,6 +465,7 @@ class FollowUpTally(Base):
     step_id: Mapped[int]  # no foreign key: a step's tallies go when its follow-ups go
     channel: Mapped[str] = mapped_column(String(16))  # as follow_ups stores it, unchecked:
     status: Mapped[str] = mapped_column(String(16))  # only the triggers write here
+    replied: Mapped[str | None] = mapped_column(String(8))  # FollowUp.replied
     n: Mapped[int]
 
 

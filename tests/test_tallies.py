@@ -12,8 +12,10 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from alembic import command
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
@@ -21,28 +23,71 @@ from scheduler import schema
 from scheduler.config import Config, defaults
 from scheduler.figures.period import Period
 from scheduler.figures.scope import EVERYTHING, Scope
+from scheduler.figures.summary import IN_TIME, REPLY_WINDOW
 from scheduler.figures.tallies import KEY, compact, counted, split, tallied_now
-from scheduler.lifecycle import PENDING, Channel, FollowUpStatus
-from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, FollowUpTally, Sale
+from scheduler.lifecycle import PENDING, Channel, Direction, FollowUpStatus
+from scheduler.models import (
+    Cadence,
+    CadenceStep,
+    Customer,
+    FollowUp,
+    FollowUpTally,
+    Message,
+    Sale,
+)
+from scheduler.schema import alembic_config
 from scheduler.sending.sales import SaleInput, record_sale
 from tests.dispatching import Clock, dispatcher, setup_sales
-from tests.factories import NOW, sale_input
+from tests.factories import NOW, inbound_sms, sale_input
 from tests.migrating import blank  # noqa: F401 - fixture
 
 __all__ = ["blank"]
 S = FollowUpStatus
 
 
+def replies_say(session: Session) -> dict[int, str | None]:
+    """What each follow-up's `replied` should be, read from its replies here: "in_time" when
+    one came within 7 days of its sending, "late" when all came outside them."""
+    said: dict[int, str | None] = {}
+    rows = session.execute(
+        select(FollowUp.id, FollowUp.sent_at, Message.created_at).outerjoin(
+            Message,
+            (Message.follow_up_id == FollowUp.id) & (Message.direction == Direction.INBOUND),
+        )
+    )
+    for follow_up, sent, reply in rows:
+        if reply is None:
+            said.setdefault(follow_up, None)
+        elif sent is not None and sent <= reply <= sent + REPLY_WINDOW:
+            said[follow_up] = IN_TIME
+        elif said.get(follow_up) != IN_TIME:
+            said[follow_up] = "late"
+    return said
+
+
+def kept_replied(session: Session) -> dict[int, str | None]:
+    return {row.id: row.replied for row in session.execute(select(FollowUp.id, FollowUp.replied))}
+
+
 def one_by_one(session: Session) -> Counter[tuple[Hashable, ...]]:
-    """What the tallies should say: each follow-up's UTC days, step, channel and status."""
+    """What the tallies should say: each follow-up's UTC days, step, channel, status, and
+    whether it was replied to (read from its replies, not from what the triggers kept)."""
     found: Counter[tuple[Hashable, ...]] = Counter()
-    for due, sent, step, channel, status in session.execute(
+    replied = replies_say(session)
+    for follow_up, due, sent, step, channel, status in session.execute(
         select(
-            FollowUp.due_at, FollowUp.sent_at, FollowUp.step_id, FollowUp.channel, FollowUp.status
+            FollowUp.id,
+            FollowUp.due_at,
+            FollowUp.sent_at,
+            FollowUp.step_id,
+            FollowUp.channel,
+            FollowUp.status,
         )
     ):
         day = sent.astimezone(UTC).date() if sent else None
-        found[due.astimezone(UTC).date(), day, step, str(channel), str(status)] += 1
+        found[
+            due.astimezone(UTC).date(), day, step, str(channel), str(status), replied[follow_up]
+        ] += 1
     return found
 
 
@@ -235,6 +280,91 @@ def test_the_tallies_are_filled_from_the_follow_ups_already_there(blank: Engine)
         assert tallied(session) == one_by_one(session)
 
 
+def sent_three(engine: Engine, config: Config) -> tuple[list[int], Any]:
+    """Three customers' day-1 thank-yous sent (their ids, and the clock they went out by)."""
+    sessions = setup_sales(engine, config, *sales(3))
+    clock = Clock(NOW + timedelta(days=1))
+    assert dispatcher(sessions, config, clock).run_pass()["sent"] == 3
+    with sessions() as session:
+        sent = session.scalars(
+            select(FollowUp.id).where(FollowUp.status == S.SENT).order_by(FollowUp.id)
+        ).all()
+    return list(sent), sessions
+
+
+def agreed(session: Session) -> None:
+    """`replied` is what the replies say, and the tallies count the follow-ups as they are."""
+    session.flush()
+    assert kept_replied(session) == replies_say(session)
+    assert tallied(session) == one_by_one(session)
+
+
+def test_replied_follows_every_kind_of_write_to_the_replies(engine: Engine, config: Config) -> None:
+    (first, second, third), sessions = sent_three(engine, config)
+    day1 = NOW + timedelta(days=1)
+    with sessions.begin() as session:
+        early = inbound_sms("gracias", day1 + timedelta(days=2), follow_up_id=first)
+        session.add(early)
+        agreed(session)
+        assert kept_replied(session)[first] == IN_TIME
+        session.add(inbound_sms("otra vez", day1 + timedelta(days=9), follow_up_id=first))
+        late = inbound_sms("tarde", day1 + timedelta(days=9), follow_up_id=second)
+        session.add(late)
+        agreed(session)
+        assert kept_replied(session)[second] == "late"
+        early.follow_up_id = second  # moved by a person to the follow-up it answers
+        agreed(session)
+        assert (kept_replied(session)[first], kept_replied(session)[second]) == ("late", IN_TIME)
+        late.created_at -= timedelta(days=30)  # re-dated: before the sending
+        session.execute(  # the sending re-dated by hand: the early reply is now late
+            update(FollowUp).where(FollowUp.id == second).values(sent_at=day1 + timedelta(days=5))
+        )
+        agreed(session)
+        assert kept_replied(session)[second] == "late"
+        session.execute(update(FollowUp).values(replied="in_time"))  # nonsense typed by hand
+        agreed(session)
+        session.execute(  # an outbound message's status: nothing to do with replies
+            update(Message).where(Message.direction == Direction.OUTBOUND).values(status="read")
+        )
+        session.delete(early)
+        agreed(session)
+        session.execute(delete(Message).where(Message.follow_up_id == first))
+        agreed(session)
+        assert kept_replied(session)[first] is None and kept_replied(session)[third] is None
+        session.add(inbound_sms("hola", day1 + timedelta(hours=1), follow_up_id=third))
+        agreed(session)
+        if engine.dialect.name == "postgresql":
+            session.execute(text("TRUNCATE messages"))
+            agreed(session)
+            assert set(kept_replied(session).values()) == {None}
+
+
+def test_replied_is_filled_from_the_replies_there_and_taken_back(blank: Engine) -> None:
+    """Down to the tallies without `replied` and up again: the replies already there fill it
+    and the tallies are counted anew, on both databases."""
+    config = defaults()
+    schema.upgrade(blank)
+    (first, second, _third), sessions = sent_three(blank, config)
+    day1 = NOW + timedelta(days=1)
+    with sessions.begin() as session:
+        session.add(inbound_sms("gracias", day1 + timedelta(days=1), follow_up_id=first))
+        session.add(inbound_sms("tarde", day1 + timedelta(days=8), follow_up_id=second))
+    alembic = alembic_config(blank)
+    with blank.begin() as connection:
+        alembic.attributes["connection"] = connection
+        command.downgrade(alembic, "0022")  # without kept themes, nor replied
+    with blank.connect() as connection:
+        columns = "due_day, sent_day, step_id, channel, status"
+        kept = connection.execute(
+            text(f"SELECT {columns}, sum(n) FROM follow_up_tallies GROUP BY {columns}")
+        )
+        assert sum(row[-1] for row in kept) == 12
+    schema.upgrade(blank)
+    with sessions() as session:
+        assert kept_replied(session)[first] == IN_TIME and kept_replied(session)[second] == "late"
+        agreed(session)
+
+
 def test_writers_and_folders_at_once_lose_nothing(pg_engine: Engine) -> None:
     """PostgreSQL, where writers do not wait for each other: two threads fold the tallies
     over and over while two others plan sales and cancel follow-ups; at the end the tallies
@@ -288,3 +418,46 @@ def test_writers_and_folders_at_once_lose_nothing(pg_engine: Engine) -> None:
     with sessions() as session:
         assert sum(one_by_one(session).values()) == 2 * 15 * 4
         assert tallied(session) == one_by_one(session)
+
+
+def test_two_replies_to_one_follow_up_written_at_once_leave_the_whole_truth(
+    pg_engine: Engine,
+) -> None:
+    """PostgreSQL: a reply within the 7 days and a late one to the same follow-up, written by
+    two transactions at once. The second waits for the follow-up's row; once it has it, it
+    reads the first's reply too (had it read only what its statement saw at its start, the
+    follow-up would end "late")."""
+    (first, _second, _third), sessions = sent_three(pg_engine, defaults())
+    day1 = NOW + timedelta(days=1)
+    early, late = sessions(), sessions()
+    early.add(inbound_sms("gracias", day1 + timedelta(days=1), follow_up_id=first))
+    early.flush()  # the follow-up's row is early's until it commits
+    failures: list[BaseException] = []
+
+    def write_late() -> None:
+        try:
+            late.add(inbound_sms("tarde", day1 + timedelta(days=9), follow_up_id=first))
+            late.commit()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    waiting = threading.Thread(target=write_late)
+    waiting.start()
+    with pg_engine.connect() as watcher:  # until the late one waits for the row
+        for _ in range(500):
+            blocked = watcher.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            )
+            if blocked:
+                break
+            watcher.rollback()
+            threading.Event().wait(0.01)
+        assert blocked, "the late reply never waited for the follow-up's row"
+    early.commit()
+    waiting.join()
+    early.close()
+    late.close()
+    assert failures == []
+    with sessions() as session:
+        assert kept_replied(session)[first] == IN_TIME
+        agreed(session)

@@ -45,7 +45,6 @@ from sqlalchemy.orm import Session, aliased
 from scheduler.casework.business_hours import opening_time_between
 from scheduler.casework.notices import past_deadline
 from scheduler.config import Config, OpeningHours
-from scheduler.db import later_by
 from scheduler.figures.period import Period, PeriodError, period_from
 from scheduler.figures.scope import EVERYTHING, Scope, of_scope, within
 from scheduler.figures.tallies import counted
@@ -63,7 +62,8 @@ from scheduler.models import (
 )
 from scheduler.typed_text import unfit_character
 
-REPLY_WINDOW = timedelta(days=7)
+REPLY_WINDOW = timedelta(days=7)  # as migration 0024's triggers judge `FollowUp.replied`
+IN_TIME = "in_time"  # FollowUp.replied: a reply came within REPLY_WINDOW
 NAME_MOST = 200  # characters of a cadence's name or a product's SKU asked for
 CENTS = Decimal("0.01")
 SENT = (FollowUpStatus.SENT, FollowUpStatus.DELIVERED)
@@ -399,11 +399,13 @@ def _opt_outs(session: Session, *, period: Period) -> dict[str, Any]:
             _counting(or_(*said_stop.values())), *(_counting(c) for c in said_stop.values())
         ).where(or_(*(column.is_not(None) for column in OPT_OUT_COLUMNS.values())))
     ).one()
-    messaged = session.scalar(
-        select(func.count(FollowUp.customer_id.distinct())).where(
-            FollowUp.status.in_(SENT), within(FollowUp.sent_at, period)
-        )
+    customers = (  # distinct, then counted: a hash of the customers, not a sort of the rows
+        select(FollowUp.customer_id)
+        .distinct()
+        .where(FollowUp.status.in_(SENT), within(FollowUp.sent_at, period))
+        .subquery()
     )
+    messaged = session.scalar(select(func.count()).select_from(customers))
     return {
         "opt_outs": OptOuts(
             customers=int(row[0]),
@@ -474,64 +476,51 @@ def _remedies(session: Session, *, period: Period) -> dict[str, Any]:
 
 def _funnel(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]:
     """Each step's follow-ups sent in the period and what became of them, in the cadence's
-    order (by the step's offset); and how many of them were answered within REPLY_WINDOW. What
-    the customers answered is read from their replies since the period began, joined to the
-    follow-ups they answer: one pass over the replies instead of a lookup per follow-up."""
-    dialect = session.get_bind().dialect.name
-    sent: dict[Hashable, list[int]] = defaultdict(lambda: [0, 0])  # by step: sent, delivered
-    tallied = counted(session, period, scope, when="sent", by=("step_id", "status"), statuses=SENT)
-    for (step, status), count in tallied.items():
-        sent[step][0] += count
-        if status == FollowUpStatus.DELIVERED:
-            sent[step][1] += count
+    order (by the step's offset); and how many of them were answered within REPLY_WINDOW.
+    Sent, delivered and replied to (within the window or not) are tallied by day with the
+    follow-ups (the database keeps `FollowUp.replied`); the objections are read from the
+    replies since the period began, joined to the follow-ups they answer."""
+    counts: dict[Hashable, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    tallied = counted(
+        session, period, scope, when="sent", by=("step_id", "status", "replied"), statuses=SENT
+    )
+    for (step, status, replied), count in tallied.items():
+        counts[step][0] += count
+        counts[step][1] += count if status == FollowUpStatus.DELIVERED else 0
+        counts[step][2] += count if replied is not None else 0
+        counts[step][3] += count if replied == IN_TIME else 0
     named = session.execute(
         select(CadenceStep.id, Cadence.name, CadenceStep.key)
         .join(Cadence, Cadence.id == CadenceStep.cadence_id)
-        .where(CadenceStep.id.in_(list(sent)))
+        .where(CadenceStep.id.in_(list(counts)))
         .order_by(Cadence.name, CadenceStep.offset_minutes, CadenceStep.key)
     ).all()
-    objection = Message.label == Label.OBJECTION.value
-
-    def some(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        """1 when one of the follow-up's replies meets the condition."""
-        return func.max(case((condition, 1), else_=0))
-
-    answered = of_scope(  # each follow-up answered once, whatever the number of its replies
+    objected = of_scope(  # each follow-up once, whatever the number of its objections
         select(
-            FollowUp.step_id.label("step_id"),
-            some(objection).label("objection"),
-            some(and_(objection, Case.status == CaseStatus.RESOLVED)).label("resolved"),
-            some(
-                and_(
-                    Message.created_at >= FollowUp.sent_at,
-                    Message.created_at <= later_by(FollowUp.sent_at, REPLY_WINDOW, dialect),
-                )
-            ).label("in_time"),
+            FollowUp.step_id,
+            func.count(FollowUp.id.distinct()),
+            func.count(case((Case.status == CaseStatus.RESOLVED, FollowUp.id)).distinct()),
         )
         .select_from(Message)
         .join(FollowUp, FollowUp.id == Message.follow_up_id)
         .outerjoin(Case, Case.id == Message.case_id)
         .where(
             Message.direction == Direction.INBOUND,
+            Message.label == Label.OBJECTION.value,
             Message.created_at >= period.start,
             FollowUp.status.in_(SENT),
             within(FollowUp.sent_at, period),
         )
-        .group_by(FollowUp.step_id, FollowUp.id),
+        .group_by(FollowUp.step_id),
         scope,
-    ).subquery()
-    replies = session.execute(
-        select(
-            answered.c.step_id,
-            func.count(),
-            func.sum(answered.c.objection),
-            func.sum(answered.c.resolved),
-            func.sum(answered.c.in_time),
-        ).group_by(answered.c.step_id)
     )
-    by_step = {step: tuple(map(int, counts)) for step, *counts in replies}
-    funnels = [
-        StepFunnel(name, key, *sent[step], *by_step.get(step, (0, 0, 0, 0))[:3])
-        for step, name, key in named
-    ]
-    return {"steps": funnels, "answered": sum(counts[3] for counts in by_step.values())}
+    objections = {
+        step: (int(some), int(resolved)) for step, some, resolved in session.execute(objected)
+    }
+    funnels = []
+    for step, name, key in named:
+        sent, delivered, replied, _in_time = counts[step]
+        funnels.append(
+            StepFunnel(name, key, sent, delivered, replied, *objections.get(step, (0, 0)))
+        )
+    return {"steps": funnels, "answered": sum(step[3] for step in counts.values())}

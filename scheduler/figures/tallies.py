@@ -25,7 +25,8 @@ from scheduler.figures.scope import Scope, of_scope
 from scheduler.models import CadenceStep, FollowUp, FollowUpTally
 
 When = Literal["due", "sent"]
-KEY = ("due_day", "sent_day", "step_id", "channel", "status")
+KEY = ("due_day", "sent_day", "step_id", "channel", "status", "replied")
+MAYBE = ("sent_day", "replied")  # the key's columns that may be null
 FOLD_SECONDS = 600  # how often the worker folds the rows written since
 FOLDING = (1_400_022, 1)  # the advisory lock of the one who folds (two keys: ours alone)
 
@@ -67,7 +68,7 @@ def counted(
     statuses: Collection[str] | None = None,
 ) -> Counter[tuple[Hashable, ...]]:
     """How many follow-ups were due (or sent) in the period, of the scope, by the columns
-    named in `by` (step_id, channel, status), only those of `statuses` if given. The edges
+    named in `by` (step_id, channel, status, replied), only those of `statuses` if given. The edges
     and the whole days in one statement: on PostgreSQL two would read two moments, and a
     follow-up moved meanwhile from one to the other would count twice, or not at all."""
     days = split(period)
@@ -124,11 +125,11 @@ def compact(session: Session) -> int:
         .subquery()
     )
     row = aliased(FollowUpTally)
-    doomed = select(row.id).join(  # `=` where it can (a hash join): sent_day may be null
+    doomed = select(row.id).join(  # `=` where it can (a hash join), else null is null
         folded,
         and_(
-            row.sent_day.is_not_distinct_from(folded.c.sent_day),
-            *(getattr(row, name) == folded.c[name] for name in KEY if name != "sent_day"),
+            *(getattr(row, name).is_not_distinct_from(folded.c[name]) for name in MAYBE),
+            *(getattr(row, name) == folded.c[name] for name in KEY if name not in MAYBE),
         ),
     )
     gone = session.execute(

@@ -1,0 +1,200 @@
+"""Whether each follow-up was replied to, kept by the database and tallied: `follow_ups.replied`
+is 'in_time' when a reply to it came within 7 days of its sending, 'late' when its replies all
+came outside them, NULL without a reply. Triggers on `messages` set it whenever a reply is
+written, moved to another follow-up, re-dated or removed, and one on `follow_ups` when its
+sending time changes; `follow_up_tallies` counts it too, so that a period's funnel (replied,
+answered within 7 days) is summed by day like its sent and delivered, instead of joining a
+quarter's replies to their follow-ups. Filled from the replies already there; the tallies are
+counted again.
+
+Revision ID: 0024
+Revises: 0023
+Create Date: 2026-11-29 06:30:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from scheduler.migrations.tallying import FIRST, TRANSITIONS, Tallied, fill, keep, stop_keeping
+
+revision: str = "0024"
+down_revision: str | None = "0023"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+WITH_REPLIED = (*FIRST, Tallied("replied", "replied"))
+WINDOW_SECONDS = 7 * 24 * 3600  # the dashboard's reply rate: answered within 7 days
+
+# VOLATILE, as the row trigger below that calls it once the follow-up's row is locked: each
+# reads the replies committed when it runs, not at its statement's start. Two workers writing
+# replies to one follow-up at once: the second waits for the row, then reads both replies.
+POSTGRESQL_READ = f"""
+CREATE FUNCTION follow_up_replied(follow_up integer, sent timestamptz) RETURNS varchar
+LANGUAGE sql VOLATILE SET search_path FROM CURRENT AS $$
+    SELECT CASE
+        WHEN bool_or(created_at >= sent
+                     AND created_at <= sent + make_interval(secs => {WINDOW_SECONDS}))
+            THEN 'in_time'
+        WHEN count(*) > 0 THEN 'late'
+    END
+    FROM messages WHERE follow_up_id = follow_up AND direction = 'inbound'
+$$
+"""
+# A follow-up's own row: read again when its sending time changes, or when `replied` is
+# written by anyone but these triggers (they write what this reads, so it stays).
+POSTGRESQL_OWN = """
+CREATE FUNCTION follow_up_replied_kept() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+BEGIN
+    NEW.replied := follow_up_replied(NEW.id, NEW.sent_at);
+    RETURN NEW;
+END
+$$
+"""
+POSTGRESQL_OWN_TRIGGERS = {
+    "follow_up_replied_insert": "BEFORE INSERT ON follow_ups FOR EACH ROW "
+    "WHEN (NEW.replied IS NOT NULL)",
+    "follow_up_replied_update": "BEFORE UPDATE OF sent_at, replied ON follow_ups FOR EACH ROW "
+    "WHEN (OLD.sent_at IS DISTINCT FROM NEW.sent_at OR OLD.replied IS DISTINCT FROM NEW.replied)",
+}
+_TOUCHED = """
+        UPDATE follow_ups SET replied = follow_up_replied(id, sent_at)
+        WHERE id IN ({ids})
+        AND replied IS DISTINCT FROM follow_up_replied(id, sent_at);"""
+POSTGRESQL_REPLIES = f"""
+CREATE FUNCTION follow_ups_replied_to() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        UPDATE follow_ups SET replied = NULL WHERE replied IS NOT NULL;
+    ELSIF TG_OP = 'INSERT' THEN{
+    _TOUCHED.format(ids="SELECT follow_up_id FROM came WHERE direction = 'inbound'")
+}
+    ELSIF TG_OP = 'DELETE' THEN{
+    _TOUCHED.format(ids="SELECT follow_up_id FROM gone WHERE direction = 'inbound'")
+}
+    ELSE{
+    _TOUCHED.format(
+        ids="SELECT unnest(ARRAY[gone.follow_up_id, came.follow_up_id]) "
+        "FROM gone JOIN came USING (id) "
+        "WHERE (gone.follow_up_id, gone.direction, gone.created_at) "
+        "IS DISTINCT FROM (came.follow_up_id, came.direction, came.created_at)"
+    )
+}
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
+
+def _sqlite_read(row: str) -> str:
+    """What `replied` should say of the follow-up `row` (NEW, or the row being updated)."""
+    replies = (
+        f"SELECT 1 FROM messages AS reply WHERE reply.follow_up_id = {row}.id "
+        "AND reply.direction = 'inbound'"
+    )
+    window = (
+        f"reply.created_at >= {row}.sent_at AND reply.created_at <= "
+        f"strftime('%Y-%m-%d %H:%M:%f', {row}.sent_at, '+{WINDOW_SECONDS} seconds')"
+    )
+    return (
+        f"(CASE WHEN EXISTS ({replies} AND {window}) THEN 'in_time' "
+        f"WHEN EXISTS ({replies}) THEN 'late' END)"
+    )
+
+
+def _sqlite_touch(ids: str) -> str:
+    read = _sqlite_read("follow_ups")
+    return f"UPDATE follow_ups SET replied = {read} WHERE id IN ({ids}) AND replied IS NOT {read};"
+
+
+SQLITE_TRIGGERS = {
+    "follow_up_replied_insert": "AFTER INSERT ON follow_ups WHEN NEW.replied IS NOT NULL "
+    f"BEGIN {_sqlite_touch('NEW.id')} END",
+    "follow_up_replied_update": "AFTER UPDATE OF sent_at, replied ON follow_ups "
+    f"WHEN NEW.replied IS NOT {_sqlite_read('NEW')} BEGIN {_sqlite_touch('NEW.id')} END",
+    "messages_replied_insert": "AFTER INSERT ON messages "
+    "WHEN NEW.direction = 'inbound' AND NEW.follow_up_id IS NOT NULL "
+    f"BEGIN {_sqlite_touch('NEW.follow_up_id')} END",
+    "messages_replied_update": "AFTER UPDATE OF follow_up_id, direction, created_at ON messages "
+    f"BEGIN {_sqlite_touch('OLD.follow_up_id, NEW.follow_up_id')} END",
+    "messages_replied_delete": "AFTER DELETE ON messages "
+    "WHEN OLD.direction = 'inbound' AND OLD.follow_up_id IS NOT NULL "
+    f"BEGIN {_sqlite_touch('OLD.follow_up_id')} END",
+}
+POSTGRESQL_FUNCTIONS = ("follow_ups_replied_to()", "follow_up_replied_kept()")
+
+
+def upgrade() -> None:
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    if postgresql:  # no follow-up or reply written between the filling and the triggers
+        op.execute("LOCK TABLE follow_ups, messages IN SHARE ROW EXCLUSIVE MODE")
+    stop_keeping()
+    op.add_column("follow_ups", sa.Column("replied", sa.String(length=8), nullable=True))
+    op.add_column("follow_up_tallies", sa.Column("replied", sa.String(length=8), nullable=True))
+    op.drop_index("ix_follow_up_tallies_sent", table_name="follow_up_tallies")
+    op.create_index(
+        "ix_follow_up_tallies_sent",
+        "follow_up_tallies",
+        ["sent_day", "status", "step_id", "replied", "n"],
+        unique=False,
+    )
+    replied_to = "SELECT follow_up_id FROM messages WHERE direction = 'inbound'"
+    if postgresql:
+        op.execute(POSTGRESQL_READ)
+        op.execute(
+            "UPDATE follow_ups SET replied = follow_up_replied(id, sent_at) "
+            f"WHERE id IN ({replied_to})"
+        )
+    else:
+        op.execute(_sqlite_touch(replied_to))
+    op.execute("DELETE FROM follow_up_tallies")
+    fill(WITH_REPLIED)
+    keep(WITH_REPLIED)
+    if postgresql:
+        op.execute(POSTGRESQL_OWN)
+        for name, when in POSTGRESQL_OWN_TRIGGERS.items():
+            op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION follow_up_replied_kept()")
+        op.execute(POSTGRESQL_REPLIES)
+        for event, transitions in TRANSITIONS.items():
+            op.execute(
+                f"CREATE TRIGGER messages_replied_{event} AFTER {event.upper()} ON messages "
+                f"{transitions} FOR EACH STATEMENT EXECUTE FUNCTION follow_ups_replied_to()"
+            )
+    else:
+        for name, body in SQLITE_TRIGGERS.items():
+            op.execute(f"CREATE TRIGGER {name} {body}")
+
+
+def downgrade() -> None:
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        op.execute("LOCK TABLE follow_ups, messages IN SHARE ROW EXCLUSIVE MODE")
+        for event in TRANSITIONS:
+            op.execute(f"DROP TRIGGER messages_replied_{event} ON messages")
+        for name in POSTGRESQL_OWN_TRIGGERS:
+            op.execute(f"DROP TRIGGER {name} ON follow_ups")
+        for function in POSTGRESQL_FUNCTIONS:
+            op.execute(f"DROP FUNCTION {function}")
+        op.execute("DROP FUNCTION follow_up_replied(integer, timestamptz)")
+    else:
+        for name in SQLITE_TRIGGERS:
+            op.execute(f"DROP TRIGGER {name}")
+    stop_keeping()
+    op.drop_index("ix_follow_up_tallies_sent", table_name="follow_up_tallies")
+    for table in ("follow_up_tallies", "follow_ups"):  # in place: SQLite 3.35 drops columns
+        op.execute(f"ALTER TABLE {table} DROP COLUMN replied")
+    op.create_index(
+        "ix_follow_up_tallies_sent",
+        "follow_up_tallies",
+        ["sent_day", "status", "step_id", "n"],
+        unique=False,
+    )
+    op.execute("DELETE FROM follow_up_tallies")
+    fill(FIRST)
+    keep(FIRST)

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 from werkzeug.wrappers import Response as BaseResponse
 
 from scheduler.casework.recipients import recipients
@@ -156,7 +156,12 @@ def index() -> BaseResponse | str | tuple[str, int]:
         }
         row = session.execute(select(*(q.scalar_subquery() for q in counted.values()))).one()
         counts = dict(zip(counted, row, strict=True))
-        recent = session.scalars(select(Sale).order_by(Sale.sold_at.desc()).limit(10)).all()
+        recent = session.scalars(  # with whom and what: the page names them, not one by one
+            select(Sale)
+            .options(joinedload(Sale.customer), joinedload(Sale.product))
+            .order_by(Sale.sold_at.desc())
+            .limit(10)
+        ).all()
         told = recipients(session, config)
         cadences = session.scalars(select(Cadence.name).order_by(Cadence.name)).all()
         products = session.execute(select(Product.sku, Product.name).order_by(Product.name)).all()

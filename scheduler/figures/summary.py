@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from scheduler.casework.business_hours import opening_time_between
+from scheduler.casework.business_hours import opening_times
 from scheduler.casework.notices import past_deadline
 from scheduler.config import Config, OpeningHours
 from scheduler.figures.period import Period, PeriodError, period_from
@@ -204,10 +204,10 @@ def figure_parts(
     """The figures in independent parts, the slowest first: each reads what it needs on the
     session it is given, so that a page may run them on several connections at once."""
     return [
-        partial(_funnel, period=period, scope=scope),
-        partial(_by_status, period=period, scope=scope),
         partial(_opt_outs, period=period),
+        partial(_funnel, period=period, scope=scope),
         partial(_first_answers, period=period, now=now, opening=opening),
+        partial(_by_status, period=period, scope=scope),
         partial(_replies, period=period, scope=scope),
         partial(_cases, period=period, now=now),
         partial(_checks, period=period, scope=scope),
@@ -442,10 +442,8 @@ def first_answers(
     minutes to each first answer (counted here: opening hours are the business's own), and
     how many came by the deadline."""
     answered = [(opened, first, due) for opened, first, due in cases if first is not None]
-    minutes = sorted(
-        int(opening_time_between(opened, first, opening, tz).total_seconds() // 60)
-        for opened, first, _due in answered
-    )
+    spans = [(opened, first) for opened, first, _due in answered]
+    minutes = sorted(int(took.total_seconds() // 60) for took in opening_times(spans, opening, tz))
     on_time = len([first for _opened, first, due in answered if first <= due])
     return FirstAnswers(minutes, on_time, len(cases))
 

@@ -1,7 +1,7 @@
 """Whether each follow-up was replied to, kept by the database and tallied: `follow_ups.replied`
 is 'in_time' when a reply to it came within 7 days of its sending, 'late' when its replies all
-came outside them, NULL without a reply. Triggers on `messages` set it whenever a reply is
-written, moved to another follow-up, re-dated or removed, and one on `follow_ups` when its
+came outside them, NULL without a reply. Row triggers on `messages` set it whenever a reply
+is written, moved to another follow-up, re-dated or removed, and one on `follow_ups` when its
 sending time changes; `follow_up_tallies` counts it too, so that a period's funnel (replied,
 answered within 7 days) is summed by day like its sent and delivered, instead of joining a
 quarter's replies to their follow-ups. Filled from the replies already there; the tallies are
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from scheduler.migrations.tallying import FIRST, TRANSITIONS, Tallied, fill, keep, stop_keeping
+from scheduler.migrations.tallying import FIRST, Tallied, fill, keep, stop_keeping
 
 revision: str = "0024"
 down_revision: str | None = "0023"
@@ -61,30 +61,53 @@ POSTGRESQL_OWN_TRIGGERS = {
     "follow_up_replied_update": "BEFORE UPDATE OF sent_at, replied ON follow_ups FOR EACH ROW "
     "WHEN (OLD.sent_at IS DISTINCT FROM NEW.sent_at OR OLD.replied IS DISTINCT FROM NEW.replied)",
 }
-_TOUCHED = """
-        UPDATE follow_ups SET replied = follow_up_replied(id, sent_at)
-        WHERE id IN ({ids})
-        AND replied IS DISTINCT FROM follow_up_replied(id, sent_at);"""
+# A reply's row triggers, alike on both databases: (the event, when a row matters, the
+# follow-ups it touches). Row triggers with a condition, not statement triggers: the many
+# writes of outbound messages (a delivery status, say) do not even call a function.
+MESSAGE_EVENTS = {
+    "insert": (
+        "INSERT",
+        "NEW.direction = 'inbound' AND NEW.follow_up_id IS NOT NULL",
+        "NEW.follow_up_id",
+    ),
+    "update": (
+        "UPDATE OF follow_up_id, direction, created_at",
+        "{changed}",
+        "OLD.follow_up_id, NEW.follow_up_id",
+    ),
+    "delete": (
+        "DELETE",
+        "OLD.direction = 'inbound' AND OLD.follow_up_id IS NOT NULL",
+        "OLD.follow_up_id",
+    ),
+}
+MOVED = ("follow_up_id", "direction", "created_at")  # what makes a reply count elsewhere
+POSTGRESQL_CHANGED = (
+    f"({', '.join(f'OLD.{column}' for column in MOVED)}) "
+    f"IS DISTINCT FROM ({', '.join(f'NEW.{column}' for column in MOVED)})"
+)
+SQLITE_CHANGED = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in MOVED)
+
+
+def _postgresql_touch(ids: str) -> str:
+    return (
+        "UPDATE follow_ups SET replied = follow_up_replied(id, sent_at) "
+        f"WHERE id IN ({ids}) AND replied IS DISTINCT FROM follow_up_replied(id, sent_at);"
+    )
+
+
 POSTGRESQL_REPLIES = f"""
 CREATE FUNCTION follow_ups_replied_to() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         UPDATE follow_ups SET replied = NULL WHERE replied IS NOT NULL;
-    ELSIF TG_OP = 'INSERT' THEN{
-    _TOUCHED.format(ids="SELECT follow_up_id FROM came WHERE direction = 'inbound'")
-}
-    ELSIF TG_OP = 'DELETE' THEN{
-    _TOUCHED.format(ids="SELECT follow_up_id FROM gone WHERE direction = 'inbound'")
-}
-    ELSE{
-    _TOUCHED.format(
-        ids="SELECT unnest(ARRAY[gone.follow_up_id, came.follow_up_id]) "
-        "FROM gone JOIN came USING (id) "
-        "WHERE (gone.follow_up_id, gone.direction, gone.created_at) "
-        "IS DISTINCT FROM (came.follow_up_id, came.direction, came.created_at)"
-    )
-}
+    ELSIF TG_OP = 'INSERT' THEN
+        {_postgresql_touch(MESSAGE_EVENTS["insert"][2])}
+    ELSIF TG_OP = 'DELETE' THEN
+        {_postgresql_touch(MESSAGE_EVENTS["delete"][2])}
+    ELSE
+        {_postgresql_touch(MESSAGE_EVENTS["update"][2])}
     END IF;
     RETURN NULL;
 END
@@ -118,14 +141,10 @@ SQLITE_TRIGGERS = {
     f"BEGIN {_sqlite_touch('NEW.id')} END",
     "follow_up_replied_update": "AFTER UPDATE OF sent_at, replied ON follow_ups "
     f"WHEN NEW.replied IS NOT {_sqlite_read('NEW')} BEGIN {_sqlite_touch('NEW.id')} END",
-    "messages_replied_insert": "AFTER INSERT ON messages "
-    "WHEN NEW.direction = 'inbound' AND NEW.follow_up_id IS NOT NULL "
-    f"BEGIN {_sqlite_touch('NEW.follow_up_id')} END",
-    "messages_replied_update": "AFTER UPDATE OF follow_up_id, direction, created_at ON messages "
-    f"BEGIN {_sqlite_touch('OLD.follow_up_id, NEW.follow_up_id')} END",
-    "messages_replied_delete": "AFTER DELETE ON messages "
-    "WHEN OLD.direction = 'inbound' AND OLD.follow_up_id IS NOT NULL "
-    f"BEGIN {_sqlite_touch('OLD.follow_up_id')} END",
+} | {
+    f"messages_replied_{event}": f"AFTER {on} ON messages "
+    f"WHEN {when.format(changed=SQLITE_CHANGED)} BEGIN {_sqlite_touch(ids)} END"
+    for event, (on, when, ids) in MESSAGE_EVENTS.items()
 }
 POSTGRESQL_FUNCTIONS = ("follow_ups_replied_to()", "follow_up_replied_kept()")
 
@@ -161,11 +180,16 @@ def upgrade() -> None:
         for name, when in POSTGRESQL_OWN_TRIGGERS.items():
             op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION follow_up_replied_kept()")
         op.execute(POSTGRESQL_REPLIES)
-        for event, transitions in TRANSITIONS.items():
+        for event, (on, when, _ids) in MESSAGE_EVENTS.items():
             op.execute(
-                f"CREATE TRIGGER messages_replied_{event} AFTER {event.upper()} ON messages "
-                f"{transitions} FOR EACH STATEMENT EXECUTE FUNCTION follow_ups_replied_to()"
+                f"CREATE TRIGGER messages_replied_{event} AFTER {on} ON messages FOR EACH ROW "
+                f"WHEN ({when.format(changed=POSTGRESQL_CHANGED)}) "
+                "EXECUTE FUNCTION follow_ups_replied_to()"
             )
+        op.execute(  # TRUNCATE messages: no rows, so no replies either
+            "CREATE TRIGGER messages_replied_truncate AFTER TRUNCATE ON messages "
+            "FOR EACH STATEMENT EXECUTE FUNCTION follow_ups_replied_to()"
+        )
     else:
         for name, body in SQLITE_TRIGGERS.items():
             op.execute(f"CREATE TRIGGER {name} {body}")
@@ -175,7 +199,7 @@ def downgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
     if postgresql:
         op.execute("LOCK TABLE follow_ups, messages IN SHARE ROW EXCLUSIVE MODE")
-        for event in TRANSITIONS:
+        for event in [*MESSAGE_EVENTS, "truncate"]:
             op.execute(f"DROP TRIGGER messages_replied_{event} ON messages")
         for name in POSTGRESQL_OWN_TRIGGERS:
             op.execute(f"DROP TRIGGER {name} ON follow_ups")

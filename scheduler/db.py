@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, Interval, create_engine, event, func, literal, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
@@ -231,14 +230,3 @@ def insert_or_else(session: Session, model: type[Any]) -> PostgresInsert | Sqlit
     if session.get_bind().dialect.name == "postgresql":
         return postgresql_insert(model)
     return sqlite_insert(model)
-
-
-def later_by(
-    column: InstrumentedAttribute[Any], delta: timedelta, dialect: str
-) -> ColumnElement[Any]:
-    """`column` + `delta`, computed by the database: SQLite keeps times as text (to the
-    millisecond here, as its strftime gives them), PostgreSQL adds an interval."""
-    if dialect == "sqlite":
-        seconds = int(delta.total_seconds())
-        return func.strftime("%Y-%m-%d %H:%M:%f", column, f"{seconds:+d} seconds")
-    return column + literal(delta, Interval())

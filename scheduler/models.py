@@ -465,7 +465,9 @@ class FollowUpTally(Base):
     step_id: Mapped[int]  # no foreign key: a step's tallies go when its follow-ups go
     channel: Mapped[str] = mapped_column(String(16))  # as follow_ups stores it, unchecked:
     status: Mapped[str] = mapped_column(String(16))  # only the triggers write here
-    replied: Mapped[str | None] = mapped_column(String(8))  # FollowUp.replied
+    # FollowUp.replied, "none" for null: never null, so that a worker from before migration
+    # 0024 cannot fold the tallies without it.
+    replied: Mapped[str] = mapped_column(String(8))
     n: Mapped[int]
 
 
@@ -505,6 +507,14 @@ class Message(Base):
             "ix_messages_inbound_customer",
             "customer_id",
             "created_at",
+            sqlite_where=text("direction = 'inbound'"),
+            postgresql_where=text("direction = 'inbound'"),
+        ),
+        # Replies by the words their themes were read with: those read with other words.
+        Index(
+            "ix_messages_themes_read_with",
+            "themes_read_with",
+            "id",
             sqlite_where=text("direction = 'inbound'"),
             postgresql_where=text("direction = 'inbound'"),
         ),

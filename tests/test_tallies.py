@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from alembic import command
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -23,8 +24,8 @@ from scheduler import schema
 from scheduler.config import Config, defaults
 from scheduler.figures.period import Period
 from scheduler.figures.scope import EVERYTHING, Scope
-from scheduler.figures.summary import IN_TIME, REPLY_WINDOW
-from scheduler.figures.tallies import KEY, compact, counted, split, tallied_now
+from scheduler.figures.summary import REPLY_WINDOW
+from scheduler.figures.tallies import IN_TIME, KEY, NO_REPLY, compact, counted, split, tallied_now
 from scheduler.lifecycle import PENDING, Channel, Direction, FollowUpStatus
 from scheduler.models import (
     Cadence,
@@ -85,9 +86,8 @@ def one_by_one(session: Session) -> Counter[tuple[Hashable, ...]]:
         )
     ):
         day = sent.astimezone(UTC).date() if sent else None
-        found[
-            due.astimezone(UTC).date(), day, step, str(channel), str(status), replied[follow_up]
-        ] += 1
+        said = replied[follow_up] or NO_REPLY
+        found[due.astimezone(UTC).date(), day, step, str(channel), str(status), said] += 1
     return found
 
 
@@ -420,44 +420,112 @@ def test_writers_and_folders_at_once_lose_nothing(pg_engine: Engine) -> None:
         assert tallied(session) == one_by_one(session)
 
 
-def test_two_replies_to_one_follow_up_written_at_once_leave_the_whole_truth(
+Write = tuple[str, str, int]  # "add" or "remove", the reply's words, days after the sending
+
+
+@pytest.mark.parametrize(
+    ("there", "first", "second", "expected"),
+    [
+        ([], ("add", "gracias", 1), ("add", "tarde", 9), IN_TIME),
+        ([("gracias", 1), ("tarde", 9)], ("remove", "gracias", 1), ("remove", "tarde", 9), None),
+        ([("tarde", 9)], ("remove", "tarde", 9), ("add", "otra", 10), "late"),
+    ],
+    ids=["two-added", "two-removed", "one-removed-one-added"],
+)
+def test_replies_to_one_follow_up_written_at_once_leave_the_whole_truth(
     pg_engine: Engine,
+    there: list[tuple[str, int]],
+    first: Write,
+    second: Write,
+    expected: str | None,
 ) -> None:
-    """PostgreSQL: a reply within the 7 days and a late one to the same follow-up, written by
-    two transactions at once. The second waits for the follow-up's row; once it has it, it
-    reads the first's reply too (had it read only what its statement saw at its start, the
-    follow-up would end "late")."""
-    (first, _second, _third), sessions = sent_three(pg_engine, defaults())
+    """PostgreSQL: two transactions change the replies of one follow-up at once. The second
+    waits for the follow-up's row, whatever the value it would write; once it has it, it
+    reads what the first committed (had it read only what its statement saw, or not waited
+    because its own view left the value as it was, the follow-up would say the wrong thing)."""
+    (follow_up, _second, _third), sessions = sent_three(pg_engine, defaults())
     day1 = NOW + timedelta(days=1)
-    early, late = sessions(), sessions()
-    early.add(inbound_sms("gracias", day1 + timedelta(days=1), follow_up_id=first))
-    early.flush()  # the follow-up's row is early's until it commits
+    with sessions.begin() as session:
+        for words, days in there:
+            session.add(inbound_sms(words, day1 + timedelta(days=days), follow_up_id=follow_up))
+
+    def write(session: Session, change: Write) -> None:
+        verb, words, days = change
+        if verb == "add":
+            session.add(inbound_sms(words, day1 + timedelta(days=days), follow_up_id=follow_up))
+        else:
+            session.execute(delete(Message).where(Message.body == words))
+        session.flush()
+
+    one, other = sessions(), sessions()
+    write(one, first)  # the follow-up's row is one's until it commits
     failures: list[BaseException] = []
 
-    def write_late() -> None:
+    def write_other() -> None:
         try:
-            late.add(inbound_sms("tarde", day1 + timedelta(days=9), follow_up_id=first))
-            late.commit()
+            write(other, second)
+            other.commit()
         except BaseException as error:  # noqa: BLE001 - reported below
             failures.append(error)
 
-    waiting = threading.Thread(target=write_late)
+    waiting = threading.Thread(target=write_other)
     waiting.start()
-    with pg_engine.connect() as watcher:  # until the late one waits for the row
+    with pg_engine.connect() as watcher:  # until the other waits for the row
         for _ in range(500):
             blocked = watcher.scalar(
-                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
             )
             if blocked:
                 break
             watcher.rollback()
             threading.Event().wait(0.01)
-        assert blocked, "the late reply never waited for the follow-up's row"
-    early.commit()
+        assert blocked, "the second writer never waited for the follow-up's row"
+    one.commit()
     waiting.join()
-    early.close()
-    late.close()
+    one.close()
+    other.close()
     assert failures == []
     with sessions() as session:
-        assert kept_replied(session)[first] == IN_TIME
+        assert kept_replied(session)[follow_up] == expected
+        agreed(session)
+
+
+@pytest.mark.parametrize(
+    ("sent_at", "after", "expected"),
+    [
+        (datetime(2026, 11, 24, 15, 0, tzinfo=UTC), REPLY_WINDOW, IN_TIME),
+        (
+            datetime(2026, 11, 24, 15, 0, tzinfo=UTC),
+            REPLY_WINDOW + timedelta(microseconds=1),
+            "late",
+        ),
+        (datetime(2026, 11, 24, 15, 0, 0, 123600, UTC), REPLY_WINDOW, IN_TIME),
+        (
+            datetime(2026, 11, 24, 15, 0, 0, 123600, UTC),
+            REPLY_WINDOW + timedelta(microseconds=300),
+            "late",
+        ),
+        (datetime(2026, 11, 24, 23, 59, 59, 999600, UTC), REPLY_WINDOW, IN_TIME),
+        (
+            datetime(2026, 11, 24, 23, 59, 59, 999600, UTC),
+            REPLY_WINDOW + timedelta(microseconds=500),
+            "late",
+        ),
+        (datetime(2026, 11, 24, 15, 0, tzinfo=UTC), timedelta(microseconds=-1), "late"),
+    ],
+)
+def test_the_seven_days_end_to_the_microsecond(
+    engine: Engine, config: Config, sent_at: datetime, after: timedelta, expected: str
+) -> None:
+    """On SQLite too, where times are text: the last microsecond of the 7 days is in them,
+    the next one is not (a limit rounded to the millisecond judged both wrongly)."""
+    (follow_up, _second, _third), sessions = sent_three(engine, config)
+    with sessions.begin() as session:
+        session.execute(update(FollowUp).where(FollowUp.id == follow_up).values(sent_at=sent_at))
+        session.add(inbound_sms("gracias", sent_at + after, follow_up_id=follow_up))
+        session.flush()
+        assert kept_replied(session)[follow_up] == expected
         agreed(session)

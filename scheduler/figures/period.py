@@ -57,8 +57,8 @@ def period_from(
 ) -> Period:
     """The period `first`..`last` (YYYY-MM-DD, both included); a missing end is today, a
     missing start `default_days` before the end. Raises PeriodError naming the wrong field."""
-    end = _day("to", last) if last else today
-    begin = _day("from", first) if first else end - timedelta(days=default_days - 1)
+    end = read_day("to", last) if last else today
+    begin = read_day("from", first) if first else end - timedelta(days=default_days - 1)
     if begin > end:
         raise PeriodError(f"{begin.isoformat()} is after the last day ({end.isoformat()})", "from")
     if (end - begin).days + 1 > MAX_DAYS:
@@ -66,7 +66,18 @@ def period_from(
     return Period(begin, end, tz)
 
 
-def _day(name: str, text: str) -> date:
+def days_between(first: str | None, last: str | None, *, tz: ZoneInfo) -> Period:
+    """The days `first`..`last` (YYYY-MM-DD, both included), either end open: for a list, not
+    for figures, so no limit to its length. Raises PeriodError naming the wrong field."""
+    begin = read_day("from", first) if first else EARLIEST
+    end = read_day("to", last) if last else LATEST
+    if begin > end:
+        raise PeriodError(f"{begin.isoformat()} is after the last day ({end.isoformat()})", "from")
+    return Period(begin, end, tz)
+
+
+def read_day(name: str, text: str) -> date:
+    """A day written YYYY-MM-DD, for the field `name`; PeriodError says what is wrong."""
     try:
         if not _DAY.fullmatch(text):
             raise ValueError(text)

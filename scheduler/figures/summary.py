@@ -47,7 +47,7 @@ from scheduler.casework.notices import past_deadline
 from scheduler.config import Config, OpeningHours
 from scheduler.figures.period import Period, PeriodError, period_from
 from scheduler.figures.scope import EVERYTHING, Scope, of_scope, within
-from scheduler.figures.tallies import counted
+from scheduler.figures.tallies import IN_TIME, NO_REPLY, counted
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus, RemedyStatus
 from scheduler.listening.classify import Label
 from scheduler.models import (
@@ -63,7 +63,6 @@ from scheduler.models import (
 from scheduler.typed_text import unfit_character
 
 REPLY_WINDOW = timedelta(days=7)  # as migration 0024's triggers judge `FollowUp.replied`
-IN_TIME = "in_time"  # FollowUp.replied: a reply came within REPLY_WINDOW
 NAME_MOST = 200  # characters of a cadence's name or a product's SKU asked for
 CENTS = Decimal("0.01")
 SENT = (FollowUpStatus.SENT, FollowUpStatus.DELIVERED)
@@ -485,7 +484,7 @@ def _funnel(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]
     for (step, status, replied), count in tallied.items():
         counts[step][0] += count
         counts[step][1] += count if status == FollowUpStatus.DELIVERED else 0
-        counts[step][2] += count if replied is not None else 0
+        counts[step][2] += count if replied != NO_REPLY else 0
         counts[step][3] += count if replied == IN_TIME else 0
     named = session.execute(
         select(CadenceStep.id, Cadence.name, CadenceStep.key)

@@ -26,7 +26,8 @@ from scheduler.models import CadenceStep, FollowUp, FollowUpTally
 
 When = Literal["due", "sent"]
 KEY = ("due_day", "sent_day", "step_id", "channel", "status", "replied")
-MAYBE = ("sent_day", "replied")  # the key's columns that may be null
+IN_TIME = "in_time"  # FollowUp.replied: a reply came within 7 days of the sending
+NO_REPLY = "none"  # the tallies' `replied` of a follow-up nobody answered (null on the row)
 FOLD_SECONDS = 600  # how often the worker folds the rows written since
 FOLDING = (1_400_022, 1)  # the advisory lock of the one who folds (two keys: ours alone)
 
@@ -53,6 +54,12 @@ def split(period: Period) -> Split:
     return Split(first, last, edges)
 
 
+def _live(name: str) -> Any:
+    """A follow-up's column as the tallies keep it."""
+    column = getattr(FollowUp, name)
+    return func.coalesce(column, NO_REPLY).label(name) if name == "replied" else column
+
+
 def _plain(value: Any) -> Hashable:
     """A key as both sides give it: the follow-ups' enums as the tallies' strings."""
     return str(value) if isinstance(value, Enum) else value
@@ -77,7 +84,7 @@ def counted(
     moment = FollowUp.due_at if when == "due" else FollowUp.sent_at
     parts = []
     if days.edges:
-        one_by_one = select(*(getattr(FollowUp, name) for name in by), func.count()).where(
+        one_by_one = select(*(_live(name) for name in by), func.count()).where(
             or_(*(and_(moment >= a, moment < b) for a, b in days.edges))
         )
         if statuses is not None:
@@ -125,11 +132,11 @@ def compact(session: Session) -> int:
         .subquery()
     )
     row = aliased(FollowUpTally)
-    doomed = select(row.id).join(  # `=` where it can (a hash join), else null is null
+    doomed = select(row.id).join(  # `=` where it can (a hash join): sent_day may be null
         folded,
         and_(
-            *(getattr(row, name).is_not_distinct_from(folded.c[name]) for name in MAYBE),
-            *(getattr(row, name) == folded.c[name] for name in KEY if name not in MAYBE),
+            row.sent_day.is_not_distinct_from(folded.c.sent_day),
+            *(getattr(row, name) == folded.c[name] for name in KEY if name != "sent_day"),
         ),
     )
     gone = session.execute(

@@ -161,16 +161,18 @@ def unstored(kept: str) -> tuple[Theme, ...]:
 
 
 def reread(session: Session, vocabulary: Vocabulary, *, limit: int = REREAD) -> int:
-    """Read again the themes of up to `limit` replies read with other words (or never), the
-    oldest first; returns how many. The caller commits, and calls again until none is left;
-    two workers skip each other's rows."""
+    """Read again the themes of up to `limit` replies read (classified) with other words than
+    these, or never, the oldest first; returns how many. The caller commits, and calls again
+    until none is left; two workers skip each other's rows."""
     stale = session.execute(
         select(Message.id, func.substr(Message.body, 1, READ))
-        .where(
+        .where(  # `<` or `>`, not `!=`: the index of the words read with answers both
             Message.direction == Direction.INBOUND,
+            Message.label.is_not(None),  # the worker's `triage` notes the themes of the rest
             or_(
                 Message.themes_read_with.is_(None),
-                Message.themes_read_with != vocabulary.fingerprint,
+                Message.themes_read_with < vocabulary.fingerprint,
+                Message.themes_read_with > vocabulary.fingerprint,
             ),
         )
         .order_by(Message.id)

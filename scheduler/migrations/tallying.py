@@ -19,19 +19,22 @@ from alembic import op
 
 @dataclass(frozen=True)
 class Tallied:
-    """A column of the tallies: its name, the follow-ups' column it is read from, and whether
-    it is that column's UTC day."""
+    """A column of the tallies: its name, the follow-ups' column it is read from, whether it
+    is that column's UTC day, and what stands for null."""
 
     name: str
     source: str
     day: bool = False
+    otherwise: str | None = None  # tallied instead of null (a literal)
 
     def postgresql(self) -> str:
-        return f"({self.source} AT TIME ZONE 'UTC')::date" if self.day else self.source
+        read = f"({self.source} AT TIME ZONE 'UTC')::date" if self.day else self.source
+        return f"coalesce({read}, '{self.otherwise}')" if self.otherwise else read
 
     def sqlite(self, row: str) -> str:
         column = f"{row}.{self.source}" if row else self.source
-        return f"date({column})" if self.day else column
+        read = f"date({column})" if self.day else column
+        return f"coalesce({read}, '{self.otherwise}')" if self.otherwise else read
 
 
 FIRST = (  # the columns of migration 0022

@@ -21,7 +21,8 @@ from sqlalchemy import Engine, func, select
 from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.lifecycle import FollowUpStatus
-from scheduler.listening.inbound import InboundMessage, store_sms
+from scheduler.listening.inbound import InboundMessage, store_sms, triage
+from scheduler.listening.owner_words import add_word
 from scheduler.listening.themes import reread, vocabulary
 from scheduler.models import FollowUpTally, Message, OutboxEntry
 from scheduler.sending.transports import make_transports
@@ -82,8 +83,8 @@ def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Confi
 def test_the_worker_reads_again_the_themes_of_replies_read_with_other_words(
     engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Replies stored before their themes were kept, or read before the owner's last word: all
-    read again, a batch per transaction, then none."""
+    """Replies read before the owner's last word about themes: all read again, a batch per
+    transaction, then none."""
     monkeypatch.setattr("scheduler.worker.REREAD", 2)
     sessions = setup_sales(engine, config)
     bodies = ["llegó rota", "me cobraron dos veces", "todo bien", "el cajero fue grosero", "ok"]
@@ -92,7 +93,11 @@ def test_the_worker_reads_again_the_themes_of_replies_read_with_other_words(
             store_sms(
                 session, InboundMessage(f"SM{n:032d}", "+51900000000", "+1500", body), now=NOW
             )
+    triage(sessions, config, now=NOW)  # read with the built-in words
     worker = Worker(engine, LiveSettings.from_engine(engine, config))
+    assert worker.reread_themes() == 0
+    with sessions.begin() as session:
+        add_word(session, "product", "ok", now=NOW, actor="owner")
     batches: list[int] = []
 
     def counted(*args: Any, **kwargs: Any) -> int:
@@ -108,7 +113,7 @@ def test_the_worker_reads_again_the_themes_of_replies_read_with_other_words(
         )
         assert list(kept) == [
             (themes, vocabulary(session).fingerprint)
-            for themes in ("delivery breakage", "billing", "", "staff", "")
+            for themes in ("delivery breakage", "billing", "", "staff", "product")
         ]
 
 

@@ -20,12 +20,24 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+INBOUND = "direction = 'inbound'"
+
+
 def upgrade() -> None:
     with op.batch_alter_table("messages") as table:
         table.add_column(sa.Column("themes", sa.String(length=64), nullable=True))
         table.add_column(sa.Column("themes_read_with", sa.String(length=16), nullable=True))
+    op.create_index(  # the worker finds the replies read with other words without a scan
+        "ix_messages_themes_read_with",
+        "messages",
+        ["themes_read_with", "id"],
+        unique=False,
+        sqlite_where=sa.text(INBOUND),
+        postgresql_where=sa.text(INBOUND),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_themes_read_with", table_name="messages")
     for column in ("themes_read_with", "themes"):  # in place: SQLite 3.35 drops columns
         op.execute(f"ALTER TABLE messages DROP COLUMN {column}")

@@ -26,7 +26,10 @@ down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-WITH_REPLIED = (*FIRST, Tallied("replied", "replied"))
+# Tallied as 'none' without a reply, in a column that may not be null: a worker from before this
+# migration, still running while it is applied, folds the tallies without `replied` and would
+# sum the replied and the not away; its fold now fails instead, and changes nothing.
+WITH_REPLIED = (*FIRST, Tallied("replied", "replied", otherwise="none"))
 WINDOW_SECONDS = 7 * 24 * 3600  # the dashboard's reply rate: answered within 7 days
 
 # VOLATILE, as the row trigger below that calls it once the follow-up's row is locked: each
@@ -90,7 +93,11 @@ SQLITE_CHANGED = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in M
 
 
 def _postgresql_touch(ids: str) -> str:
+    """The follow-ups locked first, in order, then read: a writer that changes their replies
+    at the same moment waits, and the read sees what it committed (an UPDATE that found the
+    value unchanged would not have waited, and left the other's stale value standing)."""
     return (
+        f"PERFORM 1 FROM follow_ups WHERE id IN ({ids}) ORDER BY id FOR NO KEY UPDATE; "
         "UPDATE follow_ups SET replied = follow_up_replied(id, sent_at) "
         f"WHERE id IN ({ids}) AND replied IS DISTINCT FROM follow_up_replied(id, sent_at);"
     )
@@ -121,10 +128,13 @@ def _sqlite_read(row: str) -> str:
         f"SELECT 1 FROM messages AS reply WHERE reply.follow_up_id = {row}.id "
         "AND reply.direction = 'inbound'"
     )
-    window = (
-        f"reply.created_at >= {row}.sent_at AND reply.created_at <= "
-        f"strftime('%Y-%m-%d %H:%M:%f', {row}.sent_at, '+{WINDOW_SECONDS} seconds')"
+    # Times are kept as text to the microsecond ('2026-11-23 15:00:00.123456'): the seconds
+    # moved on, the microseconds kept as they were (strftime's %f would round them to ms).
+    until = (
+        f"datetime(substr({row}.sent_at, 1, 19), '+{WINDOW_SECONDS} seconds') "
+        f"|| substr({row}.sent_at, 20)"
     )
+    window = f"reply.created_at >= {row}.sent_at AND reply.created_at <= {until}"
     return (
         f"(CASE WHEN EXISTS ({replies} AND {window}) THEN 'in_time' "
         f"WHEN EXISTS ({replies}) THEN 'late' END)"
@@ -155,8 +165,14 @@ def upgrade() -> None:
         op.execute("LOCK TABLE follow_ups, messages IN SHARE ROW EXCLUSIVE MODE")
     stop_keeping()
     op.add_column("follow_ups", sa.Column("replied", sa.String(length=8), nullable=True))
-    op.add_column("follow_up_tallies", sa.Column("replied", sa.String(length=8), nullable=True))
+    op.execute("DELETE FROM follow_up_tallies")  # counted again below, with `replied`
     op.drop_index("ix_follow_up_tallies_sent", table_name="follow_up_tallies")
+    replied = sa.Column("replied", sa.String(length=8), nullable=False)
+    if postgresql:
+        op.add_column("follow_up_tallies", replied)  # the table is empty: no default needed
+    else:  # SQLite adds a column that may not be null only by building the table anew
+        with op.batch_alter_table("follow_up_tallies", recreate="always") as table:
+            table.add_column(replied)
     op.create_index(
         "ix_follow_up_tallies_sent",
         "follow_up_tallies",
@@ -172,7 +188,6 @@ def upgrade() -> None:
         )
     else:
         op.execute(_sqlite_touch(replied_to))
-    op.execute("DELETE FROM follow_up_tallies")
     fill(WITH_REPLIED)
     keep(WITH_REPLIED)
     if postgresql:

@@ -510,13 +510,24 @@ class Message(Base):
             sqlite_where=text("direction = 'inbound'"),
             postgresql_where=text("direction = 'inbound'"),
         ),
-        # Replies by the words their themes were read with: those read with other words.
+        # Classified replies never read for themes, and by the words they were read with: the
+        # worker's `themes` job finds those to read again without a pass over every message.
+        Index(
+            "ix_messages_themes_unread",
+            "id",
+            sqlite_where=text(
+                "direction = 'inbound' AND label IS NOT NULL AND themes_read_with IS NULL"
+            ),
+            postgresql_where=text(
+                "direction = 'inbound' AND label IS NOT NULL AND themes_read_with IS NULL"
+            ),
+        ),
         Index(
             "ix_messages_themes_read_with",
             "themes_read_with",
             "id",
-            sqlite_where=text("direction = 'inbound'"),
-            postgresql_where=text("direction = 'inbound'"),
+            sqlite_where=text("direction = 'inbound' AND label IS NOT NULL"),
+            postgresql_where=text("direction = 'inbound' AND label IS NOT NULL"),
         ),
         # Replies by sender and time: WhatsApp's 24-hour window opens with the latest one.
         Index(

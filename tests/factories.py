@@ -52,14 +52,13 @@ def raw(**changes: Any) -> dict[str, Any]:
 
 def inbound_sms(body: str, at: datetime, *, sender: str = "+51987654321", **fields: Any) -> Message:
     """A customer's SMS as the webhook stores it (received, to the shop's number), with
-    `fields` (customer, follow-up, how it was read...) set."""
+    `fields` (customer, follow-up, how it was read, another channel...) set."""
+    given: dict[str, Any] = {"channel": Channel.SMS, "to_address": SHOP_NUMBER} | fields
     return Message(
         direction=Direction.INBOUND,
-        channel=Channel.SMS,
         from_address=sender,
-        to_address=SHOP_NUMBER,
         body=body,
         status="received",
         created_at=at,
-        **fields,
+        **given,
     )

@@ -372,7 +372,8 @@ def test_every_page_of_the_admin_reads_in_spanish(
     assert all(page.status_code == 200 for page in pages.values()), {
         url: page.status_code for url, page in pages.items() if page.status_code != 200
     }
-    # Pages, not data files: the figures' CSVs are named by the API's keys, in every language.
+    # Pages, not data files: the figures' CSVs are named by the API's keys, in every language,
+    # and the inbox's poll is numbers for its script.
     html = {
         url: page.get_data(as_text=True)
         for url, page in pages.items()
@@ -382,6 +383,7 @@ def test_every_page_of_the_admin_reads_in_spanish(
         "/admin/complaints.csv",
         "/admin/figures.csv",
         "/at-risk.csv",
+        "/inbox/waiting.json",
     ]
     html["/login"] = (
         app.test_client().get("/login", headers={"Accept-Language": "es"}).get_data(as_text=True)

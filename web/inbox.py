@@ -24,6 +24,7 @@ from wtforms import (
 from wtforms.validators import Optional
 
 from scheduler.casework.cases import resolve_case
+from scheduler.casework.inbox import open_cases, tab_counts
 from scheduler.casework.notices import unsent_notices
 from scheduler.casework.staff_actions import (
     CaseworkError,
@@ -39,7 +40,7 @@ from scheduler.casework.staff_actions import (
 from scheduler.clock import utcnow
 from scheduler.figures.period import period_from
 from scheduler.figures.staff import StaffFigures, staff_figures
-from scheduler.lifecycle import CaseStatus, Channel, Direction, RemedyStatus
+from scheduler.lifecycle import Channel, Direction, RemedyStatus
 from scheduler.listening.unmatched import unmatched_replies
 from scheduler.models import Case, Customer, Message, Remedy, User
 from scheduler.sending.whatsapp import answers_until, in_window, last_whatsapp_from
@@ -47,6 +48,7 @@ from web.auth import me, my_name, owner_only
 from web.database import db_session, get_or_404, services
 from web.domain_texts import translated
 from web.forms import channels_of, named_options, options
+from web.inbox_filter import FIELDS, KINDS, UnreadableFilter, read_filter
 
 blueprint = Blueprint("inbox", __name__)
 PAGE = 200
@@ -96,30 +98,40 @@ def time_left(due: datetime, now: datetime) -> tuple[str, bool]:
 
 
 @blueprint.get("/inbox")
-def index() -> str:
-    """Open cases, the nearest deadline first; or, in their own tab, unmatched replies."""
+def index() -> str | tuple[str, int]:
+    """Open cases, the nearest deadline first, filtered as the URL says, a page at a time; or,
+    in their own tab, unmatched replies. A filter that cannot be read is a 400 that says
+    which field, with the form as it was filled."""
     session, now = db_session(), utcnow()
     tab = request.args.get("tab", "open")
+    counts = tab_counts(session, me=me().id)
     if tab == "unmatched":
         unmatched = unmatched_replies(session, PAGE)
-        return render_template("inbox/unmatched.html", tab=tab, unmatched=unmatched)
-    query = (
-        select(Case, Customer)
-        .join(Customer, Case.customer_id == Customer.id)
-        .where(Case.status == CaseStatus.OPEN)
-    )
-    if tab == "mine":
-        query = query.where(Case.assignee_id == me().id)
-    rows = session.execute(query.order_by(Case.first_response_due_at, Case.id).limit(PAGE)).all()
+        return render_template("inbox/unmatched.html", tab=tab, unmatched=unmatched, counts=counts)
+    tz = services().config.business.tz
+    problem, asked, page = None, None, None
+    try:
+        asked = read_filter(request.args, session, tz=tz, mine=tab == "mine")
+    except UnreadableFilter as unreadable:
+        problem = str(unreadable)
+    if asked is not None:
+        page = open_cases(session, asked.filter, me=me().id, now=now, after=asked.after)
+    rows = page.rows if page else []
     latest = _latest_inbound([case.id for case, _customer in rows])
     users = {user.id: user for user in session.scalars(select(User))}
     requested = session.scalars(
         select(Remedy).where(Remedy.status == RemedyStatus.REQUESTED).order_by(Remedy.created_at)
     ).all()
-    return render_template(
+    shown = render_template(
         "inbox/index.html",
         tab=tab,
+        counts=counts,
+        page=page,
         rows=rows,
+        asked=asked,
+        given={field: request.args.get(field, "") for field in FIELDS},
+        kinds=KINDS,
+        problem=problem,
         latest=latest,
         users=users,
         now=now,
@@ -127,6 +139,14 @@ def index() -> str:
         requested=requested,
         mine=_my_figures(session, now),
     )
+    return (shown, 400) if problem else shown
+
+
+@blueprint.get("/inbox/waiting.json")
+def waiting() -> dict[str, int]:
+    """How many cases wait, for the inbox's title and its notice of new cases (polled)."""
+    counts = tab_counts(db_session(), me=me().id)
+    return {"open": counts.open, "waiting": counts.waiting, "mine": counts.mine}
 
 
 MY_DAYS = 30  # the period of a person's own figures on their inbox

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, null, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from scheduler.db import chunked
 from scheduler.figures.period import Period
-from scheduler.figures.scope import EVERYTHING, Scope, of_scope, within
+from scheduler.figures.scope import EVERYTHING, Scope, bought_by_then, of_scope, within
 from scheduler.lifecycle import Direction
 from scheduler.listening.classify import Label
 from scheduler.listening.themes import READ, Theme, Vocabulary, themes_of, unstored
@@ -50,14 +50,7 @@ def complaint_themes(
     """The objections received in the period, counted by product and theme: the products
     with the most complaints first, and in each its most frequent themes first. With a scope,
     only the replies to its follow-ups count (one that answers none belongs to no cadence)."""
-    bought = aliased(Sale)
-    latest_purchase = (
-        select(bought.product_id)
-        .where(bought.customer_id == Message.customer_id, bought.sold_at <= Message.created_at)
-        .order_by(bought.sold_at.desc(), bought.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    latest_purchase = bought_by_then(Message.customer_id, Message.created_at)
     current = Message.themes_read_with == vocabulary.fingerprint
     query = of_scope(
         select(

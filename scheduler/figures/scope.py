@@ -1,13 +1,13 @@
-"""Whose figures, and when: one cadence's steps, one product's sales, both or all; and the
-condition that a moment falls in a period."""
+"""Whose figures, and when: one cadence's steps, one product's sales, both or all; the
+condition that a moment falls in a period; and the product a customer had bought by then."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, select
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from scheduler.figures.period import Period
 from scheduler.models import CadenceStep, FollowUp, Sale
@@ -37,3 +37,16 @@ def of_scope(query: Select, scope: Scope) -> Select:  # type: ignore[type-arg]
         sales = select(Sale.id).where(Sale.product_id == scope.product_id)
         query = query.where(FollowUp.sale_id.in_(sales))
     return query
+
+
+def bought_by_then(customer: Any, moment: Any) -> ScalarSelect[Any]:
+    """The product of the customer's latest purchase by that moment (columns of the outer
+    query): what a reply or a case answering no follow-up is about."""
+    bought = aliased(Sale)
+    return (
+        select(bought.product_id)
+        .where(bought.customer_id == customer, bought.sold_at <= moment)
+        .order_by(bought.sold_at.desc(), bought.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,17 +20,22 @@ from scheduler.listening.inbound import attend_linked
 from scheduler.models import Case, Customer, Message
 
 
+def awaiting_a_person() -> ColumnElement[bool]:
+    """A reply from nobody we know that a person has not dealt with yet."""
+    return and_(
+        Message.direction == Direction.INBOUND,
+        Message.customer_id.is_(None),
+        Message.needs_human.isnot(None),  # read by the worker: nobody's reply indeed
+        Message.status != MessageStatus.DISMISSED,
+    )
+
+
 def unmatched_replies(session: Session, limit: int) -> list[Message]:
     """Newest first, those a person has not dealt with yet."""
     return list(
         session.scalars(
             select(Message)
-            .where(
-                Message.direction == Direction.INBOUND,
-                Message.customer_id.is_(None),
-                Message.needs_human.isnot(None),  # read by the worker: nobody's reply indeed
-                Message.status != MessageStatus.DISMISSED,
-            )
+            .where(awaiting_a_person())
             .order_by(Message.created_at.desc(), Message.id.desc())
             .limit(limit)
         )

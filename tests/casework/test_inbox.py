@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -473,3 +475,75 @@ def test_resolving_refuses_in_the_domain_while_a_remedy_waits(
     with pytest.raises(CaseworkError, match="say how it was resolved"):
         resolve_case(session, case, outcome="  ", now=NOW, actor="test", config=config)
     assert case.status is CaseStatus.OPEN
+
+
+def test_the_inbox_filter_is_in_the_url_and_pages_go_on_with_it(
+    staff_client: FlaskClient,
+    session: Session,
+    config: Config,
+    frozen: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("scheduler.casework.inbox.PAGE", 2)
+    for n, name in enumerate(["Ana Uno", "Bea Dos", "Carla Tres"]):
+        complaint(session, config, name=name, phone=f"+5191111111{n}", hours_ago=3 - n)
+    complaint(session, config, name="Otro Asunto", phone="+51922222222", body="gracias, todo bien")
+    first = staff_client.get("/inbox?q=lavadora&kind=objection")
+    page = first.get_data(as_text=True)
+    assert first.status_code == 200 and "3 cases match." in page
+    assert "Ana Uno" in page and "Bea Dos" in page and "Carla Tres" not in page
+    assert "Otro Asunto" not in page and 'value="lavadora"' in page
+    following = re.search(r'href="([^"]+)" rel="next"', page)
+    assert following is not None
+    link = html.unescape(following.group(1))
+    assert "q=lavadora" in link and "kind=objection" in link
+    second = staff_client.get(link).get_data(as_text=True)
+    assert "Carla Tres" in second and "Ana Uno" not in second and 'rel="next"' not in second
+    assert "First cases" in second
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("from=2026-13-01", "Opened from: "),
+        ("from=2026-11-30&to=2026-11-01", "Opened from: "),
+        ("to=yesterday", "Opened until: "),
+        ("product=NOPE", "Product: no product has the SKU NOPE."),
+        ("kind=rude", "Kind: rude is not a kind of case."),
+        ("assignee=boss", "Assigned to: choose anyone, me, nobody or someone."),
+        ("channel=fax", "Channel: choose SMS, email or WhatsApp."),
+        ("overdue=yes", "Overdue: tick it, or leave it out."),
+        ("q=" + "x" * 201, "Search: at most 200 characters."),
+        ("q=a%00b", "Search: contains the control character U+0000."),
+        ("after=99.x", "Page: this link is not a page of the inbox."),
+    ],
+)
+def test_an_unreadable_filter_is_a_400_that_says_which_field(
+    staff_client: FlaskClient, session: Session, config: Config, query: str, says: str
+) -> None:
+    complaint(session, config)
+    answer = staff_client.get(f"/inbox?{query}&q2=kept")
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and html.escape(says, quote=False) in page
+    assert "Rosa Quispe" not in page  # no list under a filter that could not be read
+
+
+def test_the_title_and_the_poll_count_the_cases_waiting(
+    staff_client: FlaskClient, session: Session, config: Config
+) -> None:
+    complaint(session, config)
+    answered = complaint(session, config, name="Ya Respondida", phone="+51933333333")
+    answered.first_responded_at = answered.opened_at
+    session.commit()
+    page = staff_client.get("/inbox").get_data(as_text=True)
+    assert "<title>(1) Inbox" in page and 'data-open="2"' in page
+    assert staff_client.get("/inbox/waiting.json").get_json() == {
+        "open": 2,
+        "waiting": 1,
+        "mine": 0,
+    }
+
+
+def test_the_poll_is_behind_the_log_in(client: FlaskClient, owner: User) -> None:
+    answer = client.get("/inbox/waiting.json")
+    assert answer.status_code == 302 and "/login" in answer.headers["Location"]

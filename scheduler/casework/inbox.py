@@ -1,0 +1,219 @@
+"""Which open cases a person sees in the inbox: filtered (kind, assignee, overdue, channel,
+product, opened between two days, words), the nearest deadline first, a page at a time.
+
+Pages are cut by keyset, not offset: the next page starts after the last case shown (its
+deadline and id), so a case opened or answered meanwhile neither repeats nor hides one, and the
+hundredth page costs what the first does. Plain functions over a session; the web reads the
+filter from the URL, so a view can be bookmarked and shared.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from scheduler.casework.notices import past_deadline
+from scheduler.figures.period import Period
+from scheduler.figures.scope import bought_by_then
+from scheduler.lifecycle import CaseStatus, Channel, Direction
+from scheduler.listening.unmatched import awaiting_a_person
+from scheduler.models import Case, Customer, FollowUp, Message, Sale
+
+PAGE = 50  # cases a page
+LOW_SCORE = "low_score"  # a kind: a case opened by a rating of 0-6, whatever its label
+WORDS_MOST = 8  # words of a search; more narrow nothing a person would type
+Assignee = Literal["anyone", "mine", "nobody", "someone"]
+ASSIGNEES: tuple[Assignee, ...] = ("anyone", "mine", "nobody", "someone")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = re.compile(r"(\d{1,20})\.(\d{1,18})")
+
+
+class CursorError(ValueError):
+    """A page cursor that is not one this inbox wrote."""
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What a person asks of the open cases; the empty filter is all of them."""
+
+    kind: str | None = None  # a case's reason (the label that opened it), or LOW_SCORE
+    assignee: Assignee = "anyone"
+    overdue: bool = False  # unanswered and past the first-answer deadline
+    channel: Channel | None = None  # the customer wrote on it in this case
+    product_id: int | None = None  # the case is about a sale of it
+    opened: Period | None = None  # opened in these local days
+    words: tuple[str, ...] = ()  # each in the conversation, or the customer's name or address
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ends: the last case's deadline and id."""
+
+    due: datetime
+    case_id: int
+
+    def __str__(self) -> str:
+        return f"{(self.due - _EPOCH) // timedelta(microseconds=1)}.{self.case_id}"
+
+    @classmethod
+    def read(cls, text: str) -> Cursor:
+        matched = _CURSOR.fullmatch(text)
+        if matched is None:
+            raise CursorError(f"{text[:40]!r} is not a page of this inbox")
+        try:
+            due = _EPOCH + timedelta(microseconds=int(matched.group(1)))
+        except OverflowError:
+            raise CursorError(f"{text[:40]!r} is not a page of this inbox") from None
+        return cls(due, int(matched.group(2)))
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[tuple[Case, Customer]]
+    matching: int  # open cases the filter keeps, on every page
+    following: Cursor | None  # where the next page starts; None on the last
+
+
+def search_words(text: str) -> tuple[str, ...]:
+    """The words of a search, each to be found somewhere ("quispe rosa" finds Rosa Quispe)."""
+    return tuple(dict.fromkeys(text.split()))[:WORDS_MOST]
+
+
+def _case_product(product_id: int) -> ColumnElement[bool]:
+    """The case is about the product: a message of it answers a follow-up of a sale of the
+    product; or, when none answers a follow-up, the customer's latest purchase before the
+    case was of it (the rule of the dashboard's complaints)."""
+    answered = (
+        select(Sale.product_id)
+        .join(FollowUp, FollowUp.sale_id == Sale.id)
+        .join(Message, Message.follow_up_id == FollowUp.id)
+        .where(Message.case_id == Case.id)
+    )
+    latest = bought_by_then(Case.customer_id, Case.opened_at)
+    return or_(
+        answered.where(Sale.product_id == product_id).exists(),
+        and_(~answered.exists(), latest == product_id),
+    )
+
+
+def _word(word: str) -> ColumnElement[bool]:
+    """One word of a search: in the case's conversation, the customer's name, phone or email
+    (case aside; `%` and `_` are plain characters here)."""
+    in_conversation = exists().where(
+        Message.case_id == Case.id, Message.body.icontains(word, autoescape=True)
+    )
+    return or_(
+        Customer.name.icontains(word, autoescape=True),
+        Customer.phone.icontains(word, autoescape=True),
+        Customer.email.icontains(word, autoescape=True),
+        in_conversation,
+    )
+
+
+def _kept(
+    query: Select[Case, Customer], wanted: CaseFilter, *, me: int, now: datetime
+) -> Select[Case, Customer]:
+    """The query narrowed to the cases the filter keeps."""
+    conditions: list[ColumnElement[bool]] = [Case.status == CaseStatus.OPEN]
+    if wanted.kind == LOW_SCORE:
+        conditions.append(
+            exists().where(
+                Message.case_id == Case.id,
+                Message.direction == Direction.INBOUND,
+                Message.score <= 6,
+            )
+        )
+    elif wanted.kind is not None:
+        conditions.append(Case.reason == wanted.kind)
+    conditions.append(
+        {
+            "anyone": true(),
+            "mine": Case.assignee_id == me,
+            "nobody": Case.assignee_id.is_(None),
+            "someone": Case.assignee_id.is_not(None),
+        }[wanted.assignee]
+    )
+    if wanted.overdue:
+        conditions.append(past_deadline(now))
+    if wanted.channel is not None:
+        conditions.append(
+            exists().where(
+                Message.case_id == Case.id,
+                Message.direction == Direction.INBOUND,
+                Message.channel == wanted.channel,
+            )
+        )
+    if wanted.product_id is not None:
+        conditions.append(_case_product(wanted.product_id))
+    if wanted.opened is not None:
+        period = wanted.opened
+        conditions.extend([Case.opened_at >= period.start, Case.opened_at < period.end])
+    conditions.extend(_word(word) for word in wanted.words)
+    return query.where(*conditions)
+
+
+def open_cases(
+    session: Session,
+    wanted: CaseFilter,
+    *,
+    me: int,
+    now: datetime,
+    after: Cursor | None = None,
+    size: int | None = None,
+) -> Page:
+    """A page of the open cases the filter keeps, the nearest deadline first (then the
+    oldest), starting after `after`, `size` of them (PAGE); with how many match in all."""
+    size = size or PAGE
+    base = select(Case, Customer).join(Customer, Customer.id == Case.customer_id)
+    kept = _kept(base, wanted, me=me, now=now)
+    matching = session.scalar(select(func.count()).select_from(kept.subquery())) or 0
+    order = (Case.first_response_due_at, Case.id)
+    if after is not None:
+        kept = kept.where(
+            or_(
+                Case.first_response_due_at > after.due,
+                and_(Case.first_response_due_at == after.due, Case.id > after.case_id),
+            )
+        )
+    rows = [
+        (case, customer)
+        for case, customer in session.execute(kept.order_by(*order).limit(size + 1))
+    ]
+    following = None
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1][0]
+        following = Cursor(last.first_response_due_at, last.id)
+    return Page(rows, matching, following)
+
+
+@dataclass(frozen=True)
+class TabCounts:
+    open: int
+    mine: int
+    waiting: int  # open and not answered yet: the tab title's count
+    unmatched: int
+
+
+def tab_counts(session: Session, *, me: int) -> TabCounts:
+    """How many cases each tab holds, in one round trip."""
+    is_open = Case.status == CaseStatus.OPEN
+    unmatched = (
+        select(func.count()).select_from(Message).where(awaiting_a_person()).scalar_subquery()
+    )
+    row = session.execute(
+        select(
+            select(func.count()).where(is_open).scalar_subquery(),
+            select(func.count()).where(is_open, Case.assignee_id == me).scalar_subquery(),
+            select(func.count())
+            .where(is_open, Case.first_responded_at.is_(None))
+            .scalar_subquery(),
+            unmatched,
+        )
+    ).one()
+    return TabCounts(*(int(count or 0) for count in row))

@@ -1,0 +1,325 @@
+"""Which open cases the inbox shows: each filter on a hand-built set of cases, the words of a
+search, and pages cut by keyset that neither repeat nor skip a case (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from scheduler.casework.cases import AT_RISK
+from scheduler.casework.inbox import (
+    LOW_SCORE,
+    CaseFilter,
+    Cursor,
+    CursorError,
+    open_cases,
+    search_words,
+    tab_counts,
+)
+from scheduler.config import defaults
+from scheduler.defaults import install_defaults
+from scheduler.figures.period import days_between
+from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, Role
+from scheduler.models import Case, Customer, FollowUp, Product, User
+from scheduler.sending.sales import record_sale
+from tests.factories import NOW, inbound_sms, sale_input
+
+TZ = defaults().business.tz  # Lima
+
+
+@dataclass(frozen=True)
+class Built:
+    me: int
+    other: int
+    cases: dict[str, int]  # by customer name
+
+
+def build(session: Session) -> Built:
+    """Six open cases and a resolved one, each with what one filter looks for:
+
+    - Rosa Quispe: objection by SMS about the washer (her reply answers its follow-up),
+      mine, overdue, opened Monday 23;
+    - Ana Torres: question by WhatsApp, nobody's, opened Tuesday 24, "¿tienen 50% de descuento?";
+    - Luis Rosales: a score of 3 (labelled objection), someone else's, by email, opened 25;
+    - Marta Díaz: at risk, opened by a person, nobody's, no reply, bought the cooker, opened 26;
+    - Pedro Quispe: objection by SMS about the cooker (his latest purchase; no follow-up
+      answered), answered already, opened 27;
+    - Old Case: resolved (never shown)."""
+    install_defaults(session, NOW)
+    me = User(email="yo@example.pe", password_hash="x", role=Role.STAFF, created_at=NOW)
+    other = User(email="otra@example.pe", password_hash="x", role=Role.STAFF, created_at=NOW)
+    session.add_all([me, other])
+    session.flush()
+    cases: dict[str, int] = {}
+
+    def case(
+        name: str,
+        phone: str,
+        *,
+        sku: str,
+        reason: str,
+        day: int,
+        due_hours: float,
+        body: str | None,
+        channel: Channel = Channel.SMS,
+        score: int | None = None,
+        assignee: int | None = None,
+        answered: bool = False,
+        answers_follow_up: bool = False,
+        email: str | None = None,
+        status: CaseStatus = CaseStatus.OPEN,
+    ) -> None:
+        sale, _new = record_sale(
+            session,
+            sale_input(
+                f"S-{phone}",
+                customer_name=name,
+                phone=phone,
+                email=email,
+                product_sku=sku,
+                product_name={"LAV-9": "Lavadora", "COC-1": "Cocina"}[sku],
+            ),
+            config=defaults(),
+            now=NOW,
+            actor="test",
+        )
+        opened = datetime(2026, 11, day, 15, 0, tzinfo=NOW.tzinfo)  # 10:00 in Lima
+        row = Case(
+            customer_id=sale.customer_id,
+            reason=reason,
+            opened_at=opened,
+            first_response_due_at=opened + timedelta(hours=due_hours),
+            first_responded_at=opened + timedelta(hours=1) if answered else None,
+            assignee_id=assignee,
+            status=status,
+        )
+        session.add(row)
+        session.flush()
+        if body is not None:
+            follow_up = None
+            if answers_follow_up:
+                follow_up = session.scalars(
+                    select(FollowUp.id).where(FollowUp.sale_id == sale.id).order_by(FollowUp.id)
+                ).first()
+                session.execute(
+                    update(FollowUp)
+                    .where(FollowUp.id == follow_up)
+                    .values(status=FollowUpStatus.SENT, sent_at=opened - timedelta(hours=2))
+                )
+            session.add(
+                inbound_sms(
+                    body,
+                    opened,
+                    sender=phone,
+                    channel=channel,
+                    customer_id=sale.customer_id,
+                    case_id=row.id,
+                    follow_up_id=follow_up,
+                    score=score,
+                    label=reason,
+                )
+            )
+        cases[name] = row.id
+
+    case(
+        "Rosa Quispe",
+        "+51911111111",
+        sku="LAV-9",
+        reason="objection",
+        day=23,
+        due_hours=4,
+        body="la lavadora no prende",
+        assignee=me.id,
+        answers_follow_up=True,
+    )
+    case(
+        "Ana Torres",
+        "+51922222222",
+        sku="LAV-9",
+        reason="question",
+        day=24,
+        due_hours=48,
+        body="¿tienen 50% de descuento?",
+        channel=Channel.WHATSAPP,
+    )
+    case(
+        "Luis Rosales",
+        "+51933333333",
+        sku="LAV-9",
+        reason="objection",
+        day=25,
+        due_hours=72,
+        body="3",
+        channel=Channel.EMAIL,
+        score=3,
+        assignee=other.id,
+        answers_follow_up=True,
+        email="luis@correo.pe",
+    )
+    case("Marta Díaz", "+51944444444", sku="COC-1", reason=AT_RISK, day=26, due_hours=72, body=None)
+    case(
+        "Pedro Quispe",
+        "+51955555555",
+        sku="COC-1",
+        reason="objection",
+        day=27,
+        due_hours=4,
+        body="la cocina llegó rota",
+        answered=True,
+    )
+    case(
+        "Old Case",
+        "+51966666666",
+        sku="COC-1",
+        reason="objection",
+        day=20,
+        due_hours=4,
+        body="la lavadora no prende",
+        status=CaseStatus.RESOLVED,
+    )
+    session.commit()
+    return Built(me.id, other.id, cases)
+
+
+NOW_LATER = datetime(2026, 11, 28, 14, 0, tzinfo=NOW.tzinfo)  # Saturday, 9:00 in Lima
+
+
+def names(session: Session, wanted: CaseFilter, me: int) -> list[str]:
+    page = open_cases(session, wanted, me=me, now=NOW_LATER)
+    assert page.matching == len(page.rows) and page.following is None
+    return [customer.name for _case, customer in page.rows]
+
+
+def test_every_open_case_the_nearest_deadline_first(session: Session) -> None:
+    built = build(session)
+    assert names(session, CaseFilter(), built.me) == [
+        "Rosa Quispe",  # due Monday 23, 14:00 in Lima
+        "Ana Torres",  # Thursday 26
+        "Pedro Quispe",  # Friday 27 (answered, still open)
+        "Luis Rosales",  # Saturday 28, 10:00
+        "Marta Díaz",  # Sunday 29
+    ]
+
+
+def cooker(session: Session) -> int:
+    return session.scalars(select(Product.id).where(Product.sku == "COC-1")).one()
+
+
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [
+        (CaseFilter(kind="objection"), ["Rosa Quispe", "Luis Rosales", "Pedro Quispe"]),
+        (CaseFilter(kind="question"), ["Ana Torres"]),
+        (CaseFilter(kind=LOW_SCORE), ["Luis Rosales"]),
+        (CaseFilter(kind=AT_RISK), ["Marta Díaz"]),
+        (CaseFilter(assignee="mine"), ["Rosa Quispe"]),
+        (CaseFilter(assignee="nobody"), ["Ana Torres", "Pedro Quispe", "Marta Díaz"]),
+        (CaseFilter(assignee="someone"), ["Rosa Quispe", "Luis Rosales"]),
+        (CaseFilter(overdue=True), ["Rosa Quispe", "Ana Torres"]),
+        (CaseFilter(channel=Channel.WHATSAPP), ["Ana Torres"]),
+        (CaseFilter(channel=Channel.EMAIL), ["Luis Rosales"]),
+        (CaseFilter(kind="objection", channel=Channel.SMS), ["Rosa Quispe", "Pedro Quispe"]),
+        (CaseFilter(words=("quispe",)), ["Rosa Quispe", "Pedro Quispe"]),
+        (CaseFilter(words=("ROSA",)), ["Rosa Quispe", "Luis Rosales"]),  # Rosales too
+        (CaseFilter(words=("quispe", "rosa")), ["Rosa Quispe"]),  # any order, each somewhere
+        (CaseFilter(words=("prende",)), ["Rosa Quispe"]),  # the conversation
+        (CaseFilter(words=("51933",)), ["Luis Rosales"]),  # the phone
+        (CaseFilter(words=("correo.pe",)), ["Luis Rosales"]),  # the email
+        (CaseFilter(words=("50%",)), ["Ana Torres"]),  # % is a character, not a wildcard
+        (CaseFilter(words=("%",)), ["Ana Torres"]),
+        (CaseFilter(words=("_",)), []),
+    ],
+)
+def test_each_filter_narrows_the_open_cases(
+    session: Session, wanted: CaseFilter, expected: list[str]
+) -> None:
+    built = build(session)
+    order = {name: n for n, name in enumerate(names(session, CaseFilter(), built.me))}
+    assert names(session, wanted, built.me) == sorted(expected, key=order.__getitem__)
+
+
+def test_the_product_of_a_case(session: Session) -> None:
+    """The washer's cases answer its follow-ups; the cooker's are the latest purchase of
+    customers whose messages answer no follow-up (Pedro) or who wrote nothing (Marta)."""
+    built = build(session)
+    washer = session.scalars(select(Product.id).where(Product.sku == "LAV-9")).one()
+    assert names(session, CaseFilter(product_id=cooker(session)), built.me) == [
+        "Pedro Quispe",
+        "Marta Díaz",
+    ]
+    # Ana answers no follow-up either: her latest purchase is the washer.
+    assert names(session, CaseFilter(product_id=washer), built.me) == [
+        "Rosa Quispe",
+        "Ana Torres",
+        "Luis Rosales",
+    ]
+
+
+def test_opened_between_local_days(session: Session) -> None:
+    built = build(session)
+    days = days_between("2026-11-24", "2026-11-26", tz=TZ)
+    assert names(session, CaseFilter(opened=days), built.me) == [
+        "Ana Torres",
+        "Luis Rosales",
+        "Marta Díaz",
+    ]
+    assert names(session, CaseFilter(opened=days_between("2026-11-27", None, tz=TZ)), built.me) == [
+        "Pedro Quispe"
+    ]
+    assert days_between(None, "2026-11-23", tz=TZ).first == date(1970, 1, 1)
+
+
+def test_pages_neither_repeat_nor_skip_a_case(session: Session) -> None:
+    """Pages of two: a case opened meanwhile with the nearest deadline goes to the first page,
+    and the pages already cut go on where they were."""
+    built = build(session)
+    first = open_cases(session, CaseFilter(), me=built.me, now=NOW_LATER, size=2)
+    assert first.matching == 5 and first.following is not None
+    newcomer = Customer(name="Nueva Clienta", created_at=NOW)  # one open case each
+    session.add(newcomer)
+    session.flush()
+    session.add(
+        Case(
+            customer_id=newcomer.id,
+            reason="question",
+            opened_at=NOW,
+            first_response_due_at=NOW,
+        )
+    )
+    session.commit()
+    seen = [case.id for case, _customer in first.rows]
+    after: Cursor | None = first.following
+    while after is not None:
+        page = open_cases(session, CaseFilter(), me=built.me, now=NOW_LATER, after=after, size=2)
+        assert page.matching == 6 and len(page.rows) <= 2
+        seen += [case.id for case, _customer in page.rows]
+        after = page.following
+    assert seen == [
+        built.cases[name]
+        for name in ("Rosa Quispe", "Ana Torres", "Pedro Quispe", "Luis Rosales", "Marta Díaz")
+    ]
+    cursor = Cursor.read(str(first.following))
+    assert cursor == first.following
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1.2.3", "9" * 30 + ".1", "-5.3", "1.x"])
+def test_a_cursor_not_written_here_is_refused(text: str) -> None:
+    with pytest.raises(CursorError):
+        Cursor.read(text)
+
+
+def test_the_words_of_a_search() -> None:
+    assert search_words("  quispe   rosa quispe ") == ("quispe", "rosa")
+    assert len(search_words(" ".join(f"w{n}" for n in range(20)))) == 8
+
+
+def test_each_tab_counts_its_cases(session: Session) -> None:
+    built = build(session)
+    session.add(inbound_sms("¿quién es?", NOW, sender="+51900000000", needs_human=True))
+    session.commit()
+    counts = tab_counts(session, me=built.me)
+    assert (counts.open, counts.mine, counts.waiting, counts.unmatched) == (5, 1, 4, 1)

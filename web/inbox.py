@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_date
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
@@ -23,6 +24,7 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
+from scheduler.casework.bulk import BulkAction, on_cases
 from scheduler.casework.cases import resolve_case
 from scheduler.casework.inbox import open_cases, tab_counts
 from scheduler.casework.notices import unsent_notices
@@ -48,7 +50,7 @@ from web.auth import me, my_name, owner_only
 from web.database import db_session, get_or_404, services
 from web.domain_texts import translated
 from web.forms import channels_of, named_options, options
-from web.inbox_filter import FIELDS, KINDS, UnreadableFilter, read_filter
+from web.inbox_filter import FIELDS, KINDS, VIEW, UnreadableFilter, read_filter
 
 blueprint = Blueprint("inbox", __name__)
 PAGE = 200
@@ -147,6 +149,58 @@ def waiting() -> dict[str, int]:
     """How many cases wait, for the inbox's title and its notice of new cases (polled)."""
     counts = tab_counts(db_session(), me=me().id)
     return {"open": counts.open, "waiting": counts.waiting, "mine": counts.mine}
+
+
+def _bulk_done(action: BulkAction, count: int) -> str:
+    if action is BulkAction.ASSIGN:
+        return str(ngettext("%(num)d case assigned.", "%(num)d cases assigned.", count))
+    if action is BulkAction.RESOLVE:
+        return str(ngettext("%(num)d case resolved.", "%(num)d cases resolved.", count))
+    return str(ngettext("Note added to %(num)d case.", "Note added to %(num)d cases.", count))
+
+
+@blueprint.post("/inbox/bulk")
+def bulk() -> BaseResponse:
+    """One action on the cases ticked in the list, each case changed and recorded on its own;
+    back to the same view of the inbox, with what was done and what each refusal said."""
+    session, form = db_session(), request.form
+    view = urlencode(
+        [(key, value) for key, value in parse_qsl(form.get("view", "")[:2_000]) if key in VIEW]
+    )
+    back = redirect(url_for("inbox.index") + (f"?{view}" if view else ""))
+    try:
+        action = BulkAction(form.get("action", ""))
+        ids = [int(value) for value in form.getlist("case")]
+    except ValueError:
+        flash(_("Choose the cases and what to do with them."), "error")
+        return back
+    assignee = None
+    if action is BulkAction.ASSIGN and form.get("assignee"):
+        assignee = session.get(User, int(form["assignee"])) if form["assignee"].isdigit() else None
+        if assignee is None:
+            flash(_("Choose somebody."), "error")
+            return back
+    try:
+        outcome = on_cases(
+            session,
+            ids,
+            action,
+            user=me(),
+            assignee=assignee,
+            text=form.get("text", ""),
+            config=services().config,
+            now=utcnow(),
+        )
+    except CaseworkError as error:
+        session.rollback()
+        flash(translated(error), "error")
+        return back
+    session.commit()
+    if outcome.done:
+        flash(_bulk_done(action, len(outcome.done)))
+    for case_id, why in outcome.refused.items():
+        flash(_("Case %(id)d: %(why)s", id=case_id, why=translated(why)), "error")
+    return back
 
 
 MY_DAYS = 30  # the period of a person's own figures on their inbox

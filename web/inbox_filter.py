@@ -31,6 +31,7 @@ from web.domain_texts import translated
 KINDS = (Label.OBJECTION, Label.QUESTION, LOW_SCORE, Label.HELP, Label.NEUTRAL, AT_RISK)
 SEARCH_MOST = 200  # characters of a search
 FIELDS = ("kind", "assignee", "overdue", "channel", "product", "from", "to", "q")
+VIEW = (*FIELDS, "tab", "after")  # what a link back to the same view of the inbox keeps
 
 
 class UnreadableFilter(ValueError):

@@ -336,7 +336,51 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     staff.goto(server + "/inbox")
     expect(staff.locator(".cases")).to_contain_text("Rosa Quispe")
     expect(staff.locator(".cases")).to_contain_text("hornilla rota")
+    # The filter is in the URL; a search finds the case by its words, the note goes to the
+    # cases ticked; the title counts the cases waiting.
+    expect(staff).to_have_title(re.compile(r"^\(1\) Inbox"))
+    staff.fill("input[name=q]", "hornilla rosa")
+    staff.click(".inbox-filter summary")  # the filters besides words are folded away
+    staff.select_option(".inbox-filter select[name=kind]", "objection")
+    staff.click(".inbox-filter button[type=submit]")
+    expect(staff.locator(".matching")).to_contain_text("1 case matches")
+    assert "q=hornilla+rosa" in staff.url and "kind=objection" in staff.url
+    staff.check(".cases input[type=checkbox]")
+    staff.click(".bulk-box summary")
+    staff.select_option("select[name=action]", "note")
+    staff.fill("#bulk textarea[name=text]", "Llamar en la tarde")
+    staff.click("#bulk button[type=submit]")
+    expect(staff.locator(".flash")).to_contain_text("Note added to 1 case.")
+    assert "q=hornilla+rosa" in staff.url  # back to the same view
+    staff.fill("input[name=q]", "nadie escribe esto")
+    staff.click(".inbox-filter button[type=submit]")
+    expect(staff.locator(".lead")).to_contain_text("No open case matches this filter.")
+    # A new case appears on the open inbox without a reload: its clock is the browser's own,
+    # moved on by the test (the page asks every 30 seconds).
+    staff.clock.install()
+    staff.goto(server + "/inbox")
+    staff.evaluate("window.notReloaded = true")
+    other = _logged_in(browser, server, OWNER)
+    luis = {"external_id": "E2E-3", "customer_name": "Luis Paredes", "phone": "911 122 233"}
+    _record_sale(other, server, luis | kitchen)
+    other.goto(server + "/outbox")
+    other.fill("input[name=sender]", "+51911122233")
+    other.fill("textarea[name=body]", "la cocina no prende, pésimo")
+    other.click("form.card button[type=submit]")
+    other.close()
+    deadline = time.monotonic() + 20  # the worker reads the reply within seconds
+    while "Luis Paredes" not in staff.locator("#case-list").inner_text():
+        assert time.monotonic() < deadline, "the new case never appeared"
+        staff.clock.run_for(30_000)
+        staff.wait_for_timeout(300)
+    assert staff.evaluate("window.notReloaded") is True
+    expect(staff).to_have_title(re.compile(r"^\(2\) Inbox"))
+    expect(staff.locator("nav.tabs")).to_contain_text("2")
     staff.screenshot(path=str(shots / "inbox.png"), full_page=True)
+    staff.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
+    assert _fits_a_phone(staff)
+    staff.screenshot(path=str(shots / "inbox-phone.png"), full_page=True)
+    staff.set_viewport_size({"width": 1280, "height": 900})
     staff.click(".cases a")
     case_url = staff.url
     _reload_until(staff, case_url, "hornilla.jpg")  # the worker fetched and read the email
@@ -412,6 +456,7 @@ def test_owner_sets_up_staff_resolves_a_complaint(
         "cadence",
         "customer",
         "inbox",
+        "inbox-phone",
         "case",
         "case-phone",
         "outbox",

@@ -1,12 +1,41 @@
-// The inbox watches for new cases: every 30 seconds it asks how many wait, shows the count in
-// the window's title and, when more cases are open than the page shows, a link to see them.
-// Without JavaScript the page is the same, reloaded by hand.
+// The inbox watches for new cases: every 30 seconds it asks how many wait and shows the count
+// in the window's title. When more cases are open than the page shows, it reads the same view
+// again and puts the new list in place; while cases are ticked for a bulk action it leaves
+// the list alone and offers a link instead. Without JavaScript the page is the same,
+// reloaded by hand.
 (function () {
   "use strict";
   var notice = document.getElementById("new-cases");
-  if (!notice || !window.fetch) { return; }
+  if (!notice || !window.fetch || !window.DOMParser) { return; }
   var shown = parseInt(notice.dataset.open, 10);
   var suffix = document.title.replace(/^\(\d+\) /, "");
+
+  function busy() {  // cases ticked, or a note being typed: the person's work comes first
+    var list = document.getElementById("case-list");
+    return document.querySelector(".cases input[type=checkbox]:checked") !== null ||
+      (list !== null && list.contains(document.activeElement));
+  }
+
+  function replace(selector, fresh) {
+    var old = document.querySelector(selector);
+    var now = fresh.querySelector(selector);
+    if (old && now) { old.replaceWith(now); }
+    return Boolean(old && now);
+  }
+
+  function refresh() {
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (answer) { return answer.ok ? answer.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        if (replace("#case-list", fresh)) {
+          replace("nav.tabs", fresh);
+          notice.hidden = true;
+        }
+      })
+      .catch(function () { notice.hidden = false; });
+  }
 
   function check() {
     fetch(notice.dataset.poll, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -14,7 +43,10 @@
       .then(function (counts) {
         if (!counts) { return; }
         document.title = (counts.waiting ? "(" + counts.waiting + ") " : "") + suffix;
-        notice.hidden = !(counts.open > shown);
+        if (counts.open > shown) {
+          shown = counts.open;
+          if (busy()) { notice.hidden = false; } else { refresh(); }
+        }
       })
       .catch(function () { /* offline for a moment: ask again next time */ });
   }

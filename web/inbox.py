@@ -26,6 +26,7 @@ from wtforms.validators import Optional
 
 from scheduler.casework.bulk import BulkAction, on_cases
 from scheduler.casework.cases import resolve_case
+from scheduler.casework.context import case_context
 from scheduler.casework.inbox import open_cases, tab_counts
 from scheduler.casework.notices import unsent_notices
 from scheduler.casework.staff_actions import (
@@ -294,6 +295,7 @@ def _case_page(
         case=case,
         customer=customer,
         conversation=conversation,
+        context=case_context(session, case),
         whatsapp_closes=answers_until(last_whatsapp) if config.whatsapp.on else None,
         unsent_notices=unsent_notices(session, case),
         users={user.id: user for user in session.scalars(select(User))},

@@ -3,20 +3,35 @@ Monday morning with staff told (the notices' tests)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask.testing import FlaskClient
+from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.casework.cases import open_case_for
 from scheduler.casework.notices import notify_new_case
 from scheduler.config import Config
+from scheduler.defaults import install_defaults
 from scheduler.lifecycle import Channel, Direction
 from scheduler.models import Case, Customer, Message
 from scheduler.sending.sales import record_sale
 from tests.browsing import submit
 from tests.factories import NOW, inbound_sms, sale_input
+
+
+@pytest.fixture
+def frozen(session: Session) -> Iterator[object]:
+    """Two days after the sale, with the default cadence and templates installed. Browsers
+    log in once the clock is frozen: a session cookie issued at today's real time would look
+    issued in the future, and every page would then ask to log in again."""
+    install_defaults(session, NOW)
+    session.commit()
+    with freeze_time(NOW + timedelta(days=2)) as clock:
+        yield clock
 
 
 def complaint(

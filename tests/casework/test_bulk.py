@@ -3,35 +3,26 @@ that refuses reported while the others go on (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from flask.testing import FlaskClient
-from freezegun import freeze_time
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scheduler.casework.bulk import MOST, BulkAction, on_cases
 from scheduler.casework.staff_actions import CaseworkError
 from scheduler.config import Config
-from scheduler.defaults import install_defaults
 from scheduler.lifecycle import CaseStatus, RemedyStatus
 from scheduler.models import AuditEntry, Case, CaseNote, Remedy, User
 from tests.browsing import fresh, submit
-from tests.complaints import complaint
+from tests.complaints import complaint, frozen
 from tests.factories import NOW
 
+__all__ = ["frozen"]  # a fixture of tests.complaints
+
 LATER = NOW + timedelta(days=2)
-
-
-@pytest.fixture
-def frozen(session: Session) -> Iterator[object]:
-    install_defaults(session, NOW)
-    session.commit()
-    with freeze_time(LATER) as clock:
-        yield clock
 
 
 @pytest.fixture

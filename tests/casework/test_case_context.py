@@ -3,32 +3,23 @@ given, the follow-ups waiting for it (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from flask.testing import FlaskClient
-from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.casework.context import case_context
 from scheduler.config import Config
-from scheduler.defaults import install_defaults
 from scheduler.lifecycle import CaseStatus, FollowUpStatus, RemedyStatus
 from scheduler.models import Case, FollowUp, Message, Remedy, User
 from scheduler.sending.sales import record_sale
-from tests.complaints import complaint
+from tests.complaints import complaint, frozen
 from tests.factories import NOW, sale_input
 
-
-@pytest.fixture
-def frozen(session: Session) -> Iterator[object]:
-    install_defaults(session, NOW)
-    session.commit()
-    with freeze_time(NOW + timedelta(days=2)) as clock:
-        yield clock
+__all__ = ["frozen"]  # a fixture of tests.complaints
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from flask.testing import FlaskClient
-from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,7 +16,6 @@ from scheduler.casework.cases import resolve_case
 from scheduler.casework.staff_actions import CaseworkError, RemedyKind, RemedyRequest, within_limit
 from scheduler.config import Config, defaults
 from scheduler.consent import opt_out
-from scheduler.defaults import install_defaults
 from scheduler.lifecycle import (
     CaseStatus,
     Channel,
@@ -30,22 +27,14 @@ from scheduler.lifecycle import (
 )
 from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, Remedy, User
 from tests.browsing import fresh, submit
-from tests.complaints import complaint, give
+from tests.complaints import complaint, frozen, give
 from tests.dispatching import dispatcher
 from tests.factories import NOW, inbound_sms
 
-
-@pytest.fixture
-def frozen(session: Session) -> Iterator[object]:
-    """Two days after the sale, with the default cadence and templates installed."""
-    install_defaults(session, NOW)
-    session.commit()
-    with freeze_time(NOW + timedelta(days=2)) as clock:
-        yield clock
+__all__ = ["frozen"]  # a fixture of tests.complaints
 
 
-# The browsers log in once the clock is frozen: a session cookie issued at today's real time
-# would look issued in the future, and every page would then ask to log in again.
+# The browsers log in once the clock is frozen (see `frozen`).
 @pytest.fixture
 def owner_client(frozen: object, owner_client: FlaskClient) -> FlaskClient:
     return owner_client

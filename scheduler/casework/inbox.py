@@ -9,9 +9,8 @@ filter from the URL, so a view can be bookmarked and shared.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
@@ -23,18 +22,13 @@ from scheduler.figures.scope import bought_by_then
 from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.listening.unmatched import awaiting_a_person
 from scheduler.models import Case, Customer, FollowUp, Message, Sale
+from scheduler.paging import Cursor
 
 PAGE = 50  # cases a page
 LOW_SCORE = "low_score"  # a kind: a case opened by a rating of 0-6, whatever its label
 WORDS_MOST = 8  # words of a search; more narrow nothing a person would type
 Assignee = Literal["anyone", "mine", "nobody", "someone"]
 ASSIGNEES: tuple[Assignee, ...] = ("anyone", "mine", "nobody", "someone")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CURSOR = re.compile(r"(\d{1,20})\.(\d{1,18})")
-
-
-class CursorError(ValueError):
-    """A page cursor that is not one this inbox wrote."""
 
 
 @dataclass(frozen=True)
@@ -48,28 +42,6 @@ class CaseFilter:
     product_id: int | None = None  # the case is about a sale of it
     opened: Period | None = None  # opened in these local days
     words: tuple[str, ...] = ()  # each in the conversation, or the customer's name or address
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a page ends: the last case's deadline and id."""
-
-    due: datetime
-    case_id: int
-
-    def __str__(self) -> str:
-        return f"{(self.due - _EPOCH) // timedelta(microseconds=1)}.{self.case_id}"
-
-    @classmethod
-    def read(cls, text: str) -> Cursor:
-        matched = _CURSOR.fullmatch(text)
-        if matched is None:
-            raise CursorError(f"{text[:40]!r} is not a page of this inbox")
-        try:
-            due = _EPOCH + timedelta(microseconds=int(matched.group(1)))
-        except OverflowError:
-            raise CursorError(f"{text[:40]!r} is not a page of this inbox") from None
-        return cls(due, int(matched.group(2)))
 
 
 @dataclass(frozen=True)
@@ -176,8 +148,8 @@ def open_cases(
     if after is not None:
         kept = kept.where(
             or_(
-                Case.first_response_due_at > after.due,
-                and_(Case.first_response_due_at == after.due, Case.id > after.case_id),
+                Case.first_response_due_at > after.at,
+                and_(Case.first_response_due_at == after.at, Case.id > after.row_id),
             )
         )
     rows = [

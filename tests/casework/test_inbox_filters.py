@@ -14,8 +14,6 @@ from scheduler.casework.cases import AT_RISK
 from scheduler.casework.inbox import (
     LOW_SCORE,
     CaseFilter,
-    Cursor,
-    CursorError,
     open_cases,
     search_words,
     tab_counts,
@@ -25,6 +23,7 @@ from scheduler.defaults import install_defaults
 from scheduler.figures.period import days_between
 from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, Role
 from scheduler.models import Case, Customer, FollowUp, Product, User
+from scheduler.paging import Cursor, CursorError
 from scheduler.sending.sales import record_sale
 from tests.factories import NOW, inbound_sms, sale_input
 

@@ -62,3 +62,11 @@ def text_cell(value: object, most: int | None = None) -> str | None:
     if most is not None and len(text) > most:
         raise ValueError(f"must be at most {most} characters (got {len(text)})")
     return text
+
+
+WORDS_MOST = 8  # words of a search; more narrow nothing a person would type
+
+
+def search_words(text: str) -> tuple[str, ...]:
+    """The words of a search, each to be found somewhere ("quispe rosa" finds Rosa Quispe)."""
+    return tuple(dict.fromkeys(text.split()))[:WORDS_MOST]

@@ -38,13 +38,26 @@ def rosa(session: Session, config: Config) -> Iterator[Customer]:
         yield session.get_one(Customer, sale.customer_id)
 
 
-@pytest.mark.parametrize("query", ["rosa", "QUISPE", "987 654", "rosa@example", ""])
-def test_search_finds_by_name_phone_or_email(
+@pytest.mark.parametrize(
+    "query",
+    ["rosa", "QUISPE", "987 654", "rosa@example", "", "quispe rosa", "Rosa 987654321", "S-1"],
+)
+def test_search_finds_by_name_phone_email_or_sale_each_word_anywhere(
     rosa: Customer, staff_client: FlaskClient, query: str
 ) -> None:
     page = staff_client.get(f"/customers?q={query}").get_data(as_text=True)
     assert "Rosa Quispe" in page
     assert ("Juan Perez" in page) is (query == "")
+
+
+@pytest.mark.parametrize("query", ["rosa perez", "S-", "%", "rosa_", "S-3"])
+def test_a_search_finds_nobody_unless_every_word_is_found(
+    rosa: Customer, staff_client: FlaskClient, query: str
+) -> None:
+    """Each word must be somewhere; a sale is found by its whole number; % and _ are
+    characters, not wildcards."""
+    page = staff_client.get(f"/customers?q={query}").get_data(as_text=True)
+    assert "Rosa Quispe" not in page and "Juan Perez" not in page
 
 
 def test_customer_page_tells_the_whole_story_in_order(

@@ -17,7 +17,7 @@ from flask import (
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import RadioField, StringField, TextAreaField
@@ -32,6 +32,7 @@ from scheduler.sending.intake import FIELDS, validate_sale
 from scheduler.sending.replanning import SaleError, cancel_sale
 from scheduler.sending.sales import record_sale, skipped_as_late
 from scheduler.timeline import customer_timeline
+from scheduler.typed_text import search_words
 from web.auth import me, my_name
 from web.database import db_session, get_or_404, services
 from web.domain_texts import named, translated
@@ -54,14 +55,19 @@ class CancelForm(FlaskForm):  # type: ignore[misc]
 
 
 def find_customers(session: Session, query_text: str, limit: int = PAGE) -> list[Customer]:
-    """Customers whose name or email holds the text, or whose phone holds its digits."""
+    """Customers that every word of the text finds, in any order ("quispe rosa"): in the name
+    or email (case aside), in the phone (a word's digits, three or more), or as the number of
+    one of their sales."""
     query = select(Customer)
-    if query_text:
-        like = f"%{query_text.lower()}%"
-        digits = "".join(ch for ch in query_text if ch.isdigit())
-        matches = [func.lower(Customer.name).like(like), func.lower(Customer.email).like(like)]
+    for word in search_words(query_text):
+        digits = "".join(ch for ch in word if ch.isdigit())
+        matches = [
+            Customer.name.icontains(word, autoescape=True),
+            Customer.email.icontains(word, autoescape=True),
+            exists().where(Sale.customer_id == Customer.id, Sale.external_id == word),
+        ]
         if len(digits) >= 3:
-            matches.append(Customer.phone.like(f"%{digits}%"))
+            matches.append(Customer.phone.contains(digits))
         query = query.where(or_(*matches))
     return list(session.scalars(query.order_by(Customer.name, Customer.id).limit(limit)))
 

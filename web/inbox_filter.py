@@ -17,14 +17,13 @@ from scheduler.casework.inbox import (
     ASSIGNEES,
     LOW_SCORE,
     CaseFilter,
-    search_words,
 )
 from scheduler.figures.period import PeriodError, days_between
 from scheduler.lifecycle import Channel
 from scheduler.listening.classify import Label
 from scheduler.models import Product
 from scheduler.paging import Cursor, CursorError
-from scheduler.typed_text import unfit_character
+from scheduler.typed_text import search_words, unfit_character
 from web.domain_texts import translated
 
 KINDS = (Label.OBJECTION, Label.QUESTION, LOW_SCORE, Label.HELP, Label.NEUTRAL, AT_RISK)

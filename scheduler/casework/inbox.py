@@ -26,7 +26,6 @@ from scheduler.paging import Cursor
 
 PAGE = 50  # cases a page
 LOW_SCORE = "low_score"  # a kind: a case opened by a rating of 0-6, whatever its label
-WORDS_MOST = 8  # words of a search; more narrow nothing a person would type
 Assignee = Literal["anyone", "mine", "nobody", "someone"]
 ASSIGNEES: tuple[Assignee, ...] = ("anyone", "mine", "nobody", "someone")
 
@@ -49,11 +48,6 @@ class Page:
     rows: list[tuple[Case, Customer]]
     matching: int  # open cases the filter keeps, on every page
     following: Cursor | None  # where the next page starts; None on the last
-
-
-def search_words(text: str) -> tuple[str, ...]:
-    """The words of a search, each to be found somewhere ("quispe rosa" finds Rosa Quispe)."""
-    return tuple(dict.fromkeys(text.split()))[:WORDS_MOST]
 
 
 def _case_product(product_id: int) -> ColumnElement[bool]:

@@ -15,7 +15,6 @@ from scheduler.casework.inbox import (
     LOW_SCORE,
     CaseFilter,
     open_cases,
-    search_words,
     tab_counts,
 )
 from scheduler.config import defaults
@@ -25,6 +24,7 @@ from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, Role
 from scheduler.models import Case, Customer, FollowUp, Product, User
 from scheduler.paging import Cursor, CursorError
 from scheduler.sending.sales import record_sale
+from scheduler.typed_text import search_words
 from tests.factories import NOW, inbound_sms, sale_input
 
 TZ = defaults().business.tz  # Lima

@@ -73,6 +73,9 @@ def make_engine(url: str, **options: Any) -> Engine:
         # Up to 32 MiB a connection (filled only as a database grows): big indexes stay hot.
         cursor.execute("PRAGMA cache_size=-32768")
         cursor.close()
+        # SQLite's own lower() knows ASCII alone: a search for "peña" missed "PEÑA", which
+        # PostgreSQL finds. No index is built on lower(), so none is read differently.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -80,6 +83,10 @@ def make_engine(url: str, **options: Any) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
+
+
+def _lower(text: str | None) -> str | None:
+    return text.lower() if isinstance(text, str) else text
 
 
 def _without_jit(dbapi_connection: Any, _record: Any) -> None:

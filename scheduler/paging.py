@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CURSOR = re.compile(r"(\d{1,20})\.(\d{1,18})")
+_CURSOR = re.compile(r"(\d{1,20})\.(\d{1,10})")
+ID_MOST = 2**31 - 1  # the tables' ids are 32-bit integers: a bigger number names no row
+
+
+def read_id(text: str) -> int:
+    """A row's id as a URL or a form gives it; ValueError for anything that cannot be one
+    (a database would refuse a number past ID_MOST rather than find nothing)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 10) or int(text) > ID_MOST:
+        raise ValueError(f"{text[:20]!r} is not a row's id")
+    return int(text)
 
 
 class CursorError(ValueError):
@@ -34,6 +43,6 @@ class Cursor:
             raise CursorError(f"{text[:40]!r} is not a page of this list")
         try:
             at = _EPOCH + timedelta(microseconds=int(matched.group(1)))
-        except OverflowError:
+            return cls(at, read_id(matched.group(2)))
+        except (OverflowError, ValueError):
             raise CursorError(f"{text[:40]!r} is not a page of this list") from None
-        return cls(at, int(matched.group(2)))

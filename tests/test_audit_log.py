@@ -103,6 +103,8 @@ def test_the_log_page_filters_and_pages_by_the_url(
         ("action=a%00b", "What: an action is at most 64 plain characters."),
         ("type=planet", "About: choose one of the list."),
         ("entity=12a", "Number: a whole number, such as 42."),
+        ("entity=" + "9" * 18, "Number: a whole number, such as 42."),
+        ("after=1.2147483648", "Page: this link is not a page of the log."),
         ("from=2026-02-30", "From: "),
         ("from=2026-11-30&to=2026-11-01", "From: "),
         ("after=7", "Page: this link is not a page of the log."),

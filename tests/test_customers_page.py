@@ -50,6 +50,16 @@ def test_search_finds_by_name_phone_email_or_sale_each_word_anywhere(
     assert ("Juan Perez" in page) is (query == "")
 
 
+def test_a_search_ignores_case_beyond_ascii(
+    rosa: Customer, staff_client: FlaskClient, session: Session
+) -> None:
+    """SQLite's own lower() knows ASCII alone: "peña" missed "PEÑA" there, not on PostgreSQL."""
+    rosa.name = "ROSA PEÑA ÁLVAREZ"
+    session.commit()
+    page = staff_client.get("/customers?q=peña álvarez").get_data(as_text=True)
+    assert "ROSA PEÑA ÁLVAREZ" in page
+
+
 @pytest.mark.parametrize("query", ["rosa perez", "S-", "%", "rosa_", "S-3"])
 def test_a_search_finds_nobody_unless_every_word_is_found(
     rosa: Customer, staff_client: FlaskClient, query: str

@@ -46,6 +46,7 @@ from scheduler.figures.staff import StaffFigures, staff_figures
 from scheduler.lifecycle import Channel, Direction, RemedyStatus
 from scheduler.listening.unmatched import unmatched_replies
 from scheduler.models import Case, Customer, Message, Remedy, User
+from scheduler.paging import read_id
 from scheduler.sending.whatsapp import answers_until, in_window, last_whatsapp_from
 from web.auth import me, my_name, owner_only
 from web.database import db_session, get_or_404, services
@@ -149,7 +150,12 @@ def index() -> str | tuple[str, int]:
 def waiting() -> dict[str, int]:
     """How many cases wait, for the inbox's title and its notice of new cases (polled)."""
     counts = tab_counts(db_session(), me=me().id)
-    return {"open": counts.open, "waiting": counts.waiting, "mine": counts.mine}
+    return {
+        "open": counts.open,
+        "waiting": counts.waiting,
+        "mine": counts.mine,
+        "newest": counts.newest,
+    }
 
 
 def _bulk_done(action: BulkAction, count: int) -> str:
@@ -171,13 +177,16 @@ def bulk() -> BaseResponse:
     back = redirect(url_for("inbox.index") + (f"?{view}" if view else ""))
     try:
         action = BulkAction(form.get("action", ""))
-        ids = [int(value) for value in form.getlist("case")]
+        ids = [read_id(value) for value in form.getlist("case")]
     except ValueError:
         flash(_("Choose the cases and what to do with them."), "error")
         return back
     assignee = None
     if action is BulkAction.ASSIGN and form.get("assignee"):
-        assignee = session.get(User, int(form["assignee"])) if form["assignee"].isdigit() else None
+        try:
+            assignee = session.get(User, read_id(form["assignee"]))
+        except ValueError:
+            assignee = None
         if assignee is None:
             flash(_("Choose somebody."), "error")
             return back

@@ -1,7 +1,8 @@
 """One action on many cases at once, from the inbox: assign them, resolve them with one outcome,
 or add one note to each. Each case is changed and recorded on its own, as if done one by one
 (its own audit entry, its held follow-ups resumed, its own "did we solve it?"); a case that
-refuses (resolved meanwhile, a remedy waiting for the owner) is reported and the others go on.
+refuses to be resolved (resolved meanwhile, a remedy waiting for the owner) is reported and the
+others go on. Assigning and noting, as on a case's own page, apply to any case.
 """
 
 from __future__ import annotations

@@ -164,6 +164,7 @@ class TabCounts:
     mine: int
     waiting: int  # open and not answered yet: the tab title's count
     unmatched: int
+    newest: int  # the latest open case's id (0 without one): a new case raises it
 
 
 def tab_counts(session: Session, *, me: int) -> TabCounts:
@@ -180,6 +181,7 @@ def tab_counts(session: Session, *, me: int) -> TabCounts:
             .where(is_open, Case.first_responded_at.is_(None))
             .scalar_subquery(),
             unmatched,
+            select(func.max(Case.id)).where(is_open).scalar_subquery(),
         )
     ).one()
     return TabCounts(*(int(count or 0) for count in row))

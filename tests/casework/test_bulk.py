@@ -168,3 +168,24 @@ def test_the_inbox_acts_on_the_ticked_cases_and_comes_back_to_the_same_view(
     nonsense = submit(staff_client, "/inbox/bulk", {"case": ["x"], "action": "explode"})
     assert nonsense.status_code == 302
     assert "Choose the cases and what to do" in staff_client.get("/inbox").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"case": ["9" * 30], "action": "note", "text": "x"},
+        {"case": ["2147483648"], "action": "note", "text": "x"},
+        {"case": ["-1"], "action": "note", "text": "x"},
+        {"case": ["１２"], "action": "note", "text": "x"},  # digits, but not ASCII ones
+        {"case": ["1"], "action": "assign", "assignee": "9" * 30},
+    ],
+)
+def test_numbers_no_row_could_have_are_refused_not_looked_up(
+    staff_client: FlaskClient, session: Session, config: Config, data: dict[str, object]
+) -> None:
+    """A number past the ids' 32 bits made PostgreSQL refuse the query (a 500)."""
+    complaint(session, config)
+    answer = submit(staff_client, "/inbox/bulk", data)
+    assert answer.status_code == 302
+    page = staff_client.get("/inbox").get_data(as_text=True)
+    assert "Choose the cases and what to do" in page or "Choose somebody." in page

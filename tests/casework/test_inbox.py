@@ -505,6 +505,8 @@ def test_the_inbox_filter_is_in_the_url_and_pages_go_on_with_it(
         ("q=" + "x" * 201, "Search: at most 200 characters."),
         ("q=a%00b", "Search: contains the control character U+0000."),
         ("after=99.x", "Page: this link is not a page of the inbox."),
+        ("after=99.2147483648", "Page: this link is not a page of the inbox."),
+        ("after=" + "9" * 20 + ".1", "Page: this link is not a page of the inbox."),
     ],
 )
 def test_an_unreadable_filter_is_a_400_that_says_which_field(
@@ -526,10 +528,12 @@ def test_the_title_and_the_poll_count_the_cases_waiting(
     session.commit()
     page = staff_client.get("/inbox").get_data(as_text=True)
     assert "<title>(1) Inbox" in page and 'data-open="2"' in page
+    assert f'data-newest="{answered.id}"' in page
     assert staff_client.get("/inbox/waiting.json").get_json() == {
         "open": 2,
         "waiting": 1,
         "mine": 0,
+        "newest": answered.id,
     }
 
 

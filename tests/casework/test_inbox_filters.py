@@ -305,7 +305,9 @@ def test_pages_neither_repeat_nor_skip_a_case(session: Session) -> None:
     assert cursor == first.following
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1.2.3", "9" * 30 + ".1", "-5.3", "1.x"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "1.2.3", "9" * 30 + ".1", "-5.3", "1.x", "1.2147483648", "1." + "9" * 18]
+)
 def test_a_cursor_not_written_here_is_refused(text: str) -> None:
     with pytest.raises(CursorError):
         Cursor.read(text)
@@ -322,3 +324,4 @@ def test_each_tab_counts_its_cases(session: Session) -> None:
     session.commit()
     counts = tab_counts(session, me=built.me)
     assert (counts.open, counts.mine, counts.waiting, counts.unmatched) == (5, 1, 4, 1)
+    assert counts.newest == max(built.cases[name] for name in built.cases if name != "Old Case")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from scheduler import audit
 from scheduler.figures.period import PeriodError, days_between
 from scheduler.models import AuditEntry, User
-from scheduler.paging import Cursor, CursorError
+from scheduler.paging import Cursor, CursorError, read_id
 from scheduler.typed_text import unfit_character
 from web.admin import blueprint
 from web.database import db_session, services
@@ -37,9 +37,12 @@ def _filter(
     kind = args.get("type") or None
     if kind is not None and kind not in NAMES["AuditEntity"]:
         raise UnreadableLog(_("About: choose one of the list."))
-    entity = args.get("entity") or None
-    if entity is not None and not (entity.isdigit() and len(entity) <= 18):
-        raise UnreadableLog(_("Number: a whole number, such as 42."))
+    entity = None
+    if args.get("entity"):
+        try:
+            entity = read_id(args["entity"])
+        except ValueError:
+            raise UnreadableLog(_("Number: a whole number, such as 42.")) from None
     try:
         days = (
             days_between(args.get("from"), args.get("to"), tz=services().config.business.tz)
@@ -53,7 +56,7 @@ def _filter(
         after = Cursor.read(args["after"]) if args.get("after") else None
     except CursorError:
         raise UnreadableLog(_("Page: this link is not a page of the log.")) from None
-    wanted = audit.AuditFilter(who, action, kind, int(entity) if entity else None, days)
+    wanted = audit.AuditFilter(who, action, kind, entity, days)
     return wanted, after
 
 

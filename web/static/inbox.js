@@ -1,13 +1,14 @@
 // The inbox watches for new cases: every 30 seconds it asks how many wait and shows the count
-// in the window's title. When more cases are open than the page shows, it reads the same view
-// again and puts the new list in place; while cases are ticked for a bulk action it leaves
+// in the window's title. When a case newer than the page's newest is open, or more are open,
+// it reads the same view again and puts the new list in place; while cases are ticked for a bulk action it leaves
 // the list alone and offers a link instead. Without JavaScript the page is the same,
 // reloaded by hand.
 (function () {
   "use strict";
   var notice = document.getElementById("new-cases");
   if (!notice || !window.fetch || !window.DOMParser) { return; }
-  var shown = parseInt(notice.dataset.open, 10);
+  var newest = parseInt(notice.dataset.newest, 10);
+  var open = parseInt(notice.dataset.open, 10);
   var suffix = document.title.replace(/^\(\d+\) /, "");
 
   function busy() {  // cases ticked, or a note being typed: the person's work comes first
@@ -43,8 +44,11 @@
       .then(function (counts) {
         if (!counts) { return; }
         document.title = (counts.waiting ? "(" + counts.waiting + ") " : "") + suffix;
-        if (counts.open > shown) {
-          shown = counts.open;
+        // A new case (ids only grow, whatever was resolved meanwhile), or one reopened.
+        var more = counts.newest > newest || counts.open > open;
+        newest = counts.newest;
+        open = counts.open;
+        if (more) {
           if (busy()) { notice.hidden = false; } else { refresh(); }
         }
       })

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.figures.period import Period
 from scheduler.models import AuditEntry
-from scheduler.paging import Cursor
+from scheduler.paging import Cursor, beyond, cut
 
 
 def by_user(user_id: int) -> str:
@@ -81,16 +81,6 @@ def entries(
     if wanted.days is not None:
         query = query.where(AuditEntry.at >= wanted.days.start, AuditEntry.at < wanted.days.end)
     if after is not None:
-        query = query.where(
-            or_(
-                AuditEntry.at < after.at,
-                and_(AuditEntry.at == after.at, AuditEntry.id < after.row_id),
-            )
-        )
-    rows = list(
-        session.scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(size + 1))
-    )
-    if len(rows) <= size:
-        return rows, None
-    rows = rows[:size]
-    return rows, Cursor(rows[-1].at, rows[-1].id)
+        query = query.where(beyond(AuditEntry.at, AuditEntry.id, after, newest_first=True))
+    newest = query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(size + 1)
+    return cut(session.scalars(newest).all(), size, lambda entry: (entry.at, entry.id))

@@ -5,8 +5,14 @@ and the hundredth page costs what the first does (no OFFSET to count through).""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, or_
+
+T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = re.compile(r"(\d{1,20})\.(\d{1,10})")
@@ -46,3 +52,22 @@ class Cursor:
             return cls(at, read_id(matched.group(2)))
         except (OverflowError, ValueError):
             raise CursorError(f"{text[:40]!r} is not a page of this list") from None
+
+
+def beyond(moment: Any, row_id: Any, after: Cursor, *, newest_first: bool) -> ColumnElement[bool]:
+    """The rows a page after `after` may hold, in the order (moment, id), ascending or
+    newest first: the ties on the moment go on by id."""
+    if newest_first:
+        return or_(moment < after.at, and_(moment == after.at, row_id < after.row_id))
+    return or_(moment > after.at, and_(moment == after.at, row_id > after.row_id))
+
+
+def cut(
+    rows: Sequence[T], size: int, where: Callable[[T], tuple[datetime, int]]
+) -> tuple[list[T], Cursor | None]:
+    """A page of `size` from rows read one past it, and where the next page starts (None on
+    the last): the extra row says there is one, `where` names a row's moment and id."""
+    if len(rows) <= size:
+        return list(rows), None
+    page = list(rows[:size])
+    return page, Cursor(*where(page[-1]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from flask.testing import FlaskClient
@@ -16,8 +17,8 @@ from scheduler.casework.cases import open_case_for
 from scheduler.casework.notices import notify_new_case
 from scheduler.config import Config
 from scheduler.defaults import install_defaults
-from scheduler.lifecycle import Channel, Direction
-from scheduler.models import Case, Customer, Message
+from scheduler.lifecycle import Channel, Direction, RemedyStatus
+from scheduler.models import Case, Customer, Message, Remedy, User
 from scheduler.sending.sales import record_sale
 from tests.browsing import submit
 from tests.factories import NOW, inbound_sms, sale_input
@@ -62,6 +63,21 @@ def complaint(
     )
     session.commit()
     return case
+
+
+def waiting_remedy(session: Session, case: Case, staff: User) -> Remedy:
+    """A refund of 300 a staff member asked the owner for: the case cannot be resolved yet."""
+    remedy = Remedy(
+        case_id=case.id,
+        kind="refund",
+        description="x",
+        value=Decimal(300),
+        granted_by_id=staff.id,
+        status=RemedyStatus.REQUESTED,
+        created_at=NOW,
+    )
+    session.add(remedy)
+    return remedy
 
 
 def give(client: FlaskClient, case: Case, kind: str, value: str, description: str) -> None:

@@ -22,7 +22,7 @@ from scheduler.figures.scope import bought_by_then
 from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.listening.unmatched import awaiting_a_person
 from scheduler.models import Case, Customer, FollowUp, Message, Sale
-from scheduler.paging import Cursor
+from scheduler.paging import Cursor, beyond, cut
 
 PAGE = 50  # cases a page
 LOW_SCORE = "low_score"  # a kind: a case opened by a rating of 0-6, whatever its label
@@ -138,23 +138,14 @@ def open_cases(
     base = select(Case, Customer).join(Customer, Customer.id == Case.customer_id)
     kept = _kept(base, wanted, me=me, now=now)
     matching = session.scalar(select(func.count()).select_from(kept.subquery())) or 0
-    order = (Case.first_response_due_at, Case.id)
     if after is not None:
-        kept = kept.where(
-            or_(
-                Case.first_response_due_at > after.at,
-                and_(Case.first_response_due_at == after.at, Case.id > after.row_id),
-            )
-        )
-    rows = [
-        (case, customer)
-        for case, customer in session.execute(kept.order_by(*order).limit(size + 1))
-    ]
-    following = None
-    if len(rows) > size:
-        rows = rows[:size]
-        last = rows[-1][0]
-        following = Cursor(last.first_response_due_at, last.id)
+        kept = kept.where(beyond(Case.first_response_due_at, Case.id, after, newest_first=False))
+    read = session.execute(kept.order_by(Case.first_response_due_at, Case.id).limit(size + 1))
+    rows, following = cut(
+        [(case, customer) for case, customer in read],
+        size,
+        lambda row: (row[0].first_response_due_at, row[0].id),
+    )
     return Page(rows, matching, following)
 
 

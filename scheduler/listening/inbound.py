@@ -222,6 +222,8 @@ def triage(
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
+        if not pending:
+            return 0  # every few seconds, mostly: the owner's words are not read for nothing
         lexicon, words = owner_lexicon(session), vocabulary(session)
         for message in pending:
             _consent_backstop(session, message, config=config, now=now)

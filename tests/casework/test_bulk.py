@@ -4,7 +4,6 @@ that refuses reported while the others go on (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from flask.testing import FlaskClient
@@ -14,10 +13,10 @@ from sqlalchemy.orm import Session
 from scheduler.casework.bulk import MOST, BulkAction, on_cases
 from scheduler.casework.staff_actions import CaseworkError
 from scheduler.config import Config
-from scheduler.lifecycle import CaseStatus, RemedyStatus
-from scheduler.models import AuditEntry, Case, CaseNote, Remedy, User
+from scheduler.lifecycle import CaseStatus
+from scheduler.models import AuditEntry, Case, CaseNote, User
 from tests.browsing import fresh, submit
-from tests.complaints import complaint, frozen
+from tests.complaints import complaint, frozen, waiting_remedy
 from tests.factories import NOW
 
 __all__ = ["frozen"]  # a fixture of tests.complaints
@@ -61,17 +60,7 @@ def test_a_case_that_refuses_is_reported_and_the_others_are_resolved(
     session: Session, config: Config, staff: User, frozen: object
 ) -> None:
     first, waiting, third = three_cases(session, config)
-    session.add(
-        Remedy(
-            case_id=waiting.id,
-            kind="refund",
-            description="x",
-            value=Decimal(300),
-            granted_by_id=staff.id,
-            status=RemedyStatus.REQUESTED,
-            created_at=NOW,
-        )
-    )
+    waiting_remedy(session, waiting, staff)
     session.commit()
     done = on_cases(
         session,

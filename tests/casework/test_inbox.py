@@ -27,7 +27,7 @@ from scheduler.lifecycle import (
 )
 from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, Remedy, User
 from tests.browsing import fresh, submit
-from tests.complaints import complaint, frozen, give
+from tests.complaints import complaint, frozen, give, waiting_remedy
 from tests.dispatching import dispatcher
 from tests.factories import NOW, inbound_sms
 
@@ -448,17 +448,7 @@ def test_resolving_refuses_in_the_domain_while_a_remedy_waits(
     session: Session, config: Config, staff: User, frozen: object
 ) -> None:
     case = complaint(session, config)
-    session.add(
-        Remedy(
-            case_id=case.id,
-            kind="refund",
-            description="x",
-            value=Decimal(300),
-            granted_by_id=staff.id,
-            status=RemedyStatus.REQUESTED,
-            created_at=NOW,
-        )
-    )
+    waiting_remedy(session, case, staff)
     with pytest.raises(CaseworkError, match="waits for the owner"):
         resolve_case(session, case, outcome="done", now=NOW, actor="test", config=config)
     with pytest.raises(CaseworkError, match="say how it was resolved"):

@@ -1,5 +1,6 @@
-"""A customer's details and consent changed on someone's word (the JSON API's PATCH): checked by
-the rules every other way in follows, consent written through `consent`, and audited."""
+"""A customer's details and consent changed on someone's word (the JSON API's PATCH, the
+customer's page): checked by the rules every other way in follows, consent written through
+`consent`, and audited with who and why."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler import audit
-from scheduler.addresses import normalise_email
+from scheduler.addresses import normalise_email, normalise_phone
 from scheduler.consent import ConsentError, opt_in, opt_out, staff_reason, staff_wording
 from scheduler.lifecycle import Channel, ConsentSource
 from scheduler.models import Customer
@@ -19,7 +20,7 @@ from scheduler.sending.intake import known_time_zone, supported_locale
 from scheduler.typed_text import typed_text, unfit_character
 
 Problem = tuple[str, str]
-PROFILE = ("name", "email", "locale", "timezone")
+PROFILE = ("name", "phone", "email", "locale", "timezone")
 # Each consent field: its channel, and whether `true` says no to it.
 CONSENTS: dict[str, tuple[Channel, bool]] = {
     "sms_opt_out": (Channel.SMS, True),
@@ -31,11 +32,12 @@ MAX_NAME = 200  # customers.name
 MAX_BY = 100
 
 
-class EmailTaken(ValueError):
-    """The email asked for is another customer's: one email, one person."""
+class AddressTaken(ValueError):
+    """The phone or email asked for is another customer's: one address, one person."""
 
-    def __init__(self, customer_id: int) -> None:
-        super().__init__(f"customer {customer_id} has this email")
+    def __init__(self, field: str, customer_id: int) -> None:
+        super().__init__(f"customer {customer_id} has this {field}")
+        self.field = field
         self.customer_id = customer_id
 
 
@@ -72,12 +74,15 @@ def _optional(check: Callable[[str], str]) -> Callable[[str | None], str | None]
     return checked
 
 
-CHECKS: dict[str, Callable[[str | None], str | None]] = {
-    "name": _name,
-    "email": _optional(normalise_email),
-    "locale": _optional(supported_locale),
-    "timezone": _optional(known_time_zone),
-}
+def _checks(region: str) -> dict[str, Callable[[str | None], str | None]]:
+    """Each field's check; phones without + are read as local to `region`."""
+    return {
+        "name": _name,
+        "phone": _optional(lambda text: normalise_phone(text, region)),
+        "email": _optional(normalise_email),
+        "locale": _optional(supported_locale),
+        "timezone": _optional(known_time_zone),
+    }
 
 
 def check_edit(
@@ -86,16 +91,19 @@ def check_edit(
     *,
     by: str | None,
     reason: str | None,
+    region: str,
+    why_needed: bool = False,
 ) -> CustomerEdit | list[Problem]:
     """The edit, or every problem with it by field. Consent changes need who (`by`) and why
-    (`reason`), as on the customer's page. On WhatsApp, where nothing goes without a yes, only
-    a yes clears a no: `whatsapp_opt_out` false records one, and given with `whatsapp_opt_in`
-    both must say the same."""
+    (`reason`), as on the customer's page, and so does any change when `why_needed`. On
+    WhatsApp, where nothing goes without a yes, only a yes clears a no: `whatsapp_opt_out`
+    false records one, and given with `whatsapp_opt_in` both must say the same."""
     problems: list[Problem] = []
     checked: dict[str, str | None] = {}
+    checks = _checks(region)
     for name, text in profile.items():
         try:
-            checked[name] = CHECKS[name](text)
+            checked[name] = checks[name](text)
         except ValueError as error:
             problems.append((name, str(error)))
     wanted: dict[Channel, tuple[str, bool]] = {}
@@ -106,7 +114,7 @@ def check_edit(
             problems.append((name, "says the opposite of the other WhatsApp field: give one"))
         wanted.setdefault(channel, (name, says_no))
     who = why = ""
-    if consents:
+    if consents or why_needed:
         try:
             who = typed_text(by, empty="say who asked for the change", what="who", most=MAX_BY)
         except ValueError as error:
@@ -125,16 +133,17 @@ def edit_customer(
 ) -> list[Problem]:
     """Apply `edit`: the details first, then each consent change through `consent` (pending
     follow-ups skipped at once on a no). Returns the problems found only against the customer
-    (a channel without an address), after which the caller rolls back; raises EmailTaken."""
-    email = edit.profile.get("email", customer.email)
-    if email is not None and email != customer.email:
-        other = session.scalar(
-            select(Customer.id).where(Customer.email == email, Customer.id != customer.id)
-        )
-        if other is not None:
-            raise EmailTaken(other)
-    if "email" in edit.profile and email is None and customer.phone is None:
-        return [("email", "a phone or an email is required")]
+    (a channel without an address), after which the caller rolls back; raises AddressTaken."""
+    for name, column in (("phone", Customer.phone), ("email", Customer.email)):
+        wanted = edit.profile.get(name)
+        if wanted is not None and wanted != getattr(customer, name):
+            other = session.scalar(select(Customer.id).where(column == wanted))
+            if other is not None:
+                raise AddressTaken(name, other)
+    phone, email = (edit.profile.get(name, getattr(customer, name)) for name in ("phone", "email"))
+    if phone is None and email is None:
+        emptied = "email" if "email" in edit.profile else "phone"
+        return [(emptied, "a phone or an email is required")]
     changed = sorted(
         name for name, value in edit.profile.items() if getattr(customer, name) != value
     )
@@ -161,6 +170,7 @@ def edit_customer(
             entity_type="customer",
             entity_id=customer.id,
             fields=changed,
+            **({"by": edit.by, "reason": edit.reason} if edit.reason else {}),
         )
     for channel, (name, says_no) in edit.consent.items():
         via = wording[channel]

@@ -187,6 +187,14 @@ class Customer(Base):
     __table_args__ = (
         Index("uq_customers_phone", "phone", unique=True),
         Index("uq_customers_email", "email", unique=True),
+        Index(  # the list by latest purchase; those who never bought follow by id
+            "ix_customers_last_sold",
+            "last_sold_at",
+            "id",
+            sqlite_where=text("last_sold_at IS NOT NULL"),
+            postgresql_where=text("last_sold_at IS NOT NULL"),
+        ),
+        Index("ix_customers_name", "name", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -220,6 +228,9 @@ class Customer(Base):
     )
     # The secret in the one-click unsubscribe link of every email; made on the first email.
     unsubscribe_token: Mapped[str | None] = mapped_column(String(43), unique=True)
+    # The latest `sold_at` of their sales, kept by triggers on `sales` (migration 0025): never
+    # written here. None for a customer who only wrote in.
+    last_sold_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
 
     sales: Mapped[list[Sale]] = relationship(back_populates="customer")

@@ -128,14 +128,18 @@ def test_every_problem_is_named_and_nothing_changes(
         "locale": "fr",
         "timezone": "Mars/Base",
         "sms_opt_out": "yes",
-        "phone": "+51999999999",
+        "phone": "+51 12",
+        "birthday": "1990-01-01",
         "by": 5,
     }
     answer = patch(client, token, 1, body)
     assert answer.status_code == 422
     problems = errors_of(answer)
-    assert set(problems) == {"name", "email", "locale", "timezone", "sms_opt_out", "phone", "by"}
-    assert problems["phone"].startswith("is not a field of a customer")
+    assert set(problems) == {
+        *("name", "email", "locale", "timezone", "sms_opt_out", "phone", "birthday", "by")
+    }
+    assert problems["birthday"].startswith("is not a field of a customer")
+    assert "not a valid phone number" in problems["phone"]
     assert problems["sms_opt_out"] == "must be true or false"
     assert "fr" in problems["locale"] and "Mars/Base" in problems["timezone"]
     session.rollback()
@@ -185,6 +189,23 @@ def test_an_email_another_customer_has_is_409(
     answer = patch(client, token, 1, {"email": "x@example.pe"})
     unreachable = patch(client, token, 2, {"email": None, "name": "Otro"})
     assert (answer.status_code, unreachable.status_code) == (200, 422)
+
+
+def test_a_phone_is_changed_as_typed_and_one_another_customer_has_is_409(
+    client: FlaskClient, session: Session, config: Config, token: str
+) -> None:
+    shop(session, config, customers=2)
+    changed = patch(client, token, 1, {"phone": "999 888 777"})  # local to the business (PE)
+    assert changed.status_code == 200 and changed.get_json()["phone"] == "+51999888777"
+    clash = patch(client, token, 1, {"phone": "+51987654321"})
+    assert clash.status_code == 409 and errors_of(clash) == {
+        "phone": "another customer has this phone (customer 2)"
+    }
+    assert errors_of(patch(client, token, 1, {"phone": "12"})) == {
+        "phone": "'12' is not a valid phone number (numbers without + are read as PE)"
+    }
+    unreachable = patch(client, token, 1, {"phone": None})
+    assert unreachable.status_code == 422 and list(errors_of(unreachable)) == ["phone"]
 
 
 def test_parallel_patches_of_one_email_to_two_customers_give_it_to_one(

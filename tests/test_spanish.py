@@ -358,6 +358,7 @@ def _pages(app: Flask, ids: dict[str, int | str]) -> list[str]:
         "/inbox?tab=mine",
         "/inbox?tab=unmatched",
         "/customers?q=nadie",
+        "/customers?sort=name",
         "/admin/words?try=la+cocina+vino+chancada",
         "/admin/audit?action=case.",
     ]

@@ -16,7 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from scheduler import timeline
 from scheduler.addresses import normalise_email, normalise_phone
 from scheduler.clock import utcnow
-from scheduler.customer_editing import CONSENTS, PROFILE, EmailTaken, check_edit, edit_customer
+from scheduler.customer_editing import (
+    CONSENTS,
+    PROFILE,
+    AddressTaken,
+    check_edit,
+    edit_customer,
+)
 from scheduler.db import begin_writing
 from scheduler.models import Customer
 from web.api import (
@@ -34,7 +40,7 @@ from web.api_people import case_json, message_json
 from web.database import db_session, services
 
 CUSTOMER_ORDER = (Customer.id,)
-NULLABLE = {"email", "locale", "timezone"}  # back to none, or to the business's default
+NULLABLE = {"phone", "email", "locale", "timezone"}  # back to none, or to the business's default
 FIELDS = (*PROFILE, *CONSENTS, "by", "reason")
 KNOWN = ", ".join(FIELDS)
 Problem = tuple[str | None, str]
@@ -145,14 +151,20 @@ def _typed(
 
 
 def change_customer(customer_id: int) -> tuple[Response, int]:
-    """Change a customer's name, email, locale, time zone or consent. A consent change says who
-    asked (`by`) and why (`reason`), as on the customer's page; an email another customer has
-    is 409. Answers the customer as GET shows them."""
+    """Change a customer's name, phone, email, locale, time zone or consent. A consent change
+    says who asked (`by`) and why (`reason`), as on the customer's page; a phone or email
+    another customer has is 409. Answers the customer as GET shows them."""
     body, refusal = json_body("a change to a customer")
     if refusal is not None:
         return refusal
     profile, consents, words, problems = _typed(body)
-    checked = check_edit(profile, consents, by=words.get("by"), reason=words.get("reason"))
+    checked = check_edit(
+        profile,
+        consents,
+        by=words.get("by"),
+        reason=words.get("reason"),
+        region=services().config.business.country,
+    )
     if isinstance(checked, list):
         problems += checked
     if problems or isinstance(checked, list):
@@ -164,10 +176,14 @@ def change_customer(customer_id: int) -> tuple[Response, int]:
         return error(404, f"no customer {customer_id}")
     try:
         refused = edit_customer(session, customer, checked, now=utcnow(), actor=api_actor())
-    except (EmailTaken, IntegrityError) as clash:
+    except AddressTaken as clash:
         session.rollback()
-        other = f" (customer {clash.customer_id})" if isinstance(clash, EmailTaken) else ""
-        return error(409, f"another customer has this email{other}", "email")
+        message = f"another customer has this {clash.field} (customer {clash.customer_id})"
+        return error(409, message, clash.field)
+    except IntegrityError:  # another request gave it to someone at the same moment
+        session.rollback()
+        field = "phone" if "phone" in checked.profile else "email"
+        return error(409, f"another customer has this {field}", field)
     if refused:
         session.rollback()
         return errors(422, refused)

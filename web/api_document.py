@@ -208,6 +208,7 @@ SCHEMAS: dict[str, Any] = {
         "description": "Any of these; a consent change needs `by` (who) and `reason` (why).",
         "properties": {
             "name": {"type": "string", "maxLength": 200},
+            "phone": MAYBE_TEXT,
             "email": MAYBE_TEXT,
             "locale": nullable({"type": "string", "enum": ["es", "en"]}),
             "timezone": MAYBE_TEXT,

@@ -17,7 +17,8 @@ from flask import (
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import RadioField, StringField, TextAreaField
@@ -25,21 +26,30 @@ from wtforms import RadioField, StringField, TextAreaField
 from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.consent import ConsentError, opt_in, opt_out, staff_wording
-from scheduler.lifecycle import CaseStatus, Channel, ConsentSource
-from scheduler.models import Case, Customer, FollowUp, Sale
+from scheduler.customer_editing import PROFILE, AddressTaken, check_edit, edit_customer
+from scheduler.customer_list import (
+    Sort,
+    after_text,
+    beside,
+    customer_page,
+    found_by,
+    read_after,
+)
+from scheduler.db import begin_writing
+from scheduler.lifecycle import Channel, ConsentSource
+from scheduler.models import Customer, FollowUp, Sale
+from scheduler.paging import CursorError
 from scheduler.sending import column_mappings, columns, csv_import
 from scheduler.sending.intake import FIELDS, validate_sale
 from scheduler.sending.replanning import SaleError, cancel_sale
 from scheduler.sending.sales import record_sale, skipped_as_late
 from scheduler.timeline import customer_timeline
-from scheduler.typed_text import search_words
 from web.auth import me, my_name
 from web.database import db_session, get_or_404, services
 from web.domain_texts import named, translated
 from web.forms import channels_of, named_options, options
 
 blueprint = Blueprint("customers", __name__)
-PAGE = 50
 CHANNELS = named_options(Channel)
 
 
@@ -54,43 +64,40 @@ class CancelForm(FlaskForm):  # type: ignore[misc]
     reason = StringField("reason")
 
 
-def find_customers(session: Session, query_text: str, limit: int = PAGE) -> list[Customer]:
-    """Customers that every word of the text finds, in any order ("quispe rosa"): in the name
-    or email (case aside), in the phone (a word's digits, three or more), or as the number of
-    one of their sales."""
-    query = select(Customer)
-    for word in search_words(query_text):
-        digits = "".join(ch for ch in word if ch.isdigit())
-        matches = [
-            Customer.name.icontains(word, autoescape=True),
-            Customer.email.icontains(word, autoescape=True),
-            exists().where(Sale.customer_id == Customer.id, Sale.external_id == word),
-        ]
-        if len(digits) >= 3:
-            matches.append(Customer.phone.contains(digits))
-        query = query.where(or_(*matches))
-    return list(session.scalars(query.order_by(Customer.name, Customer.id).limit(limit)))
+def find_customers(session: Session, query_text: str, limit: int) -> list[Customer]:
+    """The first customers the words find, by name: a reply's match among a few."""
+    query = select(Customer).where(found_by(query_text)).order_by(Customer.name, Customer.id)
+    return list(session.scalars(query.limit(limit)))
 
 
 @blueprint.get("/customers")
-def index() -> str:
+def index() -> str | tuple[str, int]:
+    """The customers the search finds, latest purchase (or name) first, a page at a time; an
+    order or page that cannot be read is a 400 that says so, with the first page below."""
     session = db_session()
     query_text = request.args.get("q", "").strip()
-    customers = find_customers(session, query_text)
-    open_cases = set(
-        session.scalars(
-            select(Case.customer_id).where(
-                Case.status == CaseStatus.OPEN, Case.customer_id.in_([c.id for c in customers])
-            )
-        )
-    )
-    return render_template(
+    problem, after = None, None
+    try:
+        sort = Sort(request.args.get("sort") or Sort.LATEST)
+    except ValueError:
+        sort, problem = Sort.LATEST, _("Sort: by latest sale or by name.")
+    if problem is None and request.args.get("after"):
+        try:
+            after = read_after(sort, request.args["after"])
+        except CursorError:
+            problem = _("Page: this link is not a page of the customer list.")
+    page = customer_page(session, query_text, sort=sort, after=after)
+    shown = render_template(
         "customers/index.html",
-        customers=customers,
+        page=page,
+        beside=beside(session, page.customers),
+        following=after_text(sort, page.following) if page.following else None,
+        after=after,
         q=query_text,
-        open_cases=open_cases,
-        page=PAGE,
+        sort=sort,
+        problem=problem,
     )
+    return (shown, 400) if problem else shown
 
 
 @blueprint.get("/customers/<int:customer_id>")
@@ -158,6 +165,52 @@ def consent(customer_id: int) -> BaseResponse:
         flash(_("The customer had not opted out of %(channel)s.", channel=named(channel)))
     session.commit()
     return back
+
+
+EDITABLE = ("name", "phone", "email", "locale", "timezone", "reason")
+
+
+@blueprint.route("/customers/<int:customer_id>/edit", methods=["GET", "POST"])
+def edit(customer_id: int) -> BaseResponse | str | tuple[str, int]:
+    """A customer's contact details and language changed on someone's word: the person signed
+    in is who, and why is asked every time; both go to the audit log."""
+    session, customer = db_session(), get_or_404(Customer, customer_id)
+    form = FlaskForm()  # the CSRF token; the fields are checked as the API's PATCH checks them
+    if not form.validate_on_submit():
+        values = {name: getattr(customer, name, None) or "" for name in EDITABLE}
+        return render_template("customers/edit.html", customer=customer, form=form, values=values)
+    values = {name: request.form.get(name, "") for name in EDITABLE}
+    profile = {name: values[name] for name in PROFILE}
+    checked = check_edit(
+        profile,
+        {},
+        by=me().email,
+        reason=values["reason"],
+        region=services().config.business.country,
+        why_needed=True,
+    )
+    problems: list[tuple[str, str]] = checked if isinstance(checked, list) else []
+    if not isinstance(checked, list):
+        begin_writing(session)
+        session.refresh(customer, with_for_update=True)
+        try:
+            problems = edit_customer(session, customer, checked, now=utcnow(), actor=my_name())
+        except AddressTaken as clash:
+            problems = [(clash.field, _("another customer has it"))]
+        except IntegrityError:  # given to someone else at the same moment
+            problems = [("phone", _("another customer has it"))]
+        if not problems:
+            session.commit()
+            flash(_("Saved: %(name)s's details.", name=customer.name))
+            return redirect(url_for("customers.show", customer_id=customer_id))
+        session.rollback()
+    by_field: dict[str, list[str]] = {}
+    for field, message in problems:
+        by_field.setdefault(field, []).append(translated(message))
+    page = render_template(
+        "customers/edit.html", customer=customer, form=form, values=values, problems=by_field
+    )
+    return page, 422
 
 
 @blueprint.route("/sales/new", methods=["GET", "POST"])

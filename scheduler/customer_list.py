@@ -1,0 +1,173 @@
+"""The customer list: found by words in any order, sorted by latest purchase or by name, a
+page at a time, each row with what a person looks for first (the latest sale, the next
+follow-up, an open case).
+
+Pages are cut by keyset. By latest purchase the page ends at its last row's `last_sold_at`
+and id (customers who never bought, who only wrote in, follow by id, their moment written as
+`NEVER`); by name it ends at the last row's id, whose name the next page reads again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from scheduler.lifecycle import CaseStatus, FollowUpStatus
+from scheduler.models import Case, Customer, FollowUp, Product, Sale
+from scheduler.paging import Cursor, CursorError, beyond, cut, read_id
+from scheduler.typed_text import search_words
+
+PAGE = 50  # customers a page
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # a cursor's moment for a customer who never bought
+WAITING = (FollowUpStatus.SCHEDULED, FollowUpStatus.HELD)  # what may still go out
+
+
+class Sort(StrEnum):
+    LATEST = "latest"  # latest purchase first
+    NAME = "name"
+
+
+def found_by(text: str) -> ColumnElement[bool]:
+    """Customers that every word of the text finds, in any order ("quispe rosa"): in the name
+    or email (case aside), in the phone (a word's digits, three or more), or as the number of
+    one of their sales."""
+    kept: list[ColumnElement[bool]] = []
+    for word in search_words(text):
+        digits = "".join(ch for ch in word if ch.isdigit())
+        matches = [
+            Customer.name.icontains(word, autoescape=True),
+            Customer.email.icontains(word, autoescape=True),
+            exists().where(Sale.customer_id == Customer.id, Sale.external_id == word),
+        ]
+        if len(digits) >= 3:
+            matches.append(Customer.phone.contains(digits))
+        kept.append(or_(*matches))
+    return and_(true(), *kept)
+
+
+def read_after(sort: Sort, text: str) -> Cursor:
+    """Where a page starts, as its link wrote it for this order; CursorError otherwise."""
+    if sort is Sort.LATEST:
+        return Cursor.read(text)
+    try:
+        return Cursor(NEVER, read_id(text))
+    except ValueError:
+        raise CursorError(f"{text[:40]!r} is not a page of this list") from None
+
+
+def after_text(sort: Sort, cursor: Cursor) -> str:
+    return str(cursor) if sort is Sort.LATEST else str(cursor.row_id)
+
+
+@dataclass(frozen=True)
+class Page:
+    customers: list[Customer]
+    matching: int  # customers the words find, on every page
+    following: Cursor | None  # where the next page starts; None on the last
+
+
+def customer_page(
+    session: Session,
+    text: str = "",
+    *,
+    sort: Sort = Sort.LATEST,
+    after: Cursor | None = None,
+    size: int | None = None,
+) -> Page:
+    """A page of the customers the words find, in `sort` order, after `after`, `size` of
+    them (PAGE)."""
+    size = size or PAGE
+    # `last_sold_at` is written by the database: rows already in the session are read again.
+    kept = select(Customer).where(found_by(text)).execution_options(populate_existing=True)
+    matching = session.scalar(select(func.count()).select_from(kept.subquery())) or 0
+    if sort is Sort.NAME:
+        rows = _by_name(session, kept, after, size + 1)
+    else:
+        rows = _latest_first(session, kept, after, size + 1)
+    customers, following = cut(rows, size, lambda row: (row.last_sold_at or NEVER, row.id))
+    return Page(customers, matching, following)
+
+
+def _by_name(
+    session: Session, kept: Select[Customer], after: Cursor | None, limit: int
+) -> list[Customer]:
+    if after is not None:
+        last = select(Customer.name).where(Customer.id == after.row_id).scalar_subquery()
+        kept = kept.where(
+            or_(Customer.name > last, and_(Customer.name == last, Customer.id > after.row_id))
+        )
+    return list(session.scalars(kept.order_by(Customer.name, Customer.id).limit(limit)))
+
+
+def _latest_first(
+    session: Session, kept: Select[Customer], after: Cursor | None, limit: int
+) -> list[Customer]:
+    """Those who bought, latest first, then those who never did, newest first: two reads,
+    each along its index, the second only when the first ends before the page does."""
+    rows: list[Customer] = []
+    if after is None or after.at != NEVER:
+        bought = kept.where(Customer.last_sold_at.is_not(None))
+        if after is not None:
+            bought = bought.where(
+                beyond(Customer.last_sold_at, Customer.id, after, newest_first=True)
+            )
+        order = (Customer.last_sold_at.desc(), Customer.id.desc())
+        rows = list(session.scalars(bought.order_by(*order).limit(limit)))
+    if len(rows) < limit:
+        never = kept.where(Customer.last_sold_at.is_(None))
+        if after is not None and after.at == NEVER:
+            never = never.where(Customer.id < after.row_id)
+        rows += session.scalars(never.order_by(Customer.id.desc()).limit(limit - len(rows)))
+    return rows
+
+
+@dataclass(frozen=True)
+class Row:
+    """What the list shows beside a customer's name."""
+
+    latest_sale: Sale | None = None
+    product: str | None = None  # the latest sale's product
+    next_due: datetime | None = None  # the next follow-up that may still go out
+    open_case: int | None = None  # the id of their earliest open case
+    open_cases: int = 0
+
+
+def beside(session: Session, customers: list[Customer]) -> dict[int, Row]:
+    """The latest sale, next follow-up and open case of a page of customers: three reads,
+    whatever the page's size."""
+    ids = [customer.id for customer in customers]
+    latest: dict[int, tuple[Sale | None, str | None]] = {}
+    for bought, product_name in session.execute(
+        select(Sale, Product.name)
+        .join(Customer, Customer.id == Sale.customer_id)
+        .outerjoin(Product, Product.id == Sale.product_id)
+        .where(Sale.customer_id.in_(ids), Sale.sold_at == Customer.last_sold_at)
+        .order_by(Sale.id)
+    ):
+        latest[bought.customer_id] = (bought, product_name)  # of two at one moment, the last
+    next_due: dict[int, datetime] = {
+        customer_id: due
+        for customer_id, due in session.execute(
+            select(FollowUp.customer_id, func.min(FollowUp.due_at))
+            .where(FollowUp.customer_id.in_(ids), FollowUp.status.in_(WAITING))
+            .group_by(FollowUp.customer_id)
+        )
+    }
+    cases: dict[int, tuple[int | None, int]] = {
+        customer_id: (first, count)
+        for customer_id, first, count in session.execute(
+            select(Case.customer_id, func.min(Case.id), func.count())
+            .where(Case.customer_id.in_(ids), Case.status == CaseStatus.OPEN)
+            .group_by(Case.customer_id)
+        )
+    }
+    rows: dict[int, Row] = {}
+    for customer_id in ids:
+        sale, product = latest.get(customer_id, (None, None))
+        first, count = cases.get(customer_id, (None, 0))
+        rows[customer_id] = Row(sale, product, next_due.get(customer_id), first, count)
+    return rows

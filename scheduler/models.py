@@ -714,6 +714,22 @@ class CaseNote(Base):
     created_at: Mapped[datetime]
 
 
+class SavedAnswer(Base):
+    """An answer staff send often, in one language, kept by owners and staff alike: a
+    sandboxed template (`customer.first_name`, `product.name`, `deadline`...) inserted into the
+    reply box and edited there before it goes."""
+
+    __tablename__ = "saved_answers"
+    __table_args__ = (UniqueConstraint("locale", "title"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    locale: Mapped[str] = mapped_column(String(8))
+    body: Mapped[str] = mapped_column(Text)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime]
+
+
 class Remedy(Base):
     """What was given to put things right (a discount, a replacement), and who allowed it."""
 

@@ -389,8 +389,31 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     expect(conversation).to_contain_text("¿Cuándo vienen a verla?")
     expect(conversation.locator(".channel")).to_contain_text(["SMS", "WhatsApp", "email"])
     expect(staff.locator("#whatsapp-window")).to_contain_text("window closes")
+    # A saved answer, kept from a phone, goes into the reply box after what was typed, written
+    # for Rosa and her kitchen; edited there, it is what goes.
+    staff.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
+    staff.goto(server + "/answers/new")
+    assert _fits_a_phone(staff) and _narrow_inputs(staff) == []
+    staff.fill("input[name=title]", "Hornilla")
+    staff.fill(
+        "textarea[name=body]",
+        "{{ customer.first_name }}, mañana cambiamos la hornilla de tu {{ product.name }}.",
+    )
+    staff.click("#answer-form button[type=submit]")
+    expect(staff.locator("#answers")).to_contain_text("Hornilla")
+    staff.screenshot(path=str(shots / "answers-phone.png"), full_page=True)
+    staff.set_viewport_size({"width": 1280, "height": 900})
+    staff.goto(case_url)
     staff.check("input[name=channel][value=whatsapp]")
-    staff.fill("textarea[name=body] >> nth=0", "Rosa, lo sentimos. Mañana cambiamos la hornilla.")
+    staff.fill("textarea[name=body] >> nth=0", "Lo sentimos.")
+    staff.select_option("#saved-answers select[name=answer]", label="Hornilla (es)")
+    staff.click("#saved-answers button")
+    box = staff.locator("textarea[name=body] >> nth=0")
+    expect(box).to_have_value(
+        "Lo sentimos.\n\nRosa, mañana cambiamos la hornilla de tu Cocina Rosales 4 hornillas."
+    )
+    expect(staff.locator("input[name=channel][value=whatsapp]")).to_be_checked()
+    box.fill("Rosa, lo sentimos. Mañana cambiamos la hornilla.")
     staff.click("text=Send")
     expect(staff.locator(".flash")).to_contain_text("Reply queued")
     staff.click("text=Assign to me")
@@ -413,7 +436,10 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     _reload_until(staff, server + "/outbox", "Mañana cambiamos la hornilla")
     expect(staff.locator("tbody")).to_contain_text("whatsapp:+51987654321")
     staff.screenshot(path=str(shots / "outbox.png"), full_page=True)
-    for path in ("/inbox", "/customers", "/outbox"):
+    staff.goto(server + "/customers")
+    expect(staff.locator("#customer-count")).to_contain_text("customers")
+    staff.screenshot(path=str(shots / "customers.png"), full_page=True)
+    for path in ("/inbox", "/customers", "/outbox", "/answers"):
         staff.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
         staff.goto(server + path)
         assert _fits_a_phone(staff), path
@@ -455,6 +481,8 @@ def test_owner_sets_up_staff_resolves_a_complaint(
         "at-risk",
         "cadence",
         "customer",
+        "customers",
+        "answers-phone",
         "inbox",
         "inbox-phone",
         "case",

@@ -56,6 +56,7 @@ from scheduler.models import (
     Product,
     Remedy,
     Sale,
+    SavedAnswer,
     User,
 )
 from scheduler.sending.composing import NO_PRODUCT, REPLY_INSTRUCTIONS
@@ -313,6 +314,12 @@ def in_use(
     seen["word"] = post(
         client, "/admin/words", {"label": "objection", "word": "chancada"}, "/admin/words"
     )
+    seen["answer"] = post(
+        client,
+        "/answers/new",
+        {"title": "Disculpa", "locale": "es", "body": "Hola {{ customer.first_name }}"},
+        "/answers/new",
+    )
     seen["product"] = post(
         client,
         "/products/LAV-9",
@@ -334,6 +341,7 @@ def in_use(
         select(Message).where(Message.customer_id.is_(None), Message.direction == Direction.INBOUND)
     ).one()
     ids: dict[str, int | str] = {
+        "answer_id": session.scalars(select(SavedAnswer.id)).one(),
         "case_id": case.id,
         "customer_id": rosa.id,
         "template_id": template.id,

@@ -143,6 +143,9 @@ TEXTS = (
     N_("an outcome"),
     N_("a reason"),
     N_("a name"),
+    N_("a title"),
+    N_("an answer"),
+    N_("an answer in this language already has this title"),
     N_("a token's name"),
     N_("the case is already resolved"),
     N_("this remedy was already granted"),
@@ -372,6 +375,7 @@ NAMES: dict[str, dict[str, Any]] = {
         "template": lazy_pgettext("audit log", "template"),
         "lexicon_word": lazy_pgettext("audit log", "word"),
         "settings": lazy_pgettext("audit log", "settings"),
+        "saved_answer": lazy_pgettext("audit log", "saved answer"),
     },
 }
 

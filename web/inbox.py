@@ -29,6 +29,7 @@ from scheduler.casework.cases import resolve_case
 from scheduler.casework.context import case_context
 from scheduler.casework.inbox import open_cases, tab_counts
 from scheduler.casework.notices import unsent_notices
+from scheduler.casework.saved_answers import answers_for, render_answer
 from scheduler.casework.staff_actions import (
     CaseworkError,
     RemedyKind,
@@ -45,8 +46,9 @@ from scheduler.figures.period import period_from
 from scheduler.figures.staff import StaffFigures, staff_figures
 from scheduler.lifecycle import Channel, Direction, RemedyStatus
 from scheduler.listening.unmatched import unmatched_replies
-from scheduler.models import Case, Customer, Message, Remedy, User
+from scheduler.models import Case, Customer, Message, Remedy, SavedAnswer, User
 from scheduler.paging import read_id
+from scheduler.sending.composing import locale_of
 from scheduler.sending.whatsapp import answers_until, in_window, last_whatsapp_from
 from web.auth import me, my_name, owner_only
 from web.database import db_session, get_or_404, services
@@ -286,7 +288,12 @@ def case_page(case_id: int) -> str:
 
 
 def _case_page(
-    session: Session, case: Case, customer: Customer, *, resolve: ResolveForm | None = None
+    session: Session,
+    case: Case,
+    customer: Customer,
+    *,
+    resolve: ResolveForm | None = None,
+    inserted: str | None = None,
 ) -> str:
     config = services().config
     conversation = _conversation(session, case, customer)
@@ -297,6 +304,9 @@ def _case_page(
     reply = ReplyForm(channel=_answer_on(conversation, choices, customer, open_=open_))
     reply.channel.choices = choices
     reply.subject.data = reply.subject.data or config.business.name
+    if inserted is not None:  # after what the person had typed, never over it
+        typed = (reply.body.data or "").rstrip()
+        reply.body.data = f"{typed}\n\n{inserted}" if typed else inserted
     assign_form = AssignForm(assignee=str(case.assignee_id or ""))
     assign_form.assignee.choices = _assign_choices(session)
     return render_template(
@@ -309,6 +319,7 @@ def _case_page(
         unsent_notices=unsent_notices(session, case),
         users={user.id: user for user in session.scalars(select(User))},
         reply=reply,
+        answers=answers_for(session, locale_of(customer, config)),
         note=NoteForm(),
         assign_form=assign_form,
         remedy=RemedyForm(),
@@ -358,6 +369,29 @@ def reply(case_id: int) -> BaseResponse:
     except CaseworkError as error:
         return _refused(case, error)
     return _done(session, case, _("Reply queued: it goes out within seconds."))
+
+
+@blueprint.post("/cases/<int:case_id>/draft")
+def draft(case_id: int) -> str | tuple[str, int]:
+    """The case's page again, the chosen saved answer written for this customer and added to
+    the reply box after what was typed there (kept, as the channel and subject are); nothing
+    is sent until the person sends it."""
+    session, case, customer = _case(case_id)
+    try:
+        answer = session.get(SavedAnswer, read_id(request.form.get("answer", "")))
+    except ValueError:
+        answer = None
+    if answer is None:
+        flash(_("Choose a saved answer to insert."), "error")
+        return _case_page(session, case, customer), 422
+    try:
+        text = render_answer(
+            session, answer, case, customer, config=services().config, now=utcnow()
+        )
+    except CaseworkError as error:
+        flash(translated(error), "error")
+        return _case_page(session, case, customer), 422
+    return _case_page(session, case, customer, inserted=text)
 
 
 @blueprint.post("/cases/<int:case_id>/assign")

@@ -540,6 +540,22 @@ class Message(Base):
             sqlite_where=text("direction = 'inbound' AND label IS NOT NULL"),
             postgresql_where=text("direction = 'inbound' AND label IS NOT NULL"),
         ),
+        # What went out, the newest first (the outbox page), and of one status (the failed).
+        Index(
+            "ix_messages_outbound_time",
+            "created_at",
+            "id",
+            sqlite_where=text("direction = 'outbound'"),
+            postgresql_where=text("direction = 'outbound'"),
+        ),
+        Index(
+            "ix_messages_outbound_status",
+            "status",
+            "created_at",
+            "id",
+            sqlite_where=text("direction = 'outbound'"),
+            postgresql_where=text("direction = 'outbound'"),
+        ),
         # Replies by sender and time: WhatsApp's 24-hour window opens with the latest one.
         Index(
             "ix_messages_inbound_from",

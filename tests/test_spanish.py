@@ -369,6 +369,7 @@ def _pages(app: Flask, ids: dict[str, int | str]) -> list[str]:
         "/customers?sort=name",
         "/admin/words?try=la+cocina+vino+chancada",
         "/admin/audit?action=case.",
+        "/outbox?q=nadie",
     ]
     return sorted(urls) + extra
 

@@ -1,11 +1,12 @@
-"""What the outbox transport kept instead of sending, and, while SMS go to the outbox, a way to
-answer as a customer would: the whole loop with `make run` and no Twilio account."""
+"""What went out: every outbound message with its status, filtered and a page at a time; and,
+while SMS go to the outbox transport (which keeps them instead of sending), a way to answer as
+a customer would: the whole loop with `make run` and no Twilio account."""
 
 from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -15,17 +16,22 @@ from wtforms.validators import DataRequired, Length
 
 from scheduler.addresses import normalise_phone, whatsapp_address
 from scheduler.clock import utcnow
+from scheduler.figures.period import PeriodError, days_between
 from scheduler.lifecycle import Channel
 from scheduler.listening.inbound import InboundMessage, triage
-from scheduler.models import Customer, OutboxEntry
+from scheduler.models import Customer, Message
+from scheduler.paging import Cursor, CursorError, read_id
+from scheduler.sending.sent import STATUSES, SentFilter, sent_messages
 from scheduler.sending.transports.outbox import SENDERS
+from scheduler.typed_text import search_words, unfit_character
 from web.database import db_session, services
 from web.domain_texts import named, translated
 from web.forms import named_options
 from web.webhooks import receive
 
 blueprint = Blueprint("outbox", __name__)
-PAGE = 200
+PEOPLE = 200  # the phones offered when simulating a reply
+WORDS_MOST_CHARS = 200
 
 
 class SimulateForm(FlaskForm):  # type: ignore[misc]
@@ -44,21 +50,80 @@ def _whatsapp_simulated() -> bool:
     return services().config.whatsapp.transport == "outbox"
 
 
+FIELDS = ("q", "channel", "status", "from", "to", "customer")
+
+
+class UnreadableFilter(ValueError):
+    """A filter of the outbox that cannot be read: the message names the field."""
+
+
+def _filter(args: dict[str, str]) -> SentFilter:
+    channel = None
+    if args["channel"]:
+        if args["channel"] not in set(Channel):
+            raise UnreadableFilter(_("Channel: SMS, WhatsApp or email."))
+        channel = Channel(args["channel"])
+    if args["status"] and args["status"] not in STATUSES:
+        raise UnreadableFilter(_("Status: choose one of the list."))
+    customer = None
+    if args["customer"]:
+        try:
+            customer = read_id(args["customer"])
+        except ValueError:
+            raise UnreadableFilter(_("Customer: a customer's number, such as 42.")) from None
+    unfit = unfit_character(args["q"])
+    if len(args["q"]) > WORDS_MOST_CHARS or unfit:
+        raise UnreadableFilter(_("Search: at most 200 plain characters."))
+    days = None
+    if args["from"] or args["to"]:
+        try:
+            days = days_between(args["from"], args["to"], tz=services().config.business.tz)
+        except PeriodError as problem:
+            label = _("From") if problem.field == "from" else _("To")
+            raise UnreadableFilter(f"{label}: {translated(problem)}") from None
+    return SentFilter(channel, args["status"] or None, days, customer, search_words(args["q"]))
+
+
 @blueprint.get("/outbox")
-def index() -> str:
+def index() -> str | tuple[str, int]:
+    """Every message that went out (or is going), the newest first, a page at a time; filtered
+    in the URL. A filter that cannot be read is a 400 that names the field."""
     session = db_session()
-    entries = session.scalars(select(OutboxEntry).order_by(OutboxEntry.id.desc()).limit(PAGE)).all()
+    given = {field: request.args.get(field, "").strip() for field in FIELDS}
+    problem, following, after = None, None, None
+    rows: list[tuple[Message, Customer | None]] = []
+    try:
+        wanted = _filter(given)
+        if request.args.get("after"):
+            try:
+                after = Cursor.read(request.args["after"])
+            except CursorError:
+                raise UnreadableFilter(_("Page: this link is not a page of the outbox.")) from None
+        rows, following = sent_messages(session, wanted, after=after)
+    except UnreadableFilter as unreadable:
+        problem = str(unreadable)
+    customer = None
+    if given["customer"] and problem is None:
+        customer = session.get(Customer, int(given["customer"]))
     people = session.scalars(
-        select(Customer).where(Customer.phone.isnot(None)).order_by(Customer.name).limit(PAGE)
+        select(Customer).where(Customer.phone.isnot(None)).order_by(Customer.name).limit(PEOPLE)
     ).all()
-    return render_template(
+    page = render_template(
         "outbox.html",
-        entries=entries,
+        rows=rows,
+        given=given,
+        query={field: value for field, value in given.items() if value},
+        following=following,
+        after=after,
+        problem=problem,
+        statuses=STATUSES,
+        customer=customer,
         form=SimulateForm(),
         simulating=_simulating(),
         whatsapp=_whatsapp_simulated(),
         customers=people,
     )
+    return (page, 400) if problem else page
 
 
 @blueprint.post("/outbox/simulate")

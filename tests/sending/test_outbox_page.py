@@ -75,8 +75,8 @@ ROSAS = [f"mensaje {word}" for word in WORDS]
 
 @pytest.fixture
 def many(rosa: Customer, session: Session) -> dict[str, Customer]:
-    """Rosa's seven SMS an hour apart, the newest first (the fourth failed), an email to Juan, and a WhatsApp to
-    Rosa two days earlier."""
+    """Rosa's seven SMS an hour apart, the newest first (the fourth failed), an email to Juan,
+    and a WhatsApp to Rosa two days earlier."""
     juan = Customer(name="Juan Perez", email="juan@example.pe", created_at=NOW)
     session.add(juan)
     session.flush()

@@ -341,6 +341,33 @@ class Cadence(Base):
     )
 
 
+class SendingPause(Base):
+    """Follow-ups held back for a while, and why (a holiday, a recall): the whole business's
+    (`scope` "business") or one cadence's (`cadence:<id>`). While it lasts the worker claims
+    none of them; the plan is left as it was, so resuming sends what is due and still makes
+    sense (the late-grace rule skips the rest, with why). At most one open pause per scope."""
+
+    __tablename__ = "sending_pauses"
+    __table_args__ = (
+        Index(
+            "uq_sending_pauses_open",
+            "scope",
+            unique=True,
+            sqlite_where=text("resumed_at IS NULL"),
+            postgresql_where=text("resumed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32))
+    cadence_id: Mapped[int | None] = mapped_column(ForeignKey("cadences.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text)
+    paused_at: Mapped[datetime]
+    paused_by: Mapped[str] = mapped_column(String(100))
+    resumed_at: Mapped[datetime | None]
+    resumed_by: Mapped[str | None] = mapped_column(String(100))
+
+
 class CadenceStep(Base):
     __tablename__ = "cadence_steps"
     __table_args__ = (UniqueConstraint("cadence_id", "key"),)
@@ -442,6 +469,9 @@ class FollowUp(Base):
     # Kept by the database's triggers (migration 0024), never by the app: "in_time" when a
     # reply came within 7 days of sending, "late" when every reply came outside them.
     replied: Mapped[str | None] = mapped_column(String(8))
+    # Held back by a person (who and why in the audit log): the worker claims it only once
+    # resumed. Its status stays what it was: the plan is not lost.
+    paused_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -439,7 +439,7 @@ def test_owner_sets_up_staff_resolves_a_complaint(
     staff.goto(server + "/customers")
     expect(staff.locator("#customer-count")).to_contain_text("customers")
     staff.screenshot(path=str(shots / "customers.png"), full_page=True)
-    for path in ("/inbox", "/customers", "/answers", "/outbox"):  # the outbox last: read below
+    for path in ("/inbox", "/customers", "/answers", "/upcoming", "/outbox"):  # outbox last
         staff.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
         staff.goto(server + path)
         assert _fits_a_phone(staff), path

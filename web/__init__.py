@@ -103,6 +103,7 @@ def create_app(config: Config | None = None) -> Flask:
         saved_answers,
         shop_webhooks,
         unsubscribe,
+        upcoming,
         webhooks,
     )
 
@@ -126,6 +127,7 @@ def create_app(config: Config | None = None) -> Flask:
         at_risk.blueprint,
         inbox.blueprint,
         outbox.blueprint,
+        upcoming.blueprint,
         customers.blueprint,
         products.blueprint,
         replies.blueprint,

@@ -146,6 +146,14 @@ TEXTS = (
     N_("a title"),
     N_("an answer"),
     N_("an answer in this language already has this title"),
+    N_("say why"),
+    N_("already paused"),
+    N_("not paused"),
+    N_("choose pause, resume or cancel"),
+    N_("tick at least one follow-up"),
+    N_("no such follow-up"),
+    N_("it is paused already"),
+    N_("it is not paused"),
     N_("a token's name"),
     N_("the case is already resolved"),
     N_("this remedy was already granted"),
@@ -254,6 +262,9 @@ PATTERNS = (
     N_("the product now follows the cadence %(name)s"),
     N_("differs from line %(line)s, which gives the product %(value)s"),
     N_("recorded as %(recorded)s, sent as %(sent)s"),
+    N_("at most %(count)s follow-ups at once"),
+    N_("it is %(status)s already"),
+    N_("cancelled by a person: %(why)s"),
 )
 _FIXED = frozenset(TEXTS)
 _SHAPES = {"day": "[a-z]{3}", "line": r"\d+", "count": r"\d+"}  # any other value: any text
@@ -376,6 +387,7 @@ NAMES: dict[str, dict[str, Any]] = {
         "lexicon_word": lazy_pgettext("audit log", "word"),
         "settings": lazy_pgettext("audit log", "settings"),
         "saved_answer": lazy_pgettext("audit log", "saved answer"),
+        "follow_up": lazy_pgettext("audit log", "follow-up"),
     },
 }
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from scheduler.lifecycle import UNFINISHED, WAITING, Channel, FollowUpStatus, MessageStatus
 from scheduler.models import Base, FollowUp, Message
 from scheduler.sending.delivery import OURS
+from scheduler.sending.pauses import may_go
 from scheduler.sending.transports import Sent
 
 # Core tables for the statements run once per chunk of sends: no ORM bookkeeping on that path.
@@ -120,15 +121,16 @@ def take_back(session: Session, *, worker_id: str, now: datetime) -> int:
 def claim(
     session: Session, *, worker_id: str, now: datetime, lease: timedelta, size: int
 ) -> list[int]:
-    """Mark up to `size` due follow-ups as `worker_id`'s until `now + lease`; others skip them."""
+    """Mark up to `size` due follow-ups as `worker_id`'s until `now + lease`; others skip them,
+    and none that is paused (itself, its cadence, or the business: `pauses.may_go`)."""
     # A CTE, not `IN (subquery)`: PostgreSQL may run a LIMIT subquery more than once per
     # UPDATE, and each run skips different locked rows, so a claim could exceed its size.
     due = (
         select(FollowUp.id)
-        .where(FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.due_at <= now)
+        .where(FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.due_at <= now, may_go())
         .order_by(FollowUp.due_at, FollowUp.id)
         .limit(size)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=FollowUp, skip_locked=True)
         .cte("due")
     )
     statement = (

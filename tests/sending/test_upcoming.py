@@ -63,7 +63,7 @@ def _due(session: Session) -> list[tuple[int, str, str]]:
     return [(row_id, key, due.isoformat()) for row_id, key, due in rows]
 
 
-def _listed(page: str) -> list[str]:
+def _listed(page: str) -> list[tuple[str, str]]:
     """The follow-ups a page lists: each row's customer and step."""
     cells = r'>(Cliente \d)</a>.*?</td>\s*<td>[^<]*<br><span class="meta">([\w-]+)</span>'
     return re.findall(cells, page, re.S)

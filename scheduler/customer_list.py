@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from scheduler.lifecycle import CaseStatus, FollowUpStatus
 from scheduler.models import Case, Customer, FollowUp, Product, Sale
@@ -82,7 +82,12 @@ def customer_page(
     them (PAGE)."""
     size = size or PAGE
     # `last_sold_at` is written by the database: rows already in the session are read again.
-    kept = select(Customer).where(found_by(text)).execution_options(populate_existing=True)
+    kept = (
+        select(Customer)
+        .where(found_by(text))
+        .options(undefer(Customer.last_sold_at))
+        .execution_options(populate_existing=True)
+    )
     matching = session.scalar(select(func.count()).select_from(kept.subquery())) or 0
     if sort is Sort.NAME:
         rows = _by_name(session, kept, after, size + 1)

@@ -229,8 +229,8 @@ class Customer(Base):
     # The secret in the one-click unsubscribe link of every email; made on the first email.
     unsubscribe_token: Mapped[str | None] = mapped_column(String(43), unique=True)
     # The latest `sold_at` of their sales, kept by triggers on `sales` (migration 0025): never
-    # written here. None for a customer who only wrote in.
-    last_sold_at: Mapped[datetime | None] = mapped_column(default=None)
+    # written here, read only by the customer list. None for a customer who only wrote in.
+    last_sold_at: Mapped[datetime | None] = mapped_column(deferred=True)
     created_at: Mapped[datetime]
 
     sales: Mapped[list[Sale]] = relationship(back_populates="customer")

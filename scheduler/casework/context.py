@@ -5,8 +5,9 @@ case to end. Read-only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from scheduler.lifecycle import CaseStatus, FollowUpStatus, RemedyStatus
@@ -24,17 +25,25 @@ class CaseContext:
     held: list[tuple[FollowUp, CadenceStep]]  # waiting for the case to end, the soonest first
 
 
-def about(session: Session, case: Case) -> Sale | None:
-    """The sale a message of the case answers (its first one that answers a follow-up); else
-    the customer's latest purchase before the case opened (the dashboard's rule too)."""
-    answered = session.scalar(
-        select(Sale)
-        .join(FollowUp, FollowUp.sale_id == Sale.id)
-        .join(Message, Message.follow_up_id == FollowUp.id)
-        .where(Message.case_id == case.id)
+def first_answered(case_id: Any, column: Any) -> Select[Any]:
+    """`column` (of the sale) of the sale whose follow-up the case's first answering message
+    answers (`case_id` a column of the outer query, or a value): what the case is about, when
+    any message answers a follow-up. One rule for the case's page and the inbox's filter."""
+    return (
+        select(column)
+        .select_from(Message)
+        .join(FollowUp, FollowUp.id == Message.follow_up_id)
+        .join(Sale, Sale.id == FollowUp.sale_id)
+        .where(Message.case_id == case_id)
         .order_by(Message.created_at, Message.id)
         .limit(1)
     )
+
+
+def about(session: Session, case: Case) -> Sale | None:
+    """The sale the case's first message answering a follow-up answers; else the customer's
+    latest purchase before the case opened (the dashboard's rule too)."""
+    answered: Sale | None = session.scalar(first_answered(case.id, Sale))
     if answered is not None:
         return answered
     return session.scalar(

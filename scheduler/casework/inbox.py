@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from scheduler.casework.context import first_answered
 from scheduler.casework.notices import past_deadline
 from scheduler.figures.period import Period
 from scheduler.figures.scope import bought_by_then
 from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.listening.unmatched import awaiting_a_person
-from scheduler.models import Case, Customer, FollowUp, Message, Sale
+from scheduler.models import Case, Customer, Message, Sale
 from scheduler.paging import Cursor, beyond, cut
 
 PAGE = 50  # cases a page
@@ -51,20 +52,14 @@ class Page:
 
 
 def _case_product(product_id: int) -> ColumnElement[bool]:
-    """The case is about the product: a message of it answers a follow-up of a sale of the
-    product; or, when none answers a follow-up, the customer's latest purchase before the
-    case was of it (the rule of the dashboard's complaints)."""
-    answered = (
-        select(Sale.product_id)
-        .join(FollowUp, FollowUp.sale_id == Sale.id)
-        .join(Message, Message.follow_up_id == FollowUp.id)
-        .where(Message.case_id == Case.id)
-    )
+    """The case is about the product (`context.about`'s rule): the sale its first message
+    answering a follow-up answers is of it; or, when none answers one, the customer's latest
+    purchase before the case was. Looked up case by case along indexes: a semi-join over
+    every reply to the product's follow-ups read two million follow-ups for 5 000 cases."""
+    answers = first_answered(Case.id, Sale.id).exists()
+    product = first_answered(Case.id, Sale.product_id).scalar_subquery()
     latest = bought_by_then(Case.customer_id, Case.opened_at)
-    return or_(
-        answered.where(Sale.product_id == product_id).exists(),
-        and_(~answered.exists(), latest == product_id),
-    )
+    return case((answers, product), else_=latest) == product_id
 
 
 def _word(word: str) -> ColumnElement[bool]:

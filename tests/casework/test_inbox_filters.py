@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from scheduler.casework.cases import AT_RISK
+from scheduler.casework.context import case_context
 from scheduler.casework.inbox import (
     LOW_SCORE,
     CaseFilter,
@@ -256,6 +257,36 @@ def test_the_product_of_a_case(session: Session) -> None:
         "Ana Torres",
         "Luis Rosales",
     ]
+
+
+def test_the_first_answering_message_decides_as_on_the_case_page(session: Session) -> None:
+    """Rosa's case answers her washer's follow-up first; a later message of it answers a
+    cooker's: the case is the washer's in the inbox's filter and on its page alike."""
+    built = build(session)
+    rosa = session.get_one(Case, built.cases["Rosa Quispe"])
+    sale, _new = record_sale(
+        session,
+        sale_input("S-cocina", phone="+51987654321", product_sku="COC-1", product_name="Cocina"),
+        config=defaults(),
+        now=NOW,
+        actor="test",
+    )
+    answered = session.scalars(select(FollowUp.id).where(FollowUp.sale_id == sale.id)).first()
+    session.add(
+        inbound_sms(
+            "y la cocina tampoco",
+            rosa.opened_at + timedelta(hours=3),
+            customer_id=rosa.customer_id,
+            case_id=rosa.id,
+            follow_up_id=answered,
+        )
+    )
+    session.flush()
+    assert "Rosa Quispe" not in names(session, CaseFilter(product_id=cooker(session)), built.me)
+    washer = session.scalars(select(Product.id).where(Product.sku == "LAV-9")).one()
+    assert "Rosa Quispe" in names(session, CaseFilter(product_id=washer), built.me)
+    about = case_context(session, rosa).product
+    assert about is not None and about.sku == "LAV-9"
 
 
 def test_opened_between_local_days(session: Session) -> None:

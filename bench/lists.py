@@ -223,6 +223,8 @@ def pages(engine: Engine) -> list[tuple[str, str]]:
         ("outbox, one customer", f"/outbox?customer={customer}"),
         ("outbox, one week", "/outbox?from=2026-11-01&to=2026-11-07"),
         ("outbox, words", "/outbox?q=gracias"),
+        ("outbox, words nobody wrote", "/outbox?q=zzzz"),
+        ("outbox, words, one week", "/outbox?q=zzzz&from=2026-11-01&to=2026-11-07"),
         ("outbox, next page", "next:/outbox"),
         ("next out, 7 days", "/upcoming"),
         ("next out, 30 days, one product", "/upcoming?days=30&product=SKU-3"),

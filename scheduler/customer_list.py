@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session, undefer
 
 from scheduler.lifecycle import CaseStatus, FollowUpStatus
 from scheduler.models import Case, Customer, FollowUp, Product, Sale
-from scheduler.paging import Cursor, CursorError, beyond, cut, read_id
+from scheduler.paging import Cursor, CursorError, beyond, count_up_to, cut, read_id
 from scheduler.typed_text import search_words
 
 PAGE = 50  # customers a page
+COUNT_MOST = 1_000  # a search's matches counted so far, then "more than"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # a cursor's moment for a customer who never bought
 WAITING = (FollowUpStatus.SCHEDULED, FollowUpStatus.HELD)  # what may still go out
 
@@ -41,7 +42,9 @@ def found_by(text: str) -> ColumnElement[bool]:
         matches = [
             Customer.name.icontains(word, autoescape=True),
             Customer.email.icontains(word, autoescape=True),
-            exists().where(Sale.customer_id == Customer.id, Sale.external_id == word),
+            # A sale's number: its one customer, found by the unique index (a correlated
+            # EXISTS probed the sales of each of 100 000 customers: 450 ms).
+            Customer.id.in_(select(Sale.customer_id).where(Sale.external_id == word)),
         ]
         if len(digits) >= 3:
             matches.append(Customer.phone.contains(digits))
@@ -66,7 +69,7 @@ def after_text(sort: Sort, cursor: Cursor) -> str:
 @dataclass(frozen=True)
 class Page:
     customers: list[Customer]
-    matching: int  # customers the words find, on every page
+    matching: int  # customers the words find (COUNT_MOST + 1: more than COUNT_MOST)
     following: Cursor | None  # where the next page starts; None on the last
 
 
@@ -88,7 +91,13 @@ def customer_page(
         .options(undefer(Customer.last_sold_at))
         .execution_options(populate_existing=True)
     )
-    matching = session.scalar(select(func.count()).select_from(kept.subquery())) or 0
+    # Every customer counted; those a search finds up to COUNT_MOST (a word found in few of
+    # 100 000 is a full read of them: once for the page, not twice).
+    matching = (
+        count_up_to(session, kept, COUNT_MOST)
+        if search_words(text)
+        else session.scalar(select(func.count()).select_from(Customer)) or 0
+    )
     if sort is Sort.NAME:
         rows = _by_name(session, kept, after, size + 1)
     else:

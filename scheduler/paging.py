@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
@@ -71,3 +72,10 @@ def cut(
         return list(rows), None
     page = list(rows[:size])
     return page, Cursor(*where(page[-1]))
+
+
+def count_up_to(session: Session, query: Select[Any], most: int) -> int:
+    """How many rows `query` keeps, counted no further than `most` + 1 (more than `most`
+    says "more than `most`"): a count reads every row it counts, and a list says how many
+    there are without reading a year of them."""
+    return session.scalar(select(func.count()).select_from(query.limit(most + 1).subquery())) or 0

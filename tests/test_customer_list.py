@@ -211,3 +211,17 @@ def test_an_order_or_page_that_cannot_be_read_is_a_400_that_says_which(
     page = response.get_data(as_text=True)
     assert field in page
     assert "Eva Luna" in page  # the first page, below the message
+
+
+def test_a_search_counts_so_far_then_says_more_than(
+    session: Session, config: Config, staff_client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search's matches are counted up to a bound (a rare word is one read of them all, not
+    two); the whole list is always counted."""
+    _shop(session, config)
+    for where in ("scheduler.customer_list.COUNT_MOST", "web.customers.COUNT_MOST"):
+        monkeypatch.setattr(where, 2)
+    assert "More than 2 customers" in staff_client.get("/customers?q=a").get_data(as_text=True)
+    found = staff_client.get("/customers?q=luna").get_data(as_text=True)
+    assert "1 customer<" in found and "More than" not in found
+    assert "7 customers" in staff_client.get("/customers").get_data(as_text=True)

@@ -28,6 +28,7 @@ from scheduler.config import Config
 from scheduler.consent import ConsentError, opt_in, opt_out, staff_wording
 from scheduler.customer_editing import PROFILE, AddressTaken, check_edit, edit_customer
 from scheduler.customer_list import (
+    COUNT_MOST,
     Sort,
     after_text,
     beside,
@@ -96,6 +97,7 @@ def index() -> str | tuple[str, int]:
         q=query_text,
         sort=sort,
         problem=problem,
+        count_most=COUNT_MOST,
     )
     return (shown, 400) if problem else shown
 

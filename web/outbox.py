@@ -30,7 +30,7 @@ from web.forms import named_options
 from web.webhooks import receive
 
 blueprint = Blueprint("outbox", __name__)
-PEOPLE = 200  # the phones offered when simulating a reply
+PEOPLE = 100  # the phones offered when simulating a reply (a page's worth)
 WORDS_MOST_CHARS = 200
 
 
@@ -105,9 +105,13 @@ def index() -> str | tuple[str, int]:
     customer = None
     if given["customer"] and problem is None:
         customer = session.get(Customer, int(given["customer"]))
-    people = session.scalars(
-        select(Customer).where(Customer.phone.isnot(None)).order_by(Customer.name).limit(PEOPLE)
-    ).all()
+    people = (  # the phones offered when simulating a reply, only then
+        session.scalars(
+            select(Customer).where(Customer.phone.isnot(None)).order_by(Customer.name).limit(PEOPLE)
+        ).all()
+        if _simulating()
+        else []
+    )
     page = render_template(
         "outbox.html",
         rows=rows,

@@ -19,7 +19,7 @@ from scheduler.lifecycle import Channel
 from scheduler.models import Cadence, CadenceStep, Product, User
 from scheduler.paging import Cursor, CursorError, read_id
 from scheduler.sending.pauses import PauseError, change_follow_ups, open_pauses, pause, resume
-from scheduler.sending.upcoming import DAYS, DAYS_MOST, UpcomingFilter, upcoming
+from scheduler.sending.upcoming import COUNT_MOST, DAYS, DAYS_MOST, UpcomingFilter, upcoming
 from web.auth import my_name, owner_only
 from web.database import db_session, get_or_404
 from web.domain_texts import translated
@@ -104,10 +104,10 @@ def index() -> str | tuple[str, int]:
             .join(Cadence, Cadence.id == CadenceStep.cadence_id)
             .order_by(Cadence.name, CadenceStep.offset_minutes)
         ).all(),
-        products=session.scalars(select(Product).order_by(Product.name)).all(),
         pauses=open_pauses(session),
         people={audit.by_user(user.id): user.email for user in session.scalars(select(User))},
         form=FlaskForm(),
+        count_most=COUNT_MOST,
     )
     return (shown, 400) if problem else shown
 

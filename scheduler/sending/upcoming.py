@@ -7,17 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, select, true
+from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.orm import Session
 
 from scheduler.lifecycle import Channel, FollowUpStatus
 from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, Product, Sale
-from scheduler.paging import Cursor, beyond, cut
+from scheduler.paging import Cursor, beyond, count_up_to, cut
 from scheduler.sending.pauses import BUSINESS, cadence_scope, open_pauses
 
 PAGE = 100  # follow-ups a page
 DAYS = 7  # the default look ahead
 DAYS_MOST = 366
+COUNT_MOST = 10_000  # counted so far, then "more than"
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Upcoming:
 @dataclass(frozen=True)
 class Page:
     rows: list[Upcoming]
-    matching: int
+    matching: int  # COUNT_MOST + 1: more than COUNT_MOST
     following: Cursor | None
 
 
@@ -80,12 +81,12 @@ def upcoming(
     with how many match in all, and what holds each back."""
     size = size or PAGE
     kept = and_(true(), *_kept(wanted, now))
-    counted = select(func.count(FollowUp.id)).where(kept)
-    if wanted.cadence_id is not None:  # joined only when filtered by: 20 000 rows count fast
+    counted = select(FollowUp.id).where(kept)
+    if wanted.cadence_id is not None:  # joined only when filtered by
         counted = counted.join(CadenceStep, CadenceStep.id == FollowUp.step_id)
     if wanted.product_id is not None:
         counted = counted.join(Sale, Sale.id == FollowUp.sale_id)
-    matching = session.scalar(counted) or 0
+    matching = count_up_to(session, counted, COUNT_MOST)
     query = (
         select(FollowUp, Customer, CadenceStep, Cadence, Product.name)
         .join(Customer, Customer.id == FollowUp.customer_id)

@@ -91,6 +91,17 @@ def test_the_next_days_soonest_first_with_filters(shop: Session, owner_client: F
     ).get_data(as_text=True)
 
 
+def test_the_count_stops_at_its_bound(
+    shop: Session, owner_client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for where in ("scheduler.sending.upcoming.COUNT_MOST", "web.upcoming.COUNT_MOST"):
+        monkeypatch.setattr(where, 3)
+    page = owner_client.get("/upcoming").get_data(as_text=True)
+    assert "More than 3 follow-ups waiting" in page and len(_listed(page)) == 4
+    exact = owner_client.get("/upcoming?product=COC-4").get_data(as_text=True)
+    assert "2 follow-ups waiting" in exact
+
+
 def test_pages_by_keyset(
     shop: Session, owner_client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

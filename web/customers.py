@@ -67,7 +67,9 @@ class CancelForm(FlaskForm):  # type: ignore[misc]
 
 def find_customers(session: Session, query_text: str, limit: int) -> list[Customer]:
     """The first customers the words find, by name: a reply's match among a few."""
-    query = select(Customer).where(found_by(query_text)).order_by(Customer.name, Customer.id)
+    query = (
+        select(Customer).where(found_by(session, query_text)).order_by(Customer.name, Customer.id)
+    )
     return list(session.scalars(query.limit(limit)))
 
 

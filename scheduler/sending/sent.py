@@ -45,17 +45,27 @@ class SentFilter:
     status: str | None = None  # one of STATUSES
     days: Period | None = None  # sent (written down) in these local days
     customer_id: int | None = None
-    words: tuple[str, ...] = ()  # each in the subject, text or address, or the customer's name
+    words: tuple[str, ...] = ()  # each in the text, or the customer's name, email or phone
 
 
-def _has(word: str) -> ColumnElement[bool]:
-    """The word in the message or its address, or in the name of its customer (joined)."""
-    return or_(
-        Message.body.icontains(word, autoescape=True),
-        Message.subject.icontains(word, autoescape=True),
-        Message.to_address.icontains(word, autoescape=True),
+NAMED_MOST = 1_000  # customers a word names, looked up first; more: read by join
+
+
+def _has(session: Session, word: str) -> ColumnElement[bool]:
+    """The word in the message, or in the name, email or phone of its customer. The
+    customers it names are looked up first (an index on PostgreSQL) and given as ids, so that
+    a word nobody wrote is read from the indexes of both, not from every message (5.5 s among
+    a million); a word naming very many customers is common, and found early by the join."""
+    named = (
         Customer.name.icontains(word, autoescape=True),
+        Customer.email.icontains(word, autoescape=True),
+        Customer.phone.icontains(word, autoescape=True),
     )
+    ids = session.scalars(select(Customer.id).where(or_(*named)).limit(NAMED_MOST + 1)).all()
+    in_text = Message.body.icontains(word, autoescape=True)
+    if len(ids) > NAMED_MOST:
+        return or_(in_text, *named)
+    return or_(in_text, Message.customer_id.in_(ids))
 
 
 def sent_messages(
@@ -73,7 +83,7 @@ def sent_messages(
         kept += [Message.created_at >= wanted.days.start, Message.created_at < wanted.days.end]
     if wanted.customer_id is not None:
         kept.append(Message.customer_id == wanted.customer_id)
-    kept += [_has(word) for word in wanted.words]
+    kept += [_has(session, word) for word in wanted.words]
     if after is not None:
         kept.append(beyond(Message.created_at, Message.id, after, newest_first=True))
     query = (

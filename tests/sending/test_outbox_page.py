@@ -109,7 +109,8 @@ def many(rosa: Customer, session: Session) -> dict[str, Customer]:
         ("status=failed", ["mensaje cuatro"]),
         ("q=garantía", ["Tu garantía"]),
         ("q=juan", ["Tu garantía"]),  # the customer's name
-        ("q=whatsapp:%2B519", ["Hola por WhatsApp"]),  # the address
+        ("q=juan%40example", ["Tu garantía"]),  # the customer's email
+        ("q=987654321+whatsapp", ["Hola por WhatsApp"]),  # Rosa's phone, and a word
         ("q=seis+mensaje", ["mensaje seis"]),
         ("q=%25", []),  # a character, not a wildcard
         ("from=2026-11-21&to=2026-11-21", ["Hola por WhatsApp"]),
@@ -204,3 +205,13 @@ def test_no_simulation_when_sms_really_go_out(app: Flask, staff_client: FlaskCli
         staff_client, "/outbox/simulate", {"sender": "+51987654321", "body": "hola"}, page="/inbox"
     )
     assert refused.status_code == 409
+
+
+def test_a_word_naming_many_customers_is_found_through_the_join(
+    many: dict[str, Customer], staff_client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past NAMED_MOST customers a word names, their messages are found by joining them, not
+    by their ids: the same messages either way."""
+    monkeypatch.setattr("scheduler.sending.sent.NAMED_MOST", 0)
+    page = staff_client.get("/outbox?q=juan").get_data(as_text=True)
+    assert "Tu garantía</td>" in page and "mensaje uno</td>" not in page

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -91,3 +92,20 @@ def temporary_postgres() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+OWNER = "duena@example.pe"  # the made-up owner the page benchmarks log in as
+OWNER_PASSWORD = "una clave de banco"  # noqa: S105 - of a throwaway database
+
+
+def owner_browser(config: Config) -> Any:
+    """The Flask app on `config`'s database, and a test client logged in as OWNER (the
+    bench's own log-in: no CSRF form to read first)."""
+    from web import create_app
+
+    app = create_app(config)
+    app.config["WTF_CSRF_ENABLED"] = False
+    browser = app.test_client()
+    logged = browser.post("/login", data={"email": OWNER, "password": OWNER_PASSWORD})
+    assert logged.status_code == 302, logged.get_data(as_text=True)[:500]
+    return browser

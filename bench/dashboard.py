@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import temporary_postgres
+from common import OWNER, OWNER_PASSWORD, owner_browser, temporary_postgres
 from pass_cost import bulk
 from sqlalchemy import Engine, func, select, text
 
@@ -74,7 +74,6 @@ COMPLAINTS = (
     "pésimo servicio",
 )
 PRAISE = ("todo perfecto, gracias", "10", "muy bien, llegó rápido", "9 excelente")
-PASSWORD = "una clave de banco"  # noqa: S105 - a made-up owner of a throwaway database
 
 
 def load(engine: Engine, scale: float) -> dict[str, int]:
@@ -241,8 +240,8 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
     with sessions.begin() as session:
         session.add(
             User(
-                email="duena@example.pe",
-                password_hash=hash_password(PASSWORD),
+                email=OWNER,
+                password_hash=hash_password(OWNER_PASSWORD),
                 role=Role.OWNER,
                 created_at=NOW,
             )
@@ -319,15 +318,9 @@ def measure(name: str, url: str, scale: float, runs: int) -> None:
 def time_pages(url: str, runs: int) -> None:
     """The front page as the owner opens it, and its parts alone (figures, complaints); then
     the page of the customers at risk, whose list is its own."""
-    from web import create_app
-
     engine = make_engine(url)
     config = defaults().replace(database={"url": url})
-    app = create_app(config)
-    app.config["WTF_CSRF_ENABLED"] = False  # the log-in below is the bench's, not a browser's
-    browser = app.test_client()
-    logged = browser.post("/login", data={"email": "duena@example.pe", "password": PASSWORD})
-    assert logged.status_code == 302, logged.get_data(as_text=True)[:500]
+    browser = owner_browser(config)
     sessions = make_session_factory(engine)
     tz, today = config.business.tz, NOW.astimezone(config.business.tz).date()
     opening = config.cases.opening_hours

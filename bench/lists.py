@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from common import temporary_postgres
+from common import OWNER, OWNER_PASSWORD, owner_browser, temporary_postgres
 from sqlalchemy import Engine, event, func, select, text
 
 from scheduler.accounts import hash_password
@@ -40,7 +40,6 @@ from scheduler.schema import upgrade
 NOW = datetime.now(UTC).replace(microsecond=0)  # the app reads the real clock
 TARGET = 0.200  # seconds for a whole page
 RUNS = 7
-PASSWORD = "una clave de banco"  # noqa: S105 - a made-up owner of a throwaway database
 FIRST = ("Rosa", "Juan", "María", "Luis", "Ana", "Jorge", "Lucía", "Pedro", "Carmen", "José")
 LAST = ("Quispe", "Mamani", "Huamán", "Flores", "Rojas", "Torres", "Díaz", "Vargas", "Paredes")
 
@@ -56,9 +55,14 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
     sessions = make_session_factory(engine, writer=True)
     with sessions.begin() as session:
         install_defaults(session, NOW)
-        for email, role in (("duena@example.pe", Role.OWNER), ("ana@example.pe", Role.STAFF)):
+        for email, role in ((OWNER, Role.OWNER), ("ana@example.pe", Role.STAFF)):
             session.add(
-                User(email=email, password_hash=hash_password(PASSWORD), role=role, created_at=NOW)
+                User(
+                    email=email,
+                    password_hash=hash_password(OWNER_PASSWORD),
+                    role=role,
+                    created_at=NOW,
+                )
             )
         for n in range(30):
             session.add(
@@ -238,14 +242,7 @@ def pages(engine: Engine) -> list[tuple[str, str]]:
 
 
 def time_pages(url: str, runs: int) -> list[tuple[str, float, int]]:
-    from web import create_app
-
-    config = defaults().replace(database={"url": url})
-    app = create_app(config)
-    app.config["WTF_CSRF_ENABLED"] = False  # the log-in below is the bench's, not a browser's
-    browser = app.test_client()
-    logged = browser.post("/login", data={"email": "duena@example.pe", "password": PASSWORD})
-    assert logged.status_code == 302, logged.get_data(as_text=True)[:500]
+    browser = owner_browser(defaults().replace(database={"url": url}))
     engine = make_engine(url)
     found = []
     for label, path in pages(engine):

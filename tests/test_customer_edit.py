@@ -4,22 +4,17 @@ nothing is saved."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from flask.testing import FlaskClient
-from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from scheduler.config import Config
-from scheduler.defaults import install_defaults
 from scheduler.models import AuditEntry, Customer
-from scheduler.sending.sales import record_sale
 from tests.browsing import fresh, submit
-from tests.factories import NOW, sale_input
+from tests.test_customers_page import rosa
 
+__all__ = ["rosa"]
 ROSA = {
     "name": "Rosa Quispe",
     "phone": "+51987654321",
@@ -27,24 +22,6 @@ ROSA = {
     "locale": "",
     "timezone": "",
 }
-
-
-@pytest.fixture
-def rosa(session: Session, config: Config) -> Iterator[Customer]:
-    install_defaults(session, NOW)
-    sale, _new = record_sale(
-        session, sale_input(email="rosa@example.pe"), config=config, now=NOW, actor="test"
-    )
-    record_sale(
-        session,
-        sale_input("S-2", customer_name="Juan Perez", phone="+51911222333", email="juan@x.pe"),
-        config=config,
-        now=NOW,
-        actor="test",
-    )
-    session.commit()
-    with freeze_time(NOW):
-        yield session.get_one(Customer, sale.customer_id)
 
 
 def _edit(client: FlaskClient, customer: Customer, **changes: str) -> TestResponse:
@@ -105,6 +82,9 @@ def test_a_change_that_cannot_be_made_saves_nothing_and_says_which_field(
     field: str,
     says: str,
 ) -> None:
+    juan = session.scalars(select(Customer).where(Customer.name == "Juan Perez")).one()
+    juan.email = "juan@x.pe"
+    session.commit()
     response = _edit(staff_client, rosa, **({"name": "Rosa Q."} | changes))
     assert response.status_code == 422
     page = response.get_data(as_text=True)

@@ -182,7 +182,9 @@ def edit(customer_id: int) -> BaseResponse | str | tuple[str, int]:
     form = FlaskForm()  # the CSRF token; the fields are checked as the API's PATCH checks them
     if not form.validate_on_submit():
         values = {name: getattr(customer, name, None) or "" for name in EDITABLE}
-        return render_template("customers/edit.html", customer=customer, form=form, values=values)
+        return render_template(
+            "customers/edit.html", customer=customer, form=form, values=values, problems={}
+        )
     values = {name: request.form.get(name, "") for name in EDITABLE}
     profile = {name: values[name] for name in PROFILE}
     checked = check_edit(

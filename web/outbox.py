@@ -20,13 +20,14 @@ from scheduler.figures.period import PeriodError, days_between
 from scheduler.lifecycle import Channel
 from scheduler.listening.inbound import InboundMessage, triage
 from scheduler.models import Customer, Message
-from scheduler.paging import Cursor, CursorError, read_id
+from scheduler.paging import read_id
 from scheduler.sending.sent import STATUSES, SentFilter, sent_messages
 from scheduler.sending.transports.outbox import SENDERS
 from scheduler.typed_text import search_words, unfit_character
 from web.database import db_session, services
 from web.domain_texts import named, translated
 from web.forms import named_options
+from web.list_filters import UnreadableFilter, page_start
 from web.webhooks import receive
 
 blueprint = Blueprint("outbox", __name__)
@@ -51,10 +52,6 @@ def _whatsapp_simulated() -> bool:
 
 
 FIELDS = ("q", "channel", "status", "from", "to", "customer")
-
-
-class UnreadableFilter(ValueError):
-    """A filter of the outbox that cannot be read: the message names the field."""
 
 
 def _filter(args: dict[str, str]) -> SentFilter:
@@ -94,11 +91,7 @@ def index() -> str | tuple[str, int]:
     rows: list[tuple[Message, Customer | None]] = []
     try:
         wanted = _filter(given)
-        if request.args.get("after"):
-            try:
-                after = Cursor.read(request.args["after"])
-            except CursorError:
-                raise UnreadableFilter(_("Page: this link is not a page of the outbox.")) from None
+        after = page_start(_("Page: this link is not a page of the outbox."))
         rows, following = sent_messages(session, wanted, after=after)
     except UnreadableFilter as unreadable:
         problem = str(unreadable)

@@ -17,20 +17,17 @@ from scheduler import audit
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Channel
 from scheduler.models import Cadence, CadenceStep, Product, User
-from scheduler.paging import Cursor, CursorError, read_id
+from scheduler.paging import read_id
 from scheduler.sending.pauses import PauseError, change_follow_ups, open_pauses, pause, resume
 from scheduler.sending.upcoming import COUNT_MOST, DAYS, DAYS_MOST, UpcomingFilter, upcoming
 from web.auth import my_name, owner_only
 from web.database import db_session, get_or_404
 from web.domain_texts import translated
+from web.list_filters import UnreadableFilter, page_start
 
 blueprint = Blueprint("upcoming", __name__)
 FIELDS = ("days", "cadence", "step", "channel", "product", "paused")
 VIEW = (*FIELDS, "after")  # what a change keeps of the view it was made from
-
-
-class UnreadableFilter(ValueError):
-    """A filter of the list that cannot be read: the message names the field."""
 
 
 def _number(text: str, problem: str) -> int:
@@ -80,11 +77,7 @@ def index() -> str | tuple[str, int]:
     problem, page, after = None, None, None
     try:
         wanted = _filter(given)
-        if request.args.get("after"):
-            try:
-                after = Cursor.read(request.args["after"])
-            except CursorError:
-                raise UnreadableFilter(_("Page: this link is not a page of this list.")) from None
+        after = page_start(_("Page: this link is not a page of this list."))
         page = upcoming(session, wanted, now=now, after=after)
     except UnreadableFilter as unreadable:
         problem = str(unreadable)

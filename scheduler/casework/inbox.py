@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
@@ -23,10 +23,11 @@ from scheduler.figures.scope import bought_by_then
 from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.listening.unmatched import awaiting_a_person
 from scheduler.models import Case, Customer, Message, Sale
-from scheduler.paging import Cursor, cut
+from scheduler.paging import Cursor, beyond, cut
 
 PAGE = 50  # cases a page
 LOW_SCORE = "low_score"  # a kind: a case opened by a rating of 0-6, whatever its label
+Query = TypeVar("Query", bound="Select[*tuple[Any, ...]]")  # any select over cases
 Assignee = Literal["anyone", "mine", "nobody", "someone"]
 ASSIGNEES: tuple[Assignee, ...] = ("anyone", "mine", "nobody", "someone")
 
@@ -73,17 +74,15 @@ def _word(word: str) -> ColumnElement[bool]:
             Message.body.icontains(word, autoescape=True),
         )
     )
-    return or_(
+    return or_(  # the conversation first: its hashed lookup spares the others when it finds
+        in_conversation,
         Customer.name.icontains(word, autoescape=True),
         Customer.phone.icontains(word, autoescape=True),
         Customer.email.icontains(word, autoescape=True),
-        in_conversation,
     )
 
 
-def _kept(
-    query: Select[datetime, int], wanted: CaseFilter, *, me: int, now: datetime
-) -> Select[datetime, int]:
+def _kept(query: Query, wanted: CaseFilter, *, me: int, now: datetime) -> Query:
     """The query narrowed to the cases the filter keeps."""
     conditions: list[ColumnElement[bool]] = [Case.status == CaseStatus.OPEN]
     if wanted.kind == LOW_SCORE:
@@ -135,25 +134,50 @@ def open_cases(
     """A page of the open cases the filter keeps, the nearest deadline first (then the
     oldest), starting after `after`, `size` of them (PAGE); with how many match in all."""
     size = size or PAGE
-    # The filter runs once, over a shop's open cases (thousands at most): the deadline and id
-    # of each it keeps, counted and cut here; then the page's rows by id.
-    base = select(Case.first_response_due_at, Case.id).join(
-        Customer, Customer.id == Case.customer_id
-    )
-    ordered = _kept(base, wanted, me=me, now=now).order_by(Case.first_response_due_at, Case.id)
-    every: list[tuple[datetime, int]] = [
-        (due, case_id) for due, case_id in session.execute(ordered)
-    ]
-    rest = every if after is None else [key for key in every if key > (after.at, after.row_id)]
-    keys, following = cut(rest[: size + 1], size, lambda key: key)
+    # The filter runs once, and no more than a page of rows comes back: the open cases it
+    # keeps are counted by a window over them all, then cut after `after` (each filter read
+    # twice, for a count and a page, cost a words search 300 ms of 5 000 open cases).
+    kept = _kept(
+        select(Case.id, Case.first_response_due_at, func.count().over().label("matching")).join(
+            Customer, Customer.id == Case.customer_id
+        ),
+        wanted,
+        me=me,
+        now=now,
+    ).subquery()
+    page = select(kept.c.id, kept.c.first_response_due_at, kept.c.matching)
+    if after is not None:
+        page = page.where(
+            beyond(kept.c.first_response_due_at, kept.c.id, after, newest_first=False)
+        )
+    keys = session.execute(
+        page.order_by(kept.c.first_response_due_at, kept.c.id).limit(size + 1)
+    ).all()
+    matching = keys[0].matching if keys else _matching(session, wanted, me=me, now=now, after=after)
+    due_and_id = {key.id: (key.first_response_due_at, key.id) for key in keys}
+    ids, following = cut([key.id for key in keys], size, lambda case_id: due_and_id[case_id])
     read = session.execute(
         select(Case, Customer)
         .join(Customer, Customer.id == Case.customer_id)
-        .where(Case.id.in_([case_id for _due, case_id in keys]))
+        .where(Case.id.in_(ids))
     )
     found = {case.id: (case, customer) for case, customer in read}
-    rows = [found[case_id] for _due, case_id in keys if case_id in found]
-    return Page(rows, len(every), following)
+    return Page([found[case_id] for case_id in ids if case_id in found], matching, following)
+
+
+def _matching(
+    session: Session, wanted: CaseFilter, *, me: int, now: datetime, after: Cursor | None
+) -> int:
+    """How many the filter keeps, for a page past the last (none after `after`)."""
+    if after is None:
+        return 0
+    counted = _kept(
+        select(func.count(Case.id)).join(Customer, Customer.id == Case.customer_id),
+        wanted,
+        me=me,
+        now=now,
+    )
+    return session.scalar(counted) or 0
 
 
 @dataclass(frozen=True)

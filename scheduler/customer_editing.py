@@ -149,6 +149,8 @@ def edit_customer(
     )
     if "email" in changed:  # a bounce was the old address's
         customer.email_bounced_at = customer.email_bounce_reason = None
+    if "phone" in changed:  # a yes to WhatsApp was given from the old number
+        customer.whatsapp_opt_in_at = customer.whatsapp_opt_in_via = None
     for name in changed:
         setattr(customer, name, edit.profile[name])
     problems: list[Problem] = []

@@ -4,7 +4,8 @@ follow-up, an open case).
 
 Pages are cut by keyset. By latest purchase the page ends at its last row's `last_sold_at`
 and id (customers who never bought, who only wrote in, follow by id, their moment written as
-`NEVER`); by name it ends at the last row's id, whose name the next page reads again.
+`NEVER`); by name it ends at the last row's name and id (a name changed meanwhile moves
+that customer, never the page).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session, undefer
 
+from scheduler.customer_editing import MAX_NAME
 from scheduler.lifecycle import CaseStatus, FollowUpStatus
 from scheduler.models import Case, Customer, FollowUp, Product, Sale
 from scheduler.paging import Cursor, CursorError, beyond, count_up_to, cut, read_id
-from scheduler.typed_text import search_words
+from scheduler.typed_text import search_words, unfit_character
 
 PAGE = 50  # customers a page
 COUNT_MOST = 1_000  # a search's matches counted so far, then "more than"
@@ -54,25 +56,39 @@ def found_by(session: Session, text: str) -> ColumnElement[bool]:
     return and_(true(), *kept)
 
 
-def read_after(sort: Sort, text: str) -> Cursor:
+@dataclass(frozen=True)
+class NameCursor:
+    """Where a page by name ends: its last row's name and id, written `42.Rosa Quispe`."""
+
+    name: str
+    row_id: int
+
+    def __str__(self) -> str:
+        return f"{self.row_id}.{self.name}"
+
+
+After = Cursor | NameCursor
+
+
+def read_after(sort: Sort, text: str) -> After:
     """Where a page starts, as its link wrote it for this order; CursorError otherwise."""
     if sort is Sort.LATEST:
         return Cursor.read(text)
+    number, _dot, name = text.partition(".")
     try:
-        return Cursor(NEVER, read_id(text))
+        row_id = read_id(number)
     except ValueError:
         raise CursorError(f"{text[:40]!r} is not a page of this list") from None
-
-
-def after_text(sort: Sort, cursor: Cursor) -> str:
-    return str(cursor) if sort is Sort.LATEST else str(cursor.row_id)
+    if not name or len(name) > MAX_NAME or unfit_character(name):
+        raise CursorError(f"{text[:40]!r} is not a page of this list")
+    return NameCursor(name, row_id)
 
 
 @dataclass(frozen=True)
 class Page:
     customers: list[Customer]
     matching: int  # customers the words find (COUNT_MOST + 1: more than COUNT_MOST)
-    following: Cursor | None  # where the next page starts; None on the last
+    following: After | None  # where the next page starts; None on the last
 
 
 def customer_page(
@@ -80,7 +96,7 @@ def customer_page(
     text: str = "",
     *,
     sort: Sort = Sort.LATEST,
-    after: Cursor | None = None,
+    after: After | None = None,
     size: int | None = None,
 ) -> Page:
     """A page of the customers the words find, in `sort` order, after `after`, `size` of
@@ -101,22 +117,27 @@ def customer_page(
         else session.scalar(select(func.count()).select_from(Customer)) or 0
     )
     if sort is Sort.NAME:
-        rows = _by_name(session, kept, after, size + 1)
-    else:
-        rows = _latest_first(session, kept, after, size + 1)
-    customers, following = cut(rows, size, lambda row: (row.last_sold_at or NEVER, row.id))
-    return Page(customers, matching, following)
+        by_name = _by_name(session, kept, after if isinstance(after, NameCursor) else None, size)
+        last = by_name[size - 1] if len(by_name) > size else None
+        following = NameCursor(last.name, last.id) if last else None
+        return Page(by_name[:size], matching, following)
+    latest = _latest_first(session, kept, after if isinstance(after, Cursor) else None, size + 1)
+    customers, newer = cut(latest, size, lambda row: (row.last_sold_at or NEVER, row.id))
+    return Page(customers, matching, newer)
 
 
 def _by_name(
-    session: Session, kept: Select[Customer], after: Cursor | None, limit: int
+    session: Session, kept: Select[Customer], after: NameCursor | None, size: int
 ) -> list[Customer]:
+    """A page by name after `after`, read one row past it."""
     if after is not None:
-        last = select(Customer.name).where(Customer.id == after.row_id).scalar_subquery()
         kept = kept.where(
-            or_(Customer.name > last, and_(Customer.name == last, Customer.id > after.row_id))
+            or_(
+                Customer.name > after.name,
+                and_(Customer.name == after.name, Customer.id > after.row_id),
+            )
         )
-    return list(session.scalars(kept.order_by(Customer.name, Customer.id).limit(limit)))
+    return list(session.scalars(kept.order_by(Customer.name, Customer.id).limit(size + 1)))
 
 
 def _latest_first(

@@ -68,5 +68,7 @@ WORDS_MOST = 8  # words of a search; more narrow nothing a person would type
 
 
 def search_words(text: str) -> tuple[str, ...]:
-    """The words of a search, each to be found somewhere ("quispe rosa" finds Rosa Quispe)."""
-    return tuple(dict.fromkeys(text.split()))[:WORDS_MOST]
+    """The words of a search, each to be found somewhere ("quispe rosa" finds Rosa Quispe);
+    none with a character no database stores (PostgreSQL refuses a NUL even to compare)."""
+    words = (word for word in text.split() if unfit_character(word) is None)
+    return tuple(dict.fromkeys(words))[:WORDS_MOST]

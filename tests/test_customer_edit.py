@@ -12,6 +12,7 @@ from werkzeug.test import TestResponse
 
 from scheduler.models import AuditEntry, Customer
 from tests.browsing import fresh, submit
+from tests.factories import NOW
 from tests.test_customers_page import rosa
 
 __all__ = ["rosa"]
@@ -27,6 +28,19 @@ ROSA = {
 def _edit(client: FlaskClient, customer: Customer, **changes: str) -> TestResponse:
     page = f"/customers/{customer.id}/edit"
     return submit(client, page, ROSA | {"reason": "llamó para avisar"} | changes, page=page)
+
+
+def test_a_new_phone_needs_a_new_yes_to_whatsapp(
+    rosa: Customer, staff_client: FlaskClient, session: Session
+) -> None:
+    rosa.whatsapp_opt_in_at, rosa.whatsapp_opt_in_via = NOW, "said yes in the shop"
+    session.commit()
+    assert _edit(staff_client, rosa, email="rosa@example.pe").status_code == 302
+    fresh(session)
+    assert rosa.whatsapp_opt_in_at is not None  # the same phone: the yes stands
+    assert _edit(staff_client, rosa, phone="+51999888777").status_code == 302
+    fresh(session)
+    assert (rosa.whatsapp_opt_in_at, rosa.whatsapp_opt_in_via) == (None, None)
 
 
 def test_the_form_shows_the_details_and_saves_a_change_with_who_and_why(

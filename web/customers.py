@@ -30,7 +30,6 @@ from scheduler.customer_editing import PROFILE, AddressTaken, check_edit, edit_c
 from scheduler.customer_list import (
     COUNT_MOST,
     Sort,
-    after_text,
     beside,
     customer_page,
     found_by,
@@ -45,6 +44,7 @@ from scheduler.sending.intake import FIELDS, validate_sale
 from scheduler.sending.replanning import SaleError, cancel_sale
 from scheduler.sending.sales import record_sale, skipped_as_late
 from scheduler.timeline import customer_timeline
+from scheduler.typed_text import unfit_character
 from web.auth import me, my_name
 from web.database import db_session, get_or_404, services
 from web.domain_texts import named, translated
@@ -80,6 +80,8 @@ def index() -> str | tuple[str, int]:
     session = db_session()
     query_text = request.args.get("q", "").strip()
     problem, after = None, None
+    if len(query_text) > SEARCH_MOST or unfit_character(query_text):
+        query_text, problem = "", _("Search: at most 200 plain characters.")
     try:
         sort = Sort(request.args.get("sort") or Sort.LATEST)
     except ValueError:
@@ -94,7 +96,7 @@ def index() -> str | tuple[str, int]:
         "customers/index.html",
         page=page,
         beside=beside(session, page.customers),
-        following=after_text(sort, page.following) if page.following else None,
+        following=str(page.following) if page.following else None,
         after=after,
         q=query_text,
         sort=sort,
@@ -171,6 +173,7 @@ def consent(customer_id: int) -> BaseResponse:
     return back
 
 
+SEARCH_MOST = 200  # characters of a search
 EDITABLE = ("name", "phone", "email", "locale", "timezone", "reason")
 
 

@@ -20,6 +20,7 @@ from scheduler.models import Cadence, CadenceStep, Product, User
 from scheduler.paging import read_id
 from scheduler.sending.pauses import PauseError, change_follow_ups, open_pauses, pause, resume
 from scheduler.sending.upcoming import COUNT_MOST, DAYS, DAYS_MOST, UpcomingFilter, upcoming
+from scheduler.typed_text import unfit_character
 from web.auth import my_name, owner_only
 from web.database import db_session, get_or_404
 from web.domain_texts import translated
@@ -57,6 +58,8 @@ def _filter(args: dict[str, str]) -> UpcomingFilter:
         channel = Channel(args["channel"])
     product = None
     if args["product"]:
+        if len(args["product"]) > 100 or unfit_character(args["product"]):
+            raise UnreadableFilter(_("Product: no product has this SKU."))
         product = db_session().scalar(
             select(Product.id).where(Product.sku == args["product"][:100])
         )

@@ -108,11 +108,13 @@ def save_answer(
     """Add the answer, or change `answer`; audited. CaseworkError when its language already
     has an answer of that title."""
     row = answer or SavedAnswer()
-    row.title, row.locale, row.body = draft.title, draft.locale, draft.body
-    row.updated_by_id, row.updated_at = user_id, now
+    session.flush()  # what is pending goes first: the savepoint holds this change alone
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # a taken title undoes this change, not the request's
+            row.title, row.locale, row.body = draft.title, draft.locale, draft.body
+            row.updated_by_id, row.updated_at = user_id, now
             session.add(row)
+            session.flush()
     except IntegrityError:
         raise CaseworkError("an answer in this language already has this title") from None
     audit.record(

@@ -106,6 +106,22 @@ def test_one_title_per_language(staff_client: FlaskClient, session: Session) -> 
     assert len(session.scalars(select(SavedAnswer)).all()) == 2
 
 
+def test_a_rename_to_a_title_taken_is_refused_and_keeps_the_answer(
+    staff_client: FlaskClient, session: Session
+) -> None:
+    assert _keep(staff_client).status_code == 302
+    assert (
+        _keep(staff_client, title="Gracias", body="Gracias, {{ customer.first_name }}").status_code
+        == 302
+    )
+    thanks = session.scalars(select(SavedAnswer).where(SavedAnswer.title == "Gracias")).one()
+    renamed = _keep(staff_client, f"/answers/{thanks.id}", title="Disculpa")
+    assert renamed.status_code == 422
+    assert "already has this title" in renamed.get_data(as_text=True)
+    fresh(session)
+    assert sorted(session.scalars(select(SavedAnswer.title)).all()) == ["Disculpa", "Gracias"]
+
+
 def test_an_inserted_answer_is_written_for_the_customer_after_what_was_typed(
     staff_client: FlaskClient, session: Session, config: Config
 ) -> None:

@@ -125,6 +125,7 @@ def test_pages_by_keyset(
         ("step=99999999999", "Step:"),
         ("channel=fax", "Channel:"),
         ("product=NOPE", "Product:"),
+        ("product=LAV%00", "Product:"),
         ("paused=maybe", "Paused:"),
         ("after=1.x", "Page:"),
     ],

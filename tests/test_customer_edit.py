@@ -40,7 +40,8 @@ def test_a_new_phone_needs_a_new_yes_to_whatsapp(
     assert rosa.whatsapp_opt_in_at is not None  # the same phone: the yes stands
     assert _edit(staff_client, rosa, phone="+51999888777").status_code == 302
     fresh(session)
-    assert (rosa.whatsapp_opt_in_at, rosa.whatsapp_opt_in_via) == (None, None)
+    yes = select(Customer.whatsapp_opt_in_at, Customer.whatsapp_opt_in_via)
+    assert session.execute(yes.where(Customer.id == rosa.id)).one() == (None, None)
 
 
 def test_the_form_shows_the_details_and_saves_a_change_with_who_and_why(

@@ -60,9 +60,7 @@ def _filter(args: dict[str, str]) -> UpcomingFilter:
     if args["product"]:
         if len(args["product"]) > 100 or unfit_character(args["product"]):
             raise UnreadableFilter(_("Product: no product has this SKU."))
-        product = db_session().scalar(
-            select(Product.id).where(Product.sku == args["product"][:100])
-        )
+        product = db_session().scalar(select(Product.id).where(Product.sku == args["product"]))
         if product is None:
             raise UnreadableFilter(_("Product: no product has this SKU."))
     if args["paused"] not in ("", "yes", "no"):

@@ -343,7 +343,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length).decode("utf-8") if length else ""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client died mid-request: a server acts on no half body
+            self.close_connection = True
+            return
+        raw = body.decode("utf-8")
         query = raw if method == "POST" else split.query
         params = dict(parse_qsl(query, keep_blank_values=True))
         recorded = Recorded(method, split.path, params, dict(self.headers.items()))

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session, undefer
 
 from scheduler.customer_editing import MAX_NAME
-from scheduler.lifecycle import CaseStatus, FollowUpStatus
+from scheduler.lifecycle import PENDING, CaseStatus
 from scheduler.models import Case, Customer, FollowUp, Product, Sale
 from scheduler.paging import Cursor, CursorError, beyond, count_up_to, cut, read_id
 from scheduler.typed_text import search_words, unfit_character
@@ -26,7 +26,6 @@ from scheduler.typed_text import search_words, unfit_character
 PAGE = 50  # customers a page
 COUNT_MOST = 1_000  # a search's matches counted so far, then "more than"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # a cursor's moment for a customer who never bought
-WAITING = (FollowUpStatus.SCHEDULED, FollowUpStatus.HELD)  # what may still go out
 
 
 class Sort(StrEnum):
@@ -190,7 +189,7 @@ def beside(session: Session, customers: list[Customer]) -> dict[int, Row]:
         customer_id: due
         for customer_id, due in session.execute(
             select(FollowUp.customer_id, func.min(FollowUp.due_at))
-            .where(FollowUp.customer_id.in_(ids), FollowUp.status.in_(WAITING))
+            .where(FollowUp.customer_id.in_(ids), FollowUp.status.in_(PENDING))  # may still go
             .group_by(FollowUp.customer_id)
         )
     }

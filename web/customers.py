@@ -44,11 +44,11 @@ from scheduler.sending.intake import FIELDS, validate_sale
 from scheduler.sending.replanning import SaleError, cancel_sale
 from scheduler.sending.sales import record_sale, skipped_as_late
 from scheduler.timeline import customer_timeline
-from scheduler.typed_text import unfit_character
 from web.auth import me, my_name
 from web.database import db_session, get_or_404, services
 from web.domain_texts import named, translated
 from web.forms import channels_of, named_options, options
+from web.list_filters import UnreadableFilter, search_text
 
 blueprint = Blueprint("customers", __name__)
 CHANNELS = named_options(Channel)
@@ -80,8 +80,10 @@ def index() -> str | tuple[str, int]:
     session = db_session()
     query_text = request.args.get("q", "").strip()
     problem, after = None, None
-    if len(query_text) > SEARCH_MOST or unfit_character(query_text):
-        query_text, problem = "", _("Search: at most 200 plain characters.")
+    try:
+        search_text(query_text)
+    except UnreadableFilter as unreadable:
+        query_text, problem = "", str(unreadable)
     try:
         sort = Sort(request.args.get("sort") or Sort.LATEST)
     except ValueError:
@@ -173,7 +175,6 @@ def consent(customer_id: int) -> BaseResponse:
     return back
 
 
-SEARCH_MOST = 200  # characters of a search
 EDITABLE = ("name", "phone", "email", "locale", "timezone", "reason")
 
 

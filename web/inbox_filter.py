@@ -25,9 +25,9 @@ from scheduler.models import Product
 from scheduler.paging import Cursor, CursorError
 from scheduler.typed_text import search_words, unfit_character
 from web.domain_texts import translated
+from web.list_filters import SEARCH_MOST
 
 KINDS = (Label.OBJECTION, Label.QUESTION, LOW_SCORE, Label.HELP, Label.NEUTRAL, AT_RISK)
-SEARCH_MOST = 200  # characters of a search
 FIELDS = ("kind", "assignee", "overdue", "channel", "product", "from", "to", "q")
 VIEW = (*FIELDS, "tab", "after")  # what a link back to the same view of the inbox keeps
 

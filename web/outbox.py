@@ -23,16 +23,15 @@ from scheduler.models import Customer, Message
 from scheduler.paging import read_id
 from scheduler.sending.sent import STATUSES, SentFilter, sent_messages
 from scheduler.sending.transports.outbox import SENDERS
-from scheduler.typed_text import search_words, unfit_character
+from scheduler.typed_text import search_words
 from web.database import db_session, services
 from web.domain_texts import named, translated
 from web.forms import named_options
-from web.list_filters import UnreadableFilter, page_start
+from web.list_filters import UnreadableFilter, page_start, search_text
 from web.webhooks import receive
 
 blueprint = Blueprint("outbox", __name__)
 PEOPLE = 100  # the phones offered when simulating a reply (a page's worth)
-WORDS_MOST_CHARS = 200
 
 
 class SimulateForm(FlaskForm):  # type: ignore[misc]
@@ -68,9 +67,7 @@ def _filter(args: dict[str, str]) -> SentFilter:
             customer = read_id(args["customer"])
         except ValueError:
             raise UnreadableFilter(_("Customer: a customer's number, such as 42.")) from None
-    unfit = unfit_character(args["q"])
-    if len(args["q"]) > WORDS_MOST_CHARS or unfit:
-        raise UnreadableFilter(_("Search: at most 200 plain characters."))
+    words = search_words(search_text(args["q"]))
     days = None
     if args["from"] or args["to"]:
         try:
@@ -78,7 +75,7 @@ def _filter(args: dict[str, str]) -> SentFilter:
         except PeriodError as problem:
             label = _("From") if problem.field == "from" else _("To")
             raise UnreadableFilter(f"{label}: {translated(problem)}") from None
-    return SentFilter(channel, args["status"] or None, days, customer, search_words(args["q"]))
+    return SentFilter(channel, args["status"] or None, days, customer, words)
 
 
 @blueprint.get("/outbox")

@@ -18,14 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler import audit
-from scheduler.lifecycle import FollowUpStatus
+from scheduler.lifecycle import PENDING, FollowUpStatus
 from scheduler.models import Cadence, CadenceStep, FollowUp, SendingPause
 from scheduler.typed_text import typed_text
 
 BUSINESS = "business"
 REASON_MOST = 500
 MOST = 200  # follow-ups changed by one request
-CHANGEABLE = (FollowUpStatus.SCHEDULED, FollowUpStatus.HELD)  # not gone, not going
 
 
 class PauseError(ValueError):
@@ -169,7 +168,7 @@ def change_follow_ups(
 def _refusal(row: FollowUp | None, action: str) -> str | None:
     if row is None:
         return "no such follow-up"
-    if row.status not in CHANGEABLE:
+    if row.status not in PENDING:  # not gone, not going
         return f"it is {row.status.value} already"
     if action == "pause" and row.paused_at is not None:
         return "it is paused already"

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.figures.period import Period
+from scheduler.logs import on_commit
 from scheduler.models import AuditEntry
 from scheduler.paging import Cursor, beyond, cut
 
@@ -30,7 +31,8 @@ def record(
     entity_id: int | None = None,
     **details: Any,
 ) -> AuditEntry:
-    """Add an audit entry to the session; it is committed with the change it describes."""
+    """Add an audit entry to the session; it is committed with the change it describes, and
+    logged as an event once it is (the details, which may name a person, stay in the table)."""
     entry = AuditEntry(
         at=at,
         actor=actor,
@@ -40,6 +42,7 @@ def record(
         details=details,
     )
     session.add(entry)
+    on_commit(session, action, actor=actor, entity_type=entity_type, entity_id=entity_id)
     return entry
 
 

@@ -10,7 +10,7 @@ from functools import cached_property
 import click
 from sqlalchemy import Engine
 
-from scheduler import accounts, bootstrap, schema, worker
+from scheduler import accounts, bootstrap, logs, schema, worker
 from scheduler.clock import utcnow
 from scheduler.config import LOCAL_URL, Config, ConfigError, load_config
 from scheduler.db import DatabaseUnreachable, make_session_factory, open_engine
@@ -19,6 +19,8 @@ from scheduler.lifecycle import Role
 from scheduler.listening.classify import classify
 from scheduler.sending import column_mappings, columns, csv_import
 from scheduler.settings import LiveSettings
+
+log = logging.getLogger(__name__)
 
 
 class CliError(click.ClickException):
@@ -65,6 +67,11 @@ class Runtime:
         except schema.SchemaError as error:
             raise CliError(str(error)) from None
         return self.engine
+
+    def start_logging(self) -> None:
+        """Log to standard error as `[logging]` says (commands that run for long, or report
+        what they sent)."""
+        logs.configure(self.config.logging)
 
     @cached_property
     def settings(self) -> LiveSettings:
@@ -187,24 +194,16 @@ def dispatch(runtime: Runtime, once: bool, as_json: bool) -> None:
         click.echo(", ".join(f"{key} {value}" for key, value in summary.items()))
 
 
-def log_to_stderr() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # APScheduler says at INFO that each job ran, every few seconds: only its problems count.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-
-
 @cli.command("worker")
 @pass_runtime
 def worker_command(runtime: Runtime) -> None:
     """The dispatch worker alone: a pass every worker.tick_seconds, until SIGTERM."""
-    log_to_stderr()
+    runtime.start_logging()
     if not runtime.config.business.public_url:
-        click.echo(
-            f"business.public_url is not set: links in notices point at {LOCAL_URL}, which "
-            "opens only on this machine",
-            err=True,
+        log.warning(
+            "business.public_url is not set: links in notices point at %s, which opens only "
+            "on this machine",
+            LOCAL_URL,
         )
     worker.Worker(runtime.current_engine(), runtime.settings).run_forever()
 

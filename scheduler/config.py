@@ -509,6 +509,18 @@ class RemediesConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    """What the processes write to standard error: readable lines, or one JSON object per
+    event for a log collector. Phone numbers, addresses and message bodies stay out of the
+    logs unless `personal_data` lets them in (a log is kept longer and read by more people
+    than the database)."""
+
+    format: str = _setting("text", _one_of("text", "json"))
+    level: str = _setting("info", _one_of("debug", "info", "warning", "error"))
+    personal_data: bool = _setting(False, _bool)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration; `source` says where it came from, for messages."""
 
@@ -526,6 +538,7 @@ class Config:
     sales: SalesConfig
     cases: CasesConfig
     remedies: RemediesConfig
+    logging: LoggingConfig
     source: str = "built-in defaults"
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
@@ -565,6 +578,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sales": SalesConfig,
     "cases": CasesConfig,
     "remedies": RemediesConfig,
+    "logging": LoggingConfig,
 }
 
 

@@ -13,6 +13,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 from functools import cache
 from types import FrameType
@@ -29,6 +30,7 @@ from scheduler.figures.tallies import FOLD_SECONDS, compact
 from scheduler.listening.email_replies import fetch_mail, mailbox_key, mailbox_of
 from scheduler.listening.inbound import triage
 from scheduler.listening.themes import REREAD, REREAD_SECONDS, reread, vocabulary
+from scheduler.logs import event
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
 from scheduler.settings import LiveSettings
@@ -121,11 +123,19 @@ class Worker:
         return self.dispatcher
 
     def tick(self) -> dict[str, int]:
-        """The due follow-ups; replies and queued messages are the `read` job's."""
+        """The due follow-ups; replies and queued messages are the `read` job's. A pass that
+        found nothing to do is logged at DEBUG: at INFO, a line every tick says nothing."""
+        began = time.perf_counter()
         summary = self._current().run_pass(self.stopping)
         busy = {key: value for key, value in summary.items() if value}
-        if busy:
-            log.info("dispatch pass: %s", ", ".join(f"{k}={v}" for k, v in busy.items()))
+        event(
+            log,
+            "worker.pass",
+            logging.INFO if busy else logging.DEBUG,
+            worker_id=worker_id(),
+            duration_ms=round((time.perf_counter() - began) * 1000, 1),
+            **busy,
+        )
         return summary
 
     def schedule(self, scheduler: BaseScheduler) -> None:
@@ -180,14 +190,14 @@ class Worker:
 
     def read(self) -> dict[str, int]:
         summary = read_replies(self._current(), self.stopping)
-        if any(summary.values()):
-            log.info("replies: %s", ", ".join(f"{k}={v}" for k, v in summary.items() if v))
+        if busy := {key: value for key, value in summary.items() if value}:
+            event(log, "worker.replies", worker_id=worker_id(), **busy)
         return summary
 
     def fetch_mail(self) -> dict[str, int]:
         summary = read_mailbox(self._current())
-        if any(summary.values()):
-            log.info("mail: %s", ", ".join(f"{k}={v}" for k, v in summary.items() if v))
+        if busy := {key: value for key, value in summary.items() if value}:
+            event(log, "worker.mail", worker_id=worker_id(), **busy)
         return summary
 
     def _scheduler_options(self) -> dict[str, object]:

@@ -11,6 +11,7 @@ day the calendar reaches it; `make test` runs the suite a second time that way.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import uuid
@@ -31,7 +32,7 @@ from jinja2.bccache import Bucket
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from scheduler import accounts, schema
+from scheduler import accounts, logs, schema
 from scheduler.accounts import add_user, create_api_token
 from scheduler.config import Config, defaults
 from scheduler.db import make_engine, make_session_factory
@@ -268,6 +269,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("figures")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def logging_as_found() -> Iterator[None]:
+    """A test that configures logging as a process does (`postventa worker`, `run`) leaves
+    the root logger as it found it: the next test's output is not the log's."""
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if isinstance(handler, logs.StderrHandler) and handler not in before:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 OWNER = ("owner@example.com", "owner password 1")

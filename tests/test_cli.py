@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from scheduler import accounts, defaults, schema
-from scheduler.cli import Runtime, log_to_stderr
+from scheduler.cli import Runtime
 from scheduler.clock import utcnow
 from scheduler.lifecycle import Anchor, FollowUpStatus, Role
 from scheduler.models import (
@@ -202,7 +202,7 @@ def test_web_refuses_to_start_on_a_stale_database(tmp_path: Path, engine: Engine
 )
 def test_serving_without_a_public_url_links_to_the_served_address_and_says_so(
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
     host: str,
     link: str,
@@ -213,22 +213,22 @@ def test_serving_without_a_public_url_links_to_the_served_address_and_says_so(
     _serving(runtime, host, 8080)
     assert runtime.config.business.public_url == link
     assert runtime.config.business.base_url == link
-    assert "Twilio needs the real public address" in capsys.readouterr().err
+    assert "Twilio needs the real public address" in caplog.text
 
 
 def test_serving_keeps_a_configured_public_url(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[business]\npublic_url = "https://tienda.example.pe/"\n', encoding="utf-8")
     runtime = Runtime(str(path))
     _serving(runtime, "0.0.0.0", 8080)
     assert runtime.config.business.base_url == "https://tienda.example.pe"
-    assert capsys.readouterr().err == ""
+    assert caplog.text == ""
 
 
 def test_the_scheduler_says_only_its_problems() -> None:
-    log_to_stderr()
+    Runtime(None).start_logging()
     ticker = logging.getLogger("apscheduler.executors.default")
     assert not ticker.isEnabledFor(logging.INFO) and ticker.isEnabledFor(logging.WARNING)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from scheduler import schema
-from scheduler.cli import CliError, Runtime, cli, log_to_stderr, pass_runtime
+from scheduler.cli import CliError, Runtime, cli, pass_runtime
 from scheduler.db import DatabaseUnreachable
 from scheduler.worker import Worker
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
 __all__ = ["cli", "main"]
+log = logging.getLogger(__name__)
 
 
 def _serving(runtime: Runtime, host: str, port: int) -> None:
@@ -28,10 +29,10 @@ def _serving(runtime: Runtime, host: str, port: int) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
     runtime.config = runtime.config.replace(business={"public_url": url})
-    click.echo(
-        f"business.public_url is not set: links use {url}. Twilio needs the real public "
-        "address (https://...) in business.public_url to deliver replies and delivery reports.",
-        err=True,
+    log.warning(
+        "business.public_url is not set: links use %s. Twilio needs the real public address "
+        "(https://...) in business.public_url to deliver replies and delivery reports.",
+        url,
     )
 
 
@@ -46,9 +47,27 @@ def _app(runtime: Runtime) -> Flask:
         raise CliError(str(error)) from None
 
 
+# Requests served at once by `run` and `web`: a small shop's admin, webhooks and API.
+WEB_THREADS = 8
+
+
+def _listen(app: Flask, host: str, port: int) -> None:
+    """Serve with Waitress, a production WSGI server that runs wherever Python does, until
+    Ctrl-C (or SIGTERM, which `run` turns into one): requests in progress then finish.
+    `[web] proxies` reads the forwarded headers (ProxyFix), so Waitress must pass them on."""
+    from waitress.server import create_server
+
+    server = create_server(
+        app, host=host, port=port, threads=WEB_THREADS, clear_untrusted_proxy_headers=False
+    )
+    log.info("serving on http://%s:%d", f"[{host}]" if ":" in host else host, port)
+    server.run()
+
+
 def _serve(runtime: Runtime, host: str, port: int) -> None:
+    runtime.start_logging()
     _serving(runtime, host, port)
-    _app(runtime).run(host=host, port=port, threaded=True, use_reloader=False)
+    _listen(_app(runtime), host, port)
 
 
 _host = click.option("--host", default="127.0.0.1", show_default=True)
@@ -61,19 +80,17 @@ _port = click.option("--port", default=5000, show_default=True, type=int)
 @pass_runtime
 def run(runtime: Runtime, host: str, port: int) -> None:
     """Everything in one process: the web app and the dispatch worker."""
-    log_to_stderr()
+    runtime.start_logging()
     _serving(runtime, host, port)
     app = _app(runtime)
     worker = Worker(runtime.current_engine(), runtime.settings)
     scheduler = worker.start_in_background()
     signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the worker's batch finishes
     try:
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
-    except KeyboardInterrupt:
-        pass
+        _listen(app, host, port)
     finally:
         worker.stop(scheduler)
-        logging.getLogger(__name__).info("stopped")
+        log.info("stopped")
 
 
 def _interrupt(_number: int, _frame: FrameType | None) -> None:
@@ -85,7 +102,8 @@ def _interrupt(_number: int, _frame: FrameType | None) -> None:
 @_port
 @pass_runtime
 def web(runtime: Runtime, host: str, port: int) -> None:
-    """The web app alone (production runs it under gunicorn: see the Procfile)."""
+    """The web app alone, without a worker (on PostgreSQL, gunicorn serves it: see the
+    Procfile)."""
     _serve(runtime, host, port)
 
 

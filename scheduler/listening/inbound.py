@@ -32,6 +32,7 @@ from scheduler.listening.classify import Label, Lexicon, Reading, classify
 from scheduler.listening.keywords import ANSWERS, Consent, Intent, fold, read_consent
 from scheduler.listening.owner_words import owner_lexicon
 from scheduler.listening.themes import stored, themes_of, vocabulary
+from scheduler.logs import on_commit
 from scheduler.models import Base, Case, Customer, FollowUp, Message
 from scheduler.sending.composing import TemplateBook, channel_name, customer_vars
 from scheduler.sending.planning import schedule_after_score
@@ -169,7 +170,10 @@ def store_sms(session: Session, sms: InboundMessage, *, now: datetime) -> bool:
     """The webhook's first step, committed on its own before anything else: whatever happens
     next (a lock held elsewhere, a killed process), the reply is kept, and the worker's
     `triage` acts on it. False for a retry of a reply already stored."""
-    return _insert_once(session, sms, now) is not None
+    stored = _insert_once(session, sms, now)
+    if stored is not None:
+        on_commit(session, "message.received", message_id=stored, channel=sms.channel.value)
+    return stored is not None
 
 
 def act_on_consent(

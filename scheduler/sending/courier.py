@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -22,8 +23,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from scheduler.lifecycle import Channel
+from scheduler.logs import event
 from scheduler.models import Message
-from scheduler.sending.outcomes import Attempt, HeldBack
+from scheduler.sending.outcomes import Attempt, HeldBack, Tally
 from scheduler.sending.pacing import SenderRateLimit
 from scheduler.sending.transports import Failure, Outgoing, Sent, Transport, TransportError
 
@@ -51,6 +53,7 @@ class Outcome:
     error: TransportError | None = None
     held_back: HeldBack | None = None  # not handed to the transport, and why
     detail: str | None = None  # what went wrong, with HAND_OVER_FAILED
+    seconds: float | None = None  # how long the transport took to answer
 
     def attempt(self, *, still_ours: bool, attempts: int, message: Message) -> Attempt:
         """What `outcomes.judge` reads: this outcome, and where its message stood."""
@@ -155,20 +158,81 @@ class Courier:
         """Look up an earlier attempt, or send (unless the sender's rate kept it past
         `start_by`); never raises (a bug is an uncertain send)."""
         transport = self.transports[job.outgoing.channel]
+        began: float | None = None
         try:
+            if job.look_since is None:
+                self.rate_limit.wait(transport.sender, transport.max_per_second, job.cost)
+                if job.not_after is not None and self.clock() >= job.not_after:
+                    return Outcome(job, held_back=HeldBack.WINDOW_CLOSED)
+                if start_by is not None and self.clock() >= start_by:
+                    return Outcome(job, held_back=HeldBack.RATE_WAIT_TOO_LONG)
+            began = time.perf_counter()
             if job.look_since is not None:
-                return Outcome(job, sent=transport.find(job.outgoing, job.look_since))
-            self.rate_limit.wait(transport.sender, transport.max_per_second, job.cost)
-            if job.not_after is not None and self.clock() >= job.not_after:
-                return Outcome(job, held_back=HeldBack.WINDOW_CLOSED)
-            if start_by is not None and self.clock() >= start_by:
-                return Outcome(job, held_back=HeldBack.RATE_WAIT_TOO_LONG)
-            return Outcome(job, sent=transport.send(job.outgoing))
+                found = transport.find(job.outgoing, job.look_since)
+                return Outcome(job, sent=found, seconds=time.perf_counter() - began)
+            sent = transport.send(job.outgoing)
+            return Outcome(job, sent=sent, seconds=time.perf_counter() - began)
         except TransportError as error:
-            return Outcome(job, error=error)
+            return Outcome(job, error=error, seconds=_since(began))
         except Exception as error:  # noqa: BLE001 - a transport bug must not lose the batch
             log.exception("transport %s failed unexpectedly", type(transport).__name__)
-            return Outcome(job, error=TransportError(repr(error), failure=Failure.UNCERTAIN))
+            uncertain = TransportError(repr(error), failure=Failure.UNCERTAIN)
+            return Outcome(job, error=uncertain, seconds=_since(began))
+
+
+def _since(began: float | None) -> float | None:
+    return None if began is None else time.perf_counter() - began
+
+
+# What one outcome came to, once recorded.
+Result = tuple[Outcome, Tally]
+
+
+def record_all(
+    record: Callable[[list[Outcome], datetime], list[Result]],
+    outcomes: list[Outcome],
+    now: datetime,
+    what: str,
+) -> list[Result]:
+    """Record a batch's outcomes in one transaction (`record`); if the database refuses it,
+    one by one, so one result it cannot store does not lose the others (that one stays
+    claimed: taken back and looked up after its lease)."""
+    if not outcomes:
+        return []
+    try:
+        return record(outcomes, now)
+    except DBAPIError:
+        log.exception("%s results could not be recorded at once; recording them one by one", what)
+    results: list[Result] = []
+    for outcome in outcomes:
+        try:
+            results += record([outcome], now)
+        except DBAPIError:
+            log.exception("result for %s %d not recorded", what, outcome.job.key)
+            results.append((outcome, Tally.LEASE_LOST))
+    return results
+
+
+def log_results(logger: logging.Logger, kind: str, results: list[Result], worker_id: str) -> None:
+    """One event per result: `follow_up.sent`, `message.retrying`... with the ids, the channel,
+    the outcome and how long the transport took; an error's words when there was one."""
+    for outcome, tally in results:
+        job = outcome.job
+        fields: dict[str, object] = {
+            f"{kind}_id": job.key,
+            "message_id": job.message_id,
+            "worker_id": worker_id,
+            "channel": job.outgoing.channel.value,
+            "outcome": tally.value,
+        }
+        if outcome.seconds is not None:
+            fields["duration_ms"] = round(outcome.seconds * 1000, 1)
+        if outcome.error is not None:
+            fields["error"] = str(outcome.error)
+        elif outcome.held_back is not None:
+            fields["error"] = outcome.detail or outcome.held_back.value
+        level = logging.WARNING if tally in (Tally.FAILED, Tally.UNKNOWN) else logging.INFO
+        event(logger, f"{kind}.{tally.value}", level, **fields)
 
 
 def one_message_per_provider_id(session: Session, outcomes: Iterable[Outcome]) -> list[Outcome]:

@@ -52,7 +52,10 @@ from scheduler.sending.courier import (
     Courier,
     Job,
     Outcome,
+    Result,
+    log_results,
     one_message_per_provider_id,
+    record_all,
 )
 from scheduler.sending.delivery import (
     DELIVERED,
@@ -633,48 +636,33 @@ class Dispatcher:
     # --- after sending: one transaction for the whole batch ------------------------------------
 
     def record(self, outcomes: Iterable[Outcome], summary: Counter[str]) -> None:
-        """Write down what happened to a batch, in one transaction."""
-        outcomes = list(outcomes)
-        if not outcomes:
-            return
-        now = self.clock()
-        counts: Counter[str] = Counter()
-        try:
-            self._record(outcomes, now, counts)
-        except DBAPIError:  # one result the database refuses must not lose the others
-            log.exception("results could not be recorded at once; recording them one by one")
-            counts = Counter()
-            for outcome in outcomes:
-                try:
-                    self._record([outcome], now, counts)
-                except DBAPIError:  # left claimed: taken back and looked up after its lease
-                    log.exception("result for follow-up %d not recorded", outcome.job.key)
-                    counts[Tally.LEASE_LOST] += 1
-        summary.update(counts)
+        """Write down what happened to a batch, in one transaction, then log each result."""
+        results = record_all(self._record, list(outcomes), self.clock(), "follow-up")
+        summary.update(tally for _, tally in results)
+        log_results(log, "follow_up", results, self.worker_id)
 
-    def _record(self, outcomes: list[Outcome], now: datetime, summary: Counter[str]) -> None:
+    def _record(self, outcomes: list[Outcome], now: datetime) -> list[Result]:
         plain = [o for o in outcomes if o.sent is not None and o.job.look_since is None]
         others = [o for o in outcomes if o.sent is None or o.job.look_since is not None]
         with self.sessions.begin() as session:
-            if plain:
-                self._record_sent(session, plain, now, summary)
+            results = self._record_sent(session, plain, now) if plain else []
             if others:
-                self._record_others(session, others, now, summary)
+                results += self._record_others(session, others, now)
+        return results
 
     def _record_sent(
-        self, session: Session, outcomes: list[Outcome], now: datetime, summary: Counter[str]
-    ) -> None:
+        self, session: Session, outcomes: list[Outcome], now: datetime
+    ) -> list[Result]:
         """The common case, sends that worked, in two statements whatever the batch size."""
         sent = {o.job.key: (o.job.message_id, o.sent) for o in outcomes if o.sent}
         ours = leases.record_sent(session, sent, worker_id=self.worker_id, now=now)
-        summary[Tally.SENT] += ours
-        summary[Tally.LEASE_LOST] += len(sent) - ours
-        if ours < len(sent):
-            log.error("%d leases lost before their results were recorded", len(sent) - ours)
+        if len(ours) < len(sent):
+            log.error("%d leases lost before their results were recorded", len(sent) - len(ours))
+        return [(o, Tally.SENT if o.job.key in ours else Tally.LEASE_LOST) for o in outcomes]
 
     def _record_others(
-        self, session: Session, outcomes: list[Outcome], now: datetime, summary: Counter[str]
-    ) -> None:
+        self, session: Session, outcomes: list[Outcome], now: datetime
+    ) -> list[Result]:
         """Failures, lookups and held-back sends: rarer, and each needs its own decision."""
         ids = [o.job.key for o in outcomes]
         rows = {
@@ -686,9 +674,15 @@ class Dispatcher:
             )
         }
         messages = {m.id: m for mine in self._messages_of(session, ids).values() for m in mine}
-        for outcome in one_message_per_provider_id(session, outcomes):
-            row, message = rows[outcome.job.key], messages[outcome.job.message_id]
-            summary[self._apply(session, row, message, outcome, now)] += 1
+        return [
+            (
+                outcome,
+                self._apply(
+                    session, rows[outcome.job.key], messages[outcome.job.message_id], outcome, now
+                ),
+            )
+            for outcome in one_message_per_provider_id(session, outcomes)
+        ]
 
     def _apply(
         self, session: Session, row: FollowUp, message: Message, outcome: Outcome, now: datetime

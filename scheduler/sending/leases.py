@@ -199,10 +199,10 @@ def hand_over(
 
 def record_sent(
     session: Session, sent: Mapping[int, tuple[int, Sent]], *, worker_id: str, now: datetime
-) -> int:
+) -> set[int]:
     """Record sends that worked (follow-up id -> message id and what the provider said): every
     message, whoever holds its follow-up now; the follow-ups still `worker_id`'s become `sent`.
-    Returns how many follow-ups were; the others' leases were lost."""
+    Returns the ids of those; the others' leases were lost."""
     mine = set(
         session.scalars(
             select(FOLLOW_UPS.c.id)
@@ -228,7 +228,7 @@ def record_sent(
     ]
     if ours:  # SENDING -> SENT, the transition the WHERE of `mine` checked
         session.execute(RECORD_SENT, ours)
-    return len(ours)
+    return mine
 
 
 # --- messages queued on their own: the message row holds its own lease ---------------------------

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.consent import WITHDRAWN
@@ -38,7 +37,10 @@ from scheduler.sending.courier import (
     Courier,
     Job,
     Outcome,
+    Result,
+    log_results,
     one_message_per_provider_id,
+    record_all,
 )
 from scheduler.sending.delivery import OURS, stopped_by_provider
 from scheduler.sending.outcomes import Tally, judge
@@ -207,27 +209,12 @@ class QueuedSender:
             )
 
     def record(self, outcomes: list[Outcome], summary: Counter[Tally]) -> None:
-        """Write down what happened to a batch, in one transaction; if the database refuses
-        it, one by one, so one result it cannot store does not lose the others (that one stays
-        claimed: taken back and looked up after its lease)."""
-        if not outcomes:
-            return
-        now = self.courier.clock()
-        counts: Counter[Tally] = Counter()
-        try:
-            self._record(outcomes, now, counts)
-        except DBAPIError:
-            log.exception("queued results could not be recorded at once; recording them one by one")
-            counts = Counter()
-            for outcome in outcomes:
-                try:
-                    self._record([outcome], now, counts)
-                except DBAPIError:
-                    log.exception("result for queued message %d not recorded", outcome.job.key)
-                    counts[Tally.LEASE_LOST] += 1
-        summary.update(counts)
+        """Write down what happened to a batch, in one transaction, then log each result."""
+        results = record_all(self._record, outcomes, self.courier.clock(), "queued message")
+        summary.update(tally for _, tally in results)
+        log_results(log, "message", results, self.worker_id)
 
-    def _record(self, outcomes: list[Outcome], now: datetime, summary: Counter[Tally]) -> None:
+    def _record(self, outcomes: list[Outcome], now: datetime) -> list[Result]:
         with self.sessions.begin() as session:
             ids = [outcome.job.message_id for outcome in outcomes]
             messages = {
@@ -239,9 +226,10 @@ class QueuedSender:
                     .with_for_update()
                 )
             }
-            for outcome in one_message_per_provider_id(session, outcomes):
-                message = messages[outcome.job.message_id]
-                summary[self._apply(session, message, outcome, now)] += 1
+            return [
+                (outcome, self._apply(session, messages[outcome.job.message_id], outcome, now))
+                for outcome in one_message_per_provider_id(session, outcomes)
+            ]
 
     @staticmethod
     def _reached(message: Message, now: datetime) -> None:

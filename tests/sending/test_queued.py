@@ -15,7 +15,7 @@ from scheduler.config import Config
 from scheduler.consent import WITHDRAWN, opt_out
 from scheduler.lifecycle import Channel, ConsentSource, MessageStatus
 from scheduler.models import AuditEntry, Customer, Message
-from scheduler.sending.courier import Outcome
+from scheduler.sending.courier import Outcome, Result
 from scheduler.sending.outcomes import Tally
 from scheduler.sending.pacing import SenderRateLimit
 from scheduler.sending.queueing import queue
@@ -277,10 +277,10 @@ def test_one_result_the_database_refuses_does_not_lose_the_others(
     work = dispatcher(sessions, config, Clock(NOW)).queued
     real = work._record
 
-    def refuses_batches(outcomes: list[Outcome], now: datetime, summary: Counter[Tally]) -> None:
+    def refuses_batches(outcomes: list[Outcome], now: datetime) -> list[Result]:
         if len(outcomes) > 1:
             raise OperationalError("UPDATE messages", {}, Exception("deadlock detected"))
-        real(outcomes, now, summary)
+        return real(outcomes, now)
 
     monkeypatch.setattr(work, "_record", refuses_batches)
     assert work.run_pass()["queued_sent"] == 3

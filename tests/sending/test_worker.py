@@ -169,11 +169,14 @@ SQLITE_HERE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_worker_process_sends_then_stops_cleanly_on_sigterm(
-    engine: Engine, config: Config, tmp_path: Path
+    engine: Engine, config: Config, tmp_path: Path, log_format: str
 ) -> None:
     sessions = due_backlog(engine, config, 3)
-    path = process_config(tmp_path, engine, worker={"tick_seconds": 3600})
+    path = process_config(
+        tmp_path, engine, worker={"tick_seconds": 3600}, logging={"format": log_format}
+    )
 
     def stored() -> int:
         with sessions() as session:
@@ -190,6 +193,12 @@ def test_worker_process_sends_then_stops_cleanly_on_sigterm(
         worker.kill()
     assert worker.returncode == 0, stderr
     assert "SIGTERM: stopping after the batch in hand" in stderr and "worker stopped" in stderr
+    assert "+519" not in stderr  # the customers' numbers stay out of the log
+    if log_format == "json":  # every line is one event, whole
+        events = [json.loads(line) for line in stderr.splitlines()]
+        sent = [e["follow_up_id"] for e in events if e.get("event") == "follow_up.sent"]
+        with sessions() as session:
+            assert sorted(sent) == sorted(row.id for row in day1(session))
     with sessions() as session:
         assert {row.status for row in day1(session)} == {FollowUpStatus.SENT}
 
@@ -289,6 +298,8 @@ def test_run_serves_and_dispatches_then_stops_on_sigterm(
 
     try:
         wait_for(healthy, "the web app to answer")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as answer:
+            assert answer.headers["Server"] == "waitress"  # not Werkzeug's development server
         wait_for(lambda: stored() == 2, "the in-process worker's first pass")
         app.send_signal(signal.SIGTERM)
         _, stderr = app.communicate(timeout=30)

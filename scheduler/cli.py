@@ -6,15 +6,16 @@ import json
 import logging
 import sys
 from functools import cached_property
+from pathlib import Path
 
 import click
 from sqlalchemy import Engine
 
-from scheduler import accounts, bootstrap, logs, schema, worker
+from scheduler import accounts, backups, bootstrap, heartbeats, logs, schema, worker
 from scheduler.clock import utcnow
 from scheduler.config import LOCAL_URL, Config, ConfigError, load_config
 from scheduler.db import DatabaseUnreachable, make_session_factory, open_engine
-from scheduler.defaults import MissingTemplates
+from scheduler.defaults import MissingTemplates, install_templates
 from scheduler.lifecycle import Role
 from scheduler.listening.classify import classify
 from scheduler.sending import column_mappings, columns, csv_import
@@ -104,7 +105,7 @@ def init(runtime: Runtime, demo: bool) -> None:
     """Migrate the database to the newest schema and install defaults. Safe to run again."""
     try:
         report = bootstrap.initialise(runtime.engine, runtime.config, demo=demo, now=utcnow())
-    except MissingTemplates as error:
+    except (MissingTemplates, schema.SchemaError) as error:
         raise CliError(str(error)) from None
     for line in report:
         click.echo(line)
@@ -118,11 +119,55 @@ def db() -> None:
 @db.command("upgrade")
 @pass_runtime
 def db_upgrade(runtime: Runtime) -> None:
-    """Apply every pending migration (Alembic upgrade to head)."""
+    """Apply every pending migration (Alembic upgrade to head), and add the default templates
+    the new version's steps need (the owner's edited ones are left alone)."""
     before = schema.current_revision(runtime.engine)
-    schema.upgrade(runtime.engine)
+    try:
+        schema.upgrade(runtime.engine)
+        with make_session_factory(runtime.engine).begin() as session:
+            installed = install_templates(session, utcnow())
+    except (schema.SchemaError, MissingTemplates) as error:
+        raise CliError(str(error)) from None
     after = schema.current_revision(runtime.engine)
     click.echo(f"database at {after}" + (f" (was {before or 'empty'})" if before != after else ""))
+    for line in installed:
+        click.echo(line)
+
+
+@cli.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@pass_runtime
+def backup_command(runtime: Runtime, file: Path, force: bool) -> None:
+    """Back up the whole database to FILE while Postventa runs (SQLite: a consistent copy;
+    PostgreSQL: pg_dump's custom format, for pg_restore or `postventa restore`)."""
+    if file.exists() and not force:
+        raise CliError(f"{file} exists: name a new file, or add --force to replace it")
+    try:
+        click.echo(backups.backup(runtime.engine, file))
+    except backups.BackupError as error:
+        raise CliError(str(error)) from None
+
+
+@cli.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask: replace the database's contents.")
+@pass_runtime
+def restore_command(runtime: Runtime, file: Path, yes: bool) -> None:
+    """Replace everything in the database with the backup FILE. Stop the web app and every
+    worker first: refused while a worker is sending."""
+    with make_session_factory(runtime.engine)() as session:
+        busy = schema.current_revision(runtime.engine) == schema.head_revision() and any(
+            state.passing for state in heartbeats.workers(session, now=utcnow())
+        )
+    if busy:
+        raise CliError("a worker is sending: stop every worker (and the web app), then restore")
+    if not yes:
+        click.confirm(f"Replace everything in the database with {file}?", abort=True)
+    try:
+        click.echo(backups.restore(runtime.engine, file))
+    except backups.BackupError as error:
+        raise CliError(str(error)) from None
 
 
 @cli.group()

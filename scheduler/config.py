@@ -7,6 +7,7 @@ the key, instead of surfacing as a wrong send hours later.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import re
@@ -41,6 +42,7 @@ ENV_OVERRIDES = {
     "POSTVENTA_IMAP_PASSWORD": ("email.inbound", "password"),
     "POSTVENTA_SHOPIFY_SECRET": ("shops", "shopify_secret"),
     "POSTVENTA_WOOCOMMERCE_SECRET": ("shops", "woocommerce_secret"),
+    "POSTVENTA_METRICS_TOKEN": ("metrics", "token"),
 }
 
 
@@ -520,6 +522,25 @@ class LoggingConfig:
     personal_data: bool = _setting(False, _bool)
 
 
+def _networks(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError('a list of networks, such as ["127.0.0.0/8", "10.0.0.0/8"]')
+    try:
+        return tuple(str(ipaddress.ip_network(item, strict=False)) for item in value)
+    except ValueError as error:
+        raise ValueError(f"not a network: {error}") from None
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Who may read `/metrics`: a scraper with the bearer `token`, or one whose address is in
+    `allow_from` (reached directly: a request that came through a proxy the app does not count
+    in `web.proxies` is not believed to be local)."""
+
+    token: str = _setting("", _str)
+    allow_from: tuple[str, ...] = _setting(["127.0.0.0/8", "::1/128"], _networks)
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole validated configuration; `source` says where it came from, for messages."""
@@ -539,6 +560,7 @@ class Config:
     cases: CasesConfig
     remedies: RemediesConfig
     logging: LoggingConfig
+    metrics: MetricsConfig
     source: str = "built-in defaults"
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
@@ -579,6 +601,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "cases": CasesConfig,
     "remedies": RemediesConfig,
     "logging": LoggingConfig,
+    "metrics": MetricsConfig,
 }
 
 

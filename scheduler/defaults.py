@@ -114,12 +114,7 @@ def install_defaults(session: Session, now: datetime) -> list[str]:
     """Add the default cadence if there is no cadence, and any missing default template.
 
     Raises MissingTemplates, and adds nothing, when the install ships no templates."""
-    templates = default_templates()
-    if not templates:
-        raise MissingTemplates(
-            f"no default templates found in the package {TEMPLATES_PACKAGE}: "
-            "this installation of Postventa is incomplete; reinstall it"
-        )
+    templates = _shipped_templates()
     report = []
     if session.scalar(select(Cadence.id).limit(1)) is None:
         cadence = Cadence(name="Default", is_default=True, created_at=now, updated_at=now)
@@ -146,6 +141,26 @@ def install_defaults(session: Session, now: datetime) -> list[str]:
             steps=len(DEFAULT_STEPS),
         )
         report.append(f"default cadence installed ({len(DEFAULT_STEPS)} steps)")
+    return report + install_templates(session, now, templates)
+
+
+def _shipped_templates() -> list[TemplateFile]:
+    templates = default_templates()
+    if not templates:
+        raise MissingTemplates(
+            f"no default templates found in the package {TEMPLATES_PACKAGE}: "
+            "this installation of Postventa is incomplete; reinstall it"
+        )
+    return templates
+
+
+def install_templates(
+    session: Session, now: datetime, templates: list[TemplateFile] | None = None
+) -> list[str]:
+    """Add every default template the database lacks (one a new version's steps need, after
+    `db upgrade`); the owner's edited ones are left as they are."""
+    templates = _shipped_templates() if templates is None else templates
+    report = []
     query = select(MessageTemplate.name, MessageTemplate.channel, MessageTemplate.locale)
     existing = {tuple(row) for row in session.execute(query)}
     added = 0

@@ -341,6 +341,29 @@ class Cadence(Base):
     )
 
 
+class WorkerHeartbeat(Base):
+    """What each worker process last said of itself: when it started, that it is alive (every
+    few seconds), and its last dispatch pass. The admin and `/healthz?deep=1` read it to say
+    when no worker is sending; one row per process, written only by that process."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tick_seconds: Mapped[int]
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime]  # alive: its replies job runs every few seconds
+    pass_started_at: Mapped[datetime | None]  # a dispatch pass in progress since then
+    last_pass_at: Mapped[datetime | None]  # the last dispatch pass that finished
+    last_pass_seconds: Mapped[float | None]
+    last_pass_sent: Mapped[int] = mapped_column(default=0)
+    stopped_at: Mapped[datetime | None]  # stopped cleanly (SIGTERM), not killed
+    # Since it started, for `/metrics`: passes, their seconds, and its sends' outcomes
+    # ("sms/sent": n). Counted here, not in the web process, which may be on another machine.
+    passes: Mapped[int] = mapped_column(default=0)
+    pass_seconds_total: Mapped[float] = mapped_column(default=0.0)
+    sends: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 class SendingPause(Base):
     """Follow-ups held back for a while, and why (a holiday, a recall): the whole business's
     (`scope` "business") or one cadence's (`cadence:<id>`). While it lasts the worker claims

@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Indexes migration 0029 makes on PostgreSQL alone (trigram indexes for searches by words):
@@ -36,7 +36,7 @@ def alembic_config(engine: Engine | None = None) -> AlembicConfig:
 
 
 @functools.cache
-def _revisions() -> tuple[str, frozenset[str]]:
+def revisions() -> tuple[str, frozenset[str]]:
     """The newest revision and every one this code knows. Read once per process: the scripts
     ship with the package, and reading them runs each one (the web app and every command
     check the database at start)."""
@@ -47,7 +47,7 @@ def _revisions() -> tuple[str, frozenset[str]]:
 
 
 def head_revision() -> str:
-    return _revisions()[0]
+    return revisions()[0]
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -56,11 +56,52 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database to `revision` (the newest by default), in one transaction."""
+    """Migrate the database to `revision` (the newest by default), in one transaction.
+    Refused (SchemaError) for a database a newer Postventa has migrated: this code cannot
+    know what its migrations did, nor undo them."""
+    current = current_revision(engine)
+    head, known = revisions()
+    if current is not None and current not in known:
+        raise SchemaError(
+            f"database {engine.url.render_as_string(hide_password=True)} "
+            f"{schema_problem(current, head, known)}; `db upgrade` changes nothing"
+        )
     config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=False)
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite:
+                    _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, on=True)
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    """SQLite rebuilds a table to alter it (a copy, then DROP TABLE of the original), and with
+    foreign keys enforced that DROP first deletes every row, cascading into the tables that
+    point at it: a cadence's rebuild would empty its steps and their follow-ups. Enforcement
+    is switched off for the migration, as SQLite's documentation prescribes, and the result
+    checked before it commits. The pragma is ignored inside a transaction: it is set on the
+    driver's connection, between transactions."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({str(row[0]) for row in broken})
+        raise SchemaError(
+            f"the migration left {len(broken)} rows pointing at rows that do not exist "
+            f"(in {', '.join(tables)}): nothing was changed"
+        )
 
 
 def schema_problem(current: str | None, head: str, known: Set[str]) -> str | None:
@@ -79,7 +120,7 @@ def schema_problem(current: str | None, head: str, known: Set[str]) -> str | Non
 
 def require_current(engine: Engine) -> None:
     """Refuse to run against a database that is behind (or ahead of) this code."""
-    head, known = _revisions()
+    head, known = revisions()
     problem = schema_problem(current_revision(engine), head, known)
     if problem:
         raise SchemaError(f"database {engine.url.render_as_string(hide_password=True)} {problem}")

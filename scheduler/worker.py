@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from types import FrameType
@@ -22,7 +23,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
+from scheduler import heartbeats
 from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
 from scheduler.db import STATISTICS_SECONDS, make_session_factory, refresh_statistics
@@ -31,6 +34,7 @@ from scheduler.listening.email_replies import fetch_mail, mailbox_key, mailbox_o
 from scheduler.listening.inbound import triage
 from scheduler.listening.themes import REREAD, REREAD_SECONDS, reread, vocabulary
 from scheduler.logs import event
+from scheduler.sending.courier import SENDS
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
 from scheduler.settings import LiveSettings
@@ -122,18 +126,35 @@ class Worker:
             )
         return self.dispatcher
 
+    def _heartbeat(self, write: Callable[..., None], **values: object) -> None:
+        """Write the heartbeat in a transaction of its own; a database that refuses it costs
+        the heartbeat, never a pass (the health check will say no worker is passing)."""
+        try:
+            with self.dispatcher.sessions.begin() as session:
+                write(session, worker_id(), now=utcnow(), **values)
+        except DBAPIError as error:
+            log.warning("heartbeat not written: %s", error.orig)
+
     def tick(self) -> dict[str, int]:
         """The due follow-ups; replies and queued messages are the `read` job's. A pass that
         found nothing to do is logged at DEBUG: at INFO, a line every tick says nothing."""
         began = time.perf_counter()
+        self._heartbeat(heartbeats.pass_began)
         summary = self._current().run_pass(self.stopping)
+        seconds = time.perf_counter() - began
+        self._heartbeat(
+            heartbeats.pass_ended,
+            seconds=seconds,
+            sent=summary.get("sent", 0),
+            sends=SENDS.snapshot(),
+        )
         busy = {key: value for key, value in summary.items() if value}
         event(
             log,
             "worker.pass",
             logging.INFO if busy else logging.DEBUG,
             worker_id=worker_id(),
-            duration_ms=round((time.perf_counter() - began) * 1000, 1),
+            duration_ms=round(seconds * 1000, 1),
             **busy,
         )
         return summary
@@ -189,6 +210,8 @@ class Worker:
         return done
 
     def read(self) -> dict[str, int]:
+        """Every few seconds, also the sign that this process is alive."""
+        self._heartbeat(heartbeats.alive)
         summary = read_replies(self._current(), self.stopping)
         if busy := {key: value for key, value in summary.items() if value}:
             event(log, "worker.replies", worker_id=worker_id(), **busy)
@@ -203,8 +226,12 @@ class Worker:
     def _scheduler_options(self) -> dict[str, object]:
         return {"timezone": UTC, "executors": {"default": ThreadPoolExecutor(3)}}
 
+    def _started(self) -> None:
+        self._heartbeat(heartbeats.started, tick_seconds=self.config.worker.tick_seconds)
+
     def start_in_background(self) -> BackgroundScheduler:
         """For `postventa run`: the web server owns the main thread."""
+        self._started()
         scheduler = BackgroundScheduler(**self._scheduler_options())
         self.schedule(scheduler)
         scheduler.start()
@@ -215,10 +242,12 @@ class Worker:
         if scheduler.running:
             scheduler.shutdown(wait=True)
             log.info("scheduler shut down: no pass is running")
+        self._heartbeat(heartbeats.stopped)
 
     def run_forever(self) -> None:
         """For `postventa worker`: until SIGTERM or SIGINT, then finish the batch in hand. A
         signal that comes while the scheduler is still starting is kept, not lost."""
+        self._started()
         scheduler = BackgroundScheduler(**self._scheduler_options())
         self.schedule(scheduler)
         # The handler only notes the signal: no lock, no logging. It runs in the main thread

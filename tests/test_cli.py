@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from scheduler import accounts, defaults, schema
 from scheduler.cli import Runtime
 from scheduler.clock import utcnow
+from scheduler.defaults import default_templates
 from scheduler.lifecycle import Anchor, FollowUpStatus, Role
 from scheduler.models import (
     ApiToken,
@@ -88,10 +89,21 @@ def test_init_stops_when_the_install_ships_no_templates(
     assert count(session, Cadence) == 0 and count(session, MessageTemplate) == 0
 
 
-def test_db_upgrade_reports_the_revision(postventa: Cli) -> None:
+def test_db_upgrade_reports_the_revision_and_adds_the_templates_steps_need(
+    postventa: Cli, session: Session
+) -> None:
+    """The release step runs `db upgrade` alone: a template a new version's step uses (0006's
+    "did we solve it?") must not wait for someone to run `init`."""
     result = postventa("db", "upgrade")
     assert result.exit_code == 0
-    assert result.output.strip() == f"database at {schema.head_revision()}"
+    shipped = len(default_templates())
+    assert result.output.splitlines() == [
+        f"database at {schema.head_revision()}",
+        f"{shipped} default templates installed",
+    ]
+    assert count(session, MessageTemplate) == shipped
+    again = postventa("db", "upgrade")
+    assert again.output.strip() == f"database at {schema.head_revision()}"
 
 
 def test_user_add_reads_the_password_from_stdin(postventa: Cli, session: Session) -> None:

@@ -97,6 +97,7 @@ def create_app(config: Config | None = None) -> Flask:
         home,
         i18n,
         inbox,
+        metrics,
         outbox,
         products,
         replies,
@@ -108,6 +109,7 @@ def create_app(config: Config | None = None) -> Flask:
     )
 
     auth.init_auth(app)
+    metrics.init_metrics(app)
     i18n.init_i18n(app)
     app.before_request(customers.allow_big_upload)  # before the CSRF check reads the form
     csrf = CSRFProtect(app)
@@ -122,6 +124,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.context_processor(lambda: {"settings": app.extensions["postventa"].config})
     for blueprint in (
         health.blueprint,
+        metrics.blueprint,
         auth.blueprint,
         home.blueprint,
         at_risk.blueprint,

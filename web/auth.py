@@ -53,7 +53,7 @@ from web.domain_texts import translated
 from web.forms import options
 
 blueprint = Blueprint("auth", __name__)
-PUBLIC = {"auth", "webhooks", "shop_webhooks", "api", "health", "unsubscribe"}
+PUBLIC = {"auth", "webhooks", "shop_webhooks", "api", "health", "metrics", "unsubscribe"}
 LANGUAGES = [("es", "Español"), ("en", "English")]
 F = TypeVar("F", bound=Callable[..., Any])
 

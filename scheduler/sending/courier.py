@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -213,11 +213,33 @@ def record_all(
     return results
 
 
+class SendCounts:
+    """Every result this process has recorded since it started, by channel and outcome
+    ("sms/sent"): the worker writes them into its heartbeat, for `/metrics`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, channel: str, outcome: str) -> None:
+        with self._lock:
+            self._counts[f"{channel}/{outcome}"] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+SENDS = SendCounts()
+
+
 def log_results(logger: logging.Logger, kind: str, results: list[Result], worker_id: str) -> None:
     """One event per result: `follow_up.sent`, `message.retrying`... with the ids, the channel,
-    the outcome and how long the transport took; an error's words when there was one."""
+    the outcome and how long the transport took; an error's words when there was one. Each is
+    counted in SENDS."""
     for outcome, tally in results:
         job = outcome.job
+        SENDS.add(job.outgoing.channel.value, tally.value)
         fields: dict[str, object] = {
             f"{kind}_id": job.key,
             "message_id": job.message_id,

@@ -13,7 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import Exists, Table, and_, bindparam, case, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Exists,
+    Table,
+    and_,
+    bindparam,
+    case,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from scheduler.lifecycle import UNFINISHED, WAITING, Channel, FollowUpStatus, MessageStatus
@@ -118,6 +129,11 @@ def take_back(session: Session, *, worker_id: str, now: datetime) -> int:
     return len(stale)
 
 
+def due_now(now: datetime) -> ColumnElement[bool]:
+    """The follow-ups a worker would claim now: scheduled, due, not paused."""
+    return and_(FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.due_at <= now, may_go())
+
+
 def claim(
     session: Session, *, worker_id: str, now: datetime, lease: timedelta, size: int
 ) -> list[int]:
@@ -127,7 +143,7 @@ def claim(
     # UPDATE, and each run skips different locked rows, so a claim could exceed its size.
     due = (
         select(FollowUp.id)
-        .where(FollowUp.status == FollowUpStatus.SCHEDULED, FollowUp.due_at <= now, may_go())
+        .where(due_now(now))
         .order_by(FollowUp.due_at, FollowUp.id)
         .limit(size)
         .with_for_update(of=FollowUp, skip_locked=True)

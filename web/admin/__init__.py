@@ -22,4 +22,5 @@ from web.admin import (  # noqa: E402, F401
     shop_deliveries,
     templates,
     words,
+    workers,
 )

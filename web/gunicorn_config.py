@@ -1,0 +1,51 @@
+"""gunicorn's settings for the web process: `gunicorn -c python:web.gunicorn_config
+'web:create_app()'` (the Procfile's `web`). Command-line flags and `GUNICORN_CMD_ARGS` still
+override any of them; gunicorn itself binds to `$PORT` where a platform sets it.
+
+Sync workers, a few per core: each answers one request at a time, and Twilio's webhooks are
+short writes (see bench/README.md). `/metrics` adds up what every worker process counted
+through prometheus_client's multiprocess mode, which needs `PROMETHEUS_MULTIPROC_DIR` set
+before any worker starts, and emptied at each start: set here, in the master, before it forks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+_CORES = os.cpu_count() or 1
+
+workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * _CORES + 1, 9))
+worker_class = "sync"
+timeout = 30  # a request still running after this is stopped, and its worker replaced
+graceful_timeout = 30  # on SIGTERM, requests in progress have this long to finish
+keepalive = 5  # seconds a proxy's idle connection is kept (nginx, a platform's router)
+max_requests = 2000  # each worker is replaced after this many requests (memory stays flat)
+max_requests_jitter = 200  # not all at once
+errorlog = "-"
+
+_OWN_DIRECTORY = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_DIRECTORY:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="postventa-metrics-")
+
+
+def on_starting(_server: Any) -> None:
+    """Counts left by an earlier run would be added to this one's: the directory starts empty."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        os.remove(os.path.join(directory, name))
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """A worker process that ended (replaced, or killed) leaves its counts; its live gauges go."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(_server: Any) -> None:
+    if _OWN_DIRECTORY:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -264,6 +264,18 @@ def time_pages(url: str, runs: int) -> list[tuple[str, float, int]]:
     return found
 
 
+def load_and_say(url: str, scale: float) -> None:
+    """The rows into the database at `url`, and a line saying how many and how long."""
+    engine = make_engine(url)
+    began = time.perf_counter()
+    counts = load(engine, scale)
+    engine.dispose()
+    print(
+        f"  loaded in {time.perf_counter() - began:.0f} s: "
+        + ", ".join(f"{count:,} {table}" for table, count in counts.items())
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
@@ -272,14 +284,7 @@ def main() -> None:
     scale = 0.1 if args.quick else 1.0
     print("lists: every list page of a busy shop, PostgreSQL")
     with temporary_postgres() as url:
-        engine = make_engine(url)
-        began = time.perf_counter()
-        counts = load(engine, scale)
-        engine.dispose()
-        print(
-            f"  loaded in {time.perf_counter() - began:.0f} s: "
-            + ", ".join(f"{count:,} {table}" for table, count in counts.items())
-        )
+        load_and_say(url, scale)
         found = time_pages(url, args.runs)
     slowest = max(seconds for _label, seconds, _rows in found)
     for label, seconds, rows in found:

@@ -11,13 +11,24 @@ from pathlib import Path
 import click
 from sqlalchemy import Engine
 
-from scheduler import accounts, backups, bootstrap, heartbeats, logs, schema, worker
+from scheduler import (
+    accounts,
+    backups,
+    bootstrap,
+    erasure,
+    heartbeats,
+    logs,
+    retention,
+    schema,
+    worker,
+)
 from scheduler.clock import utcnow
 from scheduler.config import LOCAL_URL, Config, ConfigError, load_config
 from scheduler.db import DatabaseUnreachable, make_session_factory, open_engine
 from scheduler.defaults import MissingTemplates, install_templates
 from scheduler.lifecycle import Role
 from scheduler.listening.classify import classify
+from scheduler.models import Customer
 from scheduler.sending import column_mappings, columns, csv_import
 from scheduler.settings import LiveSettings
 
@@ -168,6 +179,73 @@ def restore_command(runtime: Runtime, file: Path, yes: bool) -> None:
         click.echo(backups.restore(runtime.engine, file))
     except backups.BackupError as error:
         raise CliError(str(error)) from None
+
+
+@cli.group()
+def customer() -> None:
+    """A customer's data on request: export it, or erase it."""
+
+
+def customer_number(text: str) -> int:
+    """A customer's id as typed at the terminal; exit 2 with why when it is not one."""
+    if not (text.isascii() and text.isdigit() and 0 < len(text) <= 18):
+        raise UnusableInput(f"{text!r} is not a customer number (the ID on their page)")
+    return int(text)
+
+
+@customer.command("erase")
+@click.argument("customer_id")
+@click.option(
+    "--reason",
+    default="the customer asked",
+    show_default=True,
+    help="Why, for the audit log (not the person's name).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@pass_runtime
+def customer_erase(runtime: Runtime, customer_id: str, reason: str, yes: bool) -> None:
+    """Erase customer CUSTOMER_ID: who they are and every word to or from them; what the shop
+    counts stays, and nothing can be sent to them again. Cannot be undone."""
+    wanted = customer_number(customer_id)
+    with make_session_factory(runtime.current_engine(), writer=True).begin() as session:
+        found = session.get(Customer, wanted)
+        if found is None:
+            raise CliError(f"no customer {wanted}")
+        if not yes:
+            click.confirm(
+                f"Erase customer {wanted} ({found.name})? This cannot be undone", abort=True
+            )
+        try:
+            done = erasure.erase(session, found, actor="cli", reason=reason, now=utcnow())
+        except erasure.ErasureError as error:
+            raise CliError(str(error)) from None
+    click.echo(
+        f"customer {wanted} erased: {done.messages} messages, {done.cases} cases, "
+        f"{done.follow_ups_cancelled} follow-ups cancelled"
+    )
+
+
+@cli.command("retention")
+@click.option("--dry-run", is_flag=True, help="Say what would be erased; erase nothing.")
+@pass_runtime
+def retention_command(runtime: Runtime, dry_run: bool) -> None:
+    """Erase the words of messages and of closed cases older than
+    privacy.retention_months (the worker does it every hour)."""
+    months = runtime.config.privacy.retention_months
+    if not months:
+        raise CliError("privacy.retention_months is 0: everything is kept; nothing to do")
+    sessions = make_session_factory(runtime.current_engine(), writer=True)
+    if dry_run:
+        with sessions() as session:
+            found = retention.count(session, months=months, now=utcnow())
+        said = "would erase"
+    else:
+        found = retention.sweep_all(sessions, months=months, now=utcnow(), actor="cli")
+        said = "erased"
+    click.echo(
+        f"{said} the words of {found.messages} messages, {found.outbox} outbox copies and "
+        f"{found.cases} closed cases from before {found.before:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 @cli.group()

@@ -542,6 +542,14 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """How long the words of messages and of closed cases are kept (0: for as long as the
+    shop keeps its data); what counts stays."""
+
+    retention_months: int = _setting(0, _int_between(0, 1200))
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration; `source` says where it came from, for messages."""
 
@@ -561,6 +569,7 @@ class Config:
     remedies: RemediesConfig
     logging: LoggingConfig
     metrics: MetricsConfig
+    privacy: PrivacyConfig
     source: str = "built-in defaults"
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:
@@ -602,6 +611,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "remedies": RemediesConfig,
     "logging": LoggingConfig,
     "metrics": MetricsConfig,
+    "privacy": PrivacyConfig,
 }
 
 

@@ -22,6 +22,9 @@ WITHDRAWN = "not sent: the customer opted out of this channel after it was queue
 MAX_REASON = 200
 
 
+ERASED_CUSTOMER = "the customer was erased on request: nothing can be sent to them again"
+
+
 class ConsentError(ValueError):
     """A change of consent that cannot be made as asked; the message says why, for the person."""
 
@@ -125,7 +128,10 @@ def opt_in(
 ) -> bool:
     """Clear an opt-out; returns whether there was one. Follow-ups skipped meanwhile stay
     skipped: their moment has passed. On WhatsApp, where nothing goes without a yes, the yes
-    is recorded too (when, and `via`): returns whether either changed."""
+    is recorded too (when, and `via`): returns whether either changed. Refused for a customer
+    erased on request: nobody is left to have said yes."""
+    if customer.erased_at is not None:
+        raise ConsentError(ERASED_CUSTOMER)
     _lock(session, customer)
     said_yes = channel is Channel.WHATSAPP and (
         customer.whatsapp_opt_in_at is None or customer.whatsapp_opt_out_at is not None

@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from scheduler import audit
 from scheduler.addresses import normalise_email, normalise_phone
-from scheduler.consent import ConsentError, opt_in, opt_out, staff_reason, staff_wording
+from scheduler.consent import (
+    ERASED_CUSTOMER,
+    ConsentError,
+    opt_in,
+    opt_out,
+    staff_reason,
+    staff_wording,
+)
+from scheduler.erasure import honour_earlier_no
 from scheduler.lifecycle import Channel, ConsentSource
 from scheduler.models import Customer
 from scheduler.sending.intake import known_time_zone, supported_locale
@@ -133,7 +141,10 @@ def edit_customer(
 ) -> list[Problem]:
     """Apply `edit`: the details first, then each consent change through `consent` (pending
     follow-ups skipped at once on a no). Returns the problems found only against the customer
-    (a channel without an address), after which the caller rolls back; raises AddressTaken."""
+    (a channel without an address), after which the caller rolls back; raises AddressTaken.
+    A customer erased on request takes no new details: that would bring the person back."""
+    if customer.erased_at is not None:
+        return [("name", ERASED_CUSTOMER)]
     for name, column in (("phone", Customer.phone), ("email", Customer.email)):
         wanted = edit.profile.get(name)
         if wanted is not None and wanted != getattr(customer, name):
@@ -153,6 +164,8 @@ def edit_customer(
         customer.whatsapp_opt_in_at = customer.whatsapp_opt_in_via = None
     for name in changed:
         setattr(customer, name, edit.profile[name])
+    if {"phone", "email"} & set(changed):  # an address someone erased had: their no's hold
+        honour_earlier_no(session, [(customer, now)], now=now, actor=actor)
     problems: list[Problem] = []
     wording: dict[Channel, str] = {}
     for channel, (name, _says_no) in edit.consent.items():

@@ -232,6 +232,9 @@ class Customer(Base):
     # written here, read only by the customer list. None for a customer who only wrote in.
     last_sold_at: Mapped[datetime | None] = mapped_column(deferred=True)
     created_at: Mapped[datetime]
+    # Erased on request (`scheduler.erasure`): the row stays for the figures, its person goes.
+    # Deferred, like last_sold_at: read where a customer is acted on one at a time.
+    erased_at: Mapped[datetime | None] = mapped_column(deferred=True)
 
     sales: Mapped[list[Sale]] = relationship(back_populates="customer")
 
@@ -280,6 +283,35 @@ class Customer(Base):
         setattr(self, f"{channel}_opt_out_at", at)
         setattr(self, f"{channel}_opt_out_via", via)
         setattr(self, f"{channel}_opt_out_source", source)
+
+
+class Erasure(Base):
+    """A customer erased on request: when, by whom, and their phone and email as keyed hashes
+    (`scheduler.erasure.address_hash`) with the no's they had said. Nobody can read an
+    address back from it; a new sale or a STOP from the same address finds it, so a no said
+    before the erasure, or after it, still holds."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), unique=True)
+    erased_at: Mapped[datetime]
+    erased_by: Mapped[str] = mapped_column(String(100))
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    email_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    sms_opt_out: Mapped[bool] = mapped_column(default=False)
+    whatsapp_opt_out: Mapped[bool] = mapped_column(default=False)
+    email_opt_out: Mapped[bool] = mapped_column(default=False)
+
+
+class InstallationSecret(Base):
+    """Secrets this installation makes once and keeps with its data (the key of the erased
+    addresses' hashes): a backup restored elsewhere keeps working."""
+
+    __tablename__ = "installation_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
 
 
 class Product(Base):

@@ -25,7 +25,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from scheduler import heartbeats
+from scheduler import heartbeats, retention
 from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
 from scheduler.db import STATISTICS_SECONDS, make_session_factory, refresh_statistics
@@ -34,6 +34,7 @@ from scheduler.listening.email_replies import fetch_mail, mailbox_key, mailbox_o
 from scheduler.listening.inbound import triage
 from scheduler.listening.themes import REREAD, REREAD_SECONDS, reread, vocabulary
 from scheduler.logs import event
+from scheduler.retention import RETENTION_SECONDS
 from scheduler.sending.courier import SENDS
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
@@ -47,6 +48,7 @@ MAIL_JOB = "mail"
 STATISTICS_JOB = "statistics"
 TALLIES_JOB = "tallies"
 THEMES_JOB = "themes"
+RETENTION_JOB = "retention"
 REPLIES_SECONDS = 5
 SIGNAL_CHECK_SECONDS = 0.2  # how soon a SIGTERM is seen, whichever thread it reached
 
@@ -166,7 +168,8 @@ class Worker:
         statistics hourly (SQLite's planner has none otherwise), folding the follow-ups'
         tallies every few minutes (the dashboard's sums stay short), reading again each minute
         the themes of replies read with other words than the owner's now, and, with an IMAP
-        mailbox, fetching new mail every tick."""
+        mailbox, fetching new mail every tick; with `[privacy] retention_months`, erasing
+        hourly the words older than that."""
         tick = self.config.worker.tick_seconds
         jobs = [
             (self.tick, tick, DISPATCH_JOB),
@@ -177,6 +180,8 @@ class Worker:
         ]
         if self.config.email_inbound.transport == "imap":
             jobs.append((self.fetch_mail, tick, MAIL_JOB))
+        if self.config.privacy.retention_months:
+            jobs.append((self.keep_words_no_longer, RETENTION_SECONDS, RETENTION_JOB))
         for job, seconds, job_id in jobs:
             scheduler.add_job(
                 job,
@@ -192,6 +197,26 @@ class Worker:
 
     def refresh_statistics(self) -> None:
         refresh_statistics(self.engine)
+
+    def keep_words_no_longer(self) -> int:
+        """`[privacy] retention_months`: erase the words older than that, a batch at a time."""
+        swept = retention.sweep_all(
+            self.dispatcher.sessions,
+            months=self.config.privacy.retention_months,
+            now=utcnow(),
+            actor=f"worker:{worker_id()}",
+            stop=self.stopping,
+        )
+        if swept:
+            event(
+                log,
+                "worker.retention",
+                worker_id=worker_id(),
+                messages=swept.messages,
+                outbox=swept.outbox,
+                cases=swept.cases,
+            )
+        return swept.messages + swept.outbox + swept.cases
 
     def fold_tallies(self) -> int:
         with self.dispatcher.sessions.begin() as session:

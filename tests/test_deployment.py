@@ -1,13 +1,18 @@
-"""The Procfile as a platform runs it: `release` migrates an empty database, `web` serves under
-gunicorn with several worker processes, `worker` sends; `/healthz?deep=1` turns healthy once
-the worker passes, and `/metrics` adds up what every gunicorn process counted."""
+"""Deploying: the Procfile as a platform runs it (`release` migrates an empty database, `web`
+serves under gunicorn with several worker processes, `worker` sends; `/healthz?deep=1` turns
+healthy once the worker passes, and `/metrics` adds up what every gunicorn process counted),
+and what can be checked here of the image, the compose file and the systemd units."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
+import shutil
 import signal
 import subprocess
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from twilio.request_validator import RequestValidator
@@ -130,3 +136,78 @@ def test_the_procfile_releases_serves_and_sends(blank: Engine, tmp_path: Path) -
     assert samples[("postventa_webhook_seconds_count", (("webhook", SMS),))] == REQUESTS
     # Both of gunicorn's processes answered webhooks, and /metrics added up their counts.
     assert len(list(counts.glob("histogram_*.db"))) == 2
+
+
+# --- what can be checked of the deployment files without a container runtime or systemd -------
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """A Dockerfile's instructions (continuation lines joined), as (KEYWORD, arguments)."""
+    text = re.sub(r"\\\n\s*", " ", path.read_text(encoding="utf-8"))
+    found = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            keyword, _, rest = line.strip().partition(" ")
+            found.append((keyword.upper(), rest.strip()))
+    return found
+
+
+def test_the_image_runs_the_procfile_as_a_user_with_a_health_check() -> None:
+    steps = instructions(ROOT / "Dockerfile")
+    final = steps[max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM") :]
+    users = [rest for keyword, rest in final if keyword == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    (health,) = [rest for keyword, rest in final if keyword == "HEALTHCHECK"]
+    assert "/healthz" in health and "--interval=" in health and "--timeout=" in health
+    (command,) = [json.loads(rest) for keyword, rest in final if keyword == "CMD"]
+    web = shlex.split(procfile()["web"])
+    assert command[: len(web) - 1] == web[:-1] and command[-1] == web[-1]
+    bind = command[command.index("--bind") + 1]
+    assert [rest for keyword, rest in final if keyword == "EXPOSE"] == [bind.rsplit(":", 1)[1]]
+    copied = {rest.split()[0] for keyword, rest in steps if keyword == "COPY"}
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    tops = {name.split(".")[0] for name in packages["tool"]["setuptools"]["packages"]}
+    assert tops - {"scheduler"} <= copied and {"scheduler", "message_templates"} <= copied
+
+
+def test_compose_runs_release_then_web_and_worker_on_postgresql() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert set(services) == {"db", "release", "web", "worker"}
+    commands = procfile()
+    assert services["release"]["command"] == shlex.split(commands["release"])
+    assert services["worker"]["command"] == shlex.split(commands["worker"])
+    assert "command" not in services["web"]  # the image's CMD: gunicorn, as the Procfile says
+    assert services["release"]["depends_on"]["db"]["condition"] == "service_healthy"
+    for name in ("web", "worker"):
+        assert services[name]["depends_on"] == {
+            "release": {"condition": "service_completed_successfully"}
+        }
+        environment = services[name]["environment"]
+        assert "@db/" in environment["POSTVENTA_DATABASE_URL"]
+        assert environment["POSTVENTA_SECRET_KEY"].startswith("${POSTVENTA_SECRET_KEY:?")
+    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+    assert services["web"]["ports"] == ["127.0.0.1:8000:8000"]  # behind a proxy, not open
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not found")
+def test_the_systemd_units_are_valid(tmp_path: Path) -> None:
+    """systemd's own check, with the installed programs where the units expect them."""
+    programs = Path(POSTVENTA).parent
+    units = sorted((ROOT / "docs" / "deploy").glob("*.service"))
+    assert {unit.name for unit in units} == {
+        "postventa.service",
+        "postventa-web.service",
+        "postventa-worker@.service",
+    }
+    for unit in units:
+        text = unit.read_text(encoding="utf-8").replace("/opt/postventa/bin", str(programs))
+        (tmp_path / unit.name).write_text(text, encoding="utf-8")
+    checked = subprocess.run(
+        ["systemd-analyze", "verify", *(str(tmp_path / unit.name) for unit in units)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "Unknown" not in checked.stderr, checked.stderr

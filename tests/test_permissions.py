@@ -46,14 +46,20 @@ def test_every_page_needs_a_log_in(app: Flask, client: FlaskClient, owner: User)
         assert client.post(url, data={}).status_code in (302, 400), url  # log-in or CSRF first
 
 
+# Owners' pages outside /admin/: a customer's data on request, and their erasure.
+OWNERS_ELSEWHERE = {"/customers/1/data", "/customers/1/data.json", "/customers/1/erase"}
+
+
 def test_staff_get_403_on_every_owner_page(app: Flask, staff_client: FlaskClient) -> None:
-    owner_pages = [url for url in _urls(app, "GET") if url.startswith("/admin/")]
-    assert len(owner_pages) >= 8
+    owner_pages = [
+        url for url in _urls(app, "GET") if url.startswith("/admin/") or url in OWNERS_ELSEWHERE
+    ]
+    assert len(owner_pages) >= 8 and OWNERS_ELSEWHERE <= set(owner_pages)
     for url in owner_pages:
         assert staff_client.get(url).status_code == 403, url
 
 
 def test_staff_open_every_other_page(app: Flask, staff_client: FlaskClient) -> None:
     for url in _urls(app, "GET"):
-        if not url.startswith("/admin/"):
+        if not url.startswith("/admin/") and url not in OWNERS_ELSEWHERE:
             assert staff_client.get(url).status_code in (200, 302, 404), url  # 404: no row 1

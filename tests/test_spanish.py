@@ -393,6 +393,7 @@ def test_every_page_of_the_admin_reads_in_spanish(
         "/admin/complaints.csv",
         "/admin/figures.csv",
         "/at-risk.csv",
+        "/customers/1/data.json",
         "/inbox/waiting.json",
     ]
     html["/login"] = (

@@ -91,6 +91,7 @@ def create_app(config: Config | None = None) -> Flask:
         api_stats,  # noqa: F401
         at_risk,
         auth,
+        customer_data,
         customers,
         errors,
         health,
@@ -132,6 +133,7 @@ def create_app(config: Config | None = None) -> Flask:
         outbox.blueprint,
         upcoming.blueprint,
         customers.blueprint,
+        customer_data.blueprint,
         products.blueprint,
         replies.blueprint,
         saved_answers.blueprint,

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
 
-from scheduler import schema
-from scheduler.cli import CliError, Runtime, cli, pass_runtime
-from scheduler.db import DatabaseUnreachable
+from scheduler import customer_data, schema
+from scheduler.cli import CliError, Runtime, cli, customer, customer_number, pass_runtime
+from scheduler.clock import utcnow
+from scheduler.db import DatabaseUnreachable, make_session_factory
 from scheduler.worker import Worker
 
 if TYPE_CHECKING:
@@ -105,6 +108,45 @@ def web(runtime: Runtime, host: str, port: int) -> None:
     """The web app alone, without a worker (on PostgreSQL, gunicorn serves it: see the
     Procfile)."""
     _serve(runtime, host, port)
+
+
+@customer.command("export")
+@click.argument("customer_id")
+@click.option("--html", "as_html", is_flag=True, help="A page to read or print, not JSON.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file (default: standard output).",
+)
+@pass_runtime
+def customer_export(runtime: Runtime, customer_id: str, as_html: bool, output: Path | None) -> None:
+    """Everything kept about customer CUSTOMER_ID: sales, messages both ways, cases with their
+    notes and remedies, consent and its history (the page: in their language). Recorded in the
+    audit log."""
+    wanted = customer_number(customer_id)
+    with make_session_factory(runtime.current_engine(), writer=True).begin() as session:
+        try:
+            data = customer_data.export(session, wanted, now=utcnow())
+        except customer_data.NoSuchCustomer as error:
+            raise CliError(str(error)) from None
+        customer_data.record_export(session, wanted, actor="cli", now=utcnow())
+    if as_html:
+        from web.customer_data import page
+
+        app = _app(runtime)
+        try:
+            with app.test_request_context():
+                text = page(data, app.extensions["postventa"].config)
+        finally:
+            app.extensions["postventa"].engine.dispose()
+    else:
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"customer {wanted}: written to {output}", err=True)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from wtforms import RadioField, StringField, TextAreaField
 
 from scheduler.clock import utcnow
 from scheduler.config import Config
-from scheduler.consent import ConsentError, opt_in, opt_out, staff_wording
+from scheduler.consent import ERASED_CUSTOMER, ConsentError, opt_in, opt_out, staff_wording
 from scheduler.customer_editing import PROFILE, AddressTaken, check_edit, edit_customer
 from scheduler.customer_list import (
     COUNT_MOST,
@@ -164,6 +164,9 @@ def consent(customer_id: int) -> BaseResponse:
                 count=skipped,
             )
         )
+    elif customer.erased_at is not None:
+        flash(translated(ConsentError(ERASED_CUSTOMER)), "error")
+        return back
     elif opt_in(session, customer, channel=channel, via=via, now=now, actor=my_name()):
         if channel is Channel.WHATSAPP:
             flash(_("Recorded: the customer said yes to WhatsApp."))

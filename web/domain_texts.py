@@ -177,8 +177,14 @@ TEXTS = (
     # A customer changed through the API (scheduler/customer_editing.py).
     N_("says the opposite of the other WhatsApp field: give one"),
     N_("say who asked for the change"),
+    # A customer erased on request (scheduler/erasure.py, scheduler/consent.py).
+    N_("the customer was erased on request: nothing can be sent to them again"),
+    N_("erased on request"),
+    N_("said no before their data was erased"),
+    N_("the customer was erased"),
 )
 PATTERNS = (
+    N_("customer %(id)s was erased already"),
     N_("%(value)s is not a date (YYYY-MM-DD)"),
     N_("%(date)s is not between %(earliest)s and %(latest)s"),
     N_("%(first)s is after the last day (%(last)s)"),

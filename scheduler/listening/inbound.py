@@ -27,6 +27,7 @@ from scheduler.casework.notices import notify_new_case
 from scheduler.casework.recipients import recipients
 from scheduler.config import Config
 from scheduler.consent import opt_in, opt_out
+from scheduler.erasure import remember_no
 from scheduler.lifecycle import CaseStatus, Channel, ConsentSource, Direction, MessageStatus
 from scheduler.listening.classify import Label, Lexicon, Reading, classify
 from scheduler.listening.keywords import ANSWERS, Consent, Intent, fold, read_consent
@@ -190,6 +191,8 @@ def act_on_consent(
     customer = same_number[0] if same_number else None
     channel = sms.channel
     acted = customer is not None and _act(session, same_number, consent, channel, config, now)
+    if customer is None and consent.intent is Intent.OPT_OUT:  # an erased customer's number?
+        remember_no(session, phone_of(sms.sender), channel)
     reply = None
     if acted:
         name = KEYWORD_TEMPLATES[consent.intent]
@@ -230,6 +233,7 @@ def triage(
             return 0  # every few seconds, mostly: the owner's words are not read for nothing
         lexicon, words = owner_lexicon(session), vocabulary(session)
         for message in pending:
+            _unlink_erased(session, message)
             _consent_backstop(session, message, config=config, now=now)
             reading = reading_of(message, lexicon)
             message.label, message.score = reading.label.value, reading.score
@@ -249,6 +253,16 @@ def triage(
             ):
                 _acknowledge(session, customer, message, config=config, now=now)
         return len(pending)
+
+
+def _unlink_erased(session: Session, message: Message) -> None:
+    """An email answering one of our old emails names its customer; one erased on request is
+    nobody now: the reply waits, unmatched, for a person, like a stranger's."""
+    if message.customer_id is None:
+        return
+    customer = session.get(Customer, message.customer_id)
+    if customer is not None and customer.erased_at is not None:
+        message.customer_id = message.follow_up_id = None
 
 
 def _consent_backstop(session: Session, message: Message, *, config: Config, now: datetime) -> None:

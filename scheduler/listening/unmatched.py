@@ -15,6 +15,8 @@ from scheduler import audit
 from scheduler.addresses import normalise_email, normalise_phone
 from scheduler.casework.staff_actions import CaseworkError, written
 from scheduler.config import Config
+from scheduler.consent import ERASED_CUSTOMER
+from scheduler.erasure import honour_earlier_no
 from scheduler.lifecycle import Channel, Direction, MessageStatus
 from scheduler.listening.inbound import attend_linked
 from scheduler.models import Case, Customer, Message
@@ -61,8 +63,11 @@ def link_reply(
     now: datetime,
     actor: str,
 ) -> Case | None:
-    """The reply is `customer`'s: it joins their history and is read as theirs."""
+    """The reply is `customer`'s: it joins their history and is read as theirs. Not a customer
+    erased on request: that would bring their story back."""
     _still_unmatched(message)
+    if customer.erased_at is not None:
+        raise CaseworkError(ERASED_CUSTOMER)
     case = attend_linked(
         session, customer, message, open_case=open_case, config=config, now=now, actor=actor
     )
@@ -101,6 +106,7 @@ def customer_from_reply(
             session.add(customer)
     except IntegrityError:
         raise CaseworkError("a customer already has this address: link the reply to them") from None
+    honour_earlier_no(session, [(customer, now)], now=now, actor=actor)  # an erased one's no's
     audit.record(
         session,
         at=now,

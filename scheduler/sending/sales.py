@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from scheduler.config import Config
 from scheduler.db import begin_writing, chunked, insert_or_else, planned_with_their_values
+from scheduler.erasure import honour_earlier_no
 from scheduler.lifecycle import FollowUpStatus, SaleStatus
 from scheduler.models import Base, Customer, FollowUp, Product, Sale
 from scheduler.sending.planning import schedule_sales
@@ -276,6 +277,15 @@ def record_sales(
                 by_id = {row.external_id: row for row in returned}
                 rows = [by_id[sale.external_id] for sale in new]
                 planned = schedule_sales(session, rows, config, now, just_recorded=True)
+                # New customers with a number or email someone erased had: their no's hold,
+                # and settle what was just planned for them (`consent.opt_out`).
+                arrivals = [(customers[s.external_id], s.sold_at) for s in new]
+                honour_earlier_no(
+                    session,
+                    [(customer, sold) for customer, sold in arrivals if customer.created_at == now],
+                    now=now,
+                    actor=actor,
+                )
         except IntegrityError:
             if len(sales) == 1:  # another request recorded it first: theirs is the sale
                 winner = session.scalar(

@@ -7,30 +7,18 @@ import logging
 import sys
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine
 
-from scheduler import (
-    accounts,
-    backups,
-    bootstrap,
-    erasure,
-    heartbeats,
-    logs,
-    retention,
-    schema,
-    worker,
-)
-from scheduler.clock import utcnow
-from scheduler.config import LOCAL_URL, Config, ConfigError, load_config
-from scheduler.db import DatabaseUnreachable, make_session_factory, open_engine
-from scheduler.defaults import MissingTemplates, install_templates
 from scheduler.lifecycle import Role
-from scheduler.listening.classify import classify
-from scheduler.models import Customer
-from scheduler.sending import column_mappings, columns, csv_import
-from scheduler.settings import LiveSettings
+
+if TYPE_CHECKING:  # the commands import what they use when they run: --help stays instant
+    from sqlalchemy import Engine
+
+    from scheduler.config import Config
+    from scheduler.sending import csv_import
+    from scheduler.settings import LiveSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +41,8 @@ class Runtime:
 
     @cached_property
     def config(self) -> Config:
+        from scheduler.config import ConfigError, load_config
+
         try:
             return load_config(self.config_path)
         except ConfigError as error:
@@ -61,6 +51,9 @@ class Runtime:
     @cached_property
     def engine(self) -> Engine:
         """The database's engine, once it has answered: else one line says what to check."""
+
+        from scheduler.db import DatabaseUnreachable, open_engine
+
         try:
             return open_engine(self.config.database.url)
         except DatabaseUnreachable as error:
@@ -74,6 +67,9 @@ class Runtime:
 
     def current_engine(self) -> Engine:
         """The engine, after checking the schema is at head (commands other than migrations)."""
+
+        from scheduler import schema
+
         try:
             schema.require_current(self.engine)
         except schema.SchemaError as error:
@@ -83,12 +79,16 @@ class Runtime:
     def start_logging(self) -> None:
         """Log to standard error as `[logging]` says (commands that run for long, or report
         what they sent)."""
+        from scheduler import logs
+
         logs.configure(self.config.logging)
 
     @cached_property
     def settings(self) -> LiveSettings:
         """The settings in force: the file's, with what owners saved in the admin, as the web
         app and the worker read them."""
+        from scheduler.settings import LiveSettings
+
         return LiveSettings.from_engine(self.current_engine(), self.config)
 
 
@@ -114,6 +114,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 @pass_runtime
 def init(runtime: Runtime, demo: bool) -> None:
     """Migrate the database to the newest schema and install defaults. Safe to run again."""
+    from scheduler import bootstrap, schema
+    from scheduler.clock import utcnow
+    from scheduler.defaults import MissingTemplates
+
     try:
         report = bootstrap.initialise(runtime.engine, runtime.config, demo=demo, now=utcnow())
     except (MissingTemplates, schema.SchemaError) as error:
@@ -132,6 +136,11 @@ def db() -> None:
 def db_upgrade(runtime: Runtime) -> None:
     """Apply every pending migration (Alembic upgrade to head), and add the default templates
     the new version's steps need (the owner's edited ones are left alone)."""
+    from scheduler import schema
+    from scheduler.clock import utcnow
+    from scheduler.db import make_session_factory
+    from scheduler.defaults import MissingTemplates, install_templates
+
     before = schema.current_revision(runtime.engine)
     try:
         schema.upgrade(runtime.engine)
@@ -152,6 +161,8 @@ def db_upgrade(runtime: Runtime) -> None:
 def backup_command(runtime: Runtime, file: Path, force: bool) -> None:
     """Back up the whole database to FILE while Postventa runs (SQLite: a consistent copy;
     PostgreSQL: pg_dump's custom format, for pg_restore or `postventa restore`)."""
+    from scheduler import backups
+
     if file.exists() and not force:
         raise CliError(f"{file} exists: name a new file, or add --force to replace it")
     try:
@@ -167,6 +178,10 @@ def backup_command(runtime: Runtime, file: Path, force: bool) -> None:
 def restore_command(runtime: Runtime, file: Path, yes: bool) -> None:
     """Replace everything in the database with the backup FILE. Stop the web app and every
     worker first: refused while a worker is sending."""
+    from scheduler import backups, heartbeats, schema
+    from scheduler.clock import utcnow
+    from scheduler.db import make_session_factory
+
     with make_session_factory(runtime.engine)() as session:
         busy = schema.current_revision(runtime.engine) == schema.head_revision() and any(
             state.passing for state in heartbeats.workers(session, now=utcnow())
@@ -206,6 +221,11 @@ def customer_number(text: str) -> int:
 def customer_erase(runtime: Runtime, customer_id: str, reason: str, yes: bool) -> None:
     """Erase customer CUSTOMER_ID: who they are and every word to or from them; what the shop
     counts stays, and nothing can be sent to them again. Cannot be undone."""
+    from scheduler import erasure
+    from scheduler.clock import utcnow
+    from scheduler.db import make_session_factory
+    from scheduler.models import Customer
+
     wanted = customer_number(customer_id)
     with make_session_factory(runtime.current_engine(), writer=True).begin() as session:
         found = session.get(Customer, wanted)
@@ -231,6 +251,10 @@ def customer_erase(runtime: Runtime, customer_id: str, reason: str, yes: bool) -
 def retention_command(runtime: Runtime, dry_run: bool) -> None:
     """Erase the words of messages and of closed cases older than
     privacy.retention_months (the worker does it every hour)."""
+    from scheduler import retention
+    from scheduler.clock import utcnow
+    from scheduler.db import make_session_factory
+
     months = runtime.config.privacy.retention_months
     if not months:
         raise CliError("privacy.retention_months is 0: everything is kept; nothing to do")
@@ -260,6 +284,10 @@ def user() -> None:
 @pass_runtime
 def user_add(runtime: Runtime, email: str, role: str, password_stdin: bool) -> None:
     """Create a login for EMAIL."""
+    from scheduler import accounts
+    from scheduler.clock import utcnow
+    from scheduler.db import make_session_factory
+
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -285,6 +313,10 @@ def token() -> None:
 @pass_runtime
 def token_create(runtime: Runtime, name: str) -> None:
     """Create an API token called NAME and print it (it is stored hashed: copy it now)."""
+    from scheduler import accounts
+    from scheduler.clock import utcnow
+    from scheduler.db import make_session_factory
+
     factory = make_session_factory(runtime.current_engine())
     try:
         with factory.begin() as session:
@@ -309,6 +341,8 @@ def dispatch(runtime: Runtime, once: bool, as_json: bool) -> None:
     `--once` is required and so never read: a bare `postventa dispatch` in a crontab or a
     Procfile could be taken for the loop that keeps sending, which is `postventa worker`.
     """
+    from scheduler import worker
+
     dispatcher = worker.make_dispatcher(runtime.current_engine(), runtime.settings)
     summary = worker.run_pass(dispatcher)
     if as_json:
@@ -321,6 +355,9 @@ def dispatch(runtime: Runtime, once: bool, as_json: bool) -> None:
 @pass_runtime
 def worker_command(runtime: Runtime) -> None:
     """The dispatch worker alone: a pass every worker.tick_seconds, until SIGTERM."""
+    from scheduler import worker
+    from scheduler.config import LOCAL_URL
+
     runtime.start_logging()
     if not runtime.config.business.public_url:
         log.warning(
@@ -336,6 +373,8 @@ def worker_command(runtime: Runtime) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 def classify_command(text: str | None, as_json: bool) -> None:
     """Classify TEXT, or each line of standard input, as the inbox would."""
+    from scheduler.listening.classify import classify
+
     lines = [text] if text is not None else [line.rstrip("\r\n") for line in sys.stdin]
     for line in lines:
         if not line.strip():
@@ -376,6 +415,10 @@ def import_sales_command(
     """Import a CSV of sales. Exit 0: every row was good; 1: some were rejected (the good ones
     are kept); 2: the file is unusable; 3: the database failed part way (what was stored
     before the failure stays). Columns are found by name, or as mapped on the import page."""
+    from scheduler.clock import utcnow
+    from scheduler.db import make_session_factory
+    from scheduler.sending import column_mappings, columns, csv_import
+
     config, now = runtime.settings.current(), utcnow()
     with open(file, "rb") as handle:
         text, _encoding = csv_import.decode(handle.read())

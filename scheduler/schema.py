@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Set
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, inspect, text
+
+if TYPE_CHECKING:  # Alembic is loaded to migrate, not to check (every command checks)
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSIONS = MIGRATIONS / "versions"  # one script a revision, named NNNN_what_it_does.py
 # Indexes migration 0029 makes on PostgreSQL alone (trigram indexes for searches by words):
 # not in the models, which SQLite shares.
 POSTGRESQL_ONLY = frozenset(
@@ -26,6 +27,8 @@ class SchemaError(RuntimeError):
 
 def alembic_config(engine: Engine | None = None) -> AlembicConfig:
     """Alembic's configuration, built in code: no alembic.ini to lose or misplace."""
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     if engine is not None:
@@ -37,13 +40,13 @@ def alembic_config(engine: Engine | None = None) -> AlembicConfig:
 
 @functools.cache
 def revisions() -> tuple[str, frozenset[str]]:
-    """The newest revision and every one this code knows. Read once per process: the scripts
-    ship with the package, and reading them runs each one (the web app and every command
-    check the database at start)."""
-    scripts = ScriptDirectory.from_config(alembic_config())
-    head = scripts.get_current_head()
-    assert head is not None, "no migrations found"
-    return head, frozenset(script.revision for script in scripts.walk_revisions())
+    """The newest revision and every one this code knows, from the scripts' names (each is its
+    revision's number, and each revises the one before: tests/test_schema.py checks that
+    Alembic reads the same). Every command and the web app check the database at start; this
+    way the check loads neither Alembic nor thirty scripts."""
+    known = frozenset(path.name.split("_", 1)[0] for path in VERSIONS.glob("[0-9]*_*.py"))
+    assert known, "no migrations found"
+    return max(known), known
 
 
 def head_revision() -> str:
@@ -51,8 +54,12 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (Alembic's `alembic_version`); None: no tables yet."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        found: str | None = connection.scalar(text("SELECT version_num FROM alembic_version"))
+        return found
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -66,6 +73,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             f"database {engine.url.render_as_string(hide_password=True)} "
             f"{schema_problem(current, head, known)}; `db upgrade` changes nothing"
         )
+    from alembic import command
+
     config = alembic_config(engine)
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"

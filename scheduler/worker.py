@@ -18,10 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -30,7 +28,6 @@ from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
 from scheduler.db import STATISTICS_SECONDS, make_session_factory, refresh_statistics
 from scheduler.figures.tallies import FOLD_SECONDS, compact
-from scheduler.listening.email_replies import fetch_mail, mailbox_key, mailbox_of
 from scheduler.listening.inbound import triage
 from scheduler.listening.themes import REREAD, REREAD_SECONDS, reread, vocabulary
 from scheduler.logs import event
@@ -39,6 +36,10 @@ from scheduler.sending.courier import SENDS
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
 from scheduler.settings import LiveSettings
+
+if TYPE_CHECKING:  # APScheduler is loaded by the worker, not by `dispatch --once`
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.base import BaseScheduler
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,13 @@ def read_replies(dispatcher: Dispatcher, stop: threading.Event | None = None) ->
 
 def read_mailbox(dispatcher: Dispatcher) -> dict[str, int]:
     """Store the customers' new email replies from the IMAP folder (`[email.inbound]`); the
-    replies job reads them within seconds, as it reads an SMS."""
+    replies job reads them within seconds, as it reads an SMS. The mailbox's modules load only
+    where there is one."""
     inbound = dispatcher.config.email_inbound
     if inbound.transport != "imap":
         return {}
+    from scheduler.listening.email_replies import fetch_mail, mailbox_key, mailbox_of
+
     stored = fetch_mail(
         dispatcher.sessions,
         mailbox_of(inbound),
@@ -249,6 +253,8 @@ class Worker:
         return summary
 
     def _scheduler_options(self) -> dict[str, object]:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+
         return {"timezone": UTC, "executors": {"default": ThreadPoolExecutor(3)}}
 
     def _started(self) -> None:
@@ -256,6 +262,8 @@ class Worker:
 
     def start_in_background(self) -> BackgroundScheduler:
         """For `postventa run`: the web server owns the main thread."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         self._started()
         scheduler = BackgroundScheduler(**self._scheduler_options())
         self.schedule(scheduler)
@@ -272,6 +280,8 @@ class Worker:
     def run_forever(self) -> None:
         """For `postventa worker`: until SIGTERM or SIGINT, then finish the batch in hand. A
         signal that comes while the scheduler is still starting is kept, not lost."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         self._started()
         scheduler = BackgroundScheduler(**self._scheduler_options())
         self.schedule(scheduler)

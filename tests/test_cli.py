@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import logging
+import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +32,7 @@ from scheduler.models import (
     User,
 )
 from tests.conftest import Cli
+from tests.processes import POSTVENTA
 from web.cli import _serving
 
 
@@ -268,3 +271,45 @@ def test_the_demo_has_a_renewing_product_whose_reminder_shows_on_the_customer(
     assert sold + timedelta(days=351) <= reminder.due_at < sold + timedelta(days=353)
     page = owner_client.get(f"/customers/{reminder.customer_id}").get_data(as_text=True)
     assert "renewal-reminder" in page
+
+
+HEAVY = ("sqlalchemy", "alembic", "flask", "twilio", "apscheduler", "phonenumbers")
+
+
+def loaded_after(tmp_path: Path, *args: str) -> set[str]:
+    """The heavy libraries a fresh process has loaded after `postventa ARGS` (in-process, so
+    that its modules can be listed)."""
+    script = (
+        "import sys\n"
+        "from web.cli import cli\n"
+        f"try:\n    cli.main({list(args)!r}, prog_name='postventa')\n"
+        "except SystemExit:\n    pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.slow
+def test_help_loads_no_library_a_command_may_not_need(tmp_path: Path) -> None:
+    """`postventa --help` (and a typo) answer at once: each command loads what it uses."""
+    assert loaded_after(tmp_path, "--help") == set()
+    assert loaded_after(tmp_path, "worker", "--help") == set()
+
+
+@pytest.mark.slow
+def test_a_dispatch_pass_on_the_outbox_loads_neither_the_web_app_nor_twilio(
+    tmp_path: Path, config_file: Path
+) -> None:
+    assert (
+        subprocess.run(
+            [POSTVENTA, "--config", str(config_file), "init"], capture_output=True, timeout=120
+        ).returncode
+        == 0
+    )
+    loaded = loaded_after(tmp_path, "--config", str(config_file), "dispatch", "--once")
+    assert "sqlalchemy" in loaded  # it did run the pass
+    assert not loaded & {"flask", "alembic", "twilio", "apscheduler"}, loaded

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, insert, text
 
 from scheduler import schema
@@ -60,6 +61,18 @@ def test_postgresql_searches_words_through_trigram_indexes(pg_engine: Engine) ->
         )
         connection.rollback()
         assert "ix_messages_outbound_words" in plan
+
+
+def test_the_scripts_names_say_what_alembic_reads() -> None:
+    """`schema.revisions` reads the scripts' names (the start-up check stays light): each
+    script's revision is its number, each revises the one before, and the newest is the head."""
+    scripts = ScriptDirectory.from_config(schema.alembic_config())
+    chain = list(reversed(list(scripts.walk_revisions())))
+    assert [script.revision for script in chain] == sorted(schema.revisions()[1])
+    assert [script.down_revision for script in chain] == [None, *sorted(schema.revisions()[1])[:-1]]
+    assert scripts.get_current_head() == schema.head_revision()
+    for script in chain:
+        assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
 
 
 def test_database_is_at_head_after_upgrade(engine: Engine) -> None:

@@ -7,13 +7,10 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scheduler import schema
-from scheduler.config import Config, load_config
-from scheduler.db import make_session_factory, open_engine
-from scheduler.settings import LiveSettings
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported by create_app: `postventa --help` does not load the app
     from flask import Flask
+
+    from scheduler.config import Config
 
 
 def _secret_key(config: Config, instance: Path) -> str:
@@ -44,6 +41,10 @@ def create_app(config: Config | None = None) -> Flask:
     from flask_wtf import CSRFProtect
     from werkzeug.middleware.proxy_fix import ProxyFix
 
+    from scheduler import schema
+    from scheduler.config import load_config
+    from scheduler.db import make_session_factory, open_engine
+    from scheduler.settings import LiveSettings
     from web.database import IdConverter, Postventa, close_session
 
     config = config or load_config()

@@ -11,11 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from scheduler import customer_data, schema
 from scheduler.cli import CliError, Runtime, cli, customer, customer_number, pass_runtime
-from scheduler.clock import utcnow
-from scheduler.db import DatabaseUnreachable, make_session_factory
-from scheduler.worker import Worker
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -42,6 +38,8 @@ def _serving(runtime: Runtime, host: str, port: int) -> None:
 def _app(runtime: Runtime) -> Flask:
     # Imported here: `postventa worker` (restarted after every crash) and the domain commands
     # start without loading the web app.
+    from scheduler import schema
+    from scheduler.db import DatabaseUnreachable
     from web import create_app
 
     try:
@@ -83,6 +81,8 @@ _port = click.option("--port", default=5000, show_default=True, type=int)
 @pass_runtime
 def run(runtime: Runtime, host: str, port: int) -> None:
     """Everything in one process: the web app and the dispatch worker."""
+    from scheduler.worker import Worker
+
     runtime.start_logging()
     _serving(runtime, host, port)
     app = _app(runtime)
@@ -124,6 +124,10 @@ def customer_export(runtime: Runtime, customer_id: str, as_html: bool, output: P
     """Everything kept about customer CUSTOMER_ID: sales, messages both ways, cases with their
     notes and remedies, consent and its history (the page: in their language). Recorded in the
     audit log."""
+    from scheduler import customer_data
+    from scheduler.clock import utcnow
+    from scheduler.db import make_session_factory
+
     wanted = customer_number(customer_id)
     with make_session_factory(runtime.current_engine(), writer=True).begin() as session:
         try:

@@ -12,7 +12,7 @@ from scheduler.lifecycle import Channel
 from scheduler.sending.transports.base import Failure, Outgoing, Sent, Transport, TransportError
 from scheduler.sending.transports.outbox import OutboxTransport
 from scheduler.sending.transports.smtp_email import SmtpEmail
-from scheduler.sending.transports.twilio_sms import TwilioSms, TwilioWhatsApp, reports_unsubscribed
+from scheduler.sending.transports.twilio_codes import reports_unsubscribed
 
 __all__ = [
     "Failure",
@@ -28,21 +28,25 @@ __all__ = [
 def make_transports(
     config: Config, sessions: sessionmaker[Session], clock: Callable[[], datetime]
 ) -> dict[Channel, Transport]:
-    """The transport the configuration names for each channel."""
+    """The transport the configuration names for each channel. Twilio's client is loaded only
+    where a channel goes through it: `dispatch --once` on the outbox starts without it."""
     timeout = config.worker.send_timeout_seconds
-    sms: Transport = (
-        TwilioSms(config.twilio, config.business.base_url, timeout)
-        if config.sms.transport == "twilio"
-        else OutboxTransport(Channel.SMS, sessions, clock)
-    )
-    email: Transport = (
+    transports: dict[Channel, Transport] = {}
+    if config.sms.transport == "twilio":
+        from scheduler.sending.transports.twilio_sms import TwilioSms
+
+        transports[Channel.SMS] = TwilioSms(config.twilio, config.business.base_url, timeout)
+    else:
+        transports[Channel.SMS] = OutboxTransport(Channel.SMS, sessions, clock)
+    transports[Channel.EMAIL] = (
         SmtpEmail(config.email, timeout)
         if config.email.transport == "smtp"
         else OutboxTransport(Channel.EMAIL, sessions, clock)
     )
-    transports = {Channel.SMS: sms, Channel.EMAIL: email}
     whatsapp = config.whatsapp.transport
     if whatsapp == "twilio":
+        from scheduler.sending.transports.twilio_sms import TwilioWhatsApp
+
         base_url = config.business.base_url
         transports[Channel.WHATSAPP] = TwilioWhatsApp(
             config.twilio, config.whatsapp, base_url, timeout

@@ -19,9 +19,9 @@ from scheduler.clock import utcnow
 from scheduler.config import TwilioConfig, WhatsappConfig
 from scheduler.lifecycle import Channel
 from scheduler.sending.transports.base import Failure, Outgoing, Sent, TransportError
+from scheduler.sending.transports.twilio_codes import reports_unsubscribed
 
 TWILIO_API = "https://api.twilio.com"
-OPTED_OUT = "21610"  # the recipient replied STOP to this sender
 
 
 def _failure_of_http(error: TwilioRestException) -> Failure:
@@ -34,12 +34,6 @@ def _failure_of_http(error: TwilioRestException) -> Failure:
     if reports_unsubscribed(str(error.code)):
         return Failure.UNSUBSCRIBED
     return Failure.PERMANENT
-
-
-def reports_unsubscribed(error_code: str | None) -> bool:
-    """Whether Twilio's error code (of a send, or of a delivery report) says the recipient
-    replied STOP to our number: Twilio refuses every message to them until they send START."""
-    return error_code == OPTED_OUT
 
 
 def _wait_asked(header: str | None) -> timedelta | None:

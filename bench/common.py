@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -109,3 +110,13 @@ def owner_browser(config: Config) -> Any:
     logged = browser.post("/login", data={"email": OWNER, "password": OWNER_PASSWORD})
     assert logged.status_code == 302, logged.get_data(as_text=True)[:500]
     return browser
+
+
+def median_seconds(work: Callable[[], object], runs: int) -> float:
+    """The median wall time of `runs` calls of `work`."""
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import OWNER, OWNER_PASSWORD, owner_browser, temporary_postgres
+from common import OWNER, OWNER_PASSWORD, median_seconds, owner_browser, temporary_postgres
 from pass_cost import bulk
 from sqlalchemy import Engine, func, select, text
 
@@ -292,15 +291,6 @@ def _message(
         "themes_read_with": BUILT_IN.fingerprint if inbound else None,
         "created_at": when,
     }
-
-
-def median_seconds(work: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def measure(name: str, url: str, scale: float, runs: int) -> None:

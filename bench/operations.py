@@ -21,9 +21,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 
-from common import owner_browser, temporary_postgres
+from common import median_seconds, owner_browser, temporary_postgres
 from dispatch_rate import database, run
 from flask.testing import FlaskClient
 from lists import load_and_say
@@ -33,15 +32,6 @@ from scheduler.config import defaults
 
 RUNS = 7
 PASSES = 3
-
-
-def median_ms(ask: Callable[[], None], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        ask()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) * 1000
 
 
 def pages(url: str, runs: int) -> None:
@@ -61,7 +51,7 @@ def pages(url: str, runs: int) -> None:
         ("owner: customer 1's export (JSON)", lambda: ok(browser, "/customers/1/data.json")),
     ]
     for label, ask in asks:
-        print(f"  {label:>40}: median {median_ms(ask, runs):6.1f} ms over {runs}")
+        print(f"  {label:>40}: median {median_seconds(ask, runs) * 1000:6.1f} ms over {runs}")
     began = time.perf_counter()
     answer = browser.post("/customers/2/erase", data={"reason": "bench", "confirm": "2"})
     assert answer.status_code == 302, answer.get_data(as_text=True)[:300]

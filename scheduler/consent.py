@@ -25,6 +25,17 @@ MAX_REASON = 200
 ERASED_CUSTOMER = "the customer was erased on request: nothing can be sent to them again"
 
 
+def withdrawal(now: datetime) -> dict[str, object]:
+    """What a queued message not handed over yet becomes when it must not go after all."""
+    return {
+        "status": MessageStatus.FAILED,
+        "error_message": WITHDRAWN,
+        "status_updated_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+
+
 class ConsentError(ValueError):
     """A change of consent that cannot be made as asked; the message says why, for the person."""
 
@@ -97,13 +108,7 @@ def opt_out(
             Message.due_at.isnot(None),
             Message.status.in_((MessageStatus.PREPARED, MessageStatus.NOT_SENT)),
         )
-        .values(
-            status=MessageStatus.FAILED,
-            error_message=WITHDRAWN,
-            status_updated_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
+        .values(withdrawal(now))
         .returning(Message.id),
         execution_options={"synchronize_session": False},
     ).all()

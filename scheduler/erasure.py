@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, Executable, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from scheduler import audit
-from scheduler.consent import WITHDRAWN, opt_out
+from scheduler.consent import WITHDRAWN, opt_out, withdrawal
 from scheduler.db import chunked, insert_or_else
 from scheduler.lifecycle import (
     PENDING,
@@ -40,7 +40,6 @@ from scheduler.lifecycle import (
     Channel,
     ConsentSource,
     FollowUpStatus,
-    MessageStatus,
 )
 from scheduler.models import (
     AuditEntry,
@@ -170,13 +169,22 @@ def erase(
             **{f"{channel.value}_opt_out": no for channel, no in said_no.items()},
         )
     )
-    messages = _erase_messages(session, customer, addresses, now)
-    cases = _erase_cases(session, customer.id, now)
     sales = list(session.scalars(select(Sale.id).where(Sale.customer_id == customer.id)))
     follow_ups = list(
         session.scalars(select(FollowUp.id).where(FollowUp.customer_id == customer.id))
     )
-    _erase_history(session, customer.id, sales, follow_ups, messages)
+    messages = _erase_messages(session, customer, addresses, follow_ups, now)
+    cases = _erase_cases(session, customer.id, now)
+    _erase_history(
+        session,
+        [
+            ("customer", [customer.id]),
+            ("sale", sales),
+            ("case", cases),
+            ("follow_up", follow_ups),
+            ("message", messages),
+        ],
+    )
     _quiet(
         session,
         update(FollowUp)
@@ -206,10 +214,10 @@ def erase(
         reason=reason,
         sales=len(sales),
         messages=len(messages),
-        cases=cases,
+        cases=len(cases),
         follow_ups_cancelled=cancelled,
     )
-    return Erased(customer.id, len(messages), cases, cancelled)
+    return Erased(customer.id, len(messages), len(cases), cancelled)
 
 
 def _quiet(session: Session, statement: Executable) -> None:
@@ -233,7 +241,11 @@ def _cancel_plans(session: Session, customer_id: int, now: datetime) -> int:
 
 
 def _erase_messages(
-    session: Session, customer: Customer, addresses: Sequence[str], now: datetime
+    session: Session,
+    customer: Customer,
+    addresses: Sequence[str],
+    follow_ups: Sequence[int],
+    now: datetime,
 ) -> list[int]:
     """Their messages, and the outbox's copies, lose their words and the customer's side of
     the address; what counts stays (when, which channel, its status, how it was read and
@@ -244,13 +256,7 @@ def _erase_messages(
             session,
             update(Message)
             .where(Message.id.in_(chunk), Message.due_at.is_not(None), Message.status.in_(WAITING))
-            .values(
-                status=MessageStatus.FAILED,
-                error_message=WITHDRAWN,
-                status_updated_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            ),
+            .values(withdrawal(now)),
         )
         _quiet(
             session,
@@ -278,7 +284,7 @@ def _erase_messages(
             .where(OutboxEntry.reference.in_(copies))
             .values(to_address=ERASED, **COPY_WITHOUT_WORDS),
         )
-    references = [f"follow-up:{f}" for f in _follow_up_ids(session, customer.id)]
+    references = [f"follow-up:{f}" for f in follow_ups]
     outbox = [OutboxEntry.to_address.in_(addresses)] if addresses else []
     for part in chunked(references):
         outbox.append(OutboxEntry.reference.in_(part))
@@ -290,13 +296,9 @@ def _erase_messages(
     return ids
 
 
-def _follow_up_ids(session: Session, customer_id: int) -> list[int]:
-    return list(session.scalars(select(FollowUp.id).where(FollowUp.customer_id == customer_id)))
-
-
-def _erase_cases(session: Session, customer_id: int, now: datetime) -> int:
+def _erase_cases(session: Session, customer_id: int, now: datetime) -> list[int]:
     """Their cases keep their times (how fast people answered counts); the words go. One
-    still open is closed: nobody is left to answer."""
+    still open is closed: nobody is left to answer. Returns their ids."""
     cases = session.scalars(
         select(Case).where(Case.customer_id == customer_id).with_for_update()
     ).all()
@@ -308,26 +310,12 @@ def _erase_cases(session: Session, customer_id: int, now: datetime) -> int:
     for chunk in chunked(ids):
         _quiet(session, update(CaseNote).where(CaseNote.case_id.in_(chunk)).values(body=ERASED))
         _quiet(session, update(Remedy).where(Remedy.case_id.in_(chunk)).values(description=ERASED))
-    return len(ids)
+    return ids
 
 
-def _erase_history(
-    session: Session,
-    customer_id: int,
-    sales: Sequence[int],
-    follow_ups: Sequence[int],
-    messages: Sequence[int],
-) -> None:
-    """What the audit log noted about them, their sales, cases, follow-ups and messages: the
-    entries stay (who did what, when), their details go."""
-    cases = list(session.scalars(select(Case.id).where(Case.customer_id == customer_id)))
-    about: list[tuple[str, Sequence[int]]] = [
-        ("customer", [customer_id]),
-        ("sale", sales),
-        ("case", cases),
-        ("follow_up", follow_ups),
-        ("message", messages),
-    ]
+def _erase_history(session: Session, about: Sequence[tuple[str, Sequence[int]]]) -> None:
+    """What the audit log noted about them, their sales, cases, follow-ups and messages (each
+    kind of entity with its ids): the entries stay (who did what, when), their details go."""
     for kind, ids in about:
         for chunk in chunked(ids):
             _quiet(

@@ -150,10 +150,19 @@ def backlog(session: Session, *, now: datetime) -> int:
 class Health:
     """The two signs that nobody is sending, as facts: the page and the check word them."""
 
-    last_pass_at: datetime | None  # the latest pass any worker finished (None: never)
-    workers_passing: int
+    workers: list[WorkerState]  # those heard of this week, the most recently alive first
     oldest_due_at: datetime | None
     now: datetime
+
+    @property
+    def last_pass_at(self) -> datetime | None:
+        """The latest pass any worker finished (None: never)."""
+        passes = [state.last_pass_at for state in self.workers if state.last_pass_at]
+        return max(passes, default=None)
+
+    @property
+    def workers_passing(self) -> int:
+        return sum(state.passing for state in self.workers)
 
     @property
     def workers_late(self) -> bool:
@@ -175,11 +184,4 @@ class Health:
 
 def health(session: Session, *, now: datetime) -> Health:
     """Cheap enough for every page an owner opens: a few rows, and one index read."""
-    seen = workers(session, now=now)
-    passes = [state.last_pass_at for state in seen if state.last_pass_at is not None]
-    return Health(
-        last_pass_at=max(passes, default=None),
-        workers_passing=sum(state.passing for state in seen),
-        oldest_due_at=oldest_due(session, now=now),
-        now=now,
-    )
+    return Health(workers(session, now=now), oldest_due(session, now=now), now)

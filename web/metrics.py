@@ -128,7 +128,7 @@ class _ShopFigures(Collector):
         self.figures = figures
 
     def collect(self) -> Iterator[Metric]:
-        figures, now = self.figures, self.figures.now
+        figures, now = self.figures, self.figures.health.now
         follow_ups = GaugeMetricFamily(
             "postventa_follow_ups",
             "Follow-ups by status and channel (every one ever planned).",
@@ -142,7 +142,7 @@ class _ShopFigures(Collector):
             "Follow-ups due and not yet sent (paused ones left out).",
             value=figures.backlog,
         )
-        oldest = figures.oldest_due_at
+        oldest = figures.health.oldest_due_at
         yield GaugeMetricFamily(
             "postventa_due_oldest_age_seconds",
             "How long the follow-up that has waited longest has been due (0: none waits).",
@@ -167,7 +167,7 @@ class _ShopFigures(Collector):
         yield from self._workers()
 
     def _workers(self) -> Iterator[Metric]:
-        workers = self.figures.workers
+        workers = self.figures.health.workers
         labels = ["worker"]
         up = GaugeMetricFamily(
             "postventa_worker_up",

@@ -22,13 +22,11 @@ from scheduler.models import Case, FollowUpTally, Message
 class Operations:
     follow_ups: dict[tuple[str, str], int]  # (status, channel) -> how many
     backlog: int  # due and not sent, counted up to heartbeats.BACKLOG_MOST + 1
-    oldest_due_at: datetime | None
+    health: heartbeats.Health  # the workers, and the oldest due follow-up
     replies_read: int
     replies_waiting: int  # stored, not yet read by a worker
     cases_open: int
     cases_overdue: int
-    workers: list[heartbeats.WorkerState]
-    now: datetime
 
 
 def read(session: Session, *, now: datetime) -> Operations:
@@ -49,11 +47,9 @@ def read(session: Session, *, now: datetime) -> Operations:
     return Operations(
         follow_ups={(status, channel): int(n) for status, channel, n in tallied if n},
         backlog=heartbeats.backlog(session, now=now),
-        oldest_due_at=heartbeats.oldest_due(session, now=now),
+        health=heartbeats.health(session, now=now),
         replies_read=(replies or 0) - (waiting or 0),
         replies_waiting=waiting or 0,
         cases_open=int(cases[0]),
         cases_overdue=int(cases[1]),
-        workers=heartbeats.workers(session, now=now),
-        now=now,
     )

@@ -236,10 +236,14 @@ SENDS = SendCounts()
 def log_results(logger: logging.Logger, kind: str, results: list[Result], worker_id: str) -> None:
     """One event per result: `follow_up.sent`, `message.retrying`... with the ids, the channel,
     the outcome and how long the transport took; an error's words when there was one. Each is
-    counted in SENDS."""
+    counted in SENDS; the fields are put together only where the log will say them (a pass
+    of thousands with the log at warnings builds none)."""
     for outcome, tally in results:
         job = outcome.job
         SENDS.add(job.outgoing.channel.value, tally.value)
+        level = logging.WARNING if tally in (Tally.FAILED, Tally.UNKNOWN) else logging.INFO
+        if not logger.isEnabledFor(level):
+            continue
         fields: dict[str, object] = {
             f"{kind}_id": job.key,
             "message_id": job.message_id,
@@ -253,7 +257,6 @@ def log_results(logger: logging.Logger, kind: str, results: list[Result], worker
             fields["error"] = str(outcome.error)
         elif outcome.held_back is not None:
             fields["error"] = outcome.detail or outcome.held_back.value
-        level = logging.WARNING if tally in (Tally.FAILED, Tally.UNKNOWN) else logging.INFO
         event(logger, f"{kind}.{tally.value}", level, **fields)
 
 

@@ -3,7 +3,7 @@ owner's page shows when nobody is sending (`scheduler.heartbeats`)."""
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import g, render_template
 from flask_login import current_user
 
 from scheduler import heartbeats
@@ -12,16 +12,24 @@ from web.admin import blueprint
 from web.database import db_session
 
 
+def _health() -> heartbeats.Health:
+    """Read once a request: the page and the layout's warning both show it."""
+    if "worker_health" not in g:
+        g.worker_health = heartbeats.health(db_session(), now=utcnow())
+    found: heartbeats.Health = g.worker_health
+    return found
+
+
 @blueprint.get("/workers")
 def workers() -> str:
-    session, now = db_session(), utcnow()
+    health = _health()
     return render_template(
         "admin/workers.html",
-        workers=heartbeats.workers(session, now=now),
-        health=heartbeats.health(session, now=now),
-        backlog=heartbeats.backlog(session, now=now),
+        workers=health.workers,
+        health=health,
+        backlog=heartbeats.backlog(db_session(), now=health.now),
         backlog_most=heartbeats.BACKLOG_MOST,
-        now=now,
+        now=health.now,
     )
 
 
@@ -33,6 +41,6 @@ def _worker_health() -> dict[str, object]:
     def read() -> heartbeats.Health | None:
         if not (current_user.is_authenticated and current_user.is_owner):
             return None
-        return heartbeats.health(db_session(), now=utcnow())
+        return _health()
 
     return {"worker_health": read}

@@ -478,3 +478,19 @@ def test_a_reply_to_an_old_email_from_an_erased_customer_waits_for_a_person(
         assert reply.customer_id is None and reply.needs_human is not None
         assert session.get_one(Customer, rosa).opt_out_at(Channel.EMAIL) is not None
         assert session.scalars(select(Case)).one().status is CaseStatus.RESOLVED
+
+
+def test_an_erasure_asked_badly_says_what_is_wrong_and_erases_nothing(
+    rosa: int, owner_client: FlaskClient, session: Session
+) -> None:
+    for reason, said in [
+        ("", "Say why (for the audit log; not the customer&#39;s name)."),
+        ("x" * 501, "The reason is too long: at most 500 characters."),
+    ]:
+        refused = submit(
+            owner_client, f"/customers/{rosa}/erase", {"reason": reason, "confirm": str(rosa)}
+        )
+        assert refused.status_code == 400 and said in refused.get_data(as_text=True)
+    assert session.get_one(Customer, rosa).erased_at is None
+    gone = submit(owner_client, "/customers/424242/erase", {"reason": "x", "confirm": "424242"})
+    assert gone.status_code == 404

@@ -31,7 +31,7 @@ from common import DAY1, Clock, fresh_database, record
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Config, defaults
-from scheduler.sending.courier import Job, Outcome
+from scheduler.sending.courier import Job, Outcome, Result
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
@@ -85,10 +85,21 @@ class TimedDispatcher(Dispatcher):
         finally:
             self.phases["hand over and send (wall)"] += time.perf_counter() - began
 
-    def record(self, outcomes: Iterable[Outcome], summary: Counter[str]) -> None:
+    def store_in_place(self, jobs: list[Job]) -> tuple[list[Result], list[Job]]:
         began = time.perf_counter()
         try:
-            super().record(outcomes, summary)
+            return super().store_in_place(jobs)
+        finally:
+            self.phases["hand over, store and record in one (outbox)"] += (
+                time.perf_counter() - began
+            )
+
+    def record(
+        self, outcomes: Iterable[Outcome], summary: Counter[str], recorded: Iterable[Result] = ()
+    ) -> None:
+        began = time.perf_counter()
+        try:
+            super().record(outcomes, summary, recorded)
         finally:
             self.phases["record results"] += time.perf_counter() - began
 

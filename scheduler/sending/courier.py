@@ -53,7 +53,8 @@ class Outcome:
     error: TransportError | None = None
     held_back: HeldBack | None = None  # not handed to the transport, and why
     detail: str | None = None  # what went wrong, with HAND_OVER_FAILED
-    seconds: float | None = None  # how long the transport took to answer
+    # How long the transport took to answer (stored in place: its share of the batch's store).
+    seconds: float | None = None
 
     def attempt(self, *, still_ours: bool, attempts: int, message: Message) -> Attempt:
         """What `outcomes.judge` reads: this outcome, and where its message stood."""

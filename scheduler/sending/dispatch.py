@@ -16,16 +16,19 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from scheduler import audit
+from scheduler.bulk_writes import insert_ids
 from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.db import begin_reading
@@ -63,6 +66,7 @@ from scheduler.sending.delivery import (
     stopped_by_provider,
 )
 from scheduler.sending.due_times import fit_to_window, window_closes
+from scheduler.sending.leases import MESSAGES
 from scheduler.sending.outcomes import Tally, judge
 from scheduler.sending.pacing import SenderRateLimit
 from scheduler.sending.planning import send_rules
@@ -70,6 +74,7 @@ from scheduler.sending.presend import Action, Situation, decide
 from scheduler.sending.queued import QueuedSender
 from scheduler.sending.sandbox import RenderError
 from scheduler.sending.transports import Outgoing, Transport
+from scheduler.sending.transports.base import StoresInTransaction
 from scheduler.sending.whatsapp import (
     REFUSED_OUTSIDE_WINDOW,
     Facts,
@@ -86,8 +91,10 @@ log = logging.getLogger(__name__)
 WINDOW_CLOSED = "not sent: WhatsApp's 24-hour window closed before it could go"
 # A follow-up's rendered message, or why it could not be rendered, or why it has no channel.
 Draft = Composed | str | Reach
-_FOLLOW_UP_LOADS = (
-    joinedload(FollowUp.sale).joinedload(Sale.customer),
+# What the re-check under lock reads of a follow-up; composing reads its product and step too.
+_CHECK_LOADS = (joinedload(FollowUp.sale).joinedload(Sale.customer),)
+_COMPOSE_LOADS = (
+    *_CHECK_LOADS,
     joinedload(FollowUp.sale).joinedload(Sale.product),
     joinedload(FollowUp.step),
 )
@@ -129,6 +136,25 @@ def _refused(mine: Iterable[Message]) -> bool:
     )
 
 
+def _sendable(message: Message) -> dict[str, Any]:
+    """What a send or a lookup reads of a message written down before."""
+    return {
+        column: getattr(message, column)
+        for column in (
+            "id",
+            "channel",
+            "to_address",
+            "subject",
+            "body",
+            "html_body",
+            "content_sid",
+            "content_variables",
+            "segments",
+            "created_at",
+        )
+    }
+
+
 def _channel_of(row: FollowUp, draft: Draft | None) -> Channel:
     return draft.channel if isinstance(draft, Composed) else row.channel
 
@@ -150,6 +176,11 @@ class Dispatcher:
         self.sessions = sessions
         self.config = config
         self.transports = transports
+        self.in_place = {
+            channel: transport
+            for channel, transport in transports.items()
+            if isinstance(transport, StoresInTransaction)
+        }
         self.worker_id = worker_id
         self.clock = clock
         self.jitter = jitter
@@ -191,7 +222,8 @@ class Dispatcher:
                 break
             summary[Tally.CLAIMED] += len(ids)
             jobs = self.prepare(ids, summary, stop)
-            self.record(self.deliver_batch(jobs, stop), summary)
+            stored, jobs = self.store_in_place(jobs)
+            self.record(self.deliver_batch(jobs, stop), summary, stored)
         return dict(summary)
 
     def recover_expired(self) -> int:
@@ -251,7 +283,7 @@ class Dispatcher:
             rows = session.scalars(
                 select(FollowUp)
                 .where(FollowUp.id.in_(ids))
-                .options(*_FOLLOW_UP_LOADS)
+                .options(*_COMPOSE_LOADS)
                 .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: the older first
             ).all()
             messages = self._messages_of(session, ids)
@@ -332,7 +364,7 @@ class Dispatcher:
             rows = session.scalars(
                 select(FollowUp)
                 .where(FollowUp.id.in_(ids))
-                .options(*_FOLLOW_UP_LOADS)
+                .options(*_CHECK_LOADS)
                 .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: the older first
             ).all()
             customers = {row.customer_id for row in rows}
@@ -354,7 +386,7 @@ class Dispatcher:
             messages = self._messages_of(session, ids)
             recent = self._recent_messages(session, customers, now)
             last_inbound = self._last_inbound(session, rows)
-            prepared: list[tuple[FollowUp, Message, datetime | None]] = []
+            prepared: list[tuple[FollowUp, dict[str, Any], datetime | None]] = []
             for row in rows:
                 earlier = _current(messages.get(row.id, ()))
                 draft = drafts.get(row.id)
@@ -368,7 +400,8 @@ class Dispatcher:
                     summary[Tally.RELEASED] += 1
                     continue
                 if earlier is not None and earlier.status in MAYBE_SENT:
-                    prepared.append((row, earlier, None))  # look it up before anything else
+                    # Looked up before anything else.
+                    prepared.append((row, _sendable(earlier), None))
                     continue
                 if earlier is not None and self._window_closed_on(earlier, last_inbound, now):
                     earlier.status, earlier.error_message = MessageStatus.FAILED, WINDOW_CLOSED
@@ -399,8 +432,8 @@ class Dispatcher:
                     decision = decide(
                         situation, now=now, rules=rules, grace=self.grace, min_gap=self.min_gap
                     )
-                    if decision.action is Action.SEND:
-                        message = earlier or self._message(row, draft, now)
+                    if decision.action is Action.SEND and earlier is None:
+                        message = self._message(row, draft, now)
                 except RenderError as error:
                     self._fail(row, str(error), now, summary)
                     continue
@@ -414,32 +447,34 @@ class Dispatcher:
                         row.due_at = decision.due_at
                     summary[_COUNTER_OF[decision.action]] += 1
                     continue
-                message.status, message.status_updated_at = MessageStatus.PREPARED, now
-                row.updated_at = now
+                if earlier is not None:
+                    earlier.status, earlier.status_updated_at = MessageStatus.PREPARED, now
+                    message = _sendable(earlier)
                 if isinstance(draft, Composed):
                     self._take_channel(session, row, draft, now)
-                if careful:
+                if careful and earlier is None:
                     try:
                         with session.begin_nested():
-                            session.add(message)
+                            [message["id"]] = insert_ids(session, MESSAGES, [message])
                     except DBAPIError as error:
                         session.refresh(row)
                         self._fail(row, f"the message cannot be stored: {error.orig}", now, summary)
                         continue
-                else:
-                    session.add(message)
                 prepared.append((row, message, window_closes(now, rules)))
                 # A second follow-up for the same customer in this batch waits its turn.
                 recent.setdefault(row.customer_id, []).append((row.id, now))
-            session.flush()  # once, for the new messages' ids
+            new = [message for _, message, _ in prepared if "id" not in message]
+            for message, message_id in zip(new, insert_ids(session, MESSAGES, new), strict=True):
+                message["id"] = message_id  # one statement for the batch's new messages
             for row, message, not_after in prepared:
                 outgoing = self._outgoing(row, message)
                 if not_after is None:
-                    since = message.created_at - LOOKUP_MARGIN
-                    jobs.append(Job(row.id, message.id, outgoing, look_since=since))
+                    since = message["created_at"] - LOOKUP_MARGIN
+                    jobs.append(Job(row.id, message["id"], outgoing, look_since=since))
                 else:
-                    cost = message.segments or 1
-                    jobs.append(Job(row.id, message.id, outgoing, not_after=not_after, cost=cost))
+                    cost = message["segments"] or 1
+                    job = Job(row.id, message["id"], outgoing, not_after=not_after, cost=cost)
+                    jobs.append(job)
         return jobs
 
     @staticmethod
@@ -558,33 +593,35 @@ class Dispatcher:
             reason=draft.note,
         )
 
-    def _message(self, row: FollowUp, draft: Draft | None, now: datetime) -> Message:
-        """The message as it will be sent, written down before any attempt; a retry resends
-        exactly this, even if the template changed meanwhile. A draft that failed is raised."""
+    def _message(self, row: FollowUp, draft: Draft | None, now: datetime) -> dict[str, Any]:
+        """The message as it will be sent (its columns), written down before any attempt; a
+        retry resends exactly this, even if the template changed meanwhile. A draft that
+        failed is raised."""
         if not isinstance(draft, Composed):
             raise RenderError(draft if isinstance(draft, str) else "nothing was composed")
         composed, customer, channel = draft, row.sale.customer, draft.channel
-        return Message(
-            customer_id=customer.id,
-            follow_up_id=row.id,
-            direction=Direction.OUTBOUND,
-            channel=channel,
-            from_address=self.transports[channel].sender,
-            to_address=customer.address(channel) or "",
-            subject=composed.rendered.subject,
-            body=composed.rendered.text,
-            html_body=composed.rendered.html,
-            segments=composed.size.segments if composed.size else None,
-            encoding=composed.size.encoding if composed.size else None,
-            content_sid=composed.content_sid,
-            content_variables=composed.content_variables,
-            status=MessageStatus.PREPARED,
-            created_at=now,
-        )
+        return {
+            "customer_id": customer.id,
+            "follow_up_id": row.id,
+            "direction": Direction.OUTBOUND,
+            "channel": channel,
+            "from_address": self.transports[channel].sender,
+            "to_address": customer.address(channel) or "",
+            "subject": composed.rendered.subject,
+            "body": composed.rendered.text,
+            "html_body": composed.rendered.html,
+            "segments": composed.size.segments if composed.size else None,
+            "encoding": composed.size.encoding if composed.size else None,
+            "content_sid": composed.content_sid,
+            "content_variables": composed.content_variables,
+            "status": MessageStatus.PREPARED,
+            "created_at": now,
+            "status_updated_at": now,
+        }
 
-    def _outgoing(self, row: FollowUp, message: Message) -> Outgoing:
+    def _outgoing(self, row: FollowUp, message: Mapping[str, Any]) -> Outgoing:
         public = self.config.business.base_url
-        if message.channel is Channel.EMAIL:
+        if message["channel"] is Channel.EMAIL:
             link = unsubscribe_url(row.sale.customer, self.config)
             headers = {
                 "List-Unsubscribe": f"<{link}>",
@@ -594,23 +631,83 @@ class Dispatcher:
                 headers["Reply-To"] = reply_to
             return Outgoing(
                 f"follow-up:{row.id}",
-                message.channel,
-                message.to_address,
-                message.body,
-                message.subject,
-                message.html_body,
+                message["channel"],
+                message["to_address"],
+                message["body"],
+                message["subject"],
+                message["html_body"],
                 headers,
             )
         callback = f"{public}/webhooks/twilio/status?follow_up={row.id}"
         return Outgoing(
             f"follow-up:{row.id}",
-            message.channel,
-            message.to_address,
-            message.body,
+            message["channel"],
+            message["to_address"],
+            message["body"],
             status_callback=callback,
-            content_sid=message.content_sid,
-            content_variables=message.content_variables,
+            content_sid=message["content_sid"],
+            content_variables=message["content_variables"],
         )
+
+    # --- sends that are database writes: one transaction for the whole batch ------------------
+
+    def store_in_place(self, jobs: list[Job]) -> tuple[list[Result], list[Job]]:
+        """Hand over, send and record in one transaction the batch's sends through a transport
+        that writes to our own database (the outbox): a crash leaves all three or none, so
+        nothing is left to look up. Returns what that recorded, and the jobs left for
+        `deliver_batch` (lookups, other transports, a send whose window closed; the whole batch
+        if the database refused the transaction: they go one by one, as any send)."""
+        now = self.clock()
+        here = [
+            job
+            for job in jobs
+            if job.outgoing.channel in self.in_place
+            and job.look_since is None
+            and (job.not_after is None or now < job.not_after)
+        ]
+        if not here:
+            return [], jobs
+        try:
+            with self.sessions.begin() as session:
+                handed = leases.hand_over(
+                    session,
+                    {job.key: job.message_id for job in here},
+                    worker_id=self.worker_id,
+                    now=now,
+                    lease=self.lease,
+                    mark=False,
+                )
+                sent = self._store(session, [job for job in here if job.key in handed])
+                ours = leases.record_sent(
+                    session,
+                    {o.job.key: (o.job.message_id, o.sent) for o in sent if o.sent},
+                    worker_id=self.worker_id,
+                    now=now,
+                )
+        except DBAPIError:
+            log.exception("a batch could not be stored at once; sending it message by message")
+            return [], jobs
+        results: list[Result] = [
+            (o, Tally.SENT if o.job.key in ours else Tally.LEASE_LOST) for o in sent
+        ]
+        done = {o.job.key for o in sent}
+        return results, [job for job in jobs if job.key not in done]
+
+    def _store(self, session: Session, jobs: list[Job]) -> list[Outcome]:
+        """Each job's send, stored by its channel's transport in `session`; each outcome's
+        seconds are its share of its channel's store."""
+        by_channel: dict[Channel, list[Job]] = {}
+        for job in jobs:
+            by_channel.setdefault(job.outgoing.channel, []).append(job)
+        outcomes = []
+        for channel, mine in by_channel.items():
+            began = time.perf_counter()
+            sent = self.in_place[channel].store(session, [job.outgoing for job in mine])
+            share = (time.perf_counter() - began) / len(mine)
+            outcomes += [
+                Outcome(job, sent=s, seconds=share) for job, s in zip(mine, sent, strict=True)
+            ]
+        return outcomes
 
     # --- the I/O, in the thread pool -----------------------------------------------------------
 
@@ -635,9 +732,12 @@ class Dispatcher:
 
     # --- after sending: one transaction for the whole batch ------------------------------------
 
-    def record(self, outcomes: Iterable[Outcome], summary: Counter[str]) -> None:
-        """Write down what happened to a batch, in one transaction, then log each result."""
-        results = record_all(self._record, list(outcomes), self.clock(), "follow-up")
+    def record(
+        self, outcomes: Iterable[Outcome], summary: Counter[str], recorded: Iterable[Result] = ()
+    ) -> None:
+        """Write down what happened to a batch, in one transaction, then log each result, with
+        those `recorded` already (`store_in_place`)."""
+        results = [*recorded, *record_all(self._record, list(outcomes), self.clock(), "follow-up")]
         summary.update(tally for _, tally in results)
         log_results(log, "follow_up", results, self.worker_id)
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Exists,
+    Integer,
+    String,
     Table,
+    Update,
     and_,
-    bindparam,
     case,
     literal_column,
     or_,
@@ -27,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from scheduler.bulk_writes import update_each
 from scheduler.lifecycle import UNFINISHED, WAITING, Channel, FollowUpStatus, MessageStatus
 from scheduler.models import Base, FollowUp, Message
 from scheduler.sending.delivery import OURS
@@ -60,32 +64,40 @@ def _opted_out(table: Table, *, needs_yes: bool) -> Exists:
 # planned on: an SMS step may go by WhatsApp).
 MESSAGE_OPTED_OUT = _opted_out(MESSAGES, needs_yes=True)
 QUEUED_CUSTOMER_OPTED_OUT = _opted_out(MESSAGES, needs_yes=False)  # a notice: no customer
-RECORD_MESSAGE = (  # a delivery report may have come first: never step back from it
-    update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("m"))
-    .values(
-        provider_id=bindparam("p"),
-        status=case(
-            # Constants written into the SQL: executemany takes no expanding IN parameter.
-            (MESSAGES.c.status.in_([literal_column(f"'{s}'") for s in OURS]), bindparam("s")),
-            else_=MESSAGES.c.status,
-        ),
-        status_updated_at=bindparam("t"),
+
+
+def _record_message(each: Mapping[str, ColumnElement[Any]], now: datetime) -> Update:
+    """A message's provider id and first status; a delivery report may have come first: never
+    step back from it."""
+    return (
+        update(MESSAGES)
+        .where(MESSAGES.c.id == each["m"])
+        .values(
+            provider_id=each["p"],
+            status=case(
+                # Constants written into the SQL: executemany takes no expanding IN parameter.
+                (MESSAGES.c.status.in_([literal_column(f"'{s}'") for s in OURS]), each["s"]),
+                else_=MESSAGES.c.status,
+            ),
+            status_updated_at=now,
+        )
     )
-)
-RECORD_SENT = (
-    update(FOLLOW_UPS)
-    .where(FOLLOW_UPS.c.id == bindparam("f"))
-    .values(
-        status=FollowUpStatus.SENT,
-        status_reason=None,
-        provider_id=bindparam("p"),
-        sent_at=bindparam("t"),
-        updated_at=bindparam("t"),
-        lease_owner=None,
-        lease_expires_at=None,
+
+
+def _record_sent(each: Mapping[str, ColumnElement[Any]], now: datetime) -> Update:
+    return (
+        update(FOLLOW_UPS)
+        .where(FOLLOW_UPS.c.id == each["f"])
+        .values(
+            status=FollowUpStatus.SENT,
+            status_reason=None,
+            provider_id=each["p"],
+            sent_at=now,
+            updated_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
     )
-)
 
 
 def take_back(session: Session, *, worker_id: str, now: datetime) -> int:
@@ -172,28 +184,28 @@ def hand_over(
     worker_id: str,
     now: datetime,
     lease: timedelta,
+    mark: bool = True,
 ) -> set[int]:
     """Of `messages` (follow-up id -> message id), renew the leases still `worker_id`'s whose
     customer has not opted out of the message's channel meanwhile, count the attempt, and mark
-    their messages `handed_over`. Returns the follow-ups that may be sent."""
-    refused = (
-        select(MESSAGES.c.id)
-        .where(
-            MESSAGES.c.id.in_(list(messages.values())),
-            MESSAGES.c.follow_up_id == FOLLOW_UPS.c.id,
-            MESSAGE_OPTED_OUT,
+    their messages `handed_over` (unless not `mark`: their result is written in the same
+    transaction). Returns the follow-ups that may be sent."""
+    # Read apart from the UPDATE: as a subquery of it, it was read again for each follow-up.
+    refused = set(
+        session.scalars(
+            select(MESSAGES.c.follow_up_id).where(
+                MESSAGES.c.id.in_(list(messages.values())), MESSAGE_OPTED_OUT
+            )
         )
-        .exists()
     )
     renewed = set(
         session.scalars(
             update(FOLLOW_UPS)
             .where(
-                FOLLOW_UPS.c.id.in_(list(messages)),
+                FOLLOW_UPS.c.id.in_([f for f in messages if f not in refused]),
                 FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
                 FOLLOW_UPS.c.lease_owner == worker_id,
                 FOLLOW_UPS.c.lease_expires_at > now,
-                ~refused,
             )
             .values(
                 lease_expires_at=now + lease,
@@ -204,7 +216,7 @@ def hand_over(
         )
     )
     mine = [message for follow_up, message in messages.items() if follow_up in renewed]
-    if mine:
+    if mine and mark:
         session.execute(
             update(MESSAGES)
             .where(MESSAGES.c.id.in_(mine))
@@ -230,20 +242,21 @@ def record_sent(
             .with_for_update()
         )
     )
-    session.execute(
-        RECORD_MESSAGE,
-        [
-            {"m": message, "p": s.provider_id, "s": s.status, "t": now}
-            for message, s in sent.values()
-        ],
+    update_each(
+        session,
+        [{"m": message, "p": s.provider_id, "s": s.status} for message, s in sent.values()],
+        {"m": Integer(), "p": String(), "s": String()},
+        lambda each: _record_message(each, now),
     )
     ours = [
-        {"f": follow_up, "p": s.provider_id, "t": now}
+        {"f": follow_up, "p": s.provider_id}
         for follow_up, (_, s) in sent.items()
         if follow_up in mine
     ]
-    if ours:  # SENDING -> SENT, the transition the WHERE of `mine` checked
-        session.execute(RECORD_SENT, ours)
+    # SENDING -> SENT, the transition the WHERE of `mine` checked
+    update_each(
+        session, ours, {"f": Integer(), "p": String()}, lambda each: _record_sent(each, now)
+    )
     return mine
 
 

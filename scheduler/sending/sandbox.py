@@ -12,7 +12,9 @@ import ctypes
 import re
 import sys
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from types import TracebackType
@@ -43,32 +45,53 @@ class _TooSlow(Exception):
 
 class _Watchdog:
     """Stops a render in its thread when its time is up: the sandbox bounds what a template may
-    touch, not how long it loops, and the worker must go on (and stop on SIGTERM)."""
+    touch, not how long it loops, and the worker must go on (and stop on SIGTERM).
 
-    def __init__(self, seconds: float) -> None:
-        self._thread = threading.get_ident()
-        self._lock = threading.Lock()
-        self._running = True
-        self._fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
+    One daemon thread watches every render of the process: a render only writes its deadline
+    down, so a pass of thousands of messages does not start a timer thread for each."""
 
-    def _fire(self) -> None:
-        with self._lock:
-            if self._running:
-                self._fired = True
-                _set_async_exc(self._thread, _TooSlow)
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._deadlines: dict[int, float] = {}  # rendering thread -> when its time is up
+        self._fired: set[int] = set()
+        self._waking_at: float | None = None  # the watcher's next look; None: asleep for good
+        self._watcher: threading.Thread | None = None
 
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
+    @contextmanager
+    def watching(self, seconds: float) -> Iterator[None]:
+        me, deadline = threading.get_ident(), time.monotonic() + seconds
+        with self._changed:
+            if self._watcher is None or not self._watcher.is_alive():  # first use, or forked
+                self._watcher = threading.Thread(target=self._watch, name="render-watchdog")
+                self._watcher.daemon = True
+                self._watcher.start()
+            self._deadlines[me] = deadline
+            self._fired.discard(me)  # an earlier render's, raised as it was leaving
+            if self._waking_at is None or deadline < self._waking_at:
+                self._changed.notify()
+        try:
+            yield
+        finally:
+            with self._changed:
+                del self._deadlines[me]
+                if me in self._fired:  # fired but not yet raised here: withdraw it
+                    self._fired.discard(me)
+                    _set_async_exc(me, None)
 
-    def __exit__(self, *_exc: object) -> None:
-        self._timer.cancel()
-        with self._lock:
-            self._running = False
-            if self._fired:  # fired but not yet raised here: withdraw it
-                _set_async_exc(self._thread, None)
+    def _watch(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for thread, deadline in self._deadlines.items():
+                    if deadline <= now and thread not in self._fired:
+                        self._fired.add(thread)
+                        _set_async_exc(thread, _TooSlow)
+                waiting = [d for t, d in self._deadlines.items() if t not in self._fired]
+                self._waking_at = min(waiting, default=None)
+                self._changed.wait(None if self._waking_at is None else self._waking_at - now)
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _set_async_exc(thread: int, error: type[BaseException] | None) -> None:
@@ -148,7 +171,7 @@ def _template_line(traceback: TracebackType | None) -> int | None:
 def _stream(template: Template, context: Mapping[str, Any]) -> str:
     """The output, stopped once it passes PART_MAX_CHARS or RENDER_SECONDS."""
     chunks, size = [], 0
-    with _Watchdog(RENDER_SECONDS):
+    with _WATCHDOG.watching(RENDER_SECONDS):
         for chunk in template.generate(context):
             size += len(chunk)
             if size > PART_MAX_CHARS:

@@ -53,10 +53,12 @@ def test_a_message_the_database_cannot_store_fails_alone(engine: Engine, config:
 def test_a_failed_hand_over_keeps_what_was_sent_and_sends_the_rest_once(
     engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A provider's sends are handed over a chunk at a time (one send a chunk here)."""
     config = config.replace(worker={"concurrency": 1})
     other = sale_input("S-2", phone="+51911111111", customer_name="Luis")
     sessions = setup_sales(engine, config, sale_input("S-1"), other)
-    work = dispatcher(sessions, config, Clock(DAY1))
+    clock = Clock(DAY1)
+    work = dispatcher(sessions, config, clock, scripted(sessions, clock))
     real, calls = work._hand_over, []
 
     def locked_once(chunk: list[Job]) -> set[int]:  # a passing "database is locked"
@@ -73,6 +75,68 @@ def test_a_failed_hand_over_keeps_what_was_sent_and_sends_the_rest_once(
         for sale in ("S-1", "S-2"):
             assert follow_up(session, "day1-thanks", sale).status is FollowUpStatus.SENT
             assert follow_up(session, "day1-thanks", sale).attempts == 1
+
+
+def test_a_batch_stored_in_place_is_all_or_nothing(
+    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox's sends share one transaction with their hand-over and their result: when it
+    fails after the hand-over was written, none of it stays, and the batch goes one by one."""
+    others = [sale_input(f"S-{n}", phone=f"+5191111111{n}") for n in range(2, 5)]
+    sessions = setup_sales(engine, config, sale_input("S-1"), *others)
+    work = dispatcher(sessions, config, Clock(DAY1))
+    sms = work.transports[Channel.SMS]
+    assert isinstance(sms, OutboxTransport)
+    real_store, stored = sms.store, []
+
+    def fails_once(session: Session, messages: list[Outgoing]) -> list[Sent]:
+        stored.append(len(messages))
+        if len(stored) == 1:
+            real_store(session, messages)  # written, then the transaction breaks
+            raise OperationalError("INSERT INTO outbox", {}, Exception("disk I/O error"))
+        return real_store(session, messages)
+
+    monkeypatch.setattr(sms, "store", fails_once)
+    summary = work.run_pass()
+    assert summary["sent"] == 4 and stored == [4, 1, 1, 1, 1]
+    with sessions() as session:
+        assert len(outbox(session)) == 4
+        for sale in ("S-1", "S-2", "S-3", "S-4"):
+            assert follow_up(session, "day1-thanks", sale).status is FollowUpStatus.SENT
+            assert follow_up(session, "day1-thanks", sale).attempts == 1
+
+
+def test_a_stop_said_while_a_batch_was_prepared_holds_its_send_in_place(
+    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A STOP that lands between the batch's preparation and its store in place: the outbox
+    keeps nothing for that customer, the others go."""
+    luis = sale_input("S-2", phone="+51911111111", customer_name="Luis")
+    sessions = setup_sales(engine, config, sale_input("S-1"), luis)
+    work = dispatcher(sessions, config, Clock(DAY1))
+    real_prepare = work.prepare
+
+    def then_stop(*args: Any) -> list[Job]:
+        jobs = real_prepare(*args)
+        with sessions.begin() as session:
+            luis_row = session.scalars(select(Customer).where(Customer.name == "Luis")).one()
+            opt_out(
+                session,
+                luis_row,
+                channel=Channel.SMS,
+                source=ConsentSource.KEYWORD,
+                via="STOP",
+                now=DAY1,
+                actor="test",
+            )
+        return jobs
+
+    monkeypatch.setattr(work, "prepare", then_stop)
+    summary = work.run_pass()
+    assert summary["sent"] == 1
+    with sessions() as session:
+        assert [e.to_address for e in outbox(session)] == ["+51987654321"]
+        assert follow_up(session, "day1-thanks", "S-2").status is not FollowUpStatus.SENT
 
 
 class TimesOutAfterAccepting:

@@ -62,6 +62,30 @@ def test_a_render_that_ends_in_time_leaves_nothing_behind() -> None:
     time.sleep(0.05)
 
 
+def test_renders_share_one_watchdog_and_each_is_watched_after_a_slow_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pass renders thousands of messages: no thread is started for each, and a render in
+    a thread whose last render was stopped is stopped in time too."""
+    render_part("Hola", {}, escaped=False, label="x")  # the watchdog is running
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    for n in range(200):
+        assert render_part("Hola {{ n }}", {"n": n}, escaped=False, label="x") == f"Hola {n}"
+    assert started == []
+    for _ in range(2):
+        began = time.monotonic()
+        with pytest.raises(RenderError, match="takes more than"):
+            render_part(SLOW, {}, escaped=False, label="x")
+        assert time.monotonic() - began < RENDER_SECONDS + 1
+
+
 @pytest.fixture
 def slow_thanks(engine: Engine, config: Config) -> Iterator[sessionmaker[Session]]:
     """Rosa's and Luis's day-1 thanks are due; the owner saved a template that loops for ever

@@ -12,9 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from scheduler.lifecycle import Channel
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -82,4 +85,15 @@ class Transport(Protocol):
 
     def find(self, message: Outgoing, since: datetime) -> Sent | None:
         """The copy of `message` sent since `since`, None if certainly none, else TransportError."""
+        ...
+
+
+@runtime_checkable
+class StoresInTransaction(Protocol):
+    """A transport whose send is itself a write to our database (the outbox): a batch of sends
+    can share the caller's transaction with the hand-over and the result, so a crash leaves
+    all of them or none, and nothing is left to look up."""
+
+    def store(self, session: Session, messages: list[Outgoing]) -> list[Sent]:
+        """Send `messages` within `session`'s transaction; what each became, in order."""
         ...

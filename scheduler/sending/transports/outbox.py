@@ -6,15 +6,15 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.bulk_writes import insert_ids
 from scheduler.lifecycle import Channel
 from scheduler.models import Base, OutboxEntry
 from scheduler.sending.transports.base import Outgoing, Sent
 
 OUTBOX = Base.metadata.tables["outbox"]
-STORE = insert(OUTBOX).returning(OUTBOX.c.id)  # built once: a send is this INSERT and a commit
 SENDERS = {
     Channel.SMS: "outbox-sms",
     Channel.EMAIL: "outbox@postventa.invalid",
@@ -31,7 +31,8 @@ def _content_of(message: Outgoing) -> dict[str, str]:
 
 
 class OutboxTransport:
-    """Each stored message commits on its own, like a provider that accepted it."""
+    """A message sent on its own commits on its own, like a provider that accepted it; a batch
+    stored in dispatch's transaction (`store`) commits with its hand-over and its result."""
 
     max_per_second = 0.0
     parallel = False  # a local insert: threads would only take turns at SQLite and the GIL
@@ -45,7 +46,16 @@ class OutboxTransport:
         self._clock = clock
 
     def send(self, message: Outgoing) -> Sent:
-        row = {
+        with self._sessions.begin() as session:
+            return self.store(session, [message])[0]
+
+    def store(self, session: Session, messages: list[Outgoing]) -> list[Sent]:
+        now = self._clock()
+        rows = [self._row(message, now) for message in messages]
+        return [Sent(f"outbox-{id_}", "stored") for id_ in insert_ids(session, OUTBOX, rows)]
+
+    def _row(self, message: Outgoing, now: datetime) -> dict[str, object]:
+        return {
             "reference": message.reference,
             "channel": self.channel,
             "to_address": message.to,
@@ -54,11 +64,8 @@ class OutboxTransport:
             "body": message.text,
             "html_body": message.html,
             "headers": message.headers | _content_of(message),
-            "created_at": self._clock(),
+            "created_at": now,
         }
-        with self._sessions.begin() as session:
-            entry_id = session.scalar(STORE, row)
-        return Sent(f"outbox-{entry_id}", "stored")
 
     def find(self, message: Outgoing, since: datetime) -> Sent | None:
         with self._sessions() as session:

@@ -74,7 +74,7 @@ class TimedDispatcher(Dispatcher):
         try:
             return super().prepare(ids, summary, stop)
         finally:
-            self.phases["prepare (re-check, compose, write messages)"] += (
+            self.phases["prepare (compose, re-check, write; the outbox: send, record)"] += (
                 time.perf_counter() - began
             )
 
@@ -84,15 +84,6 @@ class TimedDispatcher(Dispatcher):
             return super().deliver_batch(jobs, stop)
         finally:
             self.phases["hand over and send (wall)"] += time.perf_counter() - began
-
-    def store_in_place(self, jobs: list[Job]) -> tuple[list[Result], list[Job]]:
-        began = time.perf_counter()
-        try:
-            return super().store_in_place(jobs)
-        finally:
-            self.phases["hand over, store and record in one (outbox)"] += (
-                time.perf_counter() - began
-            )
 
     def record(
         self, outcomes: Iterable[Outcome], summary: Counter[str], recorded: Iterable[Result] = ()

@@ -73,7 +73,7 @@ from scheduler.sending.planning import send_rules
 from scheduler.sending.presend import Action, Situation, decide
 from scheduler.sending.queued import QueuedSender
 from scheduler.sending.sandbox import RenderError
-from scheduler.sending.transports import Outgoing, Transport
+from scheduler.sending.transports import Outgoing, Sent, Transport
 from scheduler.sending.transports.base import StoresInTransaction
 from scheduler.sending.whatsapp import (
     REFUSED_OUTSIDE_WINDOW,
@@ -151,6 +151,8 @@ def _sendable(message: Message) -> dict[str, Any]:
             "content_variables",
             "segments",
             "created_at",
+            "provider_id",
+            "status",
         )
     }
 
@@ -222,8 +224,7 @@ class Dispatcher:
                 break
             summary[Tally.CLAIMED] += len(ids)
             jobs = self.prepare(ids, summary, stop)
-            stored, jobs = self.store_in_place(jobs)
-            self.record(self.deliver_batch(jobs, stop), summary, stored)
+            self.record(self.deliver_batch(jobs, stop), summary)
         return dict(summary)
 
     def recover_expired(self) -> int:
@@ -254,22 +255,26 @@ class Dispatcher:
         self, ids: list[int], summary: Counter[str], stop: threading.Event | None = None
     ) -> list[Job]:
         """Compose each claimed follow-up, then re-check it and commit its message as
-        `prepared`.
+        `prepared`; the jobs left for the transports (`deliver_batch`).
 
         Composing comes first, with no lock held: an owner's template may take up to
-        RENDER_SECONDS, and neither a customer's STOP nor another worker may wait on it. One
-        flush for the batch; if the database refuses it, again row by row in savepoints, so one
-        message it cannot store fails alone instead of blocking the batch for good.
+        RENDER_SECONDS, and neither a customer's STOP nor another worker may wait on it. A send
+        through a transport that writes to our own database (the outbox) is made and recorded
+        in the same transaction: a crash leaves all of it or none, nothing to look up. One
+        statement per table for the batch; if the database refuses it, again row by row in
+        savepoints, each send then on its own, so one message it cannot store fails alone
+        instead of blocking the batch for good.
         """
         drafts = self._drafts(ids, stop)
         counts: Counter[str] = Counter()
         try:
-            jobs = self._prepare(ids, drafts, counts, careful=False)
+            jobs, stored = self._prepare(ids, drafts, counts, careful=False)
         except DBAPIError:
             log.exception("a batch could not be prepared at once; preparing it row by row")
             counts = Counter()
-            jobs = self._prepare(ids, drafts, counts, careful=True)
+            jobs, stored = self._prepare(ids, drafts, counts, careful=True)
         summary.update(counts)
+        self.record([], summary, stored)
         return jobs
 
     def _drafts(self, ids: list[int], stop: threading.Event | None) -> dict[int, Draft]:
@@ -357,24 +362,28 @@ class Dispatcher:
 
     def _prepare(
         self, ids: list[int], drafts: Mapping[int, Draft], summary: Counter[str], *, careful: bool
-    ) -> list[Job]:
+    ) -> tuple[list[Job], list[Result]]:
         now = self.clock()
         jobs: list[Job] = []
         with self.sessions.begin() as session:
-            rows = session.scalars(
-                select(FollowUp)
-                .where(FollowUp.id.in_(ids))
-                .options(*_CHECK_LOADS)
-                .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: the older first
-            ).all()
-            customers = {row.customer_id for row in rows}
-            # One worker at a time per customer, so two batches cannot both pass the gap check.
+            customers = set(
+                session.scalars(select(FollowUp.customer_id).where(FollowUp.id.in_(ids)))
+            )
+            # One worker at a time per customer, so two batches cannot both pass the gap check;
+            # locked first, so that what is read of them next is what holds until the commit.
             session.execute(
                 select(Customer.id)
                 .where(Customer.id.in_(customers))
                 .order_by(Customer.id)
                 .with_for_update()
             )
+            rows = session.scalars(
+                select(FollowUp)
+                .where(FollowUp.id.in_(ids))
+                .options(*_CHECK_LOADS)
+                .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: the older first
+                .with_for_update(of=FollowUp)
+            ).all()
             open_cases = {
                 customer_id: case_id
                 for customer_id, case_id in session.execute(
@@ -388,6 +397,10 @@ class Dispatcher:
             last_inbound = self._last_inbound(session, rows)
             prepared: list[tuple[FollowUp, dict[str, Any], datetime | None]] = []
             for row in rows:
+                if not self._holds(row, now):
+                    log.error("lease on follow-up %d lost before it was prepared", row.id)
+                    summary[Tally.LEASE_LOST] += 1
+                    continue
                 earlier = _current(messages.get(row.id, ()))
                 draft = drafts.get(row.id)
                 if earlier is None and draft is None:
@@ -463,19 +476,71 @@ class Dispatcher:
                 prepared.append((row, message, window_closes(now, rules)))
                 # A second follow-up for the same customer in this batch waits its turn.
                 recent.setdefault(row.customer_id, []).append((row.id, now))
+            outgoing = {row.id: self._outgoing(row, message) for row, message, _ in prepared}
+            here = [] if careful else self._in_place(prepared, now)
+            stored = self._store(session, here, outgoing)
             new = [message for _, message, _ in prepared if "id" not in message]
             for message, message_id in zip(new, insert_ids(session, MESSAGES, new), strict=True):
                 message["id"] = message_id  # one statement for the batch's new messages
+            leases.sent_in_place(session, {key: sent for key, (sent, _) in stored.items()}, now=now)
+            results: list[Result] = []
             for row, message, not_after in prepared:
-                outgoing = self._outgoing(row, message)
-                if not_after is None:
+                out = outgoing[row.id]
+                if row.id in stored:
+                    sent, seconds = stored[row.id]
+                    job = Job(row.id, message["id"], out)
+                    results.append((Outcome(job, sent=sent, seconds=seconds), Tally.SENT))
+                elif not_after is None:
                     since = message["created_at"] - LOOKUP_MARGIN
-                    jobs.append(Job(row.id, message["id"], outgoing, look_since=since))
+                    jobs.append(Job(row.id, message["id"], out, look_since=since))
                 else:
                     cost = message["segments"] or 1
-                    job = Job(row.id, message["id"], outgoing, not_after=not_after, cost=cost)
-                    jobs.append(job)
-        return jobs
+                    jobs.append(Job(row.id, message["id"], out, not_after=not_after, cost=cost))
+        return jobs, results
+
+    def _holds(self, row: FollowUp, now: datetime) -> bool:
+        """Whether the follow-up is still this worker's to send (its row is locked now)."""
+        return (
+            row.status is FollowUpStatus.SENDING
+            and row.lease_owner == self.worker_id
+            and row.lease_expires_at is not None
+            and row.lease_expires_at > now
+        )
+
+    def _in_place(
+        self, prepared: list[tuple[FollowUp, dict[str, Any], datetime | None]], now: datetime
+    ) -> list[tuple[FollowUp, dict[str, Any]]]:
+        """The new messages whose transport writes to our own database, in their window."""
+        return [
+            (row, message)
+            for row, message, not_after in prepared
+            if "id" not in message
+            and message["channel"] in self.in_place
+            and not_after is not None
+            and now < not_after
+        ]
+
+    def _store(
+        self,
+        session: Session,
+        here: list[tuple[FollowUp, dict[str, Any]]],
+        outgoing: Mapping[int, Outgoing],
+    ) -> dict[int, tuple[Sent, float]]:
+        """Send `here` through their transports within `session`, each message written down as
+        the transport left it; by follow-up, what the transport said and the send's share of
+        its channel's store, in seconds."""
+        by_channel: dict[Channel, list[tuple[FollowUp, dict[str, Any]]]] = {}
+        for row, message in here:
+            by_channel.setdefault(message["channel"], []).append((row, message))
+        stored: dict[int, tuple[Sent, float]] = {}
+        for channel, mine in by_channel.items():
+            began = time.perf_counter()
+            sent = self.in_place[channel].store(session, [outgoing[row.id] for row, _ in mine])
+            share = (time.perf_counter() - began) / len(mine)
+            for (row, message), one in zip(mine, sent, strict=True):
+                message.update(provider_id=one.provider_id, status=one.status)
+                stored[row.id] = (one, share)
+        return stored
 
     @staticmethod
     def _settle_from(row: FollowUp, message: Message, now: datetime) -> Tally:
@@ -615,6 +680,7 @@ class Dispatcher:
             "content_sid": composed.content_sid,
             "content_variables": composed.content_variables,
             "status": MessageStatus.PREPARED,
+            "provider_id": None,
             "created_at": now,
             "status_updated_at": now,
         }
@@ -648,66 +714,6 @@ class Dispatcher:
             content_sid=message["content_sid"],
             content_variables=message["content_variables"],
         )
-
-    # --- sends that are database writes: one transaction for the whole batch ------------------
-
-    def store_in_place(self, jobs: list[Job]) -> tuple[list[Result], list[Job]]:
-        """Hand over, send and record in one transaction the batch's sends through a transport
-        that writes to our own database (the outbox): a crash leaves all three or none, so
-        nothing is left to look up. Returns what that recorded, and the jobs left for
-        `deliver_batch` (lookups, other transports, a send whose window closed; the whole batch
-        if the database refused the transaction: they go one by one, as any send)."""
-        now = self.clock()
-        here = [
-            job
-            for job in jobs
-            if job.outgoing.channel in self.in_place
-            and job.look_since is None
-            and (job.not_after is None or now < job.not_after)
-        ]
-        if not here:
-            return [], jobs
-        try:
-            with self.sessions.begin() as session:
-                handed = leases.hand_over(
-                    session,
-                    {job.key: job.message_id for job in here},
-                    worker_id=self.worker_id,
-                    now=now,
-                    lease=self.lease,
-                    mark=False,
-                )
-                sent = self._store(session, [job for job in here if job.key in handed])
-                ours = leases.record_sent(
-                    session,
-                    {o.job.key: (o.job.message_id, o.sent) for o in sent if o.sent},
-                    worker_id=self.worker_id,
-                    now=now,
-                )
-        except DBAPIError:
-            log.exception("a batch could not be stored at once; sending it message by message")
-            return [], jobs
-        results: list[Result] = [
-            (o, Tally.SENT if o.job.key in ours else Tally.LEASE_LOST) for o in sent
-        ]
-        done = {o.job.key for o in sent}
-        return results, [job for job in jobs if job.key not in done]
-
-    def _store(self, session: Session, jobs: list[Job]) -> list[Outcome]:
-        """Each job's send, stored by its channel's transport in `session`; each outcome's
-        seconds are its share of its channel's store."""
-        by_channel: dict[Channel, list[Job]] = {}
-        for job in jobs:
-            by_channel.setdefault(job.outgoing.channel, []).append(job)
-        outcomes = []
-        for channel, mine in by_channel.items():
-            began = time.perf_counter()
-            sent = self.in_place[channel].store(session, [job.outgoing for job in mine])
-            share = (time.perf_counter() - began) / len(mine)
-            outcomes += [
-                Outcome(job, sent=s, seconds=share) for job, s in zip(mine, sent, strict=True)
-            ]
-        return outcomes
 
     # --- the I/O, in the thread pool -----------------------------------------------------------
 

@@ -260,6 +260,18 @@ def record_sent(
     return mine
 
 
+def sent_in_place(session: Session, sent: Mapping[int, Sent], *, now: datetime) -> None:
+    """Follow-ups (id -> what the transport said) whose message was stored in the transaction
+    that holds them locked and leased (the outbox): the attempt is counted and the send
+    recorded at once."""
+    update_each(
+        session,
+        [{"f": follow_up, "p": s.provider_id} for follow_up, s in sent.items()],
+        {"f": Integer(), "p": String()},
+        lambda each: _record_sent(each, now).values(attempts=FOLLOW_UPS.c.attempts + 1),
+    )
+
+
 # --- messages queued on their own: the message row holds its own lease ---------------------------
 
 

@@ -287,13 +287,15 @@ def test_a_dead_workers_claim_is_recovered_without_resending(
     """A worker died after the message left but before it recorded the result."""
     sessions = setup_sales(engine, config, sale_input("S-1"))
     clock = Clock(DAY1)
-    dead = dispatcher(sessions, config, clock, worker_id="dead")
+    dead = dispatcher(sessions, config, clock, scripted(sessions, clock), worker_id="dead")
     jobs = dead.prepare(dead.claim(), Counter())
     dead.deliver_batch(jobs)  # sent, then the process is killed: nothing recorded
     with sessions() as session:
         assert follow_up(session, "day1-thanks").status is FollowUpStatus.SENDING
     clock.advance(seconds=config.worker.lease_seconds + 1)
-    summary = dispatcher(sessions, config, clock, worker_id="alive").run_pass()
+    summary = dispatcher(
+        sessions, config, clock, scripted(sessions, clock), worker_id="alive"
+    ).run_pass()
     assert (summary["recovered"], summary["reconciled"], summary["sent"]) == (1, 1, 0)
     with sessions() as session:
         assert follow_up(session, "day1-thanks").status is FollowUpStatus.SENT
@@ -307,10 +309,15 @@ def test_a_pass_that_broke_off_is_taken_back_by_the_same_worker_at_once(
     the message up instead of waiting for its own lease to run out."""
     sessions = setup_sales(engine, config, sale_input("S-1"))
     clock = Clock(DAY1)
-    work = dispatcher(sessions, config, clock)
+    work = dispatcher(sessions, config, clock, scripted(sessions, clock))
     work.deliver_batch(work.prepare(work.claim(), Counter()))  # then recording fails
     clock.advance(seconds=config.worker.tick_seconds)  # well within the lease
-    assert dispatcher(sessions, config, clock, worker_id="other").run_pass()["recovered"] == 0
+    assert (
+        dispatcher(
+            sessions, config, clock, scripted(sessions, clock), worker_id="other"
+        ).run_pass()["recovered"]
+        == 0
+    )
     summary = work.run_pass()
     assert (summary["recovered"], summary["reconciled"], summary["sent"]) == (1, 1, 0)
     with sessions() as session:
@@ -375,10 +382,12 @@ def test_a_slow_worker_whose_lease_ran_out_sends_nothing(engine: Engine, config:
     """Worker A prepared a batch, then stalled past its lease; B took the work over and sent it."""
     sessions = setup_sales(engine, config, sale_input("S-1"))
     clock = Clock(DAY1)
-    slow = dispatcher(sessions, config, clock, worker_id="slow")
+    slow = dispatcher(sessions, config, clock, scripted(sessions, clock), worker_id="slow")
     jobs = slow.prepare(slow.claim(), Counter())
     clock.advance(seconds=config.worker.lease_seconds + 1)
-    taken_over = dispatcher(sessions, config, clock, worker_id="other").run_pass()
+    taken_over = dispatcher(
+        sessions, config, clock, scripted(sessions, clock), worker_id="other"
+    ).run_pass()
     assert (taken_over["recovered"], taken_over["sent"]) == (1, 1)
     late = Counter[str]()
     slow.record(slow.deliver_batch(jobs), late)
@@ -420,7 +429,7 @@ def test_a_stopping_worker_releases_what_it_has_not_handed_over(
 ) -> None:
     sessions = setup_sales(engine, config, sale_input("S-1"))
     clock = Clock(DAY1)
-    work = dispatcher(sessions, config, clock)
+    work = dispatcher(sessions, config, clock, scripted(sessions, clock))
     stopping = threading.Event()
     stopping.set()
     jobs = work.prepare(work.claim(), Counter())
@@ -441,7 +450,7 @@ def test_a_send_that_waited_past_the_window_waits_for_the_morning(
     sessions = setup_sales(engine, config, sale_input("S-1"))
     closing = datetime(2026, 11, 25, 0, 59, 59, tzinfo=UTC)  # Tuesday 19:59:59 in Lima
     clock = Clock(closing)
-    work = dispatcher(sessions, config, clock)
+    work = dispatcher(sessions, config, clock, scripted(sessions, clock))
     jobs = work.prepare(work.claim(), Counter())
     clock.advance(seconds=2)  # the rate limit kept it waiting past 20:00
     summary = Counter[str]()

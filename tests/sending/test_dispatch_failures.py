@@ -18,7 +18,7 @@ from scheduler.config import Config
 from scheduler.consent import opt_out
 from scheduler.db import make_session_factory
 from scheduler.lifecycle import Channel, ConsentSource, FollowUpStatus
-from scheduler.models import Customer, MessageTemplate, OutboxEntry
+from scheduler.models import Customer, Message, MessageTemplate, OutboxEntry
 from scheduler.sending.courier import Job
 from scheduler.sending.sales import record_sale, record_sales
 from scheduler.sending.transports import Failure, Outgoing, Sent, TransportError
@@ -106,18 +106,18 @@ def test_a_batch_stored_in_place_is_all_or_nothing(
             assert follow_up(session, "day1-thanks", sale).attempts == 1
 
 
-def test_a_stop_said_while_a_batch_was_prepared_holds_its_send_in_place(
+def test_a_stop_said_while_a_batch_was_composed_holds_its_send_in_place(
     engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A STOP that lands between the batch's preparation and its store in place: the outbox
-    keeps nothing for that customer, the others go."""
+    """A STOP that lands after the batch was composed, before it is written and stored in
+    place: the outbox keeps nothing for that customer, the others go."""
     luis = sale_input("S-2", phone="+51911111111", customer_name="Luis")
     sessions = setup_sales(engine, config, sale_input("S-1"), luis)
     work = dispatcher(sessions, config, Clock(DAY1))
-    real_prepare = work.prepare
+    real_drafts = work._drafts
 
-    def then_stop(*args: Any) -> list[Job]:
-        jobs = real_prepare(*args)
+    def then_stop(*args: Any) -> Any:
+        drafts = real_drafts(*args)
         with sessions.begin() as session:
             luis_row = session.scalars(select(Customer).where(Customer.name == "Luis")).one()
             opt_out(
@@ -129,14 +129,35 @@ def test_a_stop_said_while_a_batch_was_prepared_holds_its_send_in_place(
                 now=DAY1,
                 actor="test",
             )
-        return jobs
+        return drafts
 
-    monkeypatch.setattr(work, "prepare", then_stop)
+    monkeypatch.setattr(work, "_drafts", then_stop)
     summary = work.run_pass()
-    assert summary["sent"] == 1
+    assert (summary["sent"], summary["skipped"]) == (1, 1)
     with sessions() as session:
         assert [e.to_address for e in outbox(session)] == ["+51987654321"]
-        assert follow_up(session, "day1-thanks", "S-2").status is not FollowUpStatus.SENT
+        assert follow_up(session, "day1-thanks", "S-2").status is FollowUpStatus.SKIPPED
+
+
+def test_a_batch_whose_lease_ran_out_before_it_was_written_stores_nothing(
+    engine: Engine, config: Config
+) -> None:
+    """Worker A claimed, then stalled past its lease before writing its batch; B took the work
+    over and sent it. A's batch, stored in place, writes and sends nothing."""
+    sessions = setup_sales(engine, config, sale_input("S-1"))
+    clock = Clock(DAY1)
+    slow = dispatcher(sessions, config, clock, worker_id="slow")
+    claimed = slow.claim()
+    clock.advance(seconds=config.worker.lease_seconds + 1)
+    assert dispatcher(sessions, config, clock, worker_id="other").run_pass()["sent"] == 1
+    late = Counter[str]()
+    assert slow.prepare(claimed, late) == []
+    assert late["lease_lost"] == 1 and late["sent"] == 0
+    with sessions() as session:
+        assert len(outbox(session)) == 1
+        assert len(session.scalars(select(Message)).all()) == 1
+        sent = follow_up(session, "day1-thanks")
+        assert sent.status is FollowUpStatus.SENT and sent.attempts == 1
 
 
 class TimesOutAfterAccepting:
@@ -195,10 +216,10 @@ def test_a_result_recorded_after_a_take_back_is_not_sent_again(
 ) -> None:
     sessions = setup_sales(engine, config, sale_input("S-1"))
     clock = Clock(DAY1)
-    slow = dispatcher(sessions, config, clock, worker_id="slow")
+    slow = dispatcher(sessions, config, clock, scripted(sessions, clock), worker_id="slow")
     outcomes = slow.deliver_batch(slow.prepare(slow.claim(), Counter()))  # it went out
     clock.advance(seconds=config.worker.lease_seconds + 1)
-    other = dispatcher(sessions, config, clock, worker_id="other")
+    other = dispatcher(sessions, config, clock, scripted(sessions, clock), worker_id="other")
     assert other.recover_expired() == 1
     late = Counter[str]()
     slow.record(outcomes, late)  # the slow worker's result lands after the take-back
@@ -212,7 +233,7 @@ def test_a_result_recorded_after_a_take_back_is_not_sent_again(
 def test_a_send_held_back_by_the_window_is_not_an_attempt(engine: Engine, config: Config) -> None:
     sessions = setup_sales(engine, config, sale_input("S-1"))
     clock = Clock(datetime(2026, 11, 25, 0, 59, 59, tzinfo=UTC))  # 19:59:59 in Lima
-    work = dispatcher(sessions, config, clock)
+    work = dispatcher(sessions, config, clock, scripted(sessions, clock))
     jobs = work.prepare(work.claim(), Counter())
     clock.advance(seconds=2)
     work.record(work.deliver_batch(jobs), Counter())
@@ -287,7 +308,7 @@ def test_a_stop_between_prepare_and_send_is_honoured(engine: Engine, config: Con
     """The customer replies STOP while their message waits in a prepared batch."""
     sessions = setup_sales(engine, config, sale_input("S-1"))
     clock = Clock(DAY1)
-    work = dispatcher(sessions, config, clock)
+    work = dispatcher(sessions, config, clock, scripted(sessions, clock))
     jobs = work.prepare(work.claim(), Counter())
     with sessions.begin() as session:
         says_stop(session, DAY1)

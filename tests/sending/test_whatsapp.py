@@ -315,7 +315,7 @@ def test_a_whatsapp_opt_out_before_the_hand_over_sends_nothing(
     config = on(config, content_sids={"thanks/es": SID})
     sessions = rosa_opted_in(engine, config)
     clock = Clock(DAY1)
-    worker = dispatcher(sessions, config, clock)
+    worker = dispatcher(sessions, config, clock, scripted(sessions, clock))
     ids = worker.claim()
     jobs = worker.prepare(ids, Counter())
     with sessions.begin() as session:  # a STOP on WhatsApp arrives meanwhile

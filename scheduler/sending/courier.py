@@ -98,10 +98,11 @@ class Courier:
     ) -> list[Outcome]:
         """Run a batch's lookups and sends.
 
-        Sends through a local transport (the outbox) run in this thread; the others in the pool.
-        Sends are handed over a chunk at a time, topping up as sends finish, so the pool never
-        idles and at most two chunks are ever `handed_over` without a result: that bounds what a
-        crash leaves to look up.
+        Sends through a local transport run in this thread; the others in the pool. Sends are
+        handed over a chunk of `concurrency` at a time, the next as soon as no more than one
+        chunk is left in flight: the pool always has a chunk queued behind the one it runs, a
+        hand-over is one transaction for `concurrency` sends, and at most two chunks are ever
+        `handed_over` without a result: that bounds what a crash leaves to look up.
         """
         size = self.concurrency
         outcomes = [
@@ -112,9 +113,8 @@ class Courier:
         with ThreadPoolExecutor(size, "send") as pool:
             running = {pool.submit(self.deliver, job) for job in jobs if job.look_since}
             while waiting or running:
-                if waiting and len(running) < size:
-                    room = min(size - len(running), len(waiting))
-                    chunk = [waiting.popleft() for _ in range(room)]
+                if waiting and len(running) <= size:
+                    chunk = [waiting.popleft() for _ in range(min(size, len(waiting)))]
                     if stop is not None and stop.is_set():
                         chunk.extend(waiting)
                         waiting.clear()

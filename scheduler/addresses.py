@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 
 
 def normalise_phone(raw: str, region: str) -> str:
@@ -43,6 +42,9 @@ def normalise_email(raw: str) -> str:
     Customers are matched by this string (one customer per email), and no mailbox a shop's
     customer uses tells `Rosa@` from `rosa@`, so neither do we.
     """
+    # Imported here: its patterns take a while to compile, and the models import this module.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:

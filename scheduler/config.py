@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -290,6 +289,10 @@ def _email_or_empty(value: Any) -> str:
     text = _str(value).strip()
     if not text:
         return ""
+    # Imported here: its patterns take a while to compile, and only a configuration that
+    # names an address needs them.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as error:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -199,6 +198,8 @@ def reopen_case(
 def deadline_words(due: datetime, now: datetime, tz: ZoneInfo, locale: str) -> str:
     """When a person will answer, as the customer would say it: "hoy antes de las 14:00",
     "tomorrow before 11:00 AM", "el lunes 30 de noviembre antes de las 11:00"."""
+    from babel.dates import format_date, format_time  # here: a dispatch pass needs no Babel
+
     local_due, today = due.astimezone(tz), now.astimezone(tz).date()
     # Babel puts a narrow no-break space before "AM": one such character makes a whole SMS UCS-2.
     time_text = " ".join(format_time(local_due, "short", locale=locale).split())

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from babel.dates import format_datetime
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
@@ -32,6 +31,8 @@ def case_link(case: Case, config: Config) -> str:
 
 
 def _when(moment: datetime, config: Config, locale: str) -> str:
+    from babel.dates import format_datetime  # here: a dispatch pass needs no Babel
+
     text = format_datetime(moment.astimezone(config.business.tz), "EEE d MMM HH:mm", locale=locale)
     return " ".join(text.split())
 

@@ -16,15 +16,15 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from types import TracebackType
-from typing import Any
-
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
-from jinja2.utils import generate_lorem_ipsum
+from typing import TYPE_CHECKING, Any
 
 from scheduler.lifecycle import Channel
+
+if TYPE_CHECKING:  # Jinja is loaded by the first render: a pass with nothing due renders none
+    from jinja2 import Template
+    from jinja2.sandbox import SandboxedEnvironment
 
 SMS_MAX_CHARS = 1600  # Twilio refuses longer bodies
 WHATSAPP_MAX_CHARS = 1024  # WhatsApp rejects a longer one (Twilio's 63021): refused before
@@ -100,35 +100,43 @@ def _set_async_exc(thread: int, error: type[BaseException] | None) -> None:
     )
 
 
-class _BoundedSandbox(SandboxedEnvironment):
-    """The sandbox, with `*` and `**` unable to build a huge value in one C call (where no
-    watchdog can stop them) and `lipsum` unable to print a book."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > MAX_REPEAT:
-            raise RenderError(f"an exponent above {MAX_REPEAT}")
-        if operator == "*" and isinstance(left, str | list | tuple) and isinstance(right, int):
-            left, right = right, left
-        if operator == "*" and isinstance(right, str | list | tuple) and isinstance(left, int):
-            if left * len(right) > PART_MAX_CHARS:
-                raise RenderError(f"repeats something to more than {PART_MAX_CHARS} items")
-        return super().call_binop(context, operator, left, right)
-
-
 def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
     """Jinja's `lipsum`, its names kept, at most 20 paragraphs of at most 100 words."""
+    from jinja2.utils import generate_lorem_ipsum
+
     cap = builtins.min
     return generate_lorem_ipsum(n=cap(n, 20), html=html, min=cap(min, 100), max=cap(max, 100))
 
 
-_ENVIRONMENTS = {
-    escaped: _BoundedSandbox(undefined=StrictUndefined, autoescape=escaped)
-    for escaped in (False, True)
-}
-for _environment in _ENVIRONMENTS.values():
-    _environment.globals["lipsum"] = _lipsum
+@cache
+def _environments() -> Mapping[bool, SandboxedEnvironment]:
+    """The sandboxes for text and for HTML (autoescaped), made by the first render."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    class BoundedSandbox(SandboxedEnvironment):
+        """The sandbox, with `*` and `**` unable to build a huge value in one C call (where no
+        watchdog can stop them) and `lipsum` unable to print a book."""
+
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "**" and isinstance(right, int) and abs(right) > MAX_REPEAT:
+                raise RenderError(f"an exponent above {MAX_REPEAT}")
+            if operator == "*" and isinstance(left, str | list | tuple) and isinstance(right, int):
+                left, right = right, left
+            if operator == "*" and isinstance(right, str | list | tuple) and isinstance(left, int):
+                if left * len(right) > PART_MAX_CHARS:
+                    raise RenderError(f"repeats something to more than {PART_MAX_CHARS} items")
+            return super().call_binop(context, operator, left, right)
+
+    environments = {
+        escaped: BoundedSandbox(undefined=StrictUndefined, autoescape=escaped)
+        for escaped in (False, True)
+    }
+    for environment in environments.values():
+        environment.globals["lipsum"] = _lipsum
+    return environments
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,7 @@ class Rendered:
 
 @lru_cache(maxsize=1024)
 def _compile(source: str, escaped: bool) -> Template:
-    return _ENVIRONMENTS[escaped].from_string(source)
+    return _environments()[escaped].from_string(source)
 
 
 def _template_line(traceback: TracebackType | None) -> int | None:
@@ -183,6 +191,8 @@ def _stream(template: Template, context: Mapping[str, Any]) -> str:
 def render_part(source: str, context: Mapping[str, Any], *, escaped: bool, label: str) -> str:
     """Render one part; every Jinja failure becomes a RenderError naming the part and line, and
     so does a render that runs too long or prints too much."""
+    from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
+
     try:
         return _stream(_compile(source, escaped), context).strip()
     except _TooSlow:

@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, TemplateSyntaxError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,9 @@ from scheduler.config import WhatsappConfig
 from scheduler.lifecycle import Channel, Direction
 from scheduler.models import Customer, Message
 from scheduler.sending.sandbox import RenderError, render_part
+
+if TYPE_CHECKING:  # Jinja is loaded by the first template cut into its parts
+    from jinja2 import Environment
 
 REFUSED_OUTSIDE_WINDOW = "63016"  # Twilio: free text outside the customer's 24-hour window
 WINDOW = timedelta(hours=24)
@@ -34,7 +37,14 @@ WINDOW_MARGIN = timedelta(minutes=10)
 # What Meta refuses in a variable: line breaks, tabs, more than four spaces in a row; and an
 # empty one.
 _BREAKS = re.compile(r"[\t\r\n]+|\s{5,}")
-_LEXER = Environment()  # only to cut a template into its parts: nothing is rendered with it
+
+
+@cache
+def _lexer() -> Environment:
+    """Only to cut a template into its parts: nothing is rendered with it."""
+    from jinja2 import Environment
+
+    return Environment()
 
 
 def last_whatsapp_from(session: Session, customers: Iterable[Customer]) -> dict[str, datetime]:
@@ -99,13 +109,15 @@ class ContentForm:
 def content_form(source: str) -> ContentForm:
     """Number the printed expressions of `source` in order of first appearance; the same
     expression printed twice keeps its number. A syntax error is a RenderError."""
+    from jinja2 import TemplateSyntaxError
+
     expressions: list[str] = []
     parts: list[str] = []
     inside: list[str] | None = None
     logic = False
     try:
-        _LEXER.parse(source)  # the lexer alone lets an unclosed tag through
-        for _line, kind, value in _LEXER.lex(source):
+        _lexer().parse(source)  # the lexer alone lets an unclosed tag through
+        for _line, kind, value in _lexer().lex(source):
             if kind == "variable_begin":
                 inside = []
             elif kind == "variable_end" and inside is not None:

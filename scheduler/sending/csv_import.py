@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.db import chunked
+from scheduler.models import Sale
 from scheduler.sending import columns, shop_exports, shop_orders
 from scheduler.sending.csv_cells import as_text, spreadsheet_safe
 from scheduler.sending.intake import Problem, validate_sale
@@ -35,8 +36,8 @@ from scheduler.sending.sales import (
     PRODUCT_TERMS,
     SaleInput,
     differences,
-    record_sales,
-    skipped_as_late,
+    skipped_as_late_by_id,
+    store_sales,
 )
 from scheduler.sending.spreadsheet_dates import FileOrder, file_order, is_spreadsheet_date, iso_text
 from scheduler.typed_text import LINE_BREAKS, unfit_character
@@ -462,29 +463,35 @@ class Storing:
             return
         session = self.session
         try:
-            results = record_sales(
+            # The new sales' ids alone: loading each as an object cost a tenth of the import.
+            recorded = store_sales(
                 session,
                 [sale for _line, sale in part],
                 config=self.config,
                 now=self.now,
                 actor=self.actor,
             )
-            new = [sale for sale, was_created in results if was_created]
-            late = skipped_as_late(session, new)
+            late = skipped_as_late_by_id(session, list(recorded.created.values()))
             session.commit()
         except (SQLAlchemyError, LookupError) as error:
             session.rollback()
             self.stopped_at_line = part[0][0]
             self.failure = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             return
-        self.differing += [
-            RowProblem(line, name, message)
-            for (line, sale), (row, was_created) in zip(part, results, strict=True)
-            if not was_created
-            for name, message in differences(row, sale)
-        ]
-        self.created += len(new)
-        self.existing += len(results) - len(new)
+        fresh = set(recorded.created)
+        for line, sale in part:
+            if sale.external_id in fresh:  # created by this line
+                fresh.discard(sale.external_id)
+                continue
+            row = recorded.existing.get(sale.external_id) or session.get(
+                Sale, recorded.created[sale.external_id]
+            )
+            assert row is not None
+            self.differing += [
+                RowProblem(line, name, message) for name, message in differences(row, sale)
+            ]
+        self.created += len(recorded.created)
+        self.existing += len(part) - len(recorded.created)
         self.skipped += late
         session.expunge_all()  # let the chunk's rows go
 

@@ -12,7 +12,8 @@ import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from scheduler.config import WEEKDAYS, TimeWindow
@@ -101,13 +102,22 @@ def fit_to_window(at: datetime, rules: SendRules) -> datetime:
         day = local.date() + timedelta(days=days_ahead)
         if WEEKDAYS[day.weekday()] not in rules.days:
             continue
-        start = datetime.combine(day, rules.window.start, tzinfo=rules.tz).astimezone(UTC)
-        end = datetime.combine(day, rules.window.end, tzinfo=rules.tz).astimezone(UTC)
+        start, end = _window_on(day, rules.tz, rules.window.start, rules.window.end)
         if at < start:
             return start  # a start inside a DST gap lands just after the gap
         if at < end:
             return at.astimezone(UTC)
     raise ValueError("no send day in the week")  # unreachable: send_days is never empty
+
+
+@lru_cache(maxsize=4096)
+def _window_on(day: date, tz: ZoneInfo, start: time, end: time) -> tuple[datetime, datetime]:
+    """When the window opens and closes on `day` in `tz` (UTC): the same for every follow-up
+    due that day there, so worked out once (a batch of sales plans thousands)."""
+    return (
+        datetime.combine(day, start, tzinfo=tz).astimezone(UTC),
+        datetime.combine(day, end, tzinfo=tz).astimezone(UTC),
+    )
 
 
 def window_closes(at: datetime, rules: SendRules) -> datetime:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -86,6 +87,17 @@ def parse_sold_at(text: str, config: Config, now: datetime) -> datetime:
     Shops export local times without offsets; reading them as UTC would move every follow-up
     by the business's UTC offset.
     """
+    sales = config.sales
+    return _sold_at(text, config.business.tz, sales.max_age_days, sales.max_future_hours, now)
+
+
+# The rows of a file share dates, prices and customers: each distinct text is read once (a
+# refusal is not kept, and is said again for each row).
+CACHED = 4096
+
+
+@lru_cache(maxsize=CACHED)
+def _sold_at(text: str, business: tzinfo, days: int, hours: float, now: datetime) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -93,8 +105,7 @@ def parse_sold_at(text: str, config: Config, now: datetime) -> datetime:
             f"{text!r} is not an ISO 8601 date and time (such as 2026-11-23T10:30:00-05:00)"
         ) from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=config.business.tz)
-    days, hours = config.sales.max_age_days, config.sales.max_future_hours
+        value = value.replace(tzinfo=business)
     try:
         value = value.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:59:59 in Lima, 0001-01-01T00:00:00+14:00
@@ -137,6 +148,10 @@ def plain_number(text: str) -> str:
 def parse_amount(value: Any) -> Decimal:
     """A non-negative amount with at most two decimals; floats from JSON are read as written,
     text as a spreadsheet writes it (`plain_number`)."""
+    return _amount_in_text(value) if isinstance(value, str) else _amount(value)
+
+
+def _amount(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError("must be a number such as 1899.90")
     text = plain_number(value) if isinstance(value, str) else str(value)
@@ -153,6 +168,11 @@ def parse_amount(value: Any) -> Decimal:
     if amount != amount.quantize(_CENT):
         raise ValueError(f"{value!r} has more than two decimals")
     return amount.quantize(_CENT)
+
+
+_amount_in_text = lru_cache(maxsize=CACHED)(_amount)
+_phone = lru_cache(maxsize=CACHED)(normalise_phone)
+_email = lru_cache(maxsize=CACHED)(normalise_email)
 
 
 def supported_locale(locale: str) -> str:
@@ -254,12 +274,12 @@ def validate_sale(
     phone = email = None
     if text["phone"] is not None:
         try:
-            phone = normalise_phone(text["phone"], config.business.country)
+            phone = _phone(text["phone"], config.business.country)
         except ValueError as error:
             problems.append(("phone", str(error)))
     if text["email"] is not None:
         try:
-            email = normalise_email(text["email"])
+            email = _email(text["email"])
         except ValueError as error:
             problems.append(("email", str(error)))
     if text["phone"] is None and text["email"] is None and not {"phone", "email"} & problem_fields:

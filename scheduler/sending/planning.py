@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
+from scheduler.bulk_writes import insert_rows
 from scheduler.config import Config
 from scheduler.db import chunked
 from scheduler.lifecycle import Anchor, Channel, FollowUpStatus, SaleStatus
@@ -25,8 +26,7 @@ from scheduler.sending.due_times import (
     plan_step,
 )
 
-# The table itself for the one insert per batch of sales: Core's executemany, without the ORM's
-# bookkeeping per row (a tenth of the time planning takes).
+# The table itself for the inserts of follow-ups: without the ORM's bookkeeping per row.
 FOLLOW_UPS = Base.metadata.tables["follow_ups"]
 
 
@@ -61,8 +61,14 @@ def choose_cadence(
 
 def cadence_of(session: Session, product: Product | None) -> tuple[Cadence, Because] | None:
     """The cadence a product's sales follow (no product: the default's), and why."""
-    cadence_id = product.cadence_id if product else None
-    category = product.category if product else None
+    if product is None:
+        return _cadence_of_kind(session, None, None)
+    return _cadence_of_kind(session, product.cadence_id, product.category)
+
+
+def _cadence_of_kind(
+    session: Session, cadence_id: int | None, category: str | None
+) -> tuple[Cadence, Because] | None:
     candidates = session.scalars(
         select(Cadence).where(
             Cadence.active.is_(True),
@@ -84,9 +90,14 @@ def cadence_for(session: Session, sale: Sale) -> Cadence | None:
 
 def send_rules(config: Config, customer: Customer) -> SendRules:
     """The customer's own time zone, else the business's, with the business's window and days."""
+    return rules_in(config, customer.timezone)
+
+
+def rules_in(config: Config, timezone: str | None) -> SendRules:
+    """`send_rules` for a customer whose time zone is `timezone`."""
     business = config.business
     return SendRules(
-        tz=ZoneInfo(customer.timezone or business.timezone),
+        tz=ZoneInfo(timezone or business.timezone),
         window=business.send_window,
         days=business.send_days,
     )
@@ -108,80 +119,175 @@ def reachable_channel(
 ) -> Channel | None:
     """The step's channel if the customer has that address, else the other one, else None.
     `consenting`: only a channel they have not opted out of (a follow-up planned now for a
-    moment announced now, such as "did we solve it?", must not be one that will be skipped).
-    Called for every follow-up planned: kept to plain lookups."""
+    moment announced now, such as "did we solve it?", must not be one that will be skipped)."""
     usable = {Channel.SMS: bool(customer.phone), Channel.EMAIL: bool(customer.email)}
     if consenting:
         usable = {c: ok and customer.opt_out_at(c) is None for c, ok in usable.items()}
+    return _reachable(wanted, usable)
+
+
+def _reachable(wanted: Channel, usable: Mapping[Channel, bool]) -> Channel | None:
     if usable[wanted]:
         return wanted
     other = Channel.EMAIL if wanted is Channel.SMS else Channel.SMS
     return other if usable[other] else None
 
 
-def _row(sale: Sale, planned: Planned, now: datetime) -> dict[str, Any]:
-    channel = reachable_channel(planned.channel, sale.customer)
-    status, reason = planned.status, planned.reason
+def _as_sent(planned: Planned, *, phone: bool, email: bool) -> Planned:
+    """`planned` on the channel it can go by (`reachable_channel`), or skipped when the
+    customer has neither a phone nor an email."""
+    step_id, wanted, due_at = planned.step_id, planned.channel, planned.due_at
+    channel = _reachable(wanted, {Channel.SMS: phone, Channel.EMAIL: email})
     if channel is None:
-        channel, status, reason = planned.channel, FollowUpStatus.SKIPPED, "no phone or email"
-    return {
-        "sale_id": sale.id,
-        "step_id": planned.step_id,
-        "customer_id": sale.customer_id,
-        "channel": channel,
-        "due_at": planned.due_at,
-        "status": status,
-        "status_reason": reason,
-        "attempts": 0,
-        "facts": {},
-        "created_at": now,
-        "updated_at": now,
-    }
+        return Planned(step_id, wanted, due_at, FollowUpStatus.SKIPPED, "no phone or email")
+    if channel is wanted:
+        return planned
+    return Planned(step_id, channel, due_at, planned.status, planned.reason)
+
+
+# A follow-up as planned, in the order of `_values`.
+PLANNED = (
+    "sale_id",
+    "step_id",
+    "customer_id",
+    "channel",
+    "due_at",
+    "status",
+    "status_reason",
+    "attempts",
+    "facts",
+    "created_at",
+    "updated_at",
+)
+NO_FACTS: dict[str, Any] = {}  # written, never changed: shared by the rows of a batch
+
+
+def _values(sale_id: int, customer_id: int, planned: Planned, now: datetime) -> tuple[Any, ...]:
+    return (
+        sale_id,
+        planned.step_id,
+        customer_id,
+        planned.channel,
+        planned.due_at,
+        planned.status,
+        planned.reason,
+        0,
+        NO_FACTS,
+        now,
+        now,
+    )
+
+
+def _row(sale_id: int, customer_id: int, planned: Planned, now: datetime) -> dict[str, Any]:
+    return dict(zip(PLANNED, _values(sale_id, customer_id, planned, now), strict=True))
+
+
+class Reachable(Protocol):
+    """A customer as planning reads them: an ORM one, or the plain values of one."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def timezone(self) -> str | None: ...
+
+
+class ToPlan(NamedTuple):
+    """A sale as planning reads it, in plain values: from the ORM when planning again, from
+    the rows just written when recording (no Sale, Customer or Product read per sale)."""
+
+    sale_id: int
+    customer_id: int
+    sold_at: datetime
+    cadence_id: int | None  # its product's, as `cadence_of` reads it
+    category: str | None
+    renewal_days: int | None
+    phone: bool  # the customer has one (theirs: not necessarily the sale's)
+    email: bool
+    timezone: str | None  # the customer's own
+
+
+def to_plan(
+    sale_id: int, sold_at: datetime, product: Product | None, customer: Reachable
+) -> ToPlan:
+    """A sale as planning reads it, from its product and its customer."""
+    return ToPlan(
+        sale_id,
+        customer.id,
+        sold_at,
+        product.cadence_id if product else None,
+        product.category if product else None,
+        product.renewal_days if product else None,
+        bool(customer.phone),
+        bool(customer.email),
+        customer.timezone,
+    )
 
 
 def schedule_sales(
-    session: Session,
-    sales: Sequence[Sale],
-    config: Config,
-    now: datetime,
-    *,
-    just_recorded: bool = False,
+    session: Session, sales: Sequence[Sale], config: Config, now: datetime
 ) -> dict[int, int]:
     """Create the follow-ups these sales are missing, in one insert; running it again adds
-    nothing. Returns how many each sale got. Cadences are looked up once per kind of product.
-    `just_recorded`: the sales were inserted in this transaction, so they have none yet."""
-    steps_by_product: dict[tuple[int | None, str | None], list[Step]] = {}
+    nothing. Returns how many each sale got."""
     have: set[tuple[int, int]] = set()
-    for chunk in [] if just_recorded else chunked([sale.id for sale in sales]):
+    for chunk in chunked([sale.id for sale in sales]):
         existing = select(FollowUp.sale_id, FollowUp.step_id).where(
             FollowUp.sale_id.in_(chunk), FollowUp.case_id.is_(None)
         )
         have.update((sale_id, step_id) for sale_id, step_id in session.execute(existing))
+    planned = [to_plan(sale.id, sale.sold_at, sale.product, sale.customer) for sale in sales]
+    return plan_sales(session, planned, config, now, have=have)
+
+
+def plan_sales(
+    session: Session,
+    sales: Sequence[ToPlan],
+    config: Config,
+    now: datetime,
+    *,
+    have: Collection[tuple[int, int]] = (),
+) -> dict[int, int]:
+    """Create the follow-ups of these sales, but those in `have` (sale id, step id), in one
+    insert; returns how many each sale got. Cadences are looked up once per kind of product,
+    and a sale's follow-ups dated once per kind of product, moment of sale, zone and reach:
+    the sales of one file or order often share all four."""
     grace = timedelta(hours=config.cadences.late_grace_hours)
-    rows: list[dict[str, Any]] = []
-    added = dict.fromkeys((sale.id for sale in sales), 0)
+    steps_of: dict[tuple[int | None, str | None], list[Step]] = {}
+    rules_of: dict[str | None, SendRules] = {}
+    dated: dict[tuple[Any, ...], list[Planned]] = {}
+    rows: list[tuple[Any, ...]] = []
+    added = dict.fromkeys((sale.sale_id for sale in sales), 0)
     for sale in sales:
-        product = sale.product
-        kind = (product.cadence_id, product.category) if product else (None, None)
-        if kind not in steps_by_product:
-            cadence = cadence_for(session, sale)
-            steps_by_product[kind] = (
-                [to_step(row) for row in cadence.steps if row.active] if cadence else []
-            )
-        planned = plan_sale(
-            steps_by_product[kind],
-            sold_at=sale.sold_at,
-            renewal_days=product.renewal_days if product else None,
-            rules=send_rules(config, sale.customer),
-            now=now,
-            grace=grace,
-        )
+        kind = (sale.cadence_id, sale.category)
+        key = (kind, sale.renewal_days, sale.sold_at, sale.timezone, sale.phone, sale.email)
+        planned = dated.get(key)
+        if planned is None:
+            if kind not in steps_of:
+                chosen = _cadence_of_kind(session, *kind)
+                steps_of[kind] = (
+                    [to_step(row) for row in chosen[0].steps if row.active] if chosen else []
+                )
+            if sale.timezone not in rules_of:
+                rules_of[sale.timezone] = rules_in(config, sale.timezone)
+            planned = dated[key] = [
+                _as_sent(plan, phone=sale.phone, email=sale.email)
+                for plan in plan_sale(
+                    steps_of[kind],
+                    sold_at=sale.sold_at,
+                    renewal_days=sale.renewal_days,
+                    rules=rules_of[sale.timezone],
+                    now=now,
+                    grace=grace,
+                )
+            ]
         for plan in planned:
-            if (sale.id, plan.step_id) not in have:
-                rows.append(_row(sale, plan, now))
-                added[sale.id] += 1
-    if rows:
-        session.execute(insert(FOLLOW_UPS), rows)
+            if (sale.sale_id, plan.step_id) not in have:
+                rows.append(_values(sale.sale_id, sale.customer_id, plan, now))
+                added[sale.sale_id] += 1
+    insert_rows(session, FOLLOW_UPS, PLANNED, rows)
     return added
 
 
@@ -207,7 +313,7 @@ def schedule_case_check(
     grace = timedelta(hours=config.cadences.late_grace_hours)
     rules = send_rules(config, customer)
     rows = [
-        _row(sale, planned, now)
+        _row(sale.id, sale.customer_id, planned, now)
         | {"channel": channel, "case_id": case_id}
         | {"facts": {"case_id": case_id}}
         for planned in (plan_step(to_step(step), now, rules, now, grace) for step in steps)
@@ -249,8 +355,10 @@ def schedule_after_score(
         grace=timedelta(hours=config.cadences.late_grace_hours),
     )
     have = set(session.scalars(select(FollowUp.step_id).where(FollowUp.sale_id == sale.id)))
+    phone, email = bool(sale.customer.phone), bool(sale.customer.email)
     rows = [
-        _row(sale, plan, now) | {"facts": {"score": score, **(facts or {})}}
+        _row(sale.id, sale.customer_id, _as_sent(plan, phone=phone, email=email), now)
+        | {"facts": {"score": score, **(facts or {})}}
         for plan in planned
         if plan.step_id not in have
     ]

@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from scheduler.bulk_writes import insert_rows
 from scheduler.config import Config
-from scheduler.db import begin_writing, chunked, insert_or_else, planned_with_their_values
+from scheduler.db import begin_writing, chunked, planned_with_their_values
 from scheduler.erasure import honour_earlier_no
 from scheduler.lifecycle import FollowUpStatus, SaleStatus
 from scheduler.models import Base, Customer, FollowUp, Product, Sale
-from scheduler.sending.planning import schedule_sales
+from scheduler.sending.planning import plan_sales, to_plan
 from scheduler.sending.products import change_product
 
-M = TypeVar("M", bound=Base)
+# The tables themselves, for inserts of many rows (`bulk_writes.insert_rows`).
 AUDIT = Base.metadata.tables["audit_log"]
+CUSTOMERS = Base.metadata.tables["customers"]
+PRODUCTS = Base.metadata.tables["products"]
+SALES = Base.metadata.tables["sales"]
+SALE_COLUMNS = (
+    "external_id",
+    "customer_id",
+    "product_id",
+    "sold_at",
+    "amount",
+    "currency",
+    "status",
+    "attributes",
+    "created_at",
+)
 PRODUCT_TERMS = ("category", "renewal_days")  # what a sale may say about its product
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SaleInput:
     """A validated sale as it arrives from the API, a CSV row or the admin form.
 
@@ -49,38 +64,57 @@ class SaleInput:
     whatsapp_opt_in: bool = False  # the customer said yes to WhatsApp when buying
 
 
-def _insert_ignoring_conflicts(
-    session: Session, model: type[M], rows: list[dict[str, Any]]
-) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING on any unique index, on SQLite and PostgreSQL: rows that
-    another transaction inserted first (even uncommitted: PostgreSQL waits for its outcome) are
-    left as they are, so that parallel requests converge on one row instead of failing."""
-    if not rows:
-        return
-    session.execute(insert_or_else(session, model).on_conflict_do_nothing(), rows)
+class NewCustomer(NamedTuple):
+    """A customer to insert, as their first sale gives them (the columns, in order)."""
+
+    name: str
+    phone: str | None
+    email: str | None
+    locale: str | None
+    timezone: str | None
+    created_at: datetime
+
+
+class Buyer(NamedTuple):
+    """What recording a sale reads of its customer: plain values, not an ORM object per sale."""
+
+    id: int
+    phone: str | None
+    email: str | None
+    timezone: str | None
+    created_at: datetime
+
+
+BUYER_COLUMNS = (
+    Customer.id,
+    Customer.phone,
+    Customer.email,
+    Customer.timezone,
+    Customer.created_at,
+)
 
 
 def _customer_rows(
     session: Session, phones: Sequence[str], emails: Sequence[str]
-) -> dict[tuple[str, str], Customer]:
+) -> dict[tuple[str, str], Buyer]:
     """The customers with these phones and emails, keyed by ("phone" | "email", value)."""
-    known: dict[tuple[str, str], Customer] = {}
+    known: dict[tuple[str, str], Buyer] = {}
     with planned_with_their_values(session):
         for chunk in chunked(phones):
-            for row in session.scalars(select(Customer).where(Customer.phone.in_(chunk))):
-                known[("phone", row.phone or "")] = row
-                if row.email:  # found already: not read a second time by its email
-                    known[("email", row.email)] = row
+            for row in session.execute(select(*BUYER_COLUMNS).where(Customer.phone.in_(chunk))):
+                buyer = Buyer(*row)
+                known[("phone", buyer.phone or "")] = buyer
+                if buyer.email:  # found already: not read a second time by its email
+                    known[("email", buyer.email)] = buyer
         unread = [email for email in emails if ("email", email) not in known]
         for chunk in chunked(unread):
-            for row in session.scalars(select(Customer).where(Customer.email.in_(chunk))):
-                known[("email", row.email or "")] = row
+            for row in session.execute(select(*BUYER_COLUMNS).where(Customer.email.in_(chunk))):
+                buyer = Buyer(*row)
+                known[("email", buyer.email or "")] = buyer
     return known
 
 
-def _customers_for(
-    session: Session, sales: Sequence[SaleInput], now: datetime
-) -> dict[str, Customer]:
+def _customers_for(session: Session, sales: Sequence[SaleInput], now: datetime) -> dict[str, Buyer]:
     """Each sale's customer by external id: the one with this phone, else the one with this
     email, else a new one. Phone and email are each unique among customers (database indexes),
     and new customers are inserted with ON CONFLICT DO NOTHING and then read back, so sales of
@@ -95,9 +129,9 @@ def _customers_for(
     # Each phone and email's customer: a row, or the index of one to insert below. Sales are
     # taken in order, as recording them one at a time would: a later sale whose phone an earlier
     # one brought is that customer's, an email alone does not move a phone.
-    owner: dict[tuple[str, str], Customer | int] = dict(_customer_rows(session, phones, emails))
-    rows: list[dict[str, Any]] = []
-    choice: dict[str, Customer | int] = {}
+    owner: dict[tuple[str, str], Buyer | int] = dict(_customer_rows(session, phones, emails))
+    rows: list[NewCustomer] = []
+    choice: dict[str, Buyer | int] = {}
     for sale in sales:
         found = owner.get(("phone", sale.phone)) if sale.phone else None
         if found is None and sale.email:
@@ -105,38 +139,31 @@ def _customers_for(
         if found is None:
             found = len(rows)
             rows.append(
-                {
-                    "name": sale.customer_name,
-                    "phone": sale.phone,
-                    "email": sale.email,
-                    "locale": sale.locale,
-                    "timezone": sale.timezone,
-                    "created_at": now,
-                }
+                NewCustomer(
+                    sale.customer_name, sale.phone, sale.email, sale.locale, sale.timezone, now
+                )
             )
             for kind in ("phone", "email"):
                 if value := getattr(sale, kind):
                     owner.setdefault((kind, value), found)
         choice[sale.external_id] = found
-    reachable = [row for row in rows if row["phone"] or row["email"]]
-    unreachable = [row for row in rows if not (row["phone"] or row["email"])]
+    reachable = [row for row in rows if row.phone or row.email]
+    unreachable = [row for row in rows if not (row.phone or row.email)]
     # Sorted, so that two batches lock the same index entries in the same order (no deadlock).
-    for chunk in chunked(
-        sorted(reachable, key=lambda row: (row["phone"] or "", row["email"] or ""))
-    ):
-        _insert_ignoring_conflicts(session, Customer, list(chunk))
+    reachable.sort(key=lambda row: (row.phone or "", row.email or ""))
+    insert_rows(session, CUSTOMERS, NewCustomer._fields, reachable, ignoring_conflicts=True)
     # A customer with neither phone nor email is nobody else's: inserted as it is.
-    created = _insert_returning(session, Customer, unreachable)
+    created = _insert_returning(session, unreachable)
     without_address = dict(zip(map(id, unreachable), created, strict=True))
     known = _customer_rows(session, phones, emails) if reachable else {}
-    chosen: dict[str, Customer] = {}
+    chosen: dict[str, Buyer] = {}
     for external_id, found in choice.items():
         if isinstance(found, int):  # ours, or a parallel request's that won the insert
             row = rows[found]
             found = (
                 without_address.get(id(row))
-                or known.get(("phone", row["phone"] or ""))
-                or known.get(("email", row["email"] or ""))
+                or known.get(("phone", row.phone or ""))
+                or known.get(("email", row.email or ""))
             )
         if found is None:  # inserted, then deleted by someone else before we read it back
             raise LookupError(f"sale {external_id}: its customer vanished while recorded")
@@ -147,7 +174,7 @@ def _customers_for(
 def _whatsapp_yes(
     session: Session,
     sales: Sequence[SaleInput],
-    customers: Mapping[str, Customer],
+    customers: Mapping[str, Buyer],
     *,
     now: datetime,
     actor: str,
@@ -164,13 +191,12 @@ def _whatsapp_yes(
         )
 
 
-def _insert_returning(session: Session, model: type[M], rows: list[dict[str, Any]]) -> list[M]:
-    """Bulk INSERT ... RETURNING the new objects in order: far cheaper than a unit-of-work
-    flush of as many objects, which is what made recording sales slow."""
+def _insert_returning(session: Session, rows: list[NewCustomer]) -> list[Buyer]:
+    """New customers inserted and read back in order, in one statement."""
     if not rows:
         return []
-    statement = insert(model).returning(model, sort_by_parameter_order=True)
-    return list(session.scalars(statement, rows))
+    statement = insert(Customer).returning(*BUYER_COLUMNS, sort_by_parameter_order=True)
+    return [Buyer(*row) for row in session.execute(statement, [row._asdict() for row in rows])]
 
 
 def _product_rows(session: Session, skus: Sequence[str]) -> dict[str, Product]:
@@ -208,13 +234,25 @@ def _products_for(
             {"sku": sku, "name": name, "category": None, "renewal_days": None} | terms[sku]
             for sku, name in sorted(names.items())
         ]
-        for chunk in chunked(rows):
-            _insert_ignoring_conflicts(session, Product, list(chunk))
+        columns = ("sku", "name", "category", "renewal_days")
+        rows_of = [tuple(row[column] for column in columns) for row in rows]
+        insert_rows(session, PRODUCTS, columns, rows_of, ignoring_conflicts=True)
         products = _product_rows(session, skus)
     for sku in skus:  # in order, so that two batches lock products in the same order
         if terms[sku] and sku in products:
             change_product(session, products[sku], terms[sku], config=config, now=now, actor=actor)
     return products
+
+
+def _ids(session: Session, external_ids: Sequence[str]) -> dict[str, int]:
+    """The ids of the sales with these external ids."""
+    return {
+        external_id: sale_id
+        for chunk in chunked(external_ids)
+        for sale_id, external_id in session.execute(
+            select(Sale.id, Sale.external_id).where(Sale.external_id.in_(chunk))
+        )
+    }
 
 
 def _existing(session: Session, external_ids: Sequence[str]) -> dict[str, Sale]:
@@ -232,12 +270,55 @@ def _existing(session: Session, external_ids: Sequence[str]) -> dict[str, Sale]:
         }
 
 
+def _loaded(
+    session: Session, arrivals: Sequence[tuple[int, datetime]]
+) -> Iterator[tuple[Customer, datetime]]:
+    """Each customer (by id) with the date of their sale, loaded in a handful of queries when
+    first asked for: `honour_earlier_no` asks only once someone was ever erased."""
+    ids = sorted({customer_id for customer_id, _sold in arrivals})
+    customers = {
+        customer.id: customer
+        for chunk in chunked(ids)
+        for customer in session.scalars(select(Customer).where(Customer.id.in_(chunk)))
+    }
+    for customer_id, sold_at in arrivals:
+        yield customers[customer_id], sold_at
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a batch of sales did, by external id: the sales there before (loaded
+    with their customer and product, for `differences`) and the ids of those it created."""
+
+    existing: dict[str, Sale]
+    created: dict[str, int]
+
+
 def record_sales(
     session: Session, sales: Sequence[SaleInput], *, config: Config, now: datetime, actor: str
 ) -> list[tuple[Sale, bool]]:
     """Each sale with its external id, created with its follow-ups if new, in input order; the
     flag says whether it was created. A handful of queries per batch, whatever its size: imports
     and the API share this path. Re-sending an external id changes nothing, even in a race."""
+    recorded = store_sales(session, sales, config=config, now=now, actor=actor)
+    loaded = {
+        sale.id: sale
+        for chunk in chunked(sorted(recorded.created.values()))
+        for sale in session.scalars(select(Sale).where(Sale.id.in_(chunk)))
+    }
+    fresh = set(recorded.created)
+    results = []
+    for sale in sales:
+        row = recorded.existing.get(sale.external_id) or loaded[recorded.created[sale.external_id]]
+        results.append((row, sale.external_id in fresh))
+        fresh.discard(sale.external_id)  # a duplicate later in the batch was not created
+    return results
+
+
+def store_sales(
+    session: Session, sales: Sequence[SaleInput], *, config: Config, now: datetime, actor: str
+) -> Recorded:
+    """`record_sales`, the sales it creates not loaded: an import needs their ids alone."""
     begin_writing(session)
     existing = _existing(session, sorted({sale.external_id for sale in sales}))
     new: list[SaleInput] = []
@@ -246,88 +327,94 @@ def record_sales(
         if sale.external_id not in seen:
             seen.add(sale.external_id)
             new.append(sale)
-    created: dict[str, Sale] = {}
-    if new:
-        try:
-            with session.begin_nested():
-                customers = _customers_for(session, new, now)
-                _whatsapp_yes(session, new, customers, now=now, actor=actor)
-                products = _products_for(session, new, config=config, now=now, actor=actor)
-                # RETURNING unordered, matched back by external id: asking the rows back in
-                # input order makes SQLite insert them one statement at a time.
-                returned = session.scalars(
-                    insert(Sale).returning(Sale),
-                    [
-                        {
-                            "external_id": sale.external_id,
-                            "customer_id": customers[sale.external_id].id,
-                            "product_id": product.id
-                            if (product := products.get(sale.product_sku or ""))
-                            else None,
-                            "sold_at": sale.sold_at,
-                            "amount": sale.amount,
-                            "currency": sale.currency,
-                            "status": SaleStatus.ACTIVE,
-                            "attributes": sale.attributes,
-                            "created_at": now,
-                        }
-                        for sale in new
-                    ],
-                )
-                by_id = {row.external_id: row for row in returned}
-                rows = [by_id[sale.external_id] for sale in new]
-                planned = schedule_sales(session, rows, config, now, just_recorded=True)
-                # New customers with a number or email someone erased had: their no's hold,
-                # and settle what was just planned for them (`consent.opt_out`).
-                arrivals = [(customers[s.external_id], s.sold_at) for s in new]
-                honour_earlier_no(
-                    session,
-                    [(customer, sold) for customer, sold in arrivals if customer.created_at == now],
-                    now=now,
-                    actor=actor,
-                )
-        except IntegrityError:
-            if len(sales) == 1:  # another request recorded it first: theirs is the sale
-                winner = session.scalar(
-                    select(Sale).where(Sale.external_id == sales[0].external_id)
-                )
-                if winner is None:
-                    raise
-                return [(winner, False)]
-            return [
-                pair
-                for sale in sales
-                for pair in record_sales(session, [sale], config=config, now=now, actor=actor)
+    if not new:
+        return Recorded(existing, {})
+    try:
+        with session.begin_nested():
+            customers = _customers_for(session, new, now)
+            _whatsapp_yes(session, new, customers, now=now, actor=actor)
+            products = _products_for(session, new, config=config, now=now, actor=actor)
+            insert_rows(
+                session,
+                SALES,
+                SALE_COLUMNS,
+                [
+                    (
+                        sale.external_id,
+                        customers[sale.external_id].id,
+                        product.id if (product := products.get(sale.product_sku or "")) else None,
+                        sale.sold_at,
+                        sale.amount,
+                        sale.currency,
+                        SaleStatus.ACTIVE,
+                        sale.attributes,
+                        now,
+                    )
+                    for sale in new
+                ],
+            )
+            created = _ids(session, [sale.external_id for sale in new])
+            planned = plan_sales(
+                session,
+                [
+                    to_plan(
+                        created[sale.external_id],
+                        sale.sold_at,
+                        products.get(sale.product_sku or ""),
+                        customers[sale.external_id],
+                    )
+                    for sale in new
+                ],
+                config,
+                now,
+            )
+            # New customers with a number or email someone erased had: their no's hold,
+            # and settle what was just planned for them (`consent.opt_out`).
+            arrivals = [
+                (buyer.id, sale.sold_at)
+                for sale in new
+                if (buyer := customers[sale.external_id]).created_at == now
             ]
-        created = {row.external_id: row for row in rows}
-        session.execute(
-            insert(AUDIT),  # Core, as the follow-ups: no ORM bookkeeping per row
-            [
-                {
-                    "at": now,
-                    "actor": actor,
-                    "action": "sale.record",
-                    "entity_type": "sale",
-                    "entity_id": row.id,
-                    "details": {"external_id": row.external_id, "follow_ups": planned[row.id]},
-                }
-                for row in rows
-            ],
+            honour_earlier_no(session, _loaded(session, arrivals), now=now, actor=actor)
+    except IntegrityError:
+        if len(sales) == 1:  # another request recorded it first: theirs is the sale
+            winner = session.scalar(select(Sale).where(Sale.external_id == sales[0].external_id))
+            if winner is None:
+                raise
+            return Recorded({winner.external_id: winner}, {})
+        each = [store_sales(session, [sale], config=config, now=now, actor=actor) for sale in sales]
+        return Recorded(
+            {key: row for one in each for key, row in one.existing.items()},
+            {key: sale_id for one in each for key, sale_id in one.created.items()},
         )
-    fresh = set(created)
-    results = []
-    for sale in sales:
-        row = existing.get(sale.external_id) or created[sale.external_id]
-        results.append((row, sale.external_id in fresh))
-        fresh.discard(sale.external_id)  # a duplicate later in the batch was not created
-    return results
+    insert_rows(
+        session,
+        AUDIT,
+        ("at", "actor", "action", "entity_type", "entity_id", "details"),
+        [
+            (
+                now,
+                actor,
+                "sale.record",
+                "sale",
+                created[sale.external_id],
+                {"external_id": sale.external_id, "follow_ups": planned[created[sale.external_id]]},
+            )
+            for sale in new
+        ],
+    )
+    return Recorded(existing, created)
 
 
 def skipped_as_late(session: Session, sales: Sequence[Sale]) -> int:
     """How many follow-ups of these sales, just recorded, were skipped as they were planned: a
     sale recorded days after it happened misses the steps whose time passed beyond the grace,
     and whoever recorded it is told so rather than left to believe every step will go."""
-    ids = [sale.id for sale in sales]
+    return skipped_as_late_by_id(session, [sale.id for sale in sales])
+
+
+def skipped_as_late_by_id(session: Session, sale_ids: Sequence[int]) -> int:
+    """`skipped_as_late` for the sales with these ids."""
     return sum(
         session.scalar(
             select(func.count()).where(
@@ -337,7 +424,7 @@ def skipped_as_late(session: Session, sales: Sequence[Sale]) -> int:
             )
         )
         or 0
-        for chunk in chunked(ids)
+        for chunk in chunked(sale_ids)
     )
 
 

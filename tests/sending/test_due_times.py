@@ -98,6 +98,26 @@ def test_fall_back_repeated_hour_is_compared_as_instants() -> None:
     assert fitted == local(NEW_YORK, 2026, 11, 2, 0, 0)
 
 
+def test_each_day_and_zone_keeps_its_own_window() -> None:
+    """A day's window is worked out once per day and zone: two zones, and the days either side
+    of New York's spring forward, asked in turn, each keep their own (09:00 is 14:00 UTC on
+    Saturday there and 13:00 on Monday)."""
+    every_day = (*MON_SAT, "sun")
+    asked = [
+        (local(NEW_YORK, 2026, 3, 7, 6, 0), NEW_YORK, datetime(2026, 3, 7, 14, 0, tzinfo=UTC)),
+        (local(MADRID, 2026, 3, 7, 6, 0), MADRID, datetime(2026, 3, 7, 8, 0, tzinfo=UTC)),
+        (local(NEW_YORK, 2026, 3, 9, 6, 0), NEW_YORK, datetime(2026, 3, 9, 13, 0, tzinfo=UTC)),
+        (local(NEW_YORK, 2026, 3, 7, 20, 30), NEW_YORK, datetime(2026, 3, 8, 13, 0, tzinfo=UTC)),
+        (local(MADRID, 2026, 3, 9, 6, 0), MADRID, datetime(2026, 3, 9, 8, 0, tzinfo=UTC)),
+        (local(LIMA, 2026, 3, 7, 6, 0), LIMA, datetime(2026, 3, 7, 14, 0, tzinfo=UTC)),
+    ]
+    for at, tz, due in asked:
+        assert fit_to_window(at, rules(tz, days=every_day)) == due
+    assert fit_to_window(asked[0][0], rules(NEW_YORK, "10:00-20:00", every_day)) == datetime(
+        2026, 3, 7, 15, 0, tzinfo=UTC
+    )
+
+
 def test_plan_sale_dates_each_step_from_the_sale() -> None:
     sold = local(LIMA, 2026, 11, 23, 19, 30)  # Monday evening
     steps = [step("day1", 1), step("day7", 7), step("day21", 21)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -181,3 +181,50 @@ def test_values_that_are_not_text_are_named() -> None:
 def test_too_long_external_id_is_refused() -> None:
     [(field, message)] = problems(external_id="X" * 101)
     assert field == "external_id" and "at most 100" in message
+
+
+def test_a_text_read_again_is_read_for_its_own_moment_and_business() -> None:
+    """What a file repeats (a date, a price, a phone) is read once, but not across what the
+    reading depends on: the moment of the check and the business's time zone and limits."""
+    madrid = CONFIG.replace(business={"timezone": "Europe/Madrid"})
+    later = NOW + timedelta(days=2)
+    read = [
+        validate_sale(raw(sold_at=text), config, now=now)
+        for text, config, now in [
+            ("2026-11-24T10:01:00", CONFIG, later),
+            ("2026-11-24T10:01:00", CONFIG, NOW),
+            ("2026-11-24T10:01:00", madrid, NOW),
+            ("2026-11-24T10:01:00", CONFIG.replace(sales={"max_future_hours": 48}), NOW),
+            ("2026-11-24T10:01:00", CONFIG, NOW),
+        ]
+    ]
+    assert [getattr(sale, "sold_at", None) for sale in read] == [
+        datetime(2026, 11, 24, 15, 1, tzinfo=UTC),
+        None,
+        datetime(2026, 11, 24, 9, 1, tzinfo=UTC),
+        datetime(2026, 11, 24, 15, 1, tzinfo=UTC),
+        None,
+    ]
+    refusal = [("sold_at", "'2026-11-24T10:01:00' is more than 24 hours in the future")]
+    assert read[1] == read[4] == refusal  # refused each time, alike
+
+
+def test_repeated_values_of_a_file_are_each_read_right() -> None:
+    sales = [
+        valid(amount=amount, phone=phone, email=email)
+        for amount, phone, email in [
+            ("1.899,00", "987 654 321", "Rosa@Example.PE"),
+            ("20", "+51 912 345 678", "ana@example.pe"),
+            ("1.899,00", "987 654 321", "Rosa@Example.PE"),
+        ]
+    ]
+    assert [(s.amount, s.phone, s.email) for s in sales] == [
+        (Decimal("1899.00"), "+51987654321", "rosa@example.pe"),
+        (Decimal("20.00"), "+51912345678", "ana@example.pe"),
+        (Decimal("1899.00"), "+51987654321", "rosa@example.pe"),
+    ]
+    for _ in range(2):  # a refusal is said again, not forgotten
+        assert problems(amount="1,899", phone="12") == [
+            ("phone", problems(phone="12")[0][1]),
+            ("amount", problems(amount="1,899")[0][1]),
+        ]

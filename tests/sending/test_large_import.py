@@ -6,6 +6,7 @@ The 100 000-row run on both databases is `bench/import_large.py`; here the chunk
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from scheduler.sending.csv_import import (
     read_table,
 )
 from scheduler.sending.intake import validate_sale
-from tests.factories import NOW
+from tests.factories import NOW, sale_input
 
 ROWS = 2_000
 
@@ -151,3 +152,27 @@ def test_lists_are_split_below_every_database_parameter_limit() -> None:
     parts = list(chunked(ids))
     assert max(len(part) for part in parts) <= 32_766  # SQLite's limit; PostgreSQL's is 65 535
     assert [value for part in parts for value in part] == ids
+
+
+def test_a_chunk_says_which_of_its_sales_were_there_and_how_they_differ(
+    session: Session, config: Config
+) -> None:
+    """Storing records a chunk's sales by id (no sale loaded that nothing compares): a sale
+    already recorded, or given twice in one chunk, is counted as there and compared."""
+    install_defaults(session, NOW)
+    session.commit()
+    first = Storing(session, config=config, now=NOW, actor="t")
+    first.add([(2, sale_input("A-1"))])
+    again = Storing(session, config=config, now=NOW, actor="t")
+    again.add(
+        [
+            (2, sale_input("A-1", amount=Decimal("10.00"))),  # recorded before: compared
+            (3, sale_input("A-2", phone="+51912345678")),
+            (4, sale_input("A-2", phone="+51912345678", currency="USD")),  # twice in a chunk
+        ]
+    )
+    done = again.result()
+    assert (done.created, done.existing, done.failure) == (1, 2, None)
+    assert [(p.line, p.field) for p in done.differing] == [(2, "amount"), (4, "currency")]
+    assert _count(session, Sale) == 2
+    assert (first.result().created, first.result().skipped_late) == (1, 0)

@@ -6,6 +6,8 @@ Exactly-once rests on three habits:
 - the message row is committed as `prepared` with the batch, then, just before the transport is
   called, a short transaction renews the lease (only if it is still ours) and marks it
   `handed_over`; a worker that dies mid-send leaves that trace, and one too slow sends nothing;
+  a transport whose send is itself a write to our database (the outbox) sends within the
+  batch's own transaction instead, with the follow-ups locked: all of it commits, or none;
 - a message that may have gone out (`handed_over` left by a dead worker, a timeout, a 5xx) is
   looked up with the provider before anything is sent again; if the provider cannot say, the
   follow-up becomes `unknown` for a person, never resent blindly.

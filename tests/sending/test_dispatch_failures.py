@@ -119,16 +119,7 @@ def test_a_stop_said_while_a_batch_was_composed_holds_its_send_in_place(
     def then_stop(*args: Any) -> Any:
         drafts = real_drafts(*args)
         with sessions.begin() as session:
-            luis_row = session.scalars(select(Customer).where(Customer.name == "Luis")).one()
-            opt_out(
-                session,
-                luis_row,
-                channel=Channel.SMS,
-                source=ConsentSource.KEYWORD,
-                via="STOP",
-                now=DAY1,
-                actor="test",
-            )
+            says_stop(session, DAY1, "Luis")
         return drafts
 
     monkeypatch.setattr(work, "_drafts", then_stop)
@@ -290,9 +281,10 @@ def test_a_batch_records_what_sale_by_sale_would(engine: Engine, config: Config,
     assert outcomes[0] == outcomes[1]
 
 
-def says_stop(session: Session, now: datetime) -> None:
-    """The one customer replies STOP by SMS (Twilio's keyword)."""
-    customer = session.scalars(select(Customer)).one()
+def says_stop(session: Session, now: datetime, name: str | None = None) -> None:
+    """The one customer (or the one called `name`) replies STOP by SMS (Twilio's keyword)."""
+    query = select(Customer) if name is None else select(Customer).where(Customer.name == name)
+    customer = session.scalars(query).one()
     opt_out(
         session,
         customer,

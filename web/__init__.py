@@ -51,9 +51,10 @@ def create_app(config: Config | None = None) -> Flask:
     engine = open_engine(config.database.url)
     try:
         schema.require_current(engine)
-    except schema.SchemaError:
+    finally:
+        # The checks' connection is not kept: a server that builds the app once and forks its
+        # workers from it (gunicorn's `preload_app`) must not hand them one connection to share.
         engine.dispose()
-        raise
 
     app = Flask(__name__, instance_path=str(Path("instance").resolve()))
     app.url_map.converters["int"] = IdConverter  # before any route is added

@@ -14,12 +14,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
+from werkzeug.datastructures import MultiDict
 
 from scheduler.addresses import WHATSAPP_PREFIX
 from scheduler.clock import utcnow
 from scheduler.db import MAX_ID, wait_for_locks
 from scheduler.lifecycle import Channel
 from scheduler.listening.inbound import InboundMessage, act_on_consent, store_sms
+from scheduler.listening.keywords import read_consent
 from scheduler.sending.delivery import apply_status
 from web.database import as_id, db_session, services
 
@@ -59,19 +61,19 @@ LIMITS = {
 }
 
 
-def _required(*names: str) -> list[str]:
-    missing = [name for name in names if not request.form.get(name)]
-    too_long = [name for name, limit in LIMITS.items() if len(request.form.get(name, "")) > limit]
+def _required(form: MultiDict[str, str], *names: str) -> list[str]:
+    missing = [name for name in names if not form.get(name)]
+    too_long = [name for name, limit in LIMITS.items() if len(form.get(name, "")) > limit]
     if missing or too_long:
         problems = [f"missing form field(s): {', '.join(missing)}"] if missing else []
         problems += [f"{name} is longer than {LIMITS[name]} characters" for name in too_long]
         abort(Response("\n".join(problems) + "\n", 400, mimetype="text/plain"))
-    return [_field(name) for name in names]
+    return [_field(form, name) for name in names]
 
 
-def _field(name: str) -> str:
+def _field(form: MultiDict[str, str], name: str) -> str:
     """A form value as stored: PostgreSQL cannot keep a NUL, and nobody typed one."""
-    return request.form.get(name, "").replace("\x00", "")
+    return form.get(name, "").replace("\x00", "")
 
 
 NOTHING = str(MessagingResponse())  # most replies get no answer: built once
@@ -89,16 +91,17 @@ def _twiml(reply: str | None) -> Response:
 def inbound_sms() -> Response:
     """A reply by SMS, or by WhatsApp (From "whatsapp:+..."; a quick-reply button's
     ButtonText arrives as the Body too, its ButtonPayload beside it)."""
-    provider_id, sender, recipient = _required("MessageSid", "From", "To")
+    form = request.form  # the request's proxy resolved once, not at each field
+    provider_id, sender, recipient = _required(form, "MessageSid", "From", "To")
     whatsapp = sender.startswith(WHATSAPP_PREFIX)
-    body = _field("Body") or (_field("ButtonText") if whatsapp else "")
+    body = _field(form, "Body") or (_field(form, "ButtonText") if whatsapp else "")
     message = InboundMessage(
         provider_id,
         sender,
         recipient,
         body,
         channel=Channel.WHATSAPP if whatsapp else Channel.SMS,
-        button_payload=(_field("ButtonPayload") or None) if whatsapp else None,
+        button_payload=(_field(form, "ButtonPayload") or None) if whatsapp else None,
     )
     return _twiml(receive(db_session(), message))
 
@@ -112,6 +115,8 @@ def receive(session: Session, sms: InboundMessage) -> str | None:
     session.commit()  # kept, whatever happens next
     if not stored:
         return None  # Twilio's retry of a reply already stored (and acted on)
+    if read_consent(sms.body) is None:
+        return None  # most replies: the worker reads them, with no second transaction here
     try:
         wait_for_locks(session, CONSENT_LOCK_SECONDS)
         reply = act_on_consent(session, sms, config=services().config, now=now)
@@ -125,7 +130,8 @@ def receive(session: Session, sms: InboundMessage) -> str | None:
 
 @blueprint.post("/status")
 def delivery_status() -> Response:
-    provider_id, status = _required("MessageSid", "MessageStatus")
+    form = request.form
+    provider_id, status = _required(form, "MessageSid", "MessageStatus")
     follow_up = request.args.get("follow_up", "")
     follow_up_id = as_id(follow_up)
     if follow_up and follow_up_id is None:  # this app puts a follow-up's id there, nothing else
@@ -136,7 +142,7 @@ def delivery_status() -> Response:
         session,
         provider_id=provider_id,
         status=status,
-        error_code=request.form.get("ErrorCode") or None,
+        error_code=form.get("ErrorCode") or None,
         follow_up_id=follow_up_id,
         now=utcnow(),
     )

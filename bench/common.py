@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
 import sys
 import time
@@ -13,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +32,7 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Lima
 DAY1 = NOW + timedelta(days=1)  # Tuesday 10:00 in Lima: every day-1 thank-you is due
 BATCH = 1_000  # sales per transaction, as an import would record them
+FOLLOW_UPS_TARGET = 30_000  # follow-ups planned per second on SQLite, recorded or imported
 
 
 class Clock:
@@ -79,6 +83,21 @@ def record(sessions: sessionmaker[Session], config: Config, count: int, start: i
     return time.perf_counter() - began
 
 
+def follow_ups_rate(label: str, follow_ups: int, seconds: float, *, target: bool) -> str:
+    """`label`'s follow-ups planned per second; with `target`, against FOLLOW_UPS_TARGET."""
+    rate = follow_ups / seconds
+    line = f"{label}: {spaced(rate)} follow-ups/s"
+    if target:
+        met = "yes" if rate >= FOLLOW_UPS_TARGET else "no"
+        line += f" (target >= {spaced(FOLLOW_UPS_TARGET)} follow-ups/s, met: {met})"
+    return line
+
+
+def spaced(number: float) -> str:
+    """A whole number with its thousands apart, as the figures are written: 30 000."""
+    return f"{number:,.0f}".replace(",", " ")
+
+
 @contextmanager
 def temporary_postgres() -> Iterator[str]:
     """A new database on the PostgreSQL of 127.0.0.1:5432 for one run, dropped afterwards; its
@@ -120,3 +139,41 @@ def median_seconds(work: Callable[[], object], runs: int) -> float:
         work()
         times.append(time.perf_counter() - began)
     return statistics.median(times)
+
+
+SHOP_FOLLOW_UPS = 1_000_000  # the busy shop of the page benchmarks (dashboard, lists)
+
+
+def add_size_options(parser: argparse.ArgumentParser) -> None:
+    """The page benchmarks' sizes: --quick (a tenth of the shop) or --follow-ups N."""
+    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
+    parser.add_argument(
+        "--follow-ups",
+        type=int,
+        metavar="N",
+        help=f"follow-ups to load ({SHOP_FOLLOW_UPS:,}), the other rows in proportion",
+    )
+
+
+def shop_scale(args: argparse.Namespace) -> float:
+    """The rows to load, as a multiple of the busy shop's (`add_size_options`)."""
+    if args.follow_ups:
+        return args.follow_ups / SHOP_FOLLOW_UPS
+    return 0.1 if args.quick else 1.0
+
+
+# Each customer's latest sale (`customers.last_sold_at`, migration 0025), all at once.
+FILL_LAST_SOLD_AT = (
+    "UPDATE customers SET last_sold_at = latest.at FROM (SELECT customer_id, max(sold_at) AS at "
+    "FROM sales GROUP BY customer_id) latest WHERE customers.id = latest.customer_id"
+)
+
+
+@contextmanager
+def sales_trigger_off(connection: Connection) -> Iterator[None]:
+    """PostgreSQL, while sales are loaded: their trigger off (it reads a customer's sales again
+    for each sale written, a row at a time), then each customer's latest sale filled at once."""
+    connection.execute(text("ALTER TABLE sales DISABLE TRIGGER USER"))
+    yield
+    connection.execute(text("ALTER TABLE sales ENABLE TRIGGER USER"))
+    connection.execute(text(FILL_LAST_SOLD_AT))

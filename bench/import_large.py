@@ -7,8 +7,9 @@ item as Shopify writes them, each order by its own customer) and a plain CSV of 
 `check_table` with `Storing`) into a fresh SQLite database and a temporary PostgreSQL database
 on 127.0.0.1:5432; prints the time of the check alone (as `--dry-run` runs it), of the whole
 import, and the peak memory: Python's own allocations (tracemalloc) and the process's peak
-resident size. A list left unsplit fails here on PostgreSQL ("number of parameters must be
-between 0 and 65535").
+resident size; then each import's follow-ups planned per second, checked and stored (target on
+SQLite >= 30 000, as `plan_sales.py`'s). A list left unsplit fails here on PostgreSQL ("number
+of parameters must be between 0 and 65535").
 
     .venv/bin/python bench/import_large.py                  # 100 000 rows, both databases
     .venv/bin/python bench/import_large.py --shopify-only   # the Shopify export alone
@@ -26,7 +27,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from common import NOW, fresh_database, temporary_postgres
+from common import NOW, follow_ups_rate, fresh_database, temporary_postgres
 from sqlalchemy import func, select
 
 from scheduler.config import defaults
@@ -71,7 +72,9 @@ def make_shopify_export(lines: int) -> str:
 TARGET_SECONDS = 30  # a 100 000-line Shopify export, checked and stored, on SQLite
 
 
-def run(label: str, where: Path | str, text: str, target: float | None = None) -> None:
+def run(label: str, where: Path | str, text: str, target: float | None = None) -> str:
+    """Import `text` into a fresh database at `where` and say how it went; the line of its
+    follow-ups planned per second (against the target on SQLite)."""
     config = defaults()
     sessions = fresh_database(where)
     began = time.perf_counter()
@@ -106,6 +109,7 @@ def run(label: str, where: Path | str, text: str, target: float | None = None) -
         met = "yes" if took < target else "no"
         print(f"{label}: target under {target:g} s in all: {took:.1f} s, met: {met}")
     sessions.kw["bind"].dispose()
+    return follow_ups_rate(label, counts[2], took, target=isinstance(where, Path))
 
 
 def main() -> None:
@@ -122,15 +126,18 @@ def main() -> None:
     files = [("Shopify export", make_shopify_export(rows))]
     if not args.shopify_only:
         files.append(("plain CSV", make_csv(rows)))
+    rates = []
     for kind, text in files:
         print(f"{kind} of {rows} lines, {len(text.encode()) / 2**20:.1f} MiB")
         with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
             target = TARGET_SECONDS if kind == "Shopify export" and rows == 100_000 else None
-            run(f"{kind}, SQLite", Path(tmp) / "bench.db", text, target)
+            rates.append(run(f"{kind}, SQLite", Path(tmp) / "bench.db", text, target))
         if args.sqlite_only:
             continue
         with temporary_postgres() as url:
-            run(f"{kind}, PostgreSQL", url, text)
+            rates.append(run(f"{kind}, PostgreSQL", url, text))
+    print("follow-ups planned per second, checked and stored:")
+    print("\n".join(rates))
 
 
 if __name__ == "__main__":

@@ -1,35 +1,49 @@
 """The owner's dashboard on a year of a busy shop: 1 000 000 follow-ups, 200 000 messages and
 20 000 cases on PostgreSQL (a temporary database on 127.0.0.1:5432).
 
-The rows are bulk-inserted with SQLAlchemy Core over 365 days before NOW: 200 000 sales of
-50 000 customers (a third buy again) with five follow-ups each (sent, delivered, failed,
-skipped or still scheduled), replies and ratings to a fifth of them, complaints worded as
-customers word them, cases (a few hundred open, some reopened), remedies, bounced addresses.
+The rows are made up in Python over 365 days before NOW and loaded in bulk (COPY on
+PostgreSQL, executemany on SQLite): 200 000 sales of 50 000 customers (a third buy again) with
+five follow-ups each (sent, delivered, failed, skipped or still scheduled), replies and ratings
+to a fifth of them, complaints worded as customers word them, cases (a few hundred open, some
+reopened), remedies, bounced addresses; --follow-ups N scales them all.
 Then the front page is asked for by a logged-in owner through the Flask app, as a browser
 would, for 7, 30 and 90 days and for one product, several times each: the median time of the
 whole page (every figure, the customers at risk, the themes of complaints) and of each part.
 
     .venv/bin/python bench/dashboard.py            # the sizes above, PostgreSQL
     .venv/bin/python bench/dashboard.py --quick    # a tenth of them
+    .venv/bin/python bench/dashboard.py --follow-ups 2000000  # twice them all
     .venv/bin/python bench/dashboard.py --sqlite   # also SQLite, same rows
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from common import OWNER, OWNER_PASSWORD, median_seconds, owner_browser, temporary_postgres
-from pass_cost import bulk
-from sqlalchemy import Engine, func, select, text
+from common import (
+    OWNER,
+    OWNER_PASSWORD,
+    add_size_options,
+    median_seconds,
+    owner_browser,
+    sales_trigger_off,
+    shop_scale,
+    temporary_postgres,
+)
+from pass_cost import bulk as executemany
+from sqlalchemy import Connection, Engine, func, select, text
 
 from scheduler.accounts import hash_password
 from scheduler.config import defaults
@@ -40,10 +54,11 @@ from scheduler.figures.complaints import complaint_themes
 from scheduler.figures.period import period_from
 from scheduler.figures.summary import figures
 from scheduler.figures.tallies import compact
-from scheduler.lifecycle import Channel, Direction, FollowUpStatus, Role
+from scheduler.lifecycle import Channel, Direction, FollowUpStatus, Role, SaleStatus
 from scheduler.listening.themes import BUILT_IN, stored, themes_of, vocabulary
 from scheduler.models import (
     AuditEntry,
+    Base,
     CadenceStep,
     Case,
     Customer,
@@ -73,6 +88,11 @@ COMPLAINTS = (
     "pésimo servicio",
 )
 PRAISE = ("todo perfecto, gracias", "10", "muy bien, llegó rápido", "9 excelente")
+# Each follow-up's `replied` (migration 0024), all at once.
+FILL_REPLIED = (
+    "UPDATE follow_ups SET replied = follow_up_replied(id, sent_at) "
+    "WHERE id IN (SELECT follow_up_id FROM messages WHERE direction = 'inbound')"
+)
 
 
 def load(engine: Engine, scale: float) -> dict[str, int]:
@@ -120,6 +140,7 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
                 "customer_id": customers[n] if n < len(customers) else rng.choice(repeaters),
                 "product_id": rng.choice(product_ids),
                 "sold_at": moment(n / n_sales),
+                "status": SaleStatus.ACTIVE,
                 "attributes": {},
                 "created_at": moment(n / n_sales),
             }
@@ -262,6 +283,58 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
         }
 
 
+def bulk(engine: Engine, table: type[Base], rows: Iterable[dict[str, Any]]) -> None:
+    """The rows into `table`. PostgreSQL: one COPY (psycopg's executemany sends an INSERT a
+    row, each firing the tallies' statement trigger: 4 000 follow-ups a second), the row
+    triggers of sales and messages off meanwhile and what they keep filled after; SQLite:
+    executemany (`pass_cost.bulk`)."""
+    if engine.dialect.name != "postgresql":
+        executemany(engine, table, iter(rows))
+        return
+    with engine.begin() as connection, _triggers_off(connection, table):
+        copy(connection, table, rows)
+
+
+def _triggers_off(connection: Connection, table: type[Base]) -> AbstractContextManager[None]:
+    if table is Sale:
+        return sales_trigger_off(connection)
+    return replies_trigger_off(connection) if table is Message else nullcontext()
+
+
+@contextmanager
+def replies_trigger_off(connection: Connection) -> Iterator[None]:
+    """While messages are loaded, their triggers off: each reply's sets its follow-up's
+    `replied`, and run at the end of a COPY into a table never analyzed, each read its replies
+    along a whole index (a million messages ran for over 15 minutes). Then `replied` is filled
+    at once, as migration 0024 fills it."""
+    connection.execute(text("ALTER TABLE messages DISABLE TRIGGER USER"))
+    yield
+    connection.execute(text("ALTER TABLE messages ENABLE TRIGGER USER"))
+    connection.execute(text("ANALYZE messages"))
+    connection.execute(text(FILL_REPLIED))
+
+
+def copy(connection: Connection, table: type[Base], rows: Iterable[dict[str, Any]]) -> None:
+    """COPY `rows` into `table`, the columns of its first row (COPY runs no Python-side
+    default: each row gives every column that has one)."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return
+    columns = list(first)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table.__tablename__} ({', '.join(columns)}) FROM STDIN") as into:
+        for row in chain([first], rows):
+            into.write_row([_cell(row[column]) for column in columns])
+
+
+def _cell(value: Any) -> Any:
+    """A value as COPY takes it: an enum by its value, a dict as JSON text."""
+    if isinstance(value, Enum):
+        return value.value
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
 def _message(
     n: int,
     follow_up: int,
@@ -368,11 +441,11 @@ def sqlite(scale: float, runs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
+    add_size_options(parser)
     parser.add_argument("--sqlite", action="store_true", help="also measure SQLite")
     parser.add_argument("--runs", type=int, default=RUNS, help=f"pages per period ({RUNS})")
     args = parser.parse_args()
-    scale = 0.1 if args.quick else 1.0
+    scale = shop_scale(args)
     print("dashboard: the owner's front page on a year of follow-ups, messages and cases")
     postgres(scale, args.runs)
     if args.sqlite:

@@ -8,16 +8,16 @@ scheduled), a message for each one sent, 60 000 replies, 5 000 open cases and 20
 resolved ones, 200 000 audit entries. Then each list page is asked for by a logged-in owner
 through the Flask app, as a browser would: its first page, filtered, searched and a later
 page; the median time of the whole page, and the most rows any one of its statements read
-(a page must never load more than one page of rows).
+(a page must never load more than one page of rows). --follow-ups N scales every size.
 
     .venv/bin/python bench/lists.py            # the sizes above
     .venv/bin/python bench/lists.py --quick    # a tenth of them
+    .venv/bin/python bench/lists.py --follow-ups 5000000  # five times them all
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import time
@@ -26,7 +26,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from common import OWNER, OWNER_PASSWORD, owner_browser, temporary_postgres
+from common import (
+    FILL_LAST_SOLD_AT,
+    OWNER,
+    OWNER_PASSWORD,
+    add_size_options,
+    owner_browser,
+    shop_scale,
+    temporary_postgres,
+)
 from sqlalchemy import Engine, event, func, select, text
 
 from scheduler.accounts import hash_password
@@ -109,11 +117,7 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
             ":now - make_interval(days => g % 365, hours => g % 24), 100 + g % 900, 'PEN', "
             "'active', '{}', :now FROM generate_series(1, :sales) g"
         )
-        run(
-            "UPDATE customers SET last_sold_at = latest.at FROM (SELECT customer_id, "
-            "max(sold_at) AS at FROM sales GROUP BY customer_id) latest "
-            "WHERE customers.id = latest.customer_id"
-        )
+        run(FILL_LAST_SOLD_AT)
         for step_id, minutes, channel in steps:
             run(
                 "INSERT INTO follow_ups (sale_id, step_id, customer_id, channel, due_at, status, "
@@ -278,10 +282,10 @@ def load_and_say(url: str, scale: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
+    add_size_options(parser)
     parser.add_argument("--runs", type=int, default=RUNS, help=f"asks per page ({RUNS})")
     args = parser.parse_args()
-    scale = 0.1 if args.quick else 1.0
+    scale = shop_scale(args)
     print("lists: every list page of a busy shop, PostgreSQL")
     with temporary_postgres() as url:
         load_and_say(url, scale)

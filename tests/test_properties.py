@@ -56,6 +56,7 @@ from scheduler.listening.classify import POSITIVE as POSITIVE_WORDS
 from scheduler.listening.classify import QUESTION as QUESTION_WORDS
 from scheduler.listening.keywords import _APOSTROPHES, KEYWORDS, Intent, fold
 from scheduler.models import Customer, Sale
+from scheduler.sending.columns import column_key
 from scheduler.sending.csv_import import (
     ImportCheck,
     UnusableFile,
@@ -249,10 +250,11 @@ def tables(draw: st.DrawFn) -> Table:
     optional = [name for name in FIELDS if name not in REQUIRED]
     extra = draw(st.lists(st.text(CSV_CHAR, min_size=1, max_size=12).filter(str.strip), max_size=3))
     names = REQUIRED + draw(st.lists(st.sampled_from(optional), unique=True, max_size=4))
-    names += [name for name in extra if name.strip().lower() not in FIELDS]
+    names += [name for name in extra if column_key(name) not in FIELDS]
     header = draw(st.permutations(names))
-    if len({name.strip().lower() for name in header}) < len(header):
-        header = [name for name in header if name in FIELDS]  # the same name twice: refused
+    if len({column_key(name) for name in header}) < len(header):
+        # The same column twice, as the reader tells columns apart ("0" and "0:"): refused.
+        header = [name for name in header if name in FIELDS]
     delimiter = draw(st.sampled_from([",", ";", "\t"]))
     out = io.StringIO()
     # Line breaks inside a cell are quoted as spreadsheets do (Python's writer would leave a

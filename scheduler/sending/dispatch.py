@@ -744,7 +744,7 @@ class Dispatcher:
         self, outcomes: Iterable[Outcome], summary: Counter[str], recorded: Iterable[Result] = ()
     ) -> None:
         """Write down what happened to a batch, in one transaction, then log each result, with
-        those `recorded` already (`store_in_place`)."""
+        those `recorded` already (the outbox's sends, by `_prepare`)."""
         results = [*recorded, *record_all(self._record, list(outcomes), self.clock(), "follow-up")]
         summary.update(tally for _, tally in results)
         log_results(log, "follow_up", results, self.worker_id)

@@ -153,8 +153,6 @@ def _sendable(message: Message) -> dict[str, Any]:
             "content_variables",
             "segments",
             "created_at",
-            "provider_id",
-            "status",
         )
     }
 

@@ -184,12 +184,10 @@ def hand_over(
     worker_id: str,
     now: datetime,
     lease: timedelta,
-    mark: bool = True,
 ) -> set[int]:
     """Of `messages` (follow-up id -> message id), renew the leases still `worker_id`'s whose
     customer has not opted out of the message's channel meanwhile, count the attempt, and mark
-    their messages `handed_over` (unless not `mark`: their result is written in the same
-    transaction). Returns the follow-ups that may be sent."""
+    their messages `handed_over`. Returns the follow-ups that may be sent."""
     # Read apart from the UPDATE: as a subquery of it, it was read again for each follow-up.
     refused = set(
         session.scalars(
@@ -216,7 +214,7 @@ def hand_over(
         )
     )
     mine = [message for follow_up, message in messages.items() if follow_up in renewed]
-    if mine and mark:
+    if mine:
         session.execute(
             update(MESSAGES)
             .where(MESSAGES.c.id.in_(mine))

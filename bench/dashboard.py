@@ -148,7 +148,9 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
         ),
     )
     with sessions() as session:
-        sales = session.execute(select(Sale.id, Sale.customer_id, Sale.sold_at)).all()
+        sales = session.execute(
+            select(Sale.id, Sale.customer_id, Sale.sold_at, Sale.product_id)
+        ).all()
     statuses = [FollowUpStatus.DELIVERED] * 14 + [
         FollowUpStatus.SENT,
         FollowUpStatus.SENT,
@@ -157,13 +159,14 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
     ]
 
     def follow_ups() -> Iterator[dict[str, Any]]:
-        for sale, customer, sold in sales:
+        for sale, customer, sold, product in sales:
             for k, step in enumerate(steps):
                 due = sold + timedelta(days=(1, 7, 30, 60, 90)[k])
                 status = FollowUpStatus.SCHEDULED if due > NOW else rng.choice(statuses)
                 gone = status in (FollowUpStatus.SENT, FollowUpStatus.DELIVERED)
                 yield {
                     "sale_id": sale,
+                    "product_id": product,
                     "step_id": step,
                     "customer_id": customer,
                     "channel": Channel.SMS if k % 2 == 0 else Channel.EMAIL,

@@ -120,12 +120,13 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
         run(FILL_LAST_SOLD_AT)
         for step_id, minutes, channel in steps:
             run(
-                "INSERT INTO follow_ups (sale_id, step_id, customer_id, channel, due_at, status, "
-                "status_reason, attempts, facts, sent_at, created_at, updated_at) SELECT s.id, "
-                f"{step_id}, s.customer_id, '{channel}', due, CASE WHEN due > :now THEN "
-                "'scheduled' WHEN s.id % 33 = 0 THEN 'failed' WHEN s.id % 20 = 0 THEN 'skipped' "
-                "ELSE 'delivered' END, NULL, 0, '{}', CASE WHEN due <= :now AND s.id % 20 <> 0 "
-                "THEN due END, s.sold_at, s.sold_at FROM (SELECT *, sold_at + "
+                "INSERT INTO follow_ups (sale_id, product_id, step_id, customer_id, channel, "
+                "due_at, status, status_reason, attempts, facts, sent_at, created_at, updated_at) "
+                f"SELECT s.id, s.product_id, {step_id}, s.customer_id, '{channel}', due, CASE "
+                "WHEN due > :now THEN 'scheduled' WHEN s.id % 33 = 0 THEN 'failed' WHEN "
+                "s.id % 20 = 0 THEN 'skipped' ELSE 'delivered' END, NULL, 0, '{}', CASE WHEN "
+                "due <= :now AND s.id % 20 <> 0 THEN due END, s.sold_at, s.sold_at FROM (SELECT *, "
+                "sold_at + "
                 f"make_interval(mins => {minutes}) AS due FROM sales) s"
             )
         run(

@@ -476,11 +476,13 @@ class FollowUp(Base):
             sqlite_where=text("case_id IS NOT NULL"),
             postgresql_where=text("case_id IS NOT NULL"),
         ),
-        Index("ix_follow_ups_status_due_at", "status", "due_at"),
+        # What is due (the claim), and what goes out next of one product: read in due order,
+        # the product from the index.
+        Index("ix_follow_ups_status_due_at", "status", "due_at", "product_id"),
         # A period's figures, read from the index alone: by due time (status and channel, a
-        # cadence's steps, a product's sales) and by sending time (the funnel, replies joined by
+        # cadence's steps, a product's) and by sending time (the funnel, replies joined by
         # id, who was messaged).
-        Index("ix_follow_ups_due_figures", "due_at", "status", "channel", "step_id", "sale_id"),
+        Index("ix_follow_ups_due_figures", "due_at", "status", "channel", "step_id", "product_id"),
         Index(
             "ix_follow_ups_sent_figures",
             "sent_at",
@@ -488,7 +490,7 @@ class FollowUp(Base):
             "step_id",
             "customer_id",
             "id",
-            "sale_id",
+            "product_id",
         ),
         # A customer's follow-ups, the latest sent first: their page, and whether anything
         # reached them since a failure or they answered any of their last ones (at risk).
@@ -507,6 +509,9 @@ class FollowUp(Base):
     # Indexed on its own: the unique (sale, step) index is partial, and a lookup of a sale's
     # follow-ups that does not repeat its condition (a sale's page, a replan) cannot use it.
     sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"), index=True)
+    # The sale's product, kept by the database (migration 0032: filled when written null,
+    # moved with the sale's); no foreign key of its own, the sale's holds.
+    product_id: Mapped[int | None]
     step_id: Mapped[int] = mapped_column(ForeignKey("cadence_steps.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     channel: Mapped[Channel]
@@ -542,15 +547,16 @@ class FollowUp(Base):
 
 
 class FollowUpTally(Base):
-    """How many follow-ups were due, and sent, on each UTC day, by step, channel, status and
-    whether they were replied to: kept by the database's own triggers on `follow_ups`
-    (migrations 0022 and 0024), whatever writes a follow-up. Each change adds rows of +n and
-    -n; `scheduler.figures.tallies.compact` folds them into one row per key. The dashboard
-    sums the whole days of a period here instead of counting a quarter's follow-ups one by
-    one."""
+    """How many follow-ups were due, and sent, on each UTC day, by step, channel, status,
+    whether they were replied to and product: kept by the database's own triggers on
+    `follow_ups` (migrations 0022, 0024 and 0032), whatever writes a follow-up. Each change
+    adds rows of +n and -n; `scheduler.figures.tallies.compact` folds them into one row per
+    key. The dashboard sums the whole days of a period here instead of counting a quarter's
+    follow-ups one by one."""
 
     __tablename__ = "follow_up_tallies"
     __table_args__ = (
+        # Read from the index alone for everyone's figures; one product's read the rows too.
         Index("ix_follow_up_tallies_due", "due_day", "status", "channel", "step_id", "n"),
         Index("ix_follow_up_tallies_sent", "sent_day", "status", "step_id", "replied", "n"),
     )
@@ -564,6 +570,7 @@ class FollowUpTally(Base):
     # FollowUp.replied, "none" for null: never null, so that a worker from before migration
     # 0024 cannot fold the tallies without it.
     replied: Mapped[str] = mapped_column(String(8))
+    product_id: Mapped[int]  # FollowUp.product_id, 0 for none (not null: as `replied`)
     n: Mapped[int]
 
 

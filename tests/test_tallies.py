@@ -35,6 +35,7 @@ from scheduler.models import (
     FollowUp,
     FollowUpTally,
     Message,
+    Product,
     Sale,
 )
 from scheduler.schema import alembic_config
@@ -73,11 +74,12 @@ def kept_replied(session: Session) -> dict[int, str | None]:
 
 
 def one_by_one(session: Session) -> Counter[tuple[Hashable, ...]]:
-    """What the tallies should say: each follow-up's UTC days, step, channel, status, and
-    whether it was replied to (read from its replies, not from what the triggers kept)."""
+    """What the tallies should say: each follow-up's UTC days, step, channel, status, whether
+    it was replied to and its sale's product (read from its replies and its sale, not from
+    what the triggers kept)."""
     found: Counter[tuple[Hashable, ...]] = Counter()
     replied = replies_say(session)
-    for follow_up, due, sent, step, channel, status in session.execute(
+    for follow_up, due, sent, step, channel, status, product in session.execute(
         select(
             FollowUp.id,
             FollowUp.due_at,
@@ -85,11 +87,13 @@ def one_by_one(session: Session) -> Counter[tuple[Hashable, ...]]:
             FollowUp.step_id,
             FollowUp.channel,
             FollowUp.status,
-        )
+            Sale.product_id,
+        ).join(Sale, Sale.id == FollowUp.sale_id)
     ):
         day = sent.astimezone(UTC).date() if sent else None
         said = replied[follow_up] or NO_REPLY
-        found[due.astimezone(UTC).date(), day, step, str(channel), str(status), said] += 1
+        key = (due.astimezone(UTC).date(), day, step, str(channel), str(status), said)
+        found[(*key, product or 0)] += 1
     return found
 
 
@@ -128,9 +132,17 @@ def test_the_tallies_follow_every_kind_of_write(engine: Engine, config: Config) 
         session.execute(update(FollowUp).values(attempts=FollowUp.attempts + 1))
         session.execute(text("UPDATE follow_ups SET channel = 'email' WHERE id = :id"), {"id": 1})
         assert tallied(session) == one_by_one(session)
-        record_sale(session, sale_input("S-9"), config=config, now=clock.now, actor="test")
+        oven = sale_input("S-9", product_sku="HOR-1", product_name="Horno")
+        record_sale(session, oven, config=config, now=clock.now, actor="test")
         assert sum(one_by_one(session).values()) == 28
         assert tallied(session) == one_by_one(session)
+        oven_id = session.scalar(select(Sale.product_id).where(Sale.external_id == "S-9"))
+        session.execute(update(Sale).where(Sale.external_id == "S-0").values(product_id=oven_id))
+        session.execute(text("UPDATE sales SET product_id = NULL WHERE external_id = 'S-1'"))
+        assert tallied(session) == one_by_one(session)  # the follow-ups moved with their sales
+        alike = FollowUp.product_id.is_not_distinct_from(Sale.product_id)
+        kept = select(func.count()).select_from(FollowUp).join(Sale).where(alike)
+        assert session.scalar(kept) == 28
         session.execute(delete(Sale).where(Sale.external_id == "S-9"))  # cascades
         assert sum(one_by_one(session).values()) == 24
         assert tallied(session) == one_by_one(session)
@@ -177,16 +189,25 @@ def test_writes_by_hand_are_tallied_too(engine: Engine, config: Config) -> None:
             assert not one_by_one(session) and not tallied(session)
 
 
-def random_follow_ups(session: Session, rng: random.Random, steps: list[int], count: int) -> None:
+def random_follow_ups(
+    session: Session, rng: random.Random, steps: list[int], products: list[int | None], count: int
+) -> None:
     """`count` follow-ups due at random minutes of 26 days from 30 October (UTC), of random
-    steps, channels and statuses, each of a sale of its own, sent up to 10 hours after due."""
+    steps, channels and statuses, each of a sale of its own (of one of `products`), sent up to
+    10 hours after due; written without their product, which the database fills in."""
     customer = Customer(name="Rosa", phone="+51987654321", created_at=NOW)
     session.add(customer)
     session.flush()
     session.execute(
         insert(Sale),
         [
-            {"external_id": f"R-{n}", "customer_id": customer.id, "sold_at": NOW, "created_at": NOW}
+            {
+                "external_id": f"R-{n}",
+                "customer_id": customer.id,
+                "product_id": rng.choice(products),
+                "sold_at": NOW,
+                "created_at": NOW,
+            }
             for n in range(count)
         ],
     )
@@ -215,8 +236,9 @@ def random_follow_ups(session: Session, rng: random.Random, steps: list[int], co
 def test_a_period_from_the_tallies_is_counted_as_one_by_one(session: Session) -> None:
     """Follow-ups at random moments over 26 days; periods of random days in zones whose
     midnight is not UTC's (Lima -5, Kathmandu +5:45, Chatham +13:45 in summer) and in UTC:
-    every count by status and channel, and by step of those sent, of all cadences or one, is
-    the one counted from the rows, whether the tallies are folded or fresh."""
+    every count by status and channel, and by step of those sent, of all cadences or one, of
+    one product or both, is the one counted from the rows, whether the tallies are folded or
+    fresh."""
     rng = random.Random(15)
     cadences = [Cadence(name=name, created_at=NOW, updated_at=NOW) for name in ("A", "B")]
     session.add_all(cadences)
@@ -234,11 +256,18 @@ def test_a_period_from_the_tallies_is_counted_as_one_by_one(session: Session) ->
     ]
     session.add_all(steps)
     session.flush()
-    random_follow_ups(session, rng, [step.id for step in steps], 300)
+    products = [Product(sku=sku, name=sku) for sku in ("LAV-9", "COC-1")]
+    session.add_all(products)
+    session.flush()
+    ids = [product.id for product in products]
+    random_follow_ups(session, rng, [step.id for step in steps], [*ids, None], 300)
     compact(session)  # a folded past and fresh rows after it, as the worker leaves them
     session.execute(update(FollowUp).where(FollowUp.id % 7 == 0).values(status=S.FAILED))
     of_a = {step.id for step in steps if step.cadence_id == cadences[0].id}
     every = session.scalars(select(FollowUp)).all()
+    product_of = {
+        sale: product for sale, product in session.execute(select(Sale.id, Sale.product_id))
+    }
     periods = 0
     for zone in ("America/Lima", "Asia/Kathmandu", "Pacific/Chatham", "UTC"):
         for _ in range(6):
@@ -248,6 +277,11 @@ def test_a_period_from_the_tallies_is_counted_as_one_by_one(session: Session) ->
             for scope, rows in (
                 (EVERYTHING, every),
                 (Scope(cadence_id=cadences[0].id), [r for r in every if r.step_id in of_a]),
+                (Scope(product_id=ids[0]), [r for r in every if product_of[r.sale_id] == ids[0]]),
+                (
+                    Scope(cadences[0].id, ids[1]),
+                    [r for r in every if r.step_id in of_a and product_of[r.sale_id] == ids[1]],
+                ),
             ):
                 due = [r for r in rows if period.start <= r.due_at < period.end]
                 assert counted(session, period, scope, when="due", by=("status", "channel")) == (

@@ -18,7 +18,7 @@ from scheduler.figures.scope import EVERYTHING, Scope, bought_by_then, of_scope,
 from scheduler.lifecycle import Direction
 from scheduler.listening.classify import Label
 from scheduler.listening.themes import READ, Theme, Vocabulary, themes_of, unstored
-from scheduler.models import FollowUp, Message, Product, Sale
+from scheduler.models import FollowUp, Message, Product
 
 EXAMPLES = 3  # replies shown per theme and product
 
@@ -58,10 +58,9 @@ def complaint_themes(
             Message.customer_id,
             case((current, Message.themes), else_=null()),
             case((current, null()), else_=func.substr(Message.body, 1, READ)),
-            case((Message.follow_up_id.is_(None), latest_purchase), else_=Sale.product_id),
+            case((Message.follow_up_id.is_(None), latest_purchase), else_=FollowUp.product_id),
         )
         .outerjoin(FollowUp, FollowUp.id == Message.follow_up_id)
-        .outerjoin(Sale, Sale.id == FollowUp.sale_id)
         .where(
             Message.direction == Direction.INBOUND,
             Message.label == Label.OBJECTION.value,

@@ -34,8 +34,7 @@ def of_scope(query: Select, scope: Scope) -> Select:  # type: ignore[type-arg]
         steps = select(CadenceStep.id).where(CadenceStep.cadence_id == scope.cadence_id)
         query = query.where(FollowUp.step_id.in_(steps))
     if scope.product_id is not None:
-        sales = select(Sale.id).where(Sale.product_id == scope.product_id)
-        query = query.where(FollowUp.sale_id.in_(sales))
+        query = query.where(FollowUp.product_id == scope.product_id)
     return query
 
 

@@ -44,6 +44,12 @@ FIRST = (  # the columns of migration 0022
     Tallied("channel", "channel"),
     Tallied("status", "status"),
 )
+# Migration 0024's: whether a follow-up was replied to, 'none' without a reply, in a column
+# that may not be null (a worker from before it folds the tallies without `replied` and
+# would sum the replied and the not; its fold fails instead, and changes nothing).
+WITH_REPLIED = (*FIRST, Tallied("replied", "replied", otherwise="none"))
+# Migration 0032's: the follow-up's product, 0 for none, not null for the same reason.
+WITH_PRODUCT = (*WITH_REPLIED, Tallied("product_id", "product_id", otherwise="0"))
 TRANSITIONS = {
     "insert": "REFERENCING NEW TABLE AS came",
     "update": "REFERENCING OLD TABLE AS gone NEW TABLE AS came",

@@ -148,6 +148,7 @@ def _as_sent(planned: Planned, *, phone: bool, email: bool) -> Planned:
 # A follow-up as planned, in the order of `_values`.
 PLANNED = (
     "sale_id",
+    "product_id",
     "step_id",
     "customer_id",
     "channel",
@@ -162,9 +163,12 @@ PLANNED = (
 NO_FACTS: dict[str, Any] = {}  # written, never changed: shared by the rows of a batch
 
 
-def _values(sale_id: int, customer_id: int, planned: Planned, now: datetime) -> tuple[Any, ...]:
+def _values(
+    sale_id: int, product_id: int | None, customer_id: int, planned: Planned, now: datetime
+) -> tuple[Any, ...]:
     return (
         sale_id,
+        product_id,
         planned.step_id,
         customer_id,
         planned.channel,
@@ -178,8 +182,9 @@ def _values(sale_id: int, customer_id: int, planned: Planned, now: datetime) -> 
     )
 
 
-def _row(sale_id: int, customer_id: int, planned: Planned, now: datetime) -> dict[str, Any]:
-    return dict(zip(PLANNED, _values(sale_id, customer_id, planned, now), strict=True))
+def _row(sale: Sale, planned: Planned, now: datetime) -> dict[str, Any]:
+    values = _values(sale.id, sale.product_id, sale.customer_id, planned, now)
+    return dict(zip(PLANNED, values, strict=True))
 
 
 class Reachable(Protocol):
@@ -200,6 +205,7 @@ class ToPlan(NamedTuple):
     the rows just written when recording (no Sale, Customer or Product read per sale)."""
 
     sale_id: int
+    product_id: int | None
     customer_id: int
     sold_at: datetime
     cadence_id: int | None  # its product's, as `cadence_of` reads it
@@ -216,6 +222,7 @@ def to_plan(
     """A sale as planning reads it, from its product and its customer."""
     return ToPlan(
         sale_id,
+        product.id if product else None,
         customer.id,
         sold_at,
         product.cadence_id if product else None,
@@ -285,7 +292,7 @@ def plan_sales(
             ]
         for plan in planned:
             if (sale.sale_id, plan.step_id) not in have:
-                rows.append(_values(sale.sale_id, sale.customer_id, plan, now))
+                rows.append(_values(sale.sale_id, sale.product_id, sale.customer_id, plan, now))
                 added[sale.sale_id] += 1
     insert_rows(session, FOLLOW_UPS, PLANNED, rows)
     return added
@@ -313,7 +320,7 @@ def schedule_case_check(
     grace = timedelta(hours=config.cadences.late_grace_hours)
     rules = send_rules(config, customer)
     rows = [
-        _row(sale.id, sale.customer_id, planned, now)
+        _row(sale, planned, now)
         | {"channel": channel, "case_id": case_id}
         | {"facts": {"case_id": case_id}}
         for planned in (plan_step(to_step(step), now, rules, now, grace) for step in steps)
@@ -357,7 +364,7 @@ def schedule_after_score(
     have = set(session.scalars(select(FollowUp.step_id).where(FollowUp.sale_id == sale.id)))
     phone, email = bool(sale.customer.phone), bool(sale.customer.email)
     rows = [
-        _row(sale.id, sale.customer_id, _as_sent(plan, phone=phone, email=email), now)
+        _row(sale, _as_sent(plan, phone=phone, email=email), now)
         | {"facts": {"score": score, **(facts or {})}}
         for plan in planned
         if plan.step_id not in have

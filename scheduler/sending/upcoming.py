@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.orm import Session
 
 from scheduler.lifecycle import Channel, FollowUpStatus
-from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, Product, Sale
+from scheduler.models import Cadence, CadenceStep, Customer, FollowUp, Product
 from scheduler.paging import Cursor, beyond, count_up_to, cut
 from scheduler.sending.pauses import BUSINESS, cadence_scope, open_pauses
 
@@ -62,7 +62,7 @@ def _kept(wanted: UpcomingFilter, now: datetime) -> list[ColumnElement[bool]]:
     if wanted.channel is not None:
         kept.append(FollowUp.channel == wanted.channel)
     if wanted.product_id is not None:
-        kept.append(Sale.product_id == wanted.product_id)
+        kept.append(FollowUp.product_id == wanted.product_id)
     if wanted.paused is not None:
         is_paused = FollowUp.paused_at.is_not(None)
         kept.append(is_paused if wanted.paused else FollowUp.paused_at.is_(None))
@@ -84,16 +84,13 @@ def upcoming(
     counted = select(FollowUp.id).where(kept)
     if wanted.cadence_id is not None:  # joined only when filtered by
         counted = counted.join(CadenceStep, CadenceStep.id == FollowUp.step_id)
-    if wanted.product_id is not None:
-        counted = counted.join(Sale, Sale.id == FollowUp.sale_id)
     matching = count_up_to(session, counted, COUNT_MOST)
     query = (
         select(FollowUp, Customer, CadenceStep, Cadence, Product.name)
         .join(Customer, Customer.id == FollowUp.customer_id)
         .join(CadenceStep, CadenceStep.id == FollowUp.step_id)
         .join(Cadence, Cadence.id == CadenceStep.cadence_id)
-        .join(Sale, Sale.id == FollowUp.sale_id)
-        .outerjoin(Product, Product.id == Sale.product_id)
+        .outerjoin(Product, Product.id == FollowUp.product_id)
         .where(kept)
     )
     if after is not None:

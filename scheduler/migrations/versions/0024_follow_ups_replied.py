@@ -19,17 +19,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from scheduler.migrations.tallying import FIRST, Tallied, fill, keep, stop_keeping
+from scheduler.migrations.tallying import FIRST, WITH_REPLIED, fill, keep, stop_keeping
 
 revision: str = "0024"
 down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Tallied as 'none' without a reply, in a column that may not be null: a worker from before this
-# migration, still running while it is applied, folds the tallies without `replied` and would
-# sum the replied and the not away; its fold now fails instead, and changes nothing.
-WITH_REPLIED = (*FIRST, Tallied("replied", "replied", otherwise="none"))
 WINDOW_SECONDS = 7 * 24 * 3600  # the dashboard's reply rate: answered within 7 days
 
 # VOLATILE, as the row trigger below that calls it once the follow-up's row is locked: each

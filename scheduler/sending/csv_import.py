@@ -30,7 +30,7 @@ from scheduler.config import Config
 from scheduler.db import chunked
 from scheduler.models import Sale
 from scheduler.sending import columns, shop_exports, shop_orders
-from scheduler.sending.csv_cells import as_text, spreadsheet_safe
+from scheduler.sending.csv_cells import Cells, as_text, spreadsheet_safe
 from scheduler.sending.intake import Problem, validate_sale
 from scheduler.sending.sales import (
     PRODUCT_TERMS,
@@ -74,7 +74,7 @@ class Table:
     """A CSV file read: its header (as written) and its non-blank rows with their lines."""
 
     header: list[str]
-    rows: list[tuple[int, list[str]]]
+    rows: list[tuple[int, Cells]]
 
 
 @dataclass
@@ -88,7 +88,7 @@ class ImportCheck:
     # How the file was read, for whoever imports it: its dates' order when the file showed it.
     date_order: FileOrder | None = None
     header: list[str] = field(default_factory=list)
-    rejected: dict[int, list[str]] = field(default_factory=dict)  # line -> the row as written
+    rejected: dict[int, Cells] = field(default_factory=dict)  # line -> the row as written
     source: str | None = None  # the shop whose orders export this is, if one
     # What rows said of each product, (SKU, field) -> (line, value): a later row saying
     # otherwise is refused.
@@ -163,14 +163,14 @@ def read_table(text: str) -> Table:
     repeated = sorted({name for name, key in zip(header, keys, strict=True) if counts[key] > 1})
     if repeated:
         raise UnusableFile(f"line 1: the columns {', '.join(repeated)} appear twice")
-    rows: list[tuple[int, list[str]]] = []
+    rows: list[tuple[int, Cells]] = []
     try:
         for values in reader:
             if not any(value.strip() for value in values):
                 continue  # a blank line, often at the end of a spreadsheet's export
             if len(rows) == MAX_ROWS:
                 raise UnusableFile(f"more than {MAX_ROWS} rows: split the file")
-            rows.append((reader.line_num, values))
+            rows.append((reader.line_num, tuple(values)))
     except csv.Error as error:
         raise UnusableFile(f"line {reader.line_num}: {error}") from None
     if not rows:
@@ -232,7 +232,7 @@ def check_table(
 Item = tuple[list[int], dict[str, Any] | RowProblem]  # lines, and their raw sale or problem
 
 
-def _by_width(table: Table) -> tuple[list[tuple[int, list[str]]], list[Item]]:
+def _by_width(table: Table) -> tuple[list[tuple[int, Cells]], list[Item]]:
     """The rows with as many fields as the header, and the problem of each other row."""
     width = len(table.header)
     rows = [(line, cells) for line, cells in table.rows if len(cells) == width]
@@ -322,7 +322,7 @@ def _validate_part(
 def _settle(
     check: ImportCheck,
     items: list[Item],
-    cells_of: dict[int, list[str]],
+    cells_of: dict[int, Cells],
     config: Config,
     now: datetime,
     storing: Storing | None,

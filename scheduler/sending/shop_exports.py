@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from scheduler.sending.columns import normal_name
-from scheduler.sending.csv_cells import as_text
+from scheduler.sending.csv_cells import Cells, as_text
 from scheduler.sending.intake import MAX_AMOUNT
 from scheduler.sending.shop_orders import (
     MAX_QUANTITY,
@@ -61,7 +61,7 @@ class ExportedOrder:
 
 
 def orders(
-    header: Sequence[str], rows: Sequence[tuple[int, list[str]]], shop: str
+    header: Sequence[str], rows: Sequence[tuple[int, Cells]], shop: str
 ) -> Iterator[ExportedOrder]:
     """Each order of an export, in file order; rows of the wrong length are the caller's."""
     names = [normal_name(name) for name in header]
@@ -82,19 +82,19 @@ _READ = {
 }
 
 
-def _reader(names: list[str]) -> Callable[[list[str]], dict[str, str]]:
+def _reader(names: list[str]) -> Callable[[Cells], dict[str, str]]:
     """A row's cells by column name, for the columns an order is read from."""
     wanted = [
         (i, name) for i, name in enumerate(names) if name in _READ or name.startswith("line_item_")
     ]
 
-    def cells(row: list[str]) -> dict[str, str]:
+    def cells(row: Cells) -> dict[str, str]:
         return {name: as_text(row[i].strip()) for i, name in wanted}
 
     return cells
 
 
-def _shopify(names: list[str], rows: Sequence[tuple[int, list[str]]]) -> Iterator[ExportedOrder]:
+def _shopify(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterator[ExportedOrder]:
     """Lines grouped by the order's name (`#1001`): its first line holds the order."""
     group: list[tuple[int, dict[str, str]]] = []
     read = _reader(names)
@@ -148,9 +148,7 @@ def _shopify_order(group: list[tuple[int, dict[str, str]]]) -> ExportedOrder:
     return ExportedOrder(lines, order)
 
 
-def _woocommerce(
-    names: list[str], rows: Sequence[tuple[int, list[str]]]
-) -> Iterator[ExportedOrder]:
+def _woocommerce(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterator[ExportedOrder]:
     read = _reader(names)
     for line, cells in rows:
         row = read(cells)

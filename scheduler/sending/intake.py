@@ -51,6 +51,9 @@ MAX_LENGTHS = {
 # Numeric(12, 2): ten digits before the point.
 MAX_AMOUNT = Decimal("9999999999.99")
 _ORDER = {field: index for index, field in enumerate((*FIELDS, "attributes"))}
+_TEXT_FIELDS = tuple(
+    field for field in FIELDS if field not in ("amount", "renewal_days", "whatsapp_opt_in")
+)
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _CENT = Decimal("0.01")
 # A yes or a no as a CSV cell may say it; blank is "not given", which is not a no.
@@ -195,6 +198,8 @@ def known_time_zone(name: str) -> str:
 
 def _attribute_problems(attributes: Mapping[str, Any]) -> list[Problem]:
     """One problem per attribute that cannot be kept, named `attributes.NAME`."""
+    if _plainly_fit(attributes):
+        return []
     problems = []
     for name, value in attributes.items():
         unfit = _unfit_name(name)
@@ -205,6 +210,35 @@ def _attribute_problems(attributes: Mapping[str, Any]) -> list[Problem]:
         if unfit:
             problems.append((f"attributes.{name}", unfit))
     return problems
+
+
+def _plainly_fit(attributes: Mapping[str, Any]) -> bool:
+    """Whether no attribute has anything to refuse, seen at a glance: every name, and every
+    text, searched at once (a shop's order holds dozens: one search, not one call each). Any
+    doubt (a line break, a name not text, a float, deep nesting) says False, and
+    `_attribute_problems` looks at each to say what."""
+    names: list[Any] = []
+    texts: list[str] = []
+    containers: list[tuple[Mapping[str, Any] | list[Any], int]] = [(attributes, 0)]
+    while containers:
+        container, depth = containers.pop()
+        if depth >= MAX_ATTRIBUTE_DEPTH:
+            return False
+        if isinstance(container, Mapping):
+            names += container
+            container = list(container.values())
+        for value in container:
+            if isinstance(value, str):
+                texts.append(value)
+            elif isinstance(value, Mapping | list):
+                containers.append((value, depth + 1))
+            elif isinstance(value, float):
+                return False
+    return (
+        all(isinstance(name, str) for name in names)
+        and unfit_character("".join(names)) is None
+        and unfit_character("".join(texts)) is None
+    )
 
 
 def _unfit_name(name: object) -> str | None:
@@ -249,11 +283,7 @@ def validate_sale(
     a category and a renewal period, which then describe no product and are not kept.
     """
     problems: list[Problem] = []
-    text = {
-        key: _text(raw, key, problems)
-        for key in FIELDS
-        if key not in ("amount", "renewal_days", "whatsapp_opt_in")
-    }
+    text = {key: _text(raw, key, problems) for key in _TEXT_FIELDS}
     problem_fields = {field for field, _ in problems}
 
     def required(key: str, message: str) -> None:

@@ -7,9 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scheduler.config import defaults
-from scheduler.sending.intake import validate_sale
+from scheduler.sending.intake import _plainly_fit, _unfit_name, _unfit_value, validate_sale
 from scheduler.sending.sales import SaleInput
 from tests.factories import NOW, raw
 
@@ -228,3 +230,31 @@ def test_repeated_values_of_a_file_are_each_read_right() -> None:
             ("phone", problems(phone="12")[0][1]),
             ("amount", problems(amount="1,899")[0][1]),
         ]
+
+
+# Attribute values as a shop or a JSON body sends them: text with the odd control character,
+# line break or surrogate, numbers (NaN too), names that are not text, nesting past the limit.
+_ODD_TEXT = st.text("ab \t\n\x00\x1f\x7f\x85\ud800é", max_size=4)
+_ATTRIBUTE_VALUES = st.recursive(
+    _ODD_TEXT | st.integers() | st.floats() | st.none() | st.booleans(),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(_ODD_TEXT | st.integers(), inner, max_size=3)
+    ),
+    max_leaves=30,
+)
+_DEEP = {"deep": [[[[[[[[[[["too deep"]]]]]]]]]]], "fine": [[[[[[[[["ok"]]]]]]]]]}
+
+
+@given(st.dictionaries(_ODD_TEXT | st.integers(), _ATTRIBUTE_VALUES, max_size=4))
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+def test_attributes_passed_at_a_glance_have_nothing_to_refuse(attributes: dict[Any, Any]) -> None:
+    one_by_one = [_unfit_name(name) or _unfit_value(value, 1) for name, value in attributes.items()]
+    if _plainly_fit(attributes):
+        assert not any(one_by_one)
+
+
+def test_a_shops_attributes_pass_at_a_glance_and_deep_ones_are_still_refused() -> None:
+    order = {"shop": "shopify", "items": [{"sku": "LAV-9", "quantity": 1, "price": None}]}
+    assert _plainly_fit(order) and valid(attributes=order).attributes == order
+    assert not _plainly_fit(_DEEP)
+    assert problems(attributes=_DEEP) == [("attributes.deep", "is nested more than 10 levels deep")]

@@ -10,19 +10,53 @@ import phonenumbers
 def normalise_phone(raw: str, region: str) -> str:
     """E.164 for `raw`, reading numbers without a leading + as local to `region` (ISO 3166).
 
-    Inbound SMS are matched to customers by this exact string, so every number stored goes
+    Inbound SMS are matched to customers by this string, so every number stored goes
     through here.
     """
     text = raw.strip()
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        parsed = None
+    parsed = _e164_parsed(text)
+    if parsed is None:
+        try:
+            parsed = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            parsed = None
     if parsed is None or not phonenumbers.is_valid_number(parsed):
         raise ValueError(
             f"{raw!r} is not a valid phone number (numbers without + are read as {region})"
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+_E164 = re.compile(r"\+[1-9][0-9]{2,19}")
+_MOST_COUNTRY_DIGITS = 3  # country calling codes have one to three digits
+_NATIONAL_DIGITS = range(2, 18)  # what parse accepts after the country code
+
+
+def _e164_parsed(text: str) -> phonenumbers.PhoneNumber | None:
+    """The number `phonenumbers.parse` reads in `text` when it is written as E.164 (a + and
+    its digits alone, as shops export them), without its search through free text for a number
+    (three quarters of a number's check); None when parse's reading could differ: an unknown
+    country code, a length it refuses, a national number starting with 0 or with what the
+    country's national prefix may be (both of which parse treats apart)."""
+    if not _E164.fullmatch(text):
+        return None
+    digits = text[1:]
+    for size in range(1, _MOST_COUNTRY_DIGITS + 1):  # the shortest known code, as parse
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+        code, phonenumbers.region_code_for_country_code(code)
+    )
+    if len(national) not in _NATIONAL_DIGITS or national[0] == "0" or metadata is None:
+        return None
+    prefix = metadata.national_prefix_for_parsing
+    if prefix and re.match(prefix, national):
+        return None
+    return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
 
 
 WHATSAPP_PREFIX = "whatsapp:"

@@ -64,10 +64,10 @@ def _examples() -> list[str]:
             example = phonenumbers.example_number_for_type(region, kind)
             if example is not None:
                 e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
-                code = str(example.country_code)
-                numbers += [e164, f"+{code}0{e164.removeprefix('+' + code)}"]
-    for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS:
-        example = phonenumbers.example_number_for_non_geo_entity(code)
+                code = f"+{example.country_code}"
+                numbers += [e164, f"{code}0{e164.removeprefix(code)}"]
+    for calling_code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS:
+        example = phonenumbers.example_number_for_non_geo_entity(calling_code)
         if example is not None:
             numbers.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
     return numbers

@@ -230,15 +230,15 @@ def _plainly_fit(attributes: Mapping[str, Any]) -> bool:
         for value in container:
             if isinstance(value, str):
                 texts.append(value)
-            elif isinstance(value, Mapping | list):
-                containers.append((value, depth + 1))
             elif isinstance(value, float):
                 return False
-    return (
-        all(isinstance(name, str) for name in names)
-        and unfit_character("".join(names)) is None
-        and unfit_character("".join(texts)) is None
-    )
+            elif isinstance(value, dict | list | Mapping):  # dict first: Mapping's check is slow
+                containers.append((value, depth + 1))
+    try:
+        joined = "".join(names)
+    except TypeError:  # a name that is not text
+        return False
+    return unfit_character(joined) is None and unfit_character("".join(texts)) is None
 
 
 def _unfit_name(name: object) -> str | None:

@@ -224,12 +224,15 @@ def check_table(
     for line, cells in rows:
         raw: dict[str, Any] = {key: as_text(cells[index]) for key, index in found.fields.items()}
         raw["attributes"] = {name: as_text(cells[i]) for name, i in found.attributes.items()}
-        items.append(([line], raw))
+        items.append(((line,), raw))
     _settle(check, items, dict(table.rows), config, now, storing)
     return check
 
 
-Item = tuple[list[int], dict[str, Any] | RowProblem]  # lines, and their raw sale or problem
+# The lines of an item, and their raw sale or problem. Tuples, as the rows: a large file's items
+# are alive until its last one is checked, and each full garbage collection meanwhile scanned
+# every one that was a list.
+Item = tuple[tuple[int, ...], dict[str, Any] | RowProblem]
 
 
 def _by_width(table: Table) -> tuple[list[tuple[int, Cells]], list[Item]]:
@@ -237,7 +240,7 @@ def _by_width(table: Table) -> tuple[list[tuple[int, Cells]], list[Item]]:
     width = len(table.header)
     rows = [(line, cells) for line, cells in table.rows if len(cells) == width]
     problems: list[Item] = [
-        ([line], RowProblem(line, "", f"has {len(cells)} fields where the header has {width}"))
+        ((line,), RowProblem(line, "", f"has {len(cells)} fields where the header has {width}"))
         for line, cells in table.rows
         if len(cells) != width
     ]
@@ -251,18 +254,19 @@ def _check_export(
     first line; an order refused is rejected with all its lines."""
     check = ImportCheck(header=table.header, source=shop)
     rows, items = _by_width(table)
-    exported = list(shop_exports.orders(table.header, rows, shop))
-    check.date_order = file_order(
-        (item.order.placed_at for item in exported if item.order), config.business.country
-    )
-    if check.date_order.evidence is None and shop_exports.DATE_ORDER[shop] is not None:
-        check.date_order = FileOrder(shop_exports.DATE_ORDER[shop])  # the shop's, not the country's
-    for item in exported:
+    # Each order becomes its raw sale as it is read: the orders themselves are not kept.
+    for item in shop_exports.orders(table.header, rows, shop):
         if item.order is None:
             assert item.refused is not None
             items.append((item.lines, RowProblem(item.lines[0], *item.refused)))
         else:
             items.append((item.lines, shop_orders.sale_fields(item.order)))
+    check.date_order = file_order(
+        (raw["sold_at"] for _lines, raw in items if isinstance(raw, dict)),
+        config.business.country,
+    )
+    if check.date_order.evidence is None and shop_exports.DATE_ORDER[shop] is not None:
+        check.date_order = FileOrder(shop_exports.DATE_ORDER[shop])  # the shop's, not the country's
     _settle(check, items, dict(table.rows), config, now, storing)
     return check
 
@@ -330,14 +334,14 @@ def _settle(
     """Check each item (its lines, and the raw sale they hold or why they hold none) and add
     it to `check` in file order: a good sale, or its problems and all its lines as rejected.
     Each chunk of good sales goes to `storing` as soon as it is complete."""
-    items = sorted(items, key=lambda item: item[0][0])
-    prepared = [(lines, _dated(item, lines[0], check.date_order)) for lines, item in items]
-    raws = [item for _lines, item in prepared if isinstance(item, dict)]
+    items.sort(key=lambda item: item[0][0])
+    dated = [_dated(item, lines[0], check.date_order) for lines, item in items]
+    raws = [item for item in dated if isinstance(item, dict)]
     seen: dict[str, int] = {}
     stored = 0  # how many of check.sales went to `storing`
     # Closed however this ends, so that a pool checking the rest stops (see `_validated`).
     with closing(_validated(raws, config, now)) as results:
-        for lines, item in prepared:
+        for (lines, _raw), item in zip(items, dated, strict=True):
             check.rows += 1
             line = lines[0]
             if isinstance(item, RowProblem):

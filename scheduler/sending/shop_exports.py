@@ -55,7 +55,7 @@ class ExportedOrder:
     """An order read from an export: its lines in the file, and the order, or why it is not
     one to follow up (its field as the file names it, and the reason)."""
 
-    lines: list[int]
+    lines: tuple[int, ...]
     order: ShopOrder | None
     refused: tuple[str, str] | None = None
 
@@ -109,7 +109,7 @@ def _shopify(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterator[Ex
 
 
 def _shopify_order(group: list[tuple[int, dict[str, str]]]) -> ExportedOrder:
-    lines = [line for line, _row in group]
+    lines = tuple(line for line, _row in group)
     first = group[0][1]
     status = first.get("financial_status", "").lower()
     if first.get("cancelled_at"):
@@ -157,7 +157,7 @@ def _woocommerce(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterato
         if WOOCOMMERCE_STATUSES.get(status) is not OrderAction.RECORD:
             said = status or "without a status"
             reason = f"order {number} is {said}: only completed orders are followed up"
-            yield ExportedOrder([line], None, ("status", reason))
+            yield ExportedOrder((line,), None, ("status", reason))
             continue
         person = " ".join(
             filter(None, (row.get("billing_first_name"), row.get("billing_last_name")))
@@ -172,7 +172,7 @@ def _woocommerce(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterato
                 if name.startswith("line_item_") and row.get(name)
             )
         except BadItem as bad:
-            yield ExportedOrder([line], None, (bad.field, str(bad)))
+            yield ExportedOrder((line,), None, (bad.field, str(bad)))
             continue
         order = ShopOrder(
             shop=WOOCOMMERCE,
@@ -186,7 +186,7 @@ def _woocommerce(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterato
             total=row.get("order_total") or None,
             items=items,
         )
-        yield ExportedOrder([line], order)
+        yield ExportedOrder((line,), order)
 
 
 class BadItem(ValueError):

@@ -332,8 +332,9 @@ def _settle(
     storing: Storing | None,
 ) -> None:
     """Check each item (its lines, and the raw sale they hold or why they hold none) and add
-    it to `check` in file order: a good sale, or its problems and all its lines as rejected.
-    Each chunk of good sales goes to `storing` as soon as it is complete."""
+    it to `check` in file order (`items` is sorted so): a good sale, or its problems and all
+    its lines as rejected. Each chunk of good sales goes to `storing` as soon as it is
+    complete."""
     items.sort(key=lambda item: item[0][0])
     dated = [_dated(item, lines[0], check.date_order) for lines, item in items]
     raws = [item for item in dated if isinstance(item, dict)]

@@ -10,7 +10,7 @@ import phonenumbers
 def normalise_phone(raw: str, region: str) -> str:
     """E.164 for `raw`, reading numbers without a leading + as local to `region` (ISO 3166).
 
-    Inbound SMS are matched to customers by this string, so every number stored goes
+    Inbound SMS are matched to customers by this exact string, so every number stored goes
     through here.
     """
     text = raw.strip()
@@ -75,8 +75,8 @@ def phone_of(address: str) -> str:
 # An address as nearly every customer writes one: ASCII letters, digits and marks before the @,
 # a hostname of two or more labels after it (each 1-63 characters, no hyphen at either end, the
 # last ending in a letter). For these, email_validator's answer is the address as given, its
-# domain in lower case: `_plain_email` says so in one match, a third of a shop export's check
-# spent in the library before. Anything else (quotes, IDN, Punycode, special-use names, odd
+# domain in lower case: `_plain_email` says so in one match, where the library took a quarter
+# of a shop export's check. Anything else (quotes, IDN, Punycode, special-use names, odd
 # lengths) goes to the library, which alone says what is wrong with an address.
 _ATEXT = r"[a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~]+"
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 FORMULA_START = tuple("=+-@\t\r")
 # A row's cells as read. A tuple of strings, which the garbage collector stops tracking once it
-# has seen it: a file's rows as lists were scanned again in every full collection, a tenth of
-# an import's time.
+# has seen it: a file's rows as lists were scanned again, cell by cell, in every full
+# collection while the file was checked and stored.
 Cells = tuple[str, ...]
 
 

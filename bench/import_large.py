@@ -20,6 +20,7 @@ of parameters must be between 0 and 65535").
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import tempfile
@@ -82,6 +83,7 @@ def run(label: str, where: Path | str, text: str, target: float | None = None) -
     checked = time.perf_counter() - began
     if TRACE:
         tracemalloc.start()
+    gc.freeze()  # as `postventa import-sales` does before it reads the file
     began = time.perf_counter()
     with sessions() as session:
         storing = Storing(session, config=config, now=NOW, actor="bench")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -420,6 +421,9 @@ def import_sales_command(
     from scheduler.sending import column_mappings, columns, csv_import
 
     config, now = runtime.settings.current(), utcnow()
+    # What the command has loaded stays for its life: the collector's full passes through a
+    # big file then look only at what the import makes (15 % of its time went to them).
+    gc.freeze()
     with open(file, "rb") as handle:
         text, _encoding = csv_import.decode(handle.read())
     if rejected is not None:  # a path that cannot be written stops here, before anything is stored

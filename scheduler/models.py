@@ -495,6 +495,14 @@ class FollowUp(Base):
         # A customer's follow-ups, the latest sent first: their page, and whether anything
         # reached them since a failure or they answered any of their last ones (at risk).
         Index("ix_follow_ups_customer_sent", "customer_id", "sent_at", "status"),
+        # The paused follow-ups, the soonest first: few among all that wait.
+        Index(
+            "ix_follow_ups_paused",
+            "due_at",
+            "id",
+            sqlite_where=text("paused_at IS NOT NULL"),
+            postgresql_where=text("paused_at IS NOT NULL"),
+        ),
         # Why the follow-ups of a period were skipped, from the index alone.
         Index(
             "ix_follow_ups_skipped_because",

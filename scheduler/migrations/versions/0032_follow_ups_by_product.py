@@ -6,7 +6,8 @@ follow-ups along (triggers on both databases). `follow_up_tallies` counts by pro
 for none), so one product's figures over a quarter are summed by day like everyone's; the
 tallies are counted again. The figures' indexes on `follow_ups` hold the product where they
 held the sale, and the one by status and due time holds it too (what goes out next for one
-product: read from the index, not from each follow-up's row).
+product: read from the index, not from each follow-up's row); the paused ones have an index
+of their own (few, and the list of them read every waiting follow-up of the coming week).
 
 Revision ID: 0032
 Revises: 0031
@@ -38,6 +39,7 @@ FOLLOW_UPS_INDEXES = {  # name: (columns before, columns after)
         ["sent_at", "status", "step_id", "customer_id", "id", "product_id"],
     ),
 }
+PAUSED = "ix_follow_ups_paused"
 
 POSTGRESQL_FUNCTIONS = {
     "follow_up_product_kept": """
@@ -114,6 +116,14 @@ def upgrade() -> None:
         with op.batch_alter_table("follow_up_tallies", recreate="always") as table:
             table.add_column(product)
     _indexes("follow_ups", FOLLOW_UPS_INDEXES, after=True)
+    op.create_index(
+        PAUSED,
+        "follow_ups",
+        ["due_at", "id"],
+        unique=False,
+        sqlite_where=sa.text("paused_at IS NOT NULL"),
+        postgresql_where=sa.text("paused_at IS NOT NULL"),
+    )
     fill(WITH_PRODUCT)
     keep(WITH_PRODUCT)
     if postgresql:
@@ -138,7 +148,7 @@ def downgrade() -> None:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
     stop_keeping()
-    for name in FOLLOW_UPS_INDEXES:
+    for name in [*FOLLOW_UPS_INDEXES, PAUSED]:
         op.drop_index(name, table_name="follow_ups")
     for table in ("follow_up_tallies", "follow_ups"):  # in place: SQLite 3.35 drops columns
         op.execute(f"ALTER TABLE {table} DROP COLUMN product_id")

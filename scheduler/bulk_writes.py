@@ -4,6 +4,7 @@ a batch of sends."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 from typing import Any
@@ -11,13 +12,15 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Dialect,
+    Select,
+    String,
     Table,
     Update,
     bindparam,
     column,
     func,
-    insert,
-    values,
+    select,
+    type_coerce,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
@@ -29,9 +32,10 @@ def insert_ids(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
     """Insert `rows` (each with the same keys) into `table` (its primary key `id`); their ids,
     in the order of the rows.
 
-    One statement either way. A database hands out ids increasing in the order one statement
-    inserts its rows, so the ids sorted are the rows' in order: SQLite inserts a VALUES list
-    in order; PostgreSQL, the rows of an array each, by their place (one statement of a few
+    A database hands out ids increasing in the order a statement inserts its rows, so the ids
+    sorted are the rows' in order: SQLite inserts a VALUES list in order (`insert_rows`'s, one
+    statement up to SQLITE_PARAMETERS values: no SQLAlchemy compiling or converting row by
+    row); PostgreSQL, the rows of an array each, by their place (one statement of a few
     parameters, the same text whatever the count: prepared once, no list of thousands of
     parameters to parse).
     """
@@ -39,7 +43,9 @@ def insert_ids(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
         return []
     if session.get_bind().dialect.name == "postgresql":
         return sorted(_insert_arrays(session, table, rows))
-    return sorted(session.scalars(insert(table).returning(table.c.id), rows))
+    names = list(rows[0])
+    values = [[row[name] for name in names] for row in rows]
+    return sorted(_insert_values(session, table, names, values, " RETURNING id"))
 
 
 SQLITE_PARAMETERS = 32_766  # SQLite's most parameters a statement since 3.32
@@ -78,21 +84,37 @@ def insert_rows(
             statement = statement.on_conflict_do_nothing()
         session.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
         return
+    tail = " ON CONFLICT DO NOTHING" if ignoring_conflicts else ""
+    _insert_values(session, table, columns, rows, tail)
+
+
+def _insert_values(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    tail: str,
+) -> list[Any]:
+    """SQLite: `rows` inserted as multi-row VALUES, a statement for each SQLITE_PARAMETERS
+    values, `tail` after each; what they return (`tail`'s RETURNING), read as they run."""
     connection = session.connection()
     dialect = connection.dialect
     processors = [_processor(table, name, dialect) for name in columns]
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) VALUES "
     one = "(" + ", ".join("?" * len(columns)) + ")"
-    tail = " ON CONFLICT DO NOTHING" if ignoring_conflicts else ""
     size = min(dialect.insertmanyvalues_page_size, SQLITE_PARAMETERS // len(columns))
+    returned: list[Any] = []
     for chunk in chunked(rows, size):
         converted = [
             _converted(values, process)
             for values, process in zip(zip(*chunk, strict=True), processors, strict=True)
         ]
         values = tuple(chain.from_iterable(zip(*converted, strict=True)))
-        connection.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, values)
+        statement = head + ", ".join([one] * len(chunk)) + tail
+        result = connection.exec_driver_sql(statement, values)
+        returned += result.scalars() if result.returns_rows else ()
+    return returned
 
 
 def _converted(values: Sequence[Any], process: Callable[[Any], Any] | None) -> Sequence[Any]:
@@ -137,8 +159,8 @@ def update_each(
 ) -> None:
     """Run the UPDATE that `build` makes of each row's values (named as in `types`) for every
     row, as one statement: PostgreSQL over arrays of the values (the same text and plan
-    whatever the count); SQLite over a VALUES list (each statement of an executemany opens its
-    own statement journal for the follow-ups' triggers: a row cost four times as much)."""
+    whatever the count); SQLite over a JSON array of them (`_json_each`: an executemany would
+    open a statement journal per row for the follow-ups' triggers, four times the cost)."""
     if not rows:
         return
     names = list(types)
@@ -154,7 +176,39 @@ def update_each(
         statement = build({name: arrayed.c[name] for name in names})
         session.execute(statement, {name: [row[name] for row in rows] for name in names})
         return
-    for chunk in chunked(rows, SQLITE_PARAMETERS // len(names)):
-        listed = values(*(column(name, types[name]) for name in names), name="each")
-        each = listed.data([tuple(row[name] for name in names) for row in chunk]).cte("each")
-        session.execute(build({name: each.c[name] for name in names}))
+    each = _json_each(types).cte("each")
+    statement = build({name: each.c[name] for name in names})
+    session.execute(statement, {"each": _json_rows(session, types, rows)})
+
+
+def _json_each(types: Mapping[str, TypeEngine[Any]]) -> Select[Any]:
+    """SQLite: the rows of one JSON array of arrays (the parameter `each`, `_json_rows`), a
+    column each of `types`. One parameter and the same text whatever the
+    count: SQLAlchemy compiles it once, where a VALUES list of a batch's rows took longer to
+    compile and convert than the database took to run it."""
+    listed = func.json_each(bindparam("each", type_=String())).table_valued("value")
+    return select(
+        *(
+            type_coerce(func.json_extract(listed.c.value, f"$[{place}]"), type_).label(name)
+            for place, (name, type_) in enumerate(types.items())
+        )
+    ).select_from(listed)
+
+
+def _json_rows(
+    session: Session, types: Mapping[str, TypeEngine[Any]], rows: Sequence[Mapping[str, Any]]
+) -> str:
+    """`rows` as the JSON array `_json_each` reads, each value as its type writes it for SQLite
+    (times as text, enums as their values, JSON columns as their text)."""
+    dialect = session.get_bind().dialect
+    processors = [type_.dialect_impl(dialect).bind_processor(dialect) for type_ in types.values()]
+    return json.dumps(
+        [
+            [
+                value if process is None else process(value)
+                for value, process in zip(map(row.__getitem__, types), processors, strict=True)
+            ]
+            for row in rows
+        ],
+        ensure_ascii=False,
+    )

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -93,13 +93,43 @@ log = logging.getLogger(__name__)
 WINDOW_CLOSED = "not sent: WhatsApp's 24-hour window closed before it could go"
 # A follow-up's rendered message, or why it could not be rendered, or why it has no channel.
 Draft = Composed | str | Reach
-# What the re-check under lock reads of a follow-up; composing reads its product and step too.
-_CHECK_LOADS = (joinedload(FollowUp.sale).joinedload(Sale.customer),)
+# What composing reads of a follow-up: its customer, product and step.
 _COMPOSE_LOADS = (
-    *_CHECK_LOADS,
+    joinedload(FollowUp.sale).joinedload(Sale.customer),
     joinedload(FollowUp.sale).joinedload(Sale.product),
     joinedload(FollowUp.step),
 )
+
+
+class Held(NamedTuple):
+    """A claimed follow-up as read again under lock: what the checks before sending read of it.
+    Plain values: the ORM objects of a batch (follow-up, sale) cost more to build than every
+    check made of them; one is loaded only where a follow-up is written other than by a send."""
+
+    id: int
+    status: FollowUpStatus
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    due_at: datetime
+    customer_id: int
+    channel: Channel
+    facts: dict[str, Any]
+    sale_status: SaleStatus
+    sale_customer_id: int  # whose it is: the customer the message goes to
+
+
+_HELD = select(
+    FollowUp.id,
+    FollowUp.status,
+    FollowUp.lease_owner,
+    FollowUp.lease_expires_at,
+    FollowUp.due_at,
+    FollowUp.customer_id,
+    FollowUp.channel,
+    FollowUp.facts,
+    Sale.status,
+    Sale.customer_id,
+).join(Sale, Sale.id == FollowUp.sale_id)
 
 _STATUS_OF = {
     Action.CANCEL: FollowUpStatus.CANCELLED,
@@ -157,7 +187,7 @@ def _sendable(message: Message) -> dict[str, Any]:
     }
 
 
-def _channel_of(row: FollowUp, draft: Draft | None) -> Channel:
+def _channel_of(row: Held, draft: Draft | None) -> Channel:
     return draft.channel if isinstance(draft, Composed) else row.channel
 
 
@@ -292,7 +322,9 @@ class Dispatcher:
                 .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: the older first
             ).all()
             messages = self._messages_of(session, ids)
-            last_inbound = self._last_inbound(session, rows)
+            last_inbound = self._last_inbound(
+                session, ((row.channel, row.sale.customer) for row in rows)
+            )
             book = TemplateBook.load(session)
             for row in rows:
                 if stop is not None and stop.is_set():
@@ -310,10 +342,13 @@ class Dispatcher:
                     drafts[row.id] = f"could not be prepared: {error!r}"
         return drafts
 
-    def _last_inbound(self, session: Session, rows: Iterable[FollowUp]) -> dict[str, datetime]:
+    def _last_inbound(
+        self, session: Session, customers_by: Iterable[tuple[Channel, Customer]]
+    ) -> dict[str, datetime]:
+        """When each customer (by the channel planned for them) last wrote us on WhatsApp."""
         if not self.config.whatsapp.on:
             return {}
-        customers = (row.sale.customer for row in rows if row.channel is not Channel.EMAIL)
+        customers = (customer for channel, customer in customers_by if channel is not Channel.EMAIL)
         return last_whatsapp_from(session, customers)
 
     def _reach(
@@ -366,24 +401,30 @@ class Dispatcher:
         now = self.clock()
         jobs: list[Job] = []
         with self.sessions.begin() as session:
-            customers = set(
-                session.scalars(select(FollowUp.customer_id).where(FollowUp.id.in_(ids)))
+            owners = session.execute(
+                select(FollowUp.customer_id, Sale.customer_id)
+                .join(Sale, Sale.id == FollowUp.sale_id)
+                .where(FollowUp.id.in_(ids))
             )
             # One worker at a time per customer, so two batches cannot both pass the gap check;
             # locked first, so that what is read of them next is what holds until the commit.
-            session.execute(
-                select(Customer.id)
-                .where(Customer.id.in_(customers))
-                .order_by(Customer.id)
-                .with_for_update()
-            )
-            rows = session.scalars(
-                select(FollowUp)
-                .where(FollowUp.id.in_(ids))
-                .options(*_CHECK_LOADS)
-                .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: the older first
-                .with_for_update(of=FollowUp)
-            ).all()
+            customers = {
+                customer.id: customer
+                for customer in session.scalars(
+                    select(Customer)
+                    .where(Customer.id.in_({id_ for pair in owners for id_ in pair}))
+                    .order_by(Customer.id)
+                    .with_for_update()
+                )
+            }
+            rows = [
+                Held(*row)
+                for row in session.execute(
+                    _HELD.where(FollowUp.id.in_(ids))
+                    .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: older first
+                    .with_for_update(of=FollowUp)
+                )
+            ]
             open_cases = {
                 customer_id: case_id
                 for customer_id, case_id in session.execute(
@@ -393,10 +434,20 @@ class Dispatcher:
                 )
             }
             messages = self._messages_of(session, ids)
-            recent = self._recent_messages(session, customers, now)
-            last_inbound = self._last_inbound(session, rows)
-            prepared: list[tuple[FollowUp, dict[str, Any], datetime | None]] = []
+            recent = self._recent_messages(session, set(customers), now)
+            last_inbound = self._last_inbound(
+                session, ((row.channel, customers[row.sale_customer_id]) for row in rows)
+            )
+
+            def written(row: Held) -> FollowUp:
+                """The follow-up as an ORM object, for a change other than a send."""
+                follow_up = session.get(FollowUp, row.id)
+                assert follow_up is not None  # locked since it was read
+                return follow_up
+
+            prepared: list[tuple[Held, dict[str, Any], datetime | None]] = []
             for row in rows:
+                customer = customers[row.sale_customer_id]
                 if not self._holds(row, now):
                     log.error("lease on follow-up %d lost before it was prepared", row.id)
                     summary[Tally.LEASE_LOST] += 1
@@ -404,12 +455,13 @@ class Dispatcher:
                 earlier = _current(messages.get(row.id, ()))
                 draft = drafts.get(row.id)
                 if earlier is None and draft is None:
-                    row.move_to(FollowUpStatus.SCHEDULED, "put back: the worker was stopping", now)
+                    reason = "put back: the worker was stopping"
+                    written(row).move_to(FollowUpStatus.SCHEDULED, reason, now)
                     summary[Tally.RELEASED] += 1
                     continue
-                if earlier is None and not self._still_allowed(row, draft, last_inbound, now):
+                if earlier is None and not self._still_allowed(customer, draft, last_inbound, now):
                     reason = "put back: WhatsApp consent or window changed while it was prepared"
-                    row.move_to(FollowUpStatus.SCHEDULED, reason, now)
+                    written(row).move_to(FollowUpStatus.SCHEDULED, reason, now)
                     summary[Tally.RELEASED] += 1
                     continue
                 if earlier is not None and earlier.status in MAYBE_SENT:
@@ -419,16 +471,17 @@ class Dispatcher:
                 if earlier is not None and self._window_closed_on(earlier, last_inbound, now):
                     earlier.status, earlier.error_message = MessageStatus.FAILED, WINDOW_CLOSED
                     earlier.status_updated_at = now
-                    row.due_at = now
-                    row.move_to(FollowUpStatus.SCHEDULED, f"put back: {WINDOW_CLOSED}", now)
+                    follow_up = written(row)
+                    follow_up.due_at = now
+                    follow_up.move_to(FollowUpStatus.SCHEDULED, f"put back: {WINDOW_CLOSED}", now)
                     summary[Tally.RELEASED] += 1
                     continue
                 if earlier is not None and earlier.provider_id is not None:
                     # It reached the provider (a result recorded after the lease was lost).
-                    summary[self._settle_from(row, earlier, now)] += 1
+                    summary[self._settle_from(written(row), earlier, now)] += 1
                     continue
                 try:  # everything that may fail, before anything is written
-                    rules = send_rules(self.config, row.sale.customer)
+                    rules = send_rules(self.config, customer)
                     last = max(
                         (at for fu_id, at in recent.get(row.customer_id, []) if fu_id != row.id),
                         default=None,
@@ -439,25 +492,26 @@ class Dispatcher:
                     own = case_id is not None and row.facts.get("case_id") == case_id
                     held = case_id is not None and not own
                     channel = earlier.channel if earlier else _channel_of(row, draft)
-                    situation = self._situation(row, channel, held, None if own else last)
+                    situation = self._situation(row, customer, channel, held, None if own else last)
                     if isinstance(draft, Reach):
                         situation = replace(situation, unreachable=draft.note)
                     decision = decide(
                         situation, now=now, rules=rules, grace=self.grace, min_gap=self.min_gap
                     )
                     if decision.action is Action.SEND and earlier is None:
-                        message = self._message(row, draft, now)
+                        message = self._message(row.id, customer, draft, now)
                 except RenderError as error:
-                    self._fail(row, str(error), now, summary)
+                    self._fail(written(row), str(error), now, summary)
                     continue
                 except Exception as error:  # noqa: BLE001 - one bad row must not stall the batch
                     log.exception("follow-up %d could not be prepared", row.id)
-                    self._fail(row, f"could not be prepared: {error!r}", now, summary)
+                    self._fail(written(row), f"could not be prepared: {error!r}", now, summary)
                     continue
                 if decision.action is not Action.SEND:
-                    row.move_to(_STATUS_OF[decision.action], decision.reason, now)
+                    follow_up = written(row)
+                    follow_up.move_to(_STATUS_OF[decision.action], decision.reason, now)
                     if decision.due_at is not None:
-                        row.due_at = decision.due_at
+                        follow_up.due_at = decision.due_at
                     summary[_COUNTER_OF[decision.action]] += 1
                     continue
                 if earlier is not None:
@@ -470,13 +524,16 @@ class Dispatcher:
                         with session.begin_nested():
                             [message["id"]] = insert_ids(session, MESSAGES, [message])
                     except DBAPIError as error:
-                        session.refresh(row)
-                        self._fail(row, f"the message cannot be stored: {error.orig}", now, summary)
+                        reason = f"the message cannot be stored: {error.orig}"
+                        self._fail(written(row), reason, now, summary)
                         continue
                 prepared.append((row, message, window_closes(now, rules)))
                 # A second follow-up for the same customer in this batch waits its turn.
                 recent.setdefault(row.customer_id, []).append((row.id, now))
-            outgoing = {row.id: self._outgoing(row, message) for row, message, _ in prepared}
+            outgoing = {
+                row.id: self._outgoing(row.id, customers[row.sale_customer_id], message)
+                for row, message, _ in prepared
+            }
             here = [] if careful else self._in_place(prepared, now)
             stored = self._store(session, here, outgoing)
             new = [message for _, message, _ in prepared if "id" not in message]
@@ -498,7 +555,7 @@ class Dispatcher:
                     jobs.append(Job(row.id, message["id"], out, not_after=not_after, cost=cost))
         return jobs, results
 
-    def _holds(self, row: FollowUp, now: datetime) -> bool:
+    def _holds(self, row: Held, now: datetime) -> bool:
         """Whether the follow-up is still this worker's to send (its row is locked now)."""
         return (
             row.status is FollowUpStatus.SENDING
@@ -508,8 +565,8 @@ class Dispatcher:
         )
 
     def _in_place(
-        self, prepared: list[tuple[FollowUp, dict[str, Any], datetime | None]], now: datetime
-    ) -> list[tuple[FollowUp, dict[str, Any]]]:
+        self, prepared: list[tuple[Held, dict[str, Any], datetime | None]], now: datetime
+    ) -> list[tuple[Held, dict[str, Any]]]:
         """The new messages whose transport writes to our own database, in their window."""
         return [
             (row, message)
@@ -523,13 +580,13 @@ class Dispatcher:
     def _store(
         self,
         session: Session,
-        here: list[tuple[FollowUp, dict[str, Any]]],
+        here: list[tuple[Held, dict[str, Any]]],
         outgoing: Mapping[int, Outgoing],
     ) -> dict[int, tuple[Sent, float]]:
         """Send `here` through their transports within `session`, each message written down as
         the transport left it; by follow-up, what the transport said and the send's share of
         its channel's store, in seconds."""
-        by_channel: dict[Channel, list[tuple[FollowUp, dict[str, Any]]]] = {}
+        by_channel: dict[Channel, list[tuple[Held, dict[str, Any]]]] = {}
         for row, message in here:
             by_channel.setdefault(message["channel"], []).append((row, message))
         stored: dict[int, tuple[Sent, float]] = {}
@@ -590,13 +647,12 @@ class Dispatcher:
 
     @staticmethod
     def _situation(
-        row: FollowUp, channel: Channel, open_case: bool, last: datetime | None
+        row: Held, customer: Customer, channel: Channel, open_case: bool, last: datetime | None
     ) -> Situation:
-        customer = row.sale.customer
         bounced = channel is Channel.EMAIL and customer.email_bounced_at is not None
         return Situation(
             due_at=row.due_at,
-            sale_cancelled=row.sale.status is SaleStatus.CANCELLED,
+            sale_cancelled=row.sale_status is SaleStatus.CANCELLED,
             opted_out=_opt_out(customer, channel),
             has_address=customer.address(channel) is not None,
             open_case=open_case,
@@ -608,7 +664,7 @@ class Dispatcher:
 
     def _still_allowed(
         self,
-        row: FollowUp,
+        customer: Customer,
         draft: Draft | None,
         last_inbound: Mapping[str, datetime],
         now: datetime,
@@ -617,7 +673,6 @@ class Dispatcher:
         taken back, or free text whose window closed meanwhile, goes back to be chosen anew."""
         if not isinstance(draft, Composed) or draft.channel is not Channel.WHATSAPP:
             return True
-        customer = row.sale.customer
         address = customer.address(Channel.WHATSAPP)
         return customer.whatsapp_opt_in and (
             draft.content_sid is not None
@@ -640,7 +695,7 @@ class Dispatcher:
         )
 
     @staticmethod
-    def _take_channel(session: Session, row: FollowUp, draft: Composed, now: datetime) -> None:
+    def _take_channel(session: Session, row: Held, draft: Composed, now: datetime) -> None:
         """A channel other than the one the follow-up was planned on (which it keeps: its
         message says how it went), or a reason to note, is written down."""
         if draft.channel is row.channel and draft.note is None:
@@ -658,16 +713,18 @@ class Dispatcher:
             reason=draft.note,
         )
 
-    def _message(self, row: FollowUp, draft: Draft | None, now: datetime) -> dict[str, Any]:
+    def _message(
+        self, follow_up_id: int, customer: Customer, draft: Draft | None, now: datetime
+    ) -> dict[str, Any]:
         """The message as it will be sent (its columns), written down before any attempt; a
         retry resends exactly this, even if the template changed meanwhile. A draft that
         failed is raised."""
         if not isinstance(draft, Composed):
             raise RenderError(draft if isinstance(draft, str) else "nothing was composed")
-        composed, customer, channel = draft, row.sale.customer, draft.channel
+        composed, channel = draft, draft.channel
         return {
             "customer_id": customer.id,
-            "follow_up_id": row.id,
+            "follow_up_id": follow_up_id,
             "direction": Direction.OUTBOUND,
             "channel": channel,
             "from_address": self.transports[channel].sender,
@@ -685,10 +742,12 @@ class Dispatcher:
             "status_updated_at": now,
         }
 
-    def _outgoing(self, row: FollowUp, message: Mapping[str, Any]) -> Outgoing:
+    def _outgoing(
+        self, follow_up_id: int, customer: Customer, message: Mapping[str, Any]
+    ) -> Outgoing:
         public = self.config.business.base_url
         if message["channel"] is Channel.EMAIL:
-            link = unsubscribe_url(row.sale.customer, self.config)
+            link = unsubscribe_url(customer, self.config)
             headers = {
                 "List-Unsubscribe": f"<{link}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -696,7 +755,7 @@ class Dispatcher:
             if reply_to := self.config.email_inbound.reply_to:
                 headers["Reply-To"] = reply_to
             return Outgoing(
-                f"follow-up:{row.id}",
+                f"follow-up:{follow_up_id}",
                 message["channel"],
                 message["to_address"],
                 message["body"],
@@ -704,9 +763,9 @@ class Dispatcher:
                 message["html_body"],
                 headers,
             )
-        callback = f"{public}/webhooks/twilio/status?follow_up={row.id}"
+        callback = f"{public}/webhooks/twilio/status?follow_up={follow_up_id}"
         return Outgoing(
-            f"follow-up:{row.id}",
+            f"follow-up:{follow_up_id}",
             message["channel"],
             message["to_address"],
             message["body"],

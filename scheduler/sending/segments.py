@@ -31,28 +31,36 @@ class SmsSize:
     unsupported: str  # the characters that forced UCS-2, in order of appearance, once each
 
 
-def _unit_sizes(text: str) -> tuple[str, list[int], str]:
-    outside = "".join(dict.fromkeys(c for c in text if c not in _GSM_ALL))
-    if not outside:
-        return GSM7, [2 if c in _GSM_EXTENDED else 1 for c in text], ""
-    return UCS2, [2 if ord(c) > 0xFFFF else 1 for c in text], outside
+def _wide(distinct: set[str], encoding: str) -> set[str]:
+    """Which of the characters `distinct` take two units in `encoding`."""
+    if encoding == GSM7:
+        return distinct & _GSM_EXTENDED
+    return {c for c in distinct if ord(c) > 0xFFFF}  # a surrogate pair in UTF-16
 
 
 def sms_size(text: str) -> SmsSize:
     """Encoding, length and segment count of `text` as a phone network would split it.
 
     A character is never split across two parts (an escaped GSM-7 character, a UTF-16 surrogate
-    pair), so long texts may need one part more than a plain division says.
+    pair), so long texts may need one part more than a plain division says. Counted by distinct
+    characters, and character by character only when it takes more than one part: a pass
+    sizes thousands of messages, most of them one part.
     """
-    encoding, sizes, outside = _unit_sizes(text)
+    distinct = set(text)
+    outside = (
+        "" if distinct <= _GSM_ALL else "".join(dict.fromkeys(c for c in text if c not in _GSM_ALL))
+    )
+    encoding = UCS2 if outside else GSM7
+    wide = _wide(distinct, encoding)
     single, part = _LIMITS[encoding]
-    total = sum(sizes)
+    total = len(text) + sum(map(text.count, wide))
     if total == 0:
         return SmsSize(encoding, 0, 0, outside)
     if total <= single:
         return SmsSize(encoding, total, 1, outside)
     segments, used = 1, 0
-    for size in sizes:
+    for char in text:
+        size = 2 if char in wide else 1
         if used + size > part:
             segments, used = segments + 1, 0
         used += size

@@ -9,9 +9,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from scheduler.config import Config
 from scheduler.defaults import templates_root
 from scheduler.lifecycle import Channel
-from scheduler.models import Customer, FollowUp, MessageTemplate, Sale
+from scheduler.models import CadenceStep, Customer, MessageTemplate, Product
 from scheduler.sending.sandbox import Rendered, RenderError, TemplateSource, render
 from scheduler.sending.segments import SmsSize, sms_size
 from scheduler.sending.whatsapp import content_form, content_variables
@@ -50,6 +51,37 @@ def channel_name(channel: Channel, locale: str) -> str:
 @cache
 def email_layout() -> str:
     return (templates_root() / "email" / "layout.html").read_text(encoding="utf-8")
+
+
+class SaleRead(Protocol):
+    """What a message reads of a sale: a `Sale`, or the values dispatch reads of one."""
+
+    @property
+    def customer(self) -> Customer: ...
+    @property
+    def product(self) -> Product | None: ...
+    @property
+    def sold_at(self) -> datetime: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def amount(self) -> Decimal | None: ...
+    @property
+    def currency(self) -> str | None: ...
+
+
+class FollowUpRead(Protocol):
+    """What composing reads of a follow-up: a `FollowUp`, or the values dispatch reads of one
+    (a batch's follow-ups and sales as objects cost more to build than to render)."""
+
+    @property
+    def sale(self) -> SaleRead: ...
+    @property
+    def step(self) -> CadenceStep: ...
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def facts(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -108,7 +140,7 @@ def long_date(day: date, locale: str) -> str:
 
 
 def template_context(
-    *, sale: Sale, config: Config, locale: str, channel: Channel, facts: dict[str, Any]
+    *, sale: SaleRead, config: Config, locale: str, channel: Channel, facts: dict[str, Any]
 ) -> dict[str, Any]:
     """The variables a template sees; plain values, so the sandbox exposes no ORM object."""
     customer, product = sale.customer, sale.product
@@ -142,7 +174,7 @@ def template_context(
 
 
 def compose(
-    follow_up: FollowUp,
+    follow_up: FollowUpRead,
     config: Config,
     book: TemplateBook,
     channel: Channel | None = None,

@@ -21,9 +21,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from decimal import Decimal
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -43,7 +44,7 @@ from scheduler.lifecycle import (
     MessageStatus,
     SaleStatus,
 )
-from scheduler.models import Case, Customer, FollowUp, Message, Sale
+from scheduler.models import CadenceStep, Case, Customer, FollowUp, Message, Product, Sale
 from scheduler.sending import leases
 from scheduler.sending.composing import (
     Composed,
@@ -93,12 +94,47 @@ log = logging.getLogger(__name__)
 WINDOW_CLOSED = "not sent: WhatsApp's 24-hour window closed before it could go"
 # A follow-up's rendered message, or why it could not be rendered, or why it has no channel.
 Draft = Composed | str | Reach
-# What composing reads of a follow-up: its customer, product and step.
-_COMPOSE_LOADS = (
-    joinedload(FollowUp.sale).joinedload(Sale.customer),
-    joinedload(FollowUp.sale).joinedload(Sale.product),
-    joinedload(FollowUp.step),
-)
+
+
+@dataclass(frozen=True, slots=True)
+class Sold:
+    """A follow-up's sale as composing reads it (`composing.SaleRead`)."""
+
+    customer: Customer
+    product: Product | None
+    sold_at: datetime
+    external_id: str
+    amount: Decimal | None
+    currency: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Drafting:
+    """A claimed follow-up as composing reads it (`composing.FollowUpRead`): plain values, with
+    the batch's customers, products and steps as objects (a customer each, a few of the rest),
+    for the same reason as `Held`."""
+
+    id: int
+    channel: Channel
+    facts: dict[str, Any]
+    sale: Sold
+    step: CadenceStep
+
+
+_DRAFTING = select(
+    FollowUp.id,
+    FollowUp.channel,
+    FollowUp.facts,
+    FollowUp.step_id,
+    Sale.customer_id,
+    Sale.product_id,
+    Sale.sold_at,
+    Sale.external_id,
+    Sale.amount,
+    Sale.currency,
+).join(Sale, Sale.id == FollowUp.sale_id)
+# The objects a batch's Drafting rows point to, each read once by id.
+Pointed = TypeVar("Pointed", Customer, Product, CadenceStep)
 
 
 class Held(NamedTuple):
@@ -143,6 +179,11 @@ _COUNTER_OF = {
     Action.HOLD: Tally.HELD,
     Action.POSTPONE: Tally.POSTPONED,
 }
+
+
+def _by_id(session: Session, model: type[Pointed], ids: set[Any]) -> dict[int, Pointed]:
+    """The rows `ids` of `model`, by id, in one statement."""
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
 
 
 def _opt_out(customer: Customer, channel: Channel) -> str | None:
@@ -315,12 +356,7 @@ class Dispatcher:
         now = self.clock()
         with self.sessions() as session:
             begin_reading(session)
-            rows = session.scalars(
-                select(FollowUp)
-                .where(FollowUp.id.in_(ids))
-                .options(*_COMPOSE_LOADS)
-                .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: the older first
-            ).all()
+            rows = self._drafting(session, ids)
             messages = self._messages_of(session, ids)
             last_inbound = self._last_inbound(
                 session, ((row.channel, row.sale.customer) for row in rows)
@@ -342,6 +378,36 @@ class Dispatcher:
                     drafts[row.id] = f"could not be prepared: {error!r}"
         return drafts
 
+    @staticmethod
+    def _drafting(session: Session, ids: list[int]) -> list[Drafting]:
+        """The follow-ups `ids` as composing reads them, in the order they are composed."""
+        found = session.execute(
+            _DRAFTING.where(FollowUp.id.in_(ids)).order_by(
+                FollowUp.due_at,
+                FollowUp.id,  # two for one customer: the older first
+            )
+        ).all()
+        customers = _by_id(session, Customer, {row.customer_id for row in found})
+        products = _by_id(session, Product, {row.product_id for row in found} - {None})
+        steps = _by_id(session, CadenceStep, {row.step_id for row in found})
+        return [
+            Drafting(
+                row.id,
+                row.channel,
+                row.facts,
+                Sold(
+                    customers[row.customer_id],
+                    None if row.product_id is None else products[row.product_id],
+                    row.sold_at,
+                    row.external_id,
+                    row.amount,
+                    row.currency,
+                ),
+                steps[row.step_id],
+            )
+            for row in found
+        ]
+
     def _last_inbound(
         self, session: Session, customers_by: Iterable[tuple[Channel, Customer]]
     ) -> dict[str, datetime]:
@@ -353,7 +419,7 @@ class Dispatcher:
 
     def _reach(
         self,
-        row: FollowUp,
+        row: Drafting,
         last_inbound: Mapping[str, datetime],
         now: datetime,
         *,
@@ -381,7 +447,7 @@ class Dispatcher:
             now=now,
         )
 
-    def _compose(self, row: FollowUp, book: TemplateBook, way: Reach) -> Composed | Reach:
+    def _compose(self, row: Drafting, book: TemplateBook, way: Reach) -> Composed | Reach:
         """The message on the channel chosen; one too long for WhatsApp (63021) goes by SMS
         where SMS is allowed."""
         if way.channel is None:
@@ -429,7 +495,7 @@ class Dispatcher:
                 customer_id: case_id
                 for customer_id, case_id in session.execute(
                     select(Case.customer_id, Case.id).where(
-                        Case.status == CaseStatus.OPEN, Case.customer_id.in_(customers)
+                        Case.status == CaseStatus.OPEN, Case.customer_id.in_(list(customers))
                     )
                 )
             }

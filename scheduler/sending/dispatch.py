@@ -505,7 +505,7 @@ class Dispatcher:
                 session, ((row.channel, customers[row.sale_customer_id]) for row in rows)
             )
 
-            def written(row: Held) -> FollowUp:
+            def follow_up_of(row: Held) -> FollowUp:
                 """The follow-up as an ORM object, for a change other than a send."""
                 follow_up = session.get(FollowUp, row.id)
                 assert follow_up is not None  # locked since it was read
@@ -522,12 +522,12 @@ class Dispatcher:
                 draft = drafts.get(row.id)
                 if earlier is None and draft is None:
                     reason = "put back: the worker was stopping"
-                    written(row).move_to(FollowUpStatus.SCHEDULED, reason, now)
+                    follow_up_of(row).move_to(FollowUpStatus.SCHEDULED, reason, now)
                     summary[Tally.RELEASED] += 1
                     continue
                 if earlier is None and not self._still_allowed(customer, draft, last_inbound, now):
                     reason = "put back: WhatsApp consent or window changed while it was prepared"
-                    written(row).move_to(FollowUpStatus.SCHEDULED, reason, now)
+                    follow_up_of(row).move_to(FollowUpStatus.SCHEDULED, reason, now)
                     summary[Tally.RELEASED] += 1
                     continue
                 if earlier is not None and earlier.status in MAYBE_SENT:
@@ -537,14 +537,14 @@ class Dispatcher:
                 if earlier is not None and self._window_closed_on(earlier, last_inbound, now):
                     earlier.status, earlier.error_message = MessageStatus.FAILED, WINDOW_CLOSED
                     earlier.status_updated_at = now
-                    follow_up = written(row)
+                    follow_up = follow_up_of(row)
                     follow_up.due_at = now
                     follow_up.move_to(FollowUpStatus.SCHEDULED, f"put back: {WINDOW_CLOSED}", now)
                     summary[Tally.RELEASED] += 1
                     continue
                 if earlier is not None and earlier.provider_id is not None:
                     # It reached the provider (a result recorded after the lease was lost).
-                    summary[self._settle_from(written(row), earlier, now)] += 1
+                    summary[self._settle_from(follow_up_of(row), earlier, now)] += 1
                     continue
                 try:  # everything that may fail, before anything is written
                     rules = send_rules(self.config, customer)
@@ -567,14 +567,14 @@ class Dispatcher:
                     if decision.action is Action.SEND and earlier is None:
                         message = self._message(row.id, customer, draft, now)
                 except RenderError as error:
-                    self._fail(written(row), str(error), now, summary)
+                    self._fail(follow_up_of(row), str(error), now, summary)
                     continue
                 except Exception as error:  # noqa: BLE001 - one bad row must not stall the batch
                     log.exception("follow-up %d could not be prepared", row.id)
-                    self._fail(written(row), f"could not be prepared: {error!r}", now, summary)
+                    self._fail(follow_up_of(row), f"could not be prepared: {error!r}", now, summary)
                     continue
                 if decision.action is not Action.SEND:
-                    follow_up = written(row)
+                    follow_up = follow_up_of(row)
                     follow_up.move_to(_STATUS_OF[decision.action], decision.reason, now)
                     if decision.due_at is not None:
                         follow_up.due_at = decision.due_at
@@ -591,7 +591,7 @@ class Dispatcher:
                             [message["id"]] = insert_ids(session, MESSAGES, [message])
                     except DBAPIError as error:
                         reason = f"the message cannot be stored: {error.orig}"
-                        self._fail(written(row), reason, now, summary)
+                        self._fail(follow_up_of(row), reason, now, summary)
                         continue
                 prepared.append((row, message, window_closes(now, rules)))
                 # A second follow-up for the same customer in this batch waits its turn.

@@ -477,8 +477,8 @@ class FollowUp(Base):
             postgresql_where=text("case_id IS NOT NULL"),
         ),
         # What is due (the claim), and what goes out next of one product: read in due order,
-        # the product from the index.
-        Index("ix_follow_ups_status_due_at", "status", "due_at", "product_id"),
+        # then id (as the claim takes them: no sort), the product from the index.
+        Index("ix_follow_ups_status_due_at", "status", "due_at", "id", "product_id"),
         # A period's figures, read from the index alone: by due time (status and channel, a
         # cadence's steps, a product's) and by sending time (the funnel, replies joined by
         # id, who was messaged).

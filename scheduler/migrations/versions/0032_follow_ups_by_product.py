@@ -29,7 +29,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 FOLLOW_UPS_INDEXES = {  # name: (columns before, columns after)
-    "ix_follow_ups_status_due_at": (["status", "due_at"], ["status", "due_at", "product_id"]),
+    # In the order the claim reads them (a sort of a moment's follow-ups at each claim, else).
+    "ix_follow_ups_status_due_at": (["status", "due_at"], ["status", "due_at", "id", "product_id"]),
     "ix_follow_ups_due_figures": (
         ["due_at", "status", "channel", "step_id", "sale_id"],
         ["due_at", "status", "channel", "step_id", "product_id"],

@@ -5,6 +5,7 @@ email; automatic mail opens nothing, a bounce stops email to that address."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -46,7 +47,7 @@ def imap(config: Config, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> C
     """The worker's configuration reading a folder of its own on the test's Dovecot, whose
     certificate it trusts as it would a real one (the system's store, here the test's file)."""
     monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.certificate))
-    folder = f"Replies-{id(config)}"
+    folder = f"Replies-{uuid.uuid4().hex}"  # an object's id may come again: a folder may not
     dovecot.create_folder(folder)
     inbound = {
         "transport": "imap",

@@ -99,7 +99,7 @@ def _insert_values(
     values, `tail` after each; what they return (`tail`'s RETURNING), read as they run."""
     connection = session.connection()
     dialect = connection.dialect
-    processors = [_processor(table, name, dialect) for name in columns]
+    processors = [_processor(table.c[name].type, dialect) for name in columns]
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) VALUES "
     one = "(" + ", ".join("?" * len(columns)) + ")"
@@ -129,9 +129,9 @@ def _converted(values: Sequence[Any], process: Callable[[Any], Any] | None) -> S
     return list(map(done.__getitem__, ids))
 
 
-def _processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any] | None:
-    """How the column's type writes a value for `dialect`, as SQLAlchemy's statements would."""
-    return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How `type_` writes a value for `dialect`, as SQLAlchemy's statements would."""
+    return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _insert_arrays(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -139,10 +139,9 @@ def _insert_arrays(session: Session, table: Table, rows: Sequence[Mapping[str, A
     names = list(rows[0])
     arrays, casts = [], []
     for name in names:
-        process = _processor(table, name, dialect)
-        values_ = [row[name] for row in rows]
-        arrays.append([process(v) for v in values_] if process else values_)
-        casts.append(f"%s::{table.c[name].type.compile(dialect=dialect)}[]")
+        type_ = table.c[name].type
+        arrays.append(_converted([row[name] for row in rows], _processor(type_, dialect)))
+        casts.append(f"%s::{type_.compile(dialect=dialect)}[]")
     listed = ", ".join(names)
     sql = (
         f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM unnest({', '.join(casts)}) "
@@ -183,9 +182,9 @@ def update_each(
 
 def _json_each(types: Mapping[str, TypeEngine[Any]]) -> Select[Any]:
     """SQLite: the rows of one JSON array of arrays (the parameter `each`, `_json_rows`), a
-    column each of `types`. One parameter and the same text whatever the
-    count: SQLAlchemy compiles it once, where a VALUES list of a batch's rows took longer to
-    compile and convert than the database took to run it."""
+    column each of `types`. One parameter and the same text whatever the count: SQLAlchemy
+    compiles it once, where a VALUES list of a batch's rows took longer to compile and convert
+    than the database took to run it."""
     listed = func.json_each(bindparam("each", type_=String())).table_valued("value")
     return select(
         *(
@@ -201,14 +200,8 @@ def _json_rows(
     """`rows` as the JSON array `_json_each` reads, each value as its type writes it for SQLite
     (times as text, enums as their values, JSON columns as their text)."""
     dialect = session.get_bind().dialect
-    processors = [type_.dialect_impl(dialect).bind_processor(dialect) for type_ in types.values()]
-    return json.dumps(
-        [
-            [
-                value if process is None else process(value)
-                for value, process in zip(map(row.__getitem__, types), processors, strict=True)
-            ]
-            for row in rows
-        ],
-        ensure_ascii=False,
-    )
+    columns = [
+        _converted([row[name] for row in rows], _processor(type_, dialect))
+        for name, type_ in types.items()
+    ]
+    return json.dumps(list(zip(*columns, strict=True)), ensure_ascii=False)

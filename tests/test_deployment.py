@@ -5,6 +5,8 @@ and what can be checked here of the image, the compose file and the systemd unit
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 import os
 import re
@@ -136,6 +138,18 @@ def test_the_procfile_releases_serves_and_sends(blank: Engine, tmp_path: Path) -
     assert samples[("postventa_webhook_seconds_count", (("webhook", SMS),))] == REQUESTS
     # Both of gunicorn's processes answered webhooks, and /metrics added up their counts.
     assert len(list(counts.glob("histogram_*.db"))) == 2
+
+
+def test_gunicorns_master_freezes_the_app_before_each_fork(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # not one of its own
+    settings = importlib.import_module("web.gunicorn_config")
+    try:
+        settings.pre_fork(None, None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 # --- what can be checked of the deployment files without a container runtime or systemd -------

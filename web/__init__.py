@@ -46,6 +46,7 @@ def create_app(config: Config | None = None) -> Flask:
     from scheduler.db import make_session_factory, open_engine
     from scheduler.settings import LiveSettings
     from web.database import IdConverter, Postventa, close_session
+    from web.reply_intake import ReplyIntake
 
     config = config or load_config()
     engine = open_engine(config.database.url)
@@ -77,9 +78,9 @@ def create_app(config: Config | None = None) -> Flask:
         hops = config.web.proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     sessions = make_session_factory(engine, writer=True)
-    app.extensions["postventa"] = Postventa(
-        LiveSettings.from_engine(engine, config), engine, sessions
-    )
+    settings = LiveSettings.from_engine(engine, config)
+    app.extensions["postventa"] = Postventa(settings, engine, sessions)
+    app.wsgi_app = ReplyIntake(app.wsgi_app, engine, settings)  # type: ignore[method-assign]
     app.teardown_appcontext(close_session)
 
     from web import (

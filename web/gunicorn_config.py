@@ -13,6 +13,7 @@ before any worker starts, and emptied at each start: set here, in the master, be
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -53,3 +54,11 @@ def child_exit(_server: Any, worker: Any) -> None:
 def on_exit(_server: Any) -> None:
     if _OWN_DIRECTORY:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def pre_fork(_server: Any, _worker: Any) -> None:
+    """The app's objects, built in the master, are frozen before each fork: a worker's garbage
+    collections then never walk them (a full one went through every object of the app) nor
+    write to their pages, which stay shared with the master."""
+    gc.collect()
+    gc.freeze()

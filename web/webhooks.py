@@ -7,7 +7,9 @@ changes nothing.
 
 from __future__ import annotations
 
+import hmac
 import logging
+from collections.abc import Mapping
 
 from flask import Blueprint, Response, abort, request
 from sqlalchemy.exc import OperationalError
@@ -18,6 +20,7 @@ from werkzeug.datastructures import MultiDict
 
 from scheduler.addresses import WHATSAPP_PREFIX
 from scheduler.clock import utcnow
+from scheduler.config import Config
 from scheduler.db import MAX_ID, wait_for_locks
 from scheduler.lifecycle import Channel
 from scheduler.listening.inbound import InboundMessage, act_on_consent, store_sms
@@ -37,18 +40,26 @@ def _check() -> None:
     request.max_content_length = BODY_LIMIT
     if (request.content_length or 0) > BODY_LIMIT:
         abort(413)
-    config = services().config
-    url = config.business.base_url + request.path
-    if request.query_string:
-        url += "?" + request.query_string.decode("utf-8", "replace")
     signature = request.headers.get("X-Twilio-Signature", "")
-    token = config.twilio.auth_token
-    if (
-        not signature
-        or not token
-        or not RequestValidator(token).validate(url, request.form, signature)
-    ):
+    if not signed(services().config, request.path, request.query_string, request.form, signature):
         abort(Response("invalid or missing X-Twilio-Signature\n", 403, mimetype="text/plain"))
+
+
+def signed(
+    config: Config, path: str, query: bytes, form: Mapping[str, str], signature: str
+) -> bool:
+    """Whether Twilio signed this request: with the auth token, for the address it was given.
+    That address as configured first (one HMAC); else the validator's own check, which tries
+    it with and without its port."""
+    url = config.business.base_url + path
+    if query:
+        url += "?" + query.decode("utf-8", "replace")
+    token = config.twilio.auth_token
+    if not signature or not token:
+        return False
+    validator = RequestValidator(token)
+    expected = validator.compute_signature(url, form)
+    return hmac.compare_digest(expected, signature) or validator.validate(url, form, signature)
 
 
 LIMITS = {
@@ -61,17 +72,22 @@ LIMITS = {
 }
 
 
-def _required(form: MultiDict[str, str], *names: str) -> list[str]:
+def problems(form: Mapping[str, str], *names: str) -> list[str]:
+    """What is wrong with the form: a required field missing, a field longer than any Twilio
+    sends."""
     missing = [name for name in names if not form.get(name)]
     too_long = [name for name, limit in LIMITS.items() if len(form.get(name, "")) > limit]
-    if missing or too_long:
-        problems = [f"missing form field(s): {', '.join(missing)}"] if missing else []
-        problems += [f"{name} is longer than {LIMITS[name]} characters" for name in too_long]
-        abort(Response("\n".join(problems) + "\n", 400, mimetype="text/plain"))
+    found = [f"missing form field(s): {', '.join(missing)}"] if missing else []
+    return found + [f"{name} is longer than {LIMITS[name]} characters" for name in too_long]
+
+
+def _required(form: MultiDict[str, str], *names: str) -> list[str]:
+    if found := problems(form, *names):
+        abort(Response("\n".join(found) + "\n", 400, mimetype="text/plain"))
     return [_field(form, name) for name in names]
 
 
-def _field(form: MultiDict[str, str], name: str) -> str:
+def _field(form: Mapping[str, str], name: str) -> str:
     """A form value as stored: PostgreSQL cannot keep a NUL, and nobody typed one."""
     return form.get(name, "").replace("\x00", "")
 
@@ -89,21 +105,28 @@ def _twiml(reply: str | None) -> Response:
 
 @blueprint.post("/sms")
 def inbound_sms() -> Response:
-    """A reply by SMS, or by WhatsApp (From "whatsapp:+..."; a quick-reply button's
-    ButtonText arrives as the Body too, its ButtonPayload beside it)."""
     form = request.form  # the request's proxy resolved once, not at each field
-    provider_id, sender, recipient = _required(form, "MessageSid", "From", "To")
+    _required(form, *REPLY_FIELDS)
+    return _twiml(receive(db_session(), reply_of(form)))
+
+
+REPLY_FIELDS = ("MessageSid", "From", "To")
+
+
+def reply_of(form: Mapping[str, str]) -> InboundMessage:
+    """A reply by SMS, or by WhatsApp (From "whatsapp:+..."; a quick-reply button's
+    ButtonText arrives as the Body too, its ButtonPayload beside it), from a form whose
+    `REPLY_FIELDS` are there."""
+    sender = _field(form, "From")
     whatsapp = sender.startswith(WHATSAPP_PREFIX)
-    body = _field(form, "Body") or (_field(form, "ButtonText") if whatsapp else "")
-    message = InboundMessage(
-        provider_id,
+    return InboundMessage(
+        _field(form, "MessageSid"),
         sender,
-        recipient,
-        body,
+        _field(form, "To"),
+        _field(form, "Body") or (_field(form, "ButtonText") if whatsapp else ""),
         channel=Channel.WHATSAPP if whatsapp else Channel.SMS,
         button_payload=(_field(form, "ButtonPayload") or None) if whatsapp else None,
     )
-    return _twiml(receive(db_session(), message))
 
 
 def receive(session: Session, sms: InboundMessage) -> str | None:

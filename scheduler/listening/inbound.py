@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, true
+from sqlalchemy import Connection, bindparam, select, true
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -145,12 +145,11 @@ _STORE = {
 }
 
 
-def _insert_once(session: Session, sms: InboundMessage, now: datetime) -> int | None:
+def insert_reply(connection: Connection, sms: InboundMessage, *, now: datetime) -> int | None:
     """The new message's id, or None for a retry (one statement, whichever of two racing
-    deliveries wins)."""
-    statement = _STORE[session.get_bind().dialect.name]
-    inserted: int | None = session.connection().scalar(  # Core: no ORM work to do here
-        statement,
+    deliveries wins). Core, on a connection: there is no ORM work to do here."""
+    inserted: int | None = connection.scalar(
+        _STORE[connection.dialect.name],
         {
             "direction": Direction.INBOUND,
             "channel": sms.channel,
@@ -171,7 +170,7 @@ def store_sms(session: Session, sms: InboundMessage, *, now: datetime) -> bool:
     """The webhook's first step, committed on its own before anything else: whatever happens
     next (a lock held elsewhere, a killed process), the reply is kept, and the worker's
     `triage` acts on it. False for a retry of a reply already stored."""
-    stored = _insert_once(session, sms, now)
+    stored = insert_reply(session.connection(), sms, now=now)
     if stored is not None:
         on_commit(session, "message.received", message_id=stored, channel=sms.channel.value)
     return stored is not None

@@ -1,0 +1,151 @@
+"""The SMS webhook's common case served in front of Flask (`web.reply_intake`): the replies it
+stores itself, what it leaves to the route, and the connections it keeps."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
+
+from scheduler.config import defaults
+from scheduler.lifecycle import Direction
+from scheduler.listening.inbound import InboundMessage
+from scheduler.models import Customer, Message
+from tests.conftest import PG_ADMIN
+from tests.processes import wait_for
+from tests.replying import PUBLIC, ROSA, TOKEN, config, post, sent, sms  # noqa: F401 - fixtures
+from web import create_app, reply_intake, webhooks
+
+__all__ = ["config", "sent"]
+PATH = "/webhooks/twilio/sms"
+
+
+@pytest.fixture
+def routed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The bodies of the replies that reached the Flask route, in order."""
+    bodies: list[str] = []
+    receive = webhooks.receive
+
+    def counted(session: Session, message: InboundMessage) -> str | None:
+        bodies.append(message.body)
+        return receive(session, message)
+
+    monkeypatch.setattr(webhooks, "receive", counted)
+    return bodies
+
+
+def inbound_bodies(sessions: sessionmaker[Session]) -> list[str]:
+    with sessions() as session:
+        query = select(Message.body).where(Message.direction == Direction.INBOUND)
+        return list(session.scalars(query.order_by(Message.id)))
+
+
+def test_an_ordinary_reply_is_stored_once_before_flask(
+    client: FlaskClient,
+    sent: sessionmaker[Session],
+    routed: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger=reply_intake.log.name):
+        first = post(client, PATH, sms("todo bien, gracias"))
+        again = post(client, PATH, sms("todo bien, gracias"))  # Twilio's retry
+        whatsapp = post(
+            client,
+            PATH,
+            sms("", sid="SM" + "2" * 32, sender=f"whatsapp:{ROSA}")
+            | {"ButtonText": "Sí, todo bien", "ButtonPayload": "score:9"},
+        )
+    assert first.status_code == again.status_code == whatsapp.status_code == 200
+    assert first.get_data(as_text=True) == webhooks.NOTHING == again.get_data(as_text=True)
+    assert first.headers["Content-Type"] == "application/xml; charset=utf-8"
+    assert routed == []  # none went through Flask's route
+    assert inbound_bodies(sent) == ["todo bien, gracias", "Sí, todo bien"]
+    with sent() as session:
+        button = session.scalars(select(Message).where(Message.channel == "whatsapp")).one()
+        assert button.button_payload == "score:9" and button.from_address == f"whatsapp:{ROSA}"
+    logged = [record for record in caplog.records if record.getMessage() == "message.received"]
+    assert [record.fields["channel"] for record in logged] == ["sms", "whatsapp"]  # type: ignore[attr-defined]
+
+
+def test_the_route_answers_what_is_not_an_ordinary_signed_reply(
+    client: FlaskClient, sent: sessionmaker[Session], routed: list[str]
+) -> None:
+    stop = post(client, PATH, sms("STOP", sid="SM" + "3" * 32))
+    assert stop.status_code == 200
+    with sent() as session:  # acted on at once, by the route
+        assert session.scalars(select(Customer.sms_opt_out_at)).one() is not None
+    forged = post(client, PATH, sms("hola", sid="SM" + "4" * 32), signature="bm90IGEgc2lnbg==")
+    missing = post(client, PATH, {"From": ROSA, "Body": "hola"})
+    assert forged.status_code == 403 and missing.status_code == 400
+    assert missing.get_data(as_text=True) == "missing form field(s): MessageSid, To\n"
+    twice = MultiDict([*sms("dos veces", sid="SM" + "5" * 32).items(), ("Body", "otra vez")])
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC + PATH, twice)
+    repeated = client.post(PATH, data=twice, headers={"X-Twilio-Signature": signature})
+    query = sms("con consulta", sid="SM" + "6" * 32)
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC + PATH + "?x=1", query)
+    queried = client.post(PATH + "?x=1", data=query, headers={"X-Twilio-Signature": signature})
+    assert repeated.status_code == queried.status_code == 200
+    assert routed == ["STOP", "dos veces", "con consulta"]  # the forged and the incomplete: 4xx
+    assert inbound_bodies(sent) == ["STOP", "dos veces", "con consulta"]
+
+
+def test_with_every_kept_connection_busy_the_route_stores_the_reply(
+    client: FlaskClient,
+    sent: sessionmaker[Session],
+    routed: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reply_intake, "KEPT", 0)
+    answer = post(client, PATH, sms("todo bien"))
+    assert answer.status_code == 200 and routed == ["todo bien"]
+    assert inbound_bodies(sent) == ["todo bien"]
+
+
+def _connections(application: str) -> int:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+        row = admin.execute(query, (application,)).fetchone()
+        return int(row[0]) if row else 0
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_and_disposal_closes_it(
+    pg_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, routed: list[str]
+) -> None:
+    """PostgreSQL alone: a server restarting (its connections cut) is what ends a kept
+    connection; SQLite has no server."""
+    monkeypatch.chdir(tmp_path)
+    application = f"postventa-intake-{uuid.uuid4().hex[:8]}"
+    url = pg_engine.url.set(query={"application_name": application})
+    app: Flask = create_app(
+        defaults().replace(
+            database={"url": url.render_as_string(hide_password=False)},
+            business={"public_url": PUBLIC},
+            twilio={"auth_token": TOKEN},
+        )
+    )
+    client = app.test_client()
+    assert post(client, PATH, sms("uno", sid="SM" + "1" * 32)).status_code == 200
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:  # the server cuts them all
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (application,),
+        )
+    wait_for(lambda: _connections(application) == 0, "the server to end the connections", 10)
+    assert post(client, PATH, sms("dos", sid="SM" + "2" * 32)).status_code == 200
+    assert post(client, PATH, sms("tres", sid="SM" + "3" * 32)).status_code == 200
+    assert routed == ["dos"]  # the route, pinging first, stored it; the next was kept again
+    with pg_engine.connect() as connection:
+        query = select(Message.body).where(Message.direction == Direction.INBOUND)
+        assert list(connection.scalars(query.order_by(Message.id))) == ["uno", "dos", "tres"]
+    assert _connections(application) >= 1
+    app.extensions["postventa"].engine.dispose()
+    wait_for(lambda: _connections(application) == 0, "every connection to close", 10)

@@ -99,7 +99,7 @@ def _insert_values(
     values, `tail` after each; what they return (`tail`'s RETURNING), read as they run."""
     connection = session.connection()
     dialect = connection.dialect
-    processors = [_processor(table.c[name].type, dialect) for name in columns]
+    processors = [processor(table.c[name].type, dialect) for name in columns]
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) VALUES "
     one = "(" + ", ".join("?" * len(columns)) + ")"
@@ -129,7 +129,7 @@ def _converted(values: Sequence[Any], process: Callable[[Any], Any] | None) -> S
     return list(map(done.__getitem__, ids))
 
 
-def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+def processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """How `type_` writes a value for `dialect`, as SQLAlchemy's statements would."""
     return type_.dialect_impl(dialect).bind_processor(dialect)
 
@@ -140,7 +140,7 @@ def _insert_arrays(session: Session, table: Table, rows: Sequence[Mapping[str, A
     arrays, casts = [], []
     for name in names:
         type_ = table.c[name].type
-        arrays.append(_converted([row[name] for row in rows], _processor(type_, dialect)))
+        arrays.append(_converted([row[name] for row in rows], processor(type_, dialect)))
         casts.append(f"%s::{type_.compile(dialect=dialect)}[]")
     listed = ", ".join(names)
     sql = (
@@ -201,7 +201,7 @@ def _json_rows(
     (times as text, enums as their values, JSON columns as their text)."""
     dialect = session.get_bind().dialect
     columns = [
-        _converted([row[name] for row in rows], _processor(type_, dialect))
+        _converted([row[name] for row in rows], processor(type_, dialect))
         for name, type_ in types.items()
     ]
     return json.dumps(list(zip(*columns, strict=True)), ensure_ascii=False)

@@ -13,7 +13,8 @@ from scheduler import schema
 from scheduler.config import Config
 from scheduler.consent import opt_in, opt_out
 from scheduler.lifecycle import Channel, ConsentSource
-from scheduler.listening.inbound import InboundMessage, act_on_consent
+from scheduler.listening.inbound import act_on_consent
+from scheduler.listening.reply_store import InboundMessage
 from scheduler.models import Base, Customer
 from tests.factories import NOW
 from tests.migrating import blank  # noqa: F401 - fixture

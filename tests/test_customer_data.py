@@ -32,7 +32,8 @@ from scheduler.lifecycle import (
     FollowUpStatus,
     RemedyStatus,
 )
-from scheduler.listening.inbound import InboundMessage, act_on_consent, triage
+from scheduler.listening.inbound import act_on_consent, triage
+from scheduler.listening.reply_store import InboundMessage
 from scheduler.models import (
     AuditEntry,
     Base,

@@ -18,7 +18,8 @@ from scheduler.addresses import normalise_phone, whatsapp_address
 from scheduler.clock import utcnow
 from scheduler.figures.period import PeriodError, days_between
 from scheduler.lifecycle import Channel
-from scheduler.listening.inbound import InboundMessage, triage
+from scheduler.listening.inbound import triage
+from scheduler.listening.reply_store import InboundMessage
 from scheduler.models import Customer, Message
 from scheduler.paging import read_id
 from scheduler.sending.sent import STATUSES, SentFilter, sent_messages

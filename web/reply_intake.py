@@ -23,8 +23,8 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.exc import DBAPIError
 
 from scheduler.clock import utcnow
-from scheduler.listening.inbound import InboundMessage, insert_reply
 from scheduler.listening.keywords import read_consent
+from scheduler.listening.reply_store import InboundMessage, insert_reply
 from scheduler.logs import event
 from scheduler.settings import LiveSettings
 from web.metrics import WEBHOOK_SECONDS
@@ -56,6 +56,10 @@ class ReplyIntake:
         self._idle: list[Connection] = []
         self._opened = 0
         self._lock = threading.Lock()
+        self._failures = (
+            DBAPIError,
+            engine.dialect.loaded_dbapi.Error,
+        )  # SQLAlchemy's, the driver's
         sqlalchemy_event.listen(engine, "engine_disposed", self._close_idle)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -86,9 +90,8 @@ class ReplyIntake:
         if connection is None:
             return False
         try:
-            stored = insert_reply(connection, reply, now=utcnow())
-            connection.commit()
-        except DBAPIError:  # a server restarted, a lock: the next reply opens a new connection
+            stored = insert_reply(connection, reply, now=utcnow())  # committed: autocommit
+        except self._failures:  # a server restarted, a lock: the next reply opens a new one
             self._drop(connection)
             return False
         with self._lock:
@@ -107,11 +110,8 @@ class ReplyIntake:
             self._opened += 1
         try:
             # The one INSERT is its own transaction: on PostgreSQL one round trip, not three
-            # (BEGIN, INSERT, COMMIT). On SQLite the route's writer's BEGIN IMMEDIATE
-            # (`make_session_factory`): the write lock is taken at once, waiting its turn.
-            connection = self.engine.connect().execution_options(
-                isolation_level="AUTOCOMMIT", sqlite_begin="IMMEDIATE"
-            )
+            # (BEGIN, INSERT, COMMIT); on SQLite it waits its turn for the write lock.
+            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except DBAPIError:
             self._drop(None)
             return None

@@ -23,8 +23,9 @@ from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.db import MAX_ID, wait_for_locks
 from scheduler.lifecycle import Channel
-from scheduler.listening.inbound import InboundMessage, act_on_consent, store_sms
+from scheduler.listening.inbound import act_on_consent, store_sms
 from scheduler.listening.keywords import read_consent
+from scheduler.listening.reply_store import InboundMessage
 from scheduler.sending.delivery import apply_status
 from web.database import as_id, db_session, services
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, select, true
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler import audit
@@ -28,13 +25,14 @@ from scheduler.casework.recipients import recipients
 from scheduler.config import Config
 from scheduler.consent import opt_in, opt_out
 from scheduler.erasure import remember_no
-from scheduler.lifecycle import CaseStatus, Channel, ConsentSource, Direction, MessageStatus
+from scheduler.lifecycle import CaseStatus, Channel, ConsentSource, Direction
 from scheduler.listening.classify import Label, Lexicon, Reading, classify
 from scheduler.listening.keywords import ANSWERS, Consent, Intent, fold, read_consent
 from scheduler.listening.owner_words import owner_lexicon
+from scheduler.listening.reply_store import InboundMessage, insert_reply
 from scheduler.listening.themes import stored, themes_of, vocabulary
 from scheduler.logs import on_commit
-from scheduler.models import Base, Case, Customer, FollowUp, Message
+from scheduler.models import Case, Customer, FollowUp, Message
 from scheduler.sending.composing import TemplateBook, channel_name, customer_vars
 from scheduler.sending.planning import schedule_after_score
 from scheduler.sending.queueing import queue
@@ -54,19 +52,6 @@ USE_START_TEMPLATE = "keyword_use_start"  # after Twilio's STOP, only START lift
 ACK_TEMPLATE = "case_ack"
 # Templates that answer a customer who wrote; never a cadence step's.
 ANSWER_TEMPLATES = frozenset({*KEYWORD_TEMPLATES.values(), USE_START_TEMPLATE, ACK_TEMPLATE})
-MESSAGES = Base.metadata.tables["messages"]
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    provider_id: str  # Twilio's MessageSid
-    sender: str  # From, as Twilio sends it ("whatsapp:+51..." on WhatsApp)
-    recipient: str  # To: our number
-    body: str
-    channel: Channel = Channel.SMS
-    button_payload: str | None = None  # a WhatsApp quick-reply button pressed
-
-
 BY = {Channel.SMS: "by SMS", Channel.WHATSAPP: "by WhatsApp", Channel.EMAIL: "by email"}
 SCORE_PAYLOAD = re.compile(r"score[:_ -]?(10|[0-9])", re.IGNORECASE)
 
@@ -117,53 +102,6 @@ def latest_follow_up(
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
     )
-
-
-# One INSERT ... ON CONFLICT DO NOTHING per backend, built once: the webhook's whole write.
-_STORE = {
-    name: dialect_insert(MESSAGES)
-    .values(
-        {
-            column: bindparam(column)
-            for column in (
-                "direction",
-                "channel",
-                "from_address",
-                "to_address",
-                "body",
-                "provider_id",
-                "status",
-                "created_at",
-                "status_updated_at",
-                "button_payload",
-            )
-        }
-    )
-    .on_conflict_do_nothing(index_elements=["provider_id"])
-    .returning(MESSAGES.c.id)
-    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
-}
-
-
-def insert_reply(connection: Connection, sms: InboundMessage, *, now: datetime) -> int | None:
-    """The new message's id, or None for a retry (one statement, whichever of two racing
-    deliveries wins). Core, on a connection: there is no ORM work to do here."""
-    inserted: int | None = connection.scalar(
-        _STORE[connection.dialect.name],
-        {
-            "direction": Direction.INBOUND,
-            "channel": sms.channel,
-            "from_address": sms.sender,
-            "to_address": sms.recipient,
-            "body": sms.body,
-            "provider_id": sms.provider_id,
-            "status": MessageStatus.RECEIVED,
-            "created_at": now,
-            "status_updated_at": now,
-            "button_payload": sms.button_payload,
-        },
-    )
-    return inserted
 
 
 def store_sms(session: Session, sms: InboundMessage, *, now: datetime) -> bool:

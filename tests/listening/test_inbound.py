@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, Direction, FollowUpStatus
-from scheduler.listening.inbound import InboundMessage, act_on_consent, store_sms, triage
+from scheduler.listening.inbound import act_on_consent, store_sms, triage
+from scheduler.listening.reply_store import InboundMessage
 from scheduler.listening.themes import vocabulary
 from scheduler.models import Case, Customer, FollowUp, Message
 from tests.dispatching import DAY1, Clock, dispatcher, follow_up, setup_sales

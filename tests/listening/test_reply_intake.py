@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -17,8 +19,8 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from scheduler.config import defaults
-from scheduler.lifecycle import Direction
-from scheduler.listening.inbound import InboundMessage
+from scheduler.lifecycle import Channel, Direction, MessageStatus
+from scheduler.listening.reply_store import InboundMessage, insert_reply
 from scheduler.models import Customer, Message
 from tests.conftest import PG_ADMIN
 from tests.processes import wait_for
@@ -47,6 +49,29 @@ def inbound_bodies(sessions: sessionmaker[Session]) -> list[str]:
     with sessions() as session:
         query = select(Message.body).where(Message.direction == Direction.INBOUND)
         return list(session.scalars(query.order_by(Message.id)))
+
+
+def test_a_reply_is_written_as_the_orm_reads_it_and_a_retry_writes_nothing(
+    session: Session,
+) -> None:
+    now = datetime(2026, 3, 5, 14, 30, 15, 123456, tzinfo=ZoneInfo("America/Lima"))
+    reply = InboundMessage(
+        "SM" + "7" * 32, f"whatsapp:{ROSA}", "+15005550006", "Sí 👍", Channel.WHATSAPP, "score:9"
+    )
+    with session.begin():
+        stored = insert_reply(session.connection(), reply, now=now)
+        assert insert_reply(session.connection(), reply, now=now) is None
+    message = session.get(Message, stored)
+    assert message is not None
+    written = (message.direction, message.channel, message.status, message.body)
+    assert written == (Direction.INBOUND, Channel.WHATSAPP, MessageStatus.RECEIVED, "Sí 👍")
+    assert message.created_at == message.status_updated_at == now  # the same instant, in UTC
+    assert message.created_at.tzinfo is not None and message.created_at.utcoffset() == timedelta()
+    assert (message.from_address, message.provider_id, message.button_payload) == (
+        f"whatsapp:{ROSA}",
+        "SM" + "7" * 32,
+        "score:9",
+    )
 
 
 def test_an_ordinary_reply_is_stored_once_before_flask(

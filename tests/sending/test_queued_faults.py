@@ -21,7 +21,8 @@ from scheduler.casework.staff_actions import reply_to_customer
 from scheduler.clock import utcnow
 from scheduler.config import Config, defaults
 from scheduler.lifecycle import UNFINISHED, Channel, Role
-from scheduler.listening.inbound import InboundMessage, store_sms, triage
+from scheduler.listening.inbound import store_sms, triage
+from scheduler.listening.reply_store import InboundMessage
 from scheduler.models import Case, Customer, Message, OutboxEntry
 from scheduler.sending.delivery import RANK
 from tests.conftest import REPORT

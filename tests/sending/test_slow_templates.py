@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.config import Config
 from scheduler.defaults import install_defaults
 from scheduler.lifecycle import Channel, FollowUpStatus
-from scheduler.listening.inbound import InboundMessage, store_sms, triage
+from scheduler.listening.inbound import store_sms, triage
+from scheduler.listening.reply_store import InboundMessage
 from scheduler.models import Customer, Message, MessageTemplate
 from scheduler.sending.sandbox import RENDER_SECONDS, RenderError, render_part
 from tests.browsing import csrf_token

@@ -21,8 +21,9 @@ from sqlalchemy import Engine, func, select
 from scheduler.clock import utcnow
 from scheduler.config import Config
 from scheduler.lifecycle import FollowUpStatus
-from scheduler.listening.inbound import InboundMessage, store_sms, triage
+from scheduler.listening.inbound import store_sms, triage
 from scheduler.listening.owner_words import add_word
+from scheduler.listening.reply_store import InboundMessage
 from scheduler.listening.themes import reread, vocabulary
 from scheduler.models import FollowUpTally, Message, OutboxEntry
 from scheduler.sending.transports import make_transports

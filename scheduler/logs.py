@@ -51,10 +51,16 @@ def on_commit(session: Session, name: str, /, **fields: Any) -> None:
     session.info.setdefault(_COMMITTED, []).append((name, fields))
 
 
+def kept(name: str, /, **fields: Any) -> None:
+    """Log the event `name` of a write the database has kept (committed), as `on_commit` logs
+    its own at the commit."""
+    event(_log, name, **fields)
+
+
 @sqlalchemy_event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
     for name, fields in session.info.pop(_COMMITTED, ()):
-        event(_log, name, **fields)
+        kept(name, **fields)
 
 
 @sqlalchemy_event.listens_for(Session, "after_rollback")

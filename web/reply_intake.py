@@ -11,7 +11,6 @@ cost twice the CPU of a bare INSERT under the same server (`bench/README.md`, "T
 
 from __future__ import annotations
 
-import logging
 import threading
 from io import BytesIO
 from time import perf_counter
@@ -25,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from scheduler.clock import utcnow
 from scheduler.listening.keywords import read_consent
 from scheduler.listening.reply_store import InboundMessage, insert_reply
-from scheduler.logs import event
+from scheduler.logs import kept
 from scheduler.settings import LiveSettings
 from web.metrics import WEBHOOK_SECONDS
 from web.webhooks import BODY_LIMIT, NOTHING, REPLY_FIELDS, problems, reply_of, signed
@@ -42,7 +41,6 @@ HEADERS = [
     ("Content-Type", "application/xml; charset=utf-8"),
     ("Content-Length", str(len(ANSWER))),
 ]
-log = logging.getLogger(__name__)
 KEPT = 4  # connections kept for replies: more replies at once go the route's way (its pool)
 
 
@@ -97,7 +95,7 @@ class ReplyIntake:
         with self._lock:
             self._idle.append(connection)
         if stored is not None:
-            event(log, "message.received", message_id=stored, channel=reply.channel.value)
+            kept("message.received", message_id=stored, channel=reply.channel.value)
         return True
 
     def _take(self) -> Connection | None:

@@ -98,6 +98,7 @@ def test_an_ordinary_reply_is_stored_once_before_flask(
         button = session.scalars(select(Message).where(Message.channel == "whatsapp")).one()
         assert button.button_payload == "score:9" and button.from_address == f"whatsapp:{ROSA}"
     logged = [record for record in caplog.records if record.getMessage() == "message.received"]
+    assert {record.name for record in logged} == {"postventa"}
     assert [record.fields["channel"] for record in logged] == ["sms", "whatsapp"]  # type: ignore[attr-defined]
 
 

@@ -145,15 +145,18 @@ def _form(environ: WSGIEnvironment) -> Fields | None:
     if environ.get("QUERY_STRING") or _mimetype(environ) != FORM:
         return None
     size = environ.get("CONTENT_LENGTH", "")
-    if not (size.isascii() and size.isdigit()) or not 0 < int(size) <= BODY_LIMIT:
+    if not (size.isascii() and size.isdigit() and len(size) <= len(str(BODY_LIMIT))):
+        return None  # none given, or not a size the route would take
+    length = int(size)
+    if not 0 < length <= BODY_LIMIT:
         return None
-    body: bytes = environ["wsgi.input"].read(int(size))
+    body: bytes = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = BytesIO(body)
     try:
         text = body.decode()
     except UnicodeDecodeError:
         return None
-    if len(body) != int(size):
+    if len(body) != length:
         return None  # the caller went away: the route says so
     pairs = parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
     fields = Fields(pairs)

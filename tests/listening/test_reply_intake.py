@@ -111,6 +111,13 @@ def test_the_route_answers_what_is_not_an_ordinary_signed_reply(
         assert session.scalars(select(Customer.sms_opt_out_at)).one() is not None
     forged = post(client, PATH, sms("hola", sid="SM" + "4" * 32), signature="bm90IGEgc2lnbg==")
     odd = post(client, PATH, sms("hola", sid="SM" + "4" * 32), signature="ñandú")
+    absurd = post(
+        client,
+        PATH,
+        sms("hola", sid="SM" + "4" * 32),
+        environ_overrides={"CONTENT_LENGTH": "9" * 5000},
+    )
+    assert 400 <= absurd.status_code < 500
     missing = post(client, PATH, {"From": ROSA, "Body": "hola"})
     assert forged.status_code == odd.status_code == 403 and missing.status_code == 400
     assert missing.get_data(as_text=True) == "missing form field(s): MessageSid, To\n"

@@ -45,7 +45,7 @@ def insert_ids(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
         return sorted(_insert_arrays(session, table, rows))
     names = list(rows[0])
     values = [[row[name] for name in names] for row in rows]
-    return sorted(_insert_values(session, table, names, values, " RETURNING id"))
+    return sorted(id_ for (id_,) in _insert_values(session, table, names, values, " RETURNING id"))
 
 
 SQLITE_PARAMETERS = 32_766  # SQLite's most parameters a statement since 3.32
@@ -58,12 +58,15 @@ def insert_rows(
     rows: Sequence[Sequence[Any]],
     *,
     ignoring_conflicts: bool = False,
-) -> None:
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
     """Insert `rows`, each the values of `columns`, in a few statements; every column with a
     default of its own must be given (it is not filled in here). `ignoring_conflicts`: ON
     CONFLICT DO NOTHING on any unique index, so that rows another transaction inserted first
     (even uncommitted: PostgreSQL waits for its outcome) are left as they are, and parallel
-    requests converge on one row instead of failing.
+    requests converge on one row instead of failing. `returning`: these columns of the rows
+    inserted (not of those a conflict left out), in no particular order, read as a query reads
+    them: the new ids without a query to read them back.
 
     On SQLite as multi-row VALUES, each value object converted for the database once: run one
     statement a row, as an executemany is, a table's triggers (the follow-ups' tallies) make
@@ -72,7 +75,7 @@ def insert_rows(
     facts of each follow-up of a batch), which took as long as planning them. PostgreSQL:
     Core's pipelined executemany, faster there than the VALUES."""
     if not rows:
-        return
+        return []
     defaulted = {c.name for c in table.c if c.default is not None}
     if not defaulted <= set(columns):
         raise ValueError(f"{table.name}: give {', '.join(sorted(defaulted - set(columns)))}")
@@ -82,10 +85,18 @@ def insert_rows(
         statement = postgresql_insert(table)
         if ignoring_conflicts:
             statement = statement.on_conflict_do_nothing()
-        session.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
-        return
+        params = [dict(zip(columns, row, strict=True)) for row in rows]
+        if not returning:
+            session.execute(statement, params)
+            return []
+        returns = statement.returning(*(table.c[name] for name in returning))
+        return [tuple(row) for row in session.execute(returns, params)]
     tail = " ON CONFLICT DO NOTHING" if ignoring_conflicts else ""
-    _insert_values(session, table, columns, rows, tail)
+    if returning:
+        quote = session.get_bind().dialect.identifier_preparer.quote
+        tail += f" RETURNING {', '.join(map(quote, returning))}"
+    returned = _insert_values(session, table, columns, rows, tail)
+    return _read(session.get_bind().dialect, [table.c[name].type for name in returning], returned)
 
 
 def _insert_values(
@@ -96,7 +107,8 @@ def _insert_values(
     tail: str,
 ) -> list[Any]:
     """SQLite: `rows` inserted as multi-row VALUES, a statement for each SQLITE_PARAMETERS
-    values, `tail` after each; what they return (`tail`'s RETURNING), read as they run."""
+    values, `tail` after each; the rows they return (`tail`'s RETURNING) as the driver gives
+    them, read as they run."""
     connection = session.connection()
     dialect = connection.dialect
     processors = [processor(table.c[name].type, dialect) for name in columns]
@@ -113,8 +125,25 @@ def _insert_values(
         values = tuple(chain.from_iterable(zip(*converted, strict=True)))
         statement = head + ", ".join([one] * len(chunk)) + tail
         result = connection.exec_driver_sql(statement, values)
-        returned += result.scalars() if result.returns_rows else ()
+        returned += result.fetchall() if result.returns_rows else ()
     return returned
+
+
+def _read(
+    dialect: Dialect, types: Sequence[TypeEngine[Any]], rows: Sequence[Sequence[Any]]
+) -> list[tuple[Any, ...]]:
+    """`rows` as the driver gave them, each value read as its column's type reads it (as
+    SQLAlchemy's queries would: SQLite's times made datetimes again)."""
+    processors = [type_.dialect_impl(dialect).result_processor(dialect, None) for type_ in types]
+    if not any(processors):
+        return [tuple(row) for row in rows]
+    return [
+        tuple(
+            value if process is None else process(value)
+            for value, process in zip(row, processors, strict=True)
+        )
+        for row in rows
+    ]
 
 
 def _converted(values: Sequence[Any], process: Callable[[Any], Any] | None) -> Sequence[Any]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, Integer, String, select, update
 
-from scheduler.bulk_writes import insert_ids, update_each
+from scheduler.bulk_writes import insert_ids, insert_rows, update_each
 from scheduler.db import make_session_factory
 from scheduler.lifecycle import Channel
 from scheduler.models import Base
 from tests.factories import NOW
 
 OUTBOX = Base.metadata.tables["outbox"]
+CUSTOMERS = Base.metadata.tables["customers"]
 
 
 def _row(n: int) -> dict[str, object]:
@@ -68,4 +69,29 @@ def test_each_row_is_updated_with_its_own_values(engine: Engine) -> None:
         bodies = {id_: body for id_, body in session.execute(select(OUTBOX.c.id, OUTBOX.c.body))}
     assert bodies == {
         id_: f"cambiado {id_}" if n % 2 == 0 else f"Hola {n} 👋" for n, id_ in enumerate(ids)
+    }
+
+
+def test_an_insert_returns_the_rows_it_made_read_as_a_query_reads_them(engine: Engine) -> None:
+    """Not those a conflict left out; times come back aware, as the model's type reads them."""
+    sessions = make_session_factory(engine, writer=True)
+    columns = ("name", "phone", "email", "locale", "timezone", "created_at")
+    rows = [
+        (f"Cliente {n}", f"+5199{n:07d}", None, None, None, NOW) for n in range(1_200)
+    ]  # two statements
+    returning = ("id", "phone", "created_at")
+    with sessions.begin() as session:
+        assert insert_rows(session, CUSTOMERS, columns, [], returning=returning) == []
+        assert insert_rows(session, CUSTOMERS, columns, rows[:1]) == []
+        made = insert_rows(
+            session, CUSTOMERS, columns, rows, ignoring_conflicts=True, returning=returning
+        )
+    assert sorted(phone for _id, phone, _at in made) == [row[1] for row in rows[1:]]
+    assert {at for _id, _phone, at in made} == {NOW} and all(at.tzinfo for *_, at in made)
+    with sessions() as session:
+        stored = {
+            id_: phone for id_, phone in session.execute(select(CUSTOMERS.c.id, CUSTOMERS.c.phone))
+        }
+    assert {id_: phone for id_, phone, _at in made} == {
+        id_: phone for id_, phone in stored.items() if phone != rows[0][1]
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,6 +37,7 @@ SALE_COLUMNS = (
     "attributes",
     "created_at",
 )
+SALE_KEYS = ("id", "external_id")  # what inserting them returns: each new sale's id
 PRODUCT_TERMS = ("category", "renewal_days")  # what a sale may say about its product
 
 
@@ -92,6 +93,18 @@ BUYER_COLUMNS = (
     Customer.timezone,
     Customer.created_at,
 )
+BUYER_NAMES = tuple(column.key for column in BUYER_COLUMNS)
+
+
+def _keyed(buyers: Iterable[Buyer]) -> dict[tuple[str, str], Buyer]:
+    """`buyers` by ("phone", value) and ("email", value), as `_customer_rows` gives them."""
+    known: dict[tuple[str, str], Buyer] = {}
+    for buyer in buyers:
+        if buyer.phone:
+            known[("phone", buyer.phone)] = buyer
+        if buyer.email:
+            known[("email", buyer.email)] = buyer
+    return known
 
 
 def _customer_rows(
@@ -151,11 +164,30 @@ def _customers_for(session: Session, sales: Sequence[SaleInput], now: datetime) 
     unreachable = [row for row in rows if not (row.phone or row.email)]
     # Sorted, so that two batches lock the same index entries in the same order (no deadlock).
     reachable.sort(key=lambda row: (row.phone or "", row.email or ""))
-    insert_rows(session, CUSTOMERS, NewCustomer._fields, reachable, ignoring_conflicts=True)
+    inserted = insert_rows(
+        session,
+        CUSTOMERS,
+        NewCustomer._fields,
+        reachable,
+        ignoring_conflicts=True,
+        returning=BUYER_NAMES,
+    )
+    known = _keyed(Buyer(*row) for row in inserted)
+    # The rows a parallel request inserted first (nothing returned for them) are theirs: read.
+    lost = [
+        row
+        for row in reachable
+        if ("phone", row.phone) not in known and ("email", row.email) not in known
+    ]
+    if lost:
+        known |= _customer_rows(
+            session,
+            sorted({row.phone for row in lost if row.phone}),
+            sorted({row.email for row in lost if row.email}),
+        )
     # A customer with neither phone nor email is nobody else's: inserted as it is.
     created = _insert_returning(session, unreachable)
     without_address = dict(zip(map(id, unreachable), created, strict=True))
-    known = _customer_rows(session, phones, emails) if reachable else {}
     chosen: dict[str, Buyer] = {}
     for external_id, found in choice.items():
         if isinstance(found, int):  # ours, or a parallel request's that won the insert
@@ -244,17 +276,6 @@ def _products_for(
     return products
 
 
-def _ids(session: Session, external_ids: Sequence[str]) -> dict[str, int]:
-    """The ids of the sales with these external ids."""
-    return {
-        external_id: sale_id
-        for chunk in chunked(external_ids)
-        for sale_id, external_id in session.execute(
-            select(Sale.id, Sale.external_id).where(Sale.external_id.in_(chunk))
-        )
-    }
-
-
 def _existing(session: Session, external_ids: Sequence[str]) -> dict[str, Sale]:
     with planned_with_their_values(session):
         return {
@@ -334,26 +355,22 @@ def store_sales(
             customers = _customers_for(session, new, now)
             _whatsapp_yes(session, new, customers, now=now, actor=actor)
             products = _products_for(session, new, config=config, now=now, actor=actor)
-            insert_rows(
-                session,
-                SALES,
-                SALE_COLUMNS,
-                [
-                    (
-                        sale.external_id,
-                        customers[sale.external_id].id,
-                        product.id if (product := products.get(sale.product_sku or "")) else None,
-                        sale.sold_at,
-                        sale.amount,
-                        sale.currency,
-                        SaleStatus.ACTIVE,
-                        sale.attributes,
-                        now,
-                    )
-                    for sale in new
-                ],
-            )
-            created = _ids(session, [sale.external_id for sale in new])
+            rows = [
+                (
+                    sale.external_id,
+                    customers[sale.external_id].id,
+                    product.id if (product := products.get(sale.product_sku or "")) else None,
+                    sale.sold_at,
+                    sale.amount,
+                    sale.currency,
+                    SaleStatus.ACTIVE,
+                    sale.attributes,
+                    now,
+                )
+                for sale in new
+            ]
+            inserted = insert_rows(session, SALES, SALE_COLUMNS, rows, returning=SALE_KEYS)
+            created = {external_id: sale_id for sale_id, external_id in inserted}
             planned = plan_sales(
                 session,
                 [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -114,3 +115,43 @@ def test_a_batch_that_loses_a_race_falls_back_sale_by_sale(
     ]
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Sale)) == 2
+
+
+def test_customers_a_parallel_request_inserted_first_are_read_back(
+    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new customers' insert returns those it made; one whose phone or email another
+    request inserted first (ON CONFLICT DO NOTHING: nothing returned) is read back, theirs."""
+    factory = make_session_factory(engine)
+    with factory() as winner:
+        first, _ = record_sale(winner, sale("S-1", email="rosa@example.pe"), **_as(config, "one"))
+        winner.commit()
+        rosa = first.customer_id
+    looked = sales_module._customer_rows
+    calls: list[int] = []
+
+    def before_it_committed(session: Session, phones: Any, emails: Any) -> Any:
+        """The first lookup, as a request that looked before the winner committed."""
+        calls.append(len(phones) + len(emails))
+        return {} if len(calls) == 1 else looked(session, phones, emails)
+
+    monkeypatch.setattr(sales_module, "_customer_rows", before_it_committed)
+    batch = [
+        sale("S-2"),  # Rosa's phone: hers
+        sale("S-3", phone=None, email="rosa@example.pe"),  # her email: hers
+        sale("S-4", phone="+51911111111", customer_name="Luis"),  # new: inserted, returned
+    ]
+    with factory() as loser:
+        results = record_sales(loser, batch, **_as(config, "two"))
+        loser.commit()
+        customers = [row.customer_id for row, _created in results]
+    assert customers[:2] == [rosa, rosa] and customers[2] != rosa
+    assert calls == [3, 2]  # the second lookup reads only what the insert did not return
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Customer)) == 2
+        luis = session.get(Customer, customers[2])
+        assert luis is not None and luis.created_at == NOW and luis.name == "Luis"
+
+
+def _as(config: Config, actor: str) -> dict[str, Any]:
+    return {"config": config, "now": NOW, "actor": actor}

@@ -17,7 +17,7 @@ from scheduler.defaults import install_defaults
 from scheduler.lifecycle import CaseStatus, FollowUpStatus
 from scheduler.models import Case, Customer, FollowUp, Sale
 from scheduler.paging import CursorError
-from scheduler.sending.sales import record_sale
+from scheduler.sending.sales import record_sale, record_sales
 from tests.complaints import frozen
 from tests.factories import NOW, sale_input
 
@@ -159,6 +159,28 @@ def test_the_database_keeps_each_customers_latest_sale(session: Session, config:
     assert latest() == NOW - timedelta(days=1)
     session.execute(delete(Sale))
     assert latest() is None
+
+
+def test_one_insert_of_a_customers_sales_in_any_order_keeps_the_latest(
+    session: Session, config: Config
+) -> None:
+    """Sales written together, by one statement: each moves the latest forward or not at all."""
+    install_defaults(session, NOW)
+    days = (5, 30, 2, 9)  # the third is the latest
+    batch = [
+        sale_input(f"B-{n}", phone="+51987000001", sold_at=NOW - timedelta(days=ago))
+        for n, ago in enumerate(days)
+    ]
+    results = record_sales(session, batch, config=config, now=NOW, actor="test")
+    assert len({sale.customer_id for sale, _new in results}) == 1
+    latest = select(Customer.last_sold_at).where(Customer.id == results[0][0].customer_id)
+    assert session.scalar(latest) == NOW - timedelta(days=2)
+    later = [  # an older sale and one of the same moment change nothing
+        sale_input(f"C-{n}", phone="+51987000001", sold_at=NOW - timedelta(days=ago))
+        for n, ago in enumerate((40, 2))
+    ]
+    record_sales(session, later, config=config, now=NOW, actor="test")
+    assert session.scalar(latest) == NOW - timedelta(days=2)
 
 
 def test_beside_each_name_the_latest_sale_the_next_follow_up_and_an_open_case(

@@ -93,7 +93,6 @@ BUYER_COLUMNS = (
     Customer.timezone,
     Customer.created_at,
 )
-BUYER_NAMES = tuple(column.key for column in BUYER_COLUMNS)
 
 
 def _keyed(buyers: Iterable[Buyer]) -> dict[tuple[str, str], Buyer]:
@@ -170,9 +169,14 @@ def _customers_for(session: Session, sales: Sequence[SaleInput], now: datetime) 
         NewCustomer._fields,
         reachable,
         ignoring_conflicts=True,
-        returning=BUYER_NAMES,
+        returning=("id", "phone", "email"),
     )
-    known = _keyed(Buyer(*row) for row in inserted)
+    # Each row returned is one of ours, by its phone (else its email): the rest as we wrote it.
+    ours = {(row.phone, None if row.phone else row.email): row for row in reachable}
+    known = _keyed(
+        Buyer(id_, phone, email, ours[phone, None if phone else email].timezone, now)
+        for id_, phone, email in inserted
+    )
     # The rows a parallel request inserted first (nothing returned for them) are theirs: read.
     lost = [
         row

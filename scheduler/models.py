@@ -557,7 +557,8 @@ class FollowUp(Base):
 class FollowUpTally(Base):
     """How many follow-ups were due, and sent, on each UTC day, by step, channel, status,
     whether they were replied to and product: kept by the database's own triggers on
-    `follow_ups` (migrations 0022, 0024 and 0032), whatever writes a follow-up. Each change
+    `follow_ups` (migrations 0022, 0024 and 0032), whatever writes a follow-up (on SQLite,
+    planning writes its own inserts' counted: `FollowUpTalliesWriter`). Each change
     adds rows of +n and -n; `scheduler.figures.tallies.compact` folds them into one row per
     key. The dashboard sums the whole days of a period here instead of counting a quarter's
     follow-ups one by one."""
@@ -573,13 +574,23 @@ class FollowUpTally(Base):
     due_day: Mapped[date]
     sent_day: Mapped[date | None]
     step_id: Mapped[int]  # no foreign key: a step's tallies go when its follow-ups go
-    channel: Mapped[str] = mapped_column(String(16))  # as follow_ups stores it, unchecked:
-    status: Mapped[str] = mapped_column(String(16))  # only the triggers write here
+    channel: Mapped[str] = mapped_column(String(16))  # as follow_ups stores it, unchecked
+    status: Mapped[str] = mapped_column(String(16))
     # FollowUp.replied, "none" for null: never null, so that a worker from before migration
     # 0024 cannot fold the tallies without it.
     replied: Mapped[str] = mapped_column(String(8))
     product_id: Mapped[int]  # FollowUp.product_id, 0 for none (not null: as `replied`)
     n: Mapped[int]
+
+
+class FollowUpTalliesWriter(Base):
+    """A row here, only within the transaction of a writer inserting follow-ups whose tallies
+    it writes itself, counted: SQLite's insert trigger then leaves them (migration 0034).
+    Empty at every other moment; PostgreSQL's trigger never reads it."""
+
+    __tablename__ = "follow_up_tallies_writer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
 
 
 class Message(Base):

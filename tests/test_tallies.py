@@ -10,6 +10,7 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Hashable
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic import command
 from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler import schema
@@ -33,13 +35,15 @@ from scheduler.models import (
     CadenceStep,
     Customer,
     FollowUp,
+    FollowUpTalliesWriter,
     FollowUpTally,
     Message,
     Product,
     Sale,
 )
 from scheduler.schema import alembic_config
-from scheduler.sending.sales import SaleInput, record_sale
+from scheduler.sending.planning import plan_sales, to_plan
+from scheduler.sending.sales import SaleInput, record_sale, record_sales
 from tests.dispatching import Clock, dispatcher, setup_sales
 from tests.factories import NOW, inbound_sms, sale_input
 from tests.first_release import first_release_shop
@@ -187,6 +191,38 @@ def test_writes_by_hand_are_tallied_too(engine: Engine, config: Config) -> None:
             assert tallied(session) == one_by_one(session)
             session.execute(text("TRUNCATE sales CASCADE"))
             assert not one_by_one(session) and not tallied(session)
+
+
+def test_a_batch_planned_is_tallied_a_row_per_kind(engine: Engine, config: Config) -> None:
+    """On SQLite planning writes its follow-ups' tallies counted, a row per kind, while
+    `follow_up_tallies_writer` holds a row (migration 0034: the insert trigger leaves them);
+    PostgreSQL's trigger counts them. The writer's table is empty afterwards, even after an
+    insert that failed, and every other writer's follow-ups are tallied by the trigger."""
+    sessions = setup_sales(engine, config)
+    batch = [
+        sale_input(f"B-{n}", phone=f"+5198711{n:04d}", sold_at=NOW - timedelta(hours=9 * n))
+        for n in range(40)
+    ]
+    batch += [sale_input("B-E", phone=None, email="ana@example.pe", product_sku=None)]
+    writing = select(func.count()).select_from(FollowUpTalliesWriter)
+    with sessions.begin() as session:
+        record_sales(session, batch, config=config, now=NOW, actor="test")
+        kinds = tallied(session)
+        assert kinds == one_by_one(session) and sum(kinds.values()) > len(kinds) > 8
+        if engine.dialect.name == "sqlite":
+            assert session.scalar(select(func.count()).select_from(FollowUpTally)) == len(kinds)
+        assert session.scalar(writing) == 0
+        sale = session.scalars(select(Sale).where(Sale.external_id == "B-1")).one()
+        again = [to_plan(sale.id, sale.sold_at, sale.product, sale.customer)]
+        # Planned already. SQLite goes on after a statement that failed; PostgreSQL, from a
+        # savepoint.
+        failed = session.begin_nested() if engine.dialect.name == "postgresql" else nullcontext()
+        with pytest.raises(IntegrityError), failed:
+            plan_sales(session, again, config, NOW)
+        assert session.scalar(writing) == 0
+        steps = list(session.scalars(select(CadenceStep.id)))
+        random_follow_ups(session, random.Random(7), steps, [None, sale.product_id], 30)
+        assert tallied(session) == one_by_one(session)
 
 
 def random_follow_ups(

@@ -6,7 +6,8 @@ migration knew them: migrations never import the models, which change.
 PostgreSQL: statement triggers over transition tables (one insert per statement, not per row),
 and one that empties the tallies when the follow-ups are truncated; SQLite: row triggers, the
 update one only when a tallied column changed its day or value (a row that INSERT OR REPLACE
-replaces is deleted with its trigger: `make_engine` sets recursive_triggers).
+replaces is deleted with its trigger: `make_engine` sets recursive_triggers); from migration
+0034 on, the insert one leaves an insert's tallies to a writer that counts them (WRITER).
 """
 
 from __future__ import annotations
@@ -99,7 +100,15 @@ $$
 """
 
 
-def _sqlite_triggers(columns: Sequence[Tallied]) -> dict[str, str]:
+# Migration 0034's: while this table holds a row (in the writer's own transaction, for one
+# insert of follow-ups), SQLite's insert trigger leaves that insert's tallies to the writer:
+# planning a batch writes them counted, a row per kind, instead of one a follow-up.
+WRITER = "follow_up_tallies_writer"
+
+
+def _sqlite_triggers(columns: Sequence[Tallied], *, writer: bool) -> dict[str, str]:
+    """`writer`: the insert trigger leaves the tallies to a writer that says it counts them."""
+
     def tally(row: str, n: int) -> str:
         values = ", ".join(column.sqlite(row) for column in columns)
         return f"INSERT INTO follow_up_tallies ({_names(columns)}) VALUES ({values}, {n});"
@@ -108,8 +117,9 @@ def _sqlite_triggers(columns: Sequence[Tallied]) -> dict[str, str]:
         f"{column.sqlite('OLD')} IS NOT {column.sqlite('NEW')}" for column in columns
     )
     sources = ", ".join(column.source for column in columns)
+    unless = f"WHEN NOT EXISTS (SELECT 1 FROM {WRITER}) " if writer else ""
     return {
-        "insert": f"AFTER INSERT ON follow_ups BEGIN {tally('NEW', 1)} END",
+        "insert": f"AFTER INSERT ON follow_ups {unless}BEGIN {tally('NEW', 1)} END",
         "update": (
             f"AFTER UPDATE OF {sources} ON follow_ups WHEN {changed} "
             f"BEGIN {tally('OLD', -1)} {tally('NEW', 1)} END"
@@ -129,8 +139,10 @@ def fill(columns: Sequence[Tallied]) -> None:
     )
 
 
-def keep(columns: Sequence[Tallied]) -> None:
-    """The triggers that keep the tallies of these columns from now on."""
+def keep(columns: Sequence[Tallied], *, writer: bool = False) -> None:
+    """The triggers that keep the tallies of these columns from now on. `writer`: SQLite's
+    insert trigger leaves an insert's tallies to a writer that counts them (WRITER): every
+    migration after 0034 that makes the triggers again passes it."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_postgresql_function(columns))
         for event, transitions in TRANSITIONS.items():
@@ -140,8 +152,16 @@ def keep(columns: Sequence[Tallied]) -> None:
                 "EXECUTE FUNCTION follow_up_tallies_kept()"
             )
     else:
-        for event, body in _sqlite_triggers(columns).items():
+        for event, body in _sqlite_triggers(columns, writer=writer).items():
             op.execute(f"CREATE TRIGGER follow_up_tallies_{event} {body}")
+
+
+def keep_inserts(columns: Sequence[Tallied], *, writer: bool) -> None:
+    """SQLite: the insert trigger made again, as `keep` makes it."""
+    if op.get_bind().dialect.name != "postgresql":
+        op.execute("DROP TRIGGER follow_up_tallies_insert")
+        insert = _sqlite_triggers(columns, writer=writer)["insert"]
+        op.execute(f"CREATE TRIGGER follow_up_tallies_insert {insert}")
 
 
 def stop_keeping() -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from scheduler.bulk_writes import insert_rows
+from scheduler.bulk_writes import collections_paused, insert_rows
 from scheduler.config import Config
 from scheduler.db import begin_writing, chunked, planned_with_their_values
 from scheduler.erasure import honour_earlier_no
@@ -325,12 +325,14 @@ def record_sales(
     """Each sale with its external id, created with its follow-ups if new, in input order; the
     flag says whether it was created. A handful of queries per batch, whatever its size: imports
     and the API share this path. Re-sending an external id changes nothing, even in a race."""
-    recorded = store_sales(session, sales, config=config, now=now, actor=actor)
-    loaded = {
-        sale.id: sale
-        for chunk in chunked(sorted(recorded.created.values()))
-        for sale in session.scalars(select(Sale).where(Sale.id.in_(chunk)))
-    }
+    begin_writing(session)
+    with collections_paused(len(sales)):
+        recorded = store_sales(session, sales, config=config, now=now, actor=actor)
+        loaded = {
+            sale.id: sale
+            for chunk in chunked(sorted(recorded.created.values()))
+            for sale in session.scalars(select(Sale).where(Sale.id.in_(chunk)))
+        }
     fresh = set(recorded.created)
     results = []
     for sale in sales:
@@ -345,6 +347,13 @@ def store_sales(
 ) -> Recorded:
     """`record_sales`, the sales it creates not loaded: an import needs their ids alone."""
     begin_writing(session)
+    with collections_paused(len(sales)):
+        return _store(session, sales, config=config, now=now, actor=actor)
+
+
+def _store(
+    session: Session, sales: Sequence[SaleInput], *, config: Config, now: datetime, actor: str
+) -> Recorded:
     existing = _existing(session, sorted({sale.external_id for sale in sales}))
     new: list[SaleInput] = []
     seen = set(existing)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from decimal import Decimal
 from typing import Any
 
@@ -9,9 +10,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from scheduler.bulk_writes import PAUSE_FROM
 from scheduler.config import Config
 from scheduler.db import make_session_factory
 from scheduler.models import AuditEntry, Customer, Product, Sale
+from scheduler.sending import planning
 from scheduler.sending import sales as sales_module
 from scheduler.sending.sales import record_sale, record_sales
 from tests.factories import NOW
@@ -155,3 +158,21 @@ def test_customers_a_parallel_request_inserted_first_are_read_back(
 
 def _as(config: Config, actor: str) -> dict[str, Any]:
     return {"config": config, "now": NOW, "actor": actor}
+
+
+def test_the_collector_waits_while_a_large_batch_is_recorded(
+    session: Session, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collecting: list[bool] = []
+
+    def plan_sales(*args: Any, **kwargs: Any) -> dict[int, int]:
+        collecting.append(gc.isenabled())
+        return planning.plan_sales(*args, **kwargs)
+
+    monkeypatch.setattr(sales_module, "plan_sales", plan_sales)
+    gc.enable()
+    batch = [sale(f"S-{n}", phone=f"+5198711{n:04d}") for n in range(PAUSE_FROM)]
+    results = record_sales(session, batch, config=config, now=NOW, actor="import")
+    record_sale(session, sale("S-ONE", phone="+51911111111"), config=config, now=NOW, actor="api")
+    assert collecting == [False, True] and gc.isenabled()
+    assert [created for _sale, created in results] == [True] * PAUSE_FROM

@@ -1,6 +1,6 @@
 """Many rows written at once, without a statement per row on the server: the sales, customers,
 follow-ups and audit entries of a batch of sales; the messages, outbox copies and results of
-a batch of sends."""
+a batch of sends. And no garbage collection while a large batch is written."""
 
 from __future__ import annotations
 

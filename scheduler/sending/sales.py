@@ -354,6 +354,7 @@ def store_sales(
 def _store(
     session: Session, sales: Sequence[SaleInput], *, config: Config, now: datetime, actor: str
 ) -> Recorded:
+    """`store_sales`, the write lock taken and the collector paused."""
     existing = _existing(session, sorted({sale.external_id for sale in sales}))
     new: list[SaleInput] = []
     seen = set(existing)

@@ -1,10 +1,10 @@
-"""Planning's follow-ups tallied a row per kind, on SQLite: its triggers fire row by row, and
+"""Planning's follow-ups tallied a row per kind, on SQLite, whose triggers fire row by row:
 the tallies' insert trigger wrote a row (and two index entries) for each follow-up planned, a
 fifth of the follow-ups' insert. `follow_up_tallies_writer` holds a row only while a writer
 inserts follow-ups whose tallies it writes itself, counted (in its own transaction: SQLite
 has one writer at a time, and nobody else sees the row); the insert trigger then leaves them.
 Every other writer, and every update and delete, is tallied by the triggers as before.
-PostgreSQL's trigger counts per statement already: the table stays empty there.
+PostgreSQL's triggers stay as they are: the table stays empty there.
 
 Revision ID: 0034
 Revises: 0033

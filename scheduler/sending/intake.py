@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -216,7 +216,8 @@ def _plainly_fit(attributes: Mapping[str, Any]) -> bool:
     """Whether no attribute has anything to refuse, seen at a glance: every name, and every
     text, searched at once (a shop's order holds dozens: one search, not one call each). Any
     doubt (a line break, a name not text, a float, deep nesting) says False, and
-    `_attribute_problems` looks at each to say what."""
+    `_attribute_problems` looks at each to say what. JSON's own types are told by their exact
+    type first: Mapping's check is slow, and ran for every number and null."""
     names: list[Any] = []
     texts: list[str] = []
     containers: list[tuple[Mapping[str, Any] | list[Any], int]] = [(attributes, 0)]
@@ -224,15 +225,23 @@ def _plainly_fit(attributes: Mapping[str, Any]) -> bool:
         container, depth = containers.pop()
         if depth >= MAX_ATTRIBUTE_DEPTH:
             return False
-        if isinstance(container, Mapping):
+        values: Iterable[Any] = container
+        if type(container) is dict or isinstance(container, Mapping):
             names += container
-            container = list(container.values())
-        for value in container:
-            if isinstance(value, str):
+            values = container.values()
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                texts.append(value)
+            elif kind is dict or kind is list:
+                containers.append((value, depth + 1))
+            elif kind is int or value is None:
+                continue
+            elif isinstance(value, str):
                 texts.append(value)
             elif isinstance(value, float):
                 return False
-            elif isinstance(value, dict | list | Mapping):  # dict first: Mapping's check is slow
+            elif isinstance(value, dict | list | Mapping):
                 containers.append((value, depth + 1))
     try:
         joined = "".join(names)

@@ -85,9 +85,11 @@ def main_item(items: Sequence[LineItem]) -> LineItem | None:
     """The line with the largest quantity x unit price, the first on a tie: what the customer
     bought, rather than the bag or the delivery that came with it."""
     best: LineItem | None = None
+    most = Decimal(0)
     for item in items:
-        if best is None or _worth(item) > _worth(best):
-            best = item
+        worth = _worth(item)  # once an item, not again for the best at each comparison
+        if best is None or worth > most:
+            best, most = item, worth
     return best
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -258,3 +259,15 @@ def test_a_shops_attributes_pass_at_a_glance_and_deep_ones_are_still_refused() -
     assert _plainly_fit(order) and valid(attributes=order).attributes == order
     assert not _plainly_fit(_DEEP)
     assert problems(attributes=_DEEP) == [("attributes.deep", "is nested more than 10 levels deep")]
+
+
+class _Text(str):
+    """Text of a str subclass, as an enum's value or a library's string type."""
+
+
+def test_other_mappings_and_texts_are_seen_at_a_glance_as_dicts_and_strs() -> None:
+    inner = MappingProxyType({"sku": _Text("LAV-9"), "n": 2, "ok": True, "none": None})
+    assert _plainly_fit({"items": [inner]})
+    assert not _plainly_fit({"items": [MappingProxyType({"price": 1.5})]})
+    assert not _plainly_fit({"items": [MappingProxyType({"note": "a\x00b"})]})
+    assert not _plainly_fit({"items": [{"note": _Text("a\x1fb")}]})

@@ -91,7 +91,9 @@ def test_an_unanswered_case_is_escalated_once_per_level(engine: Engine, config: 
         assert [e.subject for e in owner] == ["Caso sin respuesta: Rosa Quispe"] * 2
         assert "recordatorio 2" in owner[1].body
         levels = session.scalars(
-            select(AuditEntry.details).where(AuditEntry.action == "case.escalate")
+            select(AuditEntry.details)
+            .where(AuditEntry.action == "case.escalate")
+            .order_by(AuditEntry.id)  # in the order they were written
         ).all()
         assert [d["level"] for d in levels] == [1, 2]
 

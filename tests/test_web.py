@@ -120,3 +120,14 @@ def test_secret_key_persists_across_app_instances(app: Flask) -> None:
     assert again.config["SECRET_KEY"] == app.config["SECRET_KEY"]
     assert len(app.config["SECRET_KEY"]) == 64
     again.extensions["postventa"].engine.dispose()
+
+
+def test_the_app_is_built_with_no_connection_left_for_forks_to_share(app: Flask) -> None:
+    """Built once and forked by gunicorn (which reads the settings while it builds it): no
+    database connection is left open, idle or in use."""
+    from web import create_app
+
+    built = create_app(app.extensions["postventa"].config)
+    pool = built.extensions["postventa"].engine.pool
+    assert pool.checkedout() == 0 and pool.checkedin() == 0
+    built.extensions["postventa"].engine.dispose()

@@ -10,7 +10,7 @@ orders export (the Import Export Suite's columns) writes one line per order, eac
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -82,10 +82,17 @@ _READ = {
 }
 
 
-def _reader(names: list[str]) -> Callable[[Cells], dict[str, str]]:
-    """A row's cells by column name, for the columns an order is read from."""
+_SHOPIFY_ITEM = ("name", "lineitem_quantity", "lineitem_name", "lineitem_price", "lineitem_sku")
+
+
+def _reader(
+    names: list[str], only: Collection[str] | None = None
+) -> Callable[[Cells], dict[str, str]]:
+    """A row's cells by column name, for the columns an order is read from (or `only` these)."""
     wanted = [
-        (i, name) for i, name in enumerate(names) if name in _READ or name.startswith("line_item_")
+        (i, name)
+        for i, name in enumerate(names)
+        if (name in only if only is not None else name in _READ or name.startswith("line_item_"))
     ]
 
     def cells(row: Cells) -> dict[str, str]:
@@ -95,15 +102,19 @@ def _reader(names: list[str]) -> Callable[[Cells], dict[str, str]]:
 
 
 def _shopify(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterator[ExportedOrder]:
-    """Lines grouped by the order's name (`#1001`): its first line holds the order."""
+    """Lines grouped by the order's name (`#1001`): its first line holds the order; the
+    others, its items (only those columns are read of them)."""
     group: list[tuple[int, dict[str, str]]] = []
-    read = _reader(names)
+    read, read_item = _reader(names), _reader(names, _SHOPIFY_ITEM)
+    at = names.index("name") if "name" in names else None
     for line, cells in rows:
-        row = read(cells)
-        if group and row.get("name") != group[0][1].get("name"):
+        name = None if at is None else as_text(cells[at].strip())
+        if group and name == group[0][1].get("name"):
+            group.append((line, read_item(cells)))
+            continue
+        if group:
             yield _shopify_order(group)
-            group = []
-        group.append((line, row))
+        group = [(line, read(cells))]
     if group:
         yield _shopify_order(group)
 

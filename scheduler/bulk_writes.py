@@ -260,8 +260,10 @@ def collections_paused(rows: int) -> Iterator[None]:
     thousands of short-lived rows, values and loaded objects set off young collections, and,
     promoted, full ones that walk every object the process holds (80 ms each in a process of
     130 000: a fifth of recording 20 000 sales). The collector starts again when the last
-    batch under way ends, after the write lock was taken (nothing waits for a lock with it
-    paused); a process that had stopped it keeps it stopped; small batches change nothing."""
+    batch under way ends; a process that had stopped it keeps it stopped; small batches change
+    nothing. Entered once SQLite's write lock is taken (`store_sales`): no wait for it with
+    the collector paused. On PostgreSQL a batch may still wait for rows a parallel request
+    holds, as long as that request takes to commit: the process's garbage waits with it."""
     if rows < PAUSE_FROM:
         yield
         return

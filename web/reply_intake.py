@@ -11,6 +11,7 @@ cost twice the CPU of a bare INSERT under the same server (`bench/README.md`, "T
 
 from __future__ import annotations
 
+import logging
 import threading
 from io import BytesIO
 from time import perf_counter
@@ -19,7 +20,7 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.clock import utcnow
 from scheduler.listening.keywords import read_consent
@@ -37,11 +38,13 @@ if TYPE_CHECKING:
 PATH = "/webhooks/twilio/sms"
 FORM = "application/x-www-form-urlencoded"
 ANSWER = NOTHING.encode()
+log = logging.getLogger(__name__)
 HEADERS = [
     ("Content-Type", "application/xml; charset=utf-8"),
     ("Content-Length", str(len(ANSWER))),
 ]
 KEPT = 4  # connections kept for replies: more replies at once go the route's way (its pool)
+LOCK_WAIT_MS = 3000  # SQLite: how long a kept connection waits for the write lock
 
 
 class ReplyIntake:
@@ -54,10 +57,6 @@ class ReplyIntake:
         self._idle: list[Connection] = []
         self._opened = 0
         self._lock = threading.Lock()
-        self._failures = (
-            DBAPIError,
-            engine.dialect.loaded_dbapi.Error,
-        )  # SQLAlchemy's, the driver's
         sqlalchemy_event.listen(engine, "engine_disposed", self._close_idle)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -65,7 +64,7 @@ class ReplyIntake:
             started = perf_counter()
             reply = self._reply(environ)
             if reply is not None and self._stored(reply):
-                start_response("200 OK", HEADERS)
+                start_response("200 OK", list(HEADERS))  # a middleware outside may add to it
                 WEBHOOK_SECONDS.labels(PATH).observe(perf_counter() - started)
                 return [ANSWER]
         return self.app(environ, start_response)
@@ -75,8 +74,11 @@ class ReplyIntake:
         form = _form(environ)
         if form is None or problems(form, *REPLY_FIELDS):
             return None
-        signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
-        if not signed(self.settings.current(), PATH, b"", form, signature):
+        try:
+            config = self.settings.current()  # read again every few seconds
+        except SQLAlchemyError:
+            return None  # the database, out of reach: the route says so, in the app's log
+        if not signed(config, PATH, b"", form, environ.get("HTTP_X_TWILIO_SIGNATURE", "")):
             return None
         reply = reply_of(form)
         return None if read_consent(reply.body) is not None else reply
@@ -89,7 +91,8 @@ class ReplyIntake:
             return False
         try:
             stored = insert_reply(connection, reply, now=utcnow())  # committed: autocommit
-        except self._failures:  # a server restarted, a lock: the next reply opens a new one
+        except Exception:  # a server restarted, a lock held: the next reply opens a new one
+            log.warning("a reply went on to the route: its kept connection failed", exc_info=True)
             self._drop(connection)
             return False
         with self._lock:
@@ -108,12 +111,17 @@ class ReplyIntake:
             self._opened += 1
         try:
             # The one INSERT is its own transaction: on PostgreSQL one round trip, not three
-            # (BEGIN, INSERT, COMMIT); on SQLite it waits its turn for the write lock.
+            # (BEGIN, INSERT, COMMIT); on SQLite it waits its turn for the write lock, for a
+            # few seconds, then lets the route wait its own.
             connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except DBAPIError:
+        except SQLAlchemyError:  # none to be had (the pool's wait timed out too)
             self._drop(None)
             return None
         connection.detach()  # closing it closes the database connection itself
+        if connection.dialect.name == "sqlite":  # on the driver's own: SQLAlchemy would BEGIN
+            connection.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+                f"PRAGMA busy_timeout = {LOCK_WAIT_MS}"
+            )
         return connection
 
     def _drop(self, connection: Connection | None) -> None:

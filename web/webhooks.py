@@ -105,14 +105,14 @@ def _twiml(reply: str | None) -> Response:
     return Response(str(answer), 200, mimetype="application/xml")
 
 
+REPLY_FIELDS = ("MessageSid", "From", "To")
+
+
 @blueprint.post("/sms")
 def inbound_sms() -> Response:
     form = request.form  # the request's proxy resolved once, not at each field
     _required(form, *REPLY_FIELDS)
     return _twiml(receive(db_session(), reply_of(form)))
-
-
-REPLY_FIELDS = ("MessageSid", "From", "To")
 
 
 def reply_of(form: Mapping[str, str]) -> InboundMessage:

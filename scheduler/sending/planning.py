@@ -303,8 +303,10 @@ def plan_sales(
     return added
 
 
-# What a planned follow-up is tallied by (`_values`' due_at, step_id, channel, status, product).
-_TALLY_KEY = itemgetter(5, 2, 4, 6, 1)
+# What a planned follow-up is tallied by, read from its `_values`.
+_TALLY_KEY = itemgetter(
+    *(PLANNED.index(name) for name in ("due_at", "step_id", "channel", "status", "product_id"))
+)
 
 
 def _insert_planned(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -321,11 +323,12 @@ def _insert_planned(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     for (due_at, step_id, channel, status, product_id), n in Counter(map(_TALLY_KEY, rows)).items():
         day = due_at.astimezone(UTC).date()  # as SQLite's date() reads the stored UTC time
         counted[(day, step_id, str(channel), str(status), product_id or 0)] += n
-    session.execute(insert(TALLIES_WRITER).values(id=1))
+    connection = session.connection()  # no flush of pending objects while the row is there
+    connection.execute(insert(TALLIES_WRITER).values(id=1))
     try:
         insert_rows(session, FOLLOW_UPS, PLANNED, rows)
     finally:
-        session.execute(delete(TALLIES_WRITER))
+        connection.execute(delete(TALLIES_WRITER))
     tallies = [
         (day, None, step_id, channel, status, "none", product_id, n)
         for (day, step_id, channel, status, product_id), n in counted.items()

@@ -7,6 +7,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -142,6 +143,44 @@ def test_with_every_kept_connection_busy_the_route_stores_the_reply(
     answer = post(client, PATH, sms("todo bien"))
     assert answer.status_code == 200 and routed == ["todo bien"]
     assert inbound_bodies(sent) == ["todo bien"]
+
+
+def test_a_failed_insert_leaves_the_reply_to_the_route_and_its_slot_to_the_next(
+    app: Flask,
+    client: FlaskClient,
+    sent: sessionmaker[Session],
+    routed: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    driver = app.extensions["postventa"].engine.dialect.loaded_dbapi
+    insert = insert_reply
+    failures = iter([driver.OperationalError("the server closed the connection")])
+
+    def failing_once(*args: Any, **kwargs: Any) -> int | None:
+        if (failure := next(failures, None)) is not None:
+            raise failure
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(reply_intake, "insert_reply", failing_once)
+    monkeypatch.setattr(reply_intake, "KEPT", 1)  # the one slot, given back when it failed
+    first = post(client, PATH, sms("uno", sid="SM" + "1" * 32))
+    second = post(client, PATH, sms("dos", sid="SM" + "2" * 32))
+    assert first.status_code == second.status_code == 200
+    assert routed == ["uno"]  # the second went in front of Flask again
+    assert inbound_bodies(sent) == ["uno", "dos"]
+
+
+def test_a_body_that_is_not_utf8_goes_to_the_route_and_stores_nothing(
+    client: FlaskClient, sent: sessionmaker[Session], routed: list[str]
+) -> None:
+    body = b"MessageSid=SM" + b"1" * 32 + b"&From=%2B51987654321&To=%2B15005550006&Body=\xff"
+    answer = client.post(
+        PATH,
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": "bm90IGEgc2lnbg=="},
+    )
+    assert answer.status_code == 403 and routed == [] and inbound_bodies(sent) == []
 
 
 def _connections(application: str) -> int:

@@ -1,6 +1,6 @@
 """Twilio's SMS webhook, its common case served in front of Flask: a signed reply that is not a
-consent keyword is stored with one INSERT on a connection this thread keeps, and answered with
-empty TwiML, as the route in `web.webhooks` would answer it.
+consent keyword is stored with one INSERT on one of the few connections the process keeps, and
+answered with empty TwiML, as the route in `web.webhooks` would answer it.
 
 Everything else goes on to that route, its body intact, and is answered there as before: a
 missing or bad signature, a missing field, an odd size or encoding, a STOP (acted on at once,
@@ -28,14 +28,23 @@ from scheduler.listening.reply_store import InboundMessage, insert_reply
 from scheduler.logs import kept
 from scheduler.settings import LiveSettings
 from web.metrics import WEBHOOK_SECONDS
-from web.webhooks import BODY_LIMIT, NOTHING, REPLY_FIELDS, problems, reply_of, signed
+from web.webhooks import (
+    BODY_LIMIT,
+    NOTHING,
+    REPLY_FIELDS,
+    SMS,
+    blueprint,
+    problems,
+    reply_of,
+    signed,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-PATH = "/webhooks/twilio/sms"
+PATH = f"{blueprint.url_prefix}{SMS}"
 FORM = "application/x-www-form-urlencoded"
 ANSWER = NOTHING.encode()
 log = logging.getLogger(__name__)

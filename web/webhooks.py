@@ -30,6 +30,7 @@ from scheduler.sending.delivery import apply_status
 from web.database import as_id, db_session, services
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
+SMS = "/sms"  # replies' path under the blueprint's (served in front of Flask too)
 BODY_LIMIT = 16 * 1024  # Twilio's own requests are a few hundred bytes
 CONSENT_LOCK_SECONDS = 3  # well inside Twilio's 15 s: a webhook never hangs on a busy worker
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def _twiml(reply: str | None) -> Response:
 REPLY_FIELDS = ("MessageSid", "From", "To")
 
 
-@blueprint.post("/sms")
+@blueprint.post(SMS)
 def inbound_sms() -> Response:
     form = request.form  # the request's proxy resolved once, not at each field
     _required(form, *REPLY_FIELDS)

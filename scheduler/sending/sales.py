@@ -326,8 +326,8 @@ def record_sales(
     flag says whether it was created. A handful of queries per batch, whatever its size: imports
     and the API share this path. Re-sending an external id changes nothing, even in a race."""
     begin_writing(session)
-    with collections_paused(len(sales)):
-        recorded = store_sales(session, sales, config=config, now=now, actor=actor)
+    with collections_paused(len(sales)):  # over the store and the load of the new sales
+        recorded = _store(session, sales, config=config, now=now, actor=actor)
         loaded = {
             sale.id: sale
             for chunk in chunked(sorted(recorded.created.values()))

@@ -675,6 +675,14 @@ class Message(Base):
             sqlite_where=text("direction = 'inbound'"),
             postgresql_where=text("direction = 'inbound'"),
         ),
+        # A person's answers by time: what each one answered lately, in the inbox.
+        Index(
+            "ix_messages_sent_by",
+            "sent_by_id",
+            "created_at",
+            sqlite_where=text("sent_by_id IS NOT NULL"),
+            postgresql_where=text("sent_by_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -807,6 +815,13 @@ class Case(Base):
             "uq_cases_one_open_per_customer",
             "customer_id",
             unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(  # the inbox's order: a search walks it and stops at a page
+            "ix_cases_open_deadline",
+            "first_response_due_at",
+            "id",
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
         ),

@@ -74,7 +74,7 @@ def cut(
     return page, Cursor(*where(page[-1]))
 
 
-def count_up_to(session: Session, query: Select[Any], most: int) -> int:
+def count_up_to(session: Session, query: Select[*tuple[Any, ...]], most: int) -> int:
     """How many rows `query` keeps, counted no further than `most` + 1 (more than `most`
     says "more than `most`"): a count reads every row it counts, and a list says how many
     there are without reading a year of them."""

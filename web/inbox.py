@@ -27,7 +27,7 @@ from wtforms.validators import Optional
 from scheduler.casework.bulk import BulkAction, on_cases
 from scheduler.casework.cases import resolve_case
 from scheduler.casework.context import case_context
-from scheduler.casework.inbox import open_cases, tab_counts
+from scheduler.casework.inbox import COUNT_MOST, open_cases, tab_counts
 from scheduler.casework.notices import unsent_notices
 from scheduler.casework.saved_answers import answers_for, render_answer
 from scheduler.casework.staff_actions import (
@@ -144,6 +144,7 @@ def index() -> str | tuple[str, int]:
         time_left=time_left,
         requested=requested,
         mine=_my_figures(session, now),
+        count_most=COUNT_MOST,
     )
     return (shown, 400) if problem else shown
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from scheduler.casework.context import first_answered
 from scheduler.casework.notices import past_deadline
@@ -23,9 +23,10 @@ from scheduler.figures.scope import bought_by_then
 from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.listening.unmatched import awaiting_a_person
 from scheduler.models import Case, Customer, Message, Sale
-from scheduler.paging import Cursor, beyond, cut
+from scheduler.paging import Cursor, beyond, count_up_to, cut
 
 PAGE = 50  # cases a page
+COUNT_MOST = 1_000  # a search's matches counted so far, then "more than"
 LOW_SCORE = "low_score"  # a kind: a case opened by a rating of 0-6, whatever its label
 Query = TypeVar("Query", bound="Select[*tuple[Any, ...]]")  # any select over cases
 Assignee = Literal["anyone", "mine", "nobody", "someone"]
@@ -48,7 +49,7 @@ class CaseFilter:
 @dataclass(frozen=True)
 class Page:
     rows: list[tuple[Case, Customer]]
-    matching: int  # open cases the filter keeps, on every page
+    matching: int  # open cases the filter keeps, on every page (a search: COUNT_MOST + 1 says more)
     following: Cursor | None  # where the next page starts; None on the last
 
 
@@ -65,21 +66,25 @@ def _case_product(product_id: int) -> ColumnElement[bool]:
 
 def _word(word: str) -> ColumnElement[bool]:
     """One word of a search: in the case's conversation, the customer's name, phone or email
-    (case aside; `%` and `_` are plain characters here). The conversation is read through the
-    open cases' messages, by case: hashed against every message it read a million replies."""
-    still_open = aliased(Case)
-    in_conversation = Case.id.in_(
-        select(Message.case_id).where(
-            Message.case_id.in_(select(still_open.id).where(still_open.status == CaseStatus.OPEN)),
-            Message.body.icontains(word, autoescape=True),
+    (case aside; `%` and `_` are plain characters here).
+
+    The conversation is looked up case by case along its index as `_searched` walks the open
+    cases: OFFSET 0 keeps PostgreSQL from making the EXISTS a hashed subquery, which read
+    every message holding the word before the first case (seconds for a word in thousands).
+    The customers holding it are found once, along their words index."""
+    conversation = (
+        select(Message.id)
+        .where(Message.case_id == Case.id, Message.body.icontains(word, autoescape=True))
+        .offset(0)
+    )
+    customers = select(Customer.id).where(
+        or_(
+            Customer.name.icontains(word, autoescape=True),
+            Customer.phone.icontains(word, autoescape=True),
+            Customer.email.icontains(word, autoescape=True),
         )
     )
-    return or_(  # the conversation first: its hashed lookup spares the others when it finds
-        in_conversation,
-        Customer.name.icontains(word, autoescape=True),
-        Customer.phone.icontains(word, autoescape=True),
-        Customer.email.icontains(word, autoescape=True),
-    )
+    return or_(conversation.exists(), Case.customer_id.in_(customers))
 
 
 def _kept(query: Query, wanted: CaseFilter, *, me: int, now: datetime) -> Query:
@@ -132,8 +137,11 @@ def open_cases(
     size: int | None = None,
 ) -> Page:
     """A page of the open cases the filter keeps, the nearest deadline first (then the
-    oldest), starting after `after`, `size` of them (PAGE); with how many match in all."""
+    oldest), starting after `after`, `size` of them (PAGE); with how many match in all (a
+    search: up to COUNT_MOST, then "more than")."""
     size = size or PAGE
+    if wanted.words:
+        return _searched(session, wanted, me=me, now=now, after=after, size=size)
     # The filter runs once, and no more than a page of rows comes back: the open cases it
     # keeps are counted by a window over them all, then cut after `after` (each filter read
     # twice, for a count and a page, cost a words search 300 ms of 5 000 open cases).
@@ -154,8 +162,40 @@ def open_cases(
         page.order_by(kept.c.first_response_due_at, kept.c.id).limit(size + 1)
     ).all()
     matching = keys[0].matching if keys else _matching(session, wanted, me=me, now=now, after=after)
-    due_and_id = {key.id: (key.first_response_due_at, key.id) for key in keys}
-    ids, following = cut([key.id for key in keys], size, lambda case_id: due_and_id[case_id])
+    return _page(session, [(key.id, key.first_response_due_at) for key in keys], matching, size)
+
+
+def _searched(
+    session: Session,
+    wanted: CaseFilter,
+    *,
+    me: int,
+    now: datetime,
+    after: Cursor | None,
+    size: int,
+) -> Page:
+    """`open_cases` for words. The open cases are walked by their deadline (migration 0035),
+    each searched until a page is found, and counted no further than COUNT_MOST: words every
+    open case holds were searched in all of them, then sorted (25 000 open cases: the page
+    took 447 ms, now 76). A page that is not full from the start is the count."""
+    kept = _kept(select(Case.id, Case.first_response_due_at), wanted, me=me, now=now)
+    page = kept
+    if after is not None:
+        page = page.where(beyond(Case.first_response_due_at, Case.id, after, newest_first=False))
+    by_deadline = (Case.first_response_due_at, Case.id)  # the walk, for the count too
+    keys = session.execute(page.order_by(*by_deadline).limit(size + 1)).all()
+    whole = after is None and len(keys) <= size
+    matching = len(keys) if whole else count_up_to(session, kept.order_by(*by_deadline), COUNT_MOST)
+    return _page(session, [(key.id, key.first_response_due_at) for key in keys], matching, size)
+
+
+def _page(session: Session, keys: list[tuple[int, datetime]], matching: int, size: int) -> Page:
+    """The cases of `keys` (id and deadline, in order, one past the page), with their
+    customers."""
+    due_and_id = {case_id: (due, case_id) for case_id, due in keys}
+    ids, following = cut(
+        [case_id for case_id, _ in keys], size, lambda case_id: due_and_id[case_id]
+    )
     read = session.execute(
         select(Case, Customer)
         .join(Customer, Customer.id == Case.customer_id)
@@ -190,20 +230,18 @@ class TabCounts:
 
 
 def tab_counts(session: Session, *, me: int) -> TabCounts:
-    """How many cases each tab holds, in one round trip."""
-    is_open = Case.status == CaseStatus.OPEN
+    """How many cases each tab holds, in one round trip: the open cases read once for all
+    their counts (a statement each read them four times, 41 ms of 25 000 open cases)."""
     unmatched = (
         select(func.count()).select_from(Message).where(awaiting_a_person()).scalar_subquery()
     )
     row = session.execute(
         select(
-            select(func.count()).where(is_open).scalar_subquery(),
-            select(func.count()).where(is_open, Case.assignee_id == me).scalar_subquery(),
-            select(func.count())
-            .where(is_open, Case.first_responded_at.is_(None))
-            .scalar_subquery(),
+            func.count(),
+            func.count().filter(Case.assignee_id == me),
+            func.count().filter(Case.first_responded_at.is_(None)),
             unmatched,
-            select(func.max(Case.id)).where(is_open).scalar_subquery(),
-        )
+            func.max(Case.id),
+        ).where(Case.status == CaseStatus.OPEN)
     ).one()
     return TabCounts(*(int(count or 0) for count in row))

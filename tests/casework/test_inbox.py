@@ -478,7 +478,13 @@ def test_the_inbox_filter_is_in_the_url_and_pages_go_on_with_it(
     assert "q=lavadora" in link and "kind=objection" in link
     second = staff_client.get(link).get_data(as_text=True)
     assert "Carla Tres" in second and "Ana Uno" not in second and 'rel="next"' not in second
-    assert "First cases" in second
+    assert "First cases" in second and "3 cases match." in second
+    # A search counts its matches so far, then says "more than"; the whole inbox, every one.
+    monkeypatch.setattr("scheduler.casework.inbox.COUNT_MOST", 2)
+    monkeypatch.setattr("web.inbox.COUNT_MOST", 2)
+    searched = staff_client.get("/inbox?q=lavadora").get_data(as_text=True)
+    assert "More than 2 cases match." in searched and "Ana Uno" in searched
+    assert "4 cases match." in staff_client.get("/inbox").get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

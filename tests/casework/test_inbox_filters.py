@@ -336,6 +336,26 @@ def test_pages_neither_repeat_nor_skip_a_case(session: Session) -> None:
     assert cursor == first.following
 
 
+def test_a_search_pages_and_counts_its_matches_so_far(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Words are searched case by case along the deadlines: a page that is full is counted
+    apart, up to COUNT_MOST (one more says "more than"); one that is not is the count."""
+    built = build(session)
+    quispe = CaseFilter(words=("quispe",))
+    first = open_cases(session, quispe, me=built.me, now=NOW_LATER, size=1)
+    assert [customer.name for _case, customer in first.rows] == ["Rosa Quispe"]
+    assert first.matching == 2 and first.following is not None
+    second = open_cases(session, quispe, me=built.me, now=NOW_LATER, after=first.following, size=1)
+    assert [customer.name for _case, customer in second.rows] == ["Pedro Quispe"]
+    assert second.matching == 2 and second.following is None
+    monkeypatch.setattr("scheduler.casework.inbox.COUNT_MOST", 2)
+    everyone = CaseFilter(words=("+519",))  # every open case's phone
+    assert open_cases(session, everyone, me=built.me, now=NOW_LATER, size=1).matching == 3
+    assert open_cases(session, everyone, me=built.me, now=NOW_LATER).matching == 5  # one page
+    assert open_cases(session, CaseFilter(), me=built.me, now=NOW_LATER, size=1).matching == 5
+
+
 @pytest.mark.parametrize(
     "text", ["", "abc", "1.2.3", "9" * 30 + ".1", "-5.3", "1.x", "1.2147483648", "1." + "9" * 18]
 )

@@ -327,10 +327,15 @@ class Product(Base):
 
 class Sale(Base):
     __tablename__ = "sales"
+    __table_args__ = (
+        # A customer's sales by time, with their products: the latest by a moment (what a
+        # reply or a case answering no follow-up is about) is one entry of it.
+        Index("ix_sales_customer_sold", "customer_id", "sold_at", "id", "product_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), index=True)
     sold_at: Mapped[datetime] = mapped_column(index=True)  # the latest sales, on the front page
     amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from scheduler.bulk_writes import insert_rows
 from scheduler.config import Config
 from scheduler.db import chunked
+from scheduler.figures.tallies import KEY, NO_REPLY
 from scheduler.lifecycle import Anchor, Channel, FollowUpStatus, SaleStatus
 from scheduler.models import Base, Cadence, CadenceStep, Customer, FollowUp, Product, Sale
 from scheduler.sending.due_times import (
@@ -32,7 +33,7 @@ from scheduler.sending.due_times import (
 FOLLOW_UPS = Base.metadata.tables["follow_ups"]
 TALLIES = Base.metadata.tables["follow_up_tallies"]
 TALLIES_WRITER = Base.metadata.tables["follow_up_tallies_writer"]
-TALLIED = ("due_day", "sent_day", "step_id", "channel", "status", "replied", "product_id", "n")
+TALLIED = (*KEY, "n")
 
 
 class Because(StrEnum):
@@ -330,7 +331,7 @@ def _insert_planned(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     finally:
         connection.execute(delete(TALLIES_WRITER))
     tallies = [
-        (day, None, step_id, channel, status, "none", product_id, n)
+        (day, None, step_id, channel, status, NO_REPLY, product_id, n)
         for (day, step_id, channel, status, product_id), n in counted.items()
     ]
     insert_rows(session, TALLIES, TALLIED, tallies)

@@ -110,19 +110,19 @@ def _customer_rows(
     session: Session, phones: Sequence[str], emails: Sequence[str]
 ) -> dict[tuple[str, str], Buyer]:
     """The customers with these phones and emails, keyed by ("phone" | "email", value)."""
-    known: dict[tuple[str, str], Buyer] = {}
     with planned_with_their_values(session):
-        for chunk in chunked(phones):
-            for row in session.execute(select(*BUYER_COLUMNS).where(Customer.phone.in_(chunk))):
-                buyer = Buyer(*row)
-                known[("phone", buyer.phone or "")] = buyer
-                if buyer.email:  # found already: not read a second time by its email
-                    known[("email", buyer.email)] = buyer
+        known = _keyed(
+            Buyer(*row)
+            for chunk in chunked(phones)
+            for row in session.execute(select(*BUYER_COLUMNS).where(Customer.phone.in_(chunk)))
+        )
+        # Those found by their phone are not read a second time by their email.
         unread = [email for email in emails if ("email", email) not in known]
-        for chunk in chunked(unread):
-            for row in session.execute(select(*BUYER_COLUMNS).where(Customer.email.in_(chunk))):
-                buyer = Buyer(*row)
-                known[("email", buyer.email or "")] = buyer
+        known |= _keyed(
+            Buyer(*row)
+            for chunk in chunked(unread)
+            for row in session.execute(select(*BUYER_COLUMNS).where(Customer.email.in_(chunk)))
+        )
     return known
 
 

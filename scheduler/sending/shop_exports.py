@@ -106,11 +106,10 @@ def _shopify(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterator[Ex
     others, its items (only those columns are read of them)."""
     group: list[tuple[int, dict[str, str]]] = []
     read, read_item = _reader(names), _reader(names, _SHOPIFY_ITEM)
-    at = max((i for i, name in enumerate(names) if name == "name"), default=None)  # as read()
     for line, cells in rows:
-        name = None if at is None else as_text(cells[at].strip())
-        if group and name == group[0][1].get("name"):
-            group.append((line, read_item(cells)))
+        item = read_item(cells)
+        if group and item.get("name") == group[0][1].get("name"):
+            group.append((line, item))
             continue
         if group:
             yield _shopify_order(group)

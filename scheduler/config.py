@@ -468,7 +468,7 @@ class ShopsConfig:
 @dataclass(frozen=True)
 class WorkerConfig:
     tick_seconds: int = _setting(30, _int_between(1, 3600))
-    batch_size: int = _setting(200, _int_between(1, 10_000))
+    batch_size: int = _setting(1000, _int_between(1, 10_000))
     concurrency: int = _setting(8, _int_between(1, 256))
     max_attempts: int = _setting(5, _int_between(1, 100))
     send_timeout_seconds: float = _setting(15, _number(0, 600, above_low=True))

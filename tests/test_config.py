@@ -35,7 +35,7 @@ def test_defaults_match_the_contract() -> None:
     assert config.business.send_days == ("mon", "tue", "wed", "thu", "fri", "sat")
     assert config.sms.transport == "outbox" and config.email.transport == "outbox"
     assert config.twilio.api_base_url == "https://api.twilio.com"
-    assert (config.worker.tick_seconds, config.worker.batch_size) == (30, 200)
+    assert (config.worker.tick_seconds, config.worker.batch_size) == (30, 1000)
     assert (config.worker.concurrency, config.worker.max_attempts) == (8, 5)
     assert config.cases.first_response_hours == 4
 

@@ -9,11 +9,12 @@ filter from the URL, so a view can be bookmarked and shared.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Row, Select, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from scheduler.casework.context import first_answered
@@ -168,7 +169,7 @@ def open_cases(
         page.order_by(kept.c.first_response_due_at, kept.c.id).limit(size + 1)
     ).all()
     matching = keys[0].matching if keys else _matching(session, wanted, me=me, now=now, after=after)
-    return _page(session, [(key.id, key.first_response_due_at) for key in keys], matching, size)
+    return _page(session, keys, matching, size)
 
 
 def _searched(
@@ -193,16 +194,16 @@ def _searched(
     whole = after is None and len(keys) <= size  # a first page, not full: every match
     found = len(keys) if whole else count_up_to(session, kept.order_by(*by_deadline), COUNT_MOST)
     matching = min(found, COUNT_MOST + 1)  # one more says "more than", however found
-    return _page(session, [(key.id, key.first_response_due_at) for key in keys], matching, size)
+    return _page(session, keys, matching, size)
 
 
-def _page(session: Session, keys: list[tuple[int, datetime]], matching: int, size: int) -> Page:
-    """The cases of `keys` (id and deadline, in order, one past the page), with their
-    customers."""
-    due_and_id = {case_id: (due, case_id) for case_id, due in keys}
-    ids, following = cut(
-        [case_id for case_id, _ in keys], size, lambda case_id: due_and_id[case_id]
-    )
+def _page(
+    session: Session, keys: Sequence[Row[*tuple[Any, ...]]], matching: int, size: int
+) -> Page:
+    """The cases of `keys` (rows of their `id` and `first_response_due_at`, in order, one past
+    the page), with their customers."""
+    due_and_id = {key.id: (key.first_response_due_at, key.id) for key in keys}
+    ids, following = cut([key.id for key in keys], size, lambda case_id: due_and_id[case_id])
     read = session.execute(
         select(Case, Customer)
         .join(Customer, Customer.id == Case.customer_id)

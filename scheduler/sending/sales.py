@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from scheduler.bulk_writes import collections_paused, insert_rows
 from scheduler.config import Config
@@ -111,19 +111,20 @@ def _customer_rows(
 ) -> dict[tuple[str, str], Buyer]:
     """The customers with these phones and emails, keyed by ("phone" | "email", value)."""
     with planned_with_their_values(session):
-        known = _keyed(
-            Buyer(*row)
-            for chunk in chunked(phones)
-            for row in session.execute(select(*BUYER_COLUMNS).where(Customer.phone.in_(chunk)))
-        )
+        known = _keyed(_buyers_with(session, Customer.phone, phones))
         # Those found by their phone are not read a second time by their email.
         unread = [email for email in emails if ("email", email) not in known]
-        known |= _keyed(
-            Buyer(*row)
-            for chunk in chunked(unread)
-            for row in session.execute(select(*BUYER_COLUMNS).where(Customer.email.in_(chunk)))
-        )
+        known |= _keyed(_buyers_with(session, Customer.email, unread))
     return known
+
+
+def _buyers_with(
+    session: Session, column: InstrumentedAttribute[str | None], values: Sequence[str]
+) -> Iterator[Buyer]:
+    """The customers whose `column` is one of `values`, a chunk of them a statement."""
+    for chunk in chunked(values):
+        for row in session.execute(select(*BUYER_COLUMNS).where(column.in_(chunk))):
+            yield Buyer(*row)
 
 
 def _customers_for(session: Session, sales: Sequence[SaleInput], now: datetime) -> dict[str, Buyer]:

@@ -1,14 +1,11 @@
 """Many rows written at once, without a statement per row on the server: the sales, customers,
 follow-ups and audit entries of a batch of sales; the messages, outbox copies and results of
-a batch of sends. And no garbage collection while a large batch is written."""
+a batch of sends."""
 
 from __future__ import annotations
 
-import gc
 import json
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -237,45 +234,3 @@ def _json_rows(
         for name, type_ in types.items()
     ]
     return json.dumps(list(zip(*columns, strict=True)), ensure_ascii=False)
-
-
-PAUSE_FROM = 100  # rows of a batch from which the collector waits for its end
-
-
-class _Pauses:
-    """The batches under way that paused the collector, and whether to start it again."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.count = 0
-        self.resume = False
-
-
-_PAUSES = _Pauses()
-
-
-@contextmanager
-def collections_paused(rows: int) -> Iterator[None]:
-    """No garbage collection while a batch of `rows` is written (from PAUSE_FROM rows): its
-    thousands of short-lived rows, values and loaded objects set off young collections, and,
-    promoted, full ones that walk every object the process holds (80 ms each in a process of
-    130 000: a fifth of recording 20 000 sales). The collector starts again when the last
-    batch under way ends; a process that had stopped it keeps it stopped; small batches change
-    nothing. Entered once SQLite's write lock is taken (`store_sales`): no wait for it with
-    the collector paused. On PostgreSQL a batch may still wait for rows a parallel request
-    holds, as long as that request takes to commit: the process's garbage waits with it."""
-    if rows < PAUSE_FROM:
-        yield
-        return
-    with _PAUSES.lock:
-        if _PAUSES.count == 0:
-            _PAUSES.resume = gc.isenabled()
-            gc.disable()
-        _PAUSES.count += 1
-    try:
-        yield
-    finally:
-        with _PAUSES.lock:
-            _PAUSES.count -= 1
-            if _PAUSES.count == 0 and _PAUSES.resume:
-                gc.enable()

@@ -588,6 +588,20 @@ class FollowUpTally(Base):
     n: Mapped[int]
 
 
+class LastSend(Base):
+    """Each customer's latest follow-up sent (sent or delivered), kept by the database's
+    triggers on `follow_ups` (migration 0036), never by the app: the customers messaged in a
+    period to this day are those whose latest send falls in it (`figures.summary`)."""
+
+    __tablename__ = "last_sends"
+    __table_args__ = (Index("ix_last_sends_sent_at", "sent_at", "customer_id"),)
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    sent_at: Mapped[datetime]
+
+
 class FollowUpTalliesWriter(Base):
     """A row here, only within the transaction of a writer inserting follow-ups whose tallies
     it writes itself, counted: SQLite's insert trigger then leaves them (migration 0034).

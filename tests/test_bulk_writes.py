@@ -1,18 +1,11 @@
 """Many rows written at once: ids come back in the order of the rows, every value goes where
-it belongs, on SQLite and PostgreSQL; the collector waits for a large batch to end."""
+it belongs, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import Engine, Integer, String, select, update
 
 from scheduler.bulk_writes import (
-    PAUSE_FROM,
-    collections_paused,
     insert_ids,
     insert_rows,
     update_each,
@@ -106,52 +99,3 @@ def test_an_insert_returns_the_rows_it_made_read_as_a_query_reads_them(engine: E
     assert {id_: phone for id_, phone, _at in made} == {
         id_: phone for id_, phone in stored.items() if phone != rows[0][1]
     }
-
-
-@pytest.fixture
-def collecting() -> Iterator[None]:
-    """The collector on, as a process starts, and on again afterwards whatever a test did."""
-    gc.enable()
-    yield
-    gc.enable()
-
-
-@pytest.mark.usefixtures("collecting")
-def test_a_large_batch_pauses_the_collector_until_the_last_one_ends() -> None:
-    with collections_paused(PAUSE_FROM - 1):
-        assert gc.isenabled()  # an API's sale or a few: nothing changes
-    with pytest.raises(ZeroDivisionError), collections_paused(PAUSE_FROM):
-        assert not gc.isenabled()
-        with collections_paused(PAUSE_FROM):  # a batch within a batch (a fallback sale by sale)
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-        1 / 0  # noqa: B018 - a batch that fails
-    assert gc.isenabled()
-    # Two threads' batches at once: the collector waits for the one that ends last.
-    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
-    seen: list[bool] = []
-
-    def second() -> None:
-        first_in.wait()
-        with collections_paused(PAUSE_FROM):
-            second_in.set()
-            first_out.wait()
-            seen.append(gc.isenabled())
-        seen.append(gc.isenabled())
-
-    thread = threading.Thread(target=second)
-    thread.start()
-    with collections_paused(PAUSE_FROM):
-        first_in.set()
-        second_in.wait()
-    first_out.set()
-    thread.join()
-    assert seen == [False, True]
-
-
-@pytest.mark.usefixtures("collecting")
-def test_a_process_that_stopped_the_collector_keeps_it_stopped() -> None:
-    gc.disable()
-    with collections_paused(PAUSE_FROM):
-        assert not gc.isenabled()
-    assert not gc.isenabled()

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from scheduler.casework.recipients import recipients
 from scheduler.clock import utcnow
+from scheduler.collector import collections_paused
 from scheduler.db import side_by_side
 from scheduler.figures.complaints import ThemeCount, complaint_themes
 from scheduler.figures.period import Period, PeriodError
@@ -146,7 +147,10 @@ def index() -> BaseResponse | str | tuple[str, int]:
         asked = read_asked()
     except UnreadablePeriod as unreadable:
         problem = str(unreadable)
-    with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="dashboard") as pool:
+    with (  # a quarter's figures are read as some 300 000 values: collected once, after
+        collections_paused(),
+        ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="dashboard") as pool,
+    ):
         looked = _looking_after(asked, pool) if asked is not None else None
         counted = {  # meanwhile, on the request's connection, in one round trip
             "customers": select(func.count()).select_from(Customer),

@@ -12,7 +12,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
-from scheduler.bulk_writes import collections_paused, insert_rows
+from scheduler.bulk_writes import insert_rows
+from scheduler.collector import collections_paused
 from scheduler.config import Config
 from scheduler.db import begin_writing, chunked, planned_with_their_values
 from scheduler.erasure import honour_earlier_no

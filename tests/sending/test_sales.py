@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from scheduler.bulk_writes import PAUSE_FROM
+from scheduler.collector import PAUSE_FROM
 from scheduler.config import Config
 from scheduler.db import make_session_factory
 from scheduler.models import AuditEntry, Customer, Product, Sale

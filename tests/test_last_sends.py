@@ -167,10 +167,18 @@ def test_senders_and_reporters_at_once_leave_the_truth(pg_engine: Engine) -> Non
                 some = chance.sample(ids, 3)
                 at = NOW + timedelta(minutes=chance.randrange(10_000))
                 status = chance.choice([S.SENT, S.DELIVERED, S.FAILED, S.SCHEDULED])
-                with sessions.begin() as session:
+                with sessions.begin() as session:  # its follow-ups taken in order, as
+                    # a claim takes them: only the latest sends' rows could make a circle
+                    taken = some[: 1 + n % 3]
+                    session.execute(
+                        select(FollowUp.id)
+                        .where(FollowUp.id.in_(taken))
+                        .order_by(FollowUp.id)
+                        .with_for_update()
+                    )
                     session.execute(
                         update(FollowUp)
-                        .where(FollowUp.id.in_(some[: 1 + n % 3]))
+                        .where(FollowUp.id.in_(taken))
                         .values(status=status, sent_at=at)
                     )
         except BaseException as error:  # noqa: BLE001 - reported by the test below

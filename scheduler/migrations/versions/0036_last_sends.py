@@ -77,13 +77,17 @@ ARRIVED = (
     f"SELECT came.customer_id, max(came.sent_at) {BOTH} WHERE {WENT_ON} "
     "GROUP BY came.customer_id ORDER BY came.customer_id"
 )
+MOVED_ON = f"SELECT came.customer_id {BOTH} WHERE {WENT_ON}"
 GONE = f"SELECT customer_id FROM gone WHERE {IS_SENT.format(row='gone')}"
 CAME = (
     f"SELECT customer_id, max(sent_at) FROM came WHERE {IS_SENT.format(row='came')} "
     "GROUP BY customer_id ORDER BY customer_id"
 )
-# PostgreSQL: a customer's latest send read again only with its row held (taken in order of
-# id), so that a send committed meanwhile is read, or waits and then moves it on.
+# PostgreSQL: a customer's latest send read again only with its row held, so that a send
+# committed meanwhile is read, or waits and then moves it on. Rows are taken in order of
+# customer: a statement that moves some back and others on (a merge) holds them all first,
+# as one that only moves them on takes them in its upsert; two at once then never wait for
+# each other in a circle.
 POSTGRESQL_FUNCTION = f"""
 CREATE FUNCTION last_sends_kept() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT AS $$
@@ -97,8 +101,8 @@ BEGIN
             ORDER BY customer_id FOR UPDATE;
         {_read_again(GONE)}
     ELSE  -- each part only when a row could need it (a claim, none; a sending, the second)
-        IF EXISTS ({GONE}) THEN
-            PERFORM 1 FROM last_sends WHERE customer_id IN ({LEFT})
+        IF EXISTS ({GONE}) THEN  -- every row it moves held first, in order, then moved
+            PERFORM 1 FROM last_sends WHERE customer_id IN ({LEFT} UNION {MOVED_ON})
                 ORDER BY customer_id FOR UPDATE;
             {_read_again(LEFT)}
         END IF;

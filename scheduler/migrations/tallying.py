@@ -145,12 +145,7 @@ def keep(columns: Sequence[Tallied], *, writer: bool = False) -> None:
     migration after 0034 that makes the triggers again passes it."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_postgresql_function(columns))
-        for event, transitions in TRANSITIONS.items():
-            op.execute(
-                f"CREATE TRIGGER follow_up_tallies_{event} AFTER {event.upper()} ON follow_ups "
-                f"{transitions} FOR EACH STATEMENT "
-                "EXECUTE FUNCTION follow_up_tallies_kept()"
-            )
+        statement_triggers("follow_up_tallies")
     else:
         for event, body in _sqlite_triggers(columns, writer=writer).items():
             op.execute(f"CREATE TRIGGER follow_up_tallies_{event} {body}")
@@ -167,9 +162,24 @@ def keep_inserts(columns: Sequence[Tallied], *, writer: bool) -> None:
 def stop_keeping() -> None:
     """No more triggers keeping the tallies (whichever columns they kept)."""
     if op.get_bind().dialect.name == "postgresql":
-        for event in TRANSITIONS:
-            op.execute(f"DROP TRIGGER follow_up_tallies_{event} ON follow_ups")
-        op.execute("DROP FUNCTION follow_up_tallies_kept()")
+        drop_statement_triggers("follow_up_tallies")
     else:
         for event in SQLITE_EVENTS:
             op.execute(f"DROP TRIGGER follow_up_tallies_{event}")
+
+
+def statement_triggers(name: str) -> None:
+    """PostgreSQL: the function `{name}_kept()` run after every statement that writes
+    follow-ups, over its rows before (`gone`) and after (`came`): triggers `{name}_{event}`."""
+    for event, transitions in TRANSITIONS.items():
+        op.execute(
+            f"CREATE TRIGGER {name}_{event} AFTER {event.upper()} ON follow_ups "
+            f"{transitions} FOR EACH STATEMENT EXECUTE FUNCTION {name}_kept()"
+        )
+
+
+def drop_statement_triggers(name: str) -> None:
+    """PostgreSQL: `statement_triggers(name)` and their function gone."""
+    for event in TRANSITIONS:
+        op.execute(f"DROP TRIGGER {name}_{event} ON follow_ups")
+    op.execute(f"DROP FUNCTION {name}_kept()")

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from scheduler.migrations.tallying import TRANSITIONS  # the tallies' events, `came` and `gone`
+from scheduler.migrations.tallying import drop_statement_triggers, statement_triggers
 
 revision: str = "0036"
 down_revision: str | None = "0035"
@@ -153,15 +153,11 @@ def upgrade() -> None:
     op.create_index("ix_last_sends_sent_at", "last_sends", ["sent_at", "customer_id"])
     op.execute(
         "INSERT INTO last_sends (customer_id, sent_at) SELECT customer_id, max(sent_at) "
-        f"FROM follow_ups WHERE status IN {SENT} AND sent_at IS NOT NULL GROUP BY customer_id"
+        f"FROM follow_ups WHERE {IS_SENT.format(row='follow_ups')} GROUP BY customer_id"
     )
     if postgresql:
         op.execute(POSTGRESQL_FUNCTION)
-        for event, transitions in TRANSITIONS.items():
-            op.execute(
-                f"CREATE TRIGGER last_sends_{event} AFTER {event.upper()} ON follow_ups "
-                f"{transitions} FOR EACH STATEMENT EXECUTE FUNCTION last_sends_kept()"
-            )
+        statement_triggers("last_sends")
     else:
         for name, body in SQLITE_TRIGGERS.items():
             op.execute(f"CREATE TRIGGER last_sends_{name} {body}")
@@ -169,9 +165,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for event in TRANSITIONS:
-            op.execute(f"DROP TRIGGER last_sends_{event} ON follow_ups")
-        op.execute("DROP FUNCTION last_sends_kept()")
+        drop_statement_triggers("last_sends")
     else:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER last_sends_{name}")

@@ -83,11 +83,23 @@ CAME = (
     f"SELECT customer_id, max(sent_at) FROM came WHERE {IS_SENT.format(row='came')} "
     "GROUP BY customer_id ORDER BY customer_id"
 )
-# PostgreSQL: a customer's latest send read again only with its row held, so that a send
-# committed meanwhile is read, or waits and then moves it on. Rows are taken in order of
-# customer: a statement that moves some back and others on (a merge) holds them all first,
-# as one that only moves them on takes them in its upsert; two at once then never wait for
-# each other in a circle.
+
+
+def _hold(ids: str) -> str:
+    """PostgreSQL: the rows of the customers `ids` held, in order of customer, by one
+    statement; a customer without one gets one for the while ('-infinity', which the rest of
+    the trigger reads again or moves on). A customer's latest send is read again only with
+    its row held, so that a send committed meanwhile is read, or waits and then moves it on.
+    Every statement takes its rows in order of customer in one pass (this, or an upsert that
+    only moves them on), a row not there yet included: two at once never wait for each other
+    in a circle."""
+    return (
+        "INSERT INTO last_sends (customer_id, sent_at) SELECT customer_id, '-infinity' "
+        f"FROM ({ids}) AS touched GROUP BY customer_id ORDER BY customer_id "
+        "ON CONFLICT (customer_id) DO UPDATE SET sent_at = last_sends.sent_at;"
+    )
+
+
 POSTGRESQL_FUNCTION = f"""
 CREATE FUNCTION last_sends_kept() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT AS $$
@@ -97,13 +109,11 @@ BEGIN
     ELSIF TG_OP = 'INSERT' THEN
         {_forward(CAME)}
     ELSIF TG_OP = 'DELETE' THEN
-        PERFORM 1 FROM last_sends WHERE customer_id IN ({GONE})
-            ORDER BY customer_id FOR UPDATE;
+        {_hold(GONE)}
         {_read_again(GONE)}
     ELSE  -- each part only when a row could need it (a claim, none; a sending, the second)
         IF EXISTS ({GONE}) THEN  -- every row it moves held first, in order, then moved
-            PERFORM 1 FROM last_sends WHERE customer_id IN ({LEFT} UNION {MOVED_ON})
-                ORDER BY customer_id FOR UPDATE;
+            {_hold(f"{LEFT} UNION {MOVED_ON}")}
             {_read_again(LEFT)}
         END IF;
         IF EXISTS (SELECT 1 FROM came WHERE {IS_SENT.format(row="came")}) THEN

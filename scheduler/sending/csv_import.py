@@ -10,18 +10,19 @@ save in Windows-1252: both are read.
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -220,12 +221,14 @@ def check_table(
         (cells[dates] for _line, cells in table.rows if len(cells) > dates),
         config.business.country,
     )
-    rows, items = _by_width(table)
+    rows, problems = _by_width(table)
+    items: list[Item] = []
     for line, cells in rows:
         raw: dict[str, Any] = {key: as_text(cells[index]) for key, index in found.fields.items()}
         raw["attributes"] = {name: as_text(cells[i]) for name, i in found.attributes.items()}
         items.append(((line,), raw))
-    _settle(check, items, dict(table.rows), config, now, storing)
+    checked = _checked(items, check.date_order, config, now, storing=storing is not None)
+    _settle(check, problems, checked, table, storing)
     return check
 
 
@@ -233,13 +236,15 @@ def check_table(
 # are alive until its last one is checked, and each full garbage collection meanwhile scanned
 # every one that was a list.
 Item = tuple[tuple[int, ...], dict[str, Any] | RowProblem]
+# The lines of an item checked: their sale, or what is wrong with it.
+Checked = tuple[tuple[int, ...], SaleInput | list[Problem] | RowProblem]
 
 
-def _by_width(table: Table) -> tuple[list[tuple[int, Cells]], list[Item]]:
+def _by_width(table: Table) -> tuple[list[tuple[int, Cells]], list[Checked]]:
     """The rows with as many fields as the header, and the problem of each other row."""
     width = len(table.header)
     rows = [(line, cells) for line, cells in table.rows if len(cells) == width]
-    problems: list[Item] = [
+    problems: list[Checked] = [
         ((line,), RowProblem(line, "", f"has {len(cells)} fields where the header has {width}"))
         for line, cells in table.rows
         if len(cells) != width
@@ -253,68 +258,118 @@ def _check_export(
     """A shop's orders export: each order checked as its webhook's would be, reported on its
     first line; an order refused is rejected with all its lines."""
     check = ImportCheck(header=table.header, source=shop)
-    rows, items = _by_width(table)
+    rows, problems = _by_width(table)
+    if len(rows) >= PARALLEL_FROM and not shop_exports.spreadsheet_dated(table.header, rows, shop):
+        # No time needs the file's date order to be read: the orders are read, and checked,
+        # part by part on the other cores too, instead of all here before the first is stored.
+        check.date_order = _export_order(shop, [], config)
+        header, narrow = shop_exports.narrowed(table.header, rows)
+        parts = list(shop_exports.order_parts(header, narrow, shop, PARALLEL_CHUNK))
+        checked = _in_parts(
+            _check_orders, parts, header, shop, config, now, storing=storing is not None
+        )
+        _settle(check, problems, checked, table, storing)
+        return check
     # Each order becomes its raw sale as it is read: the orders themselves are not kept.
-    for item in shop_exports.orders(table.header, rows, shop):
-        if item.order is None:
-            assert item.refused is not None
-            items.append((item.lines, RowProblem(item.lines[0], *item.refused)))
-        else:
-            items.append((item.lines, shop_orders.sale_fields(item.order)))
-    check.date_order = file_order(
-        (raw["sold_at"] for _lines, raw in items if isinstance(raw, dict)),
-        config.business.country,
+    items = [_export_item(item) for item in shop_exports.orders(table.header, rows, shop)]
+    check.date_order = _export_order(
+        shop, (raw["sold_at"] for _lines, raw in items if isinstance(raw, dict)), config
     )
-    if check.date_order.evidence is None and shop_exports.DATE_ORDER[shop] is not None:
-        check.date_order = FileOrder(shop_exports.DATE_ORDER[shop])  # the shop's, not the country's
-    _settle(check, items, dict(table.rows), config, now, storing)
+    checked = _checked(items, check.date_order, config, now, storing=storing is not None)
+    _settle(check, problems, checked, table, storing)
     return check
+
+
+def _export_item(item: shop_exports.ExportedOrder) -> Item:
+    if item.order is None:
+        assert item.refused is not None
+        return item.lines, RowProblem(item.lines[0], *item.refused)
+    return item.lines, shop_orders.sale_fields(item.order)
+
+
+def _export_order(shop: str, dates: Iterable[str], config: Config) -> FileOrder:
+    """The order an export's dates are read in: what they show, else the shop's, else the
+    country's."""
+    found = file_order(dates, config.business.country)
+    if found.evidence is None and shop_exports.DATE_ORDER[shop] is not None:
+        return FileOrder(shop_exports.DATE_ORDER[shop])  # the shop's, not the country's
+    return found
+
+
+def _check_orders(
+    rows: Sequence[tuple[int, Cells]],
+    header: Sequence[str],
+    shop: str,
+    config: Config,
+    now: datetime,
+) -> list[Checked]:
+    """The orders of an export's part, each checked; its times need no date order."""
+    items = (_export_item(item) for item in shop_exports.orders(header, rows, shop))
+    return [
+        (lines, raw if isinstance(raw, RowProblem) else validate_sale(raw, config, now=now))
+        for lines, raw in items
+    ]
 
 
 # Rows from which a file's sales are checked by several processes: below, starting them costs
 # more than it saves. Checking a sale (its phone, its email) is what takes the time.
 PARALLEL_FROM = 20_000
 PARALLEL_CHUNK = 2_000
+P = TypeVar("P")
+R = TypeVar("R")
 
 
-def _validated(
-    raws: list[dict[str, Any]], config: Config, now: datetime
-) -> Generator[SaleInput | list[Problem], None, None]:
-    """`validate_sale` of each raw sale, in order, as each is ready: on every core for a large
-    file, while whoever reads them stores the first ones."""
-    cores = min(os.cpu_count() or 1, 4)
-    if len(raws) < PARALLEL_FROM or cores < 2:
-        yield from (validate_sale(raw, config, now=now) for raw in raws)
+def _in_parts(
+    work: Callable[..., list[R]], parts: Sequence[P], *arguments: object, storing: bool
+) -> Generator[R, None, None]:
+    """`work(part, *arguments)` of each part, its results in order, as each part is ready: on
+    the other cores too when there are several parts, while whoever reads them stores the
+    first ones (`storing`: that process keeps a core to itself, it has the most to do)."""
+    helpers = min(os.cpu_count() or 1, 4) - storing
+    if len(parts) < 2 or helpers < 1:
+        for part in parts:
+            yield from work(part, *arguments)
         return
     # Spawned, not forked: the caller may run threads (the web app, the worker's scheduler).
     # A pool that cannot start or breaks (a calling script without a `__main__` guard, no
     # processes left) leaves the rest to this process: slower, never wrong.
-    # The first chunk is checked here while the pool starts (a second or so: each process
+    # The first part is worked on here while the pool starts (a second or so: each process
     # imports the code), so that its sales can be stored meanwhile.
     # A reader that stops early (an error while storing, Ctrl-C) closes this generator: the
-    # chunks not started yet are cancelled instead of checked for nobody.
+    # parts not started yet are cancelled instead of worked on for nobody.
     done = 0
     try:
-        with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("spawn")) as pool:
             try:
-                parts = pool.map(
-                    _validate_part,
-                    chunked(raws[PARALLEL_CHUNK:], PARALLEL_CHUNK),
-                    repeat(config),
-                    repeat(now),
-                )
-                first = _validate_part(raws[:PARALLEL_CHUNK], config, now)
-                yield from first
-                done = len(first)
-                for part in parts:
-                    yield from part
-                    done += len(part)
+                results = pool.map(work, parts[1:], *(repeat(each) for each in arguments))
+                yield from work(parts[0], *arguments)
+                done = 1
+                for result in results:
+                    yield from result
+                    done += 1
             except GeneratorExit:
                 pool.shutdown(cancel_futures=True)
                 raise
     except (BrokenProcessPool, OSError):
-        for rest in chunked(raws[done:], PARALLEL_CHUNK):  # still a chunk at a time
-            yield from _validate_part(rest, config, now)
+        for part in parts[done:]:  # still a part at a time
+            yield from work(part, *arguments)
+
+
+def _checked(
+    items: list[Item], order: FileOrder | None, config: Config, now: datetime, *, storing: bool
+) -> Generator[Checked, None, None]:
+    """Each item (in file order) checked: its raw sale with a spreadsheet's date read in the
+    file's `order`, by `validate_sale`."""
+    dated = [_dated(item, lines[0], order) for lines, item in items]
+    raws = [item for item in dated if isinstance(item, dict)]
+    results: Generator[SaleInput | list[Problem], None, None] = (
+        _in_parts(_validate_part, list(chunked(raws, PARALLEL_CHUNK)), config, now, storing=storing)
+        if len(raws) >= PARALLEL_FROM
+        else (validate_sale(raw, config, now=now) for raw in raws)  # each stored once checked
+    )
+    with closing(results):  # however this ends, a pool checking the rest stops
+        for (lines, _raw), item in zip(items, dated, strict=True):
+            yield lines, (item if isinstance(item, RowProblem) else next(results))
 
 
 def _validate_part(
@@ -325,40 +380,32 @@ def _validate_part(
 
 def _settle(
     check: ImportCheck,
-    items: list[Item],
-    cells_of: dict[int, Cells],
-    config: Config,
-    now: datetime,
+    problems: list[Checked],
+    checked: Generator[Checked, None, None],
+    table: Table,
     storing: Storing | None,
 ) -> None:
-    """Check each item (its lines, and the raw sale they hold or why they hold none) and add
-    it to `check` in file order (`items` is sorted so): a good sale, or its problems and all
-    its lines as rejected. Each chunk of good sales goes to `storing` as soon as it is
-    complete."""
-    items.sort(key=lambda item: item[0][0])
-    dated = [_dated(item, lines[0], check.date_order) for lines, item in items]
-    raws = [item for item in dated if isinstance(item, dict)]
+    """Add each item to `check` in file order (`problems` and `checked` each are in it): a good
+    sale, or its problems and all its lines as rejected. Each chunk of good sales goes to
+    `storing` as soon as it is complete."""
+    cells_of = dict(table.rows)
     seen: dict[str, int] = {}
     stored = 0  # how many of check.sales went to `storing`
-    # Closed however this ends, so that a pool checking the rest stops (see `_validated`).
-    with closing(_validated(raws, config, now)) as results:
-        for (lines, _raw), item in zip(items, dated, strict=True):
+    # Closed however this ends, so that a pool checking the rest stops (see `_in_parts`).
+    with closing(checked):
+        for lines, result in heapq.merge(problems, checked, key=lambda item: item[0][0]):
             check.rows += 1
             line = lines[0]
-            if isinstance(item, RowProblem):
-                problems = [item]
+            if isinstance(result, RowProblem):
+                found = [result]
+            elif isinstance(result, list):
+                found = [
+                    RowProblem(line, key.removeprefix("attributes."), text) for key, text in result
+                ]
             else:
-                result = next(results)
-                problems = (
-                    [
-                        RowProblem(line, key.removeprefix("attributes."), text)
-                        for key, text in result
-                    ]
-                    if isinstance(result, list)
-                    else _kept(check, result, line, seen)
-                )
-            if problems:
-                check.problems += problems
+                found = _kept(check, result, line, seen)
+            if found:
+                check.problems += found
                 check.rejected.update((each, cells_of[each]) for each in lines)
             elif storing is not None and len(check.sales) - stored == storing.chunk:
                 storing.add(check.sales[stored:])

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 
 from scheduler.sending.columns import normal_name
 from scheduler.sending.csv_cells import Cells, as_text
@@ -26,7 +27,7 @@ from scheduler.sending.shop_orders import (
     OrderAction,
     ShopOrder,
 )
-from scheduler.sending.spreadsheet_dates import DateOrder
+from scheduler.sending.spreadsheet_dates import DateOrder, is_spreadsheet_date
 
 _SHOPIFY_COLUMNS = {"name", "id", "financial_status", "lineitem_quantity", "lineitem_name"}
 _WOOCOMMERCE_COLUMNS = {"order_id", "order_number", "order_date", "status", "order_total"}
@@ -38,6 +39,8 @@ _SHOPIFY_PAID = {"paid", "partially_paid", "partially_refunded"}
 _SHOPIFY_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}(?::\d{2})?) ?([+-]\d{2}):?(\d{2})")
 # The date order of each shop's exports, when a file's dates do not show it themselves.
 DATE_ORDER = {SHOPIFY: None, WOOCOMMERCE: DateOrder.MONTH_FIRST}
+# The columns an order's time is read from, the first one filled.
+_PLACED = {SHOPIFY: ("created_at", "paid_at"), WOOCOMMERCE: ("paid_date", "order_date")}
 
 
 def recognise(header: Sequence[str]) -> str | None:
@@ -85,6 +88,10 @@ _READ = {
 _SHOPIFY_ITEM = ("name", "lineitem_quantity", "lineitem_name", "lineitem_price", "lineitem_sku")
 
 
+def _read(name: str) -> bool:
+    return name in _READ or name.startswith("line_item_")
+
+
 def _reader(
     names: list[str], only: Collection[str] | None = None
 ) -> Callable[[Cells], dict[str, str]]:
@@ -92,7 +99,7 @@ def _reader(
     wanted = [
         (i, name)
         for i, name in enumerate(names)
-        if (name in only if only is not None else name in _READ or name.startswith("line_item_"))
+        if (name in only if only is not None else _read(name))
     ]
 
     def cells(row: Cells) -> dict[str, str]:
@@ -101,21 +108,65 @@ def _reader(
     return cells
 
 
+def _order_name(names: list[str]) -> Callable[[Cells], str]:
+    """A Shopify line's order name (`#1001`), which its order's lines share."""
+    at = names.index("name")  # a column the export is recognised by
+    return lambda cells: as_text(cells[at].strip())
+
+
 def _shopify(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterator[ExportedOrder]:
-    """Lines grouped by the order's name (`#1001`): its first line holds the order; the
-    others, its items (only those columns are read of them)."""
+    """Consecutive lines of one order's name (`#1001`) grouped: its first line holds the
+    order; the others, its items (only those columns are read of them)."""
     group: list[tuple[int, dict[str, str]]] = []
-    read, read_item = _reader(names), _reader(names, _SHOPIFY_ITEM)
+    read, read_item, name_of = _reader(names), _reader(names, _SHOPIFY_ITEM), _order_name(names)
+    name = ""
     for line, cells in rows:
-        item = read_item(cells)
-        if group and item.get("name") == group[0][1].get("name"):
-            group.append((line, item))
+        if group and name_of(cells) == name:
+            group.append((line, read_item(cells)))
             continue
         if group:
             yield _shopify_order(group)
-        group = [(line, read(cells))]
+        group, name = [(line, read(cells))], name_of(cells)
     if group:
         yield _shopify_order(group)
+
+
+def order_parts(
+    header: Sequence[str], rows: Sequence[tuple[int, Cells]], shop: str, size: int
+) -> Iterator[list[tuple[int, Cells]]]:
+    """The rows in consecutive parts of about `size`, an order's lines never split: parts
+    that other processes read orders from."""
+    name_of = _order_name([normal_name(name) for name in header]) if shop == SHOPIFY else None
+    part: list[tuple[int, Cells]] = []
+    for row in rows:
+        if len(part) >= size and (name_of is None or name_of(row[1]) != name_of(part[-1][1])):
+            yield part
+            part = []
+        part.append(row)
+    if part:
+        yield part
+
+
+def narrowed(
+    header: Sequence[str], rows: Sequence[tuple[int, Cells]]
+) -> tuple[list[str], list[tuple[int, Cells]]]:
+    """The export with the columns an order is read from alone (a fifth of Shopify's 79):
+    what is sent to another process, cell by cell, to read its orders."""
+    wanted = [i for i, name in enumerate(header) if _read(normal_name(name))]
+    take = itemgetter(*wanted)  # a tuple: an export has at least the five it is known by
+    return [header[i] for i in wanted], [(line, take(cells)) for line, cells in rows]
+
+
+def spreadsheet_dated(header: Sequence[str], rows: Sequence[tuple[int, Cells]], shop: str) -> bool:
+    """Whether a cell an order's time may be read from is written as a spreadsheet writes
+    dates (`27/11/2026`): such a time is read in the file's date order, which every order
+    must be read to know. A shop writes its own times otherwise (ISO 8601 or near it)."""
+    at = [i for i, name in enumerate(header) if normal_name(name) in _PLACED[shop]]
+    return any(is_spreadsheet_date(cells[i]) for _line, cells in rows for i in at)
+
+
+def _placed(first: dict[str, str], shop: str) -> str:
+    return next(filter(None, (first.get(name) for name in _PLACED[shop])), "")
 
 
 def _shopify_order(group: list[tuple[int, dict[str, str]]]) -> ExportedOrder:
@@ -141,7 +192,7 @@ def _shopify_order(group: list[tuple[int, dict[str, str]]]) -> ExportedOrder:
         )
     except BadItem as bad:
         return ExportedOrder(lines, None, (bad.field, str(bad)))
-    placed = first.get("created_at") or first.get("paid_at", "")  # as the webhook's order
+    placed = _placed(first, SHOPIFY)  # its creation, as the webhook's order
     found = _SHOPIFY_TIME.fullmatch(placed)
     order = ShopOrder(
         shop=SHOPIFY,
@@ -188,7 +239,7 @@ def _woocommerce(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterato
             shop=WOOCOMMERCE,
             order_id=row.get("order_id") or number,
             name=number or None,
-            placed_at=row.get("paid_date") or row.get("order_date", ""),
+            placed_at=_placed(row, WOOCOMMERCE),
             customer_name=person or shipped or None,
             phone=row.get("billing_phone") or row.get("shipping_phone") or None,
             email=row.get("billing_email") or row.get("customer_email") or None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -14,7 +15,9 @@ from sqlalchemy.orm import Session
 from scheduler.config import defaults
 from scheduler.defaults import install_defaults
 from scheduler.models import FollowUp, Product, Sale
+from scheduler.sending import csv_import, shop_exports
 from scheduler.sending.csv_import import (
+    ImportCheck,
     RowProblem,
     check_sales_csv,
     import_sales,
@@ -177,3 +180,97 @@ def test_hostile_exports_are_refused_order_by_order(frozen: None) -> None:
     )
     problems = check_sales_csv(woo, defaults(), now=NOW).problems
     assert [(p.line, p.field) for p in problems] == [(n, "line_item_1") for n in (2, 3, 4)]
+
+
+def _large_shopify_export(paid_at: str) -> str:
+    """Orders of 1 to 3 items, every sixth refused (cancelled, unpaid, a bad item), with a row
+    cut short among them."""
+    lines = []
+    for n in range(40):
+        items = [(f"P-{k}", f"Producto {k}", 1, f"{10 + k}.00") for k in range(1 + n % 3)]
+        if n % 6 == 5:
+            items[-1] = ("P-9", "Roto", 0, "10.00")
+        lines += shopify_lines(
+            1000 + n,
+            items=items,
+            email=f"c{n}@example.pe",
+            phone=f"+5198765{n:04d}",
+            status="pending" if n % 6 == 1 else "paid",
+            cancelled_at="2026-11-21 09:00:00 -0500" if n % 6 == 3 else "",
+            paid_at=paid_at.format(day=1 + n % 28),
+        )
+    text = as_csv(SHOPIFY_HEADER, lines).splitlines()
+    return "\n".join([*text[:30], "#9999,cut short", *text[30:]]) + "\n"
+
+
+def _large_woocommerce_export() -> str:
+    lines = [
+        woocommerce_line(
+            3000 + n,
+            status="processing" if n % 6 == 1 else "completed",
+            email=f"w{n}@example.pe",
+            phone=f"98765{n:04d}",
+            items=(f"name:Cocina|quantity:{n % 4}|total:10",),
+        )
+        for n in range(40)
+    ]
+    return as_csv(WOOCOMMERCE_HEADER, lines)
+
+
+def _outcome(check: ImportCheck) -> tuple[object, ...]:
+    return check.sales, check.problems, check.rejected, check.date_order, check.rows
+
+
+@pytest.mark.parametrize(
+    "text",
+    [_large_shopify_export("2026-11-{day:02d} 15:30:12 -0500"), _large_woocommerce_export()],
+    ids=["shopify", "woocommerce"],
+)
+def test_a_large_export_is_read_on_every_core_with_the_same_result(
+    frozen: None, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """Its orders are read in parts by other processes (real ones), an order's lines never
+    split between two, and the outcome is line for line the one read here alone."""
+    alone = check_sales_csv(text, defaults(), now=NOW)
+    assert len(alone.sales) > 15 and len(alone.problems) > 10
+    monkeypatch.setattr(csv_import, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(csv_import, "PARALLEL_CHUNK", 7)
+    narrowed: list[int] = []
+    narrow = shop_exports.narrowed
+
+    def counted(*args: Any) -> Any:
+        narrowed.append(1)
+        return narrow(*args)
+
+    monkeypatch.setattr(shop_exports, "narrowed", counted)
+    shared = check_sales_csv(text, defaults(), now=NOW)
+    assert narrowed == [1]  # the orders were read in parts
+    assert _outcome(shared) == _outcome(alone)
+
+
+def test_an_order_lies_in_one_part_however_the_rows_are_cut() -> None:
+    header = ["Name", "Lineitem sku"]
+    rows = [(line, (f"#{line // 3}", "S")) for line in range(2, 40)]  # orders of 3 lines
+    for size in (1, 2, 3, 7):
+        parts = list(shop_exports.order_parts(header, rows, "shopify", size))
+        assert [row for part in parts for row in part] == rows
+        names = [{cells[0] for _line, cells in part} for part in parts]
+        assert all(not a & b for a, b in zip(names, names[1:], strict=False))
+        assert all(len(part) >= size for part in parts[:-1])
+    assert [len(p) for p in shop_exports.order_parts(header, rows, "woocommerce", 7)][:2] == [7, 7]
+
+
+def test_an_export_edited_in_a_spreadsheet_is_read_in_its_date_order(
+    frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its times written as a spreadsheet writes dates (`13/11/2026 15:30`), a day or a month
+    first as the whole file shows: every order is read before any is checked, as a small file."""
+    text = _large_shopify_export("{day:02d}/11/2026 15:30")
+    alone = check_sales_csv(text, defaults(), now=NOW)
+    monkeypatch.setattr(csv_import, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(csv_import, "PARALLEL_CHUNK", 7)
+    shared = check_sales_csv(text, defaults(), now=NOW)
+    assert _outcome(shared) == _outcome(alone)
+    assert shared.date_order is not None and shared.date_order.evidence == "13/11/2026 15:30"
+    days = {(sale.sold_at.month, sale.sold_at.day) for _line, sale in shared.sales}
+    assert {(11, 5), (11, 11)} <= days and {month for month, _ in days} == {11}  # not May 11

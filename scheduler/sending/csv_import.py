@@ -167,7 +167,7 @@ def read_table(text: str) -> Table:
     rows: list[tuple[int, Cells]] = []
     try:
         for values in reader:
-            if not any(value.strip() for value in values):
+            if not any(map(str.strip, values)):
                 continue  # a blank line, often at the end of a spreadsheet's export
             if len(rows) == MAX_ROWS:
                 raise UnusableFile(f"more than {MAX_ROWS} rows: split the file")
@@ -315,6 +315,7 @@ def _check_orders(
 # more than it saves. Checking a sale (its phone, its email) is what takes the time.
 PARALLEL_FROM = 20_000
 PARALLEL_CHUNK = 2_000
+HERE_FIRST = 3  # parts worked on here first: at 2 000 rows, about the time a pool takes to start
 P = TypeVar("P")
 R = TypeVar("R")
 
@@ -333,17 +334,18 @@ def _in_parts(
     # Spawned, not forked: the caller may run threads (the web app, the worker's scheduler).
     # A pool that cannot start or breaks (a calling script without a `__main__` guard, no
     # processes left) leaves the rest to this process: slower, never wrong.
-    # The first part is worked on here while the pool starts (a second or so: each process
-    # imports the code), so that its sales can be stored meanwhile.
+    # The first parts are worked on here while the pool starts (a second or so: each process
+    # imports the code), so that their sales can be stored meanwhile.
     # A reader that stops early (an error while storing, Ctrl-C) closes this generator: the
     # parts not started yet are cancelled instead of worked on for nobody.
     done = 0
     try:
         with ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("spawn")) as pool:
             try:
-                results = pool.map(work, parts[1:], *(repeat(each) for each in arguments))
-                yield from work(parts[0], *arguments)
-                done = 1
+                results = pool.map(work, parts[HERE_FIRST:], *(repeat(a) for a in arguments))
+                for part in parts[:HERE_FIRST]:
+                    yield from work(part, *arguments)
+                    done += 1
                 for result in results:
                     yield from result
                     done += 1

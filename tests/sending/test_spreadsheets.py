@@ -332,7 +332,7 @@ def test_a_pool_that_breaks_part_way_leaves_the_rest_to_this_process(
     monkeypatch.setattr(csv_import, "PARALLEL_FROM", 10)
     monkeypatch.setattr(csv_import, "PARALLEL_CHUNK", 7)
     monkeypatch.setattr(csv_import, "ProcessPoolExecutor", BreaksAfterOnePart)
-    # 7 checked here while the pool starts, 7 by the pool before it broke, 26 here again.
+    # 21 checked here while the pool starts, 7 by the pool before it broke, 12 here again.
     assert check_sales_csv(text, defaults(), now=NOW).sales == alone.sales
     assert len(alone.sales) == 40
 

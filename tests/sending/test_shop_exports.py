@@ -19,8 +19,11 @@ from scheduler.sending import csv_import, shop_exports
 from scheduler.sending.csv_import import (
     ImportCheck,
     RowProblem,
+    Storing,
     check_sales_csv,
+    check_table,
     import_sales,
+    read_table,
     rejected_csv,
 )
 from tests.factories import NOW
@@ -246,6 +249,28 @@ def test_a_large_export_is_read_on_every_core_with_the_same_result(
     shared = check_sales_csv(text, defaults(), now=NOW)
     assert narrowed == [1]  # the orders were read in parts
     assert _outcome(shared) == _outcome(alone)
+
+
+def test_a_large_export_is_stored_while_its_parts_are_read(
+    frozen: None, monkeypatch: pytest.MonkeyPatch, session: Session
+) -> None:
+    """As `postventa import-sales` runs it: the helpers read and check the orders, this process
+    stores each chunk of sales as it comes, and what is stored is what the file holds."""
+    install_defaults(session, NOW)
+    session.commit()
+    text = _large_shopify_export("2026-11-{day:02d} 15:30:12 -0500")
+    alone = check_sales_csv(text, defaults(), now=NOW)
+    monkeypatch.setattr(csv_import, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(csv_import, "PARALLEL_CHUNK", 7)
+    storing = Storing(session, config=defaults(), now=NOW, actor="t", chunk=5)
+    check = check_table(read_table(text), defaults(), now=NOW, storing=storing)
+    assert _outcome(check) == _outcome(alone)
+    done = storing.result()
+    assert (done.created, done.existing, done.failure) == (len(alone.sales), 0, None)
+    stored = session.execute(select(Sale.external_id, Sale.sold_at, Sale.amount)).all()
+    assert sorted(stored) == sorted(
+        (sale.external_id, sale.sold_at, sale.amount) for _line, sale in alone.sales
+    )
 
 
 def test_an_order_lies_in_one_part_however_the_rows_are_cut() -> None:

@@ -525,7 +525,9 @@ class Storing:
                 now=self.now,
                 actor=self.actor,
             )
-            late = skipped_as_late_by_id(session, list(recorded.created.values()))
+            late = recorded.skipped
+            if late is None:
+                late = skipped_as_late_by_id(session, list(recorded.created.values()))
             session.commit()
         except (SQLAlchemyError, LookupError) as error:
             session.rollback()

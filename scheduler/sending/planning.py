@@ -240,6 +240,14 @@ def to_plan(
     )
 
 
+class SalesPlanned(NamedTuple):
+    """What `plan_sales` created: how many follow-ups each sale got, and how many of them
+    were planned as skipped (their time passed beyond the grace, nobody to reach)."""
+
+    added: dict[int, int]
+    skipped: int
+
+
 def schedule_sales(
     session: Session, sales: Sequence[Sale], config: Config, now: datetime
 ) -> dict[int, int]:
@@ -252,7 +260,7 @@ def schedule_sales(
         )
         have.update((sale_id, step_id) for sale_id, step_id in session.execute(existing))
     planned = [to_plan(sale.id, sale.sold_at, sale.product, sale.customer) for sale in sales]
-    return plan_sales(session, planned, config, now, have=have)
+    return plan_sales(session, planned, config, now, have=have).added
 
 
 def plan_sales(
@@ -262,17 +270,18 @@ def plan_sales(
     now: datetime,
     *,
     have: Collection[tuple[int, int]] = (),
-) -> dict[int, int]:
+) -> SalesPlanned:
     """Create the follow-ups of these sales, but those in `have` (sale id, step id), in one
-    insert; returns how many each sale got. Cadences are looked up once per kind of product,
-    and a sale's follow-ups dated once per kind of product, moment of sale, zone and reach:
-    the sales of one file or order often share all four."""
+    insert; returns how many each sale got, and how many were skipped. Cadences are looked
+    up once per kind of product, and a sale's follow-ups dated once per kind of product,
+    moment of sale, zone and reach: the sales of one file or order often share all four."""
     grace = timedelta(hours=config.cadences.late_grace_hours)
     steps_of: dict[tuple[int | None, str | None], list[Step]] = {}
     rules_of: dict[str | None, SendRules] = {}
     dated: dict[tuple[Any, ...], list[Planned]] = {}
     rows: list[tuple[Any, ...]] = []
     added = dict.fromkeys((sale.sale_id for sale in sales), 0)
+    skipped = 0
     for sale in sales:
         kind = (sale.cadence_id, sale.category)
         key = (kind, sale.renewal_days, sale.sold_at, sale.timezone, sale.phone, sale.email)
@@ -300,8 +309,9 @@ def plan_sales(
             if (sale.sale_id, plan.step_id) not in have:
                 rows.append(_values(sale.sale_id, sale.product_id, sale.customer_id, plan, now))
                 added[sale.sale_id] += 1
+                skipped += plan.status is FollowUpStatus.SKIPPED
     _insert_planned(session, rows)
-    return added
+    return SalesPlanned(added, skipped)
 
 
 # What a planned follow-up is tallied by, read from its `_values`.

@@ -319,6 +319,9 @@ class Recorded:
 
     existing: dict[str, Sale]
     created: dict[str, int]
+    # How many follow-ups of the created sales were skipped as they were planned, when
+    # nothing else can have skipped any (see `skipped_as_late`); None when something may have.
+    skipped: int | None = 0
 
 
 def record_sales(
@@ -408,7 +411,7 @@ def _store(
                 for sale in new
                 if (buyer := customers[sale.external_id]).created_at == now
             ]
-            honour_earlier_no(session, _loaded(session, arrivals), now=now, actor=actor)
+            noes = honour_earlier_no(session, _loaded(session, arrivals), now=now, actor=actor)
     except IntegrityError:
         if len(sales) == 1:  # another request recorded it first: theirs is the sale
             winner = session.scalar(select(Sale).where(Sale.external_id == sales[0].external_id))
@@ -416,9 +419,11 @@ def _store(
                 raise
             return Recorded({winner.external_id: winner}, {})
         each = [store_sales(session, [sale], config=config, now=now, actor=actor) for sale in sales]
+        counts = [one.skipped for one in each]
         return Recorded(
             {key: row for one in each for key, row in one.existing.items()},
             {key: sale_id for one in each for key, sale_id in one.created.items()},
+            None if None in counts else sum(filter(None, counts)),
         )
     insert_rows(
         session,
@@ -431,12 +436,16 @@ def _store(
                 "sale.record",
                 "sale",
                 created[sale.external_id],
-                {"external_id": sale.external_id, "follow_ups": planned[created[sale.external_id]]},
+                {
+                    "external_id": sale.external_id,
+                    "follow_ups": planned.added[created[sale.external_id]],
+                },
             )
             for sale in new
         ],
     )
-    return Recorded(existing, created)
+    # An opt-out made for an erased customer's address settles what was just planned.
+    return Recorded(existing, created, planned.skipped if noes == 0 else None)
 
 
 def skipped_as_late(session: Session, sales: Sequence[Sale]) -> int:

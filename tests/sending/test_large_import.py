@@ -6,6 +6,7 @@ The 100 000-row run on both databases is `bench/import_large.py`; here the chunk
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from scheduler import erasure
 from scheduler.config import Config
 from scheduler.db import chunked
 from scheduler.defaults import install_defaults
@@ -29,6 +31,7 @@ from scheduler.sending.csv_import import (
     read_table,
 )
 from scheduler.sending.intake import validate_sale
+from scheduler.sending.sales import skipped_as_late_by_id
 from tests.factories import NOW, sale_input
 
 ROWS = 2_000
@@ -176,3 +179,28 @@ def test_a_chunk_says_which_of_its_sales_were_there_and_how_they_differ(
     assert [(p.line, p.field) for p in done.differing] == [(2, "amount"), (4, "currency")]
     assert _count(session, Sale) == 2
     assert (first.result().created, first.result().skipped_late) == (1, 0)
+
+
+def test_the_follow_ups_skipped_are_counted_as_the_database_holds_them(
+    session: Session, config: Config
+) -> None:
+    """The count told after an import, read from the planning where nothing else can have
+    skipped a follow-up, and from the database where an erased customer's no did."""
+    install_defaults(session, NOW)
+    session.commit()
+
+    def skipped(*external_ids: str) -> int:
+        ids = session.scalars(select(Sale.id).where(Sale.external_id.in_(external_ids)))
+        return skipped_as_late_by_id(session, list(ids))
+
+    late = Storing(session, config=config, now=NOW, actor="t")
+    late.add([(2, sale_input("O-1", sold_at=NOW - timedelta(days=40))), (3, sale_input("O-2"))])
+    assert late.result().skipped_late == skipped("O-1", "O-2") > 0
+    rosa = session.scalars(select(Customer)).one()
+    erasure.erase(session, rosa, actor="t", reason="asked", now=NOW)
+    session.commit()
+    # Her number comes back with an order from before her erasure: nothing of it is sent.
+    back = Storing(session, config=config, now=NOW, actor="t")
+    back.add([(2, sale_input("O-3", sold_at=NOW - timedelta(days=1)))])
+    every = select(func.count()).select_from(FollowUp).join(Sale).where(Sale.external_id == "O-3")
+    assert back.result().skipped_late == skipped("O-3") == (session.scalar(every) or 0) > 0

@@ -165,7 +165,7 @@ def test_the_collector_waits_while_a_large_batch_is_recorded(
 ) -> None:
     collecting: list[bool] = []
 
-    def plan_sales(*args: Any, **kwargs: Any) -> dict[int, int]:
+    def plan_sales(*args: Any, **kwargs: Any) -> planning.SalesPlanned:
         collecting.append(gc.isenabled())
         return planning.plan_sales(*args, **kwargs)
 

@@ -326,8 +326,9 @@ def _in_parts(
     """`work(part, *arguments)` of each part, its results in order, as each part is ready: on
     the other cores too when there are several parts, while whoever reads them stores the
     first ones (`storing`: that process keeps a core to itself, it has the most to do)."""
-    helpers = min(os.cpu_count() or 1, 4) - storing
-    if len(parts) < 2 or helpers < 1:
+    cores = min(os.cpu_count() or 1, 4)
+    helpers = cores - storing
+    if len(parts) < 2 or cores < 2 or helpers < 1:
         for part in parts:
             yield from work(part, *arguments)
         return

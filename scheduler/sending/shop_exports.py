@@ -160,9 +160,10 @@ def narrowed(
 def spreadsheet_dated(header: Sequence[str], rows: Sequence[tuple[int, Cells]], shop: str) -> bool:
     """Whether a cell an order's time may be read from is written as a spreadsheet writes
     dates (`27/11/2026`): such a time is read in the file's date order, which every order
-    must be read to know. A shop writes its own times otherwise (ISO 8601 or near it)."""
+    must be read to know. A shop writes its own times otherwise (ISO 8601 or near it). Each
+    cell as an order reads it: a guard our rejected rows' file put on it taken off."""
     at = [i for i, name in enumerate(header) if normal_name(name) in _PLACED[shop]]
-    return any(is_spreadsheet_date(cells[i]) for _line, cells in rows for i in at)
+    return any(is_spreadsheet_date(as_text(cells[i].strip())) for _line, cells in rows for i in at)
 
 
 def _placed(first: dict[str, str], shop: str) -> str:

@@ -285,6 +285,15 @@ def test_an_order_lies_in_one_part_however_the_rows_are_cut() -> None:
     assert [len(p) for p in shop_exports.order_parts(header, rows, "woocommerce", 7)][:2] == [7, 7]
 
 
+def test_a_time_is_seen_as_a_spreadsheet_date_as_an_order_reads_it() -> None:
+    """A cell as our rejected rows' file guards it (`'` before a leading tab) is read as the
+    date it holds, so it needs the file's date order as any other."""
+    header = ["Name", "Created at", "Paid at"]
+    for cell, dated in [("'\t13/11/2026", True), (" 13/11/2026 ", True), ("2026-11-13", False)]:
+        rows = [(2, ("#1", "2026-11-13 10:00:00 -0500", "")), (3, ("#2", cell, ""))]
+        assert shop_exports.spreadsheet_dated(header, rows, "shopify") is dated, cell
+
+
 def test_an_export_edited_in_a_spreadsheet_is_read_in_its_date_order(
     frozen: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

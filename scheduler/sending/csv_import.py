@@ -265,17 +265,15 @@ def _check_export(
         check.date_order = _export_order(shop, [], config)
         header, narrow = shop_exports.narrowed(table.header, rows)
         parts = list(shop_exports.order_parts(header, narrow, shop, PARALLEL_CHUNK))
-        checked = _in_parts(
-            _check_orders, parts, header, shop, config, now, storing=storing is not None
+        arguments = (header, shop, check.date_order, config, now)
+        checked = _in_parts(_check_orders, parts, *arguments, storing=storing is not None)
+    else:
+        # Each order becomes its raw sale as it is read: the orders themselves are not kept.
+        items = [_export_item(item) for item in shop_exports.orders(table.header, rows, shop)]
+        check.date_order = _export_order(
+            shop, (raw["sold_at"] for _lines, raw in items if isinstance(raw, dict)), config
         )
-        _settle(check, problems, checked, table, storing)
-        return check
-    # Each order becomes its raw sale as it is read: the orders themselves are not kept.
-    items = [_export_item(item) for item in shop_exports.orders(table.header, rows, shop)]
-    check.date_order = _export_order(
-        shop, (raw["sold_at"] for _lines, raw in items if isinstance(raw, dict)), config
-    )
-    checked = _checked(items, check.date_order, config, now, storing=storing is not None)
+        checked = _checked(items, check.date_order, config, now, storing=storing is not None)
     _settle(check, problems, checked, table, storing)
     return check
 
@@ -300,15 +298,13 @@ def _check_orders(
     rows: Sequence[tuple[int, Cells]],
     header: Sequence[str],
     shop: str,
+    order: FileOrder,
     config: Config,
     now: datetime,
 ) -> list[Checked]:
-    """The orders of an export's part, each checked; its times need no date order."""
-    items = (_export_item(item) for item in shop_exports.orders(header, rows, shop))
-    return [
-        (lines, raw if isinstance(raw, RowProblem) else validate_sale(raw, config, now=now))
-        for lines, raw in items
-    ]
+    """The orders of an export's part, each checked as a whole file's are."""
+    items = [_export_item(item) for item in shop_exports.orders(header, rows, shop)]
+    return list(_checked(items, order, config, now, storing=False))
 
 
 # Rows from which a file's sales are checked by several processes: below, starting them costs

@@ -92,6 +92,12 @@ def _read(name: str) -> bool:
     return name in _READ or name.startswith("line_item_")
 
 
+def _cell(text: str) -> str:
+    """A cell as an order reads it: trimmed, and a guard our rejected rows' file put on it
+    taken off."""
+    return as_text(text.strip())
+
+
 def _reader(
     names: list[str], only: Collection[str] | None = None
 ) -> Callable[[Cells], dict[str, str]]:
@@ -103,7 +109,7 @@ def _reader(
     ]
 
     def cells(row: Cells) -> dict[str, str]:
-        return {name: as_text(row[i].strip()) for i, name in wanted}
+        return {name: _cell(row[i]) for i, name in wanted}
 
     return cells
 
@@ -111,7 +117,7 @@ def _reader(
 def _order_name(names: list[str]) -> Callable[[Cells], str]:
     """A Shopify line's order name (`#1001`), which its order's lines share."""
     at = names.index("name")  # a column the export is recognised by
-    return lambda cells: as_text(cells[at].strip())
+    return lambda cells: _cell(cells[at])
 
 
 def _shopify(names: list[str], rows: Sequence[tuple[int, Cells]]) -> Iterator[ExportedOrder]:
@@ -160,10 +166,9 @@ def narrowed(
 def spreadsheet_dated(header: Sequence[str], rows: Sequence[tuple[int, Cells]], shop: str) -> bool:
     """Whether a cell an order's time may be read from is written as a spreadsheet writes
     dates (`27/11/2026`): such a time is read in the file's date order, which every order
-    must be read to know. A shop writes its own times otherwise (ISO 8601 or near it). Each
-    cell as an order reads it: a guard our rejected rows' file put on it taken off."""
+    must be read to know. A shop writes its own times otherwise (ISO 8601 or near it)."""
     at = [i for i, name in enumerate(header) if normal_name(name) in _PLACED[shop]]
-    return any(is_spreadsheet_date(as_text(cells[i].strip())) for _line, cells in rows for i in at)
+    return any(is_spreadsheet_date(_cell(cells[i])) for _line, cells in rows for i in at)
 
 
 def _placed(first: dict[str, str], shop: str) -> str:

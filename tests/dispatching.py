@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.config import Config
@@ -111,3 +111,28 @@ def scripted(
 
 def outbox(session: Session) -> list[OutboxEntry]:
     return list(session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)))
+
+
+# The columns a follow-up written by hand gives (the rest take their defaults).
+_BY_HAND = (
+    "id, sale_id, step_id, customer_id, channel, due_at, status, attempts, facts, created_at, "
+    "updated_at"
+).split(", ")
+
+
+def replace_by_hand(session: Session, where: str, **values: str) -> None:
+    """The follow-ups `where` (SQL) written again as a person might at the database's prompt,
+    with `values` (SQL, by column) in place of theirs: SQLite's INSERT OR REPLACE (the
+    replaced row's delete trigger fires), PostgreSQL's upsert."""
+    columns = ", ".join(_BY_HAND)
+    read = f"SELECT {', '.join(values.get(name, name) for name in _BY_HAND)} FROM follow_ups"
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text(f"INSERT OR REPLACE INTO follow_ups ({columns}) {read} WHERE {where}"))
+        return
+    changed = ", ".join(f"{name} = excluded.{name}" for name in values)
+    session.execute(
+        text(
+            f"INSERT INTO follow_ups ({columns}) {read} WHERE {where} "
+            f"ON CONFLICT (id) DO UPDATE SET {changed}"
+        )
+    )

@@ -21,7 +21,7 @@ from scheduler.figures.summary import RECENT, SENT, messaged
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import FollowUp, LastSend, Message, Sale
 from scheduler.sending.sales import SaleInput
-from tests.dispatching import Clock, dispatcher, setup_sales
+from tests.dispatching import Clock, dispatcher, replace_by_hand, setup_sales
 from tests.factories import NOW, sale_input
 from tests.first_release import first_release_shop
 from tests.migrating import blank  # noqa: F401 - fixture
@@ -106,18 +106,8 @@ def test_writes_by_hand_are_followed_too(engine: Engine, config: Config) -> None
     the same."""
     sessions = setup_sales(engine, config, *buyers(2))
     assert dispatcher(sessions, config, Clock(NOW + timedelta(days=1))).run_pass()["sent"] == 2
-    copy = (
-        "INSERT {verb} INTO follow_ups (id, sale_id, step_id, customer_id, channel, due_at, "
-        "status, attempts, facts, created_at, updated_at) "
-        "SELECT id, sale_id, step_id, customer_id, channel, due_at, 'cancelled', attempts, "
-        "facts, created_at, updated_at FROM follow_ups WHERE status = 'sent' {tail}"
-    )
     with sessions.begin() as session:
-        if engine.dialect.name == "sqlite":
-            session.execute(text(copy.format(verb="OR REPLACE", tail="")))
-        else:
-            upsert = "ON CONFLICT (id) DO UPDATE SET status = excluded.status"
-            session.execute(text(copy.format(verb="", tail=upsert)))
+        replace_by_hand(session, "status = 'sent'", status="'cancelled'")
         assert not kept(session) and not truth(session)
         waiting = session.scalars(select(FollowUp).where(FollowUp.status == S.SCHEDULED)).all()
         twin = FollowUp(

@@ -44,7 +44,7 @@ from scheduler.models import (
 from scheduler.schema import alembic_config
 from scheduler.sending.planning import plan_sales, to_plan
 from scheduler.sending.sales import SaleInput, record_sale, record_sales
-from tests.dispatching import Clock, dispatcher, setup_sales
+from tests.dispatching import Clock, dispatcher, replace_by_hand, setup_sales
 from tests.factories import NOW, inbound_sms, sale_input
 from tests.first_release import first_release_shop
 from tests.migrating import blank  # noqa: F401 - fixture
@@ -169,18 +169,8 @@ def test_writes_by_hand_are_tallied_too(engine: Engine, config: Config) -> None:
     replaced row's delete trigger fires), PostgreSQL's upsert, an UPDATE with no search path
     (the trigger names its own schema), TRUNCATE ... CASCADE (the tallies go with the rows)."""
     sessions = setup_sales(engine, config, *sales(2))
-    copy = (
-        "INSERT {verb} INTO follow_ups (id, sale_id, step_id, customer_id, channel, due_at, "
-        "status, attempts, facts, created_at, updated_at) "
-        "SELECT id, sale_id, step_id, customer_id, 'email', due_at, 'cancelled', attempts, "
-        "facts, created_at, updated_at FROM follow_ups WHERE id = 1 {tail}"
-    )
     with sessions.begin() as session:
-        if engine.dialect.name == "sqlite":
-            session.execute(text(copy.format(verb="OR REPLACE", tail="")))
-        else:
-            upsert = "ON CONFLICT (id) DO UPDATE SET status = excluded.status, channel = 'email'"
-            session.execute(text(copy.format(verb="", tail=upsert)))
+        replace_by_hand(session, "id = 1", channel="'email'", status="'cancelled'")
         assert session.scalar(select(FollowUp.status).where(FollowUp.id == 1)) == S.CANCELLED
         assert tallied(session) == one_by_one(session)
         if engine.dialect.name == "postgresql":

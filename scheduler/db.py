@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Row, Select, create_engine, event, or_, text
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 # Values per IN (...) list or per multi-row statement: PostgreSQL refuses a statement with more
 # than 65 535 parameters ("number of parameters must be between 0 and 65535"), SQLite's limit is
@@ -241,3 +242,24 @@ def insert_or_else(session: Session, model: type[Any]) -> PostgresInsert | Sqlit
     if session.get_bind().dialect.name == "postgresql":
         return postgresql_insert(model)
     return sqlite_insert(model)
+
+
+def stale_first(
+    session: Session,
+    rows: Select[*Ts],
+    read_with: Any,
+    fingerprint: str,
+    *,
+    limit: int,
+) -> list[Row[*Ts]]:
+    """Up to `limit` of `rows` whose column `read_with` says they were worked out with other
+    than `fingerprint`: those never worked out (null), then those worked out otherwise, each
+    along an index whose leading column is `read_with` (`<` or `>`, not `!=`: an index
+    answers both), locked for the caller's update; rows another worker holds are skipped."""
+    found: list[Row[*Ts]] = []
+    for other in (read_with.is_(None), or_(read_with < fingerprint, read_with > fingerprint)):
+        if len(found) < limit:
+            found += session.execute(
+                rows.where(other).limit(limit - len(found)).with_for_update(skip_locked=True)
+            ).all()
+    return found

@@ -844,6 +844,13 @@ class Case(Base):
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
         ),
+        Index(  # the answered cases by the hours they were counted in: those to count again
+            "ix_cases_minutes_counted_with",
+            "minutes_counted_with",
+            "id",
+            sqlite_where=text("first_responded_at IS NOT NULL"),
+            postgresql_where=text("first_responded_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -853,6 +860,10 @@ class Case(Base):
     opened_at: Mapped[datetime] = mapped_column(index=True)
     first_response_due_at: Mapped[datetime]
     first_responded_at: Mapped[datetime | None]
+    # The opening-hours minutes from opening to the first answer, as the worker counted them
+    # (`figures.first_answers`), and the fingerprint of the hours it counted them in.
+    first_answer_minutes: Mapped[int | None]
+    minutes_counted_with: Mapped[str | None] = mapped_column(String(16))
     resolved_at: Mapped[datetime | None] = mapped_column(index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     escalation_level: Mapped[int] = mapped_column(default=0)

@@ -28,6 +28,7 @@ from scheduler import heartbeats, retention
 from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
 from scheduler.db import STATISTICS_SECONDS, make_session_factory, refresh_statistics
+from scheduler.figures.first_answers import MEASURE, MEASURE_SECONDS, measure
 from scheduler.figures.tallies import FOLD_SECONDS, compact
 from scheduler.listening.inbound import triage
 from scheduler.listening.themes import REREAD, REREAD_SECONDS, reread, vocabulary
@@ -50,6 +51,7 @@ MAIL_JOB = "mail"
 STATISTICS_JOB = "statistics"
 TALLIES_JOB = "tallies"
 THEMES_JOB = "themes"
+FIRST_ANSWERS_JOB = "first-answers"
 RETENTION_JOB = "retention"
 REPLIES_SECONDS = 5
 SIGNAL_CHECK_SECONDS = 0.2  # how soon a SIGTERM is seen, whichever thread it reached
@@ -172,7 +174,8 @@ class Worker:
         complaint reaches a person fast even while a long pass is sending), the database's
         statistics hourly (SQLite's planner has none otherwise), folding the follow-ups'
         tallies every few minutes (the dashboard's sums stay short), reading again each minute
-        the themes of replies read with other words than the owner's now, and, with an IMAP
+        the themes of replies read with other words than the owner's now and the opening-hours
+        minutes of the cases answered since (the dashboard's first answers), and, with an IMAP
         mailbox, fetching new mail every tick; with `[privacy] retention_months`, erasing
         hourly the words older than that."""
         tick = self.config.worker.tick_seconds
@@ -182,6 +185,7 @@ class Worker:
             (self.refresh_statistics, STATISTICS_SECONDS, STATISTICS_JOB),
             (self.fold_tallies, FOLD_SECONDS, TALLIES_JOB),
             (self.reread_themes, REREAD_SECONDS, THEMES_JOB),
+            (self.measure_first_answers, MEASURE_SECONDS, FIRST_ANSWERS_JOB),
         ]
         if self.config.email_inbound.transport == "imap":
             jobs.append((self.fetch_mail, tick, MAIL_JOB))
@@ -236,6 +240,22 @@ class Worker:
                 read = reread(session, vocabulary(session), limit=REREAD)
             done += read
             if read < REREAD:
+                break
+        return done
+
+    def measure_first_answers(self) -> int:
+        """The opening-hours minutes of every case answered since, or counted in hours the
+        owner has since changed: a batch per transaction, until none is left or the worker
+        stops."""
+        done = 0
+        while not self.stopping.is_set():
+            config = self._current().config
+            with self.dispatcher.sessions.begin() as session:
+                counted = measure(
+                    session, config.cases.opening_hours, config.business.tz, limit=MEASURE
+                )
+            done += counted
+            if counted < MEASURE:
                 break
         return done
 

@@ -6,6 +6,7 @@ DST change shortens or lengthens that day's window as it really does.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 from scheduler.config import WEEKDAYS, OpeningHours, TimeWindow
 
 MAX_DAYS = 366  # opening hours always have one open day a week: this is never reached
+COUNTING = 1  # how `opening_times` counts: a change to it makes every fingerprint new
 
 
 @lru_cache(maxsize=4096)
@@ -78,3 +80,10 @@ def opening_times(
         max(timedelta(0), running(end, end_day) - running(start, start_day))
         for (start, end), (start_day, end_day) in zip(spans, days, strict=True)
     ]
+
+
+def opening_fingerprint(opening: OpeningHours, tz: ZoneInfo) -> str:
+    """What opening-hours minutes kept on a case were counted in (`Case.minutes_counted_with`):
+    the same for the same hours in the same zone, whatever the order of their days."""
+    days = " ".join(f"{day}={opening[day]}" for day in WEEKDAYS if day in opening)
+    return hashlib.sha256(f"{COUNTING}\n{tz.key}\n{days}".encode()).hexdigest()[:16]

@@ -171,6 +171,7 @@ def reopen_case(
     check_case_transition(case.status, CaseStatus.OPEN)
     case.status, case.resolved_at = CaseStatus.OPEN, None
     case.first_responded_at, case.escalation_level = None, 0
+    case.first_answer_minutes = case.minutes_counted_with = None  # its next answer's, then
     case.reopened_count += 1
     case.first_response_due_at = add_opening_hours(
         now, config.cases.first_response_hours, config.cases.opening_hours, config.business.tz

@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.casework.notices import past_deadline
 from scheduler.config import OpeningHours
+from scheduler.figures.first_answers import FirstAnswers, first_answers
 from scheduler.figures.period import Period
 from scheduler.figures.scope import within
-from scheduler.figures.summary import FirstAnswers, first_answers
 from scheduler.models import Case, Message
 
 
@@ -47,16 +47,14 @@ def staff_figures(
             within(Message.created_at, period),
         )
     )
-    rows = session.execute(
-        select(Case.opened_at, Case.first_responded_at, Case.first_response_due_at).where(
-            within(Case.opened_at, period),
-            Case.first_responded_at.is_not(None),
-            _first_answerer() == user_id,
-        )
-    ).all()
+    theirs = and_(
+        within(Case.opened_at, period),
+        Case.first_responded_at.is_not(None),
+        _first_answerer() == user_id,
+    )
     team_overdue = session.scalar(select(func.count()).select_from(Case).where(past_deadline(now)))
     return StaffFigures(
         answered_cases=int(answered or 0),
-        first_answers=first_answers(rows, opening, period.tz),
+        first_answers=first_answers(session, theirs, opening, period.tz),
         team_overdue=int(team_overdue or 0),
     )

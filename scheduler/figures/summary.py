@@ -30,21 +30,19 @@ steps or its sales.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from math import ceil
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from scheduler.casework.business_hours import opening_times
 from scheduler.casework.notices import past_deadline
 from scheduler.config import Config, OpeningHours
+from scheduler.figures.first_answers import FirstAnswers, first_answers
 from scheduler.figures.period import Period, PeriodError, period_from
 from scheduler.figures.scope import EVERYTHING, Scope, of_scope, within
 from scheduler.figures.tallies import IN_TIME, NO_REPLY, counted
@@ -127,23 +125,6 @@ class OptOuts:
     @property
     def share(self) -> float | None:
         return self.customers / self.messaged if self.messaged else None
-
-
-@dataclass(frozen=True)
-class FirstAnswers:
-    minutes: list[int]  # opening-hours minutes to each first answer, smallest first
-    on_time: int
-    decided: int  # answered, or past the deadline unanswered
-
-    def percentile(self, share: float) -> int | None:
-        """Nearest rank: the smallest value that `share` of the answers do not exceed."""
-        if not self.minutes:
-            return None
-        return self.minutes[max(0, ceil(share * len(self.minutes)) - 1)]
-
-    @property
-    def on_time_share(self) -> float | None:
-        return self.on_time / self.decided if self.decided else None
 
 
 @dataclass(frozen=True)
@@ -433,34 +414,12 @@ def messaged(session: Session, period: Period, *, now: datetime) -> int:
 def _first_answers(
     session: Session, *, period: Period, now: datetime, opening: OpeningHours
 ) -> dict[str, Any]:
-    """The cases of the period that were answered or whose deadline has come (thousands of
-    rows in a busy quarter: read without the ORM's bookkeeping)."""
-    rows = (
-        session.connection()
-        .execute(
-            select(Case.opened_at, Case.first_responded_at, Case.first_response_due_at).where(
-                within(Case.opened_at, period),
-                or_(Case.first_responded_at.is_not(None), Case.first_response_due_at <= now),
-            )
-        )
-        .all()
+    """The cases of the period that were answered or whose deadline has come."""
+    decided = and_(
+        within(Case.opened_at, period),
+        or_(Case.first_responded_at.is_not(None), Case.first_response_due_at <= now),
     )
-    return {"first_answers": first_answers(rows, opening, period.tz)}
-
-
-def first_answers(
-    cases: Sequence[tuple[datetime, datetime | None, datetime]],
-    opening: OpeningHours,
-    tz: ZoneInfo,
-) -> FirstAnswers:
-    """From each decided case's (opened, first answered or None, deadline): the opening-hours
-    minutes to each first answer (counted here: opening hours are the business's own), and
-    how many came by the deadline."""
-    answered = [(opened, first, due) for opened, first, due in cases if first is not None]
-    spans = [(opened, first) for opened, first, _due in answered]
-    minutes = sorted(int(took.total_seconds() // 60) for took in opening_times(spans, opening, tz))
-    on_time = len([first for _opened, first, due in answered if first <= due])
-    return FirstAnswers(minutes, on_time, len(cases))
+    return {"first_answers": first_answers(session, decided, opening, period.tz)}
 
 
 def _remedies(session: Session, *, period: Period) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from scheduler.db import stale_first
 from scheduler.lifecycle import Direction
 from scheduler.listening.classify import split_entries, words_of
 from scheduler.listening.keywords import fold
@@ -166,25 +167,12 @@ def reread(session: Session, vocabulary: Vocabulary, *, limit: int = REREAD) -> 
     left; two workers skip each other's rows. Those never read, then those read with other
     words: each through its own partial index (migration 0023), so that a minute's look when
     all are read costs two index probes, not a pass over every message."""
-    read = and_(Message.direction == Direction.INBOUND, Message.label.is_not(None))
-    stale: list[tuple[int, str]] = []
-    for words in (
-        Message.themes_read_with.is_(None),
-        or_(  # `<` or `>`, not `!=`: the index of the words read with answers both
-            Message.themes_read_with < vocabulary.fingerprint,
-            Message.themes_read_with > vocabulary.fingerprint,
-        ),
-    ):
-        if len(stale) < limit:
-            stale += [
-                (message_id, body)
-                for message_id, body in session.execute(
-                    select(Message.id, func.substr(Message.body, 1, READ))
-                    .where(read, words)
-                    .limit(limit - len(stale))
-                    .with_for_update(skip_locked=True)
-                )
-            ]
+    replies = select(Message.id, func.substr(Message.body, 1, READ)).where(
+        Message.direction == Direction.INBOUND, Message.label.is_not(None)
+    )
+    stale = stale_first(
+        session, replies, Message.themes_read_with, vocabulary.fingerprint, limit=limit
+    )
     if stale:
         session.execute(
             update(Message),

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.casework.cases import deadline_words, resolve_case
 from scheduler.config import Config
+from scheduler.figures.first_answers import measure
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus
 from scheduler.models import AuditEntry, Case, Customer, FollowUp, Message, OutboxEntry
 from tests.browsing import use_config
@@ -217,11 +218,19 @@ def test_no_it_is_not_reopens_the_same_case(
     _complain(client)
     case_id = _resolve(sent, config, RESOLVED)
     _check_sent(sent, config, CHECK_DUE)
+    with sent.begin() as session:  # answered, and its minutes counted by the worker
+        answered = session.get_one(Case, case_id)
+        answered.first_responded_at = answered.opened_at + timedelta(hours=1)
+        session.flush()
+        assert measure(session, config.cases.opening_hours, config.business.tz) == 1
     with freeze_time(CHECK_DUE + timedelta(hours=1)):
         reply(client, "no, sigue sin funcionar", 2)
     with sent() as session:
         [case] = session.scalars(select(Case)).all()
         assert (case.id, case.status, case.reopened_count) == (case_id, CaseStatus.OPEN, 1)
+        # Its next first answer is the one the dashboard will count.
+        kept = (case.first_responded_at, case.first_answer_minutes, case.minutes_counted_with)
+        assert kept == (None, None, None)
         assert case.resolved_at is None and case.first_response_due_at > CHECK_DUE
         assert follow_up(session, "day21-score").status is FollowUpStatus.HELD
         actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()

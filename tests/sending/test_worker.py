@@ -18,18 +18,22 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from freezegun import freeze_time
 from sqlalchemy import Engine, func, select
 
+from scheduler.casework.business_hours import opening_fingerprint
 from scheduler.clock import utcnow
-from scheduler.config import Config
+from scheduler.config import Config, parse_window
+from scheduler.db import make_session_factory
+from scheduler.figures.first_answers import measure
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.listening.inbound import store_sms, triage
 from scheduler.listening.owner_words import add_word
 from scheduler.listening.reply_store import InboundMessage
 from scheduler.listening.themes import reread, vocabulary
-from scheduler.models import FollowUpTally, Message, OutboxEntry
+from scheduler.models import Case, FollowUpTally, Message, OutboxEntry
 from scheduler.sending.transports import make_transports
-from scheduler.settings import LiveSettings
+from scheduler.settings import LiveSettings, save
 from scheduler.worker import (
     DISPATCH_JOB,
+    FIRST_ANSWERS_JOB,
     REPLIES_JOB,
     STATISTICS_JOB,
     TALLIES_JOB,
@@ -39,6 +43,7 @@ from scheduler.worker import (
 from tests.conftest import Cli
 from tests.dispatching import Clock, dispatcher, setup_sales
 from tests.factories import NOW, sale_input
+from tests.figures_data import build
 from tests.processes import (
     ANY_TIME,
     POSTVENTA,
@@ -79,6 +84,8 @@ def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Confi
     assert worker.fold_tallies() == 0
     themes = scheduler.get_job(THEMES_JOB)  # replies read with the owner's words as they are
     assert themes.trigger.interval == timedelta(minutes=1)
+    answers = scheduler.get_job(FIRST_ANSWERS_JOB)  # the minutes of the cases answered since
+    assert answers.trigger.interval == timedelta(minutes=1)
 
 
 def test_the_worker_reads_again_the_themes_of_replies_read_with_other_words(
@@ -115,6 +122,46 @@ def test_the_worker_reads_again_the_themes_of_replies_read_with_other_words(
         assert list(kept) == [
             (themes, vocabulary(session).fingerprint)
             for themes in ("delivery breakage", "billing", "", "staff", "product")
+        ]
+
+
+def test_the_worker_counts_the_minutes_of_the_cases_answered_since(
+    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the opening hours in force, the owner's edit included: a batch per transaction,
+    then none; then all again once the owner changes the hours."""
+    monkeypatch.setattr("scheduler.worker.MEASURE", 2)
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        build(session)  # four cases answered, two not
+    worker = Worker(engine, LiveSettings.from_engine(engine, config))
+    batches: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> int:
+        batches.append(measure(*args, **kwargs))
+        return batches[-1]
+
+    monkeypatch.setattr("scheduler.worker.measure", counted)
+    assert worker.measure_first_answers() == 4 and batches == [2, 2, 0]
+    assert worker.measure_first_answers() == 0
+    with sessions.begin() as session:
+        mondays_only = {"cases": {"opening_hours": {"mon": "09:00-18:00"}}}
+        save(session, config, mondays_only, actor="owner", now=NOW)
+    worker.settings.forget()
+    assert worker.measure_first_answers() == 4
+    mondays = opening_fingerprint({"mon": parse_window("09:00-18:00")}, config.business.tz)
+    with sessions() as session:
+        kept = session.execute(
+            select(Case.first_answer_minutes, Case.minutes_counted_with).order_by(Case.id)
+        )
+        # Each case's Monday minutes: the Friday evening one waited from Monday's opening.
+        assert list(kept) == [
+            (0, mondays),  # a Tuesday's case, answered on Tuesday: Monday alone is open
+            (None, None),
+            (0, mondays),
+            (None, None),
+            (0, mondays),
+            (60, mondays),
         ]
 
 

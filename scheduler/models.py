@@ -640,6 +640,7 @@ class Message(Base):
             "label",
             "score",
             "case_id",
+            "product_id",
             sqlite_where=text("direction = 'inbound'"),
             postgresql_where=text("direction = 'inbound'"),
         ),
@@ -686,6 +687,21 @@ class Message(Base):
             sqlite_where=text("direction = 'outbound'"),
             postgresql_where=text("direction = 'outbound'"),
         ),
+        # The objections by time, with what the complaints and the funnel read of them: a
+        # period's are one range of this index, not each one's row and its follow-up's.
+        Index(
+            "ix_messages_objections",
+            "created_at",
+            "id",
+            "customer_id",
+            "follow_up_id",
+            "product_id",
+            "case_id",
+            "themes_read_with",
+            "themes",
+            sqlite_where=text("direction = 'inbound' AND label = 'objection'"),
+            postgresql_where=text("direction = 'inbound' AND label = 'objection'"),
+        ),
         # Replies by sender and time: WhatsApp's 24-hour window opens with the latest one.
         Index(
             "ix_messages_inbound_from",
@@ -707,6 +723,9 @@ class Message(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     follow_up_id: Mapped[int | None] = mapped_column(ForeignKey("follow_ups.id"), index=True)
+    # A reply's follow-up's product, kept by the database (migration 0038: set when the reply
+    # is written or moved, moved with the follow-up's); none for any other message.
+    product_id: Mapped[int | None]
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # a person's reply
     direction: Mapped[Direction]

@@ -9,16 +9,16 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, null, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.db import chunked
 from scheduler.figures.period import Period
-from scheduler.figures.scope import EVERYTHING, Scope, bought_by_then, of_scope, within
+from scheduler.figures.scope import EVERYTHING, Scope, bought_by_then, replies_of_scope, within
 from scheduler.lifecycle import Direction
 from scheduler.listening.classify import Label
 from scheduler.listening.themes import READ, Theme, Vocabulary, themes_of, unstored
-from scheduler.models import FollowUp, Message, Product
+from scheduler.models import Message, Product
 
 EXAMPLES = 3  # replies shown per theme and product
 
@@ -51,31 +51,36 @@ def complaint_themes(
     with the most complaints first, and in each its most frequent themes first. With a scope,
     only the replies to its follow-ups count (one that answers none belongs to no cadence)."""
     latest_purchase = bought_by_then(Message.customer_id, Message.created_at)
-    current = Message.themes_read_with == vocabulary.fingerprint
-    query = of_scope(
+    query = (  # along the objections' own index: what it holds, nothing else
         select(
             Message.id,
             Message.customer_id,
-            case((current, Message.themes), else_=null()),
-            case((current, null()), else_=func.substr(Message.body, 1, READ)),
-            case((Message.follow_up_id.is_(None), latest_purchase), else_=FollowUp.product_id),
+            case((Message.themes_read_with == vocabulary.fingerprint, Message.themes)),
+            case((Message.follow_up_id.is_(None), latest_purchase), else_=Message.product_id),
         )
-        .outerjoin(FollowUp, FollowUp.id == Message.follow_up_id)
         .where(
             Message.direction == Direction.INBOUND,
             Message.label == Label.OBJECTION.value,
             within(Message.created_at, period),
         )
-        .order_by(Message.created_at.desc(), Message.id.desc()),
-        scope,
+        .order_by(Message.created_at.desc(), Message.id.desc())
     )
+    query = replies_of_scope(query, scope)
+    # Fetched at once: one by one, a quarter's 33 000 objections took 3 µs a row more.
+    rows = session.connection().execute(query).all()
+    unread = [row[0] for row in rows if row[2] is None]  # read with other words than these
+    words = {
+        message_id: themes_of(text, vocabulary)
+        for some in chunked(unread)
+        for message_id, text in session.execute(
+            select(Message.id, func.substr(Message.body, 1, READ)).where(Message.id.in_(some))
+        )
+    }
     counts: Counter[Key] = Counter()
     who: dict[Key, set[int]] = defaultdict(set)
     latest: dict[Key, list[tuple[int, int | None]]] = defaultdict(list)
-    # Fetched at once: one by one, a quarter's 33 000 objections took 3 µs a row more.
-    rows = session.connection().execute(query).all()
-    for message_id, customer_id, kept, text, product in rows:
-        read = unstored(kept) if kept is not None else themes_of(text, vocabulary)
+    for message_id, customer_id, kept, product in rows:
+        read = unstored(kept) if kept is not None else words[message_id]
         for theme in read or (None,):
             key = (product, theme)
             counts[key] += 1

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from scheduler.figures.period import Period
-from scheduler.models import CadenceStep, FollowUp, Sale
+from scheduler.models import CadenceStep, FollowUp, Message, Sale
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,18 @@ def of_scope(query: Select, scope: Scope) -> Select:  # type: ignore[type-arg]
         query = query.where(FollowUp.step_id.in_(steps))
     if scope.product_id is not None:
         query = query.where(FollowUp.product_id == scope.product_id)
+    return query
+
+
+def replies_of_scope(query: Select, scope: Scope) -> Select:  # type: ignore[type-arg]
+    """Only the replies to the scope's follow-ups (the query reads Message): one product's by
+    the product each reply keeps (`Message.product_id`), one cadence's joined to their
+    follow-ups' steps."""
+    if scope.product_id is not None:
+        query = query.where(Message.product_id == scope.product_id)
+    if scope.cadence_id is not None:
+        joined = query.join(FollowUp, FollowUp.id == Message.follow_up_id)
+        query = of_scope(joined, Scope(cadence_id=scope.cadence_id))
     return query
 
 

@@ -44,7 +44,7 @@ from scheduler.casework.notices import past_deadline
 from scheduler.config import Config, OpeningHours
 from scheduler.figures.first_answers import FirstAnswers, first_answers
 from scheduler.figures.period import Period, PeriodError, period_from
-from scheduler.figures.scope import EVERYTHING, Scope, of_scope, within
+from scheduler.figures.scope import EVERYTHING, Scope, of_scope, replies_of_scope, within
 from scheduler.figures.tallies import IN_TIME, NO_REPLY, counted
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus, RemedyStatus
 from scheduler.listening.classify import Label
@@ -298,8 +298,7 @@ def _replies(session: Session, *, period: Period, scope: Scope) -> dict[str, Any
         _counting(and_(Message.score >= 7, Message.score <= 8)),
         _counting(Message.score <= 6),
     ).where(Message.direction == Direction.INBOUND, within(Message.created_at, period))
-    if scope != EVERYTHING:  # the replies to the scope's follow-ups
-        query = of_scope(query.join(FollowUp, FollowUp.id == Message.follow_up_id), scope)
+    query = replies_of_scope(query, scope)
     query = query.group_by(week)
     replies, counted = 0, dict[int, Nps]()
     for index, count, *rated in session.execute(query):

@@ -314,13 +314,16 @@ def _replies(session: Session, *, period: Period, scope: Scope) -> dict[str, Any
 
 
 def _cases(session: Session, *, period: Period, now: datetime) -> dict[str, Any]:
+    """Read along the indexes of the three kinds of case counted (opened or resolved in the
+    period, open now), not every case there ever was."""
     is_open = Case.status == CaseStatus.OPEN
+    opened_in, resolved_in = within(Case.opened_at, period), within(Case.resolved_at, period)
     opened, resolved, open_now, overdue_now, *ages = map(
         int,
         session.execute(
             select(
-                _counting(within(Case.opened_at, period)),
-                _counting(and_(Case.resolved_at.is_not(None), within(Case.resolved_at, period))),
+                _counting(opened_in),
+                _counting(resolved_in),
                 _counting(is_open),
                 _counting(past_deadline(now)),
                 *(
@@ -333,7 +336,7 @@ def _cases(session: Session, *, period: Period, now: datetime) -> dict[str, Any]
                     )
                     for _name, least, most in AGES
                 ),
-            )
+            ).where(or_(opened_in, resolved_in, is_open))
         ).one(),
     )
     by_age = {name: count for (name, _least, _most), count in zip(AGES, ages, strict=True)}

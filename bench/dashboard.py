@@ -49,6 +49,7 @@ from scheduler.accounts import hash_password
 from scheduler.config import defaults
 from scheduler.db import make_engine, make_session_factory, refresh_statistics
 from scheduler.defaults import install_defaults
+from scheduler.figures import first_answers
 from scheduler.figures.at_risk import at_risk
 from scheduler.figures.complaints import complaint_themes
 from scheduler.figures.period import period_from
@@ -92,6 +93,10 @@ PRAISE = ("todo perfecto, gracias", "10", "muy bien, llegó rápido", "9 excelen
 FILL_REPLIED = (
     "UPDATE follow_ups SET replied = follow_up_replied(id, sent_at) "
     "WHERE id IN (SELECT follow_up_id FROM messages WHERE direction = 'inbound')"
+)
+FILL_PRODUCT = (
+    "UPDATE messages SET product_id = follow_ups.product_id FROM follow_ups "
+    "WHERE follow_ups.id = messages.follow_up_id AND messages.direction = 'inbound'"
 )
 
 
@@ -271,6 +276,12 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
         )
     with sessions.begin() as session:  # as the worker keeps them: tallies folded,
         compact(session)
+    config = defaults()  # the first answers' minutes counted,
+    while True:
+        with sessions.begin() as session:
+            opening, tz = config.cases.opening_hours, config.business.tz
+            if first_answers.measure(session, opening, tz) < first_answers.MEASURE:
+                break
     refresh_statistics(engine)  # and SQLite's statistics
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
@@ -308,10 +319,11 @@ def _triggers_off(connection: Connection, table: type[Base]) -> AbstractContextM
 def replies_trigger_off(connection: Connection) -> Iterator[None]:
     """While messages are loaded, their triggers off: each reply's sets its follow-up's
     `replied`, and run at the end of a COPY into a table never analyzed, each read its replies
-    along a whole index (a million messages ran for over 15 minutes). Then `replied` is filled
-    at once, as migration 0024 fills it."""
+    along a whole index (a million messages ran for over 15 minutes). Then each reply's
+    product and `replied` are filled at once, as migrations 0038 and 0024 fill them."""
     connection.execute(text("ALTER TABLE messages DISABLE TRIGGER USER"))
     yield
+    connection.execute(text(FILL_PRODUCT))
     connection.execute(text("ALTER TABLE messages ENABLE TRIGGER USER"))
     connection.execute(text("ANALYZE messages"))
     connection.execute(text(FILL_REPLIED))

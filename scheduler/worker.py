@@ -42,6 +42,7 @@ from scheduler.settings import LiveSettings
 if TYPE_CHECKING:  # APScheduler is loaded by the worker, not by `dispatch --once`
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.base import BaseScheduler
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -232,30 +233,29 @@ class Worker:
             return compact(session)
 
     def reread_themes(self) -> int:
-        """Every reply read with other words, read again: a batch per transaction (a stop
-        between two loses nothing), until none is left or the worker stops."""
-        done = 0
-        while not self.stopping.is_set():
-            with self.dispatcher.sessions.begin() as session:
-                read = reread(session, vocabulary(session), limit=REREAD)
-            done += read
-            if read < REREAD:
-                break
-        return done
+        """Every reply read with other words, read again."""
+        return self._in_batches(
+            lambda session, limit: reread(session, vocabulary(session), limit=limit), REREAD
+        )
 
     def measure_first_answers(self) -> int:
         """The opening-hours minutes of every case answered since, or counted in hours the
-        owner has since changed: a batch per transaction, until none is left or the worker
-        stops."""
+        owner has since changed."""
+        config = self._current().config
+        opening, tz = config.cases.opening_hours, config.business.tz
+        return self._in_batches(
+            lambda session, limit: measure(session, opening, tz, limit=limit), MEASURE
+        )
+
+    def _in_batches(self, batch: Callable[[Session, int], int], size: int) -> int:
+        """`batch(session, size)` a transaction at a time (a stop between two loses
+        nothing), until it does fewer than `size` or the worker stops; how many in all."""
         done = 0
         while not self.stopping.is_set():
-            config = self._current().config
             with self.dispatcher.sessions.begin() as session:
-                counted = measure(
-                    session, config.cases.opening_hours, config.business.tz, limit=MEASURE
-                )
-            done += counted
-            if counted < MEASURE:
+                did = batch(session, size)
+            done += did
+            if did < size:
                 break
         return done
 

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
 
-from sqlalchemy import Engine, Row, Select, create_engine, event, or_, text
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    ColumnElement,
+    Engine,
+    Row,
+    Select,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    or_,
+    text,
+)
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -24,6 +40,38 @@ Ts = TypeVarTuple("Ts")
 # 32 766; an import of 66 000 sales failed whole on one unsplit list of ids.
 IN_CHUNK = 500
 STATISTICS_SECONDS = 3600  # how often the worker renews SQLite's statistics
+
+
+class Among(ColumnElement[bool]):
+    """`column IN values`, as each database takes it best: on PostgreSQL, `= ANY` of one array
+    parameter, the same short text whatever the count, which psycopg parses once and the
+    server prepares once; a batch's IN list of 1 000 ids was rendered by SQLAlchemy, parsed by
+    psycopg and planned by the server anew at each run. SQLite has no arrays: IN."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition itself, not a column to compare with true
+    _traverse_internals = [
+        ("listed", InternalTraversal.dp_clauseelement),
+        ("arrayed", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(
+        self, column: ColumnElement[Any] | QueryableAttribute[Any], values: Iterable[Any]
+    ) -> None:
+        values = list(values)
+        self.listed = column.in_(values)
+        self.arrayed = column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+
+
+@compiles(Among)
+def _in_list(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.listed, **kw)
+
+
+@compiles(Among, "postgresql")
+def _in_array(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.arrayed, **kw)
 
 
 def chunked(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
@@ -95,7 +143,15 @@ def _lower(text: str | None) -> str | None:
 
 def _session_settings(dbapi_connection: Any, _record: Any) -> None:
     """Set on each new connection, not as a startup option: poolers such as PgBouncer refuse
-    connections that send one."""
+    connections that send one.
+
+    Lists go to the server as binary arrays: psycopg writes a text array element by element
+    in Python, quoting each string through regular expressions, which took longer than the
+    server took to insert a batch's messages from them (1 000 rows of 6 columns: 10 ms as
+    text, 2 ms as binary)."""
+    from psycopg.types.array import ListBinaryDumper  # with the driver: SQLite never loads it
+
+    dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True
     with dbapi_connection.cursor() as cursor:

@@ -3,14 +3,14 @@ it belongs, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, Integer, String, select, update
+from sqlalchemy import Engine, Integer, String, func, select, update
 
 from scheduler.bulk_writes import (
     insert_ids,
     insert_rows,
     update_each,
 )
-from scheduler.db import make_session_factory
+from scheduler.db import Among, make_session_factory
 from scheduler.lifecycle import Channel
 from scheduler.models import Base
 from tests.factories import NOW
@@ -99,3 +99,64 @@ def test_an_insert_returns_the_rows_it_made_read_as_a_query_reads_them(engine: E
     assert {id_: phone for id_, phone, _at in made} == {
         id_: phone for id_, phone in stored.items() if phone != rows[0][1]
     }
+
+
+ODD_TEXTS = ['"', "\\", "a,b", "{x}", "NULL", "", " ", "it's", "ñandú 👋", "a\nb", None]
+
+
+def test_odd_text_is_written_as_it_was_given(engine: Engine) -> None:
+    """Arrays of text go to PostgreSQL as binary (`db._session_settings`): quotes, braces,
+    commas, backslashes, the word NULL and a real null are written as they were given."""
+    sessions = make_session_factory(engine, writer=True)
+    rows = [_row(n) | {"subject": text} for n, text in enumerate(ODD_TEXTS)]
+    with sessions.begin() as session:
+        ids = insert_ids(session, OUTBOX, rows)
+        update_each(
+            session,
+            [{"i": id_, "b": text} for id_, text in zip(ids, reversed(ODD_TEXTS), strict=True)],
+            {"i": Integer(), "b": String()},
+            lambda each: update(OUTBOX).where(OUTBOX.c.id == each["i"]).values(html_body=each["b"]),
+        )
+    with sessions() as session:
+        stored = session.execute(
+            select(OUTBOX.c.subject, OUTBOX.c.html_body).order_by(OUTBOX.c.id)
+        ).all()
+    assert [tuple(row) for row in stored] == list(zip(ODD_TEXTS, reversed(ODD_TEXTS), strict=True))
+
+
+def test_among_finds_the_rows_of_any_list(engine: Engine) -> None:
+    """`Among` is IN on SQLite and `= ANY` of one array on PostgreSQL: the same rows either way,
+    for a list of ids or of texts, a set, an empty list, a batch longer than SQLite's IN chunk,
+    and the same statement run again with other values (SQLAlchemy's cached compilation)."""
+    sessions = make_session_factory(engine, writer=True)
+    with sessions.begin() as session:
+        ids = insert_ids(session, OUTBOX, [_row(n) for n in range(1_200)])
+
+    def found(values: object, column: str = "id") -> list[int]:
+        with sessions() as session:
+            query = select(OUTBOX.c.id).where(Among(OUTBOX.c[column], values))  # type: ignore[arg-type]
+            return sorted(session.scalars(query))
+
+    assert found(ids) == ids
+    assert found(ids[3:5]) == ids[3:5]
+    assert found(set(ids[7:9])) == ids[7:9]
+    assert found([]) == []
+    assert found([ids[0], -1, ids[0]]) == [ids[0]]
+    assert found(["follow-up:4", "follow-up:1", "nobody"], "reference") == [ids[1], ids[4]]
+    with sessions() as session:
+        none = session.scalar(
+            select(func.count()).select_from(OUTBOX).where(~Among(OUTBOX.c.id, ids))
+        )
+    assert none == 0
+
+
+def test_among_is_one_parameter_on_postgresql(engine: Engine) -> None:
+    """A batch's thousand ids do not make a statement a thousand parameters long there."""
+    few, many = (
+        str(select(OUTBOX.c.id).where(Among(OUTBOX.c.id, range(n))).compile(engine))
+        for n in (2, 1_000)
+    )
+    if engine.dialect.name == "postgresql":
+        assert few == many and "ANY" in few
+    else:
+        assert "IN" in few

@@ -34,7 +34,7 @@ from scheduler import audit
 from scheduler.bulk_writes import insert_ids
 from scheduler.clock import utcnow
 from scheduler.config import Config
-from scheduler.db import begin_reading
+from scheduler.db import Among, begin_reading
 from scheduler.lifecycle import (
     MAYBE_SENT,
     CaseStatus,
@@ -182,7 +182,7 @@ _COUNTER_OF = {
 
 def _by_id(session: Session, model: type[Pointed], ids: set[Any]) -> dict[int, Pointed]:
     """The rows `ids` of `model`, by id, in one statement."""
-    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+    return {row.id: row for row in session.scalars(select(model).where(Among(model.id, ids)))}
 
 
 def _opt_out(customer: Customer, channel: Channel) -> str | None:
@@ -381,7 +381,7 @@ class Dispatcher:
     def _drafting(session: Session, ids: list[int]) -> list[Drafting]:
         """The follow-ups `ids` as composing reads them, in the order they are composed."""
         found = session.execute(
-            _DRAFTING.where(FollowUp.id.in_(ids)).order_by(
+            _DRAFTING.where(Among(FollowUp.id, ids)).order_by(
                 FollowUp.due_at,
                 FollowUp.id,  # two for one customer: the older first
             )
@@ -469,7 +469,7 @@ class Dispatcher:
             owners = session.execute(
                 select(FollowUp.customer_id, Sale.customer_id)
                 .join(Sale, Sale.id == FollowUp.sale_id)
-                .where(FollowUp.id.in_(ids))
+                .where(Among(FollowUp.id, ids))
             )
             # One worker at a time per customer, so two batches cannot both pass the gap check;
             # locked first, so that what is read of them next is what holds until the commit.
@@ -477,7 +477,7 @@ class Dispatcher:
                 customer.id: customer
                 for customer in session.scalars(
                     select(Customer)
-                    .where(Customer.id.in_({id_ for pair in owners for id_ in pair}))
+                    .where(Among(Customer.id, {id_ for pair in owners for id_ in pair}))
                     .order_by(Customer.id)
                     .with_for_update()
                 )
@@ -485,7 +485,7 @@ class Dispatcher:
             rows = [
                 Held(*row)
                 for row in session.execute(
-                    _HELD.where(FollowUp.id.in_(ids))
+                    _HELD.where(Among(FollowUp.id, ids))
                     .order_by(FollowUp.due_at, FollowUp.id)  # two for one customer: older first
                     .with_for_update(of=FollowUp)
                 )
@@ -494,7 +494,7 @@ class Dispatcher:
                 customer_id: case_id
                 for customer_id, case_id in session.execute(
                     select(Case.customer_id, Case.id).where(
-                        Case.status == CaseStatus.OPEN, Case.customer_id.in_(list(customers))
+                        Case.status == CaseStatus.OPEN, Among(Case.customer_id, customers)
                     )
                 )
             }
@@ -684,7 +684,7 @@ class Dispatcher:
         mine: dict[int, list[Message]] = {}
         for message in session.scalars(
             select(Message).where(
-                Message.follow_up_id.in_(ids), Message.direction == Direction.OUTBOUND
+                Among(Message.follow_up_id, ids), Message.direction == Direction.OUTBOUND
             )
         ):
             if message.follow_up_id is not None:
@@ -699,7 +699,7 @@ class Dispatcher:
             return recent
         rows = session.execute(
             select(Message.customer_id, Message.follow_up_id, Message.created_at).where(
-                Message.customer_id.in_(customers),
+                Among(Message.customer_id, customers),
                 Message.direction == Direction.OUTBOUND,
                 Message.created_at > now - self.min_gap,
                 Message.status.not_in((MessageStatus.NOT_SENT, MessageStatus.FAILED)),
@@ -899,7 +899,7 @@ class Dispatcher:
             row.id: row
             for row in session.scalars(
                 select(FollowUp)
-                .where(FollowUp.id.in_(ids))
+                .where(Among(FollowUp.id, ids))
                 .options(joinedload(FollowUp.sale).joinedload(Sale.customer))
             )
         }

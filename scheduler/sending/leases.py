@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from scheduler.bulk_writes import update_each
+from scheduler.db import Among
 from scheduler.lifecycle import UNFINISHED, WAITING, Channel, FollowUpStatus, MessageStatus
 from scheduler.models import Base, FollowUp, Message
 from scheduler.sending.delivery import OURS
@@ -122,13 +123,13 @@ def take_back(session: Session, *, worker_id: str, now: datetime) -> int:
     ):
         session.execute(
             update(Message)
-            .where(Message.follow_up_id.in_(stale), Message.status == before)
+            .where(Among(Message.follow_up_id, stale), Message.status == before)
             .values(status=after, status_updated_at=now),
             execution_options={"synchronize_session": False},
         )
     session.execute(
         update(FollowUp)
-        .where(FollowUp.id.in_(stale), FollowUp.status == FollowUpStatus.SENDING)
+        .where(Among(FollowUp.id, stale), FollowUp.status == FollowUpStatus.SENDING)
         .values(
             status=FollowUpStatus.SCHEDULED,
             status_reason="taken back from a worker that stopped mid-send",
@@ -192,7 +193,7 @@ def hand_over(
     refused = set(
         session.scalars(
             select(MESSAGES.c.follow_up_id).where(
-                MESSAGES.c.id.in_(list(messages.values())), MESSAGE_OPTED_OUT
+                Among(MESSAGES.c.id, messages.values()), MESSAGE_OPTED_OUT
             )
         )
     )
@@ -200,7 +201,7 @@ def hand_over(
         session.scalars(
             update(FOLLOW_UPS)
             .where(
-                FOLLOW_UPS.c.id.in_([f for f in messages if f not in refused]),
+                Among(FOLLOW_UPS.c.id, [f for f in messages if f not in refused]),
                 FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
                 FOLLOW_UPS.c.lease_owner == worker_id,
                 FOLLOW_UPS.c.lease_expires_at > now,
@@ -217,7 +218,7 @@ def hand_over(
     if mine:
         session.execute(
             update(MESSAGES)
-            .where(MESSAGES.c.id.in_(mine))
+            .where(Among(MESSAGES.c.id, mine))
             .values(status=MessageStatus.HANDED_OVER, status_updated_at=now)
         )
     return renewed
@@ -233,7 +234,7 @@ def record_sent(
         session.scalars(
             select(FOLLOW_UPS.c.id)
             .where(
-                FOLLOW_UPS.c.id.in_(list(sent)),
+                Among(FOLLOW_UPS.c.id, sent),
                 FOLLOW_UPS.c.status == FollowUpStatus.SENDING,
                 FOLLOW_UPS.c.lease_owner == worker_id,
             )
@@ -294,7 +295,7 @@ def take_back_queued(session: Session, *, worker_id: str, now: datetime) -> int:
     handed_over = Message.status == MessageStatus.HANDED_OVER
     session.execute(
         update(Message)
-        .where(Message.id.in_(stale))
+        .where(Among(Message.id, stale))
         .values(
             status=case((handed_over, MessageStatus.UNCERTAIN.value), else_=Message.status),
             status_updated_at=now,
@@ -342,7 +343,7 @@ def hand_over_queued(
         session.scalars(
             update(MESSAGES)
             .where(
-                MESSAGES.c.id.in_(ids),
+                Among(MESSAGES.c.id, ids),
                 MESSAGES.c.status.in_([MessageStatus.PREPARED, MessageStatus.NOT_SENT]),
                 MESSAGES.c.lease_owner == worker_id,
                 MESSAGES.c.lease_expires_at > now,

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler import audit
+from scheduler.db import Among
 from scheduler.lifecycle import PENDING, FollowUpStatus
 from scheduler.models import Cadence, CadenceStep, FollowUp, SendingPause
 from scheduler.typed_text import typed_text
@@ -133,7 +134,7 @@ def change_follow_ups(
         raise PauseError(f"at most {MOST} follow-ups at once")
     why = reason_of(reason) if action != "resume" else (reason or "").strip()[:REASON_MOST]
     rows = session.scalars(
-        select(FollowUp).where(FollowUp.id.in_(ids)).order_by(FollowUp.id).with_for_update()
+        select(FollowUp).where(Among(FollowUp.id, ids)).order_by(FollowUp.id).with_for_update()
     ).all()
     found = {row.id: row for row in rows}
     refused: dict[int, str] = {}

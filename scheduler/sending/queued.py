@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.consent import WITHDRAWN
+from scheduler.db import Among
 from scheduler.lifecycle import (
     WAITING,
     Channel,
@@ -131,7 +132,7 @@ class QueuedSender:
         jobs: list[Job] = []
         with self.sessions.begin() as session:
             messages = session.scalars(
-                select(Message).where(Message.id.in_(ids)).order_by(Message.id)
+                select(Message).where(Among(Message.id, ids)).order_by(Message.id)
             ).all()
             opted_out = self._opted_out(session, messages)
             for message in messages:
@@ -190,7 +191,9 @@ class QueuedSender:
         ids = {m.customer_id for m in messages if m.customer_id is not None}
         if not ids:
             return set()
-        customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
+        customers = {
+            c.id: c for c in session.scalars(select(Customer).where(Among(Customer.id, ids)))
+        }
         return {
             m.id
             for m in messages
@@ -221,7 +224,7 @@ class QueuedSender:
                 m.id: m
                 for m in session.scalars(
                     select(Message)
-                    .where(Message.id.in_(ids))
+                    .where(Among(Message.id, ids))
                     .order_by(Message.id)
                     .with_for_update()
                 )

@@ -164,19 +164,31 @@ def processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] 
 
 
 def _insert_arrays(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """PostgreSQL: `rows` as an array of values a column, unnested in their order; a column
+    with one value for every row (a batch's creation time, direction and status; a null) as
+    that value alone, not an array of a thousand copies to write and unnest. The first column
+    is always an array: it counts the rows."""
     dialect = session.get_bind().dialect
     names = list(rows[0])
-    arrays, casts = [], []
+    selected, unnested, scalars, arrays = [], [], [], []
     for name in names:
         type_ = table.c[name].type
-        arrays.append(_converted([row[name] for row in rows], processor(type_, dialect)))
-        casts.append(f"%s::{type_.compile(dialect=dialect)}[]")
-    listed = ", ".join(names)
+        values = _converted([row[name] for row in rows], processor(type_, dialect))
+        cast = f"%s::{type_.compile(dialect=dialect)}"
+        if name != names[0] and all(value is values[0] for value in values):
+            selected.append(cast)
+            scalars.append(values[0])
+        else:
+            selected.append(name)
+            unnested.append((name, f"{cast}[]"))
+            arrays.append(values)
+    listed = ", ".join(name for name, _ in unnested)
     sql = (
-        f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM unnest({', '.join(casts)}) "
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(selected)} "
+        f"FROM unnest({', '.join(cast for _, cast in unnested)}) "
         f"WITH ORDINALITY AS rows_given ({listed}, place) ORDER BY place RETURNING id"
     )
-    return list(session.connection().exec_driver_sql(sql, tuple(arrays)).scalars())
+    return list(session.connection().exec_driver_sql(sql, (*scalars, *arrays)).scalars())
 
 
 def update_each(

@@ -395,6 +395,36 @@ def test_replied_follows_every_kind_of_write_to_the_replies(engine: Engine, conf
             assert set(kept_replied(session).values()) == {None}
 
 
+def test_a_reply_before_the_send_was_recorded_is_read_again_when_it_is(
+    engine: Engine, config: Config
+) -> None:
+    """A reply can answer a message whose sending is not recorded yet (the worker died after
+    the hand-over; the lookup records it later). Its follow-up's `replied` says `late` until
+    then, and is read again once the sending time is known; a follow-up without replies,
+    sent, has none (migration 0039 reads them only where there are some)."""
+    sessions = setup_sales(engine, config, *sales(2))
+    with sessions.begin() as session:
+        waiting, other = session.scalars(
+            select(FollowUp.id).where(FollowUp.status == S.SCHEDULED).order_by(FollowUp.id)
+        ).all()[:2]
+        day1 = NOW + timedelta(days=1)
+        session.add(inbound_sms("¿y esto?", day1 + timedelta(hours=2), follow_up_id=waiting))
+        agreed(session)
+        assert kept_replied(session)[waiting] == "late"  # no sending time: not within 7 days
+        session.execute(
+            update(FollowUp)
+            .where(FollowUp.id.in_([waiting, other]))
+            .values(status=S.SENT, sent_at=day1, lease_owner=None)
+        )
+        agreed(session)
+        assert kept_replied(session)[waiting] == IN_TIME and kept_replied(session)[other] is None
+        session.execute(  # the sending re-dated again: a reply 2 hours before it is late
+            update(FollowUp).where(FollowUp.id == waiting).values(sent_at=day1 + timedelta(hours=4))
+        )
+        agreed(session)
+        assert kept_replied(session)[waiting] == "late"
+
+
 def test_replied_is_filled_from_the_replies_there_and_taken_back(blank: Engine) -> None:
     """Down to the tallies without `replied` and up again: the replies already there fill it
     and the tallies are counted anew, on both databases."""

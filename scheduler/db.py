@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from copy import copy
 from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
 
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Engine,
     Row,
     Select,
+    String,
     any_,
     bindparam,
     create_engine,
@@ -30,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
 T = TypeVar("T")
@@ -61,7 +64,16 @@ class Among(ColumnElement[bool]):
     ) -> None:
         values = list(values)
         self.listed = column.in_(values)
-        self.arrayed = column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+        element = column.type
+        if isinstance(element, String) and element.length is not None:
+            # Cast to VARCHAR(n)[], a longer text would be cut to n and match a shorter one.
+            element = copy(element)
+            element.length = None
+        self.arrayed = column == any_(bindparam(None, values, type_=ARRAY(element)))
+
+    @property
+    def _from_objects(self) -> list[FromClause]:
+        return self.listed._from_objects  # the column's table, as IN's
 
 
 @compiles(Among)

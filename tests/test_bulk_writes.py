@@ -143,9 +143,15 @@ def test_among_finds_the_rows_of_any_list(engine: Engine) -> None:
     assert found([]) == []
     assert found([ids[0], -1, ids[0]]) == [ids[0]]
     assert found(["follow-up:4", "follow-up:1", "nobody"], "reference") == [ids[1], ids[4]]
+    with sessions.begin() as session:
+        [full] = insert_ids(session, OUTBOX, [_row(0) | {"reference": "r" * 64}])
+    assert found(["r" * 64], "reference") == [full]
+    assert found(["r" * 65], "reference") == []  # longer than the column: not cut to it
+    with sessions() as session:  # the column's table comes with it, as IN's does
+        assert session.scalar(select(func.count()).where(Among(OUTBOX.c.id, ids[:2]))) == 2
     with sessions() as session:
         none = session.scalar(
-            select(func.count()).select_from(OUTBOX).where(~Among(OUTBOX.c.id, ids))
+            select(func.count()).select_from(OUTBOX).where(~Among(OUTBOX.c.id, [*ids, full]))
         )
     assert none == 0
 

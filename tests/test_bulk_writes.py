@@ -3,6 +3,8 @@ it belongs, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import Engine, Integer, String, func, select, update
 
 from scheduler.bulk_writes import (
@@ -132,9 +134,9 @@ def test_among_finds_the_rows_of_any_list(engine: Engine) -> None:
     with sessions.begin() as session:
         ids = insert_ids(session, OUTBOX, [_row(n) for n in range(1_200)])
 
-    def found(values: object, column: str = "id") -> list[int]:
+    def found(values: Iterable[object], column: str = "id") -> list[int]:
         with sessions() as session:
-            query = select(OUTBOX.c.id).where(Among(OUTBOX.c[column], values))  # type: ignore[arg-type]
+            query = select(OUTBOX.c.id).where(Among(OUTBOX.c[column], values))
             return sorted(session.scalars(query))
 
     assert found(ids) == ids

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import io
 import multiprocessing
 import os
@@ -34,6 +33,7 @@ from pathlib import Path
 from common import DAY1, Clock, fresh_database, record
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.collector import freeze_loaded
 from scheduler.config import Config, defaults
 from scheduler.sending.courier import Job, Outcome, Result
 from scheduler.sending.dispatch import Dispatcher
@@ -118,8 +118,7 @@ def run(
         clock=clock,
         jitter=lambda: 0.0,
     )
-    gc.collect()  # as `postventa worker` does before its first pass
-    gc.freeze()
+    freeze_loaded()  # as `postventa worker` does before its first pass
     began = time.perf_counter()
     if profiler is not None:
         profiler.enable()

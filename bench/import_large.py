@@ -20,7 +20,6 @@ of parameters must be between 0 and 65535").
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import resource
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 from common import NOW, follow_ups_rate, fresh_database, temporary_postgres
 from sqlalchemy import func, select
 
+from scheduler.collector import freeze_loaded
 from scheduler.config import defaults
 from scheduler.models import Customer, FollowUp, Sale
 from scheduler.sending.csv_import import Storing, check_table, read_table
@@ -83,7 +83,7 @@ def run(label: str, where: Path | str, text: str, target: float | None = None) -
     checked = time.perf_counter() - began
     if TRACE:
         tracemalloc.start()
-    gc.freeze()  # as `postventa import-sales` does before it reads the file
+    freeze_loaded()  # as `postventa import-sales` does before it reads the file
     began = time.perf_counter()
     with sessions() as session:
         storing = Storing(session, config=config, now=NOW, actor="bench")

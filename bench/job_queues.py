@@ -47,6 +47,7 @@ from common import DAY1, PG_ADMIN, Clock, fresh_database, record, temporary_post
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from scheduler.collector import freeze_loaded
 from scheduler.config import defaults
 from scheduler.db import make_engine, make_session_factory
 from scheduler.lifecycle import FollowUpStatus
@@ -143,6 +144,7 @@ def serve_postventa(url: str, name: str) -> None:
     )
     with engine.connect():  # connected before the start, as the queues' workers are
         pass
+    freeze_loaded()  # as `postventa worker` does before its first pass
     print("ready", flush=True)
     sys.stdin.readline()
     sent, ended = 0, time.monotonic()

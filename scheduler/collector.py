@@ -1,7 +1,8 @@
-"""The garbage collector held off while a batch is written or a page of figures is read:
-their many short-lived rows and values set off young collections, and, promoted, full ones
-that walk every object the process holds (80 ms each in a process of 130 000: a fifth of
-recording 20 000 sales; the dashboard's quarter at 5 000 000 follow-ups, half its reading)."""
+"""The garbage collector held off while a batch is written or prepared for sending, or a page
+of figures is read: their many short-lived rows and values set off young collections, and,
+promoted, full ones that walk every object the process holds (80 ms each in a process of
+130 000: a fifth of recording 20 000 sales; the dashboard's quarter at 5 000 000 follow-ups,
+half its reading; without `freeze_loaded`, an eighth of a dispatch on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 PAUSE_FROM = 100  # rows of a batch from which the collector waits for its end
+
+
+def freeze_loaded() -> None:
+    """What a long-lived process has loaded by now (modules, mappers, settings, the app) stays
+    for its life: frozen, the collector's full passes walk only what the process makes next
+    (in a worker of 130 000 objects, each walked them all; a tenth of a busy pass)."""
+    gc.collect()
+    gc.freeze()
 
 
 class _Pauses:

@@ -13,11 +13,12 @@ before any worker starts, and emptied at each start: set here, in the master, be
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import tempfile
 from typing import Any
+
+from scheduler.collector import freeze_loaded
 
 _CORES = os.cpu_count() or 1
 
@@ -60,5 +61,4 @@ def pre_fork(_server: Any, _worker: Any) -> None:
     """The app's objects, built in the master, are frozen before each fork: a worker's garbage
     collections then never walk them (a full one went through every object of the app) nor
     write to their pages, which stay shared with the master."""
-    gc.collect()
-    gc.freeze()
+    freeze_loaded()

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 from scheduler import audit
 from scheduler.bulk_writes import insert_ids
 from scheduler.clock import utcnow
+from scheduler.collector import collections_paused
 from scheduler.config import Config
 from scheduler.db import Among, begin_reading
 from scheduler.lifecycle import (
@@ -293,7 +294,8 @@ class Dispatcher:
             if not ids:
                 break
             summary[Tally.CLAIMED] += len(ids)
-            jobs = self.prepare(ids, summary, stop)
+            with collections_paused(len(ids)):  # not while it is sent: that may take minutes
+                jobs = self.prepare(ids, summary, stop)
             self.record(self.deliver_batch(jobs, stop), summary)
         return dict(summary)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.casework.cases import resolve_case
 from scheduler.casework.staff_actions import CaseworkError
 from scheduler.clock import utcnow
+from scheduler.collector import PAUSE_FROM
 from scheduler.config import Config
 from scheduler.lifecycle import CaseStatus, Channel, FollowUpStatus, SaleStatus
 from scheduler.models import (
@@ -25,10 +28,22 @@ from scheduler.models import (
     MessageTemplate,
     Sale,
 )
+from scheduler.sending import dispatch as dispatch_module
+from scheduler.sending.composing import Composed, compose
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.replanning import cancel_sale
-from scheduler.sending.transports import Failure, TransportError
-from tests.dispatching import DAY1, Clock, dispatcher, follow_up, outbox, scripted, setup_sales
+from scheduler.sending.sales import record_sale
+from scheduler.sending.transports import Failure, Outgoing, Sent, TransportError
+from tests.dispatching import (
+    DAY1,
+    Clock,
+    Scripted,
+    dispatcher,
+    follow_up,
+    outbox,
+    scripted,
+    setup_sales,
+)
 from tests.factories import NOW, sale_input
 
 
@@ -507,3 +522,38 @@ def test_backoff_on_the_real_clock_under_freezegun(engine: Engine, config: Confi
     with sessions() as session:
         sent = follow_up(session, "day1-thanks")
         assert sent.sent_at == DAY1 + timedelta(seconds=30) and sent.attempts == 2
+
+
+def test_the_collector_waits_while_a_large_batch_is_prepared_not_while_it_is_sent(
+    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sales = [sale_input(f"S-{n}", phone=f"+5198711{n:04d}") for n in range(PAUSE_FROM)]
+    sessions = setup_sales(engine, config, *sales)
+    composing: list[bool] = []
+    sending: list[bool] = []
+
+    def watched(*args: Any, **kwargs: Any) -> Composed:
+        composing.append(gc.isenabled())
+        return compose(*args, **kwargs)
+
+    class Watched(Scripted):
+        def send(self, message: Outgoing) -> Sent:
+            sending.append(gc.isenabled())
+            return super().send(message)
+
+    monkeypatch.setattr(dispatch_module, "compose", watched)
+    clock = Clock(DAY1)
+    transports = {
+        channel: Watched(one.outbox) for channel, one in scripted(sessions, clock).items()
+    }
+    gc.enable()
+    assert dispatcher(sessions, config, clock, transports).run_pass()["sent"] == PAUSE_FROM
+    assert composing == [False] * PAUSE_FROM and sending == [True] * PAUSE_FROM
+    assert gc.isenabled()
+    with sessions.begin() as session:  # a batch of one: the collector is left as it is
+        record_sale(
+            session, sale_input("S-ONE", phone="+51911111111"), config=config, now=NOW, actor="test"
+        )
+    composing.clear()
+    assert dispatcher(sessions, config, clock).run_pass()["sent"] == 1
+    assert composing == [True] and gc.isenabled()

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.collector import freeze_loaded
 from scheduler.config import Config, defaults
+from scheduler.sending.composing import load_composer
 from scheduler.sending.courier import Job, Outcome, Result
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
@@ -118,7 +119,8 @@ def run(
         clock=clock,
         jitter=lambda: 0.0,
     )
-    freeze_loaded()  # as `postventa worker` does before its first pass
+    load_composer()  # as `postventa worker` does before its first pass
+    freeze_loaded()
     began = time.perf_counter()
     if profiler is not None:
         profiler.enable()

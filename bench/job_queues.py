@@ -52,6 +52,7 @@ from scheduler.config import defaults
 from scheduler.db import make_engine, make_session_factory
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import FollowUp, OutboxEntry
+from scheduler.sending.composing import load_composer
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
 
@@ -144,7 +145,8 @@ def serve_postventa(url: str, name: str) -> None:
     )
     with engine.connect():  # connected before the start, as the queues' workers are
         pass
-    freeze_loaded()  # as `postventa worker` does before its first pass
+    load_composer()  # as `postventa worker` does before its first pass
+    freeze_loaded()
     print("ready", flush=True)
     sys.stdin.readline()
     sent, ended = 0, time.monotonic()

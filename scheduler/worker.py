@@ -34,6 +34,7 @@ from scheduler.listening.inbound import triage
 from scheduler.listening.themes import REREAD, REREAD_SECONDS, reread, vocabulary
 from scheduler.logs import event
 from scheduler.retention import RETENTION_SECONDS
+from scheduler.sending.composing import load_composer
 from scheduler.sending.courier import SENDS
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
@@ -317,6 +318,7 @@ class Worker:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         log.info("worker %s: a pass every %d s", worker_id(), self.config.worker.tick_seconds)
+        load_composer()
         freeze_loaded()
         scheduler.start()
         # Woken often, never blocked for good: the kernel may hand the signal to one of the

@@ -139,6 +139,11 @@ def _environments() -> Mapping[bool, SandboxedEnvironment]:
     return environments
 
 
+def load_sandboxes() -> None:
+    """Build the sandboxes now, ahead of the first render."""
+    _environments()
+
+
 @dataclass(frozen=True)
 class TemplateSource:
     """The editable parts of one template (a `MessageTemplate` row, or the admin's draft)."""

@@ -8,10 +8,17 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from scheduler.config import Config
+from scheduler.config import LOCALES, Config
 from scheduler.lifecycle import Channel
 from scheduler.models import Customer, MessageTemplate, Product, Sale
-from scheduler.sending.composing import NO_PRODUCT, TemplateBook, compose, template_context
+from scheduler.sending import sandbox
+from scheduler.sending.composing import (
+    NO_PRODUCT,
+    TemplateBook,
+    compose,
+    load_composer,
+    template_context,
+)
 from scheduler.sending.sandbox import RenderError
 from scheduler.sending.segments import GSM7
 from tests.dispatching import follow_up, setup_sales
@@ -262,3 +269,13 @@ def test_renewal_date_counts_from_the_local_sale_date(engine: Engine, config: Co
         )
     assert context["sale"]["sold_on"] == "23 de noviembre de 2026"
     assert context["renewal_date"] == "23 de noviembre de 2027"
+
+
+def test_what_composing_needs_is_loaded_ahead_of_a_render() -> None:
+    """A worker loads it before it freezes what it holds (`Worker.run_forever`)."""
+    from babel import localedata
+
+    sandbox._environments.cache_clear()
+    load_composer()
+    assert sandbox._environments.cache_info().currsize == 1
+    assert set(LOCALES) <= set(localedata._cache)

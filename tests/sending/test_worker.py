@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from freezegun import freeze_time
 from sqlalchemy import Engine, func, select
 
+from scheduler import worker as worker_module
 from scheduler.casework.business_hours import opening_fingerprint
 from scheduler.clock import utcnow
 from scheduler.config import Config, parse_window
@@ -207,6 +208,24 @@ def test_a_sigterm_that_reaches_another_thread_still_stops_the_worker(
             signal.signal(number, handler)
     assert took < 5, took
     assert "SIGTERM: stopping after the batch in hand" in caplog.text
+
+
+def test_the_worker_loads_what_composing_needs_then_freezes_it_before_it_starts(
+    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = LiveSettings.from_engine(engine, config.replace(worker={"tick_seconds": 3600}))
+    worker = Worker(engine, settings)
+    steps: list[str] = []
+    monkeypatch.setattr(worker_module, "load_composer", lambda: steps.append("load"))
+    monkeypatch.setattr(worker_module, "freeze_loaded", lambda: steps.append("freeze"))
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    worker.stopping.set()  # it stops as soon as it has started
+    try:
+        worker.run_forever()
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert steps == ["load", "freeze"]
 
 
 # --- real processes ----------------------------------------------------------------------------

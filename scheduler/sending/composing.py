@@ -149,10 +149,8 @@ def load_composer() -> None:
     """Load now what composing needs, not at a worker's first pass: Babel's dates with each
     locale's data, and the sandboxes (50 ms and 10 000 objects, which the worker then freezes
     with the rest of what it has loaded: `collector.freeze_loaded`)."""
-    from babel.dates import format_date
-
     for locale in LOCALES:
-        format_date(date(2000, 1, 1), "long", locale=locale)
+        long_date(date(2000, 1, 1), locale)
     load_sandboxes()
 
 

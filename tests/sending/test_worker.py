@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -177,14 +178,24 @@ def test_dispatch_once_prints_the_pass(engine: Engine, config: Config, postventa
     assert again.exit_code == 0 and again.output.startswith("recovered 0, claimed 0, sent 0")
 
 
+@pytest.fixture
+def idle_worker(engine: Engine, config: Config) -> Iterator[Worker]:
+    """A worker with nothing to do for an hour, to run in this process: the signal handlers
+    its `run_forever` installs are put back afterwards."""
+    settings = LiveSettings.from_engine(engine, config.replace(worker={"tick_seconds": 3600}))
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    yield Worker(engine, settings)
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
+
+
 def test_a_sigterm_that_reaches_another_thread_still_stops_the_worker(
-    engine: Engine, config: Config, caplog: pytest.LogCaptureFixture
+    idle_worker: Worker, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The kernel hands a process's signal to any of its threads; Python runs the handler in
     the main thread only when that thread next runs. A main thread blocked in one endless wait
     never ran it, and the worker had to be killed."""
-    settings = LiveSettings.from_engine(engine, config.replace(worker={"tick_seconds": 3600}))
-    worker = Worker(engine, settings)
+    worker = idle_worker
     finished = threading.Event()
 
     def from_another_thread() -> None:
@@ -193,38 +204,28 @@ def test_a_sigterm_that_reaches_another_thread_still_stops_the_worker(
         if not finished.wait(10):  # never hang the suite: wake it, and fail below
             worker.stopping.set()
 
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
     helper = threading.Thread(target=from_another_thread)
     caplog.set_level("INFO", logger="scheduler.worker")
     started = time.monotonic()
     try:
         helper.start()
-        worker.run_forever()  # installs its own handlers: put back below
+        worker.run_forever()
         took = time.monotonic() - started
     finally:
         finished.set()
         helper.join()
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
     assert took < 5, took
     assert "SIGTERM: stopping after the batch in hand" in caplog.text
 
 
 def test_the_worker_loads_what_composing_needs_then_freezes_it_before_it_starts(
-    engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
+    idle_worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = LiveSettings.from_engine(engine, config.replace(worker={"tick_seconds": 3600}))
-    worker = Worker(engine, settings)
     steps: list[str] = []
     monkeypatch.setattr(worker_module, "load_composer", lambda: steps.append("load"))
     monkeypatch.setattr(worker_module, "freeze_loaded", lambda: steps.append("freeze"))
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
-    worker.stopping.set()  # it stops as soon as it has started
-    try:
-        worker.run_forever()
-    finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
+    idle_worker.stopping.set()  # it stops as soon as it has started
+    idle_worker.run_forever()
     assert steps == ["load", "freeze"]
 
 

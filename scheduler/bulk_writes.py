@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Update,
+    any_,
     bindparam,
     column,
     func,
@@ -193,31 +194,39 @@ def _insert_arrays(session: Session, table: Table, rows: Sequence[Mapping[str, A
 
 def update_each(
     session: Session,
+    key: ColumnElement[Any],
     rows: Sequence[Mapping[str, Any]],
     types: Mapping[str, TypeEngine[Any]],
     build: Callable[[Mapping[str, ColumnElement[Any]]], Update],
 ) -> None:
     """Run the UPDATE that `build` makes of each row's values (named as in `types`) for every
-    row, as one statement: PostgreSQL over arrays of the values (the same text and plan
-    whatever the count); SQLite over a JSON array of them (`_json_each`: an executemany would
-    open a statement journal per row for the follow-ups' triggers, four times the cost)."""
+    row, as one statement, each row's values on the row whose `key` (its table's primary key)
+    is the first of them: PostgreSQL over arrays of the values (the same text and plan whatever
+    the count); SQLite over a JSON array of them (`_json_each`: an executemany would open a
+    statement journal per row for the follow-ups' triggers, four times the cost).
+
+    On PostgreSQL the keys are also looked up as `= ANY` of their array: joined to the unnested
+    values alone, a batch was planned as a hash of the whole table, read in full at each batch
+    (6 ms of a send's 23 at 40 000 follow-ups, growing with the table)."""
     if not rows:
         return
     names = list(types)
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY  # here: SQLite never loads the dialect
 
-        arrays = (bindparam(name, type_=ARRAY(types[name])) for name in names)
+        arrays = {name: bindparam(name, type_=ARRAY(types[name])) for name in names}
         arrayed = (
-            func.unnest(*arrays)
+            func.unnest(*arrays.values())
             .table_valued(*(column(name, types[name]) for name in names), name="each")
             .render_derived()  # AS each (m, p, ...)
         )
-        statement = build({name: arrayed.c[name] for name in names})
+        statement = build({name: arrayed.c[name] for name in names}).where(
+            key == arrayed.c[names[0]], key == any_(arrays[names[0]])
+        )
         session.execute(statement, {name: [row[name] for row in rows] for name in names})
         return
     each = _json_each(types).cte("each")
-    statement = build({name: each.c[name] for name in names})
+    statement = build({name: each.c[name] for name in names}).where(key == each.c[names[0]])
     session.execute(statement, {"each": _json_rows(session, types, rows)})
 
 

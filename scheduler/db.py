@@ -20,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     or_,
     text,
 )
@@ -49,7 +50,12 @@ class Among(ColumnElement[bool]):
     """`column IN values`, as each database takes it best: on PostgreSQL, `= ANY` of one array
     parameter, the same short text whatever the count, which psycopg parses once and the
     server prepares once; a batch's IN list of 1 000 ids was rendered by SQLAlchemy, parsed by
-    psycopg and planned by the server anew at each run. SQLite has no arrays: IN."""
+    psycopg and planned by the server anew at each run. SQLite has no arrays: IN.
+
+    `values` may also be a query of one column: PostgreSQL then takes `= ANY (ARRAY(query))`,
+    the query run once and its values looked up in the column's index, whatever the table's
+    size; as a join (or IN), a claim's thousand ids were planned as a hash of the whole table,
+    read in full at each claim."""
 
     inherit_cache = True
     type = Boolean()
@@ -60,8 +66,14 @@ class Among(ColumnElement[bool]):
     ]
 
     def __init__(
-        self, column: ColumnElement[Any] | QueryableAttribute[Any], values: Iterable[Any]
+        self,
+        column: ColumnElement[Any] | QueryableAttribute[Any],
+        values: Iterable[Any] | Select[tuple[Any]],
     ) -> None:
+        if isinstance(values, Select):
+            self.listed = column.in_(values)
+            self.arrayed = column == any_(func.array(values.scalar_subquery()))
+            return
         values = list(values)
         self.listed = column.in_(values)
         element = column.type

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, Integer, String, func, select, update
+from sqlalchemy import Engine, Integer, Select, String, func, select, update
 
 from scheduler.bulk_writes import (
     insert_ids,
@@ -66,11 +66,12 @@ def test_each_row_is_updated_with_its_own_values(engine: Engine) -> None:
     with sessions.begin() as session:
         update_each(
             session,
+            OUTBOX.c.id,
             changes,
             {"i": Integer(), "b": String()},
-            lambda each: update(OUTBOX).where(OUTBOX.c.id == each["i"]).values(body=each["b"]),
+            lambda each: update(OUTBOX).values(body=each["b"]),
         )
-        update_each(session, [], {"i": Integer()}, lambda each: update(OUTBOX))
+        update_each(session, OUTBOX.c.id, [], {"i": Integer()}, lambda each: update(OUTBOX))
     with sessions() as session:
         bodies = {id_: body for id_, body in session.execute(select(OUTBOX.c.id, OUTBOX.c.body))}
     assert bodies == {
@@ -115,9 +116,10 @@ def test_odd_text_is_written_as_it_was_given(engine: Engine) -> None:
         ids = insert_ids(session, OUTBOX, rows)
         update_each(
             session,
+            OUTBOX.c.id,
             [{"i": id_, "b": text} for id_, text in zip(ids, reversed(ODD_TEXTS), strict=True)],
             {"i": Integer(), "b": String()},
-            lambda each: update(OUTBOX).where(OUTBOX.c.id == each["i"]).values(html_body=each["b"]),
+            lambda each: update(OUTBOX).values(html_body=each["b"]),
         )
     with sessions() as session:
         stored = session.execute(
@@ -129,12 +131,13 @@ def test_odd_text_is_written_as_it_was_given(engine: Engine) -> None:
 def test_among_finds_the_rows_of_any_list(engine: Engine) -> None:
     """`Among` is IN on SQLite and `= ANY` of one array on PostgreSQL: the same rows either way,
     for a list of ids or of texts, a set, an empty list, a batch longer than SQLite's IN chunk,
-    and the same statement run again with other values (SQLAlchemy's cached compilation)."""
+    the same statement run again with other values (SQLAlchemy's cached compilation), and a
+    query's values (PostgreSQL: `= ANY (ARRAY(query))`), none when it finds none."""
     sessions = make_session_factory(engine, writer=True)
     with sessions.begin() as session:
         ids = insert_ids(session, OUTBOX, [_row(n) for n in range(1_200)])
 
-    def found(values: Iterable[object], column: str = "id") -> list[int]:
+    def found(values: Iterable[object] | Select[tuple[int]], column: str = "id") -> list[int]:
         with sessions() as session:
             query = select(OUTBOX.c.id).where(Among(OUTBOX.c[column], values))
             return sorted(session.scalars(query))
@@ -149,6 +152,9 @@ def test_among_finds_the_rows_of_any_list(engine: Engine) -> None:
         [full] = insert_ids(session, OUTBOX, [_row(0) | {"reference": "r" * 64}])
     assert found(["r" * 64], "reference") == [full]
     assert found(["r" * 65], "reference") == []  # longer than the column: not cut to it
+    listed = select(OUTBOX.c.id).where(OUTBOX.c.reference.in_(["follow-up:9", "follow-up:2"]))
+    assert found(listed) == [ids[2], ids[9]]
+    assert found(select(OUTBOX.c.id).where(OUTBOX.c.id < 0)) == []
     with sessions() as session:  # the column's table comes with it, as IN's does
         assert session.scalar(select(func.count()).where(Among(OUTBOX.c.id, ids[:2]))) == 2
     with sessions() as session:

@@ -70,34 +70,26 @@ QUEUED_CUSTOMER_OPTED_OUT = _opted_out(MESSAGES, needs_yes=False)  # a notice: n
 def _record_message(each: Mapping[str, ColumnElement[Any]], now: datetime) -> Update:
     """A message's provider id and first status; a delivery report may have come first: never
     step back from it."""
-    return (
-        update(MESSAGES)
-        .where(MESSAGES.c.id == each["m"])
-        .values(
-            provider_id=each["p"],
-            status=case(
-                # Constants written into the SQL: executemany takes no expanding IN parameter.
-                (MESSAGES.c.status.in_([literal_column(f"'{s}'") for s in OURS]), each["s"]),
-                else_=MESSAGES.c.status,
-            ),
-            status_updated_at=now,
-        )
+    return update(MESSAGES).values(
+        provider_id=each["p"],
+        status=case(
+            # Constants written into the SQL: executemany takes no expanding IN parameter.
+            (MESSAGES.c.status.in_([literal_column(f"'{s}'") for s in OURS]), each["s"]),
+            else_=MESSAGES.c.status,
+        ),
+        status_updated_at=now,
     )
 
 
 def _record_sent(each: Mapping[str, ColumnElement[Any]], now: datetime) -> Update:
-    return (
-        update(FOLLOW_UPS)
-        .where(FOLLOW_UPS.c.id == each["f"])
-        .values(
-            status=FollowUpStatus.SENT,
-            status_reason=None,
-            provider_id=each["p"],
-            sent_at=now,
-            updated_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
+    return update(FOLLOW_UPS).values(
+        status=FollowUpStatus.SENT,
+        status_reason=None,
+        provider_id=each["p"],
+        sent_at=now,
+        updated_at=now,
+        lease_owner=None,
+        lease_expires_at=None,
     )
 
 
@@ -153,7 +145,8 @@ def claim(
     """Mark up to `size` due follow-ups as `worker_id`'s until `now + lease`; others skip them,
     and none that is paused (itself, its cadence, or the business: `pauses.may_go`)."""
     # A CTE, not `IN (subquery)`: PostgreSQL may run a LIMIT subquery more than once per
-    # UPDATE, and each run skips different locked rows, so a claim could exceed its size.
+    # UPDATE, and each run skips different locked rows, so a claim could exceed its size. Its
+    # ids are then looked up by key (`Among` of a query), not joined.
     due = (
         select(FollowUp.id)
         .where(due_now(now))
@@ -164,7 +157,7 @@ def claim(
     )
     statement = (
         update(FollowUp)
-        .where(FollowUp.id == due.c.id)
+        .where(Among(FollowUp.id, select(due.c.id)))
         .where(FollowUp.status == FollowUpStatus.SCHEDULED)
         .values(
             status=FollowUpStatus.SENDING,
@@ -243,6 +236,7 @@ def record_sent(
     )
     update_each(
         session,
+        MESSAGES.c.id,
         [{"m": message, "p": s.provider_id, "s": s.status} for message, s in sent.values()],
         {"m": Integer(), "p": String(), "s": String()},
         lambda each: _record_message(each, now),
@@ -254,7 +248,11 @@ def record_sent(
     ]
     # SENDING -> SENT, the transition the WHERE of `mine` checked
     update_each(
-        session, ours, {"f": Integer(), "p": String()}, lambda each: _record_sent(each, now)
+        session,
+        FOLLOW_UPS.c.id,
+        ours,
+        {"f": Integer(), "p": String()},
+        lambda each: _record_sent(each, now),
     )
     return mine
 
@@ -265,6 +263,7 @@ def sent_in_place(session: Session, sent: Mapping[int, Sent], *, now: datetime) 
     recorded at once."""
     update_each(
         session,
+        FOLLOW_UPS.c.id,
         [{"f": follow_up, "p": s.provider_id} for follow_up, s in sent.items()],
         {"f": Integer(), "p": String()},
         lambda each: _record_sent(each, now).values(attempts=FOLLOW_UPS.c.attempts + 1),
@@ -325,7 +324,7 @@ def claim_queued(
     )
     statement = (
         update(Message)
-        .where(Message.id == due.c.id, Message.lease_owner.is_(None))
+        .where(Among(Message.id, select(due.c.id)), Message.lease_owner.is_(None))
         .values(lease_owner=worker_id, lease_expires_at=now + lease)
         .returning(Message.id)
     )

@@ -53,9 +53,9 @@ class Among(ColumnElement[bool]):
     psycopg and planned by the server anew at each run. SQLite has no arrays: IN.
 
     `values` may also be a query of one column: PostgreSQL then takes `= ANY (ARRAY(query))`,
-    the query run once and its values looked up in the column's index, whatever the table's
-    size; as a join (or IN), a claim's thousand ids were planned as a hash of the whole table,
-    read in full at each claim."""
+    the query run once and its values given where the table is read (looked up in its index,
+    or kept while a small table is read once); as a join (or IN), a claim's thousand ids were
+    planned as a hash of the whole table, built at each claim."""
 
     inherit_cache = True
     type = Boolean()

@@ -69,11 +69,11 @@ QUEUED_CUSTOMER_OPTED_OUT = _opted_out(MESSAGES, needs_yes=False)  # a notice: n
 
 def _record_message(each: Mapping[str, ColumnElement[Any]], now: datetime) -> Update:
     """A message's provider id and first status; a delivery report may have come first: never
-    step back from it."""
+    step back from it. No WHERE: `update_each` matches each row to its key."""
     return update(MESSAGES).values(
         provider_id=each["p"],
         status=case(
-            # Constants written into the SQL: executemany takes no expanding IN parameter.
+            # Constants written into the SQL: one text and plan, whatever the statuses.
             (MESSAGES.c.status.in_([literal_column(f"'{s}'") for s in OURS]), each["s"]),
             else_=MESSAGES.c.status,
         ),
@@ -82,6 +82,7 @@ def _record_message(each: Mapping[str, ColumnElement[Any]], now: datetime) -> Up
 
 
 def _record_sent(each: Mapping[str, ColumnElement[Any]], now: datetime) -> Update:
+    """A follow-up sent; no WHERE, as `_record_message`."""
     return update(FOLLOW_UPS).values(
         status=FollowUpStatus.SENT,
         status_reason=None,

@@ -24,12 +24,11 @@ from scheduler.casework.business_hours import opening_fingerprint
 from scheduler.clock import utcnow
 from scheduler.config import Config, parse_window
 from scheduler.db import make_session_factory
-from scheduler.figures.first_answers import measure
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.listening.inbound import store_sms, triage
 from scheduler.listening.owner_words import add_word
 from scheduler.listening.reply_store import InboundMessage
-from scheduler.listening.themes import reread, vocabulary
+from scheduler.listening.themes import vocabulary
 from scheduler.models import Case, FollowUpTally, Message, OutboxEntry
 from scheduler.sending.transports import make_transports
 from scheduler.settings import LiveSettings, save
@@ -90,6 +89,19 @@ def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Confi
     assert answers.trigger.interval == timedelta(minutes=1)
 
 
+def counted_batches(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """What each call of the worker's batch function `name` returns, in order, as it runs."""
+    function = getattr(worker_module, name)
+    batches: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> int:
+        batches.append(function(*args, **kwargs))
+        return batches[-1]
+
+    monkeypatch.setattr(worker_module, name, counted)
+    return batches
+
+
 def test_the_worker_reads_again_the_themes_of_replies_read_with_other_words(
     engine: Engine, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,13 +120,7 @@ def test_the_worker_reads_again_the_themes_of_replies_read_with_other_words(
     assert worker.reread_themes() == 0
     with sessions.begin() as session:
         add_word(session, "product", "ok", now=NOW, actor="owner")
-    batches: list[int] = []
-
-    def counted(*args: Any, **kwargs: Any) -> int:
-        batches.append(reread(*args, **kwargs))
-        return batches[-1]
-
-    monkeypatch.setattr("scheduler.worker.reread", counted)
+    batches = counted_batches(monkeypatch, "reread")
     assert worker.reread_themes() == 5 and batches == [2, 2, 1]
     assert worker.reread_themes() == 0
     with sessions() as session:
@@ -137,13 +143,7 @@ def test_the_worker_counts_the_minutes_of_the_cases_answered_since(
     with sessions() as session:
         build(session)  # four cases answered, two not
     worker = Worker(engine, LiveSettings.from_engine(engine, config))
-    batches: list[int] = []
-
-    def counted(*args: Any, **kwargs: Any) -> int:
-        batches.append(measure(*args, **kwargs))
-        return batches[-1]
-
-    monkeypatch.setattr("scheduler.worker.measure", counted)
+    batches = counted_batches(monkeypatch, "measure")
     assert worker.measure_first_answers() == 4 and batches == [2, 2, 0]
     assert worker.measure_first_answers() == 0
     with sessions.begin() as session:

@@ -710,6 +710,13 @@ class Message(Base):
             sqlite_where=text("direction = 'inbound'"),
             postgresql_where=text("direction = 'inbound'"),
         ),
+        # A case's messages: those in no case (most: follow-ups sent) have no entry.
+        Index(
+            "ix_messages_case_id",
+            "case_id",
+            sqlite_where=text("case_id IS NOT NULL"),
+            postgresql_where=text("case_id IS NOT NULL"),
+        ),
         # A person's answers by time: what each one answered lately, in the inbox.
         Index(
             "ix_messages_sent_by",
@@ -726,7 +733,7 @@ class Message(Base):
     # A reply's follow-up's product, kept by the database (migration 0038: set when the reply
     # is written or moved, moved with the follow-up's); none for any other message.
     product_id: Mapped[int | None]
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))  # its index: above
     sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # a person's reply
     direction: Mapped[Direction]
     channel: Mapped[Channel]

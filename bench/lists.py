@@ -175,6 +175,12 @@ def load(engine: Engine, scale: float) -> dict[str, int]:
         )
         for table in ("sales", "follow_ups", "messages"):
             connection.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+        # What went out, copied for the outbox's search as the worker copies it after the
+        # sends (`sending.sent_texts`; the trigger that has each text wait was off).
+        run(
+            "INSERT INTO outbound_texts (message_id, body) "
+            "SELECT id, body FROM messages WHERE direction = 'outbound'"
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))  # as autovacuum soon would, after a load
     with sessions() as session:

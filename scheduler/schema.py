@@ -14,11 +14,13 @@ if TYPE_CHECKING:  # Alembic is loaded to migrate, not to check (every command c
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSIONS = MIGRATIONS / "versions"  # one script a revision, named NNNN_what_it_does.py
-# Indexes migration 0029 makes on PostgreSQL alone (trigram indexes for searches by words):
-# not in the models, which SQLite shares.
+# Indexes migrations 0029 and 0041 make on PostgreSQL alone (trigram indexes for searches by
+# words), and the tables of 0041 (what went out, copied to be searched): not in the models,
+# which SQLite shares.
 POSTGRESQL_ONLY = frozenset(
-    {"ix_messages_case_words", "ix_messages_outbound_words", "ix_customers_words"}
+    {"ix_messages_case_words", "ix_outbound_texts_words", "ix_customers_words"}
 )
+POSTGRESQL_ONLY_TABLES = frozenset({"outbound_texts", "outbound_texts_waiting"})
 
 
 class SchemaError(RuntimeError):

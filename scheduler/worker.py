@@ -34,6 +34,7 @@ from scheduler.listening.inbound import triage
 from scheduler.listening.themes import REREAD, REREAD_SECONDS, reread, vocabulary
 from scheduler.logs import event
 from scheduler.retention import RETENTION_SECONDS
+from scheduler.sending import sent_texts
 from scheduler.sending.composing import load_composer
 from scheduler.sending.courier import SENDS
 from scheduler.sending.dispatch import Dispatcher
@@ -43,7 +44,7 @@ from scheduler.settings import LiveSettings
 if TYPE_CHECKING:  # APScheduler is loaded by the worker, not by `dispatch --once`
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.base import BaseScheduler
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,9 @@ TALLIES_JOB = "tallies"
 THEMES_JOB = "themes"
 FIRST_ANSWERS_JOB = "first-answers"
 RETENTION_JOB = "retention"
+TEXTS_JOB = "sent-texts"
 REPLIES_SECONDS = 5
+TEXTS_SECONDS = 10  # how long a text sent waits to be copied for the outbox's search, at most
 SIGNAL_CHECK_SECONDS = 0.2  # how soon a SIGTERM is seen, whichever thread it reached
 
 
@@ -104,12 +107,37 @@ def read_mailbox(dispatcher: Dispatcher) -> dict[str, int]:
     return {"mail_stored": stored}
 
 
+def in_batches(
+    sessions: sessionmaker[Session],
+    batch: Callable[[Session, int], int],
+    size: int,
+    stop: threading.Event | None = None,
+) -> int:
+    """`batch(session, size)` a transaction at a time (a stop between two loses nothing),
+    until it does fewer than `size` or `stop` is set; how many in all."""
+    done = 0
+    while stop is None or not stop.is_set():
+        with sessions.begin() as session:
+            did = batch(session, size)
+        done += did
+        if did < size:
+            break
+    return done
+
+
+def copy_sent_texts(dispatcher: Dispatcher, stop: threading.Event | None = None) -> int:
+    """On PostgreSQL, copy the texts sent since into the outbox's search (`sent_texts`)."""
+    return in_batches(dispatcher.sessions, sent_texts.copy_waiting, sent_texts.COPIED_AT_ONCE, stop)
+
+
 def run_pass(dispatcher: Dispatcher, stop: threading.Event | None = None) -> dict[str, int]:
     """One pass of every job, one after the other (`postventa dispatch`): fetch new mail, read
-    new replies and send what is queued, then send the due follow-ups."""
+    new replies and send what is queued, send the due follow-ups, then copy what was sent
+    for the outbox's search."""
     mail = read_mailbox(dispatcher)
     replies = read_replies(dispatcher, stop)
-    return dispatcher.run_pass(stop) | replies | mail
+    sent = dispatcher.run_pass(stop)
+    return sent | replies | mail | {"texts_copied": copy_sent_texts(dispatcher, stop)}
 
 
 class Worker:
@@ -179,7 +207,8 @@ class Worker:
         the themes of replies read with other words than the owner's now and the opening-hours
         minutes of the cases answered since (the dashboard's first answers), and, with an IMAP
         mailbox, fetching new mail every tick; with `[privacy] retention_months`, erasing
-        hourly the words older than that."""
+        hourly the words older than that; on PostgreSQL, copying the texts sent for the
+        outbox's search every few seconds (off the send path: `sent_texts`)."""
         tick = self.config.worker.tick_seconds
         jobs = [
             (self.tick, tick, DISPATCH_JOB),
@@ -193,6 +222,8 @@ class Worker:
             jobs.append((self.fetch_mail, tick, MAIL_JOB))
         if self.config.privacy.retention_months:
             jobs.append((self.keep_words_no_longer, RETENTION_SECONDS, RETENTION_JOB))
+        if self.engine.dialect.name == "postgresql":
+            jobs.append((self.copy_sent_texts, TEXTS_SECONDS, TEXTS_JOB))
         for job, seconds, job_id in jobs:
             scheduler.add_job(
                 job,
@@ -249,16 +280,10 @@ class Worker:
         )
 
     def _in_batches(self, batch: Callable[[Session, int], int], size: int) -> int:
-        """`batch(session, size)` a transaction at a time (a stop between two loses
-        nothing), until it does fewer than `size` or the worker stops; how many in all."""
-        done = 0
-        while not self.stopping.is_set():
-            with self.dispatcher.sessions.begin() as session:
-                did = batch(session, size)
-            done += did
-            if did < size:
-                break
-        return done
+        return in_batches(self.dispatcher.sessions, batch, size, self.stopping)
+
+    def copy_sent_texts(self) -> int:
+        return copy_sent_texts(self.dispatcher, self.stopping)
 
     def read(self) -> dict[str, int]:
         """Every few seconds, also the sign that this process is alive."""

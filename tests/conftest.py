@@ -141,6 +141,8 @@ def _empty_tables(engine: Engine) -> None:
         for table in tables:
             connection.execute(table.delete())
         if engine.dialect.name == "postgresql":
+            for name in schema.POSTGRESQL_ONLY_TABLES:
+                connection.execute(text(f"DELETE FROM {name}"))
             connection.execute(
                 text(
                     "SELECT setval(s.oid, 1, false) FROM pg_class s "

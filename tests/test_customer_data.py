@@ -46,6 +46,7 @@ from scheduler.models import (
     Sale,
     User,
 )
+from scheduler.sending import sent_texts
 from scheduler.sending.sales import record_sale
 from scheduler.settings import LiveSettings
 from scheduler.worker import RETENTION_JOB, Worker
@@ -211,9 +212,13 @@ def test_the_command_line_exports_json_and_the_page(rosa: int, postventa: Cli) -
 
 
 def texts_holding(session: Session, needle: str) -> list[str]:
-    """Every table.column, in the whole database, whose text holds `needle`."""
+    """Every table.column, in the whole database, whose text holds `needle` (on PostgreSQL,
+    the copy of what went out too)."""
     found = []
-    for table in Base.metadata.sorted_tables:
+    tables = list(Base.metadata.sorted_tables)
+    if sent_texts.kept(session):
+        tables.append(sent_texts.OUTBOUND_TEXTS)
+    for table in tables:
         for column in table.columns:
             if not isinstance(column.type, String | Text | JSON):
                 continue

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
+from scheduler.db import Among
 from scheduler.figures.period import Period
 from scheduler.lifecycle import Channel, Direction
 from scheduler.models import Customer, Message
 from scheduler.paging import Cursor, beyond, cut
+from scheduler.sending import sent_texts
 
 PAGE = 100  # messages a page
 # An outbound message's statuses: ours around the hand-over, then the provider's (Twilio's
@@ -49,13 +51,16 @@ class SentFilter:
 
 
 NAMED_MOST = 1_000  # customers a word names, looked up first; more: read by join
+WRITTEN_MOST = 10_000  # messages whose copy holds a word, looked up first (PostgreSQL)
 
 
 def _has(session: Session, word: str) -> ColumnElement[bool]:
     """The word in the message, or in the name, email or phone of its customer. The
-    customers it names are looked up first (an index on PostgreSQL) and given as ids, so that
-    a word nobody wrote is read from the indexes of both, not from every message (5.5 s among
-    a million); a word naming very many customers is common, and found early by the join."""
+    customers it names are looked up first (an index on PostgreSQL), and on PostgreSQL the
+    messages whose text holds it (`sent_texts`), and given as ids, so that a word nobody
+    wrote is read from indexes, not from every message (5.5 s among a million); a word many
+    wrote or naming very many customers is common, and found early by reading the messages,
+    the newest first."""
     named = (
         Customer.name.icontains(word, autoescape=True),
         Customer.email.icontains(word, autoescape=True),
@@ -63,6 +68,10 @@ def _has(session: Session, word: str) -> ColumnElement[bool]:
     )
     ids = session.scalars(select(Customer.id).where(or_(*named)).limit(NAMED_MOST + 1)).all()
     in_text = Message.body.icontains(word, autoescape=True)
+    if sent_texts.kept(session):
+        written = sent_texts.holding(session, word, WRITTEN_MOST)
+        if written is not None:
+            in_text = and_(Among(Message.id, written), in_text)
     if len(ids) > NAMED_MOST:
         return or_(in_text, *named)
     return or_(in_text, Message.customer_id.in_(ids))

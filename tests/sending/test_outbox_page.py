@@ -17,6 +17,7 @@ from scheduler.config import Config
 from scheduler.defaults import install_defaults
 from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.models import Case, Customer, Message
+from scheduler.sending import sent_texts
 from scheduler.sending.sales import record_sale
 from tests.browsing import submit, use_config
 from tests.factories import NOW, SHOP_NUMBER, inbound_sms, sale_input
@@ -118,11 +119,20 @@ def many(rosa: Customer, session: Session) -> dict[str, Customer]:
     ],
 )
 def test_the_outbox_filters_by_channel_status_days_and_words(
-    many: dict[str, Customer], staff_client: FlaskClient, query: str, shown: list[str]
+    many: dict[str, Customer],
+    staff_client: FlaskClient,
+    session: Session,
+    query: str,
+    shown: list[str],
 ) -> None:
-    page = staff_client.get(f"/outbox?{query}").get_data(as_text=True)
+    """The same whether the texts still wait to be copied for the search or are copied
+    (PostgreSQL: `sent_texts`)."""
     every = ["Tu garantía", "Hola por WhatsApp", *ROSAS]
-    assert [text for text in every if f"{text}</td>" in page] == shown
+    for _copied in (False, True):
+        page = staff_client.get(f"/outbox?{query}").get_data(as_text=True)
+        assert [text for text in every if f"{text}</td>" in page] == shown
+        sent_texts.copy_waiting(session)
+        session.commit()
 
 
 def test_the_messages_of_one_customer_a_page_at_a_time(

@@ -56,11 +56,11 @@ WRITTEN_MOST = 10_000  # messages whose copy holds a word, looked up first (Post
 
 def _has(session: Session, word: str) -> ColumnElement[bool]:
     """The word in the message, or in the name, email or phone of its customer. The
-    customers it names are looked up first (an index on PostgreSQL), and on PostgreSQL the
-    messages whose text holds it (`sent_texts`), and given as ids, so that a word nobody
-    wrote is read from indexes, not from every message (5.5 s among a million); a word many
-    wrote or naming very many customers is common, and found early by reading the messages,
-    the newest first."""
+    customers it names are looked up first (an index on PostgreSQL) and given as ids, and on
+    PostgreSQL the messages whose copied text holds it are counted first (`sent_texts`) and
+    given as a query run once, so that a word nobody wrote is read from indexes, not from
+    every message (5.5 s among a million); a word many wrote or naming very many customers is
+    common, and found early by reading the messages, the newest first."""
     named = (
         Customer.name.icontains(word, autoescape=True),
         Customer.email.icontains(word, autoescape=True),

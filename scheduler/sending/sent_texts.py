@@ -11,7 +11,18 @@ messages."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, Table, Text, delete, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Select,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -68,10 +79,11 @@ def copy_waiting(session: Session, limit: int = COPIED_AT_ONCE) -> int:
     return len(taken)
 
 
-def holding(session: Session, word: str, most: int) -> list[int] | None:
+def holding(session: Session, word: str, most: int) -> Select[tuple[int]] | None:
     """The outbound messages whose copy holds `word`, with the waiting ones whose text holds
-    it; None when more than `most` do (a common word: found soonest by reading the messages,
-    the newest first). The caller checks each message's own text."""
+    it, as a query of their ids; None when more than `most` do (a common word: found soonest
+    by reading the messages, the newest first). Counted here, one row read: the ids are read
+    where the messages are. The caller checks each message's own text."""
     copied = select(OUTBOUND_TEXTS.c.message_id).where(
         OUTBOUND_TEXTS.c.body.icontains(word, autoescape=True)
     )
@@ -80,9 +92,8 @@ def holding(session: Session, word: str, most: int) -> list[int] | None:
         .join(WAITING, WAITING.c.message_id == Message.id)
         .where(Message.body.icontains(word, autoescape=True))
     )
-    found: list[int] = []
-    for query in (copied, waiting):
-        found += session.scalars(query.limit(most + 1 - len(found))).all()
-        if len(found) > most:
-            return None
-    return found
+    found = union_all(copied, waiting).subquery("holding")
+    counted = select(func.count()).select_from(select(found).limit(most + 1).subquery())
+    if (session.scalar(counted) or 0) > most:
+        return None
+    return select(found.c.message_id)

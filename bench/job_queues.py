@@ -54,11 +54,10 @@ from scheduler.config import defaults
 from scheduler.db import make_engine, make_session_factory
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import FollowUp, OutboxEntry
-from scheduler.sending import sent_texts
 from scheduler.sending.composing import load_composer
 from scheduler.sending.dispatch import Dispatcher
 from scheduler.sending.transports import make_transports
-from scheduler.worker import in_batches
+from scheduler.worker import copy_sent_texts
 
 BENCH = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "postventa-bench"
@@ -134,9 +133,7 @@ def postventa_check(url: str, jobs: int) -> tuple[bool, str]:
                 select(func.count()).where(FollowUp.status == FollowUpStatus.SENT)
             )
         began = time.perf_counter()
-        copied = in_batches(
-            make_session_factory(engine), sent_texts.copy_waiting, sent_texts.COPIED_AT_ONCE
-        )
+        copied = copy_sent_texts(make_session_factory(engine))
         copying = time.perf_counter() - began
     finally:
         engine.dispose()

@@ -125,9 +125,9 @@ def in_batches(
     return done
 
 
-def copy_sent_texts(dispatcher: Dispatcher, stop: threading.Event | None = None) -> int:
+def copy_sent_texts(sessions: sessionmaker[Session], stop: threading.Event | None = None) -> int:
     """On PostgreSQL, copy the texts sent since into the outbox's search (`sent_texts`)."""
-    return in_batches(dispatcher.sessions, sent_texts.copy_waiting, sent_texts.COPIED_AT_ONCE, stop)
+    return in_batches(sessions, sent_texts.copy_waiting, sent_texts.COPIED_AT_ONCE, stop)
 
 
 def run_pass(dispatcher: Dispatcher, stop: threading.Event | None = None) -> dict[str, int]:
@@ -137,7 +137,7 @@ def run_pass(dispatcher: Dispatcher, stop: threading.Event | None = None) -> dic
     mail = read_mailbox(dispatcher)
     replies = read_replies(dispatcher, stop)
     sent = dispatcher.run_pass(stop)
-    return sent | replies | mail | {"texts_copied": copy_sent_texts(dispatcher, stop)}
+    return sent | replies | mail | {"texts_copied": copy_sent_texts(dispatcher.sessions, stop)}
 
 
 class Worker:
@@ -283,7 +283,7 @@ class Worker:
         return in_batches(self.dispatcher.sessions, batch, size, self.stopping)
 
     def copy_sent_texts(self) -> int:
-        return copy_sent_texts(self.dispatcher, self.stopping)
+        return copy_sent_texts(self.dispatcher.sessions, self.stopping)
 
     def read(self) -> dict[str, int]:
         """Every few seconds, also the sign that this process is alive."""

@@ -50,6 +50,20 @@ def raw(**changes: Any) -> dict[str, Any]:
     return fields
 
 
+def outbound_sms(body: str, at: datetime, *, to: str = "+51987654321", **fields: Any) -> Message:
+    """An SMS the shop sent from its number (stored by the outbox transport), with `fields`
+    (customer, status, another channel...) set."""
+    given: dict[str, Any] = {"channel": Channel.SMS, "status": "stored"} | fields
+    return Message(
+        direction=Direction.OUTBOUND,
+        from_address=SHOP_NUMBER,
+        to_address=to,
+        body=body,
+        created_at=at,
+        **given,
+    )
+
+
 def inbound_sms(body: str, at: datetime, *, sender: str = "+51987654321", **fields: Any) -> Message:
     """A customer's SMS as the webhook stores it (received, to the shop's number), with
     `fields` (customer, follow-up, how it was read, another channel...) set."""

@@ -1,8 +1,7 @@
 """The copy of what went out that the outbox's words are searched in, on PostgreSQL (migration
 0041): each outbound text waits at its send (one small index entry) and is copied into the
 trigram-indexed `outbound_texts` later, by a job of the worker every few seconds, a batch a
-transaction.
-Writing every text's trigrams at the send was a sixth of a send's CPU.
+transaction. Writing every text's trigrams at the send was a sixth of a send's CPU.
 
 A search reads the copies' index and the texts still waiting, and keeps only the messages whose
 own text holds the words: never a message missed for not being copied yet, nor one found by

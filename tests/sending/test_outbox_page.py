@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Config
 from scheduler.defaults import install_defaults
-from scheduler.lifecycle import CaseStatus, Channel, Direction
+from scheduler.lifecycle import CaseStatus, Channel
 from scheduler.models import Case, Customer, Message
 from scheduler.sending import sent_texts
 from scheduler.sending.sales import record_sale
 from tests.browsing import submit, use_config
-from tests.factories import NOW, SHOP_NUMBER, inbound_sms, sale_input
+from tests.factories import NOW, inbound_sms, outbound_sms, sale_input
 
 
 @pytest.fixture
@@ -41,16 +41,8 @@ def _sent(
     status: str = "delivered",
     to: str = "+51987654321",
 ) -> Message:
-    return Message(
-        customer_id=customer.id if customer else None,
-        direction=Direction.OUTBOUND,
-        channel=channel,
-        from_address=SHOP_NUMBER,
-        to_address=to,
-        body=body,
-        status=status,
-        created_at=at,
-    )
+    customer_id = customer.id if customer else None
+    return outbound_sms(body, at, to=to, customer_id=customer_id, channel=channel, status=status)
 
 
 def test_the_outbox_lists_what_went_out_escaped_newest_first(

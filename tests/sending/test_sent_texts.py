@@ -14,13 +14,12 @@ from sqlalchemy.orm import Session
 from scheduler import erasure, worker
 from scheduler.config import Config, defaults
 from scheduler.db import make_session_factory
-from scheduler.lifecycle import Direction
 from scheduler.models import Message
 from scheduler.sending import sent_texts
 from scheduler.sending.sent import SentFilter, sent_messages
 from scheduler.settings import LiveSettings
 from tests.dispatching import Clock, dispatcher, setup_sales
-from tests.factories import NOW, inbound_sms, sale_input
+from tests.factories import NOW, inbound_sms, outbound_sms, sale_input
 
 DAY1 = NOW + timedelta(days=1)
 
@@ -71,8 +70,8 @@ def test_a_changed_text_loses_its_copy_and_waits_again(pg_engine: Engine) -> Non
     """Erased on request or by retention: its old words are found no more, not even in the
     copy, from the transaction that changed it on."""
     with Session(pg_engine) as session:
-        kept = _outbound("Tu garantía vence el lunes")
-        changed = _outbound("Hola Rosa, tu dirección es Av. Lima 123")
+        kept = outbound_sms("Tu garantía vence el lunes", NOW)
+        changed = outbound_sms("Hola Rosa, tu dirección es Av. Lima 123", NOW)
         session.add_all([kept, changed])
         session.flush()
         sent_texts.copy_waiting(session)
@@ -88,24 +87,12 @@ def test_a_changed_text_loses_its_copy_and_waits_again(pg_engine: Engine) -> Non
         assert _state(session) == ({changed.id: erasure.ERASED}, set())
 
 
-def _outbound(body: str) -> Message:
-    return Message(
-        direction=Direction.OUTBOUND,
-        channel="sms",
-        from_address="+15005550006",
-        to_address="+51987654321",
-        body=body,
-        status="stored",
-        created_at=NOW,
-    )
-
-
 def test_a_stale_copy_is_renewed_and_never_shows_a_message(pg_engine: Engine) -> None:
     """A worker that read a text just before it was erased may copy the old text after the
     erasure took the copy away (its message waits again): the search checks each message's
     own text, and the next copy replaces the old one."""
     with Session(pg_engine) as session:
-        message = _outbound(erasure.ERASED)
+        message = outbound_sms(erasure.ERASED, NOW)
         session.add(message)
         session.flush()
         session.execute(
@@ -118,7 +105,7 @@ def test_a_stale_copy_is_renewed_and_never_shows_a_message(pg_engine: Engine) ->
 
 def test_a_message_deleted_while_waiting_is_taken_and_not_copied(pg_engine: Engine) -> None:
     with Session(pg_engine) as session:
-        message = _outbound("Gracias por tu compra")
+        message = outbound_sms("Gracias por tu compra", NOW)
         session.add(message)
         session.flush()
         session.delete(message)
@@ -131,7 +118,7 @@ def test_two_workers_copy_apart(pg_engine: Engine) -> None:
     """The second takes what the first has not locked: each text copied once, none waits."""
     sessions = make_session_factory(pg_engine)
     with sessions.begin() as session:
-        session.add_all(_outbound(f"mensaje {n}") for n in range(5))
+        session.add_all(outbound_sms(f"mensaje {n}", NOW) for n in range(5))
     with sessions() as first, sessions() as second:
         assert sent_texts.copy_waiting(first, limit=3) == 3
         assert sent_texts.copy_waiting(second, limit=5) == 2
@@ -147,10 +134,10 @@ def test_a_common_word_is_found_by_reading_the_messages(
     """Past WRITTEN_MOST messages a word is in, the messages are read the newest first: the
     same messages either way."""
     with Session(pg_engine) as session:
-        session.add_all(_outbound(body) for body in ("mensaje uno", "mensaje dos", "otro"))
+        session.add_all(outbound_sms(body, NOW) for body in ("mensaje uno", "mensaje dos", "otro"))
         session.flush()
         sent_texts.copy_waiting(session)
-        session.add(_outbound("mensaje tres"))  # waiting
+        session.add(outbound_sms("mensaje tres", NOW))  # waiting
         session.flush()
         looked_up = sorted(_found(session, "mensaje"))
         monkeypatch.setattr("scheduler.sending.sent.WRITTEN_MOST", 2)
@@ -176,7 +163,7 @@ def test_the_worker_copies_on_postgresql_alone(engine: Engine, config: Config) -
         return
     assert job.trigger.interval == timedelta(seconds=worker.TEXTS_SECONDS)
     with Session(engine) as session:
-        session.add_all(_outbound(f"mensaje {n}") for n in range(3))
+        session.add_all(outbound_sms(f"mensaje {n}", NOW) for n in range(3))
         session.commit()
     assert running.copy_sent_texts() == 3 and running.copy_sent_texts() == 0
     with engine.connect() as connection:

@@ -3,13 +3,13 @@ the send, instead of a trigram index over the messages themselves: that index wa
 a send's CPU (every outbound text's trigrams written at the send, one entry each).
 
 A statement trigger puts each outbound message's id in `outbound_texts_waiting` (one small
-index entry a message); the worker copies the waiting texts into `outbound_texts`, whose
-trigram index the search reads, a batch at a time when it is not sending
-(`sending.sent_texts`). A search also reads the texts still waiting, so it finds every text
-as soon as it is sent. A text changed later (erased on request, or by `retention_months`)
-loses its copy in the same transaction and waits again: the copy never keeps words the
-message no longer has. Deleting a message deletes its copy. SQLite has none of this: it has no
-trigram index, and its searches read the messages.
+index entry a message); the worker's `sent-texts` job copies the waiting texts into
+`outbound_texts`, whose trigram index the search reads, every few seconds, a batch a
+transaction (`sending.sent_texts`). A search also reads the texts still waiting, so it
+finds every text as soon as it is sent. A text changed later (erased on request, or by
+`retention_months`) loses its copy in the same transaction and waits again: the copy never
+keeps words the message no longer has. Deleting a message deletes its copy. SQLite has none
+of this: it has no trigram index, and its searches read the messages.
 
 Existing texts are copied here, so that searches stay fast from the first one; the trigram
 index is built only where pg_trgm is installed (migration 0029): without it, searches read

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,11 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # for `tests.twilio_fake` when run as bench/NAME.py
     sys.path.insert(0, str(ROOT))
 
+from scheduler.collector import freeze_loaded  # noqa: E402
 from scheduler.config import Config  # noqa: E402
 from scheduler.db import make_engine, make_session_factory  # noqa: E402
 from scheduler.defaults import install_defaults  # noqa: E402
 from scheduler.schema import upgrade  # noqa: E402
+from scheduler.sending.composing import load_composer  # noqa: E402
+from scheduler.sending.dispatch import Dispatcher  # noqa: E402
 from scheduler.sending.sales import SaleInput, record_sales  # noqa: E402
+from scheduler.sending.transports import make_transports  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Lima
@@ -43,6 +47,27 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+D = TypeVar("D", bound=Dispatcher)
+
+
+def ready_dispatcher(
+    sessions: sessionmaker[Session],
+    config: Config,
+    kind: type[D],
+    worker_id: str = "bench",
+) -> D:
+    """A dispatcher of `kind` as the worker builds one, at DAY1 without jitter, with what a
+    pass loads loaded and frozen, as `postventa worker` has before its first pass."""
+    clock = Clock(DAY1)
+    transports = make_transports(config, sessions, clock)
+    dispatcher = kind(
+        sessions, config, transports, worker_id=worker_id, clock=clock, jitter=lambda: 0.0
+    )
+    load_composer()
+    freeze_loaded()
+    return dispatcher
 
 
 def fresh_database(where: Path | str) -> sessionmaker[Session]:

@@ -30,15 +30,12 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from common import DAY1, Clock, fresh_database, record
+from common import fresh_database, ready_dispatcher, record
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.collector import freeze_loaded
 from scheduler.config import Config, defaults
-from scheduler.sending.composing import load_composer
 from scheduler.sending.courier import Job, Outcome, Result
 from scheduler.sending.dispatch import Dispatcher
-from scheduler.sending.transports import make_transports
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 OUTBOX_TARGET = 5_000  # follow-ups per second
@@ -110,17 +107,7 @@ def database(tmp: str, name: str, sales: int, config: Config) -> sessionmaker[Se
 def run(
     sessions: sessionmaker[Session], config: Config, profiler: cProfile.Profile | None = None
 ) -> tuple[dict[str, int], float, dict[str, float]]:
-    clock = Clock(DAY1)
-    dispatcher = TimedDispatcher(
-        sessions,
-        config,
-        make_transports(config, sessions, clock),
-        worker_id="bench",
-        clock=clock,
-        jitter=lambda: 0.0,
-    )
-    load_composer()  # as `postventa worker` does before its first pass
-    freeze_loaded()
+    dispatcher = ready_dispatcher(sessions, config, TimedDispatcher)
     began = time.perf_counter()
     if profiler is not None:
         profiler.enable()

@@ -26,15 +26,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from common import DAY1, Clock, fresh_database, record, spaced, temporary_postgres
+from common import fresh_database, ready_dispatcher, record, spaced, temporary_postgres
 from sqlalchemy import Engine, event
 
-from scheduler.collector import freeze_loaded
 from scheduler.config import defaults
 from scheduler.db import make_engine, make_session_factory
-from scheduler.sending.composing import load_composer
 from scheduler.sending.dispatch import Dispatcher
-from scheduler.sending.transports import make_transports
 from scheduler.worker import copy_sent_texts
 
 WRITTEN = re.compile(r"\b(?:INSERT INTO|(?<!FOR )UPDATE|DELETE FROM)\s+(\w+)", re.IGNORECASE)
@@ -120,17 +117,7 @@ def main() -> None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM ANALYZE")  # as job_queues.py before a run
         sessions = make_session_factory(engine, writer=True)
-        clock = Clock(DAY1)
-        dispatcher = Dispatcher(
-            sessions,
-            config,
-            make_transports(config, sessions, clock),
-            worker_id="bench",
-            clock=clock,
-            jitter=lambda: 0.0,
-        )
-        load_composer()
-        freeze_loaded()
+        dispatcher = ready_dispatcher(sessions, config, Dispatcher)
         print(f"dispatch_statements: {spaced(jobs)} due, one worker, batches of {size}")
         sending, copying = Statements(), Statements()
         with sending.timed(engine):

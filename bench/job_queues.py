@@ -45,18 +45,15 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from common import DAY1, PG_ADMIN, Clock, fresh_database, record, temporary_postgres
+from common import PG_ADMIN, fresh_database, ready_dispatcher, record, temporary_postgres
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from scheduler.collector import freeze_loaded
 from scheduler.config import defaults
 from scheduler.db import make_engine, make_session_factory
 from scheduler.lifecycle import FollowUpStatus
 from scheduler.models import FollowUp, OutboxEntry
-from scheduler.sending.composing import load_composer
 from scheduler.sending.dispatch import Dispatcher
-from scheduler.sending.transports import make_transports
 from scheduler.worker import copy_sent_texts
 
 BENCH = Path(__file__).resolve().parent
@@ -149,15 +146,9 @@ def serve_postventa(url: str, name: str) -> None:
     and when its last pass that claimed anything ended (it ends on finding nothing left)."""
     engine = make_engine(url)
     sessions = make_session_factory(engine, writer=True)
-    config, clock = defaults(), Clock(DAY1)
-    transports = make_transports(config, sessions, clock)
-    dispatcher = Dispatcher(
-        sessions, config, transports, worker_id=name, clock=clock, jitter=lambda: 0.0
-    )
     with engine.connect():  # connected before the start, as the queues' workers are
         pass
-    load_composer()  # as `postventa worker` does before its first pass
-    freeze_loaded()
+    dispatcher = ready_dispatcher(sessions, defaults(), Dispatcher, name)
     print("ready", flush=True)
     sys.stdin.readline()
     sent, ended = 0, time.monotonic()

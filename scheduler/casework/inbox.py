@@ -9,6 +9,7 @@ filter from the URL, so a view can be bookmarked and shared.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,8 @@ PAGE = 50  # cases a page
 COUNT_MOST = 1_000  # a search's matches counted so far, then "more than"
 NAMED_MOST = 1_000  # customers a searched word names, kept by id (PostgreSQL)
 WRITTEN_MOST = 5_000  # cases' messages holding a searched word, kept by case (PostgreSQL)
-TRIGRAM = 3  # the shortest word a trigram index finds
+TRIGRAMS = re.compile(r"[^\W_]{3}")  # three letters or digits in a row: what pg_trgm indexes
+WORDS_INDEXES = ("ix_customers_words", "ix_messages_case_words")  # migration 0029's, if pg_trgm
 LOW_SCORE = "low_score"  # a kind: a case opened by a rating of 0-6, whatever its label
 Query = TypeVar("Query", bound="Select[*tuple[Any, ...]]")  # any select over cases
 Assignee = Literal["anyone", "mine", "nobody", "someone"]
@@ -69,14 +71,23 @@ def _case_product(product_id: int) -> ColumnElement[bool]:
     return func.coalesce(answered, latest) == product_id
 
 
-def _word(session: Session, word: str) -> ColumnElement[bool]:
+def _indexed(session: Session) -> bool:
+    """Whether the database has the trigram indexes of the customers' and the cases' words
+    (PostgreSQL with pg_trgm): without them, counting a word's holders reads every row."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    found = select(*(func.to_regclass(name).is_not(None) for name in WORDS_INDEXES))
+    return all(session.execute(found).one())
+
+
+def _word(session: Session, word: str, *, indexed: bool) -> ColumnElement[bool]:
     """One word of a search: in the customer's name, phone or email, or in the case's
     conversation (case aside; `%` and `_` are plain characters here).
 
-    On PostgreSQL the customers and the cases' messages holding it are counted first from
-    their trigram indexes (migration 0029): up to a few thousand, the cases are kept by those
-    ids, read once, so that a word no case has is not looked up in every open case (25 000:
-    211 ms). More (or a word of fewer than three characters, which has no trigram): each open
+    With the trigram indexes (`indexed`), the customers and the cases' messages holding it are
+    counted first from them: up to a few thousand, the cases are kept by those ids, read once,
+    so that a word no case has is not looked up in every open case (25 000: 211 ms). More, or
+    a word without three letters or digits in a row (no trigram to look up): each open
     case is looked up as `_searched` walks them, along the customer's key and the messages'
     index by case, and a common word stops the walk early. OFFSET 0 keeps PostgreSQL from
     making either EXISTS a subquery run once for all, which read every message holding the
@@ -88,7 +99,7 @@ def _word(session: Session, word: str) -> ColumnElement[bool]:
         Customer.email.icontains(word, autoescape=True),
     )
     written = and_(Message.case_id.is_not(None), Message.body.icontains(word, autoescape=True))
-    indexed = session.get_bind().dialect.name == "postgresql" and len(word) >= TRIGRAM
+    indexed = indexed and TRIGRAMS.search(word) is not None
     customers = select(Customer.id).where(named).correlate(None)
     in_customer: ColumnElement[bool]
     in_conversation: ColumnElement[bool]
@@ -149,7 +160,9 @@ def _kept(session: Session, query: Query, wanted: CaseFilter, *, me: int, now: d
     if wanted.opened is not None:
         period = wanted.opened
         conditions.extend([Case.opened_at >= period.start, Case.opened_at < period.end])
-    conditions.extend(_word(session, word) for word in wanted.words)
+    if wanted.words:
+        indexed = _indexed(session)
+        conditions.extend(_word(session, word, indexed=indexed) for word in wanted.words)
     return query.where(*conditions)
 
 

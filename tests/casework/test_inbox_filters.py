@@ -486,10 +486,33 @@ def test_postgresql_reads_the_few_holding_a_word_from_its_indexes_once(
     the open cases kept by those ids: a word no case has is not looked up in each open case
     (25 000 at five million follow-ups: 211 ms). The cases found are those the walk finds."""
     _gmail_customers(pg_engine)
+    with pg_engine.begin() as connection:  # c1001's resolved case said "ventana", the open not
+        connection.execute(
+            text(
+                "INSERT INTO messages (customer_id, case_id, direction, channel, from_address, "
+                "to_address, body, status, created_at) SELECT customer_id, id, 'inbound', 'sms', "
+                "'+51900000000', '+51100000000', 'la ventana no cierra', 'received', now() "
+                "FROM cases WHERE customer_id = (SELECT id FROM customers "
+                "WHERE email = 'c1001@gmail.com'); INSERT INTO cases (customer_id, status, "
+                "reason, opened_at, first_response_due_at, escalation_level, reopened_count) "
+                "SELECT id, 'open', 'question', now(), now(), 0, 0 FROM customers "
+                "WHERE email = 'c1001@gmail.com'"
+            )
+        )
+        connection.execute(  # `_` is a character: "ana_bel" is not "anaxbel"
+            text(
+                "INSERT INTO customers (name, created_at) VALUES ('Ana_Bel Rojas', now()), "
+                "('AnaxBel Rojas', now()); INSERT INTO cases (customer_id, status, reason, "
+                "opened_at, first_response_due_at, escalation_level, reopened_count) SELECT id, "
+                "'open', 'question', now(), now(), 0, 0 FROM customers WHERE name LIKE 'Ana%'"
+            )
+        )
     found: dict[tuple[str, ...], list[int]] = {}
     searches: list[tuple[tuple[str, ...], int]] = [
         (("c4990@",), 1),  # a customer's address
         (("puerta", "c1000@"), 1),  # a conversation's word and its customer's address
+        (("ventana",), 0),  # in a resolved case only
+        (("ana_bel",), 1),
         (("zzqx",), 0),  # held by none
     ]
     for words, matching in searches:
@@ -504,3 +527,30 @@ def test_postgresql_reads_the_few_holding_a_word_from_its_indexes_once(
         page, plans = _searched_plans(pg_engine, words)
         assert [case.id for case, _customer in page.rows] == ids
         assert all("hashed" not in plan for plan in plans), plans
+
+
+def test_postgresql_counts_no_word_it_has_no_trigram_index_for(pg_engine: Engine) -> None:
+    """Counting the holders of a word without three letters or digits in a row ("@@@"), or of
+    any word where pg_trgm's indexes are missing (migration 0029 goes on without them), would
+    read every customer and message: the open cases are walked instead, finding the same."""
+    _gmail_customers(pg_engine)
+    counting = re.compile(r"count\(\*\)[^(]*\(SELECT messages\.case_id\b")  # `_up_to`
+    statements: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    with pg_engine.connect() as connection:
+        event.listen(connection, "before_cursor_execute", keep)
+        with Session(connection) as session:
+            for word, matching in (("puerta", 300), ("@@@", 0)):
+                assert open_cases(session, CaseFilter(words=(word,)), me=0, now=NOW).matching == (
+                    matching
+                )
+            assert sum(bool(counting.search(statement)) for statement in statements) == 1
+            connection.exec_driver_sql("DROP INDEX ix_messages_case_words")  # rolled back
+            statements.clear()
+            words = CaseFilter(words=("puerta",))
+            assert open_cases(session, words, me=0, now=NOW).matching == 300
+            assert not any(counting.search(statement) for statement in statements)
+        connection.rollback()

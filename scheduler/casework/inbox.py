@@ -103,25 +103,20 @@ def _word(session: Session, word: str, *, indexed: bool) -> ColumnElement[bool]:
     customers = select(Customer.id).where(named).correlate(None)
     in_customer: ColumnElement[bool]
     in_conversation: ColumnElement[bool]
-    if indexed and _up_to(session, customers, NAMED_MOST) <= NAMED_MOST:
+    if indexed and count_up_to(session, customers, NAMED_MOST) <= NAMED_MOST:
         in_customer = Case.customer_id.in_(customers)
     else:
         in_customer = (
             select(Customer.id).where(named, Customer.id == Case.customer_id).offset(0).exists()
         )
     conversations = select(Message.case_id).where(written).correlate(None)
-    if indexed and _up_to(session, conversations, WRITTEN_MOST) <= WRITTEN_MOST:
+    if indexed and count_up_to(session, conversations, WRITTEN_MOST) <= WRITTEN_MOST:
         in_conversation = Case.id.in_(conversations)
     else:
         in_conversation = (
             select(Message.id).where(Message.case_id == Case.id, written).offset(0).exists()
         )
     return or_(in_customer, in_conversation)
-
-
-def _up_to(session: Session, rows: Select[Any], most: int) -> int:
-    """How many rows the query gives, counted no further than `most` + 1."""
-    return session.scalar(select(func.count()).select_from(rows.limit(most + 1).subquery())) or 0
 
 
 def _kept(session: Session, query: Query, wanted: CaseFilter, *, me: int, now: datetime) -> Query:

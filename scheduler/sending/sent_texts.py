@@ -18,7 +18,6 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    func,
     select,
     union_all,
 )
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.db import Among
 from scheduler.models import Message
+from scheduler.paging import count_up_to
 
 _TABLES = MetaData()  # not the models': SQLite has neither table
 OUTBOUND_TEXTS = Table(
@@ -92,7 +92,6 @@ def holding(session: Session, word: str, most: int) -> Select[tuple[int]] | None
         .where(Message.body.icontains(word, autoescape=True))
     )
     found = union_all(copied, waiting).subquery("holding")
-    counted = select(func.count()).select_from(select(found).limit(most + 1).subquery())
-    if (session.scalar(counted) or 0) > most:
+    if count_up_to(session, select(found), most) > most:
         return None
     return select(found.c.message_id)

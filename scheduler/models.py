@@ -870,6 +870,14 @@ class Case(Base):
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),
         ),
+        Index(  # one product's open cases, in the inbox's order
+            "ix_cases_open_product",
+            "product_id",
+            "first_response_due_at",
+            "id",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
         Index(  # the answered cases by the hours they were counted in: those to count again
             "ix_cases_minutes_counted_with",
             "minutes_counted_with",
@@ -895,6 +903,10 @@ class Case(Base):
     escalation_level: Mapped[int] = mapped_column(default=0)
     outcome: Mapped[str | None] = mapped_column(Text)
     reopened_count: Mapped[int] = mapped_column(default=0)
+    # The product of the sale it is about (`casework.context.about`), kept by the database
+    # (migration 0042: set when it opens, when a reply answering a follow-up joins it, when a
+    # sale recorded late is its latest purchase); no foreign key of its own, the sale's holds.
+    product_id: Mapped[int | None]
 
     notes: Mapped[list[CaseNote]] = relationship(order_by="CaseNote.created_at")
     remedies: Mapped[list[Remedy]] = relationship(order_by="Remedy.created_at")

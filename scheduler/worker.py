@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from scheduler import heartbeats, retention
+from scheduler.casework import case_products
 from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
 from scheduler.collector import freeze_loaded
@@ -57,6 +58,7 @@ THEMES_JOB = "themes"
 FIRST_ANSWERS_JOB = "first-answers"
 RETENTION_JOB = "retention"
 TEXTS_JOB = "sent-texts"
+CASE_PRODUCTS_JOB = "case-products"
 REPLIES_SECONDS = 5
 TEXTS_SECONDS = 10  # how long a text sent waits to be copied for the outbox's search, at most
 SIGNAL_CHECK_SECONDS = 0.2  # how soon a SIGTERM is seen, whichever thread it reached
@@ -205,8 +207,9 @@ class Worker:
         statistics hourly (SQLite's planner has none otherwise), folding the follow-ups'
         tallies every few minutes (the dashboard's sums stay short), reading again each minute
         the themes of replies read with other words than the owner's now and the opening-hours
-        minutes of the cases answered since (the dashboard's first answers), and, with an IMAP
-        mailbox, fetching new mail every tick; with `[privacy] retention_months`, erasing
+        minutes of the cases answered since (the dashboard's first answers) and the product of
+        the cases opened lately (`case_products`), and, with an IMAP mailbox, fetching new
+        mail every tick; with `[privacy] retention_months`, erasing
         hourly the words older than that; on PostgreSQL, copying the texts sent for the
         outbox's search every few seconds (off the send path: `sent_texts`)."""
         tick = self.config.worker.tick_seconds
@@ -217,6 +220,7 @@ class Worker:
             (self.fold_tallies, FOLD_SECONDS, TALLIES_JOB),
             (self.reread_themes, REREAD_SECONDS, THEMES_JOB),
             (self.measure_first_answers, MEASURE_SECONDS, FIRST_ANSWERS_JOB),
+            (self.recheck_case_products, case_products.RECHECK_SECONDS, CASE_PRODUCTS_JOB),
         ]
         if self.config.email_inbound.transport == "imap":
             jobs.append((self.fetch_mail, tick, MAIL_JOB))
@@ -278,6 +282,10 @@ class Worker:
         return self._in_batches(
             lambda session, limit: measure(session, opening, tz, limit=limit), MEASURE
         )
+
+    def recheck_case_products(self) -> int:
+        with self.dispatcher.sessions.begin() as session:
+            return case_products.recheck(session, now=utcnow())
 
     def _in_batches(self, batch: Callable[[Session, int], int], size: int) -> int:
         return in_batches(self.dispatcher.sessions, batch, size, self.stopping)

@@ -48,6 +48,7 @@ from tests.dispatching import Clock, dispatcher, replace_by_hand, setup_sales
 from tests.factories import NOW, inbound_sms, sale_input
 from tests.first_release import first_release_shop
 from tests.migrating import blank  # noqa: F401 - fixture
+from tests.racing import waiting_for_a_lock
 
 __all__ = ["blank"]
 S = FollowUpStatus
@@ -546,35 +547,15 @@ def test_replies_to_one_follow_up_written_at_once_leave_the_whole_truth(
 
     one, other = sessions(), sessions()
     write(one, first)  # the follow-up's row is one's until it commits
-    failures: list[BaseException] = []
 
     def write_other() -> None:
-        try:
-            write(other, second)
-            other.commit()
-        except BaseException as error:  # noqa: BLE001 - reported below
-            failures.append(error)
+        write(other, second)
+        other.commit()
 
-    waiting = threading.Thread(target=write_other)
-    waiting.start()
-    with pg_engine.connect() as watcher:  # until the other waits for the row
-        for _ in range(500):
-            blocked = watcher.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-            )
-            if blocked:
-                break
-            watcher.rollback()
-            threading.Event().wait(0.01)
-        assert blocked, "the second writer never waited for the follow-up's row"
-    one.commit()
-    waiting.join()
+    with waiting_for_a_lock(pg_engine, write_other, "the second writer (the follow-up's row)"):
+        one.commit()
     one.close()
     other.close()
-    assert failures == []
     with sessions() as session:
         assert kept_replied(session)[follow_up] == expected
         agreed(session)

@@ -18,13 +18,11 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from scheduler.casework.context import first_answered
 from scheduler.casework.notices import past_deadline
 from scheduler.figures.period import Period
-from scheduler.figures.scope import bought_by_then
 from scheduler.lifecycle import CaseStatus, Channel, Direction
 from scheduler.listening.unmatched import awaiting_a_person
-from scheduler.models import Case, Customer, Message, Sale
+from scheduler.models import Case, Customer, Message
 from scheduler.paging import Cursor, beyond, count_up_to, cut
 
 PAGE = 50  # cases a page
@@ -57,18 +55,6 @@ class Page:
     rows: list[tuple[Case, Customer]]
     matching: int  # open cases the filter keeps, on every page (a search: COUNT_MOST + 1 says more)
     following: Cursor | None  # where the next page starts; None on the last
-
-
-def _case_product(product_id: int) -> ColumnElement[bool]:
-    """The case is about the product (`context.about`'s rule): the sale its first message
-    answering a follow-up answers is of it; or, when none answers one, the customer's latest
-    purchase before the case was. Looked up case by case along indexes: a semi-join over
-    every reply to the product's follow-ups read two million follow-ups for 5 000 cases. The
-    answered sale is looked up once (0 for one of no product: no product's id, and no
-    purchase looked up instead), the latest purchase only for a case answering none."""
-    answered = first_answered(Case.id, func.coalesce(Sale.product_id, 0)).scalar_subquery()
-    latest = bought_by_then(Case.customer_id, Case.opened_at)
-    return func.coalesce(answered, latest) == product_id
 
 
 def _indexed(session: Session) -> bool:
@@ -151,7 +137,7 @@ def _kept(session: Session, query: Query, wanted: CaseFilter, *, me: int, now: d
             )
         )
     if wanted.product_id is not None:
-        conditions.append(_case_product(wanted.product_id))
+        conditions.append(Case.product_id == wanted.product_id)  # kept: migration 0042
     if wanted.opened is not None:
         period = wanted.opened
         conditions.extend([Case.opened_at >= period.start, Case.opened_at < period.end])

@@ -33,6 +33,7 @@ from scheduler.models import Case, FollowUpTally, Message, OutboxEntry
 from scheduler.sending.transports import make_transports
 from scheduler.settings import LiveSettings, save
 from scheduler.worker import (
+    CASE_PRODUCTS_JOB,
     DISPATCH_JOB,
     FIRST_ANSWERS_JOB,
     REPLIES_JOB,
@@ -87,6 +88,8 @@ def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Confi
     assert themes.trigger.interval == timedelta(minutes=1)
     answers = scheduler.get_job(FIRST_ANSWERS_JOB)  # the minutes of the cases answered since
     assert answers.trigger.interval == timedelta(minutes=1)
+    products = scheduler.get_job(CASE_PRODUCTS_JOB)  # the product of the cases opened lately
+    assert products.trigger.interval == timedelta(minutes=1)
 
 
 def counted_batches(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:

@@ -904,8 +904,8 @@ class Case(Base):
     outcome: Mapped[str | None] = mapped_column(Text)
     reopened_count: Mapped[int] = mapped_column(default=0)
     # The product of the sale it is about (`casework.context.about`), kept by the database
-    # (migration 0042: set when it opens, when a reply answering a follow-up joins it, when a
-    # sale recorded late is its latest purchase); no foreign key of its own, the sale's holds.
+    # (migration 0042: whenever a case, a reply in it, a follow-up or a sale is written that
+    # changes it); no foreign key of its own, the sale's holds.
     product_id: Mapped[int | None]
 
     notes: Mapped[list[CaseNote]] = relationship(order_by="CaseNote.created_at")

@@ -18,7 +18,8 @@ WAITING = text(
 @contextmanager
 def waiting_for_a_lock(engine: Engine, second: Callable[[], None], what: str) -> Iterator[None]:
     """`second` runs in a thread until it waits for a lock; then the body runs (the first
-    commits, say), and on leaving, `second` is waited for and what it raised is raised."""
+    commits, say), and on leaving, `second` is waited for: what it raised is raised, then
+    whether it ever waited is checked (the body runs either way: it releases the lock)."""
     failures: list[BaseException] = []
 
     def run() -> None:
@@ -27,19 +28,20 @@ def waiting_for_a_lock(engine: Engine, second: Callable[[], None], what: str) ->
         except BaseException as error:  # noqa: BLE001 - raised below
             failures.append(error)
 
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     with engine.connect() as watcher:
-        for _ in range(500):
+        for _ in range(3_000):  # up to 30 s on a busy machine
             blocked = watcher.scalar(WAITING)
             if blocked or not thread.is_alive():
                 break
             watcher.rollback()
             threading.Event().wait(0.01)
     try:
-        assert blocked, f"{what} never waited"
         yield
     finally:
-        thread.join()
+        thread.join(timeout=60)
     if failures:
         raise failures[0]
+    assert not thread.is_alive(), f"{what} never ended"
+    assert blocked, f"{what} never waited"

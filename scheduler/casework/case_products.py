@@ -3,10 +3,11 @@
 
 The triggers keep it through every write, but a sale and a case written at the same moment
 in two transactions cannot see each other: the case opened without the sale, whose trigger
-found no case to change. Locking the customer for both would order the replies' batches
-against the imports' and risk deadlocks; instead such a case, opened while the sale's
-transaction ran, is read again by the worker every RECHECK_SECONDS: the inbox filtered by
-a product is right again within a minute.
+found no case to change. Having every case opened lock its customer would close that gap,
+but the imports lock customers in their order and the replies' batches open cases in
+theirs: they would deadlock. Instead the cases opened within RECHECKED (whatever their
+state now) are read again by the worker every RECHECK_SECONDS: the inbox filtered by a
+product is right again within a minute.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from scheduler.casework.context import first_answered
 from scheduler.figures.scope import bought_by_then
-from scheduler.lifecycle import CaseStatus
 from scheduler.models import Case, Sale
 
 RECHECK_SECONDS = 60  # how often the worker reads the lately opened cases' product again
@@ -36,13 +36,12 @@ def product_about() -> ColumnElement[Any]:
 
 
 def recheck(session: Session, *, now: datetime) -> int:
-    """The open cases opened within RECHECKED whose kept product is not the one they are
-    about now, given it; returns how many."""
+    """The cases opened within RECHECKED whose kept product is not the one they are about
+    now, given it; returns how many."""
     about = product_about()
     changed = session.execute(
         update(Case)
         .where(
-            Case.status == CaseStatus.OPEN,
             Case.opened_at >= now - RECHECKED,
             Case.product_id.is_distinct_from(about),
         )

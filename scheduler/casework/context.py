@@ -28,8 +28,9 @@ class CaseContext:
 def first_answered(case_id: Any, column: Any) -> Select[Any]:
     """`column` (of the sale) of the sale whose follow-up the case's first answering message
     answers (`case_id` a column of the outer query, or a value): what the case is about, when
-    any message answers a follow-up. One rule for the case's page and the product the
-    database keeps (`case_products`)."""
+    any message answers a follow-up. The case's page reads it; the inbox reads the product
+    the database keeps by the same rule (migration 0042, checked against this one by
+    `case_products.product_about`'s tests)."""
     return (
         select(column)
         .select_from(Message)

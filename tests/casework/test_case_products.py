@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from alembic import command
 from freezegun import freeze_time
-from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy import Engine, delete, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from scheduler import schema
@@ -18,7 +19,8 @@ from scheduler.config import Config, defaults
 from scheduler.db import make_session_factory
 from scheduler.defaults import install_defaults
 from scheduler.lifecycle import CaseStatus
-from scheduler.models import Case, Customer, Message, Product, Sale
+from scheduler.models import Case, Customer, FollowUp, Message, Product, Sale
+from scheduler.schema import alembic_config
 from scheduler.sending.sales import record_sale
 from scheduler.settings import LiveSettings
 from scheduler.worker import Worker
@@ -136,21 +138,47 @@ def test_a_case_keeps_the_product_it_is_about_through_every_write(session: Sessi
     session.execute(update(Sale).where(Sale.id == cooker_sale.id).values(sold_at=later))
     assert _one_rule(session)[case.id] == washer  # re-dated after the case opened
     session.execute(update(Sale).where(Sale.id == cooker_sale.id).values(product_id=cooker))
-    session.execute(
-        update(Sale).where(Sale.external_id == "S-1").values(customer_id=nobody.id)
-    )  # the washer was someone else's: each case follows
-    assert _one_rule(session) == {case.id: None, alone.id: washer}
     session.execute(delete(Message).where(Message.id == earlier.id))
-    session.execute(delete(Sale).where(Sale.external_id == "S-1"))
-    assert _one_rule(session) == {case.id: None, alone.id: None}
 
-    # The case itself moved to another customer (one open case each), or to another moment.
+    # The cases themselves moved to another customer (one open case each), or moment.
     resolved = {"status": CaseStatus.RESOLVED, "resolved_at": NOW}
-    session.execute(update(Case).where(Case.id == alone.id).values(customer_id=rosa, **resolved))
+    session.execute(update(Case).where(Case.id == alone.id).values(**resolved))
     session.execute(update(Case).where(Case.id == case.id).values(customer_id=nobody.id))
-    assert _one_rule(session) == {case.id: None, alone.id: None}
+    session.execute(update(Case).where(Case.id == alone.id).values(customer_id=rosa))
+    assert _one_rule(session) == {case.id: None, alone.id: washer}
     session.execute(update(Case).where(Case.id == alone.id).values(opened_at=later))
     assert _one_rule(session) == {case.id: None, alone.id: cooker}
+
+    # A reply of the first case answers Rosa's washer; moved to the other case, and back.
+    washer_day1 = follow_up(session, "day1-thanks", "S-1").id
+    moved = inbound_sms("lavadora", later, case_id=case.id, follow_up_id=washer_day1)
+    session.add(moved)
+    assert _one_rule(session) == {case.id: washer, alone.id: cooker}
+    session.execute(update(Message).where(Message.id == moved.id).values(case_id=alone.id))
+    assert _one_rule(session) == {case.id: None, alone.id: washer}
+    session.execute(update(Message).where(Message.id == moved.id).values(case_id=case.id))
+
+    # The sale it answers, Rosa's, changes product; its follow-up is moved to another sale.
+    tv = _product(session, "TV-1")
+    session.execute(update(Sale).where(Sale.external_id == "S-1").values(product_id=tv))
+    assert _one_rule(session) == {case.id: tv, alone.id: cooker}
+    session.execute(update(Sale).where(Sale.external_id == "S-1").values(product_id=washer))
+    session.execute(
+        delete(FollowUp).where(FollowUp.id == follow_up(session, "day1-thanks", "S-2").id)
+    )
+    session.execute(
+        update(FollowUp).where(FollowUp.id == washer_day1).values(sale_id=cooker_sale.id)
+    )
+    assert _one_rule(session) == {case.id: cooker, alone.id: cooker}
+
+    # The washer was bought by someone else; then it is gone.
+    session.execute(update(Sale).where(Sale.external_id == "S-1").values(customer_id=nobody.id))
+    session.execute(update(Case).where(Case.id == alone.id).values(opened_at=NOW))
+    assert _one_rule(session) == {case.id: cooker, alone.id: None}
+    session.execute(delete(Message).where(Message.id == moved.id))
+    assert _one_rule(session) == {case.id: washer, alone.id: None}
+    session.execute(delete(Sale).where(Sale.external_id == "S-1"))
+    assert _one_rule(session) == {case.id: None, alone.id: None}
 
 
 def test_the_worker_reads_again_the_cases_opened_lately(session: Session) -> None:
@@ -226,13 +254,27 @@ def test_a_case_and_a_late_sale_written_at_once(pg_engine: Engine) -> None:
 
 
 def test_the_cases_already_there_are_given_their_product(blank: Engine) -> None:
-    """The first release's cases: Rosa's answers a follow-up, Luis's is his latest purchase."""
+    """The first release's cases: Rosa's answers a follow-up, Luis's is his latest purchase.
+    Downgraded, the column and its triggers are gone and cases and sales are written as
+    before; upgraded again, every case has its product."""
     first_release_shop(blank)
     schema.upgrade(blank, "0041")
     schema.upgrade(blank)
-    with make_session_factory(blank)() as session:
+    sessions = make_session_factory(blank)
+    with sessions() as session:
         kept = _one_rule(session)
         assert len(kept) == 2 and all(kept.values())
+    alembic = alembic_config(blank)
+    with blank.begin() as connection:
+        alembic.attributes["connection"] = connection
+        command.downgrade(alembic, "0041")
+    with blank.begin() as connection:
+        assert "product_id" not in {c["name"] for c in inspect(connection).get_columns("cases")}
+        connection.execute(text("UPDATE messages SET case_id = NULL"))
+        connection.execute(text("UPDATE sales SET product_id = NULL"))
+    schema.upgrade(blank)
+    with sessions() as session:
+        assert set(_one_rule(session).values()) == {None}
 
 
 def test_two_replies_joining_one_case_at_once(pg_engine: Engine) -> None:
@@ -277,3 +319,35 @@ def test_two_replies_joining_one_case_at_once(pg_engine: Engine) -> None:
     other.close()
     with sessions() as session:
         assert _one_rule(session) == {case_id: _product(session, "COC-1")}
+
+
+def test_a_late_sale_while_a_reply_joins_the_case(pg_engine: Engine) -> None:
+    """PostgreSQL: one transaction puts Rosa's reply to the washer's follow-up in her case;
+    another records a sale she made before the case opened. The sale's trigger waits for the
+    case, then reads what the reply's committed: the reply decides (had it kept what its own
+    statement saw, the case would be the late sale's cooker)."""
+    sessions = make_session_factory(pg_engine)
+    with sessions.begin() as session:
+        install_defaults(session, NOW)
+        _sale(session, "S-1", NOW - timedelta(days=10))
+        rosa = session.scalars(select(Customer.id)).one()
+        case = Case(customer_id=rosa, reason="objection", opened_at=NOW, first_response_due_at=NOW)
+        reply = inbound_sms(
+            "la lavadora", NOW, customer_id=rosa, follow_up_id=follow_up(session, "day1-thanks").id
+        )
+        session.add_all([case, reply])
+        session.flush()
+        case_id, reply_id = case.id, reply.id
+    one, other = sessions(), sessions()
+    one.execute(update(Message).where(Message.id == reply_id).values(case_id=case_id))
+
+    def record_late() -> None:
+        _sale(other, "S-2", NOW - timedelta(days=1), product_sku="COC-1", product_name="Cocina")
+        other.commit()
+
+    with waiting_for_a_lock(pg_engine, record_late, "the late sale (the case's row)"):
+        one.commit()
+    one.close()
+    other.close()
+    with sessions() as session:
+        assert _one_rule(session) == {case_id: _product(session, "LAV-9")}

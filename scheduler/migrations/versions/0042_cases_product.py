@@ -6,14 +6,16 @@ five million follow-ups: 230-279 ms, growing with the open cases); now it reads 
 an index of the open cases by product, in the inbox's order.
 
 Row triggers keep it on both databases: a case written (or moved to another customer or
-moment), a message answering a follow-up put in a case, moved, re-dated or removed, and a
-sale recorded, changed or removed (a sale recorded late is the latest purchase of a case
-opened after it). On PostgreSQL a message's triggers lock the case first, then read, as
-0024's lock the follow-up: two replies joining one case at once are read one after the
-other. A sale and a case written at the same moment in two transactions cannot see each
-other; the worker reads the product of the cases opened lately again
-(`casework.case_products.recheck`) rather than lock customers in an order the replies'
-batches do not keep. Filled from the cases already there.
+moment), a message answering a follow-up put in a case, moved, re-dated or removed, a
+follow-up moved to another sale, and a sale recorded, changed or removed (a sale recorded late
+is the latest purchase of the cases opened after it). On PostgreSQL each trigger locks the
+cases it changes first, then reads, as 0024's lock the follow-up: a reply and a sale, or two
+replies, changing one case at once are read one after the other. A sale and a case written
+at the same moment in two transactions cannot see each other, though (the case is not there
+to lock): the worker reads the product of the cases opened lately again
+(`casework.case_products.recheck`), rather than have every case opened lock its customer,
+which the imports lock in another order than the replies' batches open cases. Filled from
+the cases already there.
 
 Revision ID: 0042
 Revises: 0041
@@ -58,7 +60,9 @@ LINKED = "{row}.case_id IS NOT NULL AND {row}.follow_up_id IS NOT NULL"
 CASE_MOVED = ("customer_id", "opened_at")
 MESSAGE_MOVED = ("case_id", "follow_up_id", "created_at")
 SALE_MOVED = ("customer_id", "product_id", "sold_at")
-TABLES = ("cases", "messages", "sales")
+TABLES = ("cases", "messages", "follow_ups", "sales")
+# The cases holding a reply to these follow-ups.
+ANSWERING = "SELECT case_id FROM messages WHERE follow_up_id IN ({follow_ups})"
 
 
 def _changed(columns: Sequence[str], *, postgresql: bool) -> str:
@@ -91,7 +95,18 @@ def _events(table: str, *, postgresql: bool) -> list[tuple[str, str, str | None,
             ),
             ("message_case_product_delete", "DELETE", LINKED.format(row="OLD"), "id = OLD.case_id"),
         ]
-    # A sale recorded late is the latest purchase of the cases its customer opened after it.
+    if table == "follow_ups":  # the sale a follow-up is of
+        return [
+            (
+                "follow_up_case_product_update",
+                "UPDATE OF sale_id",
+                _changed(("sale_id",), postgresql=postgresql),
+                f"id IN ({ANSWERING.format(follow_ups='NEW.id')})",
+            )
+        ]
+    # A sale recorded late is the latest purchase of the cases its customer opened after it;
+    # a sale changed is also what the cases answering its follow-ups are about.
+    answering = ANSWERING.format(follow_ups="SELECT id FROM follow_ups WHERE sale_id = NEW.id")
     return [
         (
             "sale_case_product_insert",
@@ -103,7 +118,7 @@ def _events(table: str, *, postgresql: bool) -> list[tuple[str, str, str | None,
             "sale_case_product_update",
             f"UPDATE OF {', '.join(SALE_MOVED)}",
             _changed(SALE_MOVED, postgresql=postgresql),
-            "customer_id IN (OLD.customer_id, NEW.customer_id)",
+            f"(customer_id IN (OLD.customer_id, NEW.customer_id) OR id IN ({answering}))",
         ),
         (
             "sale_case_product_delete",
@@ -130,18 +145,23 @@ BEGIN
 END
 $$
 """
-FUNCTIONS = {"messages": "cases_product_of_messages", "sales": "cases_product_of_sales"}
+FUNCTIONS = {
+    "messages": "cases_product_of_messages",
+    "follow_ups": "cases_product_of_follow_ups",
+    "sales": "cases_product_of_sales",
+}
 
 
 def _postgresql_function(table: str) -> str:
-    """One function for a table's triggers: each event's cases read again; a message's
-    locked first, in order, so that the read sees what another reply joining the case at
-    the same moment committed (an UPDATE finding the value unchanged would not wait)."""
+    """One function for a table's triggers: each event's cases locked first, in order, then
+    read again, so that the read sees what a reply or a sale written at the same moment
+    committed (an UPDATE that found the value unchanged would not have waited, and one that
+    waited would keep what its own statement saw)."""
     branches = []
     for _name, event, _when, cases in _events(table, postgresql=True):
-        lock = f"PERFORM 1 FROM cases WHERE {cases} ORDER BY id FOR NO KEY UPDATE; "
         branches.append(
-            f"IF TG_OP = '{event.split()[0]}' THEN {lock if table == 'messages' else ''}"
+            f"IF TG_OP = '{event.split()[0]}' THEN "
+            f"PERFORM 1 FROM cases WHERE {cases} ORDER BY id FOR NO KEY UPDATE; "
             f"UPDATE cases SET product_id = case_product(cases) WHERE {cases} "
             "AND product_id IS DISTINCT FROM case_product(cases); END IF;"
         )

@@ -207,11 +207,11 @@ class Worker:
         statistics hourly (SQLite's planner has none otherwise), folding the follow-ups'
         tallies every few minutes (the dashboard's sums stay short), reading again each minute
         the themes of replies read with other words than the owner's now and the opening-hours
-        minutes of the cases answered since (the dashboard's first answers) and the product of
-        the cases opened lately (`case_products`), and, with an IMAP mailbox, fetching new
-        mail every tick; with `[privacy] retention_months`, erasing
+        minutes of the cases answered since (the dashboard's first answers), and, with an IMAP
+        mailbox, fetching new mail every tick; with `[privacy] retention_months`, erasing
         hourly the words older than that; on PostgreSQL, copying the texts sent for the
-        outbox's search every few seconds (off the send path: `sent_texts`)."""
+        outbox's search every few seconds (off the send path: `sent_texts`) and reading the
+        product of the cases opened lately again each minute (`case_products`)."""
         tick = self.config.worker.tick_seconds
         jobs = [
             (self.tick, tick, DISPATCH_JOB),
@@ -220,7 +220,6 @@ class Worker:
             (self.fold_tallies, FOLD_SECONDS, TALLIES_JOB),
             (self.reread_themes, REREAD_SECONDS, THEMES_JOB),
             (self.measure_first_answers, MEASURE_SECONDS, FIRST_ANSWERS_JOB),
-            (self.recheck_case_products, case_products.RECHECK_SECONDS, CASE_PRODUCTS_JOB),
         ]
         if self.config.email_inbound.transport == "imap":
             jobs.append((self.fetch_mail, tick, MAIL_JOB))
@@ -228,6 +227,9 @@ class Worker:
             jobs.append((self.keep_words_no_longer, RETENTION_SECONDS, RETENTION_JOB))
         if self.engine.dialect.name == "postgresql":
             jobs.append((self.copy_sent_texts, TEXTS_SECONDS, TEXTS_JOB))
+            jobs.append(
+                (self.recheck_case_products, case_products.RECHECK_SECONDS, CASE_PRODUCTS_JOB)
+            )
         for job, seconds, job_id in jobs:
             scheduler.add_job(
                 job,

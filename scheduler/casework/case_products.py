@@ -7,7 +7,8 @@ found no case to change. Having every case opened lock its customer would close 
 but the imports lock customers in their order and the replies' batches open cases in
 theirs: they would deadlock. Instead the cases opened within RECHECKED (whatever their
 state now) are read again by the worker every RECHECK_SECONDS: the inbox filtered by a
-product is right again within a minute.
+product is right again within a minute. PostgreSQL alone: SQLite writes one transaction at
+a time.
 """
 
 from __future__ import annotations

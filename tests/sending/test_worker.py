@@ -88,8 +88,11 @@ def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Confi
     assert themes.trigger.interval == timedelta(minutes=1)
     answers = scheduler.get_job(FIRST_ANSWERS_JOB)  # the minutes of the cases answered since
     assert answers.trigger.interval == timedelta(minutes=1)
-    products = scheduler.get_job(CASE_PRODUCTS_JOB)  # the product of the cases opened lately
-    assert products.trigger.interval == timedelta(minutes=1)
+    products = scheduler.get_job(CASE_PRODUCTS_JOB)  # the cases opened lately (PostgreSQL)
+    if engine.dialect.name == "sqlite":
+        assert products is None
+    else:
+        assert products.trigger.interval == timedelta(minutes=1)
 
 
 def counted_batches(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:

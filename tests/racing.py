@@ -1,13 +1,13 @@
-"""Two PostgreSQL transactions at once: the second started in a thread and seen waiting for a
-lock the first holds, before the first goes on."""
+"""Two PostgreSQL transactions at once: the second seen waiting for a lock the first holds,
+before the first commits."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
 WAITING = text(
     "SELECT count(*) FROM pg_stat_activity "
@@ -15,32 +15,43 @@ WAITING = text(
 )
 
 
-@contextmanager
-def waiting_for_a_lock(engine: Engine, second: Callable[[], None], what: str) -> Iterator[None]:
-    """`second` runs in a thread until it waits for a lock; then the body runs (the first
-    commits, say), and on leaving, `second` is waited for: what it raised is raised, then
-    whether it ever waited is checked (the body runs either way: it releases the lock)."""
+def at_once(
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    first: Callable[[Session], object],
+    second: Callable[[Session], object],
+    what: str,
+) -> None:
+    """`first` writes in one transaction; `second` writes in another, in a thread, until it
+    waits for a lock (`what` it waits for, to say so if it never does); then the first
+    commits, and the second. What the second raised is raised; the first commits either way,
+    releasing what the second waits for."""
+    one, other = sessions(), sessions()
     failures: list[BaseException] = []
 
     def run() -> None:
         try:
-            second()
+            second(other)
+            other.commit()
         except BaseException as error:  # noqa: BLE001 - raised below
             failures.append(error)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    with engine.connect() as watcher:
-        for _ in range(3_000):  # up to 30 s on a busy machine
-            blocked = watcher.scalar(WAITING)
-            if blocked or not thread.is_alive():
-                break
-            watcher.rollback()
-            threading.Event().wait(0.01)
     try:
-        yield
-    finally:
+        first(one)
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        with engine.connect() as watcher:
+            for _ in range(3_000):  # up to 30 s on a busy machine
+                blocked = watcher.scalar(WAITING)
+                if blocked or not thread.is_alive():
+                    break
+                watcher.rollback()
+                threading.Event().wait(0.01)
+        one.commit()
         thread.join(timeout=60)
+    finally:
+        one.close()
+        other.close()
     if failures:
         raise failures[0]
     assert not thread.is_alive(), f"{what} never ended"

@@ -48,7 +48,7 @@ from tests.dispatching import Clock, dispatcher, replace_by_hand, setup_sales
 from tests.factories import NOW, inbound_sms, sale_input
 from tests.first_release import first_release_shop
 from tests.migrating import blank  # noqa: F401 - fixture
-from tests.racing import waiting_for_a_lock
+from tests.racing import at_once
 
 __all__ = ["blank"]
 S = FollowUpStatus
@@ -545,17 +545,13 @@ def test_replies_to_one_follow_up_written_at_once_leave_the_whole_truth(
             session.execute(delete(Message).where(Message.body == words))
         session.flush()
 
-    one, other = sessions(), sessions()
-    write(one, first)  # the follow-up's row is one's until it commits
-
-    def write_other() -> None:
-        write(other, second)
-        other.commit()
-
-    with waiting_for_a_lock(pg_engine, write_other, "the second writer (the follow-up's row)"):
-        one.commit()
-    one.close()
-    other.close()
+    at_once(  # the follow-up's row is the first's until it commits
+        pg_engine,
+        sessions,
+        lambda session: write(session, first),
+        lambda session: write(session, second),
+        "the second writer (the follow-up's row)",
+    )
     with sessions() as session:
         assert kept_replied(session)[follow_up] == expected
         agreed(session)

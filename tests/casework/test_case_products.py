@@ -28,7 +28,7 @@ from tests.dispatching import follow_up, setup_sales
 from tests.factories import NOW, inbound_sms, sale_input
 from tests.first_release import first_release_shop
 from tests.migrating import blank  # noqa: F401 - fixture
-from tests.racing import waiting_for_a_lock
+from tests.racing import at_once
 
 __all__ = ["blank"]
 
@@ -306,17 +306,13 @@ def test_two_replies_joining_one_case_at_once(pg_engine: Engine) -> None:
     def join(session: Session, reply: int) -> None:
         session.execute(update(Message).where(Message.id == reply).values(case_id=case_id))
 
-    one, other = sessions(), sessions()
-    join(one, earlier)  # the case is one's until it commits
-
-    def join_later() -> None:
-        join(other, later)
-        other.commit()
-
-    with waiting_for_a_lock(pg_engine, join_later, "the second reply (the case's row)"):
-        one.commit()
-    one.close()
-    other.close()
+    at_once(  # the case is the first's until it commits
+        pg_engine,
+        sessions,
+        lambda session: join(session, earlier),
+        lambda session: join(session, later),
+        "the second reply (the case's row)",
+    )
     with sessions() as session:
         assert _one_rule(session) == {case_id: _product(session, "COC-1")}
 
@@ -338,16 +334,16 @@ def test_a_late_sale_while_a_reply_joins_the_case(pg_engine: Engine) -> None:
         session.add_all([case, reply])
         session.flush()
         case_id, reply_id = case.id, reply.id
-    one, other = sessions(), sessions()
-    one.execute(update(Message).where(Message.id == reply_id).values(case_id=case_id))
-
-    def record_late() -> None:
-        _sale(other, "S-2", NOW - timedelta(days=1), product_sku="COC-1", product_name="Cocina")
-        other.commit()
-
-    with waiting_for_a_lock(pg_engine, record_late, "the late sale (the case's row)"):
-        one.commit()
-    one.close()
-    other.close()
+    at_once(
+        pg_engine,
+        sessions,
+        lambda session: session.execute(
+            update(Message).where(Message.id == reply_id).values(case_id=case_id)
+        ),
+        lambda session: _sale(
+            session, "S-2", NOW - timedelta(days=1), product_sku="COC-1", product_name="Cocina"
+        ),
+        "the late sale (the case's row)",
+    )
     with sessions() as session:
         assert _one_rule(session) == {case_id: _product(session, "LAV-9")}

@@ -9,13 +9,15 @@ Row triggers keep it on both databases: a case written (or moved to another cust
 moment), a message answering a follow-up put in a case, moved, re-dated or removed, a
 follow-up moved to another sale, and a sale recorded, changed or removed (a sale recorded late
 is the latest purchase of the cases opened after it). On PostgreSQL each trigger locks the
-cases it changes first, then reads, as 0024's lock the follow-up: a reply and a sale, or two
-replies, changing one case at once are read one after the other. A sale and a case written
-at the same moment in two transactions cannot see each other, though (the case is not there
-to lock): the worker reads the product of the cases opened lately again
-(`casework.case_products.recheck`), rather than have every case opened lock its customer,
-which the imports lock in another order than the replies' batches open cases. Filled from
-the cases already there.
+cases it changes first, then reads, as 0024's triggers lock the follow-up: a reply and a
+sale, or two replies, changing one case at once are read one after the other (an import of
+late sales and a batch of replies taking two such cases in opposite orders can deadlock, and
+PostgreSQL ends one of them, as with 0024's follow-ups; replies left unread are read again
+a few seconds later). A sale and a case written at the same moment in two transactions cannot
+see each other, though (the case is not there to lock): the worker reads the product of the
+cases opened lately again (`casework.case_products.recheck`), rather than have every case
+opened lock its customer, which every import locks in another order than the replies'
+batches open cases. Filled from the cases already there.
 
 Revision ID: 0042
 Revises: 0041

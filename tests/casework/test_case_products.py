@@ -75,16 +75,25 @@ def _product(session: Session, sku: str) -> int:
     return session.scalars(select(Product.id).where(Product.sku == sku)).one()
 
 
-def test_a_case_keeps_the_product_it_is_about_through_every_write(session: Session) -> None:
+def _rosa_with_a_washer(session: Session) -> int:
+    """The defaults, and Rosa's washer bought ten days before NOW; her customer id."""
     install_defaults(session, NOW)
-    _sale(session, "S-1", NOW - timedelta(days=10))  # Rosa's washer
-    rosa = session.scalars(select(Customer.id).where(Customer.phone == ROSA)).one()
+    _sale(session, "S-1", NOW - timedelta(days=10))
+    return session.scalars(select(Customer.id).where(Customer.phone == ROSA)).one()
+
+
+def _opened(customer: int, at: datetime = NOW, reason: str = "objection") -> Case:
+    return Case(customer_id=customer, reason=reason, opened_at=at, first_response_due_at=at)
+
+
+def test_a_case_keeps_the_product_it_is_about_through_every_write(session: Session) -> None:
+    rosa = _rosa_with_a_washer(session)
     washer = _product(session, "LAV-9")
-    case = Case(customer_id=rosa, reason="objection", opened_at=NOW, first_response_due_at=NOW)
+    case = _opened(rosa)
     nobody = Customer(name="Sin Compras", phone="+51900000000", created_at=NOW)
     session.add_all([case, nobody])
     session.flush()
-    alone = Case(customer_id=nobody.id, reason="at_risk", opened_at=NOW, first_response_due_at=NOW)
+    alone = _opened(nobody.id, reason="at_risk")
     session.add(alone)
     session.flush()
     assert _one_rule(session) == {case.id: washer, alone.id: None}  # her latest purchase
@@ -184,17 +193,10 @@ def test_a_case_keeps_the_product_it_is_about_through_every_write(session: Sessi
 def test_the_worker_reads_again_the_cases_opened_lately(session: Session) -> None:
     """A kept product gone wrong (as a case and a sale written at once leave it): the open
     cases opened within RECHECKED are given theirs again; older ones are left alone."""
-    install_defaults(session, NOW)
-    _sale(session, "S-1", NOW - timedelta(days=10))
-    _sale(session, "S-2", NOW - timedelta(days=10), phone=PEDRO, customer_name="Pedro")
+    rosa = _rosa_with_a_washer(session)
+    pedro = _sale(session, "S-2", NOW - timedelta(days=10), phone=PEDRO, customer_name="Pedro")
     washer = _product(session, "LAV-9")
-    customers = session.scalars(select(Customer.id).order_by(Customer.id)).all()
-    fresh, old = (
-        Case(customer_id=customer, reason="objection", opened_at=at, first_response_due_at=at)
-        for customer, at in zip(
-            customers, (NOW, NOW - RECHECKED - timedelta(minutes=1)), strict=True
-        )
-    )
+    fresh, old = _opened(rosa), _opened(pedro.customer_id, NOW - RECHECKED - timedelta(minutes=1))
     session.add_all([fresh, old])
     session.flush()
     session.execute(update(Case).values(product_id=None))
@@ -207,9 +209,7 @@ def test_the_workers_job_reads_them_again_now(engine: Engine, config: Config) ->
     sessions = setup_sales(engine, config, sale_input("S-1", sold_at=NOW - timedelta(days=1)))
     with sessions.begin() as session:
         rosa = session.scalars(select(Customer.id)).one()
-        session.add(
-            Case(customer_id=rosa, reason="objection", opened_at=NOW, first_response_due_at=NOW)
-        )
+        session.add(_opened(rosa))
         session.flush()
         session.execute(update(Case).values(product_id=None))
     worker = Worker(engine, LiveSettings.from_engine(engine, config))
@@ -225,9 +225,7 @@ def test_a_case_and_a_late_sale_written_at_once(pg_engine: Engine) -> None:
     it again."""
     sessions = make_session_factory(pg_engine)
     with sessions.begin() as session:
-        install_defaults(session, NOW)
-        _sale(session, "S-1", NOW - timedelta(days=10))
-        rosa = session.scalars(select(Customer.id)).one()
+        rosa = _rosa_with_a_washer(session)
     with pg_engine.connect() as opening, sessions() as recording:
         opening.execute(
             text(
@@ -255,8 +253,8 @@ def test_a_case_and_a_late_sale_written_at_once(pg_engine: Engine) -> None:
 
 def test_the_cases_already_there_are_given_their_product(blank: Engine) -> None:
     """The first release's cases: Rosa's answers a follow-up, Luis's is his latest purchase.
-    Downgraded, the column and its triggers are gone and cases and sales are written as
-    before; upgraded again, every case has its product."""
+    Downgraded, the column and its triggers are gone and messages and sales are written as
+    before; upgraded again, every case has its product as they are now."""
     first_release_shop(blank)
     schema.upgrade(blank, "0041")
     schema.upgrade(blank)
@@ -284,12 +282,10 @@ def test_two_replies_joining_one_case_at_once(pg_engine: Engine) -> None:
     would keep the washer's)."""
     sessions = make_session_factory(pg_engine)
     with sessions.begin() as session:
-        install_defaults(session, NOW)
-        _sale(session, "S-1", NOW - timedelta(days=10))
+        rosa = _rosa_with_a_washer(session)
         _sale(session, "S-2", NOW - timedelta(days=9), product_sku="COC-1", product_name="Cocina")
         _sale(session, "S-3", NOW - timedelta(days=8), product_sku="TV-1", product_name="Tele")
-        rosa = session.scalars(select(Customer.id)).one()
-        case = Case(customer_id=rosa, reason="objection", opened_at=NOW, first_response_due_at=NOW)
+        case = _opened(rosa)
         replies = [
             inbound_sms(
                 words,
@@ -324,10 +320,8 @@ def test_a_late_sale_while_a_reply_joins_the_case(pg_engine: Engine) -> None:
     statement saw, the case would be the late sale's cooker)."""
     sessions = make_session_factory(pg_engine)
     with sessions.begin() as session:
-        install_defaults(session, NOW)
-        _sale(session, "S-1", NOW - timedelta(days=10))
-        rosa = session.scalars(select(Customer.id)).one()
-        case = Case(customer_id=rosa, reason="objection", opened_at=NOW, first_response_due_at=NOW)
+        rosa = _rosa_with_a_washer(session)
+        case = _opened(rosa)
         reply = inbound_sms(
             "la lavadora", NOW, customer_id=rosa, follow_up_id=follow_up(session, "day1-thanks").id
         )

@@ -94,6 +94,11 @@ FILL_REPLIED = (
     "UPDATE follow_ups SET replied = follow_up_replied(id, sent_at) "
     "WHERE id IN (SELECT follow_up_id FROM messages WHERE direction = 'inbound')"
 )
+# Each follow-up's `objected` (migration 0043), all at once.
+FILL_OBJECTED = (
+    "UPDATE follow_ups SET objected = follow_up_objected(id) WHERE id IN "
+    "(SELECT follow_up_id FROM messages WHERE direction = 'inbound' AND label = 'objection')"
+)
 FILL_PRODUCT = (
     "UPDATE messages SET product_id = follow_ups.product_id FROM follow_ups "
     "WHERE follow_ups.id = messages.follow_up_id AND messages.direction = 'inbound'"
@@ -320,13 +325,15 @@ def replies_trigger_off(connection: Connection) -> Iterator[None]:
     """While messages are loaded, their triggers off: each reply's sets its follow-up's
     `replied`, and run at the end of a COPY into a table never analyzed, each read its replies
     along a whole index (a million messages ran for over 15 minutes). Then each reply's
-    product and `replied` are filled at once, as migrations 0038 and 0024 fill them."""
+    product, `replied` and `objected` are filled at once, as migrations 0038, 0024 and 0043
+    fill them."""
     connection.execute(text("ALTER TABLE messages DISABLE TRIGGER USER"))
     yield
     connection.execute(text(FILL_PRODUCT))
     connection.execute(text("ALTER TABLE messages ENABLE TRIGGER USER"))
     connection.execute(text("ANALYZE messages"))
     connection.execute(text(FILL_REPLIED))
+    connection.execute(text(FILL_OBJECTED))
 
 
 def copy(connection: Connection, table: type[Base], rows: Iterable[dict[str, Any]]) -> None:

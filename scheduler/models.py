@@ -542,6 +542,9 @@ class FollowUp(Base):
     # Kept by the database's triggers (migration 0024), never by the app: "in_time" when a
     # reply came within 7 days of sending, "late" when every reply came outside them.
     replied: Mapped[str | None] = mapped_column(String(8))
+    # Kept by the database's triggers (migration 0043), never by the app: "resolved" when one
+    # of the objections answering it is in a resolved case, "objected" when none is.
+    objected: Mapped[str | None] = mapped_column(String(8))
     # Held back by a person (who and why in the audit log): the worker claims it only once
     # resumed. Its status stays what it was: the plan is not lost.
     paused_at: Mapped[datetime | None]
@@ -561,18 +564,20 @@ class FollowUp(Base):
 
 class FollowUpTally(Base):
     """How many follow-ups were due, and sent, on each UTC day, by step, channel, status,
-    whether they were replied to and product: kept by the database's own triggers on
-    `follow_ups` (migrations 0022, 0024 and 0032), whatever writes a follow-up (on SQLite,
-    planning writes its own inserts' counted: `FollowUpTalliesWriter`). Each change
-    adds rows of +n and -n; `scheduler.figures.tallies.compact` folds them into one row per
-    key. The dashboard sums the whole days of a period here instead of counting a quarter's
-    follow-ups one by one."""
+    whether they were replied to, product and whether they were objected to: kept by the
+    database's own triggers on `follow_ups` (migrations 0022, 0024, 0032 and 0043), whatever
+    writes a follow-up (on SQLite, planning writes its own inserts' counted:
+    `FollowUpTalliesWriter`). Each change adds rows of +n and -n;
+    `scheduler.figures.tallies.compact` folds them into one row per key. The dashboard sums
+    the whole days of a period here instead of counting a quarter's follow-ups one by one."""
 
     __tablename__ = "follow_up_tallies"
     __table_args__ = (
         # Read from the index alone for everyone's figures; one product's read the rows too.
         Index("ix_follow_up_tallies_due", "due_day", "status", "channel", "step_id", "n"),
-        Index("ix_follow_up_tallies_sent", "sent_day", "status", "step_id", "replied", "n"),
+        Index(
+            "ix_follow_up_tallies_sent", "sent_day", "status", "step_id", "replied", "objected", "n"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -585,6 +590,7 @@ class FollowUpTally(Base):
     # 0024 cannot fold the tallies without it.
     replied: Mapped[str] = mapped_column(String(8))
     product_id: Mapped[int]  # FollowUp.product_id, 0 for none (not null: as `replied`)
+    objected: Mapped[str] = mapped_column(String(8))  # FollowUp.objected, "none" for null
     n: Mapped[int]
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,7 +27,13 @@ from scheduler.db import make_session_factory
 from scheduler.figures.period import Period
 from scheduler.figures.scope import EVERYTHING, Scope
 from scheduler.figures.summary import REPLY_WINDOW
-from scheduler.figures.tallies import IN_TIME, KEY, NO_REPLY, compact, counted, split, tallied_now
+from scheduler.figures.tallies import (
+    IN_TIME,
+    compact,
+    counted,
+    split,
+    tallied_now,
+)
 from scheduler.lifecycle import PENDING, Channel, Direction, FollowUpStatus
 from scheduler.models import (
     Cadence,
@@ -43,73 +48,16 @@ from scheduler.models import (
 )
 from scheduler.schema import alembic_config
 from scheduler.sending.planning import plan_sales, to_plan
-from scheduler.sending.sales import SaleInput, record_sale, record_sales
+from scheduler.sending.sales import record_sale, record_sales
 from tests.dispatching import Clock, dispatcher, replace_by_hand, setup_sales
 from tests.factories import NOW, inbound_sms, sale_input
 from tests.first_release import first_release_shop
 from tests.migrating import blank  # noqa: F401 - fixture
 from tests.racing import at_once
+from tests.tallied import agreed, kept_replied, one_by_one, sales, sent_three, tallied
 
 __all__ = ["blank"]
 S = FollowUpStatus
-
-
-def replies_say(session: Session) -> dict[int, str | None]:
-    """What each follow-up's `replied` should be, read from its replies here: "in_time" when
-    one came within 7 days of its sending, "late" when all came outside them."""
-    said: dict[int, str | None] = {}
-    rows = session.execute(
-        select(FollowUp.id, FollowUp.sent_at, Message.created_at).outerjoin(
-            Message,
-            (Message.follow_up_id == FollowUp.id) & (Message.direction == Direction.INBOUND),
-        )
-    )
-    for follow_up, sent, reply in rows:
-        if reply is None:
-            said.setdefault(follow_up, None)
-        elif sent is not None and sent <= reply <= sent + REPLY_WINDOW:
-            said[follow_up] = IN_TIME
-        elif said.get(follow_up) != IN_TIME:
-            said[follow_up] = "late"
-    return said
-
-
-def kept_replied(session: Session) -> dict[int, str | None]:
-    return {row.id: row.replied for row in session.execute(select(FollowUp.id, FollowUp.replied))}
-
-
-def one_by_one(session: Session) -> Counter[tuple[Hashable, ...]]:
-    """What the tallies should say: each follow-up's UTC days, step, channel, status, whether
-    it was replied to and its sale's product (read from its replies and its sale, not from
-    what the triggers kept)."""
-    found: Counter[tuple[Hashable, ...]] = Counter()
-    replied = replies_say(session)
-    for follow_up, due, sent, step, channel, status, product in session.execute(
-        select(
-            FollowUp.id,
-            FollowUp.due_at,
-            FollowUp.sent_at,
-            FollowUp.step_id,
-            FollowUp.channel,
-            FollowUp.status,
-            Sale.product_id,
-        ).join(Sale, Sale.id == FollowUp.sale_id)
-    ):
-        day = sent.astimezone(UTC).date() if sent else None
-        said = replied[follow_up] or NO_REPLY
-        key = (due.astimezone(UTC).date(), day, step, str(channel), str(status), said)
-        found[(*key, product or 0)] += 1
-    return found
-
-
-def tallied(session: Session) -> Counter[tuple[Hashable, ...]]:
-    columns = [getattr(FollowUpTally, name) for name in KEY]
-    rows = session.execute(select(*columns, func.sum(FollowUpTally.n)).group_by(*columns))
-    return +Counter({tuple(key): int(n) for *key, n in rows})
-
-
-def sales(count: int) -> list[SaleInput]:
-    return [sale_input(f"S-{n}", phone=f"+5198700{n:04d}") for n in range(count)]
 
 
 def test_the_tallies_follow_every_kind_of_write(engine: Engine, config: Config) -> None:
@@ -335,25 +283,6 @@ def test_the_tallies_are_filled_from_the_follow_ups_already_there(blank: Engine)
         assert sum(one_by_one(session).values()) == len(shop.rows["follow_ups"])
         assert len(set(one_by_one(session))) > 3  # several statuses, days and steps
         assert tallied(session) == one_by_one(session)
-
-
-def sent_three(engine: Engine, config: Config) -> tuple[list[int], Any]:
-    """Three customers' day-1 thank-yous sent (their ids, and the clock they went out by)."""
-    sessions = setup_sales(engine, config, *sales(3))
-    clock = Clock(NOW + timedelta(days=1))
-    assert dispatcher(sessions, config, clock).run_pass()["sent"] == 3
-    with sessions() as session:
-        sent = session.scalars(
-            select(FollowUp.id).where(FollowUp.status == S.SENT).order_by(FollowUp.id)
-        ).all()
-    return list(sent), sessions
-
-
-def agreed(session: Session) -> None:
-    """`replied` is what the replies say, and the tallies count the follow-ups as they are."""
-    session.flush()
-    assert kept_replied(session) == replies_say(session)
-    assert tallied(session) == one_by_one(session)
 
 
 def test_replied_follows_every_kind_of_write_to_the_replies(engine: Engine, config: Config) -> None:

@@ -45,9 +45,8 @@ from scheduler.config import Config, OpeningHours
 from scheduler.figures.first_answers import FirstAnswers, first_answers
 from scheduler.figures.period import Period, PeriodError, period_from
 from scheduler.figures.scope import EVERYTHING, Scope, of_scope, replies_of_scope, within
-from scheduler.figures.tallies import IN_TIME, NO_REPLY, counted
+from scheduler.figures.tallies import IN_TIME, NO_REPLY, NOT_OBJECTED, RESOLVED, counted
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus, RemedyStatus
-from scheduler.listening.classify import Label
 from scheduler.models import (
     Cadence,
     CadenceStep,
@@ -451,50 +450,30 @@ def _remedies(session: Session, *, period: Period) -> dict[str, Any]:
 def _funnel(session: Session, *, period: Period, scope: Scope) -> dict[str, Any]:
     """Each step's follow-ups sent in the period and what became of them, in the cadence's
     order (by the step's offset); and how many of them were answered within REPLY_WINDOW.
-    Sent, delivered and replied to (within the window or not) are tallied by day with the
-    follow-ups (the database keeps `FollowUp.replied`); the objections are read from the
-    replies since the period began, joined to the follow-ups they answer."""
-    counts: dict[Hashable, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    All tallied by day with the follow-ups: sent, delivered, replied to (within the window or
+    not: the database keeps `FollowUp.replied`) and objected to, the objection's case
+    resolved or not (`FollowUp.objected`), each follow-up once whatever its replies."""
+    counts: dict[Hashable, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     tallied = counted(
-        session, period, scope, when="sent", by=("step_id", "status", "replied"), statuses=SENT
+        session,
+        period,
+        scope,
+        when="sent",
+        by=("step_id", "status", "replied", "objected"),
+        statuses=SENT,
     )
-    for (step, status, replied), count in tallied.items():
+    for (step, status, replied, objected), count in tallied.items():
         counts[step][0] += count
         counts[step][1] += count if status == FollowUpStatus.DELIVERED else 0
         counts[step][2] += count if replied != NO_REPLY else 0
-        counts[step][3] += count if replied == IN_TIME else 0
+        counts[step][3] += count if objected != NOT_OBJECTED else 0
+        counts[step][4] += count if objected == RESOLVED else 0
+        counts[step][5] += count if replied == IN_TIME else 0
     named = session.execute(
         select(CadenceStep.id, Cadence.name, CadenceStep.key)
         .join(Cadence, Cadence.id == CadenceStep.cadence_id)
         .where(CadenceStep.id.in_(list(counts)))
         .order_by(Cadence.name, CadenceStep.offset_minutes, CadenceStep.key)
     ).all()
-    objected = of_scope(  # each follow-up once, whatever the number of its objections
-        select(
-            FollowUp.step_id,
-            func.count(FollowUp.id.distinct()),
-            func.count(case((Case.status == CaseStatus.RESOLVED, FollowUp.id)).distinct()),
-        )
-        .select_from(Message)
-        .join(FollowUp, FollowUp.id == Message.follow_up_id)
-        .outerjoin(Case, Case.id == Message.case_id)
-        .where(
-            Message.direction == Direction.INBOUND,
-            Message.label == Label.OBJECTION.value,
-            Message.created_at >= period.start,
-            FollowUp.status.in_(SENT),
-            within(FollowUp.sent_at, period),
-        )
-        .group_by(FollowUp.step_id),
-        scope,
-    )
-    objections = {
-        step: (int(some), int(resolved)) for step, some, resolved in session.execute(objected)
-    }
-    funnels = []
-    for step, name, key in named:
-        sent, delivered, replied, _in_time = counts[step]
-        funnels.append(
-            StepFunnel(name, key, sent, delivered, replied, *objections.get(step, (0, 0)))
-        )
-    return {"steps": funnels, "answered": sum(step[3] for step in counts.values())}
+    funnels = [StepFunnel(name, key, *counts[step][:5]) for step, name, key in named]
+    return {"steps": funnels, "answered": sum(step[5] for step in counts.values())}

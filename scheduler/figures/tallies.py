@@ -23,9 +23,12 @@ from scheduler.figures.scope import Scope, of_scope
 from scheduler.models import CadenceStep, FollowUp, FollowUpTally
 
 When = Literal["due", "sent"]
-KEY = ("due_day", "sent_day", "step_id", "channel", "status", "replied", "product_id")
+KEY = ("due_day", "sent_day", "step_id", "channel", "status", "replied", "product_id", "objected")
 IN_TIME = "in_time"  # FollowUp.replied: a reply came within 7 days of the sending
 NO_REPLY = "none"  # the tallies' `replied` of a follow-up nobody answered (null on the row)
+RESOLVED = "resolved"  # FollowUp.objected: an objection to it is in a resolved case
+NOT_OBJECTED = "none"  # the tallies' `objected` of a follow-up nobody objected to
+NULLS = {"replied": NO_REPLY, "objected": NOT_OBJECTED}  # what the tallies keep for null
 FOLD_SECONDS = 600  # how often the worker folds the rows written since
 FOLDING = (1_400_022, 1)  # the advisory lock of the one who folds (two keys: ours alone)
 
@@ -55,7 +58,7 @@ def split(period: Period) -> Split:
 def _live(name: str) -> Any:
     """A follow-up's column as the tallies keep it."""
     column = getattr(FollowUp, name)
-    return func.coalesce(column, NO_REPLY).label(name) if name == "replied" else column
+    return func.coalesce(column, NULLS[name]).label(name) if name in NULLS else column
 
 
 def _plain(value: Any) -> Hashable:
@@ -73,9 +76,10 @@ def counted(
     statuses: Collection[str] | None = None,
 ) -> Counter[tuple[Hashable, ...]]:
     """How many follow-ups were due (or sent) in the period, of the scope, by the columns
-    named in `by` (step_id, channel, status, replied), only those of `statuses` if given. The edges
-    and the whole days in one statement: on PostgreSQL two would read two moments, and a
-    follow-up moved meanwhile from one to the other would count twice, or not at all."""
+    named in `by` (step_id, channel, status, replied, objected), only those of `statuses` if
+    given. The edges and the whole days in one statement: on PostgreSQL two would read two
+    moments, and a follow-up moved meanwhile from one to the other would count twice, or not
+    at all."""
     days = split(period)
     moment = FollowUp.due_at if when == "due" else FollowUp.sent_at
     parts = []

@@ -1,6 +1,7 @@
 """The SQL that keeps `follow_up_tallies` (migration 0022; 0024 adds whether a follow-up was
-replied to): the function and triggers for a list of tallied columns, the filling of the
-table from the follow-ups, and their removal. Spelt out from the columns given, as each
+replied to, 0032 its product, 0043 whether it was objected to): the function and triggers
+for a list of tallied columns, the filling of the table from the follow-ups, and their
+removal. Spelt out from the columns given, as each
 migration knew them: migrations never import the models, which change.
 
 PostgreSQL: statement triggers over transition tables (one insert per statement, not per row),
@@ -51,6 +52,8 @@ FIRST = (  # the columns of migration 0022
 WITH_REPLIED = (*FIRST, Tallied("replied", "replied", otherwise="none"))
 # Migration 0032's: the follow-up's product, 0 for none, not null for the same reason.
 WITH_PRODUCT = (*WITH_REPLIED, Tallied("product_id", "product_id", otherwise="0"))
+# Migration 0043's: whether it was objected to, and the objection's case resolved ('none').
+WITH_OBJECTED = (*WITH_PRODUCT, Tallied("objected", "objected", otherwise="none"))
 TRANSITIONS = {
     "insert": "REFERENCING NEW TABLE AS came",
     "update": "REFERENCING OLD TABLE AS gone NEW TABLE AS came",

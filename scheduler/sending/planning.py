@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from scheduler.bulk_writes import insert_rows
 from scheduler.config import Config
 from scheduler.db import chunked
-from scheduler.figures.tallies import KEY, NO_REPLY
+from scheduler.figures.tallies import KEY, NO_REPLY, NOT_OBJECTED
 from scheduler.lifecycle import Anchor, Channel, FollowUpStatus, SaleStatus
 from scheduler.models import Base, Cadence, CadenceStep, Customer, FollowUp, Product, Sale
 from scheduler.sending.due_times import (
@@ -341,7 +341,7 @@ def _insert_planned(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     finally:
         connection.execute(delete(TALLIES_WRITER))
     tallies = [
-        (day, None, step_id, channel, status, NO_REPLY, product_id, n)
+        (day, None, step_id, channel, status, NO_REPLY, product_id, NOT_OBJECTED, n)
         for (day, step_id, channel, status, product_id), n in counted.items()
     ]
     insert_rows(session, TALLIES, TALLIED, tallies)

@@ -1,0 +1,241 @@
+"""Whether each follow-up was objected to, kept by the database (migration 0043): "resolved" when
+an objection to it is in a resolved case, "objected" when none is. Whatever writes the
+replies or the cases, `objected` and the tallies that count it are what the replies and
+cases say, on SQLite and PostgreSQL; on PostgreSQL a reply joining a case while staff resolve
+it is read one after the other; the replies already there fill it, and it is taken back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, delete, inspect, select, text, update
+from sqlalchemy.orm import Session
+
+from scheduler import schema
+from scheduler.config import Config, defaults
+from scheduler.figures.tallies import RESOLVED
+from scheduler.lifecycle import CaseStatus, Direction
+from scheduler.listening.classify import Label
+from scheduler.models import Case, FollowUp, Message
+from scheduler.schema import alembic_config
+from tests.factories import NOW, inbound_sms
+from tests.migrating import blank  # noqa: F401 - fixture
+from tests.racing import at_once
+from tests.tallied import agreed, kept_objected, sent_three
+
+__all__ = ["blank"]
+DAY1 = NOW + timedelta(days=1)
+OBJECTED = "objected"
+
+
+def _objection(follow_up: int | None, at: datetime = DAY1, **fields: Any) -> Message:
+    return inbound_sms(
+        "me cobraron dos veces", at, follow_up_id=follow_up, label=Label.OBJECTION.value, **fields
+    )
+
+
+def _case(session: Session, follow_up: int) -> Case:
+    """An open case of the customer the follow-up was sent to."""
+    customer = session.scalar(select(FollowUp.customer_id).where(FollowUp.id == follow_up))
+    assert customer is not None
+    case = Case(
+        customer_id=customer, reason="objection", opened_at=DAY1, first_response_due_at=DAY1
+    )
+    session.add(case)
+    session.flush()
+    return case
+
+
+def test_objected_follows_every_kind_of_write_to_the_replies_and_cases(
+    engine: Engine, config: Config
+) -> None:
+    (first, second, third), sessions = sent_three(engine, config)
+    with sessions.begin() as session:
+        said = _objection(first)
+        session.add(said)
+        session.add(inbound_sms("gracias", DAY1, follow_up_id=second, label="positive"))
+        agreed(session)
+        assert (kept_objected(session)[first], kept_objected(session)[second]) == (OBJECTED, None)
+
+        case = _case(session, first)
+        said.case_id = case.id  # read by the worker: it goes to a person
+        agreed(session)
+        assert kept_objected(session)[first] == OBJECTED
+        case.status = CaseStatus.RESOLVED  # staff solved it
+        agreed(session)
+        assert kept_objected(session)[first] == RESOLVED
+        case.status = CaseStatus.OPEN  # the customer says it is not
+        agreed(session)
+        assert kept_objected(session)[first] == OBJECTED
+        case.status = CaseStatus.RESOLVED
+        other = _case(session, first)
+        again = _objection(first, DAY1 + timedelta(days=2), case_id=other.id)
+        session.add(again)
+        agreed(session)
+        assert kept_objected(session)[first] == RESOLVED  # one of its objections is solved
+
+        said.label = Label.QUESTION.value  # read again: a question, not an objection
+        agreed(session)
+        assert kept_objected(session)[first] == OBJECTED  # the one left is in an open case
+        again.follow_up_id = second  # moved by a person to the follow-up it answers
+        agreed(session)
+        assert (kept_objected(session)[first], kept_objected(session)[second]) == (None, OBJECTED)
+        again.case_id = case.id  # moved to the resolved case
+        agreed(session)
+        assert kept_objected(session)[second] == RESOLVED
+        again.direction = Direction.OUTBOUND  # typed by hand: it is not a reply
+        agreed(session)
+        assert kept_objected(session)[second] is None
+        again.direction = Direction.INBOUND
+        again.case_id = other.id  # back to the open case
+        session.add(_objection(None, case_id=other.id))  # about no follow-up: counts nowhere
+        session.execute(update(FollowUp).values(objected=RESOLVED))  # nonsense typed by hand
+        agreed(session)
+        assert kept_objected(session)[second] == OBJECTED
+        session.add(_objection(third, case_id=other.id))
+        session.execute(update(Case).values(status=CaseStatus.RESOLVED))  # every case at once
+        agreed(session)
+        assert kept_objected(session)[second] == kept_objected(session)[third] == RESOLVED
+        session.delete(again)
+        agreed(session)
+        assert kept_objected(session)[second] is None
+        session.execute(delete(Message).where(Message.follow_up_id == third))
+        agreed(session)
+        assert set(kept_objected(session).values()) == {None}
+        session.add(_objection(first, case_id=case.id))
+        agreed(session)
+        assert kept_objected(session)[first] == RESOLVED
+        if engine.dialect.name == "postgresql":
+            # CASCADE: the copy of what went out (migration 0041) refers to the messages.
+            session.execute(text("TRUNCATE messages CASCADE"))
+            agreed(session)
+            assert set(kept_objected(session).values()) == {None}
+
+
+def _resolve(case: int) -> Callable[[Session], object]:
+    def write(session: Session) -> None:
+        session.execute(update(Case).where(Case.id == case).values(status=CaseStatus.RESOLVED))
+
+    return write
+
+
+def _join(follow_up: int, case: int, how: str) -> Callable[[Session], object]:
+    """An objection joining the case: written so, a reply the worker reads as one and puts
+    in it, or a reply in it that a person reads again as one."""
+
+    def write(session: Session) -> None:
+        if how == "written":
+            session.add(_objection(follow_up, case_id=case))
+        else:
+            joined = {"case_id": case} if how == "read-later" else {}
+            session.execute(
+                update(Message)
+                .where(Message.follow_up_id == follow_up)
+                .values(label=Label.OBJECTION.value, **joined)
+            )
+        session.flush()
+
+    return write
+
+
+@pytest.mark.parametrize("how", ["written", "read-later", "relabelled"])
+@pytest.mark.parametrize("resolved_first", [True, False], ids=["resolved-first", "joined-first"])
+def test_an_objection_joining_a_case_as_it_is_resolved_leaves_the_truth(
+    pg_engine: Engine, how: str, resolved_first: bool
+) -> None:
+    """PostgreSQL: staff resolve a case while the worker puts an objection in it, or a
+    person reads a reply in it again as one. Whichever writes first, the other waits for the
+    case's row, then reads what the first committed (had the objection's trigger read the
+    case's status without waiting for it, it would say "objected" of a follow-up whose case
+    is resolved; had the case's trigger read the replies before the objection was committed,
+    the same)."""
+    (follow_up, _second, _third), sessions = sent_three(pg_engine, defaults())
+    with sessions.begin() as session:
+        case = _case(session, follow_up).id
+        if how != "written":  # stored by the webhook; in the case already, as a question
+            in_case: dict[str, Any] = (
+                {"case_id": case, "label": Label.QUESTION.value} if how == "relabelled" else {}
+            )
+            session.add(
+                inbound_sms("me cobraron dos veces", DAY1, follow_up_id=follow_up, **in_case)
+            )
+    resolve, join = _resolve(case), _join(follow_up, case, how)
+    first, second = (resolve, join) if resolved_first else (join, resolve)
+    at_once(pg_engine, sessions, first, second, "the second writer (the case's row)")
+    with sessions() as session:
+        assert kept_objected(session)[follow_up] == RESOLVED
+        agreed(session)
+
+
+@pytest.mark.parametrize(
+    ("solved_first", "expected"),
+    [(False, OBJECTED), (True, RESOLVED)],
+    ids=["solved-removed-then-open-added", "solved-added-then-open-removed"],
+)
+def test_two_objections_to_one_follow_up_written_at_once_leave_the_truth(
+    pg_engine: Engine, solved_first: bool, expected: str
+) -> None:
+    """PostgreSQL: one transaction adds or removes an objection in a resolved case, another
+    one in no case, to the same follow-up. The second waits for the follow-up's row, then
+    reads what the first committed (an UPDATE that found the value unchanged in its own view
+    would not have waited, and left the first's value standing)."""
+    (follow_up, _second, _third), sessions = sent_three(pg_engine, defaults())
+    with sessions.begin() as session:
+        case = _case(session, follow_up)
+        case.status = CaseStatus.RESOLVED
+        there = _objection(follow_up) if solved_first else _objection(follow_up, case_id=case.id)
+        session.add(there)
+        session.flush()
+        case_id, there_id = case.id, there.id
+
+    def solved(session: Session) -> None:
+        if solved_first:
+            session.add(_objection(follow_up, case_id=case_id))
+        else:
+            session.execute(delete(Message).where(Message.id == there_id))
+        session.flush()
+
+    def unsolved(session: Session) -> None:
+        if solved_first:
+            session.execute(delete(Message).where(Message.id == there_id))
+        else:
+            session.add(_objection(follow_up))
+        session.flush()
+
+    at_once(pg_engine, sessions, solved, unsolved, "the second writer (the follow-up's row)")
+    with sessions() as session:
+        assert kept_objected(session)[follow_up] == expected
+        agreed(session)
+
+
+def test_objected_is_filled_from_the_objections_there_and_taken_back(blank: Engine) -> None:
+    """Down to the tallies without `objected` and up again: the objections already there
+    fill it and the tallies are counted anew, on both databases."""
+    schema.upgrade(blank)
+    (first, second, third), sessions = sent_three(blank, defaults())
+    with sessions.begin() as session:
+        case = _case(session, first)
+        session.add(_objection(first, case_id=case.id))
+        session.add(_objection(second))
+        case.status = CaseStatus.RESOLVED
+    alembic = alembic_config(blank)
+    with blank.begin() as connection:
+        alembic.attributes["connection"] = connection
+        command.downgrade(alembic, "0042")
+    with blank.connect() as connection:
+        columns = {
+            column["name"] for column in inspect(connection).get_columns("follow_up_tallies")
+        }
+        assert "objected" not in columns and "product_id" in columns
+        assert connection.scalar(text("SELECT sum(n) FROM follow_up_tallies")) == 12
+    with sessions.begin() as session:  # written while nothing kept it
+        session.add(_objection(third))
+    schema.upgrade(blank)
+    with sessions() as session:
+        kept = kept_objected(session)
+        assert (kept[first], kept[second], kept[third]) == (RESOLVED, OBJECTED, OBJECTED)
+        agreed(session)

@@ -29,6 +29,7 @@ from scheduler.casework.notices import escalate_overdue
 from scheduler.clock import utcnow
 from scheduler.collector import freeze_loaded
 from scheduler.db import STATISTICS_SECONDS, make_session_factory, refresh_statistics
+from scheduler.figures import objections
 from scheduler.figures.first_answers import MEASURE, MEASURE_SECONDS, measure
 from scheduler.figures.tallies import FOLD_SECONDS, compact
 from scheduler.listening.inbound import triage
@@ -59,6 +60,7 @@ FIRST_ANSWERS_JOB = "first-answers"
 RETENTION_JOB = "retention"
 TEXTS_JOB = "sent-texts"
 CASE_PRODUCTS_JOB = "case-products"
+OBJECTED_JOB = "objected"
 REPLIES_SECONDS = 5
 TEXTS_SECONDS = 10  # how long a text sent waits to be copied for the outbox's search, at most
 SIGNAL_CHECK_SECONDS = 0.2  # how soon a SIGTERM is seen, whichever thread it reached
@@ -210,8 +212,10 @@ class Worker:
         minutes of the cases answered since (the dashboard's first answers), and, with an IMAP
         mailbox, fetching new mail every tick; with `[privacy] retention_months`, erasing
         hourly the words older than that; on PostgreSQL, copying the texts sent for the
-        outbox's search every few seconds (off the send path: `sent_texts`) and reading the
-        product of the cases opened lately again each minute (`case_products`)."""
+        outbox's search every few seconds (off the send path: `sent_texts`), reading the
+        product of the cases opened lately again each minute (`case_products`) and writing
+        every few seconds whether the follow-ups a case's trigger left were objected to
+        (`objections`)."""
         tick = self.config.worker.tick_seconds
         jobs = [
             (self.tick, tick, DISPATCH_JOB),
@@ -230,6 +234,7 @@ class Worker:
             jobs.append(
                 (self.recheck_case_products, case_products.RECHECK_SECONDS, CASE_PRODUCTS_JOB)
             )
+            jobs.append((self.recheck_objected, objections.RECHECK_SECONDS, OBJECTED_JOB))
         for job, seconds, job_id in jobs:
             scheduler.add_job(
                 job,
@@ -288,6 +293,9 @@ class Worker:
     def recheck_case_products(self) -> int:
         with self.dispatcher.sessions.begin() as session:
             return case_products.recheck(session, now=utcnow())
+
+    def recheck_objected(self) -> int:
+        return objections.recheck(self.dispatcher.sessions)
 
     def _in_batches(self, batch: Callable[[Session, int], int], size: int) -> int:
         return in_batches(self.dispatcher.sessions, batch, size, self.stopping)

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from scheduler import schema
 from scheduler.config import Config, defaults
+from scheduler.figures import objections
 from scheduler.figures.tallies import RESOLVED
 from scheduler.lifecycle import CaseStatus, Direction
 from scheduler.listening.classify import Label
-from scheduler.models import Case, FollowUp, Message
+from scheduler.models import Case, FollowUp, Message, ObjectedRecheck
 from scheduler.schema import alembic_config
 from tests.factories import NOW, inbound_sms
 from tests.migrating import blank  # noqa: F401 - fixture
@@ -30,6 +31,10 @@ from tests.tallied import agreed, kept_objected, sent_three
 __all__ = ["blank"]
 DAY1 = NOW + timedelta(days=1)
 OBJECTED = "objected"
+COPIED = (
+    "sale_id, product_id, step_id, customer_id, channel, due_at, status, attempts, facts, "
+    "sent_at, created_at, updated_at"
+)
 
 
 def _objection(follow_up: int | None, at: datetime = DAY1, **fields: Any) -> Message:
@@ -94,10 +99,17 @@ def test_objected_follows_every_kind_of_write_to_the_replies_and_cases(
         again.case_id = other.id  # back to the open case
         session.add(_objection(None, case_id=other.id))  # about no follow-up: counts nowhere
         session.execute(update(FollowUp).values(objected=RESOLVED))  # nonsense typed by hand
+        session.execute(  # and a follow-up written by hand with it: nothing objects to it
+            text(
+                f"INSERT INTO follow_ups ({COPIED}, case_id, objected) SELECT {COPIED}, "
+                ":case, 'resolved' FROM follow_ups WHERE id = :first"
+            ),
+            {"case": other.id, "first": first},
+        )
         agreed(session)
         assert kept_objected(session)[second] == OBJECTED
-        session.add(_objection(third, case_id=other.id))
-        session.execute(update(Case).values(status=CaseStatus.RESOLVED))  # every case at once
+        session.add(_objection(third, case_id=_case(session, third).id))
+        session.execute(update(Case).values(status=CaseStatus.RESOLVED))  # two open at once
         agreed(session)
         assert kept_objected(session)[second] == kept_objected(session)[third] == RESOLVED
         session.delete(again)
@@ -109,6 +121,7 @@ def test_objected_follows_every_kind_of_write_to_the_replies_and_cases(
         session.add(_objection(first, case_id=case.id))
         agreed(session)
         assert kept_objected(session)[first] == RESOLVED
+        assert _noted(session) == []  # one writer at a time: every follow-up written at once
         if engine.dialect.name == "postgresql":
             # CASCADE: the copy of what went out (migration 0041) refers to the messages.
             session.execute(text("TRUNCATE messages CASCADE"))
@@ -212,6 +225,42 @@ def test_two_objections_to_one_follow_up_written_at_once_leave_the_truth(
         agreed(session)
 
 
+def test_a_case_resolved_while_a_batch_holds_its_follow_up_leaves_it_to_the_worker(
+    pg_engine: Engine,
+) -> None:
+    """PostgreSQL: the worker's batch of replies has locked a follow-up (a reply to it read,
+    its `replied` written) and will lock the customer's case next, as `triage` does. A staff
+    member resolving that case meanwhile does not wait for the follow-up (both would wait
+    for each other, and PostgreSQL would end one): the case's trigger notes it, and the
+    worker writes it once the batch is done."""
+    (follow_up, _second, _third), sessions = sent_three(pg_engine, defaults())
+    with sessions.begin() as session:
+        case = _case(session, follow_up)
+        session.add(_objection(follow_up, case_id=case.id))
+        case_id = case.id
+    with sessions() as batch, sessions() as staff:
+        batch.add(inbound_sms("gracias, ya llegó", DAY1, follow_up_id=follow_up))
+        batch.flush()  # the follow-up's row is the batch's now
+        staff.execute(text("SET LOCAL lock_timeout = '5s'"))  # waiting would fail here
+        _resolve(case_id)(staff)
+        staff.commit()
+        batch.scalar(select(Case.id).where(Case.id == case_id).with_for_update())
+        batch.commit()
+    with sessions() as session:
+        assert kept_objected(session)[follow_up] == OBJECTED  # not written yet
+        assert _noted(session) == [follow_up]
+    assert objections.recheck(sessions) == 1
+    with sessions() as session:
+        assert kept_objected(session)[follow_up] == RESOLVED
+        assert _noted(session) == []
+        agreed(session)
+    assert objections.recheck(sessions) == 0
+
+
+def _noted(session: Session) -> list[int]:
+    return list(session.scalars(select(ObjectedRecheck.follow_up_id)))
+
+
 def test_objected_is_filled_from_the_objections_there_and_taken_back(blank: Engine) -> None:
     """Down to the tallies without `objected` and up again: the objections already there
     fill it and the tallies are counted anew, on both databases."""
@@ -232,8 +281,14 @@ def test_objected_is_filled_from_the_objections_there_and_taken_back(blank: Engi
         }
         assert "objected" not in columns and "product_id" in columns
         assert connection.scalar(text("SELECT sum(n) FROM follow_up_tallies")) == 12
-    with sessions.begin() as session:  # written while nothing kept it
+    with sessions.begin() as session:  # written while nothing kept `objected`
         session.add(_objection(third))
+        session.execute(update(FollowUp).where(FollowUp.id == first).values(status="delivered"))
+    with blank.connect() as connection:  # the tallies are kept as 0042 kept them
+        delivered = "SELECT sum(n) FROM follow_up_tallies WHERE status = 'delivered'"
+        assert connection.scalar(text(delivered)) == 1
+        assert "objected_rechecks" not in inspect(connection).get_table_names()
+        assert "objected" not in {c["name"] for c in inspect(connection).get_columns("follow_ups")}
     schema.upgrade(blank)
     with sessions() as session:
         kept = kept_objected(session)

@@ -7,13 +7,16 @@ one's follow-up and case, 170-190 ms of a 90-day page; now they are summed by da
 
 Row triggers keep it on both databases: an objection written, moved to another follow-up or
 case, labelled otherwise, or removed; a case resolved or reopened. On PostgreSQL a reply's
-trigger locks its cases, then the follow-ups, then reads; a case's status is written with its
-row locked, and its trigger then locks the follow-ups: cases before follow-ups either way, as
-0042's triggers on the replies take them (they lock the case of a reply put in one; these
-also lock it for a reply in it read again as an objection, which 0042's leave alone). A
-reply joining a case while staff resolve it is read one after the other, whichever comes
-first, and so are two objections to one follow-up. Filled from the replies already there;
-the tallies are counted again (20 s at five million follow-ups on PostgreSQL).
+trigger locks its cases, then the follow-ups, then reads, as 0042's triggers on the replies
+take them (they lock the case of a reply put in one; these also lock it for a reply in it
+read again as an objection, which 0042's leave alone): a reply joining a case while staff
+resolve it is read one after the other, whichever comes first, and so are two objections to
+one follow-up. A case's trigger does not wait for the follow-ups, though: the worker's batch
+of replies locks a follow-up (its `replied`) before the customer's case, so waiting could
+deadlock a staff member resolving the case with the whole batch. It writes those no other
+transaction holds and notes the others in `objected_rechecks`, which the worker reads every
+few seconds (`figures.objections`). Filled from the replies already there; the tallies are
+counted again (20 s at five million follow-ups on PostgreSQL).
 
 Revision ID: 0043
 Revises: 0042
@@ -34,6 +37,7 @@ down_revision: str | None = "0042"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+RECHECKS = "objected_rechecks"
 OBJECTION = "{row}.direction = 'inbound' AND {row}.label = 'objection'"
 LINKED = f"{OBJECTION} AND {{row}}.follow_up_id IS NOT NULL"
 MOVED = ("follow_up_id", "case_id", "direction", "label")  # what makes it count elsewhere
@@ -79,7 +83,7 @@ EVENTS = {
         "UPDATE OF status",
         f"({RESOLVED.format(row='OLD')}) <> ({RESOLVED.format(row='NEW')})",  # never null
         OF_CASE,
-        "",  # its own row, locked by its update
+        "NEW.id",  # its own row, locked by its update
     ),
 }
 
@@ -126,20 +130,41 @@ FUNCTIONS = {"messages": "follow_ups_objected_by_messages", "cases": "follow_ups
 
 def _postgresql_touch(follow_ups: str, cases: str) -> str:
     """The cases locked first, then the follow-ups, in order; then read (see the docstring)."""
-    locked = (
-        f"PERFORM 1 FROM cases WHERE id IN ({cases}) ORDER BY id FOR NO KEY UPDATE; "
-        if cases
-        else ""
-    )
     return (
-        f"{locked}PERFORM 1 FROM follow_ups WHERE id IN ({follow_ups}) ORDER BY id "
+        f"PERFORM 1 FROM cases WHERE id IN ({cases}) ORDER BY id FOR NO KEY UPDATE; "
+        f"PERFORM 1 FROM follow_ups WHERE id IN ({follow_ups}) ORDER BY id "
         "FOR NO KEY UPDATE; "
         "UPDATE follow_ups SET objected = follow_up_objected(id) "
         f"WHERE id IN ({follow_ups}) AND objected IS DISTINCT FROM follow_up_objected(id);"
     )
 
 
+# A case resolved or reopened: its objections' follow-ups that no other transaction holds are
+# written now; those held are left to the worker (`objected_rechecks`), not waited for.
+POSTGRESQL_CASES = f"""
+CREATE FUNCTION {{function}}() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+DECLARE
+    free integer[];
+BEGIN
+    SELECT coalesce(array_agg(id), '{{{{}}}}') INTO free FROM (
+        SELECT id FROM follow_ups WHERE id IN ({OF_CASE}) ORDER BY id
+        FOR NO KEY UPDATE SKIP LOCKED
+    ) AS taken;
+    UPDATE follow_ups SET objected = follow_up_objected(id)
+    WHERE id = ANY (free) AND objected IS DISTINCT FROM follow_up_objected(id);
+    INSERT INTO {RECHECKS} (follow_up_id)
+    SELECT DISTINCT follow_up_id FROM ({OF_CASE}) AS objected
+    WHERE follow_up_id IS NOT NULL AND NOT follow_up_id = ANY (free);
+    RETURN NULL;
+END
+$$
+"""
+
+
 def _postgresql_function(table: str) -> str:
+    if table == "cases":
+        return POSTGRESQL_CASES.format(function=FUNCTIONS[table])
     branches = " ".join(
         f"IF TG_OP = '{event.split()[0]}' THEN {_postgresql_touch(follow_ups, cases)} END IF;"
         for on, event, _when, follow_ups, cases in EVENTS.values()
@@ -202,6 +227,12 @@ def upgrade() -> None:
         with op.batch_alter_table("follow_up_tallies", recreate="always") as tallies:
             tallies.add_column(objected)
     op.create_index(INDEX, "follow_up_tallies", [*INDEXED[:-1], "objected", "n"], unique=False)
+    op.create_table(
+        RECHECKS,
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("follow_up_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_objected_rechecks")),
+    )
     if postgresql:
         op.execute(POSTGRESQL_READ)
         op.execute(
@@ -253,6 +284,7 @@ def downgrade() -> None:
         for name in [*SQLITE_OWN_TRIGGERS, *EVENTS]:
             op.execute(f"DROP TRIGGER {name}")
     stop_keeping()
+    op.drop_table(RECHECKS)
     op.drop_index(INDEX, table_name="follow_up_tallies")
     for table in ("follow_up_tallies", "follow_ups"):  # in place: SQLite 3.35 drops columns
         op.execute(f"ALTER TABLE {table} DROP COLUMN objected")

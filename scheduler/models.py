@@ -598,13 +598,15 @@ class ObjectedRecheck(Base):
     """A follow-up whose `objected` a case's trigger could not write on PostgreSQL (migration
     0043): another transaction held its row, and waiting for it could deadlock (a batch of
     replies locks a follow-up before the customer's case, a case resolved locks them the
-    other way round). The worker writes it (`figures.objections.recheck`), then deletes the
-    rows it read: one written meanwhile has a later id, and stays for the next look."""
+    other way round). The worker deletes the notes of a follow-up it has locked, then
+    writes it (`figures.objections.recheck`): a note committed later stays for the next
+    look."""
 
     __tablename__ = "objected_rechecks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    follow_up_id: Mapped[int]  # no foreign key: nothing to lock, and a follow-up gone is skipped
+    # No foreign key: nothing to lock, and a follow-up gone is skipped.
+    follow_up_id: Mapped[int] = mapped_column(index=True)
 
 
 class LastSend(Base):

@@ -295,7 +295,7 @@ class Worker:
             return case_products.recheck(session, now=utcnow())
 
     def recheck_objected(self) -> int:
-        return objections.recheck(self.dispatcher.sessions)
+        return objections.recheck(self.dispatcher.sessions, self.stopping)
 
     def _in_batches(self, batch: Callable[[Session, int], int], size: int) -> int:
         return in_batches(self.dispatcher.sessions, batch, size, self.stopping)

@@ -21,11 +21,12 @@ def at_once(
     first: Callable[[Session], object],
     second: Callable[[Session], object],
     what: str,
+    meanwhile: Callable[[Session], object] | None = None,
 ) -> None:
     """`first` writes in one transaction; `second` writes in another, in a thread, until it
-    waits for a lock (`what` it waits for, to say so if it never does); then the first
-    commits, and the second. What the second raised is raised; the first commits either way,
-    releasing what the second waits for."""
+    waits for a lock (`what` it waits for, to say so if it never does); then the first does
+    `meanwhile` and commits, and the second. What the second raised is raised; the first
+    commits either way, releasing what the second waits for."""
     one, other = sessions(), sessions()
     failures: list[BaseException] = []
 
@@ -47,6 +48,8 @@ def at_once(
                     break
                 watcher.rollback()
                 threading.Event().wait(0.01)
+        if blocked and meanwhile is not None:
+            meanwhile(one)
         one.commit()
         thread.join(timeout=60)
     finally:

@@ -2,7 +2,9 @@
 an objection to it is in a resolved case, "objected" when none is. Whatever writes the
 replies or the cases, `objected` and the tallies that count it are what the replies and
 cases say, on SQLite and PostgreSQL; on PostgreSQL a reply joining a case while staff resolve
-it is read one after the other; the replies already there fill it, and it is taken back."""
+it is read one after the other, and a case's trigger leaves a follow-up another transaction
+holds to the worker rather than wait for it; the replies already there fill it, and it is
+taken back."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, delete, inspect, select, text, update
+from sqlalchemy import Engine, delete, event, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from scheduler import schema
@@ -255,6 +257,87 @@ def test_a_case_resolved_while_a_batch_holds_its_follow_up_leaves_it_to_the_work
         assert _noted(session) == []
         agreed(session)
     assert objections.recheck(sessions) == 0
+
+
+def test_a_reply_read_again_in_a_case_locks_its_follow_up_before_the_case(
+    pg_engine: Engine,
+) -> None:
+    """PostgreSQL: a batch of replies holds a follow-up (a reply to it read) and will lock
+    the customer's case next; another batch reads a reply in that case again as an objection
+    to the same follow-up. The second waits for the follow-up without holding the case, so
+    the first gets the case (had it locked the case first, the two would wait for each
+    other)."""
+    (follow_up, _second, _third), sessions = sent_three(pg_engine, defaults())
+    with sessions.begin() as session:
+        case = _case(session, follow_up).id
+        session.add(
+            inbound_sms(
+                "me cobraron dos veces",
+                DAY1,
+                follow_up_id=follow_up,
+                case_id=case,
+                label="question",
+            )
+        )
+
+    def holding(session: Session) -> None:
+        session.add(inbound_sms("gracias", DAY1, follow_up_id=follow_up, label="positive"))
+        session.flush()
+
+    def case_free(session: Session) -> None:
+        session.scalar(select(Case.id).where(Case.id == case).with_for_update(nowait=True))
+
+    at_once(
+        pg_engine,
+        sessions,
+        holding,
+        _join(follow_up, case, "relabelled"),
+        "the second batch (the follow-up's row)",
+        meanwhile=case_free,
+    )
+    with sessions() as session:
+        assert kept_objected(session)[follow_up] == OBJECTED
+        agreed(session)
+
+
+def test_a_note_committed_while_the_worker_writes_is_not_lost(pg_engine: Engine) -> None:
+    """PostgreSQL: two cases hold objections to one follow-up, both resolved; a batch holds
+    the follow-up while one transaction reopens each case (both noted). One commits; the
+    other commits while the worker is between its two writes (the notes' deletion and the
+    follow-up's): whichever came first, the follow-up ends as its cases say."""
+    (follow_up, second, _third), sessions = sent_three(pg_engine, defaults())
+    with sessions.begin() as session:
+        cases = [_case(session, follow_up), _case(session, second)]
+        for case in cases:
+            session.add(_objection(follow_up, case_id=case.id))
+            case.status = CaseStatus.RESOLVED
+        ids = [case.id for case in cases]
+    holder, late, early = sessions(), sessions(), sessions()
+    holder.scalar(select(FollowUp.id).where(FollowUp.id == follow_up).with_for_update())
+    for session, reopened in ((late, ids[0]), (early, ids[1])):
+        session.execute(update(Case).where(Case.id == reopened).values(status=CaseStatus.OPEN))
+    early.commit()
+    holder.commit()
+    writes: list[str] = []
+
+    def between(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.startswith(("UPDATE follow_ups", "DELETE FROM objected_rechecks")):
+            writes.append(statement)
+            if len(writes) == 2:
+                late.commit()
+
+    event.listen(pg_engine, "before_cursor_execute", between)
+    try:
+        objections.recheck(sessions)
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", between)
+        for session in (holder, late, early):
+            session.close()
+    objections.recheck(sessions)
+    with sessions() as session:
+        assert len(writes) == 2 and kept_objected(session)[follow_up] == OBJECTED
+        assert _noted(session) == []
+        agreed(session)
 
 
 def _noted(session: Session) -> list[int]:

@@ -6,17 +6,17 @@ one's follow-up and case, 170-190 ms of a 90-day page; now they are summed by da
 `follow_up_tallies` like the follow-ups sent, delivered and replied to (0024).
 
 Row triggers keep it on both databases: an objection written, moved to another follow-up or
-case, labelled otherwise, or removed; a case resolved or reopened. On PostgreSQL a reply's
-trigger locks its cases, then the follow-ups, then reads, as 0042's triggers on the replies
-take them (they lock the case of a reply put in one; these also lock it for a reply in it
-read again as an objection, which 0042's leave alone): a reply joining a case while staff
-resolve it is read one after the other, whichever comes first, and so are two objections to
-one follow-up. A case's trigger does not wait for the follow-ups, though: the worker's batch
-of replies locks a follow-up (its `replied`) before the customer's case, so waiting could
-deadlock a staff member resolving the case with the whole batch. It writes those no other
-transaction holds and notes the others in `objected_rechecks`, which the worker reads every
-few seconds (`figures.objections`). Filled from the replies already there; the tallies are
-counted again (20 s at five million follow-ups on PostgreSQL).
+case, labelled otherwise, or removed; a case resolved or reopened. On PostgreSQL the worker's
+batch of replies locks a follow-up (0024's `replied`) before the customer's case (`triage`
+looks for their open case after matching the reply), and the locks are taken in that order:
+a reply's trigger locks its follow-ups, then its cases (a reply in a case that is read again
+as an objection locks the case too, which 0042's triggers leave alone), then reads. A reply
+joining a case while staff resolve it is read one after the other, whichever comes first,
+and so are two objections to one follow-up. A case's trigger holds its case and must not
+wait for a follow-up (a batch holding it would wait for the case: a deadlock): it writes
+those no other transaction holds and notes the others in `objected_rechecks`, which the
+worker writes every few seconds (`figures.objections`). Filled from the replies already
+there; the tallies are counted again (20 s at five million follow-ups on PostgreSQL).
 
 Revision ID: 0043
 Revises: 0042
@@ -38,6 +38,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 RECHECKS = "objected_rechecks"
+RECHECKS_INDEX = "ix_objected_rechecks_follow_up_id"
 OBJECTION = "{row}.direction = 'inbound' AND {row}.label = 'objection'"
 LINKED = f"{OBJECTION} AND {{row}}.follow_up_id IS NOT NULL"
 MOVED = ("follow_up_id", "case_id", "direction", "label")  # what makes it count elsewhere
@@ -83,7 +84,7 @@ EVENTS = {
         "UPDATE OF status",
         f"({RESOLVED.format(row='OLD')}) <> ({RESOLVED.format(row='NEW')})",  # never null
         OF_CASE,
-        "NEW.id",  # its own row, locked by its update
+        "NEW.id",  # SQLite's alone: PostgreSQL's is POSTGRESQL_CASES
     ),
 }
 
@@ -129,11 +130,11 @@ FUNCTIONS = {"messages": "follow_ups_objected_by_messages", "cases": "follow_ups
 
 
 def _postgresql_touch(follow_ups: str, cases: str) -> str:
-    """The cases locked first, then the follow-ups, in order; then read (see the docstring)."""
+    """The follow-ups locked first, then the cases, each in order; then read (see the
+    docstring)."""
     return (
+        f"PERFORM 1 FROM follow_ups WHERE id IN ({follow_ups}) ORDER BY id FOR NO KEY UPDATE; "
         f"PERFORM 1 FROM cases WHERE id IN ({cases}) ORDER BY id FOR NO KEY UPDATE; "
-        f"PERFORM 1 FROM follow_ups WHERE id IN ({follow_ups}) ORDER BY id "
-        "FOR NO KEY UPDATE; "
         "UPDATE follow_ups SET objected = follow_up_objected(id) "
         f"WHERE id IN ({follow_ups}) AND objected IS DISTINCT FROM follow_up_objected(id);"
     )
@@ -233,6 +234,7 @@ def upgrade() -> None:
         sa.Column("follow_up_id", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_objected_rechecks")),
     )
+    op.create_index(RECHECKS_INDEX, RECHECKS, ["follow_up_id"], unique=False)
     if postgresql:
         op.execute(POSTGRESQL_READ)
         op.execute(

@@ -595,12 +595,11 @@ class FollowUpTally(Base):
 
 
 class ObjectedRecheck(Base):
-    """A follow-up whose `objected` a case's trigger could not write on PostgreSQL (migration
-    0043): another transaction held its row, and waiting for it could deadlock (a batch of
-    replies locks a follow-up before the customer's case, a case resolved locks them the
-    other way round). The worker deletes the notes of a follow-up it has locked, then
-    writes it (`figures.objections.recheck`): a note committed later stays for the next
-    look."""
+    """A follow-up whose `objected` PostgreSQL's triggers left to the worker (migration 0043):
+    an objection or a case's status touched it, and writing it there would lock it inside
+    transactions that lock cases too, in any order (they would deadlock). The worker writes
+    it within seconds and deletes its notes (`figures.objections`); SQLite's triggers write
+    it at once and note nothing."""
 
     __tablename__ = "objected_rechecks"
 

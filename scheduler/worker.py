@@ -214,7 +214,7 @@ class Worker:
         hourly the words older than that; on PostgreSQL, copying the texts sent for the
         outbox's search every few seconds (off the send path: `sent_texts`), reading the
         product of the cases opened lately again each minute (`case_products`) and writing
-        every few seconds whether the follow-ups a case's trigger left were objected to
+        every few seconds whether the follow-ups the triggers noted were objected to
         (`objections`)."""
         tick = self.config.worker.tick_seconds
         jobs = [

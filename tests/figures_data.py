@@ -26,6 +26,7 @@ from scheduler.models import (
     User,
 )
 from tests.factories import inbound_sms
+from tests.tallied import worked
 
 LIMA = ZoneInfo("America/Lima")
 PERIOD = Period(date(2026, 11, 2), date(2026, 11, 15), LIMA)  # two weeks, Monday to Sunday
@@ -207,5 +208,7 @@ def build(session: Session) -> int:
     reply(at(1, 22), 0)  # the evening before the period (already Nov 2 in UTC)
     reply(at(8, 23, 59), 6)  # Sunday night: week 1 on Lima's clock, Monday in UTC
 
+    session.commit()
+    worked(session)  # PostgreSQL: the objections' follow-ups, as the worker writes them
     session.commit()
     return premium.id

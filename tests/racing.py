@@ -22,11 +22,14 @@ def at_once(
     second: Callable[[Session], object],
     what: str,
     meanwhile: Callable[[Session], object] | None = None,
+    *,
+    waits: bool = True,
 ) -> None:
     """`first` writes in one transaction; `second` writes in another, in a thread, until it
-    waits for a lock (`what` it waits for, to say so if it never does); then the first does
-    `meanwhile` and commits, and the second. What the second raised is raised; the first
-    commits either way, releasing what the second waits for."""
+    waits for a lock (`what` it waits for, to say so if it never does; with `waits` false,
+    it must not: it commits first); then the first does `meanwhile` and commits, and the
+    second. What either raised is raised; the first ends either way, releasing what the
+    second waits for."""
     one, other = sessions(), sessions()
     failures: list[BaseException] = []
 
@@ -37,13 +40,14 @@ def at_once(
         except BaseException as error:  # noqa: BLE001 - raised below
             failures.append(error)
 
+    thread = threading.Thread(target=run, daemon=True)
+    blocked = 0
     try:
         first(one)
-        thread = threading.Thread(target=run, daemon=True)
         thread.start()
         with engine.connect() as watcher:
             for _ in range(3_000):  # up to 30 s on a busy machine
-                blocked = watcher.scalar(WAITING)
+                blocked = watcher.scalar(WAITING) or 0
                 if blocked or not thread.is_alive():
                     break
                 watcher.rollback()
@@ -51,11 +55,12 @@ def at_once(
         if blocked and meanwhile is not None:
             meanwhile(one)
         one.commit()
-        thread.join(timeout=60)
     finally:
-        one.close()
+        one.close()  # rolled back if it did not commit: the second is released either way
+        if thread.ident is not None:
+            thread.join(timeout=60)
         other.close()
     if failures:
         raise failures[0]
     assert not thread.is_alive(), f"{what} never ended"
-    assert blocked, f"{what} never waited"
+    assert bool(blocked) == waits, f"{what} {'never waited' if waits else 'waited'}"

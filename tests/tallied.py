@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Config
+from scheduler.figures.objections import noted_follow_ups, read_again
 from scheduler.figures.summary import REPLY_WINDOW
 from scheduler.figures.tallies import IN_TIME, KEY, NO_REPLY, NOT_OBJECTED, RESOLVED
 from scheduler.lifecycle import CaseStatus, Direction, FollowUpStatus
@@ -123,10 +124,18 @@ def sent_three(engine: Engine, config: Config) -> tuple[list[int], Any]:
     return list(sent), sessions
 
 
+def worked(session: Session) -> None:
+    """On PostgreSQL, what the worker's next look writes: every noted follow-up's
+    `objected`, in this transaction (SQLite's triggers note none)."""
+    for follow_up in noted_follow_ups(session):
+        assert read_again(session, follow_up)
+
+
 def agreed(session: Session) -> None:
-    """`replied` and `objected` are what the replies say, and the tallies count the
-    follow-ups as they are."""
+    """`replied` and `objected` (once the worker has looked) are what the replies say, and
+    the tallies count the follow-ups as they are."""
     session.flush()
+    worked(session)
     assert kept_replied(session) == replies_say(session)
     assert kept_objected(session) == objections_say(session)
     assert tallied(session) == one_by_one(session)

@@ -95,7 +95,7 @@ def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Confi
         assert products is None and objected is None
     else:
         assert products.trigger.interval == timedelta(minutes=1)
-        assert objected.trigger.interval == timedelta(seconds=10)
+        assert objected.trigger.interval == timedelta(seconds=5)
 
 
 def counted_batches(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:

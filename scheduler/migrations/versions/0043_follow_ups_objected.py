@@ -6,16 +6,16 @@ one's follow-up and case, 170-190 ms of a 90-day page; now they are summed by da
 `follow_up_tallies` like the follow-ups sent, delivered and replied to (0024).
 
 Row triggers keep it on both databases: an objection written, moved to another follow-up or
-case, labelled otherwise, or removed; a case resolved or reopened. On PostgreSQL the worker's
-batch of replies locks a follow-up (0024's `replied`) before the customer's case (`triage`
-looks for their open case after matching the reply), and the locks are taken in that order:
-a reply's trigger locks its follow-ups, then its cases (a reply in a case that is read again
-as an objection locks the case too, which 0042's triggers leave alone), then reads. A reply
-joining a case while staff resolve it is read one after the other, whichever comes first,
-and so are two objections to one follow-up. A case's trigger holds its case and must not
-wait for a follow-up (a batch holding it would wait for the case: a deadlock): it writes
-those no other transaction holds and notes the others in `objected_rechecks`, which the
-worker writes every few seconds (`figures.objections`). Filled from the replies already
+case, labelled otherwise, or removed; a case resolved or reopened. SQLite writes one
+transaction at a time: its triggers write `objected` at once. On PostgreSQL a trigger that
+wrote it would lock the follow-up inside transactions that lock cases too, in the order
+they come (the worker's batch of replies locks a follow-up before the customer's case,
+storing an email locks the case before the follow-up, a case resolved locks the case and
+then its objections' follow-ups): they would deadlock, and to read a case's status while
+staff change it, unseen, the trigger would have to wait for it. So PostgreSQL's triggers
+only note the follow-up in `objected_rechecks` (an insert: nobody waits for it), and the
+worker writes it within seconds (`figures.objections`), taking only the follow-ups and
+cases no other transaction holds, so it never waits either. Filled from the replies already
 there; the tallies are counted again (20 s at five million follow-ups on PostgreSQL).
 
 Revision ID: 0043
@@ -56,35 +56,31 @@ OF_CASE = (
     "SELECT follow_up_id FROM messages WHERE case_id = NEW.id "
     "AND direction = 'inbound' AND label = 'objection'"
 )
-# What a row trigger touches: (the event, when a row matters, the follow-ups, the cases).
+# What a row trigger touches: (the table, the event, when a row matters, the follow-ups).
 EVENTS = {
     "messages_objected_insert": (
         "messages",
         "INSERT",
         LINKED.format(row="NEW"),
         "NEW.follow_up_id",
-        "NEW.case_id",
     ),
     "messages_objected_update": (
         "messages",
         f"UPDATE OF {', '.join(MOVED)}",
         f"({LINKED.format(row='OLD')} OR {LINKED.format(row='NEW')}) AND {{changed}}",
         "OLD.follow_up_id, NEW.follow_up_id",
-        "OLD.case_id, NEW.case_id",
     ),
     "messages_objected_delete": (
         "messages",
         "DELETE",
         LINKED.format(row="OLD"),
         "OLD.follow_up_id",
-        "OLD.case_id",
     ),
     "cases_objected_update": (
         "cases",
         "UPDATE OF status",
         f"({RESOLVED.format(row='OLD')}) <> ({RESOLVED.format(row='NEW')})",  # never null
         OF_CASE,
-        "NEW.id",  # SQLite's alone: PostgreSQL's is POSTGRESQL_CASES
     ),
 }
 
@@ -102,15 +98,15 @@ def _when(when: str, *, postgresql: bool) -> str:
     return when.format(changed=_changed(postgresql=postgresql))
 
 
-# VOLATILE, as 0024's `follow_up_replied`: it reads what is committed when it runs, once the
-# trigger holds the rows.
+# VOLATILE, as 0024's `follow_up_replied`: it reads what is committed when it runs (the worker
+# calls it once it holds the follow-up and its objections' cases).
 POSTGRESQL_READ = f"""
 CREATE FUNCTION follow_up_objected(follow_up integer) RETURNS varchar
 LANGUAGE sql VOLATILE SET search_path FROM CURRENT AS $$
     {READ.format(any="bool_or", follow_up="follow_up")}
 $$
 """
-# A follow-up's own row, when `objected` is written by anyone but these triggers.
+# A follow-up's own row, whenever `objected` is written (by hand, say): what its objections say.
 POSTGRESQL_OWN = """
 CREATE FUNCTION follow_up_objected_kept() RETURNS trigger LANGUAGE plpgsql
 SET search_path FROM CURRENT AS $$
@@ -129,46 +125,12 @@ POSTGRESQL_OWN_TRIGGERS = {
 FUNCTIONS = {"messages": "follow_ups_objected_by_messages", "cases": "follow_ups_objected_by_cases"}
 
 
-def _postgresql_touch(follow_ups: str, cases: str) -> str:
-    """The follow-ups locked first, then the cases, each in order; then read (see the
-    docstring)."""
-    return (
-        f"PERFORM 1 FROM follow_ups WHERE id IN ({follow_ups}) ORDER BY id FOR NO KEY UPDATE; "
-        f"PERFORM 1 FROM cases WHERE id IN ({cases}) ORDER BY id FOR NO KEY UPDATE; "
-        "UPDATE follow_ups SET objected = follow_up_objected(id) "
-        f"WHERE id IN ({follow_ups}) AND objected IS DISTINCT FROM follow_up_objected(id);"
-    )
-
-
-# A case resolved or reopened: its objections' follow-ups that no other transaction holds are
-# written now; those held are left to the worker (`objected_rechecks`), not waited for.
-POSTGRESQL_CASES = f"""
-CREATE FUNCTION {{function}}() RETURNS trigger LANGUAGE plpgsql
-SET search_path FROM CURRENT AS $$
-DECLARE
-    free integer[];
-BEGIN
-    SELECT coalesce(array_agg(id), '{{{{}}}}') INTO free FROM (
-        SELECT id FROM follow_ups WHERE id IN ({OF_CASE}) ORDER BY id
-        FOR NO KEY UPDATE SKIP LOCKED
-    ) AS taken;
-    UPDATE follow_ups SET objected = follow_up_objected(id)
-    WHERE id = ANY (free) AND objected IS DISTINCT FROM follow_up_objected(id);
-    INSERT INTO {RECHECKS} (follow_up_id)
-    SELECT DISTINCT follow_up_id FROM ({OF_CASE}) AS objected
-    WHERE follow_up_id IS NOT NULL AND NOT follow_up_id = ANY (free);
-    RETURN NULL;
-END
-$$
-"""
-
-
 def _postgresql_function(table: str) -> str:
-    if table == "cases":
-        return POSTGRESQL_CASES.format(function=FUNCTIONS[table])
+    """Each event's follow-ups noted for the worker (see the docstring)."""
     branches = " ".join(
-        f"IF TG_OP = '{event.split()[0]}' THEN {_postgresql_touch(follow_ups, cases)} END IF;"
-        for on, event, _when, follow_ups, cases in EVENTS.values()
+        f"IF TG_OP = '{event.split()[0]}' THEN INSERT INTO {RECHECKS} (follow_up_id) "
+        f"SELECT id FROM follow_ups WHERE id IN ({follow_ups}); END IF;"
+        for on, event, _when, follow_ups in EVENTS.values()
         if on == table
     )
     truncated = (
@@ -251,7 +213,7 @@ def upgrade() -> None:
             op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION follow_up_objected_kept()")
         for table in FUNCTIONS:
             op.execute(_postgresql_function(table))
-        for name, (table, event, when, _follow_ups, _cases) in EVENTS.items():
+        for name, (table, event, when, _follow_ups) in EVENTS.items():
             op.execute(
                 f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW "
                 f"WHEN ({_when(when, postgresql=True)}) EXECUTE FUNCTION {FUNCTIONS[table]}()"
@@ -263,7 +225,7 @@ def upgrade() -> None:
         return
     for name, body in SQLITE_OWN_TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {body}")
-    for name, (table, event, when, follow_ups, _cases) in EVENTS.items():
+    for name, (table, event, when, follow_ups) in EVENTS.items():
         op.execute(
             f"CREATE TRIGGER {name} AFTER {event} ON {table} "
             f"WHEN {_when(when, postgresql=False)} BEGIN {_sqlite_touch(follow_ups)} END"

@@ -542,8 +542,9 @@ class FollowUp(Base):
     # Kept by the database's triggers (migration 0024), never by the app: "in_time" when a
     # reply came within 7 days of sending, "late" when every reply came outside them.
     replied: Mapped[str | None] = mapped_column(String(8))
-    # Kept by the database's triggers (migration 0043), never by the app: "resolved" when one
-    # of the objections answering it is in a resolved case, "objected" when none is.
+    # Kept by SQLite's triggers, and on PostgreSQL by the worker within seconds of what the
+    # triggers note (migration 0043, `figures.objections`): "resolved" when one of the
+    # objections answering it is in a resolved case, "objected" when none is.
     objected: Mapped[str | None] = mapped_column(String(8))
     # Held back by a person (who and why in the audit log): the worker claims it only once
     # resumed. Its status stays what it was: the plan is not lost.
@@ -604,7 +605,7 @@ class ObjectedRecheck(Base):
     __tablename__ = "objected_rechecks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # No foreign key: nothing to lock, and a follow-up gone is skipped.
+    # No foreign key: nothing to lock; the notes of a follow-up gone are deleted.
     follow_up_id: Mapped[int] = mapped_column(index=True)
 
 

@@ -137,11 +137,15 @@ def copy_sent_texts(sessions: sessionmaker[Session], stop: threading.Event | Non
 def run_pass(dispatcher: Dispatcher, stop: threading.Event | None = None) -> dict[str, int]:
     """One pass of every job, one after the other (`postventa dispatch`): fetch new mail, read
     new replies and send what is queued, send the due follow-ups, then copy what was sent
-    for the outbox's search."""
+    for the outbox's search and write whether the follow-ups noted were objected to."""
     mail = read_mailbox(dispatcher)
     replies = read_replies(dispatcher, stop)
     sent = dispatcher.run_pass(stop)
-    return sent | replies | mail | {"texts_copied": copy_sent_texts(dispatcher.sessions, stop)}
+    after = {
+        "texts_copied": copy_sent_texts(dispatcher.sessions, stop),
+        "objections_read": objections.recheck(dispatcher.sessions, stop),
+    }
+    return sent | replies | mail | after
 
 
 class Worker:

@@ -21,15 +21,13 @@ def at_once(
     first: Callable[[Session], object],
     second: Callable[[Session], object],
     what: str,
-    meanwhile: Callable[[Session], object] | None = None,
     *,
     waits: bool = True,
 ) -> None:
     """`first` writes in one transaction; `second` writes in another, in a thread, until it
     waits for a lock (`what` it waits for, to say so if it never does; with `waits` false,
-    it must not: it commits first); then the first does `meanwhile` and commits, and the
-    second. What either raised is raised; the first ends either way, releasing what the
-    second waits for."""
+    it must not: it commits first); then the first commits, and the second. What either
+    raised is raised; the first ends either way, releasing what the second waits for."""
     one, other = sessions(), sessions()
     failures: list[BaseException] = []
 
@@ -52,8 +50,6 @@ def at_once(
                     break
                 watcher.rollback()
                 threading.Event().wait(0.01)
-        if blocked and meanwhile is not None:
-            meanwhile(one)
         one.commit()
     finally:
         one.close()  # rolled back if it did not commit: the second is released either way

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, delete, inspect, select, text, update
+from sqlalchemy import Engine, delete, event, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from scheduler import schema
@@ -26,6 +26,8 @@ from scheduler.lifecycle import CaseStatus, Direction
 from scheduler.listening.classify import Label
 from scheduler.models import Case, FollowUp, Message, ObjectedRecheck
 from scheduler.schema import alembic_config
+from scheduler.worker import run_pass
+from tests.dispatching import Clock, dispatcher
 from tests.factories import NOW, inbound_sms
 from tests.migrating import blank  # noqa: F401 - fixture
 from tests.racing import at_once
@@ -124,8 +126,6 @@ def test_objected_follows_every_kind_of_write_to_the_replies_and_cases(
         session.add(_objection(first, case_id=case.id))
         agreed(session)
         assert kept_objected(session)[first] == RESOLVED
-        if engine.dialect.name == "sqlite":  # one writer at a time: nothing left unsure
-            assert _noted(session) == []
         if engine.dialect.name == "postgresql":
             # CASCADE: the copy of what went out (migration 0041) refers to the messages.
             session.execute(text("TRUNCATE messages CASCADE"))
@@ -328,6 +328,65 @@ def test_the_worker_leaves_what_another_transaction_holds_for_its_next_look(
     with sessions() as session:
         assert _noted(session) == []
         agreed(session)
+
+
+def test_an_objection_committed_as_the_worker_reads_leaves_the_case_being_resolved(
+    pg_engine: Engine,
+) -> None:
+    """PostgreSQL: the worker reads a follow-up again (an older note) while a staff member
+    resolves a case holding a reply to it, which a batch reads again as an objection and
+    commits just before the worker deletes the follow-up's notes. The worker locks the cases
+    after that deletion, so it sees the objection's case, finds it held and puts the notes
+    back; once staff commit, the next look writes "resolved" (had it locked the cases before
+    the deletion, it would have deleted the batch's note and written "objected" for good)."""
+    (follow_up, _second, _third), sessions = sent_three(pg_engine, defaults())
+    with sessions.begin() as session:
+        case = _case(session, follow_up).id
+        session.add(
+            inbound_sms(
+                "me cobraron dos veces",
+                DAY1,
+                follow_up_id=follow_up,
+                case_id=case,
+                label="question",
+            )
+        )
+        session.add(ObjectedRecheck(follow_up_id=follow_up))  # an older change's
+    with sessions() as staff, sessions() as batch:
+        _resolve(case)(staff)  # no objection in the case yet: nothing noted
+        _join(follow_up, case, "relabelled")(batch)
+
+        def committing(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+            if statement.startswith("DELETE FROM objected_rechecks") and batch.in_transaction():
+                batch.commit()
+
+        event.listen(pg_engine, "before_cursor_execute", committing)
+        try:
+            read = objections.recheck(sessions)
+        finally:
+            event.remove(pg_engine, "before_cursor_execute", committing)
+        staff.commit()
+    assert read == 0  # the case was held: left for later
+    with sessions() as session:
+        assert _noted(session) == [follow_up]
+    assert objections.recheck(sessions) == 1
+    with sessions() as session:
+        assert kept_objected(session)[follow_up] == RESOLVED
+        agreed(session)
+
+
+def test_a_pass_of_dispatch_once_writes_what_was_noted(pg_engine: Engine) -> None:
+    """PostgreSQL: `postventa dispatch --once`, run by cron without a worker, writes the
+    noted follow-ups after its pass."""
+    config = defaults()
+    (follow_up, _second, _third), sessions = sent_three(pg_engine, config)
+    with sessions.begin() as session:
+        session.add(_objection(follow_up, needs_human=True))  # read already
+    summary = run_pass(dispatcher(sessions, config, Clock(DAY1)))
+    assert summary["objections_read"] == 1
+    with sessions() as session:
+        assert kept_objected(session)[follow_up] == OBJECTED
+        assert _noted(session) == []
 
 
 def _noted(session: Session) -> list[int]:

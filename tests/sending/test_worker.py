@@ -90,7 +90,7 @@ def test_worker_ticks_with_coalesced_interval_jobs(engine: Engine, config: Confi
     answers = scheduler.get_job(FIRST_ANSWERS_JOB)  # the minutes of the cases answered since
     assert answers.trigger.interval == timedelta(minutes=1)
     products = scheduler.get_job(CASE_PRODUCTS_JOB)  # the cases opened lately (PostgreSQL)
-    objected = scheduler.get_job(OBJECTED_JOB)  # what a case's trigger left (PostgreSQL)
+    objected = scheduler.get_job(OBJECTED_JOB)  # what the triggers noted (PostgreSQL)
     if engine.dialect.name == "sqlite":
         assert products is None and objected is None
     else:

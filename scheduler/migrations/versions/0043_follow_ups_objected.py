@@ -5,9 +5,9 @@ by reading a quarter's objections (34 000 at five million follow-ups) and lookin
 one's follow-up and case, 170-190 ms of a 90-day page; now they are summed by day in
 `follow_up_tallies` like the follow-ups sent, delivered and replied to (0024).
 
-Row triggers keep it on both databases: an objection written, moved to another follow-up or
-case, labelled otherwise, or removed; a case resolved or reopened. SQLite writes one
-transaction at a time: its triggers write `objected` at once. On PostgreSQL a trigger that
+Row triggers see every change that matters: an objection written, moved to another
+follow-up or case, labelled otherwise, or removed; a case resolved or reopened. SQLite writes
+one transaction at a time: its triggers write `objected` at once. On PostgreSQL a trigger that
 wrote it would lock the follow-up inside transactions that lock cases too, in the order
 they come (the worker's batch of replies locks a follow-up before the customer's case,
 storing an email locks the case before the follow-up, a case resolved locks the case and
@@ -15,8 +15,9 @@ then its objections' follow-ups): they would deadlock, and to read a case's stat
 staff change it, unseen, the trigger would have to wait for it. So PostgreSQL's triggers
 only note the follow-up in `objected_rechecks` (an insert: nobody waits for it), and the
 worker writes it within seconds (`figures.objections`), taking only the follow-ups and
-cases no other transaction holds, so it never waits either. Filled from the replies already
-there; the tallies are counted again (20 s at five million follow-ups on PostgreSQL).
+cases no other transaction holds. (TRUNCATE messages empties `objected` at once: it holds
+the whole table.) Filled from the replies already there; the tallies are counted again (20 s
+at five million follow-ups on PostgreSQL).
 
 Revision ID: 0043
 Revises: 0042

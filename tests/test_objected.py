@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from scheduler import schema
 from scheduler.config import Config, defaults
+from scheduler.db import wait_for_locks
 from scheduler.figures import objections
 from scheduler.figures.tallies import RESOLVED
 from scheduler.lifecycle import CaseStatus, Direction
@@ -354,6 +355,7 @@ def test_an_objection_committed_as_the_worker_reads_leaves_the_case_being_resolv
         session.add(ObjectedRecheck(follow_up_id=follow_up))  # an older change's
     with sessions() as staff, sessions() as batch:
         _resolve(case)(staff)  # no objection in the case yet: nothing noted
+        wait_for_locks(batch, 5)  # the relabelling waits for nothing: it would fail here
         _join(follow_up, case, "relabelled")(batch)
 
         def committing(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:

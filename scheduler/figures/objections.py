@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from threading import Event
 
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.db import wait_for_locks
 from scheduler.lifecycle import Direction
 from scheduler.listening.classify import Label
 from scheduler.models import Case, FollowUp, Message, ObjectedRecheck
@@ -24,20 +25,23 @@ from scheduler.models import Case, FollowUp, Message, ObjectedRecheck
 RECHECK_SECONDS = 5  # how often the worker looks, as often as it reads replies
 RECHECK_MOST = 1_000  # follow-ups read at one look
 LOCK_NOT_AVAILABLE = "55P03"  # a row's NOWAIT, or a table's lock past the timeout
-TABLE_WAIT = "2s"  # a table another holds whole (TRUNCATE): wait that long, then leave it
+TABLE_WAIT = 2.0  # seconds for a table another holds whole (TRUNCATE, a migration's lock)
 
 
 def recheck(sessions: sessionmaker[Session], stop: Event | None = None) -> int:
     """Every noted follow-up read again, each in a transaction of its own; returns how many
-    were (those another transaction held stay noted)."""
+    were (those another transaction held stay noted). None on SQLite, whose triggers write
+    `objected` themselves."""
     with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return 0
         noted = noted_follow_ups(session)
     read = 0
     for follow_up in noted:
         if stop is not None and stop.is_set():
             break
         with sessions.begin() as session:
-            session.execute(text(f"SET LOCAL lock_timeout = '{TABLE_WAIT}'"))
+            wait_for_locks(session, TABLE_WAIT)
             read += read_again(session, follow_up)
     return read
 
@@ -56,11 +60,11 @@ def noted_follow_ups(session: Session) -> list[int]:
 def read_again(session: Session, follow_up: int) -> bool:
     """Write the follow-up's `objected` from its objections and their cases now, and delete
     its notes; False, changing nothing, when another transaction holds the follow-up or one
-    of those cases. In this order: the follow-up locked; its notes deleted (each one's
-    change committed before, or it would not be seen); the cases of its objections locked,
-    shared, as they are now (those of a change committed after the deletion, too, whose note
-    stays); then read. A case whose status someone is changing is held: the notes come back,
-    for the next look."""
+    of those cases (or a table, past the transaction's lock timeout). In this order: the
+    follow-up locked; its notes deleted (each one's change committed before, or it would not
+    be seen); the cases of its objections locked, shared, as they are now (those of a change
+    committed after the deletion, too, whose note stays); then read and written. A case whose
+    status someone is changing is held: the notes come back, for the next look."""
     attempt = session.begin_nested()
     try:
         found = session.scalar(  # FOR NO KEY UPDATE NOWAIT
@@ -75,20 +79,20 @@ def read_again(session: Session, follow_up: int) -> bool:
             .order_by(Case.id)
             .with_for_update(read=True, nowait=True)
         ).all()
+        if found is not None:  # a follow-up gone: its notes go, nothing to write
+            now_said = func.follow_up_objected(FollowUp.id)  # the migration's function
+            session.execute(
+                update(FollowUp)
+                .where(FollowUp.id == follow_up, FollowUp.objected.is_distinct_from(now_said))
+                .values(objected=now_said)
+                .execution_options(synchronize_session=False)
+            )
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise
         attempt.rollback()
         return False
     attempt.commit()
-    if found is not None:  # a follow-up gone: its notes go, nothing to write
-        now_said = func.follow_up_objected(FollowUp.id)  # the migration's function
-        session.execute(
-            update(FollowUp)
-            .where(FollowUp.id == follow_up, FollowUp.objected.is_distinct_from(now_said))
-            .values(objected=now_said)
-            .execution_options(synchronize_session=False)
-        )
     return True
 
 

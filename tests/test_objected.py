@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from alembic import command
 from sqlalchemy import Engine, delete, event, inspect, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler import schema
 from scheduler.config import Config, defaults
@@ -58,6 +58,22 @@ def _case(session: Session, follow_up: int) -> Case:
     )
     session.add(case)
     session.flush()
+    return case
+
+
+def _case_with_a_question(session: Session, follow_up: int) -> int:
+    """An open case of the follow-up's customer, holding a reply to it read as a question
+    (an email that storing put in the case, say); its id."""
+    case = _case(session, follow_up).id
+    session.add(
+        inbound_sms(
+            "me cobraron dos veces",
+            DAY1,
+            follow_up_id=follow_up,
+            case_id=case,
+            label=Label.QUESTION.value,
+        )
+    )
     return case
 
 
@@ -185,11 +201,7 @@ def test_an_objection_joining_a_case_as_it_is_resolved_is_read_again_by_the_work
     at_once(pg_engine, sessions, first, second, "the second writer", waits=waits)
     with sessions() as session:
         assert _noted(session) == [follow_up]
-    assert objections.recheck(sessions) == 1
-    with sessions() as session:
-        assert kept_objected(session)[follow_up] == RESOLVED
-        assert _noted(session) == []
-        agreed(session)
+    _looked_at(sessions, follow_up, RESOLVED)
 
 
 @pytest.mark.parametrize(
@@ -228,10 +240,7 @@ def test_two_objections_to_one_follow_up_written_at_once_leave_the_truth(
         session.flush()
 
     at_once(pg_engine, sessions, solved, unsolved, "the second writer (the follow-up's row)")
-    assert objections.recheck(sessions) == 1
-    with sessions() as session:
-        assert kept_objected(session)[follow_up] == expected
-        agreed(session)
+    _looked_at(sessions, follow_up, expected)
 
 
 def test_a_case_resolved_while_a_batch_holds_its_follow_up_leaves_it_to_the_worker(
@@ -258,11 +267,7 @@ def test_a_case_resolved_while_a_batch_holds_its_follow_up_leaves_it_to_the_work
     with sessions() as session:
         assert kept_objected(session)[follow_up] == OBJECTED  # not written yet
         assert _noted(session) == [follow_up]
-    assert objections.recheck(sessions) == 1
-    with sessions() as session:
-        assert kept_objected(session)[follow_up] == RESOLVED
-        assert _noted(session) == []
-        agreed(session)
+    _looked_at(sessions, follow_up, RESOLVED)
     assert objections.recheck(sessions) == 0
 
 
@@ -276,16 +281,7 @@ def test_a_reply_read_again_as_an_objection_locks_neither_its_follow_up_nor_its_
     email's storing, which locks the case, then the follow-up)."""
     (follow_up, _second, _third), sessions = sent_three(pg_engine, defaults())
     with sessions.begin() as session:
-        case = _case(session, follow_up).id
-        session.add(
-            inbound_sms(
-                "me cobraron dos veces",
-                DAY1,
-                follow_up_id=follow_up,
-                case_id=case,
-                label="question",
-            )
-        )
+        case = _case_with_a_question(session, follow_up)
     with sessions() as batch, sessions() as other:
         _join(follow_up, case, "relabelled")(batch)
         other.scalar(
@@ -296,10 +292,7 @@ def test_a_reply_read_again_as_an_objection_locks_neither_its_follow_up_nor_its_
         batch.commit()
     with sessions() as session:
         assert _noted(session) == [follow_up]
-    assert objections.recheck(sessions) == 1
-    with sessions() as session:
-        assert kept_objected(session)[follow_up] == OBJECTED
-        agreed(session)
+    _looked_at(sessions, follow_up, OBJECTED)
 
 
 def test_the_worker_leaves_what_another_transaction_holds_for_its_next_look(
@@ -342,16 +335,7 @@ def test_an_objection_committed_as_the_worker_reads_leaves_the_case_being_resolv
     the deletion, it would have deleted the batch's note and written "objected" for good)."""
     (follow_up, _second, _third), sessions = sent_three(pg_engine, defaults())
     with sessions.begin() as session:
-        case = _case(session, follow_up).id
-        session.add(
-            inbound_sms(
-                "me cobraron dos veces",
-                DAY1,
-                follow_up_id=follow_up,
-                case_id=case,
-                label="question",
-            )
-        )
+        case = _case_with_a_question(session, follow_up)
         session.add(ObjectedRecheck(follow_up_id=follow_up))  # an older change's
     with sessions() as staff, sessions() as batch:
         _resolve(case)(staff)  # no objection in the case yet: nothing noted
@@ -371,10 +355,7 @@ def test_an_objection_committed_as_the_worker_reads_leaves_the_case_being_resolv
     assert read == 0  # the case was held: left for later
     with sessions() as session:
         assert _noted(session) == [follow_up]
-    assert objections.recheck(sessions) == 1
-    with sessions() as session:
-        assert kept_objected(session)[follow_up] == RESOLVED
-        agreed(session)
+    _looked_at(sessions, follow_up, RESOLVED)
 
 
 def test_a_pass_of_dispatch_once_writes_what_was_noted(pg_engine: Engine) -> None:
@@ -389,6 +370,16 @@ def test_a_pass_of_dispatch_once_writes_what_was_noted(pg_engine: Engine) -> Non
     with sessions() as session:
         assert kept_objected(session)[follow_up] == OBJECTED
         assert _noted(session) == []
+
+
+def _looked_at(sessions: sessionmaker[Session], follow_up: int, expected: str) -> None:
+    """The worker's next look reads the follow-up again: it says `expected`, nothing is left
+    noted, and the tallies agree."""
+    assert objections.recheck(sessions) == 1
+    with sessions() as session:
+        assert kept_objected(session)[follow_up] == expected
+        assert _noted(session) == []
+        agreed(session)
 
 
 def _noted(session: Session) -> list[int]:

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from scheduler.migrations.row_triggers import changed
+
 revision: str = "0042"
 down_revision: str | None = "0041"
 branch_labels: str | Sequence[str] | None = None
@@ -67,26 +69,17 @@ TABLES = ("cases", "messages", "follow_ups", "sales")
 ANSWERING = "SELECT case_id FROM messages WHERE follow_up_id IN ({follow_ups})"
 
 
-def _changed(columns: Sequence[str], *, postgresql: bool) -> str:
-    if postgresql:
-        return (
-            f"({', '.join(f'OLD.{column}' for column in columns)}) "
-            f"IS DISTINCT FROM ({', '.join(f'NEW.{column}' for column in columns)})"
-        )
-    return "(" + " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in columns) + ")"
-
-
 def _events(table: str, *, postgresql: bool) -> list[tuple[str, str, str | None, str]]:
     """A table's row triggers, alike on both databases: (name, event, when the row matters,
     which cases it touches)."""
     if table == "cases":  # its own row: written, or moved to another customer or moment
-        moved = _changed(CASE_MOVED, postgresql=postgresql)
+        moved = changed(CASE_MOVED, postgresql=postgresql)
         return [
             ("case_product_insert", "INSERT", None, "id = NEW.id"),
             ("case_product_update", f"UPDATE OF {', '.join(CASE_MOVED)}", moved, "id = NEW.id"),
         ]
     if table == "messages":
-        moved = _changed(MESSAGE_MOVED, postgresql=postgresql)
+        moved = changed(MESSAGE_MOVED, postgresql=postgresql)
         return [
             ("message_case_product_insert", "INSERT", LINKED.format(row="NEW"), "id = NEW.case_id"),
             (
@@ -102,7 +95,7 @@ def _events(table: str, *, postgresql: bool) -> list[tuple[str, str, str | None,
             (
                 "follow_up_case_product_update",
                 "UPDATE OF sale_id",
-                _changed(("sale_id",), postgresql=postgresql),
+                changed(("sale_id",), postgresql=postgresql),
                 f"id IN ({ANSWERING.format(follow_ups='NEW.id')})",
             )
         ]
@@ -119,7 +112,7 @@ def _events(table: str, *, postgresql: bool) -> list[tuple[str, str, str | None,
         (
             "sale_case_product_update",
             f"UPDATE OF {', '.join(SALE_MOVED)}",
-            _changed(SALE_MOVED, postgresql=postgresql),
+            changed(SALE_MOVED, postgresql=postgresql),
             f"(customer_id IN (OLD.customer_id, NEW.customer_id) OR id IN ({answering}))",
         ),
         (

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from scheduler.migrations.row_triggers import changed
 from scheduler.migrations.tallying import WITH_OBJECTED, WITH_PRODUCT, fill, keep, stop_keeping
 
 revision: str = "0043"
@@ -86,17 +87,8 @@ EVENTS = {
 }
 
 
-def _changed(*, postgresql: bool) -> str:
-    if postgresql:
-        return (
-            f"({', '.join(f'OLD.{column}' for column in MOVED)}) "
-            f"IS DISTINCT FROM ({', '.join(f'NEW.{column}' for column in MOVED)})"
-        )
-    return "(" + " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in MOVED) + ")"
-
-
 def _when(when: str, *, postgresql: bool) -> str:
-    return when.format(changed=_changed(postgresql=postgresql))
+    return when.format(changed=changed(MOVED, postgresql=postgresql))
 
 
 # VOLATILE, as 0024's `follow_up_replied`: it reads what is committed when it runs (the worker
